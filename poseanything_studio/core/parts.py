@@ -1,0 +1,149 @@
+"""The subject mask, and per-bone part masks: which part of the subject each bone carries.
+
+The subject mask comes from the project's `subject_mask` file, else the picture's alpha, else
+GrabCut seeded by the rig. Parts are a nearest-bone partition of the subject (PAPER.md, PTCM
+step 1); the paper's capped dilation of bone segments is there as an option. Parts follow their
+bone into later frames with the bone's own rigid motion.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .raster import bone_colour, line_width
+from .rig import Rig
+
+BACKGROUND = -1
+
+
+def subject_mask(rgba: np.ndarray, rig: Rig, given: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool subject mask at the picture's size: `given`, else alpha, else derived from the rig."""
+    h, w = rgba.shape[:2]
+    if given is not None:
+        if given.shape != (h, w):
+            given = cv2.resize(given.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        return given.astype(bool)
+    alpha = rgba[..., 3]
+    if alpha.min() < 250 and (alpha > 127).any():
+        return alpha > 127
+    return grabcut_mask(rgba[..., :3], rig)
+
+
+def grabcut_mask(rgb: np.ndarray, rig: Rig, max_side: int = 384, iterations: int = 4) -> np.ndarray:
+    """Subject mask by GrabCut: the bones are sure foreground, far outside the rig's box sure background."""
+    h, w = rgb.shape[:2]
+    if not rig.bones and len(rig.joints) < 2:
+        return np.ones((h, w), bool)
+    scale = min(1.0, max_side / max(h, w))
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    xy = rig.rest_xy() * scale
+    lo, hi = xy.min(0), xy.max(0)
+    pad = np.maximum((hi - lo) * 0.25, 0.08 * max(sw, sh))
+    x0, y0 = np.maximum(lo - pad, 0).astype(int)
+    x1, y1 = np.minimum(hi + pad, [sw - 1, sh - 1]).astype(int)
+    seed = np.full((sh, sw), cv2.GC_BGD, np.uint8)
+    seed[y0:y1 + 1, x0:x1 + 1] = cv2.GC_PR_BGD
+    bones_img = np.zeros((sh, sw), np.uint8)
+    for a, b in rig.bone_joint_indices():
+        cv2.line(bones_img, tuple(map(int, xy[a])), tuple(map(int, xy[b])), 255, max(2, line_width((sw, sh))))
+    seed[cv2.dilate(bones_img, np.ones((9, 9), np.uint8)) > 0] = cv2.GC_PR_FGD
+    seed[bones_img > 0] = cv2.GC_FGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(np.ascontiguousarray(small[..., ::-1]), seed, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # a degenerate picture (one colour): fall back to the rig's neighbourhood
+        seed[:] = cv2.GC_BGD
+        seed[cv2.dilate(bones_img, np.ones((25, 25), np.uint8)) > 0] = cv2.GC_FGD
+    small_mask = np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
+    small_mask = _keep_rig_components(small_mask, bones_img)
+    return cv2.resize(small_mask, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+
+
+def _keep_rig_components(mask: np.ndarray, bones_img: np.ndarray) -> np.ndarray:
+    """Drop blobs that no bone touches; close small holes."""
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, labels = cv2.connectedComponents(mask)
+    touched = np.unique(labels[(bones_img > 0) & (mask > 0)])
+    return np.isin(labels, touched[touched > 0]).astype(np.uint8)
+
+
+def segment_distances(xy: np.ndarray, bone_pairs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Distance of every pixel to each bone segment, (B, H, W) float32."""
+    w, h = size
+    dist = np.empty((len(bone_pairs), h, w), np.float32)
+    for i, (a, b) in enumerate(bone_pairs):
+        line = np.full((h, w), 255, np.uint8)
+        cv2.line(line, tuple(np.round(xy[a]).astype(int)), tuple(np.round(xy[b]).astype(int)), 0, 1)
+        dist[i] = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist
+
+
+def part_labels(mask: np.ndarray, rig: Rig, xy: np.ndarray) -> np.ndarray:
+    """Nearest-bone partition of the subject: (H, W) int16, bone index or BACKGROUND."""
+    h, w = mask.shape
+    labels = np.full((h, w), BACKGROUND, np.int16)
+    if not rig.bones:
+        return labels
+    dist = segment_distances(xy, rig.bone_joint_indices(), (w, h))
+    labels[mask] = np.argmin(dist[:, mask], axis=0).astype(np.int16)
+    return labels
+
+
+def part_masks(labels: np.ndarray, bone_count: int) -> np.ndarray:
+    """One-hot masks from a label map: (B, H, W) bool."""
+    return labels[None] == np.arange(bone_count, dtype=np.int16)[:, None, None]
+
+
+def capped_dilation_masks(labels: np.ndarray, rig: Rig, xy: np.ndarray, cap: float = 100.0,
+                          coverage: float = 0.95) -> np.ndarray:
+    """The paper's part masks: each bone segment dilated just enough to cover its part, at most `cap` px.
+
+    alpha_j = min(cap, smallest radius whose dilation covers `coverage` of part j); (B, H, W) bool.
+    """
+    h, w = labels.shape
+    dist = segment_distances(xy, rig.bone_joint_indices(), (w, h))
+    masks = np.zeros(dist.shape, bool)
+    for j in range(len(dist)):
+        inside = dist[j][labels == j]
+        radius = min(cap, float(np.quantile(inside, coverage))) if inside.size else line_width((w, h))
+        masks[j] = dist[j] <= radius
+    return masks
+
+
+def bone_motion(rest_a: np.ndarray, rest_b: np.ndarray, pose_a: np.ndarray, pose_b: np.ndarray) -> np.ndarray:
+    """2x3 affine carrying a bone from rest to pose: turn, stretch along the bone (not across), move.
+
+    A bone shrunk to a point (or from one) moves its part by the root's displacement only.
+    """
+    d0, d1 = rest_b - rest_a, pose_b - pose_a
+    l0, l1 = float(np.hypot(*d0)), float(np.hypot(*d1))
+    if l0 < 1e-6 or l1 < 1e-6:
+        return np.array([[1.0, 0.0, pose_a[0] - rest_a[0]], [0.0, 1.0, pose_a[1] - rest_a[1]]])
+    u0, u1 = d0 / l0, d1 / l1
+    r0 = np.array([[u0[0], -u0[1]], [u0[1], u0[0]]])  # bone frame -> image
+    r1 = np.array([[u1[0], -u1[1]], [u1[1], u1[0]]])
+    linear = r1 @ np.diag([l1 / l0, 1.0]) @ r0.T
+    return np.hstack([linear, (pose_a - linear @ rest_a)[:, None]])
+
+
+def posed_part_masks(labels: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Part masks for every frame: each rest part carried by its bone's motion, (F, B, H, W) bool."""
+    h, w = labels.shape
+    pairs = rig.bone_joint_indices()
+    out = np.zeros((len(positions), len(pairs), h, w), bool)
+    rest_masks = [(labels == j).astype(np.uint8) for j in range(len(pairs))]
+    for f, xy in enumerate(positions):
+        for j, (a, b) in enumerate(pairs):
+            m = bone_motion(rest_xy[a], rest_xy[b], xy[a], xy[b])
+            out[f, j] = cv2.warpAffine(rest_masks[j], m, (w, h), flags=cv2.INTER_NEAREST) > 0
+    return out
+
+
+def colour_parts(masks: np.ndarray, rig: Rig) -> np.ndarray:
+    """Part masks (B, H, W) drawn in their bones' colours on black: (H, W, 3) uint8."""
+    out = np.zeros((*masks.shape[1:], 3), np.uint8)
+    for mask, bone in zip(masks, rig.bones, strict=True):
+        out[mask] = bone_colour(bone.id)
+    return out

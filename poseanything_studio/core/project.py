@@ -1,0 +1,388 @@
+"""The project document (`*.pasproj`, JSON, version 1): load, validate, save.
+
+A `Project` is immutable; edits make a new one with `dataclasses.replace`. Unknown keys at the top
+level, in `rig` and in `render` are kept and written back on save. Every problem in a file becomes
+one `ProjectError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .camera import CameraKey, CameraPath
+from .errors import ProjectError
+from .fileio import atomic_write_text
+from .images import ImageReadError, cover_matrix, fit_to_size, read_mask, read_rgba
+from .rig import Bone, Joint, Rig
+from .tracks import Key, Track
+
+FORMAT = "poseanything-project"
+VERSION = 1
+RENDERERS = ("puppet", "poseanything")
+MAX_FRAMES = 2401  # 100 s at 24 fps
+MAX_SIDE = 4096
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What the `render` section asks of a renderer."""
+
+    renderer: str = "puppet"
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int = 30
+    guidance: float = 5.0
+    seed: int = 0
+    model_dir: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a render needs, as one immutable value."""
+
+    image: str
+    rig: Rig
+    subject_mask: str | None = None
+    fps: float = 24
+    frames: int = 49
+    size: tuple[int, int] = (832, 480)
+    tracks: dict[str, Track] = field(default_factory=dict)
+    camera: CameraPath = CameraPath()
+    render: RenderSettings = RenderSettings()
+    path: Path | None = field(default=None, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    rig_extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    # -- files next to the project ------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "<project>"
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the file, relative to the project's folder."""
+        return (self.base_dir / relative).resolve()
+
+    def read_image(self) -> np.ndarray:
+        """The reference picture, (h, w, 4) RGBA uint8, at its own size."""
+        try:
+            return read_rgba(self.resolve(self.image))
+        except ImageReadError as err:
+            raise ProjectError(str(err), source=self.source, key="image") from None
+
+    def read_subject_mask(self) -> np.ndarray | None:
+        """The `subject_mask` file as (h, w) bool at the reference picture's size, or None."""
+        if self.subject_mask is None:
+            return None
+        try:
+            return read_mask(self.resolve(self.subject_mask))
+        except ImageReadError as err:
+            raise ProjectError(str(err), source=self.source, key="subject_mask") from None
+
+    # -- animation ----------------------------------------------------------------------------
+    def joint_positions(self, frames: int | None = None) -> np.ndarray:
+        """Every joint at every frame in reference-image pixels, (F, J, 2)."""
+        frames = self.frames if frames is None else frames
+        rest = self.rig.rest_xy()  # (J, 2)
+        out = np.repeat(rest[None], frames, axis=0)
+        times = np.arange(frames)
+        for j, joint_id in enumerate(self.rig.joint_ids):
+            track = self.tracks.get(joint_id)
+            if track:
+                out[:, j] = track.sample(times)
+        return out
+
+    def with_track(self, joint_id: str, track: Track) -> Project:
+        tracks = {k: v for k, v in self.tracks.items() if k != joint_id}
+        if track:
+            tracks[joint_id] = track
+        return replace(self, tracks=tracks)
+
+
+def reference_to_output(image_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """2x3 affine from reference-image pixels to output pixels (cover, centre-crop)."""
+    return cover_matrix(image_size, size)
+
+
+def fitted_image(project: Project, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The reference picture fitted to the render size and the 2x3 matrix that placed it."""
+    size = size or project.size
+    rgba = project.read_image()
+    matrix = reference_to_output((rgba.shape[1], rgba.shape[0]), size)
+    return fit_to_size(rgba, size), matrix
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def load_project(path: str | os.PathLike) -> Project:
+    """Read and validate a project file; ProjectError (one line, file and key) for anything wrong."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ProjectError("no such file", source=source) from None
+    except IsADirectoryError:
+        raise ProjectError("is a folder, not a project file", source=source) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ProjectError(f"cannot read: {getattr(err, 'strerror', None) or err}", source=source) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ProjectError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
+                           source=source) from None
+    try:
+        project = project_from_dict(data)
+    except ProjectError as err:
+        raise err.located(source) from None
+    return replace(project, path=path.resolve())
+
+
+def project_from_dict(data: Any) -> Project:
+    """Build a Project from parsed JSON, checking every key."""
+    if not isinstance(data, dict):
+        raise ProjectError("the file must hold a JSON object")
+    if data.get("format") != FORMAT:
+        raise ProjectError(f"expected {FORMAT!r}, found {data.get('format')!r}", key="format")
+    version = data.get("version")
+    if not _is_int(version) or version < 1:
+        raise ProjectError(f"version {version!r} must be a whole number >= 1", key="version")
+    if version > VERSION:
+        raise ProjectError(f"version {version} is newer than this program reads ({VERSION}); "
+                           "update PoseAnything Studio", key="version")
+    image = data.get("image")
+    if not isinstance(image, str) or not image:
+        raise ProjectError("must name the reference picture (a path relative to the project)", key="image")
+    mask = data.get("subject_mask")
+    if mask is not None and (not isinstance(mask, str) or not mask):
+        raise ProjectError("must be a path or null", key="subject_mask")
+    frames = data.get("frames", 49)
+    if not _is_int(frames) or not 1 <= frames <= MAX_FRAMES or frames % 4 != 1:
+        raise ProjectError(f"{frames!r} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
+                           key="frames")
+    rig = _rig_from(data.get("rig"))
+    known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
+             "camera", "render"}
+    return Project(
+        image=image,
+        rig=rig,
+        subject_mask=mask,
+        fps=_fps_from(data.get("fps", 24)),
+        frames=frames,
+        size=parse_size(data.get("size", [832, 480]), key="size"),
+        tracks=_tracks_from(data.get("tracks", {}), rig),
+        camera=_camera_from(data.get("camera", [])),
+        render=_render_from(data.get("render", {})),
+        extra={k: v for k, v in data.items() if k not in known},
+        rig_extra={k: v for k, v in data["rig"].items() if k not in ("joints", "bones")},
+    )
+
+
+def parse_size(value: Any, key: str = "size") -> tuple[int, int]:
+    """[width, height], each a multiple of 32 between 32 and MAX_SIDE."""
+    if not (isinstance(value, list | tuple) and len(value) == 2 and all(_is_int(v) for v in value)):
+        raise ProjectError(f"{value!r} must be [width, height] in whole pixels", key=key)
+    w, h = value
+    if not (32 <= w <= MAX_SIDE and 32 <= h <= MAX_SIDE) or w % 32 or h % 32:
+        raise ProjectError(f"{w}x{h} must be multiples of 32 between 32 and {MAX_SIDE}", key=key)
+    return (int(w), int(h))
+
+
+def _fps_from(value: Any) -> float:
+    if not _is_number(value) or not 1 <= value <= 240:
+        raise ProjectError(f"{value!r} must be a number between 1 and 240", key="fps")
+    return value
+
+
+def _rig_from(value: Any) -> Rig:
+    if not isinstance(value, dict):
+        raise ProjectError("must be an object with joints and bones", key="rig")
+    joints_raw, bones_raw = value.get("joints", []), value.get("bones", [])
+    if not isinstance(joints_raw, list):
+        raise ProjectError("must be a list", key="rig.joints")
+    if not isinstance(bones_raw, list):
+        raise ProjectError("must be a list", key="rig.bones")
+    joints = []
+    for i, item in enumerate(joints_raw):
+        key = f"rig.joints[{i}]"
+        if not isinstance(item, dict):
+            raise ProjectError("must be an object with id and xy", key=key)
+        joints.append(Joint(_id_from(item.get("id"), key + ".id"), _xy_from(item.get("xy"), key + ".xy")))
+    bones = []
+    for i, item in enumerate(bones_raw):
+        key = f"rig.bones[{i}]"
+        if not isinstance(item, dict):
+            raise ProjectError("must be an object with id, a and b", key=key)
+        bones.append(Bone(_id_from(item.get("id"), key + ".id"), _id_from(item.get("a"), key + ".a"),
+                          _id_from(item.get("b"), key + ".b")))
+    return Rig(tuple(joints), tuple(bones))
+
+
+def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
+    if not isinstance(value, dict):
+        raise ProjectError("must be an object from joint id to a list of keys", key="tracks")
+    tracks = {}
+    joint_ids = set(rig.joint_ids)
+    for joint_id, keys_raw in value.items():
+        key = f"tracks.{joint_id}"
+        if joint_id not in joint_ids:
+            raise ProjectError(f"names unknown joint {joint_id!r}", key=key)
+        if not isinstance(keys_raw, list):
+            raise ProjectError("must be a list of keys", key=key)
+        keys = []
+        for i, item in enumerate(keys_raw):
+            k = f"{key}[{i}]"
+            if not isinstance(item, dict):
+                raise ProjectError("must be an object with frame, xy and interp", key=k)
+            keys.append(_key(lambda item=item, k=k: Key(
+                _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("xy"), k + ".xy"),
+                item.get("interp", "smooth")), k))
+        tracks[joint_id] = _key(lambda keys=keys: Track(tuple(keys)), key)
+    return tracks
+
+
+def _camera_from(value: Any) -> CameraPath:
+    if not isinstance(value, list):
+        raise ProjectError("must be a list of camera keys", key="camera")
+    keys = []
+    for i, item in enumerate(value):
+        k = f"camera[{i}]"
+        if not isinstance(item, dict):
+            raise ProjectError("must be an object with frame, pan, zoom, roll and interp", key=k)
+        zoom, roll = item.get("zoom", 1.0), item.get("roll", 0.0)
+        if not _is_number(zoom):
+            raise ProjectError(f"{zoom!r} must be a number > 0", key=k + ".zoom")
+        if not _is_number(roll):
+            raise ProjectError(f"{roll!r} must be a number of degrees", key=k + ".roll")
+        keys.append(_key(lambda item=item, k=k, zoom=zoom, roll=roll: CameraKey(
+            _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("pan", [0, 0]), k + ".pan"),
+            float(zoom), float(roll), item.get("interp", "smooth")), k))
+    return _key(lambda: CameraPath(tuple(keys)), "camera")
+
+
+def _render_from(value: Any) -> RenderSettings:
+    if not isinstance(value, dict):
+        raise ProjectError("must be an object", key="render")
+    d = RenderSettings()
+    renderer = value.get("renderer", d.renderer)
+    if renderer not in RENDERERS:
+        raise ProjectError(f"unknown renderer {renderer!r} (use {' or '.join(RENDERERS)})", key="render.renderer")
+    for name in ("prompt", "negative_prompt"):
+        if not isinstance(value.get(name, ""), str):
+            raise ProjectError("must be text", key=f"render.{name}")
+    steps, guidance, seed = value.get("steps", d.steps), value.get("guidance", d.guidance), value.get("seed", d.seed)
+    if not _is_int(steps) or not 1 <= steps <= 1000:
+        raise ProjectError(f"{steps!r} must be a whole number from 1 to 1000", key="render.steps")
+    if not _is_number(guidance) or not 0 <= guidance <= 50:
+        raise ProjectError(f"{guidance!r} must be a number from 0 to 50", key="render.guidance")
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        raise ProjectError(f"{seed!r} must be a whole number >= 0", key="render.seed")
+    model_dir = value.get("model_dir")
+    if model_dir is not None and not isinstance(model_dir, str):
+        raise ProjectError("must be a path or null", key="render.model_dir")
+    known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir"}
+    return RenderSettings(renderer, value.get("prompt", ""), value.get("negative_prompt", ""), steps,
+                          float(guidance), seed, model_dir, {k: v for k, v in value.items() if k not in known})
+
+
+def _key(build, key: str):
+    """Run `build`, re-raising a ProjectError from a dataclass check under `key`."""
+    try:
+        return build()
+    except ProjectError as err:
+        raise ProjectError(err.detail, key=f"{key}.{err.key}" if err.key else key) from None
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _id_from(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ProjectError(f"{value!r} must be a text id", key=key)
+    return value
+
+
+def _frame_from(value: Any, key: str) -> int:
+    if not _is_int(value) or value < 0:
+        raise ProjectError(f"{value!r} must be a whole frame number >= 0", key=key)
+    return value
+
+
+def _xy_from(value: Any, key: str) -> tuple[float, float]:
+    if not (isinstance(value, list | tuple) and len(value) == 2 and all(_is_number(v) for v in value)):
+        raise ProjectError(f"{value!r} must be [x, y] numbers", key=key)
+    return (float(value[0]), float(value[1]))
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def project_to_dict(project: Project) -> dict[str, Any]:
+    """The JSON object for `project`, unknown keys included."""
+    rig = {
+        **project.rig_extra,
+        "joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in project.rig.joints],
+        "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in project.rig.bones],
+    }
+    r = project.render
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "image": project.image,
+        "subject_mask": project.subject_mask,
+        "fps": project.fps,
+        "frames": project.frames,
+        "size": list(project.size),
+        "rig": rig,
+        "tracks": {jid: [{"frame": k.frame, "xy": _num_pair(k.value), "interp": k.interp} for k in t.keys]
+                   for jid, t in project.tracks.items() if t},
+        "camera": [{"frame": k.frame, "pan": _num_pair(k.pan), "zoom": _num(k.zoom), "roll": _num(k.roll),
+                    "interp": k.interp} for k in project.camera.keys],
+        "render": {**r.extra, "renderer": r.renderer, "prompt": r.prompt, "negative_prompt": r.negative_prompt,
+                   "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "model_dir": r.model_dir},
+        **project.extra,
+    }
+
+
+def save_project(project: Project, path: str | os.PathLike) -> Project:
+    """Write `project` to `path` atomically; relative paths are rewritten for the new folder.
+
+    Returns the project as saved (with `path` set), so callers keep the right base folder.
+    """
+    path = Path(path).resolve()
+    moved = project
+    if project.path is None or project.path.parent != path.parent:
+        moved = replace(project, image=_relative(project.resolve(project.image), path.parent),
+                        subject_mask=None if project.subject_mask is None
+                        else _relative(project.resolve(project.subject_mask), path.parent))
+    text = json.dumps(project_to_dict(moved), indent=2, ensure_ascii=False) + "\n"
+    atomic_write_text(path, text)
+    return replace(moved, path=path)
+
+
+def _relative(target: Path, folder: Path) -> str:
+    try:
+        return Path(os.path.relpath(target, folder)).as_posix()
+    except ValueError:  # another drive on Windows
+        return str(target)
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() and abs(v) < 2**53 else round(float(v), 4)
+
+
+def _num_pair(v) -> list[float | int]:
+    return [_num(v[0]), _num(v[1])]
