@@ -64,7 +64,7 @@ def grabcut_mask(rgb: np.ndarray, rig: Rig, max_side: int = 384, iterations: int
 def _keep_rig_components(mask: np.ndarray, bones_img: np.ndarray) -> np.ndarray:
     """Drop blobs that no bone touches; close small holes."""
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    count, labels = cv2.connectedComponents(mask)
+    _, labels = cv2.connectedComponents(mask)
     touched = np.unique(labels[(bones_img > 0) & (mask > 0)])
     return np.isin(labels, touched[touched > 0]).astype(np.uint8)
 
