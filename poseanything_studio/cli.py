@@ -1,0 +1,188 @@
+"""`poseanything-studio`: the window, and the `render`, `model`, `dataset`, `train` and `eval` commands.
+
+Exit status: 0 done, 1 a crash (a bug: please report it), 2 bad input, 130 cancelled with Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import threading
+from pathlib import Path
+
+EXIT_OK, EXIT_CRASH, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+PROG = "poseanything-studio"
+
+# Subcommands written elsewhere: name -> (module, help). Each module has main(argv) -> int.
+COMMANDS = {
+    "model": ("model.cli", "neural model utilities (e.g. `model tiny DIR`: a tiny random model for tests)"),
+    "dataset": ("poseanything_studio.xpose", "build an XPose-style pose/video dataset from clips"),
+    "train": ("model.train", "fine-tune the PoseAnything model from a config"),
+    "eval": ("poseanything_studio.evaluation", "PSNR/SSIM/L1 (LPIPS/FVD with local weights) of videos"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and of `main.py`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "render":
+        return render_main(argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return _delegate(argv[0], argv[1:])
+    return window_main(argv)
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    module_name, _ = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name):
+            print(f"{PROG} {name}: not available in this installation ({module_name} is missing)", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+    try:
+        return int(module.main(argv) or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG} {name}: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+# -- the window -------------------------------------------------------------------------------------
+def window_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {n:8} {h}" for n, h in [("render", "render a project to MP4 or PNGs"),
+                                                     *((k, v[1]) for k, v in COMMANDS.items())])
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
+        epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
+    parser.add_argument("project", nargs="?", help="a .pasproj project to open")
+    parser.add_argument("--screenshot", metavar="OUT.png",
+                        help="open the window on PROJECT, save a picture of it and exit")
+    return parser
+
+
+def window_main(argv: list[str]) -> int:
+    args = window_parser().parse_args(argv)
+    from .qt.app import run_window  # PySide6 only from here on
+
+    return run_window(args.project, screenshot=args.screenshot)
+
+
+# -- render -----------------------------------------------------------------------------------------
+def render_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
+    p.add_argument("project", help="the .pasproj file")
+    p.add_argument("-o", "--output", required=True,
+                   help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
+    p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
+    p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
+    p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
+    p.add_argument("--preview", choices=("pose", "parts"),
+                   help="write the pose frames or the coloured part masks instead of the render")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output without asking")
+    neural = p.add_argument_group("poseanything renderer")
+    neural.add_argument("--model-dir", help="local Wan2.2-TI2V-5B diffusers folder")
+    neural.add_argument("--checkpoint", help="PoseAnything checkpoint (.safetensors)")
+    neural.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    neural.add_argument("--steps", type=int, help="denoising steps")
+    neural.add_argument("--guidance", type=float, help="guidance scale")
+    neural.add_argument("--seed", type=int, help="random seed")
+    return p
+
+
+def _size_arg(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH, e.g. 832x480") from None
+    if w % 32 or h % 32 or not (32 <= w <= 4096 and 32 <= h <= 4096):
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be multiples of 32 from 32 to 4096")
+    return (w, h)
+
+
+def render_main(argv: list[str]) -> int:
+    """`poseanything-studio render`: project file in, video out."""
+    args = render_parser().parse_args(argv)
+    from .core.errors import ProjectError
+    from .rendering.events import RenderCancelled, RenderError
+    from .rendering.export import OutputError
+
+    try:
+        return _render(args)
+    except (ProjectError, OutputError, RenderError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, RenderCancelled):
+        print("cancelled: nothing was written", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .core.errors import ProjectError
+    from .core.project import load_project
+    from .rendering.events import Frame, Progress
+    from .rendering.export import FrameWriter, OutputError, output_target
+    from .rendering.job import NeuralOptions, make_job
+    from .rendering.runner import run
+
+    if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > 2401):
+        raise ProjectError(f"{args.frames} must be 4k+1 between 1 and 2401 (e.g. 49, 81, 121)", key="--frames")
+    for name in ("steps", "seed"):
+        value = getattr(args, name)
+        if value is not None and value < (1 if name == "steps" else 0):
+            raise ProjectError(f"{value} is out of range", key=f"--{name}")
+    target = output_target(args.output)
+    project = load_project(args.project)
+    neural = NeuralOptions(model_dir=args.model_dir or project.render.model_dir, checkpoint=args.checkpoint,
+                           device=args.device)
+    try:
+        job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
+                       steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural)
+    except ProjectError as err:
+        raise err.located(project.source) from None
+    existing = target.existing(job.frames)
+    if existing and not args.overwrite and not _confirm_overwrite(existing):
+        raise OutputError(f"{existing[0]}: exists; pass --overwrite to replace it")
+    cancel = threading.Event()
+    bar = _progress_bar(job.frames)
+    try:
+        with FrameWriter(target, job.fps, job.size, job.frames) as writer:
+            for event in run(job, cancel):
+                if isinstance(event, Frame):
+                    writer.write(event.image)
+                elif isinstance(event, Progress) and bar is not None:
+                    bar.set_description(event.stage)
+                    bar.total = event.total
+                    bar.n = event.done
+                    bar.refresh()
+    finally:
+        cancel.set()
+        if bar is not None:
+            bar.close()
+    if sys.stderr.isatty():
+        print(f"wrote {target.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _confirm_overwrite(existing: list[Path]) -> bool:
+    """Ask on a terminal whether to replace existing output; never replace silently."""
+    if not sys.stdin.isatty():
+        return False
+    more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+    answer = input(f"{existing[0]}{more} exists. Replace? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _progress_bar(total: int):
+    """A tqdm bar on a terminal; None when output goes to a file or pipe (quiet)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""RenderJob: a frozen snapshot of a project and its render settings, safe to hand to another thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.camera import apply_affine
+from ..core.errors import ProjectError
+from ..core.images import fit_to_size
+from ..core.parts import subject_mask
+from ..core.project import Project, fitted_image, parse_size
+
+PREVIEWS = ("pose", "parts")
+
+
+@dataclass(frozen=True)
+class NeuralOptions:
+    """What only the neural renderer reads."""
+
+    model_dir: str | None = None
+    checkpoint: str | None = None
+    device: str = "cuda"
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """Everything one render reads, computed up front; arrays are read-only."""
+
+    project: Project
+    renderer: str
+    frames: int
+    size: tuple[int, int]  # width, height
+    fps: float
+    image: np.ndarray  # (H, W, 4) uint8 RGBA, the picture fitted to `size`
+    mask: np.ndarray  # (H, W) bool subject mask at `size`
+    rest_xy: np.ndarray  # (J, 2) rest joint positions, output pixels
+    positions: np.ndarray  # (F, J, 2) joint positions per frame, output pixels
+    camera: np.ndarray  # (F, 4) pan x, pan y, zoom, roll per frame
+    preview: str | None = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int = 30
+    guidance: float = 5.0
+    seed: int = 0
+    neural: NeuralOptions = field(default_factory=NeuralOptions)
+
+    @property
+    def rig(self):
+        return self.project.rig
+
+
+def make_job(project: Project, *, renderer: str | None = None, frames: int | None = None,
+             size: tuple[int, int] | None = None, preview: str | None = None, steps: int | None = None,
+             guidance: float | None = None, seed: int | None = None, neural: NeuralOptions | None = None,
+             mask: np.ndarray | None = None) -> RenderJob:
+    """Snapshot `project` for a render, with command-line or panel overrides.
+
+    Reads the picture and the mask now, so a render never sees later edits or file changes.
+    `mask`, when given, is the subject mask at the picture's own size (e.g. painted in the window).
+    """
+    frames = project.frames if frames is None else frames
+    if frames < 1 or frames % 4 != 1 or frames > 2401:
+        raise ProjectError(f"{frames} must be 4k+1 frames between 1 and 2401 (e.g. 49, 81, 121)", key="frames")
+    size = parse_size(list(size), key="size") if size is not None else project.size
+    if preview is not None and preview not in PREVIEWS:
+        raise ProjectError(f"unknown preview {preview!r} (use pose or parts)", key="preview")
+    r = project.render
+    renderer = renderer or r.renderer
+    if renderer not in ("puppet", "poseanything"):
+        raise ProjectError(f"unknown renderer {renderer!r} (use puppet or poseanything)", key="renderer")
+    image, to_output = fitted_image(project, size)
+    given = mask if mask is not None else project.read_subject_mask()
+    reference = project.read_image()
+    full_mask = subject_mask(reference, project.rig, given)
+    fitted_mask = fit_to_size(full_mask, size)
+    positions = apply_affine(to_output, project.joint_positions(frames))
+    rest = apply_affine(to_output, project.rig.rest_xy())
+    camera = project.camera.sample(frames)
+    for array in (image, fitted_mask, positions, rest, camera):
+        array.setflags(write=False)
+    return RenderJob(
+        project=project, renderer=renderer, frames=frames, size=size, fps=project.fps, image=image,
+        mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview,
+        prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
+        guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
+        neural=neural or NeuralOptions(model_dir=r.model_dir),
+    )

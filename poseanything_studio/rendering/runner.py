@@ -1,0 +1,76 @@
+"""run(job): a generator of progress, previews and frames for any renderer; cancel with an Event.
+
+    for event in run(job, cancel):
+        ...  # Progress / Preview / Frame; RenderCancelled is raised once `cancel` is set
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..core.parts import colour_parts, part_labels, posed_part_masks
+from ..core.raster import draw_pose
+from .events import Frame, Preview, Progress, RenderEvent, check_cancel
+from .job import RenderJob
+
+
+def run(job: RenderJob, cancel: threading.Event | None = None) -> Iterator[RenderEvent]:
+    """Render `job`: the pose and part previews first, then every frame in order."""
+    cancel = cancel or threading.Event()
+    if job.preview == "pose":
+        yield from _pose_frames(job, cancel)
+        return
+    if job.preview == "parts":
+        yield from _part_frames(job, cancel)
+        return
+    yield Preview("pose", draw_pose(job.rig, job.positions[0], job.size))
+    yield Preview("parts", _part_picture(job, job.positions[:1])[0])
+    yield Preview("matching", identity_matching_picture(job), data=identity_matching(job))
+    yield from renderer_for(job.renderer).render(job, cancel)
+
+
+def renderer_for(name: str):
+    """The renderer called `name`; the neural one is imported only when asked for."""
+    if name == "puppet":
+        from .puppet import PuppetRenderer
+        return PuppetRenderer()
+    if name == "poseanything":
+        from .neural import PoseAnythingRenderer  # imports torch
+        return PoseAnythingRenderer()
+    raise ValueError(f"unknown renderer {name!r}")
+
+
+def identity_matching(job: RenderJob) -> np.ndarray:
+    """The rig's own part matching: in every frame, part j is first-frame part j, (F, B) int."""
+    return np.tile(np.arange(len(job.rig.bones)), (job.frames, 1))
+
+
+def identity_matching_picture(job: RenderJob) -> np.ndarray:
+    """First frame's parts beside the last frame's, each in its matched part's colour."""
+    pictures = _part_picture(job, job.positions[[0, -1]])
+    return np.concatenate([pictures[0], np.full((job.size[1], 8, 3), 255, np.uint8), pictures[1]], axis=1)
+
+
+def _pose_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEvent]:
+    for f, xy in enumerate(job.positions):
+        check_cancel(cancel)
+        yield Frame(f, draw_pose(job.rig, xy, job.size))
+        yield Progress(f + 1, job.frames)
+
+
+def _part_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEvent]:
+    labels = part_labels(job.mask, job.rig, job.rest_xy)
+    for f in range(job.frames):
+        check_cancel(cancel)
+        masks = posed_part_masks(labels, job.rig, job.rest_xy, job.positions[f:f + 1])[0]
+        yield Frame(f, colour_parts(masks, job.rig))
+        yield Progress(f + 1, job.frames)
+
+
+def _part_picture(job: RenderJob, positions: np.ndarray) -> list[np.ndarray]:
+    labels = part_labels(job.mask, job.rig, job.rest_xy)
+    masks = posed_part_masks(labels, job.rig, job.rest_xy, positions)
+    return [colour_parts(m, job.rig) for m in masks]
