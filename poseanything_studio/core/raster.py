@@ -42,7 +42,7 @@ def draw_pose(rig: Rig, xy: np.ndarray, size: tuple[int, int], canvas: np.ndarra
         cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), bone_colour(bone.id), thick,
                  cv2.LINE_AA, shift)
     for p in pts:
-        cv2.circle(out, tuple(map(int, p)), thick + 1, JOINT_COLOUR, -1, cv2.LINE_AA, shift)
+        cv2.circle(out, tuple(map(int, p)), (thick + 1) << shift, JOINT_COLOUR, -1, cv2.LINE_AA, shift)
     return out
 
 

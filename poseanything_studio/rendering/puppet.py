@@ -206,7 +206,8 @@ def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndar
     px = np.clip(probes[..., 0].round().astype(int), 0, w - 1)
     py = np.clip(probes[..., 1].round().astype(int), 0, h - 1)
     inside = (covered[py, px] > 0).all(1)
-    area = np.abs(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
+    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
     return points, triangles[inside & (area > 1e-3)]
 
 

@@ -1,0 +1,49 @@
+"""Builders and probes the tests share (imported as `helpers`; tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def write_arm_project(folder: Path, *, tip_track: list[dict] | None = None, camera: list[dict] | None = None,
+                      frames: int = 5, size: tuple[int, int] = (256, 160), extra: dict | None = None) -> Path:
+    """A grey horizontal arm (root at left) with a red marker at its tip, on a striped background.
+
+    Joints: root (60, 80), mid (120, 80), tip (180, 80); the mask is the arm; returns the project path.
+    """
+    w, h = size
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = (40, 90, 40)
+    img[::8] = (60, 120, 60)  # stripes so background motion shows
+    mask = np.zeros((h, w), np.uint8)
+    cv2.rectangle(mask, (50, 70), (190, 90), 255, -1)
+    img[mask > 0] = (190, 190, 190)
+    cv2.rectangle(img, (172, 74), (186, 86), (255, 0, 0), -1)  # red marker at the tip (RGB)
+    cv2.imwrite(str(folder / "arm.png"), img[..., ::-1])
+    cv2.imwrite(str(folder / "arm_mask.png"), mask)
+    data = {
+        "format": "poseanything-project", "version": 1, "image": "arm.png", "subject_mask": "arm_mask.png",
+        "fps": 12, "frames": frames, "size": [w, h],
+        "rig": {"joints": [{"id": "root", "xy": [60, 80]}, {"id": "mid", "xy": [120, 80]},
+                           {"id": "tip", "xy": [180, 80]}],
+                "bones": [{"id": "upper", "a": "root", "b": "mid"}, {"id": "lower", "a": "mid", "b": "tip"}]},
+        "tracks": {"tip": tip_track} if tip_track else {},
+        "camera": camera or [],
+        "render": {"renderer": "puppet"},
+        **(extra or {}),
+    }
+    path = folder / "arm.pasproj"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+def red_centroid(frame: np.ndarray) -> np.ndarray:
+    """Centre (x, y) of the strongly red pixels of an RGB frame."""
+    red = (frame[..., 0] > 180) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
+    ys, xs = np.nonzero(red)
+    assert xs.size > 10, "the red marker is not in the frame"
+    return np.array([xs.mean(), ys.mean()])

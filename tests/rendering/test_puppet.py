@@ -1,0 +1,88 @@
+"""The puppet renderer moves the subject where its joints go, and nothing else."""
+
+import numpy as np
+import pytest
+from helpers import red_centroid, write_arm_project
+
+from poseanything_studio.core.project import load_project
+from poseanything_studio.rendering.job import make_job
+from poseanything_studio.rendering.puppet import PuppetMesh
+
+
+@pytest.fixture
+def arm(tmp_path):
+    job = make_job(load_project(write_arm_project(tmp_path, size=(256, 256))))
+    mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
+    return job, mesh
+
+
+def _turned_about(points: np.ndarray, centre: np.ndarray, degrees: float) -> np.ndarray:
+    t = np.radians(degrees)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return (points - centre) @ rot.T + centre
+
+
+def test_rest_pose_reproduces_the_picture(arm):
+    job, mesh = arm
+    frame = mesh.render(job.rest_xy)
+    assert np.abs(frame.astype(int) - job.image[..., :3]).mean() < 2.0
+
+
+def test_a_limb_turned_90_degrees_puts_its_tip_where_the_joint_went(arm):
+    job, mesh = arm
+    rest = job.rest_xy
+    posed = _turned_about(rest, rest[0], 90)  # the whole arm swings down about its root
+    before = red_centroid(mesh.render(rest))
+    after = red_centroid(mesh.render(posed))
+    expected = _turned_about(before[None], rest[0], 90)[0]
+    assert np.linalg.norm(after - expected) < 4, (after, expected)
+    assert np.linalg.norm(after - before) > 100
+
+
+def test_bending_only_the_lower_bone_leaves_the_upper_bone_in_place(arm):
+    job, mesh = arm
+    rest = job.rest_xy
+    posed = rest.copy()
+    posed[2] = _turned_about(rest[2:3], rest[1], -90)[0]  # tip turns up about the elbow
+    frame = mesh.render(posed)
+    marker = red_centroid(frame)
+    assert abs(marker[0] - rest[1][0]) < 5 and marker[1] < rest[1][1] - 40
+    upper = (slice(75, 86), slice(62, 100))  # middle of the upper arm
+    assert np.abs(frame[upper].astype(int) - job.image[upper][..., :3]).mean() < 3
+
+
+def test_a_chain_moved_sideways_moves_with_it_and_the_far_background_stays(arm):
+    job, mesh = arm
+    rest = job.rest_xy
+    frame = mesh.render(rest + [30, 50])
+    assert np.allclose(red_centroid(frame), red_centroid(mesh.render(rest)) + [30, 50], atol=1.5)
+    far = (slice(200, 256), slice(0, 256))  # rows below both the old and the new arm
+    assert np.array_equal(frame[far], job.image[far][..., :3])
+
+
+def test_the_uncovered_background_is_filled_not_left_as_the_old_subject(arm):
+    job, mesh = arm
+    frame = mesh.render(job.rest_xy + [0, 80])
+    old_place = frame[72:88, 70:170].astype(int)
+    assert np.abs(old_place - [190, 190, 190]).sum(-1).mean() > 100  # no grey arm left behind
+
+
+def test_camera_pan_moves_everything_against_the_camera(arm):
+    job, mesh = arm
+    still = mesh.render(job.rest_xy)
+    panned = mesh.render(job.rest_xy, np.array([10.0, 6.0, 1.0, 0.0]))
+    assert np.allclose(red_centroid(panned), red_centroid(still) - [10, 6], atol=1.0)
+    assert np.array_equal(panned[100:150, 100:150], still[106:156, 110:160])
+
+
+def test_several_subjects_and_a_joint_without_bones_render(tmp_path):
+    path = write_arm_project(tmp_path, size=(256, 256))
+    import json
+    data = json.loads(path.read_text())
+    data["rig"]["joints"] += [{"id": "x", "xy": [20, 200]}, {"id": "y", "xy": [220, 200]},
+                              {"id": "alone", "xy": [128, 240]}]
+    data["rig"]["bones"].append({"id": "other", "a": "x", "b": "y"})
+    path.write_text(json.dumps(data))
+    job = make_job(load_project(path))
+    mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
+    assert mesh.render(job.rest_xy + 5).shape == (256, 256, 3)
