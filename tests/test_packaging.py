@@ -1,0 +1,32 @@
+"""Start-up stays light: the CLI and the puppet path never import torch or diffusers."""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_rendering_with_the_puppet_imports_no_torch(arm_project, tmp_path):
+    code = (
+        "import sys\n"
+        "from poseanything_studio.cli import main\n"
+        f"assert main(['render', {str(arm_project)!r}, '-o', {str(tmp_path / 'o.mp4')!r}]) == 0\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'PySide6') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_console_script_and_dependencies_are_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["poseanything-studio"] == "poseanything_studio.cli:main"
+    names = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in project["dependencies"]}
+    assert {"pyside6-essentials", "pyqtgraph", "torch", "diffusers", "numpy", "imageio-ffmpeg"} <= names
+    assert any(d.startswith("torch>=") for d in project["dependencies"])  # a floor, never a pin
+
+
+def test_help_runs_from_a_checkout():
+    out = subprocess.run([sys.executable, "main.py", "render", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "--preview" in out.stdout
