@@ -81,6 +81,8 @@ def render_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
     p.add_argument("--preview", choices=("pose", "parts"),
                    help="write the pose frames or the coloured part masks instead of the render")
+    p.add_argument("--parts", choices=("nearest", "dilated"), default="nearest",
+                   help="part masks: nearest-bone partition of the subject, or the paper's capped dilation")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output without asking")
     neural = p.add_argument_group("poseanything renderer")
     neural.add_argument("--model-dir", help="local Wan2.2-TI2V-5B diffusers folder")
@@ -139,7 +141,8 @@ def _render(args: argparse.Namespace) -> int:
                            device=args.device)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
-                       steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural)
+                       steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural,
+                       part_rule=args.parts)
     except ProjectError as err:
         raise err.located(project.source) from None
     existing = target.existing(job.frames)

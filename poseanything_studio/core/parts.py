@@ -128,17 +128,31 @@ def bone_motion(rest_a: np.ndarray, rest_b: np.ndarray, pose_a: np.ndarray, pose
     return np.hstack([linear, (pose_a - linear @ rest_a)[:, None]])
 
 
-def posed_part_masks(labels: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Part masks for every frame: each rest part carried by its bone's motion, (F, B, H, W) bool."""
-    h, w = labels.shape
+def posed_part_masks(parts: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Part masks for every frame, each rest part carried by its bone's motion: (F, B, H, W) bool.
+
+    `parts` is a label map (H, W) from `part_labels` or rest masks (B, H, W), e.g. `capped_dilation_masks`.
+    """
     pairs = rig.bone_joint_indices()
+    rest_masks = part_masks(parts, len(pairs)) if parts.ndim == 2 else parts
+    h, w = rest_masks.shape[1:]
     out = np.zeros((len(positions), len(pairs), h, w), bool)
-    rest_masks = [(labels == j).astype(np.uint8) for j in range(len(pairs))]
+    sources = [m.astype(np.uint8) for m in rest_masks]
     for f, xy in enumerate(positions):
         for j, (a, b) in enumerate(pairs):
             m = bone_motion(rest_xy[a], rest_xy[b], xy[a], xy[b])
-            out[f, j] = cv2.warpAffine(rest_masks[j], m, (w, h), flags=cv2.INTER_NEAREST) > 0
+            out[f, j] = cv2.warpAffine(sources[j], m, (w, h), flags=cv2.INTER_NEAREST) > 0
     return out
+
+
+def rest_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rule: str = "nearest") -> np.ndarray:
+    """Part masks at rest by `rule`: "nearest" (partition of the subject) or "dilated" (the paper's), (B, H, W)."""
+    labels = part_labels(mask, rig, rest_xy)
+    if rule == "dilated":
+        return capped_dilation_masks(labels, rig, rest_xy)
+    if rule != "nearest":
+        raise ValueError(f"unknown part rule {rule!r} (use nearest or dilated)")
+    return part_masks(labels, len(rig.bones))
 
 
 def colour_parts(masks: np.ndarray, rig: Rig) -> np.ndarray:

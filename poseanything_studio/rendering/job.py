@@ -13,6 +13,7 @@ from ..core.parts import subject_mask
 from ..core.project import Project, fitted_image, parse_size
 
 PREVIEWS = ("pose", "parts")
+PART_RULES = ("nearest", "dilated")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RenderJob:
     positions: np.ndarray  # (F, J, 2) joint positions per frame, output pixels
     camera: np.ndarray  # (F, 4) pan x, pan y, zoom, roll per frame
     preview: str | None = None
+    part_rule: str = "nearest"  # how part masks are made: nearest-bone partition, or the paper's capped dilation
     prompt: str = ""
     negative_prompt: str = ""
     steps: int = 30
@@ -54,7 +56,7 @@ class RenderJob:
 def make_job(project: Project, *, renderer: str | None = None, frames: int | None = None,
              size: tuple[int, int] | None = None, preview: str | None = None, steps: int | None = None,
              guidance: float | None = None, seed: int | None = None, neural: NeuralOptions | None = None,
-             mask: np.ndarray | None = None) -> RenderJob:
+             mask: np.ndarray | None = None, part_rule: str = "nearest") -> RenderJob:
     """Snapshot `project` for a render, with command-line or panel overrides.
 
     Reads the picture and the mask now, so a render never sees later edits or file changes.
@@ -66,6 +68,8 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     size = parse_size(list(size), key="size") if size is not None else project.size
     if preview is not None and preview not in PREVIEWS:
         raise ProjectError(f"unknown preview {preview!r} (use pose or parts)", key="preview")
+    if part_rule not in PART_RULES:
+        raise ProjectError(f"unknown part rule {part_rule!r} (use nearest or dilated)", key="parts")
     r = project.render
     renderer = renderer or r.renderer
     if renderer not in ("puppet", "poseanything"):
@@ -82,7 +86,7 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
         array.setflags(write=False)
     return RenderJob(
         project=project, renderer=renderer, frames=frames, size=size, fps=project.fps, image=image,
-        mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview,
+        mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview, part_rule=part_rule,
         prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
         guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
         neural=neural or NeuralOptions(model_dir=r.model_dir),

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..core.parts import colour_parts, part_labels, posed_part_masks
+from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
 from ..core.raster import draw_pose
 from .events import Frame, Preview, Progress, RenderEvent, check_cancel
 from .job import RenderJob
@@ -62,15 +62,15 @@ def _pose_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEven
 
 
 def _part_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEvent]:
-    labels = part_labels(job.mask, job.rig, job.rest_xy)
+    rest = rest_part_masks(job.mask, job.rig, job.rest_xy, job.part_rule)
     for f in range(job.frames):
         check_cancel(cancel)
-        masks = posed_part_masks(labels, job.rig, job.rest_xy, job.positions[f:f + 1])[0]
+        masks = posed_part_masks(rest, job.rig, job.rest_xy, job.positions[f:f + 1])[0]
         yield Frame(f, colour_parts(masks, job.rig))
         yield Progress(f + 1, job.frames)
 
 
 def _part_picture(job: RenderJob, positions: np.ndarray) -> list[np.ndarray]:
-    labels = part_labels(job.mask, job.rig, job.rest_xy)
-    masks = posed_part_masks(labels, job.rig, job.rest_xy, positions)
+    rest = rest_part_masks(job.mask, job.rig, job.rest_xy, job.part_rule)
+    masks = posed_part_masks(rest, job.rig, job.rest_xy, positions)
     return [colour_parts(m, job.rig) for m in masks]
