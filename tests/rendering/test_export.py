@@ -1,5 +1,7 @@
 """MP4 and PNG output: exact frame count and rate, H.264 yuv420p, nothing left on failure."""
 
+import os
+
 import imageio_ffmpeg
 import numpy as np
 import pytest
@@ -55,3 +57,13 @@ def test_unwritable_outputs_are_refused_up_front(tmp_path):
         output_target(str(tmp_path / "missing" / "deeper" / "out.mp4"))
     with pytest.raises(OutputError, match=r"write \.mp4, a folder, or a \.png pattern"):
         output_target(str(tmp_path / "out.avi"))
+
+
+def test_outputs_get_ordinary_permissions_not_private_temp_ones(tmp_path):
+    target = output_target(str(tmp_path / "out.mp4"))
+    with FrameWriter(target, 12, (64, 32), 1) as writer:
+        writer.write(_frames(1)[0])
+    mode = (tmp_path / "out.mp4").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
