@@ -1,0 +1,223 @@
+"""Wan2.2-TI2V-5B with channel-concatenated pose latents and PTCM (PAPER.md, key designs 1 and 2).
+
+`PoseAnythingTransformer3DModel` is diffusers' `WanTransformer3DModel` with two changes:
+
+- the patch embedding takes the video latent and the pose latent concatenated on channels,
+  (N, C + C_pose, F', H', W'); the pose half of its weight starts at zero, so an untrained model is the
+  base model bit for bit (the two halves are convolved separately and summed, which is the same
+  convolution and keeps the zero half exact);
+- a PTCM (`model.part_attention`) hangs on every block and runs after its cross-attention.
+
+    base = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer")
+    model = PoseAnythingTransformer3DModel.from_base(base)      # pose half zero, PTCM the identity
+    out = model(latents, timestep, text, pose_latents=pose, part_context=parts).sample
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import WanTransformer3DModel
+from diffusers.configuration_utils import register_to_config
+from torch import nn
+
+from .part_attention import PartContext, PartTemporalCoherence
+
+# The published Wan2.2-TI2V-5B transformer config (Wan-AI/Wan2.2-TI2V-5B-Diffusers, transformer/config.json).
+WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
+    "patch_size": (1, 2, 2), "num_attention_heads": 24, "attention_head_dim": 128, "in_channels": 48,
+    "out_channels": 48, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 14336, "num_layers": 30,
+    "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "image_dim": None,
+    "added_kv_proj_dim": None, "rope_max_seq_len": 1024, "pos_embed_seq_len": None,
+}
+WAN22_TI2V_5B_PARAMETERS = 4_999_787_712  # WanTransformer3DModel(**WAN22_TI2V_5B_CONFIG), diffusers 0.42
+
+
+class ModelShapeError(ValueError):
+    """An input whose shape does not fit the model; the message names the input and both shapes."""
+
+
+class ChannelConcatPatchEmbed(nn.Conv3d):
+    """Patch embedding over [video latent, pose latent] on channels: weight (D, C + C_pose, p_t, p_h, p_w)."""
+
+    def __init__(self, video_channels: int, pose_channels: int, dim: int, patch_size: tuple[int, int, int]):
+        super().__init__(video_channels + pose_channels, dim, kernel_size=patch_size, stride=patch_size)
+        self.video_channels = video_channels
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, C + C_pose, F', H', W') -> (N, D, F', H'/p_h, W'/p_w); the same as one conv over all channels."""
+        c = self.video_channels
+        video = F.conv3d(latents[:, :c], self.weight[:, :c], self.bias, self.stride)
+        pose = F.conv3d(latents[:, c:], self.weight[:, c:], None, self.stride)
+        return video + pose
+
+
+class PoseAnythingTransformer3DModel(WanTransformer3DModel):
+    """WanTransformer3DModel taking pose latents on channels, with a PTCM after each block's cross-attention.
+
+    `in_channels` stays the video latent's channel count (48 for Wan2.2), so pipelines size noise from it.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        patch_size: tuple[int, ...] = (1, 2, 2),
+        num_attention_heads: int = 24,
+        attention_head_dim: int = 128,
+        in_channels: int = 48,
+        out_channels: int = 48,
+        text_dim: int = 4096,
+        freq_dim: int = 256,
+        ffn_dim: int = 14336,
+        num_layers: int = 30,
+        cross_attn_norm: bool = True,
+        qk_norm: str | None = "rms_norm_across_heads",
+        eps: float = 1e-6,
+        image_dim: int | None = None,
+        added_kv_proj_dim: int | None = None,
+        rope_max_seq_len: int = 1024,
+        pos_embed_seq_len: int | None = None,
+        pose_channels: int | None = None,
+        ptcm: bool = True,
+    ) -> None:
+        super().__init__(
+            patch_size=patch_size, num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim,
+            in_channels=in_channels, out_channels=out_channels, text_dim=text_dim, freq_dim=freq_dim,
+            ffn_dim=ffn_dim, num_layers=num_layers, cross_attn_norm=cross_attn_norm, qk_norm=qk_norm, eps=eps,
+            image_dim=image_dim, added_kv_proj_dim=added_kv_proj_dim, rope_max_seq_len=rope_max_seq_len,
+            pos_embed_seq_len=pos_embed_seq_len,
+        )
+        pose_channels = in_channels if pose_channels is None else pose_channels
+        self.register_to_config(pose_channels=pose_channels)
+        inner_dim = num_attention_heads * attention_head_dim
+        # 1. Patch embedding over [video latent, pose latent]: the pose half starts at zero.
+        self.patch_embedding = ChannelConcatPatchEmbed(in_channels, pose_channels, inner_dim, tuple(patch_size))
+        with torch.no_grad():
+            self.patch_embedding.weight[:, in_channels:] = 0
+        # 2. PTCM on every block, after its cross-attention (hooks; see PartTemporalCoherence.attach).
+        if ptcm:
+            for block in self.blocks:
+                block.ptcm = PartTemporalCoherence(inner_dim, num_attention_heads, eps)
+                block.ptcm.attach(block)
+
+    # -- building -------------------------------------------------------------------------------------
+    @classmethod
+    def from_base(cls, base: WanTransformer3DModel, pose_channels: int | None = None,
+                  ptcm: bool = True) -> PoseAnythingTransformer3DModel:
+        """Widen a loaded base model: base weights copied, pose half zero, PTCM q/k/v from self-attention, out zero.
+
+        Built on the meta device and filled by assignment, so the base weights are not held twice.
+        """
+        config = {k: v for k, v in base.config.items() if not k.startswith("_")}
+        with torch.device("meta"):
+            model = cls(**config, pose_channels=pose_channels, ptcm=ptcm)
+        state = base.state_dict()
+        weight = state["patch_embedding.weight"]  # (D, C, p_t, p_h, p_w)
+        pose = model.config.pose_channels
+        zeros = weight.new_zeros(weight.shape[0], pose, *weight.shape[2:])
+        state["patch_embedding.weight"] = torch.cat([weight, zeros], 1)  # (D, C + C_pose, p_t, p_h, p_w)
+        if ptcm:
+            for i in range(len(base.blocks)):
+                state.update(_ptcm_from_self_attention(state, f"blocks.{i}."))
+        model.load_state_dict(state, strict=True, assign=True)
+        model.rope = base.rope  # its frequency tables are buffers outside the state dict
+        return model
+
+    @property
+    def ptcm_modules(self) -> list[PartTemporalCoherence]:
+        return [block.ptcm for block in self.blocks if hasattr(block, "ptcm")]
+
+    # -- running --------------------------------------------------------------------------------------
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        pose_latents: torch.Tensor | None = None,
+        part_context: PartContext | None = None,
+        encoder_hidden_states_image: torch.Tensor | None = None,
+        return_dict: bool = True,
+        attention_kwargs: dict[str, Any] | None = None,
+    ):
+        """Denoise: video latents (N, C, F', H', W') with pose latents (N, C_pose, F', H', W') -> (N, C, F', H', W').
+
+        timestep is (N,) or per token (N, F' * H'/2 * W'/2) as Wan2.2 TI2V uses; part_context turns PTCM on.
+        """
+        self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context)
+        # (N, C, F', H', W') ++ (N, C_pose, F', H', W') -> (N, C + C_pose, F', H', W')
+        latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
+        with self.part_context(part_context):
+            return super().forward(latents, timestep, encoder_hidden_states, encoder_hidden_states_image,
+                                   return_dict=return_dict, attention_kwargs=attention_kwargs)
+
+    @contextlib.contextmanager
+    def part_context(self, context: PartContext | None) -> Iterator[None]:
+        """PTCM reads `context` inside this block; None leaves every block exactly the base block."""
+        modules = self.ptcm_modules
+        if context is not None and not modules:
+            raise ModelShapeError("part_context given but this model was built with ptcm=False")
+        for module in modules:
+            module.context = context
+        try:
+            yield
+        finally:
+            for module in modules:
+                module.context, module._stream = None, None
+
+    def token_grid(self, latent_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """(F', h, w) transformer tokens for a latent of shape (N, C, F', H', W')."""
+        p_t, p_h, p_w = self.config.patch_size
+        return latent_shape[2] // p_t, latent_shape[3] // p_h, latent_shape[4] // p_w
+
+    def check_inputs(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
+                     pose_latents: torch.Tensor | None, part_context: PartContext | None) -> None:
+        """Raise ModelShapeError naming the input whose shape does not fit."""
+        cfg = self.config
+        if hidden_states.ndim != 5 or hidden_states.shape[1] != cfg.in_channels:
+            raise ModelShapeError(f"hidden_states must be (batch, {cfg.in_channels}, frames, height, width), "
+                                  f"got {tuple(hidden_states.shape)}")
+        n, _, frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = cfg.patch_size
+        if frames % p_t or height % p_h or width % p_w:
+            raise ModelShapeError(f"latent frames/height/width {frames}x{height}x{width} must be multiples of the "
+                                  f"patch {p_t}x{p_h}x{p_w}")
+        if pose_latents is None:
+            raise ModelShapeError("pose_latents is required: pass the VAE-encoded pose frames (zeros for none)")
+        expected = (n, cfg.pose_channels, frames, height, width)
+        if tuple(pose_latents.shape) != expected:
+            raise ModelShapeError(f"pose_latents must be {expected} to match hidden_states, "
+                                  f"got {tuple(pose_latents.shape)}")
+        tokens = math.prod(self.token_grid(hidden_states.shape))
+        if timestep.ndim == 0 or timestep.shape[0] != n or (timestep.ndim == 2 and timestep.shape[1] != tokens) \
+                or timestep.ndim > 2:
+            raise ModelShapeError(f"timestep must be ({n},) or per token ({n}, {tokens}), got {tuple(timestep.shape)}")
+        if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != n \
+                or encoder_hidden_states.shape[2] != cfg.text_dim:
+            raise ModelShapeError(f"encoder_hidden_states must be ({n}, tokens, {cfg.text_dim}), "
+                                  f"got {tuple(encoder_hidden_states.shape)}")
+        if part_context is not None and tuple(part_context.grid) != self.token_grid(hidden_states.shape):
+            raise ModelShapeError(f"part_context is for a token grid {tuple(part_context.grid)}, the latents give "
+                                  f"{self.token_grid(hidden_states.shape)}")
+
+
+def _ptcm_from_self_attention(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """PTCM weights of one block: q/k/v and their norms copied from the block's self-attention, output zero."""
+    out = {}
+    for name in ("to_q", "to_k", "to_v"):
+        for kind in ("weight", "bias"):
+            out[f"{prefix}ptcm.{name}.{kind}"] = state[f"{prefix}attn1.{name}.{kind}"].clone()
+    for name in ("norm_q", "norm_k"):
+        out[f"{prefix}ptcm.{name}.weight"] = state[f"{prefix}attn1.{name}.weight"].clone()
+    out[f"{prefix}ptcm.to_out.weight"] = torch.zeros_like(state[f"{prefix}attn1.to_out.0.weight"])
+    out[f"{prefix}ptcm.to_out.bias"] = torch.zeros_like(state[f"{prefix}attn1.to_out.0.bias"])
+    return out
+
+
+def ptcm_parameters(dim: int, layers: int) -> int:
+    """Parameters PTCM adds: per block q, k, v, out (dim x dim + bias) and two RMS norms (dim)."""
+    return layers * (4 * (dim * dim + dim) + 2 * dim)

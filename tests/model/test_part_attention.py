@@ -1,0 +1,97 @@
+"""PTCM: part masks on the token grid, attention matching, and the zero-initialised residual."""
+
+import numpy as np
+import pytest
+import torch
+
+from model.part_attention import (
+    PartContext,
+    PartTemporalCoherence,
+    cross_attention_mask,
+    part_affinity,
+    pool_part_masks,
+    token_part_masks,
+)
+
+
+def test_pool_part_masks_follows_the_vae_grid():
+    masks = np.zeros((9, 2, 64, 96), bool)
+    masks[0, 0, :32, :32] = True  # first latent frame: pixel frame 0 only
+    masks[1:5, 1, 32:, 64:] = True  # latent frame 1 = pixel frames 1..4
+    masks[5, 1, 32:, 64:] = True  # one of latent frame 2's four frames
+    coverage = pool_part_masks(masks)
+    assert coverage.shape == (3, 2, 2, 3)
+    assert coverage[0, 0, 0, 0] == 1 and coverage[0, 0].sum() == 1
+    assert coverage[1, 1, 1, 2] == 1
+    assert coverage[2, 1, 1, 2] == 0.25
+    tokens = token_part_masks(coverage, threshold=0.5)
+    assert tokens.shape == (3, 2, 6)
+    assert tokens[2, 1, 5]  # below the threshold but the part's best token
+    with pytest.raises(ValueError, match="4k\\+1"):
+        pool_part_masks(masks[:8])
+
+
+def permuted_tokens(frames=4, bones=5, side=6, seed=0):
+    """Parts as random token sets; frame f's part perm[f, j] is first-frame part j (moved elsewhere)."""
+    rng = np.random.default_rng(seed)
+    n = side * side
+    tokens = np.zeros((frames, bones, n), bool)
+    perm = np.stack([np.arange(bones)] + [rng.permutation(bones) for _ in range(frames - 1)])
+    for f in range(frames):
+        owner = rng.permutation(np.arange(n) % bones)  # every token in exactly one part
+        for t in range(bones):
+            tokens[f, t] = owner == t
+    return torch.from_numpy(tokens), torch.from_numpy(perm)
+
+
+def test_attention_matching_recovers_a_known_permutation():
+    frames, bones, heads, dim = 4, 5, 2, 16
+    tokens, perm = permuted_tokens(frames, bones)
+    n = tokens.shape[-1]
+    g = torch.Generator().manual_seed(0)
+    part_features = torch.randn(bones, heads, dim, generator=g) * 3  # one direction per first-frame part
+    query_first = torch.zeros(1, heads, n, dim)
+    key_later = torch.zeros(1, heads, frames - 1, n, dim)
+    for j in range(bones):
+        query_first[0, :, tokens[0, j]] = part_features[j][:, None]
+        for f in range(1, frames):
+            key_later[0, :, f - 1, tokens[f, perm[f, j]]] = part_features[j][:, None]  # built to match
+    key_later += 0.1 * torch.randn(key_later.shape, generator=g)
+    context = PartContext(tokens, (frames, 6, 6), mode="attention")
+    affinity = part_affinity(query_first, key_later, tokens[0], tokens[1:], max_elements=n * n)  # 1 frame a chunk
+    assert affinity.shape == (frames - 1, bones, bones)
+    context.add_affinity(affinity)
+    assert torch.equal(context.attention_matching(), perm)
+    assert torch.equal(context.matching(), perm)
+    identity = PartContext(tokens, (frames, 6, 6), mode="identity", affinity=affinity)
+    assert torch.equal(identity.matching(), torch.arange(bones).expand(frames, bones))
+    assert torch.equal(identity.attention_matching(), perm)  # still measured, for the preview
+
+
+def test_cross_attention_mask_pairs_matched_parts():
+    tokens, perm = permuted_tokens(3, 3, side=4)
+    context = PartContext(tokens, (3, 4, 4))
+    allowed, valid = cross_attention_mask(context, perm)
+    n = 16
+    assert allowed.shape == (2 * n, n) and valid.all()
+    for f in (1, 2):
+        for j in range(3):
+            for q in torch.nonzero(tokens[f, perm[f, j]]).flatten():
+                row = allowed[(f - 1) * n + q]
+                assert torch.equal(row, tokens[0, j])
+
+
+def test_ptcm_zero_output_is_identity_and_trained_output_stays_in_parts():
+    torch.manual_seed(0)
+    ptcm = PartTemporalCoherence(dim=24, heads=2)
+    tokens, _ = permuted_tokens(3, 3, side=4)
+    tokens[1:, :, :4] = False  # four tokens of each later frame are background
+    context = PartContext(tokens, (3, 4, 4))
+    x = torch.randn(2, 48, 24)
+    assert not ptcm(x, context).any()
+    torch.nn.init.normal_(ptcm.to_out.weight)
+    torch.nn.init.zeros_(ptcm.to_out.bias)
+    out = ptcm(x, context)
+    assert not out[:, :16].any()  # the first frame is the anchor
+    assert not out[:, 16:20].any() and not out[:, 32:36].any()  # background tokens get nothing
+    assert out[:, 20:32].abs().sum() > 0
