@@ -26,6 +26,7 @@ from diffusers import WanTransformer3DModel
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from .errors import ModelError
 from .part_attention import PartContext, PartTemporalCoherence
 
 # The published Wan2.2-TI2V-5B transformer config (Wan-AI/Wan2.2-TI2V-5B-Diffusers, transformer/config.json).
@@ -38,7 +39,7 @@ WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
 WAN22_TI2V_5B_PARAMETERS = 4_999_787_712  # WanTransformer3DModel(**WAN22_TI2V_5B_CONFIG), diffusers 0.42
 
 
-class ModelShapeError(ValueError):
+class ModelShapeError(ModelError, ValueError):
     """An input whose shape does not fit the model; the message names the input and both shapes."""
 
 

@@ -1,0 +1,112 @@
+"""PoseAnything checkpoints: what we add to Wan2.2-TI2V-5B, as one `.safetensors` file (never pickle).
+
+Tensors: `patch_embedding.weight` (D, C + C_pose, 1, 2, 2) and `.bias`, every `blocks.{i}.ptcm.*`, and
+LoRA weights under `lora.` (peft names) when the transformer carries an adapter. The header's metadata
+says the format, the pose channels and the LoRA config (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .errors import ModelError
+from .transformer import PoseAnythingTransformer3DModel
+
+FORMAT = "poseanything-checkpoint"
+LORA_PREFIX = "lora."
+
+
+def checkpoint_state_dict(model: PoseAnythingTransformer3DModel) -> dict[str, torch.Tensor]:
+    """The tensors we add: the widened patch embedding and PTCM (and LoRA under `lora.`)."""
+    state = {k: v for k, v in model.state_dict().items()
+             if (k.startswith("patch_embedding.") or ".ptcm." in k) and "lora_" not in k}
+    state = {k.replace(".base_layer.", "."): v for k, v in state.items()}
+    if getattr(model, "peft_config", None):
+        from peft.utils import get_peft_model_state_dict
+
+        lora = get_peft_model_state_dict(model, adapter_name=_adapter(model))
+        state.update({LORA_PREFIX + k: v for k, v in lora.items()})
+    return state
+
+
+def save_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> Path:
+    """Write the checkpoint to `path` (.safetensors)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelError(f"{path}: a PoseAnything checkpoint is a .safetensors file")
+    metadata = {"format": FORMAT, "version": "1", "pose_channels": str(model.config.pose_channels),
+                "ptcm": str(bool(model.ptcm_modules)).lower()}
+    if getattr(model, "peft_config", None):
+        config = model.peft_config[_adapter(model)]
+        metadata["lora"] = json.dumps({"r": config.r, "lora_alpha": config.lora_alpha,
+                                       "target_modules": sorted(config.target_modules)})
+    state = {k: v.detach().contiguous().cpu() for k, v in checkpoint_state_dict(model).items()}
+    save_file(state, str(path), metadata=metadata)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a checkpoint; refuses anything but .safetensors."""
+    path = Path(path)
+    if path.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl"):
+        raise ModelError(f"{path}: pickle checkpoints are never loaded; convert it to .safetensors")
+    if path.suffix != ".safetensors":
+        raise ModelError(f"{path}: a PoseAnything checkpoint must be a .safetensors file")
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except Exception as err:  # safetensors raises its own error types
+        raise ModelError(f"{path}: not a readable .safetensors file ({err})") from None
+    if metadata.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a PoseAnything checkpoint (metadata format is {metadata.get('format')!r})")
+    return state, metadata
+
+
+def load_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> None:
+    """Load a checkpoint into `model` in place; a missing or misshapen tensor is a ModelError naming it."""
+    state, metadata = read_checkpoint(path)
+    if "lora" in metadata and not getattr(model, "peft_config", None):
+        from peft import LoraConfig
+
+        model.add_adapter(LoraConfig(**json.loads(metadata["lora"])))
+    lora = {k[len(LORA_PREFIX):]: v for k, v in state.items() if k.startswith(LORA_PREFIX)}
+    ours = {k: v for k, v in state.items() if not k.startswith(LORA_PREFIX)}
+    expected = {k: v for k, v in checkpoint_state_dict(model).items() if not k.startswith(LORA_PREFIX)}
+    for name, tensor in expected.items():
+        if name not in ours:
+            raise ModelError(f"{path}: tensor {name} is missing (checkpoint for another model?)")
+        if tuple(ours[name].shape) != tuple(tensor.shape):
+            raise ModelError(f"{path}: tensor {name} has shape {tuple(ours[name].shape)}, this model needs "
+                             f"{tuple(tensor.shape)} (checkpoint for another model size?)")
+    unknown = sorted(set(ours) - set(expected))
+    if unknown:
+        raise ModelError(f"{path}: tensor {unknown[0]} is not part of this model ({len(unknown)} unknown)")
+    with torch.no_grad():
+        params = dict(model.named_parameters())
+        for name, tensor in ours.items():
+            target = params[name] if name in params else params[_base_layer(name)]
+            target.copy_(tensor.to(target.dtype))
+    if lora:
+        from peft.utils import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, lora, adapter_name=_adapter(model))
+        if getattr(result, "unexpected_keys", None):
+            raise ModelError(f"{path}: LoRA tensor {result.unexpected_keys[0]} does not fit this model")
+
+
+def _base_layer(name: str) -> str:
+    """Where a weight lives once LoRA wraps its layer: a.b.weight -> a.b.base_layer.weight."""
+    module, _, kind = name.rpartition(".")
+    return f"{module}.base_layer.{kind}"
+
+
+def _adapter(model) -> str:
+    return next(iter(model.peft_config))
