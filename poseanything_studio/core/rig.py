@@ -160,27 +160,28 @@ def _xy(value) -> tuple[float, float]:
 
 def validate_rig(joints: tuple[Joint, ...], bones: tuple[Bone, ...]) -> None:
     """Raise ProjectError (key under `rig`) for duplicate or bad ids, bad coordinates, dangling bones."""
-    seen: set[str] = set()
+    joint_ids = _check_ids("joint", [j.id for j in joints])
     for i, joint in enumerate(joints):
-        key = f"rig.joints[{i}]"
-        if not isinstance(joint.id, str) or not _ID_PATTERN.match(joint.id):
-            raise ProjectError(f"joint id {joint.id!r} must be 1-64 characters without spaces", key=key + ".id")
-        if joint.id in seen:
-            raise ProjectError(f"duplicate joint id {joint.id!r}", key=key + ".id")
-        seen.add(joint.id)
         if not all(isinstance(v, float) and math.isfinite(v) for v in joint.xy):
-            raise ProjectError(f"coordinates of joint {joint.id!r} must be finite numbers", key=key + ".xy")
-    seen_bones: set[str] = set()
+            raise ProjectError(f"coordinates of joint {joint.id!r} must be finite numbers", key=f"rig.joints[{i}].xy")
+    _check_ids("bone", [b.id for b in bones])
     for i, bone in enumerate(bones):
-        key = f"rig.bones[{i}]"
-        if not isinstance(bone.id, str) or not _ID_PATTERN.match(bone.id):
-            raise ProjectError(f"bone id {bone.id!r} must be 1-64 characters without spaces", key=key + ".id")
-        if bone.id in seen_bones:
-            raise ProjectError(f"duplicate bone id {bone.id!r}", key=key + ".id")
-        seen_bones.add(bone.id)
         for end in ("a", "b"):
-            if getattr(bone, end) not in seen:
+            if getattr(bone, end) not in joint_ids:
                 raise ProjectError(f"bone {bone.id!r} names unknown joint {getattr(bone, end)!r}",
-                                   key=f"{key}.{end}")
+                                   key=f"rig.bones[{i}].{end}")
         if bone.a == bone.b:
-            raise ProjectError(f"bone {bone.id!r} joins joint {bone.a!r} to itself", key=key)
+            raise ProjectError(f"bone {bone.id!r} joins joint {bone.a!r} to itself", key=f"rig.bones[{i}]")
+
+
+def _check_ids(kind: str, ids: list[str]) -> set[str]:
+    """The ids as a set; ProjectError at `rig.<kind>s[i].id` for a malformed or repeated one."""
+    seen: set[str] = set()
+    for i, item in enumerate(ids):
+        key = f"rig.{kind}s[{i}].id"
+        if not isinstance(item, str) or not _ID_PATTERN.match(item):
+            raise ProjectError(f"{kind} id {item!r} must be 1-64 characters without spaces", key=key)
+        if item in seen:
+            raise ProjectError(f"duplicate {kind} id {item!r}", key=key)
+        seen.add(item)
+    return seen

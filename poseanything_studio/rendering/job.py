@@ -10,7 +10,7 @@ from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import fit_to_size
 from ..core.parts import subject_mask
-from ..core.project import Project, fitted_image, parse_size
+from ..core.project import Project, parse_size, reference_to_output
 
 PREVIEWS = ("pose", "parts")
 PART_RULES = ("nearest", "dilated")
@@ -74,11 +74,11 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     renderer = renderer or r.renderer
     if renderer not in ("puppet", "poseanything"):
         raise ProjectError(f"unknown renderer {renderer!r} (use puppet or poseanything)", key="renderer")
-    image, to_output = fitted_image(project, size)
-    given = mask if mask is not None else project.read_subject_mask()
     reference = project.read_image()
-    full_mask = subject_mask(reference, project.rig, given)
-    fitted_mask = fit_to_size(full_mask, size)
+    to_output = reference_to_output((reference.shape[1], reference.shape[0]), size)
+    image = fit_to_size(reference, size)
+    given = mask if mask is not None else project.read_subject_mask()
+    fitted_mask = fit_to_size(subject_mask(reference, project.rig, given), size)
     positions = apply_affine(to_output, project.joint_positions(frames))
     rest = apply_affine(to_output, project.rig.rest_xy())
     camera = project.camera.sample(frames)

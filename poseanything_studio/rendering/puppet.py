@@ -74,6 +74,7 @@ class PuppetMesh:
         remap = np.cumsum(used) - 1
         keep_pins = used[: len(pin_xy)]
         vertices, triangles = vertices[used], remap[triangles]
+        triangles = _in_draw_order(vertices, triangles, rig, rest_xy)
         pin_vertex = remap[: len(pin_xy)][keep_pins]
         alpha = _feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
@@ -209,6 +210,19 @@ def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndar
     e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
     return points, triangles[inside & (area > 1e-3)]
+
+
+def _in_draw_order(vertices: np.ndarray, triangles: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """Triangles sorted by their nearest bone, so where parts overlap, bones later in the rig draw in front."""
+    if not rig.bones or not len(triangles):
+        return triangles
+    centroids = vertices[triangles].mean(1)  # (T, 2)
+    pairs = rig.bone_joint_indices()
+    a, b = rest_xy[pairs[:, 0]], rest_xy[pairs[:, 1]]  # (B, 2)
+    ab = b - a
+    t = np.clip(((centroids[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)  # (T, B)
+    distance = np.linalg.norm(centroids[:, None] - (a + t[..., None] * ab), axis=-1)
+    return triangles[np.argsort(distance.argmin(1), kind="stable")]
 
 
 def _similarity_matrix(vertices: np.ndarray, triangles: np.ndarray) -> sp.csr_matrix:

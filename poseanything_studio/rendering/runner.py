@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
 from ..core.raster import draw_pose
-from .events import Frame, Preview, Progress, RenderEvent, check_cancel
+from .events import Frame, Preview, Progress, RenderError, RenderEvent, check_cancel
 from .job import RenderJob
 
 
@@ -38,7 +38,11 @@ def renderer_for(name: str):
         from .puppet import PuppetRenderer
         return PuppetRenderer()
     if name == "poseanything":
-        from .neural import PoseAnythingRenderer  # imports torch
+        try:
+            from .neural import PoseAnythingRenderer  # imports torch
+        except ModuleNotFoundError as err:
+            raise RenderError(f"the poseanything renderer cannot start: {err} (install torch and diffusers, "
+                              "or use --renderer puppet)") from None
         return PoseAnythingRenderer()
     raise ValueError(f"unknown renderer {name!r}")
 

@@ -86,3 +86,23 @@ def test_several_subjects_and_a_joint_without_bones_render(tmp_path):
     job = make_job(load_project(path))
     mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
     assert mesh.render(job.rest_xy + 5).shape == (256, 256, 3)
+
+
+@pytest.mark.parametrize("front", ["across", "down"])
+def test_where_parts_overlap_the_later_bone_draws_in_front(front):
+    from poseanything_studio.core.rig import Bone, Joint, Rig
+
+    image = np.zeros((128, 128, 4), np.uint8)
+    image[..., 3] = 255
+    mask = np.zeros((128, 128), bool)
+    mask[36:45, 16:112] = True  # a red bar across
+    mask[72:124, 60:69] = True  # a blue bar down, below it
+    image[36:45, 16:112, :3] = (255, 0, 0)
+    image[72:124, 60:69, :3] = (0, 0, 255)
+    joints = (Joint("l", (20.0, 40.0)), Joint("r", (108.0, 40.0)), Joint("t", (64.0, 76.0)), Joint("b", (64.0, 120.0)))
+    bones = [Bone("across", "l", "r"), Bone("down", "t", "b")]
+    rig = Rig(joints, tuple(bones if front == "down" else bones[::-1]))
+    mesh = PuppetMesh.build(image, mask, rig, rig.rest_xy())
+    frame = mesh.render(rig.rest_xy() - [[0, 0], [0, 0], [0, 50], [0, 50]])  # the blue bar rises across the red
+    expected = (0, 0, 255) if front == "down" else (255, 0, 0)
+    assert tuple(frame[40, 64]) == expected
