@@ -110,9 +110,14 @@ class PartContext:
     def from_masks(cls, masks: np.ndarray | torch.Tensor, mode: str = "identity", threshold: float = 0.25,
                    device: torch.device | str | None = None) -> PartContext:
         """From pixel part masks (F, B, H, W) bool, with the Wan2.2 4x32x32 pixels per token."""
-        coverage = pool_part_masks(masks)  # (F', B, h, w)
+        return cls.from_coverage(pool_part_masks(masks), mode, threshold, device)
+
+    @classmethod
+    def from_coverage(cls, coverage: torch.Tensor, mode: str = "identity", threshold: float = 0.25,
+                      device: torch.device | str | None = None) -> PartContext:
+        """From pooled part coverage (F', B, h, w) float, as `pool_part_masks` gives."""
         frames, _, h, w = coverage.shape
-        return cls(token_part_masks(coverage, threshold).to(device), (frames, h, w), mode)
+        return cls(token_part_masks(coverage.float(), threshold).to(device), (frames, h, w), mode)
 
     @property
     def bones(self) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, WanTransformer3DModel
 from transformers import AutoTokenizer, UMT5EncoderModel
+from transformers.utils import logging as transformers_logging
 
 from .checkpoint import load_checkpoint
 from .errors import ModelError, PipelineInterrupted
@@ -108,6 +109,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         root = check_model_dir(model_dir)
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         load = {"use_safetensors": True, "local_files_only": True}
+        transformers_logging.disable_progress_bar()
         try:
             tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
             text_encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype, **load)
@@ -116,6 +118,8 @@ class PoseAnythingPipeline(DiffusionPipeline):
             base = WanTransformer3DModel.from_pretrained(root, subfolder="transformer", torch_dtype=dtype, **load)
         except (OSError, ValueError, KeyError) as err:
             raise ModelError(f"{root}: could not load the model ({_first_line(err)})") from None
+        finally:
+            transformers_logging.enable_progress_bar()
         transformer = PoseAnythingTransformer3DModel.from_base(base)
         del base
         if checkpoint is not None:
@@ -162,6 +166,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         max_sequence_length: int = 512,
         callback_on_step_end: Callable[[Any, int, Any, dict], dict | None] | None = None,
         output_type: str = "np",
+        part_coverage: np.ndarray | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Render: image (H, W, 3) uint8, pose_frames and camera_frames (F, H, W, 3) uint8, part_masks (F, B, H, W)
         bool -> frames (F, H, W, 3) uint8 (or the latents for output_type="latent").
@@ -169,19 +174,21 @@ class PoseAnythingPipeline(DiffusionPipeline):
         callback_on_step_end(pipe, step, timestep, kwargs) gets kwargs with "latents", "x0", "preview"
         ((F', h, w, 3) uint8), "matching" and "attention_matching" ((F', B) int), "part_tokens"
         ((F', B, h, w) bool), "step" and "steps"; it may return {"latents": ...}. Set `pipe.interrupt = True`
-        to stop: the call then raises PipelineInterrupted.
+        to stop: the call then raises PipelineInterrupted. For long renders pass `part_coverage` (F', B, h, w)
+        float, the masks already pooled by `model.part_attention.pool_part_masks`, instead of `part_masks`.
         """
         try:
             return self._call(image, pose_frames, part_masks, camera_frames, prompt, negative_prompt,
                               num_inference_steps, guidance_scale, seed, matching, matching_steps,
-                              max_sequence_length, callback_on_step_end, output_type)
+                              max_sequence_length, callback_on_step_end, output_type, part_coverage)
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
         finally:
             self.maybe_free_model_hooks()
 
     def _call(self, image, pose_frames, part_masks, camera_frames, prompt, negative_prompt, num_inference_steps,
-              guidance_scale, seed, matching, matching_steps, max_sequence_length, callback_on_step_end, output_type):
+              guidance_scale, seed, matching, matching_steps, max_sequence_length, callback_on_step_end, output_type,
+              part_coverage):
         # 1. Check inputs
         self.check_inputs(image, pose_frames, part_masks, camera_frames, num_inference_steps, matching)
         frames = len(pose_frames)
@@ -204,9 +211,10 @@ class PoseAnythingPipeline(DiffusionPipeline):
         preview = LatentPreview(condition[0, :, 0], image)
 
         # 4. Part context for PTCM
-        if part_masks is None or part_masks.shape[1] == 0 or not self.transformer.ptcm_modules:
-            context = None
-        else:
+        context = None
+        if self.transformer.ptcm_modules and part_coverage is not None and part_coverage.shape[1]:
+            context = PartContext.from_coverage(torch.as_tensor(part_coverage), mode=matching, device=device)
+        elif self.transformer.ptcm_modules and part_masks is not None and part_masks.shape[1]:
             context = PartContext.from_masks(part_masks, mode=matching, device=device)
 
         # 5. Timesteps and latents: the first latent frame is the image, the rest seeded noise
