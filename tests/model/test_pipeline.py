@@ -106,3 +106,9 @@ def test_cuda_missing_is_a_model_error(tiny_dir):
 def test_tiny_command_refuses_a_full_folder(tiny_dir, capsys):
     assert model_main(["tiny", str(tiny_dir)]) == 2
     assert "not an empty folder" in capsys.readouterr().err
+
+
+def test_memory_table_from_the_real_configs(capsys):
+    assert model_main(["memory"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1280x704x121 | 27,280 |" in out and "transformer 12.27 GB" in out
