@@ -81,10 +81,9 @@ class FrameWriter:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> FrameWriter:
+        self._writer = None  # ffmpeg starts with the first frame, so a render that fails first leaves no trace
         if self.target.kind == "mp4":
-            tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=".mp4"))
-            self._writer = _mp4_writer(tmp, self.fps, self.size)
-            self._writer.send(None)
+            self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=".mp4"))
         else:
             self._folder = self._stack.enter_context(atomic_dir(self.target.path))
         return self
@@ -94,6 +93,9 @@ class FrameWriter:
         if image.shape != (self.size[1], self.size[0], 3):
             raise ValueError(f"frame of shape {image.shape}, expected {(self.size[1], self.size[0], 3)}")
         if self.target.kind == "mp4":
+            if self._writer is None:
+                self._writer = _mp4_writer(self._tmp, self.fps, self.size)
+                self._writer.send(None)
             self._writer.send(np.ascontiguousarray(image))
         else:
             name = self._folder / (self.target.pattern % self.written)
@@ -103,7 +105,7 @@ class FrameWriter:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
-            if self.target.kind == "mp4":
+            if self._writer is not None:
                 self._writer.close()  # flushes and ends ffmpeg
             if exc_type is None and self.written != self.frames:
                 raise OutputError(f"{self.target.path}: got {self.written} frames of {self.frames}")
