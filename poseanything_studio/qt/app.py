@@ -1,0 +1,99 @@
+"""Start the window: `run_window(project_path, screenshot)`, called by `poseanything-studio [PROJECT]`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from ..core.errors import ProjectError
+from ..core.project import load_project
+
+
+def application() -> QApplication:
+    """The QApplication (created once), in the Fusion style with a dark palette."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("PoseAnything Studio")
+        app.setOrganizationName("PoseAnything")
+        app.setStyle("Fusion")
+        app.setPalette(_dark_palette())
+    return app
+
+
+def _dark_palette():
+    from PySide6.QtGui import QColor, QPalette
+
+    p = QPalette()
+    role = QPalette.ColorRole
+    for r, c in ((role.Window, (53, 53, 58)), (role.WindowText, (225, 225, 225)), (role.Base, (36, 36, 40)),
+                 (role.AlternateBase, (48, 48, 54)), (role.Text, (225, 225, 225)), (role.Button, (60, 60, 66)),
+                 (role.ButtonText, (225, 225, 225)), (role.Highlight, (255, 140, 0)),
+                 (role.HighlightedText, (20, 20, 20)), (role.ToolTipBase, (40, 40, 44)),
+                 (role.ToolTipText, (230, 230, 230)), (role.PlaceholderText, (130, 130, 130))):
+        p.setColor(r, QColor(*c))
+    p.setColor(QPalette.ColorGroup.Disabled, role.Text, QColor(120, 120, 120))
+    p.setColor(QPalette.ColorGroup.Disabled, role.ButtonText, QColor(120, 120, 120))
+    return p
+
+
+def open_window(project_path: str | None):
+    """The main window on `project_path` (or the cat example); raises ProjectError for a bad file."""
+    from .main_window import MainWindow
+
+    application()
+    project = load_project(project_path) if project_path else None
+    window = MainWindow(project)
+    if project is not None:
+        window._add_recent(project.path)
+    return window
+
+
+def save_screenshot(window, out: str) -> bool:
+    """Lay the window out, wait for the puppet preview, and save a picture of the whole window."""
+    app = application()
+    window.show()
+    for _ in range(5):
+        app.processEvents()
+    window.preview.request(window.doc.project, window.doc.mask, now=True)
+    window.canvas.refresh()
+    app.processEvents()
+    return window.grab().save(str(Path(out)))
+
+
+def show_off(window) -> None:
+    """For a picture: the playhead mid-way and the first animated joint selected, so curves show."""
+    doc = window.doc
+    doc.set_frame(doc.project.frames // 2)
+    animated = [j for j in doc.project.rig.joint_ids if doc.project.tracks.get(j)]
+    if animated:
+        doc.select(joints=[animated[0]])
+
+
+def run_window(project_path: str | None, screenshot: str | None = None) -> int:
+    """Open the window; with `screenshot`, save a picture of it and exit. Returns the exit status."""
+    app = application()
+    try:
+        window = open_window(project_path)
+    except ProjectError as err:
+        if screenshot:
+            print(f"poseanything-studio: {err}", file=sys.stderr)
+            return 2
+        QMessageBox.critical(None, "Cannot open project", str(err))
+        from .main_window import MainWindow
+        window = MainWindow()
+    if screenshot:
+        show_off(window)
+        ok = save_screenshot(window, screenshot)
+        window.doc.undo_stack.setClean()
+        window.close()
+        if not ok:
+            print(f"poseanything-studio: could not write {screenshot}", file=sys.stderr)
+            return 2
+        print(screenshot)
+        return 0
+    window.show()
+    window.offer_recovery()
+    return app.exec()

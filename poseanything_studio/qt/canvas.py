@@ -1,0 +1,577 @@
+"""The canvas: the reference picture, the rig as draggable handles, overlays, the camera frame and the mask brush.
+
+Scene coordinates are reference-picture pixels. Items only draw the document: a drag computes a new
+Project with `edits` and pushes it as an undo command (one per drag, merged), never moving an item's
+own state first, so what you see is always the document.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QPolygonF,
+    QTransform,
+)
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsPolygonItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QRubberBand,
+)
+
+from ..core.camera import invert_affine
+from ..core.parts import colour_parts, part_labels, part_masks, posed_part_masks
+from ..core.raster import bone_colour, camera_rectangle
+from . import edits
+from .document import Document, new_drag_serial
+from .previews import PuppetPreview, rgb_image
+
+TOOLS = ("select", "rig", "camera", "brush")
+ONION_OFFSETS = (-4, -2, 2, 4)
+HANDLE_RADIUS = 6.0
+
+
+class JointHandle(QGraphicsEllipseItem):
+    """A joint: a round handle of constant screen size."""
+
+    def __init__(self, joint_id: str):
+        r = HANDLE_RADIUS
+        super().__init__(-r, -r, 2 * r, 2 * r)
+        self.joint_id = joint_id
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setZValue(20)
+        self.setToolTip(joint_id)
+        self.set_selected(False)
+
+    def set_selected(self, selected: bool) -> None:
+        """Fill orange when selected, white otherwise."""
+        self.setBrush(QBrush(QColor(255, 160, 0) if selected else QColor(255, 255, 255)))
+        self.setPen(QPen(QColor(20, 20, 20), 1.5))
+
+
+class BoneLine(QGraphicsLineItem):
+    """A bone: a line in its pose-frame colour (constant screen width)."""
+
+    def __init__(self, bone_id: str):
+        super().__init__()
+        self.bone_id = bone_id
+        self.setZValue(10)
+        self.setToolTip(bone_id)
+        self.set_selected(False)
+
+    def set_selected(self, selected: bool) -> None:
+        """Wider, with a white core, when selected."""
+        colour = QColor(*bone_colour(self.bone_id))
+        pen = QPen(QColor(255, 255, 255) if selected else colour, 6 if selected else 4)
+        pen.setCosmetic(True)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        self.setPen(pen)
+
+
+class Canvas(QGraphicsView):
+    """The picture with the rig over it; tools: select/move, rig (joints and bones), camera, mask brush."""
+
+    play_toggle_requested = Signal()
+    status_message = Signal(str)
+
+    def __init__(self, doc: Document, preview: PuppetPreview, parent=None):
+        super().__init__(parent)
+        self.doc, self.preview = doc, preview
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setBackgroundBrush(QColor(38, 38, 42))
+        self.setMouseTracking(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tool = "select"
+        self.animate = True
+        self.overlays = {"puppet": True, "onion": False, "mask": False, "parts": False, "camera": True}
+        self.brush_radius = 18.0
+        self._make_items()
+        self._joints: dict[str, JointHandle] = {}
+        self._bones: dict[str, BoneLine] = {}
+        self._rig_shape: tuple = ()
+        self._drag: dict | None = None
+        self._space_down = False
+        self._wheel_serial: int | None = None
+        self._wheel_timer = QTimer(self, singleShot=True, interval=500)
+        self._wheel_timer.timeout.connect(lambda: setattr(self, "_wheel_serial", None))
+        self._parts_cache: tuple | None = None
+        self._image_path = None
+        self._fitted_once = False
+        doc.changed.connect(self.refresh)
+        doc.frame_changed.connect(lambda _f: self.refresh())
+        doc.selection_changed.connect(self._show_selection)
+        doc.mask_changed.connect(self.refresh)
+        preview.ready.connect(self.refresh)
+
+    # -- items ----------------------------------------------------------------------------------
+    def _make_items(self) -> None:
+        s = self.scene()
+        self.image_item = s.addPixmap(QPixmap())
+        self.puppet_item = QGraphicsPixmapItem()
+        self.puppet_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.puppet_item.setZValue(1)
+        self.mask_item = QGraphicsPixmapItem()
+        self.mask_item.setZValue(2)
+        self.parts_item = QGraphicsPixmapItem()
+        self.parts_item.setZValue(3)
+        self.onion_items = [QGraphicsPathItem() for _ in ONION_OFFSETS]
+        for off, item in zip(ONION_OFFSETS, self.onion_items, strict=True):
+            pen = QPen(QColor(255, 90, 90) if off < 0 else QColor(90, 220, 120), 2)
+            pen.setCosmetic(True)
+            item.setPen(pen)
+            item.setOpacity(0.65 if abs(off) == 2 else 0.35)
+            item.setZValue(5)
+        self.camera_item = QGraphicsPolygonItem()
+        pen = QPen(QColor(255, 230, 80), 2, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.camera_item.setPen(pen)
+        self.camera_item.setZValue(30)
+        self.temp_line = QGraphicsLineItem()
+        tpen = QPen(QColor(255, 255, 255), 2, Qt.PenStyle.DashLine)
+        tpen.setCosmetic(True)
+        self.temp_line.setPen(tpen)
+        self.temp_line.setZValue(40)
+        self.temp_line.hide()
+        self.brush_item = QGraphicsEllipseItem()
+        bpen = QPen(QColor(0, 220, 255), 1.5)
+        bpen.setCosmetic(True)
+        self.brush_item.setPen(bpen)
+        self.brush_item.setZValue(50)
+        self.brush_item.hide()
+        for item in (self.puppet_item, self.mask_item, self.parts_item, *self.onion_items, self.camera_item,
+                     self.temp_line, self.brush_item):
+            s.addItem(item)
+        self.rubber = QRubberBand(QRubberBand.Shape.Rectangle, self.viewport())
+
+    def _sync_rig_items(self) -> None:
+        """One handle per joint and one line per bone, rebuilt when the rig's shape changes."""
+        rig = self.doc.project.rig
+        shape = (rig.joint_ids, tuple((b.id, b.a, b.b) for b in rig.bones))
+        if shape == self._rig_shape:
+            return
+        self._rig_shape = shape
+        for item in [*self._joints.values(), *self._bones.values()]:
+            self.scene().removeItem(item)
+        self._joints = {j: JointHandle(j) for j in rig.joint_ids}
+        self._bones = {b.id: BoneLine(b.id) for b in rig.bones}
+        for item in [*self._joints.values(), *self._bones.values()]:
+            self.scene().addItem(item)
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        joints, bones = set(self.doc.selected_joints), set(self.doc.selected_bones)
+        for jid, item in self._joints.items():
+            item.set_selected(jid in joints)
+        for bid, item in self._bones.items():
+            item.set_selected(bid in bones)
+
+    # -- drawing the document ------------------------------------------------------------------
+    def refresh(self, *_args) -> None:
+        """Redraw everything from the document at the playhead."""
+        project, frame = self.doc.project, self.doc.frame
+        self._sync_image()
+        self._sync_rig_items()
+        pose = edits.pose_at(project, frame)
+        self._place_rig(pose)
+        self._draw_puppet(pose)
+        self._draw_onion()
+        self._draw_mask()
+        self._draw_parts(pose)
+        self._draw_camera()
+        self.preview.request(project, self.doc.mask)
+
+    def _sync_image(self) -> None:
+        project = self.doc.project
+        path = project.resolve(project.image)
+        if path == self._image_path:
+            return
+        self._image_path = path
+        self.image_item.setPixmap(QPixmap.fromImage(rgb_image(self.preview.reference(project))))
+        self.scene().setSceneRect(self.image_item.boundingRect().adjusted(-400, -400, 400, 400))
+        self._fitted_once = False
+        self.fit()
+
+    def _place_rig(self, pose: np.ndarray) -> None:
+        rig = self.doc.project.rig
+        for item, xy in zip(self._joints.values(), pose, strict=True):
+            item.setPos(float(xy[0]), float(xy[1]))
+        for bone, (a, b) in zip(rig.bones, rig.bone_joint_indices(), strict=True):
+            self._bones[bone.id].setLine(float(pose[a][0]), float(pose[a][1]), float(pose[b][0]), float(pose[b][1]))
+
+    def _draw_puppet(self, pose: np.ndarray) -> None:
+        frame = self.preview.render(pose) if self.overlays["puppet"] else None
+        if frame is None:
+            self.puppet_item.hide()
+            return
+        self.puppet_item.setPixmap(QPixmap.fromImage(rgb_image(frame)))
+        self.puppet_item.setTransform(_qtransform(invert_affine(self.preview.result.to_output)))
+        self.puppet_item.show()
+
+    def _draw_onion(self) -> None:
+        project, frame = self.doc.project, self.doc.frame
+        pairs = project.rig.bone_joint_indices()
+        for off, item in zip(ONION_OFFSETS, self.onion_items, strict=True):
+            f = frame + off
+            if not self.overlays["onion"] or not 0 <= f < project.frames or not len(pairs):
+                item.hide()
+                continue
+            pose = edits.pose_at(project, f)
+            path = QPainterPath()
+            for a, b in pairs:
+                path.moveTo(*pose[a])
+                path.lineTo(*pose[b])
+            item.setPath(path)
+            item.show()
+
+    def current_mask(self) -> np.ndarray | None:
+        """The subject mask in use: painted, else the preview's (file, alpha or derived)."""
+        if self.doc.mask is not None:
+            return self.doc.mask
+        return self.preview.result.mask if self.preview.result is not None else None
+
+    def _draw_mask(self, mask: np.ndarray | None = None) -> None:
+        mask = self.current_mask() if mask is None else mask
+        if not self.overlays["mask"] or mask is None:
+            self.mask_item.hide()
+            return
+        rgba = np.zeros((*mask.shape, 4), np.uint8)
+        rgba[mask] = (0, 200, 255, 110)
+        rgba[~mask] = (0, 0, 0, 90)
+        self.mask_item.setPixmap(QPixmap.fromImage(rgb_image(rgba)))
+        self.mask_item.show()
+
+    def _draw_parts(self, pose: np.ndarray) -> None:
+        mask, rig = self.current_mask(), self.doc.project.rig
+        if not self.overlays["parts"] or mask is None or not rig.bones:
+            self.parts_item.hide()
+            return
+        key = (rig, id(mask))
+        if self._parts_cache is None or self._parts_cache[0] != key:
+            self._parts_cache = (key, part_labels(mask, rig, rig.rest_xy()))
+        labels = self._parts_cache[1]
+        posed = posed_part_masks(part_masks(labels, len(rig.bones)), rig, rig.rest_xy(), pose[None])[0]
+        colour = colour_parts(posed, rig)
+        alpha = (posed.any(0) * 140).astype(np.uint8)
+        self.parts_item.setPixmap(QPixmap.fromImage(rgb_image(np.dstack([colour, alpha]))))
+        self.parts_item.show()
+
+    def _draw_camera(self) -> None:
+        project = self.doc.project
+        if not (self.overlays["camera"] or self.tool == "camera"):
+            self.camera_item.hide()
+            return
+        corners = camera_rectangle(edits.camera_at(project, self.doc.frame), project.size, inset=0.0)
+        to_ref = invert_affine(self._to_output())
+        pts = corners @ to_ref[:, :2].T + to_ref[:, 2]
+        self.camera_item.setPolygon(QPolygonF([QPointF(*p) for p in pts]))
+        self.camera_item.show()
+
+    def _to_output(self) -> np.ndarray:
+        if self.preview.result is not None:
+            return self.preview.result.to_output
+        from ..core.project import reference_to_output
+        ref = self.preview.reference(self.doc.project)
+        return reference_to_output((ref.shape[1], ref.shape[0]), self.doc.project.size)
+
+    # -- view -----------------------------------------------------------------------------------
+    def fit(self) -> None:
+        """Fit the picture in the view."""
+        rect = self.image_item.boundingRect()
+        if not rect.isEmpty():
+            self.fitInView(rect.adjusted(-20, -20, 20, 20), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if not self._fitted_once:
+            self.fit()
+
+    def sizeHint(self) -> QSize:
+        return QSize(900, 560)
+
+    def set_tool(self, tool: str) -> None:
+        """Switch the active tool."""
+        self.tool = tool
+        self.brush_item.setVisible(tool == "brush")
+        cursors = {"select": Qt.CursorShape.ArrowCursor, "rig": Qt.CursorShape.CrossCursor,
+                   "camera": Qt.CursorShape.SizeAllCursor, "brush": Qt.CursorShape.BlankCursor}
+        self.viewport().setCursor(cursors[tool])
+        self._draw_camera()
+
+    def set_overlay(self, name: str, on: bool) -> None:
+        """Switch an overlay (puppet, onion, mask, parts, camera) on or off."""
+        self.overlays[name] = on
+        self.refresh()
+
+    # -- events ---------------------------------------------------------------------------------
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Space:
+            event.accept()  # Space is ours here: tap = play/pause, hold + drag = pan
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down, self._space_panned = True, False
+            return
+        if event.key() == Qt.Key.Key_BracketLeft:
+            self.brush_radius = max(2.0, self.brush_radius / 1.25)
+        elif event.key() == Qt.Key.Key_BracketRight:
+            self.brush_radius = min(400.0, self.brush_radius * 1.25)
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_down = False
+            if not self._space_panned:
+                self.play_toggle_requested.emit()
+            return
+        super().keyReleaseEvent(event)
+
+    def wheelEvent(self, event) -> None:
+        steps = event.angleDelta().y() / 120.0
+        mods = event.modifiers()
+        if self.tool == "camera" and not mods & Qt.KeyboardModifier.ControlModifier:
+            roll = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+            self._wheel_camera(steps, roll)
+        elif mods & Qt.KeyboardModifier.AltModifier and self.doc.selected_joints:
+            steps = steps or event.angleDelta().x() / 120.0  # Alt turns the wheel sideways on some systems
+            self._wheel_scale_selection(steps)
+        else:
+            factor = 1.15 ** steps
+            self.scale(factor, factor)
+            self._fitted_once = True
+
+    def _wheel_serial_now(self) -> int:
+        if self._wheel_serial is None:
+            self._wheel_serial = new_drag_serial()
+        self._wheel_timer.start()
+        return self._wheel_serial
+
+    def _wheel_camera(self, steps: float, roll: bool) -> None:
+        p = self.doc.project
+        params = edits.camera_at(p, self.doc.frame).copy()
+        if roll:
+            params[3] += 2.0 * steps
+        else:
+            params[2] *= 1.08 ** steps
+        self.doc.apply(edits.set_camera_key(p, self.doc.frame, params), "Roll camera" if roll else "Zoom camera",
+                       drag=self._wheel_serial_now())
+
+    def _wheel_scale_selection(self, steps: float) -> None:
+        p = self.doc.project
+        moved = edits.scale_joints(p, self.doc.selected_joints, 1.05 ** steps, self.doc.frame, self.animate)
+        self.doc.apply(moved, "Scale joints", drag=self._wheel_serial_now())
+
+    def mousePressEvent(self, event) -> None:
+        pos = self.mapToScene(event.position().toPoint())
+        if event.button() == Qt.MouseButton.MiddleButton or (self._space_down and
+                                                            event.button() == Qt.MouseButton.LeftButton):
+            self._drag = {"kind": "pan", "last": event.position()}
+            self._space_panned = True
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            return
+        if event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
+            return super().mousePressEvent(event)
+        handlers = {"select": self._press_select, "rig": self._press_rig, "camera": self._press_camera,
+                    "brush": self._press_brush}
+        handlers[self.tool](pos, event)
+
+    def mouseMoveEvent(self, event) -> None:
+        pos = self.mapToScene(event.position().toPoint())
+        if self.tool == "brush":
+            r = self.brush_radius
+            self.brush_item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
+        d = self._drag
+        if d is None:
+            return
+        kind = d["kind"]
+        if kind == "pan":
+            delta = event.position() - d["last"]
+            d["last"] = event.position()
+            self.horizontalScrollBar().setValue(int(self.horizontalScrollBar().value() - delta.x()))
+            self.verticalScrollBar().setValue(int(self.verticalScrollBar().value() - delta.y()))
+        elif kind == "joints":
+            self._drag_joints(pos)
+        elif kind == "bone":
+            self.temp_line.setLine(QLineF(d["from"], pos))
+        elif kind == "band":
+            self.rubber.setGeometry(QRect(d["origin"], event.position().toPoint()).normalized())
+        elif kind == "camera":
+            self._drag_camera(pos)
+        elif kind == "brush":
+            self._paint(pos, event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        pos = self.mapToScene(event.position().toPoint())
+        d, self._drag = self._drag, None
+        if d is None:
+            return super().mouseReleaseEvent(event)
+        kind = d["kind"]
+        if kind == "pan":
+            self.set_tool(self.tool)
+        elif kind == "bone":
+            self._finish_bone(d, pos)
+        elif kind == "band":
+            self._finish_band(d, event)
+        elif kind == "brush":
+            self.doc.apply_mask(d["mask"], "Erase mask" if d["erase"] else "Paint mask")
+        elif kind == "joints" and d.get("click_only") and not d.get("moved"):
+            self.doc.select(joints=[d["click_only"]])
+
+    # -- select / move --------------------------------------------------------------------------
+    def _item_at(self, pos: QPointF):
+        view_pos = self.mapFromScene(pos)
+        for item in self.items(view_pos):
+            if isinstance(item, JointHandle | BoneLine):
+                return item
+        return None
+
+    def _press_select(self, pos: QPointF, event) -> None:
+        item = self._item_at(pos)
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        doc = self.doc
+        if alt:  # Alt-drag moves the whole rig
+            self._start_joint_drag(pos, list(doc.project.rig.joint_ids))
+            return
+        if isinstance(item, JointHandle):
+            joints = list(doc.selected_joints)
+            click_only = None
+            if shift:
+                joints = ([j for j in joints if j != item.joint_id] if item.joint_id in joints
+                          else [*joints, item.joint_id])
+            elif item.joint_id not in joints:
+                joints = [item.joint_id]
+            else:
+                click_only = item.joint_id  # a click without a move selects just this one
+            doc.select(joints=joints, bones=doc.selected_bones if shift else ())
+            if item.joint_id in joints:
+                self._start_joint_drag(pos, joints, click_only)
+            return
+        if isinstance(item, BoneLine):
+            bone = next(b for b in doc.project.rig.bones if b.id == item.bone_id)
+            bones = [*doc.selected_bones, bone.id] if shift else [bone.id]
+            joints = [*doc.selected_joints, bone.a, bone.b] if shift else [bone.a, bone.b]
+            doc.select(joints=joints, bones=bones)
+            self._start_joint_drag(pos, list(dict.fromkeys(joints)))
+            return
+        origin = self.mapFromScene(pos)
+        self._drag = {"kind": "band", "origin": origin, "shift": shift}
+        self.rubber.setGeometry(QRect(origin, QSize()))
+        self.rubber.show()
+
+    def _start_joint_drag(self, pos: QPointF, joints: list[str], click_only: str | None = None) -> None:
+        pose = edits.pose_at(self.doc.project, self.doc.frame)
+        index = {j: i for i, j in enumerate(self.doc.project.rig.joint_ids)}
+        self._drag = {"kind": "joints", "start": pos, "serial": new_drag_serial(), "click_only": click_only,
+                      "from": {j: pose[index[j]].copy() for j in joints}, "moved": False}
+
+    def _drag_joints(self, pos: QPointF) -> None:
+        d = self._drag
+        delta = np.array([pos.x() - d["start"].x(), pos.y() - d["start"].y()])
+        if not d["moved"] and np.hypot(*delta) * self.transform().m11() < 3:
+            return  # a click, not yet a drag
+        d["moved"] = True
+        moves = {j: tuple(xy + delta) for j, xy in d["from"].items()}
+        text = "Move rig" if len(moves) == len(self.doc.project.rig.joints) > 1 else "Move joints"
+        self.doc.apply(edits.move_joints(self.doc.project, moves, self.doc.frame, self.animate), text,
+                       drag=d["serial"])
+
+    def _finish_band(self, d: dict, event) -> None:
+        self.rubber.hide()
+        rect = QRect(d["origin"], event.position().toPoint()).normalized()
+        area = self.mapToScene(rect).boundingRect()
+        pose = edits.pose_at(self.doc.project, self.doc.frame)
+        inside = [j for j, xy in zip(self.doc.project.rig.joint_ids, pose, strict=True)
+                  if area.contains(QPointF(*xy))]
+        joints = [*self.doc.selected_joints, *inside] if d["shift"] else inside
+        bones = [b.id for b in self.doc.project.rig.bones if b.a in joints and b.b in joints]
+        self.doc.select(joints=joints, bones=bones)
+
+    # -- rig tool ---------------------------------------------------------------------------------
+    def _press_rig(self, pos: QPointF, event) -> None:
+        item = self._item_at(pos)
+        if isinstance(item, JointHandle):
+            self._drag = {"kind": "bone", "from": item.pos(), "joint": item.joint_id}
+            self.temp_line.setLine(QLineF(item.pos(), pos))
+            self.temp_line.show()
+            return
+        sel = self.doc.selected_joints
+        parent = sel[0] if len(sel) == 1 else None
+        project, joint_id = edits.add_joint(self.doc.project, (pos.x(), pos.y()), parent)
+        self.doc.apply(project, f"Add joint {joint_id}")
+        self.doc.select(joints=[joint_id])
+        self._start_joint_drag(pos, [joint_id])
+
+    def _finish_bone(self, d: dict, pos: QPointF) -> None:
+        self.temp_line.hide()
+        target = self._item_at(pos)
+        a = d["joint"]
+        if isinstance(target, JointHandle) and target.joint_id != a:
+            self.doc.apply(edits.add_bone(self.doc.project, a, target.joint_id), f"Add bone {a}-{target.joint_id}")
+            self.doc.select(joints=[target.joint_id])
+        elif target is None and QLineF(d["from"], pos).length() * self.transform().m11() > 6:
+            project, joint_id = edits.add_joint(self.doc.project, (pos.x(), pos.y()), a)
+            self.doc.apply(project, f"Add joint {joint_id}")
+            self.doc.select(joints=[joint_id])
+        else:
+            self.doc.select(joints=[a])
+
+    # -- camera tool ------------------------------------------------------------------------------
+    def _press_camera(self, pos: QPointF, event) -> None:
+        self._drag = {"kind": "camera", "start": pos, "serial": new_drag_serial(),
+                      "params": edits.camera_at(self.doc.project, self.doc.frame).copy()}
+
+    def _drag_camera(self, pos: QPointF) -> None:
+        d = self._drag
+        scale = float(self._to_output()[0, 0])
+        delta = (pos.x() - d["start"].x(), pos.y() - d["start"].y())
+        params = edits.camera_pan_delta(d["params"], delta, scale)
+        self.doc.apply(edits.set_camera_key(self.doc.project, self.doc.frame, params), "Pan camera",
+                       drag=d["serial"])
+
+    # -- mask brush -------------------------------------------------------------------------------
+    def _press_brush(self, pos: QPointF, event) -> None:
+        mask = self.current_mask()
+        if mask is None:
+            ref = self.preview.reference(self.doc.project)
+            mask = np.zeros(ref.shape[:2], bool)
+        erase = event.button() == Qt.MouseButton.RightButton or bool(
+            event.modifiers() & Qt.KeyboardModifier.AltModifier)
+        self._drag = {"kind": "brush", "mask": mask.copy(), "erase": erase, "last": pos}
+        if not self.overlays["mask"]:
+            self.overlays["mask"] = True
+        self._paint(pos, event)
+
+    def _paint(self, pos: QPointF, event) -> None:
+        d = self._drag
+        canvas = d["mask"].astype(np.uint8)
+        a, b = d["last"], pos
+        cv2.line(canvas, (int(a.x()), int(a.y())), (int(b.x()), int(b.y())), 0 if d["erase"] else 1,
+                 max(1, int(2 * self.brush_radius)))
+        cv2.circle(canvas, (int(b.x()), int(b.y())), int(self.brush_radius), 0 if d["erase"] else 1, -1)
+        d["mask"], d["last"] = canvas > 0, pos
+        self._draw_mask(d["mask"])
+
+
+def _qtransform(matrix: np.ndarray) -> QTransform:
+    """A QTransform from a 2x3 affine matrix (x' = m @ [x, y, 1])."""
+    m = matrix
+    return QTransform(m[0, 0], m[1, 0], m[0, 1], m[1, 1], m[0, 2], m[1, 2])

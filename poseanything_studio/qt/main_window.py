@@ -1,0 +1,503 @@
+"""The main window: canvas in the middle, timeline and curves below, render panel on the right.
+
+Files: New / Open / Save / Save As / recent files; a failed load shows the error line and leaves
+the open project alone; autosave to a side file every minute; a recovery offer when a side file is
+newer than its project; a question before closing with unsaved changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+)
+
+from ..core.errors import ProjectError
+from ..core.fileio import atomic_path
+from ..core.parts import grabcut_mask
+from ..core.project import Project, load_project, save_project
+from ..core.rig import Rig
+from . import edits
+from .canvas import Canvas
+from .curves import CurveEditor
+from .document import Document
+from .edits import CAMERA_ROW
+from .previews import PuppetPreview
+from .render_panel import RenderPanel
+from .templates import load_templates, placed, target_box
+from .timeline import Playback, TimelinePanel
+
+APP_NAME = "PoseAnything Studio"
+AUTOSAVE_MS = 60_000
+RECENT_MAX = 8
+EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "examples" / "cat.pasproj"
+
+
+def autosave_path(project_path: Path | None) -> Path:
+    """The side file autosave writes: `NAME.pasproj.autosave` beside the project, or one for untitled work."""
+    if project_path is not None:
+        return project_path.with_name(project_path.name + ".autosave")
+    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home())
+    return folder / "untitled.pasproj.autosave"
+
+
+def blank_project(image: Path) -> Project:
+    """A new project on a picture: no rig yet, 49 frames, a size of the picture's shape."""
+    img = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ProjectError("cannot read this picture", source=str(image))
+    h, w = img.shape[:2]
+    size = (832, 480) if w >= 1.25 * h else (480, 832) if h >= 1.25 * w else (640, 640)
+    return Project(image=str(image.resolve()), rig=Rig(), size=size)
+
+
+class MainWindow(QMainWindow):
+    """PoseAnything Studio's window over one Document."""
+
+    def __init__(self, project: Project | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("PoseAnything", "Studio")
+        self.doc = Document(project or load_project(EXAMPLE))
+        self.preview = PuppetPreview(self)
+        self.playback = Playback(self.doc, self)
+        self.canvas = Canvas(self.doc, self.preview)
+        self.setCentralWidget(self.canvas)
+        self._make_docks()
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self.canvas.play_toggle_requested.connect(self.playback.toggle)
+        self.render_panel.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.preview.failed.connect(lambda m: self.statusBar().showMessage(f"Preview: {m}", 8000))
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.path_changed.connect(self._update_title)
+        self.doc.selection_changed.connect(self._show_selection_status)
+        self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
+        self.resize(1500, 920)
+        self._update_title()
+        self.canvas.refresh()
+
+    # -- layout -----------------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _make_docks(self) -> None:
+        self.timeline = TimelinePanel(self.doc, self.playback)
+        self.curves = CurveEditor(self.doc)
+        self.render_panel = RenderPanel(self.doc)
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.timeline_dock = self._dock("Timeline", self.timeline, bottom)
+        self.curves_dock = self._dock("Curves", self.curves, bottom)
+        self.splitDockWidget(self.timeline_dock, self.curves_dock, Qt.Orientation.Horizontal)
+        self.render_dock = self._dock("Render", self.render_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.timeline_dock, self.curves_dock], [900, 500], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.timeline_dock], [270], Qt.Orientation.Vertical)
+        self.resizeDocks([self.render_dock], [380], Qt.Orientation.Horizontal)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+        act = QAction(text, self, checkable=checkable)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        act.setToolTip(f"{tip or text} ({act.shortcut().toString()})" if shortcut else (tip or text))
+        act.setStatusTip(tip or text)
+        (act.toggled if checkable else act.triggered).connect(slot)
+        self.addAction(act)
+        return act
+
+    def _make_actions(self) -> None:
+        a, doc = self._action, self.doc
+        K = QKeySequence.StandardKey
+        self.act_new = a("&New…", self.new_project, K.New, "New project on a picture")
+        self.act_open = a("&Open…", self.open_dialog, K.Open)
+        self.act_save = a("&Save", self.save, K.Save)
+        self.act_save_as = a("Save &As…", self.save_as, K.SaveAs)
+        self.act_quit = a("&Quit", self.close, K.Quit)
+        self.act_undo = doc.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence("Ctrl+Z"))
+        self.act_redo = doc.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.act_select_all = a("Select &all joints", self.select_all, "Ctrl+A")
+        self.act_delete = a("&Delete", self.delete_selection, QKeySequence(Qt.Key.Key_Delete),
+                            "Delete the selected keys, or else the selected joints and bones")
+        self.act_delete.setShortcuts([QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)])
+        self.act_rename = a("&Rename joint…", self.rename_selected, "F2")
+        self.act_insert_key = a("&Insert key", self.insert_key, "I",
+                                "Key the selected joints (or camera row) at the playhead; all joints if none")
+        self.act_play = a("&Play / pause", self.playback.toggle, "Space")
+        self.act_prev = a("Previous frame", lambda: doc.set_frame(doc.frame - 1), "Left")
+        self.act_next = a("Next frame", lambda: doc.set_frame(doc.frame + 1), "Right")
+        self.act_first = a("First frame", lambda: doc.set_frame(0), "Home")
+        self.act_last = a("Last frame", lambda: doc.set_frame(doc.project.frames - 1), "End")
+        self.act_prev_key = a("Previous key", lambda: self._jump_key(-1), "Shift+Left")
+        self.act_next_key = a("Next key", lambda: self._jump_key(1), "Shift+Right")
+        self.act_fit = a("&Fit picture", self.canvas.fit, "F")
+        self.act_mask_from_rig = a("Mask from &rig", self.mask_from_rig, None,
+                                   "Derive the subject mask from the rig (GrabCut seeded by the bones)")
+        self.act_clear_mask = a("Clear painted mask", lambda: doc.apply_mask(None, "Clear painted mask"))
+        self.act_animate = a("Animate mode", self._set_animate, "Tab",
+                             "Animate: drags key the joints at the playhead. Off (setup): drags edit the rest pose",
+                             checkable=True)
+        self.act_animate.setChecked(True)
+        self.tool_actions = {}
+        group = QActionGroup(self)
+        for tool, text, key, tip in (
+                ("select", "Select", "V", "Select and move joints (drag), box-select, Alt-drag moves the whole rig, "
+                                          "Alt+wheel scales the selection"),
+                ("rig", "Rig", "J", "Click: add a joint (joined to the selected one). Drag joint → joint: add a bone"),
+                ("camera", "Camera", "C", "Drag: pan the camera, wheel: zoom, Shift+wheel: roll (keys the camera row)"),
+                ("brush", "Mask brush", "B", "Paint the subject mask; right-drag or Alt erases; [ and ] size")):
+            act = a(text, lambda on, t=tool: on and self.canvas.set_tool(t), key, tip, checkable=True)
+            group.addAction(act)
+            self.tool_actions[tool] = act
+        self.tool_actions["select"].setChecked(True)
+        self.overlay_actions = {}
+        for name, text, key in (("puppet", "Puppet preview", "P"), ("onion", "Onion skin", "O"),
+                                ("mask", "Subject mask", "M"), ("parts", "Part masks", "Shift+M"),
+                                ("camera", "Camera frame", "Shift+C")):
+            act = a(text, lambda on, n=name: self.canvas.set_overlay(n, on), key, checkable=True)
+            act.setChecked(self.canvas.overlays[name])
+            self.overlay_actions[name] = act
+
+    def _make_menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addActions([self.act_new, self.act_open])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        m.addSeparator()
+        m.addActions([self.act_save, self.act_save_as])
+        m.addSeparator()
+        m.addAction("Export MP4…", self.render_panel.export_dialog)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = bar.addMenu("&Edit")
+        m.addActions([self.act_undo, self.act_redo])
+        m.addSeparator()
+        m.addActions([self.act_select_all, self.act_delete, self.act_rename])
+        m = bar.addMenu("&Rig")
+        m.addActions(list(self.tool_actions.values()))
+        m.addSeparator()
+        templates = m.addMenu("Add &template")
+        for template in load_templates():
+            act = templates.addAction(template.name, lambda t=template: self.add_template(t))
+            act.setStatusTip(template.description)
+        m.addSeparator()
+        m.addActions([self.act_mask_from_rig, self.act_clear_mask])
+        m = bar.addMenu("&Animate")
+        m.addActions([self.act_animate, self.act_insert_key])
+        interp = m.addMenu("Key interpolation")
+        for name in ("step", "linear", "smooth"):
+            interp.addAction(name, lambda n=name: self.timeline.dopesheet.set_interp(n))
+        m.addSeparator()
+        m.addActions([self.act_play, self.act_prev, self.act_next, self.act_prev_key, self.act_next_key,
+                      self.act_first, self.act_last])
+        m = bar.addMenu("&View")
+        m.addActions(list(self.overlay_actions.values()))
+        m.addSeparator()
+        m.addAction(self.act_fit)
+        for dock in (self.timeline_dock, self.curves_dock, self.render_dock):
+            m.addAction(dock.toggleViewAction())
+
+    def _make_toolbar(self) -> None:
+        bar = QToolBar("Tools", objectName="Tools")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(bar)
+        bar.addActions([self.act_open, self.act_save])
+        bar.addSeparator()
+        bar.addActions([self.act_undo, self.act_redo])
+        bar.addSeparator()
+        bar.addActions(list(self.tool_actions.values()))
+        bar.addSeparator()
+        bar.addAction(self.act_animate)
+        bar.addAction(self.act_insert_key)
+        bar.addSeparator()
+        bar.addActions(list(self.overlay_actions.values()))
+        bar.addSeparator()
+        bar.addActions([self.act_mask_from_rig, self.act_fit])
+
+    # -- title and status ------------------------------------------------------------------------
+    def _update_title(self, *_args) -> None:
+        name = self.doc.path.name if self.doc.path else "untitled"
+        self.setWindowTitle(f"{name}[*] — {APP_NAME}")
+        self.setWindowModified(self.doc.dirty)
+
+    def _show_selection_status(self) -> None:
+        d = self.doc
+        parts = []
+        if d.selected_joints:
+            parts.append(f"{len(d.selected_joints)} joint(s): {', '.join(d.selected_joints[:4])}"
+                         + ("…" if len(d.selected_joints) > 4 else ""))
+        if d.selected_keys:
+            parts.append(f"{len(d.selected_keys)} key(s)")
+        self.statusBar().showMessage(" · ".join(parts) or "Ready")
+
+    # -- edits -----------------------------------------------------------------------------------
+    def _set_animate(self, on: bool) -> None:
+        self.canvas.animate = on
+        self.act_animate.setText("Animate mode" if on else "Setup mode")
+        self.statusBar().showMessage("Animate: drags key joints at the playhead" if on else
+                                     "Setup: drags edit the rest pose", 4000)
+
+    def select_all(self) -> None:
+        rig = self.doc.project.rig
+        self.doc.select(joints=rig.joint_ids, bones=rig.bone_ids)
+
+    def delete_selection(self) -> None:
+        """Delete selected keys if any, else selected joints and bones."""
+        d = self.doc
+        if d.selected_keys:
+            d.apply(edits.delete_keys(d.project, d.selected_keys), "Delete keys")
+            d.select_keys([])
+        elif d.selected_joints or d.selected_bones:
+            only_bones = d.selected_bones and all(
+                any(b.id in d.selected_bones for b in d.project.rig.bones if j in (b.a, b.b))
+                for j in d.selected_joints) and len(d.selected_joints) <= 2 * len(d.selected_bones)
+            joints = () if only_bones and len(d.selected_bones) == 1 else d.selected_joints
+            d.apply(edits.delete_rig_items(d.project, joints, d.selected_bones), "Delete")
+            d.select()
+
+    def rename_selected(self) -> None:
+        if len(self.doc.selected_joints) == 1:
+            self.timeline.dopesheet.rename(self.doc.selected_joints[0])
+        elif len(self.doc.selected_bones) == 1:
+            old = self.doc.selected_bones[0]
+            new, ok = QInputDialog.getText(self, "Rename bone", "New name:", text=old)
+            if ok and new.strip():
+                try:
+                    self.doc.apply(edits.rename_bone(self.doc.project, old, new.strip()), f"Rename {old}")
+                except ProjectError as err:
+                    self.statusBar().showMessage(str(err), 5000)
+
+    def insert_key(self) -> None:
+        """Key the selected rows (joints or the camera) at the playhead; every joint when none is selected."""
+        d = self.doc
+        rows = list(d.selected_rows) or list(d.selected_joints) or list(d.project.rig.joint_ids)
+        d.apply(edits.insert_keys(d.project, rows, d.frame), f"Insert key at {d.frame}")
+        d.select_keys([(r, d.frame) for r in rows if r == CAMERA_ROW or r in d.project.rig.joint_ids])
+
+    def _jump_key(self, direction: int) -> None:
+        d = self.doc
+        rows = list(d.selected_rows) or [CAMERA_ROW, *d.project.rig.joint_ids]
+        frames = sorted({f for r in rows for f in edits.key_frames(d.project, r)})
+        nxt = [f for f in frames if (f > d.frame if direction > 0 else f < d.frame)]
+        if nxt:
+            d.set_frame(nxt[0] if direction > 0 else nxt[-1])
+
+    def add_template(self, template) -> None:
+        """Place a template over the subject (mask box, else the middle) and select it for moving/scaling."""
+        ref = self.preview.reference(self.doc.project)
+        mask = self.canvas.current_mask()
+        rig = placed(template, target_box((ref.shape[1], ref.shape[0]), mask))
+        project, names = edits.merge_rig(self.doc.project, rig)
+        self.doc.apply(project, f"Add template {template.name}")
+        self.doc.select(joints=names, bones=[b for b in project.rig.bone_ids if b not in self.doc.project.rig.bone_ids
+                                             or b in {x.id for x in project.rig.bones if x.a in names}])
+        self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
+
+    def mask_from_rig(self) -> None:
+        """Derive a subject mask from the rig with GrabCut and make it the painted mask (undoable)."""
+        rig = self.doc.project.rig
+        if not rig.bones:
+            self.statusBar().showMessage("Add bones first: the mask is grown from them", 5000)
+            return
+        ref = self.preview.reference(self.doc.project)
+        self.doc.apply_mask(grabcut_mask(ref[..., :3], rig), "Mask from rig")
+        self.overlay_actions["mask"].setChecked(True)
+
+    # -- files -----------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the open project (saved, discarded, or clean)."""
+        if not self.doc.dirty:
+            return True
+        name = self.doc.path.name if self.doc.path else "untitled"
+        answer = QMessageBox.question(
+            self, APP_NAME, f"Save changes to {name} before closing it?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def open_dialog(self) -> None:
+        folder = str(self.doc.path.parent) if self.doc.path else str(EXAMPLE.parent)
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", folder, "PoseAnything projects (*.pasproj)")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | os.PathLike, ask: bool = True) -> bool:
+        """Open a project; on failure show the error line and keep the open project untouched."""
+        try:
+            project = load_project(path)
+        except ProjectError as err:
+            QMessageBox.critical(self, "Cannot open project", str(err))
+            self.statusBar().showMessage(str(err), 10000)
+            return False
+        if ask and not self.maybe_save():
+            return False
+        self._discard_autosave()
+        self.set_project(project)
+        self._add_recent(project.path)
+        if ask:
+            self.offer_recovery()
+        return True
+
+    def set_project(self, project: Project) -> None:
+        """Show `project` with a fresh undo history."""
+        self.playback.stop()
+        self.doc.reset(project)
+        self.canvas._fitted_once = False
+        self.canvas.fit()
+
+    def new_project(self) -> None:
+        if not self.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "New project: choose the picture", "",
+                                              "Pictures (*.png *.jpg *.jpeg *.webp *.bmp)")
+        if not path:
+            return
+        try:
+            project = blank_project(Path(path))
+        except ProjectError as err:
+            QMessageBox.critical(self, "Cannot use this picture", str(err))
+            return
+        self._discard_autosave()
+        self.set_project(project)
+        self.tool_actions["rig"].setChecked(True)
+        self.act_animate.setChecked(False)
+        self.statusBar().showMessage("Click to add joints, or Rig ▸ Add template", 10000)
+
+    def save(self) -> bool:
+        """Save to the project's file (Save As when untitled)."""
+        if self.doc.path is None:
+            return self.save_as()
+        return self.save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        start = str(self.doc.path) if self.doc.path else "untitled.pasproj"
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", start, "PoseAnything projects (*.pasproj)")
+        if not path:
+            return False
+        return self.save_to(Path(path if path.endswith(".pasproj") else path + ".pasproj"))
+
+    def save_to(self, path: Path) -> bool:
+        """Write atomically (a painted mask goes to a PNG beside it); the document becomes clean."""
+        old_side = autosave_path(self.doc.path)
+        try:
+            project = self.doc.project
+            if self.doc.mask is not None:
+                project = replace(project, subject_mask=self._write_mask(self.doc.mask, Path(path), project))
+            saved = save_project(project, path)
+        except (OSError, ProjectError) as err:
+            QMessageBox.critical(self, "Cannot save", f"{path}: {err}")
+            return False
+        self.doc.replace_saved(saved)
+        _remove_quietly(old_side)
+        _remove_quietly(autosave_path(saved.path))
+        self._add_recent(saved.path)
+        self.statusBar().showMessage(f"Saved {saved.path}", 5000)
+        return True
+
+    @staticmethod
+    def _write_mask(mask: np.ndarray, project_path: Path, project: Project) -> str:
+        """The painted mask as `<name>_mask.png` (a fresh name if another file has it), written atomically."""
+        stem, folder = project_path.stem, project_path.parent
+        name, n = f"{stem}_mask.png", 2
+        while (folder / name).exists() and name != (project.subject_mask or ""):
+            name, n = f"{stem}_mask{n}.png", n + 1
+        with atomic_path(folder / name, suffix=".png") as tmp:
+            if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
+                raise OSError(f"could not write {name}")
+        return name
+
+    def autosave(self) -> Path | None:
+        """Write unsaved work to the side file (never to the project itself)."""
+        if not self.doc.dirty:
+            return None
+        side = autosave_path(self.doc.path)
+        try:
+            side.parent.mkdir(parents=True, exist_ok=True)
+            save_project(self.doc.project, side)
+        except (OSError, ProjectError) as err:
+            self.statusBar().showMessage(f"Autosave failed: {err}", 8000)
+            return None
+        self.statusBar().showMessage(f"Autosaved to {side.name}", 3000)
+        return side
+
+    def offer_recovery(self) -> bool:
+        """If a side file is newer than the project, offer to recover it (as an undoable change)."""
+        side = autosave_path(self.doc.path)
+        if not side.is_file():
+            return False
+        if self.doc.path is not None and self.doc.path.is_file() and \
+                side.stat().st_mtime <= self.doc.path.stat().st_mtime:
+            return False
+        answer = QMessageBox.question(
+            self, "Recover unsaved work?",
+            f"{side.name} holds changes that were not saved (the program may have stopped). Recover them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            recovered = load_project(side)
+        except ProjectError as err:
+            QMessageBox.warning(self, "Cannot recover", str(err))
+            return False
+        if self.doc.path is None:
+            self.doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image))))
+            self.doc.apply(replace(self.doc.project, fps=self.doc.project.fps), "Recover")
+        else:
+            self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
+        return True
+
+    def _discard_autosave(self) -> None:
+        _remove_quietly(autosave_path(self.doc.path))
+
+    def _add_recent(self, path: Path | None) -> None:
+        if path is None:
+            return
+        recent = [p for p in self.recent_files() if p != str(path)]
+        self.settings.setValue("recent", [str(path), *recent][:RECENT_MAX])
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def closeEvent(self, event) -> None:
+        if self.render_panel.controller.running:
+            self.render_panel.cancel_render()
+        if self.maybe_save():
+            self._discard_autosave()
+            event.accept()
+        else:
+            event.ignore()
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

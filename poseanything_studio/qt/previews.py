@@ -1,0 +1,148 @@
+"""The live puppet preview: a mesh built off the GUI thread once per rig edit, rendered per playhead frame.
+
+The mesh is built from a frozen snapshot (picture, mask, rig, rest pose) by a superqt thread worker;
+a newer edit supersedes an older build. Rendering a frame (~10 ms) happens on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QImage
+from superqt.utils import thread_worker
+
+from ..core.camera import apply_affine
+from ..core.errors import ProjectError
+from ..core.images import fit_to_size
+from ..core.parts import subject_mask
+from ..core.project import Project, reference_to_output
+from ..rendering.puppet import PuppetMesh
+
+
+def rgb_image(array: np.ndarray) -> QImage:
+    """A QImage (its own copy) of an (H, W, 3) or (H, W, 4) uint8 array."""
+    array = np.ascontiguousarray(array)
+    h, w = array.shape[:2]
+    fmt = QImage.Format.Format_RGBA8888 if array.shape[2] == 4 else QImage.Format.Format_RGB888
+    return QImage(array.data, w, h, array.strides[0], fmt).copy()
+
+
+@dataclass(frozen=True)
+class MeshInputs:
+    """A frozen snapshot of what a puppet mesh is built from."""
+
+    reference: np.ndarray  # (h, w, 4) the picture at its own size
+    given_mask: np.ndarray | None  # painted or file mask at the picture's size
+    project: Project
+
+
+@dataclass(frozen=True)
+class MeshResult:
+    """A built mesh and what it was built from."""
+
+    mesh: PuppetMesh | None
+    mask: np.ndarray  # (h, w) bool subject mask at the picture's size
+    to_output: np.ndarray  # 2x3 reference -> output pixels
+    key: tuple
+
+
+def build_mesh(inputs: MeshInputs) -> MeshResult:
+    """The subject mask and the puppet mesh for a snapshot (runs in a worker)."""
+    p = inputs.project
+    ref = inputs.reference
+    mask = subject_mask(ref, p.rig, inputs.given_mask)
+    to_output = reference_to_output((ref.shape[1], ref.shape[0]), p.size)
+    mesh = None
+    if len(p.rig.joints):
+        rgba = fit_to_size(ref, p.size)
+        mesh = PuppetMesh.build(rgba, fit_to_size(mask, p.size), p.rig, apply_affine(to_output, p.rig.rest_xy()))
+    return MeshResult(mesh, mask, to_output, mesh_key(p, inputs.given_mask))
+
+
+def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
+    """What a mesh depends on: a new key means a rebuild."""
+    return (project.image, project.subject_mask, project.size, project.rig, id(mask), str(project.base_dir))
+
+
+class PuppetPreview(QObject):
+    """Keeps a puppet mesh for the current rig and renders frames at the playhead."""
+
+    ready = Signal()  # a new mesh (and subject mask) is in
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.result: MeshResult | None = None
+        self._wanted: tuple | None = None
+        self._pending: MeshInputs | None = None
+        self._worker = None
+        self._reference_cache: tuple[str, np.ndarray] | None = None
+        self._timer = QTimer(self, singleShot=True, interval=120)
+        self._timer.timeout.connect(self._start)
+
+    def reference(self, project: Project) -> np.ndarray:
+        """The project's picture (cached by path)."""
+        path = str(project.resolve(project.image))
+        if self._reference_cache is None or self._reference_cache[0] != path:
+            self._reference_cache = (path, project.read_image())
+        return self._reference_cache[1]
+
+    def request(self, project: Project, painted_mask: np.ndarray | None, now: bool = False) -> None:
+        """Rebuild the mesh for `project` soon, unless the current one already fits."""
+        key = mesh_key(project, painted_mask)
+        if key == self._wanted:
+            return
+        self._wanted = key
+        try:
+            given = painted_mask if painted_mask is not None else project.read_subject_mask()
+            self._pending = MeshInputs(self.reference(project), given, project)
+        except ProjectError as err:
+            self.failed.emit(str(err))
+            return
+        if now:
+            self.build_now()
+        else:
+            self._timer.start()
+
+    def build_now(self) -> None:
+        """Build the pending mesh on this thread (tests, benchmarks, screenshots)."""
+        self._timer.stop()
+        if self._pending is not None:
+            self._accept(build_mesh(self._pending))
+            self._pending = None
+
+    def _start(self) -> None:
+        if self._worker is not None or self._pending is None:
+            return
+        inputs, self._pending = self._pending, None
+        worker = _mesh_worker(inputs)
+        worker.returned.connect(self._accept)
+        worker.errored.connect(lambda err: self.failed.emit(str(err)))
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        worker.start()
+
+    def _finished(self) -> None:
+        self._worker = None
+        if self._pending is not None:
+            self._timer.start()
+
+    def _accept(self, result: MeshResult) -> None:
+        if result.key != self._wanted:
+            return
+        self.result = result
+        self.ready.emit()
+
+    def render(self, joint_xy_reference: np.ndarray) -> np.ndarray | None:
+        """The warped frame (output size, RGB) for joints at reference positions, or None with no mesh."""
+        r = self.result
+        if r is None or r.mesh is None or len(joint_xy_reference) != len(r.mesh.rig.joints):
+            return None
+        return r.mesh.render(apply_affine(r.to_output, joint_xy_reference))
+
+
+@thread_worker
+def _mesh_worker(inputs: MeshInputs) -> MeshResult:
+    return build_mesh(inputs)

@@ -1,0 +1,71 @@
+"""Rig templates from `resources/templates/*.json`: normalised rigs placed and scaled over the picture.
+
+A template holds a rig in the project's JSON shape with coordinates in [0, 1] across the subject's
+box, and an `aspect` (box width / height). Placing fits that box inside a target box (the subject
+mask's bounding box when there is one, else the middle of the picture), keeping the aspect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import ProjectError
+from ..core.rig import Bone, Joint, Rig
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "resources" / "templates"
+ORDER = ("human", "quadruped", "bird", "fish", "snake", "robot_arm")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A named rig with normalised coordinates."""
+
+    key: str
+    name: str
+    description: str
+    rig: Rig
+    aspect: float
+
+
+def load_templates(folder: Path = TEMPLATE_DIR) -> list[Template]:
+    """Every template in `folder`, the standard ones first."""
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            found.append(read_template(path))
+        except (OSError, ValueError, KeyError, ProjectError):
+            continue  # a broken template is skipped, not fatal
+    rank = {k: i for i, k in enumerate(ORDER)}
+    return sorted(found, key=lambda t: (rank.get(t.key, len(ORDER)), t.name))
+
+
+def read_template(path: Path) -> Template:
+    """One template file."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rig = Rig(tuple(Joint(j["id"], (float(j["xy"][0]), float(j["xy"][1]))) for j in data["rig"]["joints"]),
+              tuple(Bone(b["id"], b["a"], b["b"]) for b in data["rig"]["bones"]))
+    return Template(path.stem, data.get("name", path.stem), data.get("description", ""), rig,
+                    float(data.get("aspect", 1.0)))
+
+
+def target_box(image_size: tuple[int, int], mask: np.ndarray | None) -> tuple[float, float, float, float]:
+    """Where to place a template: the mask's bounding box, else the middle 60% of the picture (x, y, w, h)."""
+    if mask is not None and mask.any() and not mask.all():
+        ys, xs = np.nonzero(mask)
+        return float(xs.min()), float(ys.min()), float(xs.max() - xs.min()), float(ys.max() - ys.min())
+    w, h = image_size
+    return 0.2 * w, 0.2 * h, 0.6 * w, 0.6 * h
+
+
+def placed(template: Template, box: tuple[float, float, float, float]) -> Rig:
+    """The template's rig scaled into `box` (x, y, w, h) keeping its aspect, centred."""
+    x, y, w, h = box
+    bw = min(w, h * template.aspect)
+    bh = bw / template.aspect
+    ox, oy = x + (w - bw) / 2, y + (h - bh) / 2
+    matrix = np.array([[bw, 0.0, ox], [0.0, bh, oy]])
+    return template.rig.transformed(matrix)

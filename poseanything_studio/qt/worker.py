@@ -1,0 +1,156 @@
+"""Render in a background thread: a superqt generator worker over `rendering.runner.run` (napari's pattern).
+
+The worker gets a frozen RenderJob, never the live document. It yields events to the GUI thread
+through Qt signals only, throttled: progress and the latest frame at most ~60 times a second, every
+preview kind once; finished frames are kept in the worker and handed over whole at the end. Cancel
+sets the Event that `run` checks once per frame or step, so the worker stops within one of them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import GeneratorWorker, thread_worker
+
+from ..core.errors import ProjectError
+from ..core.project import Project
+from ..rendering.events import Frame, Preview, Progress, RenderCancelled, RenderError
+from ..rendering.job import RenderJob, make_job
+from ..rendering.runner import run
+
+SCREEN_INTERVAL = 1 / 60  # seconds between throttled updates
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a finished render hands back: every frame, in order."""
+
+    frames: tuple[np.ndarray, ...]
+    fps: float
+    size: tuple[int, int]
+    seconds: float
+
+
+def throttled_events(job: RenderJob, cancel: threading.Event, interval: float = SCREEN_INTERVAL):
+    """Run `job`, yielding Progress/Preview/Frame at most once per `interval` (previews always); returns the result."""
+    frames: list[np.ndarray] = []
+    start = last = time.perf_counter()
+    pending: dict[str, object] = {}
+    for event in run(job, cancel):
+        if isinstance(event, Frame):
+            frames.append(event.image)
+            pending["frame"] = event
+        elif isinstance(event, Progress):
+            pending["progress"] = event
+        elif isinstance(event, Preview):
+            yield event
+            continue
+        now = time.perf_counter()
+        if now - last >= interval:
+            last = now
+            yield from pending.values()
+            pending.clear()
+    yield from pending.values()
+    return RenderResult(tuple(frames), job.fps, job.size, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """A frozen snapshot of what to render: the project value, the painted mask (read-only) and overrides."""
+
+    project: Project
+    renderer: str = "puppet"
+    mask: np.ndarray | None = None
+
+    def job(self) -> RenderJob:
+        """The RenderJob (reads the picture and derives the mask: slow, so done in the worker)."""
+        return make_job(self.project, renderer=self.renderer, mask=self.mask)
+
+
+@thread_worker
+def _render_worker(request: RenderRequest, cancel: threading.Event):
+    try:
+        job = request.job()
+        result = yield from throttled_events(job, cancel)
+    except RenderCancelled:
+        return None
+    return result
+
+
+class RenderController(QObject):
+    """Starts, cancels and reports one render at a time; all signals arrive on the GUI thread."""
+
+    progress = Signal(object)  # Progress
+    preview = Signal(object)  # Preview
+    frame = Signal(object)  # Frame
+    finished = Signal(object)  # RenderResult, or None when cancelled
+    failed = Signal(str)  # one line
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.worker: GeneratorWorker | None = None
+        self.cancel_event = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, request: RenderRequest) -> None:
+        """Render `request` (a frozen snapshot) in a worker thread."""
+        if self.worker is not None:
+            raise RuntimeError("a render is running already")
+        self.cancel_event = threading.Event()
+        worker = _render_worker(request, self.cancel_event)
+        worker.yielded.connect(self._route)
+        worker.returned.connect(self.finished.emit)
+        worker.errored.connect(self._error)
+        worker.finished.connect(self._done)
+        self.worker = worker
+        worker.start()
+
+    def cancel(self) -> None:
+        """Ask the render to stop; `finished(None)` follows within a frame or a step."""
+        self.cancel_event.set()
+
+    def _route(self, event) -> None:
+        if isinstance(event, Progress):
+            self.progress.emit(event)
+        elif isinstance(event, Preview):
+            self.preview.emit(event)
+        elif isinstance(event, Frame):
+            self.frame.emit(event)
+
+    def _error(self, err: Exception) -> None:
+        known = isinstance(err, RenderError | ProjectError | OSError | ValueError)
+        text = str(err) if known else f"{type(err).__name__}: {err}"
+        self.failed.emit(text.splitlines()[0] if text else type(err).__name__)
+
+    def _done(self) -> None:
+        self.worker = None
+
+
+def neural_unavailable_reason(model_dir: str | None) -> str | None:
+    """Why the poseanything renderer cannot run here, or None; looks at disk only (never imports torch)."""
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("diffusers") is None:
+        return "needs torch and diffusers (not installed)"
+    if not _has_cuda_driver():
+        return "needs a CUDA GPU (none found)"
+    if not model_dir:
+        return "needs a model folder (Wan2.2-TI2V-5B weights + PoseAnything checkpoint)"
+    folder = Path(model_dir).expanduser()
+    missing = [name for name in ("model_index.json", "transformer", "vae", "text_encoder", "poseanything.safetensors")
+               if not (folder / name).exists()]
+    if missing:
+        return f"model folder {folder} lacks {', '.join(missing)}"
+    return None
+
+
+def _has_cuda_driver() -> bool:
+    """An NVIDIA driver is present (checked on disk, without importing torch)."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
