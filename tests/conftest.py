@@ -26,3 +26,29 @@ def examples_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def arm_project(tmp_path: Path) -> Path:
     return write_arm_project(tmp_path)
+
+
+@pytest.fixture
+def studio(examples_dir: Path, tmp_path: Path, qtbot, monkeypatch):
+    """The studio window on a copy of the cat example, with settings in tmp_path and no modal dialogs."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.qt.main_window import MainWindow
+
+    dialogs: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda _p, title, text, *a, **k: dialogs.append((title, text)))
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text, *a, **k: dialogs.append((title, text)))
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: QMessageBox.StandardButton.Discard)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(load_project(examples_dir / "cat.pasproj"), settings=settings)
+    window.dialogs = dialogs
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.preview.request(window.doc.project, window.doc.mask, now=True)
+    yield window
+    window.doc.undo_stack.setClean()
+    window.render_panel.controller.cancel()

@@ -36,6 +36,7 @@ class MeshInputs:
     reference: np.ndarray  # (h, w, 4) the picture at its own size
     given_mask: np.ndarray | None  # painted or file mask at the picture's size
     project: Project
+    key: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def build_mesh(inputs: MeshInputs) -> MeshResult:
     if len(p.rig.joints):
         rgba = fit_to_size(ref, p.size)
         mesh = PuppetMesh.build(rgba, fit_to_size(mask, p.size), p.rig, apply_affine(to_output, p.rig.rest_xy()))
-    return MeshResult(mesh, mask, to_output, mesh_key(p, inputs.given_mask))
+    return MeshResult(mesh, mask, to_output, inputs.key)
 
 
 def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
@@ -92,26 +93,21 @@ class PuppetPreview(QObject):
     def request(self, project: Project, painted_mask: np.ndarray | None, now: bool = False) -> None:
         """Rebuild the mesh for `project` soon, unless the current one already fits."""
         key = mesh_key(project, painted_mask)
-        if key == self._wanted:
+        if key == self._wanted and not (now and (self.result is None or self.result.key != key)):
             return
         self._wanted = key
         try:
             given = painted_mask if painted_mask is not None else project.read_subject_mask()
-            self._pending = MeshInputs(self.reference(project), given, project)
+            self._pending = MeshInputs(self.reference(project), given, project, key)
         except ProjectError as err:
             self.failed.emit(str(err))
             return
         if now:
-            self.build_now()
+            self._timer.stop()
+            inputs, self._pending = self._pending, None
+            self._accept(build_mesh(inputs))
         else:
             self._timer.start()
-
-    def build_now(self) -> None:
-        """Build the pending mesh on this thread (tests, benchmarks, screenshots)."""
-        self._timer.stop()
-        if self._pending is not None:
-            self._accept(build_mesh(self._pending))
-            self._pending = None
 
     def _start(self) -> None:
         if self._worker is not None or self._pending is None:
