@@ -112,10 +112,13 @@ class Canvas(QGraphicsView):
         self._wheel_timer = QTimer(self, singleShot=True, interval=500)
         self._wheel_timer.timeout.connect(lambda: setattr(self, "_wheel_serial", None))
         self._parts_cache: tuple | None = None
+        self._positions: tuple = (None, None)
+        self._refine_timer = QTimer(self, singleShot=True, interval=150)
+        self._refine_timer.timeout.connect(self._refine)
         self._image_path = None
         self._fitted_once = False
         doc.changed.connect(self.refresh)
-        doc.frame_changed.connect(lambda _f: self.refresh())
+        doc.frame_changed.connect(self.draw_frame)
         doc.selection_changed.connect(self._show_selection)
         doc.mask_changed.connect(self.refresh)
         preview.ready.connect(self.refresh)
@@ -185,12 +188,12 @@ class Canvas(QGraphicsView):
     # -- drawing the document ------------------------------------------------------------------
     def refresh(self, *_args) -> None:
         """Redraw everything from the document at the playhead."""
-        project, frame = self.doc.project, self.doc.frame
+        project = self.doc.project
         self._sync_image()
         self._sync_rig_items()
-        pose = edits.pose_at(project, frame)
+        pose = self._pose()
         self._place_rig(pose)
-        self._draw_puppet(pose)
+        self._draw_puppet(pose, draft=self._drag is not None)
         self._draw_onion()
         self._draw_mask()
         self._draw_parts(pose)
@@ -215,14 +218,38 @@ class Canvas(QGraphicsView):
         for bone, (a, b) in zip(rig.bones, rig.bone_joint_indices(), strict=True):
             self._bones[bone.id].setLine(float(pose[a][0]), float(pose[a][1]), float(pose[b][0]), float(pose[b][1]))
 
-    def _draw_puppet(self, pose: np.ndarray) -> None:
-        frame = self.preview.render(pose) if self.overlays["puppet"] else None
-        if frame is None:
+    def _draw_puppet(self, pose: np.ndarray, draft: bool = False) -> None:
+        out = self.preview.render(pose, draft) if self.overlays["puppet"] else None
+        if out is None:
             self.puppet_item.hide()
             return
+        frame, matrix = out
         self.puppet_item.setPixmap(QPixmap.fromImage(rgb_image(frame)))
-        self.puppet_item.setTransform(_qtransform(invert_affine(self.preview.result.to_output)))
+        self.puppet_item.setTransform(_qtransform(invert_affine(matrix)))
         self.puppet_item.show()
+        if draft:
+            self._refine_timer.start()
+
+    def _refine(self) -> None:
+        """The playhead rests: redraw the puppet at full size."""
+        self._draw_puppet(self._pose(), draft=False)
+
+    def _pose(self) -> np.ndarray:
+        """Joint positions at the playhead, from all-frame positions cached per project value."""
+        project = self.doc.project
+        if self._positions[0] is not project:
+            self._positions = (project, project.joint_positions(max(project.frames, 1)))
+        frames = self._positions[1]
+        return frames[min(self.doc.frame, len(frames) - 1)] if len(frames) else project.rig.rest_xy()
+
+    def draw_frame(self, *_args) -> None:
+        """A new playhead frame: move the rig and draw a draft puppet now, the full one when scrubbing stops."""
+        pose = self._pose()
+        self._place_rig(pose)
+        self._draw_puppet(pose, draft=True)
+        self._draw_onion()
+        self._draw_parts(pose)
+        self._draw_camera()
 
     def _draw_onion(self) -> None:
         project, frame = self.doc.project, self.doc.frame
@@ -232,7 +259,7 @@ class Canvas(QGraphicsView):
             if not self.overlays["onion"] or not 0 <= f < project.frames or not len(pairs):
                 item.hide()
                 continue
-            pose = edits.pose_at(project, f)
+            pose = self._positions[1][f] if self._positions[0] is project else edits.pose_at(project, f)
             path = QPainterPath()
             for a, b in pairs:
                 path.moveTo(*pose[a])

@@ -47,6 +47,8 @@ class MeshResult:
     mask: np.ndarray  # (h, w) bool subject mask at the picture's size
     to_output: np.ndarray  # 2x3 reference -> output pixels
     key: tuple
+    draft: PuppetMesh | None = None  # the same at DRAFT_SCALE, for scrubbing and playing
+    to_draft: np.ndarray | None = None  # 2x3 reference -> draft pixels
 
 
 def build_mesh(inputs: MeshInputs) -> MeshResult:
@@ -55,16 +57,26 @@ def build_mesh(inputs: MeshInputs) -> MeshResult:
     ref = inputs.reference
     mask = subject_mask(ref, p.rig, inputs.given_mask)
     to_output = reference_to_output((ref.shape[1], ref.shape[0]), p.size)
-    mesh = None
-    if len(p.rig.joints):
-        rgba = fit_to_size(ref, p.size)
-        mesh = PuppetMesh.build(rgba, fit_to_size(mask, p.size), p.rig, apply_affine(to_output, p.rig.rest_xy()))
-    return MeshResult(mesh, mask, to_output, inputs.key)
+    if not len(p.rig.joints):
+        return MeshResult(None, mask, to_output, inputs.key)
+    mesh = _mesh_at(ref, mask, p, p.size)
+    draft_size = (max(32, round(p.size[0] * DRAFT_SCALE)), max(32, round(p.size[1] * DRAFT_SCALE)))
+    to_draft = reference_to_output((ref.shape[1], ref.shape[0]), draft_size)
+    return MeshResult(mesh, mask, to_output, inputs.key, _mesh_at(ref, mask, p, draft_size), to_draft)
+
+
+def _mesh_at(ref: np.ndarray, mask: np.ndarray, project: Project, size: tuple[int, int]) -> PuppetMesh:
+    to_size = reference_to_output((ref.shape[1], ref.shape[0]), size)
+    return PuppetMesh.build(fit_to_size(ref, size), fit_to_size(mask, size), project.rig,
+                            apply_affine(to_size, project.rig.rest_xy()))
 
 
 def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
     """What a mesh depends on: a new key means a rebuild."""
     return (project.image, project.subject_mask, project.size, project.rig, id(mask), str(project.base_dir))
+
+
+DRAFT_SCALE = 0.5  # scrubbing and playing draw the puppet at half size, then refine when the playhead rests
 
 
 class PuppetPreview(QObject):
@@ -131,12 +143,14 @@ class PuppetPreview(QObject):
         self.result = result
         self.ready.emit()
 
-    def render(self, joint_xy_reference: np.ndarray) -> np.ndarray | None:
-        """The warped frame (output size, RGB) for joints at reference positions, or None with no mesh."""
+    def render(self, joint_xy_reference: np.ndarray, draft: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """The warped frame (RGB) for joints at reference positions and its 2x3 reference->frame matrix; None
+        without a mesh. `draft` renders at DRAFT_SCALE (scrubbing), else at the project's size."""
         r = self.result
         if r is None or r.mesh is None or len(joint_xy_reference) != len(r.mesh.rig.joints):
             return None
-        return r.mesh.render(apply_affine(r.to_output, joint_xy_reference))
+        mesh, matrix = (r.draft, r.to_draft) if draft and r.draft is not None else (r.mesh, r.to_output)
+        return mesh.render(apply_affine(matrix, joint_xy_reference)), matrix
 
 
 @thread_worker

@@ -1,0 +1,142 @@
+"""Canvas redraw for a new playhead frame: a 50-joint rig at 832x480 with the puppet preview (target < 16 ms).
+
+Builds a synthetic project (a 50-joint branching rig over a drawn subject, every joint keyed), opens
+the window offscreen, builds the puppet mesh once, then moves the playhead frame by frame and times
+what a scrub costs: sampling the pose, moving the handles, the puppet warp at the playhead, and a
+synchronous repaint of the canvas. Prints per-part figures, the median and its ratio to 16 ms.
+
+    python benchmarks/canvas_redraw.py [--frames 97] [--joints 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from poseanything_studio.core.project import Project, load_project, save_project  # noqa: E402
+from poseanything_studio.core.rig import Bone, Joint, Rig  # noqa: E402
+from poseanything_studio.core.tracks import Key, Track  # noqa: E402
+
+BUDGET_MS = 16.0
+SIZE = (832, 480)
+
+
+def synthetic_project(folder: Path, joints: int, frames: int) -> Path:
+    """A drawn subject with a `joints`-joint rig (a spine with side chains), every joint keyed 5 times."""
+    rng = np.random.default_rng(0)
+    w, h = SIZE
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = (90, 140, 200)
+    img[h // 2:] = (60, 120, 60)
+    spine = [(120 + i * 600 / 9, 240 + 30 * np.sin(i)) for i in range(10)]
+    joint_list, bones = [], []
+    for i, xy in enumerate(spine):
+        joint_list.append(Joint(f"s{i}", (float(xy[0]), float(xy[1]))))
+        if i:
+            bones.append(Bone(f"b_s{i}", f"s{i - 1}", f"s{i}"))
+    n = len(joint_list)
+    while n < joints:
+        root = joint_list[int(rng.integers(0, 10))]
+        length = int(rng.integers(2, 5))
+        prev, direction = root, rng.normal(size=2)
+        direction /= np.linalg.norm(direction)
+        for _ in range(length):
+            if n >= joints:
+                break
+            xy = np.array(prev.xy) + 28 * direction
+            xy = np.clip(xy, 20, [w - 20, h - 20])
+            joint = Joint(f"j{n}", (float(xy[0]), float(xy[1])))
+            joint_list.append(joint)
+            bones.append(Bone(f"b{n}", prev.id, joint.id))
+            prev, n = joint, n + 1
+    rig = Rig(tuple(joint_list), tuple(bones))
+    mask = np.zeros((h, w), np.uint8)
+    for b in bones:
+        a, c = rig.joint(b.a).xy, rig.joint(b.b).xy
+        cv2.line(mask, tuple(map(int, a)), tuple(map(int, c)), 255, 26)
+    img[mask > 0] = (200, 150, 90)
+    cv2.imwrite(str(folder / "subject.png"), img[..., ::-1])
+    cv2.imwrite(str(folder / "subject_mask.png"), mask)
+    tracks = {}
+    for j in rig.joints:
+        keys = [Key(int(f), (j.xy[0] + float(rng.normal(0, 6)), j.xy[1] + float(rng.normal(0, 6))))
+                for f in np.linspace(0, frames - 1, 5).astype(int)]
+        tracks[j.id] = Track(tuple(keys))
+    project = Project(image="subject.png", rig=rig, subject_mask="subject_mask.png", frames=frames, size=SIZE,
+                      tracks=tracks, path=folder / "bench.pasproj")
+    return save_project(project, folder / "bench.pasproj").path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=97)
+    parser.add_argument("--joints", type=int, default=50)
+    args = parser.parse_args()
+    from poseanything_studio.qt import edits
+    from poseanything_studio.qt.app import application
+    from poseanything_studio.qt.main_window import MainWindow
+
+    app = application()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = synthetic_project(Path(tmp), args.joints, args.frames)
+        window = MainWindow(load_project(path))
+        window.show()
+        app.processEvents()
+        canvas, doc = window.canvas, window.doc
+        window.preview.request(doc.project, doc.mask, now=True)
+        mesh = window.preview.result.mesh
+        canvas.refresh()
+        app.processEvents()
+        totals, full, parts = [], [], {"pose": [], "puppet": [], "draft": [], "paint": []}
+        for f in range(1, args.frames):
+            t0 = time.perf_counter()
+            doc.set_frame(f)  # the canvas redraws through frame_changed
+            t1 = time.perf_counter()
+            canvas.viewport().repaint()
+            t2 = time.perf_counter()
+            totals.append((t2 - t0) * 1000)
+            parts["paint"].append((t2 - t1) * 1000)
+            s0 = time.perf_counter()
+            pose = edits.pose_at(doc.project, f)
+            s1 = time.perf_counter()
+            window.preview.render(pose)
+            s2 = time.perf_counter()
+            window.preview.render(pose, draft=True)
+            s3 = time.perf_counter()
+            canvas._refine()  # what the canvas draws once the playhead rests (full-size puppet)
+            canvas.viewport().repaint()
+            s4 = time.perf_counter()
+            parts["pose"].append((s1 - s0) * 1000)
+            parts["puppet"].append((s2 - s1) * 1000)
+            parts["draft"].append((s3 - s2) * 1000)
+            full.append((s4 - s3) * 1000 + (t1 - t0) * 1000)
+        doc.undo_stack.setClean()
+        window.close()
+    med = statistics.median(totals)
+    print(f"canvas redraw per new playhead frame: {args.joints}-joint rig, {len(doc.project.rig.bones)} bones, "
+          f"{SIZE[0]}x{SIZE[1]}, puppet preview on ({len(mesh.vertices)} vertices, {len(mesh.triangles)} triangles)")
+    print(f"  redraw while scrubbing (set frame, half-size draft puppet, synchronous repaint): median {med:.2f} ms, "
+          f"p90 {np.percentile(totals, 90):.2f} ms over {len(totals)} frames")
+    print(f"  parts: pose sampling (uncached) {statistics.median(parts['pose']):.2f} ms, puppet warp full size "
+          f"{statistics.median(parts['puppet']):.2f} ms, draft {statistics.median(parts['draft']):.2f} ms, "
+          f"viewport paint {statistics.median(parts['paint']):.2f} ms")
+    print(f"  full-size puppet redraw (what follows 150 ms after the playhead rests): median "
+          f"{statistics.median(full):.2f} ms")
+    print(f"median / budget = {med:.2f} / {BUDGET_MS:.0f} ms = {med / BUDGET_MS:.2f}")
+    return 0 if med < BUDGET_MS else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
