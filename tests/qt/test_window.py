@@ -298,3 +298,35 @@ def test_screenshot_of_a_bad_project_fails_cleanly(tmp_path, capsys):
     shutil.copy(Path(__file__), bad)
     assert run_window(str(bad), screenshot=str(tmp_path / "x.png")) == 2
     assert "nope.pasproj" in capsys.readouterr().err
+
+
+def test_curve_editor_drag_moves_a_key(studio):
+    doc = studio.doc
+    doc.select(joints=["hips"])
+    assert [c[0] for c in studio.curves.channels()] == ["hips.x", "hips.y"]
+    frame = doc.project.tracks["hips"].frames[1]
+    drag_state = {"data": ("hips", frame, 1, 1.0), "serial": 99, "base": doc.project}
+    studio.curves.drag_key(drag_state, frame + 1.2, 300.0)
+    key = doc.project.tracks["hips"].key_at(frame + 1)
+    assert key is not None and key.value[1] == 300.0
+    assert doc.undo_stack.count() == 1
+
+
+def test_playback_loops(studio, qtbot):
+    doc = studio.doc
+    doc.set_frame(doc.project.frames - 2)
+    studio.playback.play()
+    qtbot.waitUntil(lambda: doc.frame < 5, timeout=3000)
+    studio.playback.stop()
+    assert not studio.playback.playing
+
+
+def test_window_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from poseanything_studio.qt import main_window, app, worker, render_panel; "
+            "print('torch' in sys.modules or 'model' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False"
