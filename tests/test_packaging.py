@@ -1,5 +1,6 @@
 """Start-up stays light: the CLI and the puppet path never import torch or diffusers."""
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -41,6 +42,6 @@ def test_opening_the_window_imports_no_torch(tmp_path):
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'model') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True)
     assert shot.stat().st_size > 10_000
