@@ -1,5 +1,6 @@
 """Start-up stays light: the CLI and the puppet path never import torch or diffusers."""
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -30,3 +31,17 @@ def test_the_console_script_and_dependencies_are_declared():
 def test_help_runs_from_a_checkout():
     out = subprocess.run([sys.executable, "main.py", "render", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and "--preview" in out.stdout
+
+
+def test_opening_the_window_imports_no_torch(tmp_path):
+    shot = tmp_path / "shot.png"
+    code = (
+        "import sys\n"
+        "from poseanything_studio.cli import main\n"
+        f"assert main(['resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'model') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True)
+    assert shot.stat().st_size > 10_000
