@@ -1,0 +1,126 @@
+"""Skeletons from masks, for any subject: a mask becomes a Rig (auto-rig, and the dataset builder's poses).
+
+    medial axis (skimage skeletonize) -> branches (skan) -> prune spurs -> simplify each branch
+    (Douglas-Peucker) -> joints at branch ends and bends, bones between them
+
+A spur is a branch from a junction to a free end shorter than `spur_factor` times the shape's local
+radius there (the distance-transform value at the junction): the forks a thick bar grows at its ends.
+Each separate blob becomes a separate subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+import cv2
+import numpy as np
+
+from .errors import ProjectError
+from .rig import Bone, Joint, Rig
+
+
+@dataclass(frozen=True)
+class SkeletonSettings:
+    """How a mask is turned into a rig."""
+
+    min_area: int = 64  # blobs smaller than this (pixels) are noise
+    spur_factor: float = 2.0  # junction-to-end branches shorter than this many local radii are pruned
+    simplify: float = 0.04  # Douglas-Peucker tolerance, as a fraction of the blob's sqrt(area)
+    max_rounds: int = 6  # pruning rounds (each can reveal new spurs)
+
+
+def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSettings()) -> Rig:
+    """A rig following the medial axis of `mask` (H, W) bool; ProjectError for an empty mask."""
+    from skimage.morphology import skeletonize  # scikit-image: heavy import, only when asked
+
+    mask = np.asarray(mask, bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    blobs = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= settings.min_area]
+    if not blobs:
+        raise ProjectError(f"the mask has no region of at least {settings.min_area} pixels", key="mask")
+    radius = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    points: list[np.ndarray] = []
+    edges: list[tuple[int, int]] = []
+    for blob in blobs:
+        region = labels == blob
+        before = len(edges)
+        skeleton = _pruned(skeletonize(region), radius, settings)
+        tolerance = max(1.5, settings.simplify * float(np.sqrt(region.sum())))
+        for path in _paths(skeleton):
+            simplified = _douglas_peucker(path, tolerance)
+            ids = [_joint_for(points, p) for p in simplified]
+            edges += [(a, b) for a, b in pairwise(ids) if a != b]
+        if len(edges) == before:  # a round blob: its skeleton is a dot; give it one short bone through its centre
+            ys, xs = np.nonzero(region)
+            c = np.array([xs.mean(), ys.mean()])
+            d = max(2.0, float(radius[region].max()) / 2)
+            edges.append((_joint_for(points, c - [d, 0]), _joint_for(points, c + [d, 0])))
+    unique = list(dict.fromkeys(tuple(sorted(e)) for e in edges))
+    joints = tuple(Joint(f"j{i + 1}", (round(float(p[0]), 1), round(float(p[1]), 1))) for i, p in enumerate(points))
+    bones = tuple(Bone(f"b{i + 1}", f"j{a + 1}", f"j{b + 1}") for i, (a, b) in enumerate(unique))
+    return Rig(joints, bones)
+
+
+def _joint_for(points: list[np.ndarray], xy: np.ndarray, merge: float = 2.5) -> int:
+    """Index of the joint at `xy`, reusing one within `merge` pixels (branches meet at junctions)."""
+    for i, p in enumerate(points):
+        if np.hypot(*(p - xy)) <= merge:
+            return i
+    points.append(np.asarray(xy, float))
+    return len(points) - 1
+
+
+def _paths(skeleton: np.ndarray) -> list[np.ndarray]:
+    """Each branch of a skeleton as (N, 2) x, y pixel coordinates from end to end."""
+    from skan import Skeleton
+
+    if skeleton.sum() < 2:
+        return []
+    graph = Skeleton(skeleton)
+    return [graph.path_coordinates(i)[:, ::-1].astype(float) for i in range(graph.n_paths)]
+
+
+def _pruned(skeleton: np.ndarray, radius: np.ndarray, settings: SkeletonSettings) -> np.ndarray:
+    """The skeleton without spurs: short junction-to-end branches, repeated until none is left."""
+    from skan import Skeleton, summarize
+    from skimage.morphology import skeletonize
+
+    skeleton = skeleton.copy()
+    for _ in range(settings.max_rounds):
+        if skeleton.sum() < 3:
+            break
+        graph = Skeleton(skeleton)
+        table = summarize(graph, separator="_")
+        if len(table) < 2:
+            break
+        removed = False
+        degrees = graph.degrees
+        for i, row in table.iterrows():
+            if int(row["branch_type"]) != 1:  # only junction-to-endpoint branches can be spurs
+                continue
+            path = graph.path(i)
+            ends = [path[0], path[-1]]
+            junction = next(n for n in ends if degrees[n] > 2) if any(degrees[n] > 2 for n in ends) else ends[0]
+            r, c = graph.coordinates[junction].astype(int)
+            if row["branch_distance"] < settings.spur_factor * radius[r, c] + 2:
+                inner = [n for n in path if degrees[n] <= 2]  # keep the junction pixel itself
+                rows, cols = graph.coordinates[inner].astype(int).T
+                skeleton[rows, cols] = False
+                removed = True
+        if not removed:
+            break
+        skeleton = skeletonize(skeleton)
+    return skeleton
+
+
+def _douglas_peucker(path: np.ndarray, tolerance: float) -> np.ndarray:
+    """The path's corners: Douglas-Peucker simplification keeping both ends, (K, 2)."""
+    if len(path) <= 2:
+        return path
+    closed = np.allclose(path[0], path[-1])
+    simplified = cv2.approxPolyDP(path.astype(np.float32)[:, None, :], tolerance, closed=False)[:, 0, :]
+    if closed and len(simplified) < 4:  # a loop needs at least a triangle to stay a loop
+        idx = np.linspace(0, len(path) - 1, 4).round().astype(int)
+        simplified = path[idx]
+    return simplified.astype(float)

@@ -1,0 +1,50 @@
+"""Skeletons from masks: known shapes give the rigs a person would draw."""
+
+import numpy as np
+import pytest
+
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.skeleton import skeleton_from_mask
+
+
+def _degrees(rig):
+    return sorted(len(rig.neighbours(j)) for j in rig.joint_ids)
+
+
+def test_a_bar_gives_one_bone_along_it():
+    mask = np.zeros((100, 200), bool)
+    mask[40:60, 20:180] = True
+    rig = skeleton_from_mask(mask)
+    assert len(rig.bones) == 1
+    xs = sorted(x for x, _ in (j.xy for j in rig.joints))
+    assert xs[0] < 40 and xs[1] > 160  # spans the bar, not a stub in its middle
+
+
+def test_a_plus_sign_gives_a_star():
+    mask = np.zeros((200, 200), bool)
+    mask[90:110, 20:180] = True
+    mask[20:180, 90:110] = True
+    rig = skeleton_from_mask(mask)
+    assert len(rig.bones) == 4 and _degrees(rig) == [1, 1, 1, 1, 4]
+    centre = next(j for j in rig.joints if len(rig.neighbours(j.id)) == 4)
+    assert np.allclose(centre.xy, (100, 100), atol=3)
+
+
+def test_an_l_gives_a_two_bone_chain_bending_at_the_corner():
+    mask = np.zeros((200, 200), bool)
+    mask[20:40, 20:180] = True
+    mask[20:180, 160:180] = True
+    rig = skeleton_from_mask(mask)
+    assert len(rig.bones) == 2 and _degrees(rig) == [1, 1, 2]
+
+
+def test_separate_blobs_give_separate_subjects():
+    mask = np.zeros((200, 400), bool)
+    mask[90:110, 20:180] = True
+    mask[90:110, 220:380] = True
+    assert len(skeleton_from_mask(mask).components()) == 2
+
+
+def test_an_empty_mask_is_a_clear_error():
+    with pytest.raises(ProjectError, match="no region"):
+        skeleton_from_mask(np.zeros((50, 50), bool))
