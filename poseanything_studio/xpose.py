@@ -1,0 +1,245 @@
+"""`poseanything-studio dataset build VIDEOS_DIR -o DATASET`: an XPose-style pose/video dataset (PAPER.md).
+
+For each clip: subject masks (given per frame, or by background subtraction for steady-camera clips),
+the paper's filters, a skeleton per frame (`core.skeleton`), pose frames drawn by the core's raster, and
+one line in `DATASET/manifest.jsonl`, accepted or rejected with its reason. Re-running skips clips
+already in the manifest, so an interrupted build resumes; a broken video is logged and skipped.
+
+    DATASET/manifest.jsonl                      {"clip", "status": "accepted"|"rejected", "reason", ...}
+    DATASET/clips/NAME/video.mp4                the clip, fitted to --size, 4k+1 frames
+    DATASET/clips/NAME/pose.mp4                 its pose frames (bones in stable colours on black)
+    DATASET/clips/NAME/masks/00000.png ...      subject masks
+    DATASET/clips/NAME/rig.json                 the first frame's rig (joint ids match the pose frames)
+
+Joint identity across frames: the first frame's skeleton is the template, and each later frame moves
+each template joint to the nearest joint of that frame's own skeleton (or keeps it where it was when
+none is near). This keeps bone colours stable; it can swap symmetric limbs that cross.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .core.errors import ProjectError
+from .core.fileio import atomic_dir
+from .core.images import fit_to_size, read_mask
+from .core.project import parse_size
+from .core.raster import pose_frames
+from .core.rig import Rig
+from .core.skeleton import skeleton_from_mask
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The paper's filters; every threshold is a command-line option."""
+
+    min_area: float = 0.02  # subject area / frame area, median over the clip
+    max_area: float = 0.8
+    min_iou: float = 0.5  # mask IoU with the previous frame, every frame
+    min_skeleton: float = 0.8  # T_skel / T: frames whose skeleton could be extracted
+
+
+class ClipRejected(Exception):
+    """A clip that fails a filter; the message is the reason written to the manifest."""
+
+
+# -- masks --------------------------------------------------------------------------------------------
+def background_masks(frames: np.ndarray, threshold: float = 30.0) -> np.ndarray:
+    """Subject masks (F, H, W) bool for a steady camera: distance from the median frame, cleaned up.
+
+    The median is the background only where the subject is absent for more than half the clip: for a
+    subject that barely moves, give masks with --masks instead.
+    """
+    background = np.median(frames, axis=0).astype(np.float32)
+    diff = np.abs(frames.astype(np.float32) - background).max(axis=-1)
+    masks = diff > threshold
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    return np.stack([_largest_blob(cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_CLOSE, kernel)) for m in masks])
+
+
+def _largest_blob(mask: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return np.zeros(mask.shape, bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def given_masks(folder: Path, frames: int, size: tuple[int, int]) -> np.ndarray:
+    """Per-frame mask pictures from `folder` (sorted PNGs), fitted to `size`."""
+    files = sorted(folder.glob("*.png"))
+    if len(files) < frames:
+        raise ClipRejected(f"masks: {folder} has {len(files)} masks for {frames} frames")
+    return np.stack([fit_to_size(read_mask(f), size) for f in files[:frames]])
+
+
+# -- filters ------------------------------------------------------------------------------------------
+def check_area(masks: np.ndarray, filters: Filters) -> None:
+    ratio = float(np.median(masks.mean(axis=(1, 2))))
+    if not filters.min_area <= ratio <= filters.max_area:
+        raise ClipRejected(f"area: subject covers {ratio:.1%} of the frame (allowed "
+                           f"{filters.min_area:.0%}-{filters.max_area:.0%})")
+
+
+def check_tracking(masks: np.ndarray, filters: Filters) -> None:
+    for f in range(1, len(masks)):
+        union = (masks[f] | masks[f - 1]).sum()
+        iou = (masks[f] & masks[f - 1]).sum() / union if union else 0.0
+        if iou < filters.min_iou:
+            raise ClipRejected(f"tracking: mask IoU {iou:.2f} between frames {f - 1} and {f} "
+                               f"(needs {filters.min_iou:.2f})")
+
+
+def track_skeletons(masks: np.ndarray, filters: Filters) -> tuple[Rig, np.ndarray]:
+    """The first frame's rig and its joint positions in every frame (F, J, 2); rejects on T_skel/T."""
+    rigs: list[Rig | None] = []
+    for mask in masks:
+        try:
+            rigs.append(skeleton_from_mask(mask))
+        except ProjectError:
+            rigs.append(None)
+    found = sum(r is not None for r in rigs)
+    if found / len(rigs) < filters.min_skeleton:
+        raise ClipRejected(f"skeleton: extracted in {found} of {len(rigs)} frames (needs {filters.min_skeleton:.0%})")
+    template = next(r for r in rigs if r is not None)
+    positions = np.empty((len(rigs), len(template.joints), 2))
+    current = template.rest_xy()
+    reach = 0.1 * float(np.sqrt(masks[0].sum() + 1))
+    for f, rig in enumerate(rigs):
+        if rig is not None:
+            current = _follow(current, rig.rest_xy(), reach)
+        positions[f] = current
+    return template, positions
+
+
+def _follow(previous: np.ndarray, found: np.ndarray, reach: float) -> np.ndarray:
+    """Each previous joint moved to the nearest found joint within `reach` (each found joint used once)."""
+    out = previous.copy()
+    distance = np.linalg.norm(previous[:, None] - found[None], axis=-1)  # (J, K)
+    taken: set[int] = set()
+    for j in np.argsort(distance.min(axis=1)):
+        for k in np.argsort(distance[j]):
+            if distance[j, k] > max(reach, 3.0):
+                break
+            if k not in taken:
+                out[j] = found[k]
+                taken.add(int(k))
+                break
+    return out
+
+
+# -- one clip -----------------------------------------------------------------------------------------
+def read_frames(path: Path, size: tuple[int, int], max_frames: int) -> np.ndarray:
+    """The clip's first 4k+1 frames (at most `max_frames`), fitted to `size`; ClipRejected if unreadable."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < max_frames:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(fit_to_size(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), size))
+    capture.release()
+    if len(frames) < 5:
+        raise ClipRejected(f"unreadable: {len(frames)} frames could be decoded (a clip needs at least 5)")
+    keep = (len(frames) - 1) // 4 * 4 + 1
+    return np.stack(frames[:keep])
+
+
+def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filters, masks_dir: Path | None,
+               max_frames: int, fps: float = 24) -> dict:
+    """Process one clip into `out_dir/clips/NAME`; returns its manifest entry (raises ClipRejected)."""
+    from .rendering.export import FrameWriter, OutputTarget
+
+    frames = read_frames(video, size, max_frames)
+    given = masks_dir / video.stem if masks_dir else None
+    masks = given_masks(given, len(frames), size) if given and given.is_dir() else background_masks(frames)
+    check_area(masks, filters)
+    check_tracking(masks, filters)
+    rig, positions = track_skeletons(masks, filters)
+    target = out_dir / "clips" / video.stem
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(target) as tmp:
+        for name, images in (("video.mp4", frames), ("pose.mp4", pose_frames(rig, positions, size))):
+            with FrameWriter(OutputTarget("mp4", tmp / name), fps, size, len(images)) as writer:
+                for image in images:
+                    writer.write(image)
+        (tmp / "masks").mkdir()
+        for f, mask in enumerate(masks):
+            cv2.imwrite(str(tmp / "masks" / f"{f:05d}.png"), mask.astype(np.uint8) * 255)
+        (tmp / "rig.json").write_text(json.dumps({
+            "joints": [{"id": j.id, "xy": list(j.xy)} for j in rig.joints],
+            "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in rig.bones],
+            "positions": np.round(positions, 1).tolist()}))
+    rel = f"clips/{video.stem}"
+    return {"clip": video.stem, "status": "accepted", "video": f"{rel}/video.mp4", "pose": f"{rel}/pose.mp4",
+            "masks": f"{rel}/masks", "frames": len(frames), "joints": len(rig.joints), "bones": len(rig.bones)}
+
+
+# -- the command --------------------------------------------------------------------------------------
+def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, masks_dir: Path | None = None,
+          max_frames: int = 49, progress: bool = False) -> list[dict]:
+    """Build (or resume) a dataset; returns the manifest entries written by this run."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / "manifest.jsonl"
+    done = {json.loads(line)["clip"] for line in manifest.read_text().splitlines() if line.strip()} \
+        if manifest.exists() else set()
+    todo = [v for v in sorted(videos.iterdir()) if v.suffix.lower() in VIDEO_SUFFIXES and v.stem not in done]
+    written = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), unit="clip", dynamic_ncols=True)
+    with manifest.open("a", encoding="utf-8") as log:
+        for video in todo:
+            try:
+                entry = build_clip(video, out_dir, size, filters, masks_dir, max_frames)
+            except ClipRejected as reason:
+                entry = {"clip": video.stem, "status": "rejected", "reason": str(reason)}
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            written.append(entry)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return written
+
+
+def main(argv: list[str]) -> int:
+    """`poseanything-studio dataset build VIDEOS_DIR -o DATASET [--masks MASKS_DIR] [thresholds]`."""
+    parser = argparse.ArgumentParser(prog="poseanything-studio dataset", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("build", help="build or resume a dataset from a folder of clips")
+    p.add_argument("videos", type=Path, help="folder of clips (.mp4 .mov .avi .mkv .webm)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="dataset folder (created; resumed if present)")
+    p.add_argument("--masks", type=Path, help="folder with one sub-folder of per-frame mask PNGs per clip name")
+    p.add_argument("--size", default="832x480", help="WxH the clips are fitted to (multiples of 32)")
+    p.add_argument("--max-frames", type=int, default=49, help="frames kept per clip (4k+1)")
+    defaults = Filters()
+    for name, help_text in (("min_area", "smallest subject area ratio"), ("max_area", "largest subject area ratio"),
+                            ("min_iou", "smallest mask IoU between neighbouring frames"),
+                            ("min_skeleton", "smallest share of frames with a skeleton (T_skel/T)")):
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=help_text)
+    args = parser.parse_args(argv)
+    try:
+        size = parse_size([int(v) for v in args.size.lower().split("x")], key="--size")
+    except (ValueError, ProjectError) as err:
+        print(f"error: --size: {err}", file=sys.stderr)
+        return 2
+    if not args.videos.is_dir():
+        print(f"error: {args.videos}: not a folder of clips", file=sys.stderr)
+        return 2
+    filters = Filters(args.min_area, args.max_area, args.min_iou, args.min_skeleton)
+    entries = build(args.videos, args.output, size, filters, args.masks, args.max_frames, progress=sys.stderr.isatty())
+    accepted = sum(e["status"] == "accepted" for e in entries)
+    print(f"{accepted} accepted, {len(entries) - accepted} rejected; manifest: {args.output / 'manifest.jsonl'}"
+          f" ({json.dumps(asdict(filters))})")
+    return 0
