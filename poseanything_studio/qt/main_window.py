@@ -30,6 +30,7 @@ from ..core.fileio import atomic_path
 from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, save_project
 from ..core.rig import Rig
+from ..core.skeleton import skeleton_from_mask
 from . import edits
 from .canvas import Canvas
 from .curves import CurveEditor
@@ -152,6 +153,8 @@ class MainWindow(QMainWindow):
         self.act_fit = a("&Fit picture", self.canvas.fit, "F")
         self.act_mask_from_rig = a("Mask from &rig", self.mask_from_rig, None,
                                    "Derive the subject mask from the rig (GrabCut seeded by the bones)")
+        self.act_auto_rig = a("&Auto-rig from mask", self.auto_rig, None,
+                              "Add a rig grown along the subject mask's medial axis (core.skeleton)")
         self.act_clear_mask = a("Clear painted mask", lambda: doc.apply_mask(None, "Clear painted mask"))
         self.act_animate = a("Animate mode", self._set_animate, "Tab",
                              "Animate: drags key the joints at the playhead. Off (setup): drags edit the rest pose",
@@ -200,6 +203,7 @@ class MainWindow(QMainWindow):
         for template in load_templates():
             act = templates.addAction(template.name, lambda t=template: self.add_template(t))
             act.setStatusTip(template.description)
+        m.addAction(self.act_auto_rig)
         m.addSeparator()
         m.addActions([self.act_mask_from_rig, self.act_clear_mask])
         m = bar.addMenu("&Animate")
@@ -312,6 +316,22 @@ class MainWindow(QMainWindow):
         self.doc.select(joints=names, bones=[b for b in project.rig.bone_ids if b not in self.doc.project.rig.bone_ids
                                              or b in {x.id for x in project.rig.bones if x.a in names}])
         self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
+
+    def auto_rig(self) -> None:
+        """Add a rig grown from the subject mask (medial axis, pruned, simplified), selected for adjusting."""
+        mask = self.canvas.current_mask()
+        if mask is None or not mask.any():
+            self.statusBar().showMessage("Paint or derive a subject mask first: the rig is grown from it", 5000)
+            return
+        try:
+            rig = skeleton_from_mask(mask)
+        except ProjectError as err:
+            self.statusBar().showMessage(f"Auto-rig: {err.detail}", 5000)
+            return
+        project, names = edits.merge_rig(self.doc.project, rig)
+        self.doc.apply(project, "Auto-rig from mask")
+        self.doc.select(joints=names)
+        self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
 
     def mask_from_rig(self) -> None:
         """Derive a subject mask from the rig with GrabCut and make it the painted mask (undoable)."""

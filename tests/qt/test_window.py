@@ -233,6 +233,22 @@ def test_mask_from_rig_and_brush(studio, qtbot):
     assert studio.doc.mask is mask
 
 
+def test_auto_rig_grows_a_rig_from_the_mask_and_undoes(studio):
+    doc = studio.doc
+    mask = np.zeros((480, 832), bool)
+    mask[200:240, 100:700] = True  # a long bar
+    mask[100:400, 380:420] = True  # crossed by a tall one: a plus
+    doc.apply_mask(mask, "paint")
+    before = len(doc.project.rig.joints)
+    studio.auto_rig()
+    rig = doc.project.rig
+    new = [j for j in rig.joint_ids[before:]]
+    assert len(new) == 5 and sorted(len(rig.neighbours(j)) for j in new) == [1, 1, 1, 1, 4]
+    assert set(doc.selected_joints) == set(new)
+    doc.undo_stack.undo()
+    assert len(doc.project.rig.joints) == before
+
+
 def test_render_puppet_in_worker_then_export(studio, qtbot, tmp_path):
     panel = studio.render_panel
     studio.doc.apply(edits.set_frames(studio.doc.project, 9), "frames")
