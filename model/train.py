@@ -443,7 +443,10 @@ class Trainer:
             with sync:
                 loss = flow_matching_loss(self.wrapped, x0, pose, text, noise.to(dev),
                                           sample_sigma(u, cfg.shift), context)
-                acc.backward(loss / cfg.grad_accum)
+                # The transformer clears PTCM's context after its forward; gradient checkpointing recomputes
+                # blocks during backward, so PTCM must see the same context then.
+                with self.model.part_context(context) if context is not None else contextlib.nullcontext():
+                    acc.backward(loss / cfg.grad_accum)
             total += float(loss.detach()) / cfg.grad_accum
         if cfg.max_grad_norm > 0:
             acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.max_grad_norm)
