@@ -406,7 +406,8 @@ class Trainer:
         params = [p for n, p in self.model.named_parameters() if n in names]
         optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=self.cfg.weight_decay)
         warmup = stage.warmup_steps
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
         self.wrapped, self.optimizer, self.scheduler = self.acc.prepare(self.model, optimizer, scheduler)
         self.stage = stage
         self.sizes = [len(self.datasets[d]) for d in stage.data]
@@ -471,7 +472,8 @@ class Trainer:
         (tmp / f"rng-{acc.process_index}.json").write_text(json.dumps(rng_meta))
         if acc.is_main_process:
             params = dict(self.model.named_parameters())
-            save_file({n: params[n].detach().cpu().contiguous() for n in self.changeable}, str(tmp / "weights.safetensors"))
+            weights = {n: params[n].detach().cpu().contiguous() for n in self.changeable}
+            save_file(weights, str(tmp / "weights.safetensors"))
             tensors, meta = _optimizer_to_safetensors(self.optimizer.state_dict())
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "optimizer.json").write_text(json.dumps(meta))
@@ -593,7 +595,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="poseanything-studio train", description=(
         "Fine-tune PoseAnything with Wan's flow-matching objective, stage by stage, from a TOML config "
         "(see docs/training.md and configs/train_example.toml). Resumes from the newest checkpoint in "
-        "train.output_dir. Multi-GPU: accelerate launch -m poseanything_studio train CONFIG."))
+        "train.output_dir. Multi-GPU: accelerate launch main.py train CONFIG."))
     p.add_argument("config", type=Path, help="the TOML config")
     p.add_argument("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")
     return p
