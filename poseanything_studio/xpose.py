@@ -11,9 +11,12 @@ already in the manifest, so an interrupted build resumes; a broken video is logg
     DATASET/clips/NAME/masks/00000.png ...      subject masks
     DATASET/clips/NAME/rig.json                 the first frame's rig (joint ids match the pose frames)
 
-Joint identity across frames: the first frame's skeleton is the template, and each later frame moves
-each template joint to the nearest joint of that frame's own skeleton (or keeps it where it was when
-none is near). This keeps bone colours stable; it can swap symmetric limbs that cross.
+Joint identity across frames: the first frame's skeleton is the template. Each later frame first moves
+every template joint by the subject's overall motion (the shift of the mask's centroid), then snaps it
+to the nearest joint of that frame's own skeleton within a quarter of the subject's size (each found
+joint used once; a joint with none near keeps its predicted place). This keeps bone colours stable
+through translation and moderate bending; it can swap symmetric limbs that cross, it cannot add bones
+that appear later, and a joint whose skeleton point vanished drifts with the body.
 """
 
 from __future__ import annotations
@@ -48,6 +51,14 @@ class Filters:
     min_skeleton: float = 0.8  # T_skel / T: frames whose skeleton could be extracted
 
 
+@dataclass(frozen=True)
+class Masking:
+    """Where subject masks come from when a clip has no given masks."""
+
+    background: str = "median"  # "median" (distance from the median frame) or "mog2" (OpenCV's subtractor)
+    grabcut: bool = False  # refine each frame's mask with GrabCut (slower, tighter edges)
+
+
 class ClipRejected(Exception):
     """A clip that fails a filter; the message is the reason written to the manifest."""
 
@@ -64,6 +75,44 @@ def background_masks(frames: np.ndarray, threshold: float = 30.0) -> np.ndarray:
     masks = diff > threshold
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     return np.stack([_largest_blob(cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_CLOSE, kernel)) for m in masks])
+
+
+def subtractor_masks(frames: np.ndarray, threshold: float = 16.0, variance: float = 25.0) -> np.ndarray:
+    """Subject masks (F, H, W) bool from OpenCV's MOG2 background subtractor.
+
+    A short clip is too few frames for MOG2 to learn its background from while the subject moves, so the
+    model is first fitted to the median frame (with `variance` as the noise it allows), then each frame
+    is classified against it without further learning.
+    """
+    model = cv2.createBackgroundSubtractorMOG2(history=20, varThreshold=threshold, detectShadows=False)
+    model.setVarInit(variance)
+    model.setVarMin(variance)
+    background = np.median(frames, axis=0).astype(np.uint8)[..., ::-1]
+    for _ in range(20):
+        model.apply(np.ascontiguousarray(background))
+    masks = [model.apply(np.ascontiguousarray(frame[..., ::-1]), learningRate=0) > 0 for frame in frames]
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    return np.stack([_largest_blob(cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, kernel)) for m in masks])
+
+
+def refine_grabcut(frames: np.ndarray, masks: np.ndarray, band: int = 6, iterations: int = 2) -> np.ndarray:
+    """Masks snapped to the subject's edges by GrabCut: the eroded mask is sure subject, far outside sure
+    background, a `band`-pixel ring either side of the edge is decided by GrabCut's colour models."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    out = np.zeros_like(masks)
+    for f, (frame, mask) in enumerate(zip(frames, masks, strict=True)):
+        inside = cv2.erode(mask.astype(np.uint8), kernel) > 0
+        near = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+        if not inside.any():
+            out[f] = mask
+            continue
+        labels = np.where(near, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
+        labels[mask] = cv2.GC_PR_FGD
+        labels[inside] = cv2.GC_FGD
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.grabCut(np.ascontiguousarray(frame[..., ::-1]), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        out[f] = _largest_blob(np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8))
+    return out
 
 
 def _largest_blob(mask: np.ndarray) -> np.ndarray:
@@ -109,19 +158,28 @@ def track_skeletons(masks: np.ndarray, filters: Filters) -> tuple[Rig, np.ndarra
     found = sum(r is not None for r in rigs)
     if found / len(rigs) < filters.min_skeleton:
         raise ClipRejected(f"skeleton: extracted in {found} of {len(rigs)} frames (needs {filters.min_skeleton:.0%})")
-    template = next(r for r in rigs if r is not None)
+    first = next(f for f, r in enumerate(rigs) if r is not None)
+    template = rigs[first]
     positions = np.empty((len(rigs), len(template.joints), 2))
     current = template.rest_xy()
-    reach = 0.1 * float(np.sqrt(masks[0].sum() + 1))
+    centre = _centroid(masks[first])
+    reach = 0.25 * float(np.sqrt(masks[first].sum() + 1))
     for f, rig in enumerate(rigs):
-        if rig is not None:
-            current = _follow(current, rig.rest_xy(), reach)
-        positions[f] = current
+        moved = _centroid(masks[f]) if masks[f].any() else centre
+        predicted = current + (moved - centre)  # the subject's overall motion since the previous frame
+        current = _follow(predicted, rig.rest_xy(), reach) if rig is not None and f > first else predicted
+        positions[f], centre = current, moved
     return template, positions
 
 
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
+
+
 def _follow(previous: np.ndarray, found: np.ndarray, reach: float) -> np.ndarray:
-    """Each previous joint moved to the nearest found joint within `reach` (each found joint used once)."""
+    """Each (motion-predicted) joint moved to the nearest found joint within `reach` (each found joint used once);
+    joints with none near keep their prediction."""
     out = previous.copy()
     distance = np.linalg.norm(previous[:, None] - found[None], axis=-1)  # (J, K)
     taken: set[int] = set()
@@ -153,14 +211,24 @@ def read_frames(path: Path, size: tuple[int, int], max_frames: int) -> np.ndarra
     return np.stack(frames[:keep])
 
 
+def clip_masks(frames: np.ndarray, given: Path | None, size: tuple[int, int],
+               masking: Masking) -> tuple[np.ndarray, str]:
+    """The clip's subject masks (F, H, W) bool and where they came from."""
+    if given is not None and given.is_dir():
+        return given_masks(given, len(frames), size), "given"
+    masks = subtractor_masks(frames) if masking.background == "mog2" else background_masks(frames)
+    if masking.grabcut:
+        return refine_grabcut(frames, masks), f"{masking.background}+grabcut"
+    return masks, masking.background
+
+
 def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filters, masks_dir: Path | None,
-               max_frames: int, fps: float = 24) -> dict:
+               max_frames: int, fps: float = 24, masking: Masking = Masking()) -> dict:
     """Process one clip into `out_dir/clips/NAME`; returns its manifest entry (raises ClipRejected)."""
     from .rendering.export import FrameWriter, OutputTarget
 
     frames = read_frames(video, size, max_frames)
-    given = masks_dir / video.stem if masks_dir else None
-    masks = given_masks(given, len(frames), size) if given and given.is_dir() else background_masks(frames)
+    masks, source = clip_masks(frames, masks_dir / video.stem if masks_dir else None, size, masking)
     check_area(masks, filters)
     check_tracking(masks, filters)
     rig, positions = track_skeletons(masks, filters)
@@ -180,13 +248,18 @@ def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filte
             "positions": np.round(positions, 1).tolist()}))
     rel = f"clips/{video.stem}"
     return {"clip": video.stem, "status": "accepted", "video": f"{rel}/video.mp4", "pose": f"{rel}/pose.mp4",
-            "masks": f"{rel}/masks", "frames": len(frames), "joints": len(rig.joints), "bones": len(rig.bones)}
+            "masks": f"{rel}/masks", "rig": f"{rel}/rig.json", "mask_source": source, "frames": len(frames),
+            "joints": len(rig.joints), "bones": len(rig.bones)}
 
 
 # -- the command --------------------------------------------------------------------------------------
 def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, masks_dir: Path | None = None,
-          max_frames: int = 49, progress: bool = False) -> list[dict]:
-    """Build (or resume) a dataset; returns the manifest entries written by this run."""
+          max_frames: int = 49, progress: bool = False, masking: Masking = Masking()) -> list[dict]:
+    """Build (or resume) a dataset; returns the manifest entries written by this run.
+
+    Each clip's line is appended (and flushed) once the clip is done, so Ctrl+C loses at most the clip in
+    progress (its half-written folder is removed) and a re-run resumes after the last line. A clip that
+    fails for a reason no filter names (a decoder or OpenCV error) is logged as `error:` and skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "manifest.jsonl"
     done = {json.loads(line)["clip"] for line in manifest.read_text().splitlines() if line.strip()} \
@@ -200,9 +273,12 @@ def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, 
     with manifest.open("a", encoding="utf-8") as log:
         for video in todo:
             try:
-                entry = build_clip(video, out_dir, size, filters, masks_dir, max_frames)
+                entry = build_clip(video, out_dir, size, filters, masks_dir, max_frames, masking=masking)
             except ClipRejected as reason:
                 entry = {"clip": video.stem, "status": "rejected", "reason": str(reason)}
+            except (cv2.error, OSError, ValueError, RuntimeError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                entry = {"clip": video.stem, "status": "rejected", "reason": f"error: {first}"}
             log.write(json.dumps(entry) + "\n")
             log.flush()
             written.append(entry)
@@ -223,6 +299,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--masks", type=Path, help="folder with one sub-folder of per-frame mask PNGs per clip name")
     p.add_argument("--size", default="832x480", help="WxH the clips are fitted to (multiples of 32)")
     p.add_argument("--max-frames", type=int, default=49, help="frames kept per clip (4k+1)")
+    p.add_argument("--background", choices=("median", "mog2"), default="median",
+                   help="masks for clips without given masks: distance from the median frame, or OpenCV MOG2")
+    p.add_argument("--grabcut", action="store_true", help="refine background-subtraction masks with GrabCut")
     defaults = Filters()
     for name, help_text in (("min_area", "smallest subject area ratio"), ("max_area", "largest subject area ratio"),
                             ("min_iou", "smallest mask IoU between neighbouring frames"),
@@ -237,8 +316,19 @@ def main(argv: list[str]) -> int:
     if not args.videos.is_dir():
         print(f"error: {args.videos}: not a folder of clips", file=sys.stderr)
         return 2
+    if args.masks is not None and not args.masks.is_dir():
+        print(f"error: --masks: {args.masks}: not a folder", file=sys.stderr)
+        return 2
+    if args.max_frames < 5 or (args.max_frames - 1) % 4:
+        print(f"error: --max-frames: must be 4k+1 and at least 5, got {args.max_frames}", file=sys.stderr)
+        return 2
     filters = Filters(args.min_area, args.max_area, args.min_iou, args.min_skeleton)
-    entries = build(args.videos, args.output, size, filters, args.masks, args.max_frames, progress=sys.stderr.isatty())
+    try:
+        entries = build(args.videos, args.output, size, filters, args.masks, args.max_frames,
+                        progress=sys.stderr.isatty(), masking=Masking(args.background, args.grabcut))
+    except KeyboardInterrupt:
+        print("dataset: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
     accepted = sum(e["status"] == "accepted" for e in entries)
     print(f"{accepted} accepted, {len(entries) - accepted} rejected; manifest: {args.output / 'manifest.jsonl'}"
           f" ({json.dumps(asdict(filters))})")

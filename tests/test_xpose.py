@@ -74,3 +74,55 @@ def test_a_second_run_resumes_without_redoing_clips(tmp_path, capsys):
     lines = (out / "manifest.jsonl").read_text().splitlines()
     assert [json.loads(x)["clip"] for x in lines] == ["good", "more"]
     assert main(["build", str(tmp_path / "nope"), "-o", str(out)]) == 2
+
+
+def test_a_subject_filling_the_frame_is_rejected_for_area(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _write_clip(clips / "huge.avi", lambda f: (0, 0, 128, 96 - f))  # covers ~all of the frame
+    masks = tmp_path / "masks"
+    (masks / "huge").mkdir(parents=True)
+    for f in range(9):
+        cv2.imwrite(str(masks / "huge" / f"{f:05d}.png"), np.full((SIZE[1], SIZE[0]), 255, np.uint8))
+    build(clips, tmp_path / "data", SIZE, Filters(max_area=0.8), masks_dir=masks, max_frames=9)
+    assert _entries(tmp_path / "data")["huge"]["reason"].startswith("area: subject covers 100.0%")
+
+
+def test_tracked_joints_follow_the_moving_subject(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))  # moves 10 px right a frame
+    build(clips, tmp_path / "data", SIZE, Filters(), max_frames=9)
+    entry = _entries(tmp_path / "data")["good"]
+    rig = json.loads((tmp_path / "data" / entry["rig"]).read_text())
+    positions = np.array(rig["positions"])  # (F, J, 2)
+    assert len(rig["bones"]) == 1 and positions.shape == (9, 2, 2)
+    steps = np.diff(positions[:, :, 0], axis=0)  # x motion of each joint, frame to frame
+    assert np.allclose(np.median(steps), 10, atol=1.5) and (np.abs(steps - 10) < 4).mean() > 0.8
+
+
+def test_opencv_subtractor_with_grabcut_accepts_a_good_clip(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))
+    out = tmp_path / "data"
+    assert main(["build", str(clips), "-o", str(out), "--size", "128x96", "--max-frames", "9",
+                 "--background", "mog2", "--grabcut"]) == 0
+    entry = _entries(out)["good"]
+    assert entry["status"] == "accepted", entry
+    assert entry["mask_source"] == "mog2+grabcut"
+    mask = cv2.imread(str(out / entry["masks"] / "00004.png"), cv2.IMREAD_GRAYSCALE) > 0
+    truth = np.zeros_like(mask)
+    truth[40:56, 45:85] = True  # the bar in frame 4
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.8
+
+
+def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    out = tmp_path / "data"
+    assert main(["build", str(clips), "-o", str(out), "--max-frames", "10"]) == 2
+    assert main(["build", str(clips), "-o", str(out), "--masks", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--max-frames" in err[0] and "--masks" in err[1]
+    assert not out.exists()

@@ -5,7 +5,10 @@
 
 A spur is a branch from a junction to a free end shorter than `spur_factor` times the shape's local
 radius there (the distance-transform value at the junction): the forks a thick bar grows at its ends.
-Each separate blob becomes a separate subject.
+What pruning leaves of such a fork (one arm of it, bent towards a corner) is removed after simplifying:
+an end bone that stays inside the inscribed circle of its inner joint (plus `end_margin` pixels) adds
+nothing the shape shows, so its free end moves to the inner joint. Each separate blob becomes a
+separate subject.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class SkeletonSettings:
     spur_factor: float = 2.0  # junction-to-end branches shorter than this many local radii are pruned
     simplify: float = 0.04  # Douglas-Peucker tolerance, as a fraction of the blob's sqrt(area)
     max_rounds: int = 6  # pruning rounds (each can reveal new spurs)
+    end_margin: float = 2.0  # pixels beyond the inscribed circle an end bone must reach to be kept
 
 
 def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSettings()) -> Rig:
@@ -51,15 +55,40 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
             simplified = _douglas_peucker(path, tolerance)
             ids = [_joint_for(points, p) for p in simplified]
             edges += [(a, b) for a, b in pairwise(ids) if a != b]
+        edges[before:] = _trimmed_ends(edges[before:], points, radius, settings.end_margin)
         if len(edges) == before:  # a round blob: its skeleton is a dot; give it one short bone through its centre
             ys, xs = np.nonzero(region)
             c = np.array([xs.mean(), ys.mean()])
             d = max(2.0, float(radius[region].max()) / 2)
             edges.append((_joint_for(points, c - [d, 0]), _joint_for(points, c + [d, 0])))
     unique = list(dict.fromkeys(tuple(sorted(e)) for e in edges))
-    joints = tuple(Joint(f"j{i + 1}", (round(float(p[0]), 1), round(float(p[1]), 1))) for i, p in enumerate(points))
-    bones = tuple(Bone(f"b{i + 1}", f"j{a + 1}", f"j{b + 1}") for i, (a, b) in enumerate(unique))
+    used = sorted({i for e in unique for i in e})
+    number = {old: new for new, old in enumerate(used)}
+    joints = tuple(Joint(f"j{number[i] + 1}", (round(float(points[i][0]), 1), round(float(points[i][1]), 1)))
+                   for i in used)
+    bones = tuple(Bone(f"b{k + 1}", f"j{number[a] + 1}", f"j{number[b] + 1}") for k, (a, b) in enumerate(unique))
     return Rig(joints, bones)
+
+
+def _trimmed_ends(edges: list[tuple[int, int]], points: list[np.ndarray], radius: np.ndarray,
+                  margin: float) -> list[tuple[int, int]]:
+    """Edges without end bones that stay inside the inscribed circle of their inner (degree-2) joint."""
+    edges = list(dict.fromkeys(tuple(sorted(e)) for e in edges))
+    while len(edges) > 1:
+        degree: dict[int, int] = {}
+        for a, b in edges:
+            degree[a], degree[b] = degree.get(a, 0) + 1, degree.get(b, 0) + 1
+        for edge in edges:
+            end, inner = edge if degree[edge[0]] == 1 else edge[::-1]
+            if degree[end] != 1 or degree[inner] != 2:
+                continue
+            x, y = np.clip(np.round(points[inner]).astype(int), 0, np.array(radius.shape[::-1]) - 1)
+            if np.hypot(*(points[end] - points[inner])) <= radius[y, x] + margin:
+                edges.remove(edge)
+                break
+        else:
+            return edges
+    return edges
 
 
 def _joint_for(points: list[np.ndarray], xy: np.ndarray, merge: float = 2.5) -> int:
