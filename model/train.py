@@ -1,0 +1,623 @@
+"""`poseanything-studio train CONFIG`: the flow-matching fine-tune of PoseAnything (PAPER.md; docs/training.md).
+
+Objective (Wan2.2): x0 the clip's normalised VAE latent, sigma drawn uniform and shifted as Wan does,
+sigma = shift * u / (1 + (shift - 1) * u) (shift 5 for TI2V), x_t = (1 - sigma) x0 + sigma * noise,
+target velocity noise - x0, MSE. The first latent frame stays clean (the reference image; its tokens get
+timestep 0) and is masked out of the loss; every other token gets timestep sigma * 1000. Pose latents come
+from the same VAE; with probability `condition_dropout` the pose becomes the null pose (the VAE latent of
+black frames, what the pipeline feeds for "no subject") and the prompt the empty prompt, so CFG works.
+
+Stages (`[[stages]]`) run one after another, each with its own data, trainable set, learning rate and
+AdamW. Checkpoints (every `checkpoint_every` steps) hold everything an exact resume needs, in safetensors
+and JSON only; the output is a PoseAnything `.safetensors` checkpoint the renderer loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import random
+import shutil
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 130
+TRAINABLE = ("all", "pose_embed", "ptcm", "lora")
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # of every block's attn1 and attn2 (never PTCM)
+OUTPUT_NAME = "poseanything.safetensors"
+
+
+class ConfigError(ValueError):
+    """A bad config: one line naming the file and the key."""
+
+
+# -- config -------------------------------------------------------------------------------------------
+@dataclass
+class Stage:
+    name: str
+    steps: int
+    data: list[str]
+    trainable: str
+    lr: float
+    ptcm: bool
+    warmup_steps: int = 0
+
+
+@dataclass
+class Config:
+    path: Path
+    model_dir: Path
+    output_dir: Path
+    stages: list[Stage]
+    data: dict[str, Path]
+    init_checkpoint: Path | None = None
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    num_frames: int = 49
+    grad_accum: int = 1
+    shift: float = 5.0
+    condition_dropout: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    prompt_length: int = 512
+    max_parts: int = 8
+    mixed_precision: str = "auto"
+    resume: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_TYPES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
+
+
+def _take(table: dict, key: str, kind: type, where: str, path: Path, default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise ConfigError(f"{path}: {where}{key}: required key is missing")
+        return default
+    value = table.pop(key)
+    ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{path}: {where}{key}: must be {_TYPES[kind]}, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a TOML config; every fault is a ConfigError naming the file and the key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    base = path.parent
+
+    def rel(p: str) -> Path:
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else base / q
+
+    def table(name: str) -> dict:
+        value = raw.pop(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: {name}: must be a table [{name}]")
+        return dict(value)
+
+    model, train, data = table("model"), table("train"), table("data")
+    cfg = Config(path=path, model_dir=rel(_take(model, "dir", str, "model.", path)),
+                 output_dir=rel(_take(train, "output_dir", str, "train.", path)), stages=[], data={})
+    init = _take(model, "checkpoint", str, "model.", path, "")
+    cfg.init_checkpoint = rel(init) if init else None
+    cfg.lora_rank = _take(model, "lora_rank", int, "model.", path, 0)
+    cfg.lora_alpha = _take(model, "lora_alpha", float, "model.", path, float(cfg.lora_rank))
+    cfg.gradient_checkpointing = _take(model, "gradient_checkpointing", bool, "model.", path, False)
+    for key, kind in (("seed", int), ("num_frames", int), ("grad_accum", int), ("shift", float),
+                      ("condition_dropout", float), ("weight_decay", float), ("max_grad_norm", float),
+                      ("checkpoint_every", int), ("keep_checkpoints", int), ("log_every", int),
+                      ("prompt_length", int), ("max_parts", int), ("mixed_precision", str), ("resume", bool)):
+        setattr(cfg, key, _take(train, key, kind, "train.", path, getattr(cfg, key)))
+    checks = [("num_frames", (cfg.num_frames - 1) % 4 == 0 and cfg.num_frames >= 5, "must be 4k+1 and at least 5"),
+              ("grad_accum", cfg.grad_accum >= 1, "must be at least 1"),
+              ("shift", cfg.shift > 0, "must be positive"),
+              ("condition_dropout", 0 <= cfg.condition_dropout <= 1, "must be in [0, 1]"),
+              ("checkpoint_every", cfg.checkpoint_every >= 1, "must be at least 1"),
+              ("keep_checkpoints", cfg.keep_checkpoints >= 1, "must be at least 1"),
+              ("log_every", cfg.log_every >= 1, "must be at least 1"),
+              ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no")]
+    for key, ok, why in checks:
+        if not ok:
+            raise ConfigError(f"{path}: train.{key}: {why}, got {getattr(cfg, key)!r}")
+    if cfg.lora_rank < 0:
+        raise ConfigError(f"{path}: model.lora_rank: must be 0 (no LoRA) or positive, got {cfg.lora_rank}")
+    for name in list(data):
+        cfg.data[name] = rel(_take(data, name, str, "data.", path))
+    stages = raw.pop("stages", None)
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{path}: stages: required, a [[stages]] list with at least one stage")
+    for i, stage in enumerate(stages):
+        where = f"stages[{i}]."
+        stage = dict(stage)
+        s = Stage(name=_take(stage, "name", str, where, path), steps=_take(stage, "steps", int, where, path),
+                  data=_take(stage, "data", list, where, path), trainable=_take(stage, "trainable", str, where, path),
+                  lr=_take(stage, "lr", float, where, path), ptcm=_take(stage, "ptcm", bool, where, path, True),
+                  warmup_steps=_take(stage, "warmup_steps", int, where, path, 0))
+        if s.steps < 0:
+            raise ConfigError(f"{path}: {where}steps: must be 0 or more, got {s.steps}")
+        if s.trainable not in TRAINABLE:
+            raise ConfigError(f"{path}: {where}trainable: must be one of {', '.join(TRAINABLE)}, got {s.trainable!r}")
+        if s.trainable == "lora" and not cfg.lora_rank:
+            raise ConfigError(f"{path}: {where}trainable: 'lora' needs model.lora_rank > 0")
+        if s.trainable == "ptcm" and not s.ptcm:
+            raise ConfigError(f"{path}: {where}ptcm: a stage training PTCM must run it (ptcm = true)")
+        if not (s.lr > 0):
+            raise ConfigError(f"{path}: {where}lr: must be positive, got {s.lr}")
+        if not s.data:
+            raise ConfigError(f"{path}: {where}data: must name at least one [data] entry")
+        for name in s.data:
+            if name not in cfg.data:
+                raise ConfigError(f"{path}: {where}data: {name!r} is not a key of [data] "
+                                  f"(known: {', '.join(cfg.data) or 'none'})")
+        if stage:
+            raise ConfigError(f"{path}: {where}{sorted(stage)[0]}: unknown key")
+        cfg.stages.append(s)
+    for where, rest in (("model.", model), ("train.", train), ("", raw)):
+        if rest:
+            raise ConfigError(f"{path}: {where}{sorted(rest)[0]}: unknown key")
+    return cfg
+
+
+# -- the model pieces ----------------------------------------------------------------------------------
+def trainable_names(model, stage: Stage) -> set[str]:
+    """Parameter names a stage trains (PTCM never in a stage that does not run it: DDP needs every one used)."""
+    names = set()
+    for name, _ in model.named_parameters():
+        is_ptcm, is_lora = ".ptcm." in name, "lora_" in name
+        if stage.trainable == "all":
+            keep = not is_ptcm or stage.ptcm
+        elif stage.trainable == "pose_embed":
+            keep = name.startswith("patch_embedding.")
+        elif stage.trainable == "ptcm":
+            keep = is_ptcm
+        else:  # lora: the adapters and the pose-widened patch embedding
+            keep = is_lora or name.startswith("patch_embedding.")
+        if keep:
+            names.add(name)
+    return names
+
+
+def lora_target_modules(model) -> list[str]:
+    """Full names of every block's self- and cross-attention projections (PTCM's have other names)."""
+    return sorted(name for name, _ in model.named_modules()
+                  if any(name.endswith(f".attn{a}.{t}") for a in (1, 2) for t in LORA_TARGETS))
+
+
+def sample_sigma(u, shift: float):
+    """Wan's timestep shift of uniform u in [0, 1): sigma = shift u / (1 + (shift - 1) u)."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def flow_matching_loss(model, x0, pose, text, noise, sigma, context=None):
+    """The TI2V flow-matching loss of one sample; x0, pose, noise (1, C, F', h, w), sigma a float tensor (1,)."""
+    import torch
+
+    mask = torch.ones(1, 1, *x0.shape[2:], device=x0.device, dtype=x0.dtype)
+    mask[:, :, 0] = 0  # the first latent frame is the clean reference image
+    sigma = sigma.to(x0.device, x0.dtype).view(1, 1, 1, 1, 1)
+    x_t = x0 + mask * sigma * (noise - x0)  # (1 - sigma) x0 + sigma noise, x0 on frame 0
+    target = noise - x0
+    p_h, p_w = model_config(model).patch_size[1:]
+    timestep = (mask[0, 0][:, ::p_h, ::p_w] * sigma.view(()) * 1000).flatten()[None]  # (1, F' h/2 w/2)
+    pred = model(hidden_states=x_t, timestep=timestep, encoder_hidden_states=text, pose_latents=pose,
+                 part_context=context, return_dict=False)[0]
+    err = (pred.float() - target.float()) ** 2 * mask
+    return err.sum() / (mask.sum() * x0.shape[1])
+
+
+def model_config(model):
+    return getattr(model, "module", model).config
+
+
+# -- data and caching ------------------------------------------------------------------------------------
+class LatentCache:
+    """Per-clip VAE latents, text embeddings and pooled part masks, computed once and kept as safetensors."""
+
+    def __init__(self, folder: Path, pipe, prompt_length: int):
+        self.folder, self.pipe, self.prompt_length = folder, pipe, prompt_length
+        self.memory: dict[str, dict] = {}
+
+    def get(self, dataset, index: int) -> dict:
+        import torch
+        from safetensors.torch import load_file, save_file
+
+        from .part_attention import pool_part_masks
+
+        key = dataset.key(index)
+        if key in self.memory:
+            return self.memory[key]
+        file = self.folder / (hashlib.sha1(key.encode()).hexdigest() + ".safetensors")
+        if file.is_file():
+            item = load_file(str(file))
+        else:
+            clip = dataset[index]
+            with torch.no_grad():
+                item = {"latents": self.pipe.encode_video(clip["video"])[0].cpu(),
+                        "pose": self.pipe.encode_video(clip["pose"])[0].cpu(),
+                        "null_pose": self.pipe.encode_video(np_zeros_like(clip["pose"]))[0].cpu(),
+                        "text": self._text(clip["prompt"]), "empty_text": self._text(""),
+                        "parts": pool_part_masks(clip["parts"]).contiguous()}
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_suffix(".tmp")
+            save_file(item, str(tmp))
+            tmp.replace(file)
+        self.memory[key] = item
+        return item
+
+    def _text(self, prompt: str):
+        device = self.pipe.text_encoder.device
+        return self.pipe.encode_prompt(prompt, self.prompt_length, device)[0].float().cpu().contiguous()
+
+
+def np_zeros_like(frames):
+    import numpy as np
+
+    return np.zeros_like(frames)
+
+
+def clip_at(order_seed: int, sizes: list[int], position: int) -> tuple[int, int]:
+    """(dataset, clip) at a position of a stage's data order: a fresh permutation of all its clips each epoch."""
+    import torch
+
+    total = sum(sizes)
+    epoch, offset = divmod(position, total)
+    generator = torch.Generator().manual_seed(order_seed * 100_003 + epoch)
+    flat = int(torch.randperm(total, generator=generator)[offset])
+    for d, size in enumerate(sizes):
+        if flat < size:
+            return d, flat
+        flat -= size
+    raise AssertionError("unreachable")
+
+
+# -- checkpoints -------------------------------------------------------------------------------------------
+def _rng_state(generator) -> tuple[dict, dict]:
+    import numpy as np
+    import torch
+
+    tensors = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = state
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    tensors["numpy"] = torch.from_numpy(keys.astype(np.int64))
+    version, internal, gauss_next = random.getstate()
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)],
+            "python": [version, list(internal), gauss_next]}
+    return tensors, meta
+
+
+def _set_rng_state(generator, tensors: dict, meta: dict) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(tensors["torch"])
+    generator.set_state(tensors["generator"])
+    if torch.cuda.is_available():
+        cuda = [tensors[f"cuda.{i}"] for i in range(torch.cuda.device_count()) if f"cuda.{i}" in tensors]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    kind, pos, has_gauss, gauss = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = meta["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+
+
+def _optimizer_to_safetensors(state: dict) -> tuple[dict, dict]:
+    import torch
+
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_safetensors(tensors: dict, meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    for name, value in meta["scalars"].items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    found = sorted((output_dir / "checkpoints").glob("step-*/state.json"))
+    return found[-1].parent if found else None
+
+
+# -- training --------------------------------------------------------------------------------------------
+class Trainer:
+    """Runs the stages of a Config; `run()` returns the path of the final PoseAnything checkpoint."""
+
+    def __init__(self, cfg: Config, log=print):
+        import torch
+        from accelerate import Accelerator
+
+        from .data import ClipDataset
+        from .pipeline import PoseAnythingPipeline
+
+        self.cfg, self.log = cfg, log
+        cuda = torch.cuda.is_available()
+        precision = "bf16" if cuda and cfg.mixed_precision in ("auto", "bf16") else "no"
+        self.acc = Accelerator(mixed_precision=precision, cpu=not cuda)
+        device = str(self.acc.device)
+        pipe = PoseAnythingPipeline.from_model_dir(cfg.model_dir, cfg.init_checkpoint, device=device, offload=False)
+        pipe.set_progress_bar_config(disable=True)
+        self.model = pipe.transformer.float()
+        if cfg.lora_rank and not getattr(self.model, "peft_config", None):
+            from peft import LoraConfig
+
+            self.model.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
+                                              target_modules=lora_target_modules(self.model)))
+        if cfg.gradient_checkpointing:
+            self.model.enable_gradient_checkpointing()
+        self.model.train()
+        self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.max_parts) for name, path in cfg.data.items()
+                         if any(name in s.data for s in cfg.stages)}
+        self.cache = LatentCache(cfg.output_dir / "cache", pipe, cfg.prompt_length)
+        with self.acc.main_process_first():  # latents are computed once, by the first process
+            for dataset in self.datasets.values():
+                for i in range(len(dataset)):
+                    self.cache.get(dataset, i)
+        self.cache.pipe = None  # the cache holds what the VAE and text encoder gave: let them go
+        del pipe
+        self.changeable = sorted(set().union(*(trainable_names(self.model, s) for s in cfg.stages)))
+        self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.acc.process_index)
+        torch.manual_seed(cfg.seed + self.acc.process_index)
+        self.global_step = self.stage_index = self.stage_step = 0
+        self.writer = None
+
+    # stage set-up
+    def _start_stage(self, index: int):
+        import torch
+
+        stage = self.cfg.stages[index]
+        self.acc.free_memory()
+        names = trainable_names(self.model, stage)
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(name in names)
+        params = [p for n, p in self.model.named_parameters() if n in names]
+        optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=self.cfg.weight_decay)
+        warmup = stage.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
+        self.wrapped, self.optimizer, self.scheduler = self.acc.prepare(self.model, optimizer, scheduler)
+        self.stage = stage
+        self.sizes = [len(self.datasets[d]) for d in stage.data]
+        self.log(f"stage {index + 1}/{len(self.cfg.stages)} {stage.name}: {stage.steps} steps, trains "
+                 f"{stage.trainable} ({sum(p.numel() for p in params):,} parameters), lr {stage.lr:g}, "
+                 f"PTCM {'on' if stage.ptcm else 'off'}, data {', '.join(stage.data)}")
+
+    def _sample(self, position: int) -> dict:
+        d, i = clip_at(self.cfg.seed * 1009 + self.stage_index, self.sizes, position)
+        return self.cache.get(self.datasets[self.stage.data[d]], i)
+
+    def step(self) -> float:
+        """One optimizer step (grad_accum micro-batches of one clip per process); returns the mean loss."""
+        import torch
+
+        from .part_attention import PartContext
+
+        cfg, acc, dev = self.cfg, self.acc, self.acc.device
+        total = 0.0
+        for micro in range(cfg.grad_accum):
+            position = (self.stage_step * cfg.grad_accum + micro) * acc.num_processes + acc.process_index
+            item = self._sample(position)
+            drop = bool(torch.rand((), generator=self.generator) < cfg.condition_dropout)
+            u = torch.rand(1, generator=self.generator)
+            noise = torch.randn(item["latents"][None].shape, generator=self.generator)
+            x0 = item["latents"][None].to(dev)
+            pose = (item["null_pose"] if drop else item["pose"])[None].to(dev)
+            text = (item["empty_text"] if drop else item["text"])[None].to(dev)
+            context = None
+            if self.stage.ptcm and self.model.ptcm_modules and item["parts"].shape[1]:
+                context = PartContext.from_coverage(item["parts"], mode="identity", device=dev)
+                context.measure = False
+            sync = contextlib.nullcontext() if micro == cfg.grad_accum - 1 else acc.no_sync(self.wrapped)
+            with sync:
+                loss = flow_matching_loss(self.wrapped, x0, pose, text, noise.to(dev),
+                                          sample_sigma(u, cfg.shift), context)
+                # The transformer clears PTCM's context after its forward; gradient checkpointing recomputes
+                # blocks during backward, so PTCM must see the same context then.
+                with self.model.part_context(context) if context is not None else contextlib.nullcontext():
+                    acc.backward(loss / cfg.grad_accum)
+            total += float(loss.detach()) / cfg.grad_accum
+        if cfg.max_grad_norm > 0:
+            acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total
+
+    # checkpoints
+    def save_state(self) -> Path:
+        from safetensors.torch import save_file
+
+        acc = self.acc
+        folder = self.cfg.output_dir / "checkpoints" / f"step-{self.global_step:08d}"
+        tmp = folder.with_name(folder.name + ".tmp")
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        rng, rng_meta = _rng_state(self.generator)
+        save_file(rng, str(tmp / f"rng-{acc.process_index}.safetensors"))
+        (tmp / f"rng-{acc.process_index}.json").write_text(json.dumps(rng_meta))
+        if acc.is_main_process:
+            params = dict(self.model.named_parameters())
+            weights = {n: params[n].detach().cpu().contiguous() for n in self.changeable}
+            save_file(weights, str(tmp / "weights.safetensors"))
+            tensors, meta = _optimizer_to_safetensors(self.optimizer.state_dict())
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "optimizer.json").write_text(json.dumps(meta))
+            state = {"global_step": self.global_step, "stage_index": self.stage_index, "stage_step": self.stage_step,
+                     "data_position": self.stage_step * self.cfg.grad_accum * acc.num_processes,
+                     "scheduler": self.scheduler.state_dict(), "processes": acc.num_processes}
+            (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+            old = sorted((self.cfg.output_dir / "checkpoints").glob("step-????????"))[:-self.cfg.keep_checkpoints]
+            for path in old:
+                shutil.rmtree(path, ignore_errors=True)
+        acc.wait_for_everyone()
+        return folder
+
+    def load_state(self, folder: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        state = json.loads((folder / "state.json").read_text())
+        if state["processes"] != self.acc.num_processes:
+            raise ConfigError(f"{folder}: saved with {state['processes']} processes, resuming with "
+                              f"{self.acc.num_processes}: the data order would change")
+        self.global_step, self.stage_index, self.stage_step = (state["global_step"], state["stage_index"],
+                                                               state["stage_step"])
+        weights = load_file(str(folder / "weights.safetensors"))
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in weights.items():
+                params[name].copy_(value)
+        self._start_stage(self.stage_index)
+        self.optimizer.load_state_dict(_optimizer_from_safetensors(
+            load_file(str(folder / "optimizer.safetensors")), json.loads((folder / "optimizer.json").read_text())))
+        self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(self.generator, load_file(str(folder / f"rng-{self.acc.process_index}.safetensors")),
+                       json.loads((folder / f"rng-{self.acc.process_index}.json").read_text()))
+        self.log(f"resumed from {folder} at step {self.global_step} (stage {self.stage_index + 1}, "
+                 f"step {self.stage_step})")
+
+    # the loop
+    def run(self, max_steps: int | None = None) -> Path | None:
+        """Train to the end (or `max_steps` optimizer steps, then save and stop; returns None then)."""
+        cfg, acc = self.cfg, self.acc
+        found = latest_checkpoint(cfg.output_dir) if cfg.resume else None
+        if found:
+            self.load_state(found)
+        else:
+            self._start_stage(0)
+        if acc.is_main_process:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(cfg.output_dir / "logs"), purge_step=self.global_step)
+        done = 0
+        try:
+            while self.stage_index < len(cfg.stages):
+                while self.stage_step < self.stage.steps:
+                    if max_steps is not None and done >= max_steps:
+                        self.save_state()
+                        return None
+                    loss = self.step()
+                    self.global_step += 1
+                    self.stage_step += 1
+                    done += 1
+                    if self.writer is not None:
+                        self.writer.add_scalar("train/loss", loss, self.global_step)
+                        self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.global_step)
+                        self.writer.add_scalar("train/stage", self.stage_index, self.global_step)
+                    if self.global_step % cfg.log_every == 0 and acc.is_main_process:
+                        self.log(f"step {self.global_step} {self.stage.name} {self.stage_step}/{self.stage.steps} "
+                                 f"loss {loss:.5f}")
+                    if self.global_step % cfg.checkpoint_every == 0:
+                        self.save_state()
+                self.stage_index += 1
+                self.stage_step = 0
+                if self.stage_index < len(cfg.stages):
+                    self._start_stage(self.stage_index)
+            return self.save_output()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+
+    def save_output(self) -> Path:
+        """The PoseAnything checkpoint; and, when a stage trained the whole transformer, its base weights too."""
+        from .checkpoint import save_checkpoint
+
+        out = self.cfg.output_dir / OUTPUT_NAME
+        if self.acc.is_main_process:
+            save_checkpoint(self.model, out)
+            if any(s.trainable == "all" for s in self.cfg.stages):
+                self.save_model_dir(self.cfg.output_dir / "model")
+            self.log(f"wrote {out}")
+        self.acc.wait_for_everyone()
+        return out
+
+    def save_model_dir(self, folder: Path) -> None:
+        """A model folder for `PoseAnythingPipeline.from_model_dir`: the trained base transformer, links to the rest."""
+        import torch
+        from diffusers import WanTransformer3DModel
+
+        config = {k: v for k, v in self.model.config.items() if not k.startswith("_")
+                  and k not in ("pose_channels", "ptcm")}
+        state = {k.replace(".base_layer.", "."): v for k, v in self.model.state_dict().items()
+                 if ".ptcm." not in k and "lora_" not in k}
+        state["patch_embedding.weight"] = state["patch_embedding.weight"][:, :config["in_channels"]]
+        with torch.device("meta"):
+            base = WanTransformer3DModel(**config)
+        base.load_state_dict(state, strict=True, assign=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        base.save_pretrained(folder / "transformer", safe_serialization=True)
+        source = Path(self.cfg.model_dir).resolve()
+        for name in ("vae", "text_encoder", "tokenizer", "scheduler", "model_index.json"):
+            (folder / name).symlink_to(source / name)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="poseanything-studio train", description=(
+        "Fine-tune PoseAnything with Wan's flow-matching objective, stage by stage, from a TOML config "
+        "(see docs/training.md and configs/train_example.toml). Resumes from the newest checkpoint in "
+        "train.output_dir. Multi-GPU: accelerate launch main.py train CONFIG."))
+    p.add_argument("config", type=Path, help="the TOML config")
+    p.add_argument("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Train; 0 done, 2 bad config or data (one line naming the file and key), 130 interrupted."""
+    args = parser().parse_args(argv)
+    from .data import DatasetError
+    from .errors import ModelError
+
+    try:
+        cfg = load_config(args.config)
+        if not math.isfinite(cfg.shift):
+            raise ConfigError(f"{args.config}: train.shift: must be finite")
+        out = Trainer(cfg).run(args.max_steps)
+    except (ConfigError, DatasetError, ModelError) as err:
+        print(f"train: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("train: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return EXIT_CANCELLED
+    if out is None:
+        print(f"train: stopped after {args.max_steps} steps with a checkpoint; run again to go on")
+    return EXIT_OK

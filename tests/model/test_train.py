@@ -1,0 +1,150 @@
+"""The trainer on the tiny model: loss goes down, exact resume, stage 3 trains only PTCM, output loads, bad config."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from model.tiny import write_tiny_model
+from model.train import Trainer, load_config, main
+
+FRAMES, SIZE = 5, 64
+
+
+def write_dataset(root):
+    """Two clips: one as PNG frames with masks, one as MP4s; a coloured bar moving on a textured picture."""
+    import imageio.v2 as imageio
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for c in range(2):
+        video = np.repeat(rng.integers(0, 256, (1, SIZE, SIZE, 3), dtype=np.uint8), FRAMES, 0)
+        pose = np.zeros_like(video)
+        masks = np.zeros(video.shape[:3], np.uint8)
+        for f in range(FRAMES):
+            pose[f, 20:28, 8 + 4 * f:40 + 4 * f] = (255, 0, 0)
+            pose[f, 36:44, 8 + 4 * f:40 + 4 * f] = (0, 255, 0)
+            video[f, 16:48, 8 + 4 * f:40 + 4 * f] = 200
+            masks[f, 16:48, 8 + 4 * f:40 + 4 * f] = 255
+        clip = root / f"clip{c}"
+        clip.mkdir(parents=True)
+        if c == 0:
+            for name, frames in (("video", video), ("pose", pose), ("masks", masks)):
+                (clip / name).mkdir()
+                for f, frame in enumerate(frames):
+                    imageio.imwrite(clip / name / f"{f:05d}.png", frame)
+            entry = {"video": f"clip{c}/video", "pose": f"clip{c}/pose", "masks": f"clip{c}/masks"}
+        else:
+            imageio.mimwrite(clip / "video.mp4", video, fps=8, macro_block_size=1)
+            imageio.mimwrite(clip / "pose.mp4", pose, fps=8, macro_block_size=1)
+            entry = {"video": f"clip{c}/video.mp4", "pose": f"clip{c}/pose.mp4", "masks": None}
+        lines.append({"clip": f"c{c}", **entry, "frames": FRAMES, "status": "accepted", "prompt": "a robot arm moves"})
+    lines.append({"clip": "bad", "status": "rejected", "reason": "area"})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    write_tiny_model(root / "model")
+    write_dataset(root / "data")
+    return root
+
+
+def config(setup, out, stages, **train):
+    lines = ["[model]", 'dir = "model"', "[train]", f'output_dir = "{out}"', f"num_frames = {FRAMES}",
+             "checkpoint_every = 1000", "log_every = 1000", "prompt_length = 16"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in train.items()]
+    lines += ["[data]", 'mix = "data"']
+    for s in stages:
+        lines += ["[[stages]]"] + [f"{k} = {json.dumps(v)}" for k, v in s.items()]
+    path = setup / f"{out}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def stage(name="s", steps=4, trainable="all", lr=1e-3, ptcm=True):
+    return {"name": name, "steps": steps, "data": ["mix"], "trainable": trainable, "lr": lr, "ptcm": ptcm}
+
+
+def test_loss_goes_down_on_a_fixed_batch(setup):
+    cfg = load_config(config(setup, "fixed", [stage(steps=30, lr=3e-3)], condition_dropout=0.0, resume=False))
+    trainer = Trainer(cfg, log=lambda *_: None)
+    trainer._start_stage(0)
+    item = trainer._sample(0)
+    trainer._sample = lambda position: item  # one clip
+    fixed = torch.Generator().manual_seed(1)
+    state = fixed.get_state()
+
+    def loss_now():
+        trainer.generator.set_state(state)  # the same sigma and noise every step: a fixed batch
+        return trainer.step()
+
+    first = loss_now()
+    for _ in range(25):
+        last = loss_now()
+    assert last < 0.5 * first, (first, last)
+
+
+def test_resume_gives_the_same_weights(setup):
+    stages = [stage("one", 3, "all", ptcm=False), stage("two", 3, "ptcm")]
+    unbroken = setup / "unbroken"
+    assert main([str(config(setup, "unbroken", stages, condition_dropout=0.5, grad_accum=2))]) == 0
+    broken = config(setup, "broken", stages, condition_dropout=0.5, grad_accum=2)
+    assert main([str(broken), "--max-steps", "2"]) == 0  # stops mid stage 1 with a checkpoint
+    assert main([str(broken), "--max-steps", "2"]) == 0  # crosses into stage 2
+    assert main([str(broken)]) == 0
+    a = load_file(str(unbroken / "poseanything.safetensors"))
+    b = load_file(str(setup / "broken" / "poseanything.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    wa = load_file(str(unbroken / "model" / "transformer" / "diffusion_pytorch_model.safetensors"))
+    wb = load_file(str(setup / "broken" / "model" / "transformer" / "diffusion_pytorch_model.safetensors"))
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=1e-6)
+    assert (unbroken / "logs").is_dir() and any((unbroken / "logs").iterdir())
+
+
+def test_stage_3_changes_only_ptcm_and_the_output_loads(setup):
+    from model.pipeline import PoseAnythingPipeline
+
+    cfg = load_config(config(setup, "ptcm", [stage("ptcm", 3, "ptcm", lr=1e-2)], resume=False))
+    trainer = Trainer(cfg, log=lambda *_: None)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    out = trainer.run()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".ptcm." in k for k in changed)
+    pipe = PoseAnythingPipeline.from_model_dir(setup / "model", out, device="cpu")
+    got = dict(pipe.transformer.named_parameters())
+    for k in changed:
+        torch.testing.assert_close(got[k], after[k])
+
+
+def test_lora_stage_runs_and_its_checkpoint_loads(setup):
+    from model.pipeline import PoseAnythingPipeline
+
+    path = config(setup, "lora", [stage("lora", 2, "lora", lr=1e-2)])
+    text = path.read_text().replace("[model]\n", "[model]\nlora_rank = 4\ngradient_checkpointing = true\n")
+    path.write_text(text)
+    assert main([str(path)]) == 0
+    pipe = PoseAnythingPipeline.from_model_dir(setup / "model", setup / "lora" / "poseanything.safetensors",
+                                               device="cpu")
+    assert pipe.transformer.peft_config
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (("trainable = \"all\"", "trainable = \"everything\""), "stages[0].trainable"),
+    (("lr = 0.001", "lr = \"fast\""), "stages[0].lr"),
+    (("num_frames = 5", "num_frames = 6"), "train.num_frames"),
+    (("[data]", "bogus = 1\n[data]"), "train.bogus"),
+])
+def test_bad_config_is_one_line_naming_file_and_key(setup, capsys, edit, key):
+    path = config(setup, "bad", [stage()])
+    path.write_text(path.read_text().replace(*edit))
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and key in err, err
