@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,7 +130,8 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     path = write_arm_project(tmp_path, frames=2401, size=(1024, 1024))
     out = tmp_path / "long.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "poseanything_studio.cli", "render", str(path), "-o", str(out)],
+    main_py = str(Path(__file__).resolve().parents[1] / "main.py")  # runs like the console script
+    proc = subprocess.Popen([sys.executable, main_py, "render", str(path), "-o", str(out)],
                             stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".long.mp4") for p in tmp_path.iterdir()):
