@@ -353,6 +353,30 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
 
 
 # -- training --------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def stop_between_steps():
+    """Ctrl+C sets a flag the loop reads between steps, so it can checkpoint before it stops; a second
+    Ctrl+C stops at once. Off the main thread (signals cannot be caught there) the flag never rises."""
+    import signal
+    import threading
+
+    flag = {"stop": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Trainer:
     """Runs the stages of a Config; `run()` returns the path of the final PoseAnything checkpoint."""
 
@@ -517,7 +541,9 @@ class Trainer:
 
     # the loop
     def run(self, max_steps: int | None = None) -> Path | None:
-        """Train to the end (or `max_steps` optimizer steps, then save and stop; returns None then)."""
+        """Train to the end (or `max_steps` optimizer steps, then save and stop; returns None then).
+
+        Ctrl+C checkpoints at the next step boundary and raises KeyboardInterrupt: a re-run resumes exactly."""
         cfg, acc = self.cfg, self.acc
         found = latest_checkpoint(cfg.output_dir) if cfg.resume else None
         if found:
@@ -528,34 +554,61 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(cfg.output_dir / "logs"), purge_step=self.global_step)
+        bar = self._progress_bar()
         done = 0
         try:
-            while self.stage_index < len(cfg.stages):
-                while self.stage_step < self.stage.steps:
-                    if max_steps is not None and done >= max_steps:
-                        self.save_state()
-                        return None
-                    loss = self.step()
-                    self.global_step += 1
-                    self.stage_step += 1
-                    done += 1
-                    if self.writer is not None:
-                        self.writer.add_scalar("train/loss", loss, self.global_step)
-                        self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.global_step)
-                        self.writer.add_scalar("train/stage", self.stage_index, self.global_step)
-                    if self.global_step % cfg.log_every == 0 and acc.is_main_process:
-                        self.log(f"step {self.global_step} {self.stage.name} {self.stage_step}/{self.stage.steps} "
-                                 f"loss {loss:.5f}")
-                    if self.global_step % cfg.checkpoint_every == 0:
-                        self.save_state()
-                self.stage_index += 1
-                self.stage_step = 0
-                if self.stage_index < len(cfg.stages):
-                    self._start_stage(self.stage_index)
+            with stop_between_steps() as interrupt:
+                while self.stage_index < len(cfg.stages):
+                    while self.stage_step < self.stage.steps:
+                        if self._agreed(interrupt["stop"]):
+                            self.save_state()
+                            raise KeyboardInterrupt
+                        if max_steps is not None and done >= max_steps:
+                            self.save_state()
+                            return None
+                        loss = self.step()
+                        self.global_step += 1
+                        self.stage_step += 1
+                        done += 1
+                        bar.update(1)
+                        bar.set_postfix_str(f"{self.stage.name} loss {loss:.4f}", refresh=False)
+                        self._log_step(loss)
+                        if self.global_step % cfg.checkpoint_every == 0:
+                            self.save_state()
+                    self.stage_index += 1
+                    self.stage_step = 0
+                    if self.stage_index < len(cfg.stages):
+                        self._start_stage(self.stage_index)
             return self.save_output()
         finally:
+            bar.close()
             if self.writer is not None:
                 self.writer.close()
+
+    def _progress_bar(self):
+        """A tqdm bar over all stages' steps, on the main process when stderr is a terminal."""
+        from tqdm import tqdm
+
+        total = sum(s.steps for s in self.cfg.stages)
+        return tqdm(total=total, initial=self.global_step, unit="step", dynamic_ncols=True,
+                    disable=not (self.acc.is_main_process and sys.stderr.isatty()))
+
+    def _agreed(self, flag: bool) -> bool:
+        """True on every process when any process saw Ctrl+C (they must checkpoint at the same step)."""
+        if self.acc.num_processes == 1:
+            return flag
+        import torch
+
+        return bool(self.acc.reduce(torch.tensor([float(flag)], device=self.acc.device), "max").item())
+
+    def _log_step(self, loss: float) -> None:
+        """Tensorboard scalars every step; a text line every `log_every` steps."""
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, self.global_step)
+            self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.global_step)
+            self.writer.add_scalar("train/stage", self.stage_index, self.global_step)
+        if self.global_step % self.cfg.log_every == 0 and self.acc.is_main_process:
+            self.log(f"step {self.global_step} {self.stage.name} {self.stage_step}/{self.stage.steps} loss {loss:.5f}")
 
     def save_output(self) -> Path:
         """The PoseAnything checkpoint; and, when a stage trained the whole transformer, its base weights too."""
@@ -616,7 +669,8 @@ def main(argv: list[str]) -> int:
         print(f"train: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("train: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        print("train: interrupted; a checkpoint was saved at the last finished step (unless Ctrl+C was pressed "
+              "twice); run the same command again to resume", file=sys.stderr)
         return EXIT_CANCELLED
     if out is None:
         print(f"train: stopped after {args.max_steps} steps with a checkpoint; run again to go on")

@@ -88,24 +88,59 @@ def test_loss_goes_down_on_a_fixed_batch(setup):
     assert last < 0.5 * first, (first, last)
 
 
-def test_resume_gives_the_same_weights(setup):
-    stages = [stage("one", 3, "all", ptcm=False), stage("two", 3, "ptcm")]
-    unbroken = setup / "unbroken"
-    assert main([str(config(setup, "unbroken", stages, condition_dropout=0.5, grad_accum=2))]) == 0
-    broken = config(setup, "broken", stages, condition_dropout=0.5, grad_accum=2)
-    assert main([str(broken), "--max-steps", "2"]) == 0  # stops mid stage 1 with a checkpoint
-    assert main([str(broken), "--max-steps", "2"]) == 0  # crosses into stage 2
-    assert main([str(broken)]) == 0
-    a = load_file(str(unbroken / "poseanything.safetensors"))
-    b = load_file(str(setup / "broken" / "poseanything.safetensors"))
+TWO_STAGES = [stage("one", 3, "all", ptcm=False), stage("two", 3, "ptcm")]
+
+
+@pytest.fixture(scope="module")
+def unbroken(setup):
+    """The reference: both stages trained in one go."""
+    assert main([str(config(setup, "unbroken", TWO_STAGES, condition_dropout=0.5, grad_accum=2))]) == 0
+    return setup / "unbroken"
+
+
+def assert_same_weights(a_dir, b_dir):
+    a = load_file(str(a_dir / "poseanything.safetensors"))
+    b = load_file(str(b_dir / "poseanything.safetensors"))
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
-    wa = load_file(str(unbroken / "model" / "transformer" / "diffusion_pytorch_model.safetensors"))
-    wb = load_file(str(setup / "broken" / "model" / "transformer" / "diffusion_pytorch_model.safetensors"))
+    wa = load_file(str(a_dir / "model" / "transformer" / "diffusion_pytorch_model.safetensors"))
+    wb = load_file(str(b_dir / "model" / "transformer" / "diffusion_pytorch_model.safetensors"))
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=1e-6)
+
+
+def test_resume_gives_the_same_weights(setup, unbroken):
+    broken = config(setup, "broken", TWO_STAGES, condition_dropout=0.5, grad_accum=2)
+    assert main([str(broken), "--max-steps", "2"]) == 0  # stops mid stage 1 with a checkpoint
+    assert main([str(broken), "--max-steps", "2"]) == 0  # crosses into stage 2
+    assert main([str(broken)]) == 0
+    assert_same_weights(unbroken, setup / "broken")
     assert (unbroken / "logs").is_dir() and any((unbroken / "logs").iterdir())
+
+
+def test_ctrl_c_checkpoints_at_the_step_boundary_and_resumes_exactly(setup, unbroken, capsys):
+    import os
+    import signal
+
+    path = config(setup, "interrupted", TWO_STAGES, condition_dropout=0.5, grad_accum=2)
+    trainer = Trainer(load_config(path), log=lambda *_: None)
+    real_step, calls = trainer.step, []
+
+    def step_then_ctrl_c():
+        calls.append(1)
+        loss = real_step()
+        if len(calls) == 4:  # Ctrl+C arrives in the middle of step 4 (stage 2, step 1)
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    trainer.step = step_then_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    saved = sorted(p.name for p in (setup / "interrupted" / "checkpoints").iterdir())
+    assert saved == ["step-00000004"]  # step 4 finished, then it stopped with a checkpoint
+    assert main([str(path)]) == 0
+    assert_same_weights(unbroken, setup / "interrupted")
 
 
 def test_stage_3_changes_only_ptcm_and_the_output_loads(setup):
