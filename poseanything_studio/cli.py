@@ -71,8 +71,15 @@ def window_main(argv: list[str]) -> int:
 
 
 # -- render -----------------------------------------------------------------------------------------
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (`error: ...`) and exit 2, like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def render_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
+    p = _OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
     p.add_argument("project", help="the .pasproj file")
     p.add_argument("-o", "--output", required=True,
                    help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
@@ -131,10 +138,12 @@ def _render(args: argparse.Namespace) -> int:
 
     if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > 2401):
         raise ProjectError(f"{args.frames} must be 4k+1 between 1 and 2401 (e.g. 49, 81, 121)", key="--frames")
-    for name in ("steps", "seed"):
-        value = getattr(args, name)
-        if value is not None and value < (1 if name == "steps" else 0):
-            raise ProjectError(f"{value} is out of range", key=f"--{name}")
+    if args.steps is not None and not 1 <= args.steps <= 1000:
+        raise ProjectError(f"{args.steps} must be a whole number from 1 to 1000", key="--steps")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ProjectError(f"{args.seed} must be a whole number >= 0", key="--seed")
+    if args.guidance is not None and not 0 <= args.guidance <= 50:  # also refuses nan
+        raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
     target = output_target(args.output)
     project = load_project(args.project)
     neural = NeuralOptions(model_dir=args.model_dir or project.render.model_dir, checkpoint=args.checkpoint,

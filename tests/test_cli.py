@@ -105,13 +105,17 @@ def test_truncated_json(tmp_path, capsys):
     (["--frames", "10"], "--frames: 10 must be 4k+1"),
     (["--size", "100x100"], "multiples of 32"),
     (["--renderer", "magic"], "invalid choice: 'magic'"),
+    (["--frames", "abc"], "invalid int value: 'abc'"),
+    (["--guidance", "nan"], "--guidance: nan must be a number from 0 to 50"),
+    (["--steps", "0"], "--steps: 0 must be a whole number from 1 to 1000"),
 ])
 def test_bad_options_exit_2(arm_project, tmp_path, capsys, args, words):
     with pytest.raises(SystemExit) as exit_info:
         code = main(["render", str(arm_project), "-o", str(tmp_path / "o.mp4"), *args])
         raise SystemExit(code)
     assert exit_info.value.code == 2
-    assert words in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err  # one line, not argparse's usage block
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -142,3 +146,18 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "cancelled" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arm.pasproj", "arm.png", "arm_mask.png"]
+
+
+def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, capsys, monkeypatch):
+    """A read-only file system passes os.access as root; creating the temporary file then fails."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    for out in (tmp_path / "o.mp4", tmp_path / "frames"):
+        code, err = _run_bad([str(arm_project), "-o", str(out)], capsys)
+        assert code == 2 and "Read-only file system" in err and len(err.splitlines()) == 1, err
+        assert not out.exists()

@@ -16,6 +16,7 @@ from .errors import ProjectError
 from .tracks import Key, Track
 
 REST = (0.0, 0.0, 1.0, 0.0)  # pan x, pan y, zoom, roll
+ZOOM_RANGE = (0.01, 100.0)  # beyond this a frame is a dot or one pixel, and the background warp crawls
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,16 @@ class CameraKey:
     interp: str = "smooth"
 
     def __post_init__(self) -> None:
+        if isinstance(self.zoom, int | np.integer) and not isinstance(self.zoom, bool):
+            object.__setattr__(self, "zoom", float(self.zoom))
         if not (isinstance(self.zoom, float) and math.isfinite(self.zoom) and self.zoom > 0):
             raise ProjectError(f"zoom {self.zoom!r} must be a number > 0", key="zoom")
+        if not ZOOM_RANGE[0] <= self.zoom <= ZOOM_RANGE[1]:
+            raise ProjectError(f"zoom {self.zoom!r} must be between {ZOOM_RANGE[0]:g} and {ZOOM_RANGE[1]:g}",
+                               key="zoom")
+        key = self.as_key()  # checks frame, interp and numbers, as any key does
+        object.__setattr__(self, "pan", key.value[:2])
+        object.__setattr__(self, "roll", key.value[3])
 
     def as_key(self) -> Key:
         return Key(self.frame, (*self.pan, self.zoom, self.roll), self.interp)

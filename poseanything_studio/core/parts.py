@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .raster import bone_colour, line_width
+from .raster import bone_colour, clip_far, line_width
 from .rig import Rig
 
 BACKGROUND = -1
@@ -38,7 +38,7 @@ def grabcut_mask(rgb: np.ndarray, rig: Rig, max_side: int = 384, iterations: int
     scale = min(1.0, max_side / max(h, w))
     small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
-    xy = rig.rest_xy() * scale
+    xy = clip_far(rig.rest_xy() * scale)
     lo, hi = xy.min(0), xy.max(0)
     pad = max(0.35 * float((hi - lo).max()), 0.08 * max(sw, sh))  # a thin rig still has a thick body
     x0, y0 = np.maximum(lo - pad, 0).astype(int)
@@ -73,6 +73,7 @@ def segment_distances(xy: np.ndarray, bone_pairs: np.ndarray, size: tuple[int, i
     """Distance of every pixel to each bone segment, (B, H, W) float32."""
     w, h = size
     dist = np.empty((len(bone_pairs), h, w), np.float32)
+    xy = clip_far(xy)
     for i, (a, b) in enumerate(bone_pairs):
         line = np.full((h, w), 255, np.uint8)
         cv2.line(line, tuple(np.round(xy[a]).astype(int)), tuple(np.round(xy[b]).astype(int)), 0, 1)

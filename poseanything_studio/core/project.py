@@ -28,6 +28,7 @@ VERSION = 1
 RENDERERS = ("puppet", "poseanything")
 MAX_FRAMES = 2401  # 100 s at 24 fps
 MAX_SIDE = 4096
+MAX_COORD = 1e6  # pixels: joint positions and pans beyond this are typos, and overflow the rasteriser
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def load_project(path: str | os.PathLike) -> Project:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows Notepad) is fine
     except FileNotFoundError:
         raise ProjectError("no such file", source=source) from None
     except IsADirectoryError:
@@ -141,6 +142,8 @@ def load_project(path: str | os.PathLike) -> Project:
     except json.JSONDecodeError as err:
         raise ProjectError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
                            source=source) from None
+    except RecursionError:
+        raise ProjectError("not valid JSON (nested too deeply)", source=source) from None
     try:
         project = project_from_dict(data)
     except ProjectError as err:
@@ -260,9 +263,9 @@ def _camera_from(value: Any) -> CameraPath:
         if not isinstance(item, dict):
             raise ProjectError("must be an object with frame, pan, zoom, roll and interp", key=k)
         zoom, roll = item.get("zoom", 1.0), item.get("roll", 0.0)
-        if not _is_number(zoom):
-            raise ProjectError(f"{zoom!r} must be a number > 0", key=k + ".zoom")
-        if not _is_number(roll):
+        if not _is_number(zoom) or not zoom > 0:
+            raise ProjectError(f"zoom {zoom!r} must be a number > 0", key=k + ".zoom")
+        if not _is_number(roll) or abs(roll) > MAX_COORD:
             raise ProjectError(f"{roll!r} must be a number of degrees", key=k + ".roll")
         keys.append(_key(lambda item=item, k=k, zoom=zoom, roll=roll: CameraKey(
             _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("pan", [0, 0]), k + ".pan"),
@@ -296,10 +299,16 @@ def _render_from(value: Any) -> RenderSettings:
 
 
 def _key(build, key: str):
-    """Run `build`, re-raising a ProjectError from a dataclass check under `key`."""
+    """Run `build`, re-raising a ProjectError from a dataclass check under `key`.
+
+    A dataclass names its own field ("interp"), which goes under `key`; a key that is already a
+    full path (from the parsing helpers, it starts with `key`) is kept as it is.
+    """
     try:
         return build()
     except ProjectError as err:
+        if err.key and (err.key == key or err.key.startswith((key + ".", key + "["))):
+            raise
         raise ProjectError(err.detail, key=f"{key}.{err.key}" if err.key else key) from None
 
 
@@ -308,7 +317,13 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite int or float (not a bool, not an int too large for a float)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _id_from(value: Any, key: str) -> str:
@@ -325,8 +340,16 @@ def _frame_from(value: Any, key: str) -> int:
 
 def _xy_from(value: Any, key: str) -> tuple[float, float]:
     if not (isinstance(value, list | tuple) and len(value) == 2 and all(_is_number(v) for v in value)):
-        raise ProjectError(f"{value!r} must be [x, y] numbers", key=key)
+        raise ProjectError(f"{_short(value)} must be [x, y] numbers", key=key)
+    if max(abs(value[0]), abs(value[1])) > MAX_COORD:
+        raise ProjectError(f"{_short(value)} is too far out (at most {MAX_COORD:g} pixels)", key=key)
     return (float(value[0]), float(value[1]))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of `value`, cut to keep the error on one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- writing ----------------------------------------------------------------------------------------

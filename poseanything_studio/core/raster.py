@@ -15,6 +15,12 @@ from .camera import camera_matrix, invert_affine
 from .rig import Bone, Joint, Rig
 
 JOINT_COLOUR = (255, 255, 255)
+FAR = float(2**20)  # pixels: points farther out are clipped here, so OpenCV's fixed-point drawing cannot overflow
+
+
+def clip_far(xy: np.ndarray) -> np.ndarray:
+    """Points as float64, clipped to +-FAR pixels (far off-screen either way; OpenCV needs bounded ints)."""
+    return np.clip(np.nan_to_num(np.asarray(xy, np.float64), nan=0.0), -FAR, FAR)
 
 
 def bone_colour(bone_id: str) -> tuple[int, int, int]:
@@ -37,7 +43,7 @@ def draw_pose(rig: Rig, xy: np.ndarray, size: tuple[int, int], canvas: np.ndarra
     out = np.zeros((h, w, 3), np.uint8) if canvas is None else canvas
     thick = line_width(size)
     shift = 4  # sub-pixel precision for anti-aliased drawing
-    pts = np.round(np.asarray(xy, np.float64) * (1 << shift)).astype(np.int64)
+    pts = np.round(clip_far(xy) * (1 << shift)).astype(np.int64)
     for (a, b), bone in zip(rig.bone_joint_indices(), rig.bones, strict=True):
         cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), bone_colour(bone.id), thick,
                  cv2.LINE_AA, shift)

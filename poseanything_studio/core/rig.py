@@ -25,6 +25,11 @@ class Joint:
     id: str
     xy: tuple[float, float]
 
+    def __post_init__(self) -> None:
+        if isinstance(self.xy, tuple | list | np.ndarray) and len(self.xy) == 2 and all(
+                isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in self.xy):
+            object.__setattr__(self, "xy", (float(self.xy[0]), float(self.xy[1])))
+
 
 @dataclass(frozen=True)
 class Bone:

@@ -31,6 +31,7 @@ class Key:
     interp: str = "smooth"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _floats(self.value))
         if self.interp not in INTERPOLATIONS:
             raise ProjectError(f"unknown interpolation {self.interp!r} (use step, linear or smooth)",
                                key="interp")
@@ -38,6 +39,12 @@ class Key:
             raise ProjectError(f"frame {self.frame!r} must be a whole number >= 0", key="frame")
         if not all(isinstance(v, float) and math.isfinite(v) for v in self.value):
             raise ProjectError(f"value {self.value!r} must be finite numbers", key="value")
+
+
+def _floats(values) -> tuple:
+    """`values` as a tuple of floats where each is a real number (ints too); other items left for the check."""
+    return tuple(float(v) if isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool)
+                 and abs(v) < 1e308 else v for v in values)
 
 
 @dataclass(frozen=True)

@@ -82,10 +82,13 @@ class FrameWriter:
 
     def __enter__(self) -> FrameWriter:
         self._writer = None  # ffmpeg starts with the first frame, so a render that fails first leaves no trace
-        if self.target.kind == "mp4":
-            self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=".mp4"))
-        else:
-            self._folder = self._stack.enter_context(atomic_dir(self.target.path))
+        try:
+            if self.target.kind == "mp4":
+                self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=".mp4"))
+            else:
+                self._folder = self._stack.enter_context(atomic_dir(self.target.path))
+        except OSError as err:  # e.g. a read-only file system, which os.access does not see
+            raise OutputError(f"{self.target.path}: cannot write there ({err.strerror or err})") from None
         return self
 
     def write(self, image: np.ndarray) -> None:

@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 from scipy.spatial import Delaunay
 
-from ..core.camera import camera_matrix
+from ..core.camera import camera_matrix, invert_affine
+from ..core.raster import clip_far
 from ..core.rig import Rig
 from .events import Frame, Progress, RenderEvent, check_cancel
 
@@ -66,7 +67,7 @@ class PuppetMesh:
         """Mesh the subject of `rgba` (output size) under `mask`, pinned to `rig` at `rest_xy` (J, 2)."""
         size = (rgba.shape[1], rgba.shape[0])
         layout = layout or MeshLayout.for_size(size)
-        pin_xy, pin_weights = _pins(rig, rest_xy, layout.spacing)
+        pin_xy, pin_weights = _pins(rig, rest_xy, layout.spacing, size)
         vertices, triangles = _mesh(mask, pin_xy, layout.spacing)
         # Pins are the first len(pin_xy) points; drop those that no kept triangle uses.
         used = np.zeros(len(vertices), bool)
@@ -136,8 +137,7 @@ class PuppetMesh:
         """The frame (H, W, 3) uint8 with joints at `joint_xy` (J, 2) seen through `camera` (4,)."""
         cam = camera_matrix(camera, self.size) if camera is not None else np.array([[1.0, 0, 0], [0, 1.0, 0]])
         moved = self.deform(joint_xy) @ cam[:, :2].T + cam[:, 2]
-        background = cv2.warpAffine(self.background, cam, self.size, flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REFLECT)
+        background = _warp_reflected(self.background, cam)
         map_x, map_y = _source_maps(moved, self.vertices, self.triangles, self.size)
         subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=(0, 0, 0, 0))
@@ -158,8 +158,13 @@ class PuppetRenderer:
 
 
 # -- mesh -------------------------------------------------------------------------------------------
-def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pin points (P, 2) at rest and their weights (P, J) over the joints: the joints, then along bones."""
+def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
+          size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pin points (P, 2) at rest and their weights (P, J) over the joints: the joints, then along bones.
+
+    With `size`, pins along a bone are only placed over the picture (a bone reaching far outside
+    would otherwise get millions of pins that no triangle uses).
+    """
     j = len(rig.joints)
     weights = [np.eye(j)] if j else []
     for a, b in rig.bone_joint_indices():
@@ -167,7 +172,12 @@ def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float) -> tuple[np.ndarray, np
         count = int(length // spacing)
         if count < 1:
             continue
+        lo, hi = (0.0, 1.0) if size is None else _inside_span(rest_xy[a], rest_xy[b], size, spacing)
         t = np.arange(1, count + 1) / (count + 1)
+        t = t[(t >= lo) & (t <= hi)]
+        if not t.size:
+            continue
+        count = t.size
         w = np.zeros((count, j))
         w[:, a], w[:, b] = 1 - t, t
         weights.append(w)
@@ -180,6 +190,21 @@ def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float) -> tuple[np.ndarray, np
             close = np.hypot(*(xy[i + 1:] - xy[i]).T) < 1.0
             keep[i + 1:][close] = False
     return xy[keep], weights_all[keep]
+
+
+def _inside_span(p: np.ndarray, q: np.ndarray, size: tuple[int, int], margin: float) -> tuple[float, float]:
+    """The range of t in [0, 1] where p + t (q - p) lies over the picture grown by `margin` (lo > hi: nowhere)."""
+    lo, hi = 0.0, 1.0
+    for axis, extent in enumerate(size):
+        d = q[axis] - p[axis]
+        bounds = (-margin - p[axis], extent + margin - p[axis])
+        if abs(d) < 1e-12:
+            if not bounds[0] <= 0 <= bounds[1]:
+                return 1.0, 0.0
+            continue
+        t0, t1 = sorted((bounds[0] / d, bounds[1] / d))
+        lo, hi = max(lo, t0), min(hi, t1)
+    return lo, hi
 
 
 def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
@@ -271,7 +296,7 @@ def _source_maps(moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray, siz
     w, h = size
     index = np.full((h, w), -1, np.int32)
     shift = 4
-    fixed = np.round(moved * (1 << shift)).astype(np.int32)
+    fixed = np.round(clip_far(moved) * (1 << shift)).astype(np.int32)
     for t, tri in enumerate(triangles):
         cv2.fillConvexPoly(index, fixed[tri], t, cv2.LINE_8, shift)
     # Affine from screen to source per triangle.
@@ -289,6 +314,19 @@ def _source_maps(moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray, siz
     map_x[ys, xs] = xs * a[:, 0, 0] + ys * a[:, 1, 0] + a[:, 2, 0]
     map_y[ys, xs] = xs * a[:, 0, 1] + ys * a[:, 1, 1] + a[:, 2, 1]
     return map_x, map_y
+
+
+def _warp_reflected(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """`image` moved by a 2x3 affine, mirrored beyond its edges, at its own size.
+
+    The mirrored picture repeats every 2W x 2H pixels, so the source offset is reduced by that
+    period first: OpenCV's reflect border is slow for far-off sources (a pan of 1e9 px hung it).
+    """
+    h, w = image.shape[:2]
+    inverse = invert_affine(matrix)
+    inverse[:, 2] = np.mod(np.nan_to_num(inverse[:, 2]), [2 * w, 2 * h])
+    return cv2.warpAffine(image, inverse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT)
 
 
 def composite(background: np.ndarray, subject_rgba: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The camera: pan moves content the other way, zoom scales about the centre, roll turns content clockwise."""
 
 import numpy as np
+import pytest
 
 from poseanything_studio.core.camera import CameraKey, CameraPath, apply_affine, camera_matrix
 
@@ -33,3 +34,14 @@ def test_path_interpolates_keys_and_is_still_without_keys():
     assert np.isclose(values[4, 0], 40.0)
     assert np.isclose(values[4, 2], 2.0)  # zoom is interpolated geometrically: halfway from 1x to 4x is 2x
     assert not path.is_still(9)
+
+
+def test_whole_numbers_are_fine_and_bad_keys_name_their_field():
+    from poseanything_studio.core.errors import ProjectError
+
+    path = CameraPath((CameraKey(0, (10, 0), 2, 5),))
+    assert path.sample(1).tolist() == [[10.0, 0.0, 2.0, 5.0]]
+    for kwargs, key in (({"interp": "bogus"}, "interp"), ({"zoom": 1000.0}, "zoom")):
+        with pytest.raises(ProjectError) as err:
+            CameraKey(0, **kwargs)
+        assert err.value.key == key

@@ -135,3 +135,30 @@ def test_missing_and_unreadable_images_name_the_image_key(tmp_path):
     (tmp_path / "arm.png").unlink()
     with pytest.raises(ProjectError, match=r"arm.pasproj: image: no such file"):
         load_project(path).read_image()
+
+
+@pytest.mark.parametrize("data,key,words", [
+    (_bad(camera__0__pan=[0]), "camera[0].pan", "must be [x, y] numbers"),
+    (_bad(camera__0__interp="bogus"), "camera[0].interp", "unknown interpolation"),
+    (_bad(tracks__head__0__frame=1.5), "tracks.head[0].frame", "whole frame number"),
+    (_bad(rig__joints__0__xy=[1e300, 0]), "rig.joints[0].xy", "too far out"),
+    (_bad(rig__joints__0__xy=[10**400, 0]), "rig.joints[0].xy", "must be [x, y] numbers"),
+    (_bad(tracks__head__0__xy=[1e308, -1e308]), "tracks.head[0].xy", "too far out"),
+    (_bad(camera__0__pan=[1e300, 0]), "camera[0].pan", "too far out"),
+    (_bad(camera__0__zoom=1e300), "camera[0].zoom", "between 0.01 and 100"),
+    (_bad(camera__0__roll=1e300), "camera[0].roll", "degrees"),
+])
+def test_keys_are_named_once_and_absurd_numbers_are_refused(tmp_path, data, key, words):
+    with pytest.raises(ProjectError) as err:
+        load_project(_write(tmp_path, data))
+    assert str(err.value) == f"{tmp_path / 'p.pasproj'}: {key}: {err.value.detail}"
+    assert words in err.value.detail
+
+
+def test_a_byte_order_mark_is_fine_and_deep_nesting_is_one_line(tmp_path):
+    path = tmp_path / "p.pasproj"
+    path.write_text(json.dumps(DESIGN_EXAMPLE), encoding="utf-8-sig")  # as Windows Notepad saves
+    assert load_project(path).frames == 49
+    path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ProjectError, match="nested too deeply"):
+        load_project(path)

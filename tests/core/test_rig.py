@@ -46,3 +46,8 @@ def test_edits_return_new_rigs_and_keep_the_old():
     renamed = grown.renamed_joint("b", "knee")
     assert [(b.a, b.b) for b in renamed.bones] == [("a", "knee"), ("knee", "c")]
     assert grown.free_joint_id("joint") == "joint1"
+
+
+def test_whole_number_coordinates_are_fine():
+    rig = Rig((Joint("a", (1, 2)), Joint("b", [3, 4])), (Bone("ab", "a", "b"),))
+    assert rig.rest_xy().tolist() == [[1.0, 2.0], [3.0, 4.0]]

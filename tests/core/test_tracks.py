@@ -61,3 +61,9 @@ def test_key_edits():
     moved = t.with_key_moved(10, 20)
     assert moved.frames == (0, 20) and t.frames == (0, 10)
     assert moved.without_key(0).frames == (20,)
+
+
+def test_whole_numbers_are_fine_as_values():
+    track = Track((Key(0, (1, 2)), Key(4, (3, 4), "linear")))
+    assert track.sample([2]).tolist() == [[2.0, 3.0]]
+    assert track.keys[0].value == (1.0, 2.0) and isinstance(track.keys[0].value[0], float)

@@ -106,3 +106,21 @@ def test_where_parts_overlap_the_later_bone_draws_in_front(front):
     frame = mesh.render(rig.rest_xy() - [[0, 0], [0, 0], [0, 50], [0, 50]])  # the blue bar rises across the red
     expected = (0, 0, 255) if front == "down" else (255, 0, 0)
     assert tuple(frame[40, 64]) == expected
+
+
+def test_a_far_pan_and_a_bone_reaching_far_outside_render_quickly(arm):
+    """A pan of 1e300 px hung OpenCV's reflect border; a bone 1e6 px long got millions of pins."""
+    import time
+
+    from poseanything_studio.core.raster import draw_pose
+
+    job, mesh = arm
+    start = time.perf_counter()
+    for camera in ([1e300, 0, 1, 0], [0, -1e9, 100, 1e9], [0, 0, 0.01, 45]):
+        assert mesh.render(job.rest_xy, np.array(camera, float)).shape == (256, 256, 3)
+    far = job.rest_xy.copy()
+    far[2] = (1e6, -1e6)
+    far_mesh = PuppetMesh.build(job.image, job.mask, job.rig, far)
+    assert far_mesh.render(far).shape == (256, 256, 3)
+    assert draw_pose(job.rig, np.full((3, 2), 1e300), job.size).shape == (256, 256, 3)
+    assert time.perf_counter() - start < 5
