@@ -55,6 +55,12 @@ def autosave_path(project_path: Path | None) -> Path:
     return folder / "untitled.pasproj.autosave"
 
 
+def autosave_mask_path(project_path: Path | None) -> Path:
+    """The side PNG that holds a painted, unsaved subject mask beside the autosave file."""
+    side = autosave_path(project_path)
+    return side.with_name(side.name + ".mask.png")
+
+
 def blank_project(image: Path) -> Project:
     """A new project on a picture: no rig yet, 49 frames, a size of the picture's shape."""
     img = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
@@ -420,7 +426,7 @@ class MainWindow(QMainWindow):
 
     def save_to(self, path: Path) -> bool:
         """Write atomically (a painted mask goes to a PNG beside it); the document becomes clean."""
-        old_side = autosave_path(self.doc.path)
+        old_path = self.doc.path
         try:
             project = self.doc.project
             if self.doc.mask is not None:
@@ -430,8 +436,9 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot save", f"{path}: {err}")
             return False
         self.doc.replace_saved(saved)
-        _remove_quietly(old_side)
-        _remove_quietly(autosave_path(saved.path))
+        for project_path in (old_path, saved.path):
+            _remove_quietly(autosave_path(project_path))
+            _remove_quietly(autosave_mask_path(project_path))
         self._add_recent(saved.path)
         self.statusBar().showMessage(f"Saved {saved.path}", 5000)
         return True
@@ -443,18 +450,20 @@ class MainWindow(QMainWindow):
         name, n = f"{stem}_mask.png", 2
         while (folder / name).exists() and name != (project.subject_mask or ""):
             name, n = f"{stem}_mask{n}.png", n + 1
-        with atomic_path(folder / name, suffix=".png") as tmp:
-            if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
-                raise OSError(f"could not write {name}")
+        _write_png(mask, folder / name)
         return name
 
     def autosave(self) -> Path | None:
         """Write unsaved work to the side file (never to the project itself)."""
         if not self.doc.dirty:
             return None
-        side = autosave_path(self.doc.path)
+        side, side_mask = autosave_path(self.doc.path), autosave_mask_path(self.doc.path)
         try:
             side.parent.mkdir(parents=True, exist_ok=True)
+            if self.doc.mask is not None:
+                _write_png(self.doc.mask, side_mask)
+            else:
+                _remove_quietly(side_mask)
             save_project(self.doc.project, side)
         except (OSError, ProjectError) as err:
             self.statusBar().showMessage(f"Autosave failed: {err}", 8000)
@@ -486,10 +495,14 @@ class MainWindow(QMainWindow):
             self.doc.apply(replace(self.doc.project, fps=self.doc.project.fps), "Recover")
         else:
             self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
+        painted = cv2.imread(str(autosave_mask_path(self.doc.path)), cv2.IMREAD_GRAYSCALE)
+        if painted is not None:
+            self.doc.apply_mask(painted > 127, "Recover painted mask")
         return True
 
     def _discard_autosave(self) -> None:
         _remove_quietly(autosave_path(self.doc.path))
+        _remove_quietly(autosave_mask_path(self.doc.path))
 
     def _add_recent(self, path: Path | None) -> None:
         if path is None:
@@ -516,6 +529,13 @@ class MainWindow(QMainWindow):
             event.accept()
         else:
             event.ignore()
+
+
+def _write_png(mask: np.ndarray, path: Path) -> None:
+    """A boolean mask as a black-and-white PNG, written atomically."""
+    with atomic_path(path, suffix=".png") as tmp:
+        if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
+            raise OSError(f"could not write {path.name}")
 
 
 def _remove_quietly(path: Path) -> None:

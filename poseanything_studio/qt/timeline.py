@@ -420,7 +420,29 @@ class TimelinePanel(QWidget):
         row.addWidget(self.fps_spin)
         self.duration_label = QLabel()
         row.addWidget(self.duration_label)
+        row.addSpacing(12)
+        row.addWidget(QLabel("Camera"))
+        self.zoom_spin = QDoubleSpinBox(decimals=3, prefix="zoom ",
+                                        toolTip="Camera zoom at the playhead (keys the camera)")
+        self.zoom_spin.setRange(0.01, 100)
+        self.zoom_spin.setSingleStep(0.05)
+        self.roll_spin = QDoubleSpinBox(decimals=1, suffix="°", prefix="roll ",
+                                        toolTip="Camera roll at the playhead, degrees (keys the camera)")
+        self.roll_spin.setRange(-3600, 3600)
+        for index, spin in ((2, self.zoom_spin), (3, self.roll_spin)):
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda value, i=index: self._camera_edited(i, value))
+            row.addWidget(spin)
         return row
+
+    def _camera_edited(self, index: int, value: float) -> None:
+        """Key the camera at the playhead with one of its values (2: zoom, 3: roll) changed."""
+        params = edits.camera_at(self.doc.project, self.doc.frame)
+        if abs(params[index] - value) < 1e-9:
+            return
+        params[index] = value
+        name = "Zoom" if index == 2 else "Roll"
+        self.doc.apply(edits.set_camera_key(self.doc.project, self.doc.frame, params), f"{name} camera")
 
     def _sync_fields(self, *_args) -> None:
         p = self.doc.project
@@ -434,6 +456,11 @@ class TimelinePanel(QWidget):
         self.frame_spin.setValue(self.doc.frame)
         self.frame_spin.blockSignals(False)
         self.duration_label.setText(f"{p.frames / float(p.fps):.2f} s")
+        camera = edits.camera_at(p, self.doc.frame)
+        for spin, value in ((self.zoom_spin, camera[2]), (self.roll_spin, camera[3])):
+            spin.blockSignals(True)
+            spin.setValue(float(value))
+            spin.blockSignals(False)
 
     def _frames_stepped(self, value: int) -> None:
         if not self.frames_spin.hasFocus() or value % 4 == 1:

@@ -160,6 +160,21 @@ def test_camera_tool_pans_zooms_and_keys(studio, qtbot):
     assert edits.camera_at(doc.project, 12)[2] > 1.1
 
 
+def test_camera_roll_and_zoom_fields_key_the_playhead(studio):
+    doc, timeline = studio.doc, studio.timeline
+    doc.set_frame(20)
+    timeline.roll_spin.setValue(15.0)
+    timeline.zoom_spin.setValue(1.5)
+    params = edits.camera_at(doc.project, 20)
+    assert abs(params[3] - 15.0) < 1e-6 and abs(params[2] - 1.5) < 1e-6
+    assert 20 in edits.key_frames(doc.project, CAMERA_ROW)
+    doc.set_frame(0)
+    assert timeline.roll_spin.value() == edits.camera_at(doc.project, 0)[3]  # the field follows the playhead
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert 20 not in edits.key_frames(doc.project, CAMERA_ROW)
+
+
 def test_save_reload_compare(studio, tmp_path):
     doc = studio.doc
     doc.apply(edits.set_joint_key(doc.project, "head", 7, (500.0, 150.0)), "key")
@@ -197,6 +212,23 @@ def test_autosave_side_file_and_recovery(studio, examples_dir, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     assert studio.offer_recovery()
     assert doc.project.fps == 12 and doc.dirty and doc.path == examples_dir / "cat.pasproj"
+
+
+def test_autosave_keeps_a_painted_mask(studio, examples_dir, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    doc = studio.doc
+    painted = np.zeros(doc.project.read_image().shape[:2], bool)
+    painted[100:200, 300:500] = True
+    doc.apply_mask(painted)
+    studio.autosave()
+    doc.reset(load_project(examples_dir / "cat.pasproj"))  # restarted after a crash: the painting is gone
+    assert doc.mask is None
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert studio.offer_recovery()
+    assert doc.mask is not None and np.array_equal(doc.mask, painted)
+    assert studio.save_to(examples_dir / "cat.pasproj")
+    assert not list(examples_dir.glob("*.autosave*"))  # saving cleans up both side files
 
 
 def test_templates_place_over_the_subject(studio):
