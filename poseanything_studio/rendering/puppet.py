@@ -213,7 +213,7 @@ def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndar
     grow = max(2, int(spacing / 3))
     covered = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
     contours, _ = cv2.findContours(covered, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    outline = [c[:: max(1, int(spacing)), 0, :].astype(np.float64) for c in contours if len(c) >= 3]
+    outline = [_outline_points(c[:, 0, :], spacing) for c in contours if len(c) >= 3]
     ys, xs = np.mgrid[spacing / 2: h: spacing, spacing / 2: w: spacing]
     inner = cv2.erode(covered, np.ones((int(spacing / 2) * 2 + 1,) * 2, np.uint8))
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
@@ -231,10 +231,20 @@ def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndar
     probes = np.concatenate([corners.mean(1, keepdims=True), (corners + np.roll(corners, 1, axis=1)) / 2], 1)
     px = np.clip(probes[..., 0].round().astype(int), 0, w - 1)
     py = np.clip(probes[..., 1].round().astype(int), 0, h - 1)
-    inside = (covered[py, px] > 0).all(1)
+    probe_mask = cv2.dilate(covered, np.ones((3, 3), np.uint8))  # a pixel of slack for rounded probes
+    inside = (probe_mask[py, px] > 0).all(1)
     e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
     return points, triangles[inside & (area > 1e-3)]
+
+
+def _outline_points(contour: np.ndarray, spacing: float) -> np.ndarray:
+    """Points on a closed contour of pixels (K, 2): its corners, so concave corners are not cut off, and
+    every `spacing`-th pixel between them. All are contour pixels, so outline edges lie on the mask."""
+    corners = cv2.approxPolyDP(contour.reshape(-1, 1, 2).astype(np.int32), 1.0, True)[:, 0, :]
+    samples = contour[:: max(1, int(spacing))]
+    near = np.hypot(*(samples[:, None, :] - corners[None, :, :]).transpose(2, 0, 1)).min(1) < spacing / 2
+    return np.concatenate([corners, samples[~near]]).astype(np.float64)
 
 
 def _in_draw_order(vertices: np.ndarray, triangles: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:

@@ -124,3 +124,34 @@ def test_a_far_pan_and_a_bone_reaching_far_outside_render_quickly(arm):
     assert far_mesh.render(far).shape == (256, 256, 3)
     assert draw_pose(job.rig, np.full((3, 2), 1e300), job.size).shape == (256, 256, 3)
     assert time.perf_counter() - start < 5
+
+
+def _uncovered_subject_pixels(mesh: PuppetMesh, mask: np.ndarray) -> int:
+    import cv2
+
+    covered = np.zeros(mask.shape, np.uint8)
+    for tri in mesh.vertices[mesh.triangles]:
+        cv2.fillConvexPoly(covered, np.round(tri).astype(np.int32), 1)
+    return int((mask & (covered == 0)).sum())
+
+
+@pytest.mark.parametrize("shape", ["L", "plus"])
+def test_the_mesh_covers_concave_corners(shape):
+    from poseanything_studio.core.rig import Bone, Joint, Rig
+
+    mask = np.zeros((200, 200), bool)
+    if shape == "L":
+        mask[30:170, 40:80] = True
+        mask[130:170, 40:170] = True
+        joints = (Joint("top", (60, 40)), Joint("corner", (60, 150)), Joint("toe", (160, 150)))
+        bones = (Bone("leg", "top", "corner"), Bone("foot", "corner", "toe"))
+    else:
+        mask[20:180, 85:115] = True
+        mask[85:115, 20:180] = True
+        joints = (Joint("c", (100, 100)), *(Joint(n, xy) for n, xy in
+                                            (("n", (100, 25)), ("s", (100, 175)), ("w", (25, 100)), ("e", (175, 100)))))
+        bones = tuple(Bone(f"b{n}", "c", n) for n in "nswe")
+    rig = Rig(joints, bones)
+    rgba = np.dstack([np.full((200, 200, 3), 90, np.uint8), np.where(mask, 255, 0).astype(np.uint8)])
+    mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
+    assert _uncovered_subject_pixels(mesh, mask) == 0
