@@ -32,6 +32,7 @@ from .events import Frame, Progress, RenderEvent, check_cancel
 
 _R90 = np.array([[0.0, -1.0], [1.0, 0.0]])
 _REGULARISE = 1e-6  # pulls vertices no pin reaches back to rest, so every system is solvable
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # the camera at rest, as a 2x3 affine
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,18 @@ class PuppetMesh:
 
     def render(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
         """The frame (H, W, 3) uint8 with joints at `joint_xy` (J, 2) seen through `camera` (4,)."""
-        cam = camera_matrix(camera, self.size) if camera is not None else np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        cam = camera_matrix(camera, self.size) if camera is not None else _IDENTITY
         moved = self.deform(joint_xy) @ cam[:, :2].T + cam[:, 2]
-        background = _warp_reflected(self.background, cam)
-        map_x, map_y = _source_maps(moved, self.vertices, self.triangles, self.size)
+        out = _warp_reflected(self.background, cam)
+        # Warp and blend only inside the deformed mesh's bounding box: the rest is background.
+        x0, y0, x1, y1 = _clipped_box(moved, self.size, margin=2)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        map_x, map_y = _source_maps(moved - (x0, y0), self.vertices, self.triangles, (x1 - x0, y1 - y0))
         subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                             borderValue=(0, 0, 0, 0))
-        return composite(background, subject)
+        out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+        return out
 
 
 class PuppetRenderer:
@@ -326,6 +332,18 @@ def _source_maps(moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray, siz
     return map_x, map_y
 
 
+def _clipped_box(points: np.ndarray, size: tuple[int, int], margin: int) -> tuple[int, int, int, int]:
+    """The integer box (x0, y0, x1, y1) around `points` (N, 2) grown by `margin`, clipped to the frame."""
+    w, h = size
+    if not len(points):
+        return 0, 0, 0, 0
+    lo = np.floor(np.nan_to_num(points.min(0), nan=0.0)) - margin
+    hi = np.ceil(np.nan_to_num(points.max(0), nan=0.0)) + margin + 1
+    x0, y0 = (int(np.clip(v, 0, m)) for v, m in zip(lo, (w, h), strict=True))
+    x1, y1 = (int(np.clip(v, 0, m)) for v, m in zip(hi, (w, h), strict=True))
+    return x0, y0, x1, y1
+
+
 def _warp_reflected(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """`image` moved by a 2x3 affine, mirrored beyond its edges, at its own size.
 
@@ -333,6 +351,8 @@ def _warp_reflected(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     period first: OpenCV's reflect border is slow for far-off sources (a pan of 1e9 px hung it).
     """
     h, w = image.shape[:2]
+    if np.array_equal(matrix, _IDENTITY):
+        return image.copy()
     inverse = invert_affine(matrix)
     inverse[:, 2] = np.mod(np.nan_to_num(inverse[:, 2]), [2 * w, 2 * h])
     return cv2.warpAffine(image, inverse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
