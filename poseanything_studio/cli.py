@@ -86,8 +86,9 @@ def render_parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
     p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
-    p.add_argument("--preview", choices=("pose", "parts"),
-                   help="write the pose frames or the coloured part masks instead of the render")
+    p.add_argument("--preview", choices=("pose", "parts", "camera"),
+                   help="write the pose frames, the coloured part masks or the camera-rectangle frames (the "
+                        "neural renderer's negative CFG anchor) instead of the render")
     p.add_argument("--parts", choices=("nearest", "dilated"), default="nearest",
                    help="part masks: nearest-bone partition of the subject, or the paper's capped dilation")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output without asking")

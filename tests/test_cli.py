@@ -67,6 +67,23 @@ def test_pose_and_parts_previews(arm_project, tmp_path):
     assert parts.shape[0] == 5 and parts[0].max() > 100
 
 
+def test_camera_preview_draws_the_rectangle_moving_with_the_pan(tmp_path):
+    import cv2
+
+    path = write_arm_project(tmp_path, camera=[{"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0, "interp": "linear"},
+                                               {"frame": 4, "pan": [40, 0], "zoom": 1.0, "roll": 0,
+                                                "interp": "linear"}])
+    assert main(["render", str(path), "-o", str(tmp_path / "cam"), "--preview", "camera"]) == 0
+    frames = [cv2.imread(str(p)) for p in sorted((tmp_path / "cam").glob("*.png"))]
+    assert len(frames) == 5
+
+    def left_edge(frame):  # the leftmost column that is lit over most of the height: the rectangle's left side
+        lit = (frame.sum(-1) > 60).mean(0)
+        return int(np.flatnonzero(lit > 0.5)[0])
+
+    assert abs(left_edge(frames[4]) - left_edge(frames[0]) - 40) <= 2  # the rectangle moves with the 40 px pan
+
+
 def _run_bad(args, capsys):
     code = main(["render", *args])
     err = capsys.readouterr().err.strip()

@@ -12,7 +12,7 @@ from ..core.images import fit_to_size
 from ..core.parts import subject_mask
 from ..core.project import Project, parse_size, reference_to_output
 
-PREVIEWS = ("pose", "parts")
+PREVIEWS = ("pose", "parts", "camera")
 PART_RULES = ("nearest", "dilated")
 
 
@@ -67,7 +67,7 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
         raise ProjectError(f"{frames} must be 4k+1 frames between 1 and 2401 (e.g. 49, 81, 121)", key="frames")
     size = parse_size(list(size), key="size") if size is not None else project.size
     if preview is not None and preview not in PREVIEWS:
-        raise ProjectError(f"unknown preview {preview!r} (use pose or parts)", key="preview")
+        raise ProjectError(f"unknown preview {preview!r} (use pose, parts or camera)", key="preview")
     if part_rule not in PART_RULES:
         raise ProjectError(f"unknown part rule {part_rule!r} (use nearest or dilated)", key="parts")
     r = project.render

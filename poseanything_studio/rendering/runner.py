@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
-from ..core.raster import draw_pose
+from ..core.raster import camera_frames, draw_pose
 from .events import Frame, Preview, Progress, RenderError, RenderEvent, check_cancel
 from .job import RenderJob
 
@@ -25,6 +25,9 @@ def run(job: RenderJob, cancel: threading.Event | None = None) -> Iterator[Rende
         return
     if job.preview == "parts":
         yield from _part_frames(job, cancel)
+        return
+    if job.preview == "camera":
+        yield from _camera_frames(job, cancel)
         return
     yield Preview("pose", draw_pose(job.rig, job.positions[0], job.size))
     yield Preview("parts", _part_picture(job, job.positions[:1])[0])
@@ -71,6 +74,14 @@ def _part_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEven
         check_cancel(cancel)
         masks = posed_part_masks(rest, job.rig, job.rest_xy, job.positions[f:f + 1])[0]
         yield Frame(f, colour_parts(masks, job.rig))
+        yield Progress(f + 1, job.frames)
+
+
+def _camera_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEvent]:
+    """The camera-rectangle frames the neural renderer puts in its negative CFG anchor."""
+    for f in range(job.frames):
+        check_cancel(cancel)
+        yield Frame(f, camera_frames(job.camera[f:f + 1], job.size)[0])
         yield Progress(f + 1, job.frames)
 
 
