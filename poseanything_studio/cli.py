@@ -99,6 +99,9 @@ def render_parser() -> argparse.ArgumentParser:
     neural.add_argument("--steps", type=int, help="denoising steps")
     neural.add_argument("--guidance", type=float, help="guidance scale")
     neural.add_argument("--seed", type=int, help="random seed")
+    neural.add_argument("--matching", choices=("identity", "attention"), default="identity",
+                        help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
+                             "attention (an imported skeleton whose bones may not correspond across frames)")
     return p
 
 
@@ -148,7 +151,7 @@ def _render(args: argparse.Namespace) -> int:
     target = output_target(args.output)
     project = load_project(args.project)
     neural = NeuralOptions(model_dir=args.model_dir or project.render.model_dir, checkpoint=args.checkpoint,
-                           device=args.device)
+                           device=args.device, matching=args.matching)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
                        steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural,

@@ -23,6 +23,7 @@ class NeuralOptions:
     model_dir: str | None = None
     checkpoint: str | None = None
     device: str = "cuda"
+    matching: str = "identity"  # PTCM part matching: the rig's own ("identity") or by attention (imported rigs)
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def _run_pipeline(pipe, job, inputs: dict, cancel: threading.Event) -> Iterator[
             frames = pipe(inputs["image"], inputs["pose_frames"], None, inputs["camera_frames"], prompt=job.prompt,
                           negative_prompt=job.negative_prompt, num_inference_steps=job.steps,
                           guidance_scale=job.guidance, seed=job.seed, callback_on_step_end=callback,
-                          part_coverage=inputs["part_coverage"])
+                          part_coverage=inputs["part_coverage"], matching=job.neural.matching)
             events.put(("done", frames))
         except BaseException as err:  # handed to the generator's thread
             events.put(("error", err))

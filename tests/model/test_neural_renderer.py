@@ -53,6 +53,22 @@ def test_events_previews_and_repeatable_seed(tiny_dir, moving_arm):
     assert frames.shape == (9, 160, 256, 3) and np.array_equal(frames, again)
 
 
+def test_attention_matching_for_imported_skeletons_changes_the_render(tiny_dir, moving_arm, tmp_path):
+    renders = {}
+    for matching in ("identity", "attention"):
+        job = make_job(load_project(moving_arm), renderer="poseanything", steps=2, seed=1,
+                       neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu", matching=matching))
+        events = list(run(job))
+        renders[matching] = np.stack([e.image for e in events if isinstance(e, Frame)])
+        attention = [p.data for p in events if isinstance(p, Preview) and p.kind == "matching"][-1]
+    identity = np.tile(np.arange(attention.shape[1]), (attention.shape[0], 1))
+    assert not np.array_equal(attention, identity)  # the random tiny model matches parts differently...
+    assert not np.array_equal(renders["identity"], renders["attention"])  # ...and the render follows that matching
+    code = cli_main(["render", str(moving_arm), "-o", str(tmp_path / "a.mp4"), "--renderer", "poseanything",
+                     "--model-dir", str(tiny_dir), "--device", "cpu", "--steps", "1", "--matching", "attention"])
+    assert code == 0
+
+
 def test_cancel_interrupts_the_denoising(tiny_dir, moving_arm):
     job = make_job(load_project(moving_arm), renderer="poseanything", steps=20,
                    neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))
