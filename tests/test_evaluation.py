@@ -27,6 +27,13 @@ def test_ssim_is_one_for_equal_pictures_and_lower_for_noise():
     assert ssim(noisy, truth) < 0.9
 
 
+def test_ssim_of_two_flat_pictures_by_hand():
+    # Flat pictures have no variance, so SSIM is its luminance term: (2ab + C1) / (a^2 + b^2 + C1), C1 = (0.01*255)^2.
+    a, b, c1 = 5.0, 15.0, (0.01 * 255) ** 2  # dark, so C1 matters: 0.610 (without C1 it would be 0.600)
+    flat_a, flat_b = np.full((16, 16, 3), a, np.uint8), np.full((16, 16, 3), b, np.uint8)
+    assert ssim(flat_a, flat_b) == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1))
+
+
 def _clip(path, value, frames=5):
     with FrameWriter(output_target(str(path)), 12, (64, 32), frames) as writer:
         for _ in range(frames):
