@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -387,10 +388,11 @@ class Trainer:
         from .data import ClipDataset
         from .pipeline import PoseAnythingPipeline
 
-        self.cfg, self.log = cfg, log
+        self.cfg = cfg
         cuda = torch.cuda.is_available()
         precision = "bf16" if cuda and cfg.mixed_precision in ("auto", "bf16") else "no"
         self.acc = Accelerator(mixed_precision=precision, cpu=not cuda)
+        self.log = log if self.acc.is_main_process else (lambda *_: None)  # one line per event, not per process
         device = str(self.acc.device)
         pipe = PoseAnythingPipeline.from_model_dir(cfg.model_dir, cfg.init_checkpoint, device=device, offload=False)
         pipe.set_progress_bar_config(disable=True)
@@ -672,6 +674,6 @@ def main(argv: list[str]) -> int:
         print("train: interrupted; a checkpoint was saved at the last finished step (unless Ctrl+C was pressed "
               "twice); run the same command again to resume", file=sys.stderr)
         return EXIT_CANCELLED
-    if out is None:
+    if out is None and os.environ.get("RANK", "0") == "0":  # once, not once per process
         print(f"train: stopped after {args.max_steps} steps with a checkpoint; run again to go on")
     return EXIT_OK

@@ -1,6 +1,11 @@
-"""The trainer on the tiny model: loss goes down, exact resume, stage 3 trains only PTCM, output loads, bad config."""
+"""The trainer on the tiny model: loss goes down, exact resume (one process and two), stage 3 trains only PTCM,
+output loads, bad config."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +146,33 @@ def test_ctrl_c_checkpoints_at_the_step_boundary_and_resumes_exactly(setup, unbr
     assert saved == ["step-00000004"]  # step 4 finished, then it stopped with a checkpoint
     assert main([str(path)]) == 0
     assert_same_weights(unbroken, setup / "interrupted")
+
+
+def torchrun_train(config_path, *args):
+    """`main.py train` in two CPU processes (DDP over gloo), as `accelerate launch` or torchrun starts it."""
+    main_py = Path(__file__).resolve().parents[2] / "main.py"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(main_py), "train", str(config_path), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_two_processes_train_together_and_resume_exactly(setup):
+    together = config(setup, "ddp", TWO_STAGES, condition_dropout=0.5)
+    out = torchrun_train(together)
+    assert out.count("wrote ") == 1  # the main process speaks for both
+    broken = config(setup, "ddp_broken", TWO_STAGES, condition_dropout=0.5)
+    torchrun_train(broken, "--max-steps", "4")  # stops in stage 2 with a checkpoint
+    saved = setup / "ddp_broken" / "checkpoints" / "step-00000004"
+    assert {p.name for p in saved.glob("rng-*.json")} == {"rng-0.json", "rng-1.json"}  # each process's RNGs
+    torchrun_train(broken)
+    assert_same_weights(setup / "ddp", setup / "ddp_broken")
+    main([str(config(setup, "one_process", TWO_STAGES, condition_dropout=0.5))])
+    one = load_file(str(setup / "one_process" / "poseanything.safetensors"))
+    two = load_file(str(setup / "ddp" / "poseanything.safetensors"))
+    assert any(not torch.equal(one[k], two[k]) for k in one)  # the second process's clip did count
 
 
 def test_stage_3_changes_only_ptcm_and_the_output_loads(setup):
