@@ -15,8 +15,8 @@ vanished counts as 24 px, half the frame), averaged over parts, frames and held-
 trained the same way with its pose input zeroed is the baseline; the last line is `ratio R` (with pose /
 without). Then the paper's ablation on this data: concat only, whole-subject cross-attention (EC), PTCM.
 
-    python benchmarks/pose_control.py            # about 50 minutes on 2 cores (4 trainings of 1800 steps)
-    python benchmarks/pose_control.py --no-ablation   # the ratio alone, about 25 minutes
+    python benchmarks/pose_control.py            # 4 trainings of 1800 steps, each about 26 minutes on 2 cores
+    python benchmarks/pose_control.py --no-ablation   # the ratio alone: 2 trainings, about 53 minutes
     python benchmarks/pose_control.py --quick    # a smoke test in about two minutes
 """
 
@@ -262,6 +262,7 @@ def main() -> None:
     if args.quick:
         args.steps, args.clips, args.held_out = 60, 40, 4
     torch.set_num_threads(2)
+    sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also when redirected to a log
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     train_clips = [make_clip(rng) for _ in range(args.clips)]
