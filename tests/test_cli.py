@@ -152,8 +152,11 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     out = tmp_path / "long.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     main_py = str(Path(__file__).resolve().parents[1] / "main.py")  # runs like the console script
+    # A shell's background job (`cmd &`, as CI may run us) ignores SIGINT and children inherit that; a user's
+    # terminal does not, so start the render with the default disposition.
     proc = subprocess.Popen([sys.executable, main_py, "render", str(path), "-o", str(out)],
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".long.mp4") for p in tmp_path.iterdir()):
         time.sleep(0.1)  # wait until it is writing frames
