@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import random
 import shutil
 import sys
@@ -567,6 +566,7 @@ class Trainer:
                             raise KeyboardInterrupt
                         if max_steps is not None and done >= max_steps:
                             self.save_state()
+                            self.log(f"train: stopped after {max_steps} steps with a checkpoint; run again to go on")
                             return None
                         loss = self.step()
                         self.global_step += 1
@@ -666,7 +666,7 @@ def main(argv: list[str]) -> int:
         cfg = load_config(args.config)
         if not math.isfinite(cfg.shift):
             raise ConfigError(f"{args.config}: train.shift: must be finite")
-        out = Trainer(cfg).run(args.max_steps)
+        Trainer(cfg).run(args.max_steps)
     except (ConfigError, DatasetError, ModelError) as err:
         print(f"train: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -674,6 +674,4 @@ def main(argv: list[str]) -> int:
         print("train: interrupted; a checkpoint was saved at the last finished step (unless Ctrl+C was pressed "
               "twice); run the same command again to resume", file=sys.stderr)
         return EXIT_CANCELLED
-    if out is None and os.environ.get("RANK", "0") == "0":  # once, not once per process
-        print(f"train: stopped after {args.max_steps} steps with a checkpoint; run again to go on")
     return EXIT_OK
