@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--example", default="cat")
     parser.add_argument("--baseline-frames", type=int, default=4)
     args = parser.parse_args()
-    project_path = ROOT / "resources" / "examples" / f"{args.example}.pasproj"
+    project_path = ROOT / "poseanything_studio" / "resources" / "examples" / f"{args.example}.pasproj"
     project = load_project(project_path)
     print(f"example {args.example}, {FRAMES} frames, baseline over {args.baseline_frames} frames")
     print(f"{'size':>10} {'triangles':>9} {'ours fps':>9} {'skimage fps':>11} {'ratio':>7}")

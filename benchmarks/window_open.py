@@ -57,7 +57,7 @@ def main() -> int:
     parser.add_argument("--example", default="cat")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    project = ROOT / "resources" / "examples" / f"{args.example}.pasproj"
+    project = ROOT / "poseanything_studio" / "resources" / "examples" / f"{args.example}.pasproj"
     one_run(project)  # warm the file cache once
     runs = [one_run(project) for _ in range(args.runs)]
     print(f"window open on {project.name} ({os.environ.get('QT_QPA_PLATFORM', 'offscreen')} platform):")

@@ -1,4 +1,5 @@
-"""`poseanything-studio`: the window, and the `render`, `model`, `dataset`, `train` and `eval` commands.
+"""`poseanything-studio`: the window, and the `render`, `examples`, `templates`, `model`, `dataset`, `train` and
+`eval` commands.
 
 Exit status: 0 done, 1 a crash (a bug: please report it), 2 bad input, 130 cancelled with Ctrl+C.
 """
@@ -11,8 +12,13 @@ import sys
 import threading
 from pathlib import Path
 
+from . import __version__
+
 EXIT_OK, EXIT_CRASH, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 PROG = "poseanything-studio"
+
+# Packages of the `neural` and `train` extras (pyproject.toml): a command that needs one says which extra to install.
+OPTIONAL_STACKS = ("torch", "diffusers", "transformers", "safetensors", "accelerate", "peft", "tensorboard")
 
 # Subcommands written elsewhere: name -> (module, help). Each module has main(argv) -> int.
 COMMANDS = {
@@ -28,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "render":
         return render_main(argv[1:])
+    if argv and argv[0] == "examples":
+        return examples_main(argv[1:])
+    if argv and argv[0] == "templates":
+        return templates_main(argv[1:])
     if argv and argv[0] in COMMANDS:
         return _delegate(argv[0], argv[1:])
     return window_main(argv)
@@ -41,6 +51,11 @@ def _delegate(name: str, argv: list[str]) -> int:
         if err.name and module_name.startswith(err.name):
             print(f"{PROG} {name}: not available in this installation ({module_name} is missing)", file=sys.stderr)
             return EXIT_BAD_INPUT
+        if err.name and err.name.split(".")[0] in OPTIONAL_STACKS:
+            extra = "train" if name in ("train", "dataset") else "neural"
+            print(f"{PROG} {name}: needs {err.name.split('.')[0]}, which this installation lacks: "
+                  f"pip install 'poseanything-studio[{extra}]'", file=sys.stderr)
+            return EXIT_BAD_INPUT
         raise
     try:
         return int(module.main(argv) or 0)
@@ -51,13 +66,16 @@ def _delegate(name: str, argv: list[str]) -> int:
 
 # -- the window -------------------------------------------------------------------------------------
 def window_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {n:8} {h}" for n, h in [("render", "render a project to MP4 or PNGs"),
+    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4 or PNGs"),
+                                                     ("examples", "list the bundled example projects, or copy them"),
+                                                     ("templates", "list the bundled rig templates"),
                                                      *((k, v[1]) for k, v in COMMANDS.items())])
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
         epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
-    parser.add_argument("project", nargs="?", help="a .pasproj project to open")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("project", nargs="?", help="a .pasproj project to open (default: the cat example, untitled)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="open the window on PROJECT, save a picture of it and exit")
     return parser
@@ -68,6 +86,39 @@ def window_main(argv: list[str]) -> int:
     from .qt.app import run_window  # PySide6 only from here on
 
     return run_window(args.project, screenshot=args.screenshot)
+
+
+# -- bundled examples and templates ----------------------------------------------------------------------
+def examples_main(argv: list[str]) -> int:
+    """`poseanything-studio examples [--copy DIR]`: where the bundled example projects are, or a copy to edit."""
+    parser = _OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
+                            "them (with their pictures) into a folder of yours to open, edit and save.")
+    parser.add_argument("--copy", metavar="DIR", help="copy every example into DIR (existing files are kept)")
+    args = parser.parse_args(argv)
+    from .bundled import copy_examples, example_projects
+
+    if args.copy is None:
+        for name, path in example_projects().items():
+            print(f"{name:10} {path}")
+        return EXIT_OK
+    try:
+        copied = copy_examples(Path(args.copy))
+    except (FileExistsError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for path in copied:
+        print(path)
+    return EXIT_OK
+
+
+def templates_main(argv: list[str]) -> int:
+    """`poseanything-studio templates`: the rig templates the window's Rig menu offers."""
+    _OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
+    from .core.templates import load_templates
+
+    for template in load_templates():
+        print(f"{template.key:10} {len(template.rig.joints):3} joints  {template.name}: {template.description}")
+    return EXIT_OK
 
 
 # -- render -----------------------------------------------------------------------------------------

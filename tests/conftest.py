@@ -12,7 +12,7 @@ from helpers import write_arm_project
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "resources" / "examples"
+EXAMPLES = ROOT / "poseanything_studio" / "resources" / "examples"
 
 
 @pytest.fixture

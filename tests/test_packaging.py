@@ -23,9 +23,37 @@ def test_rendering_with_the_puppet_imports_no_torch(arm_project, tmp_path):
 def test_the_console_script_and_dependencies_are_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["poseanything-studio"] == "poseanything_studio.cli:main"
-    names = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in project["dependencies"]}
-    assert {"pyside6-essentials", "pyqtgraph", "torch", "diffusers", "numpy", "imageio-ffmpeg"} <= names
-    assert any(d.startswith("torch>=") for d in project["dependencies"])  # a floor, never a pin
+
+    def names(requirements):
+        return {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in requirements}
+
+    assert {"pyside6-essentials", "pyqtgraph", "numpy", "imageio-ffmpeg"} <= names(project["dependencies"])
+    assert not {"torch", "diffusers"} & names(project["dependencies"])  # a puppet-only install stays small
+    neural = project["optional-dependencies"]["neural"]
+    assert {"torch", "diffusers", "safetensors"} <= names(neural)
+    assert any(d.startswith("torch>=") for d in neural)  # a floor, never a pin
+
+
+def test_version_has_one_source():
+    from poseanything_studio import __version__
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "poseanything_studio.__version__"
+    out = subprocess.run([sys.executable, "-m", "poseanything_studio", "--version"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"poseanything-studio {__version__}"
+
+
+def test_examples_and_templates_are_listed_and_copied_without_clobbering(tmp_path):
+    from poseanything_studio.cli import main
+
+    assert main(["templates"]) == 0
+    assert main(["examples", "--copy", str(tmp_path)]) == 0
+    assert {p.name for p in tmp_path.glob("*.pasproj")} == {"cat.pasproj", "fish.pasproj", "robot_arm.pasproj"}
+    (tmp_path / "cat.pasproj").write_text("mine")
+    assert main(["examples", "--copy", str(tmp_path)]) == 2
+    assert (tmp_path / "cat.pasproj").read_text() == "mine"
 
 
 def test_help_runs_from_a_checkout():
@@ -38,7 +66,7 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     code = (
         "import sys\n"
         "from poseanything_studio.cli import main\n"
-        f"assert main(['resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
+        f"assert main(['poseanything_studio/resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'model') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

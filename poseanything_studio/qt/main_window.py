@@ -25,12 +25,14 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
+from ..bundled import default_example, examples_dir
 from ..core.errors import ProjectError
 from ..core.fileio import atomic_path
 from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, save_project
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
+from ..core.templates import load_templates, placed, target_box
 from . import edits
 from .canvas import Canvas
 from .curves import CurveEditor
@@ -38,13 +40,18 @@ from .document import Document
 from .edits import CAMERA_ROW
 from .previews import PuppetPreview
 from .render_panel import RenderPanel
-from .templates import load_templates, placed, target_box
 from .timeline import Playback, TimelinePanel
 
 APP_NAME = "PoseAnything Studio"
 AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
-EXAMPLE = Path(__file__).resolve().parents[2] / "resources" / "examples" / "cat.pasproj"
+
+
+def untitled_example() -> Project:
+    """The bundled cat example as untitled work: Save asks where, so nothing is written inside the package."""
+    project = load_project(default_example())
+    mask = str(project.resolve(project.subject_mask)) if project.subject_mask else None
+    return replace(project, image=str(project.resolve(project.image)), subject_mask=mask, path=None)
 
 
 def autosave_path(project_path: Path | None) -> Path:
@@ -77,7 +84,7 @@ class MainWindow(QMainWindow):
     def __init__(self, project: Project | None = None, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("PoseAnything", "Studio")
-        self.doc = Document(project or load_project(EXAMPLE))
+        self.doc = Document(project or untitled_example())
         self.preview = PuppetPreview(self)
         self.playback = Playback(self.doc, self)
         self.canvas = Canvas(self.doc, self.preview)
@@ -364,7 +371,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Discard
 
     def open_dialog(self) -> None:
-        folder = str(self.doc.path.parent) if self.doc.path else str(EXAMPLE.parent)
+        folder = str(self.doc.path.parent) if self.doc.path else str(examples_dir())
         path, _ = QFileDialog.getOpenFileName(self, "Open project", folder, "PoseAnything projects (*.pasproj)")
         if path:
             self.open_path(path)

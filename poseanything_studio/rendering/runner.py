@@ -44,8 +44,8 @@ def renderer_for(name: str):
         try:
             from .neural import PoseAnythingRenderer  # imports torch
         except ModuleNotFoundError as err:
-            raise RenderError(f"the poseanything renderer cannot start: {err} (install torch and diffusers, "
-                              "or use --renderer puppet)") from None
+            raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
+                              "`pip install 'poseanything-studio[neural]'`, or use --renderer puppet)") from None
         return PoseAnythingRenderer()
     raise ValueError(f"unknown renderer {name!r}")
 

@@ -232,7 +232,7 @@ def test_autosave_keeps_a_painted_mask(studio, examples_dir, monkeypatch):
 
 
 def test_templates_place_over_the_subject(studio):
-    from poseanything_studio.qt.templates import load_templates
+    from poseanything_studio.core.templates import load_templates
 
     templates = {t.key: t for t in load_templates()}
     assert {"human", "quadruped", "bird", "fish", "snake", "robot_arm"} <= set(templates)

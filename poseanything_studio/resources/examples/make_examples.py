@@ -1,10 +1,11 @@
 """Draw the example pictures and write the example projects (run from anywhere; output beside this file).
 
-Every picture here is drawn by this script, so the examples are ours to ship (CC0, see resources/README.md).
+Every picture here is drawn by this script, so the examples are ours to ship (CC0, see
+../README.md).
 Animation is forward kinematics on the rig: each joint turns about its parent by a per-frame angle, and
 keys are written every fourth frame with smooth interpolation.
 
-    python resources/examples/make_examples.py
+    python poseanything_studio/resources/examples/make_examples.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rig templates from `resources/templates/*.json`: normalised rigs placed and scaled over the picture.
+"""Rig templates from the package's `resources/templates/*.json`: normalised rigs placed and scaled over the picture.
 
 A template holds a rig in the project's JSON shape with coordinates in [0, 1] across the subject's
 box, and an `aspect` (box width / height). Placing fits that box inside a target box (the subject
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ProjectError
-from ..core.rig import Bone, Joint, Rig
+from .errors import ProjectError
+from .rig import Bone, Joint, Rig
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "resources" / "templates"
 ORDER = ("human", "quadruped", "bird", "fish", "snake", "robot_arm")
 
 
@@ -31,8 +30,12 @@ class Template:
     aspect: float
 
 
-def load_templates(folder: Path = TEMPLATE_DIR) -> list[Template]:
-    """Every template in `folder`, the standard ones first."""
+def load_templates(folder: Path | None = None) -> list[Template]:
+    """Every template in `folder` (default: the bundled ones), the standard ones first."""
+    if folder is None:
+        from ..bundled import templates_dir
+
+        folder = templates_dir()
     found = []
     for path in sorted(folder.glob("*.json")):
         try:
