@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -34,6 +34,7 @@ from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
 from . import edits
+from .app import studio_settings
 from .canvas import Canvas
 from .curves import CurveEditor
 from .document import Document
@@ -45,6 +46,7 @@ from .timeline import Playback, TimelinePanel
 APP_NAME = "PoseAnything Studio"
 AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
+LAYOUT_VERSION = 1  # raise when docks or toolbars change, so a layout saved by an older version is not applied
 
 
 def untitled_example() -> Project:
@@ -83,7 +85,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, project: Project | None = None, settings: QSettings | None = None):
         super().__init__()
-        self.settings = settings or QSettings("PoseAnything", "Studio")
+        self.settings = settings or studio_settings()
+        self.keep_layout = True  # closing saves the geometry and dock layout into the settings
         self.doc = Document(project or untitled_example())
         self.preview = PuppetPreview(self)
         self.playback = Playback(self.doc, self)
@@ -103,6 +106,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self.resize(1500, 920)
+        self.restore_layout()
         self._update_title()
         self.canvas.refresh()
 
@@ -113,6 +117,20 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def restore_layout(self) -> None:
+        """The size, place and dock layout the window had when it was last closed (if saved, same layout version)."""
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        """Keep the window's size, place and dock layout in the settings for the next run."""
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
 
     def _make_docks(self) -> None:
         self.timeline = TimelinePanel(self.doc, self.playback)
@@ -533,6 +551,8 @@ class MainWindow(QMainWindow):
             self.render_panel.cancel_render()
         if self.maybe_save():
             self._discard_autosave()
+            if self.keep_layout:
+                self.save_layout()
             event.accept()
         else:
             event.ignore()
