@@ -515,7 +515,7 @@ class TimelinePanel(QWidget):
     def _show_dropped(self, dropped: int, due: int) -> None:
         """Beside the fps field: how many frames playback skipped to keep time (empty when none)."""
         fps = float(self.doc.project.fps)
-        self.dropped_label.setText(f"dropped {dropped} of {due} frames (redraw slower than {fps:g} fps)"
+        self.dropped_label.setText(f"dropped {dropped} of {due} frames to keep {fps:g} fps"
                                    if dropped else "")
 
     def _sync_fields(self, *_args) -> None:
