@@ -128,8 +128,8 @@ class Playback(QObject):
             self._position = due
             self.doc.set_frame(self._frame_at(due))  # the redraw runs here, inside frame_changed
             self._rebase()
-            if skipped:
-                self.dropped += skipped
+            self.dropped += skipped
+            if self.dropped:  # once frames were dropped, keep both counts current
                 self.dropped_changed.emit(self.dropped, self.due)
         if not self._playing:  # a frame_changed slot stopped playback
             return
