@@ -118,6 +118,7 @@ def run_window(project_path: str | None, screenshot: str | None = None) -> int:
             return 2
         print(screenshot)
         return 0
+    window.restore_layout()  # the size, place and docks of the last run (a screenshot keeps the built-in ones)
     window.show()
     window.offer_recovery()
     return app.exec()

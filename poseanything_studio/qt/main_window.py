@@ -106,7 +106,6 @@ class MainWindow(QMainWindow):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
         self.resize(1500, 920)
-        self.restore_layout()
         self._update_title()
         self.canvas.refresh()
 

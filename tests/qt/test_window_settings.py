@@ -30,29 +30,39 @@ def _window(project_path, settings_file, qtbot):
 
 
 FIRST_RUN = """
-from poseanything_studio.qt.app import application
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from poseanything_studio.qt.app import application, run_window
 from poseanything_studio.qt.main_window import MainWindow
-app = application()
-window = MainWindow()
-window.show()
-app.processEvents()
-print(window.width(), window.height())
-window.resize(1111, 777)
-window.move(150, 100)
-window.curves_dock.hide()
-window.render_dock.setFloating(True)
-app.processEvents()
-window.close()
+
+def change_and_quit():
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    print(window.width(), window.height())
+    window.resize(1111, 777)
+    window.move(150, 100)
+    window.curves_dock.hide()
+    window.render_dock.setFloating(True)
+    QTimer.singleShot(200, window.close)
+
+application()
+QTimer.singleShot(300, change_and_quit)
+raise SystemExit(run_window(None))
 """
 NEXT_RUN = """
-from poseanything_studio.qt.app import application
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from poseanything_studio.qt.app import application, run_window
 from poseanything_studio.qt.main_window import MainWindow
-app = application()
-window = MainWindow()
-window.show()
-app.processEvents()
-print(window.width(), window.height(), window.x(), window.y())
-print(window.curves_dock.isVisible(), window.timeline_dock.isVisible(), window.render_dock.isFloating())
+
+def report_and_quit():
+    window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+    print(window.width(), window.height(), window.x(), window.y())
+    print(window.curves_dock.isVisible(), window.timeline_dock.isVisible(), window.render_dock.isFloating())
+    window.close()
+
+application()
+QTimer.singleShot(300, report_and_quit)
+raise SystemExit(run_window(None))
 """
 
 
@@ -64,7 +74,7 @@ def _run(code: str, home: Path) -> list[str]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "HOME": str(home),
            "QT_QPA_PLATFORM": f"offscreen:configfile={screen}"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
-                         timeout=120)
+                         timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()
 
@@ -83,9 +93,29 @@ def test_a_layout_from_another_layout_version_is_not_applied(examples_dir, tmp_p
     first = _window(examples_dir / "cat.pasproj", ini, qtbot)
     first.curves_dock.hide()
     assert first.close()
+    same = _window(examples_dir / "cat.pasproj", ini, qtbot)
+    same.restore_layout()
+    assert not same.curves_dock.isVisible()  # the saved layout, same version
     monkeypatch.setattr(main_window, "LAYOUT_VERSION", main_window.LAYOUT_VERSION + 1)
-    again = _window(examples_dir / "cat.pasproj", ini, qtbot)
-    assert again.curves_dock.isVisible()  # docks as built, not the older layout
+    newer = _window(examples_dir / "cat.pasproj", ini, qtbot)
+    newer.restore_layout()
+    assert newer.curves_dock.isVisible()  # docks as built, not the older layout
+
+
+def test_a_screenshot_neither_uses_nor_changes_the_saved_layout(examples_dir, tmp_path):
+    """`--screenshot` pictures the built-in layout and leaves the user's saved one alone."""
+    _run(FIRST_RUN, tmp_path)
+    conf = tmp_path / "config" / "PoseAnything" / "PoseAnything Studio.conf"
+    saved = conf.read_text()
+    picture = tmp_path / "shot.png"
+    code = f"from poseanything_studio.qt.app import run_window; raise SystemExit(run_window(None, {str(picture)!r}))"
+    _run(code, tmp_path)
+    from PySide6.QtGui import QImage
+
+    assert QImage(str(picture)).width() >= 1500  # the built-in 1500-pixel-wide window, not the saved 1111
+    assert "window" in saved and conf.read_text().count("geometry") == saved.count("geometry")
+    assert [line for line in conf.read_text().splitlines() if "geometry" in line] == \
+        [line for line in saved.splitlines() if "geometry" in line]
 
 
 def test_settings_live_under_the_application_name_and_old_keys_move_over(tmp_path):
@@ -103,7 +133,7 @@ def test_settings_live_under_the_application_name_and_old_keys_move_over(tmp_pat
             "print(window.recent_files())\n")
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "QT_QPA_PLATFORM": "offscreen",
            "HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     names, same_file, recent = out.stdout.strip().splitlines()
     assert names == "PoseAnything | PoseAnything Studio"
