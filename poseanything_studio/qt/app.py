@@ -29,7 +29,7 @@ def application() -> QApplication:
 
 
 def studio_settings() -> QSettings:
-    """The application's settings, under its organization and application names (the old keys moved over)."""
+    """The application's settings, under its organization and application names (the old keys copied over once)."""
     settings = QSettings(ORGANIZATION, APPLICATION)
     migrate_settings(QSettings(*OLD_SETTINGS), settings)
     return settings

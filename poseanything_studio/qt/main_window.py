@@ -34,7 +34,7 @@ from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
 from . import edits
-from .app import studio_settings
+from .app import APPLICATION, studio_settings
 from .canvas import Canvas
 from .curves import CurveEditor
 from .document import Document
@@ -43,7 +43,7 @@ from .previews import PuppetPreview
 from .render_panel import RenderPanel
 from .timeline import Playback, TimelinePanel
 
-APP_NAME = "PoseAnything Studio"
+APP_NAME = APPLICATION
 AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
 LAYOUT_VERSION = 1  # raise when docks or toolbars change, so a layout saved by an older version is not applied
