@@ -176,11 +176,32 @@ def render_main(argv: list[str]) -> int:
     try:
         return _render(args)
     except (ProjectError, OutputError, RenderError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, RenderCancelled):
         print("cancelled: nothing was written", file=sys.stderr)
         return EXIT_CANCELLED
+    except OSError as err:  # the system refused: a full disk, a name too long, a file gone mid-render
+        print(f"error: {os_error_line(err)}; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("error: out of memory: render fewer frames or a smaller size; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """The error's text on one line, cut to `limit` characters (a message must fit a terminal line or two)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def os_error_line(err: OSError) -> str:
+    """`FILE: reason` for an OSError, on one line."""
+    name = err.filename if isinstance(err.filename, str) else None
+    reason = err.strerror or str(err)
+    if name and len(name) > 120:
+        name = name[:117] + "..."
+    return one_line(f"{name}: {reason}" if name else reason)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -201,7 +222,7 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
     target = output_target(args.output)
     project = load_project(args.project)
-    neural = NeuralOptions(model_dir=args.model_dir or project.render.model_dir, checkpoint=args.checkpoint,
+    neural = NeuralOptions(model_dir=args.model_dir or project.model_dir_path(), checkpoint=args.checkpoint,
                            device=args.device, matching=args.matching)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
