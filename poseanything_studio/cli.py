@@ -173,8 +173,12 @@ def render_main(argv: list[str]) -> int:
     from .rendering.events import RenderCancelled, RenderError
     from .rendering.export import OutputError
 
+    _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
         return _render(args)
+    except StopSignal as stop:
+        print(f"stopped by {stop.name}: nothing was written", file=sys.stderr)
+        return 128 + stop.number
     except (ProjectError, OutputError, RenderError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -187,6 +191,31 @@ def render_main(argv: list[str]) -> int:
     except MemoryError:
         print("error: out of memory: render fewer frames or a smaller size; nothing was written", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+class StopSignal(BaseException):
+    """A TERM or HUP arrived: unwind (temporaries are removed on the way out), then exit 128 + the signal."""
+
+    def __init__(self, number: int):
+        import signal
+
+        super().__init__(number)
+        self.number, self.name = number, signal.Signals(number).name
+
+
+def _stop_cleanly_on(names: tuple[str, ...]) -> None:
+    """Turn these signals into StopSignal in the main thread, so a closed terminal or `kill` leaves no temporaries."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(number, frame):
+        raise StopSignal(number)
+
+    for name in names:
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
+            signal.signal(getattr(signal, name), stop)
 
 
 def one_line(err: BaseException, limit: int = 400) -> str:

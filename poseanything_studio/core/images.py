@@ -35,9 +35,11 @@ def picture_info(path: str | Path) -> tuple[tuple[int, int], int]:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    # Pillow's own bomb check fires at open() and hides the size; ours (MAX_PIXELS) runs on every read, first.
+    Image.MAX_IMAGE_PIXELS = None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning: we check the size below
+            warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 size = img.size
                 try:
@@ -123,7 +125,7 @@ def _to_rgba(image: np.ndarray) -> np.ndarray:
 def orient(image: np.ndarray, orientation: int) -> np.ndarray:
     """`image` as stored, turned upright for its EXIF `orientation` (1-8, as Pillow's exif_transpose)."""
     turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
              8: lambda a: np.rot90(a, 1)}
     return np.ascontiguousarray(turns.get(orientation, turns[1])(image))
 
@@ -152,7 +154,6 @@ def downscaled_copy(path: str | Path, max_pixels: int = MAX_PIXELS) -> Path:
     scale = (max_pixels / (w * h)) ** 0.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Image.MAX_IMAGE_PIXELS = None if Image.MAX_IMAGE_PIXELS is None else max(Image.MAX_IMAGE_PIXELS, 4 * max_pixels)
         with Image.open(path) as img:
             img.draft("RGB", (int(w * scale), int(h * scale)))  # JPEG decodes at a reduced size directly
             rgba = np.asarray(img.convert("RGBA"))

@@ -195,7 +195,7 @@ class Mp4Encoder:
             return self._message
         self._log.seek(0)
         lines = [line.strip() for line in self._log.read().decode("utf-8", "replace").splitlines() if line.strip()]
-        self._message = lines[-1][:200] if lines else ""
+        self._message = re.sub(r"^\[[^\]]*\]\s*", "", lines[-1])[:200] if lines else ""  # drop "[out#0/mp4 @ 0x..]"
         return self._message
 
 
