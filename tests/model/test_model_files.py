@@ -130,7 +130,8 @@ def test_an_all_nan_checkpoint_is_refused(broken):
         load_checkpoint(PoseAnythingTransformer3DModel.from_base(_tiny_base(broken)), path)
 
 
-@pytest.mark.parametrize("lora", ["not json", "[]", '{"r": 4}', '{"r": -1, "lora_alpha": 1, "target_modules": ["to_q"]}',
+@pytest.mark.parametrize("lora", ["not json", "[]", '{"r": 4}',
+                                  '{"r": -1, "lora_alpha": 1, "target_modules": ["to_q"]}',
                                   '{"r": 4, "lora_alpha": 8, "target_modules": ["to_q"], "init_lora_weights": "x"}'])
 def test_bad_lora_metadata_is_refused(broken, lora):
     path = broken / CHECKPOINT_NAME
