@@ -126,3 +126,44 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     """Write `text` (UTF-8, LF line ends) to `target` atomically, fsynced before the rename."""
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+class OutputPathError(ValueError):
+    """An output path a command must not write: one line naming it and saying why."""
+
+
+def check_output_file(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool = False,
+                      option: str = "output") -> Path:
+    """`path` as a file a command may write, checked before any work starts; else OutputPathError.
+
+    Refused: a NUL byte or an over-long name, a folder, a missing or unwritable folder, one of the command's
+    own `inputs` (or another name for it), and an existing file unless `overwrite`.
+    """
+    text = os.fspath(path)
+    if "\0" in text:
+        raise OutputPathError(f"{option}: {text!r} holds a NUL byte")
+    target = Path(text).expanduser()
+    if len(target.name.encode("utf-8", "surrogateescape")) > 255:
+        raise OutputPathError(f"{option}: the name {target.name[:40]}... is longer than 255 bytes")
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputPathError(f"{option}: {text}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{option}: {text}: folder {str(folder)!r} is not writable")
+    if target.is_dir():
+        raise OutputPathError(f"{option}: {text} is a folder")
+    for item in inputs:
+        if item is not None and _same_file(target, Path(item)):
+            raise OutputPathError(f"{option}: {text} is one of this command's inputs; write elsewhere")
+    if target.exists() and not overwrite:
+        raise OutputPathError(f"{option}: {text} exists; pass --overwrite to replace it")
+    if target.exists() and not target.is_file():
+        raise OutputPathError(f"{option}: {text} is not a regular file")
+    return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except (OSError, ValueError):
+        return False
