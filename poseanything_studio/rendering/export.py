@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -216,3 +217,60 @@ def write_frames(frames: Iterator[np.ndarray] | np.ndarray, target: OutputTarget
     with FrameWriter(target, fps, size, count) as writer:
         for image in frames:
             writer.write(image)
+
+
+class FrameStore:
+    """Rendered frames kept on disk, PNG-compressed (lossless), so memory stays flat in the frame count.
+
+    One anonymous temporary file (unlinked at creation where the system allows, so even a killed program
+    leaves nothing); frames are appended in order and read back by index from any thread.
+    """
+
+    def __init__(self, level: int = 1):
+        self._file = tempfile.TemporaryFile(prefix="poseanything-frames-")  # noqa: SIM115 (closed in close())
+        self._spans: list[tuple[int, int]] = []
+        self._end = 0
+        self._level = level
+        self._lock = threading.Lock()
+        self.shape: tuple[int, ...] | None = None
+
+    def append(self, image: np.ndarray) -> None:
+        """Add the next frame, (H, W, 3) uint8 RGB."""
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, self._level])
+        if not ok:
+            raise OutputError("could not encode a rendered frame")
+        data = png.tobytes()
+        with self._lock:
+            self._file.seek(self._end)
+            self._file.write(data)  # OSError on a full disk: the render fails with one line
+            self._spans.append((self._end, len(data)))
+            self._end += len(data)
+        self.shape = image.shape
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Frame `index` as (H, W, 3) uint8 RGB (negative indices count from the end)."""
+        start, length = self._spans[index]
+        with self._lock:
+            self._file.seek(start)
+            data = self._file.read(length)
+        return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def nbytes_on_disk(self) -> int:
+        """Bytes the compressed frames take in the temporary file."""
+        return self._end
+
+    def close(self) -> None:
+        """Drop the frames (the temporary file goes with them)."""
+        self._file.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._file.close()
