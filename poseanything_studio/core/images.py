@@ -62,8 +62,12 @@ def upright_size(path: str | Path) -> tuple[int, int]:
     return (h, w) if orientation >= 5 else (w, h)
 
 
-def read_rgba(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """The picture at `path` as (H, W, 4) uint8 RGBA, upright; opaque alpha when the file has none."""
+def read_rgba(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """The picture at `path` as (H, W, 4) uint8 RGBA, upright; opaque alpha when the file has none.
+
+    ImageTooLarge (from the header, before decoding) past `max_pixels` (default MAX_PIXELS).
+    """
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     path = _checked_file(path)
     (w, h), orientation = picture_info(path)
     if w * h > max_pixels:
@@ -138,7 +142,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY) > 127
 
 
-def downscaled_copy(path: str | Path, max_pixels: int = MAX_PIXELS) -> Path:
+def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     """Write `NAME_WxH.png` beside a too-large picture, upright and scaled to fit `max_pixels`; its path.
 
     Only for pictures up to 4x the limit (decoding needs their full size once).
@@ -147,6 +151,7 @@ def downscaled_copy(path: str | Path, max_pixels: int = MAX_PIXELS) -> Path:
 
     from .fileio import atomic_path
 
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     path = _checked_file(path)
     (w, h), orientation = picture_info(path)
     if w * h > 4 * max_pixels:

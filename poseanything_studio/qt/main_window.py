@@ -580,8 +580,10 @@ class MainWindow(QMainWindow):
         if owner is None:
             if not self.maybe_save():
                 return False
-            self.doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image))))
-            self.doc.apply(replace(self.doc.project, fps=self.doc.project.fps), "Recover")
+            mask = str(recovered.resolve(recovered.subject_mask)) if recovered.subject_mask else None
+            self.doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image)),
+                                   subject_mask=mask))
+            self.doc.undo_stack.resetClean()  # recovered work is unsaved work: Save and Close ask
             self.untitled_side = side  # keep autosaving there; Save or Close removes it
         else:
             self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
