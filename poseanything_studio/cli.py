@@ -62,6 +62,12 @@ def _delegate(name: str, argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"{PROG} {name}: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except OSError as err:  # the system refused (a full disk, a file gone, a name too long): not a bug of ours
+        print(f"{PROG} {name}: error: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print(f"{PROG} {name}: error: out of memory", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # -- the window -------------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def _checked_file(path: str | Path) -> Path:
     except (OSError, ValueError) as err:  # e.g. a name longer than the file system allows
         raise ImageReadError(f"cannot read {text!r} ({getattr(err, 'strerror', None) or err})") from None
     if not is_file:
-        raise ImageReadError(f"no such file {text!r}")
+        raise ImageReadError(f"{text!r} is not a regular file" if path.exists() else f"no such file {text!r}")
     if size > MAX_FILE_BYTES:
         raise ImageReadError(f"{text!r} is {size / 2**20:.0f} MB; picture files of at most "
                              f"{MAX_FILE_BYTES // 2**20} MB are read")
