@@ -110,7 +110,7 @@ def _fake_ffmpeg(tmp_path: Path, script: str) -> str:
 
 @pytest.mark.parametrize("script,words", [
     ("head -c 5000 >/dev/null; echo 'Conversion failed!' >&2; exit 1\n", "ffmpeg stopped while writing"),
-    ("cat >/dev/null; echo 'Error closing file: Input/output error' >&2; exit 1\n", "ffmpeg failed with status 1"),
+    ("cat >/dev/null; echo 'Error closing file: I/O error' >&2; exit 1\n", "ffmpeg failed (Error closing file"),
 ])
 def test_ffmpeg_dying_or_failing_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch, script, words):
     import imageio_ffmpeg
@@ -208,3 +208,20 @@ def test_a_save_killed_half_way_keeps_the_old_project_and_the_next_save_cleans_u
 
     save_project(load_project(project), project)
     assert _temps(tmp_path) == []
+
+
+def test_ffmpeg_killed_mid_render_is_one_line(tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = _start_render(tmp_path, out_dir / "long.mp4")
+    deadline, children = time.time() + 60, []
+    while time.time() < deadline and not children:  # ffmpeg starts with the first frame
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        time.sleep(0.05)
+    assert children, "the render has no ffmpeg child"
+    os.kill(int(children[0]), signal.SIGKILL)  # ffmpeg dies: the next frame meets a broken pipe
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert err.strip().splitlines() == [f"error: {out_dir / 'long.mp4'}: ffmpeg stopped while writing "
+                                        "(killed by signal 9); nothing was written"]
+    assert list(out_dir.iterdir()) == []

@@ -142,6 +142,15 @@ def _reason(err: BaseException) -> str:
     return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
 
+def _status_text(status: int | None) -> str:
+    """How ffmpeg ended, in words."""
+    if status is None:
+        return "it stopped reading frames"
+    if status < 0:
+        return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
 class Mp4Encoder:
     """ffmpeg (the one imageio-ffmpeg ships) encoding raw RGB frames from a pipe to H.264 yuv420p.
 
@@ -171,10 +180,14 @@ class Mp4Encoder:
         try:
             self._proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
         except (BrokenPipeError, OSError, ValueError):
-            self._proc.wait()
-            message = self._last_line()
+            try:
+                status = self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                status = None
+            message = self._last_line() or _status_text(status)
             self.close(abort=True)
-            raise OutputError(f"{self.shown_as}: ffmpeg stopped while writing ({message or 'no message'})") from None
+            raise OutputError(f"{self.shown_as}: ffmpeg stopped while writing ({message}); nothing was written") \
+                from None
 
     def close(self, abort: bool = False) -> None:
         """End the stream and wait for ffmpeg; OutputError when it did not finish cleanly (unless aborting)."""
@@ -188,8 +201,8 @@ class Mp4Encoder:
         message = self._last_line()
         self._log.close()
         if status != 0 and not abort:
-            raise OutputError(f"{self.shown_as}: ffmpeg failed with status {status} "
-                              f"({message or 'no message'}); nothing was written")
+            raise OutputError(f"{self.shown_as}: ffmpeg failed ({message or _status_text(status)}); "
+                              "nothing was written")
 
     def _last_line(self) -> str:
         if self._log.closed:
