@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +28,17 @@ def temp_prefix(target: str | os.PathLike) -> str:
     return f".{Path(target).name[:_NAME_KEEP]}{TEMP_TAG}"
 
 
-def _process_alive(pid: int) -> bool:
+STALE_AFTER_S = 24 * 3600  # where a process cannot be asked about (Windows), a temporary this old is stale
+
+
+def _process_alive(pid: int, entry: Path) -> bool:
     if pid == os.getpid():
         return True
+    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there: judge by age instead
+        try:
+            return time.time() - entry.stat().st_mtime < STALE_AFTER_S
+        except OSError:
+            return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -50,7 +59,7 @@ def stale_temps(target: str | os.PathLike) -> list[Path]:
     found = []
     for entry in entries:
         match = _TEMP_RE.match(entry.name, len(prefix) - len(TEMP_TAG)) if entry.name.startswith(prefix) else None
-        if match and not _process_alive(int(match.group(1))):
+        if match and not _process_alive(int(match.group(1)), entry):
             found.append(entry)
     return found
 
