@@ -301,8 +301,13 @@ def _done_clips(manifest: Path) -> set[str]:
     """Clips the manifest already lists (to resume after them); BadManifest for a line that is not an entry."""
     if not manifest.is_file():
         return set()
+    text = manifest.read_bytes()
+    if text and not text.endswith(b"\n"):  # a line cut short by a kill or a full disk: drop it, redo that clip
+        text = text[: text.rfind(b"\n") + 1]
+        with manifest.open("r+b") as f:
+            f.truncate(len(text))
     done = set()
-    for number, line in enumerate(manifest.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for number, line in enumerate(text.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -72,6 +72,9 @@ def test_dataset_build_output_checks_and_a_fifo_among_the_clips(tmp_path, capsys
     assert "also an input folder" in _one_line_2(["dataset", "build", str(clips), "-o", str(clips)], capsys)
     assert main(["dataset", "build", str(clips), "-o", str(tmp_path / "ds")]) == 0
     assert (tmp_path / "ds" / "manifest.jsonl").read_text() == ""
+    (tmp_path / "ds" / "manifest.jsonl").write_text('{"clip": "a", "status": "rejected"}\n{"clip": "b", "sta')
+    assert main(["dataset", "build", str(clips), "-o", str(tmp_path / "ds")]) == 0  # a line cut short is dropped
+    assert (tmp_path / "ds" / "manifest.jsonl").read_text() == '{"clip": "a", "status": "rejected"}\n'
     (tmp_path / "ds" / "manifest.jsonl").write_text("not json\n")
     assert "line 1 is not a clip entry" in _one_line_2(["dataset", "build", str(clips), "-o", str(tmp_path / "ds")],
                                                        capsys)
