@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
             with atomic_dir(folder) as tmp:  # the folder fills only once every file is written
                 write_tiny_model(tmp, seed=args.seed)
         except OSError as err:
-            print(f"model tiny: {err.filename or folder}: could not write ({err.strerror or err})", file=sys.stderr)
+            print(f"model tiny: {folder}: could not write ({err.strerror or err})", file=sys.stderr)
             return 2
         print(f"wrote a tiny random model to {folder} (checkpoint {folder / CHECKPOINT_NAME}); it renders noise")
         return 0

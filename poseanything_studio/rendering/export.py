@@ -66,6 +66,8 @@ def output_target(text: str) -> OutputTarget:
 def _check_writable(target: OutputTarget, text: str) -> None:
     folder = target.path.parent if target.kind == "mp4" else target.path
     probe = folder if folder.exists() else folder.parent
+    if target.kind == "png" and folder.exists() and not folder.is_dir():
+        raise OutputError(f"{text}: exists and is not a folder (write .mp4, a folder, or a .png pattern)")
     if target.kind == "mp4" and not folder.is_dir():
         raise OutputError(f"{text}: folder {str(folder)!r} does not exist")
     if not probe.is_dir():
