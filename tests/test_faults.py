@@ -23,6 +23,7 @@ from poseanything_studio.cli import main
 from poseanything_studio.core.fileio import TEMP_TAG, atomic_write_text, remove_stale_temps
 from poseanything_studio.rendering.export import FrameWriter, OutputError, output_target
 
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and mounts of POSIX systems")
 MAIN_PY = str(Path(__file__).resolve().parents[1] / "main.py")
 
 

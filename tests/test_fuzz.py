@@ -19,6 +19,7 @@ import pytest
 
 from poseanything_studio.cli import main
 
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and mounts of POSIX systems")
 EXAMPLES = Path(__file__).resolve().parents[1] / "poseanything_studio" / "resources" / "examples"
 PROJECTS = ("cat", "fish", "robot_arm")
 CASES = 400
