@@ -35,6 +35,7 @@ MAX_KEYS = 10_000  # keys in one track or in the camera path
 MAX_KEY_FRAME = 100_000  # a key's frame number (keys may sit past the last frame, but not absurdly far)
 MAX_ID_CHARS = 200  # characters of a joint or bone id
 MAX_RENDER_PIXELS = 2401 * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
+MAX_PROJECT_BYTES = 64 * 2**20  # a project file (the examples are 10-30 KB)
 MAX_NAME_BYTES = 255  # bytes of one path component (what common file systems allow)
 
 
@@ -142,7 +143,14 @@ def load_project(path: str | os.PathLike) -> Project:
     """Read and validate a project file; ProjectError (one line, file and key) for anything wrong."""
     path = Path(path)
     source = str(path)
+    if "\0" in source:
+        raise ProjectError("a path cannot hold a NUL byte", source=repr(source))
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO or a device: reading could hang
+            raise ProjectError("is not a regular file", source=source)
+        if path.is_file() and path.stat().st_size > MAX_PROJECT_BYTES:
+            raise ProjectError(f"is {path.stat().st_size / 2**20:.0f} MB; a project file is at most "
+                               f"{MAX_PROJECT_BYTES // 2**20} MB", source=source)
         text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows Notepad) is fine
     except FileNotFoundError:
         raise ProjectError("no such file", source=source) from None
