@@ -12,6 +12,9 @@ Small functions the loader calls (whatever loads the weights, `from_pretrained` 
 - `check_state_dict(state, expected, source, dtypes)`: the same for tensors already in memory (our checkpoint).
 - `check_finite(named_tensors, source)`: no NaN or infinity in any tensor (chunked: no large temporaries).
 - `check_lora_metadata(text, source)`: the LoRA config in a checkpoint's header, as LoraConfig keyword arguments.
+- `check_component_files(root)`: all of the above for a Wan2.2 diffusers folder's transformer, VAE and text
+  encoder, from configs and headers only (call it before `from_pretrained`).
+- `scheduler_class(config, source)`: the diffusers scheduler class a scheduler config names (never a model).
 
 Nothing here calls torch.load or unpickles anything.
 """
@@ -235,3 +238,40 @@ def check_lora_metadata(text: Any, source: str | Path) -> dict[str, Any]:
                                                                for t in targets):
         raise ModelError(f"{source}: metadata lora.target_modules must be a list of module names")
     return {"r": r, "lora_alpha": alpha, "target_modules": targets}
+
+
+COMPONENT_WEIGHTS = {"transformer": "diffusion_pytorch_model.safetensors", "vae": "diffusion_pytorch_model.safetensors",
+                     "text_encoder": "model.safetensors"}
+
+
+def component_classes() -> dict[str, type]:
+    """The class each checked component of a Wan2.2 diffusers folder loads as."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+    from transformers import UMT5EncoderModel
+
+    return {"transformer": WanTransformer3DModel, "vae": AutoencoderKLWan, "text_encoder": UMT5EncoderModel}
+
+
+def check_component_files(root: Path) -> None:
+    """Configs within the Wan2.2 layout and every weight present, shaped and float, read from headers only.
+
+    Runs before anything is allocated; a ModelError names the file and the key or tensor.
+    """
+    for sub, model_class in component_classes().items():
+        config_path = Path(root) / sub / "config.json"
+        config = read_config(config_path)
+        check_config(sub, config, config_path)
+        expected = expected_tensors(model_class, config, config_path)
+        check_weight_files(weight_files(Path(root) / sub, COMPONENT_WEIGHTS[sub]), expected, Path(root) / sub)
+
+
+def scheduler_class(config: Mapping[str, Any], source: str | Path) -> type:
+    """The diffusers scheduler class `config["_class_name"]` names; ModelError for anything else (e.g. a model)."""
+    import diffusers
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+    name = config.get("_class_name")
+    cls = getattr(diffusers, name, None) if isinstance(name, str) and name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+        raise ModelError(f"{source}: _class_name {str(name)[:60]!r} is not a diffusers scheduler")
+    return cls

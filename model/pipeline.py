@@ -23,7 +23,7 @@ from transformers import AutoTokenizer, UMT5EncoderModel
 from transformers.utils import logging as transformers_logging
 
 from .checkpoint import load_checkpoint
-from .checks import check_config, check_finite, check_weight_files, expected_tensors, read_config, weight_files
+from .checks import check_component_files, check_finite, read_config, scheduler_class
 from .errors import ModelError, PipelineInterrupted
 from .guidance import DecoupledGuidance
 from .part_attention import PartContext
@@ -59,22 +59,6 @@ def check_model_dir(model_dir: str | Path) -> Path:
                 hint = f" (only pickle weights {pickles[0]}: convert to .safetensors)" if pickles else ""
                 raise ModelError(f"{root}: {sub}/{names[0]} is missing{hint}")
     return root
-
-
-def check_component_files(root: Path) -> None:
-    """Configs within the Wan2.2 layout and every weight present, shaped and float, read from headers only.
-
-    Runs before anything is allocated; a ModelError names the file and the key or tensor.
-    """
-    for sub, model_class, weights in ((
-            "transformer", WanTransformer3DModel, "diffusion_pytorch_model.safetensors"),
-            ("vae", AutoencoderKLWan, "diffusion_pytorch_model.safetensors"),
-            ("text_encoder", UMT5EncoderModel, "model.safetensors")):
-        config_path = root / sub / "config.json"
-        config = read_config(config_path)
-        check_config(sub, config, config_path)
-        expected = expected_tensors(model_class, config, config_path)
-        check_weight_files(weight_files(root / sub, weights), expected, root / sub)
 
 
 class LatentPreview:
@@ -362,15 +346,9 @@ _OOM = ("out of GPU memory: turn on model CPU offload and VAE tiling, or render 
 
 def _load_scheduler(root: Path):
     """The scheduler its config names, built from that config alone (a scheduler class only: nothing else loads)."""
-    import diffusers
-    from diffusers.schedulers.scheduling_utils import SchedulerMixin
-
     path = root / "scheduler" / "scheduler_config.json"
     config = read_config(path)
-    name = config.get("_class_name")
-    cls = getattr(diffusers, name, None) if isinstance(name, str) and name.isidentifier() else None
-    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
-        raise ModelError(f"{path}: _class_name {str(name)[:60]!r} is not a diffusers scheduler")
+    cls = scheduler_class(config, path)
     try:
         return cls.from_config(config)
     except Exception as err:  # a value the scheduler rejects
