@@ -240,6 +240,8 @@ def check_lora_metadata(text: Any, source: str | Path) -> dict[str, Any]:
     return {"r": r, "lora_alpha": alpha, "target_modules": targets}
 
 
+JSON_OBJECT_FILES = ("model_index.json", "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json",
+                     "tokenizer/special_tokens_map.json", "tokenizer/added_tokens.json")
 COMPONENT_WEIGHTS = {"transformer": "diffusion_pytorch_model.safetensors", "vae": "diffusion_pytorch_model.safetensors",
                      "text_encoder": "model.safetensors"}
 
@@ -257,6 +259,9 @@ def check_component_files(root: Path) -> None:
 
     Runs before anything is allocated; a ModelError names the file and the key or tensor.
     """
+    for name in JSON_OBJECT_FILES:  # loaders call .get() on these: anything but an object would crash them
+        if (Path(root) / name).is_file():
+            read_config(Path(root) / name)
     for sub, model_class in component_classes().items():
         config_path = Path(root) / sub / "config.json"
         config = read_config(config_path)

@@ -90,6 +90,13 @@ CASES = {
         lambda f: _edit_weights(f / "transformer/diffusion_pytorch_model.safetensors",
                                 lambda s: s["blocks.0.ffn.net.2.weight"].fill_(float("nan"))),
         r"transformer: tensor blocks\.0\.ffn\.net\.2\.weight holds NaN"),
+    "tokenizer config a list": (lambda f: (f / "tokenizer/tokenizer_config.json").write_text("[]"),
+                                r"tokenizer/tokenizer_config\.json: must hold a JSON object"),
+    "tokenizer.json garbage": (lambda f: (f / "tokenizer/tokenizer.json").write_text("garbage"),
+                               r"tokenizer/tokenizer\.json: not a readable JSON config"),
+    "scheduler value rejected": (
+        lambda f: _edit_json(f / "scheduler/scheduler_config.json", lambda d: {**d, "solver_order": "x"}),
+        r"scheduler_config\.json: UniPCMultistepScheduler does not accept this config"),
     "scheduler config a list": (lambda f: (f / "scheduler/scheduler_config.json").write_text("[]"),
                                 r"scheduler_config\.json: must hold a JSON object"),
     "scheduler names a model class": (
