@@ -266,6 +266,7 @@ def _render(args: argparse.Namespace) -> int:
     except ProjectError as err:
         raise err.located(project.source) from None
     existing = target.existing(job.frames)
+    _refuse_own_inputs(existing, project)
     if existing and not args.overwrite and not _confirm_overwrite(existing):
         raise OutputError(f"{existing[0]}: exists; pass --overwrite to replace it")
     cancel = threading.Event()
@@ -287,6 +288,18 @@ def _render(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _refuse_own_inputs(existing: list[Path], project) -> None:
+    """OutputError when the output would replace the project file, its picture or its mask."""
+    from .core.fileio import same_file
+    from .rendering.export import OutputError
+
+    inputs = [project.path, project.resolve(project.image),
+              project.resolve(project.subject_mask) if project.subject_mask else None]
+    for path in existing:
+        if any(item is not None and same_file(path, item) for item in inputs):
+            raise OutputError(f"{path}: is an input of this render; write the output elsewhere")
 
 
 def _confirm_overwrite(existing: list[Path]) -> bool:

@@ -86,3 +86,20 @@ def test_model_tiny_output_checks(tmp_path, capsys):
     assert "not an empty folder" in _one_line_2(["model", "tiny", str(a_file)], capsys)
     assert "is not a folder" in _one_line_2(["model", "tiny", str(a_file / "sub")], capsys)
     assert "longer than 255 bytes" in _one_line_2(["model", "tiny", str(tmp_path / ("x" * 300))], capsys)
+
+
+def test_render_never_replaces_its_own_picture(tmp_path, capsys):
+    import json
+
+    from helpers import write_arm_project
+
+    project = write_arm_project(tmp_path)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (tmp_path / "arm.png").rename(frames / "frame_00000.png")  # the picture sits where frame 0 would go
+    data = json.loads(project.read_text())
+    project.write_text(json.dumps({**data, "image": "frames/frame_00000.png"}))
+    before = (frames / "frame_00000.png").read_bytes()
+    err = _one_line_2(["render", str(project), "-o", str(frames) + "/", "--overwrite"], capsys)
+    assert "is an input of this render" in err
+    assert (frames / "frame_00000.png").read_bytes() == before

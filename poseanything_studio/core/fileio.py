@@ -162,7 +162,7 @@ def check_output_file(path: str | os.PathLike, *, inputs: tuple = (), overwrite:
     if target.is_dir():
         raise OutputPathError(f"{option}: {text} is a folder")
     for item in inputs:
-        if item is not None and _same_file(target, Path(item)):
+        if item is not None and same_file(target, Path(item)):
             raise OutputPathError(f"{option}: {text} is one of this command's inputs; write elsewhere")
     if target.exists() and not overwrite:
         raise OutputPathError(f"{option}: {text} exists; pass --overwrite to replace it")
@@ -171,7 +171,8 @@ def check_output_file(path: str | os.PathLike, *, inputs: tuple = (), overwrite:
     return target
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (also through links)."""
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except (OSError, ValueError):

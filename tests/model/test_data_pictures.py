@@ -22,5 +22,5 @@ def test_png_frames_and_masks_are_read_upright(tmp_path):
 
 def test_a_broken_frame_is_a_dataset_error_naming_it(tmp_path):
     (tmp_path / "00000.png").write_bytes(b"broken")
-    with pytest.raises(DatasetError, match="00000.png"):
+    with pytest.raises(DatasetError, match=r"00000\.png"):
         read_frames(tmp_path)
