@@ -179,7 +179,7 @@ def render_main(argv: list[str]) -> int:
     from .rendering.events import RenderCancelled, RenderError
     from .rendering.export import OutputError
 
-    _stop_cleanly_on(("SIGTERM", "SIGHUP"))
+    previous = _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
         return _render(args)
     except StopSignal as stop:
@@ -197,6 +197,8 @@ def render_main(argv: list[str]) -> int:
     except MemoryError:
         print("error: out of memory: render fewer frames or a smaller size; nothing was written", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        _restore_signals(previous)
 
 
 class StopSignal(BaseException):
@@ -209,19 +211,32 @@ class StopSignal(BaseException):
         self.number, self.name = number, signal.Signals(number).name
 
 
-def _stop_cleanly_on(names: tuple[str, ...]) -> None:
-    """Turn these signals into StopSignal in the main thread, so a closed terminal or `kill` leaves no temporaries."""
+def _stop_cleanly_on(names: tuple[str, ...]) -> dict:
+    """Turn these signals into StopSignal in the main thread, so a closed terminal or `kill` leaves no temporaries.
+
+    Returns the handlers replaced, for `_restore_signals`.
+    """
     import signal
 
     if threading.current_thread() is not threading.main_thread():
-        return
+        return {}
 
     def stop(number, frame):
         raise StopSignal(number)
 
+    replaced = {}
     for name in names:
-        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
-            signal.signal(getattr(signal, name), stop)
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+            replaced[number] = signal.signal(number, stop)
+    return replaced
+
+
+def _restore_signals(replaced: dict) -> None:
+    import signal
+
+    for number, handler in replaced.items():
+        signal.signal(number, handler)
 
 
 def one_line(err: BaseException, limit: int = 400) -> str:
