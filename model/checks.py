@@ -45,6 +45,7 @@ CONFIG_BOUNDS: dict[str, dict[str, int]] = {
                      "relative_attention_max_distance": 65536},
 }
 MAX_LIST_ITEMS = 16  # e.g. the VAE's dim_mult
+MAX_CONFIG_LIST = 4096  # any list in a config
 MAX_PARAMETERS = 40_000_000_000  # of one component, counted on the meta device before loading
 BASE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 CHECKPOINT_DTYPES = (torch.float32, torch.bfloat16)  # what save_checkpoint writes
@@ -72,8 +73,8 @@ def check_config(component: str, config: Mapping[str, Any], source: str | Path) 
         if key in config and config[key] is not None:
             _check_size(config[key], bound, f"{source}: {key}")
     for key, value in config.items():
-        if isinstance(value, list) and len(value) > max(MAX_LIST_ITEMS, 4096):
-            raise ModelError(f"{source}: {key} has {len(value)} items")
+        if isinstance(value, list) and len(value) > MAX_CONFIG_LIST:  # e.g. latents_mean has one per channel
+            raise ModelError(f"{source}: {key} has {len(value)} items (at most {MAX_CONFIG_LIST})")
     if component == "vae":
         mult = config.get("dim_mult", [1])
         if not isinstance(mult, list) or not 1 <= len(mult) <= MAX_LIST_ITEMS:
