@@ -226,3 +226,17 @@ def test_ffmpeg_killed_mid_render_is_one_line(tmp_path):
     assert err.strip().splitlines() == [f"error: {out_dir / 'long.mp4'}: ffmpeg stopped while writing "
                                         "(killed by signal 9); nothing was written"]
     assert list(out_dir.iterdir()) == []
+
+
+def test_temps_of_earlier_versions_are_removed_once_old(tmp_path):
+    target = tmp_path / "out.mp4"
+    old = tmp_path / ".out.mp4.k2j_x9q1.mp4"  # the name the previous version's mkstemp gave
+    fresh = tmp_path / ".out.mp4.ab12cd34.mp4"
+    mine = tmp_path / ".out.mp4.notes.mp4"  # not that shape: never touched
+    for p in (old, fresh, mine):
+        p.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    os.utime(mine, (two_hours_ago, two_hours_ago))
+    assert remove_stale_temps(target) == [old]
+    assert fresh.exists() and mine.exists()

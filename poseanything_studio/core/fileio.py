@@ -28,6 +28,7 @@ def temp_prefix(target: str | os.PathLike) -> str:
     return f".{Path(target).name[:_NAME_KEEP]}{TEMP_TAG}"
 
 
+LEGACY_STALE_AFTER_S = 3600  # `.NAME.XXXXXXXX.ext` temporaries of earlier versions, untouched this long
 STALE_AFTER_S = 24 * 3600  # where a process cannot be asked about (Windows), a temporary this old is stale
 
 
@@ -56,12 +57,22 @@ def stale_temps(target: str | os.PathLike) -> list[Path]:
         entries = list(target.parent.iterdir()) if target.parent.is_dir() else []
     except OSError:
         return []
+    legacy = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}(\.mp4|\.tmp|\.png)?")
     found = []
     for entry in entries:
         match = _TEMP_RE.match(entry.name, len(prefix) - len(TEMP_TAG)) if entry.name.startswith(prefix) else None
         if match and not _process_alive(int(match.group(1)), entry):
             found.append(entry)
+        elif legacy.fullmatch(entry.name) and _older_than(entry, LEGACY_STALE_AFTER_S):
+            found.append(entry)  # what versions before these names left (no pid in the name: judged by age)
     return found
+
+
+def _older_than(entry: Path, seconds: float) -> bool:
+    try:
+        return time.time() - entry.lstat().st_mtime > seconds
+    except OSError:
+        return False
 
 
 def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
