@@ -88,7 +88,7 @@ def found_autosaves(project_paths: list[Path]) -> list[Path]:
 
 def project_of_autosave(side: Path) -> Path | None:
     """The project a side file belongs to (None for untitled work)."""
-    if side.parent == untitled_folder() and side.name.startswith(UNTITLED_STEM + "-"):
+    if side.parent == untitled_folder() and side.name.startswith(UNTITLED_STEM):  # also the one name of old versions
         return None
     return side.with_name(side.name.removesuffix(AUTOSAVE_SUFFIX))
 
