@@ -125,6 +125,18 @@ class Project:
         return replace(self, tracks=tracks)
 
 
+def rescaled_picture(project: Project, image: str, scale: float, subject_mask: str | None = None) -> Project:
+    """`project` on a copy of its picture scaled by `scale`: joints and keys follow, so every frame looks the same.
+
+    Camera pans are output pixels and stay as they are; `subject_mask` replaces the mask path when given.
+    """
+    matrix = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
+    tracks = {jid: Track(tuple(replace(k, value=tuple(v * scale for v in k.value)) for k in t.keys))
+              for jid, t in project.tracks.items()}
+    return replace(project, image=image, rig=project.rig.transformed(matrix), tracks=tracks,
+                   subject_mask=subject_mask if subject_mask is not None else project.subject_mask)
+
+
 def reference_to_output(image_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
     """2x3 affine from reference-image pixels to output pixels (cover, centre-crop)."""
     return cover_matrix(image_size, size)

@@ -31,7 +31,7 @@ from ..core.errors import ProjectError
 from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
 from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba
 from ..core.parts import grabcut_mask
-from ..core.project import Project, load_project, save_project
+from ..core.project import Project, load_project, rescaled_picture, save_project
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
@@ -433,8 +433,15 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str | os.PathLike, ask: bool = True, recover: bool = True) -> bool:
         """Open a project; on failure show the error line and keep the open project untouched."""
+        downscaled = False
         try:
-            project = checked_pictures(load_project(path))
+            project = load_project(path)
+            try:
+                checked_pictures(project)
+            except ProjectError:
+                project, downscaled = self._downscaled_if_wanted(project), True
+                if project is None:
+                    raise
         except ProjectError as err:
             QMessageBox.critical(self, "Cannot open project", str(err))
             self.statusBar().showMessage(str(err), 10000)
@@ -443,6 +450,8 @@ class MainWindow(QMainWindow):
             return False
         self._discard_autosave()
         self.set_project(project)
+        if downscaled:
+            self.doc.undo_stack.resetClean()  # the picture was swapped for a smaller copy: unsaved until saved
         self._add_recent(project.path)
         if ask and recover:
             self.offer_recovery(only=project.path)
@@ -474,6 +483,35 @@ class MainWindow(QMainWindow):
         self.tool_actions["rig"].setChecked(True)
         self.act_animate.setChecked(False)
         self.statusBar().showMessage("Click to add joints, or Rig ▸ Add template", 10000)
+
+    def _downscaled_if_wanted(self, project: Project) -> Project | None:
+        """For a project whose picture (or mask) is over the pixel limit: offer smaller copies beside them and
+        return the project on those, joints and keys scaled to match; None when not that case or declined."""
+        from ..core import images
+
+        paths = {"image": project.resolve(project.image)}
+        if project.subject_mask:
+            paths["subject_mask"] = project.resolve(project.subject_mask)
+        try:
+            sizes = {key: images.upright_size(path) for key, path in paths.items()}
+        except ImageReadError:
+            return None
+        pixels = [w * h for w, h in sizes.values()]
+        if not any(n > images.MAX_PIXELS for n in pixels) or any(n > 4 * images.MAX_PIXELS for n in pixels):
+            return None  # not too large, or too large even to downscale here: the error says so
+        w, h = sizes["image"]
+        answer = QMessageBox.question(
+            self, "Picture too large",
+            f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies beside the "
+            "project's pictures and use them (the rig and keys are scaled to match; save to keep it)?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        copies = {key: (images.downscaled_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
+                  for key, path in paths.items()}
+        scale = images.upright_size(copies["image"])[0] / w
+        relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
+        return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")))
 
     def _blank_project_offering_downscale(self, image: Path) -> Project | None:
         """A blank project on `image`; a picture over the pixel limit is offered a downscaled copy beside it."""
