@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.fileio import atomic_write_text
+from .core.fileio import OutputPathError, atomic_write_text, check_output_file
 
 
 class EvalInputError(ValueError):
@@ -411,7 +411,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lpips-weights", type=Path, nargs="+", metavar="FILE",
                         help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)")
     parser.add_argument("--i3d-weights", type=Path, metavar="FILE", help="I3D weights for FVD (e.g. rgb_imagenet.pt)")
+    parser.add_argument("-y", "--overwrite", action="store_true", help="replace existing --csv/--frames-csv files")
     args = parser.parse_args(argv)
+    try:
+        _check_outputs(args)
+    except OutputPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         lpips_net = LpipsNet(args.lpips_weights) if args.lpips_weights else None
         i3d_net = I3dNet([args.i3d_weights]) if args.i3d_weights else None
@@ -428,8 +434,23 @@ def main(argv: list[str]) -> int:
                    if net is None]
         print(f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
               file=sys.stderr)
-    if args.csv:
-        atomic_write_text(args.csv, to_csv(rows))
-    if args.frames_csv:
-        atomic_write_text(args.frames_csv, frames_csv(frames))
+    try:
+        if args.csv:
+            atomic_write_text(args.csv, to_csv(rows))
+        if args.frames_csv:
+            atomic_write_text(args.frames_csv, frames_csv(frames))
+    except OSError as err:  # a full disk, a folder gone meanwhile: the temporary is already removed
+        print(f"error: {err.filename or args.csv}: could not write ({err.strerror or err})", file=sys.stderr)
+        return 2
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--csv and --frames-csv: never an input, never each other, never an existing file without --overwrite."""
+    inputs = (args.pred, args.gt, args.i3d_weights, *(args.lpips_weights or ()))
+    if args.csv and args.frames_csv and Path(args.csv).expanduser().resolve() == \
+            Path(args.frames_csv).expanduser().resolve():
+        raise OutputPathError(f"--csv and --frames-csv both name {args.csv}")
+    for option, path in (("--csv", args.csv), ("--frames-csv", args.frames_csv)):
+        if path is not None:
+            check_output_file(path, inputs=inputs, overwrite=args.overwrite, option=option)

@@ -64,10 +64,10 @@ def _dark_palette():
 
 def open_window(project_path: str | None):
     """The main window on `project_path` (or the cat example); raises ProjectError for a bad file."""
-    from .main_window import MainWindow
+    from .main_window import MainWindow, checked_pictures
 
     application()
-    project = load_project(project_path) if project_path else None
+    project = checked_pictures(load_project(project_path)) if project_path else None
     window = MainWindow(project)
     if project is not None:
         window._add_recent(project.path)
