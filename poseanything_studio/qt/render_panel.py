@@ -193,8 +193,13 @@ class RenderPanel(QWidget):
         self.device = QComboBox(toolTip="where the poseanything renderer runs (this machine's choice, not saved "
                                         "in the project)")
         self.device.addItem(CPU_LABEL, "cpu")
-        self.device.currentIndexChanged.connect(self._refresh_availability)
+        self.device.currentIndexChanged.connect(self._device_changed)
+        self._device_chosen = False  # the user picked one: a later probe keeps it
         return self.device
+
+    def _device_changed(self) -> None:
+        self._device_chosen = True
+        self._refresh_availability()
 
     @staticmethod
     def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
@@ -323,7 +328,7 @@ class RenderPanel(QWidget):
         self.device.addItem(CPU_LABEL, "cpu")
         if not probe.devices:
             self.device.setItemData(0, f"no CUDA device: {probe.note}", Qt.ItemDataRole.ToolTipRole)
-        keep = self.device.findData(chosen) if self._probe_worker is None else -1
+        keep = self.device.findData(chosen) if self._device_chosen else -1
         self.device.setCurrentIndex(keep if keep >= 0 else 0)
         self.device.blockSignals(False)
         self._probe_worker = None
