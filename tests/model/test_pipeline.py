@@ -1,4 +1,4 @@
-"""PoseAnythingPipeline on the tiny random model: loading, errors, end to end, seeds, callback, interrupt, refinement."""
+"""PoseAnythingPipeline on the tiny random model: loading, errors, end to end, seeds, callbacks, refinement."""
 
 import math
 import shutil
