@@ -165,3 +165,18 @@ def test_cli_init_puppet_prints_the_note_once(base_dir, moving_arm, tmp_path, ca
     assert code == 0 and read_video(out)[0].shape == (9, 160, 256, 3)
     err = capsys.readouterr().err
     assert err.count("no PoseAnything checkpoint") == 1
+
+
+def test_the_refinement_example_renders_on_a_base_model(base_dir, tmp_path, capsys):
+    from conftest import EXAMPLES
+
+    example = EXAMPLES / "cat_refine.pasproj"
+    render = load_project(example).render
+    assert (render.renderer, render.init, render.strength, render.checkpoint) == ("poseanything", "puppet", 0.4, None)
+    out = tmp_path / "cat.mp4"
+    args = ["render", str(example), "-o", str(out), "--device", "cpu", "--frames", "5", "--size", "128x96",
+            "--steps", "5"]
+    assert cli_main(args) == 2  # its model_dir is a placeholder for the user's own folder
+    assert "Wan2.2-TI2V-5B-Diffusers does not exist" in capsys.readouterr().err and not out.exists()
+    assert cli_main([*args, "--model-dir", str(base_dir)]) == 0
+    assert read_video(out)[0].shape == (5, 96, 128, 3)
