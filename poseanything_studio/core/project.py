@@ -390,9 +390,15 @@ def project_to_dict(project: Project) -> dict[str, Any]:
                     "interp": k.interp} for k in project.camera.keys],
         "render": {**r.extra, "renderer": r.renderer, "prompt": r.prompt, "negative_prompt": r.negative_prompt,
                    "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "model_dir": r.model_dir,
-                   "checkpoint": r.checkpoint, "init": r.init, "strength": r.strength},
+                   **_neural_keys(r)},
         **project.extra,
     }
+
+
+def _neural_keys(r: RenderSettings) -> dict[str, Any]:
+    """checkpoint, init and strength where they differ from the defaults (older files round-trip unchanged)."""
+    d = RenderSettings()
+    return {k: getattr(r, k) for k in ("checkpoint", "init", "strength") if getattr(r, k) != getattr(d, k)}
 
 
 def save_project(project: Project, path: str | os.PathLike) -> Project:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QTabWidget,
@@ -87,8 +88,10 @@ class ImageView(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
             if self.note:
+                band = self.rect().adjusted(0, self.height() - p.fontMetrics().height() - 4, 0, 0)
+                p.fillRect(band, QColor(0, 0, 0, 170))
                 p.setPen(QColor(230, 230, 230))
-                p.drawText(self.rect().adjusted(4, 0, -4, -2), Qt.AlignmentFlag.AlignBottom, self.note)
+                p.drawText(band.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter, self.note)
         p.end()
 
 
@@ -113,6 +116,10 @@ class RenderPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(self._form())
+        self.neural_note = QLabel(wordWrap=True)  # why Render is off, and the no-checkpoint note
+        self.neural_note.setStyleSheet("color: #c9a227")
+        self.neural_note.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        layout.addWidget(self.neural_note)
         layout.addLayout(self._buttons())
         layout.addWidget(self._previews(), 1)
         layout.addLayout(self._player())
@@ -155,9 +162,6 @@ class RenderPanel(QWidget):
         row.addWidget(QLabel("strength"))
         row.addWidget(self.strength, 1)
         form.addRow("Start", row)
-        self.neural_note = QLabel(wordWrap=True)
-        self.neural_note.setStyleSheet("color: #c9a227")
-        form.addRow(self.neural_note)
         self.prompt = QPlainTextEdit(placeholderText="What the video shows (neural renderer)")
         self.negative = QPlainTextEdit(placeholderText="What to avoid")
         for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative)):
@@ -256,8 +260,7 @@ class RenderPanel(QWidget):
         note = checkpoint_note(options) if neural else None
         if note and options.init == "noise":
             note = note.split(";")[0] + "; init noise renders from the picture and prompt alone"
-        notes += [note] if note and note != self._notice else []
-        notes += [self._notice] if self._notice else []
+        notes += [self._notice or note] if self._notice or note else []  # the render's own note replaces ours
         self.neural_note.setText("\n".join(notes))
         self.neural_note.setVisible(bool(notes))
         if not self._rendering:

@@ -173,9 +173,10 @@ def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None)
 
 def checkpoint_note(options: NeuralOptions) -> str | None:
     """The line to show when no PoseAnything checkpoint will be loaded (the base model ignores the pose)."""
-    if options.checkpoint or not options.model_dir:
+    folder = Path(options.model_dir).expanduser() if options.model_dir else None
+    if options.checkpoint or folder is None or not (folder / "model_index.json").is_file():
         return None
-    return None if (Path(options.model_dir).expanduser() / CHECKPOINT_NAME).is_file() else NO_CHECKPOINT_NOTE
+    return None if (folder / CHECKPOINT_NAME).is_file() else NO_CHECKPOINT_NOTE
 
 
 def _weight_bytes(folder: Path) -> int:

@@ -180,3 +180,24 @@ def test_the_refinement_example_renders_on_a_base_model(base_dir, tmp_path, caps
     assert "Wan2.2-TI2V-5B-Diffusers does not exist" in capsys.readouterr().err and not out.exists()
     assert cli_main([*args, "--model-dir", str(base_dir)]) == 0
     assert read_video(out)[0].shape == (5, 96, 128, 3)
+
+
+def test_project_neural_settings_are_checked_and_kept(moving_arm, tmp_path):
+    import json
+
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.core.project import save_project
+
+    data = json.loads(moving_arm.read_text())
+    data["render"].update(init="puppet", strength=0.25, checkpoint="ck.safetensors")
+    moving_arm.write_text(json.dumps(data))
+    saved = save_project(load_project(moving_arm), tmp_path / "again.pasproj")
+    render = load_project(saved.path).render
+    assert (render.init, render.strength, render.checkpoint) == ("puppet", 0.25, "ck.safetensors")
+    for key, value, message in (("init", "latent", "unknown init"), ("strength", 0, "above 0"),
+                                ("strength", 1.5, "above 0"), ("checkpoint", 3, "path or null")):
+        bad = dict(data, render=dict(data["render"], **{key: value}))
+        moving_arm.write_text(json.dumps(bad))
+        with pytest.raises(ProjectError, match=message) as err:
+            load_project(moving_arm)
+        assert f"render.{key}" in str(err.value)

@@ -39,6 +39,13 @@ def set_spin(qtbot, spin, value) -> None:
     spin.editingFinished.emit()
 
 
+@pytest.fixture
+def ui(studio):
+    """The studio window; afterwards the panel's pending edit timer is stopped (no save prompt at exit)."""
+    yield studio
+    studio.render_panel._settings_timer.stop()
+
+
 def choose_tiny_on_cpu(panel, qtbot, model_dir, steps: int) -> None:
     """What a user does: poseanything, the CPU, the model folder, a small size and few steps."""
     panel.renderer.setCurrentIndex(1)
@@ -51,8 +58,8 @@ def choose_tiny_on_cpu(panel, qtbot, model_dir, steps: int) -> None:
     set_spin(qtbot, panel.frames_spin, SMALL["frames"])
 
 
-def test_tiny_model_renders_in_the_worker_with_live_model_previews(studio, qtbot, tiny_dir):
-    panel = studio.render_panel
+def test_tiny_model_renders_in_the_worker_with_live_model_previews(ui, qtbot, tiny_dir):
+    panel = ui.render_panel
     choose_tiny_on_cpu(panel, qtbot, tiny_dir, steps=3)
     assert panel.render_button.isEnabled(), panel.render_button.toolTip()
     previews, ticks = [], []
@@ -73,12 +80,12 @@ def test_tiny_model_renders_in_the_worker_with_live_model_previews(studio, qtbot
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert len(ticks) > 20 and max(gaps) < 1.0  # the window kept painting (timer ticks) while the model ran
     assert panel.render_button.isEnabled() and panel.export_button.isEnabled()
-    render = studio.doc.project.render
+    render = ui.doc.project.render
     assert render.renderer == "poseanything" and render.model_dir == str(tiny_dir)
 
 
-def test_cancel_stops_the_model_within_one_step(studio, qtbot, tiny_dir):
-    panel = studio.render_panel
+def test_cancel_stops_the_model_within_one_step(ui, qtbot, tiny_dir):
+    panel = ui.render_panel
     choose_tiny_on_cpu(panel, qtbot, tiny_dir, steps=60)
     steps = []
 
@@ -95,8 +102,8 @@ def test_cancel_stops_the_model_within_one_step(studio, qtbot, tiny_dir):
     assert "cancelled" in panel.progress.format()
 
 
-def test_without_a_checkpoint_the_panel_says_the_pose_is_ignored(studio, qtbot, base_dir):
-    panel = studio.render_panel
+def test_without_a_checkpoint_the_panel_says_the_pose_is_ignored(ui, qtbot, base_dir):
+    panel = ui.render_panel
     choose_tiny_on_cpu(panel, qtbot, base_dir, steps=2)
     assert panel.render_button.isEnabled()
     assert "ignores the pose" in panel.neural_note.text() and "puppet" in panel.neural_note.text()
@@ -148,19 +155,19 @@ def test_a_poseanything_project_that_cannot_run_opens_selected_and_unchanged(exa
     window.doc.undo_stack.setClean()
 
 
-def test_cpu_is_for_test_models_only(studio, qtbot, tiny_dir, tmp_path):
+def test_cpu_is_for_test_models_only(ui, qtbot, tiny_dir, tmp_path):
     big = tmp_path / "big"
     shutil.copytree(tiny_dir, big)
     with open(big / "transformer" / "diffusion_pytorch_model.safetensors", "ab") as f:
         f.truncate(render_panel.neural_unavailable_reason.__globals__["CPU_MODEL_LIMIT_BYTES"] + 1)
-    panel = studio.render_panel
+    panel = ui.render_panel
     choose_tiny_on_cpu(panel, qtbot, big, steps=2)
     assert not panel.render_button.isEnabled() and "test models only" in panel.render_button.toolTip()
 
 
-def test_found_cuda_devices_are_listed_first_and_chosen(studio, monkeypatch):
+def test_found_cuda_devices_are_listed_first_and_chosen(ui, monkeypatch):
     monkeypatch.setattr(render_panel, "_probe", render_panel._probe)  # restored after the test
-    panel = studio.render_panel
+    panel = ui.render_panel
     panel.set_devices(DeviceProbe((CudaDevice(0, "NVIDIA H100 80GB HBM3", 81559), CudaDevice(1, "NVIDIA L4", 23034))))
     labels = [panel.device.itemText(i) for i in range(panel.device.count())]
     assert labels == ["cuda:0 — NVIDIA H100 80GB HBM3, 80 GB", "cuda:1 — NVIDIA L4, 22 GB", "CPU (test models only)"]
