@@ -16,6 +16,9 @@ def parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
     tiny.add_argument("folder", type=Path, help="where to write it (must be empty or not exist)")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    tiny.add_argument("--no-checkpoint", action="store_true",
+                      help="leave out poseanything.safetensors: the base model only, as the public Wan2.2 weights come "
+                           "(the renderer then refines the puppet render)")
     sub.add_parser("memory", help="print the GPU memory estimates of docs/neural.md from the real configs")
     return p
 
@@ -30,8 +33,9 @@ def main(argv: list[str]) -> int:
             return 2
         from .tiny import CHECKPOINT_NAME, write_tiny_model
 
-        write_tiny_model(folder, seed=args.seed)
-        print(f"wrote a tiny random model to {folder} (checkpoint {folder / CHECKPOINT_NAME}); it renders noise")
+        write_tiny_model(folder, seed=args.seed, checkpoint=not args.no_checkpoint)
+        what = "no checkpoint: the base model" if args.no_checkpoint else f"checkpoint {folder / CHECKPOINT_NAME}"
+        print(f"wrote a tiny random model to {folder} ({what}); it renders noise")
         return 0
     if args.command == "memory":
         from .memory import memory_table

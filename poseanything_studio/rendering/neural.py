@@ -193,7 +193,7 @@ def _run_pipeline(pipe, job, inputs: dict, cancel: threading.Event) -> Iterator[
 
 def _step_callback(job, inputs: dict, cancel: threading.Event, events: queue.Queue):
     """The pipeline's callback: progress, the x0 picture, PTCM's part tokens and matching, as events."""
-    shown: dict[str, np.ndarray] = {}
+    drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # kind -> (value, picture): redrawn only on a change
 
     def callback(p, step, timestep, kwargs):
         if cancel.is_set():
@@ -201,11 +201,13 @@ def _step_callback(job, inputs: dict, cancel: threading.Event, events: queue.Que
         events.put(Progress(step + 1, p.num_timesteps, "steps"))
         preview = kwargs["preview"]  # (F', h, w, 3)
         events.put(Preview("prediction", _upscale(preview[len(preview) // 2], job.size), index=step, data=preview))
-        for kind, value, picture in (("parts", kwargs["part_tokens"], _token_picture),
-                                     ("matching", kwargs["attention_matching"], _matching_picture)):
-            if value is not None and (kind not in shown or not np.array_equal(shown[kind], value)):
-                shown[kind] = value
-                events.put(Preview(kind, picture(job, inputs["rest_parts"], value), index=step, data=value))
+        for kind, value, draw in (("parts", kwargs["part_tokens"], _token_picture),
+                                  ("matching", kwargs["attention_matching"], _matching_picture)):
+            if value is None:
+                continue
+            if kind not in drawn or not np.array_equal(drawn[kind][0], value):
+                drawn[kind] = (value, draw(job, inputs["rest_parts"], value))
+            events.put(Preview(kind, drawn[kind][1], index=step, data=value))  # every step: what this step used
         return {}
 
     return callback

@@ -111,12 +111,11 @@ def test_errors_are_one_line_exit_2_and_write_nothing(tiny_dir, moving_arm, tmp_
 
 
 @pytest.fixture(scope="module")
-def base_dir(tiny_dir, tmp_path_factory):
-    """The tiny model folder without a PoseAnything checkpoint: the base model, as the public weights are."""
-    import shutil
-
+def base_dir(tmp_path_factory):
+    """A tiny model folder without a PoseAnything checkpoint: the base model, as the public weights are."""
     folder = tmp_path_factory.mktemp("base") / "model"
-    shutil.copytree(tiny_dir, folder, ignore=shutil.ignore_patterns("poseanything.safetensors"))
+    assert model_main(["tiny", str(folder), "--no-checkpoint"]) == 0
+    assert not (folder / "poseanything.safetensors").exists() and (folder / "transformer").is_dir()
     return folder
 
 
