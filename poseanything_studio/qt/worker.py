@@ -167,7 +167,8 @@ def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None)
     if options.checkpoint and not Path(options.checkpoint).expanduser().is_file():
         return f"checkpoint {options.checkpoint} not found (clear it to run the base model)"
     if options.device == "cpu" and _weight_bytes(folder / "transformer") > CPU_MODEL_LIMIT_BYTES:
-        return "the CPU runs test models only: this model needs a CUDA GPU"
+        return ("looking for CUDA GPUs…" if probe is None else
+                "the CPU runs test models only: this model needs a CUDA GPU")
     return None
 
 
