@@ -254,11 +254,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
         anchor_pose = self.encode_video(anchor)  # the camera rectangle, or no subject and no camera
         preview = LatentPreview(condition[0, :, 0], image)
 
-        # 4. Part context for PTCM
+        # 4. Part context for PTCM (none while PTCM's output projections are all zero, as in the base model: it
+        #    would add exactly nothing, at ~10% of a step's FLOPs)
         context = None
-        if self.transformer.ptcm_modules and part_coverage is not None and part_coverage.shape[1]:
+        ptcm = self.ptcm_active()
+        if ptcm and part_coverage is not None and part_coverage.shape[1]:
             context = PartContext.from_coverage(torch.as_tensor(part_coverage), mode=matching, device=device)
-        elif self.transformer.ptcm_modules and part_masks is not None and part_masks.shape[1]:
+        elif ptcm and part_masks is not None and part_masks.shape[1]:
             context = PartContext.from_masks(part_masks, mode=matching, device=device)
 
         # 5. Timesteps and latents: the first latent frame is the image; the rest seeded noise, or the given
@@ -314,6 +316,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
         return self.decode_latents(latents)[None]
 
     # -- steps ----------------------------------------------------------------------------------------------
+    def ptcm_active(self) -> bool:
+        """Whether PTCM changes anything: some block's output projection is not zero (False for the base model)."""
+        for module in self.transformer.ptcm_modules:
+            weight, bias = module.to_out.weight, module.to_out.bias
+            if weight.device.type == "meta" or weight.count_nonzero() or bias.count_nonzero():
+                return True
+        return False
+
     def set_timesteps(self, steps: int, strength: float, device: torch.device) -> torch.Tensor:
         """The scheduler's timesteps for `steps` steps, or for the last ceil(strength x steps) of them.
 

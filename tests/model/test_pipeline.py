@@ -157,6 +157,13 @@ def test_loads_through_diffusers_without_a_checkpoint(tiny_dir):
     assert torch.count_nonzero(base.transformer.patch_embedding.weight[:, 8:]) == 0  # the pose half is zero
     assert all(torch.count_nonzero(m.to_out.weight) == 0 for m in base.transformer.ptcm_modules)
     assert base.vae.dtype == torch.float32 and type(base.scheduler).__name__ == "UniPCMultistepScheduler"
+    base.set_progress_bar_config(disable=True)
+    ptcm_calls, seen = [], []
+    base.transformer.ptcm_modules[0].register_forward_hook(lambda *_: ptcm_calls.append(1))
+    image, pose, masks, _ = scene()
+    base(image, pose, masks, num_inference_steps=2, callback_on_step_end=lambda p, i, t, kw: seen.append(kw),
+         callback_on_step_end_tensor_inputs=["part_tokens"])
+    assert not base.ptcm_active() and ptcm_calls == [] and seen[0]["part_tokens"] is None  # zero PTCM is skipped
 
 
 def test_interrupt_stops_without_decoding(pipe):
