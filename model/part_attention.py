@@ -4,6 +4,7 @@ Three steps, each a short function here:
 
 1. `pool_part_masks` / `token_part_masks`: per-bone part masks (F, B, H, W) at pixel size become
    token masks (F', B, h*w) on the transformer's grid (VAE 4x16x16, patch 1x2x2: h = H/32, w = W/32).
+   `PartContext` holds them per sample, (S, F', B, h*w): one set shared by a batch, or one per sample.
 2. Matching: during the first K steps each block measures cross-frame attention from first-frame part
    tokens to every later frame (`part_affinity`, one frame chunk at a time, never the whole
    token-by-token map) and first-frame part j is matched to the later part with the most attention.
@@ -57,106 +58,141 @@ def token_part_masks(coverage: torch.Tensor, threshold: float = 0.25) -> torch.T
 
 
 # -- 2. matching ----------------------------------------------------------------------------------------
-def identity_matching(frames: int, bones: int) -> torch.Tensor:
-    """Part j of every frame is first-frame part j: (F', B) long."""
-    return torch.arange(bones).expand(frames, bones).clone()
+def identity_matching(frames: int, bones: int, samples: int = 1) -> torch.Tensor:
+    """Part j of every frame is first-frame part j: (S, F', B) long."""
+    return torch.arange(bones).expand(samples, frames, bones).clone()
 
 
 def part_affinity(query_first: torch.Tensor, key_later: torch.Tensor, parts_first: torch.Tensor,
                   parts_later: torch.Tensor, max_elements: int = 2**26) -> torch.Tensor:
-    """Mean attention from first-frame part j to later-frame part t: (F'-1, B, B), frame chunk by chunk.
+    """Mean attention from first-frame part j to later-frame part t: (S, F'-1, B, B), frame chunk by chunk.
 
     query_first (N, heads, n, d) are the first frame's n tokens; key_later (N, heads, F'-1, n, d); softmax
     runs over each later frame's n tokens, as cross-frame attention from frame 0 to frame f. parts_first
-    (B, n) and parts_later (F'-1, B, n) are token masks. Only a chunk of frames' (n x n) maps exists at once.
+    (S, B, n) and parts_later (S, F'-1, B, n) are token masks of S = 1 sample (shared by the batch: the
+    attention is averaged over the batch) or S = N samples (each sample its own). Only a chunk of frames'
+    (n x n) maps exists at once.
     """
     batch, heads, n, dim = query_first.shape
-    later = key_later.shape[2]
-    weights_first = parts_first.float() / parts_first.float().sum(-1, keepdim=True).clamp(min=1)  # (B, n)
+    samples, later = parts_later.shape[0], key_later.shape[2]
+    weights_first = parts_first.float() / parts_first.float().sum(-1, keepdim=True).clamp(min=1)  # (S, B, n)
     chunk = max(1, max_elements // max(1, batch * heads * n * n))
     out = []
     for start in range(0, later, chunk):
         keys = key_later[:, :, start:start + chunk]  # (N, heads, c, n, d)
         logits = torch.einsum("nhqd,nhfkd->nhfqk", query_first.float(), keys.float()) / dim**0.5
-        attention = logits.softmax(-1).mean((0, 1))  # (c, n_query, n_key)
-        out.append(torch.einsum("jq,fqk,ftk->fjt", weights_first, attention,
-                                parts_later[start:start + chunk].float()))
-    return torch.cat(out) if out else query_first.new_zeros(0, len(parts_first), len(parts_first))
+        attention = logits.softmax(-1).mean(1)  # (N, c, n_query, n_key)
+        if samples == 1:
+            attention = attention.mean(0, keepdim=True)  # one context for the batch (CFG's two branches)
+        out.append(torch.einsum("sjq,sfqk,sftk->sfjt", weights_first, attention,
+                                parts_later[:, start:start + chunk].float()))
+    bones = parts_first.shape[1]
+    return torch.cat(out, 1) if out else query_first.new_zeros(samples, 0, bones, bones)
 
 
 @dataclass
 class PartContext:
-    """What PTCM reads during one forward: part tokens per latent frame, the matching, and its statistics.
+    """What PTCM reads during one forward: part tokens per sample and latent frame, the matching, its statistics.
 
-    `mode` picks the matching the part cross-attention uses ("identity": the rig's; "attention": measured).
-    While `measure` is set (the first K steps) every block adds its cross-frame attention to `affinity`.
+    `tokens` is (S, F', B, h*w): S = 1 is one set of parts shared by every sample of the batch (a render's
+    two CFG branches); S = N gives each of the N samples its own parts (training batches of different clips;
+    pad bone counts with empty parts, see `stack`). `mode` picks the matching the part cross-attention uses
+    ("identity": the rig's; "attention": measured). While `measure` is set (the first K steps) every block
+    adds its cross-frame attention to `affinity`, per sample.
     """
 
-    tokens: torch.Tensor  # (F', B, h*w) bool
+    tokens: torch.Tensor  # (S, F', B, h*w) bool; (F', B, h*w) is taken as S = 1
     grid: tuple[int, int, int]  # (F', h, w) token grid
     mode: str = "identity"
     measure: bool = True
-    affinity: torch.Tensor | None = field(default=None, repr=False)  # (F'-1, B, B) summed over blocks and steps
+    affinity: torch.Tensor | None = field(default=None, repr=False)  # (S, F'-1, B, B) summed over blocks, steps
 
     def __post_init__(self) -> None:
         if self.mode not in MATCHING_MODES:
             raise ValueError(f"unknown matching mode {self.mode!r} (use identity or attention)")
+        if self.tokens.ndim == 3:
+            self.tokens = self.tokens[None]
+        if self.affinity is not None and self.affinity.ndim == 3:
+            self.affinity = self.affinity[None]
         frames, h, w = self.grid
-        if self.tokens.ndim != 3 or self.tokens.shape[0] != frames or self.tokens.shape[2] != h * w:
+        if self.tokens.ndim != 4 or self.tokens.shape[1] != frames or self.tokens.shape[3] != h * w:
             raise ValueError(f"part tokens of shape {tuple(self.tokens.shape)} do not fit the token grid "
-                             f"{frames}x{h}x{w} (expected ({frames}, bones, {h * w}))")
+                             f"{frames}x{h}x{w} (expected (samples, {frames}, bones, {h * w}))")
+        self.tokens = self.tokens.bool()
 
     @classmethod
     def from_masks(cls, masks: np.ndarray | torch.Tensor, mode: str = "identity", threshold: float = 0.25,
                    device: torch.device | str | None = None) -> PartContext:
-        """From pixel part masks (F, B, H, W) bool, with the Wan2.2 4x32x32 pixels per token."""
+        """From pixel part masks (F, B, H, W) or per sample (S, F, B, H, W) bool, 4x32x32 pixels per token."""
+        if masks.ndim == 5:
+            return cls.from_coverage(torch.stack([pool_part_masks(m) for m in masks]), mode, threshold, device)
         return cls.from_coverage(pool_part_masks(masks), mode, threshold, device)
 
     @classmethod
     def from_coverage(cls, coverage: torch.Tensor, mode: str = "identity", threshold: float = 0.25,
                       device: torch.device | str | None = None) -> PartContext:
-        """From pooled part coverage (F', B, h, w) float, as `pool_part_masks` gives."""
-        frames, _, h, w = coverage.shape
-        return cls(token_part_masks(coverage.float(), threshold).to(device), (frames, h, w), mode)
+        """From pooled part coverage (F', B, h, w) or per sample (S, F', B, h, w) float, as `pool_part_masks` gives."""
+        coverage = torch.as_tensor(coverage)
+        if coverage.ndim == 4:
+            coverage = coverage[None]
+        frames, _, h, w = coverage.shape[1:]
+        tokens = token_part_masks(coverage.float().flatten(0, 1), threshold).unflatten(0, coverage.shape[:2])
+        return cls(tokens.to(device), (frames, h, w), mode)
+
+    @classmethod
+    def stack(cls, contexts: list[PartContext]) -> PartContext:
+        """One context of S = sum of samples: each its own parts, bone counts padded with empty parts."""
+        if not contexts:
+            raise ValueError("stack needs at least one PartContext")
+        grids = {tuple(c.grid) for c in contexts}
+        if len(grids) != 1:
+            raise ValueError(f"part contexts of different token grids {sorted(grids)} cannot share a batch")
+        bones = max(c.bones for c in contexts)
+        tokens = [F.pad(c.tokens, (0, 0, 0, bones - c.bones)) for c in contexts]  # (S_i, F', bones, n)
+        first = contexts[0]
+        return cls(torch.cat(tokens), first.grid, first.mode, first.measure)
+
+    @property
+    def samples(self) -> int:
+        return self.tokens.shape[0]
 
     @property
     def bones(self) -> int:
-        return self.tokens.shape[1]
+        return self.tokens.shape[2]
 
     def add_affinity(self, affinity: torch.Tensor) -> None:
-        """Accumulate one block's (F'-1, B, B) part affinity."""
+        """Accumulate one block's (S, F'-1, B, B) part affinity."""
         affinity = affinity.detach().float()
         self.affinity = affinity if self.affinity is None else self.affinity + affinity.to(self.affinity)
 
     def attention_matching(self) -> torch.Tensor:
-        """For each latent frame and first-frame part, the later part it attends to most: (F', B) long."""
-        frames, bones = self.grid[0], self.bones
-        matching = identity_matching(frames, bones).to(self.tokens.device)
+        """For each sample, latent frame and first-frame part, the later part it attends to most: (S, F', B) long."""
+        matching = identity_matching(self.grid[0], self.bones, self.samples).to(self.tokens.device)
         if self.affinity is None:
             return matching
-        present = self.tokens[1:].any(-1)  # (F'-1, B): part t exists in frame f
-        scores = self.affinity.masked_fill(~present[:, None, :], float("-inf"))  # (F'-1, B_first, B_later)
-        best = scores.argmax(-1)  # (F'-1, B)
-        usable = present.any(-1, keepdim=True) & self.tokens[0].any(-1)[None]  # first part and a later part exist
-        matching[1:] = torch.where(usable, best, matching[1:])
+        present = self.tokens[:, 1:].any(-1)  # (S, F'-1, B): part t exists in frame f
+        scores = self.affinity.masked_fill(~present[:, :, None, :], float("-inf"))  # (S, F'-1, B_first, B_later)
+        best = scores.argmax(-1)  # (S, F'-1, B)
+        usable = present.any(-1, keepdim=True) & self.tokens[:, :1].any(-1)  # first part and a later part exist
+        matching[:, 1:] = torch.where(usable, best, matching[:, 1:])
         return matching
 
     def matching(self) -> torch.Tensor:
-        """The matching the part cross-attention uses now: (F', B) long."""
+        """The matching the part cross-attention uses now: (S, F', B) long."""
         if self.mode == "identity":
-            return identity_matching(self.grid[0], self.bones).to(self.tokens.device)
+            return identity_matching(self.grid[0], self.bones, self.samples).to(self.tokens.device)
         return self.attention_matching()
 
 
 def cross_attention_mask(context: PartContext, matching: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which first-frame key each later query may see: ((F'-1)*n, n) bool, and which queries see any ((F'-1)*n,)."""
-    first = context.tokens[0].float()  # (B, n): first-frame part j
-    later = context.tokens[1:]  # (F'-1, B, n)
-    matched = torch.gather(later, 1, matching[1:, :, None].expand_as(later)).float()  # frame f's part match[f, j]
-    allowed = torch.einsum("fjq,jk->fqk", matched, first) > 0  # (F'-1, n_query, n_key)
-    allowed = allowed.flatten(0, 1)  # ((F'-1)*n, n)
+    """Which first-frame key each later query may see, (S, (F'-1)*n, n) bool; which queries see any, (S, (F'-1)*n)."""
+    first = context.tokens[:, 0].float()  # (S, B, n): first-frame part j
+    later = context.tokens[:, 1:]  # (S, F'-1, B, n)
+    matched = torch.gather(later, 2, matching[:, 1:, :, None].expand_as(later)).float()  # frame f's part match[f, j]
+    allowed = torch.einsum("sfjq,sjk->sfqk", matched, first) > 0  # (S, F'-1, n_query, n_key)
+    allowed = allowed.flatten(1, 2)  # (S, (F'-1)*n, n)
     valid = allowed.any(-1)
-    return allowed | ~valid[:, None], valid  # rows with no key see all keys, then are zeroed
+    return allowed | ~valid[..., None], valid  # rows with no key see all keys, then are zeroed
 
 
 # -- 3. part-level cross-attention ------------------------------------------------------------------------
@@ -178,11 +214,11 @@ class PTCMAttnProcessor:
             query_first = attn.norm_q(attn.to_q(first)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
             key_later = attn.norm_k(attn.to_k(later)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
             key_later = key_later.unflatten(2, (frames - 1, n))  # (N, heads, F'-1, n, d)
-            context.add_affinity(part_affinity(query_first, key_later, context.tokens[0], context.tokens[1:]))
+            context.add_affinity(part_affinity(query_first, key_later, context.tokens[:, 0], context.tokens[:, 1:]))
 
-        allowed, valid = cross_attention_mask(context, context.matching())
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed)  # (N, heads, L, d)
-        out = out.transpose(1, 2).flatten(2) * valid[None, :, None].to(out.dtype)  # (N, L, D)
+        allowed, valid = cross_attention_mask(context, context.matching())  # S = 1 broadcasts over the batch
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed[:, None])  # (N, heads, L, d)
+        out = out.transpose(1, 2).flatten(2) * valid[:, :, None].to(out.dtype)  # (N, L, D)
         out = attn.to_out(out.type_as(hidden_states))
         return torch.cat([torch.zeros_like(hidden_states[:, :n]), out], dim=1)  # frame 0 is the anchor
 

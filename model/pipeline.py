@@ -331,9 +331,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
                                   "steps": steps, "matching": None, "attention_matching": None, "part_tokens": None}
         if context is not None:
             frames, h, w = context.grid
-            kwargs["matching"] = context.matching().cpu().numpy()
-            kwargs["attention_matching"] = context.attention_matching().cpu().numpy()
-            kwargs["part_tokens"] = context.tokens.reshape(frames, -1, h, w).cpu().numpy()
+            kwargs["matching"] = context.matching()[0].cpu().numpy()  # the render's one sample of parts
+            kwargs["attention_matching"] = context.attention_matching()[0].cpu().numpy()
+            kwargs["part_tokens"] = context.tokens[0].reshape(frames, -1, h, w).cpu().numpy()
         return kwargs
 
 

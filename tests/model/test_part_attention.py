@@ -58,26 +58,26 @@ def test_attention_matching_recovers_a_known_permutation():
             key_later[0, :, f - 1, tokens[f, perm[f, j]]] = part_features[j][:, None]  # built to match
     key_later += 0.1 * torch.randn(key_later.shape, generator=g)
     context = PartContext(tokens, (frames, 6, 6), mode="attention")
-    affinity = part_affinity(query_first, key_later, tokens[0], tokens[1:], max_elements=n * n)  # 1 frame a chunk
-    assert affinity.shape == (frames - 1, bones, bones)
+    affinity = part_affinity(query_first, key_later, tokens[None, 0], tokens[None, 1:], max_elements=n * n)
+    assert affinity.shape == (1, frames - 1, bones, bones)  # one sample, one frame a chunk
     context.add_affinity(affinity)
-    assert torch.equal(context.attention_matching(), perm)
-    assert torch.equal(context.matching(), perm)
+    assert torch.equal(context.attention_matching(), perm[None])
+    assert torch.equal(context.matching(), perm[None])
     identity = PartContext(tokens, (frames, 6, 6), mode="identity", affinity=affinity)
-    assert torch.equal(identity.matching(), torch.arange(bones).expand(frames, bones))
-    assert torch.equal(identity.attention_matching(), perm)  # still measured, for the preview
+    assert torch.equal(identity.matching(), torch.arange(bones).expand(1, frames, bones))
+    assert torch.equal(identity.attention_matching(), perm[None])  # still measured, for the preview
 
 
 def test_cross_attention_mask_pairs_matched_parts():
     tokens, perm = permuted_tokens(3, 3, side=4)
     context = PartContext(tokens, (3, 4, 4))
-    allowed, valid = cross_attention_mask(context, perm)
+    allowed, valid = cross_attention_mask(context, perm[None])
     n = 16
-    assert allowed.shape == (2 * n, n) and valid.all()
+    assert allowed.shape == (1, 2 * n, n) and valid.all()
     for f in (1, 2):
         for j in range(3):
             for q in torch.nonzero(tokens[f, perm[f, j]]).flatten():
-                row = allowed[(f - 1) * n + q]
+                row = allowed[0, (f - 1) * n + q]
                 assert torch.equal(row, tokens[0, j])
 
 
@@ -95,3 +95,38 @@ def test_ptcm_zero_output_is_identity_and_trained_output_stays_in_parts():
     assert not out[:, :16].any()  # the first frame is the anchor
     assert not out[:, 16:20].any() and not out[:, 32:36].any()  # background tokens get nothing
     assert out[:, 20:32].abs().sum() > 0
+
+
+def two_sample_context(mode="identity"):
+    """Two samples of one token grid with different parts: sample 1 has 2 bones (padded to 3), moved around."""
+    tokens_a, _ = permuted_tokens(3, 3, side=4, seed=1)
+    tokens_b, _ = permuted_tokens(3, 2, side=4, seed=2)
+    tokens_a[1:, :, :3] = False
+    one = [PartContext(tokens_a, (3, 4, 4), mode), PartContext(tokens_b, (3, 4, 4), mode)]
+    return PartContext.stack(one), one
+
+
+@pytest.mark.parametrize("mode", ["identity", "attention"])
+def test_each_sample_gets_its_own_parts_as_if_run_alone(mode):
+    torch.manual_seed(0)
+    ptcm = PartTemporalCoherence(dim=24, heads=2)
+    torch.nn.init.normal_(ptcm.to_out.weight)
+    both, one = two_sample_context(mode)
+    assert both.samples == 2 and both.bones == 3 and not both.tokens[1, :, 2].any()  # the padded bone is empty
+    x = torch.randn(2, 48, 24)
+    together = ptcm(x, both)
+    alone = [ptcm(x[i : i + 1], one[i]) for i in range(2)]
+    assert torch.allclose(together[0:1], alone[0], atol=1e-6) and torch.allclose(together[1:2], alone[1], atol=1e-6)
+    assert not torch.allclose(together[0], together[1], atol=1e-3)  # different masks, different outputs
+    shared = ptcm(x, PartContext(one[0].tokens, (3, 4, 4), mode))  # one set of parts for the whole batch
+    if mode == "identity":  # the shared context gives sample 1 sample 0's parts
+        assert torch.allclose(shared[1], ptcm(x[1:2], one[0])[0], atol=1e-6)
+        assert not torch.allclose(shared[1], together[1], atol=1e-3)
+    assert torch.allclose(both.affinity[1:2, :, :2, :2], one[1].affinity, atol=1e-6)  # matching measured per sample
+    assert both.matching().shape == (2, 3, 3)
+
+
+def test_stack_refuses_contexts_of_different_grids():
+    tokens, _ = permuted_tokens(3, 2, side=4)
+    with pytest.raises(ValueError, match="token grids"):
+        PartContext.stack([PartContext(tokens, (3, 4, 4)), PartContext(tokens[..., :8], (3, 2, 4))])
