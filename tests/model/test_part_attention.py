@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from ptcm_reference import ReferencePTCMProcessor, cross_attention_mask, reference_affinity
 
 from model.part_attention import (
     PartContext,
     PartTemporalCoherence,
-    cross_attention_mask,
     part_affinity,
     pool_part_masks,
     token_part_masks,
@@ -130,3 +130,58 @@ def test_stack_refuses_contexts_of_different_grids():
     tokens, _ = permuted_tokens(3, 2, side=4)
     with pytest.raises(ValueError, match="token grids"):
         PartContext.stack([PartContext(tokens, (3, 4, 4)), PartContext(tokens[..., :8], (3, 2, 4))])
+
+
+def overlapping_parts(samples, frames=4, bones=4, side=6, seed=0):
+    """Random parts that overlap (a token in up to 2 parts), with background tokens and a part absent from frame 0."""
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.rand(samples, frames, bones, side * side, generator=g) < 0.3
+    tokens[:, 1:, :, :5] = False  # background in every later frame
+    tokens[0, 0, bones - 1] = False  # sample 0's last part is not in the first frame
+    return tokens
+
+
+@pytest.mark.parametrize("samples", [1, 2])
+@pytest.mark.parametrize("mode", ["identity", "attention"])
+def test_fused_processor_equals_the_masked_reference(samples, mode):
+    torch.manual_seed(0)
+    ptcm = PartTemporalCoherence(dim=32, heads=2)
+    torch.nn.init.normal_(ptcm.to_out.weight)
+    torch.nn.init.normal_(ptcm.to_out.bias)  # tokens in no part get the output bias, as in the reference
+    reference = PartTemporalCoherence(dim=32, heads=2, processor=ReferencePTCMProcessor())
+    reference.load_state_dict(ptcm.state_dict())
+    tokens = overlapping_parts(samples)
+    x = torch.randn(2, 4 * 36, 32)
+    fused_context, reference_context = PartContext(tokens, (4, 6, 6), mode), PartContext(tokens, (4, 6, 6), mode)
+    for measure in (True, True, False):  # two blocks measuring (the matching moves), then one using it
+        fused_context.measure = reference_context.measure = measure
+        assert torch.allclose(ptcm(x, fused_context), reference(x, reference_context), atol=1e-5)
+    assert torch.allclose(fused_context.affinity, reference_context.affinity, atol=1e-5)
+    assert torch.equal(fused_context.matching(), reference_context.matching())
+    if mode == "attention":
+        assert not torch.equal(fused_context.matching(), PartContext(tokens, (4, 6, 6)).matching())
+
+
+def test_affinity_in_frame_chunks_equals_the_whole_map():
+    g = torch.Generator().manual_seed(3)
+    tokens = overlapping_parts(1, frames=5, bones=3)
+    query_first, key_later = torch.randn(2, 2, 36, 8, generator=g), torch.randn(2, 2, 4, 36, 8, generator=g)
+    whole = reference_affinity(query_first, key_later, tokens[:, 0], tokens[:, 1:])
+    chunked = part_affinity(query_first, key_later, tokens[:, 0], tokens[:, 1:], max_elements=2 * 2 * 36 * 8)
+    assert chunked.shape == (1, 4, 3, 3) and torch.allclose(chunked, whole, atol=1e-6)
+
+
+def test_fused_processor_never_passes_a_mask(monkeypatch):
+    import model.part_attention as part_attention
+
+    calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("attn_mask", args[3] if len(args) > 3 else None))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(part_attention.F, "scaled_dot_product_attention", spy)
+    ptcm = PartTemporalCoherence(dim=32, heads=2)
+    ptcm(torch.randn(2, 4 * 36, 32), PartContext(overlapping_parts(1), (4, 6, 6)))
+    assert calls and all(mask is None for mask in calls)  # no mask: the fused kernels are eligible
