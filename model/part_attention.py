@@ -347,10 +347,12 @@ class PartTemporalCoherence(nn.Module):
         block.norm2.register_forward_pre_hook(self._remember_stream)
         block.attn2.register_forward_hook(self._after_cross_attention)
 
+    @torch.compiler.disable
     def _remember_stream(self, module: nn.Module, args: tuple) -> None:
         if self.context is not None:
             self._stream = args[0]  # (N, S, D) float: the block's hidden_states after self-attention
 
+    @torch.compiler.disable
     def _after_cross_attention(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
         if self.context is None or self._stream is None:
             return None  # PTCM off: the block is untouched
