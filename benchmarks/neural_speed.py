@@ -302,7 +302,7 @@ def attention_backends(pipe, report: Report, size: tuple[int, int, int], device:
     context = PartContext.from_coverage(part_coverage(grid), device=device)
     context.measure = False
     results = []
-    for backend in ("native", "_native_cudnn", "_native_flash", "_native_efficient", "flex"):
+    for backend in ("native", "_native_cudnn", "_native_flash", "_native_efficient"):
         if not report.fits(f"attention backend {backend}", 25):
             break
         try:
@@ -317,7 +317,7 @@ def attention_backends(pipe, report: Report, size: tuple[int, int, int], device:
 
 @torch.no_grad()
 def compile_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool,
-                  eager: float) -> None:
+                  eager: float | None) -> None:
     """Regional torch.compile of the repeated blocks: compile time and one forward (PTCM identity)."""
     from model.part_attention import PartContext
 
@@ -326,6 +326,8 @@ def compile_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
     grid = inputs.pop("grid")
     context = PartContext.from_coverage(part_coverage(grid), device=device)
     context.measure = False
+    if eager is None:
+        eager = timed(lambda: pipe.transformer(**inputs, part_context=context, return_dict=False), device, 2)
     pipe.compile_transformer(**({"backend": "eager"} if tiny else {}))
     start = time.perf_counter()
     with torch.no_grad():
@@ -335,6 +337,8 @@ def compile_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
     seconds = timed(lambda: pipe.transformer(**inputs, part_context=context, return_dict=False), device, 2, 0)
     report.line(f"compile {label}: first forward (compiling) {first:.1f} s, then {seconds:.3f} s vs eager "
                 f"{eager:.3f} s ({100 * (seconds / eager - 1):+.1f}%), PTCM identity")
+    for block in pipe.transformer.blocks:
+        block._compiled_call_impl = None  # back to eager
 
 
 def stage(report: Report, name: str, fn: Callable[[], object]) -> object:
@@ -363,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=380, help="seconds; later stages are skipped to stay inside")
     p.add_argument("--steps", type=int, default=2, help="denoising steps measured per render")
     p.add_argument("--log", type=Path, help="also append every line to this file")
+    p.add_argument("--only-compile", action="store_true", help="just the compile stage (eager baseline included)")
     args = p.parse_args(argv)
     report = Report(args.log, args.budget)
     if not args.tiny and not torch.cuda.is_available():
@@ -378,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 1 if args.tiny else 2
 
     eager: dict[tuple[int, int, int], float] = {}
+    if args.only_compile:
+        for size in sizes:
+            if report.fits(f"compile {size}", 100):
+                stage(report, "compile", lambda size=size: compile_bench(pipe, report, size, device, args.tiny, None))
+        report.line(f"done in {time.perf_counter() - report.start:.0f} s")
+        return 0
     small, large = sizes[0], sizes[-1]
     reserve = 75  # seconds kept for the last stage, the group-offload render (the 24 GB card's figure)
     for size in sizes:  # 1. forward bench
@@ -398,8 +409,6 @@ def main(argv: list[str] | None = None) -> int:
         stage(report, "attention backends", lambda: attention_backends(pipe, report, large, device))
     if small in eager and report.fits(f"compile {small}", reserve + 120):  # 4.
         stage(report, "compile", lambda: compile_bench(pipe, report, small, device, args.tiny, eager[small]))
-        for block in pipe.transformer.blocks:
-            block._compiled_call_impl = None  # back to eager for the last stage
     if report.fits(f"render {large}, group offload", 50):  # 5. last: group offload is not undone
         pipe.place(device, "group")
         peak = stage(report, "render, group offload",

@@ -94,7 +94,7 @@ def part_affinity(query_first: torch.Tensor, key_later: torch.Tensor, parts_firs
         parts = F.pad(parts, (0, width - bones)).expand(batch, c, n, width)  # S = 1 broadcasts over the batch
         seen = []
         for lo in range(0, width, dim):  # values as wide as the keys, for the fused kernels
-            values = parts[..., lo:lo + dim].reshape(batch * c, 1, n, dim).expand(-1, heads, -1, -1)
+            values = parts[..., lo:lo + dim].reshape(batch * c, 1, n, dim).expand(-1, heads, -1, -1).contiguous()
             seen.append(F.scaled_dot_product_attention(query, keys, values))  # (N*c, heads, n_query, dim)
         seen = torch.cat(seen, -1)[..., :bones].float().mean(1).unflatten(0, (batch, c))  # (N, c, n_query, B)
         if samples == 1:
@@ -229,7 +229,7 @@ def part_groups(first: torch.Tensor, later: torch.Tensor, matching: torch.Tensor
     """Group one sample's later tokens by visible key set: first (B, n), later (F'-1, B, n) bool, matching (F', B)."""
     matched = torch.gather(later, 1, matching[1:, :, None].expand_as(later))  # frame f's part match[f, j], by j
     sees = matched.permute(0, 2, 1).flatten(0, 1)  # ((F'-1)*n, B): query q sees first-frame part j
-    key_sets, group_of = torch.unique(sees, dim=0, return_inverse=True)  # (G, B), ((F'-1)*n,)
+    key_sets, group_of = torch.unique(sees.to(torch.uint8), dim=0, return_inverse=True)  # (G, B), ((F'-1)*n,)
     key_masks = (key_sets.float() @ first.float()) > 0  # (G, n): the first-frame tokens each group sees
     usable = key_masks.any(-1)  # a group in no part (or whose parts are absent from frame 0) sees nothing
     group_of = torch.where(usable[group_of], group_of, -1)

@@ -39,10 +39,10 @@ REQUIRED_FILES: dict[str, tuple] = {
     "scheduler": ("scheduler_config.json",),
 }
 OFFLOAD_MODES = ("auto", "none", "model", "group")
-# `offload="auto"` by free GPU memory (measured peaks, docs/neural.md): everything resident needs about 46 GiB at
-# 1280x704x121, model CPU offload about 25 GiB; below that, group offload streams the transformer block by block.
-AUTO_NONE_BYTES = 50 * 2**30
-AUTO_MODEL_BYTES = 30 * 2**30
+# `offload="auto"` by free GPU memory (measured peaks, model/memory.py); below the model-offload line group
+# offload streams the transformer and text encoder block by block.
+AUTO_NONE_BYTES = 50 * 2**30  # measured peak, all resident: 45.8 GiB (1280x704x121, H100)
+AUTO_MODEL_BYTES = 30 * 2**30  # model offload + VAE tiling: 24.7 GiB; group offload + VAE tiling: 14.2 GiB
 
 
 def check_model_dir(model_dir: str | Path) -> Path:
@@ -101,12 +101,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
     # -- loading ------------------------------------------------------------------------------------------
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
-                       offload: str | bool | None = "auto", vae_tiling: bool = False,
+                       offload: str | bool | None = "auto", vae_tiling: bool | None = None,
                        compile: bool = False) -> PoseAnythingPipeline:
         """Load a local Wan2.2-TI2V-5B diffusers folder and a PoseAnything checkpoint; bf16 on CUDA.
 
-        offload: "auto" | "none" | "model" | "group" (see `place`); vae_tiling: decode in tiles;
-        compile: regional torch.compile of the transformer blocks (see `compile_transformer`).
+        offload: "auto" | "none" | "model" | "group" (see `place`); vae_tiling: encode and decode in tiles
+        (None: on whenever offload is, which is what brings 1280x704x121 from 23.8 to 14.2 GiB under group
+        offload); compile: regional torch.compile of the transformer blocks (see `compile_transformer`).
         """
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -131,9 +132,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if checkpoint is not None:
             load_checkpoint(transformer, checkpoint)
         pipe = cls(tokenizer, text_encoder.eval(), vae.eval(), scheduler, transformer.eval())
-        if vae_tiling:
+        mode = pipe.place(device, offload)
+        if vae_tiling or (vae_tiling is None and mode != "none"):
             vae.enable_tiling()
-        pipe.place(device, offload)
         if compile:
             pipe.compile_transformer()
         return pipe
