@@ -82,3 +82,11 @@ def test_regional_compile_keeps_the_frames(tiny_dir, resident_frames):
     image, pose, masks = scene()
     frames = pipe(image, pose, masks, prompt="a cat walks", num_inference_steps=2, seed=3)
     assert np.array_equal(frames, resident_frames)
+
+
+@pytest.mark.parametrize(("free_gib", "mode"), [(70, "none"), (40, "model"), (22, "group")])
+def test_auto_picks_by_free_gpu_memory(monkeypatch, free_gib, mode):
+    from model import pipeline
+
+    monkeypatch.setattr(pipeline.torch.cuda, "mem_get_info", lambda device: (free_gib * 2**30, 80 * 2**30))
+    assert pipeline._auto_offload(torch.device("cuda")) == mode
