@@ -185,3 +185,22 @@ def test_fused_processor_never_passes_a_mask(monkeypatch):
     ptcm = PartTemporalCoherence(dim=32, heads=2)
     ptcm(torch.randn(2, 4 * 36, 32), PartContext(overlapping_parts(1), (4, 6, 6)))
     assert calls and all(mask is None for mask in calls)  # no mask: the fused kernels are eligible
+
+
+def test_fused_processor_trains_like_the_reference():
+    torch.manual_seed(1)
+    fused = PartTemporalCoherence(dim=32, heads=2)
+    torch.nn.init.normal_(fused.to_out.weight)
+    reference = PartTemporalCoherence(dim=32, heads=2, processor=ReferencePTCMProcessor())
+    reference.load_state_dict(fused.state_dict())
+    tokens = overlapping_parts(2, seed=4)
+    x = torch.randn(2, 4 * 36, 32, requires_grad=True)
+    y = x.detach().clone().requires_grad_(True)
+    target = torch.randn(2, 4 * 36, 32)
+    for module, inp in ((fused, x), (reference, y)):
+        context = PartContext(tokens, (4, 6, 6))
+        context.measure = False  # training runs without measuring the matching
+        ((module(inp, context) - target) ** 2).mean().backward()
+    for (name, a), (_, b) in zip(fused.named_parameters(), reference.named_parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+    assert torch.allclose(x.grad, y.grad, atol=1e-5) and fused.to_q.weight.grad.abs().sum() > 0
