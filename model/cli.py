@@ -20,7 +20,7 @@ def parser() -> argparse.ArgumentParser:
     tiny.add_argument("--no-checkpoint", action="store_true",
                       help="leave out poseanything.safetensors: the base model only, as the public Wan2.2 weights come "
                            "(the renderer then refines the puppet render)")
-    sub.add_parser("memory", help="print the GPU memory estimates of docs/neural.md from the real configs")
+    sub.add_parser("memory", help="print the measured GPU memory peaks of docs/neural.md")
     return p
 
 

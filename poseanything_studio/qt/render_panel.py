@@ -162,6 +162,12 @@ class RenderPanel(QWidget):
         row.addWidget(QLabel("strength"))
         row.addWidget(self.strength, 1)
         form.addRow("Start", row)
+        self.offload = QComboBox()  # a setting of this machine's GPU, not of the project
+        self.offload.addItems(["auto", "none", "model", "group"])
+        self.offload.setToolTip("GPU memory for poseanything: none (all on the GPU, fastest), model (one part at "
+                                "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
+                                "free GPU memory")
+        form.addRow("GPU memory", self.offload)
         self.prompt = QPlainTextEdit(placeholderText="What the video shows (neural renderer)")
         self.negative = QPlainTextEdit(placeholderText="What to avoid")
         for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative)):
@@ -378,7 +384,7 @@ class RenderPanel(QWidget):
             self.status.emit(f"Cannot render: {reason}")
             return
         project = self.doc.project
-        neural = neural_options(project, device=self.device.currentData())
+        neural = neural_options(project, device=self.device.currentData(), offload=self.offload.currentText())
         request = RenderRequest(project, project.render.renderer, self.doc.mask, neural)
         self._rendering = True
         self._notice = ""

@@ -26,6 +26,8 @@ class NeuralOptions:
     matching: str = "identity"  # PTCM part matching: the rig's own ("identity") or by attention (imported rigs)
     init: str = "auto"  # "noise", "puppet" (refine the puppet render), "auto": puppet exactly when no checkpoint
     strength: float = 0.4  # puppet refinement: the share of the schedule re-run, (0, 1]
+    offload: str = "auto"  # auto | none | model | group (model/pipeline.py PoseAnythingPipeline.place)
+    compile: bool = False  # regional torch.compile of the transformer's repeated blocks
 
 
 @dataclass(frozen=True)

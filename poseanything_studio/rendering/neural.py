@@ -42,7 +42,8 @@ class PoseAnythingRenderer:
             yield Notice(NO_CHECKPOINT if init == "puppet" else NO_CHECKPOINT.split(";")[0])
         check_cancel(cancel)
         yield Progress(0, job.steps, "load")
-        pipe = load_pipeline(job.neural.model_dir, checkpoint, job.neural.device)
+        pipe = load_pipeline(job.neural.model_dir, checkpoint, job.neural.device, job.neural.offload,
+                             job.neural.compile)
         inputs = job_inputs(job)
         if init == "puppet" and job.neural.strength < 1:
             inputs["video"] = yield from puppet_video(job, cancel)
@@ -86,17 +87,19 @@ def check_strength(strength: float) -> None:
         raise RenderError(f"strength {strength} must be above 0 and at most 1")
 
 
-def load_pipeline(model_dir: str, checkpoint: Path | None, device: str):
+def load_pipeline(model_dir: str, checkpoint: Path | None, device: str, offload: str = "auto", compile: bool = False):
     """The loaded pipeline for these settings (cached); ModelError becomes RenderError."""
     from model.errors import ModelError
     from model.pipeline import PoseAnythingPipeline
 
-    key = (str(Path(model_dir).expanduser().resolve()), str(checkpoint.resolve()) if checkpoint else None, device)
+    key = (str(Path(model_dir).expanduser().resolve()), str(checkpoint.resolve()) if checkpoint else None, device,
+           offload, compile)
     with _cache_lock:
         if key not in _cache:
             _cache.clear()  # one model in memory at a time
             try:
-                pipe = PoseAnythingPipeline.from_pretrained(key[0], checkpoint, device=device)
+                pipe = PoseAnythingPipeline.from_pretrained(key[0], checkpoint, device=device, offload=offload,
+                                                            compile=compile)
             except ModelError as err:
                 raise RenderError(str(err)) from None
             pipe.set_progress_bar_config(disable=True)
