@@ -167,9 +167,9 @@ def test_cli_init_puppet_prints_the_note_once(base_dir, moving_arm, tmp_path, ca
 
 
 def test_the_refinement_example_renders_on_a_base_model(base_dir, tmp_path, capsys):
-    from conftest import EXAMPLES
+    from poseanything_studio.bundled import examples_dir
 
-    example = EXAMPLES / "cat_refine.pasproj"
+    example = examples_dir() / "cat_refine.pasproj"
     render = load_project(example).render
     assert (render.renderer, render.init, render.strength, render.checkpoint) == ("poseanything", "puppet", 0.4, None)
     out = tmp_path / "cat.mp4"

@@ -388,6 +388,6 @@ def test_render_panel_offload_choice_reaches_the_neural_job(studio, monkeypatch)
     monkeypatch.setattr(panel.controller, "start", requests.append)
     panel.offload.setCurrentText("group")
     panel.start_render()
-    assert requests[0].offload == "group"
+    assert requests[0].neural.offload == "group"
     assert requests[0].job().neural.offload == "group"
     assert requests[0].job().neural.model_dir == studio.doc.project.render.model_dir
