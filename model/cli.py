@@ -12,7 +12,9 @@ TINY_HELP = ("write a tiny random-weight model folder (Wan2.2-TI2V-5B diffusers 
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="poseanything-studio model", description="Neural model utilities.")
+    from poseanything_studio.cli import OneLineParser
+
+    p = OneLineParser(prog="poseanything-studio model", description="Neural model utilities.")
     sub = p.add_subparsers(dest="command", required=True)
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
     tiny.add_argument("folder", type=Path, help="where to write it (must be empty or not exist)")

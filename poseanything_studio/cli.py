@@ -97,7 +97,7 @@ def window_main(argv: list[str]) -> int:
 # -- bundled examples and templates ----------------------------------------------------------------------
 def examples_main(argv: list[str]) -> int:
     """`poseanything-studio examples [--copy DIR]`: where the bundled example projects are, or a copy to edit."""
-    parser = _OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
+    parser = OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
                             "them (with their pictures) into a folder of yours to open, edit and save.")
     parser.add_argument("--copy", metavar="DIR", help="copy every example into DIR (existing files are kept)")
     args = parser.parse_args(argv)
@@ -119,7 +119,7 @@ def examples_main(argv: list[str]) -> int:
 
 def templates_main(argv: list[str]) -> int:
     """`poseanything-studio templates`: the rig templates the window's Rig menu offers."""
-    _OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
+    OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
     from .core.templates import load_templates
 
     for template in load_templates():
@@ -128,7 +128,7 @@ def templates_main(argv: list[str]) -> int:
 
 
 # -- render -----------------------------------------------------------------------------------------
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (`error: ...`) and exit 2, like every other bad input."""
 
     def error(self, message: str):
@@ -136,7 +136,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def render_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
+    p = OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
     p.add_argument("project", help="the .pasproj file")
     p.add_argument("-o", "--output", required=True,
                    help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
