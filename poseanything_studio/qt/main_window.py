@@ -20,9 +20,11 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QInputDialog,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QToolBar,
 )
 
@@ -194,7 +196,13 @@ class MainWindow(QMainWindow):
         self.timeline_dock = self._dock("Timeline", self.timeline, bottom)
         self.curves_dock = self._dock("Curves", self.curves, bottom)
         self.splitDockWidget(self.timeline_dock, self.curves_dock, Qt.Orientation.Horizontal)
-        self.render_dock = self._dock("Render", self.render_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        # scrolled, so the neural settings never push the window past a laptop screen's height
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.render_panel)
+        bar_width = scroll.verticalScrollBar().sizeHint().width()
+        scroll.setMinimumWidth(self.render_panel.minimumSizeHint().width() + bar_width)
+        self.render_dock = self._dock("Render", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.timeline_dock, self.curves_dock], [900, 500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [270], Qt.Orientation.Vertical)
         self.resizeDocks([self.render_dock], [380], Qt.Orientation.Horizontal)
