@@ -12,7 +12,7 @@ TINY_HELP = ("write a tiny random-weight model folder (Wan2.2-TI2V-5B diffusers 
 
 
 def parser() -> argparse.ArgumentParser:
-    from poseanything_studio.cli import OneLineParser
+    from poseanything_studio.cliargs import OneLineParser
 
     p = OneLineParser(prog="poseanything-studio model", description="Neural model utilities.")
     sub = p.add_subparsers(dest="command", required=True)

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from . import __version__
+from .cliargs import OneLineParser
 
 EXIT_OK, EXIT_CRASH, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 PROG = "poseanything-studio"
@@ -128,13 +129,6 @@ def templates_main(argv: list[str]) -> int:
 
 
 # -- render -----------------------------------------------------------------------------------------
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line (`error: ...`) and exit 2, like every other bad input."""
-
-    def error(self, message: str):
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
-
-
 def render_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
     p.add_argument("project", help="the .pasproj file")

@@ -401,7 +401,7 @@ def frames_csv(frames: dict[str, list[FrameScores]]) -> str:
 
 def main(argv: list[str]) -> int:
     """`poseanything-studio eval PRED GT [--csv F] [--frames-csv F] [--lpips-weights F..] [--i3d-weights F]`."""
-    from .cli import OneLineParser
+    from .cliargs import OneLineParser
 
     parser = OneLineParser(prog="poseanything-studio eval", description=__doc__.splitlines()[0],
                                      epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
