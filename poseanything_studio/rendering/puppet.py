@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, QhullError, cKDTree
 
 from ..core.camera import camera_matrix, invert_affine
 from ..core.raster import clip_far
@@ -69,19 +70,29 @@ class PuppetMesh:
         size = (rgba.shape[1], rgba.shape[0])
         layout = layout or MeshLayout.for_size(size)
         pin_xy, pin_weights = _pins(rig, rest_xy, layout.spacing, size)
-        vertices, triangles = _mesh(mask, pin_xy, layout.spacing)
-        # Pins are the first len(pin_xy) points; drop those that no kept triangle uses.
+        covered = _covered(mask, layout.spacing)
+        nearest = _nearest_bone(covered.shape, rig, rest_xy)
+        rule = _CutRule.of(rig, rest_xy, covered, layout.spacing)
+        cuts = _cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
+        vertices, triangles = _mesh(covered, pin_xy, cuts, layout.spacing)
+        tri_part = nearest[_pixel(vertices[triangles].mean(1), covered.shape)]
+        vertices, triangles, origin = _cut_mesh(vertices, triangles, tri_part, len(pin_xy), rule)
+        # Pins are the first len(pin_xy) points (each with its copies on either side of a cut); drop
+        # vertices no kept triangle uses.
         used = np.zeros(len(vertices), bool)
         used[triangles.ravel()] = True
         remap = np.cumsum(used) - 1
-        keep_pins = used[: len(pin_xy)]
+        pin_rows = np.flatnonzero(used & (origin < len(pin_xy)))
+        pin_vertex = remap[pin_rows]
+        pin_weights = pin_weights[origin[pin_rows]]
         vertices, triangles = vertices[used], remap[triangles]
-        triangles = _in_draw_order(vertices, triangles, rig, rest_xy)
-        pin_vertex = remap[: len(pin_xy)][keep_pins]
+        order = _draw_order(tri_part, rig)
         alpha = _feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
-        return PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles, pin_vertex,
-                          pin_weights[keep_pins], rig)
+        mesh = PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles[order], pin_vertex,
+                          pin_weights, rig)
+        mesh.triangle_part = tri_part[order]
+        return mesh
 
     def _factorise(self) -> None:
         n = len(self.vertices)
@@ -165,37 +176,38 @@ class PuppetRenderer:
 
 # -- mesh -------------------------------------------------------------------------------------------
 def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
-          size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pin points (P, 2) at rest and their weights (P, J) over the joints: the joints, then along bones.
+          size: tuple[int, int] | None = None) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Pin points (P, 2) at rest and their sparse weights (P, J) over the joints: the joints, then along bones.
 
-    With `size`, pins along a bone are only placed over the picture (a bone reaching far outside
-    would otherwise get millions of pins that no triangle uses).
+    Each pin hangs on at most two joints, so the weights are stored sparse: their cost grows with
+    the pins, not pins x joints. With `size`, pins along a bone are only placed over the picture
+    (a bone reaching far outside would otherwise get millions of pins that no triangle uses).
     """
     j = len(rig.joints)
-    weights = [np.eye(j)] if j else []
+    rows_a, rows_b, ts = [np.arange(j)], [np.arange(j)], [np.zeros(j)]
     for a, b in rig.bone_joint_indices():
         length = float(np.hypot(*(rest_xy[b] - rest_xy[a])))
-        count = int(length // spacing)
+        count = min(int(length // spacing), 1 << 16) if np.isfinite(length) else 0
         if count < 1:
             continue
         lo, hi = (0.0, 1.0) if size is None else _inside_span(rest_xy[a], rest_xy[b], size, spacing)
         t = np.arange(1, count + 1) / (count + 1)
         t = t[(t >= lo) & (t <= hi)]
-        if not t.size:
-            continue
-        count = t.size
-        w = np.zeros((count, j))
-        w[:, a], w[:, b] = 1 - t, t
-        weights.append(w)
-    weights_all = np.concatenate(weights) if weights else np.zeros((0, j))
-    xy = weights_all @ rest_xy if j else np.zeros((0, 2))
+        rows_a.append(np.full(t.size, a))
+        rows_b.append(np.full(t.size, b))
+        ts.append(t)
+    a_idx, b_idx, t = np.concatenate(rows_a), np.concatenate(rows_b), np.concatenate(ts)
+    xy = rest_xy[a_idx] * (1 - t)[:, None] + rest_xy[b_idx] * t[:, None] if j else np.zeros((0, 2))
     # Merge pins closer than a pixel (two joints on one spot): the first one wins.
     keep = np.ones(len(xy), bool)
-    for i in range(len(xy)):
-        if keep[i]:
-            close = np.hypot(*(xy[i + 1:] - xy[i]).T) < 1.0
-            keep[i + 1:][close] = False
-    return xy[keep], weights_all[keep]
+    for first, second in sorted(cKDTree(clip_far(xy)).query_pairs(1.0)) if len(xy) else ():
+        if keep[first]:
+            keep[second] = False
+    rows = np.arange(int(keep.sum()))
+    a_idx, b_idx, t = a_idx[keep], b_idx[keep], t[keep]
+    weights = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([rows, rows]),
+                                                          np.concatenate([a_idx, b_idx]))), shape=(len(rows), j))
+    return xy[keep], weights
 
 
 def _inside_span(p: np.ndarray, q: np.ndarray, size: tuple[int, int], margin: float) -> tuple[float, float]:
@@ -213,35 +225,160 @@ def _inside_span(p: np.ndarray, q: np.ndarray, size: tuple[int, int], margin: fl
     return lo, hi
 
 
-def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points (pins first, then outline and interior grid) and triangles covering the subject."""
-    h, w = mask.shape
+def _covered(mask: np.ndarray, spacing: float) -> np.ndarray:
+    """The subject mask grown by a third of the spacing (uint8), so the mesh covers its soft edge."""
     grow = max(2, int(spacing / 3))
-    covered = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+
+
+def _pixel(xy: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices (clipped to the picture) of points (..., 2)."""
+    h, w = shape
+    xy = clip_far(xy)
+    return (np.clip(np.round(xy[..., 1]).astype(np.int64), 0, h - 1),
+            np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1))
+
+
+def _nearest_bone(shape: tuple[int, int], rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(H, W) int32: the index of the bone nearest each pixel (0 everywhere for a rig without bones).
+
+    One distance transform over the bones drawn as lines, so the cost does not grow with the bone count.
+    """
+    h, w = shape
+    pairs = rig.bone_joint_indices()
+    ids = np.zeros((h, w), np.int32)
+    xy = np.round(clip_far(rest_xy)).astype(np.int64)
+    for k, (a, b) in enumerate(pairs):
+        cv2.line(ids, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
+    if not ids.any():
+        return np.zeros((h, w), np.int32)
+    _, nearest_pixel = cv2.distanceTransformWithLabels((ids == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    bone_of_label = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
+    bone_of_label[nearest_pixel[ids > 0]] = ids[ids > 0] - 1
+    return bone_of_label[nearest_pixel]
+
+
+@dataclass(frozen=True)
+class _CutRule:
+    """Where the parts of two bones are cut apart rather than joined in one mesh.
+
+    Two parts are joined only through a joint their bones share: within `radius` of that joint, and
+    beyond it only where the bones leave the joint in clearly different directions (a chain, or a
+    leg below a body, whose boundary is skin that stretches). Where both bones run alongside each
+    other (two legs from one hip, a tail folded onto itself) or share no joint at all, the boundary
+    between their parts is cut, so the parts move apart without a web between them.
+    """
+
+    ends: np.ndarray  # (B, 2) joint indices of each bone
+    joint_xy: np.ndarray  # (J, 2)
+    radius: np.ndarray  # (J,) joined within this distance of a shared joint
+
+    ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # a boundary point within 40 degrees of both bones
+
+    @staticmethod
+    def of(rig: Rig, rest_xy: np.ndarray, covered: np.ndarray, spacing: float) -> _CutRule:
+        """The rule for `rig` at rest over the mesh's region `covered`."""
+        depth = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
+        inside = np.isfinite(rest_xy).all(1) & (np.abs(rest_xy) < 1e7).all(1)
+        at_joint = np.where(inside, depth[_pixel(rest_xy, covered.shape)], 0.0)
+        return _CutRule(rig.bone_joint_indices(), clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing))
+
+    def cut(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """For point pairs of parts (K,), (K,) at points (K, 2): True where the two parts are cut apart."""
+        joined = part_a == part_b
+        if not len(self.ends):
+            return ~joined & False
+        for end_a in (0, 1):
+            for end_b in (0, 1):
+                shared = self.ends[part_a, end_a]
+                share = (shared == self.ends[part_b, end_b]) & ~joined
+                if not share.any():
+                    continue
+                idx = np.flatnonzero(share)
+                pivot = self.joint_xy[shared[idx]]
+                offset = xy[idx] - pivot
+                distance = np.hypot(offset[:, 0], offset[:, 1])
+                near = distance <= self.radius[shared[idx]]
+                along_a = self._cosine(part_a[idx], end_a, offset, distance)
+                along_b = self._cosine(part_b[idx], end_b, offset, distance)
+                alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
+                joined[idx] |= near | ~alongside
+        return ~joined
+
+    def _cosine(self, bone: np.ndarray, end: int, offset: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """Cosine between `offset` (from the bone's end `end`) and the bone leaving that end."""
+        start, stop = self.joint_xy[self.ends[bone, end]], self.joint_xy[self.ends[bone, 1 - end]]
+        direction = stop - start
+        norm = np.hypot(direction[:, 0], direction[:, 1]) * distance
+        return np.where(norm > 1e-9, (direction * offset).sum(1) / np.maximum(norm, 1e-9), 1.0)
+
+
+def _cut_points(labels: np.ndarray, rule: _CutRule, spacing: float) -> np.ndarray:
+    """Points (K, 2) along the boundaries between parts that `rule` cuts, about a third of `spacing` apart."""
+    found = []
+    for axis in (0, 1):
+        first = labels[:-1, :] if axis == 0 else labels[:, :-1]
+        second = labels[1:, :] if axis == 0 else labels[:, 1:]
+        ys, xs = np.nonzero((first != second) & (first >= 0) & (second >= 0))
+        if not len(ys):
+            continue
+        mid = np.stack([xs + 0.5 * axis, ys + 0.5 * (1 - axis)], 1).astype(np.float64)
+        cut = rule.cut(first[ys, xs], second[ys, xs], mid)
+        found.append(mid[cut])
+    points = np.concatenate(found) if found else np.zeros((0, 2))
+    return _thinned(points, spacing / 3)
+
+
+def _thinned(points: np.ndarray, gap: float) -> np.ndarray:
+    """A subset of `points` with no two closer than `gap`, greedily in scan order."""
+    if len(points) < 2:
+        return points
+    tree = cKDTree(points)
+    keep = np.ones(len(points), bool)
+    for i in range(len(points)):
+        if keep[i]:
+            near = tree.query_ball_point(points[i], gap)
+            keep[near] = False
+            keep[i] = True
+    return points[keep]
+
+
+def _mesh(covered: np.ndarray, pin_xy: np.ndarray, cut_xy: np.ndarray,
+          spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points (pins first, then cut lines, outline and interior grid) and triangles covering `covered`."""
+    h, w = covered.shape
     contours, _ = cv2.findContours(covered, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     outline = [_outline_points(c[:, 0, :], spacing) for c in contours if len(c) >= 3]
     ys, xs = np.mgrid[spacing / 2: h: spacing, spacing / 2: w: spacing]
     inner = cv2.erode(covered, np.ones((int(spacing / 2) * 2 + 1,) * 2, np.uint8))
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
     grid = grid[inner[grid[:, 1].astype(int), grid[:, 0].astype(int)] > 0]
-    others = np.concatenate([*outline, grid]) if outline else grid
-    if len(pin_xy) and len(others):  # keep pins exact: drop other points sitting on them
-        d = np.min(np.hypot(others[:, None, 0] - pin_xy[None, :, 0], others[:, None, 1] - pin_xy[None, :, 1]), 1)
-        others = others[d > spacing / 3]
-    points = np.concatenate([pin_xy, others])
-    if len(points) < 3:
+    cut_xy = _away_from(cut_xy, pin_xy, spacing / 3)
+    # Cut lines are sampled densely and kept clear of other points, so Delaunay edges follow them.
+    others = _away_from(np.concatenate([*outline, grid]) if outline else grid, cut_xy, spacing / 2)
+    others = _away_from(others, pin_xy, spacing / 3)  # keep pins exact: drop other points sitting on them
+    points = np.concatenate([pin_xy, cut_xy, others])
+    try:
+        triangles = Delaunay(points).simplices if len(points) >= 3 else np.zeros((0, 3), np.int64)
+    except QhullError:  # every point on one line (a straight rig over an empty or hairline mask)
         return points, np.zeros((0, 3), np.int64)
-    triangles = Delaunay(points).simplices
     # Keep triangles inside the subject: centroid and edge midpoints on the (grown) mask.
     corners = points[triangles]  # (T, 3, 2)
     probes = np.concatenate([corners.mean(1, keepdims=True), (corners + np.roll(corners, 1, axis=1)) / 2], 1)
-    px = np.clip(probes[..., 0].round().astype(int), 0, w - 1)
-    py = np.clip(probes[..., 1].round().astype(int), 0, h - 1)
     probe_mask = cv2.dilate(covered, np.ones((3, 3), np.uint8))  # a pixel of slack for rounded probes
-    inside = (probe_mask[py, px] > 0).all(1)
+    inside = (probe_mask[_pixel(probes, (h, w))] > 0).all(1)
     e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
     return points, triangles[inside & (area > 1e-3)]
+
+
+def _away_from(points: np.ndarray, anchors: np.ndarray, distance: float) -> np.ndarray:
+    """`points` farther than `distance` from every anchor."""
+    if not len(points) or not len(anchors):
+        return points
+    gap, _ = cKDTree(clip_far(anchors)).query(points, distance_upper_bound=distance)
+    return points[~np.isfinite(gap)]
 
 
 def _outline_points(contour: np.ndarray, spacing: float) -> np.ndarray:
@@ -253,17 +390,88 @@ def _outline_points(contour: np.ndarray, spacing: float) -> np.ndarray:
     return np.concatenate([corners, samples[~near]]).astype(np.float64)
 
 
-def _in_draw_order(vertices: np.ndarray, triangles: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
-    """Triangles sorted by their nearest bone, so where parts overlap, bones later in the rig draw in front."""
-    if not rig.bones or not len(triangles):
-        return triangles
-    centroids = vertices[triangles].mean(1)  # (T, 2)
-    pairs = rig.bone_joint_indices()
-    a, b = rest_xy[pairs[:, 0]], rest_xy[pairs[:, 1]]  # (B, 2)
-    ab = b - a
-    t = np.clip(((centroids[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)  # (T, B)
-    distance = np.linalg.norm(centroids[:, None] - (a + t[..., None] * ab), axis=-1)
-    return triangles[np.argsort(distance.argmin(1), kind="stable")]
+def _cut_mesh(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, pin_count: int,
+              rule: _CutRule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mesh opened along cuts: a vertex used by parts that `rule` cuts apart there gets one copy per side.
+
+    Returns vertices, triangles and, per vertex, the index of the vertex it was copied from. A piece
+    the cuts would leave with no pin (a sliver across a cut) stays joined, so nothing floats free.
+    """
+    corner_vertex, corner_part = triangles.ravel(), np.repeat(tri_part, 3)
+    split = _split_corners(vertices, corner_vertex, corner_part, rule)
+    for _ in range(2):
+        loose = _unpinned(split, len(vertices), pin_count, corner_vertex)
+        if not loose.any():
+            break
+        corners = np.repeat(loose, 3)
+        split[corners] = corner_vertex[corners]  # back onto the original vertex
+    used = np.unique(split)
+    origin = np.where(used < len(vertices), used, 0)
+    copies = used >= len(vertices)
+    origin[copies] = _copy_origin(corner_vertex, split)[used[copies]]
+    remap = np.zeros(int(split.max()) + 1 if len(split) else 1, np.int64)
+    remap[used] = np.arange(len(used))
+    out_vertices = vertices[origin]
+    return out_vertices, remap[split].reshape(-1, 3), origin
+
+
+def _split_corners(vertices: np.ndarray, corner_vertex: np.ndarray, corner_part: np.ndarray,
+                   rule: _CutRule) -> np.ndarray:
+    """For each triangle corner, the vertex it uses once cut: its own, or a new index >= len(vertices)."""
+    split = corner_vertex.copy()
+    pairs = np.unique(np.stack([corner_vertex, corner_part], 1), axis=0)
+    multi = np.flatnonzero(np.bincount(pairs[:, 0], minlength=len(vertices)) > 1)
+    next_index = len(vertices)
+    by_vertex = {v: pairs[pairs[:, 0] == v, 1] for v in multi} if len(multi) < 20000 else {}
+    if len(multi) >= 20000:
+        order = np.argsort(pairs[:, 0], kind="stable")
+        starts = np.searchsorted(pairs[order, 0], multi)
+        ends = np.searchsorted(pairs[order, 0], multi, side="right")
+        by_vertex = {v: pairs[order[s:e], 1] for v, s, e in zip(multi, starts, ends, strict=True)}
+    for v, parts in by_vertex.items():
+        group = _join_groups(parts, vertices[v], rule)
+        for g in np.unique(group)[1:]:  # the first group keeps the vertex, every other gets a copy
+            corners = (corner_vertex == v) & np.isin(corner_part, parts[group == g])
+            split[corners] = next_index
+            next_index += 1
+    return split
+
+
+def _join_groups(parts: np.ndarray, xy: np.ndarray, rule: _CutRule) -> np.ndarray:
+    """Group number per part at a point: parts not cut apart there share a group (union-find)."""
+    group = np.arange(len(parts))
+    a, b = np.triu_indices(len(parts), 1)
+    joined = ~rule.cut(parts[a], parts[b], np.repeat(xy[None], len(a), 0))
+    for i, k in zip(a[joined], b[joined], strict=True):
+        group[group == group[k]] = group[i]
+    return group
+
+
+def _copy_origin(corner_vertex: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """index -> original vertex, for every index in `split`."""
+    origin = np.zeros(int(split.max()) + 1, np.int64)
+    origin[split] = corner_vertex
+    return origin
+
+
+def _unpinned(split: np.ndarray, vertex_count: int, pin_count: int, corner_vertex: np.ndarray) -> np.ndarray:
+    """Per triangle: True where its piece of the cut mesh holds no pin."""
+    n = int(split.max()) + 1
+    tri = split.reshape(-1, 3)
+    edges = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]]])
+    graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    origin = _copy_origin(corner_vertex, split)
+    pinned_components = np.unique(component[np.unique(split)[origin[np.unique(split)] < pin_count]])
+    return ~np.isin(component[tri[:, 0]], pinned_components)
+
+
+def _draw_order(tri_part: np.ndarray, rig: Rig) -> np.ndarray:
+    """Triangle order for drawing: by their bone's depth, then the bone's place in the rig (later in front)."""
+    if not rig.bones or not len(tri_part):
+        return np.arange(len(tri_part))
+    depth = np.array([bone.depth for bone in rig.bones], np.int64)
+    return np.lexsort((tri_part, depth[tri_part]))
 
 
 def _similarity_matrix(vertices: np.ndarray, triangles: np.ndarray) -> sp.csr_matrix:
