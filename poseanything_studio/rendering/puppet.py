@@ -29,7 +29,7 @@ from scipy.spatial import Delaunay, QhullError, cKDTree
 from ..core.camera import camera_matrix, invert_affine
 from ..core.raster import clip_far
 from ..core.rig import Rig
-from .events import Frame, Progress, RenderEvent, check_cancel
+from .events import Frame, Progress, RenderError, RenderEvent, check_cancel
 
 _R90 = np.array([[0.0, -1.0], [1.0, 0.0]])
 _REGULARISE = 1e-6  # pulls vertices no pin reaches back to rest, so every system is solvable
@@ -59,6 +59,7 @@ class PuppetMesh:
         self.pin_vertex = pin_vertex  # (P,) vertex index of each pin
         self.pin_weights = pin_weights  # (P, J): pin position = pin_weights @ joint positions
         self.rig = rig
+        self.triangle_part = np.zeros(len(triangles), np.int64)  # (T,) the bone whose part each triangle is
         self.size = (background.shape[1], background.shape[0])
         self._factorise()
 
@@ -154,10 +155,21 @@ class PuppetMesh:
         x0, y0, x1, y1 = _clipped_box(moved, self.size, margin=2)
         if x1 <= x0 or y1 <= y0:
             return out
-        map_x, map_y = _source_maps(moved - (x0, y0), self.vertices, self.triangles, (x1 - x0, y1 - y0))
-        subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                            borderValue=(0, 0, 0, 0))
-        out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+        local = moved - (x0, y0)
+        box = (x1 - x0, y1 - y0)
+        front = _triangle_index(local, self.triangles, box)
+        # Where two parts overlap, the part behind shows through the soft edge of the one in front:
+        # a second pass draws the triangles in reverse order and is kept where its part differs.
+        back = _triangle_index(local, self.triangles[::-1], box)
+        back = np.where(back >= 0, len(self.triangles) - 1 - back, -1)
+        part = np.append(self.triangle_part, -1)
+        back[part[back] == part[front]] = -1
+        for index in (back, front):
+            if (index >= 0).any():
+                map_x, map_y = _source_maps(index, local, self.vertices, self.triangles)
+                subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=(0, 0, 0, 0))
+                out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
         return out
 
 
@@ -167,6 +179,10 @@ class PuppetRenderer:
     name = "puppet"
 
     def render(self, job, cancel: threading.Event) -> Iterator[RenderEvent]:
+        if not job.mask.any():
+            source = job.project.subject_mask or "the mask derived from the picture"
+            raise RenderError(f"{source}: the subject mask is empty, so the puppet has nothing to move "
+                              "(paint the subject in the window, or give subject_mask a picture of it)")
         mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
         for f in range(job.frames):
             check_cancel(cancel)
@@ -397,6 +413,8 @@ def _cut_mesh(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray,
     Returns vertices, triangles and, per vertex, the index of the vertex it was copied from. A piece
     the cuts would leave with no pin (a sliver across a cut) stays joined, so nothing floats free.
     """
+    if not len(triangles):
+        return vertices, triangles, np.arange(len(vertices))
     corner_vertex, corner_part = triangles.ravel(), np.repeat(tri_part, 3)
     split = _split_corners(vertices, corner_vertex, corner_part, rule)
     for _ in range(2):
@@ -515,26 +533,33 @@ def _triangle_rotations(rest: np.ndarray, moved: np.ndarray, triangles: np.ndarr
 
 
 # -- raster -----------------------------------------------------------------------------------------
-def _source_maps(moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray, size: tuple[int, int]):
-    """Per-pixel source coordinates for the deformed mesh (-1 where no triangle covers), float32 maps."""
+def _triangle_index(moved: np.ndarray, triangles: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) int32: the last triangle drawn over each pixel, -1 where none."""
     w, h = size
     index = np.full((h, w), -1, np.int32)
     shift = 4
     fixed = np.round(clip_far(moved) * (1 << shift)).astype(np.int32)
     for t, tri in enumerate(triangles):
         cv2.fillConvexPoly(index, fixed[tri], t, cv2.LINE_8, shift)
-    # Affine from screen to source per triangle.
-    dst = np.concatenate([moved[triangles], np.ones((len(triangles), 3, 1))], 2)  # (T, 3, 3)
-    src = rest[triangles]  # (T, 3, 2)
+    return index
+
+
+def _source_maps(index: np.ndarray, moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray):
+    """Per-pixel source coordinates for the triangles in `index` (-1 where none covers), float32 maps."""
+    h, w = index.shape
+    ys, xs = np.nonzero(index >= 0)
+    tid = index[ys, xs]
+    used, inverse = np.unique(tid, return_inverse=True)
+    # Affine from screen to source per triangle in use.
+    dst = np.concatenate([moved[triangles[used]], np.ones((len(used), 3, 1))], 2)  # (U, 3, 3)
+    src = rest[triangles[used]]  # (U, 3, 2)
     det = np.linalg.det(dst)
     ok = np.abs(det) > 1e-9
-    affine = np.zeros((len(triangles), 3, 2))
+    affine = np.zeros((len(used), 3, 2))
     affine[ok] = np.linalg.solve(dst[ok], src[ok])  # dst @ A = src
     map_x = np.full((h, w), -1.0, np.float32)
     map_y = np.full((h, w), -1.0, np.float32)
-    ys, xs = np.nonzero(index >= 0)
-    tid = index[ys, xs]
-    a = affine[tid]  # (P, 3, 2)
+    a = affine[inverse]  # (P, 3, 2)
     map_x[ys, xs] = xs * a[:, 0, 0] + ys * a[:, 1, 0] + a[:, 2, 0]
     map_y[ys, xs] = xs * a[:, 0, 1] + ys * a[:, 1, 1] + a[:, 2, 1]
     return map_x, map_y
