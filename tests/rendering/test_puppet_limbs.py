@@ -176,3 +176,15 @@ def test_a_long_thin_tail_curls_without_filling_the_curl():
     near_body = _bone_distance(mask.shape, Rig(joints, bones[:1]), posed_xy) < 30
     web = posed & ~near_body & (_bone_distance(mask.shape, Rig(joints, bones[1:]), posed_xy) > 7)
     assert web.sum() < 20, f"{web.sum()} pixels fill the inside of the curl"
+
+
+def test_a_large_uncovered_hole_continues_the_background_smoothly():
+    """Telea smeared edge colours into streaks across large holes; the fill now continues the gradient."""
+    from poseanything_studio.rendering.puppet import background_hole, fill_background
+
+    y, x = np.mgrid[0:240, 0:320]
+    truth = np.dstack([x * 0.6 + 40, y * 0.8 + 30, 200 - x * 0.3]).astype(np.uint8)
+    mask = np.hypot(x - 160, y - 120) < 80
+    hole = background_hole(mask)
+    error = np.abs(fill_background(truth, mask)[hole].astype(int) - truth[hole]).mean()
+    assert error < 3, f"mean error {error:.1f} levels in the hole"
