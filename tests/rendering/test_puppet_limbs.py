@@ -188,3 +188,49 @@ def test_a_large_uncovered_hole_continues_the_background_smoothly():
     hole = background_hole(mask)
     error = np.abs(fill_background(truth, mask)[hole].astype(int) - truth[hole]).mean()
     assert error < 3, f"mean error {error:.1f} levels in the hole"
+
+
+def test_a_ten_thousand_joint_rig_keeps_its_pin_weights_sparse():
+    """Pin weights were a dense pins x joints array: 5.2 GiB for a 10,000-joint rig."""
+    import scipy.sparse as sp
+
+    n = 10_000
+    t = np.linspace(0, 30 * np.pi, n)
+    xy = np.stack([128 + 100 * np.cos(t) * t / t[-1], 128 + 100 * np.sin(t) * t / t[-1]], 1)
+    rig = Rig(tuple(Joint(f"j{i}", tuple(p)) for i, p in enumerate(xy)),
+              tuple(Bone(f"b{i}", f"j{i}", f"j{i + 1}") for i in range(n - 1)))
+    rgba, mask = _picture(256, [(np.ones((256, 256), bool), MAGENTA)])
+    mask[:] = False
+    mask[20:236, 20:236] = True
+    mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
+    assert sp.issparse(mesh.pin_weights) and mesh.pin_weights.nnz <= 2 * mesh.pin_weights.shape[0]
+    assert mesh.render(rig.rest_xy() + 2).shape == (256, 256, 3)
+
+
+@pytest.mark.parametrize("mask_kind", ["empty", "hairline"])
+def test_a_straight_rig_over_an_empty_or_hairline_mask_builds(mask_kind):
+    """Qhull raised on the collinear points of a straight rig with nothing else to mesh."""
+    rig = Rig(tuple(Joint(f"s{i}", (40.0 + 30 * i, 64.0)) for i in range(6)),
+              tuple(Bone(f"b{i}", f"s{i}", f"s{i + 1}") for i in range(5)))
+    rgba, mask = _picture(128, [])
+    if mask_kind == "hairline":
+        mask[64, 40:190] = True
+    mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
+    assert mesh.render(rig.rest_xy() + [0, 5]).shape == (128, 128, 3)
+
+
+def test_rendering_with_an_empty_subject_mask_is_one_clear_error(tmp_path):
+    import threading
+
+    from helpers import write_arm_project
+
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.rendering.events import RenderError
+    from poseanything_studio.rendering.job import make_job
+    from poseanything_studio.rendering.puppet import PuppetRenderer
+
+    path = write_arm_project(tmp_path)
+    cv2.imwrite(str(tmp_path / "arm_mask.png"), np.zeros((160, 256), np.uint8))
+    job = make_job(load_project(path))
+    with pytest.raises(RenderError, match=r"arm_mask\.png: the subject mask is empty"):
+        list(PuppetRenderer().render(job, threading.Event()))
