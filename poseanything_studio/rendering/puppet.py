@@ -173,6 +173,22 @@ class PuppetMesh:
         return out
 
 
+    def coverage(self, joint_xy: np.ndarray) -> np.ndarray:
+        """(H, W) uint8: the subject's alpha with joints at `joint_xy` (J, 2), as `render` places it (no camera)."""
+        moved = self.deform(joint_xy)
+        out = np.zeros((self.size[1], self.size[0]), np.uint8)
+        x0, y0, x1, y1 = _clipped_box(moved, self.size, margin=2)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        local = moved - (x0, y0)
+        index = _triangle_index(local, self.triangles, (x1 - x0, y1 - y0))
+        if (index >= 0).any():
+            map_x, map_y = _source_maps(index, local, self.vertices, self.triangles)
+            out[y0:y1, x0:x1] = cv2.remap(np.ascontiguousarray(self.subject[..., 3]), map_x, map_y, cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out
+
+
 class PuppetRenderer:
     """The `puppet` renderer: CPU mesh warp, no GPU, no weights."""
 
