@@ -15,6 +15,7 @@ triangles; the background the subject uncovers is filled by inpainting once per 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -158,13 +159,16 @@ class PuppetMesh:
         local = moved - (x0, y0)
         box = (x1 - x0, y1 - y0)
         front = _triangle_index(local, self.triangles, box)
-        # Where two parts overlap, the part behind shows through the soft edge of the one in front:
-        # a second pass draws the triangles in reverse order and is kept where its part differs.
-        back = _triangle_index(local, self.triangles[::-1], box)
-        back = np.where(back >= 0, len(self.triangles) - 1 - back, -1)
-        part = np.append(self.triangle_part, -1)
-        back[part[back] == part[front]] = -1
-        for index in (back, front):
+        layers = [front]
+        if _overlapping(local, self.triangles, front):
+            # Where two parts overlap, the part behind shows through the soft edge of the one in front:
+            # a second pass draws the triangles in reverse order and is kept where its part differs.
+            back = _triangle_index(local, self.triangles[::-1], box)
+            back = np.where(back >= 0, len(self.triangles) - 1 - back, -1)
+            part = np.append(self.triangle_part, -1)
+            back[part[back] == part[front]] = -1
+            layers.insert(0, back)
+        for index in layers:
             if (index >= 0).any():
                 map_x, map_y = _source_maps(index, local, self.vertices, self.triangles)
                 subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
@@ -560,6 +564,14 @@ def _triangle_index(moved: np.ndarray, triangles: np.ndarray, size: tuple[int, i
     return index
 
 
+def _overlapping(moved: np.ndarray, triangles: np.ndarray, index: np.ndarray) -> bool:
+    """Whether the deformed triangles cover some pixels twice: their areas add up to more than they cover."""
+    corners = moved[triangles]
+    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum()
+    return bool(area > np.count_nonzero(index >= 0) + 16)
+
+
 def _source_maps(index: np.ndarray, moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray):
     """Per-pixel source coordinates for the triangles in `index` (-1 where none covers), float32 maps."""
     h, w = index.shape
@@ -633,9 +645,28 @@ def fill_background(rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, meth
     smoothly across the hole; OpenCV's `telea` and `ns` (Navier-Stokes) smear edge colours along
     streaks on large holes. benchmarks/inpaint_quality.py measures them against ground truth.
     """
-    h, w = mask.shape
     if not mask.any():
         return rgb.copy()
+    key = (rgb.shape, max_side, method, hashlib.blake2b(np.ascontiguousarray(rgb)).digest(),
+           hashlib.blake2b(np.packbits(mask)).digest())
+    with _FILLS_LOCK:
+        if key in _FILLS:
+            return _FILLS[key].copy()
+    out = _filled(rgb, mask, max_side, method)
+    with _FILLS_LOCK:
+        _FILLS[key] = out
+        while len(_FILLS) > 4:  # the window rebuilds meshes on every rig edit: picture and mask rarely change
+            _FILLS.pop(next(iter(_FILLS)))
+    return out.copy()
+
+
+_FILLS: dict = {}
+_FILLS_LOCK = threading.Lock()
+
+
+def _filled(rgb: np.ndarray, mask: np.ndarray, max_side: int, method: str) -> np.ndarray:
+    """fill_background without the cache."""
+    h, w = mask.shape
     hole = background_hole(mask)
     scale = min(1.0, max_side / max(h, w))
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
