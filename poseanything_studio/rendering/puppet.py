@@ -160,12 +160,13 @@ class PuppetMesh:
         box = (x1 - x0, y1 - y0)
         front = _triangle_index(local, self.triangles, box)
         layers = [front]
-        if _overlapping(local, self.triangles, front):
-            # Where two parts overlap, the part behind shows through the soft edge of the one in front:
-            # a second pass draws the triangles in reverse order and is kept where its part differs.
-            back = _triangle_index(local, self.triangles[::-1], box)
-            back = np.where(back >= 0, len(self.triangles) - 1 - back, -1)
-            part = np.append(self.triangle_part, -1)
+        part = np.append(self.triangle_part, -1)
+        hidden = np.flatnonzero(_under_other_parts(local, self.triangles, self.triangle_part, part[front]))
+        if len(hidden):
+            # Where two parts overlap, the part behind shows through the soft edge of the one in front: a
+            # second pass draws the triangles another part covers (earliest on top) where its part differs.
+            back = _triangle_index(local, self.triangles[hidden[::-1]], box)
+            back = np.where(back >= 0, hidden[::-1][back], -1)
             back[part[back] == part[front]] = -1
             layers.insert(0, back)
         for index in layers:
@@ -564,12 +565,13 @@ def _triangle_index(moved: np.ndarray, triangles: np.ndarray, size: tuple[int, i
     return index
 
 
-def _overlapping(moved: np.ndarray, triangles: np.ndarray, index: np.ndarray) -> bool:
-    """Whether the deformed triangles cover some pixels twice: their areas add up to more than they cover."""
-    corners = moved[triangles]
-    e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]).sum()
-    return bool(area > np.count_nonzero(index >= 0) + 16)
+def _under_other_parts(moved: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray,
+                       front_part: np.ndarray) -> np.ndarray:
+    """Per triangle: True where another part is drawn over one of its corners, edge midpoints or centroid."""
+    corners = moved[triangles]  # (T, 3, 2)
+    probes = np.concatenate([corners, (corners + np.roll(corners, 1, axis=1)) / 2, corners.mean(1, keepdims=True)], 1)
+    shown = front_part[_pixel(probes, front_part.shape)]  # (T, 7)
+    return ((shown >= 0) & (shown != tri_part[:, None])).any(1)
 
 
 def _source_maps(index: np.ndarray, moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray):
