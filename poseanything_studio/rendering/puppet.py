@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 from scipy.spatial import Delaunay, QhullError, cKDTree
+from skimage.segmentation import watershed
 
 from ..core.camera import camera_matrix, invert_affine
 from ..core.raster import clip_far
@@ -73,8 +74,8 @@ class PuppetMesh:
         layout = layout or MeshLayout.for_size(size)
         pin_xy, pin_weights = _pins(rig, rest_xy, layout.spacing, size)
         covered = _covered(mask, layout.spacing)
-        nearest = _nearest_bone(covered.shape, rig, rest_xy)
-        rule = _CutRule.of(rig, rest_xy, covered, layout.spacing)
+        nearest = _part_map(mask, rig, rest_xy)
+        rule = _CutRule.of(rig, rest_xy, mask, covered, layout.spacing)
         cuts = _cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
         vertices, triangles = _mesh(covered, pin_xy, cuts, layout.spacing)
         tri_part = nearest[_pixel(vertices[triangles].mean(1), covered.shape)]
@@ -276,24 +277,29 @@ def _pixel(xy: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
             np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1))
 
 
-def _nearest_bone(shape: tuple[int, int], rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
-    """(H, W) int32: the index of the bone nearest each pixel (0 everywhere for a rig without bones).
+def _part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(H, W) int32: the bone whose part each pixel is (0 everywhere for a rig without bones).
 
-    One distance transform over the bones drawn as lines, so the cost does not grow with the bone count.
+    Inside the subject, the bone nearest through the subject (a geodesic flood from the bones,
+    scikit-image's watershed on a flat image), so the side of a body is not given to an arm hanging
+    beside it; elsewhere (the gaps the mesh bridges), the nearest in a straight line. Both cost the
+    same for any number of bones.
     """
-    h, w = shape
-    pairs = rig.bone_joint_indices()
-    ids = np.zeros((h, w), np.int32)
+    h, w = mask.shape
+    lines = np.zeros((h, w), np.int32)
     xy = np.round(clip_far(rest_xy)).astype(np.int64)
-    for k, (a, b) in enumerate(pairs):
-        cv2.line(ids, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
-    if not ids.any():
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        cv2.line(lines, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
+    if not lines.any():
         return np.zeros((h, w), np.int32)
-    _, nearest_pixel = cv2.distanceTransformWithLabels((ids == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+    _, nearest_pixel = cv2.distanceTransformWithLabels((lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
                                                        labelType=cv2.DIST_LABEL_PIXEL)
     bone_of_label = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
-    bone_of_label[nearest_pixel[ids > 0]] = ids[ids > 0] - 1
-    return bone_of_label[nearest_pixel]
+    bone_of_label[nearest_pixel[lines > 0]] = lines[lines > 0] - 1
+    nearest = bone_of_label[nearest_pixel]
+    inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    flood = watershed(np.zeros((h, w), np.uint8), np.where(inside, lines, 0), mask=inside)
+    return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -310,22 +316,29 @@ class _CutRule:
     ends: np.ndarray  # (B, 2) joint indices of each bone
     joint_xy: np.ndarray  # (J, 2)
     radius: np.ndarray  # (J,) joined within this distance of a shared joint
+    gaps: np.ndarray  # (H, W) bool: narrow gaps in the subject that the mesh bridges; parts never join there
 
     ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # a boundary point within 40 degrees of both bones
 
     @staticmethod
-    def of(rig: Rig, rest_xy: np.ndarray, covered: np.ndarray, spacing: float) -> _CutRule:
-        """The rule for `rig` at rest over the mesh's region `covered`."""
+    def of(rig: Rig, rest_xy: np.ndarray, mask: np.ndarray, covered: np.ndarray, spacing: float) -> _CutRule:
+        """The rule for `rig` at rest over the subject `mask` and the mesh's region `covered` (mask grown)."""
         depth = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
         inside = np.isfinite(rest_xy).all(1) & (np.abs(rest_xy) < 1e7).all(1)
         at_joint = np.where(inside, depth[_pixel(rest_xy, covered.shape)], 0.0)
-        return _CutRule(rig.bone_joint_indices(), clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing))
+        subject = mask.astype(np.uint8)
+        span = 2 * max(2, int(spacing / 3)) + 3  # the widest gap the grown mask closes, and a little more
+        closed = cv2.morphologyEx(subject, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
+        gaps = (closed > 0) & ~(cv2.dilate(subject, np.ones((3, 3), np.uint8)) > 0)
+        return _CutRule(rig.bone_joint_indices(), clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing), gaps)
 
     def cut(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """For point pairs of parts (K,), (K,) at points (K, 2): True where the two parts are cut apart."""
         joined = part_a == part_b
         if not len(self.ends):
             return ~joined & False
+        # A gap in the picture (background the mesh bridges between two parts) is always cut.
+        in_gap = self.gaps[_pixel(xy, self.gaps.shape)]
         for end_a in (0, 1):
             for end_b in (0, 1):
                 shared = self.ends[part_a, end_a]
@@ -341,7 +354,7 @@ class _CutRule:
                 along_b = self._cosine(part_b[idx], end_b, offset, distance)
                 alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
                 joined[idx] |= near | ~alongside
-        return ~joined
+        return ~joined | (in_gap & (part_a != part_b))
 
     def _cosine(self, bone: np.ndarray, end: int, offset: np.ndarray, distance: np.ndarray) -> np.ndarray:
         """Cosine between `offset` (from the bone's end `end`) and the bone leaving that end."""
@@ -477,12 +490,25 @@ def _split_corners(vertices: np.ndarray, corner_vertex: np.ndarray, corner_part:
 
 
 def _join_groups(parts: np.ndarray, xy: np.ndarray, rule: _CutRule) -> np.ndarray:
-    """Group number per part at a point: parts not cut apart there share a group (union-find)."""
-    group = np.arange(len(parts))
+    """Group number per part at a point: a part joins the first group whose every member it is joined to.
+
+    Not transitive: where an arm is joined to a collarbone and the collarbone to the spine, but the arm
+    is cut from the spine, the arm's vertex is not welded to the spine's through the collarbone.
+    """
     a, b = np.triu_indices(len(parts), 1)
-    joined = ~rule.cut(parts[a], parts[b], np.repeat(xy[None], len(a), 0))
-    for i, k in zip(a[joined], b[joined], strict=True):
-        group[group == group[k]] = group[i]
+    joined = np.eye(len(parts), dtype=bool)
+    joined[a, b] = joined[b, a] = ~rule.cut(parts[a], parts[b], np.repeat(xy[None], len(a), 0))
+    group = np.full(len(parts), -1)
+    members: list[list[int]] = []
+    for i in range(len(parts)):
+        for g, ids in enumerate(members):
+            if joined[i, ids].all():
+                group[i] = g
+                ids.append(i)
+                break
+        else:
+            group[i] = len(members)
+            members.append([i])
     return group
 
 

@@ -234,3 +234,31 @@ def test_rendering_with_an_empty_subject_mask_is_one_clear_error(tmp_path):
     job = make_job(load_project(path))
     with pytest.raises(RenderError, match=r"arm_mask\.png: the subject mask is empty"):
         list(PuppetRenderer().render(job, threading.Event()))
+
+
+def test_arms_hanging_beside_a_body_lift_without_taking_its_sides_along():
+    """The side of a body is nearer in a straight line to an arm beside it than to the spine: parts are
+    measured through the subject, so a lifted arm leaves the body's side where it was."""
+    size = 256
+    body, arms = np.zeros((size, size), bool), np.zeros((size, size), bool)
+    body[60:200, 98:158] = True  # 60 px wide torso
+    arms[66:180, 81:95] = True  # arms 14 px wide, 3 px from its sides
+    arms[66:180, 161:175] = True
+    arms[60:72, 81:175] = True  # shoulders join them at the top
+    rgba, mask = _picture(size, [(body, MAGENTA), (arms & ~body, CYAN)])
+    joints = (Joint("neck", (128, 64)), Joint("pelvis", (128, 196)), Joint("sl", (88, 66)), Joint("hl", (88, 176)),
+              Joint("sr", (168, 66)), Joint("hr", (168, 176)))
+    bones = (Bone("spine", "neck", "pelvis"), Bone("clav_l", "neck", "sl"), Bone("arm_l", "sl", "hl"),
+             Bone("clav_r", "neck", "sr"), Bone("arm_r", "sr", "hr"))
+    rig = Rig(joints, bones)
+    mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
+    rest_xy = rig.rest_xy()
+    posed_xy = rest_xy.copy()
+    posed_xy[3] = _turn(rest_xy[3:4], rest_xy[2], 110)[0]  # the left arm swings up and out
+    rest, posed = mesh.render(rest_xy), mesh.render(posed_xy)
+    torso_rest, torso = _coloured(rest, MAGENTA), _coloured(posed, MAGENTA)
+    assert torso.sum() / torso_rest.sum() > 0.95, "the lifted arm took part of the body with it"
+    below_shoulder = slice(110, None)  # the shoulder itself stretches a little, as skin does
+    off = (torso & ~body)[below_shoulder].sum()
+    assert off < 0.01 * torso_rest.sum(), f"{off} body pixels dragged off the body's side"
+    assert _pieces(torso) == 1 and _pieces(_coloured(posed, CYAN)) <= 2
