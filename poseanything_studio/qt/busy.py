@@ -24,6 +24,8 @@ class BusyTask(QObject):
         super().__init__(parent)
         self.worker = None
         self.label = ""
+        self._done: Callable[[Any], None] = lambda _value: None
+        self._failed: Callable[[Exception], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -36,9 +38,12 @@ class BusyTask(QObject):
             self.message.emit(f"{self.label} is still running…")
             return False
         self.label = label
+        self._done, self._failed = done, failed
         worker = create_worker(function, *args, _start_thread=False)
-        worker.returned.connect(done)
-        worker.errored.connect(failed or (lambda err: self.message.emit(f"{label}: {err}")))
+        # Through our own slots: if the window (and this, its child) is gone when the worker ends,
+        # Qt has dropped these connections and nothing runs on a deleted window.
+        worker.returned.connect(self._returned)
+        worker.errored.connect(self._errored)
         worker.finished.connect(self._finished)
         self.worker = worker
         QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
@@ -46,6 +51,15 @@ class BusyTask(QObject):
         self.running_changed.emit(True)
         worker.start()
         return True
+
+    def _returned(self, value: Any) -> None:
+        self._done(value)
+
+    def _errored(self, error: Exception) -> None:
+        if self._failed is not None:
+            self._failed(error)
+        else:
+            self.message.emit(f"{self.label}: {error}")
 
     def _finished(self) -> None:
         self.worker = None
