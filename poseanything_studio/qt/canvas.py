@@ -196,6 +196,8 @@ class Canvas(QGraphicsView):
         project = self.doc.project
         self._sync_image()
         self._sync_rig_items()
+        for bone in project.rig.bones:  # right-click a bone to change its depth
+            self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
         pose = self._pose()
         self._place_rig(pose)
         self._draw_puppet(pose, draft=self._drag is not None)

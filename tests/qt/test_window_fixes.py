@@ -142,6 +142,7 @@ def test_bone_depth_from_the_window_is_undoable(studio):
     bone = studio.doc.project.rig.bones[0].id
     studio.canvas.set_bone_depth(bone, 4)
     assert studio.doc.project.rig.bones[0].depth == 4
+    assert studio.canvas._bones[bone].toolTip() == f"{bone} · depth 4"
     studio.doc.undo_stack.undo()
     assert studio.doc.project.rig.bones[0].depth == 0
 
