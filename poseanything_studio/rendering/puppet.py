@@ -471,36 +471,59 @@ def _split_corners(vertices: np.ndarray, corner_vertex: np.ndarray, corner_part:
                    rule: _CutRule) -> np.ndarray:
     """For each triangle corner, the vertex it uses once cut: its own, or a new index >= len(vertices)."""
     split = corner_vertex.copy()
-    pairs = np.unique(np.stack([corner_vertex, corner_part], 1), axis=0)
-    multi = np.flatnonzero(np.bincount(pairs[:, 0], minlength=len(vertices)) > 1)
+    pairs = np.unique(np.stack([corner_vertex, corner_part], 1), axis=0)  # sorted by vertex
+    parts_per_vertex = np.bincount(pairs[:, 0], minlength=len(vertices))
+    multi = np.flatnonzero(parts_per_vertex > 1)
+    if not len(multi):
+        return split
+    pair_start = np.searchsorted(pairs[:, 0], multi)
+    joined = _joined_at_vertices(vertices, pairs, multi, pair_start, parts_per_vertex, rule)
+    corner_order = np.argsort(corner_vertex, kind="stable")
+    corner_start = np.searchsorted(corner_vertex[corner_order], multi)
+    corner_stop = np.searchsorted(corner_vertex[corner_order], multi, side="right")
     next_index = len(vertices)
-    by_vertex = {v: pairs[pairs[:, 0] == v, 1] for v in multi} if len(multi) < 20000 else {}
-    if len(multi) >= 20000:
-        order = np.argsort(pairs[:, 0], kind="stable")
-        starts = np.searchsorted(pairs[order, 0], multi)
-        ends = np.searchsorted(pairs[order, 0], multi, side="right")
-        by_vertex = {v: pairs[order[s:e], 1] for v, s, e in zip(multi, starts, ends, strict=True)}
-    for v, parts in by_vertex.items():
-        group = _join_groups(parts, vertices[v], rule)
+    for k, v in enumerate(multi):
+        parts = pairs[pair_start[k]: pair_start[k] + parts_per_vertex[v], 1]
+        group = _join_groups(joined[k])
+        corners = corner_order[corner_start[k]: corner_stop[k]]  # this vertex's corners
         for g in np.unique(group)[1:]:  # the first group keeps the vertex, every other gets a copy
-            corners = (corner_vertex == v) & np.isin(corner_part, parts[group == g])
-            split[corners] = next_index
+            split[corners[np.isin(corner_part[corners], parts[group == g])]] = next_index
             next_index += 1
     return split
 
 
-def _join_groups(parts: np.ndarray, xy: np.ndarray, rule: _CutRule) -> np.ndarray:
-    """Group number per part at a point: a part joins the first group whose every member it is joined to.
+def _joined_at_vertices(vertices: np.ndarray, pairs: np.ndarray, multi: np.ndarray, pair_start: np.ndarray,
+                        parts_per_vertex: np.ndarray, rule: _CutRule) -> list[np.ndarray]:
+    """For each vertex in `multi`, the (n, n) matrix of which of its n parts are joined there (one rule call)."""
+    blocks, firsts, seconds, where = [], [], [], []
+    for k, v in enumerate(multi):
+        n = int(parts_per_vertex[v])
+        a, b = np.triu_indices(n, 1)
+        parts = pairs[pair_start[k]: pair_start[k] + n, 1]
+        blocks.append((n, a, b))
+        firsts.append(parts[a])
+        seconds.append(parts[b])
+        where.append(np.repeat(v, len(a)))
+    cut = rule.cut(np.concatenate(firsts), np.concatenate(seconds), vertices[np.concatenate(where)])
+    out, offset = [], 0
+    for n, a, b in blocks:
+        joined = np.eye(n, dtype=bool)
+        joined[a, b] = joined[b, a] = ~cut[offset: offset + len(a)]
+        offset += len(a)
+        out.append(joined)
+    return out
+
+
+def _join_groups(joined: np.ndarray) -> np.ndarray:
+    """Group number per part at a vertex, from which parts are joined there (n, n): a part joins the first
+    group whose every member it is joined to.
 
     Not transitive: where an arm is joined to a collarbone and the collarbone to the spine, but the arm
     is cut from the spine, the arm's vertex is not welded to the spine's through the collarbone.
     """
-    a, b = np.triu_indices(len(parts), 1)
-    joined = np.eye(len(parts), dtype=bool)
-    joined[a, b] = joined[b, a] = ~rule.cut(parts[a], parts[b], np.repeat(xy[None], len(a), 0))
-    group = np.full(len(parts), -1)
+    group = np.full(len(joined), -1)
     members: list[list[int]] = []
-    for i in range(len(parts)):
+    for i in range(len(joined)):
         for g, ids in enumerate(members):
             if joined[i, ids].all():
                 group[i] = g
