@@ -14,6 +14,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .checks import CHECKPOINT_DTYPES, check_finite, check_lora_metadata, check_state_dict
 from .errors import ModelError
 from .transformer import PoseAnythingTransformer3DModel
 
@@ -46,7 +47,10 @@ def save_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> 
         metadata["lora"] = json.dumps({"r": config.r, "lora_alpha": config.lora_alpha,
                                        "target_modules": sorted(config.target_modules)})
     state = {k: v.detach().contiguous().cpu() for k, v in checkpoint_state_dict(model).items()}
-    save_file(state, str(path), metadata=metadata)
+    from poseanything_studio.core.fileio import atomic_path
+
+    with atomic_path(path, suffix=".safetensors") as tmp:  # whole under its name or not at all
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 
@@ -71,24 +75,22 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 
 def load_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> None:
-    """Load a checkpoint into `model` in place; a missing or misshapen tensor is a ModelError naming it."""
+    """Load a checkpoint into `model` in place; a missing, misshapen, non-float or non-finite tensor is a ModelError."""
     state, metadata = read_checkpoint(path)
     if "lora" in metadata and not getattr(model, "peft_config", None):
         from peft import LoraConfig
 
-        model.add_adapter(LoraConfig(**json.loads(metadata["lora"])))
+        model.add_adapter(LoraConfig(**check_lora_metadata(metadata["lora"], path)))
     lora = {k[len(LORA_PREFIX):]: v for k, v in state.items() if k.startswith(LORA_PREFIX)}
     ours = {k: v for k, v in state.items() if not k.startswith(LORA_PREFIX)}
-    expected = {k: v for k, v in checkpoint_state_dict(model).items() if not k.startswith(LORA_PREFIX)}
-    for name, tensor in expected.items():
-        if name not in ours:
-            raise ModelError(f"{path}: tensor {name} is missing (checkpoint for another model?)")
-        if tuple(ours[name].shape) != tuple(tensor.shape):
-            raise ModelError(f"{path}: tensor {name} has shape {tuple(ours[name].shape)}, this model needs "
-                             f"{tuple(tensor.shape)} (checkpoint for another model size?)")
-    unknown = sorted(set(ours) - set(expected))
-    if unknown:
-        raise ModelError(f"{path}: tensor {unknown[0]} is not part of this model ({len(unknown)} unknown)")
+    expected = {k: tuple(v.shape) for k, v in checkpoint_state_dict(model).items() if not k.startswith(LORA_PREFIX)}
+    check_state_dict(ours, expected, path)
+    if lora and not getattr(model, "peft_config", None):
+        raise ModelError(f"{path}: holds LoRA tensors but no 'lora' metadata saying how to build the adapter")
+    for name, tensor in lora.items():
+        if tensor.dtype not in CHECKPOINT_DTYPES:
+            raise ModelError(f"{path}: tensor {LORA_PREFIX}{name} is {str(tensor.dtype).removeprefix('torch.')}")
+    check_finite(((LORA_PREFIX + k, v) for k, v in lora.items()), path)
     with torch.no_grad():
         params = dict(model.named_parameters())
         for name, tensor in ours.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,17 +21,42 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _tiny_folder_problem(folder: Path) -> str | None:
+    """Why `model tiny` cannot write into `folder` (None when it can)."""
+    if "\0" in str(folder):
+        return f"{str(folder)!r} holds a NUL byte"
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in folder.parts):
+        return f"{str(folder)[:60]}...: a name in this path is longer than 255 bytes"
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        return f"{folder} exists and is not an empty folder"
+    parent = next(p for p in folder.resolve().parents if p.exists())  # created below it as needed
+    if not parent.is_dir():
+        return f"{folder}: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{folder}: folder {parent} is not writable"
+    return None
+
+
 def main(argv: list[str]) -> int:
     """Run a model command; 0 done, 2 bad input."""
     args = parser().parse_args(argv)
     if args.command == "tiny":
         folder = args.folder.expanduser()
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            print(f"model tiny: {folder} exists and is not an empty folder", file=sys.stderr)
+        problem = _tiny_folder_problem(folder)
+        if problem:
+            print(f"model tiny: {problem}", file=sys.stderr)
             return 2
+        from poseanything_studio.core.fileio import atomic_dir
+
         from .tiny import CHECKPOINT_NAME, write_tiny_model
 
-        write_tiny_model(folder, seed=args.seed)
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_dir(folder) as tmp:  # the folder fills only once every file is written
+                write_tiny_model(tmp, seed=args.seed)
+        except OSError as err:
+            print(f"model tiny: {folder}: could not write ({err.strerror or err})", file=sys.stderr)
+            return 2
         print(f"wrote a tiny random model to {folder} (checkpoint {folder / CHECKPOINT_NAME}); it renders noise")
         return 0
     if args.command == "memory":

@@ -26,6 +26,8 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from poseanything_studio.core.images import ImageReadError, read_rgba
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 REQUIRED_KEYS = {"clip": str, "video": str, "pose": str, "frames": int, "status": str}
 
@@ -74,10 +76,13 @@ def read_frames(path: Path, count: int | None = None) -> np.ndarray:
         files = sorted(path.glob("*.png"))
         if count is not None:
             files = files[:count]
-        frames = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in files]
-        if not frames or any(f is None for f in frames):
+        try:  # the project's one picture reader: sizes checked before decoding, EXIF orientation honoured
+            frames = [read_rgba(f)[..., :3] for f in files]
+        except ImageReadError as err:
+            raise DatasetError(f"{path}: {err}") from None
+        if not frames:
             raise DatasetError(f"{path}: no readable PNG frames")
-        return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
+        return np.stack(frames)
     if path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
         raise DatasetError(f"{path}: not a video file ({', '.join(VIDEO_SUFFIXES)}) or a folder of PNG frames")
     import imageio.v2 as imageio
@@ -99,8 +104,11 @@ def read_frames(path: Path, count: int | None = None) -> np.ndarray:
 def read_masks(path: Path, count: int) -> np.ndarray:
     """Subject masks (F, H, W) bool from a folder of PNGs (non-zero = subject)."""
     files = sorted(path.glob("*.png"))[:count]
-    masks = [cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files]
-    if len(masks) < count or any(m is None for m in masks):
+    try:
+        masks = [cv2.cvtColor(read_rgba(f), cv2.COLOR_RGBA2GRAY) for f in files]
+    except ImageReadError as err:
+        raise DatasetError(f"{path}: {err}") from None
+    if len(masks) < count:
         raise DatasetError(f"{path}: needs {count} readable mask PNGs, found {len(masks)}")
     return np.stack(masks) > 127
 

@@ -11,7 +11,6 @@ decoupled CFG (model.guidance) puts the camera rectangle in the negative anchor.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from transformers import AutoTokenizer, UMT5EncoderModel
 from transformers.utils import logging as transformers_logging
 
 from .checkpoint import load_checkpoint
+from .checks import check_component_files, check_finite, read_config, scheduler_class
 from .errors import ModelError, PipelineInterrupted
 from .guidance import DecoupledGuidance
 from .part_attention import PartContext
@@ -107,6 +107,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
             raise ModelError("CUDA is not available: the poseanything renderer needs an NVIDIA GPU "
                              "(use --device cpu for the tiny test model, or the puppet renderer)")
         root = check_model_dir(model_dir)
+        check_component_files(root)
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         load = {"use_safetensors": True, "local_files_only": True}
         transformers_logging.disable_progress_bar()
@@ -120,6 +121,8 @@ class PoseAnythingPipeline(DiffusionPipeline):
             raise ModelError(f"{root}: could not load the model ({_first_line(err)})") from None
         finally:
             transformers_logging.enable_progress_bar()
+        for name, module in (("text_encoder", text_encoder), ("vae", vae), ("transformer", base)):
+            check_finite(module.state_dict().items(), root / name)
         transformer = PoseAnythingTransformer3DModel.from_base(base)
         del base
         if checkpoint is not None:
@@ -342,14 +345,14 @@ _OOM = ("out of GPU memory: turn on model CPU offload and VAE tiling, or render 
 
 
 def _load_scheduler(root: Path):
-    import diffusers
-
-    config = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
-    cls = getattr(diffusers, config.get("_class_name", ""), None)
-    if cls is None:
-        raise ModelError(f"{root}: scheduler/scheduler_config.json names an unknown scheduler "
-                         f"{config.get('_class_name')!r}")
-    return cls.from_pretrained(root, subfolder="scheduler", local_files_only=True)
+    """The scheduler its config names, built from that config alone (a scheduler class only: nothing else loads)."""
+    path = root / "scheduler" / "scheduler_config.json"
+    config = read_config(path)
+    cls = scheduler_class(config, path)
+    try:
+        return cls.from_config(config)
+    except Exception as err:  # a value the scheduler rejects
+        raise ModelError(f"{path}: {cls.__name__} does not accept this config ({_first_line(err)[:160]})") from None
 
 
 def _area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

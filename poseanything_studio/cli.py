@@ -62,6 +62,12 @@ def _delegate(name: str, argv: list[str]) -> int:
     except KeyboardInterrupt:
         print(f"{PROG} {name}: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
+    except OSError as err:  # the system refused (a full disk, a file gone, a name too long): not a bug of ours
+        print(f"{PROG} {name}: error: {os_error_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print(f"{PROG} {name}: error: out of memory", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # -- the window -------------------------------------------------------------------------------------
@@ -179,14 +185,79 @@ def render_main(argv: list[str]) -> int:
     from .rendering.events import RenderCancelled, RenderError
     from .rendering.export import OutputError
 
+    previous = _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
         return _render(args)
+    except StopSignal as stop:
+        print(f"stopped by {stop.name}: nothing was written", file=sys.stderr)
+        return 128 + stop.number
     except (ProjectError, OutputError, RenderError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, RenderCancelled):
         print("cancelled: nothing was written", file=sys.stderr)
         return EXIT_CANCELLED
+    except OSError as err:  # the system refused: a full disk, a name too long, a file gone mid-render
+        print(f"error: {os_error_line(err)}; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("error: out of memory: render fewer frames or a smaller size; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        _restore_signals(previous)
+
+
+class StopSignal(BaseException):
+    """A TERM or HUP arrived: unwind (temporaries are removed on the way out), then exit 128 + the signal."""
+
+    def __init__(self, number: int):
+        import signal
+
+        super().__init__(number)
+        self.number, self.name = number, signal.Signals(number).name
+
+
+def _stop_cleanly_on(names: tuple[str, ...]) -> dict:
+    """Turn these signals into StopSignal in the main thread, so a closed terminal or `kill` leaves no temporaries.
+
+    Returns the handlers replaced, for `_restore_signals`.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(number, frame):
+        raise StopSignal(number)
+
+    replaced = {}
+    for name in names:
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) == signal.SIG_DFL:
+            replaced[number] = signal.signal(number, stop)
+    return replaced
+
+
+def _restore_signals(replaced: dict) -> None:
+    import signal
+
+    for number, handler in replaced.items():
+        signal.signal(number, handler)
+
+
+def one_line(err: BaseException, limit: int = 400) -> str:
+    """The error's text on one line, cut to `limit` characters (a message must fit a terminal line or two)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def os_error_line(err: OSError) -> str:
+    """`FILE: reason` for an OSError, on one line."""
+    name = err.filename if isinstance(err.filename, str) else None
+    reason = err.strerror or str(err)
+    if name and len(name) > 120:
+        name = name[:117] + "..."
+    return one_line(f"{name}: {reason}" if name else reason)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -207,7 +278,7 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
     target = output_target(args.output)
     project = load_project(args.project)
-    neural = NeuralOptions(model_dir=args.model_dir or project.render.model_dir, checkpoint=args.checkpoint,
+    neural = NeuralOptions(model_dir=args.model_dir or project.model_dir_path(), checkpoint=args.checkpoint,
                            device=args.device, matching=args.matching)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
@@ -216,6 +287,7 @@ def _render(args: argparse.Namespace) -> int:
     except ProjectError as err:
         raise err.located(project.source) from None
     existing = target.existing(job.frames)
+    _refuse_own_inputs(existing, project)
     if existing and not args.overwrite and not _confirm_overwrite(existing):
         raise OutputError(f"{existing[0]}: exists; pass --overwrite to replace it")
     cancel = threading.Event()
@@ -237,6 +309,18 @@ def _render(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _refuse_own_inputs(existing: list[Path], project) -> None:
+    """OutputError when the output would replace the project file, its picture or its mask."""
+    from .core.fileio import same_file
+    from .rendering.export import OutputError
+
+    inputs = [project.path, project.resolve(project.image),
+              project.resolve(project.subject_mask) if project.subject_mask else None]
+    for path in existing:
+        if any(item is not None and same_file(path, item) for item in inputs):
+            raise OutputError(f"{path}: is an input of this render; write the output elsewhere")
 
 
 def _confirm_overwrite(existing: list[Path]) -> bool:

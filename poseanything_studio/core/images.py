@@ -1,36 +1,137 @@
-"""Reading pictures, and fitting them to the render size (scale to cover, centre-crop)."""
+"""Reading pictures, and fitting them to the render size (scale to cover, centre-crop).
+
+`read_rgba` is the one way the project reads a picture (window, CLI, dataset builder): it reads the
+header first and refuses a picture whose decoded size would pass `MAX_PIXELS` before decoding anything,
+and it turns the picture upright as its EXIF orientation says (phone photos are stored sideways).
+"""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+MAX_PIXELS = 50_000_000  # width x height of an input picture: 200 MB decoded as RGBA, 12x the largest render
+MAX_FILE_BYTES = 512 * 2**20  # a picture file larger than this is refused before it is read
+EXIF_ORIENTATION = 0x0112
+
 
 class ImageReadError(OSError):
-    """A picture that is missing or that OpenCV cannot decode."""
+    """A picture that is missing or that cannot be decoded."""
 
 
-def read_rgba(path: str | Path) -> np.ndarray:
-    """The picture at `path` as (H, W, 4) uint8 RGBA; opaque alpha when the file has none."""
+class ImageTooLarge(ImageReadError):
+    """A picture whose decoded size passes MAX_PIXELS (found from its header, before decoding)."""
+
+    def __init__(self, message: str, size: tuple[int, int]):
+        super().__init__(message)
+        self.size = size
+
+
+def picture_info(path: str | Path) -> tuple[tuple[int, int], int]:
+    """(width, height) as stored and the EXIF orientation (1-8) of a picture, from its header only."""
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"no such file {str(path)!r}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ImageReadError(f"cannot decode {str(path)!r} as an image")
+    # Pillow's own bomb check fires at open() and hides the size; ours (MAX_PIXELS) runs on every read, first.
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                size = img.size
+                try:
+                    orientation = int(img.getexif().get(EXIF_ORIENTATION, 1))
+                except Exception:  # a broken EXIF block: the picture is still readable, assume upright
+                    orientation = 1
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{str(path)!r} is far too large a picture (more than {MAX_PIXELS:,} pixels)",
+                            (0, 0)) from None
+    except (UnidentifiedImageError, SyntaxError, ValueError, EOFError):
+        raise ImageReadError(f"cannot decode {str(path)!r} as an image") from None
+    except OSError as err:
+        raise ImageReadError(f"cannot read {str(path)!r} ({err.strerror or err})") from None
+    return size, orientation if 1 <= orientation <= 8 else 1
+
+
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a picture as it is shown (EXIF orientation applied), from its header only."""
+    (w, h), orientation = picture_info(path)
+    return (h, w) if orientation >= 5 else (w, h)
+
+
+def read_rgba(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """The picture at `path` as (H, W, 4) uint8 RGBA, upright; opaque alpha when the file has none.
+
+    ImageTooLarge (from the header, before decoding) past `max_pixels` (default MAX_PIXELS).
+    """
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    path = _checked_file(path)
+    (w, h), orientation = picture_info(path)
+    if w * h > max_pixels:
+        raise ImageTooLarge(f"{str(path)!r} is {w}x{h} ({w * h / 1e6:.0f} MP); pictures of at most "
+                            f"{max_pixels / 1e6:.0f} MP are read: downscale it first", (w, h))
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except (OSError, ValueError) as err:
+        raise ImageReadError(f"cannot read {str(path)!r} ({getattr(err, 'strerror', None) or err})") from None
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None  # UNCHANGED: no EXIF rotation
+    if image is None or image.shape[:2] != (h, w):
+        image = _pillow_decode(path)  # formats OpenCV lacks (e.g. GIF, palette tricks); BGR(A) like cv2
+    return orient(_to_rgba(image), orientation)
+
+
+def _checked_file(path: str | Path) -> Path:
+    """`path` if it names a regular file of sensible size; ImageReadError otherwise (never a hang on a FIFO)."""
+    text = str(path)
+    if "\0" in text:
+        raise ImageReadError(f"{text!r}: a path cannot hold a NUL byte")
+    path = Path(path)
+    try:
+        is_file = path.is_file()
+        size = path.stat().st_size if is_file else 0
+    except (OSError, ValueError) as err:  # e.g. a name longer than the file system allows
+        raise ImageReadError(f"cannot read {text!r} ({getattr(err, 'strerror', None) or err})") from None
+    if not is_file:
+        raise ImageReadError(f"{text!r} is not a regular file" if path.exists() else f"no such file {text!r}")
+    if size > MAX_FILE_BYTES:
+        raise ImageReadError(f"{text!r} is {size / 2**20:.0f} MB; picture files of at most "
+                             f"{MAX_FILE_BYTES // 2**20} MB are read")
+    return path
+
+
+def _pillow_decode(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                rgba = np.asarray(img.convert("RGBA"))
+    except Exception:  # Pillow raises many types for a corrupt file
+        raise ImageReadError(f"cannot decode {str(path)!r} as an image") from None
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
+
+
+def _to_rgba(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:
         image = (image / (np.iinfo(image.dtype).max / 255.0)).round().astype(np.uint8) \
-            if image.dtype.kind == "u" else np.clip(image * 255, 0, 255).astype(np.uint8)
+            if image.dtype.kind == "u" else np.clip(np.nan_to_num(image) * 255, 0, 255).astype(np.uint8)
     if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGBA)
-    elif image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
-    else:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGBA)
+    if image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+
+
+def orient(image: np.ndarray, orientation: int) -> np.ndarray:
+    """`image` as stored, turned upright for its EXIF `orientation` (1-8, as Pillow's exif_transpose)."""
+    turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+             8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(turns.get(orientation, turns[1])(image))
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -39,6 +140,38 @@ def read_mask(path: str | Path) -> np.ndarray:
     if rgba[..., 3].min() < 255:
         return rgba[..., 3] > 127
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY) > 127
+
+
+def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
+    """Write `NAME_WxH.png` beside a too-large picture, upright and scaled to fit `max_pixels`; its path.
+
+    Only for pictures up to 4x the limit (decoding needs their full size once).
+    """
+    from PIL import Image
+
+    from .fileio import atomic_path
+
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
+    path = _checked_file(path)
+    (w, h), orientation = picture_info(path)
+    if w * h > 4 * max_pixels:
+        raise ImageTooLarge(f"{str(path)!r} is {w}x{h}: too large even to downscale here", (w, h))
+    scale = (max_pixels / (w * h)) ** 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(path) as img:
+            img.draft("RGB", (int(w * scale), int(h * scale)))  # JPEG decodes at a reduced size directly
+            rgba = np.asarray(img.convert("RGBA"))
+    rgba = orient(rgba, orientation)
+    new = (max(1, int(rgba.shape[1] * scale)), max(1, int(rgba.shape[0] * scale)))
+    small = cv2.resize(rgba, new, interpolation=cv2.INTER_AREA) if new != rgba.shape[1::-1] else rgba
+    out = path.with_name(f"{path.stem}_{small.shape[1]}x{small.shape[0]}.png")
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGBA2BGRA))
+    if not ok:
+        raise ImageReadError(f"could not encode a downscaled copy of {str(path)!r}")
+    with atomic_path(out, suffix=".png") as tmp:
+        tmp.write_bytes(encoded.tobytes())
+    return out
 
 
 def cover_matrix(src_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:

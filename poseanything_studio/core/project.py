@@ -29,6 +29,14 @@ RENDERERS = ("puppet", "poseanything")
 MAX_FRAMES = 2401  # 100 s at 24 fps
 MAX_SIDE = 4096
 MAX_COORD = 1e6  # pixels: joint positions and pans beyond this are typos, and overflow the rasteriser
+MAX_JOINTS = 500  # joints per rig (a detailed hand-and-face rig has ~150); each costs mesh pins and part masks
+MAX_BONES = 2 * MAX_JOINTS
+MAX_KEYS = 10_000  # keys in one track or in the camera path
+MAX_KEY_FRAME = 100_000  # a key's frame number (keys may sit past the last frame, but not absurdly far)
+MAX_ID_CHARS = 200  # characters of a joint or bone id
+MAX_RENDER_PIXELS = 2401 * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
+MAX_PROJECT_BYTES = 64 * 2**20  # a project file (the examples are 10-30 KB)
+MAX_NAME_BYTES = 255  # bytes of one path component (what common file systems allow)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,12 @@ class Project:
         """A path from the file, relative to the project's folder."""
         return (self.base_dir / relative).resolve()
 
+    def model_dir_path(self) -> str | None:
+        """`render.model_dir` as an absolute path: a relative one is read against the project's folder."""
+        if self.render.model_dir is None:
+            return None
+        return str(self.resolve(str(Path(self.render.model_dir).expanduser())))
+
     def read_image(self) -> np.ndarray:
         """The reference picture, (h, w, 4) RGBA uint8, at its own size."""
         try:
@@ -111,6 +125,18 @@ class Project:
         return replace(self, tracks=tracks)
 
 
+def rescaled_picture(project: Project, image: str, scale: float, subject_mask: str | None = None) -> Project:
+    """`project` on a copy of its picture scaled by `scale`: joints and keys follow, so every frame looks the same.
+
+    Camera pans are output pixels and stay as they are; `subject_mask` replaces the mask path when given.
+    """
+    matrix = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
+    tracks = {jid: Track(tuple(replace(k, value=tuple(v * scale for v in k.value)) for k in t.keys))
+              for jid, t in project.tracks.items()}
+    return replace(project, image=image, rig=project.rig.transformed(matrix), tracks=tracks,
+                   subject_mask=subject_mask if subject_mask is not None else project.subject_mask)
+
+
 def reference_to_output(image_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
     """2x3 affine from reference-image pixels to output pixels (cover, centre-crop)."""
     return cover_matrix(image_size, size)
@@ -129,7 +155,14 @@ def load_project(path: str | os.PathLike) -> Project:
     """Read and validate a project file; ProjectError (one line, file and key) for anything wrong."""
     path = Path(path)
     source = str(path)
+    if "\0" in source:
+        raise ProjectError("a path cannot hold a NUL byte", source=repr(source))
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO or a device: reading could hang
+            raise ProjectError("is not a regular file", source=source)
+        if path.is_file() and path.stat().st_size > MAX_PROJECT_BYTES:
+            raise ProjectError(f"is {path.stat().st_size / 2**20:.0f} MB; a project file is at most "
+                               f"{MAX_PROJECT_BYTES // 2**20} MB", source=source)
         text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows Notepad) is fine
     except FileNotFoundError:
         raise ProjectError("no such file", source=source) from None
@@ -144,6 +177,9 @@ def load_project(path: str | os.PathLike) -> Project:
                            source=source) from None
     except RecursionError:
         raise ProjectError("not valid JSON (nested too deeply)", source=source) from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        reason = "a number of too many digits" if "digits" in str(err) else str(err)
+        raise ProjectError(f"not valid JSON ({reason})", source=source) from None
     try:
         project = project_from_dict(data)
     except ProjectError as err:
@@ -156,24 +192,29 @@ def project_from_dict(data: Any) -> Project:
     if not isinstance(data, dict):
         raise ProjectError("the file must hold a JSON object")
     if data.get("format") != FORMAT:
-        raise ProjectError(f"expected {FORMAT!r}, found {data.get('format')!r}", key="format")
+        raise ProjectError(f"expected {FORMAT!r}, found {_short(data.get('format'))}", key="format")
     version = data.get("version")
     if not _is_int(version) or version < 1:
-        raise ProjectError(f"version {version!r} must be a whole number >= 1", key="version")
+        raise ProjectError(f"version {_short(version)} must be a whole number >= 1", key="version")
     if version > VERSION:
         raise ProjectError(f"version {version} is newer than this program reads ({VERSION}); "
                            "update PoseAnything Studio", key="version")
     image = data.get("image")
     if not isinstance(image, str) or not image:
         raise ProjectError("must name the reference picture (a path relative to the project)", key="image")
+    check_path_text(image, "image")
     mask = data.get("subject_mask")
     if mask is not None and (not isinstance(mask, str) or not mask):
         raise ProjectError("must be a path or null", key="subject_mask")
+    if mask is not None:
+        check_path_text(mask, "subject_mask")
     frames = data.get("frames", 49)
     if not _is_int(frames) or not 1 <= frames <= MAX_FRAMES or frames % 4 != 1:
-        raise ProjectError(f"{frames!r} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
+        raise ProjectError(f"{_short(frames)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
                            key="frames")
     rig = _rig_from(data.get("rig"))
+    size = parse_size(data.get("size", [832, 480]), key="size")
+    check_render_budget(frames, size)
     known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
              "camera", "render"}
     return Project(
@@ -182,7 +223,7 @@ def project_from_dict(data: Any) -> Project:
         subject_mask=mask,
         fps=_fps_from(data.get("fps", 24)),
         frames=frames,
-        size=parse_size(data.get("size", [832, 480]), key="size"),
+        size=size,
         tracks=_tracks_from(data.get("tracks", {}), rig),
         camera=_camera_from(data.get("camera", [])),
         render=_render_from(data.get("render", {})),
@@ -194,16 +235,33 @@ def project_from_dict(data: Any) -> Project:
 def parse_size(value: Any, key: str = "size") -> tuple[int, int]:
     """[width, height], each a multiple of 32 between 32 and MAX_SIDE."""
     if not (isinstance(value, list | tuple) and len(value) == 2 and all(_is_int(v) for v in value)):
-        raise ProjectError(f"{value!r} must be [width, height] in whole pixels", key=key)
+        raise ProjectError(f"{_short(value)} must be [width, height] in whole pixels", key=key)
     w, h = value
     if not (32 <= w <= MAX_SIDE and 32 <= h <= MAX_SIDE) or w % 32 or h % 32:
         raise ProjectError(f"{w}x{h} must be multiples of 32 between 32 and {MAX_SIDE}", key=key)
     return (int(w), int(h))
 
 
+def check_render_budget(frames: int, size: tuple[int, int], key: str = "frames") -> None:
+    """ProjectError when frames x width x height passes MAX_RENDER_PIXELS."""
+    if frames * size[0] * size[1] > MAX_RENDER_PIXELS:
+        raise ProjectError(f"{frames} frames of {size[0]}x{size[1]} is more than one render makes (at most "
+                           f"{MAX_RENDER_PIXELS / 1e9:.1f} billion pixels, e.g. 2401 frames of 1920x1088): "
+                           "render fewer frames or a smaller size", key=key)
+
+
+def check_path_text(text: str, key: str) -> None:
+    """ProjectError for a path no file system takes: a NUL byte, or a name longer than MAX_NAME_BYTES."""
+    if "\0" in text:
+        raise ProjectError(f"{_short(text)} holds a NUL byte, which no file name can", key=key)
+    for part in Path(text).parts:
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            raise ProjectError(f"the name {_short(part)} is longer than {MAX_NAME_BYTES} bytes", key=key)
+
+
 def _fps_from(value: Any) -> float:
     if not _is_number(value) or not 1 <= value <= 240:
-        raise ProjectError(f"{value!r} must be a number between 1 and 240", key="fps")
+        raise ProjectError(f"{_short(value)} must be a number between 1 and 240", key="fps")
     return value
 
 
@@ -215,6 +273,10 @@ def _rig_from(value: Any) -> Rig:
         raise ProjectError("must be a list", key="rig.joints")
     if not isinstance(bones_raw, list):
         raise ProjectError("must be a list", key="rig.bones")
+    if len(joints_raw) > MAX_JOINTS:
+        raise ProjectError(f"{len(joints_raw)} joints; a rig has at most {MAX_JOINTS}", key="rig.joints")
+    if len(bones_raw) > MAX_BONES:
+        raise ProjectError(f"{len(bones_raw)} bones; a rig has at most {MAX_BONES}", key="rig.bones")
     joints = []
     for i, item in enumerate(joints_raw):
         key = f"rig.joints[{i}]"
@@ -241,11 +303,13 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
     tracks = {}
     joint_ids = set(rig.joint_ids)
     for joint_id, keys_raw in value.items():
-        key = f"tracks.{joint_id}"
+        key = f"tracks.{_short(joint_id, 40).strip(chr(39))}"
         if joint_id not in joint_ids:
-            raise ProjectError(f"names unknown joint {joint_id!r}", key=key)
+            raise ProjectError(f"names unknown joint {_short(joint_id)}", key=key)
         if not isinstance(keys_raw, list):
             raise ProjectError("must be a list of keys", key=key)
+        if len(keys_raw) > MAX_KEYS:
+            raise ProjectError(f"{len(keys_raw)} keys; a track has at most {MAX_KEYS}", key=key)
         keys = []
         for i, item in enumerate(keys_raw):
             k = f"{key}[{i}]"
@@ -253,7 +317,7 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
                 raise ProjectError("must be an object with frame, xy and interp", key=k)
             keys.append(_key(lambda item=item, k=k: Key(
                 _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("xy"), k + ".xy"),
-                item.get("interp", "smooth")), k))
+                _interp_from(item.get("interp", "smooth"), k + ".interp")), k))
         tracks[joint_id] = _key(lambda keys=keys: Track(tuple(keys)), key)
     return tracks
 
@@ -261,6 +325,8 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
 def _camera_from(value: Any) -> CameraPath:
     if not isinstance(value, list):
         raise ProjectError("must be a list of camera keys", key="camera")
+    if len(value) > MAX_KEYS:
+        raise ProjectError(f"{len(value)} keys; the camera path has at most {MAX_KEYS}", key="camera")
     keys = []
     for i, item in enumerate(value):
         k = f"camera[{i}]"
@@ -268,12 +334,12 @@ def _camera_from(value: Any) -> CameraPath:
             raise ProjectError("must be an object with frame, pan, zoom, roll and interp", key=k)
         zoom, roll = item.get("zoom", 1.0), item.get("roll", 0.0)
         if not _is_number(zoom) or not zoom > 0:
-            raise ProjectError(f"zoom {zoom!r} must be a number > 0", key=k + ".zoom")
+            raise ProjectError(f"zoom {_short(zoom)} must be a number > 0", key=k + ".zoom")
         if not _is_number(roll) or abs(roll) > MAX_COORD:
-            raise ProjectError(f"{roll!r} must be a number of degrees", key=k + ".roll")
+            raise ProjectError(f"{_short(roll)} must be a number of degrees", key=k + ".roll")
         keys.append(_key(lambda item=item, k=k, zoom=zoom, roll=roll: CameraKey(
             _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("pan", [0, 0]), k + ".pan"),
-            float(zoom), float(roll), item.get("interp", "smooth")), k))
+            float(zoom), float(roll), _interp_from(item.get("interp", "smooth"), k + ".interp")), k))
     return _key(lambda: CameraPath(tuple(keys)), "camera")
 
 
@@ -283,20 +349,22 @@ def _render_from(value: Any) -> RenderSettings:
     d = RenderSettings()
     renderer = value.get("renderer", d.renderer)
     if renderer not in RENDERERS:
-        raise ProjectError(f"unknown renderer {renderer!r} (use {' or '.join(RENDERERS)})", key="render.renderer")
+        raise ProjectError(f"unknown renderer {_short(renderer)} (use {' or '.join(RENDERERS)})", key="render.renderer")
     for name in ("prompt", "negative_prompt"):
         if not isinstance(value.get(name, ""), str):
             raise ProjectError("must be text", key=f"render.{name}")
     steps, guidance, seed = value.get("steps", d.steps), value.get("guidance", d.guidance), value.get("seed", d.seed)
     if not _is_int(steps) or not 1 <= steps <= 1000:
-        raise ProjectError(f"{steps!r} must be a whole number from 1 to 1000", key="render.steps")
+        raise ProjectError(f"{_short(steps)} must be a whole number from 1 to 1000", key="render.steps")
     if not _is_number(guidance) or not 0 <= guidance <= 50:
-        raise ProjectError(f"{guidance!r} must be a number from 0 to 50", key="render.guidance")
+        raise ProjectError(f"{_short(guidance)} must be a number from 0 to 50", key="render.guidance")
     if not _is_int(seed) or not 0 <= seed < 2**63:
-        raise ProjectError(f"{seed!r} must be a whole number >= 0", key="render.seed")
+        raise ProjectError(f"{_short(seed)} must be a whole number >= 0", key="render.seed")
     model_dir = value.get("model_dir")
     if model_dir is not None and not isinstance(model_dir, str):
         raise ProjectError("must be a path or null", key="render.model_dir")
+    if model_dir is not None:
+        check_path_text(model_dir, "render.model_dir")
     known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir"}
     return RenderSettings(renderer, value.get("prompt", ""), value.get("negative_prompt", ""), steps,
                           float(guidance), seed, model_dir, {k: v for k, v in value.items() if k not in known})
@@ -332,13 +400,21 @@ def _is_number(v: Any) -> bool:
 
 def _id_from(value: Any, key: str) -> str:
     if not isinstance(value, str):
-        raise ProjectError(f"{value!r} must be a text id", key=key)
+        raise ProjectError(f"{_short(value)} must be a text id", key=key)
+    if len(value) > MAX_ID_CHARS or "\0" in value:
+        raise ProjectError(f"{_short(value)} must be at most {MAX_ID_CHARS} characters, without NUL", key=key)
+    return value
+
+
+def _interp_from(value: Any, key: str) -> str:
+    if not isinstance(value, str) or len(value) > 20:
+        raise ProjectError(f"{_short(value)} must be step, linear or smooth", key=key)
     return value
 
 
 def _frame_from(value: Any, key: str) -> int:
-    if not _is_int(value) or value < 0:
-        raise ProjectError(f"{value!r} must be a whole frame number >= 0", key=key)
+    if not _is_int(value) or not 0 <= value <= MAX_KEY_FRAME:
+        raise ProjectError(f"{_short(value)} must be a whole frame number from 0 to {MAX_KEY_FRAME}", key=key)
     return value
 
 
@@ -352,7 +428,10 @@ def _xy_from(value: Any, key: str) -> tuple[float, float]:
 
 def _short(value: Any, limit: int = 60) -> str:
     """repr of `value`, cut to keep the error on one readable line."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python converts to text
+        return "a number far too large"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

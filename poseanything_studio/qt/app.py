@@ -5,22 +5,45 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ..core.errors import ProjectError
 from ..core.project import load_project
 
+ORGANIZATION = "PoseAnything"
+APPLICATION = "PoseAnything Studio"
+OLD_SETTINGS = ("PoseAnything", "Studio")  # where the window kept its settings before they took the app's name
+
 
 def application() -> QApplication:
-    """The QApplication (created once), in the Fusion style with a dark palette."""
+    """The QApplication (created once), named ORGANIZATION / APPLICATION, in the Fusion style, dark."""
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
-        app.setApplicationName("PoseAnything Studio")
-        app.setOrganizationName("PoseAnything")
+        app.setApplicationName(APPLICATION)
+        app.setOrganizationName(ORGANIZATION)
         app.setStyle("Fusion")
         app.setPalette(_dark_palette())
     return app
+
+
+def studio_settings() -> QSettings:
+    """The application's settings, under its organization and application names (the old keys copied over once)."""
+    settings = QSettings(ORGANIZATION, APPLICATION)
+    migrate_settings(QSettings(*OLD_SETTINGS), settings)
+    return settings
+
+
+def migrate_settings(old: QSettings, new: QSettings) -> bool:
+    """Copy every key of `old` into `new` when `new` has none yet; True when something was copied."""
+    keys = old.allKeys()
+    if new.allKeys() or not keys:
+        return False
+    for key in keys:
+        new.setValue(key, old.value(key))
+    new.sync()
+    return True
 
 
 def _dark_palette():
@@ -41,10 +64,10 @@ def _dark_palette():
 
 def open_window(project_path: str | None):
     """The main window on `project_path` (or the cat example); raises ProjectError for a bad file."""
-    from .main_window import MainWindow
+    from .main_window import MainWindow, checked_pictures
 
     application()
-    project = load_project(project_path) if project_path else None
+    project = checked_pictures(load_project(project_path)) if project_path else None
     window = MainWindow(project)
     if project is not None:
         window._add_recent(project.path)
@@ -88,12 +111,14 @@ def run_window(project_path: str | None, screenshot: str | None = None) -> int:
         show_off(window)
         ok = save_screenshot(window, screenshot)
         window.doc.undo_stack.setClean()
+        window.keep_layout = False  # a picture taken offscreen is not the layout the user left
         window.close()
         if not ok:
             print(f"poseanything-studio: could not write {screenshot}", file=sys.stderr)
             return 2
         print(screenshot)
         return 0
+    window.restore_layout()  # the size, place and docks of the last run (a screenshot keeps the built-in ones)
     window.show()
     window.offer_recovery()
     return app.exec()

@@ -213,7 +213,7 @@ class Canvas(QGraphicsView):
         if path == self._image_path:
             return
         self._image_path = path
-        self.image_item.setPixmap(QPixmap.fromImage(rgb_image(self.preview.reference(project))))
+        self.image_item.setPixmap(QPixmap.fromImage(rgb_image(self.preview.shown_reference(project))))
         self.scene().setSceneRect(self.image_item.boundingRect().adjusted(-400, -400, 400, 400))
         self._fitted_once = False
         self.fit()
@@ -329,7 +329,7 @@ class Canvas(QGraphicsView):
         if self.preview.result is not None:
             return self.preview.result.to_output
         from ..core.project import reference_to_output
-        ref = self.preview.reference(self.doc.project)
+        ref = self.preview.shown_reference(self.doc.project)
         return reference_to_output((ref.shape[1], ref.shape[0]), self.doc.project.size)
 
     # -- view -----------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ class Canvas(QGraphicsView):
     def _press_brush(self, pos: QPointF, event) -> None:
         mask = self.current_mask()
         if mask is None:
-            ref = self.preview.reference(self.doc.project)
+            ref = self.preview.shown_reference(self.doc.project)
             mask = np.zeros(ref.shape[:2], bool)
         erase = event.button() == Qt.MouseButton.RightButton or bool(
             event.modifiers() & Qt.KeyboardModifier.AltModifier)

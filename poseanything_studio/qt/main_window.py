@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -28,13 +29,15 @@ from PySide6.QtWidgets import (
 
 from ..bundled import default_example, examples_dir
 from ..core.errors import ProjectError
-from ..core.fileio import atomic_path
+from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
+from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba
 from ..core.parts import grabcut_mask
-from ..core.project import Project, load_project, save_project
+from ..core.project import Project, load_project, rescaled_picture, save_project
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
 from . import edits
+from .app import APPLICATION, studio_settings
 from .busy import BusyTask
 from .canvas import Canvas
 from .curves import CurveEditor
@@ -45,9 +48,10 @@ from .previews import PuppetPreview
 from .render_panel import RenderPanel
 from .timeline import Playback, TimelinePanel
 
-APP_NAME = "PoseAnything Studio"
+APP_NAME = APPLICATION
 AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
+LAYOUT_VERSION = 1  # raise when docks or toolbars change, so a layout saved by an older version is not applied
 
 
 def untitled_example() -> Project:
@@ -57,12 +61,59 @@ def untitled_example() -> Project:
     return replace(project, image=str(project.resolve(project.image)), subject_mask=mask, path=None)
 
 
-def autosave_path(project_path: Path | None) -> Path:
-    """The side file autosave writes: `NAME.pasproj.autosave` beside the project, or one for untitled work."""
+AUTOSAVE_SUFFIX = ".autosave"
+UNTITLED_STEM = "untitled"
+_SESSION = f"{os.getpid()}-{int(time.time())}"  # names this run's untitled autosave, so two runs never share one
+
+
+def untitled_folder() -> Path:
+    """Where autosaves of untitled work live (the application's data folder)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home())
+
+
+def autosave_path(project_path: Path | None, session: str = _SESSION) -> Path:
+    """The side file autosave writes: `NAME.pasproj.autosave` beside the project, or one per run for untitled work."""
     if project_path is not None:
-        return project_path.with_name(project_path.name + ".autosave")
-    folder = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home())
-    return folder / "untitled.pasproj.autosave"
+        return project_path.with_name(project_path.name + AUTOSAVE_SUFFIX)
+    return untitled_folder() / f"{UNTITLED_STEM}-{session}.pasproj{AUTOSAVE_SUFFIX}"
+
+
+def found_autosaves(project_paths: list[Path]) -> list[Path]:
+    """Every autosave worth offering, newest first: untitled ones, and those newer than their project."""
+    found = []
+    with contextlib.suppress(OSError):
+        found += [p for p in untitled_folder().glob(f"{UNTITLED_STEM}*.pasproj{AUTOSAVE_SUFFIX}") if p.is_file()]
+    for project_path in dict.fromkeys(project_paths):
+        side = autosave_path(project_path)
+        with contextlib.suppress(OSError):
+            if side.is_file() and (not project_path.is_file() or side.stat().st_mtime > project_path.stat().st_mtime):
+                found.append(side)
+    return sorted(dict.fromkeys(found), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def project_of_autosave(side: Path) -> Path | None:
+    """The project a side file belongs to (None for untitled work)."""
+    if side.parent == untitled_folder() and side.name.startswith(UNTITLED_STEM):  # also the one name of old versions
+        return None
+    return side.with_name(side.name.removesuffix(AUTOSAVE_SUFFIX))
+
+
+def clean_stale_temps(project_paths: list[Path]) -> None:
+    """Remove what killed saves and autosaves left: beside each project, and in the untitled folder."""
+    for project_path in dict.fromkeys(project_paths):
+        for target in (project_path, autosave_path(project_path), autosave_mask_path(project_path)):
+            remove_stale_temps(target)
+    with contextlib.suppress(OSError):
+        for side in untitled_folder().glob(f"*{TEMP_TAG}*"):
+            remove_stale_temps(side.parent / side.name[1:side.name.index(TEMP_TAG)])
+
+
+def checked_pictures(project: Project) -> Project:
+    """`project` once its picture and subject mask read (ProjectError otherwise), so a bad file never replaces
+    the open document and nothing fails later in painting."""
+    project.read_image()
+    project.read_subject_mask()
+    return project
 
 
 def autosave_mask_path(project_path: Path | None) -> Path:
@@ -72,11 +123,16 @@ def autosave_mask_path(project_path: Path | None) -> Path:
 
 
 def blank_project(image: Path) -> Project:
-    """A new project on a picture: no rig yet, 49 frames, a size of the picture's shape."""
-    img = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ProjectError("cannot read this picture", source=str(image))
-    h, w = img.shape[:2]
+    """A new project on a picture: no rig yet, 49 frames, a size of the picture's (upright) shape.
+
+    ImageTooLarge passes through (the caller offers a downscale); other problems are a ProjectError.
+    """
+    try:
+        h, w = read_rgba(image).shape[:2]
+    except ImageTooLarge:
+        raise
+    except ImageReadError as err:
+        raise ProjectError(str(err), source=str(image)) from None
     size = (832, 480) if w >= 1.25 * h else (480, 832) if h >= 1.25 * w else (640, 640)
     return Project(image=str(image.resolve()), rig=Rig(), size=size)
 
@@ -93,8 +149,10 @@ class MainWindow(QMainWindow):
 
     def __init__(self, project: Project | None = None, settings: QSettings | None = None):
         super().__init__()
-        self.settings = settings or QSettings("PoseAnything", "Studio")
+        self.settings = settings or studio_settings()
+        self.keep_layout = True  # closing saves the geometry and dock layout into the settings
         self.doc = Document(project or untitled_example())
+        self.untitled_side: Path | None = None  # an untitled autosave recovered from another run
         self.preview = PuppetPreview(self)
         self.playback = Playback(self.doc, self)
         self.canvas = Canvas(self.doc, self.preview)
@@ -130,6 +188,20 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
+
+    def restore_layout(self) -> None:
+        """The size, place and dock layout the window had when it was last closed (if saved, same layout version)."""
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        """Keep the window's size, place and dock layout in the settings for the next run."""
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
 
     def _make_docks(self) -> None:
         self.timeline = TimelinePanel(self.doc, self.playback)
@@ -354,7 +426,7 @@ class MainWindow(QMainWindow):
 
     def add_template(self, template) -> None:
         """Place a template over the subject (mask box, else the middle) and select it for moving/scaling."""
-        ref = self.preview.reference(self.doc.project)
+        ref = self.preview.shown_reference(self.doc.project)
         mask = self.canvas.current_mask()
         rig = placed(template, target_box((ref.shape[1], ref.shape[0]), mask))
         project, names = edits.merge_rig(self.doc.project, rig)
@@ -405,7 +477,7 @@ class MainWindow(QMainWindow):
         if not rig.bones:
             self.statusBar().showMessage("Add bones first: the mask is grown from them", 5000)
             return
-        ref = self.preview.reference(self.doc.project)
+        ref = self.preview.shown_reference(self.doc.project)
         self.busy.start("Mask from rig", grabcut_mask, (ref[..., :3].copy(), rig), self._apply_mask_from_rig)
 
     def _apply_mask_from_rig(self, mask: np.ndarray) -> None:
@@ -433,10 +505,17 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def open_path(self, path: str | os.PathLike, ask: bool = True) -> bool:
+    def open_path(self, path: str | os.PathLike, ask: bool = True, recover: bool = True) -> bool:
         """Open a project; on failure show the error line and keep the open project untouched."""
+        downscaled = False
         try:
             project = load_project(path)
+            try:
+                checked_pictures(project)
+            except ProjectError:
+                project, downscaled = self._downscaled_if_wanted(project), True
+                if project is None:
+                    raise
         except ProjectError as err:
             QMessageBox.critical(self, "Cannot open project", str(err))
             self.statusBar().showMessage(str(err), 10000)
@@ -445,9 +524,11 @@ class MainWindow(QMainWindow):
             return False
         self._discard_autosave()
         self.set_project(project)
+        if downscaled:
+            self.doc.undo_stack.resetClean()  # the picture was swapped for a smaller copy: unsaved until saved
         self._add_recent(project.path)
-        if ask:
-            self.offer_recovery()
+        if ask and recover:
+            self.offer_recovery(only=project.path)
         return True
 
     def set_project(self, project: Project) -> None:
@@ -465,15 +546,61 @@ class MainWindow(QMainWindow):
         if not path:
             return
         try:
-            project = blank_project(Path(path))
-        except ProjectError as err:
+            project = self._blank_project_offering_downscale(Path(path))
+        except (ProjectError, ImageReadError) as err:
             QMessageBox.critical(self, "Cannot use this picture", str(err))
+            return
+        if project is None:
             return
         self._discard_autosave()
         self.set_project(project)
         self.tool_actions["rig"].setChecked(True)
         self.act_animate.setChecked(False)
         self.statusBar().showMessage("Click to add joints, or Rig ▸ Add template", 10000)
+
+    def _downscaled_if_wanted(self, project: Project) -> Project | None:
+        """For a project whose picture (or mask) is over the pixel limit: offer smaller copies beside them and
+        return the project on those, joints and keys scaled to match; None when not that case or declined."""
+        from ..core import images
+
+        paths = {"image": project.resolve(project.image)}
+        if project.subject_mask:
+            paths["subject_mask"] = project.resolve(project.subject_mask)
+        try:
+            sizes = {key: images.upright_size(path) for key, path in paths.items()}
+        except ImageReadError:
+            return None
+        pixels = [w * h for w, h in sizes.values()]
+        if not any(n > images.MAX_PIXELS for n in pixels) or any(n > 4 * images.MAX_PIXELS for n in pixels):
+            return None  # not too large, or too large even to downscale here: the error says so
+        w, h = sizes["image"]
+        answer = QMessageBox.question(
+            self, "Picture too large",
+            f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies beside the "
+            "project's pictures and use them (the rig and keys are scaled to match; save to keep it)?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        copies = {key: (images.downscaled_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
+                  for key, path in paths.items()}
+        scale = images.upright_size(copies["image"])[0] / w
+        relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
+        return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")))
+
+    def _blank_project_offering_downscale(self, image: Path) -> Project | None:
+        """A blank project on `image`; a picture over the pixel limit is offered a downscaled copy beside it."""
+        try:
+            return blank_project(image)
+        except ImageTooLarge as err:
+            w, h = err.size
+            answer = QMessageBox.question(
+                self, "Picture too large",
+                f"{image.name} is {w}x{h}, more than this program reads. Make a smaller copy beside it "
+                f"and use that?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.Yes)
+            if answer != QMessageBox.StandardButton.Yes:
+                return None
+            return blank_project(downscaled_copy(image))
 
     def save(self) -> bool:
         """Save to the project's file (Save As when untitled)."""
@@ -499,10 +626,12 @@ class MainWindow(QMainWindow):
         except (OSError, ProjectError) as err:
             QMessageBox.critical(self, "Cannot save", f"{path}: {err}")
             return False
+        old_side = self._side()
         self.doc.replace_saved(saved)
-        for project_path in (old_path, saved.path):
-            _remove_quietly(autosave_path(project_path))
-            _remove_quietly(autosave_mask_path(project_path))
+        for side in (old_side, autosave_path(old_path), autosave_path(saved.path)):
+            _remove_quietly(side)
+            _remove_quietly(side.with_name(side.name + ".mask.png"))
+        self.untitled_side = None
         self._add_recent(saved.path)
         self.statusBar().showMessage(f"Saved {saved.path}", 5000)
         return True
@@ -521,7 +650,8 @@ class MainWindow(QMainWindow):
         """Write unsaved work to the side file (never to the project itself)."""
         if not self.doc.dirty:
             return None
-        side, side_mask = autosave_path(self.doc.path), autosave_mask_path(self.doc.path)
+        side = self._side()
+        side_mask = side.with_name(side.name + ".mask.png")
         try:
             side.parent.mkdir(parents=True, exist_ok=True)
             if self.doc.mask is not None:
@@ -535,38 +665,75 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Autosaved to {side.name}", 3000)
         return side
 
-    def offer_recovery(self) -> bool:
-        """If a side file is newer than the project, offer to recover it (as an undoable change)."""
-        side = autosave_path(self.doc.path)
-        if not side.is_file():
+    def offer_recovery(self, only: Path | None = None) -> bool:
+        """Offer every autosave found (untitled work, this project's, recent projects'), or `only` that
+        project's; recover the one chosen.
+
+        The recovered work arrives as an undoable change on the project it belongs to, or as untitled work.
+        """
+        projects = [only] if only else [p for p in [self.doc.path, *map(Path, self.recent_files())] if p]
+        clean_stale_temps(projects)
+        own_untitled = self._side() if self.doc.path is None else None  # this run's, being written now
+        found = [side for side in found_autosaves(projects) if side != own_untitled
+                 and (only is None or project_of_autosave(side) == only)]
+        if not found:
             return False
-        if self.doc.path is not None and self.doc.path.is_file() and \
-                side.stat().st_mtime <= self.doc.path.stat().st_mtime:
+        side = self._choose_autosave(found)
+        if side is None:
             return False
-        answer = QMessageBox.question(
-            self, "Recover unsaved work?",
-            f"{side.name} holds changes that were not saved (the program may have stopped). Recover them?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
+        owner = project_of_autosave(side)
         try:
-            recovered = load_project(side)
+            recovered = checked_pictures(load_project(side))
+            if owner is not None and owner != self.doc.path and not self.open_path(owner, ask=True, recover=False):
+                return False
         except ProjectError as err:
             QMessageBox.warning(self, "Cannot recover", str(err))
             return False
-        if self.doc.path is None:
-            self.doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image))))
-            self.doc.apply(replace(self.doc.project, fps=self.doc.project.fps), "Recover")
+        if owner is None:
+            if not self.maybe_save():
+                return False
+            mask = str(recovered.resolve(recovered.subject_mask)) if recovered.subject_mask else None
+            self.doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image)),
+                                   subject_mask=mask))
+            self.doc.undo_stack.resetClean()  # recovered work is unsaved work: Save and Close ask
+            self.untitled_side = side  # keep autosaving there; Save or Close removes it
         else:
             self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
-        painted = cv2.imread(str(autosave_mask_path(self.doc.path)), cv2.IMREAD_GRAYSCALE)
-        if painted is not None:
-            self.doc.apply_mask(painted > 127, "Recover painted mask")
+        mask_side = side.with_name(side.name + ".mask.png")
+        if mask_side.is_file():
+            with contextlib.suppress(ImageReadError):
+                self.doc.apply_mask(read_mask(mask_side), "Recover painted mask")
         return True
 
+    def _choose_autosave(self, found: list[Path]) -> Path | None:
+        """Ask which autosave to recover: a yes/no for one, a list for several (newest first)."""
+        def label(side: Path) -> str:
+            owner = project_of_autosave(side)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(side.stat().st_mtime))
+            return f"{owner.name if owner else 'Untitled work'} — {when} — {side}"
+        if len(found) == 1:
+            answer = QMessageBox.question(
+                self, "Recover unsaved work?",
+                f"{label(found[0])}\nholds changes that were not saved (the program may have stopped). Recover them?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+            return found[0] if answer == QMessageBox.StandardButton.Yes else None
+        labels = [label(side) for side in found]
+        choice, ok = QInputDialog.getItem(self, "Recover unsaved work?",
+                                          f"{len(found)} autosaves hold changes that were not saved. Recover:",
+                                          labels, 0, False)
+        return found[labels.index(choice)] if ok and choice in labels else None
+
+    def _side(self) -> Path:
+        """This document's autosave file (untitled work recovered from another run keeps its file)."""
+        if self.doc.path is None and getattr(self, "untitled_side", None) is not None:
+            return self.untitled_side
+        return autosave_path(self.doc.path)
+
     def _discard_autosave(self) -> None:
-        _remove_quietly(autosave_path(self.doc.path))
-        _remove_quietly(autosave_mask_path(self.doc.path))
+        side = self._side()
+        _remove_quietly(side)
+        _remove_quietly(side.with_name(side.name + ".mask.png"))
+        self.untitled_side = None
 
     def _add_recent(self, path: Path | None) -> None:
         if path is None:
@@ -590,6 +757,8 @@ class MainWindow(QMainWindow):
             self.render_panel.cancel_render()
         if self.maybe_save():
             self._discard_autosave()
+            if self.keep_layout:
+                self.save_layout()
             event.accept()
         else:
             event.ignore()
@@ -597,9 +766,11 @@ class MainWindow(QMainWindow):
 
 def _write_png(mask: np.ndarray, path: Path) -> None:
     """A boolean mask as a black-and-white PNG, written atomically."""
+    ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    if not ok:
+        raise OSError(f"could not encode {path.name}")
     with atomic_path(path, suffix=".png") as tmp:
-        if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
-            raise OSError(f"could not write {path.name}")
+        tmp.write_bytes(png.tobytes())  # raises on a full disk; the temporary is removed
 
 
 def _remove_quietly(path: Path) -> None:

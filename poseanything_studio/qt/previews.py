@@ -102,6 +102,20 @@ class PuppetPreview(QObject):
             self._reference_cache = (path, project.read_image())
         return self._reference_cache[1]
 
+    def shown_reference(self, project: Project) -> np.ndarray:
+        """The picture to draw: the project's, or a grey stand-in (and `failed` once) when it cannot be read now.
+
+        For painting and view maths, which must never raise (the file may vanish or break after opening).
+        """
+        try:
+            return self.reference(project)
+        except ProjectError as err:
+            if getattr(self, "_unreadable", None) != str(err):
+                self._unreadable = str(err)
+                self.failed.emit(str(err))
+            w, h = project.size
+            return np.full((h, w, 4), (90, 90, 90, 255), np.uint8)
+
     def request(self, project: Project, painted_mask: np.ndarray | None, now: bool = False) -> None:
         """Rebuild the mesh for `project` soon, unless the current one already fits."""
         key = mesh_key(project, painted_mask)

@@ -150,7 +150,7 @@ class RenderPanel(QWidget):
         p = self.doc.project
         r = p.render
         self._syncing = True
-        reason = neural_unavailable_reason(r.model_dir)
+        reason = neural_unavailable_reason(p.model_dir_path())  # a relative folder is read against the project
         item = self.renderer.model().item(1) if isinstance(self.renderer.model(), QStandardItemModel) else None
         if item is not None:
             item.setEnabled(reason is None)

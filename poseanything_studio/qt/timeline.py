@@ -7,6 +7,9 @@ in time (one undo step per drag) and a context menu for interpolation, insert an
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QFont, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import (
@@ -37,44 +40,104 @@ KEY_COLOURS = {"smooth": QColor(250, 210, 70), "linear": QColor(110, 200, 255), 
 
 
 class Playback(QObject):
-    """Plays the document's frames at its fps, looping or stopping at the end."""
+    """Plays the document's frames at its fps by the clock, looping or stopping at the end.
+
+    Frame n of a run is due 1/fps seconds after frame n-1, counted from when play started. Each tick
+    shows the frame that is due now; when a redraw takes longer than a frame, the frames it covered are
+    dropped (skipped, never shown late), so a slow redraw costs smoothness, not speed. `dropped_changed`
+    says how many of the frames due since play were dropped.
+    """
 
     playing_changed = Signal(bool)
+    dropped_changed = Signal(int, int)  # frames dropped, frames due since play started
 
-    def __init__(self, doc: Document, parent: QObject | None = None):
+    def __init__(self, doc: Document, parent: QObject | None = None, clock: Callable[[], float] = time.monotonic):
         super().__init__(parent)
         self.doc = doc
         self.loop = True
-        self.timer = QTimer(self)
+        self.clock = clock
+        self.dropped = 0
+        self.due = 0
+        self._anchor = (0.0, 0, 24.0)  # clock time, run position and fps the run counts from
+        self._position = 0  # frames since the anchor's frame, not wrapped by looping
+        self.timer = QTimer(self, singleShot=True)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
+        self._playing = False
 
     @property
     def playing(self) -> bool:
-        return self.timer.isActive()
+        return self._playing
 
     def toggle(self) -> None:
         """Play if paused, pause if playing."""
         self.stop() if self.playing else self.play()
 
     def play(self) -> None:
+        """Start from the playhead (from frame 0 when it is on the last frame)."""
         if self.doc.frame >= self.doc.project.frames - 1:
             self.doc.set_frame(0)
-        self.timer.start(round(1000 / float(self.doc.project.fps)))
+        self.dropped = self.due = 0
+        self._playing = True
+        self._count_from_playhead()
         self.playing_changed.emit(True)
+        self.dropped_changed.emit(0, 0)
+        self._schedule()
 
     def stop(self) -> None:
         self.timer.stop()
+        self._playing = False
         self.playing_changed.emit(False)
 
+    def _count_from_playhead(self) -> None:
+        self._anchor = (self.clock(), self.doc.frame, float(self.doc.project.fps))
+        self._position = 0
+
+    def _frame_at(self, position: int) -> int:
+        return (self._anchor[1] + position) % self.doc.project.frames
+
+    def _rebase(self) -> None:
+        """Count from the start of the current pass when looping has wrapped, so positions stay in one pass."""
+        start, first, fps = self._anchor
+        frames = self.doc.project.frames
+        passes = (first + self._position) // frames
+        if passes:
+            counted = passes * frames - first  # frames from the anchor to this pass's frame 0
+            self._anchor = (start + counted / fps, 0, fps)
+            self._position -= counted
+
+    def _schedule(self) -> None:
+        """Wake up when the next frame is due (at once when it is overdue)."""
+        start, _, fps = self._anchor
+        wait = start + (self._position + 1) / fps - self.clock()
+        self.timer.start(max(0, round(wait * 1000)))
+
     def _tick(self) -> None:
+        if not self._playing:
+            return
+        moved = self.doc.frame != self._frame_at(self._position)
+        if moved or float(self.doc.project.fps) != self._anchor[2]:
+            self._count_from_playhead()  # the playhead was moved or the fps changed: count on from here
+        start, first, fps = self._anchor
+        due = round((self.clock() - start) * fps)  # the frame whose moment is nearest now
         last = self.doc.project.frames - 1
-        if self.doc.frame < last:
-            self.doc.set_frame(self.doc.frame + 1)
-        elif self.loop:
-            self.doc.set_frame(0)
-        else:
+        if not self.loop:
+            due = min(due, last - first)
+        if due > self._position:
+            self.due += due - self._position
+            skipped = due - self._position - 1
+            self._position = due
+            self.doc.set_frame(self._frame_at(due))  # the redraw runs here, inside frame_changed
+            self._rebase()
+            self.dropped += skipped
+            if self.dropped:  # once frames were dropped, keep both counts current
+                self.dropped_changed.emit(self.dropped, self.due)
+        if not self._playing:  # a frame_changed slot stopped playback
+            return
+        if not self.loop and self._anchor[1] + self._position >= last:
             self.stop()
+            return
+        self._schedule()
 
 
 class FramesSpinBox(QSpinBox):
@@ -404,6 +467,7 @@ class TimelinePanel(QWidget):
         layout.addWidget(self.dopesheet, 1)
         doc.changed.connect(self._sync_fields)
         doc.frame_changed.connect(self._sync_fields)
+        playback.dropped_changed.connect(self._show_dropped)
         playback.playing_changed.connect(lambda on: self.play_button.setIcon(self.style().standardIcon(
             QStyle.StandardPixmap.SP_MediaPause if on else QStyle.StandardPixmap.SP_MediaPlay)))
         self._sync_fields()
@@ -446,6 +510,10 @@ class TimelinePanel(QWidget):
         row.addWidget(self.fps_spin)
         self.duration_label = QLabel()
         row.addWidget(self.duration_label)
+        self.dropped_label = QLabel(toolTip="Playback keeps the project's fps by the clock: when a frame takes longer "
+                                            "to draw than it lasts, the frames it covered are skipped")
+        self.dropped_label.setStyleSheet("color: rgb(255, 170, 60)")
+        row.addWidget(self.dropped_label)
         row.addSpacing(12)
         row.addWidget(QLabel("Camera"))
         self.zoom_spin = QDoubleSpinBox(decimals=3, prefix="zoom ",
@@ -469,6 +537,12 @@ class TimelinePanel(QWidget):
         params[index] = value
         name = "Zoom" if index == 2 else "Roll"
         self.doc.apply(edits.set_camera_key(self.doc.project, self.doc.frame, params), f"{name} camera")
+
+    def _show_dropped(self, dropped: int, due: int) -> None:
+        """Beside the fps field: how many frames playback skipped to keep time (empty when none)."""
+        fps = float(self.doc.project.fps)
+        self.dropped_label.setText(f"dropped {dropped} of {due} frames to keep {fps:g} fps"
+                                   if dropped else "")
 
     def _sync_fields(self, *_args) -> None:
         p = self.doc.project

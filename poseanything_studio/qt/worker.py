@@ -21,6 +21,7 @@ from superqt.utils import GeneratorWorker, thread_worker
 from ..core.errors import ProjectError
 from ..core.project import Project
 from ..rendering.events import Frame, Preview, Progress, RenderCancelled, RenderError
+from ..rendering.export import FrameStore
 from ..rendering.job import RenderJob, make_job
 from ..rendering.runner import run
 
@@ -29,9 +30,9 @@ SCREEN_INTERVAL = 1 / 60  # seconds between throttled updates
 
 @dataclass(frozen=True)
 class RenderResult:
-    """What a finished render hands back: every frame, in order."""
+    """What a finished render hands back: every frame, in order (on disk, compressed: memory stays flat)."""
 
-    frames: tuple[np.ndarray, ...]
+    frames: FrameStore
     fps: float
     size: tuple[int, int]
     seconds: float
@@ -39,7 +40,7 @@ class RenderResult:
 
 def throttled_events(job: RenderJob, cancel: threading.Event, interval: float = SCREEN_INTERVAL):
     """Run `job`, yielding Progress/Preview/Frame at most once per `interval` (previews always); returns the result."""
-    frames: list[np.ndarray] = []
+    frames = FrameStore()
     start = last = time.perf_counter()
     pending: dict[str, object] = {}
     for event in run(job, cancel):
@@ -57,7 +58,7 @@ def throttled_events(job: RenderJob, cancel: threading.Event, interval: float = 
             yield from pending.values()
             pending.clear()
     yield from pending.values()
-    return RenderResult(tuple(frames), job.fps, job.size, time.perf_counter() - start)
+    return RenderResult(frames, job.fps, job.size, time.perf_counter() - start)
 
 
 @dataclass(frozen=True)

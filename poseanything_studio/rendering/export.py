@@ -8,8 +8,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import subprocess
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -62,6 +66,8 @@ def output_target(text: str) -> OutputTarget:
 def _check_writable(target: OutputTarget, text: str) -> None:
     folder = target.path.parent if target.kind == "mp4" else target.path
     probe = folder if folder.exists() else folder.parent
+    if target.kind == "png" and folder.exists() and not folder.is_dir():
+        raise OutputError(f"{text}: exists and is not a folder (write .mp4, a folder, or a .png pattern)")
     if target.kind == "mp4" and not folder.is_dir():
         raise OutputError(f"{text}: folder {str(folder)!r} does not exist")
     if not probe.is_dir():
@@ -73,7 +79,11 @@ def _check_writable(target: OutputTarget, text: str) -> None:
 
 
 class FrameWriter:
-    """Context manager taking frames in order; commits the output on a clean exit, else leaves nothing."""
+    """Context manager taking frames in order; commits the output on a clean exit, else leaves nothing.
+
+    Every failure while writing (a full disk, ffmpeg dying, a frame of the wrong shape) is an OutputError
+    of one line, and the temporary output is removed.
+    """
 
     def __init__(self, target: OutputTarget, fps: float, size: tuple[int, int], frames: int):
         self.target, self.fps, self.size, self.frames = target, fps, size, frames
@@ -81,14 +91,14 @@ class FrameWriter:
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> FrameWriter:
-        self._writer = None  # ffmpeg starts with the first frame, so a render that fails first leaves no trace
+        self._writer: Mp4Encoder | None = None  # ffmpeg starts with the first frame: an early failure leaves no trace
         try:
             if self.target.kind == "mp4":
                 self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=".mp4"))
             else:
                 self._folder = self._stack.enter_context(atomic_dir(self.target.path))
-        except OSError as err:  # e.g. a read-only file system, which os.access does not see
-            raise OutputError(f"{self.target.path}: cannot write there ({err.strerror or err})") from None
+        except (OSError, ValueError) as err:  # e.g. a read-only file system, which os.access does not see
+            raise OutputError(f"{self.target.path}: cannot write there ({_reason(err)})") from None
         return self
 
     def write(self, image: np.ndarray) -> None:
@@ -97,34 +107,112 @@ class FrameWriter:
             raise ValueError(f"frame of shape {image.shape}, expected {(self.size[1], self.size[0], 3)}")
         if self.target.kind == "mp4":
             if self._writer is None:
-                self._writer = _mp4_writer(self._tmp, self.fps, self.size)
-                self._writer.send(None)
-            self._writer.send(np.ascontiguousarray(image))
+                self._writer = Mp4Encoder(self._tmp, self.fps, self.size, shown_as=self.target.path)
+            self._writer.write(image)
         else:
             name = self._folder / (self.target.pattern % self.written)
-            if not cv2.imwrite(str(name), np.ascontiguousarray(image[..., ::-1])):
-                raise OutputError(f"{name}: could not write")
+            ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+            if not ok:
+                raise OutputError(f"{name.name}: could not encode the frame as PNG")
+            try:
+                with open(name, "wb") as f:  # Python's own write reports a full disk (cv2.imwrite may not)
+                    f.write(encoded.tobytes())
+            except OSError as err:
+                raise OutputError(f"{self.target.path / name.name}: could not write ({_reason(err)})") from None
         self.written += 1
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
             if self._writer is not None:
-                self._writer.close()  # flushes and ends ffmpeg
+                self._writer.close(abort=exc_type is not None)  # flushes, ends ffmpeg and checks its exit status
             if exc_type is None and self.written != self.frames:
                 raise OutputError(f"{self.target.path}: got {self.written} frames of {self.frames}")
-        except BaseException as err:
+            if exc_type is None:
+                return bool(self._stack.__exit__(None, None, None))  # fsync and rename into place
+        except OSError as err:
+            if not isinstance(err, OutputError):
+                err = OutputError(f"{self.target.path}: could not write ({_reason(err)})")
             self._stack.__exit__(type(err), err, err.__traceback__)  # deletes the temporary output
+            raise err from None
+        except BaseException as err:
+            self._stack.__exit__(type(err), err, err.__traceback__)
             raise
         return bool(self._stack.__exit__(exc_type, exc, tb))
 
 
-def _mp4_writer(path: Path, fps: float, size: tuple[int, int]):
-    import imageio_ffmpeg
+def _reason(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
 
-    return imageio_ffmpeg.write_frames(
-        str(path), size, fps=fps, codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p", quality=None,
-        bitrate=None, output_params=["-crf", "18", "-preset", "veryfast", "-movflags", "+faststart"],
-        macro_block_size=16, ffmpeg_log_level="error")
+
+def _status_text(status: int | None) -> str:
+    """How ffmpeg ended, in words."""
+    if status is None:
+        return "it stopped reading frames"
+    if status < 0:
+        return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
+class Mp4Encoder:
+    """ffmpeg (the one imageio-ffmpeg ships) encoding raw RGB frames from a pipe to H.264 yuv420p.
+
+    A write after ffmpeg died, or a non-zero exit status at close, is an OutputError with ffmpeg's last
+    line (e.g. "No space left on device").
+    """
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], shown_as: Path | None = None):
+        import imageio_ffmpeg
+
+        self.path, self.shown_as = path, shown_as or path
+        fps_arg = str(Fraction(fps).limit_denominator())
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-loglevel", "error",
+               "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24",
+               "-r", fps_arg, "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "18",
+               "-preset", "veryfast", "-movflags", "+faststart", str(path)]
+        self._message = ""
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close()); ffmpeg's messages: a file, so a chatty ffmpeg never blocks on a pipe
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+        except OSError as err:
+            self._log.close()
+            raise OutputError(f"{self.shown_as}: cannot start ffmpeg ({_reason(err)})") from None
+
+    def write(self, image: np.ndarray) -> None:
+        """Send one (H, W, 3) uint8 RGB frame."""
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+        except (BrokenPipeError, OSError, ValueError):
+            try:
+                status = self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                status = None
+            message = self._last_line() or _status_text(status)
+            self.close(abort=True)
+            raise OutputError(f"{self.shown_as}: ffmpeg stopped while writing ({message}); nothing was written") \
+                from None
+
+    def close(self, abort: bool = False) -> None:
+        """End the stream and wait for ffmpeg; OutputError when it did not finish cleanly (unless aborting)."""
+        if self._log.closed:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self._proc.stdin.close()
+        if abort:
+            self._proc.kill()
+        status = self._proc.wait()
+        message = self._last_line()
+        self._log.close()
+        if status != 0 and not abort:
+            raise OutputError(f"{self.shown_as}: ffmpeg failed ({message or _status_text(status)}); "
+                              "nothing was written")
+
+    def _last_line(self) -> str:
+        if self._log.closed:
+            return self._message
+        self._log.seek(0)
+        lines = [line.strip() for line in self._log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        self._message = re.sub(r"^\[[^\]]*\]\s*", "", lines[-1])[:200] if lines else ""  # drop "[out#0/mp4 @ 0x..]"
+        return self._message
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
@@ -144,3 +232,60 @@ def write_frames(frames: Iterator[np.ndarray] | np.ndarray, target: OutputTarget
     with FrameWriter(target, fps, size, count) as writer:
         for image in frames:
             writer.write(image)
+
+
+class FrameStore:
+    """Rendered frames kept on disk, PNG-compressed (lossless), so memory stays flat in the frame count.
+
+    One anonymous temporary file (unlinked at creation where the system allows, so even a killed program
+    leaves nothing); frames are appended in order and read back by index from any thread.
+    """
+
+    def __init__(self, level: int = 1):
+        self._file = tempfile.TemporaryFile(prefix="poseanything-frames-")  # noqa: SIM115 (closed in close())
+        self._spans: list[tuple[int, int]] = []
+        self._end = 0
+        self._level = level
+        self._lock = threading.Lock()
+        self.shape: tuple[int, ...] | None = None
+
+    def append(self, image: np.ndarray) -> None:
+        """Add the next frame, (H, W, 3) uint8 RGB."""
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, self._level])
+        if not ok:
+            raise OutputError("could not encode a rendered frame")
+        data = png.tobytes()
+        with self._lock:
+            self._file.seek(self._end)
+            self._file.write(data)  # OSError on a full disk: the render fails with one line
+            self._spans.append((self._end, len(data)))
+            self._end += len(data)
+        self.shape = image.shape
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        """Frame `index` as (H, W, 3) uint8 RGB (negative indices count from the end)."""
+        start, length = self._spans[index]
+        with self._lock:
+            self._file.seek(start)
+            data = self._file.read(length)
+        return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def nbytes_on_disk(self) -> int:
+        """Bytes the compressed frames take in the temporary file."""
+        return self._end
+
+    def close(self) -> None:
+        """Drop the frames (the temporary file goes with them)."""
+        self._file.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._file.close()

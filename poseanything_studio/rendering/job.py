@@ -10,7 +10,7 @@ from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import fit_to_size
 from ..core.parts import subject_mask
-from ..core.project import Project, parse_size, reference_to_output
+from ..core.project import Project, check_render_budget, parse_size, reference_to_output
 
 PREVIEWS = ("pose", "parts", "camera")
 PART_RULES = ("nearest", "dilated")
@@ -67,6 +67,7 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     if frames < 1 or frames % 4 != 1 or frames > 2401:
         raise ProjectError(f"{frames} must be 4k+1 frames between 1 and 2401 (e.g. 49, 81, 121)", key="frames")
     size = parse_size(list(size), key="size") if size is not None else project.size
+    check_render_budget(frames, size)
     if preview is not None and preview not in PREVIEWS:
         raise ProjectError(f"unknown preview {preview!r} (use pose, parts or camera)", key="preview")
     if part_rule not in PART_RULES:
@@ -90,5 +91,5 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
         mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview, part_rule=part_rule,
         prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
         guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
-        neural=neural or NeuralOptions(model_dir=r.model_dir),
+        neural=neural or NeuralOptions(model_dir=project.model_dir_path()),
     )

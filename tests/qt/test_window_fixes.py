@@ -175,9 +175,11 @@ def test_the_window_keeps_drawing_while_auto_rig_runs(studio, qtbot, monkeypatch
     timer = QTimer(interval=10)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
+    started = time.perf_counter()
     studio.auto_rig()  # the cat's own mask, 832x480
     qtbot.waitUntil(lambda: not studio.busy.running, timeout=30_000)
     timer.stop()
-    gaps = np.diff(ticks)
+    gaps = np.diff([started, *ticks, time.perf_counter()])
     # a call holding the GIL may pause the loop briefly (0.3 s seen on the loaded VM), never for the whole job
-    assert len(ticks) > 5 and gaps.max() < 1.0, f"the event loop stalled {gaps.max():.2f} s"
+    # (the first auto-rig in a process takes 2-5 s here: skan compiles its kernels)
+    assert gaps.max() < 1.0, f"the event loop stalled {gaps.max():.2f} s"
