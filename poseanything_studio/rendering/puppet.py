@@ -7,9 +7,16 @@ Pins are the joints plus points sampled along each bone, so limbs stay straight 
 like rubber between their ends. Both ARAP steps are sparse linear systems whose matrices depend only
 on the mesh and which vertices are pinned: we factorise them once per rig, and a frame costs two
 back-substitutions. Rasterising is one `cv2.remap` over a per-pixel map built from the deformed
-triangles; the background the subject uncovers is filled by inpainting once per render.
+triangles (a second, for the triangles another part covers, where parts cross); the background the
+subject uncovers is filled by scikit-image's biharmonic inpaint once per picture and mask.
 
-    mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)        # once per rig (tens of ms)
+Parts that touch in the picture but not in the rig move apart cleanly: each pixel belongs to its
+nearest bone through the subject, and the mesh is cut along the boundary between two parts (vertices
+on it get one copy per side) except where the rig joins them: near a joint they share, and beyond it
+where their bones leave that joint in clearly different directions (`_CutRule`). Gaps of background
+between parts are always cut. Each bone's `depth` orders the parts where they overlap.
+
+    mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)        # once per rig (0.1-0.5 s)
     frame = mesh.render(posed_xy, camera_params)             # per frame (a few ms)
 """
 
@@ -53,15 +60,17 @@ class PuppetMesh:
     """A subject's mesh with its pins and the two factorised ARAP systems."""
 
     def __init__(self, background: np.ndarray, subject: np.ndarray, vertices: np.ndarray,
-                 triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: np.ndarray, rig: Rig):
+                 triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, rig: Rig,
+                 triangle_part: np.ndarray | None = None):
         self.background = background  # (H, W, 3) uint8: the picture with the subject filled in
         self.subject = subject  # (H, W, 4) uint8: the picture with the subject mask as alpha
         self.vertices = vertices  # (N, 2) rest positions
         self.triangles = triangles  # (T, 3) vertex indices
         self.pin_vertex = pin_vertex  # (P,) vertex index of each pin
-        self.pin_weights = pin_weights  # (P, J): pin position = pin_weights @ joint positions
+        self.pin_weights = pin_weights  # (P, J) sparse: pin position = pin_weights @ joint positions
         self.rig = rig
-        self.triangle_part = np.zeros(len(triangles), np.int64)  # (T,) the bone whose part each triangle is
+        # (T,) the bone whose part each triangle is (draw order follows it; crossing parts composite in layers)
+        self.triangle_part = np.zeros(len(triangles), np.int64) if triangle_part is None else triangle_part
         self.size = (background.shape[1], background.shape[0])
         self._factorise()
 
@@ -92,10 +101,8 @@ class PuppetMesh:
         order = _draw_order(tri_part, rig)
         alpha = _feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
-        mesh = PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles[order], pin_vertex,
-                          pin_weights, rig)
-        mesh.triangle_part = tri_part[order]
-        return mesh
+        return PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles[order], pin_vertex,
+                          pin_weights, rig, tri_part[order])
 
     def _factorise(self) -> None:
         n = len(self.vertices)
