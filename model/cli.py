@@ -12,12 +12,17 @@ TINY_HELP = ("write a tiny random-weight model folder (Wan2.2-TI2V-5B diffusers 
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="poseanything-studio model", description="Neural model utilities.")
+    from poseanything_studio.cli import OneLineParser
+
+    p = OneLineParser(prog="poseanything-studio model", description="Neural model utilities.")
     sub = p.add_subparsers(dest="command", required=True)
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
     tiny.add_argument("folder", type=Path, help="where to write it (must be empty or not exist)")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    sub.add_parser("memory", help="print the GPU memory estimates of docs/neural.md from the real configs")
+    tiny.add_argument("--no-checkpoint", action="store_true",
+                      help="leave out poseanything.safetensors: the base model only, as the public Wan2.2 weights come "
+                           "(the renderer then refines the puppet render)")
+    sub.add_parser("memory", help="print the measured GPU memory peaks of docs/neural.md")
     return p
 
 
@@ -53,11 +58,12 @@ def main(argv: list[str]) -> int:
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
             with atomic_dir(folder) as tmp:  # the folder fills only once every file is written
-                write_tiny_model(tmp, seed=args.seed)
+                write_tiny_model(tmp, seed=args.seed, checkpoint=not args.no_checkpoint)
         except OSError as err:
             print(f"model tiny: {folder}: could not write ({err.strerror or err})", file=sys.stderr)
             return 2
-        print(f"wrote a tiny random model to {folder} (checkpoint {folder / CHECKPOINT_NAME}); it renders noise")
+        what = "no checkpoint: the base model" if args.no_checkpoint else f"checkpoint {folder / CHECKPOINT_NAME}"
+        print(f"wrote a tiny random model to {folder} ({what}); it renders noise")
         return 0
     if args.command == "memory":
         from .memory import memory_table

@@ -5,21 +5,31 @@ latent frame is the reference image's latent with timestep 0 on its tokens, the 
 frames go through the same VAE and ride beside the latents on channels; PTCM reads the part masks; the
 decoupled CFG (model.guidance) puts the camera rectangle in the negative anchor.
 
-    pipe = PoseAnythingPipeline.from_model_dir("Wan2.2-TI2V-5B-Diffusers", "poseanything.safetensors")
-    frames = pipe(image, pose_frames, part_masks, prompt="a cat walks", seed=0)  # (F, H, W, 3) uint8
+    pipe = PoseAnythingPipeline.from_pretrained("Wan2.2-TI2V-5B-Diffusers", checkpoint="poseanything.safetensors")
+    generator = torch.Generator("cpu").manual_seed(0)
+    video = pipe(image, pose_frames, part_masks, prompt="a cat walks", generator=generator).frames[0]  # (F, H, W, 3)
+
+Without a checkpoint the pose half of the patch embedding and PTCM stay zero: the base Wan2.2 model, which
+ignores the pose. `video=` (e.g. the puppet render) with `strength` < 1 refines that video instead
+(SDEdit): it is encoded, noised to the sigma `strength` selects and denoised over the remaining steps.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, WanTransformer3DModel
-from transformers import AutoTokenizer, UMT5EncoderModel
+from diffusers.utils import BaseOutput
+from diffusers.utils import logging as diffusers_logging
+from diffusers.utils.torch_utils import randn_tensor
+from transformers import UMT5EncoderModel
 from transformers.utils import logging as transformers_logging
 
 from .checkpoint import load_checkpoint
@@ -38,7 +48,11 @@ REQUIRED_FILES: dict[str, tuple] = {
     "tokenizer": (("tokenizer.json", "spiece.model"),),
     "scheduler": ("scheduler_config.json",),
 }
-OFFLOAD_BELOW_BYTES = 40 * 2**30  # `offload=None` turns model CPU offload on for GPUs smaller than this
+OFFLOAD_MODES = ("auto", "none", "model", "group")
+# `offload="auto"` by free GPU memory (measured peaks, model/memory.py); below the model-offload line group
+# offload streams the transformer and text encoder block by block.
+AUTO_NONE_BYTES = 50 * 2**30  # measured peak, all resident: 45.8 GiB (1280x704x121, H100)
+AUTO_MODEL_BYTES = 30 * 2**30  # model offload + VAE tiling: 24.7 GiB; group offload + VAE tiling: 14.2 GiB
 
 
 def check_model_dir(model_dir: str | Path) -> Path:
@@ -79,11 +93,18 @@ class LatentPreview:
         return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
+@dataclass
+class PoseAnythingPipelineOutput(BaseOutput):
+    """What the pipeline returns: `frames` (1, F, H, W, 3) uint8 for output_type "np", the latents for "latent"."""
+
+    frames: np.ndarray | torch.Tensor
+
+
 class PoseAnythingPipeline(DiffusionPipeline):
     """Pose-guided video from one picture on Wan2.2-TI2V-5B: channel-concat pose, PTCM, decoupled CFG."""
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
-    _callback_tensor_inputs = ("latents", "x0")
+    _callback_tensor_inputs = ("latents", "x0", "preview", "matching", "attention_matching", "part_tokens")
 
     def __init__(self, tokenizer, text_encoder: UMT5EncoderModel, vae: AutoencoderKLWan, scheduler,
                  transformer: PoseAnythingTransformer3DModel):
@@ -93,14 +114,21 @@ class PoseAnythingPipeline(DiffusionPipeline):
         self.vae_scale_factor_temporal = vae.config.scale_factor_temporal
         self.vae_scale_factor_spatial = vae.config.scale_factor_spatial
         self._interrupt = False
+        self._num_timesteps = 0
+        self.has_checkpoint = True  # from_pretrained says whether a PoseAnything checkpoint was loaded
 
     # -- loading ------------------------------------------------------------------------------------------
     @classmethod
-    def from_model_dir(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
-                       offload: bool | None = None, vae_tiling: bool = False) -> PoseAnythingPipeline:
-        """Load a local Wan2.2-TI2V-5B diffusers folder and a PoseAnything checkpoint; bf16 on CUDA.
+    def from_pretrained(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
+                        offload: str | bool | None = "auto", vae_tiling: bool | None = None, compile: bool = False,
+                        **kwargs) -> PoseAnythingPipeline:
+        """Load a local Wan2.2-TI2V-5B diffusers folder (diffusers' own loader) and an optional PoseAnything checkpoint.
 
-        offload: model CPU offload (None: on for GPUs under 40 GiB); vae_tiling: decode in tiles.
+        bf16 on CUDA (the VAE stays fp32), fp32 on the CPU; local safetensors only. Without `checkpoint` the pose
+        half and PTCM are zero (the base model). offload: "auto" | "none" | "model" | "group" (see `place`);
+        vae_tiling: encode and decode in tiles (None: on whenever offload is, which is what brings 1280x704x121
+        from 23.8 to 14.2 GiB under group offload); compile: regional torch.compile of the transformer blocks
+        (see `compile_transformer`). Any problem is a ModelError of one line.
         """
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -110,36 +138,74 @@ class PoseAnythingPipeline(DiffusionPipeline):
         check_component_files(root)
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         load = {"use_safetensors": True, "local_files_only": True}
-        transformers_logging.disable_progress_bar()
+        scheduler = _load_scheduler(root)  # a scheduler class from its JSON config alone, never a pickle
+        quiet = _Quiet()
         try:
-            tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
-            text_encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype, **load)
-            vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", torch_dtype=torch.float32, **load)
-            scheduler = _load_scheduler(root)
-            base = WanTransformer3DModel.from_pretrained(root, subfolder="transformer", torch_dtype=dtype, **load)
-        except (OSError, ValueError, KeyError) as err:
+            with quiet:
+                base = WanTransformer3DModel.from_pretrained(root, subfolder="transformer", dtype=dtype, **load)
+                transformer = PoseAnythingTransformer3DModel.from_base(base)
+                del base
+                pipe = super().from_pretrained(root, transformer=transformer, scheduler=scheduler,
+                                               dtype={"vae": torch.float32, "default": dtype}, **load, **kwargs)
+        except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
             raise ModelError(f"{root}: could not load the model ({_first_line(err)})") from None
-        finally:
-            transformers_logging.enable_progress_bar()
-        for name, module in (("text_encoder", text_encoder), ("vae", vae), ("transformer", base)):
-            check_finite(module.state_dict().items(), root / name)
-        transformer = PoseAnythingTransformer3DModel.from_base(base)
-        del base
+        for name in ("text_encoder", "vae", "transformer"):
+            check_finite(getattr(pipe, name).state_dict().items(), root / name)
         if checkpoint is not None:
-            load_checkpoint(transformer, checkpoint)
-        pipe = cls(tokenizer, text_encoder.eval(), vae.eval(), scheduler, transformer.eval())
-        if vae_tiling:
-            vae.enable_tiling()
-        if offload is None:
-            offload = device.type == "cuda" and _gpu_bytes(device) < OFFLOAD_BELOW_BYTES
+            load_checkpoint(pipe.transformer, checkpoint)
+        pipe.has_checkpoint = checkpoint is not None
+        for module in (pipe.text_encoder, pipe.vae, pipe.transformer):
+            module.eval()
+        mode = pipe.place(device, offload)
+        if vae_tiling or (vae_tiling is None and mode != "none"):
+            pipe.vae.enable_tiling()
+        if compile:
+            pipe.compile_transformer()
+        return pipe
+
+    def compile_transformer(self, **compile_kwargs: Any) -> None:
+        """Regional torch.compile: each repeated WanTransformerBlock compiled once, reused by all 30.
+
+        diffusers' `compile_repeated_blocks`; PTCM's hooks run outside the compiled graphs (torch.compiler
+        .disable), since its part grouping depends on the part masks. kwargs go to torch.compile.
+        """
+        self.transformer.compile_repeated_blocks(**({"dynamic": False} | compile_kwargs))
+
+    def place(self, device: str | torch.device, offload: str | bool | None = "auto") -> str:
+        """Put the components on `device`, with diffusers' own offloading; returns the mode used.
+
+        "none": everything on the device. "model": `enable_model_cpu_offload` (one component on the device
+        at a time). "group": `enable_group_offload` on the text encoder and transformer, block by block with
+        CUDA streams prefetching the next block; the VAE stays on the device. "auto" (or None): by free
+        device memory, none >= 50 GiB > model >= 30 GiB > group; on the CPU always none.
+        """
+        device = torch.device(device)
+        mode = {None: "auto", True: "model", False: "none"}.get(offload, offload)
+        if mode not in OFFLOAD_MODES:
+            raise ModelError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}")
+        if mode == "auto":
+            mode = _auto_offload(device)
         try:
-            if offload:
-                pipe.enable_model_cpu_offload(device=device)
+            if mode == "model":
+                self.enable_model_cpu_offload(device=device)
+            elif mode == "group":
+                self.to("cpu")
+                stream = device.type == "cuda"
+                self.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1,
+                                          use_stream=stream, non_blocking=stream, exclude_modules=["vae"])
             else:
-                pipe.to(device)
+                self.to(device)
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
-        return pipe
+        return mode
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
+                       offload: str | bool | None = "auto", vae_tiling: bool | None = None,
+                       compile: bool = False) -> PoseAnythingPipeline:
+        """The same as `from_pretrained` (the name this project used first)."""
+        return cls.from_pretrained(model_dir, checkpoint, device=device, offload=offload, vae_tiling=vae_tiling,
+                                   compile=compile)
 
     # -- properties as diffusers pipelines have them -------------------------------------------------------
     @property
@@ -150,6 +216,11 @@ class PoseAnythingPipeline(DiffusionPipeline):
     def interrupt(self, value: bool) -> None:
         """Set True (e.g. from a callback or another thread) to stop before the next step."""
         self._interrupt = bool(value)
+
+    @property
+    def num_timesteps(self) -> int:
+        """How many denoising steps the current (or last) call runs."""
+        return self._num_timesteps
 
     # -- the call ----------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -163,37 +234,50 @@ class PoseAnythingPipeline(DiffusionPipeline):
         negative_prompt: str = "",
         num_inference_steps: int = 30,
         guidance_scale: float = 5.0,
-        seed: int = 0,
+        generator: torch.Generator | None = None,
+        video: np.ndarray | None = None,
+        strength: float = 1.0,
         matching: str = "identity",
         matching_steps: int = 5,
         max_sequence_length: int = 512,
         callback_on_step_end: Callable[[Any, int, Any, dict], dict | None] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         output_type: str = "np",
+        return_dict: bool = True,
         part_coverage: np.ndarray | None = None,
-    ) -> np.ndarray | torch.Tensor:
+    ) -> PoseAnythingPipelineOutput | tuple:
         """Render: image (H, W, 3) uint8, pose_frames and camera_frames (F, H, W, 3) uint8, part_masks (F, B, H, W)
-        bool -> frames (F, H, W, 3) uint8 (or the latents for output_type="latent").
+        bool -> PoseAnythingPipelineOutput with `frames` (1, F, H, W, 3) uint8 (the latents for output_type="latent");
+        a tuple `(frames,)` with return_dict=False.
 
-        callback_on_step_end(pipe, step, timestep, kwargs) gets kwargs with "latents", "x0", "preview"
-        ((F', h, w, 3) uint8), "matching" and "attention_matching" ((F', B) int), "part_tokens"
-        ((F', B, h, w) bool), "step" and "steps"; it may return {"latents": ...}. Set `pipe.interrupt = True`
-        to stop: the call then raises PipelineInterrupted. For long renders pass `part_coverage` (F', B, h, w)
-        float, the masks already pooled by `model.part_attention.pool_part_masks`, instead of `part_masks`.
+        generator: the noise (a CPU generator gives the same render on any device); None draws fresh noise.
+        video (F, H, W, 3) uint8 and strength in (0, 1]: refine that video (SDEdit) over the last ceil(strength x
+        num_inference_steps) steps instead of starting from noise; strength 1 ignores it. The first frame stays the
+        clean image either way (Wan2.2 TI2V).
+        callback_on_step_end(pipe, step, timestep, kwargs) gets in kwargs the names asked for in
+        callback_on_step_end_tensor_inputs (any of `_callback_tensor_inputs`): "latents", "x0" (the clean
+        estimate), "preview" ((F', h, w, 3) uint8 picture of x0), "matching" (what PTCM uses) and
+        "attention_matching" ((F', B) int), "part_tokens" ((F', B, h, w) bool); it may return {"latents": ...}.
+        Set `pipe.interrupt = True` to stop: the call then raises PipelineInterrupted. For long renders pass
+        `part_coverage` (F', B, h, w) float, the masks already pooled by `model.part_attention.pool_part_masks`.
         """
         try:
-            return self._call(image, pose_frames, part_masks, camera_frames, prompt, negative_prompt,
-                              num_inference_steps, guidance_scale, seed, matching, matching_steps,
-                              max_sequence_length, callback_on_step_end, output_type, part_coverage)
+            frames = self._call(image, pose_frames, part_masks, camera_frames, prompt, negative_prompt,
+                                num_inference_steps, guidance_scale, generator, video, strength, matching,
+                                matching_steps, max_sequence_length, callback_on_step_end,
+                                tuple(callback_on_step_end_tensor_inputs), output_type, part_coverage)
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
         finally:
             self.maybe_free_model_hooks()
+        return PoseAnythingPipelineOutput(frames=frames) if return_dict else (frames,)
 
     def _call(self, image, pose_frames, part_masks, camera_frames, prompt, negative_prompt, num_inference_steps,
-              guidance_scale, seed, matching, matching_steps, max_sequence_length, callback_on_step_end, output_type,
-              part_coverage):
+              guidance_scale, generator, video, strength, matching, matching_steps, max_sequence_length,
+              callback_on_step_end, tensor_inputs, output_type, part_coverage):
         # 1. Check inputs
-        self.check_inputs(image, pose_frames, part_masks, camera_frames, num_inference_steps, matching)
+        self.check_inputs(image, pose_frames, part_masks, camera_frames, num_inference_steps, matching, video,
+                          strength, tensor_inputs, output_type)
         frames = len(pose_frames)
         device = self._execution_device
         dtype = self.transformer.dtype
@@ -213,20 +297,25 @@ class PoseAnythingPipeline(DiffusionPipeline):
         anchor_pose = self.encode_video(anchor)  # the camera rectangle, or no subject and no camera
         preview = LatentPreview(condition[0, :, 0], image)
 
-        # 4. Part context for PTCM
+        # 4. Part context for PTCM (none while PTCM's output projections are all zero, as in the base model: it
+        #    would add exactly nothing, at ~10% of a step's FLOPs)
         context = None
-        if self.transformer.ptcm_modules and part_coverage is not None and part_coverage.shape[1]:
+        ptcm = self.ptcm_active()
+        if ptcm and part_coverage is not None and part_coverage.shape[1]:
             context = PartContext.from_coverage(torch.as_tensor(part_coverage), mode=matching, device=device)
-        elif self.transformer.ptcm_modules and part_masks is not None and part_masks.shape[1]:
+        elif ptcm and part_masks is not None and part_masks.shape[1]:
             context = PartContext.from_masks(part_masks, mode=matching, device=device)
 
-        # 5. Timesteps and latents: the first latent frame is the image, the rest seeded noise
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
+        # 5. Timesteps and latents: the first latent frame is the image; the rest seeded noise, or the given
+        #    video noised to the first sigma of the remaining steps (SDEdit)
+        refine = video is not None and strength < 1
+        timesteps = self.set_timesteps(num_inference_steps, strength if refine else 1.0, device)
         latent_frames = (frames - 1) // self.vae_scale_factor_temporal + 1
         shape = (1, self.vae.config.z_dim, latent_frames, pose.shape[3], pose.shape[4])
-        generator = torch.Generator("cpu").manual_seed(int(seed))
-        latents = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
+        latents = randn_tensor(shape, generator=generator, device=torch.device(device), dtype=torch.float32)
+        if refine:
+            start = self.encode_video(video).to(device, torch.float32)  # (1, C, F', h, w)
+            latents = self.scheduler.add_noise(start, latents, timesteps[:1])
         condition = condition.to(device, torch.float32)
         noise_mask = torch.ones(1, 1, *shape[2:], device=device)  # (1, 1, F', h, w): 0 on the image frame
         noise_mask[:, :, 0] = 0
@@ -236,7 +325,6 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
         # 6. Denoising loop
         self._num_timesteps = len(timesteps)
-        self.scheduler.set_begin_index(0)
         with self.progress_bar(total=len(timesteps)) as progress:
             for i, t in enumerate(timesteps):
                 if self.interrupt:
@@ -254,12 +342,12 @@ class PoseAnythingPipeline(DiffusionPipeline):
                     return_dict=False,
                 )[0].float()
                 velocity = guidance(velocity)  # (1, C, F', h, w)
-                sigma = self.scheduler.sigmas[i].to(device) if hasattr(self.scheduler, "sigmas") else t / 1000
+                sigma = self.scheduler.sigmas[i].to(device)
                 x0 = (1 - noise_mask) * condition + noise_mask * (model_input - sigma * velocity)
                 latents = self.scheduler.step(velocity, t, latents, return_dict=False)[0]
 
                 if callback_on_step_end is not None:
-                    kwargs = self._callback_kwargs(i, len(timesteps), latents, x0, preview, context)
+                    kwargs = self._callback_kwargs(tensor_inputs, latents, x0, preview, context)
                     outputs = callback_on_step_end(self, i, t, kwargs) or {}
                     latents = outputs.pop("latents", latents)
                 progress.update()
@@ -268,11 +356,37 @@ class PoseAnythingPipeline(DiffusionPipeline):
         latents = (1 - noise_mask) * condition + noise_mask * latents
         if output_type == "latent":
             return latents
-        return self.decode_latents(latents)
+        return self.decode_latents(latents)[None]
 
     # -- steps ----------------------------------------------------------------------------------------------
+    def ptcm_active(self) -> bool:
+        """Whether PTCM changes anything: some block's output projection is not zero (False for the base model)."""
+        for module in self.transformer.ptcm_modules:
+            weight, bias = module.to_out.weight, module.to_out.bias
+            if weight.device.type == "meta" or weight.count_nonzero() or bias.count_nonzero():
+                return True
+        return False
+
+    def set_timesteps(self, steps: int, strength: float, device: torch.device) -> torch.Tensor:
+        """The scheduler's timesteps for `steps` steps, or for the last ceil(strength x steps) of them.
+
+        The scheduler spaces its (unshifted) sigmas evenly from 1 to 1/1000 and applies its flow shift; strength S
+        starts that same spacing at S instead of 1, so S x steps whole steps land exactly on the full schedule's
+        sigmas (up to its 1/1000 floor) and S -> 0 starts at sigma -> 0, i.e. returns the given video.
+        """
+        if strength >= 1:
+            self.scheduler.set_timesteps(steps, device=device)
+        else:
+            remaining = math.ceil(strength * steps)
+            floor = 1 / self.scheduler.config.num_train_timesteps
+            base = strength * np.linspace(1, floor, remaining + 1)[:-1]
+            self.scheduler.set_timesteps(sigmas=base, device=device)
+        self.scheduler.set_begin_index(0)
+        return self.scheduler.timesteps
+
     def check_inputs(self, image: np.ndarray, pose_frames: np.ndarray, part_masks: np.ndarray | None,
-                     camera_frames: np.ndarray | None, steps: int, matching: str) -> None:
+                     camera_frames: np.ndarray | None, steps: int, matching: str, video: np.ndarray | None = None,
+                     strength: float = 1.0, tensor_inputs: Sequence[str] = (), output_type: str = "np") -> None:
         """One clear ValueError for any input that does not fit."""
         if pose_frames.ndim != 4 or pose_frames.shape[-1] != 3 or pose_frames.dtype != np.uint8:
             raise ValueError(f"pose_frames must be (frames, height, width, 3) uint8, got {pose_frames.shape} "
@@ -286,16 +400,27 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if image.shape != (height, width, 3) or image.dtype != np.uint8:
             raise ValueError(f"image must be ({height}, {width}, 3) uint8 like the pose frames, got {image.shape} "
                              f"{image.dtype}")
-        if camera_frames is not None and (camera_frames.shape != pose_frames.shape or camera_frames.dtype != np.uint8):
-            raise ValueError(f"camera_frames must be {pose_frames.shape} uint8 like the pose frames, "
-                             f"got {camera_frames.shape}")
+        for name, frames_in in (("camera_frames", camera_frames), ("video", video)):
+            if frames_in is not None and (frames_in.shape != pose_frames.shape or frames_in.dtype != np.uint8):
+                raise ValueError(f"{name} must be {pose_frames.shape} uint8 like the pose frames, "
+                                 f"got {frames_in.shape} {frames_in.dtype}")
         if part_masks is not None and (part_masks.ndim != 4 or part_masks.shape[0] != frames
                                        or part_masks.shape[2:] != (height, width)):
             raise ValueError(f"part_masks must be ({frames}, bones, {height}, {width}) bool, got {part_masks.shape}")
         if steps < 1:
             raise ValueError(f"num_inference_steps must be at least 1, got {steps}")
+        if not 0 < strength <= 1:  # also refuses nan
+            raise ValueError(f"strength must be in (0, 1], got {strength}")
+        if strength < 1 and video is None:
+            raise ValueError(f"strength {strength} needs a video to refine (video=...)")
         if matching not in ("identity", "attention"):
             raise ValueError(f"matching must be identity or attention, got {matching!r}")
+        unknown = [name for name in tensor_inputs if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise ValueError(f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of "
+                             f"{', '.join(self._callback_tensor_inputs)}")
+        if output_type not in ("np", "latent"):
+            raise ValueError(f"output_type must be np or latent, got {output_type!r}")
 
     def encode_prompt(self, prompt: str, max_sequence_length: int, device: torch.device) -> torch.Tensor:
         """umT5 embeddings of `prompt`, zero past its end as Wan does: (1, max_sequence_length, text_dim)."""
@@ -308,8 +433,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
     def encode_video(self, frames: np.ndarray) -> torch.Tensor:
         """VAE latents, normalised as Wan does: (F, H, W, 3) uint8 -> (1, C, F', H/16, W/16) float32."""
-        device = self.vae.device if self.vae.device.type != "meta" else self._execution_device
-        video = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+        # The execution device, never self.vae.device: under offload the VAE waits on the CPU and diffusers
+        # moves its weights (not its inputs) when encode runs.
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self._execution_device)
         video = video.permute(3, 0, 1, 2)[None].to(self.vae.dtype) / 127.5 - 1  # (1, 3, F, H, W) in [-1, 1]
         latents = self.vae.encode(video).latent_dist.mode().float()
         mean, inv_std = self._latent_stats(latents.device)
@@ -328,20 +454,24 @@ class PoseAnythingPipeline(DiffusionPipeline):
         inv_std = 1.0 / torch.tensor(self.vae.config.latents_std, device=device).view(1, z, 1, 1, 1)
         return mean, inv_std
 
-    def _callback_kwargs(self, step: int, steps: int, latents: torch.Tensor, x0: torch.Tensor,
+    def _callback_kwargs(self, names: tuple[str, ...], latents: torch.Tensor, x0: torch.Tensor,
                          preview: LatentPreview, context: PartContext | None) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"latents": latents, "x0": x0, "preview": preview(x0[0]), "step": step + 1,
-                                  "steps": steps, "matching": None, "attention_matching": None, "part_tokens": None}
-        if context is not None:
-            frames, h, w = context.grid
-            kwargs["matching"] = context.matching().cpu().numpy()
-            kwargs["attention_matching"] = context.attention_matching().cpu().numpy()
-            kwargs["part_tokens"] = context.tokens.reshape(frames, -1, h, w).cpu().numpy()
-        return kwargs
+        """The values asked for by name; the pictures and matchings are computed only when asked for."""
+        values: dict[str, Callable[[], Any]] = {
+            "latents": lambda: latents,
+            "x0": lambda: x0,
+            "preview": lambda: preview(x0[0]),
+            # a render shares one sample of parts across its CFG batch: [0] is it
+            "matching": lambda: None if context is None else context.matching()[0].cpu().numpy(),
+            "attention_matching": lambda: None if context is None else context.attention_matching()[0].cpu().numpy(),
+            "part_tokens": lambda: None if context is None else context.tokens[0].reshape(
+                context.grid[0], -1, context.grid[1], context.grid[2]).cpu().numpy(),
+        }
+        return {name: values[name]() for name in names}
 
 
-_OOM = ("out of GPU memory: turn on model CPU offload and VAE tiling, or render fewer frames or a smaller size "
-        "(832x480x49 fits a 24 GB card with offload; see docs/neural.md)")
+_OOM = ("out of GPU memory: use --offload group (or model) and VAE tiling, or render fewer frames or a smaller size "
+        "(see docs/neural.md)")
 
 
 def _load_scheduler(root: Path):
@@ -361,9 +491,28 @@ def _area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _gpu_bytes(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).total_memory
+def _auto_offload(device: torch.device) -> str:
+    """The offload mode for the device's free memory now."""
+    if device.type != "cuda":
+        return "none"
+    free, _ = torch.cuda.mem_get_info(device)
+    return "none" if free >= AUTO_NONE_BYTES else "model" if free >= AUTO_MODEL_BYTES else "group"
 
 
 def _first_line(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+class _Quiet:
+    """Loading without progress bars and without diffusers' notes on model_index keys we do not use."""
+
+    def __enter__(self) -> None:
+        self.level = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+
+    def __exit__(self, *_exc) -> None:
+        diffusers_logging.set_verbosity(self.level)
+        diffusers_logging.enable_progress_bar()
+        transformers_logging.enable_progress_bar()

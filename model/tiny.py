@@ -38,8 +38,9 @@ WORDS = [
 CHECKPOINT_NAME = "poseanything.safetensors"
 
 
-def write_tiny_model(folder: str | Path, seed: int = 0) -> Path:
-    """Write a random-weight model folder in the real Wan2.2-TI2V-5B diffusers layout, plus a PoseAnything checkpoint.
+def write_tiny_model(folder: str | Path, seed: int = 0, checkpoint: bool = True) -> Path:
+    """Write a random-weight model folder in the real Wan2.2-TI2V-5B diffusers layout, plus a PoseAnything checkpoint
+    unless `checkpoint` is False (the base model alone, as the public weights come).
 
     Its renders are noise: it exists so the real loading and rendering code runs end to end in seconds.
     """
@@ -62,6 +63,8 @@ def write_tiny_model(folder: str | Path, seed: int = 0) -> Path:
     UniPCMultistepScheduler(**SCHEDULER_CONFIG).save_pretrained(root / "scheduler")
     (root / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2) + "\n")
 
+    if not checkpoint:
+        return root
     model = PoseAnythingTransformer3DModel.from_base(transformer)
     with torch.no_grad():  # a checkpoint that does something: pose half and PTCM outputs non-zero
         model.patch_embedding.weight[:, model.config.in_channels:].normal_(std=0.05)

@@ -103,7 +103,7 @@ def window_main(argv: list[str]) -> int:
 # -- bundled examples and templates ----------------------------------------------------------------------
 def examples_main(argv: list[str]) -> int:
     """`poseanything-studio examples [--copy DIR]`: where the bundled example projects are, or a copy to edit."""
-    parser = _OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
+    parser = OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
                             "them (with their pictures) into a folder of yours to open, edit and save.")
     parser.add_argument("--copy", metavar="DIR", help="copy every example into DIR (existing files are kept)")
     args = parser.parse_args(argv)
@@ -125,7 +125,7 @@ def examples_main(argv: list[str]) -> int:
 
 def templates_main(argv: list[str]) -> int:
     """`poseanything-studio templates`: the rig templates the window's Rig menu offers."""
-    _OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
+    OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
     from .core.templates import load_templates
 
     for template in load_templates():
@@ -134,7 +134,7 @@ def templates_main(argv: list[str]) -> int:
 
 
 # -- render -----------------------------------------------------------------------------------------
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line (`error: ...`) and exit 2, like every other bad input."""
 
     def error(self, message: str):
@@ -142,7 +142,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def render_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
+    p = OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
     p.add_argument("project", help="the .pasproj file")
     p.add_argument("-o", "--output", required=True,
                    help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
@@ -157,15 +157,37 @@ def render_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output without asking")
     neural = p.add_argument_group("poseanything renderer")
     neural.add_argument("--model-dir", help="local Wan2.2-TI2V-5B diffusers folder")
-    neural.add_argument("--checkpoint", help="PoseAnything checkpoint (.safetensors)")
-    neural.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    neural.add_argument("--checkpoint", help="PoseAnything checkpoint (.safetensors); default: "
+                        "poseanything.safetensors in the model folder, else none (the base Wan2.2 model, which "
+                        "ignores the pose)")
+    neural.add_argument("--device", type=_device_arg, default="cuda",
+                        help="cuda, cuda:N or cpu (cpu: test models only)")
+    neural.add_argument("--init", choices=("noise", "puppet"),
+                        help="start from noise, or refine the puppet render (SDEdit); default: the project's, "
+                             "which is puppet without a checkpoint and noise with one")
+    neural.add_argument("--strength", type=float,
+                        help="with --init puppet: how much of the schedule to re-run, 0 < S <= 1 (near 0: the "
+                             "puppet video; 1: a plain render); default: the project's (0.4)")
     neural.add_argument("--steps", type=int, help="denoising steps")
     neural.add_argument("--guidance", type=float, help="guidance scale")
     neural.add_argument("--seed", type=int, help="random seed")
     neural.add_argument("--matching", choices=("identity", "attention"), default="identity",
                         help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
                              "attention (an imported skeleton whose bones may not correspond across frames)")
+    neural.add_argument("--offload", choices=("auto", "none", "model", "group"), default="auto",
+                        help="GPU memory: none (all on the GPU), model (one component at a time), group (the "
+                             "transformer streamed block by block: 1280x704x121 in a 24 GB card); auto picks by "
+                             "free GPU memory")
+    neural.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer's repeated blocks (the first steps compile, later "
+                             "ones run faster)")
     return p
+
+
+def _device_arg(text: str) -> str:
+    if text in ("cuda", "cpu") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not cuda, cuda:N or cpu")
 
 
 def _size_arg(text: str) -> tuple[int, int]:
@@ -263,9 +285,9 @@ def os_error_line(err: OSError) -> str:
 def _render(args: argparse.Namespace) -> int:
     from .core.errors import ProjectError
     from .core.project import load_project
-    from .rendering.events import Frame, Progress
+    from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
-    from .rendering.job import NeuralOptions, make_job
+    from .rendering.job import make_job, neural_options
     from .rendering.runner import run
 
     if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > 2401):
@@ -276,10 +298,13 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.seed} must be a whole number >= 0", key="--seed")
     if args.guidance is not None and not 0 <= args.guidance <= 50:  # also refuses nan
         raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
+    if args.strength is not None and not 0 < args.strength <= 1:  # also refuses nan
+        raise ProjectError(f"{args.strength} must be a number above 0 and at most 1", key="--strength")
     target = output_target(args.output)
     project = load_project(args.project)
-    neural = NeuralOptions(model_dir=args.model_dir or project.model_dir_path(), checkpoint=args.checkpoint,
-                           device=args.device, matching=args.matching)
+    neural = neural_options(project, model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
+                            matching=args.matching, init=args.init, strength=args.strength, offload=args.offload,
+                            compile=args.compile or None)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
                        steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural,
@@ -297,6 +322,8 @@ def _render(args: argparse.Namespace) -> int:
             for event in run(job, cancel):
                 if isinstance(event, Frame):
                     writer.write(event.image)
+                elif isinstance(event, Notice):
+                    (bar.write if bar is not None else _print_err)(f"note: {event.text}")
                 elif isinstance(event, Progress) and bar is not None:
                     bar.set_description(event.stage)
                     bar.total = event.total
@@ -321,6 +348,10 @@ def _refuse_own_inputs(existing: list[Path], project) -> None:
     for path in existing:
         if any(item is not None and same_file(path, item) for item in inputs):
             raise OutputError(f"{path}: is an input of this render; write the output elsewhere")
+
+
+def _print_err(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def _confirm_overwrite(existing: list[Path]) -> bool:

@@ -401,7 +401,9 @@ def frames_csv(frames: dict[str, list[FrameScores]]) -> str:
 
 def main(argv: list[str]) -> int:
     """`poseanything-studio eval PRED GT [--csv F] [--frames-csv F] [--lpips-weights F..] [--i3d-weights F]`."""
-    parser = argparse.ArgumentParser(prog="poseanything-studio eval", description=__doc__.splitlines()[0],
+    from .cli import OneLineParser
+
+    parser = OneLineParser(prog="poseanything-studio eval", description=__doc__.splitlines()[0],
                                      epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
                                             "FVD need local weight files; nothing is downloaded.")
     parser.add_argument("pred", type=Path, help="generated video(s): an MP4, a folder of PNGs, or a folder of MP4s")

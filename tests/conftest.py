@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from helpers import write_arm_project
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Settings, recent files and autosaves of every window the tests open (in this process and in the processes they
+# start) go to a folder of this run, never the user's own (Qt reads these on Linux).
+_PRIVATE_HOME = tempfile.mkdtemp(prefix="pas-tests-")
+for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+    os.environ[_name] = os.path.join(_PRIVATE_HOME, _name.lower())
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "poseanything_studio" / "resources" / "examples"

@@ -181,3 +181,13 @@ def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, 
         code, err = _run_bad([str(arm_project), "-o", str(out)], capsys)
         assert code == 2 and "Read-only file system" in err and len(err.splitlines()) == 1, err
         assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["eval"], ["eval", "--bogus", "a", "b"], ["model", "frob"], ["model", "tiny"]])
+def test_subcommand_option_errors_are_one_line_exit_2(argv, capsys):
+    from poseanything_studio.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1

@@ -50,7 +50,8 @@ def test_examples_and_templates_are_listed_and_copied_without_clobbering(tmp_pat
 
     assert main(["templates"]) == 0
     assert main(["examples", "--copy", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.glob("*.pasproj")} == {"cat.pasproj", "fish.pasproj", "robot_arm.pasproj"}
+    assert {p.name for p in tmp_path.glob("*.pasproj")} == {"cat.pasproj", "cat_refine.pasproj", "fish.pasproj",
+                                                             "robot_arm.pasproj"}
     (tmp_path / "cat.pasproj").write_text("mine")
     assert main(["examples", "--copy", str(tmp_path)]) == 2
     assert (tmp_path / "cat.pasproj").read_text() == "mine"

@@ -26,6 +26,7 @@ from .tracks import Key, Track
 FORMAT = "poseanything-project"
 VERSION = 1
 RENDERERS = ("puppet", "poseanything")
+INITS = ("auto", "noise", "puppet")
 MAX_FRAMES = 2401  # 100 s at 24 fps
 MAX_SIDE = 4096
 MAX_COORD = 1e6  # pixels: joint positions and pans beyond this are typos, and overflow the rasteriser
@@ -50,6 +51,9 @@ class RenderSettings:
     guidance: float = 5.0
     seed: int = 0
     model_dir: str | None = None
+    checkpoint: str | None = None  # PoseAnything checkpoint; None: poseanything.safetensors in model_dir if there
+    init: str = "auto"  # neural start: "noise", "puppet" (refine the puppet render), "auto" (puppet without checkpoint)
+    strength: float = 0.4  # how much of the schedule a puppet refinement re-runs, (0, 1]
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
@@ -365,9 +369,21 @@ def _render_from(value: Any) -> RenderSettings:
         raise ProjectError("must be a path or null", key="render.model_dir")
     if model_dir is not None:
         check_path_text(model_dir, "render.model_dir")
-    known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir"}
+    checkpoint = value.get("checkpoint")
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise ProjectError("must be a path or null", key="render.checkpoint")
+    if checkpoint is not None:
+        check_path_text(checkpoint, "render.checkpoint")
+    init, strength = value.get("init", d.init), value.get("strength", d.strength)
+    if init not in INITS:
+        raise ProjectError(f"unknown init {init!r} (use {', '.join(INITS)})", key="render.init")
+    if not _is_number(strength) or not 0 < strength <= 1:
+        raise ProjectError(f"{strength!r} must be a number above 0 and at most 1", key="render.strength")
+    known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir", "checkpoint", "init",
+             "strength"}
     return RenderSettings(renderer, value.get("prompt", ""), value.get("negative_prompt", ""), steps,
-                          float(guidance), seed, model_dir, {k: v for k, v in value.items() if k not in known})
+                          float(guidance), seed, model_dir, checkpoint, init, float(strength),
+                          {k: v for k, v in value.items() if k not in known})
 
 
 def _key(build, key: str):
@@ -459,9 +475,16 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "camera": [{"frame": k.frame, "pan": _num_pair(k.pan), "zoom": _num(k.zoom), "roll": _num(k.roll),
                     "interp": k.interp} for k in project.camera.keys],
         "render": {**r.extra, "renderer": r.renderer, "prompt": r.prompt, "negative_prompt": r.negative_prompt,
-                   "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "model_dir": r.model_dir},
+                   "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "model_dir": r.model_dir,
+                   **_neural_keys(r)},
         **project.extra,
     }
+
+
+def _neural_keys(r: RenderSettings) -> dict[str, Any]:
+    """checkpoint, init and strength where they differ from the defaults (older files round-trip unchanged)."""
+    d = RenderSettings()
+    return {k: getattr(r, k) for k in ("checkpoint", "init", "strength") if getattr(r, k) != getattr(d, k)}
 
 
 def save_project(project: Project, path: str | os.PathLike) -> Project:

@@ -1,8 +1,11 @@
 """The render dock: settings, Render / Cancel with progress and ETA, live previews, then a player and Export.
 
-Settings are part of the project (undoable). A render runs on a frozen snapshot in a worker; the
-result is kept in memory and written only by Export, atomically (a cancelled or failed render
-leaves no file).
+Settings are part of the project (undoable), and only a field the user changed is written back: opening
+a project or pressing Render never rewrites it. The device is this machine's choice (CUDA devices found
+by a probe off the GUI thread, or the CPU for test models), not the project's. When the chosen renderer
+cannot run, the panel says why and Render is disabled with that reason. A render runs on a frozen
+snapshot in a worker; the result is kept in memory and written only by Export, atomically (a cancelled or
+failed render leaves no file).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QStandardItemModel
+from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -25,6 +28,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QStyle,
@@ -36,12 +40,22 @@ from superqt.utils import thread_worker
 
 from ..rendering.events import Frame, Preview, Progress
 from ..rendering.export import OutputError, output_target, write_frames
+from ..rendering.job import NeuralOptions, neural_options
+from .devices import DeviceProbe, probe_devices
 from .document import Document
 from .previews import rgb_image
 from .timeline import FramesSpinBox
-from .worker import RenderController, RenderRequest, RenderResult, neural_unavailable_reason
+from .worker import RenderController, RenderRequest, RenderResult, checkpoint_note, neural_unavailable_reason
 
 PREVIEW_TABS = (("pose", "Pose"), ("parts", "Parts"), ("matching", "Matching"), ("frame", "Frame"))
+INITS = (("auto", "auto (puppet without a checkpoint)"), ("noise", "noise"), ("puppet", "puppet (refine)"))
+CPU_LABEL = "CPU (test models only)"
+PREVIEW_NOTES = {
+    "parts": "step {step}: PTCM part tokens (32 px), first | last latent frame",
+    "matching": "step {step}: attention matching, first frame | last frame",
+    "prediction": "step {step}: the model's x0 estimate (middle latent frame)",
+}
+_probe: DeviceProbe | None = None  # one device probe per process: GPUs do not come and go while it runs
 
 
 class ImageView(QWidget):
@@ -51,10 +65,13 @@ class ImageView(QWidget):
         super().__init__(parent)
         self.image: QImage | None = None
         self.caption = caption
+        self.note = ""
         self.setMinimumSize(160, 100)
 
-    def set_array(self, array) -> None:
+    def set_array(self, array, note: str = "") -> None:
+        """Show `array` (None: the caption), with a one-line note at the bottom."""
         self.image = rgb_image(array) if array is not None else None
+        self.note = note
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -71,6 +88,11 @@ class ImageView(QWidget):
             x, y = (self.width() - size.width()) / 2, (self.height() - size.height()) / 2
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             p.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
+            if self.note:
+                band = self.rect().adjusted(0, self.height() - p.fontMetrics().height() - 4, 0, 0)
+                p.fillRect(band, QColor(0, 0, 0, 170))
+                p.setPen(QColor(230, 230, 230))
+                p.drawText(band.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter, self.note)
         p.end()
 
 
@@ -86,11 +108,19 @@ class RenderPanel(QWidget):
         self.result: RenderResult | None = None
         self._started = 0.0
         self._syncing = False
+        self._touched: set[str] = set()  # fields the user changed since the last write
+        self._rendering = False
+        self._notice = ""  # the last render's note (e.g. no checkpoint), shown until the next render
+        self._probe_worker = None
         self._settings_timer = QTimer(self, singleShot=True, interval=500)
         self._settings_timer.timeout.connect(self._apply_settings)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(self._form())
+        self.neural_note = QLabel(wordWrap=True)  # why Render is off, and the no-checkpoint note
+        self.neural_note.setStyleSheet("color: #c9a227")
+        self.neural_note.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        layout.addWidget(self.neural_note)
         layout.addLayout(self._buttons())
         layout.addWidget(self._previews(), 1)
         layout.addLayout(self._player())
@@ -99,8 +129,10 @@ class RenderPanel(QWidget):
         self.controller.frame.connect(self._on_frame)
         self.controller.finished.connect(self._on_finished)
         self.controller.failed.connect(self._on_failed)
+        self.controller.notice.connect(self._on_notice)
         doc.changed.connect(self.sync_from_project)
         self.sync_from_project()
+        self._start_probe()
 
     # -- settings -------------------------------------------------------------------------------
     def _form(self) -> QFormLayout:
@@ -108,57 +140,97 @@ class RenderPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.renderer = QComboBox()
         self.renderer.addItems(["puppet", "poseanything"])
-        self.renderer.currentIndexChanged.connect(self._changed)
+        self.renderer.currentIndexChanged.connect(lambda: self._touch("renderer"))
         form.addRow("Renderer", self.renderer)
-        self.model_dir = QLineEdit(placeholderText="Wan2.2-TI2V-5B folder (for poseanything)")
-        self.model_dir.editingFinished.connect(self._changed)
-        browse = QPushButton("…", maximumWidth=28)
-        browse.clicked.connect(self._browse_model)
+        form.addRow("Device", self._device_row())
+        self.model_dir = QLineEdit(placeholderText="Wan2.2-TI2V-5B-Diffusers folder")
+        self.model_dir.editingFinished.connect(lambda: self._touch("model_dir"))
+        form.addRow("Model", self._path_row(self.model_dir, self._browse_model))
+        self.checkpoint = QLineEdit(placeholderText="optional: poseanything.safetensors in the model folder, or none")
+        self.checkpoint.editingFinished.connect(lambda: self._touch("checkpoint"))
+        form.addRow("Checkpoint", self._path_row(self.checkpoint, self._browse_checkpoint))
+        self.init = QComboBox(toolTip="noise: a plain render; puppet: refine the puppet render (SDEdit), keeping "
+                                      "its motion and silhouette")
+        for value, label in INITS:
+            self.init.addItem(label, value)
+        self.init.currentIndexChanged.connect(lambda: self._touch("init"))
+        self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
+                                       toolTip="how much of the schedule a puppet refinement re-runs: near 0 keeps "
+                                               "the puppet video, 1 is a plain render")
+        self.strength.valueChanged.connect(lambda: self._touch("strength"))
         row = QHBoxLayout()
-        row.addWidget(self.model_dir)
-        row.addWidget(browse)
-        form.addRow("Model", row)
+        row.addWidget(self.init, 2)
+        row.addWidget(QLabel("strength"))
+        row.addWidget(self.strength, 1)
+        form.addRow("Start", row)
+        self.offload = QComboBox()  # a setting of this machine's GPU, not of the project
+        self.offload.addItems(["auto", "none", "model", "group"])
+        self.offload.setToolTip("GPU memory for poseanything: none (all on the GPU, fastest), model (one part at "
+                                "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
+                                "free GPU memory")
+        form.addRow("GPU memory", self.offload)
         self.prompt = QPlainTextEdit(placeholderText="What the video shows (neural renderer)")
         self.negative = QPlainTextEdit(placeholderText="What to avoid")
-        for edit in (self.prompt, self.negative):
+        for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative)):
             edit.setFixedHeight(44)
-            edit.textChanged.connect(self._changed)
+            edit.textChanged.connect(lambda name=name: self._touch(name))
         form.addRow("Prompt", self.prompt)
         form.addRow("Negative", self.negative)
         self.steps = QSpinBox(minimum=1, maximum=1000)
-        self.guidance = QDoubleSpinBox(minimum=0, maximum=50, singleStep=0.5, decimals=1)
+        self.guidance = QDoubleSpinBox(minimum=0, maximum=50, singleStep=0.5, decimals=2)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
         row2 = QHBoxLayout()
-        for label, w in (("steps", self.steps), ("cfg", self.guidance), ("seed", self.seed)):
+        for label, name, w in (("steps", "steps", self.steps), ("cfg", "guidance", self.guidance),
+                               ("seed", "seed", self.seed)):
             row2.addWidget(QLabel(label))
             row2.addWidget(w, 1)
-            w.valueChanged.connect(self._changed)
+            w.valueChanged.connect(lambda _v, name=name: self._touch(name))
         form.addRow("Sampling", row2)
         self.width_spin = QSpinBox(minimum=32, maximum=4096, singleStep=32)
         self.height_spin = QSpinBox(minimum=32, maximum=4096, singleStep=32)
         self.frames_spin = FramesSpinBox()
         row3 = QHBoxLayout()
-        for label, w in (("w", self.width_spin), ("h", self.height_spin), ("frames", self.frames_spin)):
+        for label, name, w in (("w", "size", self.width_spin), ("h", "size", self.height_spin),
+                               ("frames", "frames", self.frames_spin)):
             row3.addWidget(QLabel(label))
             row3.addWidget(w, 1)
-            w.editingFinished.connect(self._changed)
+            w.editingFinished.connect(lambda name=name: self._touch(name))
         form.addRow("Size", row3)
+        self._neural_widgets = (self.device, self.model_dir, self.checkpoint, self.init, self.strength,
+                                self.prompt, self.negative, self.steps, self.guidance, self.seed)
         return form
 
+    def _device_row(self) -> QComboBox:
+        self.device = QComboBox(toolTip="where the poseanything renderer runs (this machine's choice, not saved "
+                                        "in the project)")
+        self.device.addItem(CPU_LABEL, "cpu")
+        self.device.currentIndexChanged.connect(self._device_changed)
+        self._device_chosen = False  # the user picked one: a later probe keeps it
+        return self.device
+
+    def _device_changed(self) -> None:
+        self._device_chosen = True
+        self._refresh_availability()
+
+    @staticmethod
+    def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
+        button = QPushButton("…", maximumWidth=28)
+        button.clicked.connect(browse)
+        row = QHBoxLayout()
+        row.addWidget(edit)
+        row.addWidget(button)
+        return row
+
     def sync_from_project(self, *_args) -> None:
-        """Show the project's render settings (and whether the neural renderer can run here)."""
+        """Show the project's render settings as they are (never changing them) and whether they can run here."""
         p = self.doc.project
         r = p.render
         self._syncing = True
-        reason = neural_unavailable_reason(p.model_dir_path())  # a relative folder is read against the project
-        item = self.renderer.model().item(1) if isinstance(self.renderer.model(), QStandardItemModel) else None
-        if item is not None:
-            item.setEnabled(reason is None)
-            item.setToolTip(reason or "")
-            item.setText("poseanything" + (f"  (unavailable: {reason})" if reason else ""))
-        self.renderer.setCurrentIndex(1 if r.renderer == "poseanything" and reason is None else 0)
-        self.renderer.setToolTip(f"poseanything: {reason}" if reason else "")
+        self.renderer.setCurrentIndex(1 if r.renderer == "poseanything" else 0)
         self.model_dir.setText(r.model_dir or "")
+        self.checkpoint.setText(r.checkpoint or "")
+        self.init.setCurrentIndex(max(0, self.init.findData(r.init)))
+        self.strength.setValue(r.strength)
         for edit, text in ((self.prompt, r.prompt), (self.negative, r.negative_prompt)):
             if edit.toPlainText() != text and not edit.hasFocus():
                 edit.setPlainText(text)
@@ -169,21 +241,69 @@ class RenderPanel(QWidget):
         self.height_spin.setValue(p.size[1])
         self.frames_spin.setValue(p.frames)
         self._syncing = False
+        self._refresh_availability()
 
-    def _changed(self, *_args) -> None:
-        if not self._syncing:
-            self._settings_timer.start()
+    def neural_options(self) -> NeuralOptions:
+        """The neural settings as the fields show them, on the chosen device."""
+        return NeuralOptions(model_dir=self._project_path(self.model_dir.text()),
+                             checkpoint=self._project_path(self.checkpoint.text()), device=self.device.currentData(),
+                             init=self.init.currentData(), strength=float(self.strength.value()))
+
+    def _project_path(self, text: str) -> str | None:
+        """A folder or file named in a field: a relative one is read against the project's folder, as the CLI does."""
+        text = text.strip()
+        return str(self.doc.project.resolve(str(Path(text).expanduser()))) if text else None
+
+    def unavailable_reason(self) -> str | None:
+        """Why Render cannot run with the fields as they are, or None."""
+        if self.renderer.currentIndex() != 1:
+            return None
+        return neural_unavailable_reason(self.neural_options(), _probe)
+
+    def _refresh_availability(self, *_args) -> None:
+        """Enable Render, or disable it with the reason; say when no checkpoint means the pose is ignored."""
+        neural = self.renderer.currentIndex() == 1
+        for widget in self._neural_widgets:
+            widget.setEnabled(neural)
+        options = self.neural_options()
+        self.strength.setEnabled(neural and options.init != "noise")
+        reason = self.unavailable_reason()
+        notes = [f"Cannot render: {reason}"] if reason else []
+        note = checkpoint_note(options) if neural else None
+        if note and options.init == "noise":
+            note = note.split(";")[0] + "; init noise renders from the picture and prompt alone"
+        notes += [self._notice or note] if self._notice or note else []  # the render's own note replaces ours
+        self.neural_note.setText("\n".join(notes))
+        self.neural_note.setVisible(bool(notes))
+        if not self._rendering:
+            self.render_button.setEnabled(reason is None)
+        self.render_button.setToolTip(f"Cannot render: {reason}" if reason else "Render with these settings")
+
+    def _touch(self, name: str) -> None:
+        if self._syncing:
+            return
+        self._touched.add(name)
+        self._settings_timer.start()
+        self._refresh_availability()
 
     def _apply_settings(self) -> None:
-        """Write the fields into the project (one undo step)."""
+        """Write the fields the user changed into the project (one undo step); nothing else changes."""
+        touched, self._touched = self._touched, set()
+        if not touched:
+            return
         p = self.doc.project
-        render = replace(p.render, renderer=self.renderer.currentText().split()[0],
-                         prompt=self.prompt.toPlainText(), negative_prompt=self.negative.toPlainText(),
-                         steps=self.steps.value(), guidance=float(self.guidance.value()), seed=self.seed.value(),
-                         model_dir=self.model_dir.text().strip() or None)
-        size = (self.width_spin.value() // 32 * 32, self.height_spin.value() // 32 * 32)
-        frames = self.frames_spin.value()
-        new = replace(p, render=render, size=size, frames=frames)
+        fields = {"renderer": lambda: self.renderer.currentText(), "prompt": self.prompt.toPlainText,
+                  "negative_prompt": self.negative.toPlainText, "steps": self.steps.value,
+                  "guidance": lambda: float(self.guidance.value()), "seed": self.seed.value,
+                  "model_dir": lambda: self.model_dir.text().strip() or None,
+                  "checkpoint": lambda: self.checkpoint.text().strip() or None,
+                  "init": self.init.currentData, "strength": lambda: float(self.strength.value())}
+        render = replace(p.render, **{name: fields[name]() for name in touched if name in fields})
+        new = replace(p, render=render)
+        if "size" in touched:
+            new = replace(new, size=(self.width_spin.value() // 32 * 32, self.height_spin.value() // 32 * 32))
+        if "frames" in touched:
+            new = replace(new, frames=self.frames_spin.value())
         if new != p:
             self.doc.apply(new, "Render settings")
 
@@ -191,7 +311,49 @@ class RenderPanel(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Model folder (Wan2.2-TI2V-5B, diffusers layout)")
         if folder:
             self.model_dir.setText(folder)
-            self._changed()
+            self._touch("model_dir")
+
+    def _browse_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "PoseAnything checkpoint", self.model_dir.text(),
+                                              "Checkpoint (*.safetensors)")
+        if path:
+            self.checkpoint.setText(path)
+            self._touch("checkpoint")
+
+    # -- devices --------------------------------------------------------------------------------
+    def _start_probe(self) -> None:
+        """Find the CUDA devices off the GUI thread (once per process)."""
+        if _probe is not None:
+            self.set_devices(_probe)
+            return
+        worker = _probe_worker()
+        worker.returned.connect(self.set_devices)
+        self._probe_worker = worker
+        worker.start()
+
+    def set_devices(self, probe: DeviceProbe) -> None:
+        """List the CUDA devices found (first one chosen unless the user chose already), then the CPU."""
+        global _probe
+        _probe = probe
+        chosen = self.device.currentData()
+        self.device.blockSignals(True)
+        self.device.clear()
+        for device in probe.devices:
+            self.device.addItem(device.label, device.device)
+        self.device.addItem(CPU_LABEL, "cpu")
+        if not probe.devices:
+            self.device.setItemData(0, f"no CUDA device: {probe.note}", Qt.ItemDataRole.ToolTipRole)
+        keep = self.device.findData(chosen) if self._device_chosen else -1
+        self.device.setCurrentIndex(keep if keep >= 0 else 0)
+        self.device.blockSignals(False)
+        self._probe_worker = None
+        self._refresh_availability()
+
+    def choose_device(self, device: str) -> None:
+        """Choose `device` ("cuda:N" or "cpu") if it is listed."""
+        index = self.device.findData(device)
+        if index >= 0:
+            self.device.setCurrentIndex(index)
 
     # -- render ---------------------------------------------------------------------------------
     def _buttons(self) -> QVBoxLayout:
@@ -218,7 +380,15 @@ class RenderPanel(QWidget):
             return
         self._settings_timer.stop()
         self._apply_settings()
-        request = RenderRequest(self.doc.project, self.doc.project.render.renderer, self.doc.mask)
+        reason = self.unavailable_reason()
+        if reason:
+            self.status.emit(f"Cannot render: {reason}")
+            return
+        project = self.doc.project
+        neural = neural_options(project, device=self.device.currentData(), offload=self.offload.currentText())
+        request = RenderRequest(project, project.render.renderer, self.doc.mask, neural)
+        self._rendering = True
+        self._notice = ""
         self.result = None
         self._started = time.perf_counter()
         self.render_button.setEnabled(False)
@@ -250,7 +420,13 @@ class RenderPanel(QWidget):
 
     def _on_preview(self, event: Preview) -> None:
         kind = event.kind if event.kind in self.views else "frame"
-        self.views[kind].set_array(event.image)
+        note = PREVIEW_NOTES[event.kind].format(step=event.index + 1) if event.kind in PREVIEW_NOTES else ""
+        self.views[kind].set_array(event.image, note)
+
+    def _on_notice(self, text: str) -> None:
+        self._notice = text[0].upper() + text[1:]
+        self.status.emit(self._notice)
+        self._refresh_availability()
 
     def _on_frame(self, event: Frame) -> None:
         self.views["frame"].set_array(event.image)
@@ -258,7 +434,8 @@ class RenderPanel(QWidget):
             self.tabs.setCurrentIndex(3)
 
     def _on_finished(self, result: RenderResult | None) -> None:
-        self.render_button.setEnabled(True)
+        self._rendering = False
+        self._refresh_availability()
         self.cancel_button.setEnabled(False)
         if result is None:
             self.eta.setText("")
@@ -275,7 +452,8 @@ class RenderPanel(QWidget):
         self.status.emit(f"Rendered {len(result.frames)} frames in {result.seconds:.1f} s — Export MP4 to save")
 
     def _on_failed(self, message: str) -> None:
-        self.render_button.setEnabled(True)
+        self._rendering = False
+        self._refresh_availability()
         self.cancel_button.setEnabled(False)
         self.progress.setFormat("failed")
         self.eta.setText(message)
@@ -355,6 +533,11 @@ class RenderPanel(QWidget):
         self.status.emit(f"Exporting {Path(path).name}…")
         worker.start()
         return worker
+
+
+@thread_worker
+def _probe_worker() -> DeviceProbe:
+    return probe_devices()
 
 
 @thread_worker

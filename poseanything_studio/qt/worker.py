@@ -20,10 +20,11 @@ from superqt.utils import GeneratorWorker, thread_worker
 
 from ..core.errors import ProjectError
 from ..core.project import Project
-from ..rendering.events import Frame, Preview, Progress, RenderCancelled, RenderError
+from ..rendering.events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError
 from ..rendering.export import FrameStore
-from ..rendering.job import RenderJob, make_job
+from ..rendering.job import NeuralOptions, RenderJob, make_job
 from ..rendering.runner import run
+from .devices import DeviceProbe
 
 SCREEN_INTERVAL = 1 / 60  # seconds between throttled updates
 
@@ -49,7 +50,7 @@ def throttled_events(job: RenderJob, cancel: threading.Event, interval: float = 
             pending["frame"] = event
         elif isinstance(event, Progress):
             pending["progress"] = event
-        elif isinstance(event, Preview):
+        elif isinstance(event, Preview | Notice):
             yield event
             continue
         now = time.perf_counter()
@@ -68,10 +69,11 @@ class RenderRequest:
     project: Project
     renderer: str = "puppet"
     mask: np.ndarray | None = None
+    neural: NeuralOptions | None = None  # None: the project's neural settings
 
     def job(self) -> RenderJob:
         """The RenderJob (reads the picture and derives the mask: slow, so done in the worker)."""
-        return make_job(self.project, renderer=self.renderer, mask=self.mask)
+        return make_job(self.project, renderer=self.renderer, mask=self.mask, neural=self.neural)
 
 
 @thread_worker
@@ -90,6 +92,7 @@ class RenderController(QObject):
     progress = Signal(object)  # Progress
     preview = Signal(object)  # Preview
     frame = Signal(object)  # Frame
+    notice = Signal(str)  # a line to read once (e.g. no checkpoint: the pose is ignored)
     finished = Signal(object)  # RenderResult, or None when cancelled
     failed = Signal(str)  # one line
 
@@ -126,6 +129,8 @@ class RenderController(QObject):
             self.preview.emit(event)
         elif isinstance(event, Frame):
             self.frame.emit(event)
+        elif isinstance(event, Notice):
+            self.notice.emit(event.text)
 
     def _error(self, err: Exception) -> None:
         known = isinstance(err, RenderError | ProjectError | OSError | ValueError)
@@ -136,22 +141,45 @@ class RenderController(QObject):
         self.worker = None
 
 
-def neural_unavailable_reason(model_dir: str | None) -> str | None:
-    """Why the poseanything renderer cannot run here, or None; looks at disk only (never imports torch)."""
+CHECKPOINT_NAME = "poseanything.safetensors"
+MODEL_PARTS = ("model_index.json", "transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+CPU_MODEL_LIMIT_BYTES = 2**30  # transformer weights above this are a real model: the CPU runs test models only
+NO_CHECKPOINT_NOTE = ("No PoseAnything checkpoint: the base Wan2.2 model ignores the pose; it refines the puppet "
+                      "render (init puppet)")
+
+
+def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None) -> str | None:
+    """Why the poseanything renderer cannot run with these settings, or None; looks at disk only (never torch)."""
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("diffusers") is None:
-        return "needs torch and diffusers (not installed)"
-    if not _has_cuda_driver():
-        return "needs a CUDA GPU (none found)"
-    if not model_dir:
-        return "needs a model folder (Wan2.2-TI2V-5B weights + PoseAnything checkpoint)"
-    folder = Path(model_dir).expanduser()
-    missing = [name for name in ("model_index.json", "transformer", "vae", "text_encoder", "poseanything.safetensors")
-               if not (folder / name).exists()]
+        return "needs torch and diffusers: pip install 'poseanything-studio[neural]'"
+    if options.device.startswith("cuda"):
+        if probe is None:
+            return "looking for CUDA GPUs…"
+        if options.device not in [d.device for d in probe.devices]:
+            return f"no CUDA GPU here ({probe.note}); choose the CPU for a test model"
+    if not options.model_dir:
+        return "choose a model folder (a local Wan2.2-TI2V-5B-Diffusers folder)"
+    folder = Path(options.model_dir).expanduser()
+    if not folder.is_dir():
+        return f"model folder {folder} does not exist"
+    missing = [name for name in MODEL_PARTS if not (folder / name).exists()]
     if missing:
-        return f"model folder {folder} lacks {', '.join(missing)}"
+        return f"model folder {folder} lacks {', '.join(missing)} (not a Wan2.2 diffusers folder)"
+    if options.checkpoint and not Path(options.checkpoint).expanduser().is_file():
+        return f"checkpoint {options.checkpoint} not found (clear it to run the base model)"
+    if options.device == "cpu" and _weight_bytes(folder / "transformer") > CPU_MODEL_LIMIT_BYTES:
+        return ("looking for CUDA GPUs…" if probe is None else
+                "the CPU runs test models only: this model needs a CUDA GPU")
     return None
 
 
-def _has_cuda_driver() -> bool:
-    """An NVIDIA driver is present (checked on disk, without importing torch)."""
-    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+def checkpoint_note(options: NeuralOptions) -> str | None:
+    """The line to show when no PoseAnything checkpoint will be loaded (the base model ignores the pose)."""
+    folder = Path(options.model_dir).expanduser() if options.model_dir else None
+    if options.checkpoint or folder is None or not (folder / "model_index.json").is_file():
+        return None
+    return None if (folder / CHECKPOINT_NAME).is_file() else NO_CHECKPOINT_NOTE
+
+
+def _weight_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.glob("*.safetensors"))

@@ -48,7 +48,14 @@ class Frame:
     image: np.ndarray
 
 
-RenderEvent = Progress | Preview | Frame
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read once about this render (e.g. no checkpoint: the pose is ignored)."""
+
+    text: str
+
+
+RenderEvent = Progress | Preview | Frame | Notice
 
 
 class Renderer(Protocol):

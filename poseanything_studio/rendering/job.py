@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,9 +21,13 @@ class NeuralOptions:
     """What only the neural renderer reads."""
 
     model_dir: str | None = None
-    checkpoint: str | None = None
-    device: str = "cuda"
+    checkpoint: str | None = None  # None: poseanything.safetensors in model_dir if it is there, else the base model
+    device: str = "cuda"  # "cuda", "cuda:N" or "cpu" (test models only)
     matching: str = "identity"  # PTCM part matching: the rig's own ("identity") or by attention (imported rigs)
+    init: str = "auto"  # "noise", "puppet" (refine the puppet render), "auto": puppet exactly when no checkpoint
+    strength: float = 0.4  # puppet refinement: the share of the schedule re-run, (0, 1]
+    offload: str = "auto"  # auto | none | model | group (model/pipeline.py PoseAnythingPipeline.place)
+    compile: bool = False  # regional torch.compile of the transformer's repeated blocks
 
 
 @dataclass(frozen=True)
@@ -91,5 +95,14 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
         mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview, part_rule=part_rule,
         prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
         guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
-        neural=neural or NeuralOptions(model_dir=project.model_dir_path()),
+        neural=neural or neural_options(project),
     )
+
+
+def neural_options(project: Project, **overrides) -> NeuralOptions:
+    """The project's neural settings, with any given override that is not None."""
+    r = project.render
+    checkpoint = str(project.resolve(r.checkpoint)) if r.checkpoint else None  # relative to the project's folder
+    options = NeuralOptions(model_dir=project.model_dir_path(), checkpoint=checkpoint, init=r.init,
+                            strength=r.strength)
+    return replace(options, **{k: v for k, v in overrides.items() if v is not None})

@@ -9,7 +9,7 @@ from helpers import write_arm_project
 from model.cli import main as model_main
 from poseanything_studio.cli import main as cli_main
 from poseanything_studio.core.project import load_project
-from poseanything_studio.rendering.events import Frame, Preview, Progress, RenderCancelled
+from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress, RenderCancelled
 from poseanything_studio.rendering.export import read_video
 from poseanything_studio.rendering.job import NeuralOptions, make_job
 from poseanything_studio.rendering.runner import run
@@ -88,6 +88,9 @@ def test_cancel_interrupts_the_denoising(tiny_dir, moving_arm):
     (["--model-dir", "{tmp}/nowhere"], "does not exist"),
     (["--model-dir", "{tiny}", "--checkpoint", "{tmp}/weights.pt"], "pickle checkpoints are never loaded"),
     (["--model-dir", "{tiny}", "--device", "cuda"], "CUDA is not available"),
+    (["--model-dir", "{tiny}", "--checkpoint", "{tmp}/missing.safetensors"], "checkpoint not found"),
+    (["--model-dir", "{tiny}", "--init", "puppet", "--strength", "0"], "above 0 and at most 1"),
+    (["--model-dir", "{tiny}", "--init", "puppet", "--strength", "nan"], "above 0 and at most 1"),
 ])
 def test_errors_are_one_line_exit_2_and_write_nothing(tiny_dir, moving_arm, tmp_path, capsys, extra, message):
     import torch
@@ -105,3 +108,111 @@ def test_errors_are_one_line_exit_2_and_write_nothing(tiny_dir, moving_arm, tmp_
     assert [line for line in err.splitlines() if line.startswith("error:")] == [next(
         line for line in err.splitlines() if line.startswith("error:"))]
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    """A tiny model folder without a PoseAnything checkpoint: the base model, as the public weights are."""
+    folder = tmp_path_factory.mktemp("base") / "model"
+    assert model_main(["tiny", str(folder), "--no-checkpoint"]) == 0
+    assert not (folder / "poseanything.safetensors").exists() and (folder / "transformer").is_dir()
+    return folder
+
+
+def step_events(events):
+    return [e for e in events if isinstance(e, Progress) and e.stage == "steps" and e.done]
+
+
+def test_without_a_checkpoint_it_refines_the_puppet_render_and_says_so_once(base_dir, moving_arm):
+    job = make_job(load_project(moving_arm), renderer="poseanything", steps=5, seed=2,
+                   neural=NeuralOptions(model_dir=str(base_dir), device="cpu", strength=0.4))
+    events = list(run(job))
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert len(notices) == 1 and "ignores the pose" in notices[0] and "refines the puppet render" in notices[0]
+    assert any(isinstance(e, Progress) and e.stage == "puppet" for e in events)  # the puppet render came first
+    assert [e.done for e in step_events(events)] == [1, 2] and step_events(events)[0].total == 2  # ceil(0.4 x 5)
+    frames = np.stack([e.image for e in events if isinstance(e, Frame)])
+    again = np.stack([e.image for e in run(job) if isinstance(e, Frame)])
+    assert np.array_equal(frames, again)  # seeds reproduce
+
+
+def test_with_a_checkpoint_noise_stays_the_default_and_puppet_is_asked_for(tiny_dir, moving_arm):
+    project = load_project(moving_arm)
+    noise = list(run(make_job(project, renderer="poseanything", steps=3,
+                              neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))))
+    assert not any(isinstance(e, Notice) for e in noise)
+    assert len(step_events(noise)) == 3 and not any(isinstance(e, Progress) and e.stage == "puppet" for e in noise)
+    puppet = list(run(make_job(project, renderer="poseanything", steps=3,
+                               neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu", init="puppet",
+                                                    strength=0.5))))
+    assert len(step_events(puppet)) == 2  # ceil(0.5 x 3)
+
+
+def test_parts_preview_shows_the_models_part_tokens(tiny_dir, moving_arm):
+    job = make_job(load_project(moving_arm), renderer="poseanything", steps=2,
+                   neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))
+    parts = [e for e in run(job) if isinstance(e, Preview) and e.kind == "parts"]
+    tokens = parts[-1].data  # what PTCM uses: (F', bones, h, w) on the 32-pixel token grid
+    assert tokens.shape == (3, 2, 5, 8) and tokens.dtype == bool and tokens.any()
+    assert parts[-1].image.shape == (160, 2 * 256 + 8, 3)
+
+
+def test_cli_init_puppet_prints_the_note_once(base_dir, moving_arm, tmp_path, capsys):
+    out = tmp_path / "refined.mp4"
+    code = cli_main(["render", str(moving_arm), "-o", str(out), "--renderer", "poseanything", "--model-dir",
+                     str(base_dir), "--device", "cpu", "--steps", "4", "--strength", "0.3"])
+    assert code == 0 and read_video(out)[0].shape == (9, 160, 256, 3)
+    err = capsys.readouterr().err
+    assert err.count("no PoseAnything checkpoint") == 1
+
+
+def test_the_refinement_example_renders_on_a_base_model(base_dir, tmp_path, capsys):
+    from poseanything_studio.bundled import examples_dir
+
+    example = examples_dir() / "cat_refine.pasproj"
+    render = load_project(example).render
+    assert (render.renderer, render.init, render.strength, render.checkpoint) == ("poseanything", "puppet", 0.4, None)
+    out = tmp_path / "cat.mp4"
+    args = ["render", str(example), "-o", str(out), "--device", "cpu", "--frames", "5", "--size", "128x96",
+            "--steps", "5"]
+    assert cli_main(args) == 2  # its model_dir is a placeholder for the user's own folder
+    assert "Wan2.2-TI2V-5B-Diffusers does not exist" in capsys.readouterr().err and not out.exists()
+    assert cli_main([*args, "--model-dir", str(base_dir)]) == 0
+    assert read_video(out)[0].shape == (5, 96, 128, 3)
+
+
+def test_project_neural_settings_are_checked_and_kept(moving_arm, tmp_path):
+    import json
+
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.core.project import save_project
+
+    data = json.loads(moving_arm.read_text())
+    data["render"].update(init="puppet", strength=0.25, checkpoint="ck.safetensors")
+    moving_arm.write_text(json.dumps(data))
+    saved = save_project(load_project(moving_arm), tmp_path / "again.pasproj")
+    render = load_project(saved.path).render
+    assert (render.init, render.strength, render.checkpoint) == ("puppet", 0.25, "ck.safetensors")
+    for key, value, message in (("init", "latent", "unknown init"), ("strength", 0, "above 0"),
+                                ("strength", 1.5, "above 0"), ("checkpoint", 3, "path or null")):
+        bad = dict(data, render=dict(data["render"], **{key: value}))
+        moving_arm.write_text(json.dumps(bad))
+        with pytest.raises(ProjectError, match=message) as err:
+            load_project(moving_arm)
+        assert f"render.{key}" in str(err.value)
+
+
+def test_render_with_offload_and_compile_options_gives_the_same_video(tiny_dir, moving_arm, tmp_path, monkeypatch):
+    from model.pipeline import PoseAnythingPipeline
+
+    compiled = []
+    monkeypatch.setattr(PoseAnythingPipeline, "compile_transformer",
+                        lambda self: compiled.append(self.transformer.compile_repeated_blocks(backend="eager")))
+    videos = []
+    for extra in ([], ["--offload", "group", "--compile"]):
+        out = tmp_path / f"arm{len(videos)}.mp4"
+        code = cli_main(["render", str(moving_arm), "-o", str(out), "--renderer", "poseanything", "--model-dir",
+                         str(tiny_dir), "--device", "cpu", "--steps", "2", "--seed", "3", *extra])
+        assert code == 0
+        videos.append(read_video(out)[0])
+    assert len(compiled) == 1 and np.array_equal(videos[0], videos[1])

@@ -322,12 +322,14 @@ def test_render_sees_a_frozen_snapshot(studio, qtbot):
 
 
 def test_neural_renderer_disabled_with_reason(studio):
-    item = studio.render_panel.renderer.model().item(1)
-    from poseanything_studio.qt.worker import neural_unavailable_reason
-
-    reason = neural_unavailable_reason(studio.doc.project.render.model_dir)
-    assert reason is not None  # no CUDA / weights on the test machine
-    assert not item.isEnabled() and reason in item.toolTip()
+    panel = studio.render_panel
+    panel.renderer.setCurrentIndex(1)  # selectable, so a user sees why it cannot run
+    reason = panel.unavailable_reason()
+    assert reason is not None  # no model folder chosen in the example
+    assert not panel.render_button.isEnabled() and reason in panel.render_button.toolTip()
+    assert reason in panel.neural_note.text()
+    panel.renderer.setCurrentIndex(0)
+    assert panel.render_button.isEnabled()
 
 
 def test_screenshot_is_not_blank(examples_dir, tmp_path, qtbot):
@@ -381,3 +383,14 @@ def test_window_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_render_panel_offload_choice_reaches_the_neural_job(studio, monkeypatch):
+    panel = studio.render_panel
+    requests = []
+    monkeypatch.setattr(panel.controller, "start", requests.append)
+    panel.offload.setCurrentText("group")
+    panel.start_render()
+    assert requests[0].neural.offload == "group"
+    assert requests[0].job().neural.offload == "group"
+    assert requests[0].job().neural.model_dir == studio.doc.project.render.model_dir

@@ -38,7 +38,7 @@ from poseanything_studio.qt.main_window import MainWindow
 def change_and_quit():
     window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
     print(window.width(), window.height())
-    window.resize(1111, 777)
+    window.resize(1111, 877)  # above the minimum height the render panel asks for
     window.move(150, 100)
     window.curves_dock.hide()
     window.render_dock.setFloating(True)
@@ -82,7 +82,7 @@ def _run(code: str, home: Path) -> list[str]:
 def test_window_restores_its_size_place_and_dock_layout_in_the_next_run(tmp_path):
     assert _run(FIRST_RUN, tmp_path) == ["1500 920"]  # no saved layout yet: the built-in one
     size_place, docks = _run(NEXT_RUN, tmp_path)
-    assert size_place == "1111 777 150 100"
+    assert size_place == "1111 877 150 100"
     assert docks == "False True True"  # curves hidden, timeline shown, render floating
 
 
