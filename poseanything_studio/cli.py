@@ -90,6 +90,12 @@ def window_parser() -> argparse.ArgumentParser:
 
 def window_main(argv: list[str]) -> int:
     args = window_parser().parse_args(argv)
+    from .qt.syslibs import missing_libraries, missing_libraries_line  # imports no Qt
+
+    missing = missing_libraries()
+    if missing:  # Qt itself would abort with a page about platform plugins
+        print(f"{PROG}: {missing_libraries_line(missing)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from .qt.app import run_window  # PySide6 only from here on
 
     return run_window(args.project, screenshot=args.screenshot)

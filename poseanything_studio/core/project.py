@@ -292,8 +292,12 @@ def _rig_from(value: Any) -> Rig:
         key = f"rig.bones[{i}]"
         if not isinstance(item, dict):
             raise ProjectError("must be an object with id, a and b", key=key)
+        depth = item.get("depth", 0)
+        if not _is_int(depth):
+            raise ProjectError(f"{_short(depth)} must be a whole number (draw order, higher in front)",
+                               key=key + ".depth")
         bones.append(Bone(_id_from(item.get("id"), key + ".id"), _id_from(item.get("a"), key + ".a"),
-                          _id_from(item.get("b"), key + ".b")))
+                          _id_from(item.get("b"), key + ".b"), int(depth)))
     return Rig(tuple(joints), tuple(bones))
 
 
@@ -453,7 +457,8 @@ def project_to_dict(project: Project) -> dict[str, Any]:
     rig = {
         **project.rig_extra,
         "joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in project.rig.joints],
-        "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in project.rig.bones],
+        "bones": [{"id": b.id, "a": b.a, "b": b.b, **({"depth": b.depth} if b.depth else {})}
+                  for b in project.rig.bones],
     }
     r = project.render
     return {

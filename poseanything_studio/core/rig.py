@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import ProjectError
 
+MAX_DEPTH = 1000  # bone draw depths run from -MAX_DEPTH to MAX_DEPTH
 _ID_PATTERN = re.compile(r"^[^\s\x00-\x1f]{1,64}$")
 
 
@@ -33,11 +34,16 @@ class Joint:
 
 @dataclass(frozen=True)
 class Bone:
-    """A named segment joining joint `a` to joint `b`; `a` is the bone's root end."""
+    """A named segment joining joint `a` to joint `b`; `a` is the bone's root end.
+
+    `depth` is the draw order of the bone's part where parts overlap: higher draws in front; equal
+    depths keep the rig's order (later bones in front).
+    """
 
     id: str
     a: str
     b: str
+    depth: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,10 +139,14 @@ class Rig:
         def ren(x: str) -> str:
             return new if x == old else x
         return Rig(tuple(Joint(ren(j.id), j.xy) for j in self.joints),
-                   tuple(Bone(b.id, ren(b.a), ren(b.b)) for b in self.bones))
+                   tuple(replace(b, a=ren(b.a), b=ren(b.b)) for b in self.bones))
 
     def renamed_bone(self, old: str, new: str) -> Rig:
-        return replace(self, bones=tuple(Bone(new if b.id == old else b.id, b.a, b.b) for b in self.bones))
+        return replace(self, bones=tuple(replace(b, id=new) if b.id == old else b for b in self.bones))
+
+    def with_bone_depth(self, bone_id: str, depth: int) -> Rig:
+        """This rig with bone `bone_id` drawn at `depth` (higher in front)."""
+        return replace(self, bones=tuple(replace(b, depth=int(depth)) if b.id == bone_id else b for b in self.bones))
 
     def transformed(self, matrix: np.ndarray) -> Rig:
         """This rig with every rest position mapped by a 2x3 affine matrix."""
@@ -175,6 +185,9 @@ def validate_rig(joints: tuple[Joint, ...], bones: tuple[Bone, ...]) -> None:
             if getattr(bone, end) not in joint_ids:
                 raise ProjectError(f"bone {bone.id!r} names unknown joint {getattr(bone, end)!r}",
                                    key=f"rig.bones[{i}].{end}")
+        if not isinstance(bone.depth, int) or isinstance(bone.depth, bool) or abs(bone.depth) > MAX_DEPTH:
+            raise ProjectError(f"depth of bone {bone.id!r} must be a whole number from -{MAX_DEPTH} to {MAX_DEPTH}",
+                               key=f"rig.bones[{i}].depth")
         if bone.a == bone.b:
             raise ProjectError(f"bone {bone.id!r} joins joint {bone.a!r} to itself", key=f"rig.bones[{i}]")
 

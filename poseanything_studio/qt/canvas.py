@@ -7,6 +7,8 @@ own state first, so what you see is always the document.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
@@ -29,12 +31,15 @@ from PySide6.QtWidgets import (
     QGraphicsPolygonItem,
     QGraphicsScene,
     QGraphicsView,
+    QInputDialog,
+    QMenu,
     QRubberBand,
 )
 
 from ..core.camera import invert_affine
 from ..core.parts import colour_parts, part_labels, part_masks, posed_part_masks
 from ..core.raster import bone_colour, camera_rectangle
+from ..core.rig import MAX_DEPTH
 from . import edits
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
@@ -191,6 +196,8 @@ class Canvas(QGraphicsView):
         project = self.doc.project
         self._sync_image()
         self._sync_rig_items()
+        for bone in project.rig.bones:  # right-click a bone to change its depth
+            self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
         pose = self._pose()
         self._place_rig(pose)
         self._draw_puppet(pose, draft=self._drag is not None)
@@ -247,6 +254,7 @@ class Canvas(QGraphicsView):
         pose = self._pose()
         self._place_rig(pose)
         self._draw_puppet(pose, draft=True)
+        self._draw_mask()
         self._draw_onion()
         self._draw_parts(pose)
         self._draw_camera()
@@ -278,6 +286,13 @@ class Canvas(QGraphicsView):
         if not self.overlays["mask"] or mask is None:
             self.mask_item.hide()
             return
+        # Over the posed puppet the mask is drawn posed too, in the same space; the brush paints the rest
+        # picture, so while it is the tool (or the puppet is hidden) the mask is shown at rest.
+        posed = None
+        if self.puppet_item.isVisible() and self.tool != "brush" and self._drag is None:
+            posed = self.preview.render_mask(self._pose())
+        self.mask_item.setTransform(_qtransform(invert_affine(posed[1])) if posed else QTransform())
+        mask = posed[0] if posed else mask
         rgba = np.zeros((*mask.shape, 4), np.uint8)
         rgba[mask] = (0, 200, 255, 110)
         rgba[~mask] = (0, 0, 0, 90)
@@ -463,6 +478,33 @@ class Canvas(QGraphicsView):
             self.doc.select(joints=[d["click_only"]])
 
     # -- select / move --------------------------------------------------------------------------
+    def contextMenuEvent(self, event) -> None:
+        """Right-click on a bone: its draw order (depth) where its part overlaps others."""
+        item = self._item_at(self.mapToScene(event.pos()))
+        if self.tool == "brush" or not isinstance(item, BoneLine):
+            super().contextMenuEvent(event)
+            return
+        rig = self.doc.project.rig
+        depth = next(b.depth for b in rig.bones if b.id == item.bone_id)
+        menu = QMenu(self)
+        menu.addSection(f"{item.bone_id}: depth {depth}")
+        menu.addAction(f"Draw in front (depth {depth + 1})", lambda: self.set_bone_depth(item.bone_id, depth + 1))
+        menu.addAction(f"Draw behind (depth {depth - 1})", lambda: self.set_bone_depth(item.bone_id, depth - 1))
+        menu.addAction("Set depth…", lambda: self._ask_bone_depth(item.bone_id, depth))
+        menu.exec(event.globalPos())
+
+    def _ask_bone_depth(self, bone_id: str, depth: int) -> None:
+        value, ok = QInputDialog.getInt(self, "Bone depth", f"Draw order of {bone_id}'s part (higher in front):",
+                                        depth, -MAX_DEPTH, MAX_DEPTH)
+        if ok:
+            self.set_bone_depth(bone_id, value)
+
+    def set_bone_depth(self, bone_id: str, depth: int) -> None:
+        """Make `bone_id` draw at `depth` (undoable); where parts overlap, higher depths draw in front."""
+        rig = self.doc.project.rig.with_bone_depth(bone_id, max(-MAX_DEPTH, min(MAX_DEPTH, depth)))
+        self.doc.apply(replace(self.doc.project, rig=rig), f"Depth of {bone_id}")
+        self.status_message.emit(f"{bone_id} draws at depth {depth} (higher draws in front)")
+
     def _item_at(self, pos: QPointF):
         view_pos = self.mapFromScene(pos)
         for item in self.items(view_pos):

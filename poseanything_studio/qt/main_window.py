@@ -18,6 +18,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QFrame,
@@ -39,10 +40,12 @@ from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
 from . import edits
 from .app import APPLICATION, studio_settings
+from .busy import BusyTask
 from .canvas import Canvas
 from .curves import CurveEditor
 from .document import Document
 from .edits import CAMERA_ROW
+from .keys import FieldKeys
 from .previews import PuppetPreview
 from .render_panel import RenderPanel
 from .timeline import Playback, TimelinePanel
@@ -136,6 +139,13 @@ def blank_project(image: Path) -> Project:
     return Project(image=str(image.resolve()), rig=Rig(), size=size)
 
 
+class _StackButton(QAction):
+    """A toolbar Undo or Redo whose text stays put; the command it would run is in its tooltip."""
+
+    def show_command(self, command: str) -> None:
+        self.setToolTip(f"{self.text()} {command}".strip())
+
+
 class MainWindow(QMainWindow):
     """PoseAnything Studio's window over one Document."""
 
@@ -154,6 +164,13 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_toolbar()
         self.canvas.play_toggle_requested.connect(self.playback.toggle)
+        self.canvas.status_message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.busy = BusyTask(self)  # auto-rig and mask-from-rig run off the GUI thread
+        self.busy.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.busy.running_changed.connect(lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig,
+                                                                                     self.act_mask_from_rig)])
+        self._field_keys = FieldKeys(self)  # Tab in a text or number field moves focus, never toggles the mode
+        QApplication.instance().installEventFilter(self._field_keys)
         self.render_panel.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.preview.failed.connect(lambda m: self.statusBar().showMessage(f"Preview: {m}", 8000))
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
@@ -320,7 +337,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(bar)
         bar.addActions([self.act_open, self.act_save])
         bar.addSeparator()
-        bar.addActions([self.act_undo, self.act_redo])
+        bar.addActions(self._undo_buttons())
         bar.addSeparator()
         bar.addActions(list(self.tool_actions.values()))
         bar.addSeparator()
@@ -330,6 +347,22 @@ class MainWindow(QMainWindow):
         bar.addActions(list(self.overlay_actions.values()))
         bar.addSeparator()
         bar.addActions([self.act_mask_from_rig, self.act_fit])
+
+    def _undo_buttons(self) -> list[QAction]:
+        """Toolbar Undo / Redo with fixed text, so the buttons after them never shift as the undo text
+        changes; what they would undo or redo is in their tooltips (the Edit menu shows it in full)."""
+        stack = self.doc.undo_stack
+        buttons = []
+        for text, slot, can, changed, has in (("Undo", stack.undo, stack.canUndoChanged, stack.undoTextChanged,
+                                               stack.canUndo),
+                                              ("Redo", stack.redo, stack.canRedoChanged, stack.redoTextChanged,
+                                               stack.canRedo)):
+            act = _StackButton(text, self, enabled=has())
+            act.triggered.connect(slot)
+            can.connect(act.setEnabled)
+            changed.connect(act.show_command)
+            buttons.append(act)
+        return buttons
 
     # -- title and status ------------------------------------------------------------------------
     def _update_title(self, *_args) -> None:
@@ -411,30 +444,54 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
 
     def auto_rig(self) -> None:
-        """Add a rig grown from the subject mask (medial axis, pruned, simplified), selected for adjusting."""
+        """Grow a rig from the subject mask (medial axis, pruned, simplified) in the background; with a rig
+        already there, ask whether to replace it or add to it. The new joints end up selected."""
         mask = self.canvas.current_mask()
         if mask is None or not mask.any():
             self.statusBar().showMessage("Paint or derive a subject mask first: the rig is grown from it", 5000)
             return
-        try:
-            rig = skeleton_from_mask(mask)
-        except ProjectError as err:
-            self.statusBar().showMessage(f"Auto-rig: {err.detail}", 5000)
+        mode = self.ask_auto_rig_mode() if self.doc.project.rig.joints else "add"
+        if mode is None:
             return
-        project, names = edits.merge_rig(self.doc.project, rig)
-        self.doc.apply(project, "Auto-rig from mask")
+        self.busy.start("Auto-rig from mask", skeleton_from_mask, (mask.copy(),),
+                        lambda rig: self._apply_auto_rig(rig, mode),
+                        lambda err: self.statusBar().showMessage(
+                            f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000))
+
+    def ask_auto_rig_mode(self) -> str | None:
+        """Ask whether the grown rig replaces the existing one or is added beside it: "replace", "add" or None."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Auto-rig from mask",
+                          "This project already has a rig. Replace it with the rig grown from the mask, "
+                          "or add the new rig beside it?", parent=self)
+        replace_button = box.addButton("Replace rig", QMessageBox.ButtonRole.DestructiveRole)
+        add_button = box.addButton("Add to rig", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(add_button)
+        box.exec()
+        return {replace_button: "replace", add_button: "add"}.get(box.clickedButton())
+
+    def _apply_auto_rig(self, rig: Rig, mode: str) -> None:
+        if mode == "replace":  # the old joints' tracks go with them; the camera stays
+            project, names = replace(self.doc.project, rig=rig, tracks={}), list(rig.joint_ids)
+        else:
+            project, names = edits.merge_rig(self.doc.project, rig)
+        self.doc.apply(project, "Auto-rig from mask" + (" (replace)" if mode == "replace" else ""))
         self.doc.select(joints=names)
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
 
     def mask_from_rig(self) -> None:
-        """Derive a subject mask from the rig with GrabCut and make it the painted mask (undoable)."""
+        """Derive a subject mask from the rig with GrabCut (in the background) and make it the painted mask."""
         rig = self.doc.project.rig
         if not rig.bones:
             self.statusBar().showMessage("Add bones first: the mask is grown from them", 5000)
             return
         ref = self.preview.shown_reference(self.doc.project)
-        self.doc.apply_mask(grabcut_mask(ref[..., :3], rig), "Mask from rig")
+        self.busy.start("Mask from rig", grabcut_mask, (ref[..., :3].copy(), rig), self._apply_mask_from_rig)
+
+    def _apply_mask_from_rig(self, mask: np.ndarray) -> None:
+        self.doc.apply_mask(mask, "Mask from rig")
         self.overlay_actions["mask"].setChecked(True)
+        self.statusBar().showMessage("Mask from rig: done (Ctrl+Z to undo)", 5000)
 
     # -- files -----------------------------------------------------------------------------------
     def maybe_save(self) -> bool:

@@ -167,6 +167,16 @@ class PuppetPreview(QObject):
         return mesh.render(apply_affine(matrix, joint_xy_reference)), matrix
 
 
+    def render_mask(self, joint_xy_reference: np.ndarray, draft: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """The posed subject mask (H, W) bool in the space `render` draws in, and the same 2x3 matrix; None
+        without a mesh."""
+        r = self.result
+        if r is None or r.mesh is None or len(joint_xy_reference) != len(r.mesh.rig.joints):
+            return None
+        mesh, matrix = (r.draft, r.to_draft) if draft and r.draft is not None else (r.mesh, r.to_output)
+        return mesh.coverage(apply_affine(matrix, joint_xy_reference)) > 127, matrix
+
+
 @thread_worker
 def _mesh_worker(inputs: MeshInputs) -> MeshResult:
     return build_mesh(inputs)

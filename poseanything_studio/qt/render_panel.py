@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSpinBox,
+    QStyle,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -406,6 +407,7 @@ class RenderPanel(QWidget):
         self.controller.cancel()
         self.cancel_button.setEnabled(False)
         self.progress.setFormat("cancelling…")
+        self.eta.setText("")
 
     def _on_progress(self, event: Progress) -> None:
         self.progress.setRange(0, max(event.total, 1))
@@ -436,6 +438,7 @@ class RenderPanel(QWidget):
         self._refresh_availability()
         self.cancel_button.setEnabled(False)
         if result is None:
+            self.eta.setText("")
             self.progress.setFormat("cancelled (nothing written)")
             self.status.emit("Render cancelled; nothing was written")
             return
@@ -470,7 +473,8 @@ class RenderPanel(QWidget):
 
     def _player(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.play_button = QPushButton("\u25b6", enabled=False, maximumWidth=32, toolTip="Play the result")
+        self.play_button = QPushButton(enabled=False, maximumWidth=32, toolTip="Play the result")
+        self.play_button.setIcon(self._media_icon(False))  # drawn by the style: no font needs the glyphs
         self.play_button.clicked.connect(self._toggle_play)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._show_result_frame)
@@ -491,10 +495,15 @@ class RenderPanel(QWidget):
     def _toggle_play(self) -> None:
         if self.player_timer.isActive():
             self.player_timer.stop()
-            self.play_button.setText("\u25b6")
+            self.play_button.setIcon(self._media_icon(False))
         elif self.result is not None:
             self.player_timer.start(round(1000 / float(self.result.fps)))
-            self.play_button.setText("\u23f8")
+            self.play_button.setIcon(self._media_icon(True))
+
+    def _media_icon(self, playing: bool):
+        """The style's pause icon while playing, else its play icon."""
+        pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        return self.style().standardIcon(pixmap)
 
     def _advance(self) -> None:
         self.slider.setValue((self.slider.value() + 1) % max(1, len(self.result.frames)))

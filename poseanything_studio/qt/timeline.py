@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMenu,
+    QScrollBar,
     QSpinBox,
     QStyle,
     QToolButton,
@@ -172,8 +173,12 @@ class Dopesheet(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setMouseTracking(True)
         self.setMinimumHeight(RULER_H + 4 * ROW_H)
+        self.scrollbar = QScrollBar(Qt.Orientation.Vertical, self)  # shown only when the rows overflow
+        self.scrollbar.valueChanged.connect(self._scrolled)
+        self.scrollbar.hide()
         for signal in (doc.changed, doc.frame_changed, doc.selection_changed):
             signal.connect(self.update)
+        doc.changed.connect(self._sync_scrollbar)
 
     def sizeHint(self) -> QSize:
         return QSize(900, RULER_H + 9 * ROW_H)
@@ -185,7 +190,8 @@ class Dopesheet(QWidget):
     def _span(self) -> tuple[float, float]:
         x0 = NAME_W + 10
         frames = max(self.doc.project.frames - 1, 1)
-        return x0, (self.width() - x0 - 12) / frames
+        bar = self.scrollbar.sizeHint().width() if self.scrollbar.isVisible() else 0
+        return x0, (self.width() - x0 - 12 - bar) / frames
 
     def x_of(self, frame: float) -> float:
         x0, ppf = self._span()
@@ -388,9 +394,29 @@ class Dopesheet(QWidget):
                 self.window().statusBar().showMessage(str(err), 5000)
 
     def wheelEvent(self, event) -> None:
+        self.scrollbar.setValue(self.scroll - round(event.angleDelta().y() / 120) * 2)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._sync_scrollbar()
+
+    def _sync_scrollbar(self, *_args) -> None:
+        """Range, page and place of the scrollbar for the rows and the height we have; hidden when all fit."""
         visible = max(1, (self.height() - RULER_H) // ROW_H)
         most = max(0, len(self.rows()) - visible)
-        self.scroll = int(min(max(self.scroll - round(event.angleDelta().y() / 120) * 2, 0), most))
+        bar = self.scrollbar
+        bar.blockSignals(True)
+        bar.setRange(0, most)
+        bar.setPageStep(visible)
+        self.scroll = min(self.scroll, most)
+        bar.setValue(self.scroll)
+        bar.blockSignals(False)
+        width = bar.sizeHint().width()
+        bar.setGeometry(self.width() - width, RULER_H, width, max(0, self.height() - RULER_H))
+        bar.setVisible(most > 0)
+
+    def _scrolled(self, value: int) -> None:
+        self.scroll = int(value)
         self.update()
 
     def contextMenuEvent(self, event) -> None:

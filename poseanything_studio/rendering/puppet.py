@@ -7,14 +7,22 @@ Pins are the joints plus points sampled along each bone, so limbs stay straight 
 like rubber between their ends. Both ARAP steps are sparse linear systems whose matrices depend only
 on the mesh and which vertices are pinned: we factorise them once per rig, and a frame costs two
 back-substitutions. Rasterising is one `cv2.remap` over a per-pixel map built from the deformed
-triangles; the background the subject uncovers is filled by inpainting once per render.
+triangles (a second, for the triangles another part covers, where parts cross); the background the
+subject uncovers is filled by scikit-image's biharmonic inpaint once per picture and mask.
 
-    mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)        # once per rig (tens of ms)
+Parts that touch in the picture but not in the rig move apart cleanly: each pixel belongs to its
+nearest bone through the subject, and the mesh is cut along the boundary between two parts (vertices
+on it get one copy per side) except where the rig joins them: near a joint they share, and beyond it
+where their bones leave that joint in clearly different directions (`_CutRule`). Gaps of background
+between parts are always cut. Each bone's `depth` orders the parts where they overlap.
+
+    mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)        # once per rig (0.1-0.5 s)
     frame = mesh.render(posed_xy, camera_params)             # per frame (a few ms)
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,13 +30,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay, QhullError, cKDTree
+from skimage.segmentation import watershed
 
 from ..core.camera import camera_matrix, invert_affine
 from ..core.raster import clip_far
 from ..core.rig import Rig
-from .events import Frame, Progress, RenderEvent, check_cancel
+from .events import Frame, Progress, RenderError, RenderEvent, check_cancel
 
 _R90 = np.array([[0.0, -1.0], [1.0, 0.0]])
 _REGULARISE = 1e-6  # pulls vertices no pin reaches back to rest, so every system is solvable
@@ -50,14 +60,17 @@ class PuppetMesh:
     """A subject's mesh with its pins and the two factorised ARAP systems."""
 
     def __init__(self, background: np.ndarray, subject: np.ndarray, vertices: np.ndarray,
-                 triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: np.ndarray, rig: Rig):
+                 triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, rig: Rig,
+                 triangle_part: np.ndarray | None = None):
         self.background = background  # (H, W, 3) uint8: the picture with the subject filled in
         self.subject = subject  # (H, W, 4) uint8: the picture with the subject mask as alpha
         self.vertices = vertices  # (N, 2) rest positions
         self.triangles = triangles  # (T, 3) vertex indices
         self.pin_vertex = pin_vertex  # (P,) vertex index of each pin
-        self.pin_weights = pin_weights  # (P, J): pin position = pin_weights @ joint positions
+        self.pin_weights = pin_weights  # (P, J) sparse: pin position = pin_weights @ joint positions
         self.rig = rig
+        # (T,) the bone whose part each triangle is (draw order follows it; crossing parts composite in layers)
+        self.triangle_part = np.zeros(len(triangles), np.int64) if triangle_part is None else triangle_part
         self.size = (background.shape[1], background.shape[0])
         self._factorise()
 
@@ -69,19 +82,27 @@ class PuppetMesh:
         size = (rgba.shape[1], rgba.shape[0])
         layout = layout or MeshLayout.for_size(size)
         pin_xy, pin_weights = _pins(rig, rest_xy, layout.spacing, size)
-        vertices, triangles = _mesh(mask, pin_xy, layout.spacing)
-        # Pins are the first len(pin_xy) points; drop those that no kept triangle uses.
+        covered = _covered(mask, layout.spacing)
+        nearest = _part_map(mask, rig, rest_xy)
+        rule = _CutRule.of(rig, rest_xy, mask, covered, layout.spacing)
+        cuts = _cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
+        vertices, triangles = _mesh(covered, pin_xy, cuts, layout.spacing)
+        tri_part = nearest[_pixel(vertices[triangles].mean(1), covered.shape)]
+        vertices, triangles, origin = _cut_mesh(vertices, triangles, tri_part, len(pin_xy), rule)
+        # Pins are the first len(pin_xy) points (each with its copies on either side of a cut); drop
+        # vertices no kept triangle uses.
         used = np.zeros(len(vertices), bool)
         used[triangles.ravel()] = True
         remap = np.cumsum(used) - 1
-        keep_pins = used[: len(pin_xy)]
+        pin_rows = np.flatnonzero(used & (origin < len(pin_xy)))
+        pin_vertex = remap[pin_rows]
+        pin_weights = pin_weights[origin[pin_rows]]
         vertices, triangles = vertices[used], remap[triangles]
-        triangles = _in_draw_order(vertices, triangles, rig, rest_xy)
-        pin_vertex = remap[: len(pin_xy)][keep_pins]
+        order = _draw_order(tri_part, rig)
         alpha = _feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
-        return PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles, pin_vertex,
-                          pin_weights[keep_pins], rig)
+        return PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles[order], pin_vertex,
+                          pin_weights, rig, tri_part[order])
 
     def _factorise(self) -> None:
         n = len(self.vertices)
@@ -143,10 +164,41 @@ class PuppetMesh:
         x0, y0, x1, y1 = _clipped_box(moved, self.size, margin=2)
         if x1 <= x0 or y1 <= y0:
             return out
-        map_x, map_y = _source_maps(moved - (x0, y0), self.vertices, self.triangles, (x1 - x0, y1 - y0))
-        subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                            borderValue=(0, 0, 0, 0))
-        out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+        local = moved - (x0, y0)
+        box = (x1 - x0, y1 - y0)
+        front = _triangle_index(local, self.triangles, box)
+        layers = [front]
+        part = np.append(self.triangle_part, -1)
+        hidden = np.flatnonzero(_under_other_parts(local, self.triangles, self.triangle_part, part[front]))
+        if len(hidden):
+            # Where two parts overlap, the part behind shows through the soft edge of the one in front: a
+            # second pass draws the triangles another part covers (earliest on top) where its part differs.
+            back = _triangle_index(local, self.triangles[hidden[::-1]], box)
+            back = np.where(back >= 0, hidden[::-1][back], -1)
+            back[part[back] == part[front]] = -1
+            layers.insert(0, back)
+        for index in layers:
+            if (index >= 0).any():
+                map_x, map_y = _source_maps(index, local, self.vertices, self.triangles)
+                subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=(0, 0, 0, 0))
+                out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+        return out
+
+
+    def coverage(self, joint_xy: np.ndarray) -> np.ndarray:
+        """(H, W) uint8: the subject's alpha with joints at `joint_xy` (J, 2), as `render` places it (no camera)."""
+        moved = self.deform(joint_xy)
+        out = np.zeros((self.size[1], self.size[0]), np.uint8)
+        x0, y0, x1, y1 = _clipped_box(moved, self.size, margin=2)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        local = moved - (x0, y0)
+        index = _triangle_index(local, self.triangles, (x1 - x0, y1 - y0))
+        if (index >= 0).any():
+            map_x, map_y = _source_maps(index, local, self.vertices, self.triangles)
+            out[y0:y1, x0:x1] = cv2.remap(np.ascontiguousarray(self.subject[..., 3]), map_x, map_y, cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return out
 
 
@@ -156,6 +208,10 @@ class PuppetRenderer:
     name = "puppet"
 
     def render(self, job, cancel: threading.Event) -> Iterator[RenderEvent]:
+        if not job.mask.any():
+            source = job.project.subject_mask or "the mask derived from the picture"
+            raise RenderError(f"{source}: the subject mask is empty, so the puppet has nothing to move "
+                              "(paint the subject in the window, or give subject_mask a picture of it)")
         mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
         for f in range(job.frames):
             check_cancel(cancel)
@@ -165,37 +221,38 @@ class PuppetRenderer:
 
 # -- mesh -------------------------------------------------------------------------------------------
 def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
-          size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pin points (P, 2) at rest and their weights (P, J) over the joints: the joints, then along bones.
+          size: tuple[int, int] | None = None) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Pin points (P, 2) at rest and their sparse weights (P, J) over the joints: the joints, then along bones.
 
-    With `size`, pins along a bone are only placed over the picture (a bone reaching far outside
-    would otherwise get millions of pins that no triangle uses).
+    Each pin hangs on at most two joints, so the weights are stored sparse: their cost grows with
+    the pins, not pins x joints. With `size`, pins along a bone are only placed over the picture
+    (a bone reaching far outside would otherwise get millions of pins that no triangle uses).
     """
     j = len(rig.joints)
-    weights = [np.eye(j)] if j else []
+    rows_a, rows_b, ts = [np.arange(j)], [np.arange(j)], [np.zeros(j)]
     for a, b in rig.bone_joint_indices():
         length = float(np.hypot(*(rest_xy[b] - rest_xy[a])))
-        count = int(length // spacing)
+        count = min(int(length // spacing), 1 << 16) if np.isfinite(length) else 0
         if count < 1:
             continue
         lo, hi = (0.0, 1.0) if size is None else _inside_span(rest_xy[a], rest_xy[b], size, spacing)
         t = np.arange(1, count + 1) / (count + 1)
         t = t[(t >= lo) & (t <= hi)]
-        if not t.size:
-            continue
-        count = t.size
-        w = np.zeros((count, j))
-        w[:, a], w[:, b] = 1 - t, t
-        weights.append(w)
-    weights_all = np.concatenate(weights) if weights else np.zeros((0, j))
-    xy = weights_all @ rest_xy if j else np.zeros((0, 2))
+        rows_a.append(np.full(t.size, a))
+        rows_b.append(np.full(t.size, b))
+        ts.append(t)
+    a_idx, b_idx, t = np.concatenate(rows_a), np.concatenate(rows_b), np.concatenate(ts)
+    xy = rest_xy[a_idx] * (1 - t)[:, None] + rest_xy[b_idx] * t[:, None] if j else np.zeros((0, 2))
     # Merge pins closer than a pixel (two joints on one spot): the first one wins.
     keep = np.ones(len(xy), bool)
-    for i in range(len(xy)):
-        if keep[i]:
-            close = np.hypot(*(xy[i + 1:] - xy[i]).T) < 1.0
-            keep[i + 1:][close] = False
-    return xy[keep], weights_all[keep]
+    for first, second in sorted(cKDTree(clip_far(xy)).query_pairs(1.0)) if len(xy) else ():
+        if keep[first]:
+            keep[second] = False
+    rows = np.arange(int(keep.sum()))
+    a_idx, b_idx, t = a_idx[keep], b_idx[keep], t[keep]
+    weights = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([rows, rows]),
+                                                          np.concatenate([a_idx, b_idx]))), shape=(len(rows), j))
+    return xy[keep], weights
 
 
 def _inside_span(p: np.ndarray, q: np.ndarray, size: tuple[int, int], margin: float) -> tuple[float, float]:
@@ -213,35 +270,172 @@ def _inside_span(p: np.ndarray, q: np.ndarray, size: tuple[int, int], margin: fl
     return lo, hi
 
 
-def _mesh(mask: np.ndarray, pin_xy: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points (pins first, then outline and interior grid) and triangles covering the subject."""
-    h, w = mask.shape
+def _covered(mask: np.ndarray, spacing: float) -> np.ndarray:
+    """The subject mask grown by a third of the spacing (uint8), so the mesh covers its soft edge."""
     grow = max(2, int(spacing / 3))
-    covered = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+
+
+def _pixel(xy: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices (clipped to the picture) of points (..., 2)."""
+    h, w = shape
+    xy = clip_far(xy)
+    return (np.clip(np.round(xy[..., 1]).astype(np.int64), 0, h - 1),
+            np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1))
+
+
+def _part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(H, W) int32: the bone whose part each pixel is (0 everywhere for a rig without bones).
+
+    Inside the subject, the bone nearest through the subject (a geodesic flood from the bones,
+    scikit-image's watershed on a flat image), so the side of a body is not given to an arm hanging
+    beside it; elsewhere (the gaps the mesh bridges), the nearest in a straight line. Both cost the
+    same for any number of bones.
+    """
+    h, w = mask.shape
+    lines = np.zeros((h, w), np.int32)
+    xy = np.round(clip_far(rest_xy)).astype(np.int64)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        cv2.line(lines, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
+    if not lines.any():
+        return np.zeros((h, w), np.int32)
+    _, nearest_pixel = cv2.distanceTransformWithLabels((lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    bone_of_label = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
+    bone_of_label[nearest_pixel[lines > 0]] = lines[lines > 0] - 1
+    nearest = bone_of_label[nearest_pixel]
+    inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    flood = watershed(np.zeros((h, w), np.uint8), np.where(inside, lines, 0), mask=inside)
+    return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class _CutRule:
+    """Where the parts of two bones are cut apart rather than joined in one mesh.
+
+    Two parts are joined only through a joint their bones share: within `radius` of that joint, and
+    beyond it only where the bones leave the joint in clearly different directions (a chain, or a
+    leg below a body, whose boundary is skin that stretches). Where both bones run alongside each
+    other (two legs from one hip, a tail folded onto itself) or share no joint at all, the boundary
+    between their parts is cut, so the parts move apart without a web between them.
+    """
+
+    ends: np.ndarray  # (B, 2) joint indices of each bone
+    joint_xy: np.ndarray  # (J, 2)
+    radius: np.ndarray  # (J,) joined within this distance of a shared joint
+    gaps: np.ndarray  # (H, W) bool: narrow gaps in the subject that the mesh bridges; parts never join there
+
+    ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # a boundary point within 40 degrees of both bones
+
+    @staticmethod
+    def of(rig: Rig, rest_xy: np.ndarray, mask: np.ndarray, covered: np.ndarray, spacing: float) -> _CutRule:
+        """The rule for `rig` at rest over the subject `mask` and the mesh's region `covered` (mask grown)."""
+        depth = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
+        inside = np.isfinite(rest_xy).all(1) & (np.abs(rest_xy) < 1e7).all(1)
+        at_joint = np.where(inside, depth[_pixel(rest_xy, covered.shape)], 0.0)
+        subject = mask.astype(np.uint8)
+        span = 2 * max(2, int(spacing / 3)) + 3  # the widest gap the grown mask closes, and a little more
+        closed = cv2.morphologyEx(subject, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
+        gaps = (closed > 0) & ~(cv2.dilate(subject, np.ones((3, 3), np.uint8)) > 0)
+        return _CutRule(rig.bone_joint_indices(), clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing), gaps)
+
+    def cut(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """For point pairs of parts (K,), (K,) at points (K, 2): True where the two parts are cut apart."""
+        joined = part_a == part_b
+        if not len(self.ends):
+            return ~joined & False
+        # A gap in the picture (background the mesh bridges between two parts) is always cut.
+        in_gap = self.gaps[_pixel(xy, self.gaps.shape)]
+        for end_a in (0, 1):
+            for end_b in (0, 1):
+                shared = self.ends[part_a, end_a]
+                share = (shared == self.ends[part_b, end_b]) & ~joined
+                if not share.any():
+                    continue
+                idx = np.flatnonzero(share)
+                pivot = self.joint_xy[shared[idx]]
+                offset = xy[idx] - pivot
+                distance = np.hypot(offset[:, 0], offset[:, 1])
+                near = distance <= self.radius[shared[idx]]
+                along_a = self._cosine(part_a[idx], end_a, offset, distance)
+                along_b = self._cosine(part_b[idx], end_b, offset, distance)
+                alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
+                joined[idx] |= near | ~alongside
+        return ~joined | (in_gap & (part_a != part_b))
+
+    def _cosine(self, bone: np.ndarray, end: int, offset: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """Cosine between `offset` (from the bone's end `end`) and the bone leaving that end."""
+        start, stop = self.joint_xy[self.ends[bone, end]], self.joint_xy[self.ends[bone, 1 - end]]
+        direction = stop - start
+        norm = np.hypot(direction[:, 0], direction[:, 1]) * distance
+        return np.where(norm > 1e-9, (direction * offset).sum(1) / np.maximum(norm, 1e-9), 1.0)
+
+
+def _cut_points(labels: np.ndarray, rule: _CutRule, spacing: float) -> np.ndarray:
+    """Points (K, 2) along the boundaries between parts that `rule` cuts, about a third of `spacing` apart."""
+    found = []
+    for axis in (0, 1):
+        first = labels[:-1, :] if axis == 0 else labels[:, :-1]
+        second = labels[1:, :] if axis == 0 else labels[:, 1:]
+        ys, xs = np.nonzero((first != second) & (first >= 0) & (second >= 0))
+        if not len(ys):
+            continue
+        mid = np.stack([xs + 0.5 * axis, ys + 0.5 * (1 - axis)], 1).astype(np.float64)
+        cut = rule.cut(first[ys, xs], second[ys, xs], mid)
+        found.append(mid[cut])
+    points = np.concatenate(found) if found else np.zeros((0, 2))
+    return _thinned(points, spacing / 3)
+
+
+def _thinned(points: np.ndarray, gap: float) -> np.ndarray:
+    """A subset of `points` with no two closer than `gap`, greedily in scan order."""
+    if len(points) < 2:
+        return points
+    tree = cKDTree(points)
+    keep = np.ones(len(points), bool)
+    for i in range(len(points)):
+        if keep[i]:
+            near = tree.query_ball_point(points[i], gap)
+            keep[near] = False
+            keep[i] = True
+    return points[keep]
+
+
+def _mesh(covered: np.ndarray, pin_xy: np.ndarray, cut_xy: np.ndarray,
+          spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points (pins first, then cut lines, outline and interior grid) and triangles covering `covered`."""
+    h, w = covered.shape
     contours, _ = cv2.findContours(covered, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     outline = [_outline_points(c[:, 0, :], spacing) for c in contours if len(c) >= 3]
     ys, xs = np.mgrid[spacing / 2: h: spacing, spacing / 2: w: spacing]
     inner = cv2.erode(covered, np.ones((int(spacing / 2) * 2 + 1,) * 2, np.uint8))
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
     grid = grid[inner[grid[:, 1].astype(int), grid[:, 0].astype(int)] > 0]
-    others = np.concatenate([*outline, grid]) if outline else grid
-    if len(pin_xy) and len(others):  # keep pins exact: drop other points sitting on them
-        d = np.min(np.hypot(others[:, None, 0] - pin_xy[None, :, 0], others[:, None, 1] - pin_xy[None, :, 1]), 1)
-        others = others[d > spacing / 3]
-    points = np.concatenate([pin_xy, others])
-    if len(points) < 3:
+    cut_xy = _away_from(cut_xy, pin_xy, spacing / 3)
+    # Cut lines are sampled densely and kept clear of other points, so Delaunay edges follow them.
+    others = _away_from(np.concatenate([*outline, grid]) if outline else grid, cut_xy, spacing / 2)
+    others = _away_from(others, pin_xy, spacing / 3)  # keep pins exact: drop other points sitting on them
+    points = np.concatenate([pin_xy, cut_xy, others])
+    try:
+        triangles = Delaunay(points).simplices if len(points) >= 3 else np.zeros((0, 3), np.int64)
+    except QhullError:  # every point on one line (a straight rig over an empty or hairline mask)
         return points, np.zeros((0, 3), np.int64)
-    triangles = Delaunay(points).simplices
     # Keep triangles inside the subject: centroid and edge midpoints on the (grown) mask.
     corners = points[triangles]  # (T, 3, 2)
     probes = np.concatenate([corners.mean(1, keepdims=True), (corners + np.roll(corners, 1, axis=1)) / 2], 1)
-    px = np.clip(probes[..., 0].round().astype(int), 0, w - 1)
-    py = np.clip(probes[..., 1].round().astype(int), 0, h - 1)
     probe_mask = cv2.dilate(covered, np.ones((3, 3), np.uint8))  # a pixel of slack for rounded probes
-    inside = (probe_mask[py, px] > 0).all(1)
+    inside = (probe_mask[_pixel(probes, (h, w))] > 0).all(1)
     e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     area = np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
     return points, triangles[inside & (area > 1e-3)]
+
+
+def _away_from(points: np.ndarray, anchors: np.ndarray, distance: float) -> np.ndarray:
+    """`points` farther than `distance` from every anchor."""
+    if not len(points) or not len(anchors):
+        return points
+    gap, _ = cKDTree(clip_far(anchors)).query(points, distance_upper_bound=distance)
+    return points[~np.isfinite(gap)]
 
 
 def _outline_points(contour: np.ndarray, spacing: float) -> np.ndarray:
@@ -253,17 +447,126 @@ def _outline_points(contour: np.ndarray, spacing: float) -> np.ndarray:
     return np.concatenate([corners, samples[~near]]).astype(np.float64)
 
 
-def _in_draw_order(vertices: np.ndarray, triangles: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
-    """Triangles sorted by their nearest bone, so where parts overlap, bones later in the rig draw in front."""
-    if not rig.bones or not len(triangles):
-        return triangles
-    centroids = vertices[triangles].mean(1)  # (T, 2)
-    pairs = rig.bone_joint_indices()
-    a, b = rest_xy[pairs[:, 0]], rest_xy[pairs[:, 1]]  # (B, 2)
-    ab = b - a
-    t = np.clip(((centroids[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)  # (T, B)
-    distance = np.linalg.norm(centroids[:, None] - (a + t[..., None] * ab), axis=-1)
-    return triangles[np.argsort(distance.argmin(1), kind="stable")]
+def _cut_mesh(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, pin_count: int,
+              rule: _CutRule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mesh opened along cuts: a vertex used by parts that `rule` cuts apart there gets one copy per side.
+
+    Returns vertices, triangles and, per vertex, the index of the vertex it was copied from. A piece
+    the cuts would leave with no pin (a sliver across a cut) stays joined, so nothing floats free.
+    """
+    if not len(triangles):
+        return vertices, triangles, np.arange(len(vertices))
+    corner_vertex, corner_part = triangles.ravel(), np.repeat(tri_part, 3)
+    split = _split_corners(vertices, corner_vertex, corner_part, rule)
+    for _ in range(2):
+        loose = _unpinned(split, len(vertices), pin_count, corner_vertex)
+        if not loose.any():
+            break
+        corners = np.repeat(loose, 3)
+        split[corners] = corner_vertex[corners]  # back onto the original vertex
+    used = np.unique(split)
+    origin = np.where(used < len(vertices), used, 0)
+    copies = used >= len(vertices)
+    origin[copies] = _copy_origin(corner_vertex, split)[used[copies]]
+    remap = np.zeros(int(split.max()) + 1 if len(split) else 1, np.int64)
+    remap[used] = np.arange(len(used))
+    out_vertices = vertices[origin]
+    return out_vertices, remap[split].reshape(-1, 3), origin
+
+
+def _split_corners(vertices: np.ndarray, corner_vertex: np.ndarray, corner_part: np.ndarray,
+                   rule: _CutRule) -> np.ndarray:
+    """For each triangle corner, the vertex it uses once cut: its own, or a new index >= len(vertices)."""
+    split = corner_vertex.copy()
+    pairs = np.unique(np.stack([corner_vertex, corner_part], 1), axis=0)  # sorted by vertex
+    parts_per_vertex = np.bincount(pairs[:, 0], minlength=len(vertices))
+    multi = np.flatnonzero(parts_per_vertex > 1)
+    if not len(multi):
+        return split
+    pair_start = np.searchsorted(pairs[:, 0], multi)
+    joined = _joined_at_vertices(vertices, pairs, multi, pair_start, parts_per_vertex, rule)
+    corner_order = np.argsort(corner_vertex, kind="stable")
+    corner_start = np.searchsorted(corner_vertex[corner_order], multi)
+    corner_stop = np.searchsorted(corner_vertex[corner_order], multi, side="right")
+    next_index = len(vertices)
+    for k, v in enumerate(multi):
+        parts = pairs[pair_start[k]: pair_start[k] + parts_per_vertex[v], 1]
+        group = _join_groups(joined[k])
+        corners = corner_order[corner_start[k]: corner_stop[k]]  # this vertex's corners
+        for g in np.unique(group)[1:]:  # the first group keeps the vertex, every other gets a copy
+            split[corners[np.isin(corner_part[corners], parts[group == g])]] = next_index
+            next_index += 1
+    return split
+
+
+def _joined_at_vertices(vertices: np.ndarray, pairs: np.ndarray, multi: np.ndarray, pair_start: np.ndarray,
+                        parts_per_vertex: np.ndarray, rule: _CutRule) -> list[np.ndarray]:
+    """For each vertex in `multi`, the (n, n) matrix of which of its n parts are joined there (one rule call)."""
+    blocks, firsts, seconds, where = [], [], [], []
+    for k, v in enumerate(multi):
+        n = int(parts_per_vertex[v])
+        a, b = np.triu_indices(n, 1)
+        parts = pairs[pair_start[k]: pair_start[k] + n, 1]
+        blocks.append((n, a, b))
+        firsts.append(parts[a])
+        seconds.append(parts[b])
+        where.append(np.repeat(v, len(a)))
+    cut = rule.cut(np.concatenate(firsts), np.concatenate(seconds), vertices[np.concatenate(where)])
+    out, offset = [], 0
+    for n, a, b in blocks:
+        joined = np.eye(n, dtype=bool)
+        joined[a, b] = joined[b, a] = ~cut[offset: offset + len(a)]
+        offset += len(a)
+        out.append(joined)
+    return out
+
+
+def _join_groups(joined: np.ndarray) -> np.ndarray:
+    """Group number per part at a vertex, from which parts are joined there (n, n): a part joins the first
+    group whose every member it is joined to.
+
+    Not transitive: where an arm is joined to a collarbone and the collarbone to the spine, but the arm
+    is cut from the spine, the arm's vertex is not welded to the spine's through the collarbone.
+    """
+    group = np.full(len(joined), -1)
+    members: list[list[int]] = []
+    for i in range(len(joined)):
+        for g, ids in enumerate(members):
+            if joined[i, ids].all():
+                group[i] = g
+                ids.append(i)
+                break
+        else:
+            group[i] = len(members)
+            members.append([i])
+    return group
+
+
+def _copy_origin(corner_vertex: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """index -> original vertex, for every index in `split`."""
+    origin = np.zeros(int(split.max()) + 1, np.int64)
+    origin[split] = corner_vertex
+    return origin
+
+
+def _unpinned(split: np.ndarray, vertex_count: int, pin_count: int, corner_vertex: np.ndarray) -> np.ndarray:
+    """Per triangle: True where its piece of the cut mesh holds no pin."""
+    n = int(split.max()) + 1
+    tri = split.reshape(-1, 3)
+    edges = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]]])
+    graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    origin = _copy_origin(corner_vertex, split)
+    pinned_components = np.unique(component[np.unique(split)[origin[np.unique(split)] < pin_count]])
+    return ~np.isin(component[tri[:, 0]], pinned_components)
+
+
+def _draw_order(tri_part: np.ndarray, rig: Rig) -> np.ndarray:
+    """Triangle order for drawing: by their bone's depth, then the bone's place in the rig (later in front)."""
+    if not rig.bones or not len(tri_part):
+        return np.arange(len(tri_part))
+    depth = np.array([bone.depth for bone in rig.bones], np.int64)
+    return np.lexsort((tri_part, depth[tri_part]))
 
 
 def _similarity_matrix(vertices: np.ndarray, triangles: np.ndarray) -> sp.csr_matrix:
@@ -307,26 +610,42 @@ def _triangle_rotations(rest: np.ndarray, moved: np.ndarray, triangles: np.ndarr
 
 
 # -- raster -----------------------------------------------------------------------------------------
-def _source_maps(moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray, size: tuple[int, int]):
-    """Per-pixel source coordinates for the deformed mesh (-1 where no triangle covers), float32 maps."""
+def _triangle_index(moved: np.ndarray, triangles: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) int32: the last triangle drawn over each pixel, -1 where none."""
     w, h = size
     index = np.full((h, w), -1, np.int32)
     shift = 4
     fixed = np.round(clip_far(moved) * (1 << shift)).astype(np.int32)
     for t, tri in enumerate(triangles):
         cv2.fillConvexPoly(index, fixed[tri], t, cv2.LINE_8, shift)
-    # Affine from screen to source per triangle.
-    dst = np.concatenate([moved[triangles], np.ones((len(triangles), 3, 1))], 2)  # (T, 3, 3)
-    src = rest[triangles]  # (T, 3, 2)
+    return index
+
+
+def _under_other_parts(moved: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray,
+                       front_part: np.ndarray) -> np.ndarray:
+    """Per triangle: True where another part is drawn over one of its corners, edge midpoints or centroid."""
+    corners = moved[triangles]  # (T, 3, 2)
+    probes = np.concatenate([corners, (corners + np.roll(corners, 1, axis=1)) / 2, corners.mean(1, keepdims=True)], 1)
+    shown = front_part[_pixel(probes, front_part.shape)]  # (T, 7)
+    return ((shown >= 0) & (shown != tri_part[:, None])).any(1)
+
+
+def _source_maps(index: np.ndarray, moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray):
+    """Per-pixel source coordinates for the triangles in `index` (-1 where none covers), float32 maps."""
+    h, w = index.shape
+    ys, xs = np.nonzero(index >= 0)
+    tid = index[ys, xs]
+    used, inverse = np.unique(tid, return_inverse=True)
+    # Affine from screen to source per triangle in use.
+    dst = np.concatenate([moved[triangles[used]], np.ones((len(used), 3, 1))], 2)  # (U, 3, 3)
+    src = rest[triangles[used]]  # (U, 3, 2)
     det = np.linalg.det(dst)
     ok = np.abs(det) > 1e-9
-    affine = np.zeros((len(triangles), 3, 2))
+    affine = np.zeros((len(used), 3, 2))
     affine[ok] = np.linalg.solve(dst[ok], src[ok])  # dst @ A = src
     map_x = np.full((h, w), -1.0, np.float32)
     map_y = np.full((h, w), -1.0, np.float32)
-    ys, xs = np.nonzero(index >= 0)
-    tid = index[ys, xs]
-    a = affine[tid]  # (P, 3, 2)
+    a = affine[inverse]  # (P, 3, 2)
     map_x[ys, xs] = xs * a[:, 0, 0] + ys * a[:, 1, 0] + a[:, 2, 0]
     map_y[ys, xs] = xs * a[:, 0, 1] + ys * a[:, 1, 1] + a[:, 2, 1]
     return map_x, map_y
@@ -371,18 +690,65 @@ def _feathered_alpha(mask: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(mask.astype(np.uint8) * 255, (3, 3), 0)
 
 
-def fill_background(rgb: np.ndarray, mask: np.ndarray, max_side: int = 256) -> np.ndarray:
-    """The picture with the subject painted out (inpainting at low resolution, pasted under the mask)."""
-    h, w = mask.shape
+def background_hole(mask: np.ndarray) -> np.ndarray:
+    """The pixels the background fill replaces: the subject and a 3-pixel ring round it (its soft edge)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+
+
+def fill_background(rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "biharmonic") -> np.ndarray:
+    """The picture with the subject painted out, for the background the subject uncovers.
+
+    The hole is filled at `max_side` pixels and scaled back up (the fill is smooth, so resolution is
+    cheap to give away). `biharmonic` (scikit-image, the default) continues the surrounding colours
+    smoothly across the hole; OpenCV's `telea` and `ns` (Navier-Stokes) smear edge colours along
+    streaks on large holes. benchmarks/inpaint_quality.py measures them against ground truth.
+    """
     if not mask.any():
         return rgb.copy()
-    hole = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8))
+    key = (rgb.shape, max_side, method, hashlib.blake2b(np.ascontiguousarray(rgb)).digest(),
+           hashlib.blake2b(np.packbits(mask)).digest())
+    with _FILLS_LOCK:
+        if key in _FILLS:
+            return _FILLS[key].copy()
+    out = _filled(rgb, mask, max_side, method)
+    with _FILLS_LOCK:
+        _FILLS[key] = out
+        while len(_FILLS) > 4:  # the window rebuilds meshes on every rig edit: picture and mask rarely change
+            _FILLS.pop(next(iter(_FILLS)))
+    return out.copy()
+
+
+_FILLS: dict = {}
+_FILLS_LOCK = threading.Lock()
+
+
+def _filled(rgb: np.ndarray, mask: np.ndarray, max_side: int, method: str) -> np.ndarray:
+    """fill_background without the cache."""
+    h, w = mask.shape
+    hole = background_hole(mask)
     scale = min(1.0, max_side / max(h, w))
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
     small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-    small_hole = cv2.dilate(cv2.resize(hole, (sw, sh), interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
-    filled = cv2.inpaint(small, small_hole, 5, cv2.INPAINT_TELEA)
+    small_hole = cv2.dilate(cv2.resize(hole.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST),
+                            np.ones((3, 3), np.uint8))
+    if small_hole.all():
+        return rgb.copy()
+    if method == "biharmonic":
+        filled = _biharmonic(small, small_hole > 0)
+    elif method in ("telea", "ns"):
+        flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+        filled = cv2.inpaint(small, small_hole, 5, flag)
+    else:
+        raise ValueError(f"unknown inpaint method {method!r} (use biharmonic, telea or ns)")
     filled = cv2.GaussianBlur(cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
     out = rgb.copy()
-    out[hole > 0] = filled[hole > 0]
+    out[hole] = filled[hole]
     return out
+
+
+def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """scikit-image's biharmonic inpaint of `hole` in `rgb` (uint8 in and out), each hole solved on its own."""
+    from skimage.restoration import inpaint_biharmonic
+
+    filled = inpaint_biharmonic(rgb.astype(np.float64) / 255.0, hole, channel_axis=-1, split_into_regions=True)
+    return np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)

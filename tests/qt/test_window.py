@@ -256,6 +256,7 @@ def test_delete_and_rename_joint(studio):
 
 def test_mask_from_rig_and_brush(studio, qtbot):
     studio.mask_from_rig()
+    qtbot.waitUntil(lambda: not studio.busy.running, timeout=30_000)
     mask = studio.doc.mask
     assert mask is not None and 0.02 < mask.mean() < 0.8
     studio.tool_actions["brush"].trigger()
@@ -265,7 +266,8 @@ def test_mask_from_rig_and_brush(studio, qtbot):
     assert studio.doc.mask is mask
 
 
-def test_auto_rig_grows_a_rig_from_the_mask_and_undoes(studio):
+def test_auto_rig_grows_a_rig_from_the_mask_and_undoes(studio, qtbot, monkeypatch):
+    monkeypatch.setattr(studio, "ask_auto_rig_mode", lambda: "add")
     doc = studio.doc
     mask = np.zeros((480, 832), bool)
     mask[200:240, 100:700] = True  # a long bar
@@ -273,6 +275,7 @@ def test_auto_rig_grows_a_rig_from_the_mask_and_undoes(studio):
     doc.apply_mask(mask, "paint")
     before = len(doc.project.rig.joints)
     studio.auto_rig()
+    qtbot.waitUntil(lambda: not studio.busy.running, timeout=30_000)
     rig = doc.project.rig
     new = [j for j in rig.joint_ids[before:]]
     assert len(new) == 5 and sorted(len(rig.neighbours(j)) for j in new) == [1, 1, 1, 1, 4]
