@@ -29,6 +29,16 @@ def examples_dir(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """One tiny random PoseAnything model folder (with its checkpoint) for the whole run; tests only read it."""
+    from model.cli import main as model_main
+
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    assert model_main(["tiny", str(folder)]) == 0
+    return folder
+
+
 @pytest.fixture
 def arm_project(tmp_path: Path) -> Path:
     return write_arm_project(tmp_path)

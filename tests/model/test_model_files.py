@@ -12,19 +12,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model.checkpoint import load_checkpoint, read_checkpoint
-from model.cli import main as model_main
 from model.errors import ModelError
 from model.pipeline import PoseAnythingPipeline
 from model.tiny import CHECKPOINT_NAME
 from model.transformer import PoseAnythingTransformer3DModel
 from poseanything_studio.cli import main as cli_main
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    assert model_main(["tiny", str(folder)]) == 0
-    return folder
 
 
 @pytest.fixture

@@ -15,13 +15,6 @@ from poseanything_studio.rendering.job import NeuralOptions, make_job
 from poseanything_studio.rendering.runner import run
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny_renderer") / "model"
-    assert model_main(["tiny", str(folder)]) == 0
-    return folder
-
-
 @pytest.fixture
 def moving_arm(tmp_path):
     track = [{"frame": 0, "xy": [180, 80], "interp": "smooth"}, {"frame": 8, "xy": [150, 30], "interp": "smooth"}]

@@ -5,17 +5,9 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan
 
-from model.cli import main as model_main
 from model.errors import ModelError
 from model.pipeline import PoseAnythingPipeline
 from model.tiny import CHECKPOINT_NAME
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    assert model_main(["tiny", str(folder)]) == 0
-    return folder
 
 
 def load(tiny_dir, offload):

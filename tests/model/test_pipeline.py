@@ -14,13 +14,6 @@ from model.tiny import CHECKPOINT_NAME
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    assert model_main(["tiny", str(folder)]) == 0
-    return folder
-
-
-@pytest.fixture(scope="module")
 def pipe(tiny_dir):
     pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / CHECKPOINT_NAME, device="cpu")
     pipe.set_progress_bar_config(disable=True)

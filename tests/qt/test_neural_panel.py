@@ -18,15 +18,6 @@ SMALL = {"w": 128, "h": 96, "frames": 5}
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from model.cli import main as model_main
-
-    folder = tmp_path_factory.mktemp("tiny_panel") / "model"
-    assert model_main(["tiny", str(folder)]) == 0
-    return folder
-
-
-@pytest.fixture(scope="module")
 def base_dir(tiny_dir, tmp_path_factory):
     """The tiny model without a PoseAnything checkpoint, as the public Wan2.2 weights come."""
     folder = tmp_path_factory.mktemp("base_panel") / "model"
