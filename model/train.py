@@ -71,7 +71,7 @@ class Config:
     keep_checkpoints: int = 3
     log_every: int = 10
     prompt_length: int = 512
-    max_parts: int = 8
+    part_rule: str = "dilated"  # PTCM part masks, as the renderer: "dilated" (the paper's) or "nearest"
     mixed_precision: str = "auto"
     resume: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -126,7 +126,7 @@ def load_config(path: str | Path) -> Config:
     for key, kind in (("seed", int), ("num_frames", int), ("grad_accum", int), ("shift", float),
                       ("condition_dropout", float), ("weight_decay", float), ("max_grad_norm", float),
                       ("checkpoint_every", int), ("keep_checkpoints", int), ("log_every", int),
-                      ("prompt_length", int), ("max_parts", int), ("mixed_precision", str), ("resume", bool)):
+                      ("prompt_length", int), ("part_rule", str), ("mixed_precision", str), ("resume", bool)):
         setattr(cfg, key, _take(train, key, kind, "train.", path, getattr(cfg, key)))
     checks = [("num_frames", (cfg.num_frames - 1) % 4 == 0 and cfg.num_frames >= 5, "must be 4k+1 and at least 5"),
               ("grad_accum", cfg.grad_accum >= 1, "must be at least 1"),
@@ -135,7 +135,8 @@ def load_config(path: str | Path) -> Config:
               ("checkpoint_every", cfg.checkpoint_every >= 1, "must be at least 1"),
               ("keep_checkpoints", cfg.keep_checkpoints >= 1, "must be at least 1"),
               ("log_every", cfg.log_every >= 1, "must be at least 1"),
-              ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no")]
+              ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no"),
+              ("part_rule", cfg.part_rule in ("dilated", "nearest"), "must be dilated or nearest")]
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{path}: train.{key}: {why}, got {getattr(cfg, key)!r}")
@@ -404,8 +405,9 @@ class Trainer:
         if cfg.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         self.model.train()
-        self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.max_parts) for name, path in cfg.data.items()
+        self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.part_rule) for name, path in cfg.data.items()
                          if any(name in s.data for s in cfg.stages)}
+        self._check_parts()
         self.cache = LatentCache(cfg.output_dir / "cache", pipe, cfg.prompt_length)
         with self.acc.main_process_first():  # latents are computed once, by the first process
             for dataset in self.datasets.values():
@@ -418,6 +420,21 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.acc.process_index)
         self.global_step = self.stage_index = self.stage_step = 0
         self.writer = None
+
+    def _check_parts(self) -> None:
+        """A stage that trains PTCM needs every clip's part masks, i.e. its rig (DatasetError naming the clip)."""
+        from .data import DatasetError
+
+        for stage in self.cfg.stages:
+            if stage.trainable != "ptcm":
+                continue
+            for name in stage.data:
+                dataset = self.datasets[name]
+                missing = [c["clip"] for i, c in enumerate(dataset.clips) if not dataset.has_parts(i)]
+                if missing:
+                    raise DatasetError(f"{dataset.root / 'manifest.jsonl'}: clip {missing[0]!r}: key 'rig' is null "
+                                       f"(stage {stage.name!r} trains PTCM, which needs each clip's rig for its "
+                                       f"part masks; rebuild with dataset build)")
 
     # stage set-up
     def _start_stage(self, index: int):

@@ -45,6 +45,13 @@ def write_dataset(root):
             imageio.mimwrite(clip / "video.mp4", video, fps=8, macro_block_size=1)
             imageio.mimwrite(clip / "pose.mp4", pose, fps=8, macro_block_size=1)
             entry = {"video": f"clip{c}/video.mp4", "pose": f"clip{c}/pose.mp4", "masks": None}
+        (clip / "rig.json").write_text(json.dumps({
+            "joints": [{"id": "a", "xy": [8, 24]}, {"id": "b", "xy": [40, 24]},
+                       {"id": "c", "xy": [8, 40]}, {"id": "d", "xy": [40, 40]}],
+            "bones": [{"id": "upper", "a": "a", "b": "b"}, {"id": "lower", "a": "c", "b": "d"}],
+            "positions": [[[8 + 4 * f, 24], [40 + 4 * f, 24], [8 + 4 * f, 40], [40 + 4 * f, 40]]
+                          for f in range(FRAMES)]}))
+        entry["rig"] = f"clip{c}/rig.json"
         lines.append({"clip": f"c{c}", **entry, "frames": FRAMES, "status": "accepted", "prompt": "a robot arm moves"})
     lines.append({"clip": "bad", "status": "rejected", "reason": "area"})
     (root / "manifest.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
