@@ -97,7 +97,7 @@ def test_every_bone_keeps_its_part_and_no_joint_dot_becomes_one(tmp_path, bones)
     assert parts.shape[1] == bones
     for f in (0, FRAMES - 1):
         for k, (a, b) in enumerate(rig.bone_joint_indices()):
-            x, y = np.round((0.3 * positions[f, a] + 0.7 * positions[f, b])).astype(int)  # out along bone k
+            x, y = np.round(0.3 * positions[f, a] + 0.7 * positions[f, b]).astype(int)  # out along bone k
             assert parts[f, k, y, x], (f, k)
             others = [j for j in range(bones) if j != k]
             assert not parts[f, others, y, x].any(), (f, k)  # ...and on no other bone's part
@@ -114,5 +114,5 @@ def test_a_ptcm_stage_on_clips_without_a_rig_is_one_line_naming_the_clip(tmp_pat
     dataset = ClipDataset(tmp_path, FRAMES)
     assert not dataset.has_parts(0) and dataset[0]["parts"].shape[1] == 0
     (tmp_path / "manifest.jsonl").write_text(json.dumps({**entry, "rig": 3}) + "\n")
-    with pytest.raises(DatasetError, match="manifest.jsonl:1: key 'rig'"):
+    with pytest.raises(DatasetError, match=r"manifest\.jsonl:1: key 'rig'"):
         ClipDataset(tmp_path, FRAMES)
