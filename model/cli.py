@@ -16,7 +16,8 @@ def parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
     tiny.add_argument("folder", type=Path, help="where to write it (must be empty or not exist)")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    sub.add_parser("memory", help="print the GPU memory estimates of docs/neural.md from the real configs")
+    sub.add_parser("memory", help="print the GPU memory estimates of docs/neural.md and docs/training.md "
+                                  "(render and training) from the real configs")
     return p
 
 
@@ -34,8 +35,10 @@ def main(argv: list[str]) -> int:
         print(f"wrote a tiny random model to {folder} (checkpoint {folder / CHECKPOINT_NAME}); it renders noise")
         return 0
     if args.command == "memory":
-        from .memory import memory_table
+        from .memory import memory_table, training_table
 
         print(memory_table())
+        print()
+        print(training_table())
         return 0
     return 2

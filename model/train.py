@@ -448,9 +448,12 @@ class Trainer:
         params = [p for n, p in self.model.named_parameters() if n in names]
         optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=self.cfg.weight_decay)
         warmup = stage.warmup_steps
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
+        # The scheduler stays outside accelerate: a prepared one steps once per process per call, so warm-up
+        # would end after warmup_steps / processes optimizer steps. Here it counts optimizer steps, on any
+        # number of processes.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
-        self.wrapped, self.optimizer, self.scheduler = self.acc.prepare(self.model, optimizer, scheduler)
+        self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
         self.stage = stage
         self.sizes = [len(self.datasets[d]) for d in stage.data]
         self.log(f"stage {index + 1}/{len(self.cfg.stages)} {stage.name}: {stage.steps} steps, trains "
@@ -629,6 +632,16 @@ class Trainer:
         if self.global_step % self.cfg.log_every == 0 and self.acc.is_main_process:
             self.log(f"step {self.global_step} {self.stage.name} {self.stage_step}/{self.stage.steps} loss {loss:.5f}")
 
+    def close(self) -> None:
+        """Leave the process group together: a process that exits while another still talks to it makes gloo
+        abort the other (SIGABRT), which a slow machine turns from rare into likely."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            with contextlib.suppress(RuntimeError):  # a peer already gone: nothing left to wait for
+                dist.barrier()
+            dist.destroy_process_group()
+
     def save_output(self) -> Path:
         """The PoseAnything checkpoint; and, when a stage trained the whole transformer, its base weights too."""
         from .checkpoint import save_checkpoint
@@ -683,7 +696,11 @@ def main(argv: list[str]) -> int:
         cfg = load_config(args.config)
         if not math.isfinite(cfg.shift):
             raise ConfigError(f"{args.config}: train.shift: must be finite")
-        Trainer(cfg).run(args.max_steps)
+        trainer = Trainer(cfg)
+        try:
+            trainer.run(args.max_steps)
+        finally:
+            trainer.close()
     except (ConfigError, DatasetError, ModelError) as err:
         print(f"train: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
