@@ -73,6 +73,7 @@ class Config:
     prompt_length: int = 512
     part_rule: str = "dilated"  # PTCM part masks, as the renderer: "dilated" (the paper's) or "nearest"
     mixed_precision: str = "auto"
+    distributed: str = "ddp"  # several processes: "ddp" (replicas) or "fsdp" (fully sharded, torch's fully_shard)
     resume: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -126,7 +127,8 @@ def load_config(path: str | Path) -> Config:
     for key, kind in (("seed", int), ("num_frames", int), ("grad_accum", int), ("shift", float),
                       ("condition_dropout", float), ("weight_decay", float), ("max_grad_norm", float),
                       ("checkpoint_every", int), ("keep_checkpoints", int), ("log_every", int),
-                      ("prompt_length", int), ("part_rule", str), ("mixed_precision", str), ("resume", bool)):
+                      ("prompt_length", int), ("part_rule", str), ("mixed_precision", str), ("distributed", str),
+                      ("resume", bool)):
         setattr(cfg, key, _take(train, key, kind, "train.", path, getattr(cfg, key)))
     checks = [("num_frames", (cfg.num_frames - 1) % 4 == 0 and cfg.num_frames >= 5, "must be 4k+1 and at least 5"),
               ("grad_accum", cfg.grad_accum >= 1, "must be at least 1"),
@@ -136,7 +138,8 @@ def load_config(path: str | Path) -> Config:
               ("keep_checkpoints", cfg.keep_checkpoints >= 1, "must be at least 1"),
               ("log_every", cfg.log_every >= 1, "must be at least 1"),
               ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no"),
-              ("part_rule", cfg.part_rule in ("dilated", "nearest"), "must be dilated or nearest")]
+              ("part_rule", cfg.part_rule in ("dilated", "nearest"), "must be dilated or nearest"),
+              ("distributed", cfg.distributed in ("ddp", "fsdp"), "must be ddp or fsdp")]
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{path}: train.{key}: {why}, got {getattr(cfg, key)!r}")
@@ -331,10 +334,28 @@ def _optimizer_to_safetensors(state: dict) -> tuple[dict, dict]:
     for index, values in state["state"].items():
         for key, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
+                tensors[f"state.{index}.{key}"] = _local(value).detach().cpu().contiguous()
             else:
                 scalars[f"{index}.{key}"] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _local(tensor):
+    """A DTensor's local shard (FSDP), any other tensor as it is."""
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
+
+
+def _shard_optimizer_state(optimizer) -> None:
+    """After loading local shards into an optimizer of sharded (DTensor) parameters, make its state DTensors too."""
+    from torch.distributed.tensor import DTensor
+
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(param, DTensor) and key != "step" and not isinstance(value, DTensor):
+                    state[key] = DTensor.from_local(value.to(param.device), param.device_mesh, param.placements,
+                                                    run_check=False, shape=param.size(), stride=param.stride())
 
 
 def _optimizer_from_safetensors(tensors: dict, meta: dict) -> dict:
@@ -405,6 +426,9 @@ class Trainer:
         if cfg.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         self.model.train()
+        self.fsdp = cfg.distributed == "fsdp" and self.acc.num_processes > 1
+        if self.fsdp:
+            self._shard(torch.bfloat16 if precision == "bf16" else None)
         self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.part_rule) for name, path in cfg.data.items()
                          if any(name in s.data for s in cfg.stages)}
         self._check_parts()
@@ -420,6 +444,17 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.acc.process_index)
         self.global_step = self.stage_index = self.stage_step = 0
         self.writer = None
+
+    def _shard(self, compute_dtype) -> None:
+        """FSDP (torch's fully_shard, FSDP2): each block its own unit, then the root; every weight, gradient and
+        AdamW moment lives 1/N on each process; with bf16 the gathered weights are bf16, gradients reduce in fp32."""
+        import torch
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
+        for block in self.model.blocks:
+            fully_shard(block, mp_policy=policy)
+        fully_shard(self.model, mp_policy=policy)
 
     def _check_parts(self) -> None:
         """A stage that trains PTCM needs every clip's part masks, i.e. its rig (DatasetError naming the clip)."""
@@ -453,7 +488,10 @@ class Trainer:
         # number of processes.
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
-        self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
+        if self.fsdp:  # sharded once in __init__; requires_grad may change between stages (FSDP2 follows it)
+            self.wrapped, self.optimizer = self.model, optimizer
+        else:
+            self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
         self.stage = stage
         self.sizes = [len(self.datasets[d]) for d in stage.data]
         self.log(f"stage {index + 1}/{len(self.cfg.stages)} {stage.name}: {stage.steps} steps, trains "
@@ -485,7 +523,8 @@ class Trainer:
             if self.stage.ptcm and self.model.ptcm_modules and item["parts"].shape[1]:
                 context = PartContext.from_coverage(item["parts"], mode="identity", device=dev)
                 context.measure = False
-            sync = contextlib.nullcontext() if micro == cfg.grad_accum - 1 else acc.no_sync(self.wrapped)
+            last = micro == cfg.grad_accum - 1
+            sync = contextlib.nullcontext() if last or self.fsdp else acc.no_sync(self.wrapped)
             with sync:
                 loss = flow_matching_loss(self.wrapped, x0, pose, text, noise.to(dev),
                                           sample_sigma(u, cfg.shift), context)
@@ -495,7 +534,11 @@ class Trainer:
                     acc.backward(loss / cfg.grad_accum)
             total += float(loss.detach()) / cfg.grad_accum
         if cfg.max_grad_norm > 0:
-            acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.max_grad_norm)
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            if self.fsdp:  # the norm of sharded gradients: torch's, over DTensors (a collective)
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            else:
+                acc.clip_grad_norm_(params, cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -515,16 +558,19 @@ class Trainer:
         rng, rng_meta = _rng_state(self.generator)
         save_file(rng, str(tmp / f"rng-{acc.process_index}.safetensors"))
         (tmp / f"rng-{acc.process_index}.json").write_text(json.dumps(rng_meta))
-        if acc.is_main_process:
+        if acc.is_main_process or self.fsdp:  # FSDP: each process writes its own shards
+            shard = self._shard_suffix()
             params = dict(self.model.named_parameters())
-            weights = {n: params[n].detach().cpu().contiguous() for n in self.changeable}
-            save_file(weights, str(tmp / "weights.safetensors"))
+            weights = {n: _local(params[n]).detach().cpu().contiguous() for n in self.changeable}
+            save_file(weights, str(tmp / f"weights{shard}.safetensors"))
             tensors, meta = _optimizer_to_safetensors(self.optimizer.state_dict())
-            save_file(tensors, str(tmp / "optimizer.safetensors"))
-            (tmp / "optimizer.json").write_text(json.dumps(meta))
+            save_file(tensors, str(tmp / f"optimizer{shard}.safetensors"))
+            (tmp / f"optimizer{shard}.json").write_text(json.dumps(meta))
+        if acc.is_main_process:
             state = {"global_step": self.global_step, "stage_index": self.stage_index, "stage_step": self.stage_step,
                      "data_position": self.stage_step * self.cfg.grad_accum * acc.num_processes,
-                     "scheduler": self.scheduler.state_dict(), "processes": acc.num_processes}
+                     "scheduler": self.scheduler.state_dict(), "processes": acc.num_processes,
+                     "sharded": self.fsdp}
             (tmp / "state.json").write_text(json.dumps(state, indent=1))
         acc.wait_for_everyone()
         if acc.is_main_process:
@@ -546,14 +592,21 @@ class Trainer:
                               f"{self.acc.num_processes}: the data order would change")
         self.global_step, self.stage_index, self.stage_step = (state["global_step"], state["stage_index"],
                                                                state["stage_step"])
-        weights = load_file(str(folder / "weights.safetensors"))
+        if state.get("sharded", False) != self.fsdp:
+            raise ConfigError(f"{folder}: saved {'with' if state.get('sharded') else 'without'} FSDP; resume with "
+                              f"the same train.distributed")
+        shard = self._shard_suffix()
+        weights = load_file(str(folder / f"weights{shard}.safetensors"))
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, value in weights.items():
-                params[name].copy_(value)
+                _local(params[name]).copy_(value)
         self._start_stage(self.stage_index)
         self.optimizer.load_state_dict(_optimizer_from_safetensors(
-            load_file(str(folder / "optimizer.safetensors")), json.loads((folder / "optimizer.json").read_text())))
+            load_file(str(folder / f"optimizer{shard}.safetensors")),
+            json.loads((folder / f"optimizer{shard}.json").read_text())))
+        if self.fsdp:
+            _shard_optimizer_state(self.optimizer)
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(self.generator, load_file(str(folder / f"rng-{self.acc.process_index}.safetensors")),
                        json.loads((folder / f"rng-{self.acc.process_index}.json").read_text()))
@@ -632,6 +685,25 @@ class Trainer:
         if self.global_step % self.cfg.log_every == 0 and self.acc.is_main_process:
             self.log(f"step {self.global_step} {self.stage.name} {self.stage_step}/{self.stage.steps} loss {loss:.5f}")
 
+    def _shard_suffix(self) -> str:
+        """File-name suffix of this process's shards under FSDP ("-0", "-1", ...); "" for whole tensors."""
+        return f"-{self.acc.process_index}" if self.fsdp else ""
+
+    @contextlib.contextmanager
+    def _whole_state(self):
+        """Under FSDP, make `self.model.state_dict()` give whole tensors (gathered by every process, a
+        collective) while the output is written; otherwise nothing changes."""
+        if not self.fsdp:
+            yield
+            return
+        whole = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().cpu()
+                 for k, v in self.model.state_dict().items()}
+        self.model.state_dict = lambda *args, **kwargs: dict(whole)
+        try:
+            yield
+        finally:
+            del self.model.state_dict
+
     def close(self) -> None:
         """Leave the process group together: a process that exits while another still talks to it makes gloo
         abort the other (SIGABRT), which a slow machine turns from rare into likely."""
@@ -647,11 +719,12 @@ class Trainer:
         from .checkpoint import save_checkpoint
 
         out = self.cfg.output_dir / OUTPUT_NAME
-        if self.acc.is_main_process:
-            save_checkpoint(self.model, out)
-            if any(s.trainable == "all" for s in self.cfg.stages):
-                self.save_model_dir(self.cfg.output_dir / "model")
-            self.log(f"wrote {out}")
+        with self._whole_state():
+            if self.acc.is_main_process:
+                save_checkpoint(self.model, out)
+                if any(s.trainable == "all" for s in self.cfg.stages):
+                    self.save_model_dir(self.cfg.output_dir / "model")
+                self.log(f"wrote {out}")
         self.acc.wait_for_everyone()
         return out
 

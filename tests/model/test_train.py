@@ -186,10 +186,15 @@ def scheduler_at(run_dir, step):
 WARM_STAGES = [{**TWO_STAGES[0], "warmup_steps": 10}, TWO_STAGES[1]]
 
 
-def test_two_processes_train_together_and_resume_exactly(setup):
-    together = config(setup, "ddp", WARM_STAGES, condition_dropout=0.5)
-    out = torchrun_train(together)
-    assert out.count("wrote ") == 1  # the main process speaks for both
+@pytest.fixture(scope="module")
+def ddp(setup):
+    """Both stages in two processes (DDP) in one go; returns (output folder, stdout)."""
+    out = torchrun_train(config(setup, "ddp", WARM_STAGES, condition_dropout=0.5))
+    return setup / "ddp", out
+
+
+def test_two_processes_train_together_and_resume_exactly(setup, ddp):
+    assert ddp[1].count("wrote ") == 1  # the main process speaks for both
     broken = config(setup, "ddp_broken", WARM_STAGES, condition_dropout=0.5)
     torchrun_train(broken, "--max-steps", "2")  # stops in stage 1 with a checkpoint
     saved = setup / "ddp_broken" / "checkpoints" / "step-00000002"
@@ -273,3 +278,24 @@ def test_training_memory_table_counts_the_real_config():
     assert rows["full fine-tune DDP"] > 80  # the 8-GPU DDP command of old does not fit an 80 GB card
     fsdp = next(total for name, total in rows.items() if "FSDP" in name)
     assert fsdp < 40
+
+
+def test_fsdp_on_two_processes_matches_ddp_and_resumes_exactly_from_shards(setup, ddp):
+    """FSDP (fully sharded over gloo on the CPU): each process saves its own shards, a run stopped and resumed
+    equals an unbroken one, and the result is DDP's (same data, same averaged gradients)."""
+    fsdp = config(setup, "fsdp", WARM_STAGES, condition_dropout=0.5, distributed="fsdp")
+    torchrun_train(fsdp)
+    broken = config(setup, "fsdp_broken", WARM_STAGES, condition_dropout=0.5, distributed="fsdp")
+    torchrun_train(broken, "--max-steps", "2")
+    saved = setup / "fsdp_broken" / "checkpoints" / "step-00000002"
+    halves = [load_file(str(saved / f"weights-{rank}.safetensors")) for rank in (0, 1)]
+    name = "patch_embedding.weight"
+    assert [h[name].shape[0] for h in halves] == [12, 12]  # the 24 rows split between the processes
+    assert json.loads((saved / "state.json").read_text())["sharded"] is True
+    torchrun_train(broken)
+    assert_same_weights(setup / "fsdp", setup / "fsdp_broken")
+    replicated = load_file(str(ddp[0] / "poseanything.safetensors"))
+    sharded = load_file(str(setup / "fsdp" / "poseanything.safetensors"))
+    assert replicated.keys() == sharded.keys()
+    for k in replicated:
+        torch.testing.assert_close(sharded[k], replicated[k], rtol=0, atol=1e-4)  # Adam steps are <= 1e-3 each
