@@ -2,16 +2,18 @@
 
 Data: sprites of random topology (chains, stars, trees), each bone's part painted in its own colour on a
 still background of smooth colour blobs, moved by the puppet renderer along random joint turns and a
-drift; 48x48 pixels, 5 frames; pose frames drawn by the core's raster. Model: `PoseAnythingTransformer3DModel`,
+drift; 32x32 pixels, 5 frames; pose frames drawn by the core's raster. Model: `PoseAnythingTransformer3DModel`,
 the real class at a tiny size, trained with Wan's flow-matching objective (first latent frame clean with
 timestep 0 on its tokens, as Wan2.2 TI2V), the pose dropped for 10% of samples as the training recipe does,
 and sampled with guidance on the pose (scale 3).
 
 Stand-in for the Wan VAE (a trained VAE is out of reach on this CPU; the question here is the
 transformer's): a fixed, invertible rearrangement that compresses time by 4 as the Wan VAE does. Latent
-frame 0 is pixel frame 0 alone, latent frame k pixel frames 4k-3..4k (causal, as Wan's); each pixel frame
-is cut into 4x4 cells (pixel-unshuffle), the 4 frames of a latent frame stacked on channels: 192 channels
-on a 12x12 grid. Space is compressed by 4 rather than Wan's 16, and nothing is learned: we say so plainly.
+frame 0 is pixel frame 0 alone (its 4 slots hold it 4 times), latent frame k pixel frames 4k-3..4k (causal,
+as Wan's); each pixel frame is cut into 2x2 cells (pixel-unshuffle), the 4 frames of a latent frame stacked
+on channels: 48 channels (as Wan2.2's) on a 16x16 grid. Space is compressed by 2 rather than Wan's 16, and
+nothing is learned: we say so plainly. (A token must carry its 48 noisy values through the width-128
+model to predict the velocity; 192 values a token at width 192 left the samples noise, see docs.)
 
 Part masks for EC and PTCM are derived from the conditioning pose exactly as the renderer derives them
 (`core.parts.clip_part_masks`: the paper's capped dilation of each bone on the first frame's subject, carried
@@ -20,16 +22,19 @@ pixel frames; each sample of a training batch has its own masks.
 
 Pose-following error: for each part (colour) in each generated frame after the first, the distance in
 pixels between the centroid of that colour and its centroid in the ground-truth frame (a part that
-vanished counts as 24 px, half the frame), averaged over parts, frames and held-out clips. Two baselines:
+vanished counts as 16 px, half the frame), averaged over parts, frames and held-out clips. Two baselines:
 the same model trained with its pose input zeroed ("no pose"), and the first frame held still (what a
 model that ignores the pose and copies the picture would score). Rows: concat only, whole-subject
 cross-attention (EC) and PTCM (the paper's ablation), each trained once per seed; mean and spread (sample
 standard deviation) over seeds. The last line is `ratio R`, R = PTCM's error / the still-frame error (mean
 over seeds); the target is R <= 0.5.
 
-    python benchmarks/pose_control.py            # 3 seeds x 4 trainings; under an hour on 2 cores
-    python benchmarks/pose_control.py --quick    # 1 seed, few steps: a smoke test of a few minutes
-    python benchmarks/pose_control.py --short    # 3 seeds at a third of the steps: about 20 minutes
+    python benchmarks/pose_control.py            # 3 seeds x 4 trainings of 900 steps (see docs/training.md)
+    python benchmarks/pose_control.py --short    # 3 seeds x 4 trainings of 300 steps, 200 clips, 8 held out
+    python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of a few minutes
+
+Torch runs one thread by default (`--threads`): on this shared 2-core machine two threads were 6x slower
+than one (5.6 vs 0.9 s a step, measured under a load of about 7), from threads waiting on each other.
 """
 
 from __future__ import annotations
@@ -58,12 +63,13 @@ from poseanything_studio.core.rig import Bone, Joint, Rig  # noqa: E402
 from poseanything_studio.evaluation import l1, psnr, ssim  # noqa: E402
 from poseanything_studio.rendering.puppet import PuppetMesh  # noqa: E402
 
-SIZE, FRAMES = 48, 5
-SPATIAL, TEMPORAL = 4, 4  # the stand-in latent: 4x4 pixel cells, 4 frames per latent frame (Wan: 16x16, 4)
-CHANNELS = TEMPORAL * 3 * SPATIAL * SPATIAL  # 192
+SIZE, FRAMES = 32, 5
+SPATIAL, TEMPORAL = 2, 4  # the stand-in latent: 2x2 pixel cells, 4 frames per latent frame (Wan: 16x16, 4)
+CHANNELS = TEMPORAL * 3 * SPATIAL * SPATIAL  # 48
 LATENT_FRAMES = (FRAMES - 1) // TEMPORAL + 1
-POSE_SCALE = 2  # pose frames drawn at 2x and area-reduced: at 48 px the joint dots would hide the bones
-TURN, DRIFT = 1.5, 12.0  # motion: each bone turns up to 1.5 rad about its parent end, the sprite drifts 12 px
+POSE_SCALE = 2  # pose frames drawn at 2x and area-reduced: at 32 px the joint dots would hide the bones
+TURN, DRIFT = 1.5, 10.0  # motion: each bone turns up to 1.5 rad about its parent end, the sprite drifts 10 px
+BONE_LENGTH, STROKE = (5.0, 7.5), 3  # px
 CONDITION_DROPOUT, GUIDANCE, SHIFT = 0.1, 3.0, 3.0  # as the training recipe: pose dropped 10%, guided sampling
 PALETTE = np.array([(255, 60, 60), (60, 230, 60), (70, 110, 255), (250, 230, 50), (240, 80, 240)], np.uint8)
 MISSING_PX = SIZE / 2
@@ -82,11 +88,11 @@ class Clip:
 
 @dataclass(frozen=True)
 class Settings:
-    steps: int = 1200
+    steps: int = 900
     clips: int = 400
     held_out: int = 16
     batch: int = 8
-    width: int = 256
+    width: int = 128
     layers: int = 3
     lr: float = 1e-3
     sample_steps: int = 20
@@ -96,11 +102,11 @@ class Settings:
 def random_rig(rng: np.random.Generator) -> Rig:
     """A chain, a star or a small tree of 2-4 bones around the centre."""
     kind = rng.choice(["chain", "star", "tree"])
-    centre = np.array([SIZE / 2, SIZE / 2]) + rng.uniform(-4, 4, 2)
+    centre = np.array([SIZE / 2, SIZE / 2]) + rng.uniform(-3, 3, 2)
     points, bones = [centre], []
     for i in range(int(rng.integers(2, 5))):
         parent = {"chain": i, "star": 0, "tree": int(rng.integers(0, i + 1))}[kind]
-        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(7, 11)
+        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(*BONE_LENGTH)
         points.append(points[parent] + length * np.array([np.cos(angle), np.sin(angle)]))
         bones.append((parent, i + 1))
     joints = tuple(Joint(f"j{i}", (float(p[0]), float(p[1]))) for i, p in enumerate(points))
@@ -121,7 +127,7 @@ def make_clip(rng: np.random.Generator) -> Clip:
     labels = np.full((SIZE, SIZE), -1, np.int16)
     for k, (a, b) in enumerate(rig.bone_joint_indices()):
         stroke = np.zeros((SIZE, SIZE), np.uint8)
-        cv2.line(stroke, tuple(rest[a].round().astype(int)), tuple(rest[b].round().astype(int)), 1, 4)
+        cv2.line(stroke, tuple(rest[a].round().astype(int)), tuple(rest[b].round().astype(int)), 1, STROKE)
         labels[(stroke > 0) & (labels < 0)] = k
     mask = labels >= 0
     image[mask, :3] = PALETTE[labels[mask]]
@@ -148,17 +154,17 @@ def make_clip(rng: np.random.Generator) -> Clip:
 
 # -- the stand-in latent: time / 4 (causal, as the Wan VAE), space / 4 ------------------------------------------
 def to_latent(frames: np.ndarray) -> torch.Tensor:
-    """(F, H, W, 3) uint8 -> (192, F', H/4, W/4) in [-1, 1]; latent frame 0 holds pixel frame 0 (4 copies)."""
+    """(F, H, W, 3) uint8 -> (48, F', H/2, W/2) in [-1, 1]; latent frame 0 holds pixel frame 0 (4 copies)."""
     x = torch.from_numpy(frames).float().permute(0, 3, 1, 2) / 127.5 - 1  # (F, 3, H, W)
-    cells = F.pixel_unshuffle(x, SPATIAL)  # (F, 48, h, w)
-    cells = torch.cat([cells[:1].expand(TEMPORAL, -1, -1, -1), cells[1:]])  # (4 F', 48, h, w)
-    return cells.unflatten(0, (-1, TEMPORAL)).flatten(1, 2).permute(1, 0, 2, 3).contiguous()  # (192, F', h, w)
+    cells = F.pixel_unshuffle(x, SPATIAL)  # (F, 12, h, w)
+    cells = torch.cat([cells[:1].expand(TEMPORAL, -1, -1, -1), cells[1:]])  # (4 F', 12, h, w)
+    return cells.unflatten(0, (-1, TEMPORAL)).flatten(1, 2).permute(1, 0, 2, 3).contiguous()  # (48, F', h, w)
 
 
 def from_latent(latent: torch.Tensor) -> np.ndarray:
-    """(192, F', h, w) -> (F, H, W, 3) uint8; frame 0 is the mean of its 4 copies."""
-    groups = latent.permute(1, 0, 2, 3).unflatten(1, (TEMPORAL, -1))  # (F', 4, 48, h, w)
-    cells = torch.cat([groups[0].mean(0, keepdim=True), groups[1:].flatten(0, 1)])  # (F, 48, h, w)
+    """(48, F', h, w) -> (F, H, W, 3) uint8; frame 0 is the mean of its 4 copies."""
+    groups = latent.permute(1, 0, 2, 3).unflatten(1, (TEMPORAL, -1))  # (F', 4, 12, h, w)
+    cells = torch.cat([groups[0].mean(0, keepdim=True), groups[1:].flatten(0, 1)])  # (F, 12, h, w)
     x = F.pixel_shuffle(cells, SPATIAL)
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
@@ -176,14 +182,37 @@ def part_context(clips: list[Clip], mode: str, coverages: dict) -> PartContext |
     parts = [coverages[id(c)] for c in clips]
     bones = max(p.shape[1] for p in parts)
     stacked = torch.stack([F.pad(p, (0, 0, 0, 0, 0, bones - p.shape[1])) for p in parts])  # (N, F', B, h, w)
-    if not hasattr(PartContext, "stack"):  # TEMPORARY until PartContext has a batch dimension: the union
-        return PartContext.from_coverage(stacked.max(0).values, mode="identity")
+    if not BATCHED_PARTS:  # one set of parts for the whole batch: only right when every sample is the same clip
+        if any(c is not clips[0] for c in clips):
+            raise ValueError("this PartContext has no batch dimension: give it one clip's parts at a time")
+        return PartContext.from_coverage(stacked[0], mode="identity")
     return PartContext.from_coverage(stacked, mode="identity")
+
+
+BATCHED_PARTS = hasattr(PartContext, "stack")  # PartContext with per-sample part tokens (S, F', B, h*w)
+
+
+def predict(model, xt, timesteps, text, pose, clips: list[Clip], mode: str, coverages: dict) -> torch.Tensor:
+    """The model's velocity for a batch, each sample with its own clip's part masks (one forward per sample
+    where PartContext has no batch dimension: the same result, the same arithmetic on the CPU)."""
+    device = xt.device
+    if mode not in ("ec", "ptcm") or BATCHED_PARTS:
+        context = part_context(clips, mode, coverages)
+        if context is not None:
+            context.tokens = context.tokens.to(device)
+        return model(xt, timesteps, text, pose_latents=pose, part_context=context).sample
+    out = []
+    for i, clip in enumerate(clips):
+        context = part_context([clip], mode, coverages)
+        context.tokens = context.tokens.to(device)
+        out.append(model(xt[i:i + 1], timesteps[i:i + 1], text[i:i + 1], pose_latents=pose[i:i + 1],
+                         part_context=context).sample)
+    return torch.cat(out)
 
 
 # -- model ----------------------------------------------------------------------------------------------------
 def tiny_model(ptcm: bool, seed: int, settings: Settings) -> PoseAnythingTransformer3DModel:
-    """The real class at a tiny size, patch 1: a token is one latent cell (192 video + 192 pose values); to
+    """The real class at a tiny size, patch 1: a token is one latent cell (48 video + 48 pose values); to
     predict the velocity noise - x0 the noise must pass through, so the width leaves room for it."""
     torch.manual_seed(seed)
     return PoseAnythingTransformer3DModel(
@@ -229,11 +258,8 @@ def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: s
         sigma = shifted_sigma(settings.batch, SHIFT, g)
         xt = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
         xt[:, :, 0] = x0[:, :, 0]
-        context = part_context([clips[i] for i in idx.tolist()], mode, coverages)
-        if context is not None:
-            context.tokens = context.tokens.to(device)
-        v = model(xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose_latents=pose.to(device),
-                  part_context=context).sample
+        v = predict(model, xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose.to(device),
+                    [clips[i] for i in idx.tolist()], mode, coverages)
         loss = F.mse_loss(v[:, :, 1:], (noise - x0)[:, :, 1:].to(device))
         opt.zero_grad()
         loss.backward()
@@ -284,7 +310,7 @@ def part_centroids(frame: np.ndarray, bones: int) -> list[np.ndarray | None]:
 
 
 def pose_error(generated: np.ndarray, clip: Clip) -> float:
-    """Mean distance (px) between where each part is and where it should be, frames 1.. (a lost part = 24 px)."""
+    """Mean distance (px) between where each part is and where it should be, frames 1.. (lost part: SIZE / 2)."""
     errors = []
     for f in range(1, FRAMES):
         for got, want in zip(part_centroids(generated[f], clip.bones), part_centroids(clip.video[f], clip.bones),
@@ -310,10 +336,12 @@ def scores(outputs: list[np.ndarray], clips: list[Clip]) -> np.ndarray:
 # -- the run --------------------------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> tuple[Settings, list[int]]:
     if args.quick:
-        return Settings(steps=60, clips=40, held_out=4, width=args.width, layers=args.layers), [0]
-    steps = args.steps if args.steps is not None else (400 if args.short else Settings.steps)
-    return (Settings(steps=steps, clips=args.clips, held_out=args.held_out, batch=args.batch, width=args.width,
-                     layers=args.layers), list(range(args.seeds)))
+        return Settings(steps=40, clips=40, held_out=4, width=args.width, layers=args.layers), [0]
+    if args.short:
+        return Settings(steps=args.steps or 300, clips=200, held_out=8, batch=args.batch, width=args.width,
+                        layers=args.layers), list(range(args.seeds))
+    return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, batch=args.batch,
+                     width=args.width, layers=args.layers), list(range(args.seeds)))
 
 
 def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
@@ -334,7 +362,7 @@ def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke test: 1 seed, few clips and steps")
-    parser.add_argument("--short", action="store_true", help="3 seeds at 400 steps (about a third of the time)")
+    parser.add_argument("--short", action="store_true", help="3 seeds at 300 steps, 200 clips, 8 held out")
     parser.add_argument("--steps", type=int, help=f"training steps per model (default {Settings.steps})")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--clips", type=int, default=Settings.clips)
@@ -343,10 +371,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=Settings.width)
     parser.add_argument("--layers", type=int, default=Settings.layers)
     parser.add_argument("--device", default="cpu", help="cpu (the measured default) or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: see the docstring)")
     parser.add_argument("--modes", default=",".join(MODES), help="rows to train (development; the table needs all)")
     args = parser.parse_args()
     settings, seeds = settings_from(args)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also when redirected to a log
     rng = np.random.default_rng(0)
     start = time.perf_counter()
