@@ -16,8 +16,8 @@ def parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
     tiny.add_argument("folder", type=Path, help="where to write it (must be empty or not exist)")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    sub.add_parser("memory", help="print the GPU memory estimates of docs/neural.md and docs/training.md "
-                                  "(render and training) from the real configs")
+    sub.add_parser("memory", help="print the measured GPU memory peaks of rendering (docs/neural.md) and the "
+                                  "training memory per GPU (docs/training.md)")
     return p
 
 

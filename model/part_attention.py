@@ -4,6 +4,7 @@ Three steps, each a short function here:
 
 1. `pool_part_masks` / `token_part_masks`: per-bone part masks (F, B, H, W) at pixel size become
    token masks (F', B, h*w) on the transformer's grid (VAE 4x16x16, patch 1x2x2: h = H/32, w = W/32).
+   `PartContext` holds them per sample, (S, F', B, h*w): one set shared by a batch, or one per sample.
 2. Matching: during the first K steps each block measures cross-frame attention from first-frame part
    tokens to every later frame (`part_affinity`, one frame chunk at a time, never the whole
    token-by-token map) and first-frame part j is matched to the later part with the most attention.
@@ -11,11 +12,15 @@ Three steps, each a short function here:
    the preview.
 3. `PTCMAttnProcessor`: tokens of frame f in part match[f, j] attend to first-frame tokens of part j;
    the result goes through a zero-initialised output projection and is added as a residual, so an
-   untrained PTCM is exactly the identity.
+   untrained PTCM is exactly the identity. The masked attention runs without a mask: queries are
+   grouped by the key set they see (`part_groups`) and each group attends to its gathered keys, so
+   fused kernels run and background tokens cost nothing (tests/ptcm_reference.py keeps the masked
+   original the tests compare against).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,134 +62,241 @@ def token_part_masks(coverage: torch.Tensor, threshold: float = 0.25) -> torch.T
 
 
 # -- 2. matching ----------------------------------------------------------------------------------------
-def identity_matching(frames: int, bones: int) -> torch.Tensor:
-    """Part j of every frame is first-frame part j: (F', B) long."""
-    return torch.arange(bones).expand(frames, bones).clone()
+def identity_matching(frames: int, bones: int, samples: int = 1) -> torch.Tensor:
+    """Part j of every frame is first-frame part j: (S, F', B) long."""
+    return torch.arange(bones).expand(samples, frames, bones).clone()
 
 
 def part_affinity(query_first: torch.Tensor, key_later: torch.Tensor, parts_first: torch.Tensor,
-                  parts_later: torch.Tensor, max_elements: int = 2**26) -> torch.Tensor:
-    """Mean attention from first-frame part j to later-frame part t: (F'-1, B, B), frame chunk by chunk.
+                  parts_later: torch.Tensor, max_elements: int = 2**27) -> torch.Tensor:
+    """Mean attention from first-frame part j to later-frame part t: (S, F'-1, B, B), a chunk of frames at a time.
 
     query_first (N, heads, n, d) are the first frame's n tokens; key_later (N, heads, F'-1, n, d); softmax
     runs over each later frame's n tokens, as cross-frame attention from frame 0 to frame f. parts_first
-    (B, n) and parts_later (F'-1, B, n) are token masks. Only a chunk of frames' (n x n) maps exists at once.
+    (S, B, n) and parts_later (S, F'-1, B, n) are token masks of S = 1 sample (shared by the batch: the
+    attention is averaged over the batch) or S = N samples (each sample its own).
+
+    The attention map is never formed: attention @ parts is one fused attention call per chunk of frames
+    with the later frame's part masks as the values (bones padded to the head width), so flash or
+    memory-efficient kernels run; the result is then averaged over heads and pooled over first-frame parts.
     """
     batch, heads, n, dim = query_first.shape
-    later = key_later.shape[2]
-    weights_first = parts_first.float() / parts_first.float().sum(-1, keepdim=True).clamp(min=1)  # (B, n)
-    chunk = max(1, max_elements // max(1, batch * heads * n * n))
+    samples, later, bones = parts_later.shape[0], key_later.shape[2], parts_first.shape[1]
+    weights_first = parts_first.float() / parts_first.float().sum(-1, keepdim=True).clamp(min=1)  # (S, B, n)
+    width = -(-bones // dim) * dim  # bones padded to whole heads
+    chunk = max(1, max_elements // max(1, batch * heads * n * width))
     out = []
     for start in range(0, later, chunk):
-        keys = key_later[:, :, start:start + chunk]  # (N, heads, c, n, d)
-        logits = torch.einsum("nhqd,nhfkd->nhfqk", query_first.float(), keys.float()) / dim**0.5
-        attention = logits.softmax(-1).mean((0, 1))  # (c, n_query, n_key)
-        out.append(torch.einsum("jq,fqk,ftk->fjt", weights_first, attention,
-                                parts_later[start:start + chunk].float()))
-    return torch.cat(out) if out else query_first.new_zeros(0, len(parts_first), len(parts_first))
+        c = min(chunk, later - start)
+        query = query_first[:, None].expand(batch, c, heads, n, dim).reshape(batch * c, heads, n, dim)
+        keys = key_later[:, :, start:start + c].transpose(1, 2).reshape(batch * c, heads, n, dim)
+        parts = parts_later[:, start:start + c].transpose(-1, -2).to(query.dtype)  # (S, c, n, B)
+        parts = F.pad(parts, (0, width - bones)).expand(batch, c, n, width)  # S = 1 broadcasts over the batch
+        seen = []
+        for lo in range(0, width, dim):  # values as wide as the keys, for the fused kernels
+            values = parts[..., lo:lo + dim].reshape(batch * c, 1, n, dim).expand(-1, heads, -1, -1).contiguous()
+            seen.append(F.scaled_dot_product_attention(query, keys, values))  # (N*c, heads, n_query, dim)
+        seen = torch.cat(seen, -1)[..., :bones].float().mean(1).unflatten(0, (batch, c))  # (N, c, n_query, B)
+        if samples == 1:
+            seen = seen.mean(0, keepdim=True)  # one context for the batch (CFG's two branches)
+        out.append(torch.einsum("sjq,sfqt->sfjt", weights_first, seen))
+    return torch.cat(out, 1) if out else query_first.new_zeros(samples, 0, bones, bones)
 
 
 @dataclass
 class PartContext:
-    """What PTCM reads during one forward: part tokens per latent frame, the matching, and its statistics.
+    """What PTCM reads during one forward: part tokens per sample and latent frame, the matching, its statistics.
 
-    `mode` picks the matching the part cross-attention uses ("identity": the rig's; "attention": measured).
-    While `measure` is set (the first K steps) every block adds its cross-frame attention to `affinity`.
+    `tokens` is (S, F', B, h*w): S = 1 is one set of parts shared by every sample of the batch (a render's
+    two CFG branches); S = N gives each of the N samples its own parts (training batches of different clips;
+    pad bone counts with empty parts, see `stack`). `mode` picks the matching the part cross-attention uses
+    ("identity": the rig's; "attention": measured). While `measure` is set (the first K steps) every block
+    adds its cross-frame attention to `affinity`, per sample.
     """
 
-    tokens: torch.Tensor  # (F', B, h*w) bool
+    tokens: torch.Tensor  # (S, F', B, h*w) bool; (F', B, h*w) is taken as S = 1
     grid: tuple[int, int, int]  # (F', h, w) token grid
     mode: str = "identity"
     measure: bool = True
-    affinity: torch.Tensor | None = field(default=None, repr=False)  # (F'-1, B, B) summed over blocks and steps
+    affinity: torch.Tensor | None = field(default=None, repr=False)  # (S, F'-1, B, B) summed over blocks, steps
+    _groups: tuple[object, list[PartGroups]] | None = field(default=None, init=False, repr=False, compare=False)
+    _version: int = field(default=0, init=False, repr=False, compare=False)  # bumped by every add_affinity
 
     def __post_init__(self) -> None:
         if self.mode not in MATCHING_MODES:
             raise ValueError(f"unknown matching mode {self.mode!r} (use identity or attention)")
+        if self.tokens.ndim == 3:
+            self.tokens = self.tokens[None]
+        if self.affinity is not None and self.affinity.ndim == 3:
+            self.affinity = self.affinity[None]
         frames, h, w = self.grid
-        if self.tokens.ndim != 3 or self.tokens.shape[0] != frames or self.tokens.shape[2] != h * w:
+        if self.tokens.ndim != 4 or self.tokens.shape[1] != frames or self.tokens.shape[3] != h * w:
             raise ValueError(f"part tokens of shape {tuple(self.tokens.shape)} do not fit the token grid "
-                             f"{frames}x{h}x{w} (expected ({frames}, bones, {h * w}))")
+                             f"{frames}x{h}x{w} (expected (samples, {frames}, bones, {h * w}))")
+        self.tokens = self.tokens.bool()
 
     @classmethod
     def from_masks(cls, masks: np.ndarray | torch.Tensor, mode: str = "identity", threshold: float = 0.25,
                    device: torch.device | str | None = None) -> PartContext:
-        """From pixel part masks (F, B, H, W) bool, with the Wan2.2 4x32x32 pixels per token."""
+        """From pixel part masks (F, B, H, W) or per sample (S, F, B, H, W) bool, 4x32x32 pixels per token."""
+        if masks.ndim == 5:
+            return cls.from_coverage(torch.stack([pool_part_masks(m) for m in masks]), mode, threshold, device)
         return cls.from_coverage(pool_part_masks(masks), mode, threshold, device)
 
     @classmethod
     def from_coverage(cls, coverage: torch.Tensor, mode: str = "identity", threshold: float = 0.25,
                       device: torch.device | str | None = None) -> PartContext:
-        """From pooled part coverage (F', B, h, w) float, as `pool_part_masks` gives."""
-        frames, _, h, w = coverage.shape
-        return cls(token_part_masks(coverage.float(), threshold).to(device), (frames, h, w), mode)
+        """From pooled part coverage (F', B, h, w) or per sample (S, F', B, h, w) float, as `pool_part_masks` gives."""
+        coverage = torch.as_tensor(coverage)
+        if coverage.ndim == 4:
+            coverage = coverage[None]
+        frames, _, h, w = coverage.shape[1:]
+        tokens = token_part_masks(coverage.float().flatten(0, 1), threshold).unflatten(0, coverage.shape[:2])
+        return cls(tokens.to(device), (frames, h, w), mode)
+
+    @classmethod
+    def stack(cls, contexts: list[PartContext]) -> PartContext:
+        """One context of S = sum of samples: each its own parts, bone counts padded with empty parts."""
+        if not contexts:
+            raise ValueError("stack needs at least one PartContext")
+        grids = {tuple(c.grid) for c in contexts}
+        if len(grids) != 1:
+            raise ValueError(f"part contexts of different token grids {sorted(grids)} cannot share a batch")
+        bones = max(c.bones for c in contexts)
+        tokens = [F.pad(c.tokens, (0, 0, 0, bones - c.bones)) for c in contexts]  # (S_i, F', bones, n)
+        first = contexts[0]
+        return cls(torch.cat(tokens), first.grid, first.mode, first.measure)
+
+    @property
+    def samples(self) -> int:
+        return self.tokens.shape[0]
 
     @property
     def bones(self) -> int:
-        return self.tokens.shape[1]
+        return self.tokens.shape[2]
 
     def add_affinity(self, affinity: torch.Tensor) -> None:
-        """Accumulate one block's (F'-1, B, B) part affinity."""
+        """Accumulate one block's (S, F'-1, B, B) part affinity."""
         affinity = affinity.detach().float()
         self.affinity = affinity if self.affinity is None else self.affinity + affinity.to(self.affinity)
+        self._version += 1
+
+    def part_groups(self) -> list[PartGroups]:
+        """Each sample's query groups under the current matching; reused while the matching stays the same."""
+        key = "identity" if self.mode == "identity" else self._version
+        if self._groups is None or self._groups[0] != key:
+            matching = self.matching()
+            groups = [part_groups(t[0], t[1:], m) for t, m in zip(self.tokens, matching, strict=True)]
+            self._groups = (key, groups)
+        return self._groups[1]
 
     def attention_matching(self) -> torch.Tensor:
-        """For each latent frame and first-frame part, the later part it attends to most: (F', B) long."""
-        frames, bones = self.grid[0], self.bones
-        matching = identity_matching(frames, bones).to(self.tokens.device)
+        """For each sample, latent frame and first-frame part, the later part it attends to most: (S, F', B) long."""
+        matching = identity_matching(self.grid[0], self.bones, self.samples).to(self.tokens.device)
         if self.affinity is None:
             return matching
-        present = self.tokens[1:].any(-1)  # (F'-1, B): part t exists in frame f
-        scores = self.affinity.masked_fill(~present[:, None, :], float("-inf"))  # (F'-1, B_first, B_later)
-        best = scores.argmax(-1)  # (F'-1, B)
-        usable = present.any(-1, keepdim=True) & self.tokens[0].any(-1)[None]  # first part and a later part exist
-        matching[1:] = torch.where(usable, best, matching[1:])
+        present = self.tokens[:, 1:].any(-1)  # (S, F'-1, B): part t exists in frame f
+        scores = self.affinity.masked_fill(~present[:, :, None, :], float("-inf"))  # (S, F'-1, B_first, B_later)
+        best = scores.argmax(-1)  # (S, F'-1, B)
+        usable = present.any(-1, keepdim=True) & self.tokens[:, :1].any(-1)  # first part and a later part exist
+        matching[:, 1:] = torch.where(usable, best, matching[:, 1:])
         return matching
 
     def matching(self) -> torch.Tensor:
-        """The matching the part cross-attention uses now: (F', B) long."""
+        """The matching the part cross-attention uses now: (S, F', B) long."""
         if self.mode == "identity":
-            return identity_matching(self.grid[0], self.bones).to(self.tokens.device)
+            return identity_matching(self.grid[0], self.bones, self.samples).to(self.tokens.device)
         return self.attention_matching()
 
 
-def cross_attention_mask(context: PartContext, matching: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which first-frame key each later query may see: ((F'-1)*n, n) bool, and which queries see any ((F'-1)*n,)."""
-    first = context.tokens[0].float()  # (B, n): first-frame part j
-    later = context.tokens[1:]  # (F'-1, B, n)
-    matched = torch.gather(later, 1, matching[1:, :, None].expand_as(later)).float()  # frame f's part match[f, j]
-    allowed = torch.einsum("fjq,jk->fqk", matched, first) > 0  # (F'-1, n_query, n_key)
-    allowed = allowed.flatten(0, 1)  # ((F'-1)*n, n)
-    valid = allowed.any(-1)
-    return allowed | ~valid[:, None], valid  # rows with no key see all keys, then are zeroed
+@dataclass(frozen=True)
+class PartGroups:
+    """One sample's later-frame queries grouped by the first-frame keys they may see.
+
+    A query token in later frame f sees the first-frame tokens of every part j whose match match[f, j]
+    covers it (parts overlap at their borders, so a token can see the union of several parts). Queries
+    seeing the same key set form a group; `queries` lists the later-frame token indices group by group,
+    `bounds[g]` is group g's slice of it and `keys[g]` its first-frame key indices. Queries in no part
+    (the background) are in no group.
+    """
+
+    queries: torch.Tensor  # (L_q,) long, indices into the (F'-1)*n later-frame tokens
+    bounds: tuple[tuple[int, int], ...]
+    keys: tuple[torch.Tensor, ...]
+
+
+def part_groups(first: torch.Tensor, later: torch.Tensor, matching: torch.Tensor) -> PartGroups:
+    """Group one sample's later tokens by visible key set: first (B, n), later (F'-1, B, n) bool, matching (F', B)."""
+    matched = torch.gather(later, 1, matching[1:, :, None].expand_as(later))  # frame f's part match[f, j], by j
+    sees = matched.permute(0, 2, 1).flatten(0, 1)  # ((F'-1)*n, B): query q sees first-frame part j
+    key_sets, group_of = torch.unique(sees.to(torch.uint8), dim=0, return_inverse=True)  # (G, B), ((F'-1)*n,)
+    key_masks = (key_sets.float() @ first.float()) > 0  # (G, n): the first-frame tokens each group sees
+    usable = key_masks.any(-1)  # a group in no part (or whose parts are absent from frame 0) sees nothing
+    group_of = torch.where(usable[group_of], group_of, -1)
+    order = torch.argsort(group_of, stable=True)
+    counts = torch.bincount(group_of + 1, minlength=len(key_sets) + 1).tolist()
+    queries = order[counts[0]:]
+    bounds, keys, start = [], [], 0
+    for g, count in enumerate(counts[1:]):
+        if count:
+            bounds.append((start, start + count))
+            keys.append(key_masks[g].nonzero().flatten())
+            start += count
+    return PartGroups(queries, tuple(bounds), tuple(keys))
 
 
 # -- 3. part-level cross-attention ------------------------------------------------------------------------
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(N, L, D) -> (N, heads, L, D/heads)."""
+    return x.unflatten(2, (heads, -1)).transpose(1, 2)
+
+
 class PTCMAttnProcessor:
-    """Masked part-level cross-attention: Q from later-frame part tokens, K/V from matched first-frame parts."""
+    """Part-level cross-attention: Q from later-frame part tokens, K/V from matched first-frame parts.
+
+    Exact masked attention computed without a mask: each group of queries seeing one key set (see
+    `part_groups`) runs one unmasked attention call against its gathered keys, so fused kernels (flash,
+    memory-efficient, cuDNN) run; background tokens skip q, attention and the output projection.
+    """
+
+    is_ptcm_processor = True
 
     def __call__(self, attn: PartTemporalCoherence, hidden_states: torch.Tensor,
                  context: PartContext) -> torch.Tensor:
         frames, h, w = context.grid
-        n = h * w
-        x = attn.norm(hidden_states.float()).type_as(hidden_states)  # (N, F'*n, D)
-        first, later = x[:, :n], x[:, n:]  # (N, n, D), (N, (F'-1)*n, D)
+        n, heads = h * w, attn.heads
+        batch, tokens, dim = hidden_states.shape
+        normed = None
+        if context.measure and frames > 1:  # every later token's key is needed for the matching
+            normed = attn.norm(hidden_states.float()).type_as(hidden_states)
+            first = normed[:, :n]
+            query_first = _heads(attn.norm_q(attn.to_q(first)), heads)  # (N, heads, n, d)
+            key_later = _heads(attn.norm_k(attn.to_k(normed[:, n:])), heads).unflatten(2, (frames - 1, n))
+            context.add_affinity(part_affinity(query_first, key_later, context.tokens[:, 0], context.tokens[:, 1:]))
+        else:
+            first = attn.norm(hidden_states[:, :n].float()).type_as(hidden_states)
+        key = _heads(attn.norm_k(attn.to_k(first)), heads)  # (N, heads, n, d)
+        value = _heads(attn.to_v(first), heads)
 
-        key = attn.norm_k(attn.to_k(first)).unflatten(2, (attn.heads, -1)).transpose(1, 2)  # (N, heads, n, d)
-        value = attn.to_v(first).unflatten(2, (attn.heads, -1)).transpose(1, 2)
-        query = attn.norm_q(attn.to_q(later)).unflatten(2, (attn.heads, -1)).transpose(1, 2)  # (N, heads, L, d)
+        later = []
+        for sample, groups in enumerate(context.part_groups()):
+            rows = slice(None) if context.samples == 1 else slice(sample, sample + 1)
+            index = groups.queries + n  # token indices in the whole sequence
+            x = (normed[rows] if normed is not None else hidden_states[rows]).index_select(1, index)
+            if normed is None:
+                x = attn.norm(x.float()).type_as(hidden_states)
+            query = _heads(attn.norm_q(attn.to_q(x)), heads)  # (N', heads, L_q, d)
+            k, v = key[rows], value[rows]
+            out = torch.cat([F.scaled_dot_product_attention(query[:, :, lo:hi], k[:, :, keys], v[:, :, keys])
+                             for (lo, hi), keys in zip(groups.bounds, groups.keys, strict=True)]
+                            or [query[:, :, :0]], dim=2)  # (N', heads, L_q, d)
+            out = attn.to_out(out.transpose(1, 2).flatten(2))  # (N', L_q, D)
+            bias = attn.to_out.bias.to(out.dtype).expand(out.shape[0], tokens - n, dim)  # to_out(0) off the parts
+            later.append(bias.index_copy(1, groups.queries, out))
+        return torch.cat([hidden_states.new_zeros(batch, n, dim), torch.cat(later).to(hidden_states.dtype)], 1)
 
-        if context.measure and frames > 1:
-            query_first = attn.norm_q(attn.to_q(first)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
-            key_later = attn.norm_k(attn.to_k(later)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
-            key_later = key_later.unflatten(2, (frames - 1, n))  # (N, heads, F'-1, n, d)
-            context.add_affinity(part_affinity(query_first, key_later, context.tokens[0], context.tokens[1:]))
 
-        allowed, valid = cross_attention_mask(context, context.matching())
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed)  # (N, heads, L, d)
-        out = out.transpose(1, 2).flatten(2) * valid[None, :, None].to(out.dtype)  # (N, L, D)
-        out = attn.to_out(out.type_as(hidden_states))
-        return torch.cat([torch.zeros_like(hidden_states[:, :n]), out], dim=1)  # frame 0 is the anchor
+_DEFAULT_PROCESSOR = PTCMAttnProcessor()
 
 
 class PartTemporalCoherence(nn.Module):
@@ -206,13 +318,28 @@ class PartTemporalCoherence(nn.Module):
         self.context: PartContext | None = None  # set by the transformer for one forward
         self._stream: torch.Tensor | None = None  # the block's residual stream before cross-attention
 
+    # diffusers' attention-processor registry (`model.attn_processors`, `model.set_attn_processor`) lists
+    # PTCM as "blocks.<i>.ptcm.processor" through these two methods.
     def set_processor(self, processor) -> None:
-        """Swap the attention math (e.g. a fused kernel)."""
+        """Swap the part attention's math (e.g. a quantised or cached PTCM processor)."""
         self.processor = processor
 
+    def get_processor(self, return_deprecated_lora: bool = False):
+        """The processor in use, as diffusers' attention modules report theirs."""
+        return self.processor
+
     def forward(self, hidden_states: torch.Tensor, context: PartContext) -> torch.Tensor:
-        """The residual to add: (N, F'*h*w, D) -> (N, F'*h*w, D)."""
-        return self.processor(self, hidden_states, context)
+        """The residual to add: (N, F'*h*w, D) -> (N, F'*h*w, D).
+
+        A processor made for WanAttention (set on every layer by `set_attn_processor(one_processor)`)
+        cannot compute PTCM: the default PTCM processor runs instead, with one warning.
+        """
+        processor = self.processor
+        if not getattr(processor, "is_ptcm_processor", False):
+            warnings.warn(f"PTCM was given the attention processor {type(processor).__name__}, which is not a "
+                          f"PTCM processor (no is_ptcm_processor); PTCM runs its own PTCMAttnProcessor", stacklevel=2)
+            processor = _DEFAULT_PROCESSOR
+        return processor(self, hidden_states, context)
 
     # Hooks on a WanTransformerBlock: run PTCM on x + cross_attn(x) without forking the block's forward.
     def attach(self, block: nn.Module) -> None:
@@ -220,10 +347,12 @@ class PartTemporalCoherence(nn.Module):
         block.norm2.register_forward_pre_hook(self._remember_stream)
         block.attn2.register_forward_hook(self._after_cross_attention)
 
+    @torch.compiler.disable
     def _remember_stream(self, module: nn.Module, args: tuple) -> None:
         if self.context is not None:
             self._stream = args[0]  # (N, S, D) float: the block's hidden_states after self-attention
 
+    @torch.compiler.disable
     def _after_cross_attention(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
         if self.context is None or self._stream is None:
             return None  # PTCM off: the block is untouched

@@ -38,7 +38,11 @@ REQUIRED_FILES: dict[str, tuple] = {
     "tokenizer": (("tokenizer.json", "spiece.model"),),
     "scheduler": ("scheduler_config.json",),
 }
-OFFLOAD_BELOW_BYTES = 40 * 2**30  # `offload=None` turns model CPU offload on for GPUs smaller than this
+OFFLOAD_MODES = ("auto", "none", "model", "group")
+# `offload="auto"` by free GPU memory (measured peaks, model/memory.py); below the model-offload line group
+# offload streams the transformer and text encoder block by block.
+AUTO_NONE_BYTES = 50 * 2**30  # measured peak, all resident: 45.8 GiB (1280x704x121, H100)
+AUTO_MODEL_BYTES = 30 * 2**30  # model offload + VAE tiling: 24.7 GiB; group offload + VAE tiling: 14.2 GiB
 
 
 def check_model_dir(model_dir: str | Path) -> Path:
@@ -97,10 +101,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
     # -- loading ------------------------------------------------------------------------------------------
     @classmethod
     def from_model_dir(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
-                       offload: bool | None = None, vae_tiling: bool = False) -> PoseAnythingPipeline:
+                       offload: str | bool | None = "auto", vae_tiling: bool | None = None,
+                       compile: bool = False) -> PoseAnythingPipeline:
         """Load a local Wan2.2-TI2V-5B diffusers folder and a PoseAnything checkpoint; bf16 on CUDA.
 
-        offload: model CPU offload (None: on for GPUs under 40 GiB); vae_tiling: decode in tiles.
+        offload: "auto" | "none" | "model" | "group" (see `place`); vae_tiling: encode and decode in tiles
+        (None: on whenever offload is, which is what brings 1280x704x121 from 23.8 to 14.2 GiB under group
+        offload); compile: regional torch.compile of the transformer blocks (see `compile_transformer`).
         """
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -125,18 +132,48 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if checkpoint is not None:
             load_checkpoint(transformer, checkpoint)
         pipe = cls(tokenizer, text_encoder.eval(), vae.eval(), scheduler, transformer.eval())
-        if vae_tiling:
+        mode = pipe.place(device, offload)
+        if vae_tiling or (vae_tiling is None and mode != "none"):
             vae.enable_tiling()
-        if offload is None:
-            offload = device.type == "cuda" and _gpu_bytes(device) < OFFLOAD_BELOW_BYTES
+        if compile:
+            pipe.compile_transformer()
+        return pipe
+
+    def compile_transformer(self, **compile_kwargs: Any) -> None:
+        """Regional torch.compile: each repeated WanTransformerBlock compiled once, reused by all 30.
+
+        diffusers' `compile_repeated_blocks`; PTCM's hooks run outside the compiled graphs (torch.compiler
+        .disable), since its part grouping depends on the part masks. kwargs go to torch.compile.
+        """
+        self.transformer.compile_repeated_blocks(**({"dynamic": False} | compile_kwargs))
+
+    def place(self, device: str | torch.device, offload: str | bool | None = "auto") -> str:
+        """Put the components on `device`, with diffusers' own offloading; returns the mode used.
+
+        "none": everything on the device. "model": `enable_model_cpu_offload` (one component on the device
+        at a time). "group": `enable_group_offload` on the text encoder and transformer, block by block with
+        CUDA streams prefetching the next block; the VAE stays on the device. "auto" (or None): by free
+        device memory, none >= 50 GiB > model >= 30 GiB > group; on the CPU always none.
+        """
+        device = torch.device(device)
+        mode = {None: "auto", True: "model", False: "none"}.get(offload, offload)
+        if mode not in OFFLOAD_MODES:
+            raise ModelError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}")
+        if mode == "auto":
+            mode = _auto_offload(device)
         try:
-            if offload:
-                pipe.enable_model_cpu_offload(device=device)
+            if mode == "model":
+                self.enable_model_cpu_offload(device=device)
+            elif mode == "group":
+                self.to("cpu")
+                stream = device.type == "cuda"
+                self.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1,
+                                          use_stream=stream, non_blocking=stream, exclude_modules=["vae"])
             else:
-                pipe.to(device)
+                self.to(device)
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
-        return pipe
+        return mode
 
     # -- properties as diffusers pipelines have them -------------------------------------------------------
     @property
@@ -305,8 +342,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
     def encode_video(self, frames: np.ndarray) -> torch.Tensor:
         """VAE latents, normalised as Wan does: (F, H, W, 3) uint8 -> (1, C, F', H/16, W/16) float32."""
-        device = self.vae.device if self.vae.device.type != "meta" else self._execution_device
-        video = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+        # The execution device, never self.vae.device: under offload the VAE waits on the CPU and diffusers
+        # moves its weights (not its inputs) when encode runs.
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self._execution_device)
         video = video.permute(3, 0, 1, 2)[None].to(self.vae.dtype) / 127.5 - 1  # (1, 3, F, H, W) in [-1, 1]
         latents = self.vae.encode(video).latent_dist.mode().float()
         mean, inv_std = self._latent_stats(latents.device)
@@ -331,14 +369,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
                                   "steps": steps, "matching": None, "attention_matching": None, "part_tokens": None}
         if context is not None:
             frames, h, w = context.grid
-            kwargs["matching"] = context.matching().cpu().numpy()
-            kwargs["attention_matching"] = context.attention_matching().cpu().numpy()
-            kwargs["part_tokens"] = context.tokens.reshape(frames, -1, h, w).cpu().numpy()
+            kwargs["matching"] = context.matching()[0].cpu().numpy()  # the render's one sample of parts
+            kwargs["attention_matching"] = context.attention_matching()[0].cpu().numpy()
+            kwargs["part_tokens"] = context.tokens[0].reshape(frames, -1, h, w).cpu().numpy()
         return kwargs
 
 
-_OOM = ("out of GPU memory: turn on model CPU offload and VAE tiling, or render fewer frames or a smaller size "
-        "(832x480x49 fits a 24 GB card with offload; see docs/neural.md)")
+_OOM = ("out of GPU memory: use --offload group (or model) and VAE tiling, or render fewer frames or a smaller size "
+        "(see docs/neural.md)")
 
 
 def _load_scheduler(root: Path):
@@ -358,8 +396,12 @@ def _area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _gpu_bytes(device: torch.device) -> int:
-    return torch.cuda.get_device_properties(device).total_memory
+def _auto_offload(device: torch.device) -> str:
+    """The offload mode for the device's free memory now."""
+    if device.type != "cuda":
+        return "none"
+    free, _ = torch.cuda.mem_get_info(device)
+    return "none" if free >= AUTO_NONE_BYTES else "model" if free >= AUTO_MODEL_BYTES else "group"
 
 
 def _first_line(err: BaseException) -> str:

@@ -204,6 +204,9 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         if part_context is not None and tuple(part_context.grid) != self.token_grid(hidden_states.shape):
             raise ModelShapeError(f"part_context is for a token grid {tuple(part_context.grid)}, the latents give "
                                   f"{self.token_grid(hidden_states.shape)}")
+        if part_context is not None and part_context.samples not in (1, n):
+            raise ModelShapeError(f"part_context holds parts of {part_context.samples} samples for a batch of {n} "
+                                  f"(give 1 set of parts for the whole batch, or one per sample)")
 
 
 def _ptcm_from_self_attention(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -103,6 +103,13 @@ def render_parser() -> argparse.ArgumentParser:
     neural.add_argument("--matching", choices=("identity", "attention"), default="identity",
                         help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
                              "attention (an imported skeleton whose bones may not correspond across frames)")
+    neural.add_argument("--offload", choices=("auto", "none", "model", "group"), default="auto",
+                        help="GPU memory: none (all on the GPU), model (one component at a time), group (the "
+                             "transformer streamed block by block: 1280x704x121 in a 24 GB card); auto picks by "
+                             "free GPU memory")
+    neural.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer's repeated blocks (the first steps compile, later "
+                             "ones run faster)")
     return p
 
 
@@ -152,7 +159,8 @@ def _render(args: argparse.Namespace) -> int:
     target = output_target(args.output)
     project = load_project(args.project)
     neural = NeuralOptions(model_dir=args.model_dir or project.render.model_dir, checkpoint=args.checkpoint,
-                           device=args.device, matching=args.matching)
+                           device=args.device, matching=args.matching, offload=args.offload,
+                           compile=args.compile)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
                        steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural,

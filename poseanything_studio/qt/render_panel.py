@@ -117,6 +117,12 @@ class RenderPanel(QWidget):
         row.addWidget(self.model_dir)
         row.addWidget(browse)
         form.addRow("Model", row)
+        self.offload = QComboBox()  # a setting of this machine's GPU, not of the project
+        self.offload.addItems(["auto", "none", "model", "group"])
+        self.offload.setToolTip("GPU memory for poseanything: none (all on the GPU, fastest), model (one part at "
+                                "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
+                                "free GPU memory")
+        form.addRow("GPU memory", self.offload)
         self.prompt = QPlainTextEdit(placeholderText="What the video shows (neural renderer)")
         self.negative = QPlainTextEdit(placeholderText="What to avoid")
         for edit in (self.prompt, self.negative):
@@ -217,7 +223,8 @@ class RenderPanel(QWidget):
             return
         self._settings_timer.stop()
         self._apply_settings()
-        request = RenderRequest(self.doc.project, self.doc.project.render.renderer, self.doc.mask)
+        request = RenderRequest(self.doc.project, self.doc.project.render.renderer, self.doc.mask,
+                                self.offload.currentText())
         self.result = None
         self._started = time.perf_counter()
         self.render_button.setEnabled(False)

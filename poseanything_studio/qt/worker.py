@@ -21,7 +21,7 @@ from superqt.utils import GeneratorWorker, thread_worker
 from ..core.errors import ProjectError
 from ..core.project import Project
 from ..rendering.events import Frame, Preview, Progress, RenderCancelled, RenderError
-from ..rendering.job import RenderJob, make_job
+from ..rendering.job import NeuralOptions, RenderJob, make_job
 from ..rendering.runner import run
 
 SCREEN_INTERVAL = 1 / 60  # seconds between throttled updates
@@ -67,10 +67,12 @@ class RenderRequest:
     project: Project
     renderer: str = "puppet"
     mask: np.ndarray | None = None
+    offload: str = "auto"  # the neural renderer's GPU memory mode (auto | none | model | group)
 
     def job(self) -> RenderJob:
         """The RenderJob (reads the picture and derives the mask: slow, so done in the worker)."""
-        return make_job(self.project, renderer=self.renderer, mask=self.mask)
+        neural = NeuralOptions(model_dir=self.project.render.model_dir, offload=self.offload)
+        return make_job(self.project, renderer=self.renderer, mask=self.mask, neural=neural)
 
 
 @thread_worker

@@ -23,6 +23,8 @@ class NeuralOptions:
     checkpoint: str | None = None
     device: str = "cuda"
     matching: str = "identity"  # PTCM part matching: the rig's own ("identity") or by attention (imported rigs)
+    offload: str = "auto"  # auto | none | model | group (model/pipeline.py PoseAnythingPipeline.place)
+    compile: bool = False  # regional torch.compile of the transformer's repeated blocks
 
 
 @dataclass(frozen=True)

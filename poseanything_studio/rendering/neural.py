@@ -34,7 +34,8 @@ class PoseAnythingRenderer:
         checkpoint = resolve_checkpoint(job.neural.model_dir, job.neural.checkpoint)
         check_cancel(cancel)
         yield Progress(0, job.steps, "load")
-        pipe = load_pipeline(job.neural.model_dir, checkpoint, job.neural.device)
+        pipe = load_pipeline(job.neural.model_dir, checkpoint, job.neural.device, job.neural.offload,
+                             job.neural.compile)
         inputs = job_inputs(job)
         yield Progress(0, job.steps, "steps")
         yield from _run_pipeline(pipe, job, inputs, cancel)
@@ -61,17 +62,18 @@ def resolve_checkpoint(model_dir: str | None, checkpoint: str | None) -> Path:
     return default
 
 
-def load_pipeline(model_dir: str, checkpoint: Path, device: str):
+def load_pipeline(model_dir: str, checkpoint: Path, device: str, offload: str = "auto", compile: bool = False):
     """The loaded pipeline for these settings (cached); ModelError becomes RenderError."""
     from model.errors import ModelError
     from model.pipeline import PoseAnythingPipeline
 
-    key = (str(Path(model_dir).expanduser().resolve()), str(checkpoint.resolve()), device)
+    key = (str(Path(model_dir).expanduser().resolve()), str(checkpoint.resolve()), device, offload, compile)
     with _cache_lock:
         if key not in _cache:
             _cache.clear()  # one model in memory at a time
             try:
-                pipe = PoseAnythingPipeline.from_model_dir(key[0], checkpoint, device=device)
+                pipe = PoseAnythingPipeline.from_model_dir(key[0], checkpoint, device=device, offload=offload,
+                                                           compile=compile)
             except ModelError as err:
                 raise RenderError(str(err)) from None
             pipe.set_progress_bar_config(disable=True)

@@ -105,3 +105,19 @@ def test_errors_are_one_line_exit_2_and_write_nothing(tiny_dir, moving_arm, tmp_
     assert [line for line in err.splitlines() if line.startswith("error:")] == [next(
         line for line in err.splitlines() if line.startswith("error:"))]
     assert not out.exists()
+
+
+def test_render_with_offload_and_compile_options_gives_the_same_video(tiny_dir, moving_arm, tmp_path, monkeypatch):
+    from model.pipeline import PoseAnythingPipeline
+
+    compiled = []
+    monkeypatch.setattr(PoseAnythingPipeline, "compile_transformer",
+                        lambda self: compiled.append(self.transformer.compile_repeated_blocks(backend="eager")))
+    videos = []
+    for extra in ([], ["--offload", "group", "--compile"]):
+        out = tmp_path / f"arm{len(videos)}.mp4"
+        code = cli_main(["render", str(moving_arm), "-o", str(out), "--renderer", "poseanything", "--model-dir",
+                         str(tiny_dir), "--device", "cpu", "--steps", "2", "--seed", "3", *extra])
+        assert code == 0
+        videos.append(read_video(out)[0])
+    assert len(compiled) == 1 and np.array_equal(videos[0], videos[1])

@@ -111,4 +111,5 @@ def test_tiny_command_refuses_a_full_folder(tiny_dir, capsys):
 def test_memory_table_from_the_real_configs(capsys):
     assert model_main(["memory"]) == 0
     out = capsys.readouterr().out
-    assert "| 1280x704x121 | 27,280 |" in out and "transformer 12.27 GB" in out
+    assert "| 1280x704x121 | 27,280 | 45.8 GiB | 24.7 GiB | 23.8 GiB | 14.2 GiB |" in out
+    assert "transformer 12.27 GB" in out and "H100" in out

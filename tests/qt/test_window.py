@@ -378,3 +378,14 @@ def test_window_never_imports_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_render_panel_offload_choice_reaches_the_neural_job(studio, monkeypatch):
+    panel = studio.render_panel
+    requests = []
+    monkeypatch.setattr(panel.controller, "start", requests.append)
+    panel.offload.setCurrentText("group")
+    panel.start_render()
+    assert requests[0].offload == "group"
+    assert requests[0].job().neural.offload == "group"
+    assert requests[0].job().neural.model_dir == studio.doc.project.render.model_dir
