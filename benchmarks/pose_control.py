@@ -29,9 +29,12 @@ cross-attention (EC) and PTCM (the paper's ablation), each trained once per seed
 standard deviation) over seeds. The last line is `ratio R`, R = PTCM's error / the still-frame error (mean
 over seeds); the target is R <= 0.5.
 
-    python benchmarks/pose_control.py            # 3 seeds x 4 trainings of 900 steps (see docs/training.md)
-    python benchmarks/pose_control.py --short    # 3 seeds x 4 trainings of 300 steps, 200 clips, 8 held out
+    python benchmarks/pose_control.py            # 3 seeds x 4 trainings of 300 steps, 200 clips, 8 held out
+    python benchmarks/pose_control.py --short    # 3 seeds x 4 trainings of 100 steps, 100 clips, 4 held out
     python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of a few minutes
+    python benchmarks/pose_control.py --steps 900 --clips 400 --held-out 16   # longer, if the hours are there
+
+The default took about an hour on this shared 2-core machine (docs/training.md has the measured run).
 
 Torch runs one thread by default (`--threads`): on this shared 2-core machine two threads were 6x slower
 than one (5.6 vs 0.9 s a step, measured under a load of about 7), from threads waiting on each other.
@@ -88,9 +91,9 @@ class Clip:
 
 @dataclass(frozen=True)
 class Settings:
-    steps: int = 900
-    clips: int = 400
-    held_out: int = 16
+    steps: int = 300
+    clips: int = 200
+    held_out: int = 8
     batch: int = 8
     width: int = 128
     layers: int = 3
@@ -338,7 +341,7 @@ def settings_from(args: argparse.Namespace) -> tuple[Settings, list[int]]:
     if args.quick:
         return Settings(steps=40, clips=40, held_out=4, width=args.width, layers=args.layers), [0]
     if args.short:
-        return Settings(steps=args.steps or 300, clips=200, held_out=8, batch=args.batch, width=args.width,
+        return Settings(steps=args.steps or 100, clips=100, held_out=4, batch=args.batch, width=args.width,
                         layers=args.layers), list(range(args.seeds))
     return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, batch=args.batch,
                      width=args.width, layers=args.layers), list(range(args.seeds)))
@@ -362,7 +365,7 @@ def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke test: 1 seed, few clips and steps")
-    parser.add_argument("--short", action="store_true", help="3 seeds at 300 steps, 200 clips, 8 held out")
+    parser.add_argument("--short", action="store_true", help="3 seeds at 100 steps, 100 clips, 4 held out")
     parser.add_argument("--steps", type=int, help=f"training steps per model (default {Settings.steps})")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--clips", type=int, default=Settings.clips)
