@@ -1,23 +1,43 @@
-"""Does the recipe learn pose control? A CPU-scale proof on synthetic sprites, with and without pose input.
+"""Does the recipe learn pose control? A CPU-scale proof on synthetic sprites, over several seeds.
 
 Data: sprites of random topology (chains, stars, trees), each bone's part painted in its own colour on a
 still background of smooth colour blobs, moved by the puppet renderer along random joint turns and a
-drift; 48x48 pixels, 5 frames; pose frames drawn by the core's raster. Model: `PoseAnythingTransformer3DModel`,
-the real class at a tiny size (3 blocks, width 128), trained with Wan's flow-matching objective (first frame
-clean with timestep 0 on its tokens, as Wan2.2 TI2V), the pose dropped for 10% of samples as the training
-recipe does, and sampled with guidance on the pose (scale 3). In place of the Wan VAE the latent space is a fixed
-pixel-unshuffle (4x4 pixels -> 48 channels, no temporal compression); we say so plainly: a trained VAE is
-out of reach on this CPU, and the question here is the transformer's.
+drift; 32x32 pixels, 5 frames; pose frames drawn by the core's raster. Model: `PoseAnythingTransformer3DModel`,
+the real class at a tiny size, trained with Wan's flow-matching objective (first latent frame clean with
+timestep 0 on its tokens, as Wan2.2 TI2V), the pose dropped for 10% of samples as the training recipe does,
+and sampled with guidance on the pose (scale 3).
+
+Stand-in for the Wan VAE (a trained VAE is out of reach on this CPU; the question here is the
+transformer's): a fixed, invertible rearrangement that compresses time by 4 as the Wan VAE does. Latent
+frame 0 is pixel frame 0 alone (its 4 slots hold it 4 times), latent frame k pixel frames 4k-3..4k (causal,
+as Wan's); each pixel frame is cut into 2x2 cells (pixel-unshuffle), the 4 frames of a latent frame stacked
+on channels: 48 channels (as Wan2.2's) on a 16x16 grid. Space is compressed by 2 rather than Wan's 16, and
+nothing is learned: we say so plainly. (A token must carry its 48 noisy values through the width-128
+model to predict the velocity; 192 values a token at width 192 left the samples noise, see docs.)
+
+Part masks for EC and PTCM are derived from the conditioning pose exactly as the renderer derives them
+(`core.parts.clip_part_masks`: the paper's capped dilation of each bone on the first frame's subject, carried
+by the bone's motion), never from the ground-truth future frames, and pooled over each latent frame's 4
+pixel frames; each sample of a training batch has its own masks.
 
 Pose-following error: for each part (colour) in each generated frame after the first, the distance in
 pixels between the centroid of that colour and its centroid in the ground-truth frame (a part that
-vanished counts as 24 px, half the frame), averaged over parts, frames and held-out clips. The same model
-trained the same way with its pose input zeroed is the baseline; the last line is `ratio R` (with pose /
-without). Then the paper's ablation on this data: concat only, whole-subject cross-attention (EC), PTCM.
+vanished counts as 16 px, half the frame), averaged over parts, frames and held-out clips. Two baselines:
+the same model trained with its pose input zeroed ("no pose"), and the first frame held still (what a
+model that ignores the pose and copies the picture would score). Rows: concat only, whole-subject
+cross-attention (EC) and PTCM (the paper's ablation), each trained once per seed; mean and spread (sample
+standard deviation) over seeds. The last line is `ratio R`, R = PTCM's error / the still-frame error (mean
+over seeds); the target is R <= 0.5.
 
-    python benchmarks/pose_control.py            # 4 trainings of 1800 steps, each about 26 minutes on 2 cores
-    python benchmarks/pose_control.py --no-ablation   # the ratio alone: 2 trainings, about 53 minutes
-    python benchmarks/pose_control.py --quick    # a smoke test in about two minutes
+    python benchmarks/pose_control.py            # 3 seeds x 4 trainings of 300 steps, 200 clips, 8 held out
+    python benchmarks/pose_control.py --short    # 3 seeds x 4 trainings of 100 steps, 100 clips, 4 held out
+    python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of a few minutes
+    python benchmarks/pose_control.py --steps 900 --clips 400 --held-out 16   # longer, if the hours are there
+
+The default took about an hour on this shared 2-core machine (docs/training.md has the measured run).
+
+Torch runs one thread by default (`--threads`): on this shared 2-core machine two threads were 6x slower
+than one (5.6 vs 0.9 s a step, measured under a load of about 7), from threads waiting on each other.
 """
 
 from __future__ import annotations
@@ -40,37 +60,56 @@ sys.path.insert(0, str(ROOT))
 
 from model.part_attention import PartContext, pool_part_masks  # noqa: E402
 from model.transformer import PoseAnythingTransformer3DModel  # noqa: E402
-from poseanything_studio.core.parts import part_masks, posed_part_masks  # noqa: E402
+from poseanything_studio.core.parts import clip_part_masks  # noqa: E402
 from poseanything_studio.core.raster import draw_pose  # noqa: E402
 from poseanything_studio.core.rig import Bone, Joint, Rig  # noqa: E402
 from poseanything_studio.evaluation import l1, psnr, ssim  # noqa: E402
 from poseanything_studio.rendering.puppet import PuppetMesh  # noqa: E402
 
-SIZE, FRAMES, UNSHUFFLE, PATCH, WIDTH = 48, 5, 4, 1, 128
-POSE_SCALE = 2  # pose frames drawn at 2x and area-reduced: at 48 px the joint dots would hide the bones
-TURN, DRIFT = 1.5, 12.0  # motion: each bone turns up to 1.5 rad about its parent end, the sprite drifts 12 px
-CONDITION_DROPOUT, GUIDANCE = 0.1, 3.0  # as the training recipe: pose dropped 10% of the time, guided sampling
+SIZE, FRAMES = 32, 5
+SPATIAL, TEMPORAL = 2, 4  # the stand-in latent: 2x2 pixel cells, 4 frames per latent frame (Wan: 16x16, 4)
+CHANNELS = TEMPORAL * 3 * SPATIAL * SPATIAL  # 48
+LATENT_FRAMES = (FRAMES - 1) // TEMPORAL + 1
+POSE_SCALE = 2  # pose frames drawn at 2x and area-reduced: at 32 px the joint dots would hide the bones
+TURN, DRIFT = 1.5, 10.0  # motion: each bone turns up to 1.5 rad about its parent end, the sprite drifts 10 px
+BONE_LENGTH, STROKE = (5.0, 7.5), 3  # px
+CONDITION_DROPOUT, GUIDANCE, SHIFT = 0.1, 3.0, 3.0  # as the training recipe: pose dropped 10%, guided sampling
 PALETTE = np.array([(255, 60, 60), (60, 230, 60), (70, 110, 255), (250, 230, 50), (240, 80, 240)], np.uint8)
 MISSING_PX = SIZE / 2
+MODES = ("no pose", "concat", "ec", "ptcm")
+NAMES = {"no pose": "no pose input (baseline)", "concat": "concat only",
+         "ec": "whole-subject cross-attention (EC)", "ptcm": "PTCM"}
 
 
 @dataclass(frozen=True)
 class Clip:
     video: np.ndarray  # (F, H, W, 3) uint8
     pose: np.ndarray  # (F, H, W, 3) uint8
-    parts: np.ndarray  # (F, B, H, W) bool
+    parts: np.ndarray  # (F, B, H, W) bool, from the pose as the renderer makes them
     bones: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    steps: int = 300
+    clips: int = 200
+    held_out: int = 8
+    batch: int = 8
+    width: int = 128
+    layers: int = 3
+    lr: float = 1e-3
+    sample_steps: int = 20
 
 
 # -- data ---------------------------------------------------------------------------------------------------
 def random_rig(rng: np.random.Generator) -> Rig:
     """A chain, a star or a small tree of 2-4 bones around the centre."""
     kind = rng.choice(["chain", "star", "tree"])
-    centre = np.array([SIZE / 2, SIZE / 2]) + rng.uniform(-4, 4, 2)
+    centre = np.array([SIZE / 2, SIZE / 2]) + rng.uniform(-3, 3, 2)
     points, bones = [centre], []
     for i in range(int(rng.integers(2, 5))):
         parent = {"chain": i, "star": 0, "tree": int(rng.integers(0, i + 1))}[kind]
-        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(7, 11)
+        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(*BONE_LENGTH)
         points.append(points[parent] + length * np.array([np.cos(angle), np.sin(angle)]))
         bones.append((parent, i + 1))
     joints = tuple(Joint(f"j{i}", (float(p[0]), float(p[1]))) for i, p in enumerate(points))
@@ -84,14 +123,14 @@ def background(rng: np.random.Generator) -> np.ndarray:
 
 
 def make_clip(rng: np.random.Generator) -> Clip:
-    """A sprite painted per part, moved by the puppet renderer; its pose frames and part masks."""
+    """A sprite painted per part, moved by the puppet renderer; its pose frames and the pose's part masks."""
     rig = random_rig(rng)
     rest = rig.rest_xy()
     image = np.dstack([background(rng), np.full((SIZE, SIZE), 255, np.uint8)])
     labels = np.full((SIZE, SIZE), -1, np.int16)
     for k, (a, b) in enumerate(rig.bone_joint_indices()):
         stroke = np.zeros((SIZE, SIZE), np.uint8)
-        cv2.line(stroke, tuple(rest[a].round().astype(int)), tuple(rest[b].round().astype(int)), 1, 4)
+        cv2.line(stroke, tuple(rest[a].round().astype(int)), tuple(rest[b].round().astype(int)), 1, STROKE)
         labels[(stroke > 0) & (labels < 0)] = k
     mask = labels >= 0
     image[mask, :3] = PALETTE[labels[mask]]
@@ -111,48 +150,82 @@ def make_clip(rng: np.random.Generator) -> Clip:
     big = SIZE * POSE_SCALE
     pose = np.stack([cv2.resize(draw_pose(rig, p * POSE_SCALE, (big, big)), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
                      for p in positions])
-    parts = posed_part_masks(part_masks(labels, len(rig.bones)), rig, rest, positions)
+    # The renderer's part masks: the first frame's subject and the rig; later frames follow the pose alone.
+    parts = clip_part_masks(mask, rig, positions[0], positions)
     return Clip(video, pose, parts, len(rig.bones))
 
 
+# -- the stand-in latent: time / 4 (causal, as the Wan VAE), space / 4 ------------------------------------------
 def to_latent(frames: np.ndarray) -> torch.Tensor:
-    """(F, H, W, 3) uint8 -> (48, F, H/4, W/4) in [-1, 1]: the fixed pixel-unshuffle 'VAE'."""
+    """(F, H, W, 3) uint8 -> (48, F', H/2, W/2) in [-1, 1]; latent frame 0 holds pixel frame 0 (4 copies)."""
     x = torch.from_numpy(frames).float().permute(0, 3, 1, 2) / 127.5 - 1  # (F, 3, H, W)
-    return F.pixel_unshuffle(x, UNSHUFFLE).permute(1, 0, 2, 3)  # (48, F, h, w)
+    cells = F.pixel_unshuffle(x, SPATIAL)  # (F, 12, h, w)
+    cells = torch.cat([cells[:1].expand(TEMPORAL, -1, -1, -1), cells[1:]])  # (4 F', 12, h, w)
+    return cells.unflatten(0, (-1, TEMPORAL)).flatten(1, 2).permute(1, 0, 2, 3).contiguous()  # (48, F', h, w)
 
 
 def from_latent(latent: torch.Tensor) -> np.ndarray:
-    x = F.pixel_shuffle(latent.permute(1, 0, 2, 3), UNSHUFFLE)  # (F, 3, H, W)
+    """(48, F', h, w) -> (F, H, W, 3) uint8; frame 0 is the mean of its 4 copies."""
+    groups = latent.permute(1, 0, 2, 3).unflatten(1, (TEMPORAL, -1))  # (F', 4, 12, h, w)
+    cells = torch.cat([groups[0].mean(0, keepdim=True), groups[1:].flatten(0, 1)])  # (F, 12, h, w)
+    x = F.pixel_shuffle(cells, SPATIAL)
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def part_context(clips: list[Clip], mode: str) -> PartContext | None:
-    """PTCM's parts for a batch: per bone ("ptcm"), the whole subject as one part ("ec"), or none."""
-    if mode == "concat":
+def coverage(clip: Clip, mode: str) -> torch.Tensor:
+    """Part coverage per latent token, (F', B, h, w): per bone (PTCM) or the whole subject as one part (EC)."""
+    masks = clip.parts if mode == "ptcm" else clip.parts.any(1, keepdims=True)
+    return pool_part_masks(masks, temporal=TEMPORAL, spatial=SPATIAL)
+
+
+def part_context(clips: list[Clip], mode: str, coverages: dict) -> PartContext | None:
+    """PTCM's parts for a batch, each sample its own (bone counts padded with empty parts); None for concat."""
+    if mode not in ("ec", "ptcm"):
         return None
-    bones = max(c.bones for c in clips)
-    coverage = []
-    for c in clips:
-        masks = c.parts if mode == "ptcm" else c.parts.any(1, keepdims=True)
-        if mode == "ptcm" and c.bones < bones:
-            masks = np.concatenate([masks, np.zeros((FRAMES, bones - c.bones, SIZE, SIZE), bool)], 1)
-        coverage.append(pool_part_masks(masks, temporal=1, spatial=UNSHUFFLE * PATCH))
-    return PartContext.from_coverage(torch.stack(coverage).max(0).values, mode="identity")
+    parts = [coverages[id(c)] for c in clips]
+    bones = max(p.shape[1] for p in parts)
+    stacked = torch.stack([F.pad(p, (0, 0, 0, 0, 0, bones - p.shape[1])) for p in parts])  # (N, F', B, h, w)
+    if not BATCHED_PARTS:  # one set of parts for the whole batch: only right when every sample is the same clip
+        if any(c is not clips[0] for c in clips):
+            raise ValueError("this PartContext has no batch dimension: give it one clip's parts at a time")
+        return PartContext.from_coverage(stacked[0], mode="identity")
+    return PartContext.from_coverage(stacked, mode="identity")
+
+
+BATCHED_PARTS = hasattr(PartContext, "stack")  # PartContext with per-sample part tokens (S, F', B, h*w)
+
+
+def predict(model, xt, timesteps, text, pose, clips: list[Clip], mode: str, coverages: dict) -> torch.Tensor:
+    """The model's velocity for a batch, each sample with its own clip's part masks (one forward per sample
+    where PartContext has no batch dimension: the same result, the same arithmetic on the CPU)."""
+    device = xt.device
+    if mode not in ("ec", "ptcm") or BATCHED_PARTS:
+        context = part_context(clips, mode, coverages)
+        if context is not None:
+            context.tokens = context.tokens.to(device)
+        return model(xt, timesteps, text, pose_latents=pose, part_context=context).sample
+    out = []
+    for i, clip in enumerate(clips):
+        context = part_context([clip], mode, coverages)
+        context.tokens = context.tokens.to(device)
+        out.append(model(xt[i:i + 1], timesteps[i:i + 1], text[i:i + 1], pose_latents=pose[i:i + 1],
+                         part_context=context).sample)
+    return torch.cat(out)
 
 
 # -- model ----------------------------------------------------------------------------------------------------
-def tiny_model(ptcm: bool, seed: int) -> PoseAnythingTransformer3DModel:
-    """The real class, 3 blocks of width 128, patch 1: a token is one latent cell (48 video + 48 pose values),
-    and to predict the velocity noise - x0 the noise must pass through, so the width leaves room for both
-    (2x2 patches of 192 values at width 192 squeezed the pose out and the samples stayed noise)."""
+def tiny_model(ptcm: bool, seed: int, settings: Settings) -> PoseAnythingTransformer3DModel:
+    """The real class at a tiny size, patch 1: a token is one latent cell (48 video + 48 pose values); to
+    predict the velocity noise - x0 the noise must pass through, so the width leaves room for it."""
     torch.manual_seed(seed)
     return PoseAnythingTransformer3DModel(
-        patch_size=(1, PATCH, PATCH), num_attention_heads=WIDTH // 32, attention_head_dim=32, in_channels=48,
-        out_channels=48, text_dim=16, freq_dim=64, ffn_dim=4 * WIDTH, num_layers=3, rope_max_seq_len=64, ptcm=ptcm)
+        patch_size=(1, 1, 1), num_attention_heads=settings.width // 32, attention_head_dim=32,
+        in_channels=CHANNELS, out_channels=CHANNELS, text_dim=16, freq_dim=64, ffn_dim=4 * settings.width,
+        num_layers=settings.layers, rope_max_seq_len=64, ptcm=ptcm)
 
 
 def timesteps_per_token(sigma: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
-    """Wan2.2 TI2V per-token timesteps: 0 on the clean first frame, sigma*1000 elsewhere; (N, tokens)."""
+    """Wan2.2 TI2V per-token timesteps: 0 on the clean first latent frame, sigma*1000 elsewhere; (N, tokens)."""
     frames, h, w = grid
     t = (sigma[:, None] * 1000).repeat(1, frames * h * w)
     t[:, : h * w] = 0
@@ -165,31 +238,32 @@ def shifted_sigma(n: int, shift: float, generator: torch.Generator) -> torch.Ten
     return shift * u / (1 + (shift - 1) * u)
 
 
-def train(clips: list[Clip], use_pose: bool, parts: str, steps: int, batch: int,
-          seed: int) -> PoseAnythingTransformer3DModel:
-    """Flow matching: predict noise - x0 on every frame but the first, which stays clean."""
-    model = tiny_model(ptcm=parts != "concat", seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: str) -> PoseAnythingTransformer3DModel:
+    """Flow matching: predict noise - x0 on every latent frame but the first, which stays clean."""
+    model = tiny_model(ptcm=mode in ("ec", "ptcm"), seed=seed, settings=settings).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings.steps)
     g = torch.Generator().manual_seed(seed)
-    latents = torch.stack([to_latent(c.video) for c in clips])  # (N, 48, F, h, w)
+    latents = torch.stack([to_latent(c.video) for c in clips])  # (N, 192, F', h, w)
     poses = torch.stack([to_latent(c.pose) for c in clips])
-    text = torch.zeros(batch, 4, 16)
-    grid = (FRAMES, latents.shape[3] // PATCH, latents.shape[4] // PATCH)
+    coverages = {id(c): coverage(c, mode) for c in clips} if mode in ("ec", "ptcm") else {}
+    text = torch.zeros(settings.batch, 4, 16, device=device)
+    grid = (LATENT_FRAMES, latents.shape[3], latents.shape[4])
     model.train()
-    for _ in tqdm(range(steps), desc=f"{'pose' if use_pose else 'no pose'}, {parts}", unit="step", leave=False,
+    for _ in tqdm(range(settings.steps), desc=f"{mode}, seed {seed}", unit="step", leave=False,
                   disable=not sys.stderr.isatty()):
-        idx = torch.randint(0, len(clips), (batch,), generator=g)
-        x0, pose = latents[idx], poses[idx] if use_pose else torch.zeros_like(poses[idx])
-        dropped = torch.rand(batch, generator=g) < CONDITION_DROPOUT  # drawn alike with and without pose
+        idx = torch.randint(0, len(clips), (settings.batch,), generator=g)
+        x0 = latents[idx]
+        pose = poses[idx] if mode != "no pose" else torch.zeros_like(x0)
+        dropped = torch.rand(settings.batch, generator=g) < CONDITION_DROPOUT  # drawn alike with and without pose
         pose = torch.where(dropped.view(-1, 1, 1, 1, 1), torch.zeros_like(pose), pose)
         noise = torch.randn(x0.shape, generator=g)
-        sigma = shifted_sigma(batch, 3.0, g)
+        sigma = shifted_sigma(settings.batch, SHIFT, g)
         xt = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
         xt[:, :, 0] = x0[:, :, 0]
-        context = part_context([clips[i] for i in idx.tolist()], parts)
-        v = model(xt, timesteps_per_token(sigma, grid), text, pose_latents=pose, part_context=context).sample
-        loss = F.mse_loss(v[:, :, 1:], (noise - x0)[:, :, 1:])
+        v = predict(model, xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose.to(device),
+                    [clips[i] for i in idx.tolist()], mode, coverages)
+        loss = F.mse_loss(v[:, :, 1:], (noise - x0)[:, :, 1:].to(device))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -199,27 +273,32 @@ def train(clips: list[Clip], use_pose: bool, parts: str, steps: int, batch: int,
 
 
 @torch.no_grad()
-def generate(model, clip: Clip, use_pose: bool, parts: str, steps: int = 20, seed: int = 0) -> np.ndarray:
-    """Euler sampling from noise, the first frame held clean, conditioned on the clip's pose frames; with pose,
-    classifier-free guidance on it: v = v(no pose) + s (v(pose) - v(no pose)), one batch of two."""
-    x0 = to_latent(clip.video)[None]
-    pose = to_latent(clip.pose)[None] if use_pose else torch.zeros_like(x0)
+def generate(model, clip: Clip, mode: str, settings: Settings, device: str, seed: int = 0) -> np.ndarray:
+    """Euler sampling from noise, the first latent frame held clean, conditioned on the clip's pose frames; with
+    pose, classifier-free guidance on it: v = v(no pose) + s (v(pose) - v(no pose)), one batch of two."""
+    x0 = to_latent(clip.video)[None].to(device)
+    use_pose = mode != "no pose"
+    pose = to_latent(clip.pose)[None].to(device) if use_pose else torch.zeros_like(x0)
     guided = use_pose and GUIDANCE != 1.0
     poses = torch.cat([pose, torch.zeros_like(pose)]) if guided else pose
-    x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
-    grid = (FRAMES, x0.shape[3] // PATCH, x0.shape[4] // PATCH)
-    sigmas = torch.linspace(1, 0, steps + 1)
-    sigmas = 3.0 * sigmas / (1 + 2.0 * sigmas)
-    context = part_context([clip] * len(poses), parts)
+    x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
+    grid = (LATENT_FRAMES, x0.shape[3], x0.shape[4])
+    sigmas = torch.linspace(1, 0, settings.sample_steps + 1)
+    sigmas = SHIFT * sigmas / (1 + (SHIFT - 1) * sigmas)
+    coverages = {id(clip): coverage(clip, mode)} if mode in ("ec", "ptcm") else {}
+    context = part_context([clip] * len(poses), mode, coverages)
+    if context is not None:
+        context.tokens = context.tokens.to(device)
+    text = torch.zeros(len(poses), 4, 16, device=device)
     for s, s_next in pairwise(sigmas):
         x[:, :, 0] = x0[:, :, 0]
-        v = model(x.expand(len(poses), -1, -1, -1, -1), timesteps_per_token(s.repeat(len(poses)), grid),
-                  torch.zeros(len(poses), 4, 16), pose_latents=poses, part_context=context).sample
+        v = model(x.expand(len(poses), -1, -1, -1, -1), timesteps_per_token(s.repeat(len(poses)), grid).to(device),
+                  text, pose_latents=poses, part_context=context).sample
         if guided:
             v = v[1:] + GUIDANCE * (v[:1] - v[1:])
         x = x + (s_next - s) * v
     x[:, :, 0] = x0[:, :, 0]
-    return from_latent(x[0])
+    return from_latent(x[0].float().cpu())
 
 
 # -- metrics --------------------------------------------------------------------------------------------------
@@ -234,7 +313,7 @@ def part_centroids(frame: np.ndarray, bones: int) -> list[np.ndarray | None]:
 
 
 def pose_error(generated: np.ndarray, clip: Clip) -> float:
-    """Mean distance (px) between where each part is and where it should be, frames 1.. (a lost part = 24 px)."""
+    """Mean distance (px) between where each part is and where it should be, frames 1.. (lost part: SIZE / 2)."""
     errors = []
     for f in range(1, FRAMES):
         for got, want in zip(part_centroids(generated[f], clip.bones), part_centroids(clip.video[f], clip.bones),
@@ -251,54 +330,80 @@ def quality(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
             float(np.mean([l1(generated[f], clip.video[f]) for f in frames])))
 
 
+def scores(outputs: list[np.ndarray], clips: list[Clip]) -> np.ndarray:
+    """(pose error px, PSNR, SSIM, L1), each the mean over the held-out clips."""
+    return np.array([np.mean([pose_error(o, c) for o, c in zip(outputs, clips, strict=True)]),
+                     *np.mean([quality(o, c) for o, c in zip(outputs, clips, strict=True)], axis=0)])
+
+
+# -- the run --------------------------------------------------------------------------------------------------
+def settings_from(args: argparse.Namespace) -> tuple[Settings, list[int]]:
+    if args.quick:
+        return Settings(steps=40, clips=40, held_out=4, width=args.width, layers=args.layers), [0]
+    if args.short:
+        return Settings(steps=args.steps or 100, clips=100, held_out=4, batch=args.batch, width=args.width,
+                        layers=args.layers), list(range(args.seeds))
+    return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, batch=args.batch,
+                     width=args.width, layers=args.layers), list(range(args.seeds)))
+
+
+def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
+    """Mean +- spread over seeds per row, and each row's error against both baselines."""
+    no_pose = np.mean([r[0] for r in results["no pose"]])
+    lines = [f"{'model':<36} {'pose err px':>15} {'/ still':>7} {'/ no pose':>9} {'PSNR':>7} {'SSIM':>7} {'L1':>8}",
+             f"{'(first frame held still)':<36} {still[0]:>15.2f} {1:>7.2f} {still[0] / no_pose:>9.2f} "
+             f"{still[1]:>7.2f} {still[2]:>7.4f} {still[3]:>8.4f}"]
+    for mode in MODES:
+        rows = np.array(results[mode])  # (seeds, 4)
+        mean = rows.mean(0)
+        spread = rows[:, 0].std(ddof=1) if len(rows) > 1 else 0.0
+        lines.append(f"{NAMES[mode]:<36} {mean[0]:>8.2f} +- {spread:<4.2f} {mean[0] / still[0]:>7.2f} "
+                     f"{mean[0] / no_pose:>9.2f} {mean[1]:>7.2f} {mean[2]:>7.4f} {mean[3]:>8.4f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke test: few clips and steps")
-    parser.add_argument("--steps", type=int, default=1800)
-    parser.add_argument("--clips", type=int, default=400)
-    parser.add_argument("--held-out", type=int, default=16)
-    parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: 1 seed, few clips and steps")
+    parser.add_argument("--short", action="store_true", help="3 seeds at 100 steps, 100 clips, 4 held out")
+    parser.add_argument("--steps", type=int, help=f"training steps per model (default {Settings.steps})")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--clips", type=int, default=Settings.clips)
+    parser.add_argument("--held-out", type=int, default=Settings.held_out)
+    parser.add_argument("--batch", type=int, default=Settings.batch)
+    parser.add_argument("--width", type=int, default=Settings.width)
+    parser.add_argument("--layers", type=int, default=Settings.layers)
+    parser.add_argument("--device", default="cpu", help="cpu (the measured default) or cuda")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: see the docstring)")
+    parser.add_argument("--modes", default=",".join(MODES), help="rows to train (development; the table needs all)")
     args = parser.parse_args()
-    if args.quick:
-        args.steps, args.clips, args.held_out = 60, 40, 4
-    torch.set_num_threads(2)
+    settings, seeds = settings_from(args)
+    torch.set_num_threads(args.threads)
     sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also when redirected to a log
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    train_clips = [make_clip(rng) for _ in range(args.clips)]
-    test_clips = [make_clip(rng) for _ in range(args.held_out)]
-    print(f"data: {args.clips} training clips, {args.held_out} held out, {SIZE}x{SIZE}x{FRAMES} "
-          f"({time.perf_counter() - start:.0f} s)")
-
-    def run(use_pose: bool, parts: str) -> tuple[float, float, float, float]:
-        t0 = time.perf_counter()
-        model = train(train_clips, use_pose, parts, args.steps, batch=8, seed=1)
-        outs = [generate(model, c, use_pose, parts) for c in test_clips]
-        err = float(np.mean([pose_error(o, c) for o, c in zip(outs, test_clips, strict=True)]))
-        q = np.mean([quality(o, c) for o, c in zip(outs, test_clips, strict=True)], axis=0)
-        print(f"  trained {'with' if use_pose else 'without'} pose, {parts}: {args.steps} steps in "
-              f"{time.perf_counter() - t0:.0f} s; pose error {err:.2f} px")
-        return err, *q
-
-    still = [np.repeat(c.video[:1], FRAMES, 0) for c in test_clips]  # reference: the first frame, never moving
-    still_row = (float(np.mean([pose_error(o, c) for o, c in zip(still, test_clips, strict=True)])),
-                 *np.mean([quality(o, c) for o, c in zip(still, test_clips, strict=True)], axis=0))
-    with_pose = run(True, "concat")
-    without_pose = run(False, "concat")
-    rows = {"concat only": with_pose}
-    if not args.no_ablation:
-        rows["whole-subject cross-attention (EC)"] = run(True, "ec")
-        rows["PTCM"] = run(True, "ptcm")
+    train_clips = [make_clip(rng) for _ in range(settings.clips)]
+    test_clips = [make_clip(rng) for _ in range(settings.held_out)]
+    print(f"data: {settings.clips} training clips, {settings.held_out} held out, {SIZE}x{SIZE}x{FRAMES} -> latent "
+          f"{CHANNELS}x{LATENT_FRAMES}x{SIZE // SPATIAL}x{SIZE // SPATIAL} ({time.perf_counter() - start:.0f} s); "
+          f"{settings}; seeds {seeds}; device {args.device}")
+    still = scores([np.repeat(c.video[:1], FRAMES, 0) for c in test_clips], test_clips)
+    results: dict[str, list[np.ndarray]] = {mode: [] for mode in MODES}
+    for seed in seeds:
+        for mode in args.modes.split(","):
+            t0 = time.perf_counter()
+            model = train(train_clips, mode, seed, settings, args.device)
+            row = scores([generate(model, c, mode, settings, args.device, seed=seed) for c in test_clips], test_clips)
+            results[mode].append(row)
+            print(f"  seed {seed}, {mode}: {settings.steps} steps in {time.perf_counter() - t0:.0f} s; "
+                  f"pose error {row[0]:.2f} px (still frame {still[0]:.2f})")
     print()
-    print(f"{'model':<36} {'pose err px':>11} {'PSNR':>7} {'SSIM':>7} {'L1':>9}")
-    print(f"{'no pose input (baseline)':<36} {without_pose[0]:>11.2f} {without_pose[1]:>7.2f} "
-          f"{without_pose[2]:>7.4f} {without_pose[3]:>9.4f}")
-    print(f"{'(reference: first frame held still)':<36} {still_row[0]:>11.2f} {still_row[1]:>7.2f} "
-          f"{still_row[2]:>7.4f} {still_row[3]:>9.4f}")
-    for name, (err, p, s, l) in rows.items():
-        print(f"{name:<36} {err:>11.2f} {p:>7.2f} {s:>7.4f} {l:>9.4f}")
+    if any(not rows for rows in results.values()):
+        print({mode: [round(float(r[0]), 2) for r in rows] for mode, rows in results.items()}, f"still {still[0]:.2f}")
+        return
+    print("\n".join(table(results, still)))
     print(f"total {time.perf_counter() - start:.0f} s")
-    print(f"ratio {with_pose[0] / without_pose[0]:.3f}")
+    print(f"ratio {np.mean([r[0] for r in results['ptcm']]) / still[0]:.3f}")
 
 
 if __name__ == "__main__":

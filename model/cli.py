@@ -22,7 +22,8 @@ def parser() -> argparse.ArgumentParser:
     tiny.add_argument("--no-checkpoint", action="store_true",
                       help="leave out poseanything.safetensors: the base model only, as the public Wan2.2 weights come "
                            "(the renderer then refines the puppet render)")
-    sub.add_parser("memory", help="print the measured GPU memory peaks of docs/neural.md")
+    sub.add_parser("memory", help="print the measured GPU memory peaks of rendering (docs/neural.md) and the "
+                                  "training memory per GPU (docs/training.md)")
     return p
 
 
@@ -66,8 +67,10 @@ def main(argv: list[str]) -> int:
         print(f"wrote a tiny random model to {folder} ({what}); it renders noise")
         return 0
     if args.command == "memory":
-        from .memory import memory_table
+        from .memory import memory_table, training_table
 
         print(memory_table())
+        print()
+        print(training_table())
         return 0
     return 2

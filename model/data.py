@@ -2,18 +2,23 @@
 
     DATASET/manifest.jsonl   one JSON object per line:
         {"clip": "cat01", "video": "clips/cat01/video.mp4", "pose": "clips/cat01/pose.mp4",
-         "masks": "clips/cat01/masks" | null, "frames": 49, "status": "accepted", "prompt": "a cat walks"}
+         "masks": "clips/cat01/masks" | null, "rig": "clips/cat01/rig.json" | null, "frames": 49,
+         "status": "accepted", "prompt": "a cat walks"}
 
 - `clip` (str, unique), `video` and `pose` (paths relative to DATASET: an .mp4/.mov/.avi/.mkv/.webm file
-  or a folder of .png frames, sorted by name), `masks` (null, or a folder of per-frame subject-mask PNGs,
-  white = subject), `frames` (int, the clip's frame count), `status` are required; `prompt` is optional
-  (default ""). Lines whose status is not "accepted" (the dataset builder also writes rejected clips) are
-  skipped; any other fault is a `DatasetError` naming the file, the line and the key.
+  or a folder of .png frames, sorted by name), `frames` (int, the clip's frame count), `status` are
+  required; `masks` (null, or a folder of per-frame subject-mask PNGs, white = subject), `rig` (null, or
+  a JSON file `{"joints": [{"id", "xy"}], "bones": [{"id", "a", "b"}], "positions": [[[x, y], ...], ...]}`:
+  the first frame's rig and every frame's joint positions, as `dataset build` writes it) and `prompt`
+  (default "") are optional. Lines whose status is not "accepted" (the builder also writes rejected clips)
+  are skipped; any other fault is a `DatasetError` naming the file, the line and the key.
 - An item is `{"clip", "prompt", "video": (F, H, W, 3) uint8, "pose": (F, H, W, 3) uint8,
   "parts": (F, B, H, W) bool}` with F = `num_frames` (the first F frames; the Wan VAE needs 4k+1).
-- Part masks for PTCM come from the pose frames: the builder draws each bone in its own stable colour on
-  black, so part j of every frame is the pixels of the j-th most common colour of frame 0, dilated by
-  `dilate` pixels and kept inside the subject mask when there is one (PAPER.md, PTCM step 1).
+- Part masks for PTCM are built exactly as the renderer builds them (`core.parts.clip_part_masks`): the
+  part rule (default the paper's capped dilation) applied to frame 0's subject mask at the rig's joints,
+  each part carried into later frames by its bone's motion. B is the rig's bone count. Frame 0's subject
+  mask is the clip's first mask, else derived from the picture and the rig as a project without a
+  subject mask is. A clip without a rig has no parts (B = 0): PTCM cannot train on it.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from poseanything_studio.core.images import ImageReadError, read_rgba
+from poseanything_studio.core.parts import DEFAULT_PART_RULE, PART_RULES, clip_part_masks, subject_mask
+from poseanything_studio.core.rig import Bone, Joint, Rig
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 REQUIRED_KEYS = {"clip": str, "video": str, "pose": str, "frames": int, "status": str}
 
 
@@ -57,8 +63,9 @@ def read_manifest(root: str | Path) -> list[dict[str, Any]]:
         for key, kind in REQUIRED_KEYS.items():
             if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
                 raise DatasetError(f"{where}: key {key!r} must be a {kind.__name__}, got {entry.get(key)!r}")
-        if not (entry.get("masks") is None or isinstance(entry["masks"], str)):
-            raise DatasetError(f"{where}: key 'masks' must be a path or null, got {entry['masks']!r}")
+        for key in ("masks", "rig"):
+            if not (entry.get(key) is None or isinstance(entry[key], str)):
+                raise DatasetError(f"{where}: key {key!r} must be a path or null, got {entry[key]!r}")
         if not isinstance(entry.get("prompt", ""), str):
             raise DatasetError(f"{where}: key 'prompt' must be a string")
         if entry["clip"] in seen:
@@ -71,34 +78,14 @@ def read_manifest(root: str | Path) -> list[dict[str, Any]]:
 
 
 def read_frames(path: Path, count: int | None = None) -> np.ndarray:
-    """(F, H, W, 3) uint8 from a video file or a folder of PNG frames; the first `count` frames."""
-    if path.is_dir():
-        files = sorted(path.glob("*.png"))
-        if count is not None:
-            files = files[:count]
-        try:  # the project's one picture reader: sizes checked before decoding, EXIF orientation honoured
-            frames = [read_rgba(f)[..., :3] for f in files]
-        except ImageReadError as err:
-            raise DatasetError(f"{path}: {err}") from None
-        if not frames:
-            raise DatasetError(f"{path}: no readable PNG frames")
-        return np.stack(frames)
-    if path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
-        raise DatasetError(f"{path}: not a video file ({', '.join(VIDEO_SUFFIXES)}) or a folder of PNG frames")
-    import imageio.v2 as imageio
+    """(F, H, W, 3) uint8 from a video file or a folder of PNG frames; the first `count` frames (videoio)."""
+    from poseanything_studio.videoio import VideoReadError
+    from poseanything_studio.videoio import read_frames as read
 
-    frames = []
     try:
-        with imageio.get_reader(str(path), format="FFMPEG") as reader:
-            for frame in reader:
-                frames.append(np.asarray(frame)[..., :3])
-                if count is not None and len(frames) == count:
-                    break
-    except Exception as err:  # imageio/ffmpeg raise many types
-        raise DatasetError(f"{path}: unreadable video ({err})") from None
-    if not frames:
-        raise DatasetError(f"{path}: no frames")
-    return np.stack(frames)
+        return read(path, count)
+    except VideoReadError as err:
+        raise DatasetError(str(err)) from None
 
 
 def read_masks(path: Path, count: int) -> np.ndarray:
@@ -113,33 +100,43 @@ def read_masks(path: Path, count: int) -> np.ndarray:
     return np.stack(masks) > 127
 
 
-def part_masks(pose: np.ndarray, subject: np.ndarray | None, max_parts: int = 8, dilate: int = 8) -> np.ndarray:
-    """Part masks (F, B, H, W) bool: the pixels of each bone colour of frame 0, dilated, inside the subject."""
-    first = pose[0].reshape(-1, 3)
-    lit = first[first.max(1) > 32]
-    if not len(lit):
-        return np.zeros((len(pose), 0, *pose.shape[1:3]), bool)
-    colours, counts = np.unique(lit // 16, axis=0, return_counts=True)  # quantised: video compression blurs
-    colours = colours[np.argsort(-counts)][:max_parts]
-    quantised = pose // 16  # (F, H, W, 3)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
-    out = np.zeros((len(pose), len(colours), *pose.shape[1:3]), bool)
-    for j, colour in enumerate(colours):
-        hit = (np.abs(quantised.astype(np.int16) - colour).max(-1) <= 1) & (pose.max(-1) > 32)  # (F, H, W)
-        for f in range(len(pose)):
-            out[f, j] = cv2.dilate(hit[f].astype(np.uint8), kernel) > 0
-    if subject is not None:
-        out &= subject[:, None]
-    return out
+def read_rig(path: Path, frames: int) -> tuple[Rig, np.ndarray]:
+    """The rig and its joint positions (F, J, 2) from a builder's rig.json; DatasetError names the key."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: not found (the manifest's 'rig')") from None
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: not JSON ({err.msg})") from None
+    try:
+        rig = Rig(tuple(Joint(j["id"], (float(j["xy"][0]), float(j["xy"][1]))) for j in raw["joints"]),
+                  tuple(Bone(b["id"], b["a"], b["b"]) for b in raw["bones"]))
+    except (KeyError, TypeError, IndexError, ValueError) as err:
+        raise DatasetError(f"{path}: joints/bones: not a rig ({err})") from None
+    positions = np.asarray(raw.get("positions", []), dtype=np.float64)
+    if positions.ndim != 3 or positions.shape[1:] != (len(rig.joints), 2) or len(positions) < frames:
+        raise DatasetError(f"{path}: positions: needs at least {frames} frames of {len(rig.joints)} (x, y) "
+                           f"joints, got shape {positions.shape}")
+    return rig, positions[:frames]
+
+
+def clip_parts(first_frame: np.ndarray, first_mask: np.ndarray | None, rig: Rig, positions: np.ndarray,
+               rule: str = DEFAULT_PART_RULE) -> np.ndarray:
+    """Part masks (F, B, H, W) bool as the renderer makes them, with frame 0 as the reference picture."""
+    rgba = np.dstack([first_frame, np.full(first_frame.shape[:2], 255, np.uint8)])
+    mask = subject_mask(rgba, rig, first_mask)
+    return clip_part_masks(mask, rig, positions[0], positions, rule)
 
 
 class ClipDataset(Dataset):
     """The accepted clips of a dataset folder; items as the module docstring says."""
 
-    def __init__(self, root: str | Path, num_frames: int, max_parts: int = 8, dilate: int = 8):
+    def __init__(self, root: str | Path, num_frames: int, part_rule: str = DEFAULT_PART_RULE):
+        if part_rule not in PART_RULES:
+            raise ValueError(f"unknown part rule {part_rule!r} (use {' or '.join(PART_RULES)})")
         self.root = Path(root)
         self.clips = read_manifest(self.root)
-        self.num_frames, self.max_parts, self.dilate = num_frames, max_parts, dilate
+        self.num_frames, self.part_rule = num_frames, part_rule
         for entry in self.clips:
             if entry["frames"] < num_frames:
                 raise DatasetError(f"{self.root / 'manifest.jsonl'}: clip {entry['clip']!r} has {entry['frames']} "
@@ -149,8 +146,12 @@ class ClipDataset(Dataset):
         return len(self.clips)
 
     def key(self, index: int) -> str:
-        """A name for the clip's cached latents."""
-        return f"{self.root.resolve()}::{self.clips[index]['clip']}::{self.num_frames}"
+        """A name for the clip's cached latents and part tokens."""
+        return f"{self.root.resolve()}::{self.clips[index]['clip']}::{self.num_frames}::{self.part_rule}"
+
+    def has_parts(self, index: int) -> bool:
+        """Whether the clip has a rig (and so part masks for PTCM)."""
+        return bool(self.clips[index].get("rig"))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         entry = self.clips[index]
@@ -160,5 +161,10 @@ class ClipDataset(Dataset):
             raise DatasetError(f"{self.root / entry['video']}: {video.shape} frames, pose {pose.shape}; need "
                                f"{self.num_frames} frames of the same size")
         subject = read_masks(self.root / entry["masks"], self.num_frames) if entry.get("masks") else None
+        if entry.get("rig"):
+            rig, positions = read_rig(self.root / entry["rig"], self.num_frames)
+            parts = clip_parts(video[0], None if subject is None else subject[0], rig, positions, self.part_rule)
+        else:
+            parts = np.zeros((self.num_frames, 0, *video.shape[1:3]), bool)
         return {"clip": entry["clip"], "prompt": entry.get("prompt", ""), "video": video, "pose": pose,
-                "parts": part_masks(pose, subject, self.max_parts, self.dilate)}
+                "parts": parts}

@@ -71,8 +71,9 @@ class Config:
     keep_checkpoints: int = 3
     log_every: int = 10
     prompt_length: int = 512
-    max_parts: int = 8
+    part_rule: str = "dilated"  # PTCM part masks, as the renderer: "dilated" (the paper's) or "nearest"
     mixed_precision: str = "auto"
+    distributed: str = "ddp"  # several processes: "ddp" (replicas) or "fsdp" (fully sharded, torch's fully_shard)
     resume: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -126,7 +127,8 @@ def load_config(path: str | Path) -> Config:
     for key, kind in (("seed", int), ("num_frames", int), ("grad_accum", int), ("shift", float),
                       ("condition_dropout", float), ("weight_decay", float), ("max_grad_norm", float),
                       ("checkpoint_every", int), ("keep_checkpoints", int), ("log_every", int),
-                      ("prompt_length", int), ("max_parts", int), ("mixed_precision", str), ("resume", bool)):
+                      ("prompt_length", int), ("part_rule", str), ("mixed_precision", str), ("distributed", str),
+                      ("resume", bool)):
         setattr(cfg, key, _take(train, key, kind, "train.", path, getattr(cfg, key)))
     checks = [("num_frames", (cfg.num_frames - 1) % 4 == 0 and cfg.num_frames >= 5, "must be 4k+1 and at least 5"),
               ("grad_accum", cfg.grad_accum >= 1, "must be at least 1"),
@@ -135,7 +137,9 @@ def load_config(path: str | Path) -> Config:
               ("checkpoint_every", cfg.checkpoint_every >= 1, "must be at least 1"),
               ("keep_checkpoints", cfg.keep_checkpoints >= 1, "must be at least 1"),
               ("log_every", cfg.log_every >= 1, "must be at least 1"),
-              ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no")]
+              ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no"),
+              ("part_rule", cfg.part_rule in ("dilated", "nearest"), "must be dilated or nearest"),
+              ("distributed", cfg.distributed in ("ddp", "fsdp"), "must be ddp or fsdp")]
     for key, ok, why in checks:
         if not ok:
             raise ConfigError(f"{path}: train.{key}: {why}, got {getattr(cfg, key)!r}")
@@ -330,10 +334,28 @@ def _optimizer_to_safetensors(state: dict) -> tuple[dict, dict]:
     for index, values in state["state"].items():
         for key, value in values.items():
             if torch.is_tensor(value):
-                tensors[f"state.{index}.{key}"] = value.detach().cpu().contiguous()
+                tensors[f"state.{index}.{key}"] = _local(value).detach().cpu().contiguous()
             else:
                 scalars[f"{index}.{key}"] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _local(tensor):
+    """A DTensor's local shard (FSDP), any other tensor as it is."""
+    return tensor.to_local() if hasattr(tensor, "to_local") else tensor
+
+
+def _shard_optimizer_state(optimizer) -> None:
+    """After loading local shards into an optimizer of sharded (DTensor) parameters, make its state DTensors too."""
+    from torch.distributed.tensor import DTensor
+
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(param, DTensor) and key != "step" and not isinstance(value, DTensor):
+                    state[key] = DTensor.from_local(value.to(param.device), param.device_mesh, param.placements,
+                                                    run_check=False, shape=param.size(), stride=param.stride())
 
 
 def _optimizer_from_safetensors(tensors: dict, meta: dict) -> dict:
@@ -404,8 +426,12 @@ class Trainer:
         if cfg.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         self.model.train()
-        self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.max_parts) for name, path in cfg.data.items()
+        self.fsdp = cfg.distributed == "fsdp" and self.acc.num_processes > 1
+        if self.fsdp:
+            self._shard(torch.bfloat16 if precision == "bf16" else None)
+        self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.part_rule) for name, path in cfg.data.items()
                          if any(name in s.data for s in cfg.stages)}
+        self._check_parts()
         self.cache = LatentCache(cfg.output_dir / "cache", pipe, cfg.prompt_length)
         with self.acc.main_process_first():  # latents are computed once, by the first process
             for dataset in self.datasets.values():
@@ -419,6 +445,32 @@ class Trainer:
         self.global_step = self.stage_index = self.stage_step = 0
         self.writer = None
 
+    def _shard(self, compute_dtype) -> None:
+        """FSDP (torch's fully_shard, FSDP2): each block its own unit, then the root; every weight, gradient and
+        AdamW moment lives 1/N on each process; with bf16 the gathered weights are bf16, gradients reduce in fp32."""
+        import torch
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
+        for block in self.model.blocks:
+            fully_shard(block, mp_policy=policy)
+        fully_shard(self.model, mp_policy=policy)
+
+    def _check_parts(self) -> None:
+        """A stage that trains PTCM needs every clip's part masks, i.e. its rig (DatasetError naming the clip)."""
+        from .data import DatasetError
+
+        for stage in self.cfg.stages:
+            if stage.trainable != "ptcm":
+                continue
+            for name in stage.data:
+                dataset = self.datasets[name]
+                missing = [c["clip"] for i, c in enumerate(dataset.clips) if not dataset.has_parts(i)]
+                if missing:
+                    raise DatasetError(f"{dataset.root / 'manifest.jsonl'}: clip {missing[0]!r}: key 'rig' is null "
+                                       f"(stage {stage.name!r} trains PTCM, which needs each clip's rig for its "
+                                       f"part masks; rebuild with dataset build)")
+
     # stage set-up
     def _start_stage(self, index: int):
         import torch
@@ -431,9 +483,15 @@ class Trainer:
         params = [p for n, p in self.model.named_parameters() if n in names]
         optimizer = torch.optim.AdamW(params, lr=stage.lr, weight_decay=self.cfg.weight_decay)
         warmup = stage.warmup_steps
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
+        # The scheduler stays outside accelerate: a prepared one steps once per process per call, so warm-up
+        # would end after warmup_steps / processes optimizer steps. Here it counts optimizer steps, on any
+        # number of processes.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0)
-        self.wrapped, self.optimizer, self.scheduler = self.acc.prepare(self.model, optimizer, scheduler)
+        if self.fsdp:  # sharded once in __init__; requires_grad may change between stages (FSDP2 follows it)
+            self.wrapped, self.optimizer = self.model, optimizer
+        else:
+            self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
         self.stage = stage
         self.sizes = [len(self.datasets[d]) for d in stage.data]
         self.log(f"stage {index + 1}/{len(self.cfg.stages)} {stage.name}: {stage.steps} steps, trains "
@@ -465,7 +523,8 @@ class Trainer:
             if self.stage.ptcm and self.model.ptcm_modules and item["parts"].shape[1]:
                 context = PartContext.from_coverage(item["parts"], mode="identity", device=dev)
                 context.measure = False
-            sync = contextlib.nullcontext() if micro == cfg.grad_accum - 1 else acc.no_sync(self.wrapped)
+            last = micro == cfg.grad_accum - 1
+            sync = contextlib.nullcontext() if last or self.fsdp else acc.no_sync(self.wrapped)
             with sync:
                 loss = flow_matching_loss(self.wrapped, x0, pose, text, noise.to(dev),
                                           sample_sigma(u, cfg.shift), context)
@@ -475,7 +534,11 @@ class Trainer:
                     acc.backward(loss / cfg.grad_accum)
             total += float(loss.detach()) / cfg.grad_accum
         if cfg.max_grad_norm > 0:
-            acc.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], cfg.max_grad_norm)
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            if self.fsdp:  # the norm of sharded gradients: torch's, over DTensors (a collective)
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            else:
+                acc.clip_grad_norm_(params, cfg.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -495,16 +558,19 @@ class Trainer:
         rng, rng_meta = _rng_state(self.generator)
         save_file(rng, str(tmp / f"rng-{acc.process_index}.safetensors"))
         (tmp / f"rng-{acc.process_index}.json").write_text(json.dumps(rng_meta))
-        if acc.is_main_process:
+        if acc.is_main_process or self.fsdp:  # FSDP: each process writes its own shards
+            shard = self._shard_suffix()
             params = dict(self.model.named_parameters())
-            weights = {n: params[n].detach().cpu().contiguous() for n in self.changeable}
-            save_file(weights, str(tmp / "weights.safetensors"))
+            weights = {n: _local(params[n]).detach().cpu().contiguous() for n in self.changeable}
+            save_file(weights, str(tmp / f"weights{shard}.safetensors"))
             tensors, meta = _optimizer_to_safetensors(self.optimizer.state_dict())
-            save_file(tensors, str(tmp / "optimizer.safetensors"))
-            (tmp / "optimizer.json").write_text(json.dumps(meta))
+            save_file(tensors, str(tmp / f"optimizer{shard}.safetensors"))
+            (tmp / f"optimizer{shard}.json").write_text(json.dumps(meta))
+        if acc.is_main_process:
             state = {"global_step": self.global_step, "stage_index": self.stage_index, "stage_step": self.stage_step,
                      "data_position": self.stage_step * self.cfg.grad_accum * acc.num_processes,
-                     "scheduler": self.scheduler.state_dict(), "processes": acc.num_processes}
+                     "scheduler": self.scheduler.state_dict(), "processes": acc.num_processes,
+                     "sharded": self.fsdp}
             (tmp / "state.json").write_text(json.dumps(state, indent=1))
         acc.wait_for_everyone()
         if acc.is_main_process:
@@ -526,14 +592,21 @@ class Trainer:
                               f"{self.acc.num_processes}: the data order would change")
         self.global_step, self.stage_index, self.stage_step = (state["global_step"], state["stage_index"],
                                                                state["stage_step"])
-        weights = load_file(str(folder / "weights.safetensors"))
+        if state.get("sharded", False) != self.fsdp:
+            raise ConfigError(f"{folder}: saved {'with' if state.get('sharded') else 'without'} FSDP; resume with "
+                              f"the same train.distributed")
+        shard = self._shard_suffix()
+        weights = load_file(str(folder / f"weights{shard}.safetensors"))
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, value in weights.items():
-                params[name].copy_(value)
+                _local(params[name]).copy_(value)
         self._start_stage(self.stage_index)
         self.optimizer.load_state_dict(_optimizer_from_safetensors(
-            load_file(str(folder / "optimizer.safetensors")), json.loads((folder / "optimizer.json").read_text())))
+            load_file(str(folder / f"optimizer{shard}.safetensors")),
+            json.loads((folder / f"optimizer{shard}.json").read_text())))
+        if self.fsdp:
+            _shard_optimizer_state(self.optimizer)
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(self.generator, load_file(str(folder / f"rng-{self.acc.process_index}.safetensors")),
                        json.loads((folder / f"rng-{self.acc.process_index}.json").read_text()))
@@ -612,16 +685,46 @@ class Trainer:
         if self.global_step % self.cfg.log_every == 0 and self.acc.is_main_process:
             self.log(f"step {self.global_step} {self.stage.name} {self.stage_step}/{self.stage.steps} loss {loss:.5f}")
 
+    def _shard_suffix(self) -> str:
+        """File-name suffix of this process's shards under FSDP ("-0", "-1", ...); "" for whole tensors."""
+        return f"-{self.acc.process_index}" if self.fsdp else ""
+
+    @contextlib.contextmanager
+    def _whole_state(self):
+        """Under FSDP, make `self.model.state_dict()` give whole tensors (gathered by every process, a
+        collective) while the output is written; otherwise nothing changes."""
+        if not self.fsdp:
+            yield
+            return
+        whole = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().cpu()
+                 for k, v in self.model.state_dict().items()}
+        self.model.state_dict = lambda *args, **kwargs: dict(whole)
+        try:
+            yield
+        finally:
+            del self.model.state_dict
+
+    def close(self) -> None:
+        """Leave the process group together: a process that exits while another still talks to it makes gloo
+        abort the other (SIGABRT), which a slow machine turns from rare into likely."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            with contextlib.suppress(RuntimeError):  # a peer already gone: nothing left to wait for
+                dist.barrier()
+            dist.destroy_process_group()
+
     def save_output(self) -> Path:
         """The PoseAnything checkpoint; and, when a stage trained the whole transformer, its base weights too."""
         from .checkpoint import save_checkpoint
 
         out = self.cfg.output_dir / OUTPUT_NAME
-        if self.acc.is_main_process:
-            save_checkpoint(self.model, out)
-            if any(s.trainable == "all" for s in self.cfg.stages):
-                self.save_model_dir(self.cfg.output_dir / "model")
-            self.log(f"wrote {out}")
+        with self._whole_state():
+            if self.acc.is_main_process:
+                save_checkpoint(self.model, out)
+                if any(s.trainable == "all" for s in self.cfg.stages):
+                    self.save_model_dir(self.cfg.output_dir / "model")
+                self.log(f"wrote {out}")
         self.acc.wait_for_everyone()
         return out
 
@@ -647,7 +750,9 @@ class Trainer:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="poseanything-studio train", description=(
+    from poseanything_studio.cliargs import OneLineParser
+
+    p = OneLineParser(prog="poseanything-studio train", description=(
         "Fine-tune PoseAnything with Wan's flow-matching objective, stage by stage, from a TOML config "
         "(see docs/training.md and configs/train_example.toml). Resumes from the newest checkpoint in "
         "train.output_dir. Multi-GPU: accelerate launch main.py train CONFIG."))
@@ -666,7 +771,11 @@ def main(argv: list[str]) -> int:
         cfg = load_config(args.config)
         if not math.isfinite(cfg.shift):
             raise ConfigError(f"{args.config}: train.shift: must be finite")
-        Trainer(cfg).run(args.max_steps)
+        trainer = Trainer(cfg)
+        try:
+            trainer.run(args.max_steps)
+        finally:
+            trainer.close()
     except (ConfigError, DatasetError, ModelError) as err:
         print(f"train: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

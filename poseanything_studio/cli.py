@@ -146,8 +146,9 @@ def render_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", choices=("pose", "parts", "camera"),
                    help="write the pose frames, the coloured part masks or the camera-rectangle frames (the "
                         "neural renderer's negative CFG anchor) instead of the render")
-    p.add_argument("--parts", choices=("nearest", "dilated"), default="nearest",
-                   help="part masks: nearest-bone partition of the subject, or the paper's capped dilation")
+    p.add_argument("--parts", choices=("dilated", "nearest"), default="dilated",
+                   help="part masks: the paper's capped dilation of each bone (default), or a nearest-bone "
+                        "partition of the subject")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output without asking")
     neural = p.add_argument_group("poseanything renderer")
     neural.add_argument("--model-dir", help="local Wan2.2-TI2V-5B diffusers folder")

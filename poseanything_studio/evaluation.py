@@ -277,7 +277,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 def read_clip(path: Path) -> np.ndarray:
     """An MP4 or a folder of PNG frames as (F, H, W, 3) uint8."""
     from .core.images import ImageReadError, read_rgba
-    from .rendering.export import read_video
+    from .videoio import read_video
 
     try:
         if path.is_dir():

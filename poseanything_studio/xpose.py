@@ -1,9 +1,11 @@
 """`poseanything-studio dataset build VIDEOS_DIR -o DATASET`: an XPose-style pose/video dataset (PAPER.md).
 
-For each clip: subject masks (given per frame, or by background subtraction for steady-camera clips),
-the paper's filters, a skeleton per frame (`core.skeleton`), pose frames drawn by the core's raster, and
-one line in `DATASET/manifest.jsonl`, accepted or rejected with its reason. Re-running skips clips
-already in the manifest, so an interrupted build resumes; a broken video is logged and skipped.
+For each clip: the cheap model-free part of the paper's clip filter (scene cuts by colour-histogram
+distance between neighbouring frames; camera motion by the global flow of the background), subject masks
+(given per frame, or by background subtraction for steady-camera clips), the paper's mask filters, a
+skeleton per frame (`core.skeleton`), pose frames drawn by the core's raster, and one line in
+`DATASET/manifest.jsonl`, accepted or rejected with its reason. Re-running skips clips already in the
+manifest, so an interrupted build resumes; a broken video is logged and skipped.
 
     DATASET/manifest.jsonl                      {"clip", "status": "accepted"|"rejected", "reason", ...}
     DATASET/clips/NAME/video.mp4                the clip, fitted to --size, 4k+1 frames
@@ -11,21 +13,26 @@ already in the manifest, so an interrupted build resumes; a broken video is logg
     DATASET/clips/NAME/masks/00000.png ...      subject masks
     DATASET/clips/NAME/rig.json                 the first frame's rig (joint ids match the pose frames)
 
-Joint identity across frames: the first frame's skeleton is the template. Each later frame first moves
-every template joint by the subject's overall motion (the shift of the mask's centroid), then snaps it
-to the nearest joint of that frame's own skeleton within a quarter of the subject's size (each found
-joint used once; a joint with none near keeps its predicted place). This keeps bone colours stable
-through translation and moderate bending; it can swap symmetric limbs that cross, it cannot add bones
-that appear later, and a joint whose skeleton point vanished drifts with the body.
+Joint identity across frames: the first frame's skeleton is the template. Each later frame predicts
+every template joint (its own last motion, or the subject's overall motion, the shift of the mask's
+centroid, for a joint not seen last frame), then matches predictions to that frame's skeleton joints by
+optimal assignment (scipy's `linear_sum_assignment`, least total distance) with a distance gate of a
+quarter of the subject's size; a joint with no match within the gate keeps its prediction. Two joints
+that cross keep their identities; bones that appear later are not added, and a joint whose skeleton
+point vanished drifts with its prediction.
+
+What remains of the paper's Qwen2.5-VL filter: "a single non-human subject" needs a vision-language
+model and is not checked here (masks from background subtraction keep the largest moving blob);
+scene cuts and camera motion are checked without a model, as above.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -38,8 +45,8 @@ from .core.project import parse_size
 from .core.raster import pose_frames
 from .core.rig import Rig
 from .core.skeleton import skeleton_from_mask
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+from .videoio import VIDEO_SUFFIXES, VideoReadError
+from .videoio import read_frames as read_video_frames
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class Filters:
     max_area: float = 0.8
     min_iou: float = 0.5  # mask IoU with the previous frame, every frame
     min_skeleton: float = 0.8  # T_skel / T: frames whose skeleton could be extracted
+    max_cut: float = 0.3  # Bhattacharyya distance of neighbouring frames' HSV histograms above this = a scene cut
+    max_camera: float = 0.005  # background motion, fraction of the frame width per frame (mean over the clip)
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,64 @@ def given_masks(folder: Path, frames: int, size: tuple[int, int]) -> np.ndarray:
 
 
 # -- filters ------------------------------------------------------------------------------------------
+def check_scene_cuts(frames: np.ndarray, filters: Filters) -> None:
+    """Reject a clip with a scene cut: neighbouring frames whose colour histograms differ by more than max_cut."""
+    distances = histogram_distances(frames)
+    if len(distances) and distances.max() > filters.max_cut:
+        f = int(distances.argmax())
+        raise ClipRejected(f"scene cut: histogram distance {distances[f]:.2f} between frames {f} and {f + 1} "
+                           f"(allowed {filters.max_cut:.2f})")
+
+
+def histogram_distances(frames: np.ndarray) -> np.ndarray:
+    """Bhattacharyya distance between each frame's hue-saturation histogram and the next one's, (F-1,)."""
+    hists = []
+    for frame in frames:
+        hsv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2HSV)
+        hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+        hists.append(cv2.normalize(hist, None, 1.0, 0.0, cv2.NORM_L1))
+    return np.array([cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA) for a, b in pairwise(hists)])
+
+
+def camera_motion(frames: np.ndarray, masks: np.ndarray, width: int = 160) -> np.ndarray:
+    """How far the background moves between neighbouring frames, (F-1,) in pixels of the clip.
+
+    Dense optical flow (Farneback) on small grey frames, kept on the background (outside the dilated
+    subject masks of both frames); a similarity transform (shift, zoom, roll) is fitted to it robustly,
+    and its motion is the mean shift of the frame's four corners, so pans, zooms and rolls all count."""
+    h, w = frames.shape[1:3]
+    scale = min(1.0, width / w)
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    grey = [cv2.resize(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+            for f in frames]
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+    away = [cv2.dilate(cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST), kernel) == 0
+            for m in masks]
+    ys, xs = np.mgrid[2:size[1] - 2:3, 2:size[0] - 2:3]  # a grid of sample points
+    corners = np.array([[0, 0], [size[0], 0], [0, size[1]], [size[0], size[1]]], np.float32)
+    out = np.zeros(len(frames) - 1)
+    for f in range(len(frames) - 1):
+        flow = cv2.calcOpticalFlowFarneback(grey[f], grey[f + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        keep = away[f][ys, xs] & away[f + 1][ys, xs]
+        if keep.sum() < 12:
+            continue  # almost no background to see: nothing to say about the camera
+        src = np.stack([xs[keep], ys[keep]], 1).astype(np.float32)
+        dst = src + flow[ys[keep], xs[keep]]
+        matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+        if matrix is not None:
+            moved = corners @ matrix[:, :2].T + matrix[:, 2]
+            out[f] = float(np.linalg.norm(moved - corners, axis=1).mean()) / scale
+    return out
+
+
+def check_camera(frames: np.ndarray, masks: np.ndarray, filters: Filters) -> None:
+    """Reject a clip whose camera moves: background motion above max_camera of the width per frame."""
+    speed = float(camera_motion(frames, masks).mean()) / frames.shape[2]
+    if speed > filters.max_camera:
+        raise ClipRejected(f"camera: the background moves {speed:.2%} of the frame width a frame "
+                           f"(allowed {filters.max_camera:.2%})")
+
+
 def check_area(masks: np.ndarray, filters: Filters) -> None:
     ratio = float(np.median(masks.mean(axis=(1, 2))))
     if not filters.min_area <= ratio <= filters.max_area:
@@ -161,16 +228,64 @@ def track_skeletons(masks: np.ndarray, filters: Filters) -> tuple[Rig, np.ndarra
         raise ClipRejected(f"skeleton: extracted in {found} of {len(rigs)} frames (needs {filters.min_skeleton:.0%})")
     first = next(f for f, r in enumerate(rigs) if r is not None)
     template = rigs[first]
-    positions = np.empty((len(rigs), len(template.joints), 2))
-    current = template.rest_xy()
-    centre = _centroid(masks[first])
+    centroids = np.array([_centroid(m) if m.any() else np.full(2, np.nan) for m in masks])
+    found = [r.rest_xy() if r is not None and f > first else None for f, r in enumerate(rigs)]
     reach = 0.25 * float(np.sqrt(masks[first].sum() + 1))
-    for f, rig in enumerate(rigs):
-        moved = _centroid(masks[f]) if masks[f].any() else centre
-        predicted = current + (moved - centre)  # the subject's overall motion since the previous frame
-        current = _follow(predicted, rig.rest_xy(), reach) if rig is not None and f > first else predicted
-        positions[f], centre = current, moved
-    return template, positions
+    return template, track_joints(template.rest_xy(), found, centroids, first, reach)
+
+
+def track_joints(start: np.ndarray, found: list[np.ndarray | None], centroids: np.ndarray, first: int,
+                 reach: float) -> np.ndarray:
+    """Joint positions (F, J, 2) from `start` (J, 2) at frame `first` and each frame's found joints (K, 2) or None.
+
+    Each frame predicts every joint (its own last motion if it was matched last frame, else the subject's
+    centroid shift) and takes the found joints by optimal assignment, gated at `reach` pixels."""
+    frames = len(found)
+    centroids = _filled(centroids)
+    positions = np.empty((frames, len(start), 2))
+    positions[first] = start
+    velocity = np.zeros_like(start)
+    matched = np.zeros(len(start), bool)
+    for f in range(first - 1, -1, -1):  # before the first skeleton: the body's motion only
+        positions[f] = positions[f + 1] + (centroids[f] - centroids[f + 1])
+    for f in range(first + 1, frames):
+        shift = centroids[f] - centroids[f - 1]
+        predicted = positions[f - 1] + np.where(matched[:, None], velocity, shift)
+        current, matched = (assign(predicted, found[f], reach) if found[f] is not None
+                            else (predicted, np.zeros(len(start), bool)))
+        velocity = current - positions[f - 1]
+        positions[f] = current
+    return positions
+
+
+def assign(predicted: np.ndarray, found: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted joints (J, 2) moved to found joints (K, 2) by least total distance, each pair within
+    `reach` (at least 3 px); returns the positions and which joints found a match."""
+    from scipy.optimize import linear_sum_assignment
+
+    out, matched = predicted.copy(), np.zeros(len(predicted), bool)
+    if not len(found):
+        return out, matched
+    distance = np.linalg.norm(predicted[:, None] - found[None], axis=-1)  # (J, K)
+    gate = max(reach, 3.0)
+    cost = np.where(distance <= gate, distance, 1e6)  # beyond the gate: only taken when nothing else fits
+    rows, cols = linear_sum_assignment(cost)
+    for j, k in zip(rows, cols, strict=True):
+        if distance[j, k] <= gate:
+            out[j], matched[j] = found[k], True
+    return out, matched
+
+
+def _filled(centroids: np.ndarray) -> np.ndarray:
+    """Centroids with frames that had no subject taking their nearest earlier (else later) value."""
+    out = centroids.copy()
+    for f in range(1, len(out)):
+        if np.isnan(out[f]).any():
+            out[f] = out[f - 1]
+    for f in range(len(out) - 2, -1, -1):
+        if np.isnan(out[f]).any():
+            out[f] = out[f + 1]
+    return np.nan_to_num(out)
 
 
 def _centroid(mask: np.ndarray) -> np.ndarray:
@@ -178,38 +293,17 @@ def _centroid(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
 
-def _follow(previous: np.ndarray, found: np.ndarray, reach: float) -> np.ndarray:
-    """Each (motion-predicted) joint moved to the nearest found joint within `reach` (each found joint used once);
-    joints with none near keep their prediction."""
-    out = previous.copy()
-    distance = np.linalg.norm(previous[:, None] - found[None], axis=-1)  # (J, K)
-    taken: set[int] = set()
-    for j in np.argsort(distance.min(axis=1)):
-        for k in np.argsort(distance[j]):
-            if distance[j, k] > max(reach, 3.0):
-                break
-            if k not in taken:
-                out[j] = found[k]
-                taken.add(int(k))
-                break
-    return out
-
-
 # -- one clip -----------------------------------------------------------------------------------------
 def read_frames(path: Path, size: tuple[int, int], max_frames: int) -> np.ndarray:
     """The clip's first 4k+1 frames (at most `max_frames`), fitted to `size`; ClipRejected if unreadable."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < max_frames:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(fit_to_size(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), size))
-    capture.release()
+    try:
+        frames = read_video_frames(path, max_frames)
+    except VideoReadError:
+        frames = np.zeros((0, 1, 1, 3), np.uint8)
     if len(frames) < 5:
         raise ClipRejected(f"unreadable: {len(frames)} frames could be decoded (a clip needs at least 5)")
     keep = (len(frames) - 1) // 4 * 4 + 1
-    return np.stack(frames[:keep])
+    return np.stack([fit_to_size(frame, size) for frame in frames[:keep]])
 
 
 def clip_masks(frames: np.ndarray, given: Path | None, size: tuple[int, int],
@@ -229,7 +323,9 @@ def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filte
     from .rendering.export import FrameWriter, OutputTarget
 
     frames = read_frames(video, size, max_frames)
+    check_scene_cuts(frames, filters)
     masks, source = clip_masks(frames, masks_dir / video.stem if masks_dir else None, size, masking)
+    check_camera(frames, masks, filters)
     check_area(masks, filters)
     check_tracking(masks, filters)
     rig, positions = track_skeletons(masks, filters)
@@ -337,7 +433,9 @@ def check_output_folder(output: Path, inputs: tuple[Path | None, ...]) -> str | 
 
 def main(argv: list[str]) -> int:
     """`poseanything-studio dataset build VIDEOS_DIR -o DATASET [--masks MASKS_DIR] [thresholds]`."""
-    parser = argparse.ArgumentParser(prog="poseanything-studio dataset", description=__doc__.splitlines()[0])
+    from .cliargs import OneLineParser
+
+    parser = OneLineParser(prog="poseanything-studio dataset", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build or resume a dataset from a folder of clips")
     p.add_argument("videos", type=Path, help="folder of clips (.mp4 .mov .avi .mkv .webm)")
@@ -351,7 +449,9 @@ def main(argv: list[str]) -> int:
     defaults = Filters()
     for name, help_text in (("min_area", "smallest subject area ratio"), ("max_area", "largest subject area ratio"),
                             ("min_iou", "smallest mask IoU between neighbouring frames"),
-                            ("min_skeleton", "smallest share of frames with a skeleton (T_skel/T)")):
+                            ("min_skeleton", "smallest share of frames with a skeleton (T_skel/T)"),
+                            ("max_cut", "largest histogram distance between neighbouring frames (scene cuts)"),
+                            ("max_camera", "largest background motion, fraction of the width per frame")):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=help_text)
     args = parser.parse_args(argv)
     try:
@@ -372,7 +472,7 @@ def main(argv: list[str]) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    filters = Filters(args.min_area, args.max_area, args.min_iou, args.min_skeleton)
+    filters = Filters(args.min_area, args.max_area, args.min_iou, args.min_skeleton, args.max_cut, args.max_camera)
     try:
         entries = build(args.videos, args.output, size, filters, args.masks, args.max_frames,
                         progress=sys.stderr.isatty(), masking=Masking(args.background, args.grabcut))

@@ -183,7 +183,8 @@ def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, 
         assert not out.exists()
 
 
-@pytest.mark.parametrize("argv", [["eval"], ["eval", "--bogus", "a", "b"], ["model", "frob"], ["model", "tiny"]])
+@pytest.mark.parametrize("argv", [["eval"], ["eval", "--bogus", "a", "b"], ["model", "frob"], ["model", "tiny"],
+                                  ["dataset"], ["dataset", "build", "clips", "--bogus"], ["train"]])
 def test_subcommand_option_errors_are_one_line_exit_2(argv, capsys):
     from poseanything_studio.cli import main
 

@@ -126,3 +126,65 @@ def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--max-frames" in err[0] and "--masks" in err[1]
     assert not out.exists()
+
+
+def test_two_joints_that_cross_keep_their_identities():
+    from poseanything_studio.xpose import track_joints
+
+    frames = 9
+    a = np.stack([np.linspace(20, 100, frames), np.full(frames, 50.0)], 1)  # moves right
+    b = np.stack([np.linspace(100, 20, frames), np.full(frames, 53.0)], 1)  # moves left, 3 px below: they cross
+    found = [np.stack([b[f], a[f]]) if f % 2 else np.stack([a[f], b[f]]) for f in range(frames)]  # any order
+    centroids = np.full((frames, 2), 60.0)  # the body as a whole stays put
+    positions = track_joints(np.stack([a[0], b[0]]), found, centroids, first=0, reach=25.0)
+    np.testing.assert_allclose(positions[:, 0], a)
+    np.testing.assert_allclose(positions[:, 1], b)
+
+
+def test_assignment_minimises_the_total_distance_and_gates_far_joints():
+    from poseanything_studio.xpose import assign
+
+    predicted = np.array([[0.0, 0.0], [10.0, 0.0], [50.0, 50.0]])
+    found = np.array([[6.0, 0.0], [17.0, 0.0], [200.0, 200.0]])
+    # Greedy nearest-first gives joint 1 the point at 6 (4 px) and leaves joint 0 the one at 17;
+    # the least total distance keeps each joint on its own side; joint 2 has nothing within reach.
+    moved, matched = assign(predicted, found, reach=12.0)
+    np.testing.assert_allclose(moved, [[6.0, 0.0], [17.0, 0.0], [50.0, 50.0]])
+    assert matched.tolist() == [True, True, False]
+
+
+def _write_frames(path, frames):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 12, SIZE)
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+
+
+def test_scene_cuts_and_a_moving_camera_are_rejected_steady_clips_kept(tmp_path):
+    rng = np.random.default_rng(1)
+    w, h = SIZE
+    texture = cv2.resize((rng.random((12, 16, 3)) * 255).astype(np.uint8), (2 * w, h), interpolation=cv2.INTER_CUBIC)
+    other = cv2.resize((rng.random((6, 8, 3)) * [60, 120, 255]).astype(np.uint8), (w, h),  # a bluer place
+                       interpolation=cv2.INTER_CUBIC)
+
+    def frame(background, f):
+        out = background.copy()
+        out[40:56, 5 + 10 * f:45 + 10 * f] = (240, 200, 40)  # the subject: a bar moving right
+        return out
+
+    clips, masks = tmp_path / "clips", tmp_path / "masks"
+    clips.mkdir()
+    _write_frames(clips / "steady.avi", [frame(texture[:, :w], f) for f in range(9)])
+    _write_frames(clips / "cut.avi", [frame(texture[:, :w] if f < 5 else other, f) for f in range(9)])
+    _write_frames(clips / "pan.avi", [frame(texture[:, 6 * f:6 * f + w], f) for f in range(9)])  # 6 px a frame
+    for name in ("steady", "cut", "pan"):
+        (masks / name).mkdir(parents=True)
+        for f in range(9):
+            mask = np.zeros((h, w), np.uint8)
+            mask[40:56, 5 + 10 * f:45 + 10 * f] = 255
+            cv2.imwrite(str(masks / name / f"{f:05d}.png"), mask)
+    build(clips, tmp_path / "data", SIZE, Filters(), masks_dir=masks, max_frames=9)
+    e = _entries(tmp_path / "data")
+    assert e["steady"]["status"] == "accepted", e["steady"]
+    assert e["cut"]["reason"].startswith("scene cut:") and "frames 4 and 5" in e["cut"]["reason"], e["cut"]
+    assert e["pan"]["reason"].startswith("camera:"), e["pan"]

@@ -1,9 +1,11 @@
 """The subject mask, and per-bone part masks: which part of the subject each bone carries.
 
 The subject mask comes from the project's `subject_mask` file, else the picture's alpha, else
-GrabCut seeded by the rig. Parts are a nearest-bone partition of the subject (PAPER.md, PTCM
-step 1); the paper's capped dilation of bone segments is there as an option. Parts follow their
-bone into later frames with the bone's own rigid motion.
+GrabCut seeded by the rig. Part masks (PAPER.md, PTCM step 1) are, by default, the paper's capped
+dilation of each bone segment (just enough to cover the bone's share of the subject, at most 100 px);
+a nearest-bone partition of the subject is the other rule. Parts follow their bone into later frames
+with the bone's own rigid motion. `clip_part_masks` is the one function both the renderer and the
+training data (model/data.py) build part masks with.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from .raster import bone_colour, clip_far, line_width
 from .rig import Rig
 
 BACKGROUND = -1
+PART_RULES = ("dilated", "nearest")  # the first is the default everywhere
+DEFAULT_PART_RULE = PART_RULES[0]
 
 
 def subject_mask(rgba: np.ndarray, rig: Rig, given: np.ndarray | None = None) -> np.ndarray:
@@ -146,14 +150,23 @@ def posed_part_masks(parts: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions
     return out
 
 
-def rest_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rule: str = "nearest") -> np.ndarray:
-    """Part masks at rest by `rule`: "nearest" (partition of the subject) or "dilated" (the paper's), (B, H, W)."""
+def rest_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rule: str = DEFAULT_PART_RULE) -> np.ndarray:
+    """Part masks at rest, (B, H, W), by `rule`: "dilated" (the paper's, default) or "nearest" (a partition)."""
     labels = part_labels(mask, rig, rest_xy)
     if rule == "dilated":
         return capped_dilation_masks(labels, rig, rest_xy)
     if rule != "nearest":
         raise ValueError(f"unknown part rule {rule!r} (use nearest or dilated)")
     return part_masks(labels, len(rig.bones))
+
+
+def clip_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray,
+                    rule: str = DEFAULT_PART_RULE) -> np.ndarray:
+    """Part masks of a clip, (F, B, H, W) bool: `rule`'s masks on the subject `mask` at rest, carried by each bone.
+
+    `mask` is the subject at `rest_xy` (the reference picture); `positions` (F, J, 2) the joints per frame.
+    """
+    return posed_part_masks(rest_part_masks(mask, rig, rest_xy, rule), rig, rest_xy, positions)
 
 
 def colour_parts(masks: np.ndarray, rig: Rig) -> np.ndarray:

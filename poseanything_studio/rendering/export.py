@@ -216,14 +216,10 @@ class Mp4Encoder:
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """All frames of a video, (F, H, W, 3) uint8, and its frame rate."""
-    import imageio_ffmpeg
+    """All frames of a video, (F, H, W, 3) uint8, and its frame rate (the project's one reader, videoio)."""
+    from ..videoio import read_video as read
 
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    meta = next(reader)
-    w, h = meta["size"]
-    frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
-    return np.stack(frames), float(meta["fps"])
+    return read(path)
 
 
 def write_frames(frames: Iterator[np.ndarray] | np.ndarray, target: OutputTarget, fps: float,

@@ -9,11 +9,10 @@ import numpy as np
 from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import fit_to_size
-from ..core.parts import subject_mask
+from ..core.parts import DEFAULT_PART_RULE, PART_RULES, subject_mask
 from ..core.project import Project, check_render_budget, parse_size, reference_to_output
 
 PREVIEWS = ("pose", "parts", "camera")
-PART_RULES = ("nearest", "dilated")
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class RenderJob:
     positions: np.ndarray  # (F, J, 2) joint positions per frame, output pixels
     camera: np.ndarray  # (F, 4) pan x, pan y, zoom, roll per frame
     preview: str | None = None
-    part_rule: str = "nearest"  # how part masks are made: nearest-bone partition, or the paper's capped dilation
+    part_rule: str = DEFAULT_PART_RULE  # how part masks are made: the paper's capped dilation, or nearest-bone
     prompt: str = ""
     negative_prompt: str = ""
     steps: int = 30
@@ -61,7 +60,7 @@ class RenderJob:
 def make_job(project: Project, *, renderer: str | None = None, frames: int | None = None,
              size: tuple[int, int] | None = None, preview: str | None = None, steps: int | None = None,
              guidance: float | None = None, seed: int | None = None, neural: NeuralOptions | None = None,
-             mask: np.ndarray | None = None, part_rule: str = "nearest") -> RenderJob:
+             mask: np.ndarray | None = None, part_rule: str = DEFAULT_PART_RULE) -> RenderJob:
     """Snapshot `project` for a render, with command-line or panel overrides.
 
     Reads the picture and the mask now, so a render never sees later edits or file changes.
