@@ -41,6 +41,7 @@ import numpy as np
 from .core.errors import ProjectError
 from .core.fileio import atomic_dir
 from .core.images import fit_to_size, read_mask
+from .core.parts import grabcut
 from .core.project import parse_size
 from .core.raster import pose_frames
 from .core.rig import Rig
@@ -119,8 +120,7 @@ def refine_grabcut(frames: np.ndarray, masks: np.ndarray, band: int = 6, iterati
         labels = np.where(near, cv2.GC_PR_BGD, cv2.GC_BGD).astype(np.uint8)
         labels[mask] = cv2.GC_PR_FGD
         labels[inside] = cv2.GC_FGD
-        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.grabCut(np.ascontiguousarray(frame[..., ::-1]), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        grabcut(frame[..., ::-1], labels, iterations)
         out[f] = _largest_blob(np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8))
     return out
 

@@ -54,15 +54,25 @@ def grabcut_mask(rgb: np.ndarray, rig: Rig, max_side: int = 384, iterations: int
         cv2.line(bones_img, tuple(map(int, xy[a])), tuple(map(int, xy[b])), 255, max(2, line_width((sw, sh))))
     seed[cv2.dilate(bones_img, np.ones((9, 9), np.uint8)) > 0] = cv2.GC_PR_FGD
     seed[bones_img > 0] = cv2.GC_FGD
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(np.ascontiguousarray(small[..., ::-1]), seed, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        grabcut(small[..., ::-1], seed, iterations)
     except cv2.error:  # a degenerate picture (one colour): fall back to the rig's neighbourhood
         seed[:] = cv2.GC_BGD
         seed[cv2.dilate(bones_img, np.ones((25, 25), np.uint8)) > 0] = cv2.GC_FGD
     small_mask = np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     small_mask = _keep_rig_components(small_mask, bones_img)
     return cv2.resize(small_mask, (w, h), interpolation=cv2.INTER_LINEAR) > 0
+
+
+def grabcut(bgr: np.ndarray, labels: np.ndarray, iterations: int) -> None:
+    """cv2.grabCut from the GC_* `labels` (H, W) uint8, updated in place; the same picture gives the same labels.
+
+    GrabCut seeds its colour models with k-means++, drawn from OpenCV's process-wide (per-thread) RNG, which every
+    earlier GrabCut call advances: without a fixed seed a mask depended on how many masks were made before it in
+    the process. Seed 0 is OpenCV's own start state, so results match a fresh process's first call."""
+    cv2.setRNGSeed(0)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(np.ascontiguousarray(bgr), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
 
 
 def _keep_rig_components(mask: np.ndarray, bones_img: np.ndarray) -> np.ndarray:

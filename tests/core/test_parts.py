@@ -70,3 +70,19 @@ def test_grabcut_finds_a_subject_seeded_by_the_rig():
     found = grabcut_mask(img, rig)
     iou = (found & (truth > 0)).sum() / (found | (truth > 0)).sum()
     assert iou > 0.85
+
+
+def test_grabcut_gives_the_same_mask_whatever_ran_before_in_the_process():
+    # GrabCut's k-means++ start draws from OpenCV's process-wide RNG: the same picture must still give the same
+    # subject mask (and so the same part masks, in training data and renders) on its first call and any later one.
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # a noisy picture: GrabCut's colour models vary
+    img[16:48, 8:40] = 200
+    rig = Rig((Joint("a", (8.0, 24.0)), Joint("b", (40.0, 24.0)), Joint("c", (8.0, 40.0)), Joint("d", (40.0, 40.0))),
+              (Bone("upper", "a", "b"), Bone("lower", "c", "d")))
+    first = grabcut_mask(img, rig)
+    later = [grabcut_mask(img, rig) for _ in range(6)]
+    cv2.setRNGSeed(12345)  # as any other OpenCV user in the process may
+    later.append(grabcut_mask(img, rig))
+    for mask in later:
+        np.testing.assert_array_equal(mask, first)
