@@ -34,7 +34,7 @@ over seeds); the target is R <= 0.5.
     python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of a few minutes
     python benchmarks/pose_control.py --steps 900 --clips 400 --held-out 16   # longer, if the hours are there
 
-The default took about an hour on this shared 2-core machine (docs/training.md has the measured run).
+The default took 2649 s on this shared 2-core machine (docs/training.md has the measured run).
 
 Torch runs one thread by default (`--threads`): on this shared 2-core machine two threads were 6x slower
 than one (5.6 vs 0.9 s a step, measured under a load of about 7), from threads waiting on each other.
