@@ -32,7 +32,7 @@ def test_untrained_pipeline_equals_diffusers_wan_image_to_video_with_expanded_ti
     pose = rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)  # an untrained model ignores it
     settings = {"prompt": "a cat walks", "negative_prompt": "blurry", "num_inference_steps": 4,
                 "guidance_scale": 5.0, "max_sequence_length": 16}
-    got = ours(image, pose, output_type="latent", seed=0, **settings)
+    got = ours(image, pose, output_type="latent", generator=torch.Generator("cpu").manual_seed(0), **settings).frames
     want = theirs(Image.fromarray(image), height=height, width=width, num_frames=frames, output_type="latent",
                   generator=torch.Generator("cpu").manual_seed(0), **settings).frames
     assert got.shape == want.shape == (1, 8, 3, height // 16, width // 16)
