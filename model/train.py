@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -767,6 +768,7 @@ def main(argv: list[str]) -> int:
     from .data import DatasetError
     from .errors import ModelError
 
+    trainer = None
     try:
         cfg = load_config(args.config)
         if not math.isfinite(cfg.shift):
@@ -776,11 +778,26 @@ def main(argv: list[str]) -> int:
             trainer.run(args.max_steps)
         finally:
             trainer.close()
+        code = EXIT_OK
     except (ConfigError, DatasetError, ModelError) as err:
         print(f"train: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("train: interrupted; a checkpoint was saved at the last finished step (unless Ctrl+C was pressed "
               "twice); run the same command again to resume", file=sys.stderr)
-        return EXIT_CANCELLED
-    return EXIT_OK
+        code = EXIT_CANCELLED
+    if trainer is not None and trainer.acc.num_processes > 1:
+        _leave_worker(code)
+    return code
+
+
+def _leave_worker(code: int) -> None:
+    """End one process of a multi-process run once its work is saved and the group is left, skipping C++ teardown.
+
+    After `destroy_process_group`, the distributed backend's threads are still destroyed at interpreter exit, and on
+    a loaded machine that occasionally aborts the process (`terminate called without an active exception`, SIGABRT),
+    which fails the whole launch although every file was written. Flushing and leaving with os._exit avoids it.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
