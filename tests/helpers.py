@@ -47,3 +47,19 @@ def red_centroid(frame: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(red)
     assert xs.size > 10, "the red marker is not in the frame"
     return np.array([xs.mean(), ys.mean()])
+
+
+def pipeline_scene(frames: int = 9, height: int = 64, width: int = 96, second_part_x: int = 30):
+    """Inputs for the tiny pipeline: a random picture, a bar moving right as the pose, two moving part masks
+    and a camera rectangle's left edge moving left; (image, pose, masks, camera)."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    pose = np.zeros((frames, height, width, 3), np.uint8)
+    masks = np.zeros((frames, 2, height, width), bool)
+    camera = np.zeros_like(pose)
+    for f in range(frames):
+        pose[f, 20:30, 10 + 4 * f : 40 + 4 * f] = 255
+        masks[f, 0, 10:40, 5 + 4 * f : 30 + 4 * f] = True
+        masks[f, 1, 30:60, second_part_x + 4 * f : second_part_x + 30 + 4 * f] = True
+        camera[f, 8 + f : 56 + f, 10 - f] = 255
+    return image, pose, masks, camera

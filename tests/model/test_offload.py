@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKLWan
+from helpers import pipeline_scene
 
 from model.errors import ModelError
 from model.pipeline import PoseAnythingPipeline
@@ -16,16 +17,8 @@ def load(tiny_dir, offload):
     return pipe
 
 
-def scene(frames=5, height=64, width=64):
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    pose = np.zeros((frames, height, width, 3), np.uint8)
-    masks = np.zeros((frames, 2, height, width), bool)
-    for f in range(frames):
-        pose[f, 20:30, 10 + 4 * f : 40 + 4 * f] = 255
-        masks[f, 0, 10:40, 5 + 4 * f : 30 + 4 * f] = True
-        masks[f, 1, 30:60, 20 + 4 * f : 50 + 4 * f] = True
-    return image, pose, masks
+def scene():
+    return pipeline_scene(frames=5, width=64, second_part_x=20)[:3]
 
 
 @pytest.fixture(scope="module")

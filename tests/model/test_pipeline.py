@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from helpers import pipeline_scene
 
 from model.cli import main as model_main
 from model.errors import ModelError, PipelineInterrupted
@@ -20,19 +21,8 @@ def pipe(tiny_dir):
     return pipe
 
 
-def scene(frames=9, height=64, width=96):
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    pose = np.zeros((frames, height, width, 3), np.uint8)
-    masks = np.zeros((frames, 2, height, width), bool)
-    for f in range(frames):
-        pose[f, 20:30, 10 + 4 * f : 40 + 4 * f] = 255
-        masks[f, 0, 10:40, 5 + 4 * f : 30 + 4 * f] = True
-        masks[f, 1, 30:60, 30 + 4 * f : 60 + 4 * f] = True
-    camera = np.zeros_like(pose)
-    for f in range(frames):
-        camera[f, 8 + f : 56 + f, 10 - f] = 255
-    return image, pose, masks, camera
+def scene():
+    return pipeline_scene()
 
 
 def seeded(seed):
