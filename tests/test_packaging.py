@@ -74,3 +74,16 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env, capture_output=True)
     assert shot.stat().st_size > 10_000
+
+
+def test_the_neural_renderer_without_its_extra_is_one_line_exit_2(arm_project, tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = sys.modules['diffusers'] = None  # as a puppet-only install has them\n"
+        "from poseanything_studio.cli import main\n"
+        f"sys.exit(main(['render', {str(arm_project)!r}, '-o', {str(tmp_path / 'o.mp4')!r}, "
+        "'--renderer', 'poseanything', '--model-dir', '/nowhere']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "poseanything-studio[neural]" in out.stderr

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import diffusers  # noqa: F401  the [neural] extra: missing, runner.renderer_for names it in one line
 import numpy as np
+import torch
 
 from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
 from ..core.raster import camera_frames, pose_frames
@@ -144,7 +146,6 @@ CALLBACK_INPUTS = ("preview", "part_tokens", "attention_matching")
 
 def _run_pipeline(pipe, job, inputs: dict, cancel: threading.Event) -> Iterator[RenderEvent]:
     """Run the pipeline in a thread; yield its per-step events, then the frames."""
-    import torch
 
     from model.errors import ModelError, PipelineInterrupted
 
