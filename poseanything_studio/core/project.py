@@ -35,7 +35,7 @@ MAX_BONES = 2 * MAX_JOINTS
 MAX_KEYS = 10_000  # keys in one track or in the camera path
 MAX_KEY_FRAME = 100_000  # a key's frame number (keys may sit past the last frame, but not absurdly far)
 MAX_ID_CHARS = 200  # characters of a joint or bone id
-MAX_RENDER_PIXELS = 2401 * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
+MAX_RENDER_PIXELS = MAX_FRAMES * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
 MAX_PROJECT_BYTES = 64 * 2**20  # a project file (the examples are 10-30 KB)
 MAX_NAME_BYTES = 255  # bytes of one path component (what common file systems allow)
 
