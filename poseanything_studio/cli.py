@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 from . import __version__
-from .cliargs import OneLineParser
+from .cliargs import EXIT_BAD_INPUT, OneLineParser
 
-EXIT_OK, EXIT_CRASH, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+EXIT_OK, EXIT_CRASH, EXIT_CANCELLED = 0, 1, 130  # EXIT_BAD_INPUT (2): cliargs, which every command's parser shares
 PROG = "poseanything-studio"
 
 # Packages of the `neural` and `train` extras (pyproject.toml): a command that needs one says which extra to install.
