@@ -216,7 +216,7 @@ def project_from_dict(data: Any) -> Project:
     if not _is_int(frames) or not 1 <= frames <= MAX_FRAMES or frames % 4 != 1:
         raise ProjectError(f"{_short(frames)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
                            key="frames")
-    rig = _rig_from(data.get("rig"))
+    rig = rig_from(data.get("rig"))
     size = parse_size(data.get("size", [832, 480]), key="size")
     check_render_budget(frames, size)
     known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
@@ -269,7 +269,8 @@ def _fps_from(value: Any) -> float:
     return value
 
 
-def _rig_from(value: Any) -> Rig:
+def rig_from(value: Any) -> Rig:
+    """A rig from its JSON object ({joints: [{id, xy}], bones: [{id, a, b, depth?}]}); ProjectError naming the key."""
     if not isinstance(value, dict):
         raise ProjectError("must be an object with joints and bones", key="rig")
     joints_raw, bones_raw = value.get("joints", []), value.get("bones", [])
