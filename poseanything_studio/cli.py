@@ -279,14 +279,14 @@ def os_error_line(err: OSError) -> str:
 
 def _render(args: argparse.Namespace) -> int:
     from .core.errors import ProjectError
-    from .core.project import load_project
+    from .core.project import MAX_FRAMES, load_project
     from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
     from .rendering.job import make_job, neural_options
     from .rendering.runner import run
 
-    if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > 2401):
-        raise ProjectError(f"{args.frames} must be 4k+1 between 1 and 2401 (e.g. 49, 81, 121)", key="--frames")
+    if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > MAX_FRAMES):
+        raise ProjectError(f"{args.frames} must be 4k+1 between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)", key="--frames")
     if args.steps is not None and not 1 <= args.steps <= 1000:
         raise ProjectError(f"{args.steps} must be a whole number from 1 to 1000", key="--steps")
     if args.seed is not None and not 0 <= args.seed < 2**63:
