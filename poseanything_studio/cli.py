@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 from . import __version__
-from .cliargs import OneLineParser
+from .cliargs import EXIT_BAD_INPUT, OneLineParser
 
-EXIT_OK, EXIT_CRASH, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+EXIT_OK, EXIT_CRASH, EXIT_CANCELLED = 0, 1, 130  # EXIT_BAD_INPUT (2): cliargs, which every command's parser shares
 PROG = "poseanything-studio"
 
 # Packages of the `neural` and `train` extras (pyproject.toml): a command that needs one says which extra to install.
@@ -116,7 +116,7 @@ def examples_main(argv: list[str]) -> int:
         return EXIT_OK
     try:
         copied = copy_examples(Path(args.copy))
-    except (FileExistsError, OSError) as err:
+    except OSError as err:  # FileExistsError (a clash) is one
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for path in copied:
@@ -279,14 +279,14 @@ def os_error_line(err: OSError) -> str:
 
 def _render(args: argparse.Namespace) -> int:
     from .core.errors import ProjectError
-    from .core.project import load_project
+    from .core.project import MAX_FRAMES, load_project
     from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
     from .rendering.job import make_job, neural_options
     from .rendering.runner import run
 
-    if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > 2401):
-        raise ProjectError(f"{args.frames} must be 4k+1 between 1 and 2401 (e.g. 49, 81, 121)", key="--frames")
+    if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > MAX_FRAMES):
+        raise ProjectError(f"{args.frames} must be 4k+1 between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)", key="--frames")
     if args.steps is not None and not 1 <= args.steps <= 1000:
         raise ProjectError(f"{args.steps} must be a whole number from 1 to 1000", key="--steps")
     if args.seed is not None and not 0 <= args.seed < 2**63:

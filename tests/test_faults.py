@@ -217,7 +217,9 @@ def test_ffmpeg_killed_mid_render_is_one_line(tmp_path):
     proc = _start_render(tmp_path, out_dir / "long.mp4")
     deadline, children = time.time() + 60, []
     while time.time() < deadline and not children:  # ffmpeg starts with the first frame
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        # The encoder only (its command line reads rawvideo): imageio-ffmpeg first runs a short `ffmpeg -version`.
+        children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "rawvideo"], capture_output=True,
+                                  text=True).stdout.split()
         time.sleep(0.05)
     assert children, "the render has no ffmpeg child"
     os.kill(int(children[0]), signal.SIGKILL)  # ffmpeg dies: the next frame meets a broken pipe

@@ -35,7 +35,7 @@ MAX_BONES = 2 * MAX_JOINTS
 MAX_KEYS = 10_000  # keys in one track or in the camera path
 MAX_KEY_FRAME = 100_000  # a key's frame number (keys may sit past the last frame, but not absurdly far)
 MAX_ID_CHARS = 200  # characters of a joint or bone id
-MAX_RENDER_PIXELS = 2401 * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
+MAX_RENDER_PIXELS = MAX_FRAMES * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
 MAX_PROJECT_BYTES = 64 * 2**20  # a project file (the examples are 10-30 KB)
 MAX_NAME_BYTES = 255  # bytes of one path component (what common file systems allow)
 
@@ -216,7 +216,7 @@ def project_from_dict(data: Any) -> Project:
     if not _is_int(frames) or not 1 <= frames <= MAX_FRAMES or frames % 4 != 1:
         raise ProjectError(f"{_short(frames)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
                            key="frames")
-    rig = _rig_from(data.get("rig"))
+    rig = rig_from(data.get("rig"))
     size = parse_size(data.get("size", [832, 480]), key="size")
     check_render_budget(frames, size)
     known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
@@ -269,7 +269,8 @@ def _fps_from(value: Any) -> float:
     return value
 
 
-def _rig_from(value: Any) -> Rig:
+def rig_from(value: Any) -> Rig:
+    """A rig from its JSON object ({joints: [{id, xy}], bones: [{id, a, b, depth?}]}); ProjectError naming the key."""
     if not isinstance(value, dict):
         raise ProjectError("must be an object with joints and bones", key="rig")
     joints_raw, bones_raw = value.get("joints", []), value.get("bones", [])

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProjectError
-from .rig import Bone, Joint, Rig
+from .project import rig_from
+from .rig import Rig
 
 ORDER = ("human", "quadruped", "bird", "fish", "snake", "robot_arm")
 
@@ -49,8 +50,7 @@ def load_templates(folder: Path | None = None) -> list[Template]:
 def read_template(path: Path) -> Template:
     """One template file."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    rig = Rig(tuple(Joint(j["id"], (float(j["xy"][0]), float(j["xy"][1]))) for j in data["rig"]["joints"]),
-              tuple(Bone(b["id"], b["a"], b["b"]) for b in data["rig"]["bones"]))
+    rig = rig_from(data.get("rig"))  # the project file's rig reader: same shape, same checks
     return Template(path.stem, data.get("name", path.stem), data.get("description", ""), rig,
                     float(data.get("aspect", 1.0)))
 

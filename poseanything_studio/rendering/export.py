@@ -180,7 +180,7 @@ class Mp4Encoder:
     def write(self, image: np.ndarray) -> None:
         """Send one (H, W, 3) uint8 RGB frame."""
         try:
-            self._proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+            self._proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8))  # the buffer itself: no per-frame copy
         except (BrokenPipeError, OSError, ValueError):
             try:
                 status = self._proc.wait(timeout=10)

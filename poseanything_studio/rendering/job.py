@@ -10,7 +10,7 @@ from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import fit_to_size
 from ..core.parts import DEFAULT_PART_RULE, PART_RULES, subject_mask
-from ..core.project import Project, check_render_budget, parse_size, reference_to_output
+from ..core.project import MAX_FRAMES, Project, check_render_budget, parse_size, reference_to_output
 
 PREVIEWS = ("pose", "parts", "camera")
 
@@ -67,8 +67,8 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     `mask`, when given, is the subject mask at the picture's own size (e.g. painted in the window).
     """
     frames = project.frames if frames is None else frames
-    if frames < 1 or frames % 4 != 1 or frames > 2401:
-        raise ProjectError(f"{frames} must be 4k+1 frames between 1 and 2401 (e.g. 49, 81, 121)", key="frames")
+    if frames < 1 or frames % 4 != 1 or frames > MAX_FRAMES:
+        raise ProjectError(f"{frames} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)", key="frames")
     size = parse_size(list(size), key="size") if size is not None else project.size
     check_render_budget(frames, size)
     if preview is not None and preview not in PREVIEWS:

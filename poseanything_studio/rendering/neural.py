@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
+from ..core.project import INITS
 from ..core.raster import camera_frames, pose_frames
 from .events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError, RenderEvent, check_cancel
 
@@ -76,7 +77,7 @@ def resolve_checkpoint(model_dir: str | None, checkpoint: str | None) -> Path | 
 
 def effective_init(init: str, checkpoint: Path | None) -> str:
     """What the render starts from: "auto" is the puppet render without a checkpoint, noise with one."""
-    if init not in ("auto", "noise", "puppet"):
+    if init not in INITS:
         raise RenderError(f"unknown init {init!r} (use noise or puppet)")
     if init == "auto":
         return "noise" if checkpoint is not None else "puppet"
