@@ -120,7 +120,11 @@ def checked_pictures(project: Project) -> Project:
 
 def autosave_mask_path(project_path: Path | None) -> Path:
     """The side PNG that holds a painted, unsaved subject mask beside the autosave file."""
-    side = autosave_path(project_path)
+    return mask_side(autosave_path(project_path))
+
+
+def mask_side(side: Path) -> Path:
+    """The painted-mask PNG that goes with the autosave file `side`."""
     return side.with_name(side.name + ".mask.png")
 
 
@@ -638,7 +642,7 @@ class MainWindow(QMainWindow):
         self.doc.replace_saved(saved)
         for side in (old_side, autosave_path(old_path), autosave_path(saved.path)):
             _remove_quietly(side)
-            _remove_quietly(side.with_name(side.name + ".mask.png"))
+            _remove_quietly(mask_side(side))
         self.untitled_side = None
         self._add_recent(saved.path)
         self.statusBar().showMessage(f"Saved {saved.path}", 5000)
@@ -659,7 +663,7 @@ class MainWindow(QMainWindow):
         if not self.doc.dirty:
             return None
         side = self._side()
-        side_mask = side.with_name(side.name + ".mask.png")
+        side_mask = mask_side(side)
         try:
             side.parent.mkdir(parents=True, exist_ok=True)
             if self.doc.mask is not None:
@@ -707,10 +711,10 @@ class MainWindow(QMainWindow):
             self.untitled_side = side  # keep autosaving there; Save or Close removes it
         else:
             self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
-        mask_side = side.with_name(side.name + ".mask.png")
-        if mask_side.is_file():
+        painted = mask_side(side)
+        if painted.is_file():
             with contextlib.suppress(ImageReadError):
-                self.doc.apply_mask(read_mask(mask_side), "Recover painted mask")
+                self.doc.apply_mask(read_mask(painted), "Recover painted mask")
         return True
 
     def _choose_autosave(self, found: list[Path]) -> Path | None:
@@ -740,7 +744,7 @@ class MainWindow(QMainWindow):
     def _discard_autosave(self) -> None:
         side = self._side()
         _remove_quietly(side)
-        _remove_quietly(side.with_name(side.name + ".mask.png"))
+        _remove_quietly(mask_side(side))
         self.untitled_side = None
 
     def _add_recent(self, path: Path | None) -> None:
