@@ -586,12 +586,10 @@ class MainWindow(QMainWindow):
         if not any(n > images.MAX_PIXELS for n in pixels) or any(n > 4 * images.MAX_PIXELS for n in pixels):
             return None  # not too large, or too large even to downscale here: the error says so
         w, h = sizes["image"]
-        answer = QMessageBox.question(
-            self, "Picture too large",
-            f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies beside the "
-            "project's pictures and use them (the rig and keys are scaled to match; save to keep it)?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
+        if not self._ask_yes("Picture too large",
+                             f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies "
+                             "beside the project's pictures and use them (the rig and keys are scaled to match; "
+                             "save to keep it)?"):
             return None
         copies = {key: (images.downscaled_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
                   for key, path in paths.items()}
@@ -599,18 +597,20 @@ class MainWindow(QMainWindow):
         relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
         return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")))
 
+    def _ask_yes(self, title: str, text: str) -> bool:
+        """A Yes / No question (Yes the default); True when the answer is Yes."""
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _blank_project_offering_downscale(self, image: Path) -> Project | None:
         """A blank project on `image`; a picture over the pixel limit is offered a downscaled copy beside it."""
         try:
             return blank_project(image)
         except ImageTooLarge as err:
             w, h = err.size
-            answer = QMessageBox.question(
-                self, "Picture too large",
-                f"{image.name} is {w}x{h}, more than this program reads. Make a smaller copy beside it "
-                f"and use that?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.Yes)
-            if answer != QMessageBox.StandardButton.Yes:
+            if not self._ask_yes("Picture too large", f"{image.name} is {w}x{h}, more than this program reads. "
+                                 "Make a smaller copy beside it and use that?"):
                 return None
             return blank_project(downscaled_copy(image))
 
@@ -724,11 +724,8 @@ class MainWindow(QMainWindow):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(side.stat().st_mtime))
             return f"{owner.name if owner else 'Untitled work'} — {when} — {side}"
         if len(found) == 1:
-            answer = QMessageBox.question(
-                self, "Recover unsaved work?",
-                f"{label(found[0])}\nholds changes that were not saved (the program may have stopped). Recover them?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-            return found[0] if answer == QMessageBox.StandardButton.Yes else None
+            return found[0] if self._ask_yes("Recover unsaved work?", f"{label(found[0])}\nholds changes that "
+                                             "were not saved (the program may have stopped). Recover them?") else None
         labels = [label(side) for side in found]
         choice, ok = QInputDialog.getItem(self, "Recover unsaved work?",
                                           f"{len(found)} autosaves hold changes that were not saved. Recover:",
