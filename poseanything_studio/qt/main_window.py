@@ -734,7 +734,7 @@ class MainWindow(QMainWindow):
 
     def _side(self) -> Path:
         """This document's autosave file (untitled work recovered from another run keeps its file)."""
-        if self.doc.path is None and getattr(self, "untitled_side", None) is not None:
+        if self.doc.path is None and self.untitled_side is not None:
             return self.untitled_side
         return autosave_path(self.doc.path)
 
