@@ -268,7 +268,7 @@ class RenderPanel(QWidget):
             widget.setEnabled(neural)
         options = self.neural_options()
         self.strength.setEnabled(neural and options.init != "noise")
-        reason = self.unavailable_reason()
+        reason = neural_unavailable_reason(options, _probe) if neural else None  # as unavailable_reason()
         notes = [f"Cannot render: {reason}"] if reason else []
         note = checkpoint_note(options) if neural else None
         if note and options.init == "noise":
