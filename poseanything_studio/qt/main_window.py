@@ -120,7 +120,11 @@ def checked_pictures(project: Project) -> Project:
 
 def autosave_mask_path(project_path: Path | None) -> Path:
     """The side PNG that holds a painted, unsaved subject mask beside the autosave file."""
-    side = autosave_path(project_path)
+    return mask_side(autosave_path(project_path))
+
+
+def mask_side(side: Path) -> Path:
+    """The painted-mask PNG that goes with the autosave file `side`."""
     return side.with_name(side.name + ".mask.png")
 
 
@@ -582,12 +586,10 @@ class MainWindow(QMainWindow):
         if not any(n > images.MAX_PIXELS for n in pixels) or any(n > 4 * images.MAX_PIXELS for n in pixels):
             return None  # not too large, or too large even to downscale here: the error says so
         w, h = sizes["image"]
-        answer = QMessageBox.question(
-            self, "Picture too large",
-            f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies beside the "
-            "project's pictures and use them (the rig and keys are scaled to match; save to keep it)?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
+        if not self._ask_yes("Picture too large",
+                             f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies "
+                             "beside the project's pictures and use them (the rig and keys are scaled to match; "
+                             "save to keep it)?"):
             return None
         copies = {key: (images.downscaled_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
                   for key, path in paths.items()}
@@ -595,18 +597,20 @@ class MainWindow(QMainWindow):
         relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
         return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")))
 
+    def _ask_yes(self, title: str, text: str) -> bool:
+        """A Yes / No question (Yes the default); True when the answer is Yes."""
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _blank_project_offering_downscale(self, image: Path) -> Project | None:
         """A blank project on `image`; a picture over the pixel limit is offered a downscaled copy beside it."""
         try:
             return blank_project(image)
         except ImageTooLarge as err:
             w, h = err.size
-            answer = QMessageBox.question(
-                self, "Picture too large",
-                f"{image.name} is {w}x{h}, more than this program reads. Make a smaller copy beside it "
-                f"and use that?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.Yes)
-            if answer != QMessageBox.StandardButton.Yes:
+            if not self._ask_yes("Picture too large", f"{image.name} is {w}x{h}, more than this program reads. "
+                                 "Make a smaller copy beside it and use that?"):
                 return None
             return blank_project(downscaled_copy(image))
 
@@ -638,7 +642,7 @@ class MainWindow(QMainWindow):
         self.doc.replace_saved(saved)
         for side in (old_side, autosave_path(old_path), autosave_path(saved.path)):
             _remove_quietly(side)
-            _remove_quietly(side.with_name(side.name + ".mask.png"))
+            _remove_quietly(mask_side(side))
         self.untitled_side = None
         self._add_recent(saved.path)
         self.statusBar().showMessage(f"Saved {saved.path}", 5000)
@@ -659,7 +663,7 @@ class MainWindow(QMainWindow):
         if not self.doc.dirty:
             return None
         side = self._side()
-        side_mask = side.with_name(side.name + ".mask.png")
+        side_mask = mask_side(side)
         try:
             side.parent.mkdir(parents=True, exist_ok=True)
             if self.doc.mask is not None:
@@ -707,10 +711,10 @@ class MainWindow(QMainWindow):
             self.untitled_side = side  # keep autosaving there; Save or Close removes it
         else:
             self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
-        mask_side = side.with_name(side.name + ".mask.png")
-        if mask_side.is_file():
+        painted = mask_side(side)
+        if painted.is_file():
             with contextlib.suppress(ImageReadError):
-                self.doc.apply_mask(read_mask(mask_side), "Recover painted mask")
+                self.doc.apply_mask(read_mask(painted), "Recover painted mask")
         return True
 
     def _choose_autosave(self, found: list[Path]) -> Path | None:
@@ -720,11 +724,8 @@ class MainWindow(QMainWindow):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(side.stat().st_mtime))
             return f"{owner.name if owner else 'Untitled work'} — {when} — {side}"
         if len(found) == 1:
-            answer = QMessageBox.question(
-                self, "Recover unsaved work?",
-                f"{label(found[0])}\nholds changes that were not saved (the program may have stopped). Recover them?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-            return found[0] if answer == QMessageBox.StandardButton.Yes else None
+            return found[0] if self._ask_yes("Recover unsaved work?", f"{label(found[0])}\nholds changes that "
+                                             "were not saved (the program may have stopped). Recover them?") else None
         labels = [label(side) for side in found]
         choice, ok = QInputDialog.getItem(self, "Recover unsaved work?",
                                           f"{len(found)} autosaves hold changes that were not saved. Recover:",
@@ -733,14 +734,14 @@ class MainWindow(QMainWindow):
 
     def _side(self) -> Path:
         """This document's autosave file (untitled work recovered from another run keeps its file)."""
-        if self.doc.path is None and getattr(self, "untitled_side", None) is not None:
+        if self.doc.path is None and self.untitled_side is not None:
             return self.untitled_side
         return autosave_path(self.doc.path)
 
     def _discard_autosave(self) -> None:
         side = self._side()
         _remove_quietly(side)
-        _remove_quietly(side.with_name(side.name + ".mask.png"))
+        _remove_quietly(mask_side(side))
         self.untitled_side = None
 
     def _add_recent(self, path: Path | None) -> None:

@@ -92,6 +92,7 @@ class PuppetPreview(QObject):
         self._pending: MeshInputs | None = None
         self._worker = None
         self._reference_cache: tuple[str, np.ndarray] | None = None
+        self._unreadable: str | None = None  # the last picture error reported, so it is said once
         self._timer = QTimer(self, singleShot=True, interval=120)
         self._timer.timeout.connect(self._start)
 
@@ -110,7 +111,7 @@ class PuppetPreview(QObject):
         try:
             return self.reference(project)
         except ProjectError as err:
-            if getattr(self, "_unreadable", None) != str(err):
+            if self._unreadable != str(err):
                 self._unreadable = str(err)
                 self.failed.emit(str(err))
             w, h = project.size

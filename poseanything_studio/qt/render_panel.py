@@ -55,6 +55,7 @@ PREVIEW_NOTES = {
     "matching": "step {step}: attention matching, first frame | last frame",
     "prediction": "step {step}: the model's x0 estimate (middle latent frame)",
 }
+AVAILABILITY_FIELDS = frozenset({"renderer", "model_dir", "checkpoint", "init", "strength"})  # what the check reads
 _probe: DeviceProbe | None = None  # one device probe per process: GPUs do not come and go while it runs
 
 
@@ -267,7 +268,7 @@ class RenderPanel(QWidget):
             widget.setEnabled(neural)
         options = self.neural_options()
         self.strength.setEnabled(neural and options.init != "noise")
-        reason = self.unavailable_reason()
+        reason = neural_unavailable_reason(options, _probe) if neural else None  # as unavailable_reason()
         notes = [f"Cannot render: {reason}"] if reason else []
         note = checkpoint_note(options) if neural else None
         if note and options.init == "noise":
@@ -284,7 +285,8 @@ class RenderPanel(QWidget):
             return
         self._touched.add(name)
         self._settings_timer.start()
-        self._refresh_availability()
+        if name in AVAILABILITY_FIELDS:  # not per keystroke of the prompt: the check reads the disk
+            self._refresh_availability()
 
     def _apply_settings(self) -> None:
         """Write the fields the user changed into the project (one undo step); nothing else changes."""

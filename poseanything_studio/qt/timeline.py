@@ -190,7 +190,7 @@ class Dopesheet(QWidget):
     def _span(self) -> tuple[float, float]:
         x0 = NAME_W + 10
         frames = max(self.doc.project.frames - 1, 1)
-        bar = self.scrollbar.sizeHint().width() if self.scrollbar.isVisible() else 0
+        bar = self.scrollbar.width() if self.scrollbar.isVisible() else 0  # set from its size hint in _sync_scrollbar
         return x0, (self.width() - x0 - 12 - bar) / frames
 
     def x_of(self, frame: float) -> float:
