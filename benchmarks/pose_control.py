@@ -185,32 +185,15 @@ def part_context(clips: list[Clip], mode: str, coverages: dict) -> PartContext |
     parts = [coverages[id(c)] for c in clips]
     bones = max(p.shape[1] for p in parts)
     stacked = torch.stack([F.pad(p, (0, 0, 0, 0, 0, bones - p.shape[1])) for p in parts])  # (N, F', B, h, w)
-    if not BATCHED_PARTS:  # one set of parts for the whole batch: only right when every sample is the same clip
-        if any(c is not clips[0] for c in clips):
-            raise ValueError("this PartContext has no batch dimension: give it one clip's parts at a time")
-        return PartContext.from_coverage(stacked[0], mode="identity")
     return PartContext.from_coverage(stacked, mode="identity")
 
 
-BATCHED_PARTS = hasattr(PartContext, "stack")  # PartContext with per-sample part tokens (S, F', B, h*w)
-
-
 def predict(model, xt, timesteps, text, pose, clips: list[Clip], mode: str, coverages: dict) -> torch.Tensor:
-    """The model's velocity for a batch, each sample with its own clip's part masks (one forward per sample
-    where PartContext has no batch dimension: the same result, the same arithmetic on the CPU)."""
-    device = xt.device
-    if mode not in ("ec", "ptcm") or BATCHED_PARTS:
-        context = part_context(clips, mode, coverages)
-        if context is not None:
-            context.tokens = context.tokens.to(device)
-        return model(xt, timesteps, text, pose_latents=pose, part_context=context).sample
-    out = []
-    for i, clip in enumerate(clips):
-        context = part_context([clip], mode, coverages)
-        context.tokens = context.tokens.to(device)
-        out.append(model(xt[i:i + 1], timesteps[i:i + 1], text[i:i + 1], pose_latents=pose[i:i + 1],
-                         part_context=context).sample)
-    return torch.cat(out)
+    """The model's velocity for a batch, each sample with its own clip's part masks."""
+    context = part_context(clips, mode, coverages)
+    if context is not None:
+        context.tokens = context.tokens.to(xt.device)
+    return model(xt, timesteps, text, pose_latents=pose, part_context=context).sample
 
 
 # -- model ----------------------------------------------------------------------------------------------------
