@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.part_attention import PartContext, pool_part_masks  # noqa: E402
+from model.train import sample_sigma  # noqa: E402
 from model.transformer import PoseAnythingTransformer3DModel  # noqa: E402
 from poseanything_studio.core.parts import clip_part_masks  # noqa: E402
 from poseanything_studio.core.raster import draw_pose  # noqa: E402
@@ -215,12 +216,6 @@ def timesteps_per_token(sigma: torch.Tensor, grid: tuple[int, int, int]) -> torc
     return t
 
 
-def shifted_sigma(n: int, shift: float, generator: torch.Generator) -> torch.Tensor:
-    """Wan's timestep shift on uniform samples: sigma' = s*sigma / (1 + (s-1)*sigma)."""
-    u = torch.rand(n, generator=generator)
-    return shift * u / (1 + (shift - 1) * u)
-
-
 def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: str) -> PoseAnythingTransformer3DModel:
     """Flow matching: predict noise - x0 on every latent frame but the first, which stays clean."""
     model = tiny_model(ptcm=mode in ("ec", "ptcm"), seed=seed, settings=settings).to(device)
@@ -241,7 +236,7 @@ def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: s
         dropped = torch.rand(settings.batch, generator=g) < CONDITION_DROPOUT  # drawn alike with and without pose
         pose = torch.where(dropped.view(-1, 1, 1, 1, 1), torch.zeros_like(pose), pose)
         noise = torch.randn(x0.shape, generator=g)
-        sigma = shifted_sigma(settings.batch, SHIFT, g)
+        sigma = sample_sigma(torch.rand(settings.batch, generator=g), SHIFT)
         xt = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
         xt[:, :, 0] = x0[:, :, 0]
         v = predict(model, xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose.to(device),
