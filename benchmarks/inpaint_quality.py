@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "poseanything_studio" / "resources" / "examples"))
 import make_examples  # noqa: E402
 
 from poseanything_studio.core.images import fit_to_size  # noqa: E402
+from poseanything_studio.evaluation import psnr  # noqa: E402
 from poseanything_studio.rendering import puppet  # noqa: E402
 
 EXAMPLES = ROOT / "poseanything_studio" / "resources" / "examples"
@@ -61,11 +62,6 @@ def _fish_mask() -> np.ndarray:
     from poseanything_studio.rendering.job import make_job
 
     return make_job(load_project(EXAMPLES / "fish.pasproj")).mask.copy()
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
 
 
 def main() -> None:

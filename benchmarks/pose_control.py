@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.part_attention import PartContext, pool_part_masks  # noqa: E402
+from model.train import sample_sigma  # noqa: E402
 from model.transformer import PoseAnythingTransformer3DModel  # noqa: E402
 from poseanything_studio.core.parts import clip_part_masks  # noqa: E402
 from poseanything_studio.core.raster import draw_pose  # noqa: E402
@@ -185,32 +186,15 @@ def part_context(clips: list[Clip], mode: str, coverages: dict) -> PartContext |
     parts = [coverages[id(c)] for c in clips]
     bones = max(p.shape[1] for p in parts)
     stacked = torch.stack([F.pad(p, (0, 0, 0, 0, 0, bones - p.shape[1])) for p in parts])  # (N, F', B, h, w)
-    if not BATCHED_PARTS:  # one set of parts for the whole batch: only right when every sample is the same clip
-        if any(c is not clips[0] for c in clips):
-            raise ValueError("this PartContext has no batch dimension: give it one clip's parts at a time")
-        return PartContext.from_coverage(stacked[0], mode="identity")
     return PartContext.from_coverage(stacked, mode="identity")
 
 
-BATCHED_PARTS = hasattr(PartContext, "stack")  # PartContext with per-sample part tokens (S, F', B, h*w)
-
-
 def predict(model, xt, timesteps, text, pose, clips: list[Clip], mode: str, coverages: dict) -> torch.Tensor:
-    """The model's velocity for a batch, each sample with its own clip's part masks (one forward per sample
-    where PartContext has no batch dimension: the same result, the same arithmetic on the CPU)."""
-    device = xt.device
-    if mode not in ("ec", "ptcm") or BATCHED_PARTS:
-        context = part_context(clips, mode, coverages)
-        if context is not None:
-            context.tokens = context.tokens.to(device)
-        return model(xt, timesteps, text, pose_latents=pose, part_context=context).sample
-    out = []
-    for i, clip in enumerate(clips):
-        context = part_context([clip], mode, coverages)
-        context.tokens = context.tokens.to(device)
-        out.append(model(xt[i:i + 1], timesteps[i:i + 1], text[i:i + 1], pose_latents=pose[i:i + 1],
-                         part_context=context).sample)
-    return torch.cat(out)
+    """The model's velocity for a batch, each sample with its own clip's part masks."""
+    context = part_context(clips, mode, coverages)
+    if context is not None:
+        context.tokens = context.tokens.to(xt.device)
+    return model(xt, timesteps, text, pose_latents=pose, part_context=context).sample
 
 
 # -- model ----------------------------------------------------------------------------------------------------
@@ -230,12 +214,6 @@ def timesteps_per_token(sigma: torch.Tensor, grid: tuple[int, int, int]) -> torc
     t = (sigma[:, None] * 1000).repeat(1, frames * h * w)
     t[:, : h * w] = 0
     return t
-
-
-def shifted_sigma(n: int, shift: float, generator: torch.Generator) -> torch.Tensor:
-    """Wan's timestep shift on uniform samples: sigma' = s*sigma / (1 + (s-1)*sigma)."""
-    u = torch.rand(n, generator=generator)
-    return shift * u / (1 + (shift - 1) * u)
 
 
 def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: str) -> PoseAnythingTransformer3DModel:
@@ -258,7 +236,7 @@ def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: s
         dropped = torch.rand(settings.batch, generator=g) < CONDITION_DROPOUT  # drawn alike with and without pose
         pose = torch.where(dropped.view(-1, 1, 1, 1, 1), torch.zeros_like(pose), pose)
         noise = torch.randn(x0.shape, generator=g)
-        sigma = shifted_sigma(settings.batch, SHIFT, g)
+        sigma = sample_sigma(torch.rand(settings.batch, generator=g), SHIFT)
         xt = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
         xt[:, :, 0] = x0[:, :, 0]
         v = predict(model, xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose.to(device),

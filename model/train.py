@@ -98,6 +98,8 @@ def _take(table: dict, key: str, kind: type, where: str, path: Path, default: An
 
 def load_config(path: str | Path) -> Config:
     """Read and check a TOML config; every fault is a ConfigError naming the file and the key."""
+    from poseanything_studio.core.parts import PART_RULES  # here, not at the top: `train --help` stays light
+
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -139,7 +141,7 @@ def load_config(path: str | Path) -> Config:
               ("keep_checkpoints", cfg.keep_checkpoints >= 1, "must be at least 1"),
               ("log_every", cfg.log_every >= 1, "must be at least 1"),
               ("mixed_precision", cfg.mixed_precision in ("auto", "bf16", "no"), "must be auto, bf16 or no"),
-              ("part_rule", cfg.part_rule in ("dilated", "nearest"), "must be dilated or nearest"),
+              ("part_rule", cfg.part_rule in PART_RULES, f"must be {' or '.join(PART_RULES)}"),
               ("distributed", cfg.distributed in ("ddp", "fsdp"), "must be ddp or fsdp")]
     for key, ok, why in checks:
         if not ok:

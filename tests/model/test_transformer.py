@@ -125,13 +125,19 @@ def test_save_and_load_pretrained_round_trip(models, tmp_path):
         model.blocks[0].ptcm.to_out.weight.zero_()
 
 
-def test_a_batch_of_clips_with_their_own_parts_equals_each_clip_alone(models):
-    _, model = models
+def with_live_ptcm(model):
+    """A copy of the model whose PTCM output projections are non-zero, so the parts change the output."""
     trained = PoseAnythingTransformer3DModel.from_config(model.config).eval()
     trained.load_state_dict(model.state_dict())
     with torch.no_grad():
         for module in trained.ptcm_modules:
             module.to_out.weight.normal_(std=0.5)
+    return trained
+
+
+def test_a_batch_of_clips_with_their_own_parts_equals_each_clip_alone(models):
+    _, model = models
+    trained = with_live_ptcm(model)
     latents, timestep, text, pose = inputs()
     flipped = PartContext(part_context().tokens.flip(-1), (3, 2, 3))  # clip 1's parts mirrored left-right
     contexts = [part_context(), flipped]
@@ -151,11 +157,7 @@ def test_ptcm_processors_are_in_diffusers_registry_and_can_be_swapped(models):
     from ptcm_reference import ReferencePTCMProcessor
 
     _, model = models
-    trained = PoseAnythingTransformer3DModel.from_config(model.config).eval()
-    trained.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        for module in trained.ptcm_modules:
-            module.to_out.weight.normal_(std=0.5)
+    trained = with_live_ptcm(model)
     latents, timestep, text, pose = inputs()
     with torch.no_grad():
         fused = trained(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample
