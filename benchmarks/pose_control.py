@@ -322,7 +322,7 @@ def settings_from(args: argparse.Namespace) -> tuple[Settings, list[int]]:
         return Settings(steps=args.steps or 100, clips=100, held_out=4, batch=args.batch, width=args.width,
                         layers=args.layers), list(range(args.seeds))
     return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, batch=args.batch,
-                     width=args.width, layers=args.layers), list(range(args.seeds)))
+                     width=args.width, layers=args.layers, lr=args.lr), list(range(args.seeds)))
 
 
 def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
@@ -351,6 +351,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=Settings.batch)
     parser.add_argument("--width", type=int, default=Settings.width)
     parser.add_argument("--layers", type=int, default=Settings.layers)
+    parser.add_argument("--lr", type=float, default=Settings.lr)
     parser.add_argument("--device", default="cpu", help="cpu (the measured default) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: see the docstring)")
     parser.add_argument("--modes", default=",".join(MODES), help="rows to train (development; the table needs all)")

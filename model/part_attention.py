@@ -265,35 +265,43 @@ class PTCMAttnProcessor:
                  context: PartContext) -> torch.Tensor:
         frames, h, w = context.grid
         n, heads = h * w, attn.heads
-        batch, tokens, dim = hidden_states.shape
+        tokens = hidden_states.shape[1]
         normed = None
         if context.measure and frames > 1:  # every later token's key is needed for the matching
-            normed = attn.norm(hidden_states.float()).type_as(hidden_states)
+            normed = _layer_norm(attn, hidden_states)
             first = normed[:, :n]
             query_first = _heads(attn.norm_q(attn.to_q(first)), heads)  # (N, heads, n, d)
             key_later = _heads(attn.norm_k(attn.to_k(normed[:, n:])), heads).unflatten(2, (frames - 1, n))
             context.add_affinity(part_affinity(query_first, key_later, context.tokens[:, 0], context.tokens[:, 1:]))
         else:
-            first = attn.norm(hidden_states[:, :n].float()).type_as(hidden_states)
+            first = _layer_norm(attn, hidden_states[:, :n])
         key = _heads(attn.norm_k(attn.to_k(first)), heads)  # (N, heads, n, d)
         value = _heads(attn.to_v(first), heads)
 
-        later = []
+        residual = torch.empty_like(hidden_states)  # (N, F'*n, D): 0 on frame 0, to_out's output on later frames
+        residual[:, :n] = 0
         for sample, groups in enumerate(context.part_groups()):
             rows = slice(None) if context.samples == 1 else slice(sample, sample + 1)
             index = groups.queries + n  # token indices in the whole sequence
             x = (normed[rows] if normed is not None else hidden_states[rows]).index_select(1, index)
             if normed is None:
-                x = attn.norm(x.float()).type_as(hidden_states)
+                x = _layer_norm(attn, x)
             query = _heads(attn.norm_q(attn.to_q(x)), heads)  # (N', heads, L_q, d)
             k, v = key[rows], value[rows]
             out = torch.cat([F.scaled_dot_product_attention(query[:, :, lo:hi], k[:, :, keys], v[:, :, keys])
                              for (lo, hi), keys in zip(groups.bounds, groups.keys, strict=True)]
                             or [query[:, :, :0]], dim=2)  # (N', heads, L_q, d)
-            out = attn.to_out(out.transpose(1, 2).flatten(2))  # (N', L_q, D)
-            bias = attn.to_out.bias.to(out.dtype).expand(out.shape[0], tokens - n, dim)  # to_out(0) off the parts
-            later.append(bias.index_copy(1, groups.queries, out))
-        return torch.cat([hidden_states.new_zeros(batch, n, dim), torch.cat(later).to(hidden_states.dtype)], 1)
+            out = attn.to_out(out.transpose(1, 2).flatten(2)).to(residual.dtype)  # (N', L_q, D)
+            later = residual[rows, n:]
+            if len(groups.queries) < tokens - n:  # tokens in no part get to_out(0), the output bias
+                later.copy_(attn.to_out.bias.to(residual.dtype).expand_as(later))
+            later.index_copy_(1, groups.queries, out)
+        return residual
+
+
+def _layer_norm(attn: PartTemporalCoherence, x: torch.Tensor) -> torch.Tensor:
+    """PTCM's input norm in one kernel: statistics in fp32 (as FP32LayerNorm), the input's dtype out."""
+    return F.layer_norm(x, attn.norm.normalized_shape, eps=attn.norm.eps)
 
 
 _DEFAULT_PROCESSOR = PTCMAttnProcessor()
@@ -347,15 +355,25 @@ class PartTemporalCoherence(nn.Module):
         block.norm2.register_forward_pre_hook(self._remember_stream)
         block.attn2.register_forward_hook(self._after_cross_attention)
 
-    @torch.compiler.disable
+    # With PTCM off (no context) the hooks are no-ops that torch.compile traces through, so a compiled block
+    # (even fullgraph=True) has no graph break; with PTCM on, its data-dependent part grouping runs eagerly.
     def _remember_stream(self, module: nn.Module, args: tuple) -> None:
         if self.context is not None:
-            self._stream = args[0]  # (N, S, D) float: the block's hidden_states after self-attention
+            self._keep_stream(args[0])
 
     @torch.compiler.disable
+    def _keep_stream(self, stream: torch.Tensor) -> None:
+        self._stream = stream  # (N, S, D): the block's hidden_states after self-attention
+
     def _after_cross_attention(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        if self.context is None or self._stream is None:
+        if self.context is None:
             return None  # PTCM off: the block is untouched
+        return self._add_part_attention(output)
+
+    @torch.compiler.disable
+    def _add_part_attention(self, output: torch.Tensor) -> torch.Tensor:
         stream, self._stream = self._stream, None
+        if stream is None:
+            return output
         hidden_states = stream.type_as(output) + output  # what the block's residual becomes after cross-attention
         return output + self(hidden_states, self.context)

@@ -166,8 +166,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
     def compile_transformer(self, **compile_kwargs: Any) -> None:
         """Regional torch.compile: each repeated WanTransformerBlock compiled once, reused by all 30.
 
-        diffusers' `compile_repeated_blocks`; PTCM's hooks run outside the compiled graphs (torch.compiler
-        .disable), since its part grouping depends on the part masks. kwargs go to torch.compile.
+        diffusers' `compile_repeated_blocks`; with PTCM on, its part attention runs outside the compiled graphs
+        (torch.compiler.disable), since its part grouping depends on the part masks; with PTCM off the blocks
+        compile whole (fullgraph too). kwargs go to torch.compile.
         """
         self.transformer.compile_repeated_blocks(**({"dynamic": False} | compile_kwargs))
 

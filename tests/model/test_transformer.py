@@ -176,3 +176,21 @@ def test_ptcm_processors_are_in_diffusers_registry_and_can_be_swapped(models):
     with pytest.warns(UserWarning, match="not a PTCM processor"), torch.no_grad():
         fallback = trained(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample
     assert torch.equal(fallback, fused)  # a WanAttention processor cannot do PTCM's math: the default runs
+
+
+def test_blocks_compile_whole_with_ptcm_off_and_with_breaks_with_it_on(models):
+    """diffusers' compile tests use fullgraph=True: PTCM's hooks must not break the graph when PTCM is off."""
+    _, model = models
+    trained = with_live_ptcm(model)
+    latents, timestep, text, pose = inputs()
+    with torch.no_grad():
+        eager = trained(latents, timestep, text, pose_latents=pose).sample
+        eager_parts = trained(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample
+        torch._dynamo.reset()
+        whole = torch.compile(trained, fullgraph=True, backend="eager")
+        assert torch.allclose(whole(latents, timestep, text, pose_latents=pose).sample, eager, atol=1e-6)
+        torch._dynamo.reset()
+        trained.compile_repeated_blocks(backend="eager")  # as --compile does; PTCM on runs outside the graphs
+        compiled_parts = trained(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample
+        torch._dynamo.reset()
+    assert torch.allclose(compiled_parts, eager_parts, atol=1e-6) and not torch.allclose(eager_parts, eager, atol=1e-3)
