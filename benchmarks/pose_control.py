@@ -5,7 +5,10 @@ still background of smooth colour blobs, moved by the puppet renderer along rand
 drift; 32x32 pixels, 5 frames; pose frames drawn by the core's raster. Model: `PoseAnythingTransformer3DModel`,
 the real class at a tiny size, trained with Wan's flow-matching objective (first latent frame clean with
 timestep 0 on its tokens, as Wan2.2 TI2V), the pose dropped for 10% of samples as the training recipe does,
-and sampled with guidance on the pose (scale 3).
+and sampled with guidance on the pose as the pipeline applies it (scale 2). No sigma shift: Wan's shift (3 to 5)
+is for its large latents, and a 16x16 grid is the other end of the resolution scale (SD3's shift rule);
+shift 3 here left the samples speckled (the guidance scale and the shift were chosen on 12 validation
+clips made apart from the held-out ones; docs/training.md has the runs).
 
 Stand-in for the Wan VAE (a trained VAE is out of reach on this CPU; the question here is the
 transformer's): a fixed, invertible rearrangement that compresses time by 4 as the Wan VAE does. Latent
@@ -22,30 +25,35 @@ pixel frames; each sample of a training batch has its own masks.
 
 Pose-following error: for each part (colour) in each generated frame after the first, the distance in
 pixels between the centroid of that colour and its centroid in the ground-truth frame (a part that
-vanished counts as 16 px, half the frame), averaged over parts, frames and held-out clips. Two baselines:
+vanished counts as 16 px, half the frame), averaged over parts, frames and held-out clips; the table also
+splits it into the share of parts lost and the mean distance of the parts found. Two baselines:
 the same model trained with its pose input zeroed ("no pose"), and the first frame held still (what a
 model that ignores the pose and copies the picture would score). Rows: concat only, whole-subject
 cross-attention (EC) and PTCM (the paper's ablation), each trained once per seed; mean and spread (sample
 standard deviation) over seeds. The last line is `ratio R`, R = PTCM's error / the still-frame error (mean
 over seeds); the target is R <= 0.5.
 
-    python benchmarks/pose_control.py            # 3 seeds x 4 trainings of 300 steps, 200 clips, 8 held out
+    python benchmarks/pose_control.py            # 3 seeds x 4 trainings of 600 steps, 200 clips, 8 held out
     python benchmarks/pose_control.py --short    # 3 seeds x 4 trainings of 100 steps, 100 clips, 4 held out
-    python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of a few minutes
-    python benchmarks/pose_control.py --steps 900 --clips 400 --held-out 16   # longer, if the hours are there
+    python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of about a minute
+    python benchmarks/pose_control.py --steps 1800 --device cuda   # longer, on a GPU
 
-The default took 2649 s on this shared 2-core machine (docs/training.md has the measured run).
-
-Torch runs one thread by default (`--threads`): on this shared 2-core machine two threads were 6x slower
-than one (5.6 vs 0.9 s a step, measured under a load of about 7), from threads waiting on each other.
+Trainings run two at a time (`--jobs`), each in its own process on one torch thread (`--threads`): on this
+shared 2-core machine two threads in one process were 6x slower than one (5.6 vs 0.9 s a step, measured under
+a load of about 7), from threads waiting on each other, while two one-thread processes halve the wall time.
+docs/training.md has the measured default run.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -74,7 +82,7 @@ LATENT_FRAMES = (FRAMES - 1) // TEMPORAL + 1
 POSE_SCALE = 2  # pose frames drawn at 2x and area-reduced: at 32 px the joint dots would hide the bones
 TURN, DRIFT = 1.5, 10.0  # motion: each bone turns up to 1.5 rad about its parent end, the sprite drifts 10 px
 BONE_LENGTH, STROKE = (5.0, 7.5), 3  # px
-CONDITION_DROPOUT, GUIDANCE, SHIFT = 0.1, 3.0, 3.0  # as the training recipe: pose dropped 10%, guided sampling
+CONDITION_DROPOUT, GUIDANCE, SHIFT = 0.1, 2.0, 1.0  # pose dropped 10% as the recipe; guided sampling; no shift
 PALETTE = np.array([(255, 60, 60), (60, 230, 60), (70, 110, 255), (250, 230, 50), (240, 80, 240)], np.uint8)
 MISSING_PX = SIZE / 2
 MODES = ("no pose", "concat", "ec", "ptcm")
@@ -92,14 +100,17 @@ class Clip:
 
 @dataclass(frozen=True)
 class Settings:
-    steps: int = 300
+    steps: int = 600
     clips: int = 200
     held_out: int = 8
     batch: int = 8
     width: int = 128
     layers: int = 3
-    lr: float = 1e-3
+    lr: float = 5e-3
     sample_steps: int = 20
+    shift: float = SHIFT
+    guidance: float = GUIDANCE
+    background: str = "blobs"
 
 
 # -- data ---------------------------------------------------------------------------------------------------
@@ -117,17 +128,19 @@ def random_rig(rng: np.random.Generator) -> Rig:
     return Rig(joints, tuple(Bone(f"b{k}", f"j{a}", f"j{b}") for k, (a, b) in enumerate(bones)))
 
 
-def background(rng: np.random.Generator) -> np.ndarray:
+def background(rng: np.random.Generator, kind: str = "blobs") -> np.ndarray:
     """A dark, still background of smooth colour blobs (iid pixel noise cannot be copied through at this size)."""
+    if kind == "flat":
+        return np.broadcast_to((rng.random(3) * 60 + 15).astype(np.uint8), (SIZE, SIZE, 3)).copy()
     coarse = rng.random((4, 4, 3)).astype(np.float32)
     return (cv2.resize(coarse, (SIZE, SIZE), interpolation=cv2.INTER_CUBIC).clip(0, 1) * 60 + 15).astype(np.uint8)
 
 
-def make_clip(rng: np.random.Generator) -> Clip:
+def make_clip(rng: np.random.Generator, background_kind: str = "blobs") -> Clip:
     """A sprite painted per part, moved by the puppet renderer; its pose frames and the pose's part masks."""
     rig = random_rig(rng)
     rest = rig.rest_xy()
-    image = np.dstack([background(rng), np.full((SIZE, SIZE), 255, np.uint8)])
+    image = np.dstack([background(rng, background_kind), np.full((SIZE, SIZE), 255, np.uint8)])
     labels = np.full((SIZE, SIZE), -1, np.int16)
     for k, (a, b) in enumerate(rig.bone_joint_indices()):
         stroke = np.zeros((SIZE, SIZE), np.uint8)
@@ -236,7 +249,7 @@ def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: s
         dropped = torch.rand(settings.batch, generator=g) < CONDITION_DROPOUT  # drawn alike with and without pose
         pose = torch.where(dropped.view(-1, 1, 1, 1, 1), torch.zeros_like(pose), pose)
         noise = torch.randn(x0.shape, generator=g)
-        sigma = sample_sigma(torch.rand(settings.batch, generator=g), SHIFT)
+        sigma = sample_sigma(torch.rand(settings.batch, generator=g), settings.shift)
         xt = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
         xt[:, :, 0] = x0[:, :, 0]
         v = predict(model, xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose.to(device),
@@ -257,12 +270,12 @@ def generate(model, clip: Clip, mode: str, settings: Settings, device: str, seed
     x0 = to_latent(clip.video)[None].to(device)
     use_pose = mode != "no pose"
     pose = to_latent(clip.pose)[None].to(device) if use_pose else torch.zeros_like(x0)
-    guided = use_pose and GUIDANCE != 1.0
+    guided = use_pose and settings.guidance != 1.0
     poses = torch.cat([pose, torch.zeros_like(pose)]) if guided else pose
     x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
     grid = (LATENT_FRAMES, x0.shape[3], x0.shape[4])
     sigmas = torch.linspace(1, 0, settings.sample_steps + 1)
-    sigmas = SHIFT * sigmas / (1 + (SHIFT - 1) * sigmas)
+    sigmas = settings.shift * sigmas / (1 + (settings.shift - 1) * sigmas)
     coverages = {id(clip): coverage(clip, mode)} if mode in ("ec", "ptcm") else {}
     context = part_context([clip] * len(poses), mode, coverages)
     if context is not None:
@@ -273,7 +286,7 @@ def generate(model, clip: Clip, mode: str, settings: Settings, device: str, seed
         v = model(x.expand(len(poses), -1, -1, -1, -1), timesteps_per_token(s.repeat(len(poses)), grid).to(device),
                   text, pose_latents=poses, part_context=context).sample
         if guided:
-            v = v[1:] + GUIDANCE * (v[:1] - v[1:])
+            v = v[1:] + settings.guidance * (v[:1] - v[1:])
         x = x + (s_next - s) * v
     x[:, :, 0] = x0[:, :, 0]
     return from_latent(x[0].float().cpu())
@@ -290,15 +303,23 @@ def part_centroids(frame: np.ndarray, bones: int) -> list[np.ndarray | None]:
     return out
 
 
-def pose_error(generated: np.ndarray, clip: Clip) -> float:
-    """Mean distance (px) between where each part is and where it should be, frames 1.. (lost part: SIZE / 2)."""
+def part_errors(generated: np.ndarray, clip: Clip) -> list[float | None]:
+    """Per part and frame 1..: distance (px) from where the part is to where it should be; None: part lost."""
     errors = []
     for f in range(1, FRAMES):
         for got, want in zip(part_centroids(generated[f], clip.bones), part_centroids(clip.video[f], clip.bones),
                              strict=True):
             if want is not None:
-                errors.append(MISSING_PX if got is None else float(np.linalg.norm(got - want)))
-    return float(np.mean(errors))
+                errors.append(None if got is None else float(np.linalg.norm(got - want)))
+    return errors
+
+
+def pose_error(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
+    """(pose error px with a lost part counted SIZE / 2, share of parts lost, mean distance of the parts found)."""
+    errors = part_errors(generated, clip)
+    found = [e for e in errors if e is not None]
+    return (float(np.mean([MISSING_PX if e is None else e for e in errors])), 1 - len(found) / len(errors),
+            float(np.mean(found)) if found else np.nan)
 
 
 def quality(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
@@ -309,35 +330,49 @@ def quality(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
 
 
 def scores(outputs: list[np.ndarray], clips: list[Clip]) -> np.ndarray:
-    """(pose error px, PSNR, SSIM, L1), each the mean over the held-out clips."""
-    return np.array([np.mean([pose_error(o, c) for o, c in zip(outputs, clips, strict=True)]),
-                     *np.mean([quality(o, c) for o, c in zip(outputs, clips, strict=True)], axis=0)])
+    """(pose error px, PSNR, SSIM, L1, parts lost, distance of parts found px), means over the held-out clips."""
+    pose = np.array([pose_error(o, c) for o, c in zip(outputs, clips, strict=True)])  # (clips, 3)
+    looks = np.mean([quality(o, c) for o, c in zip(outputs, clips, strict=True)], axis=0)
+    return np.array([pose[:, 0].mean(), *looks, pose[:, 1].mean(), np.nanmean(pose[:, 2])])
 
 
 # -- the run --------------------------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> tuple[Settings, list[int]]:
+    common = {"batch": args.batch, "width": args.width, "layers": args.layers, "lr": args.lr, "shift": args.shift,
+              "guidance": args.guidance, "background": args.background, "sample_steps": args.sample_steps}
     if args.quick:
-        return Settings(steps=40, clips=40, held_out=4, width=args.width, layers=args.layers), [0]
+        return Settings(steps=40, clips=40, held_out=4, **common), [0]
     if args.short:
-        return Settings(steps=args.steps or 100, clips=100, held_out=4, batch=args.batch, width=args.width,
-                        layers=args.layers), list(range(args.seeds))
-    return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, batch=args.batch,
-                     width=args.width, layers=args.layers, lr=args.lr), list(range(args.seeds)))
+        return Settings(steps=args.steps or 100, clips=100, held_out=4, **common), list(range(args.seeds))
+    return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, **common),
+            list(range(args.seeds)))
 
 
 def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
-    """Mean +- spread over seeds per row, and each row's error against both baselines."""
+    """Mean +- spread over seeds per row, each row's error against both baselines, and what the error is made of."""
     no_pose = np.mean([r[0] for r in results["no pose"]])
-    lines = [f"{'model':<36} {'pose err px':>15} {'/ still':>7} {'/ no pose':>9} {'PSNR':>7} {'SSIM':>7} {'L1':>8}",
+    lines = [f"{'model':<36} {'pose err px':>15} {'/ still':>7} {'/ no pose':>9} {'lost':>5} {'found px':>8} "
+             f"{'PSNR':>7} {'SSIM':>7} {'L1':>8}",
              f"{'(first frame held still)':<36} {still[0]:>15.2f} {1:>7.2f} {still[0] / no_pose:>9.2f} "
-             f"{still[1]:>7.2f} {still[2]:>7.4f} {still[3]:>8.4f}"]
+             f"{still[4]:>5.0%} {still[5]:>8.2f} {still[1]:>7.2f} {still[2]:>7.4f} {still[3]:>8.4f}"]
     for mode in MODES:
-        rows = np.array(results[mode])  # (seeds, 4)
+        rows = np.array(results[mode])  # (seeds, 6)
         mean = rows.mean(0)
         spread = rows[:, 0].std(ddof=1) if len(rows) > 1 else 0.0
         lines.append(f"{NAMES[mode]:<36} {mean[0]:>8.2f} +- {spread:<4.2f} {mean[0] / still[0]:>7.2f} "
-                     f"{mean[0] / no_pose:>9.2f} {mean[1]:>7.2f} {mean[2]:>7.4f} {mean[3]:>8.4f}")
+                     f"{mean[0] / no_pose:>9.2f} {mean[4]:>5.0%} {mean[5]:>8.2f} {mean[1]:>7.2f} {mean[2]:>7.4f} "
+                     f"{mean[3]:>8.4f}")
     return lines
+
+
+def train_and_score(train_clips: list[Clip], test_clips: list[Clip], mode: str, seed: int, settings: Settings,
+                    device: str, threads: int) -> tuple[np.ndarray, float]:
+    """One training and its scores on the held-out clips, in a worker process: (scores, seconds)."""
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    model = train(train_clips, mode, seed, settings, device)
+    row = scores([generate(model, c, mode, settings, device, seed=seed) for c in test_clips], test_clips)
+    return row, time.perf_counter() - start
 
 
 def main() -> None:
@@ -352,8 +387,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=Settings.width)
     parser.add_argument("--layers", type=int, default=Settings.layers)
     parser.add_argument("--lr", type=float, default=Settings.lr)
+    parser.add_argument("--shift", type=float, default=Settings.shift, help="sigma shift, training and sampling")
+    parser.add_argument("--guidance", type=float, default=Settings.guidance, help="pose guidance scale")
+    parser.add_argument("--sample-steps", type=int, default=Settings.sample_steps)
+    parser.add_argument("--background", choices=("blobs", "flat"), default=Settings.background)
     parser.add_argument("--device", default="cpu", help="cpu (the measured default) or cuda")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: see the docstring)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per training (1: see the docstring)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="trainings run at once, each in its own process (default: 2, or 1 on one core)")
     parser.add_argument("--modes", default=",".join(MODES), help="rows to train (development; the table needs all)")
     args = parser.parse_args()
     settings, seeds = settings_from(args)
@@ -361,21 +402,28 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # each result as it comes, also when redirected to a log
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    train_clips = [make_clip(rng) for _ in range(settings.clips)]
-    test_clips = [make_clip(rng) for _ in range(settings.held_out)]
+    train_clips = [make_clip(rng, settings.background) for _ in range(settings.clips)]
+    test_clips = [make_clip(rng, settings.background) for _ in range(settings.held_out)]
     print(f"data: {settings.clips} training clips, {settings.held_out} held out, {SIZE}x{SIZE}x{FRAMES} -> latent "
           f"{CHANNELS}x{LATENT_FRAMES}x{SIZE // SPATIAL}x{SIZE // SPATIAL} ({time.perf_counter() - start:.0f} s); "
           f"{settings}; seeds {seeds}; device {args.device}")
     still = scores([np.repeat(c.video[:1], FRAMES, 0) for c in test_clips], test_clips)
     results: dict[str, list[np.ndarray]] = {mode: [] for mode in MODES}
-    for seed in seeds:
-        for mode in args.modes.split(","):
-            t0 = time.perf_counter()
-            model = train(train_clips, mode, seed, settings, args.device)
-            row = scores([generate(model, c, mode, settings, args.device, seed=seed) for c in test_clips], test_clips)
-            results[mode].append(row)
-            print(f"  seed {seed}, {mode}: {settings.steps} steps in {time.perf_counter() - t0:.0f} s; "
-                  f"pose error {row[0]:.2f} px (still frame {still[0]:.2f})")
+    runs = [(mode, seed) for seed in seeds for mode in args.modes.split(",")]
+    work = partial(train_and_score, train_clips, test_clips, settings=settings, device=args.device,
+                   threads=args.threads)
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {pool.submit(work, mode, seed): (mode, seed) for mode, seed in runs}
+        done = {}
+        for future in as_completed(pending):
+            mode, seed = pending[future]
+            row, seconds = future.result()
+            done[mode, seed] = row
+            print(f"  seed {seed}, {mode}: {settings.steps} steps in {seconds:.0f} s; "
+                  f"pose error {row[0]:.2f} px (parts lost {row[4]:.0%}, found ones {row[5]:.2f} px off; "
+                  f"still frame {still[0]:.2f})")
+    for mode, seed in runs:
+        results[mode].append(done[mode, seed])
     print()
     if any(not rows for rows in results.values()):
         print({mode: [round(float(r[0]), 2) for r in rows] for mode, rows in results.items()}, f"still {still[0]:.2f}")
