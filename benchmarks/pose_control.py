@@ -37,6 +37,7 @@ over seeds); the target is R <= 0.5.
     python benchmarks/pose_control.py --short    # 3 seeds x 4 trainings of 100 steps, 100 clips, 4 held out
     python benchmarks/pose_control.py --quick    # 1 seed, 40 steps: a smoke test of about a minute
     python benchmarks/pose_control.py --steps 1800 --device cuda   # longer, on a GPU
+    python benchmarks/pose_control.py --sheet sheet.png            # also: PTCM's samples, to look at
 
 Trainings run two at a time (`--jobs`), each in its own process on one torch thread (`--threads`): on this
 shared 2-core machine two threads in one process were 6x slower than one (5.6 vs 0.9 s a step, measured under
@@ -366,13 +367,23 @@ def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
 
 
 def train_and_score(train_clips: list[Clip], test_clips: list[Clip], mode: str, seed: int, settings: Settings,
-                    device: str, threads: int) -> tuple[np.ndarray, float]:
-    """One training and its scores on the held-out clips, in a worker process: (scores, seconds)."""
+                    device: str, threads: int) -> tuple[np.ndarray, float, list[np.ndarray]]:
+    """One training and its scores on the held-out clips, in a worker process: (scores, seconds, generated clips)."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
     model = train(train_clips, mode, seed, settings, device)
-    row = scores([generate(model, c, mode, settings, device, seed=seed) for c in test_clips], test_clips)
-    return row, time.perf_counter() - start
+    outputs = [generate(model, c, mode, settings, device, seed=seed) for c in test_clips]
+    return scores(outputs, test_clips), time.perf_counter() - start, outputs
+
+
+def write_sheet(path: Path, outputs: list[np.ndarray], clips: list[Clip]) -> None:
+    """A contact sheet: per held-out clip, its frames above the generated ones, 2x nearest-neighbour."""
+    rows = [np.concatenate([np.concatenate(list(c.video), 1), np.concatenate(list(o), 1)], 0)
+            for o, c in zip(outputs, clips, strict=True)]
+    sheet = np.concatenate(rows, 0).repeat(2, 0).repeat(2, 1)
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    cv2.imwrite(str(temporary), sheet[..., ::-1])
+    temporary.replace(path)
 
 
 def main() -> None:
@@ -390,11 +401,13 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=Settings.shift, help="sigma shift, training and sampling")
     parser.add_argument("--guidance", type=float, default=Settings.guidance, help="pose guidance scale")
     parser.add_argument("--sample-steps", type=int, default=Settings.sample_steps)
-    parser.add_argument("--background", choices=("blobs", "flat"), default=Settings.background)
+    parser.add_argument("--background", choices=("blobs", "flat"), default=Settings.background,
+                        help="the still background: smooth colour blobs, or one flat colour (tried: worse)")
     parser.add_argument("--device", default="cpu", help="cpu (the measured default) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per training (1: see the docstring)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="trainings run at once, each in its own process (default: 2, or 1 on one core)")
+    parser.add_argument("--sheet", type=Path, help="write a contact sheet of PTCM's first-seed samples (PNG)")
     parser.add_argument("--modes", default=",".join(MODES), help="rows to train (development; the table needs all)")
     args = parser.parse_args()
     settings, seeds = settings_from(args)
@@ -417,7 +430,9 @@ def main() -> None:
         done = {}
         for future in as_completed(pending):
             mode, seed = pending[future]
-            row, seconds = future.result()
+            row, seconds, outputs = future.result()
+            if args.sheet and mode == "ptcm" and seed == seeds[0]:
+                write_sheet(args.sheet, outputs, test_clips)
             done[mode, seed] = row
             print(f"  seed {seed}, {mode}: {settings.steps} steps in {seconds:.0f} s; "
                   f"pose error {row[0]:.2f} px (parts lost {row[4]:.0%}, found ones {row[5]:.2f} px off; "
