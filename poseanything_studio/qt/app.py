@@ -65,10 +65,12 @@ def _dark_palette():
 def open_window(project_path: str | None):
     """The main window on `project_path` (or the cat example); raises ProjectError for a bad file."""
     from .main_window import MainWindow, checked_pictures
+    from .previews import PuppetPreview
 
     application()
-    project = checked_pictures(load_project(project_path)) if project_path else None
-    window = MainWindow(project)
+    preview = PuppetPreview()  # reads the picture once: to check it here, and to show it in the window
+    project = checked_pictures(load_project(project_path), preview) if project_path else None
+    window = MainWindow(project, preview=preview)
     if project is not None:
         window._add_recent(project.path)
     return window

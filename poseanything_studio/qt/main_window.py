@@ -110,10 +110,10 @@ def clean_stale_temps(project_paths: list[Path]) -> None:
             remove_stale_temps(side.parent / side.name[1:side.name.index(TEMP_TAG)])
 
 
-def checked_pictures(project: Project) -> Project:
+def checked_pictures(project: Project, preview: PuppetPreview) -> Project:
     """`project` once its picture and subject mask read (ProjectError otherwise), so a bad file never replaces
-    the open document and nothing fails later in painting."""
-    project.read_image()
+    the open document and nothing fails later in painting; the picture read is kept for the preview."""
+    preview.reference(project)
     project.read_subject_mask()
     return project
 
@@ -153,13 +153,16 @@ class _StackButton(QAction):
 class MainWindow(QMainWindow):
     """PoseAnything Studio's window over one Document."""
 
-    def __init__(self, project: Project | None = None, settings: QSettings | None = None):
+    def __init__(self, project: Project | None = None, settings: QSettings | None = None,
+                 preview: PuppetPreview | None = None):
+        """`preview`: one that already holds the project's picture (`checked_pictures` read it), else a new one."""
         super().__init__()
         self.settings = settings or studio_settings()
         self.keep_layout = True  # closing saves the geometry and dock layout into the settings
         self.doc = Document(project or untitled_example())
         self.untitled_side: Path | None = None  # an untitled autosave recovered from another run
-        self.preview = PuppetPreview(self)
+        self.preview = preview or PuppetPreview()
+        self.preview.setParent(self)
         self.playback = Playback(self.doc, self)
         self.canvas = Canvas(self.doc, self.preview)
         self.setCentralWidget(self.canvas)
@@ -523,7 +526,7 @@ class MainWindow(QMainWindow):
         try:
             project = load_project(path)
             try:
-                checked_pictures(project)
+                checked_pictures(project, self.preview)
             except ProjectError:
                 project, downscaled = self._downscaled_if_wanted(project), True
                 if project is None:
@@ -595,7 +598,8 @@ class MainWindow(QMainWindow):
                   for key, path in paths.items()}
         scale = images.upright_size(copies["image"])[0] / w
         relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
-        return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")))
+        return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")),
+                                self.preview)
 
     def _ask_yes(self, title: str, text: str) -> bool:
         """A Yes / No question (Yes the default); True when the answer is Yes."""
@@ -695,7 +699,7 @@ class MainWindow(QMainWindow):
             return False
         owner = project_of_autosave(side)
         try:
-            recovered = checked_pictures(load_project(side))
+            recovered = checked_pictures(load_project(side), self.preview)
             if owner is not None and owner != self.doc.path and not self.open_path(owner, ask=True, recover=False):
                 return False
         except ProjectError as err:

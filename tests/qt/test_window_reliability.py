@@ -124,3 +124,21 @@ def test_opening_a_project_with_a_huge_picture_offers_smaller_copies(studio, exa
     assert studio.doc.dirty  # the file on disk still names the large picture until saved
     after = make_job(project, frames=5, size=(256, 160)).positions
     assert np.abs(after - before).max() < 1.0  # joints moved with the picture: the same frames, in output pixels
+
+
+def test_opening_a_project_reads_its_picture_once(studio, examples_dir, monkeypatch):
+    """The picture is checked before the project replaces the open one; that read is the one the canvas shows."""
+    from poseanything_studio.core import project as project_module
+    from poseanything_studio.qt.app import open_window
+
+    reads = []
+    original = project_module.read_rgba
+    monkeypatch.setattr(project_module, "read_rgba", lambda path: reads.append(path) or original(path))
+    assert studio.open_path(examples_dir / "fish.pasproj", ask=False)
+    studio.canvas.refresh()
+    assert len(reads) == 1 and reads[0].name == "fish.png"
+    window = open_window(str(examples_dir / "robot_arm.pasproj"))
+    window.canvas.refresh()
+    assert [p.name for p in reads[1:]] == ["robot_arm.png"]
+    window.doc.undo_stack.setClean()
+    window.close()
