@@ -70,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 from model.part_attention import PartContext, pool_part_masks  # noqa: E402
 from model.train import sample_sigma  # noqa: E402
 from model.transformer import PoseAnythingTransformer3DModel  # noqa: E402
+from poseanything_studio.core.fileio import atomic_write_bytes  # noqa: E402
 from poseanything_studio.core.parts import clip_part_masks  # noqa: E402
 from poseanything_studio.core.raster import draw_pose  # noqa: E402
 from poseanything_studio.core.rig import Bone, Joint, Rig  # noqa: E402
@@ -381,9 +382,7 @@ def write_sheet(path: Path, outputs: list[np.ndarray], clips: list[Clip]) -> Non
     rows = [np.concatenate([np.concatenate(list(c.video), 1), np.concatenate(list(o), 1)], 0)
             for o, c in zip(outputs, clips, strict=True)]
     sheet = np.concatenate(rows, 0).repeat(2, 0).repeat(2, 1)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    cv2.imwrite(str(temporary), sheet[..., ::-1])
-    temporary.replace(path)
+    atomic_write_bytes(path, cv2.imencode(".png", sheet[..., ::-1])[1].tobytes())
 
 
 def main() -> None:
