@@ -331,11 +331,12 @@ def quality(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
             float(np.mean([l1(generated[f], clip.video[f]) for f in frames])))
 
 
-def scores(outputs: list[np.ndarray], clips: list[Clip]) -> np.ndarray:
-    """(pose error px, PSNR, SSIM, L1, parts lost, distance of parts found px), means over the held-out clips."""
+def scores(outputs: list[np.ndarray], clips: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
+    """(pose error px, PSNR, SSIM, L1, parts lost, distance of parts found px), means over the held-out clips;
+    and the pose error of each clip, (clips,), for R's interval."""
     pose = np.array([pose_error(o, c) for o, c in zip(outputs, clips, strict=True)])  # (clips, 3)
     looks = np.mean([quality(o, c) for o, c in zip(outputs, clips, strict=True)], axis=0)
-    return np.array([pose[:, 0].mean(), *looks, pose[:, 1].mean(), np.nanmean(pose[:, 2])])
+    return np.array([pose[:, 0].mean(), *looks, pose[:, 1].mean(), np.nanmean(pose[:, 2])]), pose[:, 0]
 
 
 # -- the run --------------------------------------------------------------------------------------------------
@@ -375,7 +376,7 @@ def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
 
 
 def train_and_score(train_clips: list[Clip], test_clips: list[Clip], mode: str, seed: int, settings: Settings,
-                    device: str, threads: int) -> tuple[np.ndarray, float, list[np.ndarray]]:
+                    device: str, threads: int) -> tuple[tuple[np.ndarray, np.ndarray], float, list[np.ndarray]]:
     """One training and its scores on the held-out clips, in a worker process: (scores, seconds, generated clips)."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -426,7 +427,7 @@ def main() -> None:
     print(f"data: {settings.clips} training clips, {settings.held_out} held out, {SIZE}x{SIZE}x{FRAMES} -> latent "
           f"{CHANNELS}x{LATENT_FRAMES}x{SIZE // SPATIAL}x{SIZE // SPATIAL} ({time.perf_counter() - start:.0f} s); "
           f"{settings}; seeds {seeds}; device {args.device}")
-    still = scores([np.repeat(c.video[:1], FRAMES, 0) for c in test_clips], test_clips)
+    still, still_per_clip = scores([np.repeat(c.video[:1], FRAMES, 0) for c in test_clips], test_clips)
     results: dict[str, list[np.ndarray]] = {mode: [] for mode in MODES}
     runs = [(mode, seed) for seed in seeds for mode in args.modes.split(",")]
     work = partial(train_and_score, train_clips, test_clips, settings=settings, device=args.device,
@@ -436,11 +437,11 @@ def main() -> None:
         done, per_clip = {}, {}
         for future in as_completed(pending):
             mode, seed = pending[future]
-            row, seconds, outputs = future.result()
+            (row, errors), seconds, outputs = future.result()
             if args.sheet and mode == "ptcm" and seed == seeds[0]:
                 write_sheet(args.sheet, outputs, test_clips)
             done[mode, seed] = row
-            per_clip[mode, seed] = [pose_error(o, c)[0] for o, c in zip(outputs, test_clips, strict=True)]
+            per_clip[mode, seed] = errors
             print(f"  seed {seed}, {mode}: {settings.steps} steps in {seconds:.0f} s; "
                   f"pose error {row[0]:.2f} px (parts lost {row[4]:.0%}, found ones {row[5]:.2f} px off; "
                   f"still frame {still[0]:.2f})")
@@ -452,9 +453,8 @@ def main() -> None:
         return
     print("\n".join(table(results, still)))
     print(f"total {time.perf_counter() - start:.0f} s")
-    still_per_clip = [pose_error(np.repeat(c.video[:1], FRAMES, 0), c)[0] for c in test_clips]
     ptcm_per_clip = np.mean([per_clip["ptcm", seed] for seed in seeds], axis=0)
-    low, high = ratio_interval(ptcm_per_clip, np.array(still_per_clip))
+    low, high = ratio_interval(ptcm_per_clip, still_per_clip)
     print(f"R's 95% interval over the {len(test_clips)} held-out clips (bootstrap; seeds averaged): "
           f"{low:.3f}-{high:.3f}")
     print(f"ratio {np.mean([r[0] for r in results['ptcm']]) / still[0]:.3f}")
