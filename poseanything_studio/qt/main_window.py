@@ -654,13 +654,19 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _write_mask(mask: np.ndarray, project_path: Path, project: Project) -> str:
-        """The painted mask as `<name>_mask.png` (a fresh name if another file has it), written atomically."""
-        stem, folder = project_path.stem, project_path.parent
+        """The painted mask as `<name>_mask.png` beside `project_path`, written atomically; its absolute path.
+
+        A file of that name is replaced only when it is this project's own mask; any other file keeps its bytes
+        and the mask takes a fresh name. The path is absolute so that save_project makes it relative to the
+        folder the project is saved in (the untitled or old project's folder is not where the mask went).
+        """
+        stem, folder = project_path.stem, project_path.resolve().parent
+        own = project.resolve(project.subject_mask) if project.subject_mask else None
         name, n = f"{stem}_mask.png", 2
-        while (folder / name).exists() and name != (project.subject_mask or ""):
+        while (folder / name).exists() and (folder / name).resolve() != own:
             name, n = f"{stem}_mask{n}.png", n + 1
         _write_png(mask, folder / name)
-        return name
+        return str(folder / name)
 
     def autosave(self) -> Path | None:
         """Write unsaved work to the side file (never to the project itself)."""
