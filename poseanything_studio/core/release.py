@@ -24,7 +24,7 @@ from .errors import ProjectError
 from .images import MAX_PIXELS, ImageReadError, fit_to_size, picture_info
 from .parts import grabcut_mask
 from .project import Project, reference_to_output
-from .raster import pose_frames
+from .raster import bone_colour, pose_frames
 from .release_parts import ReleaseParts, read_bgr, read_gray, release_part_masks, release_size, silhouette_id_image
 
 RELEASE_FRAMES = 81  # the release always renders 81 frames (its pipeline's num_frames; condition_index < 81)
@@ -102,6 +102,7 @@ class ReleaseInputs:
     mask_source: str
     plan: ReleaseFramePlan
     prompt: str = ""
+    files: tuple[str, ...] = ()  # the files it was read from (a release clip's), never to be overwritten
 
     @property
     def binary_masks(self) -> tuple[tuple[np.ndarray, ...], ...]:
@@ -208,6 +209,20 @@ def release_inputs(project: Project, painted_mask: np.ndarray | None = None) -> 
         prompt=project.render.prompt))
 
 
+def colour_release_parts(inputs: ReleaseInputs) -> np.ndarray:
+    """The token masks of every posed frame, part j in one colour throughout, upscaled: (81, H, W, 3) uint8.
+
+    What PTC sees, for the window's Parts view and `render --preview parts` (frames without a pose stay black).
+    """
+    w, h = inputs.size
+    frames = np.zeros((len(inputs.pose_frames), h, w, 3), np.uint8)
+    for index, masks in zip(inputs.condition_index, inputs.binary_masks, strict=True):
+        for j, mask in enumerate(masks):
+            frames[index][cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0] = \
+                bone_colour(f"part {j}")
+    return frames
+
+
 def _frozen(inputs: ReleaseInputs) -> ReleaseInputs:
     for array in (inputs.picture, inputs.pose_frames, inputs.subject_mask):
         array.setflags(write=False)
@@ -307,7 +322,7 @@ def load_release_clip(path: str | Path) -> ReleaseInputs:
     return _frozen(ReleaseInputs(
         name=name, size=size, picture=_clip_picture(picture, size), pose_frames=frames,
         condition_index=tuple(index), parts=parts, subject_mask=subject, mask_source=source, plan=plan,
-        prompt=prompt))
+        prompt=prompt, files=tuple(str(p) for p in (base / "metadata.csv", picture_path, id_path, *pose_paths))))
 
 
 def _grey(path: Path) -> np.ndarray:

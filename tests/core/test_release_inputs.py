@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from helpers import write_arm_project
-from skimage import data
+from release.clips import DEER, DEER_FRAMES, GOLDENS, make_clip
 
 from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.project import load_project
@@ -21,10 +19,6 @@ from poseanything_studio.core.release import (
     release_frame_plan,
     release_inputs,
 )
-
-GOLDENS = Path(__file__).resolve().parents[1] / "release" / "goldens" / "parts"
-DEER = "EZwrDYL6YIw_69"
-DEER_FRAMES = (0, 20, 40, 80)
 
 
 # -- how a project's frames map to the release's 81 -------------------------------------------------------
@@ -97,23 +91,6 @@ def test_a_painted_mask_wins(tmp_path):
 
 
 # -- a release clip folder ----------------------------------------------------------------------------------
-def make_clip(root: Path, name: str = DEER, index=(*DEER_FRAMES, 100), text: str = "A deer walks.") -> Path:
-    """A data/test-style folder: the golden inputs' deer frames and id image, astronaut as the first frame."""
-    base = root / "data"
-    (base / "skeleton_image" / name).mkdir(parents=True)
-    (base / "first_frame").mkdir()
-    (base / "video").mkdir()
-    for i in DEER_FRAMES:
-        shutil.copyfile(GOLDENS / "inputs" / DEER / f"{i:03d}.png", base / "skeleton_image" / name / f"{i:03d}.png")
-    shutil.copyfile(GOLDENS / "inputs" / f"{DEER}_id.png", base / "video" / f"{name}_id.png")
-    cv2.imwrite(str(base / "first_frame" / f"{name}.png"), cv2.resize(data.astronaut(), (832, 468))[..., ::-1])
-    names = [f"{i:03d}.png" for i in index]
-    with open(base / "metadata.csv", "w", encoding="utf-8") as f:
-        f.write("file_name,condition_images,text,condition_index\n")
-        f.write(f'{name},"{names}","{text}","{list(index)}"\n')
-    return base / name
-
-
 def test_a_release_clip_reads_as_the_release_reads_it(tmp_path):
     inputs = load_release_clip(make_clip(tmp_path))
     golden = np.load(GOLDENS / f"{DEER}.npz")
