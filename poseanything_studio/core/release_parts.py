@@ -134,10 +134,10 @@ def skeleton_pieces(skeleton: np.ndarray) -> list[np.ndarray]:
     labels, n = ndimage.label(rest, structure=np.ones((3, 3), bool))
     if n == 0:
         return []
-    flat = labels.ravel()
-    order = np.argsort(flat, kind="stable")  # pixels grouped by label, each group in raster order
-    bounds = np.searchsorted(flat[order], np.arange(1, n + 2))
-    groups = [order[bounds[i]:bounds[i + 1]] for i in range(n)]
+    pixels = np.flatnonzero(labels)  # raster order
+    grouped = np.argsort(labels.ravel()[pixels], kind="stable")  # by label, each group still in raster order
+    bounds = np.searchsorted(labels.ravel()[pixels][grouped], np.arange(1, n + 2))
+    groups = [pixels[grouped[bounds[i]:bounds[i + 1]]] for i in range(n)]
     groups.sort(key=lambda g: g[0])  # the scan meets each piece at its first pixel in raster order
     return [np.stack([g % w, g // w], axis=1) for g in groups if len(g) > 1]
 
@@ -182,15 +182,34 @@ def segment_skeleton(skeleton_gray: np.ndarray, id_bgr: np.ndarray | None = None
     h, w = image.shape
     masks = []
     for piece in merge_pieces(skeleton_pieces(skeleton)):
-        drawn = np.zeros((h, w), np.uint8)
-        drawn[piece[:, 1], piece[:, 0]] = 255
-        dilated = cv2.dilate(drawn, CROSS, iterations=dilation)
+        dilated = dilate_by_cross(piece, (w, h), dilation)
         if subject is not None:
             if subject.shape != dilated.shape:
                 subject = cv2.resize(subject, (w, h), interpolation=cv2.INTER_LINEAR)
             dilated = cv2.bitwise_and(dilated, subject)
         masks.append(dilated)
     return masks, (w // TOKEN_PIXELS, h // TOKEN_PIXELS)
+
+
+def dilate_by_cross(points: np.ndarray, size: tuple[int, int], times: int) -> np.ndarray:
+    """`cv2.dilate(drawn, CROSS, iterations=times)` of the (x, y) `points` drawn 255 on black, in one pass.
+
+    `times` dilations by the 3x3 cross reach exactly the pixels within city-block distance `times` (and an
+    in-image shortest city-block path never leaves the image), so one L1 distance transform gives the same
+    bits as the release's iterated dilation, several times faster at the release's alpha of 60-100.
+    """
+    w, h = size
+    out = np.zeros((h, w), np.uint8)
+    if times < 1:
+        out[points[:, 1], points[:, 0]] = 255
+        return out
+    x0, y0 = np.maximum(points.min(0) - times, 0)  # nothing farther than `times` can be reached: work in that box
+    x1, y1 = np.minimum(points.max(0) + times + 1, (w, h))
+    background = np.full((y1 - y0, x1 - x0), 255, np.uint8)
+    background[points[:, 1] - y0, points[:, 0] - x0] = 0
+    distance = cv2.distanceTransform(background, cv2.DIST_L1, 3)
+    out[y0:y1, x0:x1] = np.where(distance <= times, 255, 0)
+    return out
 
 
 def token_masks(masks: Sequence[np.ndarray], grid: tuple[int, int]) -> tuple[np.ndarray, ...]:

@@ -124,3 +124,17 @@ def test_picture_resizes_match_resize_image_and_crop_and_resize(crop):
 def test_release_size_floors_both_sides_to_32(size, expected):
     assert release_size(*size) == expected
     assert release_size(*expected) == expected  # a release-sized frame is left as it is
+
+
+@pytest.mark.parametrize("times", [0, 1, 2, 7, 66, 100])
+def test_one_pass_dilation_equals_the_releases_iterated_cross(times):
+    import cv2
+
+    from poseanything_studio.core.release_parts import CROSS, dilate_by_cross
+
+    rng = np.random.default_rng(times)
+    points = np.concatenate([rng.integers(0, (200, 120), (30, 2)), [[0, 0], [199, 119], [0, 60]]])
+    drawn = np.zeros((120, 200), np.uint8)
+    drawn[points[:, 1], points[:, 0]] = 255
+    expected = cv2.dilate(drawn, CROSS, iterations=times) if times else drawn
+    np.testing.assert_array_equal(dilate_by_cross(points, (200, 120), times), expected)
