@@ -241,8 +241,11 @@ def locate_release_clip(path: str | Path) -> tuple[Path, str]:
     return base, name
 
 
-def clip_metadata(base: Path, name: str) -> tuple[list[int], str]:
-    """The clip's row of `metadata.csv`: (condition_index, prompt), read as the release's VideoGenDataset does."""
+def clip_metadata(base: Path, name: str) -> tuple[list[int], str, list[str]]:
+    """The clip's row of `metadata.csv`: (condition_index, prompt, condition_images), as VideoGenDataset reads it.
+
+    `condition_images` (the release's loader ignores that column) is [] when absent or not a list of names.
+    """
     source = str(base / "metadata.csv")
     try:
         with open(base / "metadata.csv", encoding="utf-8", newline="") as file:
@@ -259,8 +262,30 @@ def clip_metadata(base: Path, name: str) -> tuple[list[int], str]:
             if not isinstance(index, list | tuple) or not all(isinstance(i, int) and i >= 0 for i in index):
                 raise ProjectError(f"row {name}: condition_index is not a list of frame numbers",
                                    source=source, key="condition_index")
-            return list(index), str(row.get("text") or "")
+            return list(index), str(row.get("text") or ""), _names(row.get("condition_images"))
     raise ProjectError(f"no row for {name!r} (file_name column)", source=source)
+
+
+def _names(text: str | None) -> list[str]:
+    """A metadata cell listing file names, else []."""
+    try:
+        names = ast.literal_eval(text or "")
+    except (ValueError, SyntaxError):
+        return []
+    ok = isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
+    return [Path(n).name for n in names] if ok else []
+
+
+def _pose_paths(folder: Path, index: list[int], listed: list[str]) -> tuple[list[Path], str]:
+    """The pose image of each frame: `NNN.png` as the release's loader names them; else the row's own names.
+
+    The release's TikTok clip names its images in `condition_images` (NAME_0001.png... for frames 0...) and has no
+    NNN.png, which the release's own loader would miss; those names are then used, and the message says so.
+    """
+    numbered = [folder / f"{i:03d}.png" for i in index]
+    if listed and not numbered[0].exists() and (folder / listed[0]).exists():
+        return [folder / n for n in listed], f", pose images by the metadata's condition_images ({listed[0]}...)"
+    return numbered, ""
 
 
 def _open_picture(path: Path):
@@ -293,14 +318,16 @@ def load_release_clip(path: str | Path) -> ReleaseInputs:
     ProjectError naming the file for anything missing or unreadable.
     """
     base, name = locate_release_clip(path)
-    index, prompt = clip_metadata(base, name)
-    index = [i for i in index if i < RELEASE_FRAMES]
+    index, prompt, listed = clip_metadata(base, name)
+    kept = [k for k, i in enumerate(index) if i < RELEASE_FRAMES]
+    # the k-th listed name goes with the k-th index (the TikTok row lists 81 names for its 82 frame numbers)
+    index, listed = [index[k] for k in kept], [listed[k] for k in kept] if len(listed) > max(kept, default=0) else []
     if not index:
         raise ProjectError(f"row {name}: no frame of condition_index is below {RELEASE_FRAMES}",
                            source=str(base / "metadata.csv"), key="condition_index")
     picture_path = base / "first_frame" / f"{name}.png"
     picture = _open_picture(picture_path)
-    pose_paths = [base / "skeleton_image" / name / f"{i:03d}.png" for i in index]
+    pose_paths, naming = _pose_paths(base / "skeleton_image" / name, index, listed)
     poses = [_open_picture(p) for p in pose_paths]
     try:
         frames = condition_frames(poses, index)
@@ -315,10 +342,11 @@ def load_release_clip(path: str | Path) -> ReleaseInputs:
     id_bgr = _id_image(id_path)
     parts = release_part_masks(greys, id_bgr)
     subject, source = _clip_subject(id_bgr, size)
+    subject_file = id_path.name if id_bgr is not None else "nothing (no video/NAME_id.png: alpha 1, parts uncut)"
     plan = ReleaseFramePlan(tuple(float(i) if i in index else None for i in range(RELEASE_FRAMES)),
                             RELEASE_FRAMES, RELEASE_FPS,
                             f"release clip {name}: {RELEASE_FRAMES} frames at {RELEASE_FPS} fps, poses on "
-                            f"{len(index)} of them, subject from {id_path.name if id_bgr is not None else 'nothing'}")
+                            f"{len(index)} of them, subject from {subject_file}{naming}")
     return _frozen(ReleaseInputs(
         name=name, size=size, picture=_clip_picture(picture, size), pose_frames=frames,
         condition_index=tuple(index), parts=parts, subject_mask=subject, mask_source=source, plan=plan,

@@ -131,3 +131,17 @@ def test_a_bad_clip_folder_is_one_line_naming_the_file(tmp_path, damage, named):
     with pytest.raises(ProjectError) as caught:
         load_release_clip(clip)
     assert named in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_pose_images_named_in_the_metadata_are_used_when_the_numbered_ones_are_absent(tmp_path):
+    clip = make_clip(tmp_path, index=DEER_FRAMES)
+    folder = clip.parent / "skeleton_image" / DEER
+    names = [f"{DEER}_{i:04d}.png" for i in DEER_FRAMES]  # the release's TikTok clip is laid out this way
+    for i, new in zip(DEER_FRAMES, names, strict=True):
+        (folder / f"{i:03d}.png").rename(folder / new)
+    metadata = clip.parent / "metadata.csv"
+    metadata.write_text(metadata.read_text().replace(str([f"{i:03d}.png" for i in DEER_FRAMES]), str(names)))
+    inputs = load_release_clip(clip)
+    assert inputs.condition_index == DEER_FRAMES and names[0] in inputs.plan.message
+    golden = np.load(GOLDENS / f"{DEER}.npz")
+    np.testing.assert_array_equal(np.stack(inputs.binary_masks[1]), golden["tok_1"])
