@@ -26,6 +26,9 @@ How to run it (CPU, under a minute):
     /tmp/venv-official/bin/pip install numpy opencv-python-headless scikit-image pillow torch torchvision einops
     /tmp/venv-official/bin/python tools/release_goldens/parts.py /tmp/PoseAnything
 
+`--whole-clips` writes nothing and instead compares our `load_release_clip` with the release's code on every
+clip of `data/test` that has a first frame, all 81 frames: alpha, every token mask, every pose frame, the picture.
+
 The goldens are exact only for the OpenCV and scikit-image versions in the manifest (ours match them); rerun
 the script after upgrading either. `data_utils` imports torchvision, whose `__init__` loads compiled operators
 that a torchvision wheel built for another torch refuses; then the script imports torchvision's pure-Python
@@ -160,11 +163,56 @@ def resize_goldens(du: types.ModuleType) -> dict:
     return out
 
 
+def compare_whole_clips(du: types.ModuleType, data: Path) -> bool:
+    """Ours against the release on whole data/test clips (81 frames each); prints one line per clip."""
+    import time
+
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from poseanything_studio.core.release import load_release_clip
+
+    same_everywhere = True
+    for first in sorted((data / "first_frame").glob("*.png")):
+        name = first.stem
+        start = time.perf_counter()
+        ours = load_release_clip(data / name)
+        ours_s, start = time.perf_counter() - start, time.perf_counter()
+        paths = [str(data / "skeleton_image" / name / f"{i:03d}.png") for i in ours.condition_index]
+        id_path = str(data / "video" / f"{name}_id.png")
+        alpha = du.calculate_needed_dilation(id_path, paths[0])
+        theirs, grid = [], None
+        for k, path in enumerate(paths):
+            segments, w, h = du.segment_skeleton(path, id_path if k == 0 else None, alpha)
+            grid = (w, h) if k == 0 else grid
+            theirs.append([cv2.resize(m, grid, interpolation=cv2.INTER_NEAREST) > 127 for m in segments])
+        condition, height, width = du.load_condition_image(paths, list(ours.condition_index), 832)
+        picture = du.crop_and_resize(Image.open(first), 832).resize((width, height))
+        theirs_s = time.perf_counter() - start
+        checks = {
+            "alpha": alpha == ours.parts.alpha,
+            "masks": len(theirs) == len(ours.binary_masks) and all(
+                len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+                for a, b in zip(ours.binary_masks, theirs, strict=True)),
+            "pose frames": all(np.array_equal(np.asarray(c), o) for c, o in zip(condition, ours.pose_frames,
+                                                                                   strict=True)),
+            "picture": np.array_equal(np.asarray(picture), ours.picture),
+        }
+        same_everywhere &= all(checks.values())
+        print(name, " ".join(f"{k} {'same' if v else 'DIFFERENT'}" for k, v in checks.items()),
+              f"(ours {ours_s:.1f} s, the release's code {theirs_s:.1f} s)")
+    return same_everywhere
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkout", type=Path, help="a checkout of github Ryan-w2024/PoseAnything")
+    parser.add_argument("--whole-clips", action="store_true",
+                        help="compare ours with the release on whole data/test clips instead of writing goldens")
     args = parser.parse_args()
     du = import_data_utils(args.checkout)
+    if args.whole_clips:
+        sys.exit(0 if compare_whole_clips(du, args.checkout / "data" / "test") else 1)
     copy_inputs(args.checkout / "data" / "test")
     import skimage
 
