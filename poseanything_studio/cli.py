@@ -362,6 +362,7 @@ def _render_release(args: argparse.Namespace) -> int:
         if value is not None:
             raise ProjectError(why, key=key)
     target = output_target(args.output)
+    render_release = _release_renderer() if args.preview is None else None  # before the clip's seconds of reading
     clip = load_release_clip(args.release_clip)
     existing = target.existing(clip.plan.output_frames)
     if any(same_file(path, Path(item)) for path in existing for item in clip.files):
@@ -372,7 +373,7 @@ def _render_release(args: argparse.Namespace) -> int:
     if args.preview is not None:
         frames = clip.pose_frames if args.preview == "pose" else colour_release_parts(clip)
         return _write_frames(target, clip.plan.fps, clip.size, list(frames))
-    return _render_release_neural(args, clip, target)
+    return _render_release_neural(args, clip, target, render_release)
 
 
 def _write_frames(target, fps: float, size: tuple[int, int], frames: list) -> int:
@@ -386,17 +387,29 @@ def _write_frames(target, fps: float, size: tuple[int, int], frames: list) -> in
     return EXIT_OK
 
 
-def _render_release_neural(args: argparse.Namespace, clip, target) -> int:
-    """The neural render of a release clip, through `rendering.neural.render_release` (the release pipeline)."""
-    from .rendering import neural
-    from .rendering.events import Frame, Notice, RenderError
-    from .rendering.export import FrameWriter
-    from .rendering.job import NeuralOptions
+def _release_renderer():
+    """`rendering.neural.render_release` (the release pipeline), or RenderError when this build has none."""
+    from .rendering.events import RenderError
 
+    try:
+        from .rendering import neural  # imports torch
+    except ModuleNotFoundError as err:
+        raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
+                          "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)") from None
     render_release = getattr(neural, "render_release", None)
     if render_release is None:
         raise RenderError("this build has no release pipeline yet (rendering.neural.render_release): only "
                           "--preview pose or --preview parts work for --release-clip")
+    return render_release
+
+
+def _render_release_neural(args: argparse.Namespace, clip, target, render_release) -> int:
+    """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
+    yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
+    from .rendering.events import Frame, Notice
+    from .rendering.export import FrameWriter
+    from .rendering.job import NeuralOptions
+
     options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching="attention", init="noise", offload=args.offload, compile=args.compile)
     cancel = threading.Event()
