@@ -32,7 +32,8 @@ from .transformer import PoseAnythingTransformer3DModel
 
 SHARD_PATTERN = re.compile(r"^diffusion_pytorch_model-(\d{5})-of-(\d{5})\.safetensors$")
 INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
-SINGLE_NAMES = ("diffusion_pytorch_model.safetensors", "tiktok/diffusion_pytorch_model-tiktok.safetensors")
+SINGLE_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model-tiktok.safetensors",
+                "tiktok/diffusion_pytorch_model-tiktok.safetensors")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # The release's PTC names (after `blocks.N.`) -> ours (after `blocks.N.ptc.`).
 PTC_RENAMES = {"cross_attn_instance.q": "to_q", "cross_attn_instance.k": "to_k", "cross_attn_instance.v": "to_v",
@@ -194,6 +195,15 @@ def check_release_files(files: Sequence[Path], base_config: Mapping[str, Any],
             if name in entries:
                 raise ModelError(f"{file}: tensor {name} is also in {entries[name].file.name}")
             entries[name] = entry
+    known = set(release_names(base_config))
+    unexpected = [name for name in entries if name not in known]
+    if unexpected:
+        first = entries[unexpected[0]]
+        diffusers_names = any(".attn1." in n or n.startswith("condition_embedder.") for n in unexpected)
+        hint = "diffusers names: a Wan2.2 diffusers transformer, not the release" if diffusers_names \
+            else "is this the release, at the Wan2.2-TI2V-5B config?"
+        raise ModelError(f"{first.file}: tensor {unexpected[0]} is not part of the PoseAnything release's DiT "
+                         f"({len(unexpected)} unexpected; {hint})")
     embed = entries.get("patch_embedding.weight")
     in_channels = base_config.get("in_channels", 48)
     if embed is not None and (len(embed.shape) != 5 or embed.shape[1] <= in_channels):
@@ -201,11 +211,6 @@ def check_release_files(files: Sequence[Path], base_config: Mapping[str, Any],
                          f"[video latent, pose latent] ({in_channels} + pose channels)")
     config = release_config(base_config, embed.shape[1] - in_channels if embed is not None else None)
     layout = release_layout(config)
-    unexpected = [name for name in entries if name not in layout]
-    if unexpected:
-        first = entries[unexpected[0]]
-        raise ModelError(f"{first.file}: tensor {unexpected[0]} is not part of the PoseAnything release's DiT "
-                         f"({len(unexpected)} unexpected; is this the release, at the Wan2.2-TI2V-5B config?)")
     for name, shape in layout.items():
         if name not in entries:
             raise ModelError(f"{source}: tensor {name} is missing from the release's weights (a shard missing or "
@@ -264,3 +269,30 @@ def release_parameters(config: Mapping[str, Any]) -> tuple[int, int]:
     """(tensors, parameters) of the release's layout at `config`, counted on the meta device."""
     layout = release_layout(config)
     return len(layout), sum(int(torch.Size(s).numel()) for s in layout.values())
+
+
+def write_release_checkpoint(model: PoseAnythingTransformer3DModel, folder: str | Path, shards: int = 2) -> list[Path]:
+    """Save a release-variant model in the release's own layout (original-Wan names, `shards` shard files).
+
+    For tests and benchmarks: random weights in the official layout load exactly as the release does.
+    """
+    from safetensors.torch import save_file
+
+    from poseanything_studio.core.fileio import atomic_path
+
+    if model.config.variant != "release":
+        raise ModelError("write_release_checkpoint needs a model of the release variant")
+    state = model.state_dict()
+    names = release_names(model.config)
+    mapping = release_key_map(names)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    size = -(-len(names) // shards)
+    written = []
+    for index in range(shards):
+        path = folder / f"diffusion_pytorch_model-{index + 1:05d}-of-{shards:05d}.safetensors"
+        part = {name: state[mapping[name]].detach().contiguous().cpu() for name in names[index * size:][:size]}
+        with atomic_path(path, suffix=".safetensors") as tmp:
+            save_file(part, str(tmp), metadata={"format": "pt"})
+        written.append(path)
+    return written
