@@ -169,7 +169,9 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context, release_parts)
         # (N, C, F', H', W') ++ (N, C_pose, F', H', W') -> (N, C + C_pose, F', H', W')
         latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
-        with self.part_context(part_context), self._release_parts(release_parts):
+        scope = self._release_parts(release_parts) if self.config.variant == "release" else \
+            self.part_context(part_context)
+        with scope:
             return super().forward(latents, timestep, encoder_hidden_states, encoder_hidden_states_image,
                                    return_dict=return_dict, attention_kwargs=attention_kwargs)
 
@@ -198,7 +200,7 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
 
         handle = block.register_forward_hook(stop)
         try:
-            with self.part_context(None), self._release_parts(None):
+            with self._release_parts(None) if self.config.variant == "release" else self.part_context(None):
                 super().forward(latents, timestep, encoder_hidden_states, return_dict=False)
         except _ProbeDone as done:
             return done.weights

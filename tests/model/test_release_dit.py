@@ -326,3 +326,21 @@ def test_write_release_checkpoint_round_trips(tmp_path, golden):
     loaded = load_release_transformer(tmp_path / "random", GOLDEN_BASE_CONFIG)
     torch.testing.assert_close(run(loaded, golden, release_parts=parts(golden)),
                                run(original, golden, release_parts=parts(golden)), atol=0, rtol=0)
+
+
+# -- the pipeline takes the release through --checkpoint --------------------------------------------------------
+def test_pipeline_loads_the_release_by_its_folder_or_a_shard(tiny_dir, tmp_path):
+    from model.pipeline import PoseAnythingPipeline
+    from model.tiny import TINY_TRANSFORMER_CONFIG
+
+    torch.manual_seed(5)
+    original = PoseAnythingTransformer3DModel(**release_config(TINY_TRANSFORMER_CONFIG, pose_channels=8)).eval()
+    files = write_release_checkpoint(original, tmp_path / "PoseAnything")
+    for checkpoint in (tmp_path / "PoseAnything", files[1]):
+        pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, checkpoint, device="cpu", offload="none")
+        assert pipe.transformer.config.variant == "release" and pipe.has_checkpoint
+        loaded = pipe.transformer.state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in original.state_dict().items())
+    with pytest.raises(ModelError, match=r"transformer/diffusion_pytorch_model\.safetensors: tensor \S+ is not part "
+                                         r"of the PoseAnything release's DiT"):
+        PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "transformer", device="cpu")
