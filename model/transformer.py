@@ -37,6 +37,7 @@ WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
     "added_kv_proj_dim": None, "rope_max_seq_len": 1024, "pos_embed_seq_len": None,
 }
 WAN22_TI2V_5B_PARAMETERS = 4_999_787_712  # WanTransformer3DModel(**WAN22_TI2V_5B_CONFIG), diffusers 0.42
+RELEASE_PROBE_BLOCK = 27  # the block whose self-attention the release's probe reads (`block_id == 27 and check`)
 VARIANTS = ("paper", "release")  # our PTCM (from the paper) or the official release's PTC and timestep embedding
 
 
@@ -177,7 +178,7 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
 
     def probe_attention(self, hidden_states: torch.Tensor, timestep: torch.Tensor,
                         encoder_hidden_states: torch.Tensor, pose_latents: torch.Tensor | None = None,
-                        block_index: int = 27) -> torch.Tensor:
+                        block_index: int = RELEASE_PROBE_BLOCK) -> torch.Tensor:
         """The release's matching probe (`model_fn_wan_video(check=True)`): attention weights [N, heads, L0, L].
 
         Blocks 0..block_index run as usual (no PTC); block `block_index` is then applied again to its own output,

@@ -103,6 +103,10 @@ def test_probe_attention_matches_the_official_probe(model, golden):
     assert weights.shape == golden["probe"].shape == (1, 2, n, latents.shape[2] * n)
     torch.testing.assert_close(weights, golden["probe"], atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+    torch.testing.assert_close(run(model, golden), golden["out_plain"], atol=1e-5, rtol=1e-5)  # model unchanged
+    with pytest.raises(ModelShapeError, match=r"block_index must be from 0 to 29, got 30"):
+        model.probe_attention(latents, timestep, golden["context"], pose_latents=golden["pose_latents"],
+                              block_index=30)
 
 
 def test_float32_timestep_sinusoid_would_miss_the_release(model, golden):
@@ -344,3 +348,12 @@ def test_pipeline_loads_the_release_by_its_folder_or_a_shard(tiny_dir, tmp_path)
     with pytest.raises(ModelError, match=r"transformer/diffusion_pytorch_model\.safetensors: tensor \S+ is not part "
                                          r"of the PoseAnything release's DiT"):
         PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "transformer", device="cpu")
+
+
+def test_our_checkpoint_reader_points_the_release_elsewhere(tmp_path):
+    from model.checkpoint import read_checkpoint
+
+    single = tmp_path / "release.safetensors"
+    save_file(load_file(str(SHARDS[0])), str(single))
+    with pytest.raises(ModelError, match=r"release\.safetensors: this is the official release's DiT"):
+        read_checkpoint(single)
