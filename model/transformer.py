@@ -172,6 +172,8 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
 
         timestep is (N,) or per token (N, F' * H'/2 * W'/2) as Wan2.2 TI2V uses; part_context turns PTCM on
         (variant "paper"), release_parts the release's PTC (variant "release"; None: no PTC this step).
+        To match the release in bf16, pass timestep in the latents' dtype: the release rounds t to bf16 (and
+        builds the per-token timestep, frame 0 at 0, in that dtype) before its float64 sinusoid.
         """
         self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context, release_parts)
         # (N, C, F', H', W') ++ (N, C_pose, F', H', W') -> (N, C + C_pose, F', H', W')
