@@ -98,8 +98,11 @@ def test_probe_attention_matches_the_official_probe(model, golden):
     n = latents.shape[3] * latents.shape[4] // 4
     timestep = torch.full((1, latents.shape[2] * n), float(golden["timestep"][0]))
     timestep[:, :n] = 0
+    block = model.blocks[27]
+    hooks = (len(block._forward_hooks), len(block.attn1._forward_pre_hooks))
     with torch.no_grad():
         weights = model.probe_attention(latents, timestep, golden["context"], pose_latents=golden["pose_latents"])
+    assert (len(block._forward_hooks), len(block.attn1._forward_pre_hooks)) == hooks  # the probe's hooks are gone
     assert weights.shape == golden["probe"].shape == (1, 2, n, latents.shape[2] * n)
     torch.testing.assert_close(weights, golden["probe"], atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
