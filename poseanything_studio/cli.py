@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -82,7 +83,9 @@ def window_parser() -> argparse.ArgumentParser:
         description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
         epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("project", nargs="?", help="a .pasproj project to open (default: the cat example, untitled)")
+    parser.add_argument("project", nargs="?", metavar="PROJECT_OR_PICTURE",
+                        help="a .pasproj project to open, or a picture (PNG, JPEG, WebP...) to start a new project "
+                             "on (default: the cat example, untitled)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="open the window on PROJECT, save a picture of it and exit")
     return parser
@@ -90,11 +93,17 @@ def window_parser() -> argparse.ArgumentParser:
 
 def window_main(argv: list[str]) -> int:
     args = window_parser().parse_args(argv)
-    from .qt.syslibs import missing_libraries, missing_libraries_line  # imports no Qt
+    from .qt.syslibs import display_problem, missing_libraries, missing_libraries_line  # imports no Qt
 
+    if args.screenshot and display_problem():  # a picture of the window needs no screen
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     missing = missing_libraries()
     if missing:  # Qt itself would abort with a page about platform plugins
         print(f"{PROG}: {missing_libraries_line(missing)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    problem = display_problem()
+    if problem:  # Qt would abort (exit 134) with its own page about platform plugins
+        print(f"{PROG}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from .qt.app import run_window  # PySide6 only from here on
 

@@ -62,17 +62,43 @@ def _dark_palette():
     return p
 
 
-def open_window(project_path: str | None):
-    """The main window on `project_path` (or the cat example); raises ProjectError for a bad file."""
+def open_window(project_path: str | None, ask: bool = True):
+    """The main window on `project_path`: a project, or a picture to start a new project on (default: the cat
+    example); raises ProjectError for a bad file. `ask`: whether a dialog may ask (a picture too large)."""
+    from ..core.framing import is_picture
     from .main_window import MainWindow, checked_pictures
     from .previews import PuppetPreview
 
     application()
+    if project_path and is_picture(project_path):
+        return _window_on_picture(Path(project_path), ask)
     preview = PuppetPreview()  # reads the picture once: to check it here, and to show it in the window
     project = checked_pictures(load_project(project_path), preview) if project_path else None
     window = MainWindow(project, preview=preview)
     if project is not None:
         window._add_recent(project.path)
+    return window
+
+
+def _window_on_picture(picture: Path, ask: bool):
+    """The window on a new untitled project on `picture`; ProjectError when the picture cannot be read."""
+    from ..core.images import ImageReadError, ImageTooLarge
+    from .main_window import MainWindow, blank_project
+    from .picture_start import show_new_picture, start_from_picture
+
+    try:
+        project = blank_project(picture)
+    except ImageTooLarge as err:  # the window offers a smaller copy; declined, it stays on the example
+        if not ask:
+            raise ProjectError(str(err), source=str(picture)) from None
+        window = MainWindow()
+        if not start_from_picture(window, picture, ask=False):
+            raise ProjectError("too large a picture (a smaller copy was declined)", source=str(picture)) from None
+        return window
+    except ImageReadError as err:
+        raise ProjectError(str(err), source=str(picture)) from None
+    window = MainWindow(project)
+    show_new_picture(window, picture)
     return window
 
 
@@ -101,7 +127,7 @@ def run_window(project_path: str | None, screenshot: str | None = None) -> int:
     """Open the window; with `screenshot`, save a picture of it and exit. Returns the exit status."""
     app = application()
     try:
-        window = open_window(project_path)
+        window = open_window(project_path, ask=not screenshot)
     except ProjectError as err:
         if screenshot:
             print(f"poseanything-studio: {err}", file=sys.stderr)
