@@ -145,10 +145,16 @@ def templates_main(argv: list[str]) -> int:
 
 # -- render -----------------------------------------------------------------------------------------
 def render_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
+    p = OneLineParser(prog=f"{PROG} render", description="Render a project to a video (MP4, GIF, WebM or ProRes "
+                      "with alpha) or PNG frames.")
     p.add_argument("project", help="the .pasproj file")
     p.add_argument("-o", "--output", required=True,
-                   help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
+                   help="OUT.mp4 (H.264), OUT.gif (looping), OUT.webm (VP9 with the subject's alpha), OUT.mov "
+                        "(ProRes 4444 with the subject's alpha), a folder, or a PNG pattern like frames/f_%%05d.png")
+    p.add_argument("--alpha", choices=("subject", "none"),
+                   help="subject: the frames' alpha is the subject (composite the character over other footage; "
+                        "PNGs become RGBA); none: the full frame, opaque. Default: subject for .webm and .mov, "
+                        "none otherwise; needs the puppet renderer")
     p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
     p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
@@ -304,7 +310,7 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
     if args.strength is not None and not 0 < args.strength <= 1:  # also refuses nan
         raise ProjectError(f"{args.strength} must be a number above 0 and at most 1", key="--strength")
-    target = output_target(args.output)
+    target = output_target(args.output, alpha=False if args.alpha == "none" else None)
     project = load_project(args.project)
     neural = neural_options(project, model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching=args.matching, init=args.init, strength=args.strength, offload=args.offload,
@@ -315,6 +321,7 @@ def _render(args: argparse.Namespace) -> int:
                        part_rule=args.parts)
     except ProjectError as err:
         raise err.located(project.source) from None
+    target, job = _with_alpha(target, job, args.alpha)
     existing = target.existing(job.frames)
     _refuse_own_inputs(existing, project)
     if existing and not args.overwrite and not _confirm_overwrite(existing):
@@ -325,7 +332,7 @@ def _render(args: argparse.Namespace) -> int:
         with FrameWriter(target, job.fps, job.size, job.frames) as writer:
             for event in run(job, cancel):
                 if isinstance(event, Frame):
-                    writer.write(event.image)
+                    writer.write(event.image, event.alpha)
                 elif isinstance(event, Notice):
                     (bar.write if bar is not None else _print_err)(f"note: {event.text}")
                 elif isinstance(event, Progress) and bar is not None:
@@ -340,6 +347,26 @@ def _render(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _with_alpha(target, job, wanted: str | None):
+    """The output and the job agreeing on alpha: `--alpha subject` needs a format with alpha and the puppet (the
+    neural renderer knows no subject alpha: its WebM or MOV is opaque, said in a note); previews are opaque."""
+    from dataclasses import replace
+
+    from .core.errors import ProjectError
+    from .rendering.export import with_alpha
+
+    knows_alpha = job.renderer == "puppet" and job.preview is None
+    if wanted == "subject":
+        if not knows_alpha:
+            raise ProjectError("the subject's alpha comes from the puppet renderer only (use --renderer puppet, "
+                               "without --preview, or --alpha none)", key="--alpha")
+        target = with_alpha(target, True)
+    elif target.alpha and not knows_alpha:
+        target = with_alpha(target, False)
+        _print_err(f"note: {target.path.name}: opaque (the subject's alpha comes from the puppet renderer only)")
+    return target, replace(job, alpha=target.alpha)
 
 
 def _refuse_own_inputs(existing: list[Path], project) -> None:
