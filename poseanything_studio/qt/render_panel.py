@@ -572,13 +572,27 @@ class RenderPanel(QWidget):
         if not path:
             return
         _, suffix, alpha = EXPORT_CHOICES[filters.index(chosen)] if chosen in filters else EXPORT_CHOICES[0]
-        if Path(path).suffix.lower() != suffix:
-            path = str(Path(path).with_suffix(suffix)) if Path(path).suffix.lower() in SUFFIXES else path + suffix
-        self.export(path, alpha=alpha)
+        typed = Path(path).suffix.lower()
+        if typed in SUFFIXES and typed != suffix:  # the name says another format: the name wins
+            suffix, alpha = typed, None
+        asked = path if typed == suffix and suffix != ".png" else None  # the dialog asked before replacing it
+        self.export(path if typed == suffix else path + suffix, alpha=alpha, asked=asked)
 
-    def export(self, path: str, alpha: bool | None = None):
+    def _may_replace(self, target, asked: str | None) -> bool:
+        """Whether writing `target` may replace what is there: nothing is, the dialog asked, or the user says so."""
+        existing = target.existing(len(self.result.frames))
+        if not existing or (asked is not None and existing == [Path(asked)]):
+            return True
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        answer = QMessageBox.question(self, "Replace?", f"{existing[0].name}{more} exists. Replace?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def export(self, path: str, alpha: bool | None = None, asked: str | None = None):
         """Write the result to `path` in a worker (atomic: the file appears whole or not at all); `alpha`: with the
-        subject's alpha (None: the format's default). A PNG path writes NAME_00000.png... beside it."""
+        subject's alpha (None: the format's default). A PNG path writes NAME_00000.png... beside it. Files there
+        already are replaced only after asking (`asked`: the one file the save dialog asked about)."""
         try:
             target = output_target(path, alpha=alpha)
             if target.alpha and not self.result.has_alpha:
@@ -586,6 +600,9 @@ class RenderPanel(QWidget):
                                   "gives it): export MP4, GIF or full-frame PNGs")
         except OutputError as err:
             QMessageBox.warning(self, "Cannot export", str(err))
+            return None
+        if not self._may_replace(target, asked):
+            self.status.emit("Export cancelled: nothing was replaced")
             return None
         result = self.result
         worker = _export_worker(result, target)

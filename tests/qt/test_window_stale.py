@@ -117,3 +117,26 @@ def test_export_from_the_window_in_every_format(studio, qtbot, tmp_path, monkeyp
         else:
             assert base.with_suffix(suffix).is_file(), label
     assert not studio.dialogs
+
+
+def test_export_never_replaces_png_frames_without_asking(studio, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from poseanything_studio.qt.render_panel import EXPORT_CHOICES
+
+    panel = studio.render_panel
+    render(studio, qtbot)
+    mine = tmp_path / "shot_00000.png"
+    mine.write_bytes(b"my own picture")
+    label = next(choice[0] for choice in EXPORT_CHOICES if choice[1] == ".png" and not choice[2])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "shot.png"), label))
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    panel.export_dialog()
+    assert asked and "shot_00000.png" in asked[0]
+    assert mine.read_bytes() == b"my own picture" and len(list(tmp_path.glob("shot_*.png"))) == 1
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    panel.export_dialog()
+    qtbot.waitUntil(lambda: len(list(tmp_path.glob("shot_*.png"))) == 5 and panel.export_button.isEnabled(),
+                    timeout=60_000)
+    assert mine.read_bytes() != b"my own picture"
