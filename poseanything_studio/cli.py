@@ -74,7 +74,7 @@ def _delegate(name: str, argv: list[str]) -> int:
 
 # -- the window -------------------------------------------------------------------------------------
 def window_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4 or PNGs"),
+    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4, GIF, WebM, ProRes or PNGs"),
                                                      ("examples", "list the bundled example projects, or copy them"),
                                                      ("templates", "list the bundled rig templates"),
                                                      *((k, v[1]) for k, v in COMMANDS.items())])
