@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -73,7 +74,7 @@ def _delegate(name: str, argv: list[str]) -> int:
 
 # -- the window -------------------------------------------------------------------------------------
 def window_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4 or PNGs"),
+    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4, GIF, WebM, ProRes or PNGs"),
                                                      ("examples", "list the bundled example projects, or copy them"),
                                                      ("templates", "list the bundled rig templates"),
                                                      *((k, v[1]) for k, v in COMMANDS.items())])
@@ -82,7 +83,9 @@ def window_parser() -> argparse.ArgumentParser:
         description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
         epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("project", nargs="?", help="a .pasproj project to open (default: the cat example, untitled)")
+    parser.add_argument("project", nargs="?", metavar="PROJECT_OR_PICTURE",
+                        help="a .pasproj project to open, or a picture (PNG, JPEG, WebP...) to start a new project "
+                             "on (default: the cat example, untitled)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="open the window on PROJECT, save a picture of it and exit")
     return parser
@@ -90,11 +93,17 @@ def window_parser() -> argparse.ArgumentParser:
 
 def window_main(argv: list[str]) -> int:
     args = window_parser().parse_args(argv)
-    from .qt.syslibs import missing_libraries, missing_libraries_line  # imports no Qt
+    from .qt.syslibs import display_problem, missing_libraries, missing_libraries_line  # imports no Qt
 
+    if args.screenshot and display_problem():  # a picture of the window needs no screen
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     missing = missing_libraries()
     if missing:  # Qt itself would abort with a page about platform plugins
         print(f"{PROG}: {missing_libraries_line(missing)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    problem = display_problem()
+    if problem:  # Qt would abort (exit 134) with its own page about platform plugins
+        print(f"{PROG}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from .qt.app import run_window  # PySide6 only from here on
 
@@ -137,7 +146,7 @@ def templates_main(argv: list[str]) -> int:
 # -- render -----------------------------------------------------------------------------------------
 def render_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=f"{PROG} render", description="Render a project (or a clip of the official release's "
-                      "data) to an MP4 or PNG frames.")
+                      "data) to a video (MP4, GIF, WebM or ProRes with alpha) or PNG frames.")
     p.add_argument("project", nargs="?", help="the .pasproj file")
     p.add_argument("--release-clip", metavar="DATA/NAME",
                    help="instead of a project, a clip in the official PoseAnything release's data layout (e.g. "
@@ -146,7 +155,12 @@ def render_parser() -> argparse.ArgumentParser:
                         "compare with the authors' videos frame by frame; needs --renderer poseanything (the "
                         "default here), or --preview pose/parts")
     p.add_argument("-o", "--output", required=True,
-                   help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
+                   help="OUT.mp4 (H.264), OUT.gif (looping), OUT.webm (VP9 with the subject's alpha), OUT.mov "
+                        "(ProRes 4444 with the subject's alpha), a folder, or a PNG pattern like frames/f_%%05d.png")
+    p.add_argument("--alpha", choices=("subject", "none"),
+                   help="subject: the frames' alpha is the subject (composite the character over other footage; "
+                        "PNGs become RGBA); none: the full frame, opaque. Default: subject for .webm and .mov, "
+                        "none otherwise; needs the puppet renderer")
     p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
     p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
@@ -305,7 +319,7 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
     if args.strength is not None and not 0 < args.strength <= 1:  # also refuses nan
         raise ProjectError(f"{args.strength} must be a number above 0 and at most 1", key="--strength")
-    target = output_target(args.output)
+    target = output_target(args.output, alpha=False if args.alpha == "none" else None)
     project = load_project(args.project)
     neural = neural_options(project, model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching=args.matching, init=args.init, strength=args.strength, offload=args.offload,
@@ -316,6 +330,7 @@ def _render(args: argparse.Namespace) -> int:
                        part_rule=args.parts)
     except ProjectError as err:
         raise err.located(project.source) from None
+    target, job = _with_alpha(target, job, args.alpha)
     existing = target.existing(job.frames)
     _refuse_own_inputs(existing, project)
     if existing and not args.overwrite and not _confirm_overwrite(existing):
@@ -326,7 +341,7 @@ def _render(args: argparse.Namespace) -> int:
         with FrameWriter(target, job.fps, job.size, job.frames) as writer:
             for event in run(job, cancel):
                 if isinstance(event, Frame):
-                    writer.write(event.image)
+                    writer.write(event.image, event.alpha)
                 elif isinstance(event, Notice):
                     (bar.write if bar is not None else _print_err)(f"note: {event.text}")
                 elif isinstance(event, Progress) and bar is not None:
@@ -357,11 +372,12 @@ def _render_release(args: argparse.Namespace) -> int:
                (args.renderer == "puppet", "--renderer",
                 "a release clip has skeleton images but no rig for the puppet to deform: use --renderer "
                 "poseanything, or --preview pose/parts"),
-               (args.init == "puppet", "--init", "a release clip has no rig for the puppet: use --init noise")]
+               (args.init == "puppet", "--init", "a release clip has no rig for the puppet: use --init noise"),
+               (args.alpha == "subject", "--alpha", "a release clip is rendered whole, with no subject alpha")]
     for given, key, why in refused:
         if given:
             raise ProjectError(why, key=key)
-    target = output_target(args.output)
+    target = output_target(args.output, alpha=False)
     render_release = _release_renderer() if args.preview is None else None  # before the clip's seconds of reading
     clip = load_release_clip(args.release_clip)
     existing = target.existing(clip.plan.output_frames)
@@ -433,6 +449,26 @@ def _render_release_neural(args: argparse.Namespace, clip, target, render_releas
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _with_alpha(target, job, wanted: str | None):
+    """The output and the job agreeing on alpha: `--alpha subject` needs a format with alpha and the puppet (the
+    neural renderer knows no subject alpha: its WebM or MOV is opaque, said in a note); previews are opaque."""
+    from dataclasses import replace
+
+    from .core.errors import ProjectError
+    from .rendering.export import with_alpha
+
+    knows_alpha = job.renderer == "puppet" and job.preview is None
+    if wanted == "subject":
+        if not knows_alpha:
+            raise ProjectError("the subject's alpha comes from the puppet renderer only (use --renderer puppet, "
+                               "without --preview, or --alpha none)", key="--alpha")
+        target = with_alpha(target, True)
+    elif target.alpha and not knows_alpha:
+        target = with_alpha(target, False)
+        _print_err(f"note: {target.path.name}: opaque (the subject's alpha comes from the puppet renderer only)")
+    return target, replace(job, alpha=target.alpha)
 
 
 def _refuse_own_inputs(existing: list[Path], project) -> None:

@@ -201,6 +201,14 @@ class PuppetMesh:
                                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return out
 
+    def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (for exports with alpha)."""
+        alpha = self.coverage(joint_xy)
+        if camera is None:
+            return alpha
+        return cv2.warpAffine(alpha, camera_matrix(camera, self.size), self.size, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
 
 class PuppetRenderer:
     """The `puppet` renderer: CPU mesh warp, no GPU, no weights."""
@@ -215,7 +223,8 @@ class PuppetRenderer:
         mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
         for f in range(job.frames):
             check_cancel(cancel)
-            yield Frame(f, mesh.render(job.positions[f], job.camera[f]))
+            alpha = mesh.subject_alpha(job.positions[f], job.camera[f]) if getattr(job, "alpha", False) else None
+            yield Frame(f, mesh.render(job.positions[f], job.camera[f]), alpha)
             yield Progress(f + 1, job.frames)
 
 
