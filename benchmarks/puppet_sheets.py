@@ -5,6 +5,10 @@ scikit-image's astronaut and cat), each with one limb swinging away and back. Wi
 renderer of git's `main` branch renders them too, in a second row of sheets, to look at side by side.
 
     python benchmarks/puppet_sheets.py OUT_DIR [--scene astronaut] [--frames 9] [--main]
+    python benchmarks/puppet_sheets.py docs/images --readme    # docs/images/puppet_real_pictures.jpg
+
+`--readme` writes the README's picture instead: the astronaut's arm wave and the drawn child's, four
+frames each (rest, rising, highest, falling), in two rows.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ def renderer_of(ref: str):
     return module
 
 
-def sheet(frames: list[np.ndarray], columns: int = 3, width: int = 360) -> np.ndarray:
-    """RGB frames in a grid, each scaled to `width` pixels wide, with its number in a corner."""
+def sheet(frames: list[np.ndarray], columns: int = 3, width: int = 360, numbers: list[int] | None = None) -> np.ndarray:
+    """RGB frames in a grid, each scaled to `width` pixels wide, with its frame number in a corner."""
+    numbers = list(range(len(frames))) if numbers is None else numbers
     h, w = frames[0].shape[:2]
     th = round(h * width / w)
     rows = -(-len(frames) // columns)
@@ -51,7 +56,7 @@ def sheet(frames: list[np.ndarray], columns: int = 3, width: int = 360) -> np.nd
     for k, frame in enumerate(frames):
         r, c = divmod(k, columns)
         small = cv2.resize(frame, (width, th), interpolation=cv2.INTER_AREA)
-        cv2.putText(small, str(k), (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
+        cv2.putText(small, str(numbers[k]), (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
         out[4 + r * (th + 4): 4 + r * (th + 4) + th, 4 + c * (width + 4): 4 + c * (width + 4) + width] = small
     return out
 
@@ -62,14 +67,30 @@ def render_scene(module, scene) -> list[np.ndarray]:
     return [mesh.render(xy) for xy in scene.poses]
 
 
+def readme_picture(path: Path, frames: int = 9) -> None:
+    """The astronaut and the drawn child waving, four frames each in a row, as a JPEG at `path`."""
+    rows = []
+    for name in ("astronaut", "drawn_child"):
+        scene = puppet_scenes.SCENES[name](frames)
+        rendered = render_scene(puppet, scene)
+        picked = (0, 2, 4, 6)
+        rows.append(sheet([rendered[f] for f in picked], columns=4, width=300, numbers=list(picked)))
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--scene", choices=sorted(puppet_scenes.SCENES), action="append")
     parser.add_argument("--frames", type=int, default=9)
     parser.add_argument("--main", action="store_true", help="also render with main's puppet.py")
+    parser.add_argument("--readme", action="store_true", help="write OUT_DIR/puppet_real_pictures.jpg only")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.readme:
+        readme_picture(args.out / "puppet_real_pictures.jpg", args.frames)
+        print(args.out / "puppet_real_pictures.jpg")
+        return
     modules = {"": puppet}
     if args.main:
         modules["_main"] = renderer_of("main")
