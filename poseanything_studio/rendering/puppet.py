@@ -330,7 +330,7 @@ def _part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray |
 
 
 _SEED_REACH = 0.6  # seeds reach 0.6 of a bone's radius from it; the flood over the picture's edges does the rest
-_SCALED_PARTS_MAX_BONES = 2000  # beyond this, parts are the nearest bone through the subject (one flood, any size)
+_SCALED_PARTS_MAX_BONES = 200  # beyond this, parts are the nearest bone through the subject (one flood, any size)
 
 
 def _bone_lines(rig: Rig, rest_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -575,11 +575,13 @@ class _Binding:
         if len(shared) and len(radii):
             r_lo, r_hi = radii[lo[shared]], radii[hi[shared]]
             width = np.clip(1.5 * np.minimum(r_lo, r_hi), spacing, 2 * spacing)
-            for s, near in zip(shared, cKDTree(vertices).query_ball_point(vertices[shared], width), strict=True):
-                near = np.asarray(near, np.int64)
-                sides = [side for side, own, other in ((lo[s], radii[lo[s]], radii[hi[s]]),
-                                                       (hi[s], radii[hi[s]], radii[lo[s]])) if own <= 1.25 * other]
-                free[near[np.isin(part[near], sides)]] = True
+            near = cKDTree(vertices).query_ball_point(vertices[shared], width)
+            centre = np.repeat(shared, [len(v) for v in near])
+            vertex = np.fromiter((v for group in near for v in group), np.int64, len(centre))
+            thin_lo = radii[lo[centre]] <= 1.25 * radii[hi[centre]]
+            thin_hi = radii[hi[centre]] <= 1.25 * radii[lo[centre]]
+            bends = ((part[vertex] == lo[centre]) & thin_lo) | ((part[vertex] == hi[centre]) & thin_hi)
+            free[vertex[bends]] = True
         return _Binding(vertices, part, free, rig.bone_joint_indices(), clip_far(rest_xy))
 
     def pins(self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix,
