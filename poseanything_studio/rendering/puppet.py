@@ -10,11 +10,15 @@ back-substitutions. Rasterising is one `cv2.remap` over a per-pixel map built fr
 triangles (a second, for the triangles another part covers, where parts cross); the background the
 subject uncovers is filled by scikit-image's biharmonic inpaint once per picture and mask.
 
-Parts that touch in the picture but not in the rig move apart cleanly: each pixel belongs to its
-nearest bone through the subject, and the mesh is cut along the boundary between two parts (vertices
-on it get one copy per side) except where the rig joins them: near a joint they share, and beyond it
-where their bones leave that joint in clearly different directions (`_CutRule`). Gaps of background
-between parts are always cut. Each bone's `depth` orders the parts where they overlap.
+Each pixel of the subject belongs to one bone's part: seeded near each bone by the pixels nearest
+it in units of its thickness, flooded through the subject over the picture's edges (`_part_map`).
+Every vertex away from a joined boundary moves rigidly with its part's bone (`_Binding`), so what
+does not move keeps its pixels and ARAP bends only the bands where parts join. Parts that touch in
+the picture but not in the rig move apart cleanly: the mesh is cut along the boundary between two
+parts (vertices on it get one copy per side) except where the rig joins them: near a joint they
+share (or the ends of one bone between them), and beyond it where their bones leave that joint in
+clearly different directions (`_CutRule`). Gaps of background between parts are always cut. Each
+bone's `depth` orders the parts where they overlap. docs/puppet.md compares this with AnimatedDrawings.
 
     mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)        # once per rig (0.1-0.5 s)
     frame = mesh.render(posed_xy, camera_params)             # per frame (a few ms)
