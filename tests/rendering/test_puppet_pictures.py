@@ -64,7 +64,7 @@ def test_the_parts_that_do_not_move_keep_their_pixels(rendered):
         still = scene.mask & ~near_limb
         change = np.abs(frame.astype(int) - rest)[still].max(-1)
         changed = np.mean(change > 30)
-        assert changed < 0.015, f"{scene.name} frame {f}: {changed:.1%} of the still body changed"
+        assert changed < 0.02, f"{scene.name} frame {f}: {changed:.1%} of the still body changed"
 
 
 def _in_frame(scene: Scene, f: int) -> float:
