@@ -305,8 +305,8 @@ def check_limits(project: Project, since: Project | None = None) -> None:
         _check_count(len(project.camera.keys), MAX_KEYS, "camera", "keys; the camera path has")
         for i, k in enumerate(project.camera.keys):
             _frame_from(k.frame, f"camera[{i}].frame")
-            _xy_from(k.pan, f"camera[{i}].pan")
-            _roll_from(k.roll, f"camera[{i}].roll")
+            _xy_from(_num_pair(k.pan), f"camera[{i}].pan")
+            _roll_from(_num(k.roll), f"camera[{i}].roll")
     _check_total_keys(project.tracks, project.camera)
     if since is None or project.render is not since.render:
         r = project.render
@@ -320,7 +320,7 @@ def _check_rig_limits(rig: Rig) -> None:
     _check_count(len(rig.bones), MAX_BONES, "rig.bones", "bones; a rig has")
     for i, joint in enumerate(rig.joints):
         _id_from(joint.id, f"rig.joints[{i}].id")
-        _xy_from(joint.xy, f"rig.joints[{i}].xy")
+        _xy_from(_num_pair(joint.xy), f"rig.joints[{i}].xy")
     for i, bone in enumerate(rig.bones):
         _id_from(bone.id, f"rig.bones[{i}].id")
 
@@ -329,7 +329,7 @@ def _check_keys(keys: tuple[Key, ...], key: str, what: str) -> None:
     _check_count(len(keys), MAX_KEYS, key, what)
     for i, k in enumerate(keys):
         _frame_from(k.frame, f"{key}[{i}].frame")
-        _xy_from(k.value, f"{key}[{i}].xy")
+        _xy_from(_num_pair(k.value), f"{key}[{i}].xy")
         _interp_from(k.interp, f"{key}[{i}].interp")
 
 
