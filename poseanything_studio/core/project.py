@@ -298,7 +298,11 @@ def check_limits(project: Project, since: Project | None = None) -> None:
     if since is None or project.rig is not since.rig:
         _check_rig_limits(project.rig)
     old_tracks = since.tracks if since is not None else {}
+    joint_ids = set(project.rig.joint_ids)
     for joint_id, track in project.tracks.items():
+        if joint_id not in joint_ids:
+            raise ProjectError(f"names unknown joint {_short(joint_id)}",
+                               key=f"tracks.{_short(joint_id, 40).strip(chr(39))}")
         if track is not old_tracks.get(joint_id):
             _check_keys(track.keys, f"tracks.{_short(joint_id, 40).strip(chr(39))}", "keys; a track has")
     if since is None or project.camera is not since.camera:

@@ -430,7 +430,8 @@ class MainWindow(QMainWindow):
         """Key the selected rows (joints or the camera) at the playhead; every joint when none is selected."""
         d = self.doc
         rows = list(d.selected_rows) or list(d.selected_joints) or list(d.project.rig.joint_ids)
-        d.apply(edits.insert_keys(d.project, rows, d.frame), f"Insert key at {d.frame}")
+        if not d.apply(edits.insert_keys(d.project, rows, d.frame), f"Insert key at {d.frame}"):
+            return
         d.select_keys([(r, d.frame) for r in rows if r == CAMERA_ROW or r in d.project.rig.joint_ids])
 
     def _jump_key(self, direction: int) -> None:
@@ -447,7 +448,8 @@ class MainWindow(QMainWindow):
         mask = self.canvas.current_mask()
         rig = placed(template, target_box((ref.shape[1], ref.shape[0]), mask))
         project, names = edits.merge_rig(self.doc.project, rig)
-        self.doc.apply(project, f"Add template {template.name}")
+        if not self.doc.apply(project, f"Add template {template.name}"):
+            return  # past a limit: the status bar says which
         self.doc.select(joints=names, bones=[b for b in project.rig.bone_ids if b not in self.doc.project.rig.bone_ids
                                              or b in {x.id for x in project.rig.bones if x.a in names}])
         self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
@@ -484,7 +486,8 @@ class MainWindow(QMainWindow):
             project, names = replace(self.doc.project, rig=rig, tracks={}), list(rig.joint_ids)
         else:
             project, names = edits.merge_rig(self.doc.project, rig)
-        self.doc.apply(project, "Auto-rig from mask" + (" (replace)" if mode == "replace" else ""))
+        if not self.doc.apply(project, "Auto-rig from mask" + (" (replace)" if mode == "replace" else "")):
+            return  # past a limit: the status bar says which
         self.doc.select(joints=names)
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
 
