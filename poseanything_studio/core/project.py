@@ -590,7 +590,8 @@ def save_project(project: Project, path: str | os.PathLike) -> Project:
 
     What is written is first read back by the loader's own checks (`project_from_dict`): a project
     load_project would refuse is never written (ProjectError, the same line, naming `path`), so every saved
-    file opens again. Returns the project as saved (with `path` set), so callers keep the right base folder.
+    file opens again. Returns the project as read back (numbers as the file holds them, `path` set), so the
+    caller holds exactly what reopening the file gives, and the right base folder.
     """
     path = Path(path).resolve()
     moved = project
@@ -598,8 +599,9 @@ def save_project(project: Project, path: str | os.PathLike) -> Project:
         moved = replace(project, image=_relative(project.resolve(project.image), path.parent),
                         subject_mask=None if project.subject_mask is None
                         else _relative(project.resolve(project.subject_mask), path.parent))
-    atomic_write_bytes(path, project_bytes(moved, source=str(path)))
-    return replace(moved, path=path)
+    raw, read_back = _file_bytes(moved, str(path))
+    atomic_write_bytes(path, raw)
+    return replace(read_back, path=path)
 
 
 def project_bytes(project: Project, source: str = "<project>") -> bytes:
@@ -608,9 +610,14 @@ def project_bytes(project: Project, source: str = "<project>") -> bytes:
     A lone surrogate (a name from a broken file system, kept by Python as U+DC80..U+DCFF) is written as its
     JSON escape (`\\udc80`), which reads back as the same text: such work stays saveable.
     """
+    return _file_bytes(project, source)[0]
+
+
+def _file_bytes(project: Project, source: str) -> tuple[bytes, Project]:
+    """The file's bytes for `project` and the project load_project will read from them."""
     data = project_to_dict(project)
     try:
-        project_from_dict(data)
+        read_back = project_from_dict(data)
     except ProjectError as err:
         raise ProjectError(err.detail, source=source, key=err.key) from None  # the line load_project gives
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
@@ -618,7 +625,7 @@ def project_bytes(project: Project, source: str = "<project>") -> bytes:
     if len(raw) > MAX_PROJECT_BYTES:
         raise ProjectError(f"is {len(raw) / 2**20:.0f} MB; a project file is at most "
                            f"{MAX_PROJECT_BYTES // 2**20} MB", source=source)
-    return raw
+    return raw, read_back
 
 
 def _relative(target: Path, folder: Path) -> str:
