@@ -5,7 +5,7 @@ painted once; it also reports whether torch (or the model package) got imported.
 and the median, and the ratio to the 2 s budget.
 
 `--large` also opens projects at the format's limits, made in a temporary folder on the example's picture:
-a rig of MAX_JOINTS joints (MAX_BONES bones, a key every 4 frames on every joint) and a prompt of
+a rig of MAX_JOINTS joints (974 bones in a grid, a key every 4 frames on every joint) and a prompt of
 MAX_PROMPT_CHARS characters without a space. For each it prints the time to the painted window and to the
 first puppet preview, and the ratio to the small example measured in the same run (target: a few seconds;
 a 500-joint rig once took 103 s, a 2 MB prompt 288 s).
@@ -66,7 +66,7 @@ def one_run(project: Path) -> dict:
 def large_projects(example: Path, folder: Path) -> dict[str, Path]:
     """Projects at the format's limits on `example`'s picture, written into `folder`."""
     sys.path.insert(0, str(ROOT))
-    from poseanything_studio.core.project import MAX_BONES, MAX_JOINTS, MAX_PROMPT_CHARS
+    from poseanything_studio.core.project import MAX_JOINTS, MAX_PROMPT_CHARS
 
     data = json.loads(example.read_text())
     for key in ("image", "subject_mask"):

@@ -169,3 +169,17 @@ def test_a_worker_ending_after_the_window_closed_prints_nothing(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "closed"
     assert "Traceback" not in done.stderr and "deleted" not in done.stderr, done.stderr
+
+
+def test_render_settings_past_the_render_budget_are_refused_and_the_fields_come_back(studio):
+    panel = studio.render_panel
+    before = studio.doc.project
+    panel.width_spin.setValue(4096)
+    panel.height_spin.setValue(4096)
+    panel.frames_spin.setValue(2401)
+    panel._touched |= {"size", "frames"}
+    panel._apply_settings()
+    assert studio.doc.project == before
+    assert "more than one render makes" in studio.statusBar().currentMessage()
+    assert (panel.width_spin.value(), panel.height_spin.value()) == before.size
+    assert panel.frames_spin.value() == before.frames
