@@ -174,3 +174,15 @@ def test_two_windows_saving_one_project_leave_one_whole_version(examples_dir, tm
     assert json.loads(project.read_text())["render"]["seed"] == final.render.seed
     assert not [p.name for p in examples_dir.iterdir() if TEMP_TAG in p.name]
     assert reads > 3
+
+
+def test_a_screenshot_is_written_whole_or_not_at_all(examples_dir, tmp_path, qtbot, capsys):
+    from poseanything_studio.qt.app import run_window
+
+    out = tmp_path / "shot é.png"
+    assert run_window(str(examples_dir / "cat.pasproj"), screenshot=str(out)) == 0
+    assert Image.open(out).size[0] > 500 and not [p for p in tmp_path.iterdir() if TEMP_TAG in p.name]
+    missing = tmp_path / "no such folder" / "shot.png"
+    assert run_window(str(examples_dir / "cat.pasproj"), screenshot=str(missing)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"poseanything-studio: could not write {missing}"]
