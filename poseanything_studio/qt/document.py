@@ -97,14 +97,14 @@ class Document(QObject):
         return not self.undo_stack.isClean()
 
     def apply(self, project: Project, text: str, drag: int | None = None) -> bool:
-        """Make `project` the document's value as one undoable step (merged within one drag); True when done.
+        """Make `project` the document's value as one undoable step (merged within one drag); False if refused.
 
         An edit past a limit of the file format (more joints or keys than a file may hold, a joint dragged
         absurdly far, an over-long prompt, ...) is refused: `refused` says why, `changed` brings the views back
         to the value kept, and nothing is applied, so every state the document reaches can be saved and reopened.
         """
         if project == self.project and project.path == self.project.path and drag is None:
-            return False
+            return True  # nothing to do, nothing refused
         try:
             check_limits(project, since=self.project)
         except ProjectError as err:
