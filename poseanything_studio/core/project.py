@@ -18,7 +18,7 @@ import numpy as np
 
 from .camera import CameraKey, CameraPath
 from .errors import ProjectError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_bytes
 from .images import ImageReadError, cover_matrix, fit_to_size, read_mask, read_rgba
 from .rig import Bone, Joint, Rig
 from .tracks import Key, Track
@@ -27,14 +27,25 @@ FORMAT = "poseanything-project"
 VERSION = 1
 RENDERERS = ("puppet", "poseanything")
 INITS = ("auto", "noise", "puppet")
+# -- limits ------------------------------------------------------------------------------------------
+# Every bound of the format, one constant each: load_project refuses a file past one, save_project refuses to
+# write one (the same check, the same line), and the window refuses an edit that would pass one
+# (check_limits). docs/project-limits.md lists them for users.
 MAX_FRAMES = 2401  # 100 s at 24 fps
 MAX_SIDE = 4096
+FPS_RANGE = (1, 240)
 MAX_COORD = 1e6  # pixels: joint positions and pans beyond this are typos, and overflow the rasteriser
 MAX_JOINTS = 500  # joints per rig (a detailed hand-and-face rig has ~150); each costs mesh pins and part masks
 MAX_BONES = 2 * MAX_JOINTS
 MAX_KEYS = 10_000  # keys in one track or in the camera path
+MAX_TOTAL_KEYS = 200_000  # keys of all tracks and the camera together: ~25 MB of file, well under MAX_PROJECT_BYTES
 MAX_KEY_FRAME = 100_000  # a key's frame number (keys may sit past the last frame, but not absurdly far)
 MAX_ID_CHARS = 200  # characters of a joint or bone id
+MAX_INTERP_CHARS = 20  # characters of a key's interp (the valid ones are step, linear and smooth)
+MAX_PROMPT_CHARS = 10_000  # characters of a prompt or negative prompt (the text encoder reads ~2,000 at most)
+STEPS_RANGE = (1, 1000)
+GUIDANCE_RANGE = (0, 50)
+MAX_SEED = 2**63 - 1
 MAX_RENDER_PIXELS = MAX_FRAMES * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
 MAX_PROJECT_BYTES = 64 * 2**20  # a project file (the examples are 10-30 KB)
 MAX_NAME_BYTES = 255  # bytes of one path component (what common file systems allow)
@@ -212,15 +223,14 @@ def project_from_dict(data: Any) -> Project:
         raise ProjectError("must be a path or null", key="subject_mask")
     if mask is not None:
         check_path_text(mask, "subject_mask")
-    frames = data.get("frames", 49)
-    if not _is_int(frames) or not 1 <= frames <= MAX_FRAMES or frames % 4 != 1:
-        raise ProjectError(f"{_short(frames)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
-                           key="frames")
+    frames = _frames_from(data.get("frames", 49))
     rig = rig_from(data.get("rig"))
     size = parse_size(data.get("size", [832, 480]), key="size")
     check_render_budget(frames, size)
     known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
              "camera", "render"}
+    tracks, camera = _tracks_from(data.get("tracks", {}), rig), _camera_from(data.get("camera", []))
+    _check_total_keys(tracks, camera)
     return Project(
         image=image,
         rig=rig,
@@ -228,8 +238,8 @@ def project_from_dict(data: Any) -> Project:
         fps=_fps_from(data.get("fps", 24)),
         frames=frames,
         size=size,
-        tracks=_tracks_from(data.get("tracks", {}), rig),
-        camera=_camera_from(data.get("camera", [])),
+        tracks=tracks,
+        camera=camera,
         render=_render_from(data.get("render", {})),
         extra={k: v for k, v in data.items() if k not in known},
         rig_extra={k: v for k, v in data["rig"].items() if k not in ("joints", "bones")},
@@ -263,10 +273,87 @@ def check_path_text(text: str, key: str) -> None:
             raise ProjectError(f"the name {_short(part)} is longer than {MAX_NAME_BYTES} bytes", key=key)
 
 
-def _fps_from(value: Any) -> float:
-    if not _is_number(value) or not 1 <= value <= 240:
-        raise ProjectError(f"{_short(value)} must be a number between 1 and 240", key="fps")
+def _frames_from(value: Any) -> int:
+    if not _is_int(value) or not 1 <= value <= MAX_FRAMES or value % 4 != 1:
+        raise ProjectError(f"{_short(value)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
+                           key="frames")
     return value
+
+
+def check_limits(project: Project, since: Project | None = None) -> None:
+    """ProjectError (the line load_project would give) when `project` passes a limit of the format.
+
+    For the window, before it accepts an edit: the checks load_project makes that the in-memory types do not
+    (counts, ranges, coordinates, text lengths). Tracks and rigs that are the same objects as in `since` (the
+    value before the edit) were checked then and are skipped, so an edit costs what it changed.
+    """
+    if since is None or project.image != since.image or project.subject_mask != since.subject_mask:
+        check_path_text(project.image, "image")
+        if project.subject_mask is not None:
+            check_path_text(project.subject_mask, "subject_mask")
+    _frames_from(project.frames)
+    _fps_from(project.fps)
+    parse_size(list(project.size))
+    check_render_budget(project.frames, project.size)
+    if since is None or project.rig is not since.rig:
+        _check_rig_limits(project.rig)
+    old_tracks = since.tracks if since is not None else {}
+    joint_ids = set(project.rig.joint_ids)
+    for joint_id, track in project.tracks.items():
+        if joint_id not in joint_ids:
+            raise ProjectError(f"names unknown joint {_short(joint_id)}",
+                               key=f"tracks.{_short(joint_id, 40).strip(chr(39))}")
+        if track is not old_tracks.get(joint_id):
+            _check_keys(track.keys, f"tracks.{_short(joint_id, 40).strip(chr(39))}", "keys; a track has")
+    if since is None or project.camera is not since.camera:
+        _check_count(len(project.camera.keys), MAX_KEYS, "camera", "keys; the camera path has")
+        for i, k in enumerate(project.camera.keys):
+            _frame_from(k.frame, f"camera[{i}].frame")
+            _xy_from(_num_pair(k.pan), f"camera[{i}].pan")
+            _roll_from(_num(k.roll), f"camera[{i}].roll")
+    _check_total_keys(project.tracks, project.camera)
+    if since is None or project.render is not since.render:
+        r = project.render
+        _check_prompt(r.prompt, "render.prompt")
+        _check_prompt(r.negative_prompt, "render.negative_prompt")
+        _check_render_values(r.steps, r.guidance, r.seed, r.model_dir, r.checkpoint, r.init, r.strength)
+
+
+def _check_rig_limits(rig: Rig) -> None:
+    _check_count(len(rig.joints), MAX_JOINTS, "rig.joints", "joints; a rig has")
+    _check_count(len(rig.bones), MAX_BONES, "rig.bones", "bones; a rig has")
+    for i, joint in enumerate(rig.joints):
+        _id_from(joint.id, f"rig.joints[{i}].id")
+        _xy_from(_num_pair(joint.xy), f"rig.joints[{i}].xy")
+    for i, bone in enumerate(rig.bones):
+        _id_from(bone.id, f"rig.bones[{i}].id")
+
+
+def _check_keys(keys: tuple[Key, ...], key: str, what: str) -> None:
+    _check_count(len(keys), MAX_KEYS, key, what)
+    for i, k in enumerate(keys):
+        _frame_from(k.frame, f"{key}[{i}].frame")
+        _xy_from(_num_pair(k.value), f"{key}[{i}].xy")
+        _interp_from(k.interp, f"{key}[{i}].interp")
+
+
+def _fps_from(value: Any) -> float:
+    lo, hi = FPS_RANGE
+    if not _is_number(value) or not lo <= value <= hi:
+        raise ProjectError(f"{_short(value)} must be a number between {lo} and {hi}", key="fps")
+    return value
+
+
+def _check_count(count: int, limit: int, key: str, what: str) -> None:
+    """ProjectError at `key` when `count` items pass `limit` ("N joints; a rig has at most 500")."""
+    if count > limit:
+        noun, _, holder = what.partition(";")
+        raise ProjectError(f"{count} {noun};{holder} at most {limit}", key=key)
+
+
+def _check_total_keys(tracks: dict[str, Track], camera: CameraPath) -> None:
+    total = sum(len(t.keys) for t in tracks.values()) + len(camera.keys)
+    _check_count(total, MAX_TOTAL_KEYS, "tracks", "keys; tracks and camera together hold")
 
 
 def rig_from(value: Any) -> Rig:
@@ -278,10 +365,8 @@ def rig_from(value: Any) -> Rig:
         raise ProjectError("must be a list", key="rig.joints")
     if not isinstance(bones_raw, list):
         raise ProjectError("must be a list", key="rig.bones")
-    if len(joints_raw) > MAX_JOINTS:
-        raise ProjectError(f"{len(joints_raw)} joints; a rig has at most {MAX_JOINTS}", key="rig.joints")
-    if len(bones_raw) > MAX_BONES:
-        raise ProjectError(f"{len(bones_raw)} bones; a rig has at most {MAX_BONES}", key="rig.bones")
+    _check_count(len(joints_raw), MAX_JOINTS, "rig.joints", "joints; a rig has")
+    _check_count(len(bones_raw), MAX_BONES, "rig.bones", "bones; a rig has")
     joints = []
     for i, item in enumerate(joints_raw):
         key = f"rig.joints[{i}]"
@@ -313,8 +398,7 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
             raise ProjectError(f"names unknown joint {_short(joint_id)}", key=key)
         if not isinstance(keys_raw, list):
             raise ProjectError("must be a list of keys", key=key)
-        if len(keys_raw) > MAX_KEYS:
-            raise ProjectError(f"{len(keys_raw)} keys; a track has at most {MAX_KEYS}", key=key)
+        _check_count(len(keys_raw), MAX_KEYS, key, "keys; a track has")
         keys = []
         for i, item in enumerate(keys_raw):
             k = f"{key}[{i}]"
@@ -330,8 +414,7 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
 def _camera_from(value: Any) -> CameraPath:
     if not isinstance(value, list):
         raise ProjectError("must be a list of camera keys", key="camera")
-    if len(value) > MAX_KEYS:
-        raise ProjectError(f"{len(value)} keys; the camera path has at most {MAX_KEYS}", key="camera")
+    _check_count(len(value), MAX_KEYS, "camera", "keys; the camera path has")
     keys = []
     for i, item in enumerate(value):
         k = f"camera[{i}]"
@@ -340,8 +423,7 @@ def _camera_from(value: Any) -> CameraPath:
         zoom, roll = item.get("zoom", 1.0), item.get("roll", 0.0)
         if not _is_number(zoom) or not zoom > 0:
             raise ProjectError(f"zoom {_short(zoom)} must be a number > 0", key=k + ".zoom")
-        if not _is_number(roll) or abs(roll) > MAX_COORD:
-            raise ProjectError(f"{_short(roll)} must be a number of degrees", key=k + ".roll")
+        _roll_from(roll, k + ".roll")
         keys.append(_key(lambda item=item, k=k, zoom=zoom, roll=roll: CameraKey(
             _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("pan", [0, 0]), k + ".pan"),
             float(zoom), float(roll), _interp_from(item.get("interp", "smooth"), k + ".interp")), k))
@@ -356,35 +438,50 @@ def _render_from(value: Any) -> RenderSettings:
     if renderer not in RENDERERS:
         raise ProjectError(f"unknown renderer {_short(renderer)} (use {' or '.join(RENDERERS)})", key="render.renderer")
     for name in ("prompt", "negative_prompt"):
-        if not isinstance(value.get(name, ""), str):
-            raise ProjectError("must be text", key=f"render.{name}")
+        _check_prompt(value.get(name, ""), f"render.{name}")
     steps, guidance, seed = value.get("steps", d.steps), value.get("guidance", d.guidance), value.get("seed", d.seed)
-    if not _is_int(steps) or not 1 <= steps <= 1000:
-        raise ProjectError(f"{_short(steps)} must be a whole number from 1 to 1000", key="render.steps")
-    if not _is_number(guidance) or not 0 <= guidance <= 50:
-        raise ProjectError(f"{_short(guidance)} must be a number from 0 to 50", key="render.guidance")
-    if not _is_int(seed) or not 0 <= seed < 2**63:
-        raise ProjectError(f"{_short(seed)} must be a whole number >= 0", key="render.seed")
-    model_dir = value.get("model_dir")
-    if model_dir is not None and not isinstance(model_dir, str):
-        raise ProjectError("must be a path or null", key="render.model_dir")
-    if model_dir is not None:
-        check_path_text(model_dir, "render.model_dir")
-    checkpoint = value.get("checkpoint")
-    if checkpoint is not None and not isinstance(checkpoint, str):
-        raise ProjectError("must be a path or null", key="render.checkpoint")
-    if checkpoint is not None:
-        check_path_text(checkpoint, "render.checkpoint")
+    model_dir, checkpoint = value.get("model_dir"), value.get("checkpoint")
     init, strength = value.get("init", d.init), value.get("strength", d.strength)
-    if init not in INITS:
-        raise ProjectError(f"unknown init {init!r} (use {', '.join(INITS)})", key="render.init")
-    if not _is_number(strength) or not 0 < strength <= 1:
-        raise ProjectError(f"{strength!r} must be a number above 0 and at most 1", key="render.strength")
+    _check_render_values(steps, guidance, seed, model_dir, checkpoint, init, strength)
     known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir", "checkpoint", "init",
              "strength"}
     return RenderSettings(renderer, value.get("prompt", ""), value.get("negative_prompt", ""), steps,
                           float(guidance), seed, model_dir, checkpoint, init, float(strength),
                           {k: v for k, v in value.items() if k not in known})
+
+
+def _check_prompt(text: Any, key: str) -> None:
+    if not isinstance(text, str):
+        raise ProjectError("must be text", key=key)
+    _check_count(len(text), MAX_PROMPT_CHARS, key, "characters; a prompt has")
+
+
+def _check_render_values(steps: Any, guidance: Any, seed: Any, model_dir: Any, checkpoint: Any, init: Any,
+                         strength: Any) -> None:
+    """ProjectError under `render.` for a value of the render section out of its range."""
+    if not _is_int(steps) or not STEPS_RANGE[0] <= steps <= STEPS_RANGE[1]:
+        raise ProjectError(f"{_short(steps)} must be a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]}",
+                           key="render.steps")
+    if not _is_number(guidance) or not GUIDANCE_RANGE[0] <= guidance <= GUIDANCE_RANGE[1]:
+        raise ProjectError(f"{_short(guidance)} must be a number from {GUIDANCE_RANGE[0]} to {GUIDANCE_RANGE[1]}",
+                           key="render.guidance")
+    if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+        raise ProjectError(f"{_short(seed)} must be a whole number >= 0", key="render.seed")
+    for name, path in (("model_dir", model_dir), ("checkpoint", checkpoint)):
+        if path is not None and not isinstance(path, str):
+            raise ProjectError("must be a path or null", key=f"render.{name}")
+        if path is not None:
+            check_path_text(path, f"render.{name}")
+    if init not in INITS:
+        raise ProjectError(f"unknown init {_short(init)} (use {', '.join(INITS)})", key="render.init")
+    if not _is_number(strength) or not 0 < strength <= 1:
+        raise ProjectError(f"{_short(strength)} must be a number above 0 and at most 1", key="render.strength")
+
+
+def _roll_from(value: Any, key: str) -> float:
+    if not _is_number(value) or abs(value) > MAX_COORD:
+        raise ProjectError(f"{_short(value)} must be a number of degrees", key=key)
+    return value
 
 
 def _key(build, key: str):
@@ -424,7 +521,7 @@ def _id_from(value: Any, key: str) -> str:
 
 
 def _interp_from(value: Any, key: str) -> str:
-    if not isinstance(value, str) or len(value) > 20:
+    if not isinstance(value, str) or len(value) > MAX_INTERP_CHARS:
         raise ProjectError(f"{_short(value)} must be step, linear or smooth", key=key)
     return value
 
@@ -491,7 +588,10 @@ def _neural_keys(r: RenderSettings) -> dict[str, Any]:
 def save_project(project: Project, path: str | os.PathLike) -> Project:
     """Write `project` to `path` atomically; relative paths are rewritten for the new folder.
 
-    Returns the project as saved (with `path` set), so callers keep the right base folder.
+    What is written is first read back by the loader's own checks (`project_from_dict`): a project
+    load_project would refuse is never written (ProjectError, the same line, naming `path`), so every saved
+    file opens again. Returns the project as read back (numbers as the file holds them, `path` set), so the
+    caller holds exactly what reopening the file gives, and the right base folder.
     """
     path = Path(path).resolve()
     moved = project
@@ -499,9 +599,33 @@ def save_project(project: Project, path: str | os.PathLike) -> Project:
         moved = replace(project, image=_relative(project.resolve(project.image), path.parent),
                         subject_mask=None if project.subject_mask is None
                         else _relative(project.resolve(project.subject_mask), path.parent))
-    text = json.dumps(project_to_dict(moved), indent=2, ensure_ascii=False) + "\n"
-    atomic_write_text(path, text)
-    return replace(moved, path=path)
+    raw, read_back = _file_bytes(moved, str(path))
+    atomic_write_bytes(path, raw)
+    return replace(read_back, path=path)
+
+
+def project_bytes(project: Project, source: str = "<project>") -> bytes:
+    """The file's bytes for `project` (UTF-8 JSON), checked as load_project checks them; ProjectError otherwise.
+
+    A lone surrogate (a name from a broken file system, kept by Python as U+DC80..U+DCFF) is written as its
+    JSON escape (`\\udc80`), which reads back as the same text: such work stays saveable.
+    """
+    return _file_bytes(project, source)[0]
+
+
+def _file_bytes(project: Project, source: str) -> tuple[bytes, Project]:
+    """The file's bytes for `project` and the project load_project will read from them."""
+    data = project_to_dict(project)
+    try:
+        read_back = project_from_dict(data)
+    except ProjectError as err:
+        raise ProjectError(err.detail, source=source, key=err.key) from None  # the line load_project gives
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    raw = text.encode("utf-8", "backslashreplace")  # only a lone surrogate needs it; JSON reads the escape back
+    if len(raw) > MAX_PROJECT_BYTES:
+        raise ProjectError(f"is {len(raw) / 2**20:.0f} MB; a project file is at most "
+                           f"{MAX_PROJECT_BYTES // 2**20} MB", source=source)
+    return raw, read_back
 
 
 def _relative(target: Path, folder: Path) -> str:

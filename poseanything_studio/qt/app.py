@@ -113,7 +113,25 @@ def save_screenshot(window, out: str) -> bool:
     window.preview.request(window.doc.project, window.doc.mask, now=True)
     window.canvas.refresh()
     app.processEvents()
-    return window.grab().save(str(Path(out)))
+    return write_picture(window.grab(), Path(out))
+
+
+def write_picture(pixmap, path: Path) -> bool:
+    """`pixmap` as a PNG (or the format `path`'s extension names) at `path`, written atomically; False if not."""
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+    from ..core.fileio import atomic_write_bytes
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not pixmap.save(buffer, (path.suffix.lstrip(".") or "png").upper()):
+        return False
+    try:
+        atomic_write_bytes(path, bytes(data))
+    except OSError:
+        return False
+    return True
 
 
 def show_off(window) -> None:

@@ -52,6 +52,12 @@ class BusyTask(QObject):
         worker.start()
         return True
 
+    def abandon(self) -> None:
+        """The window is closing: the running job's result (or error) is dropped, never handed on."""
+        self._done, self._failed = (lambda _value: None), (lambda _error: None)
+        if self.worker is not None:
+            self.worker.quit()
+
     def _returned(self, value: Any) -> None:
         self._done(value)
 

@@ -585,7 +585,8 @@ class Canvas(QGraphicsView):
         sel = self.doc.selected_joints
         parent = sel[0] if len(sel) == 1 else None
         project, joint_id = edits.add_joint(self.doc.project, (pos.x(), pos.y()), parent)
-        self.doc.apply(project, f"Add joint {joint_id}")
+        if not self.doc.apply(project, f"Add joint {joint_id}"):
+            return  # past a limit: the status bar says which
         self.doc.select(joints=[joint_id])
         self._start_joint_drag(pos, [joint_id])
 
@@ -598,8 +599,8 @@ class Canvas(QGraphicsView):
             self.doc.select(joints=[target.joint_id])
         elif target is None and QLineF(d["from"], pos).length() * self.transform().m11() > 6:
             project, joint_id = edits.add_joint(self.doc.project, (pos.x(), pos.y()), a)
-            self.doc.apply(project, f"Add joint {joint_id}")
-            self.doc.select(joints=[joint_id])
+            if self.doc.apply(project, f"Add joint {joint_id}"):
+                self.doc.select(joints=[joint_id])
         else:
             self.doc.select(joints=[a])
 

@@ -15,7 +15,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from ..core.project import Project
+from ..core.errors import ProjectError
+from ..core.project import Project, check_limits
 
 _MERGE_ID = 4242
 _drag_serials = itertools.count(1)
@@ -66,6 +67,7 @@ class Document(QObject):
     frame_changed = Signal(int)
     path_changed = Signal()
     reset_done = Signal()  # another project (File > New, Open, a drop): what showed the old one must clear
+    refused = Signal(str)  # an edit that would pass a limit of the file format: the line saying which
 
     def __init__(self, project: Project, parent: QObject | None = None):
         super().__init__(parent)
@@ -94,11 +96,23 @@ class Document(QObject):
     def dirty(self) -> bool:
         return not self.undo_stack.isClean()
 
-    def apply(self, project: Project, text: str, drag: int | None = None) -> None:
-        """Make `project` the document's value as one undoable step (merged within one drag)."""
+    def apply(self, project: Project, text: str, drag: int | None = None) -> bool:
+        """Make `project` the document's value as one undoable step (merged within one drag); False if refused.
+
+        An edit past a limit of the file format (more joints or keys than a file may hold, a joint dragged
+        absurdly far, an over-long prompt, ...) is refused: `refused` says why, `changed` brings the views back
+        to the value kept, and nothing is applied, so every state the document reaches can be saved and reopened.
+        """
         if project == self.project and project.path == self.project.path and drag is None:
-            return
+            return True  # nothing to do, nothing refused
+        try:
+            check_limits(project, since=self.project)
+        except ProjectError as err:
+            self.refused.emit(f"{text}: not done, {err}")
+            self.changed.emit(self.project)
+            return False
         self.undo_stack.push(StateCommand(self, self._state, replace(self._state, project=project), text, drag))
+        return True
 
     def apply_mask(self, mask: np.ndarray | None, text: str = "Paint mask") -> None:
         """A new painted subject mask, undoable."""

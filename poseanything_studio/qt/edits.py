@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..core.camera import REST, CameraKey, CameraPath
-from ..core.project import Project
+from ..core.project import FPS_RANGE, MAX_FRAMES, Project
 from ..core.rig import Rig
 from ..core.tracks import Key, Track
 
@@ -261,12 +261,12 @@ def _with_row_keys(project: Project, row: str, keys: list[Key]) -> Project:
 # -- timing ---------------------------------------------------------------------------------------
 def set_frames(project: Project, frames: int) -> Project:
     """A frame count snapped to 4k+1; keys past the end stay (they are kept, not lost)."""
-    return replace(project, frames=min(nearest_valid_frames(frames), 2401))
+    return replace(project, frames=min(nearest_valid_frames(frames), MAX_FRAMES))
 
 
 def set_fps(project: Project, fps: float) -> Project:
     """A new frame rate between 1 and 240."""
-    fps = float(min(max(fps, 1.0), 240.0))
+    fps = float(min(max(fps, FPS_RANGE[0]), FPS_RANGE[1]))
     return replace(project, fps=int(fps) if fps.is_integer() else fps)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -35,7 +35,7 @@ from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
 from ..core.framing import alpha_subject, picture_framing
 from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba
 from ..core.parts import grabcut_mask
-from ..core.project import Project, load_project, rescaled_picture, save_project
+from ..core.project import Project, load_project, project_bytes, rescaled_picture, save_project
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
@@ -55,6 +55,7 @@ from .timeline import Playback, TimelinePanel
 APP_NAME = APPLICATION
 AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
+CLOSE_WAIT_MS = 60_000  # closing waits this long at most for background work to end
 LAYOUT_VERSION = 1  # raise when docks or toolbars change, so a layout saved by an older version is not applied
 
 
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
         self.doc.selection_changed.connect(self._show_selection_status)
+        self.doc.refused.connect(lambda m: self.statusBar().showMessage(m, 10000))
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
@@ -437,7 +439,8 @@ class MainWindow(QMainWindow):
         """Key the selected rows (joints or the camera) at the playhead; every joint when none is selected."""
         d = self.doc
         rows = list(d.selected_rows) or list(d.selected_joints) or list(d.project.rig.joint_ids)
-        d.apply(edits.insert_keys(d.project, rows, d.frame), f"Insert key at {d.frame}")
+        if not d.apply(edits.insert_keys(d.project, rows, d.frame), f"Insert key at {d.frame}"):
+            return
         d.select_keys([(r, d.frame) for r in rows if r == CAMERA_ROW or r in d.project.rig.joint_ids])
 
     def _jump_key(self, direction: int) -> None:
@@ -454,7 +457,8 @@ class MainWindow(QMainWindow):
         mask = self.canvas.current_mask()
         rig = placed(template, target_box((ref.shape[1], ref.shape[0]), mask))
         project, names = edits.merge_rig(self.doc.project, rig)
-        self.doc.apply(project, f"Add template {template.name}")
+        if not self.doc.apply(project, f"Add template {template.name}"):
+            return  # past a limit: the status bar says which
         self.doc.select(joints=names, bones=[b for b in project.rig.bone_ids if b not in self.doc.project.rig.bone_ids
                                              or b in {x.id for x in project.rig.bones if x.a in names}])
         self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
@@ -491,7 +495,8 @@ class MainWindow(QMainWindow):
             project, names = replace(self.doc.project, rig=rig, tracks={}), list(rig.joint_ids)
         else:
             project, names = edits.merge_rig(self.doc.project, rig)
-        self.doc.apply(project, "Auto-rig from mask" + (" (replace)" if mode == "replace" else ""))
+        if not self.doc.apply(project, "Auto-rig from mask" + (" (replace)" if mode == "replace" else "")):
+            return  # past a limit: the status bar says which
         self.doc.select(joints=names)
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
 
@@ -591,7 +596,7 @@ class MainWindow(QMainWindow):
                              "beside the project's pictures and use them (the rig and keys are scaled to match; "
                              "save to keep it)?"):
             return None
-        copies = {key: (images.downscaled_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
+        copies = {key: (_smaller_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
                   for key, path in paths.items()}
         scale = images.upright_size(copies["image"])[0] / w
         relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
@@ -613,7 +618,7 @@ class MainWindow(QMainWindow):
             if not self._ask_yes("Picture too large", f"{image.name} is {w}x{h}, more than this program reads. "
                                  "Make a smaller copy beside it and use that?"):
                 return None
-            return blank_project(downscaled_copy(image))
+            return blank_project(_smaller_copy(image))
 
     def save(self) -> bool:
         """Save to the project's file (Save As when untitled)."""
@@ -632,12 +637,9 @@ class MainWindow(QMainWindow):
         """Write atomically (a painted mask goes to a PNG beside it); the document becomes clean."""
         old_path = self.doc.path
         try:
-            project = self.doc.project
-            if self.doc.mask is not None:
-                project = replace(project, subject_mask=self._write_mask(self.doc.mask, Path(path), project))
-            saved = save_project(project, path)
+            saved = save_work(self.doc.project, self.doc.mask, Path(path))
         except (OSError, ProjectError) as err:
-            QMessageBox.critical(self, "Cannot save", f"{path}: {err}")
+            QMessageBox.critical(self, "Cannot save", f"{path}: {_reason(err)}")
             return False
         old_side = self._side()
         self.doc.replace_saved(saved)
@@ -649,37 +651,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {saved.path}", 5000)
         return True
 
-    @staticmethod
-    def _write_mask(mask: np.ndarray, project_path: Path, project: Project) -> str:
-        """The painted mask as `<name>_mask.png` beside `project_path`, written atomically; its absolute path.
-
-        A file of that name is replaced only when it is this project's own mask; any other file keeps its bytes
-        and the mask takes a fresh name. The path is absolute so that save_project makes it relative to the
-        folder the project is saved in (the untitled or old project's folder is not where the mask went).
-        """
-        stem, folder = project_path.stem, project_path.resolve().parent
-        own = project.resolve(project.subject_mask) if project.subject_mask else None
-        name, n = f"{stem}_mask.png", 2
-        while (folder / name).exists() and (folder / name).resolve() != own:
-            name, n = f"{stem}_mask{n}.png", n + 1
-        _write_png(mask, folder / name)
-        return str(folder / name)
-
     def autosave(self) -> Path | None:
         """Write unsaved work to the side file (never to the project itself)."""
         if not self.doc.dirty:
             return None
         side = self._side()
-        side_mask = mask_side(side)
         try:
-            side.parent.mkdir(parents=True, exist_ok=True)
-            if self.doc.mask is not None:
-                _write_png(self.doc.mask, side_mask)
-            else:
-                _remove_quietly(side_mask)
-            save_project(self.doc.project, side)
+            autosave_work(self.doc.project, self.doc.mask, side)
         except (OSError, ProjectError) as err:
-            self.statusBar().showMessage(f"Autosave failed: {err}", 8000)
+            self.statusBar().showMessage(f"Autosave failed: {_reason(err)}", 8000)
             return None
         self.statusBar().showMessage(f"Autosaved to {side.name}", 3000)
         return side
@@ -775,9 +755,90 @@ class MainWindow(QMainWindow):
             self._discard_autosave()
             if self.keep_layout:
                 self.save_layout()
+            self.stop_workers()
             event.accept()
         else:
             event.ignore()
+
+    def stop_workers(self, wait_ms: int = CLOSE_WAIT_MS) -> bool:
+        """Stop what runs in the background for this window and wait for it; True when all has ended.
+
+        A render is cancelled, a running auto-rig, mask-from-rig or preview build is told its result is no
+        longer wanted, and an export is let finish (its file appears whole). Waiting here means no worker
+        thread outlives the window and emits into objects Qt or Python have already deleted.
+        """
+        self.render_panel.controller.cancel()
+        self.busy.abandon()
+        self.preview.abandon()
+        QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
+        try:
+            return QThreadPool.globalInstance().waitForDone(wait_ms)
+        finally:
+            QApplication.restoreOverrideCursor()
+
+
+def mask_target(project_path: Path, project: Project) -> Path:
+    """Where a painted mask saved with `project_path` goes: `<name>_mask.png` beside it.
+
+    A file of that name is replaced only when it is this project's own mask; any other file keeps its bytes
+    and the mask takes a fresh name. The path is absolute so that save_project makes it relative to the
+    folder the project is saved in (the untitled or old project's folder is not where the mask went).
+    """
+    stem, folder = project_path.stem, project_path.resolve().parent
+    own = project.resolve(project.subject_mask) if project.subject_mask else None
+    name, n = f"{stem}_mask.png", 2
+    while (folder / name).exists() and (folder / name).resolve() != own:
+        name, n = f"{stem}_mask{n}.png", n + 1
+    return folder / name
+
+
+def save_work(project: Project, mask: np.ndarray | None, path: Path) -> Project:
+    """The window's Save: `project` to `path` and a painted `mask` to a PNG beside it, each atomically.
+
+    The project is checked first (save_project refuses what load_project would), so a refused save writes
+    nothing; a mask file this save created is removed again when the project cannot be written. Returns the
+    project as saved.
+    """
+    if mask is None:
+        return save_project(project, path)
+    target = mask_target(path, project)
+    with_mask = replace(project, subject_mask=str(target))
+    project_bytes(with_mask)  # ProjectError before anything is written
+    existed = target.exists()
+    _write_png(mask, target)
+    try:
+        return save_project(with_mask, path)
+    except BaseException:
+        if not existed:
+            _remove_quietly(target)
+        raise
+
+
+def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None:
+    """The window's autosave: `project` to the side file `side`, a painted mask to the PNG beside it."""
+    side.parent.mkdir(parents=True, exist_ok=True)
+    project_bytes(project)  # ProjectError before anything is written
+    if mask is not None:
+        _write_png(mask, mask_side(side))
+    else:
+        _remove_quietly(mask_side(side))
+    save_project(project, side)
+
+
+def _smaller_copy(image: Path) -> Path:
+    """A downscaled copy of `image` beside it; ProjectError (one line) when that folder cannot take it."""
+    try:
+        return downscaled_copy(image)
+    except OSError as err:
+        raise ProjectError(f"cannot write a smaller copy beside it ({_reason(err)}); copy the picture into a "
+                           "folder you can write to and use that", source=str(image)) from None
+
+
+def _reason(err: Exception) -> str:
+    """An error as a short reason: an OSError's own words (with the file), else its text."""
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    return str(err)
 
 
 def _write_png(mask: np.ndarray, path: Path) -> None:

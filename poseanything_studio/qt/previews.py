@@ -161,6 +161,14 @@ class PuppetPreview(QObject):
         self._worker = worker
         worker.start()
 
+    def abandon(self) -> None:
+        """The window is closing: no new build starts, and a running one's mesh is not wanted."""
+        self._timer.stop()
+        self._pending = None
+        self._wanted = None
+        if self._worker is not None:
+            self._worker.quit()
+
     def _finished(self) -> None:
         self._worker = None
         if self._pending is not None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import thread_worker
 
+from ..core.project import MAX_PROMPT_CHARS
 from ..rendering.events import Frame, Preview, Progress
 from ..rendering.export import OutputError, output_target, write_frames
 from ..rendering.job import NeuralOptions, neural_options
@@ -183,11 +184,12 @@ class RenderPanel(QWidget):
                                 "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
                                 "free GPU memory")
         form.addRow("GPU memory", self.offload)
-        self.prompt = QPlainTextEdit(placeholderText="What the video shows (neural renderer)")
-        self.negative = QPlainTextEdit(placeholderText="What to avoid")
+        self.prompt = PromptEdit(placeholderText="What the video shows (neural renderer)")
+        self.negative = PromptEdit(placeholderText="What to avoid")
         for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative)):
             edit.setFixedHeight(44)
             edit.textChanged.connect(lambda name=name: self._touch(name))
+            edit.refused.connect(self.status.emit)
         form.addRow("Prompt", self.prompt)
         form.addRow("Negative", self.negative)
         self.steps = QSpinBox(minimum=1, maximum=1000)
@@ -613,6 +615,35 @@ class RenderPanel(QWidget):
         self.status.emit(f"Exporting {Path(path).name}…")
         worker.start()
         return worker
+
+
+class PromptEdit(QPlainTextEdit):
+    """A prompt field that holds at most MAX_PROMPT_CHARS characters (what a project file may hold).
+
+    A paste that would pass the limit is cut to fit (`refused` says so) before the text is laid out: Qt lays
+    a long unbroken line out in time growing with its square (a 2 MB prompt took minutes to show).
+    """
+
+    refused = Signal(str)
+
+    def insertFromMimeData(self, source) -> None:
+        """Paste or drop: the text, cut to what still fits."""
+        text = source.text() if source.hasText() else ""
+        room = max(0, MAX_PROMPT_CHARS - len(self.toPlainText()) + len(self.textCursor().selectedText()))
+        if len(text) > room:
+            self.refused.emit(f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters: the paste was cut to "
+                              f"{room:,}")
+            source = QMimeData()
+            source.setText(text[:room])
+        super().insertFromMimeData(source)
+
+    def keyPressEvent(self, event) -> None:
+        """Typing past the limit is refused (editing keys still work)."""
+        if event.text() and event.text().isprintable() and len(self.toPlainText()) >= MAX_PROMPT_CHARS \
+                and not self.textCursor().hasSelection():
+            self.refused.emit(f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters")
+            return
+        super().keyPressEvent(event)
 
 
 @thread_worker

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ProjectError
+from ..core.project import FPS_RANGE, MAX_FRAMES
 from ..core.tracks import INTERPOLATIONS
 from . import edits
 from .document import Document, new_drag_serial
@@ -145,7 +146,7 @@ class FramesSpinBox(QSpinBox):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setRange(1, 2401)
+        self.setRange(1, MAX_FRAMES)
         self.setSingleStep(4)
         self.setToolTip("Frames: always 4k+1 (1, 5, 9, ... 49, 81, 121)")
 
@@ -505,7 +506,7 @@ class TimelinePanel(QWidget):
         row.addWidget(self.frames_spin)
         row.addWidget(QLabel("fps"))
         self.fps_spin = QDoubleSpinBox(decimals=2)
-        self.fps_spin.setRange(1, 240)
+        self.fps_spin.setRange(*FPS_RANGE)
         self.fps_spin.editingFinished.connect(self._fps_edited)
         row.addWidget(self.fps_spin)
         self.duration_label = QLabel()
