@@ -63,3 +63,36 @@ def pipeline_scene(frames: int = 9, height: int = 64, width: int = 96, second_pa
         masks[f, 1, 30:60, second_part_x + 4 * f : second_part_x + 30 + 4 * f] = True
         camera[f, 8 + f : 56 + f, 10 - f] = 255
     return image, pose, masks, camera
+
+
+
+MAIN_PY = str(Path(__file__).resolve().parents[1] / "main.py")
+MEMORY_CAP_MB = 1536  # address space a capped CLI run gets: imports (numpy, OpenCV, SciPy's BLAS) map ~600 MB
+
+
+def run_cli_capped(args: list, cap_mb: int = MEMORY_CAP_MB, timeout: float = 180) -> tuple[int, str, float]:
+    """The CLI in a child process under an address-space cap (RLIMIT_AS: a runaway allocation fails instead of
+    swapping the machine); (exit status, stderr text, the child's own peak resident memory in MB)."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap_mb * 2**20, cap_mb * 2**20))
+
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, MAIN_PY, *map(str, args)], stdout=subprocess.DEVNULL, stderr=err,
+                                stdin=subprocess.DEVNULL, preexec_fn=cap, cwd=Path(MAIN_PY).parent)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    return proc.returncode, text, usage.ru_maxrss / 1024  # KiB on Linux
