@@ -313,7 +313,8 @@ def _render(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     bar = _progress_bar(job.frames)
     try:
-        with FrameWriter(target, job.fps, job.size, job.frames) as writer:
+        # Agreed to replace what exists (or --overwrite): else a file that appears meanwhile is kept, not replaced.
+        with FrameWriter(target, job.fps, job.size, job.frames, overwrite=bool(existing) or args.overwrite) as writer:
             for event in run(job, cancel):
                 if isinstance(event, Frame):
                     writer.write(event.image)

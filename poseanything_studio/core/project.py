@@ -493,7 +493,8 @@ def save_project(project: Project, path: str | os.PathLike) -> Project:
 
     Returns the project as saved (with `path` set), so callers keep the right base folder.
     """
-    path = Path(path).resolve()
+    path = Path(path).expanduser()
+    path = path.parent.resolve() / path.name  # not the name itself: a link there is replaced, never written through
     moved = project
     if project.path is None or project.path.parent != path.parent:
         moved = replace(project, image=_relative(project.resolve(project.image), path.parent),
