@@ -31,6 +31,10 @@ def _tiny_folder_problem(folder: Path) -> str | None:
     """Why `model tiny` cannot write into `folder` (None when it can)."""
     if "\0" in str(folder):
         return f"{str(folder)!r} holds a NUL byte"
+    try:
+        str(folder.resolve()).encode("utf-8")  # the tokenizer library writes through Rust, which takes UTF-8 only
+    except UnicodeError:
+        return f"{str(folder)!a}: a name in this path is not UTF-8 text; write the model elsewhere"
     if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in folder.parts):
         return f"{str(folder)[:60]}...: a name in this path is longer than 255 bytes"
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):

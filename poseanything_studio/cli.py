@@ -69,6 +69,9 @@ def _delegate(name: str, argv: list[str]) -> int:
     except MemoryError:
         print(f"{PROG} {name}: error: out of memory", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except UnicodeError as err:  # a name from a broken file system (bytes that are not UTF-8) a library refuses
+        print(f"{PROG} {name}: error: {unencodable_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # -- the window -------------------------------------------------------------------------------------
@@ -220,6 +223,9 @@ def render_main(argv: list[str]) -> int:
     except MemoryError:
         print("error: out of memory: render fewer frames or a smaller size; nothing was written", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except UnicodeError as err:
+        print(f"error: {unencodable_line(err)}; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
     finally:
         _restore_signals(previous)
 
@@ -266,6 +272,14 @@ def one_line(err: BaseException, limit: int = 400) -> str:
     """The error's text on one line, cut to `limit` characters (a message must fit a terminal line or two)."""
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def unencodable_line(err: UnicodeError) -> str:
+    """One line for a name holding bytes that are not UTF-8 text (or a lone surrogate), which a library refused."""
+    text = getattr(err, "object", "")
+    shown = ascii(text[:120]) if isinstance(text, str) else ""
+    return one_line(f"the name {shown} holds bytes that are not UTF-8 text; rename it" if shown
+                    else f"a name holds bytes that are not UTF-8 text ({err}); rename it")
 
 
 def os_error_line(err: OSError) -> str:

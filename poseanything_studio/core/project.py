@@ -258,8 +258,13 @@ def check_path_text(text: str, key: str) -> None:
     """ProjectError for a path no file system takes: a NUL byte, or a name longer than MAX_NAME_BYTES."""
     if "\0" in text:
         raise ProjectError(f"{_short(text)} holds a NUL byte, which no file name can", key=key)
+    try:
+        os.fsencode(text)  # what the system would be given: a lone surrogate such as \ud800 has no bytes
+    except UnicodeError:
+        raise ProjectError(f"{_short(text)} holds a character no file name can hold (a lone surrogate)",
+                           key=key) from None
     for part in Path(text).parts:
-        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise ProjectError(f"the name {_short(part)} is longer than {MAX_NAME_BYTES} bytes", key=key)
 
 
