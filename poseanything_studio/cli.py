@@ -119,8 +119,8 @@ def examples_main(argv: list[str]) -> int:
         return EXIT_OK
     try:
         copied = copy_examples(Path(args.copy))
-    except OSError as err:  # FileExistsError (a clash) is one
-        print(f"error: {err}", file=sys.stderr)
+    except OSError as err:  # FileExistsError (a clash) is one; a full disk leaves nothing copied
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for path in copied:
         print(path)

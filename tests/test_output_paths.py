@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,3 +197,64 @@ def test_save_as_onto_a_symlink_replaces_the_link_not_the_file_it_points_to(tmp_
     assert theirs.read_text() == "someone else's project"
     assert not link.is_symlink() and saved.path == link
     assert load_project(link).rig == load_project(project_path).rig
+
+
+def test_examples_copy_that_fails_half_way_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from poseanything_studio.bundled import example_projects
+
+    real_copy = shutil.copy2
+    last = sorted(example_projects().values())[-1].name  # the disk fills when this file comes, after the others
+
+    def copy_then_full(source, target, **kwargs):
+        if Path(source).name == last:
+            raise OSError(28, "No space left on device", str(target))
+        return real_copy(source, target, **kwargs)
+
+    monkeypatch.setattr(shutil, "copy2", copy_then_full)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    err = _one_line_2(["examples", "--copy", str(mine)], capsys)
+    assert "No space left on device" in err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    err = _one_line_2(["examples", "--copy", str(tmp_path / "new")], capsys)
+    assert not (tmp_path / "new").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+
+
+def _eval_error(args, capsys) -> str:
+    """Exit 2 and one error line (after the table and its note on what was not computed)."""
+    code = main(args)
+    errors = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note: ")]
+    assert code == 2 and len(errors) == 1, errors
+    return errors[0]
+
+
+def test_an_eval_csv_that_cannot_be_written_or_appears_meanwhile(videos, tmp_path, capsys, monkeypatch):
+    from poseanything_studio import evaluation
+
+    pred, gt = videos
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real = evaluation.to_csv
+
+    def someone_writes_it(rows):
+        (tmp_path / "m.csv").write_text("someone else's")
+        return real(rows)
+
+    monkeypatch.setattr(evaluation, "to_csv", someone_writes_it)
+    err = _eval_error(["eval", str(pred), str(gt), "--csv", str(tmp_path / "m.csv")], capsys)
+    assert "appeared while evaluating; it was kept" in err
+    assert (tmp_path / "m.csv").read_text() == "someone else's"
+    (tmp_path / "m.csv").unlink()
+    monkeypatch.setattr(evaluation, "to_csv", real)
+
+    from poseanything_studio.core import fileio
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio, "_fsync_file", full_disk)
+    err = _eval_error(["eval", str(pred), str(gt), "--csv", str(tmp_path / "m.csv")], capsys)
+    assert "No space left on device" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -211,18 +211,22 @@ def rename_no_replace(source: str | os.PathLike, target: str | os.PathLike) -> N
     os.unlink(source)
 
 
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `target` atomically (fsynced before the rename), keeping an existing file's mode."""
-    with atomic_path(target, suffix=".tmp") as tmp:
+def atomic_write_bytes(target: str | os.PathLike, data: bytes, replace: bool = True) -> None:
+    """Write `data` to `target` atomically (fsynced before the rename), keeping an existing file's mode.
+
+    `replace=False`: a file at `target` (also one that appeared while writing) is kept: FileExistsError.
+    """
+    with atomic_path(target, suffix=".tmp", replace=replace) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
         if Path(target).exists():
             shutil.copymode(target, tmp)
 
 
-def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+def atomic_write_text(target: str | os.PathLike, text: str, replace: bool = True) -> None:
     """Write `text` (UTF-8, LF line ends) to `target` atomically, fsynced before the rename."""
-    atomic_write_bytes(target, text.encode("utf-8"))
+    atomic_write_bytes(target, text.encode("utf-8"), replace=replace)
+
 
 
 class OutputPathError(ValueError):

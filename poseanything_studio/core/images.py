@@ -7,6 +7,7 @@ and it turns the picture upright as its EXIF orientation says (phone photos are 
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import warnings
 import zlib
@@ -219,8 +220,6 @@ def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     """
     from PIL import Image
 
-    from .fileio import atomic_path
-
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     path = _checked_file(path)
     try:
@@ -237,13 +236,31 @@ def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     rgba = orient(rgba, orientation)
     new = (max(1, int(rgba.shape[1] * scale)), max(1, int(rgba.shape[0] * scale)))
     small = cv2.resize(rgba, new, interpolation=cv2.INTER_AREA) if new != rgba.shape[1::-1] else rgba
-    out = path.with_name(f"{path.stem}_{small.shape[1]}x{small.shape[0]}.png")
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGBA2BGRA))
     if not ok:
         raise ImageReadError(f"could not encode a downscaled copy of {str(path)!r}")
-    with atomic_path(out, suffix=".png") as tmp:
-        tmp.write_bytes(encoded.tobytes())
-    return out
+    try:
+        return _new_file(path.parent, f"{path.stem}_{small.shape[1]}x{small.shape[0]}", ".png", encoded.tobytes())
+    except OSError as err:  # e.g. a read-only folder
+        raise ImageReadError(f"cannot write a smaller copy beside {str(path)!r} "
+                             f"({getattr(err, 'strerror', None) or err})") from None
+
+
+def _new_file(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write `data` as STEM.SUFFIX in `folder`, or STEM-2.SUFFIX, ... where that name is taken: never over another
+    file (one holding exactly `data`, an earlier copy, is reused); the path written."""
+    from .fileio import atomic_write_bytes
+
+    for n in range(1, 100):
+        out = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            atomic_write_bytes(out, data, replace=False)
+            return out
+        except FileExistsError:
+            with contextlib.suppress(OSError):
+                if out.is_file() and out.stat().st_size == len(data) and out.read_bytes() == data:
+                    return out
+    raise FileExistsError(f"{folder / (stem + suffix)} and 98 other names are taken")
 
 
 def cover_matrix(src_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
