@@ -70,29 +70,38 @@ MAIN_PY = str(Path(__file__).resolve().parents[1] / "main.py")
 MEMORY_CAP_MB = 1536  # address space a capped CLI run gets: imports (numpy, OpenCV, SciPy's BLAS) map ~600 MB
 
 
+_PEAK_REPORTER = """\
+import atexit, runpy, sys
+
+main_py, peak_file = sys.argv[1], sys.argv[2]
+
+
+def report_peak():  # VmHWM, this process's own peak (ru_maxrss would count the parent's memory at fork time)
+    with open("/proc/self/status") as status, open(peak_file, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+
+
+atexit.register(report_peak)
+sys.argv = [main_py, *sys.argv[3:]]
+runpy.run_path(main_py, run_name="__main__")
+"""
+
+
 def run_cli_capped(args: list, cap_mb: int = MEMORY_CAP_MB, timeout: float = 180) -> tuple[int, str, float]:
     """The CLI in a child process under an address-space cap (RLIMIT_AS: a runaway allocation fails instead of
-    swapping the machine); (exit status, stderr text, the child's own peak resident memory in MB)."""
-    import os
+    swapping the machine); (exit status, stderr text, the child's own peak resident memory in MB, Linux's VmHWM)."""
     import resource
     import subprocess
     import sys
     import tempfile
-    import threading
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (cap_mb * 2**20, cap_mb * 2**20))
 
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, MAIN_PY, *map(str, args)], stdout=subprocess.DEVNULL, stderr=err,
-                                stdin=subprocess.DEVNULL, preexec_fn=cap, cwd=Path(MAIN_PY).parent)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not every child's
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        text = err.read().decode("utf-8", "replace")
-    return proc.returncode, text, usage.ru_maxrss / 1024  # KiB on Linux
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
+        proc = subprocess.run([sys.executable, "-c", _PEAK_REPORTER, MAIN_PY, str(peak_file), *map(str, args)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              preexec_fn=cap, cwd=Path(MAIN_PY).parent, timeout=timeout)
+        peak_kb = float(peak_file.read_text()) if peak_file.is_file() else float("nan")
+    return proc.returncode, proc.stderr.decode("utf-8", "replace"), peak_kb / 1024
