@@ -56,9 +56,13 @@ def main(argv: list[str]) -> int:
         if problem:
             print(f"model tiny: {problem}", file=sys.stderr)
             return 2
+        from transformers.utils import logging as transformers_logging
+
         from poseanything_studio.core.fileio import atomic_dir
 
         from .tiny import CHECKPOINT_NAME, write_tiny_model
+
+        transformers_logging.disable_progress_bar()  # its "Writing model shards" bar: stderr is for errors here
 
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)

@@ -258,3 +258,18 @@ def test_an_eval_csv_that_cannot_be_written_or_appears_meanwhile(videos, tmp_pat
     err = _eval_error(["eval", str(pred), str(gt), "--csv", str(tmp_path / "m.csv")], capsys)
     assert "No space left on device" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_model_tiny_that_fails_half_way_leaves_nothing(tmp_path, capsys, monkeypatch):
+    from model import tiny
+
+    real = tiny.write_tiny_model
+
+    def write_then_fill_the_disk(root, **kwargs):
+        real(root, **kwargs)
+        raise OSError(28, "No space left on device", str(root / "model_index.json"))
+
+    monkeypatch.setattr(tiny, "write_tiny_model", write_then_fill_the_disk)
+    err = _one_line_2(["model", "tiny", str(tmp_path / "m")], capsys)
+    assert "No space left on device" in err
+    assert list(tmp_path.iterdir()) == []
