@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -168,8 +169,9 @@ _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
 
 
+@functools.cache
 def _renameat2():
-    """libc's renameat2 (Linux, glibc 2.28+), or None."""
+    """libc's renameat2 (Linux, glibc 2.28+), or None (looked up once)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
