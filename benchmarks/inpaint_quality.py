@@ -4,12 +4,17 @@ Ground truth: pictures with nothing in front (the three example backdrops, drawn
 make_examples.py without their subject, and scikit-image's bundled photos), with a hole cut in
 the shape of each example's subject mask (grown as the puppet grows it). Each method fills the
 hole the way the puppet does (at `--max-side` pixels, scaled back up and pasted under the hole);
-the score is the PSNR over the hole's pixels only, higher is better, and the time is per fill.
+the scores are the PSNR over the hole's pixels only (higher is better) and the gradient error (mean
+absolute difference of the gradient magnitude in the hole, lower is better: a smooth smear scores
+badly where the truth has texture, a hard seam badly everywhere), and the time is per fill.
 
     python benchmarks/inpaint_quality.py [--max-side 384]
+    PYTHONPATH=/path/to/opencv-contrib python benchmarks/inpaint_quality.py   # adds shift-map and FSR
 
-Methods: OpenCV Telea and Navier-Stokes (what the puppet used before), scikit-image's biharmonic
-inpaint (what it uses now), each through the same downscale / upscale pipeline.
+Methods: OpenCV Telea and Navier-Stokes, scikit-image's biharmonic inpaint (what the puppet uses),
+and, when OpenCV contrib's xphoto is importable, its patch-based shift-map and FSR (fast), each
+through the same grown-hole, downscale / upscale pipeline. Holes are the examples' subject masks and
+the test scenes' (a drawn child, a four-legged drawing, the astronaut's GrabCut mask) over real photos.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from skimage import data as skdata
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "poseanything_studio" / "resources" / "examples"))
+sys.path.insert(0, str(ROOT / "tests" / "rendering"))
 
 import make_examples  # noqa: E402
 
@@ -54,7 +60,22 @@ def holes() -> dict[str, np.ndarray]:
         masks[name] = cv2.imread(str(EXAMPLES / f"{name}_mask.png"), cv2.IMREAD_GRAYSCALE) > 127
     fish = cv2.imread(str(EXAMPLES / "fish.png"), cv2.IMREAD_UNCHANGED)
     masks["fish"] = fish[..., 3] > 127 if fish.shape[-1] == 4 else _fish_mask()
+    import puppet_scenes
+
+    for name in ("drawn_child", "four_legs", "astronaut"):
+        scene_mask = puppet_scenes.SCENES[name](1).mask
+        masks[name] = fit_to_size(np.dstack([np.repeat(scene_mask[..., None] * 255, 3, -1)] * 1 + [
+            np.full(scene_mask.shape, 255, np.uint8)]).astype(np.uint8), SIZE)[..., 0] > 127
     return masks
+
+
+def gradient_error(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
+    """Mean absolute difference of the gradient magnitude (grey levels per pixel) over the hole."""
+    def magnitude(rgb: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
+
+    return float(np.abs(magnitude(filled) - magnitude(truth))[hole].mean())
 
 
 def _fish_mask() -> np.ndarray:
@@ -67,12 +88,22 @@ def _fish_mask() -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-side", type=int, default=384)
+    parser.add_argument("--patch", action="store_true",
+                        help="add OpenCV contrib's shift-map and FSR (slow: tens of seconds a fill) on a few cases")
     args = parser.parse_args()
     methods = {"telea": "telea", "navier-stokes": "ns", "biharmonic": "biharmonic"}
     pictures, masks = ground_truths(), holes()
+    if args.patch:
+        if not hasattr(cv2, "xphoto"):
+            parser.error("OpenCV contrib (cv2.xphoto) is not importable: "
+                         "put opencv-contrib-python-headless on PYTHONPATH")
+        methods.update({"shift-map": "shiftmap", "fsr-fast": "fsr"})
+        pictures = {k: pictures[k] for k in ("meadow backdrop", "workshop backdrop", "coffee", "astronaut")}
+        masks = {k: masks[k] for k in ("cat", "drawn_child", "astronaut")}
     scores: dict[str, list[float]] = {m: [] for m in methods}
+    gradients: dict[str, list[float]] = {m: [] for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
-    print(f"{'picture':>20} {'hole':>10} " + " ".join(f"{m:>13}" for m in methods) + "   (PSNR dB in the hole)")
+    print(f"{'picture':>20} {'hole':>12} " + " ".join(f"{m:>13}" for m in methods) + "   (PSNR dB / gradient error)")
     for picture_name, truth in pictures.items():
         for hole_name, mask in masks.items():
             hole = puppet.background_hole(mask)
@@ -82,13 +113,18 @@ def main() -> None:
                 filled = puppet.fill_background(truth, mask, args.max_side, method=method)
                 seconds[label].append(time.perf_counter() - start)
                 scores[label].append(psnr(filled[hole], truth[hole]))
-                row.append(scores[label][-1])
-            print(f"{picture_name:>20} {hole_name:>10} " + " ".join(f"{v:>13.2f}" for v in row))
-    print(f"{'mean':>31} " + " ".join(f"{np.mean(scores[m]):>13.2f}" for m in methods))
-    print(f"{'ms per fill':>31} " + " ".join(f"{1000 * np.median(seconds[m]):>13.0f}" for m in methods))
-    gain = np.mean(scores["biharmonic"]) - np.mean(scores["telea"])
-    wins = sum(b > t for b, t in zip(scores["biharmonic"], scores["telea"], strict=True))
-    print(f"biharmonic - telea: {gain:+.2f} dB mean, better in {wins} of {len(scores['telea'])} cases")
+                gradients[label].append(gradient_error(filled, truth, hole))
+                row.append(f"{scores[label][-1]:5.2f}/{gradients[label][-1]:<5.2f}")
+            print(f"{picture_name:>20} {hole_name:>12} " + " ".join(f"{v:>13}" for v in row))
+    print(f"{'mean PSNR dB':>33} " + " ".join(f"{np.mean(scores[m]):>13.2f}" for m in methods))
+    print(f"{'mean gradient error':>33} " + " ".join(f"{np.mean(gradients[m]):>13.2f}" for m in methods))
+    print(f"{'ms per fill':>33} " + " ".join(f"{1000 * np.median(seconds[m]):>13.0f}" for m in methods))
+    for label in methods:
+        if label == "biharmonic":
+            continue
+        gain = np.mean(scores[label]) - np.mean(scores["biharmonic"])
+        wins = sum(o > b for o, b in zip(scores[label], scores["biharmonic"], strict=True))
+        print(f"{label} - biharmonic: {gain:+.2f} dB mean, better in {wins} of {len(scores[label])} cases")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,11 @@ Both warp the same example picture with the same mesh and the same deformed vert
 solve), so the comparison is of the warp alone; the last table times the whole `render` command
 (start-up, mesh, ARAP, warp, H.264 encode) against the baseline's warp time for as many frames.
 The baseline is slow, so it runs `--baseline-frames` frames and its rate is taken per frame.
+The first table is against the renderer of git `--ref` (main by default; imported from `git show` into
+a private module in this run): mesh build and 49 frames, on the example and on the tests' real
+pictures (a drawn child, scikit-image's astronaut), so a change to the renderer shows its cost.
 
-    python benchmarks/puppet_speed.py [--example cat] [--baseline-frames 4]
+    python benchmarks/puppet_speed.py [--example cat] [--baseline-frames 4] [--ref main]
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from poseanything_studio.core.project import load_project  # noqa: E402
+from poseanything_studio.rendering import puppet  # noqa: E402
 from poseanything_studio.rendering.job import make_job  # noqa: E402
 from poseanything_studio.rendering.puppet import PuppetMesh, composite  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests" / "rendering"))
+import puppet_scenes  # noqa: E402
+from puppet_sheets import renderer_of  # noqa: E402
 
 FRAMES = 49
 
@@ -50,6 +59,37 @@ def baseline(job, mesh: PuppetMesh, frames: int) -> float:
     return (time.perf_counter() - start) / frames
 
 
+def build_and_frames(module, image, mask, rig, rest_xy, positions) -> tuple[float, float]:
+    """Seconds to build `module`'s mesh (fill included, its cache cleared) and to render every frame."""
+    module._FILLS.clear()
+    start = time.perf_counter()
+    mesh = module.PuppetMesh.build(image, mask, rig, rest_xy)
+    built = time.perf_counter()
+    for xy in positions:
+        mesh.render(xy)
+    return built - start, time.perf_counter() - built
+
+
+def against_ref(ref: str, project) -> None:
+    """Build and 49-frame times of this renderer and `ref`'s on the example and the tests' real pictures."""
+    old = renderer_of(ref)
+    cases = []
+    for size in ((832, 480), (1280, 704)):
+        job = make_job(project, frames=FRAMES, size=size)
+        cases.append((f"example {size[0]}x{size[1]}", job.image, job.mask, job.rig, job.rest_xy, job.positions))
+    for name in ("drawn_child", "astronaut"):
+        scene = puppet_scenes.SCENES[name](FRAMES)
+        cases.append((name, scene.rgba, scene.mask, scene.rig, scene.rest_xy, scene.poses))
+    print(f"{'case':>20} {'build s':>8} {ref + ' build s':>13} {'49 frames s':>12} {ref + ' frames s':>14} "
+          f"{'total ratio':>11}")
+    for label, *case in cases:
+        build, frames = build_and_frames(puppet, *case)
+        old_build, old_frames = build_and_frames(old, *case)
+        print(f"{label:>20} {build:>8.2f} {old_build:>13.2f} {frames:>12.2f} {old_frames:>14.2f} "
+              f"{(build + frames) / (old_build + old_frames):>10.2f}x")
+    print()
+
+
 def cli_seconds(project: Path, size: tuple[int, int]) -> float:
     """Wall time of `poseanything-studio render` for FRAMES frames, start-up and encoding included."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,9 +104,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--example", default="cat")
     parser.add_argument("--baseline-frames", type=int, default=4)
+    parser.add_argument("--ref", default="main", help="git ref of the renderer to compare with")
     args = parser.parse_args()
     project_path = ROOT / "poseanything_studio" / "resources" / "examples" / f"{args.example}.pasproj"
     project = load_project(project_path)
+    against_ref(args.ref, project)
     print(f"example {args.example}, {FRAMES} frames, baseline over {args.baseline_frames} frames")
     print(f"{'size':>10} {'triangles':>9} {'ours fps':>9} {'skimage fps':>11} {'ratio':>7}")
     rows = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import threading
 from pathlib import Path
@@ -76,7 +77,7 @@ def _delegate(name: str, argv: list[str]) -> int:
 
 # -- the window -------------------------------------------------------------------------------------
 def window_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4 or PNGs"),
+    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4, GIF, WebM, ProRes or PNGs"),
                                                      ("examples", "list the bundled example projects, or copy them"),
                                                      ("templates", "list the bundled rig templates"),
                                                      *((k, v[1]) for k, v in COMMANDS.items())])
@@ -85,7 +86,9 @@ def window_parser() -> argparse.ArgumentParser:
         description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
         epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("project", nargs="?", help="a .pasproj project to open (default: the cat example, untitled)")
+    parser.add_argument("project", nargs="?", metavar="PROJECT_OR_PICTURE",
+                        help="a .pasproj project to open, or a picture (PNG, JPEG, WebP...) to start a new project "
+                             "on (default: the cat example, untitled)")
     parser.add_argument("--screenshot", metavar="OUT.png",
                         help="open the window on PROJECT, save a picture of it and exit")
     return parser
@@ -93,11 +96,17 @@ def window_parser() -> argparse.ArgumentParser:
 
 def window_main(argv: list[str]) -> int:
     args = window_parser().parse_args(argv)
-    from .qt.syslibs import missing_libraries, missing_libraries_line  # imports no Qt
+    from .qt.syslibs import display_problem, missing_libraries, missing_libraries_line  # imports no Qt
 
+    if args.screenshot and display_problem():  # a picture of the window needs no screen
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     missing = missing_libraries()
     if missing:  # Qt itself would abort with a page about platform plugins
         print(f"{PROG}: {missing_libraries_line(missing)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    problem = display_problem()
+    if problem:  # Qt would abort (exit 134) with its own page about platform plugins
+        print(f"{PROG}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from .qt.app import run_window  # PySide6 only from here on
 
@@ -139,10 +148,22 @@ def templates_main(argv: list[str]) -> int:
 
 # -- render -----------------------------------------------------------------------------------------
 def render_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
-    p.add_argument("project", help="the .pasproj file")
+    p = OneLineParser(prog=f"{PROG} render", description="Render a project (or a clip of the official release's "
+                      "data) to a video (MP4, GIF, WebM or ProRes with alpha) or PNG frames.")
+    p.add_argument("project", nargs="?", help="the .pasproj file")
+    p.add_argument("--release-clip", metavar="DATA/NAME",
+                   help="instead of a project, a clip in the official PoseAnything release's data layout (e.g. "
+                        "data/test/EZwrDYL6YIw_69: first_frame/NAME.png, skeleton_image/NAME/NNN.png, "
+                        "video/NAME_id.png, metadata.csv), read as the release reads it: 81 frames at 24 fps, to "
+                        "compare with the authors' videos frame by frame; needs --renderer poseanything (the "
+                        "default here), or --preview pose/parts")
     p.add_argument("-o", "--output", required=True,
-                   help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
+                   help="OUT.mp4 (H.264), OUT.gif (looping), OUT.webm (VP9 with the subject's alpha), OUT.mov "
+                        "(ProRes 4444 with the subject's alpha), a folder, or a PNG pattern like frames/f_%%05d.png")
+    p.add_argument("--alpha", choices=("subject", "none"),
+                   help="subject: the frames' alpha is the subject (composite the character over other footage; "
+                        "PNGs become RGBA); none: the full frame, opaque. Default: subject for .webm and .mov, "
+                        "none otherwise; needs the puppet renderer")
     p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
     p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
@@ -207,7 +228,7 @@ def render_main(argv: list[str]) -> int:
 
     previous = _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
-        return _render(args)
+        return _render_release(args) if args.release_clip is not None else _render(args)
     except StopSignal as stop:
         print(f"stopped by {stop.name}: nothing was written", file=sys.stderr)
         return 128 + stop.number
@@ -297,6 +318,9 @@ def _render(args: argparse.Namespace) -> int:
     from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
     from .rendering.job import make_job, neural_options
+
+    if args.project is None:
+        raise ProjectError("give a .pasproj project, or --release-clip DATA/NAME", key="project")
     from .rendering.runner import run
 
     if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > MAX_FRAMES):
@@ -309,7 +333,7 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.guidance} must be a number from 0 to 50", key="--guidance")
     if args.strength is not None and not 0 < args.strength <= 1:  # also refuses nan
         raise ProjectError(f"{args.strength} must be a number above 0 and at most 1", key="--strength")
-    target = output_target(args.output)
+    target = output_target(args.output, alpha=False if args.alpha == "none" else None)
     project = load_project(args.project)
     neural = neural_options(project, model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching=args.matching, init=args.init, strength=args.strength, offload=args.offload,
@@ -320,6 +344,7 @@ def _render(args: argparse.Namespace) -> int:
                        part_rule=args.parts)
     except ProjectError as err:
         raise err.located(project.source) from None
+    target, job = _with_alpha(target, job, args.alpha)
     existing = target.existing(job.frames)
     _refuse_own_inputs(existing, project)
     if existing and not args.overwrite and not _confirm_overwrite(existing):
@@ -331,7 +356,7 @@ def _render(args: argparse.Namespace) -> int:
         with FrameWriter(target, job.fps, job.size, job.frames, overwrite=bool(existing) or args.overwrite) as writer:
             for event in run(job, cancel):
                 if isinstance(event, Frame):
-                    writer.write(event.image)
+                    writer.write(event.image, event.alpha)
                 elif isinstance(event, Notice):
                     (bar.write if bar is not None else _print_err)(f"note: {event.text}")
                 elif isinstance(event, Progress) and bar is not None:
@@ -346,6 +371,120 @@ def _render(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _render_release(args: argparse.Namespace) -> int:
+    """`render --release-clip DATA/NAME`: the release's own test clip, read as test_ddp.py reads it."""
+    from .core.errors import ProjectError
+    from .core.fileio import same_file
+    from .core.release import colour_release_parts, load_release_clip
+    from .rendering.export import OutputError, output_target
+
+    refused = [(args.project is not None, "project", "give either a project or --release-clip"),
+               (args.frames is not None, "--frames", "a release clip is always 81 frames"),
+               (args.size is not None, "--size", "a release clip is rendered at the release's size of its pictures"),
+               (args.preview == "camera", "--preview", "the release has no camera: preview pose or parts"),
+               (args.renderer == "puppet", "--renderer",
+                "a release clip has skeleton images but no rig for the puppet to deform: use --renderer "
+                "poseanything, or --preview pose/parts"),
+               (args.init == "puppet", "--init", "a release clip has no rig for the puppet: use --init noise"),
+               (args.alpha == "subject", "--alpha", "a release clip is rendered whole, with no subject alpha")]
+    for given, key, why in refused:
+        if given:
+            raise ProjectError(why, key=key)
+    target = output_target(args.output, alpha=False)
+    render_release = _release_renderer() if args.preview is None else None  # before the clip's seconds of reading
+    clip = load_release_clip(args.release_clip)
+    existing = target.existing(clip.plan.output_frames)
+    if any(same_file(path, Path(item)) for path in existing for item in clip.files):
+        raise OutputError(f"{existing[0]}: is an input of this render; write the output elsewhere")
+    if existing and not args.overwrite and not _confirm_overwrite(existing):
+        raise OutputError(f"{existing[0]}: exists; pass --overwrite to replace it")
+    _print_err(f"note: {clip.plan.message}")
+    if args.preview is not None:
+        frames = clip.pose_frames if args.preview == "pose" else colour_release_parts(clip)
+        return _write_frames(target, clip.plan.fps, clip.size, list(frames), overwrite=bool(existing) or args.overwrite)
+    return _render_release_neural(args, clip, target, render_release, overwrite=bool(existing) or args.overwrite)
+
+
+def _write_frames(target, fps: float, size: tuple[int, int], frames: list, overwrite: bool) -> int:
+    """Write `frames` to `target` (`overwrite`: replace what exists, else keep a file that appears meanwhile)."""
+    from .rendering.export import FrameWriter
+
+    with FrameWriter(target, fps, size, len(frames), overwrite=overwrite) as writer:
+        for frame in frames:
+            writer.write(frame)
+    if sys.stderr.isatty():
+        print(f"wrote {target.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _release_renderer():
+    """`rendering.neural.render_release` (the release pipeline), or RenderError when this build has none."""
+    from .rendering.events import RenderError
+
+    try:
+        from .rendering import neural  # imports torch
+    except ModuleNotFoundError as err:
+        raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
+                          "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)") from None
+    render_release = getattr(neural, "render_release", None)
+    if render_release is None:
+        raise RenderError("this build has no release pipeline yet (rendering.neural.render_release): only "
+                          "--preview pose or --preview parts work for --release-clip")
+    return render_release
+
+
+def _render_release_neural(args: argparse.Namespace, clip, target, render_release, overwrite: bool) -> int:
+    """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
+    yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
+    from .rendering.events import Frame, Notice, Progress
+    from .rendering.export import FrameWriter
+    from .rendering.job import NeuralOptions
+
+    options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
+                            matching="attention", init="noise", offload=args.offload, compile=args.compile)
+    cancel = threading.Event()
+    bar = _progress_bar(clip.plan.output_frames)
+    try:
+        with FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames, overwrite=overwrite) as writer:
+            for event in render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed,
+                                        cancel=cancel):
+                if isinstance(event, Frame):
+                    writer.write(event.image)
+                elif isinstance(event, Notice):
+                    (bar.write if bar is not None else _print_err)(f"note: {event.text}")
+                elif isinstance(event, Progress) and bar is not None:
+                    bar.set_description(event.stage)
+                    bar.total, bar.n = event.total, event.done
+                    bar.refresh()
+    finally:
+        cancel.set()
+        if bar is not None:
+            bar.close()
+    if sys.stderr.isatty():
+        print(f"wrote {target.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _with_alpha(target, job, wanted: str | None):
+    """The output and the job agreeing on alpha: `--alpha subject` needs a format with alpha and the puppet (the
+    neural renderer knows no subject alpha: its WebM or MOV is opaque, said in a note); previews are opaque."""
+    from dataclasses import replace
+
+    from .core.errors import ProjectError
+    from .rendering.export import with_alpha
+
+    knows_alpha = job.renderer == "puppet" and job.preview is None
+    if wanted == "subject":
+        if not knows_alpha:
+            raise ProjectError("the subject's alpha comes from the puppet renderer only (use --renderer puppet, "
+                               "without --preview, or --alpha none)", key="--alpha")
+        target = with_alpha(target, True)
+    elif target.alpha and not knows_alpha:
+        target = with_alpha(target, False)
+        _print_err(f"note: {target.path.name}: opaque (the subject's alpha comes from the puppet renderer only)")
+    return target, replace(job, alpha=target.alpha)
 
 
 def _refuse_own_inputs(existing: list[Path], project) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ..core.errors import ProjectError
@@ -62,17 +64,43 @@ def _dark_palette():
     return p
 
 
-def open_window(project_path: str | None):
-    """The main window on `project_path` (or the cat example); raises ProjectError for a bad file."""
+def open_window(project_path: str | None, ask: bool = True):
+    """The main window on `project_path`: a project, or a picture to start a new project on (default: the cat
+    example); raises ProjectError for a bad file. `ask`: whether a dialog may ask (a picture too large)."""
+    from ..core.framing import is_picture
     from .main_window import MainWindow, checked_pictures
     from .previews import PuppetPreview
 
     application()
+    if project_path and is_picture(project_path):
+        return _window_on_picture(Path(project_path), ask)
     preview = PuppetPreview()  # reads the picture once: to check it here, and to show it in the window
     project = checked_pictures(load_project(project_path), preview) if project_path else None
     window = MainWindow(project, preview=preview)
     if project is not None:
         window._add_recent(project.path)
+    return window
+
+
+def _window_on_picture(picture: Path, ask: bool):
+    """The window on a new untitled project on `picture`; ProjectError when the picture cannot be read."""
+    from ..core.images import ImageReadError, ImageTooLarge
+    from .main_window import MainWindow, blank_project
+    from .picture_start import show_new_picture, start_from_picture
+
+    try:
+        project = blank_project(picture)
+    except ImageTooLarge as err:  # the window offers a smaller copy; declined, it stays on the example
+        if not ask:
+            raise ProjectError(str(err), source=str(picture)) from None
+        window = MainWindow()
+        if not start_from_picture(window, picture, ask=False):
+            raise ProjectError("too large a picture (a smaller copy was declined)", source=str(picture)) from None
+        return window
+    except ImageReadError as err:
+        raise ProjectError(str(err), source=str(picture)) from None
+    window = MainWindow(project)
+    show_new_picture(window, picture)
     return window
 
 
@@ -97,11 +125,37 @@ def show_off(window) -> None:
         doc.select(joints=[animated[0]])
 
 
+WARM_UP_DELAY_MS = 1500  # after the window is up, so its opening never waits on the compile
+
+
+def warm_up_auto_rig() -> threading.Thread:
+    """Compile skan's numba code in a background thread, so the first Auto-rig does not freeze for 15-30 s.
+
+    skan caches its numba functions on disk (`cache=True`), but its jitclasses are compiled in every process
+    (numba cannot cache them), and they are most of the time: measured 16-23 s on the first call in each new
+    process, 0.03 s after. Runs Auto-rig's own code on a tiny plus-shaped mask; an Auto-rig asked meanwhile
+    waits only for the rest of the compile (numba's lock). The GUI thread keeps running (GIL shared).
+    """
+    def compile_skan() -> None:
+        import numpy as np
+
+        from ..core.skeleton import skeleton_from_mask
+
+        plus = np.zeros((40, 60), bool)
+        plus[15:25, 5:55] = plus[5:35, 28:32] = True
+        with contextlib.suppress(Exception):  # a warm-up never fails the window: Auto-rig reports its own errors
+            skeleton_from_mask(plus)
+
+    thread = threading.Thread(target=compile_skan, name="warm-up-auto-rig", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_window(project_path: str | None, screenshot: str | None = None) -> int:
     """Open the window; with `screenshot`, save a picture of it and exit. Returns the exit status."""
     app = application()
     try:
-        window = open_window(project_path)
+        window = open_window(project_path, ask=not screenshot)
     except ProjectError as err:
         if screenshot:
             print(f"poseanything-studio: {err}", file=sys.stderr)
@@ -122,5 +176,6 @@ def run_window(project_path: str | None, screenshot: str | None = None) -> int:
         return 0
     window.restore_layout()  # the size, place and docks of the last run (a screenshot keeps the built-in ones)
     window.show()
+    QTimer.singleShot(WARM_UP_DELAY_MS, warm_up_auto_rig)
     window.offer_recovery()
     return app.exec()

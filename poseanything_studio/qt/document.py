@@ -65,6 +65,7 @@ class Document(QObject):
     selection_changed = Signal()
     frame_changed = Signal(int)
     path_changed = Signal()
+    reset_done = Signal()  # another project (File > New, Open, a drop): what showed the old one must clear
 
     def __init__(self, project: Project, parent: QObject | None = None):
         super().__init__(parent)
@@ -173,3 +174,4 @@ class Document(QObject):
         self.frame_changed.emit(0)
         self.selection_changed.emit()
         self.path_changed.emit()
+        self.reset_done.emit()

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from ..bundled import default_example, examples_dir
 from ..core.errors import ProjectError
 from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
+from ..core.framing import alpha_subject, picture_framing
 from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba
 from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, rescaled_picture, save_project
@@ -46,6 +47,7 @@ from .curves import CurveEditor
 from .document import Document
 from .edits import CAMERA_ROW
 from .keys import FieldKeys
+from .picture_start import DropOpener, fit_output_to_subject, open_any, start_from_picture
 from .previews import PuppetPreview
 from .render_panel import RenderPanel
 from .timeline import Playback, TimelinePanel
@@ -129,18 +131,20 @@ def mask_side(side: Path) -> Path:
 
 
 def blank_project(image: Path) -> Project:
-    """A new project on a picture: no rig yet, 49 frames, a size of the picture's (upright) shape.
+    """A new project on a picture: no rig yet, 49 frames, a frame showing the whole subject (core.framing: the
+    picture's shape, the subject its alpha shows, or the whole picture).
 
     ImageTooLarge passes through (the caller offers a downscale); other problems are a ProjectError.
     """
     try:
-        h, w = read_rgba(image).shape[:2]
+        rgba = read_rgba(image)
+        h, w = rgba.shape[:2]
     except ImageTooLarge:
         raise
     except ImageReadError as err:
         raise ProjectError(str(err), source=str(image)) from None
-    size = (832, 480) if w >= 1.25 * h else (480, 832) if h >= 1.25 * w else (640, 640)
-    return Project(image=str(image.resolve()), rig=Rig(), size=size)
+    framing = picture_framing((w, h), alpha_subject(rgba))
+    return Project(image=str(image.resolve()), rig=Rig(), size=framing.size, camera=framing.camera)
 
 
 class _StackButton(QAction):
@@ -186,6 +190,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
+        self.drops = DropOpener(self, self.canvas.viewport())  # a picture or project dropped on the window opens
         self.resize(1500, 920)
         self._update_title()
         self.canvas.refresh()
@@ -244,7 +249,8 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         a, doc = self._action, self.doc
         K = QKeySequence.StandardKey
-        self.act_new = a("&New…", self.new_project, K.New, "New project on a picture")
+        self.act_new = a("&New from picture…", self.new_project, K.New,
+                         "New project on a picture of yours (or drop one on the window)")
         self.act_open = a("&Open…", self.open_dialog, K.Open)
         self.act_save = a("&Save", self.save, K.Save)
         self.act_save_as = a("Save &As…", self.save_as, K.SaveAs)
@@ -306,7 +312,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
-        m.addAction("Export MP4…", self.render_panel.export_dialog)
+        m.addAction("Export…", self.render_panel.export_dialog)
         m.addSeparator()
         m.addAction(self.act_quit)
         m = bar.addMenu("&Edit")
@@ -323,6 +329,9 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_auto_rig)
         m.addSeparator()
         m.addActions([self.act_mask_from_rig, self.act_clear_mask])
+        m.addSeparator()
+        m.addAction("Fit output to subject", lambda: fit_output_to_subject(self)).setStatusTip(
+            "Size the output so its frame shows the whole subject mask with a margin")
         m = bar.addMenu("&Animate")
         m.addActions([self.act_animate, self.act_insert_key])
         interp = m.addMenu("Key interpolation")
@@ -557,21 +566,9 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return
         path, _ = QFileDialog.getOpenFileName(self, "New project: choose the picture", "",
-                                              "Pictures (*.png *.jpg *.jpeg *.webp *.bmp)")
-        if not path:
-            return
-        try:
-            project = self._blank_project_offering_downscale(Path(path))
-        except (ProjectError, ImageReadError) as err:
-            QMessageBox.critical(self, "Cannot use this picture", str(err))
-            return
-        if project is None:
-            return
-        self._discard_autosave()
-        self.set_project(project)
-        self.tool_actions["rig"].setChecked(True)
-        self.act_animate.setChecked(False)
-        self.statusBar().showMessage("Click to add joints, or Rig ▸ Add template", 10000)
+                                              "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)")
+        if path:
+            start_from_picture(self, Path(path), ask=False)  # maybe_save asked already
 
     def _downscaled_if_wanted(self, project: Project) -> Project | None:
         """For a project whose picture (or mask) is over the pixel limit: offer smaller copies beside them and
@@ -767,7 +764,7 @@ class MainWindow(QMainWindow):
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.recent_files():
-            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+            self.recent_menu.addAction(path, lambda p=path: open_any(self, p))  # a picture: a new project on it
         if self.recent_menu.isEmpty():
             self.recent_menu.addAction("(none)").setEnabled(False)
 

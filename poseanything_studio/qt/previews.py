@@ -76,13 +76,24 @@ def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
     return (project.image, project.subject_mask, project.size, project.rig, id(mask), str(project.base_dir))
 
 
+RIG_FIELD = 3  # mesh_key's rig: the one field a mesh may lag behind (it deforms to the new pose meanwhile)
+
+
+def still_fits(built: tuple, wanted: tuple | None) -> bool:
+    """Whether a mesh built for key `built` may stand in while the mesh for `wanted` builds: only a rig edit
+    apart. Another picture, mask, size or folder would show the old subject, placed wrong (stale garbage)."""
+    if wanted is None:
+        return True
+    return built[:RIG_FIELD] + built[RIG_FIELD + 1:] == wanted[:RIG_FIELD] + wanted[RIG_FIELD + 1:]
+
+
 DRAFT_SCALE = 0.5  # scrubbing and playing draw the puppet at half size, then refine when the playhead rests
 
 
 class PuppetPreview(QObject):
     """Keeps a puppet mesh for the current rig and renders frames at the playhead."""
 
-    ready = Signal()  # a new mesh (and subject mask) is in
+    ready = Signal()  # a new mesh (and subject mask) is in, or the old one was dropped as no longer fitting
     failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
@@ -123,6 +134,9 @@ class PuppetPreview(QObject):
         if key == self._wanted and not (now and (self.result is None or self.result.key != key)):
             return
         self._wanted = key
+        if self.result is not None and not still_fits(self.result.key, key):
+            self.result = None  # never draw the old subject (or its mask, or its framing) over the new document
+            self.ready.emit()
         try:
             given = painted_mask if painted_mask is not None else project.read_subject_mask()
             self._pending = MeshInputs(self.reference(project), given, project, key)

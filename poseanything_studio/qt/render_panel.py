@@ -47,8 +47,18 @@ from .previews import rgb_image
 from .timeline import FramesSpinBox
 from .worker import RenderController, RenderRequest, RenderResult, checkpoint_note, neural_unavailable_reason
 
+# Export's choices: the file dialog's filter, the suffix it adds, the subject's alpha (formats.py, for each kind).
+EXPORT_CHOICES = (
+    ("MP4 video, H.264 (*.mp4)", ".mp4", False),
+    ("GIF, looping (*.gif)", ".gif", False),
+    ("WebM VP9, the subject's alpha (*.webm)", ".webm", True),
+    ("ProRes 4444 .mov, the subject's alpha (*.mov)", ".mov", True),
+    ("PNG frames, full frame (*.png)", ".png", False),
+    ("PNG frames, the subject alone (RGBA) (*.png)", ".png", True),
+)
 PREVIEW_TABS = (("pose", "Pose"), ("parts", "Parts"), ("matching", "Matching"), ("frame", "Frame"))
 INITS = (("auto", "auto (puppet without a checkpoint)"), ("noise", "noise"), ("puppet", "puppet (refine)"))
+SUFFIXES = {choice[1] for choice in EXPORT_CHOICES}
 CPU_LABEL = "CPU (test models only)"
 PREVIEW_NOTES = {
     "parts": "step {step}: PTCM part tokens (32 px), first | last latent frame",
@@ -107,6 +117,8 @@ class RenderPanel(QWidget):
         self.doc = doc
         self.controller = RenderController(self)
         self.result: RenderResult | None = None
+        self._generation = 0  # a new project bumps it: a render started on the old one is dropped when it ends
+        self._render_generation = 0
         self._started = 0.0
         self._syncing = False
         self._touched: set[str] = set()  # fields the user changed since the last write
@@ -132,6 +144,7 @@ class RenderPanel(QWidget):
         self.controller.failed.connect(self._on_failed)
         self.controller.notice.connect(self._on_notice)
         doc.changed.connect(self.sync_from_project)
+        doc.reset_done.connect(self.clear_result)
         self.sync_from_project()
         self._start_probe()
 
@@ -390,6 +403,7 @@ class RenderPanel(QWidget):
         neural = neural_options(project, device=self.device.currentData(), offload=self.offload.currentText())
         request = RenderRequest(project, project.render.renderer, self.doc.mask, neural)
         self._rendering = True
+        self._render_generation = self._generation
         self._notice = ""
         self.result = None
         self._started = time.perf_counter()
@@ -411,7 +425,34 @@ class RenderPanel(QWidget):
         self.progress.setFormat("cancelling…")
         self.eta.setText("")
 
+    def clear_result(self) -> None:
+        """Another project is open: stop a render of the old one and drop its result, previews and Export."""
+        self._generation += 1
+        if self.controller.running:
+            self.controller.cancel()
+        self._rendering = False
+        self.player_timer.stop()
+        self.play_button.setIcon(self._media_icon(False))
+        self.result = None
+        self._notice = ""
+        for view in self.views.values():
+            view.set_array(None)
+        self.slider.setRange(0, 0)
+        for button in (self.export_button, self.play_button, self.cancel_button):
+            button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.eta.setText("")
+        self._refresh_availability()
+
+    def _stale(self) -> bool:
+        """Whether the render reporting now was started on a project no longer open."""
+        return self._render_generation != self._generation
+
     def _on_progress(self, event: Progress) -> None:
+        if self._stale():
+            return
         self.progress.setRange(0, max(event.total, 1))
         self.progress.setValue(event.done)
         self.progress.setFormat(f"{event.stage} %v / %m")
@@ -421,6 +462,8 @@ class RenderPanel(QWidget):
             self.eta.setText(f"elapsed {elapsed:.1f} s · ETA {left:.1f} s")
 
     def _on_preview(self, event: Preview) -> None:
+        if self._stale():
+            return
         kind = event.kind if event.kind in self.views else "frame"
         note = PREVIEW_NOTES[event.kind].format(step=event.index + 1) if event.kind in PREVIEW_NOTES else ""
         self.views[kind].set_array(event.image, note)
@@ -431,11 +474,17 @@ class RenderPanel(QWidget):
         self._refresh_availability()
 
     def _on_frame(self, event: Frame) -> None:
+        if self._stale():
+            return
         self.views["frame"].set_array(event.image)
         if self.tabs.currentIndex() != 3 and event.index > 0:
             self.tabs.setCurrentIndex(3)
 
     def _on_finished(self, result: RenderResult | None) -> None:
+        if self._stale():  # a render of the project that was open before: nothing of it is shown or exported
+            if result is not None:
+                result.frames.close()
+            return
         self._rendering = False
         self._refresh_availability()
         self.cancel_button.setEnabled(False)
@@ -451,9 +500,11 @@ class RenderPanel(QWidget):
         self._show_result_frame(0)
         self.export_button.setEnabled(True)
         self.play_button.setEnabled(True)
-        self.status.emit(f"Rendered {len(result.frames)} frames in {result.seconds:.1f} s — Export MP4 to save")
+        self.status.emit(f"Rendered {len(result.frames)} frames in {result.seconds:.1f} s — Export to save")
 
     def _on_failed(self, message: str) -> None:
+        if self._stale():
+            return
         self._rendering = False
         self._refresh_availability()
         self.cancel_button.setEnabled(False)
@@ -480,7 +531,8 @@ class RenderPanel(QWidget):
         self.play_button.clicked.connect(self._toggle_play)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._show_result_frame)
-        self.export_button = QPushButton("Export MP4…", enabled=False)
+        self.export_button = QPushButton("Export…", enabled=False, toolTip="MP4, GIF, WebM or ProRes with the "
+                                         "subject's alpha, or PNG frames")
         self.export_button.clicked.connect(self.export_dialog)
         row.addWidget(self.play_button)
         row.addWidget(self.slider, 1)
@@ -492,7 +544,7 @@ class RenderPanel(QWidget):
     def _show_result_frame(self, index: int) -> None:
         if self.result is not None and 0 <= index < len(self.result.frames):
             self.tabs.setCurrentIndex(3)
-            self.views["frame"].set_array(self.result.frames[index])
+            self.views["frame"].set_array(self.result.frames[index][..., :3])  # the full frame, not its alpha
 
     def _toggle_play(self) -> None:
         if self.player_timer.isActive():
@@ -511,20 +563,46 @@ class RenderPanel(QWidget):
         self.slider.setValue((self.slider.value() + 1) % max(1, len(self.result.frames)))
 
     def export_dialog(self) -> None:
-        """Ask where to write the MP4 (the dialog asks before replacing a file), then write it."""
+        """Ask where and in which format to write (the dialog asks before replacing a file), then write it."""
         if self.result is None:
             return
         start = str(self.doc.path.with_suffix(".mp4")) if self.doc.path else "render.mp4"
-        path, _ = QFileDialog.getSaveFileName(self, "Export MP4", start, "MP4 video (*.mp4)")
-        if path:
-            self.export(path if path.lower().endswith(".mp4") else path + ".mp4")
+        filters = [choice[0] for choice in EXPORT_CHOICES]
+        path, chosen = QFileDialog.getSaveFileName(self, "Export", start, ";;".join(filters))
+        if not path:
+            return
+        _, suffix, alpha = EXPORT_CHOICES[filters.index(chosen)] if chosen in filters else EXPORT_CHOICES[0]
+        typed = Path(path).suffix.lower()
+        if typed in SUFFIXES and typed != suffix:  # the name says another format: the name wins
+            suffix, alpha = typed, None
+        asked = path if typed == suffix and suffix != ".png" else None  # the dialog asked before replacing it
+        self.export(path if typed == suffix else path + suffix, alpha=alpha, asked=asked)
 
-    def export(self, path: str):
-        """Write the result to `path` in a worker (atomic: the file appears whole or not at all)."""
+    def _may_replace(self, target, asked: str | None) -> bool:
+        """Whether writing `target` may replace what is there: nothing is, the dialog asked, or the user says so."""
+        existing = target.existing(len(self.result.frames))
+        if not existing or (asked is not None and existing == [Path(asked)]):
+            return True
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        answer = QMessageBox.question(self, "Replace?", f"{existing[0].name}{more} exists. Replace?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def export(self, path: str, alpha: bool | None = None, asked: str | None = None):
+        """Write the result to `path` in a worker (atomic: the file appears whole or not at all); `alpha`: with the
+        subject's alpha (None: the format's default). A PNG path writes NAME_00000.png... beside it. Files there
+        already are replaced only after asking (`asked`: the one file the save dialog asked about)."""
         try:
-            target = output_target(path)
+            target = output_target(path, alpha=alpha)
+            if target.alpha and not self.result.has_alpha:
+                raise OutputError(f"{Path(path).name}: this render has no subject alpha (the puppet renderer "
+                                  "gives it): export MP4, GIF or full-frame PNGs")
         except OutputError as err:
             QMessageBox.warning(self, "Cannot export", str(err))
+            return None
+        if not self._may_replace(target, asked):
+            self.status.emit("Export cancelled: nothing was replaced")
             return None
         result = self.result
         worker = _export_worker(result, target)

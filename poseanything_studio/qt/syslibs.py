@@ -64,3 +64,52 @@ def missing_libraries_line(missing: Mapping[str, str]) -> str:
     return (f"the window needs system libraries that are missing: {', '.join(missing)}; on Debian or Ubuntu: "
             f"sudo apt-get install {' '.join(dict.fromkeys(missing.values()))} "
             "(rendering from the command line needs none of them)")
+
+
+# Qt's platform plugins that need no display server: nothing to check for them.
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
+
+
+def display_problem(env: Mapping[str, str] | None = None,
+                    can_connect: Callable[[str], bool] | None = None) -> str | None:
+    """Why Qt would find no display to open the window on here (it aborts with exit 134), or None (Linux only).
+
+    `can_connect(display)` says whether an X server answers; the default asks libxcb, as Qt's xcb plugin would.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    env = os.environ if env is None else env
+    platform = env.get("QT_QPA_PLATFORM", "").split(":")[0].split(";")[0]
+    if platform in HEADLESS_PLATFORMS:
+        return None
+    if platform.startswith("wayland") or (not platform and env.get("WAYLAND_DISPLAY")):
+        return None  # a Wayland session (Qt falls back to X11 by itself when it must)
+    if platform and platform != "xcb":
+        return None  # a plugin of the user's choosing: Qt's own message is the right one
+    display = env.get("DISPLAY", "")
+    if not display:
+        return ("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset): run it in a desktop "
+                "session, or under xvfb-run; `poseanything-studio render` needs no display")
+    if not (can_connect or _x_server_answers)(display):
+        return (f"cannot connect to the X display {display!r} (no X server answers there): check DISPLAY, or run "
+                "under xvfb-run; `poseanything-studio render` needs no display")
+    return None
+
+
+def _x_server_answers(display: str) -> bool:
+    """Whether the X server at `display` accepts a connection (asked through libxcb; True when libxcb is absent,
+    since missing_libraries reports that)."""
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return True
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)
+    try:
+        return connection is not None and xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        if connection:
+            xcb.xcb_disconnect(connection)

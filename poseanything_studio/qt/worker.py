@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,11 @@ class RenderResult:
     size: tuple[int, int]
     seconds: float
 
+    @property
+    def has_alpha(self) -> bool:
+        """Whether the frames carry the subject's alpha (RGBA: the puppet renderer gives it)."""
+        return self.frames.shape is not None and self.frames.shape[2] == 4
+
 
 def throttled_events(job: RenderJob, cancel: threading.Event, interval: float = SCREEN_INTERVAL):
     """Run `job`, yielding Progress/Preview/Frame at most once per `interval` (previews always); returns the result."""
@@ -45,8 +50,8 @@ def throttled_events(job: RenderJob, cancel: threading.Event, interval: float = 
     start = last = time.perf_counter()
     pending: dict[str, object] = {}
     for event in run(job, cancel):
-        if isinstance(event, Frame):
-            frames.append(event.image)
+        if isinstance(event, Frame):  # with the subject's alpha where the renderer gives it, for Export
+            frames.append(event.image if event.alpha is None else np.dstack([event.image, event.alpha]))
             pending["frame"] = event
         elif isinstance(event, Progress):
             pending["progress"] = event
@@ -73,7 +78,8 @@ class RenderRequest:
 
     def job(self) -> RenderJob:
         """The RenderJob (reads the picture and derives the mask: slow, so done in the worker)."""
-        return make_job(self.project, renderer=self.renderer, mask=self.mask, neural=self.neural)
+        job = make_job(self.project, renderer=self.renderer, mask=self.mask, neural=self.neural)
+        return replace(job, alpha=job.renderer == "puppet")  # kept, so Export can write the subject alone
 
 
 @thread_worker

@@ -42,10 +42,12 @@ class Preview:
 
 @dataclass(frozen=True)
 class Frame:
-    """A finished output frame, (H, W, 3) uint8 RGB; frames come in order."""
+    """A finished output frame, (H, W, 3) uint8 RGB; frames come in order. `alpha`: the subject's coverage, (H, W)
+    uint8, when the job asked for it (RenderJob.alpha) and the renderer knows it (the puppet does)."""
 
     index: int
     image: np.ndarray
+    alpha: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

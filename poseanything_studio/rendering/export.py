@@ -1,4 +1,5 @@
-"""Writing frames: H.264 MP4 (yuv420p, via the ffmpeg that imageio-ffmpeg ships) or PNG sequences.
+"""Writing frames: H.264 MP4, looping GIF, WebM VP9 and ProRes 4444 with the subject's alpha (formats.py; all
+through the ffmpeg that imageio-ffmpeg ships), or PNG sequences (RGB, or RGBA with the subject's alpha).
 
 Frames stream in one at a time; the output appears under its name only when complete.
 """
@@ -12,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..core.fileio import atomic_dir, atomic_path
+from .formats import BY_SUFFIX, MP4, alpha_capable, alpha_default, video_format
 
 
 class OutputError(OSError):
@@ -28,15 +30,21 @@ class OutputError(OSError):
 
 @dataclass(frozen=True)
 class OutputTarget:
-    """Where frames go: an MP4 file, or PNG files named by `pattern` in `folder`."""
+    """Where frames go: a video file (MP4, GIF, WebM, MOV), or PNG files named by `pattern` in `folder`."""
 
-    kind: str  # "mp4" or "png"
-    path: Path  # the MP4 file, or the folder of PNGs
+    kind: str  # "mp4", "gif", "webm", "mov" (formats.VIDEO_FORMATS) or "png"
+    path: Path  # the video file, or the folder of PNGs
     pattern: str = "frame_%05d.png"
+    alpha: bool = False  # the frames carry the subject's alpha (WebM, MOV, PNG only)
+
+    @property
+    def is_file(self) -> bool:
+        """One video file (not a folder of PNGs)."""
+        return self.kind != "png"
 
     def existing(self, frames: int) -> list[Path]:
-        """Files this output would replace: the MP4, or the frames' names and every older frame of the pattern."""
-        if self.kind == "mp4":
+        """Files this output would replace: the video file, or the frames' names and older frames of the pattern."""
+        if self.is_file:
             return [self.path] if self.path.exists() else []
         named = {p for p in (self.path / (self.pattern % i) for i in range(frames)) if p.exists()}
         return sorted(named | set(self.sequence_files()))
@@ -56,11 +64,12 @@ class OutputTarget:
         return sorted(found)
 
 
-def output_target(text: str) -> OutputTarget:
-    """Parse `-o`: `x.mp4`, a folder (existing or ending in /), or a PNG pattern like `out/f_%04d.png`."""
+def output_target(text: str, alpha: bool | None = None) -> OutputTarget:
+    """Parse `-o`: `x.mp4`, `x.gif`, `x.webm`, `x.mov`, a folder (existing or ending in /), or a PNG pattern like
+    `out/f_%04d.png`. `alpha`: frames with the subject's alpha (None: the format's default, on for WebM and MOV)."""
     path = Path(text).expanduser()
-    if path.suffix.lower() == ".mp4":
-        target = OutputTarget("mp4", path)
+    if path.suffix.lower() in BY_SUFFIX:
+        target = OutputTarget(BY_SUFFIX[path.suffix.lower()].kind, path)
     elif path.suffix.lower() == ".png":
         name = path.name
         if not re.search(r"%0?\d*d", name):
@@ -73,23 +82,33 @@ def output_target(text: str) -> OutputTarget:
     elif text.endswith(("/", os.sep)) or path.is_dir() or not path.suffix:
         target = OutputTarget("png", path)
     else:
-        raise OutputError(f"{text}: write .mp4, a folder, or a .png pattern (not {path.suffix})")
+        raise OutputError(f"{text}: write .mp4, .gif, .webm, .mov, a folder, or a .png pattern (not {path.suffix})")
     _check_writable(target, text)
-    return target
+    return with_alpha(target, alpha)
+
+
+def with_alpha(target: OutputTarget, alpha: bool | None) -> OutputTarget:
+    """`target` with or without the subject's alpha (None: its format's default); OutputError where it cannot."""
+    if alpha is None:
+        alpha = alpha_default(target.kind)
+    if alpha and not alpha_capable(target.kind):
+        raise OutputError(f"{target.path}: {video_format(target.kind).label} has no alpha; write .webm, .mov or "
+                          "PNG frames for the subject alone")
+    return replace(target, alpha=bool(alpha))
 
 
 def _check_writable(target: OutputTarget, text: str) -> None:
-    folder = target.path.parent if target.kind == "mp4" else target.path
+    folder = target.path.parent if target.is_file else target.path
     probe = folder if folder.exists() else folder.parent
     if target.kind == "png" and folder.exists() and not folder.is_dir():
         raise OutputError(f"{text}: exists and is not a folder (write .mp4, a folder, or a .png pattern)")
-    if target.kind == "mp4" and not folder.is_dir():
+    if target.is_file and not folder.is_dir():
         raise OutputError(f"{text}: folder {str(folder)!r} does not exist")
     if not probe.is_dir():
         raise OutputError(f"{text}: folder {str(probe)!r} does not exist")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise OutputError(f"{text}: folder {str(probe)!r} is not writable")
-    if target.kind == "mp4" and target.path.is_dir():
+    if target.is_file and target.path.is_dir():
         raise OutputError(f"{text}: is a folder")
 
 
@@ -113,8 +132,8 @@ class FrameWriter:
     def __enter__(self) -> FrameWriter:
         self._writer: Mp4Encoder | None = None  # ffmpeg starts with the first frame: an early failure leaves no trace
         try:
-            if self.target.kind == "mp4":
-                self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=".mp4",
+            if self.target.is_file:
+                self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=self.target.path.suffix,
                                                                   replace=self.overwrite))
             else:
                 self._folder = self._stack.enter_context(atomic_dir(self.target.path, replace=self.overwrite))
@@ -122,17 +141,19 @@ class FrameWriter:
             raise OutputError(f"{self.target.path}: cannot write there ({_reason(err)})") from None
         return self
 
-    def write(self, image: np.ndarray) -> None:
-        """Add the next frame, (H, W, 3) uint8 RGB at `size`."""
-        if image.shape != (self.size[1], self.size[0], 3):
-            raise ValueError(f"frame of shape {image.shape}, expected {(self.size[1], self.size[0], 3)}")
-        if self.target.kind == "mp4":
+    def write(self, image: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Add the next frame, (H, W, 3) uint8 RGB at `size` (or (H, W, 4) RGBA), and the subject's alpha (H, W)
+        uint8 for a target with alpha (none given: opaque). A target without alpha drops it."""
+        image = _frame_for(self.target, image, alpha, self.size)
+        if self.target.is_file:
             if self._writer is None:
-                self._writer = Mp4Encoder(self._tmp, self.fps, self.size, shown_as=self.target.path)
+                self._writer = Mp4Encoder(self._tmp, self.fps, self.size, shown_as=self.target.path,
+                                          kind=self.target.kind, alpha=self.target.alpha)
             self._writer.write(image)
         else:
             name = self._folder / (self.target.pattern % self.written)
-            ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+            bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if self.target.alpha else image[..., ::-1]
+            ok, encoded = cv2.imencode(".png", np.ascontiguousarray(bgr))
             if not ok:
                 raise OutputError(f"{name.name}: could not encode the frame as PNG")
             try:
@@ -166,7 +187,6 @@ class FrameWriter:
             raise
         return bool(self._stack.__exit__(exc_type, exc, tb))
 
-
     def _remove_older_frames(self) -> None:
         """After an agreed overwrite: the pattern's frames past the new count (an earlier, longer render's)."""
         if self.target.kind != "png" or not self.overwrite:
@@ -176,6 +196,23 @@ class FrameWriter:
             if path.name not in new:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+
+
+def _frame_for(target: OutputTarget, image: np.ndarray, alpha: np.ndarray | None,
+               size: tuple[int, int]) -> np.ndarray:
+    """The frame as `target` takes it: RGBA with the subject's alpha (opaque when none) or RGB."""
+    h, w = size[1], size[0]
+    if image.ndim != 3 or image.shape[:2] != (h, w) or image.shape[2] not in (3, 4):
+        raise ValueError(f"frame of shape {image.shape}, expected {(h, w, 3)}")
+    if alpha is None and image.shape[2] == 4:
+        image, alpha = image[..., :3], image[..., 3]
+    if not target.alpha:
+        return image[..., :3]
+    if alpha is None:
+        alpha = np.full((h, w), 255, np.uint8)
+    if alpha.shape != (h, w):
+        raise ValueError(f"alpha of shape {alpha.shape}, expected {(h, w)}")
+    return np.dstack([image[..., :3], alpha.astype(np.uint8)])
 
 
 def _reason(err: BaseException) -> str:
@@ -192,21 +229,23 @@ def _status_text(status: int | None) -> str:
 
 
 class Mp4Encoder:
-    """ffmpeg (the one imageio-ffmpeg ships) encoding raw RGB frames from a pipe to H.264 yuv420p.
+    """ffmpeg (the one imageio-ffmpeg ships) encoding raw frames from a pipe: H.264 yuv420p, or another of
+    formats.py's kinds (RGBA frames in when `alpha`).
 
     A write after ffmpeg died, or a non-zero exit status at close, is an OutputError with ffmpeg's last
     line (e.g. "No space left on device").
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], shown_as: Path | None = None):
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], shown_as: Path | None = None,
+                 kind: str = MP4.kind, alpha: bool = False):
         import imageio_ffmpeg
 
         self.path, self.shown_as = path, shown_as or path
         fps_arg = str(Fraction(fps).limit_denominator())
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-loglevel", "error",
-               "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{size[0]}x{size[1]}", "-pix_fmt", "rgb24",
-               "-r", fps_arg, "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "18",
-               "-preset", "veryfast", "-movflags", "+faststart", str(path)]
+               "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{size[0]}x{size[1]}",
+               "-pix_fmt", "rgba" if alpha else "rgb24", "-r", fps_arg, "-i", "-",
+               *video_format(kind).output_args(alpha), str(path)]
         self._message = ""
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close()); ffmpeg's messages: a file, so a chatty ffmpeg never blocks on a pipe
         try:
@@ -216,7 +255,7 @@ class Mp4Encoder:
             raise OutputError(f"{self.shown_as}: cannot start ffmpeg ({_reason(err)})") from None
 
     def write(self, image: np.ndarray) -> None:
-        """Send one (H, W, 3) uint8 RGB frame."""
+        """Send one (H, W, 3) uint8 RGB frame (RGBA for an encoder made with `alpha`)."""
         try:
             self._proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8))  # the buffer itself: no per-frame copy
         except (BrokenPipeError, OSError, ValueError):
@@ -284,8 +323,9 @@ class FrameStore:
         self.shape: tuple[int, ...] | None = None
 
     def append(self, image: np.ndarray) -> None:
-        """Add the next frame, (H, W, 3) uint8 RGB."""
-        bgr = np.ascontiguousarray(image[..., ::-1])
+        """Add the next frame, (H, W, 3) uint8 RGB, or (H, W, 4) RGBA (the subject's alpha kept with it)."""
+        four = image.shape[2] == 4
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA) if four else np.ascontiguousarray(image[..., ::-1])
         ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, self._level])
         if not ok:
             raise OutputError("could not encode a rendered frame")
@@ -301,12 +341,15 @@ class FrameStore:
         return len(self._spans)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """Frame `index` as (H, W, 3) uint8 RGB (negative indices count from the end)."""
+        """Frame `index` as (H, W, 3) uint8 RGB, or RGBA as appended (negative indices count from the end)."""
         start, length = self._spans[index]
         with self._lock:
             self._file.seek(start)
             data = self._file.read(length)
-        return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1])
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image.ndim == 3 and image.shape[2] == 4:
+            return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+        return np.ascontiguousarray(image[..., ::-1])
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return (self[i] for i in range(len(self)))

@@ -51,6 +51,7 @@ class RenderJob:
     guidance: float = 5.0
     seed: int = 0
     neural: NeuralOptions = field(default_factory=NeuralOptions)
+    alpha: bool = False  # frames come with the subject's alpha (Frame.alpha), for exports that keep it
 
     @property
     def rig(self):

@@ -10,11 +10,15 @@ back-substitutions. Rasterising is one `cv2.remap` over a per-pixel map built fr
 triangles (a second, for the triangles another part covers, where parts cross); the background the
 subject uncovers is filled by scikit-image's biharmonic inpaint once per picture and mask.
 
-Parts that touch in the picture but not in the rig move apart cleanly: each pixel belongs to its
-nearest bone through the subject, and the mesh is cut along the boundary between two parts (vertices
-on it get one copy per side) except where the rig joins them: near a joint they share, and beyond it
-where their bones leave that joint in clearly different directions (`_CutRule`). Gaps of background
-between parts are always cut. Each bone's `depth` orders the parts where they overlap.
+Each pixel of the subject belongs to one bone's part: seeded near each bone by the pixels nearest
+it in units of its thickness, flooded through the subject over the picture's edges (`_part_map`).
+Every vertex away from a joined boundary moves rigidly with its part's bone (`_Binding`), so what
+does not move keeps its pixels and ARAP bends only the bands where parts join. Parts that touch in
+the picture but not in the rig move apart cleanly: the mesh is cut along the boundary between two
+parts (vertices on it get one copy per side) except where the rig joins them: near a joint they
+share (or the ends of one bone between them), and beyond it where their bones leave that joint in
+clearly different directions (`_CutRule`). Gaps of background between parts are always cut. Each
+bone's `depth` orders the parts where they overlap. docs/puppet.md compares this with AnimatedDrawings.
 
     mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)        # once per rig (0.1-0.5 s)
     frame = mesh.render(posed_xy, camera_params)             # per frame (a few ms)
@@ -61,13 +65,15 @@ class PuppetMesh:
 
     def __init__(self, background: np.ndarray, subject: np.ndarray, vertices: np.ndarray,
                  triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, rig: Rig,
-                 triangle_part: np.ndarray | None = None):
+                 triangle_part: np.ndarray | None = None, pin_normal: sp.csr_matrix | None = None):
         self.background = background  # (H, W, 3) uint8: the picture with the subject filled in
         self.subject = subject  # (H, W, 4) uint8: the picture with the subject mask as alpha
         self.vertices = vertices  # (N, 2) rest positions
         self.triangles = triangles  # (T, 3) vertex indices
         self.pin_vertex = pin_vertex  # (P,) vertex index of each pin
-        self.pin_weights = pin_weights  # (P, J) sparse: pin position = pin_weights @ joint positions
+        self.pin_weights = pin_weights  # (P, J) sparse: pin position = pin_weights @ joints + across its bone:
+        # (P, J) sparse: the share of the bone's perpendicular, pin += (pin_normal @ joints) @ R90.T
+        self.pin_normal = sp.csr_matrix(pin_weights.shape) if pin_normal is None else pin_normal
         self.rig = rig
         # (T,) the bone whose part each triangle is (draw order follows it; crossing parts composite in layers)
         self.triangle_part = np.zeros(len(triangles), np.int64) if triangle_part is None else triangle_part
@@ -81,9 +87,9 @@ class PuppetMesh:
         """Mesh the subject of `rgba` (output size) under `mask`, pinned to `rig` at `rest_xy` (J, 2)."""
         size = (rgba.shape[1], rgba.shape[0])
         layout = layout or MeshLayout.for_size(size)
-        pin_xy, pin_weights = _pins(rig, rest_xy, layout.spacing, size)
+        pin_xy, pin_weights, pin_bone = _pins(rig, rest_xy, layout.spacing, size)
         covered = _covered(mask, layout.spacing)
-        nearest = _part_map(mask, rig, rest_xy)
+        nearest = _part_map(mask, rig, rest_xy, rgba[..., :3])
         rule = _CutRule.of(rig, rest_xy, mask, covered, layout.spacing)
         cuts = _cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
         vertices, triangles = _mesh(covered, pin_xy, cuts, layout.spacing)
@@ -95,14 +101,16 @@ class PuppetMesh:
         used[triangles.ravel()] = True
         remap = np.cumsum(used) - 1
         pin_rows = np.flatnonzero(used & (origin < len(pin_xy)))
-        pin_vertex = remap[pin_rows]
-        pin_weights = pin_weights[origin[pin_rows]]
         vertices, triangles = vertices[used], remap[triangles]
+        radii = bone_radii(covered > 0, rig, rest_xy)
+        binding = _Binding.of(vertices, triangles, tri_part, rig, rest_xy, radii, layout.spacing)
+        pin_vertex, pin_weights, pin_normal = binding.pins(remap[pin_rows], pin_weights[origin[pin_rows]],
+                                                           pin_bone[origin[pin_rows]])
         order = _draw_order(tri_part, rig)
         alpha = _feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
         return PuppetMesh(fill_background(rgba[..., :3], mask), subject, vertices, triangles[order], pin_vertex,
-                          pin_weights, rig, tri_part[order])
+                          pin_weights, rig, tri_part[order], pin_normal)
 
     def _factorise(self) -> None:
         n = len(self.vertices)
@@ -138,7 +146,7 @@ class PuppetMesh:
     # -- per frame ------------------------------------------------------------------------------
     def deform(self, joint_xy: np.ndarray) -> np.ndarray:
         """Vertex positions (N, 2) for joints at `joint_xy` (J, 2)."""
-        pins = self.pin_weights @ joint_xy  # (P, 2)
+        pins = self.pin_weights @ joint_xy + (self.pin_normal @ joint_xy) @ _R90.T  # (P, 2)
         n = len(self.vertices)
         pins2 = np.concatenate([pins[:, 0], pins[:, 1]])  # order of self._pin2
         free = self._step1.solve(self._step1_rest - self._step1_pin @ pins2)
@@ -201,6 +209,14 @@ class PuppetMesh:
                                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return out
 
+    def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (for exports with alpha)."""
+        alpha = self.coverage(joint_xy)
+        if camera is None:
+            return alpha
+        return cv2.warpAffine(alpha, camera_matrix(camera, self.size), self.size, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
 
 class PuppetRenderer:
     """The `puppet` renderer: CPU mesh warp, no GPU, no weights."""
@@ -215,22 +231,24 @@ class PuppetRenderer:
         mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy)
         for f in range(job.frames):
             check_cancel(cancel)
-            yield Frame(f, mesh.render(job.positions[f], job.camera[f]))
+            alpha = mesh.subject_alpha(job.positions[f], job.camera[f]) if getattr(job, "alpha", False) else None
+            yield Frame(f, mesh.render(job.positions[f], job.camera[f]), alpha)
             yield Progress(f + 1, job.frames)
 
 
 # -- mesh -------------------------------------------------------------------------------------------
 def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
-          size: tuple[int, int] | None = None) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Pin points (P, 2) at rest and their sparse weights (P, J) over the joints: the joints, then along bones.
+          size: tuple[int, int] | None = None) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+    """Pin points (P, 2) at rest, their sparse weights (P, J) over the joints and the bone each lies on
+    (P,), -1 for joints): the joints, then along bones.
 
     Each pin hangs on at most two joints, so the weights are stored sparse: their cost grows with
     the pins, not pins x joints. With `size`, pins along a bone are only placed over the picture
     (a bone reaching far outside would otherwise get millions of pins that no triangle uses).
     """
     j = len(rig.joints)
-    rows_a, rows_b, ts = [np.arange(j)], [np.arange(j)], [np.zeros(j)]
-    for a, b in rig.bone_joint_indices():
+    rows_a, rows_b, ts, bones = [np.arange(j)], [np.arange(j)], [np.zeros(j)], [np.full(j, -1)]
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
         length = float(np.hypot(*(rest_xy[b] - rest_xy[a])))
         count = min(int(length // spacing), 1 << 16) if np.isfinite(length) else 0
         if count < 1:
@@ -241,7 +259,9 @@ def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
         rows_a.append(np.full(t.size, a))
         rows_b.append(np.full(t.size, b))
         ts.append(t)
+        bones.append(np.full(t.size, k))
     a_idx, b_idx, t = np.concatenate(rows_a), np.concatenate(rows_b), np.concatenate(ts)
+    bone = np.concatenate(bones)
     xy = rest_xy[a_idx] * (1 - t)[:, None] + rest_xy[b_idx] * t[:, None] if j else np.zeros((0, 2))
     # Merge pins closer than a pixel (two joints on one spot): the first one wins.
     keep = np.ones(len(xy), bool)
@@ -252,7 +272,7 @@ def _pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
     a_idx, b_idx, t = a_idx[keep], b_idx[keep], t[keep]
     weights = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([rows, rows]),
                                                           np.concatenate([a_idx, b_idx]))), shape=(len(rows), j))
-    return xy[keep], weights
+    return xy[keep], weights, bone[keep]
 
 
 def _inside_span(p: np.ndarray, q: np.ndarray, size: tuple[int, int], margin: float) -> tuple[float, float]:
@@ -284,19 +304,19 @@ def _pixel(xy: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarr
             np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1))
 
 
-def _part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+def _part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
     """(H, W) int32: the bone whose part each pixel is (0 everywhere for a rig without bones).
 
-    Inside the subject, the bone nearest through the subject (a geodesic flood from the bones,
-    scikit-image's watershed on a flat image), so the side of a body is not given to an arm hanging
-    beside it; elsewhere (the gaps the mesh bridges), the nearest in a straight line. Both cost the
-    same for any number of bones.
+    Inside the subject: seeded, near each bone, by the pixels nearest that bone in units of its own
+    thickness (distance over the bone's radius in the mask) that connect to it, and flooded through
+    the subject from there (scikit-image's watershed) over the picture's edges, so parts meet
+    where the picture draws a line between them (a drawn outline, a sleeve's edge); elsewhere
+    (the gaps the mesh bridges), the nearest in a straight line. Measuring in thickness gives a wide torso's sides to
+    the torso rather than to a thin arm starting at its corner (a drawn child's shirt, a photo's
+    chest), and flooding through the subject keeps an arm hanging beside a body off the body.
     """
     h, w = mask.shape
-    lines = np.zeros((h, w), np.int32)
-    xy = np.round(clip_far(rest_xy)).astype(np.int64)
-    for k, (a, b) in enumerate(rig.bone_joint_indices()):
-        cv2.line(lines, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
+    lines = _bone_lines(rig, rest_xy, (h, w))
     if not lines.any():
         return np.zeros((h, w), np.int32)
     _, nearest_pixel = cv2.distanceTransformWithLabels((lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
@@ -305,8 +325,142 @@ def _part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
     bone_of_label[nearest_pixel[lines > 0]] = lines[lines > 0] - 1
     nearest = bone_of_label[nearest_pixel]
     inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    flood = watershed(np.zeros((h, w), np.uint8), np.where(inside, lines, 0), mask=inside)
+    seeds, relief = lines, np.zeros((h, w), np.uint8)
+    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES:
+        label, score = _thickness_nearest(inside, rig, rest_xy)
+        seeds = _anchored(np.where(score <= _SEED_REACH, label, 0), lines, inside)
+        if rgb is not None:
+            relief = _edges(rgb)
+    flood = watershed(relief, np.where(inside, seeds, 0), mask=inside)
+    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES and rgb is not None:
+        # A flood along a drawn outline can carry one part round another's edge: give such pixels back to
+        # the bone that is clearly nearer (in radii) than the one the flood gave them to; on a drawn
+        # outline (dark pixels on the subject's rim, 4 px) sooner, as it runs from part to part unbroken.
+        own = _score_of(flood - 1, inside, rig, rest_xy)
+        rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+        rim &= cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < 90
+        wrong = np.where(rim, (own > score + 0.3) & (own > 1.0), (own > score + 0.75) & (own > 1.5)) & (label > 0)
+        flood[wrong] = label[wrong]
+        nearest = _nearest_inside(flood, inside) - 1
     return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
+
+
+_SEED_REACH = 0.6  # seeds reach 0.6 of a bone's radius from it; the flood over the picture's edges does the rest
+_SCALED_PARTS_MAX_BONES = 200  # beyond this, parts are the nearest bone through the subject (one flood, any size)
+
+
+def _bone_lines(rig: Rig, rest_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) int32: bone index + 1 along each bone's line, 0 elsewhere."""
+    lines = np.zeros(shape, np.int32)
+    xy = np.round(clip_far(rest_xy)).astype(np.int64)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        cv2.line(lines, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
+    return lines
+
+
+def bone_radii(inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(B,) each bone's half-thickness in the mask: the median distance to the outline along the bone."""
+    depth = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
+    xy = clip_far(rest_xy)
+    radii = np.full(len(rig.bones), 1.5)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        t = np.linspace(0.0, 1.0, 17)[:, None]
+        samples = xy[a] * (1 - t) + xy[b] * t
+        ok = (samples >= 0).all(1) & (samples[:, 0] < inside.shape[1]) & (samples[:, 1] < inside.shape[0])
+        values = depth[_pixel(samples[ok], inside.shape)] if ok.any() else np.zeros(0)
+        values = values[values > 0]
+        if len(values):
+            radii[k] = max(1.5, float(np.median(values)))
+    return radii
+
+
+def _edges(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 edge strength of a picture: the largest colour gradient over its channels, lightly smoothed."""
+    smooth = cv2.GaussianBlur(rgb, (3, 3), 0).astype(np.int16)
+    gx = np.abs(cv2.Sobel(smooth, cv2.CV_16S, 1, 0)).max(-1)
+    gy = np.abs(cv2.Sobel(smooth, cv2.CV_16S, 0, 1)).max(-1)
+    return np.clip((gx.astype(np.int32) + gy) // 8, 0, 255).astype(np.uint8)
+
+
+def _thickness_nearest(inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) int32 bone index + 1 of the bone nearest in units of its radius (0 where none is near), and
+    (H, W) float32 that distance in radii."""
+    h, w = inside.shape
+    radii = bone_radii(inside, rig, rest_xy)
+    best = np.full((h, w), np.inf, np.float32)
+    label = np.zeros((h, w), np.int32)
+    xy = clip_far(rest_xy)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        window = _window(xy[a], xy[b], 3.0 * radii[k] + 2, (w, h))
+        if window is None:
+            continue
+        ys, xs, (rows, cols) = window
+        y0, y1, x0, x1 = rows.start, rows.stop, cols.start, cols.stop
+        score = (_segment_distance(xs, ys, xy[a], xy[b]) / radii[k]).astype(np.float32)
+        window, labels = best[y0:y1, x0:x1], label[y0:y1, x0:x1]
+        better = (score < window) & inside[y0:y1, x0:x1]
+        window[better] = score[better]
+        labels[better] = k + 1
+    return label, best
+
+
+def _nearest_inside(flood: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """`flood` carried outside `inside` from the nearest pixel inside: the soft edge round a torso is the torso's,
+    even where an arm's bone is nearer in a straight line."""
+    _, nearest_pixel = cv2.distanceTransformWithLabels((~inside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    value = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
+    value[nearest_pixel[inside]] = flood[inside]
+    return value[nearest_pixel]
+
+
+def _score_of(part: np.ndarray, inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(H, W) float32: each pixel's distance, in its bone's radii, from the bone of `part` (inf far from it)."""
+    h, w = part.shape
+    radii = bone_radii(inside, rig, rest_xy)
+    out = np.full((h, w), np.inf, np.float32)
+    xy = clip_far(rest_xy)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        window = _window(xy[a], xy[b], 3.0 * radii[k] + 2, (w, h))
+        if window is None:
+            continue
+        ys, xs, sl = window
+        mine = part[sl] == k
+        out[sl][mine] = _segment_distance(xs, ys, xy[a], xy[b])[mine] / radii[k]
+    return out
+
+
+def _window(p: np.ndarray, q: np.ndarray, reach: float, size: tuple[int, int]):
+    """Pixel grids (ys, xs) and the slice of the box round segment p-q grown by `reach`, or None off the picture."""
+    w, h = size
+    lo = np.floor(np.minimum(p, q) - reach).astype(np.int64)
+    hi = np.ceil(np.maximum(p, q) + reach).astype(np.int64) + 1
+    x0, y0, x1, y1 = max(0, lo[0]), max(0, lo[1]), min(w, hi[0]), min(h, hi[1])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    return ys, xs, (slice(y0, y1), slice(x0, x1))
+
+
+def _segment_distance(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Distance of each pixel (xs, ys) from the segment p-q."""
+    d = q - p
+    t = np.clip(((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
+    return np.hypot(xs - p[0] - t * d[0], ys - p[1] - t * d[1])
+
+
+def _anchored(label: np.ndarray, lines: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """`label` kept only on connected regions that touch their own bone's line (others become 0, to flood)."""
+    from skimage.measure import label as connected
+
+    regions = connected(label, background=0, connectivity=1)
+    own = (lines > 0) & (lines == label)
+    keep = np.zeros(int(regions.max()) + 1, bool)
+    keep[np.unique(regions[own])] = True
+    keep[0] = False
+    out = np.where(keep[regions], label, 0)
+    # A bone whose line no region of its own touches still seeds the flood from its line.
+    return np.where((out == 0) & (lines > 0) & inside & ~np.isin(lines, np.unique(out)), lines, out)
 
 
 @dataclass(frozen=True)
@@ -324,6 +478,7 @@ class _CutRule:
     joint_xy: np.ndarray  # (J, 2)
     radius: np.ndarray  # (J,) joined within this distance of a shared joint
     gaps: np.ndarray  # (H, W) bool: narrow gaps in the subject that the mesh bridges; parts never join there
+    links: dict  # (bone a, bone b) -> (a's joint, b's joint) for bones joined by one bone between them
 
     ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # a boundary point within 40 degrees of both bones
 
@@ -337,7 +492,8 @@ class _CutRule:
         span = 2 * max(2, int(spacing / 3)) + 3  # the widest gap the grown mask closes, and a little more
         closed = cv2.morphologyEx(subject, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
         gaps = (closed > 0) & ~(cv2.dilate(subject, np.ones((3, 3), np.uint8)) > 0)
-        return _CutRule(rig.bone_joint_indices(), clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing), gaps)
+        ends = rig.bone_joint_indices()
+        return _CutRule(ends, clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing), gaps, _links(ends))
 
     def cut(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """For point pairs of parts (K,), (K,) at points (K, 2): True where the two parts are cut apart."""
@@ -361,7 +517,34 @@ class _CutRule:
                 along_b = self._cosine(part_b[idx], end_b, offset, distance)
                 alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
                 joined[idx] |= near | ~alongside
+        self._join_linked(part_a, part_b, xy, joined)
         return ~joined | (in_gap & (part_a != part_b))
+
+    def _join_linked(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray, joined: np.ndarray) -> None:
+        """Join, in place, parts whose bones are linked through one bone (an arm and a spine through a
+        collarbone) near either end of that bone, as for a shared joint: an arm held out from a torso
+        bends at its root instead of tearing off it; one hanging alongside the torso stays cut from it."""
+        todo = np.flatnonzero(~joined & (part_a != part_b))
+        if not len(todo) or not self.links:
+            return
+        pairs, inverse = np.unique(np.stack([part_a[todo], part_b[todo]], 1), axis=0, return_inverse=True)
+        for k, (bone_a, bone_b) in enumerate(pairs):
+            link = self.links.get((int(bone_a), int(bone_b)))
+            if link is None:
+                continue
+            idx = todo[inverse.ravel() == k]
+            pivots = self.joint_xy[list(link)]  # (2, 2): a's end and b's end of the bone between them
+            gap = np.hypot(*(xy[idx][:, None, :] - pivots[None]).transpose(2, 0, 1))  # (K, 2)
+            which = np.argmin(gap, 1)
+            offset = xy[idx] - pivots[which]
+            distance = gap[np.arange(len(idx)), which]
+            near = distance <= self.radius[np.array(link)[which]]
+            ends_a = (self.ends[bone_a] == link[0]).argmax()
+            ends_b = (self.ends[bone_b] == link[1]).argmax()
+            along_a = self._cosine(np.full(len(idx), bone_a), int(ends_a), offset, distance)
+            along_b = self._cosine(np.full(len(idx), bone_b), int(ends_b), offset, distance)
+            alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
+            joined[idx] |= near & ~alongside
 
     def _cosine(self, bone: np.ndarray, end: int, offset: np.ndarray, distance: np.ndarray) -> np.ndarray:
         """Cosine between `offset` (from the bone's end `end`) and the bone leaving that end."""
@@ -369,6 +552,99 @@ class _CutRule:
         direction = stop - start
         norm = np.hypot(direction[:, 0], direction[:, 1]) * distance
         return np.where(norm > 1e-9, (direction * offset).sum(1) / np.maximum(norm, 1e-9), 1.0)
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """Which mesh vertices their part's bone holds rigidly, and which bend freely (ARAP) near joints.
+
+    AnimatedDrawings pins its mesh at the joints only, and ARAP carries everything between them: a
+    torso's corner goes along with an arm held out from it. Here every vertex of one part, away
+    from the joints where its bone bends and from the boundaries where it is joined to another
+    part, moves with its bone as a similarity (its place along and across the bone is kept), so
+    an unmoved part keeps its pixels exactly and a moved one stays rigid; ARAP bends only the
+    bands round joints and joined boundaries, which stretch as skin does.
+    """
+
+    vertices: np.ndarray  # (V, 2) rest positions
+    part: np.ndarray  # (V,) the bone whose part a vertex is; -1 where it joins several parts
+    free: np.ndarray  # (V,) bool: in a band round a bending joint or a joined boundary
+    ends: np.ndarray  # (B, 2) joint indices of each bone
+    rest_xy: np.ndarray  # (J, 2)
+
+    @staticmethod
+    def of(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, rig: Rig, rest_xy: np.ndarray,
+           radii: np.ndarray, spacing: float) -> _Binding:
+        """The binding of a cut mesh (`tri_part` per triangle) to `rig` at `rest_xy`; `radii` (B,) bone thickness.
+
+        The band round a joined boundary lies on the thinner part's side (both sides where the two
+        are about as thick) and is about as wide as that part is thick, between one and two
+        spacings: an arm bends at its root, the torso it leaves holds still."""
+        n = len(vertices)
+        corner_vertex, corner_part = triangles.ravel(), np.repeat(tri_part, 3)
+        lo, hi = np.full(n, np.iinfo(np.int64).max), np.full(n, -1)
+        np.minimum.at(lo, corner_vertex, corner_part)
+        np.maximum.at(hi, corner_vertex, corner_part)
+        part = np.where(lo == hi, hi, -1)
+        free = part < 0
+        shared = np.flatnonzero((part < 0) & (hi >= 0))
+        if len(shared) and len(radii):
+            r_lo, r_hi = radii[lo[shared]], radii[hi[shared]]
+            width = np.clip(1.5 * np.minimum(r_lo, r_hi), spacing, 2 * spacing)
+            near = cKDTree(vertices).query_ball_point(vertices[shared], width)
+            centre = np.repeat(shared, [len(v) for v in near])
+            vertex = np.fromiter((v for group in near for v in group), np.int64, len(centre))
+            thin_lo = radii[lo[centre]] <= 1.25 * radii[hi[centre]]
+            thin_hi = radii[hi[centre]] <= 1.25 * radii[lo[centre]]
+            bends = ((part[vertex] == lo[centre]) & thin_lo) | ((part[vertex] == hi[centre]) & thin_hi)
+            free[vertex[bends]] = True
+        return _Binding(vertices, part, free, rig.bone_joint_indices(), clip_far(rest_xy))
+
+    def pins(self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix,
+             pin_bone: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
+        """Pin vertices with their weights along (P, J) and across (P, J) bones: the joints, the bone pins
+        lying on their own bone's part, and every held vertex."""
+        own = (pin_bone < 0) | (self.part[pin_vertex] < 0) | (self.part[pin_vertex] == pin_bone)
+        pin_vertex, pin_weights = pin_vertex[own], pin_weights[own]
+        held = ~self.free & (self.part >= 0)
+        held[pin_vertex] = False
+        rows = np.flatnonzero(held)
+        a, b = self.ends[self.part[rows]].T if len(rows) else (np.zeros(0, np.int64),) * 2
+        d = self.rest_xy[b] - self.rest_xy[a]
+        length2 = (d * d).sum(1)
+        ok = length2 > 1e-6  # a bone of no length has no direction to hold a vertex by
+        rows, a, b, d, length2 = rows[ok], a[ok], b[ok], d[ok], length2[ok]
+        offset = self.vertices[rows] - self.rest_xy[a]
+        t = (offset * d).sum(1) / length2
+        u = (offset * (d @ _R90.T)).sum(1) / length2
+        joints = pin_weights.shape[1]
+        k = np.arange(len(rows))
+        along = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([k, k]), np.concatenate([a, b]))),
+                              shape=(len(rows), joints))
+        across = sp.csr_matrix((np.concatenate([-u, u]), (np.concatenate([k, k]), np.concatenate([a, b]))),
+                               shape=(len(rows), joints))
+        return (np.concatenate([pin_vertex, rows]), sp.vstack([pin_weights, along]).tocsr(),
+                sp.vstack([sp.csr_matrix(pin_weights.shape), across]).tocsr())
+
+
+def _links(ends: np.ndarray, limit: int = 200_000) -> dict:
+    """(bone a, bone b) -> (a's joint, b's joint) for bones sharing no joint but each a joint of one bone between."""
+    by_joint: dict[int, list[int]] = {}
+    for k, (a, b) in enumerate(ends):
+        by_joint.setdefault(int(a), []).append(k)
+        by_joint.setdefault(int(b), []).append(k)
+    links: dict = {}
+    for c, (c0, c1) in enumerate(ends):
+        first, second = by_joint.get(int(c0), []), by_joint.get(int(c1), [])
+        if len(first) * len(second) > limit - len(links):
+            continue
+        for bone_a in first:
+            for bone_b in second:
+                if c in (bone_a, bone_b) or bone_a == bone_b or set(ends[bone_a]) & set(ends[bone_b]):
+                    continue
+                links[(bone_a, bone_b)] = (int(c0), int(c1))
+                links[(bone_b, bone_a)] = (int(c1), int(c0))
+    return links
 
 
 def _cut_points(labels: np.ndarray, rule: _CutRule, spacing: float) -> np.ndarray:
@@ -723,27 +999,45 @@ _FILLS_LOCK = threading.Lock()
 
 
 def _filled(rgb: np.ndarray, mask: np.ndarray, max_side: int, method: str) -> np.ndarray:
-    """fill_background without the cache."""
+    """fill_background without the cache.
+
+    The fill is solved over the hole grown by about 1% of the picture, so the fringe a cut-out mask
+    leaves round the subject (a suit's orange, a drawing's outline) is not carried into the
+    background as a smear; it is pasted over the hole and faded out across the growth, so there
+    is no hard edge where the fill meets the picture."""
     h, w = mask.shape
     hole = background_hole(mask)
+    grow = max(2, round(0.012 * max(h, w)))
+    grown = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
     scale = min(1.0, max_side / max(h, w))
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
     small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
-    small_hole = cv2.dilate(cv2.resize(hole.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST),
-                            np.ones((3, 3), np.uint8))
+    small_hole = cv2.dilate(cv2.resize(grown, (sw, sh), interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
     if small_hole.all():
         return rgb.copy()
-    if method == "biharmonic":
-        filled = _biharmonic(small, small_hole > 0)
-    elif method in ("telea", "ns"):
-        flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
-        filled = cv2.inpaint(small, small_hole, 5, flag)
-    else:
-        raise ValueError(f"unknown inpaint method {method!r} (use biharmonic, telea or ns)")
+    filled = _fill_small(small, small_hole, method)
     filled = cv2.GaussianBlur(cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
-    out = rgb.copy()
-    out[hole] = filled[hole]
-    return out
+    # Weight 1 over the hole, fading to 0 across the growth.
+    outside = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 3)
+    weight = np.clip(1.0 - outside / (grow + 1), 0.0, 1.0)[..., None]
+    out = rgb * (1 - weight) + filled * weight
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _fill_small(small: np.ndarray, small_hole: np.ndarray, method: str) -> np.ndarray:
+    """`small` (uint8 RGB) with `small_hole` (uint8, non-zero in the hole) inpainted by `method`."""
+    if method == "biharmonic":
+        return _biharmonic(small, small_hole > 0)
+    if method in ("telea", "ns"):
+        return cv2.inpaint(small, small_hole, 5, cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS)
+    if method in ("shiftmap", "fsr") and hasattr(cv2, "xphoto"):  # OpenCV contrib, when it is installed
+        flag = cv2.xphoto.INPAINT_SHIFTMAP if method == "shiftmap" else cv2.xphoto.INPAINT_FSR_FAST
+        out = np.zeros_like(small)
+        bgr = np.ascontiguousarray(small[..., ::-1])
+        cv2.xphoto.inpaint(bgr, (small_hole == 0).astype(np.uint8) * 255, out, flag)
+        return np.ascontiguousarray(out[..., ::-1])
+    raise ValueError(f"unknown inpaint method {method!r} (use biharmonic, telea or ns; shiftmap or fsr with "
+                     "opencv-contrib)")
 
 
 def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:

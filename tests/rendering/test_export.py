@@ -55,7 +55,7 @@ def test_png_sequences(tmp_path, name, files):
 def test_unwritable_outputs_are_refused_up_front(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         output_target(str(tmp_path / "missing" / "deeper" / "out.mp4"))
-    with pytest.raises(OutputError, match=r"write \.mp4, a folder, or a \.png pattern"):
+    with pytest.raises(OutputError, match=r"write \.mp4, \.gif, \.webm, \.mov, a folder, or a \.png pattern"):
         output_target(str(tmp_path / "out.avi"))
 
 
