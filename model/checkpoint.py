@@ -83,9 +83,7 @@ def load_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> 
     """Load a checkpoint into `model` in place; a missing, misshapen, non-float or non-finite tensor is a ModelError."""
     state, metadata = read_checkpoint(path)
     if "lora" in metadata and not getattr(model, "peft_config", None):
-        from peft import LoraConfig
-
-        model.add_adapter(LoraConfig(**check_lora_metadata(metadata["lora"], path)))
+        _add_lora(model, check_lora_metadata(metadata["lora"], path), path)
     lora = {k[len(LORA_PREFIX):]: v for k, v in state.items() if k.startswith(LORA_PREFIX)}
     ours = {k: v for k, v in state.items() if not k.startswith(LORA_PREFIX)}
     expected = {k: tuple(v.shape) for k, v in checkpoint_state_dict(model).items() if not k.startswith(LORA_PREFIX)}
@@ -104,9 +102,29 @@ def load_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> 
     if lora:
         from peft.utils import set_peft_model_state_dict
 
-        result = set_peft_model_state_dict(model, lora, adapter_name=_adapter(model))
+        try:
+            result = set_peft_model_state_dict(model, lora, adapter_name=_adapter(model))
+        except RuntimeError as err:  # torch's "size mismatch for ...": the first line names the tensor
+            raise ModelError(f"{path}: a LoRA tensor does not fit this model ({str(err).splitlines()[-1].strip()})") \
+                from None
         if getattr(result, "unexpected_keys", None):
             raise ModelError(f"{path}: LoRA tensor {result.unexpected_keys[0]} does not fit this model")
+
+
+def _add_lora(model: PoseAnythingTransformer3DModel, settings: dict, path: str | Path) -> None:
+    """The checkpoint's LoRA adapter on `model`; ModelError when it names modules the model lacks."""
+    import warnings
+
+    from peft import LoraConfig
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # peft's "some target modules not found": checked below
+            model.add_adapter(LoraConfig(**settings))
+    except ValueError as err:  # peft's NoMatchingPeftModuleError is one
+        targets = ", ".join(settings["target_modules"])[:120]
+        raise ModelError(f"{path}: metadata lora.target_modules ({targets}) names no module of this model "
+                         f"({' '.join(str(err).split())[:160]})") from None
 
 
 def _base_layer(name: str) -> str:

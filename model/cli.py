@@ -31,6 +31,10 @@ def _tiny_folder_problem(folder: Path) -> str | None:
     """Why `model tiny` cannot write into `folder` (None when it can)."""
     if "\0" in str(folder):
         return f"{str(folder)!r} holds a NUL byte"
+    try:
+        str(folder.resolve()).encode("utf-8")  # the tokenizer library writes through Rust, which takes UTF-8 only
+    except UnicodeError:
+        return f"{str(folder)!a}: a name in this path is not UTF-8 text; write the model elsewhere"
     if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in folder.parts):
         return f"{str(folder)[:60]}...: a name in this path is longer than 255 bytes"
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -52,9 +56,13 @@ def main(argv: list[str]) -> int:
         if problem:
             print(f"model tiny: {problem}", file=sys.stderr)
             return 2
+        from transformers.utils import logging as transformers_logging
+
         from poseanything_studio.core.fileio import atomic_dir
 
         from .tiny import CHECKPOINT_NAME, write_tiny_model
+
+        transformers_logging.disable_progress_bar()  # its "Writing model shards" bar: stderr is for errors here
 
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)

@@ -96,17 +96,39 @@ def _take(table: dict, key: str, kind: type, where: str, path: Path, default: An
     return value
 
 
+MAX_CONFIG_BYTES = 2**20  # a config is a page of settings (the example is 2 KB)
+
+
+def _read_toml(path: Path) -> dict:
+    """The TOML table in `path` (UTF-8, at most MAX_CONFIG_BYTES); ConfigError naming the file otherwise."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found" if not path.exists() else f"{path}: not a file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config ({err.strerror or err})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: more than {MAX_CONFIG_BYTES // 1024} KB: not a config file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text (line {line}); save the config as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
+
+
 def load_config(path: str | Path) -> Config:
     """Read and check a TOML config; every fault is a ConfigError naming the file and the key."""
     from poseanything_studio.core.parts import PART_RULES  # here, not at the top: `train --help` stays light
 
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    raw = _read_toml(path)
     base = path.parent
 
     def rel(p: str) -> Path:

@@ -10,6 +10,8 @@ import shutil
 from importlib.resources import files
 from pathlib import Path
 
+from .core.fileio import atomic_dir
+
 
 def resource_dir(name: str) -> Path:
     """The package's folder `resources/NAME` as a real path (a project needs its pictures beside it)."""
@@ -45,9 +47,8 @@ def copy_examples(target: Path) -> list[Path]:
     clashes = [target / p.name for p in sources if (target / p.name).exists()]
     if clashes:
         raise FileExistsError(f"{clashes[0]}: already exists (nothing was copied)")
-    target.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for source in sources:
-        shutil.copy2(source, target / source.name)
-        copied.append(target / source.name)
-    return copied
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(target, replace=False) as tmp:  # all or nothing; a file that appears meanwhile is kept
+        for source in sources:
+            shutil.copy2(source, tmp / source.name)
+    return [target / source.name for source in sources]

@@ -70,6 +70,9 @@ def _delegate(name: str, argv: list[str]) -> int:
     except MemoryError:
         print(f"{PROG} {name}: error: out of memory", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except UnicodeError as err:  # a name from a broken file system (bytes that are not UTF-8) a library refuses
+        print(f"{PROG} {name}: error: {unencodable_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # -- the window -------------------------------------------------------------------------------------
@@ -125,8 +128,8 @@ def examples_main(argv: list[str]) -> int:
         return EXIT_OK
     try:
         copied = copy_examples(Path(args.copy))
-    except OSError as err:  # FileExistsError (a clash) is one
-        print(f"error: {err}", file=sys.stderr)
+    except OSError as err:  # FileExistsError (a clash) is one; a full disk leaves nothing copied
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for path in copied:
         print(path)
@@ -241,6 +244,9 @@ def render_main(argv: list[str]) -> int:
     except MemoryError:
         print("error: out of memory: render fewer frames or a smaller size; nothing was written", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except UnicodeError as err:
+        print(f"error: {unencodable_line(err)}; nothing was written", file=sys.stderr)
+        return EXIT_BAD_INPUT
     finally:
         _restore_signals(previous)
 
@@ -287,6 +293,14 @@ def one_line(err: BaseException, limit: int = 400) -> str:
     """The error's text on one line, cut to `limit` characters (a message must fit a terminal line or two)."""
     text = " ".join(str(err).split()) or type(err).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def unencodable_line(err: UnicodeError) -> str:
+    """One line for a name holding bytes that are not UTF-8 text (or a lone surrogate), which a library refused."""
+    text = getattr(err, "object", "")
+    shown = ascii(text[:120]) if isinstance(text, str) else ""
+    return one_line(f"the name {shown} holds bytes that are not UTF-8 text; rename it" if shown
+                    else f"a name holds bytes that are not UTF-8 text ({err}); rename it")
 
 
 def os_error_line(err: OSError) -> str:
@@ -338,7 +352,8 @@ def _render(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     bar = _progress_bar(job.frames)
     try:
-        with FrameWriter(target, job.fps, job.size, job.frames) as writer:
+        # Agreed to replace what exists (or --overwrite): else a file that appears meanwhile is kept, not replaced.
+        with FrameWriter(target, job.fps, job.size, job.frames, overwrite=bool(existing) or args.overwrite) as writer:
             for event in run(job, cancel):
                 if isinstance(event, Frame):
                     writer.write(event.image, event.alpha)
@@ -388,14 +403,15 @@ def _render_release(args: argparse.Namespace) -> int:
     _print_err(f"note: {clip.plan.message}")
     if args.preview is not None:
         frames = clip.pose_frames if args.preview == "pose" else colour_release_parts(clip)
-        return _write_frames(target, clip.plan.fps, clip.size, list(frames))
-    return _render_release_neural(args, clip, target, render_release)
+        return _write_frames(target, clip.plan.fps, clip.size, list(frames), overwrite=bool(existing) or args.overwrite)
+    return _render_release_neural(args, clip, target, render_release, overwrite=bool(existing) or args.overwrite)
 
 
-def _write_frames(target, fps: float, size: tuple[int, int], frames: list) -> int:
+def _write_frames(target, fps: float, size: tuple[int, int], frames: list, overwrite: bool) -> int:
+    """Write `frames` to `target` (`overwrite`: replace what exists, else keep a file that appears meanwhile)."""
     from .rendering.export import FrameWriter
 
-    with FrameWriter(target, fps, size, len(frames)) as writer:
+    with FrameWriter(target, fps, size, len(frames), overwrite=overwrite) as writer:
         for frame in frames:
             writer.write(frame)
     if sys.stderr.isatty():
@@ -419,7 +435,7 @@ def _release_renderer():
     return render_release
 
 
-def _render_release_neural(args: argparse.Namespace, clip, target, render_release) -> int:
+def _render_release_neural(args: argparse.Namespace, clip, target, render_release, overwrite: bool) -> int:
     """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
     yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
     from .rendering.events import Frame, Notice, Progress
@@ -431,7 +447,7 @@ def _render_release_neural(args: argparse.Namespace, clip, target, render_releas
     cancel = threading.Event()
     bar = _progress_bar(clip.plan.output_frames)
     try:
-        with FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames) as writer:
+        with FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames, overwrite=overwrite) as writer:
             for event in render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed,
                                         cancel=cancel):
                 if isinstance(event, Frame):

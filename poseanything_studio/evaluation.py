@@ -436,11 +436,15 @@ def main(argv: list[str]) -> int:
                    if net is None]
         print(f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
               file=sys.stderr)
-    try:
+    try:  # without --overwrite, a file that appeared under the name meanwhile is kept
         if args.csv:
-            atomic_write_text(args.csv, to_csv(rows))
+            atomic_write_text(args.csv, to_csv(rows), replace=args.overwrite)
         if args.frames_csv:
-            atomic_write_text(args.frames_csv, frames_csv(frames))
+            atomic_write_text(args.frames_csv, frames_csv(frames), replace=args.overwrite)
+    except FileExistsError as err:
+        print(f"error: {err.filename}: appeared while evaluating; it was kept (pass --overwrite to replace it)",
+              file=sys.stderr)
+        return 2
     except OSError as err:  # a full disk, a folder gone meanwhile: the temporary is already removed
         print(f"error: {err.filename or args.csv}: could not write ({err.strerror or err})", file=sys.stderr)
         return 2

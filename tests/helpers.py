@@ -63,3 +63,45 @@ def pipeline_scene(frames: int = 9, height: int = 64, width: int = 96, second_pa
         masks[f, 1, 30:60, second_part_x + 4 * f : second_part_x + 30 + 4 * f] = True
         camera[f, 8 + f : 56 + f, 10 - f] = 255
     return image, pose, masks, camera
+
+
+
+MAIN_PY = str(Path(__file__).resolve().parents[1] / "main.py")
+MEMORY_CAP_MB = 1536  # address space a capped CLI run gets: imports (numpy, OpenCV, SciPy's BLAS) map ~600 MB
+
+
+_PEAK_REPORTER = """\
+import atexit, runpy, sys
+
+main_py, peak_file = sys.argv[1], sys.argv[2]
+
+
+def report_peak():  # VmHWM, this process's own peak (ru_maxrss would count the parent's memory at fork time)
+    with open("/proc/self/status") as status, open(peak_file, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+
+
+atexit.register(report_peak)
+sys.argv = [main_py, *sys.argv[3:]]
+runpy.run_path(main_py, run_name="__main__")
+"""
+
+
+def run_cli_capped(args: list, cap_mb: int = MEMORY_CAP_MB, timeout: float = 180) -> tuple[int, str, float]:
+    """The CLI in a child process under an address-space cap (RLIMIT_AS: a runaway allocation fails instead of
+    swapping the machine); (exit status, stderr text, the child's own peak resident memory in MB, Linux's VmHWM)."""
+    import resource
+    import subprocess
+    import sys
+    import tempfile
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (cap_mb * 2**20, cap_mb * 2**20))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak"
+        proc = subprocess.run([sys.executable, "-c", _PEAK_REPORTER, MAIN_PY, str(peak_file), *map(str, args)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              preexec_fn=cap, cwd=Path(MAIN_PY).parent, timeout=timeout)
+        peak_kb = float(peak_file.read_text()) if peak_file.is_file() else float("nan")
+    return proc.returncode, proc.stderr.decode("utf-8", "replace"), peak_kb / 1024

@@ -98,6 +98,9 @@ def _run_bad(args, capsys):
     (lambda d: d.update(camera=[{"frame": 0, "zoom": 0}]), "camera[0].zoom"),
     (lambda d: d.update(frames=0), "frames"),
     (lambda d: d.update(size=[10**5, 32]), "size"),
+    (lambda d: d.update(image="\ud800.png"), "image: '\\ud800.png' holds a character no file name can hold"),
+    (lambda d: d.update(subject_mask="m\udfff/x.png"), "subject_mask: "),
+    (lambda d: d.update(render={"renderer": "puppet", "model_dir": "\ud800"}), "render.model_dir: "),
 ])
 def test_bad_projects_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, edit, words):
     path = write_arm_project(tmp_path)
@@ -192,3 +195,22 @@ def test_subcommand_option_errors_are_one_line_exit_2(argv, capsys):
         main(argv)
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="names of arbitrary bytes: Linux file systems")
+def test_names_of_bytes_that_are_not_utf8(tmp_path, capsys):
+    """A name from a broken file system (b'\\xff'): rendered where the system takes it, one line where a library
+    cannot (the tokenizer library writes UTF-8 names only), never a traceback."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/\xff-folder"))
+    (tmp_path / "plain").mkdir()
+    write_arm_project(tmp_path / "plain")  # OpenCV's own imwrite crashes on such a name: made here, then renamed
+    (tmp_path / "plain").rename(folder)
+    project = folder / "arm.pasproj"
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/\xfe.mp4"))
+    assert main(["render", str(project), "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    capsys.readouterr()
+    assert main(["model", "tiny", str(folder / "tiny")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not UTF-8 text" in err, err
+    assert not (folder / "tiny").exists()

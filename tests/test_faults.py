@@ -32,19 +32,26 @@ def _temps(folder: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def _small_disk(folder: Path, kib: int):
-    """A tmpfs of `kib` KiB mounted on `folder`, all but 4 KiB of it filled (root only; else the test skips)."""
+def _tmpfs(folder: Path, kib: int):
+    """A tmpfs of `kib` KiB mounted on `folder`: its own file system (root only; else the test skips)."""
     folder.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
                           capture_output=True)
     if done.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
-        filler = folder / "filler"
-        filler.write_bytes(b"x" * (disk_free(folder) - 4096))
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@contextlib.contextmanager
+def _small_disk(folder: Path, kib: int):
+    """A tmpfs of `kib` KiB mounted on `folder`, all but 4 KiB of it filled (root only; else the test skips)."""
+    with _tmpfs(folder, kib):
+        filler = folder / "filler"
+        filler.write_bytes(b"x" * (disk_free(folder) - 4096))
+        yield folder
 
 
 def _run(args, capsys) -> tuple[int, str]:
@@ -73,6 +80,33 @@ def test_a_full_disk_during_a_png_render_and_a_save_keeps_the_old_files(tmp_path
         with pytest.raises(OSError):
             atomic_write_text(old, "new " * 10_000)
         assert old.read_text() == "old" and _temps(disk) == []
+
+
+@pytest.mark.parametrize("out", ["", "f_%04d.png", "seq/"])
+def test_frames_written_into_a_mount_point_arrive_whole(tmp_path, capsys, out):
+    """The temporary frames sit on the destination's own file system: moving them in never crosses one (EXDEV)."""
+    project = write_arm_project(tmp_path, frames=5)
+    with _tmpfs(tmp_path / "mnt", 8192) as mount:
+        code, err = _run(["render", str(project), "-o", f"{mount}/{out}"], capsys)
+        assert code == 0, err
+        folder = mount / "seq" if out == "seq/" else mount
+        name = "f_{:04d}.png" if out.startswith("f_") else "frame_{:05d}.png"
+        assert sorted(p.name for p in folder.iterdir()) == sorted(name.format(i) for i in range(5))
+        assert sorted(p.name for p in mount.iterdir() if TEMP_TAG in p.name) == []
+        code, err = _run(["render", str(project), "-o", f"{mount}/{out}", "--overwrite"], capsys)
+        assert code == 0 and len(list(folder.iterdir())) == 5, err
+
+
+def test_an_mp4_into_a_mount_point_and_a_kept_file_there(tmp_path, capsys):
+    from poseanything_studio.core.fileio import rename_no_replace
+
+    project = write_arm_project(tmp_path, frames=5)
+    with _tmpfs(tmp_path / "mnt", 8192) as mount:
+        assert _run(["render", str(project), "-o", str(mount / "o.mp4")], capsys)[0] == 0
+        (mount / "new").write_text("new")
+        with pytest.raises(FileExistsError):
+            rename_no_replace(mount / "new", mount / "o.mp4")  # renameat2 on a tmpfs: o.mp4 is kept
+        assert (mount / "o.mp4").stat().st_size > 1000 and (mount / "new").read_text() == "new"
 
 
 def disk_free(folder: Path) -> int:

@@ -8,9 +8,12 @@ such temporary whose process is gone (`remove_stale_temps`).
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -97,10 +100,12 @@ def _fsync_file(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, suffix: str = "", replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success fsync and rename it onto `target`, else delete it.
 
-    The temporary name keeps `suffix` (e.g. ".mp4") so tools that look at extensions still work.
+    The temporary name keeps `suffix` (e.g. ".mp4") so tools that look at extensions still work. With
+    `replace=False` a file that appeared at `target` meanwhile is kept: FileExistsError, and nothing is written.
+    A `target` that is a symbolic link is itself replaced (the file it points to is never written).
     """
     target = Path(target)
     remove_stale_temps(target)
@@ -112,7 +117,10 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's private 0600
         yield tmp
         _fsync_file(tmp)  # a full disk shows here at the latest, before the old file is replaced
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            rename_no_replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -120,32 +128,107 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside `target`; on success move its files into `target`, else delete it."""
+def atomic_dir(target: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder on `target`'s file system; on success move its files into `target`, else delete it.
+
+    The temporary sits inside `target` when that folder exists (it may be a mount point: moving from its parent
+    would cross file systems), else beside it. With `replace=False` nothing in `target` is replaced: a name that
+    appeared there meanwhile is FileExistsError, and the files moved before it are taken back out.
+    """
     target = Path(target)
+    inside = target.is_dir()
     remove_stale_temps(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", dir=target.parent))
+    if inside:
+        remove_stale_temps(target / target.name)  # temporaries of killed runs inside the folder
+    tmp = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", dir=target if inside else target.parent))
     try:
         yield tmp
         target.mkdir(exist_ok=True)
-        for item in sorted(tmp.iterdir()):
-            os.replace(item, target / item.name)
+        _move_all(tmp, target, replace)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `target` atomically (fsynced before the rename), keeping an existing file's mode."""
-    with atomic_path(target, suffix=".tmp") as tmp:
+def _move_all(folder: Path, target: Path, replace: bool) -> None:
+    moved: list[Path] = []
+    try:
+        for item in sorted(folder.iterdir()):
+            if replace:
+                os.replace(item, target / item.name)
+            else:
+                rename_no_replace(item, target / item.name)
+                moved.append(target / item.name)
+    except BaseException:
+        for path in moved:  # new names only (nothing was replaced): the folder is as it was
+            with contextlib.suppress(OSError):
+                os.replace(path, folder / path.name)
+        raise
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+@functools.cache
+def _renameat2():
+    """libc's renameat2 (Linux, glibc 2.28+), or None (looked up once)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return function
+
+
+def rename_no_replace(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move the file `source` to `target` unless `target` exists (FileExistsError), in one step where the system can.
+
+    renameat2(RENAME_NOREPLACE) on Linux; else a hard link and an unlink; else (a file system without links) a
+    check right before the rename.
+    """
+    import ctypes
+
+    function = _renameat2()
+    if function is not None:
+        if function(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # not "this file system cannot"
+            raise OSError(err, os.strerror(err), os.fspath(target))
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(target)) from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.EXDEV, errno.ENOSYS):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(target)) from None
+        os.rename(source, target)
+        return
+    os.unlink(source)
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes, replace: bool = True) -> None:
+    """Write `data` to `target` atomically (fsynced before the rename), keeping an existing file's mode.
+
+    `replace=False`: a file at `target` (also one that appeared while writing) is kept: FileExistsError.
+    """
+    with atomic_path(target, suffix=".tmp", replace=replace) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
         if Path(target).exists():
             shutil.copymode(target, tmp)
 
 
-def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+def atomic_write_text(target: str | os.PathLike, text: str, replace: bool = True) -> None:
     """Write `text` (UTF-8, LF line ends) to `target` atomically, fsynced before the rename."""
-    atomic_write_bytes(target, text.encode("utf-8"))
+    atomic_write_bytes(target, text.encode("utf-8"), replace=replace)
+
 
 
 class OutputPathError(ValueError):

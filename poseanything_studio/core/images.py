@@ -7,7 +7,10 @@ and it turns the picture upright as its EXIF orientation says (phone photos are 
 
 from __future__ import annotations
 
+import contextlib
+import struct
 import warnings
+import zlib
 from pathlib import Path
 
 import cv2
@@ -30,8 +33,13 @@ class ImageTooLarge(ImageReadError):
         self.size = size
 
 
-def picture_info(path: str | Path) -> tuple[tuple[int, int], int]:
-    """(width, height) as stored and the EXIF orientation (1-8) of a picture, from its header only."""
+def picture_info(path: str | Path, max_pixels: int | None = None) -> tuple[tuple[int, int], int]:
+    """(width, height) as stored and the EXIF orientation (1-8) of a picture, from its header only.
+
+    Never decodes pixels (Pillow's PNG `getexif()` would decode the whole picture to look for an EXIF chunk
+    after the pixels: 9 GB for a 1 MB file claiming 100000x100000); ImageTooLarge past `max_pixels`, if given,
+    before the EXIF is read at all.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -42,18 +50,82 @@ def picture_info(path: str | Path) -> tuple[tuple[int, int], int]:
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 size = img.size
-                try:
-                    orientation = int(img.getexif().get(EXIF_ORIENTATION, 1))
-                except Exception:  # a broken EXIF block: the picture is still readable, assume upright
-                    orientation = 1
+                if max_pixels is not None and size[0] * size[1] > max_pixels:
+                    raise _too_large(path, size, max_pixels)
+                orientation = _orientation(img, path)
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{str(path)!r} is far too large a picture (more than {MAX_PIXELS:,} pixels)",
                             (0, 0)) from None
     except (UnidentifiedImageError, SyntaxError, ValueError, EOFError):
         raise ImageReadError(f"cannot decode {str(path)!r} as an image") from None
+    except ImageReadError:
+        raise
     except OSError as err:
         raise ImageReadError(f"cannot read {str(path)!r} ({err.strerror or err})") from None
     return size, orientation if 1 <= orientation <= 8 else 1
+
+
+def _too_large(path: Path, size: tuple[int, int], max_pixels: int) -> ImageTooLarge:
+    w, h = size
+    return ImageTooLarge(f"{str(path)!r} is {w}x{h} ({w * h / 1e6:.0f} MP); pictures of at most "
+                         f"{max_pixels / 1e6:.0f} MP are read: downscale it first", (w, h))
+
+
+def _orientation(img, path: Path) -> int:
+    """The EXIF orientation of an open picture, read without decoding it (1 when there is none or it is broken)."""
+    from PIL import Image
+
+    try:
+        if img.format == "PNG" and "exif" not in img.info:
+            exif = _png_late_exif(path)  # an eXIf chunk after the pixels, which Pillow finds only by decoding
+            if exif:
+                img.info["exif"] = exif
+        return int(Image.Image.getexif(img).get(EXIF_ORIENTATION, 1))  # the base method: reads `info`, no load()
+    except Exception:  # a broken EXIF block: the picture is still readable, assume upright
+        return 1
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MAX_PNG_CHUNKS = 100_000  # chunk headers looked at for a late eXIf (a real PNG has a few dozen)
+_MAX_EXIF_BYTES = 2**20
+
+
+def _png_late_exif(path: Path) -> bytes | None:
+    """The data of a PNG's eXIf chunk, found by hopping over chunk headers (no decoding); None when it has none."""
+    with open(path, "rb") as f:
+        if f.read(8) != PNG_SIGNATURE:
+            return None
+        for _ in range(_MAX_PNG_CHUNKS):
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            length, kind = struct.unpack(">I4s", head)
+            if kind == b"eXIf":
+                return f.read(min(length, _MAX_EXIF_BYTES))
+            if kind == b"IEND":
+                return None
+            f.seek(length + 4, 1)  # the data and its CRC
+    return None
+
+
+def png_damage(data: np.ndarray) -> str | None:
+    """What is wrong with a PNG file's chunk structure (cut short, a bad CRC), or None when it is whole.
+
+    Checked before OpenCV decodes it, so a damaged file is our one line, not libpng's own line on stderr first.
+    """
+    buffer = memoryview(data).cast("B")
+    at, end = 8, len(buffer)
+    while at + 12 <= end:
+        length, kind = struct.unpack_from(">I4s", buffer, at)
+        stop = at + 8 + length
+        if stop + 4 > end:
+            break
+        if zlib.crc32(buffer[at + 4:stop]) != struct.unpack_from(">I", buffer, stop)[0]:
+            return f"its {kind.decode('latin-1')!r} chunk is damaged (CRC mismatch)"
+        if kind == b"IEND":
+            return None
+        at = stop + 4
+    return "the file is cut short"
 
 
 def upright_size(path: str | Path) -> tuple[int, int]:
@@ -69,14 +141,13 @@ def read_rgba(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     """
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     path = _checked_file(path)
-    (w, h), orientation = picture_info(path)
-    if w * h > max_pixels:
-        raise ImageTooLarge(f"{str(path)!r} is {w}x{h} ({w * h / 1e6:.0f} MP); pictures of at most "
-                            f"{max_pixels / 1e6:.0f} MP are read: downscale it first", (w, h))
+    (w, h), orientation = picture_info(path, max_pixels)
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except (OSError, ValueError) as err:
         raise ImageReadError(f"cannot read {str(path)!r} ({getattr(err, 'strerror', None) or err})") from None
+    if data[:8].tobytes() == PNG_SIGNATURE and (damage := png_damage(data)):
+        raise ImageReadError(f"cannot decode {str(path)!r} as an image: {damage}")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None  # UNCHANGED: no EXIF rotation
     if image is None or image.shape[:2] != (h, w):
         image = _pillow_decode(path)  # formats OpenCV lacks (e.g. GIF, palette tricks); BGR(A) like cv2
@@ -149,13 +220,13 @@ def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     """
     from PIL import Image
 
-    from .fileio import atomic_path
-
     max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     path = _checked_file(path)
-    (w, h), orientation = picture_info(path)
-    if w * h > 4 * max_pixels:
-        raise ImageTooLarge(f"{str(path)!r} is {w}x{h}: too large even to downscale here", (w, h))
+    try:
+        (w, h), orientation = picture_info(path, 4 * max_pixels)
+    except ImageTooLarge as err:
+        w, h = err.size
+        raise ImageTooLarge(f"{str(path)!r} is {w}x{h}: too large even to downscale here", (w, h)) from None
     scale = (max_pixels / (w * h)) ** 0.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -165,13 +236,31 @@ def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     rgba = orient(rgba, orientation)
     new = (max(1, int(rgba.shape[1] * scale)), max(1, int(rgba.shape[0] * scale)))
     small = cv2.resize(rgba, new, interpolation=cv2.INTER_AREA) if new != rgba.shape[1::-1] else rgba
-    out = path.with_name(f"{path.stem}_{small.shape[1]}x{small.shape[0]}.png")
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGBA2BGRA))
     if not ok:
         raise ImageReadError(f"could not encode a downscaled copy of {str(path)!r}")
-    with atomic_path(out, suffix=".png") as tmp:
-        tmp.write_bytes(encoded.tobytes())
-    return out
+    try:
+        return _new_file(path.parent, f"{path.stem}_{small.shape[1]}x{small.shape[0]}", ".png", encoded.tobytes())
+    except OSError as err:  # e.g. a read-only folder
+        raise ImageReadError(f"cannot write a smaller copy beside {str(path)!r} "
+                             f"({getattr(err, 'strerror', None) or err})") from None
+
+
+def _new_file(folder: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write `data` as STEM.SUFFIX in `folder`, or STEM-2.SUFFIX, ... where that name is taken: never over another
+    file (one holding exactly `data`, an earlier copy, is reused); the path written."""
+    from .fileio import atomic_write_bytes
+
+    for n in range(1, 100):
+        out = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            atomic_write_bytes(out, data, replace=False)
+            return out
+        except FileExistsError:
+            with contextlib.suppress(OSError):
+                if out.is_file() and out.stat().st_size == len(data) and out.read_bytes() == data:
+                    return out
+    raise FileExistsError(f"{folder / (stem + suffix)} and 98 other names are taken")
 
 
 def cover_matrix(src_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:

@@ -10,6 +10,8 @@ training data (model/data.py) build part masks with.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -87,22 +89,37 @@ def segment_distances(xy: np.ndarray, bone_pairs: np.ndarray, size: tuple[int, i
     """Distance of every pixel to each bone segment, (B, H, W) float32."""
     w, h = size
     dist = np.empty((len(bone_pairs), h, w), np.float32)
-    xy = clip_far(xy)
     for i, (a, b) in enumerate(bone_pairs):
-        line = np.full((h, w), 255, np.uint8)
-        cv2.line(line, tuple(np.round(xy[a]).astype(int)), tuple(np.round(xy[b]).astype(int)), 0, 1)
-        dist[i] = cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        dist[i] = segment_distance(xy, a, b, size)
     return dist
 
 
+def segment_distance(xy: np.ndarray, a: int, b: int, size: tuple[int, int]) -> np.ndarray:
+    """Distance of every pixel to the segment from joint `a` to joint `b`, (H, W) float32."""
+    w, h = size
+    xy = clip_far(xy)
+    line = np.full((h, w), 255, np.uint8)
+    cv2.line(line, tuple(np.round(xy[a]).astype(int)), tuple(np.round(xy[b]).astype(int)), 0, 1)
+    return cv2.distanceTransform(line, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
 def part_labels(mask: np.ndarray, rig: Rig, xy: np.ndarray) -> np.ndarray:
-    """Nearest-bone partition of the subject: (H, W) int16, bone index or BACKGROUND."""
+    """Nearest-bone partition of the subject: (H, W) int16, bone index or BACKGROUND.
+
+    One bone's distances at a time (a running minimum): memory stays a few frames whatever the bone count.
+    """
     h, w = mask.shape
     labels = np.full((h, w), BACKGROUND, np.int16)
     if not rig.bones:
         return labels
-    dist = segment_distances(xy, rig.bone_joint_indices(), (w, h))
-    labels[mask] = np.argmin(dist[:, mask], axis=0).astype(np.int16)
+    nearest = np.full(int(mask.sum()), np.inf, np.float32)
+    inside = np.full(nearest.shape, BACKGROUND, np.int16)
+    for j, (a, b) in enumerate(rig.bone_joint_indices()):
+        dist = segment_distance(xy, a, b, (w, h))[mask]
+        closer = dist < nearest  # strictly: ties keep the first bone, as argmin does
+        nearest[closer] = dist[closer]
+        inside[closer] = j
+    labels[mask] = inside
     return labels
 
 
@@ -117,14 +134,21 @@ def capped_dilation_masks(labels: np.ndarray, rig: Rig, xy: np.ndarray, cap: flo
 
     alpha_j = min(cap, smallest radius whose dilation covers `coverage` of part j); (B, H, W) bool.
     """
-    h, w = labels.shape
-    dist = segment_distances(xy, rig.bone_joint_indices(), (w, h))
-    masks = np.zeros(dist.shape, bool)
-    for j in range(len(dist)):
-        inside = dist[j][labels == j]
-        radius = min(cap, float(np.quantile(inside, coverage))) if inside.size else line_width((w, h))
-        masks[j] = dist[j] <= radius
+    pairs = rig.bone_joint_indices()
+    masks = np.zeros((len(pairs), *labels.shape), bool)
+    for j in range(len(pairs)):
+        masks[j] = _dilated_part(labels, xy, pairs, j, cap, coverage)
     return masks
+
+
+def _dilated_part(labels: np.ndarray, xy: np.ndarray, pairs: np.ndarray, j: int, cap: float = 100.0,
+                  coverage: float = 0.95) -> np.ndarray:
+    """Bone j's capped dilation mask (H, W) bool (see `capped_dilation_masks`)."""
+    h, w = labels.shape
+    dist = segment_distance(xy, pairs[j][0], pairs[j][1], (w, h))
+    inside = dist[labels == j]
+    radius = min(cap, float(np.quantile(inside, coverage))) if inside.size else line_width((w, h))
+    return dist <= radius
 
 
 def bone_motion(rest_a: np.ndarray, rest_b: np.ndarray, pose_a: np.ndarray, pose_b: np.ndarray) -> np.ndarray:
@@ -168,6 +192,38 @@ def rest_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rule: str =
     if rule != "nearest":
         raise ValueError(f"unknown part rule {rule!r} (use nearest or dilated)")
     return part_masks(labels, len(rig.bones))
+
+
+def posed_part_pictures(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray,
+                        rule: str = DEFAULT_PART_RULE) -> Iterator[np.ndarray]:
+    """`colour_parts` of each frame's posed part masks, (H, W, 3) uint8 one frame at a time, without ever holding
+    the (B, H, W) masks: each rest part is kept cropped to its box, so memory is the parts' area, not B frames.
+    """
+    if rule not in PART_RULES:
+        raise ValueError(f"unknown part rule {rule!r} (use nearest or dilated)")
+    pairs = rig.bone_joint_indices()
+    labels = part_labels(mask, rig, rest_xy)
+    crops = []
+    for j in range(len(pairs)):
+        part = _dilated_part(labels, rest_xy, pairs, j) if rule == "dilated" else labels == j
+        crops.append(_cropped(part))
+    h, w = mask.shape
+    for xy in positions:
+        out = np.zeros((h, w, 3), np.uint8)
+        for (a, b), bone, (x0, y0, crop) in zip(pairs, rig.bones, crops, strict=True):
+            if crop.size:
+                m = bone_motion(rest_xy[a], rest_xy[b], xy[a], xy[b])
+                m[:, 2] += m[:, :2] @ np.array([x0, y0], float)  # the crop's pixel (0, 0) is (x0, y0) at rest
+                out[cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_NEAREST) > 0] = bone_colour(bone.id)
+        yield out
+
+
+def _cropped(part: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """(x0, y0, the mask's bounding box as uint8) of an (H, W) bool mask; an empty crop when it is empty."""
+    ys, xs = np.nonzero(part.any(1))[0], np.nonzero(part.any(0))[0]
+    if not ys.size:
+        return 0, 0, np.zeros((0, 0), np.uint8)
+    return int(xs[0]), int(ys[0]), part[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1].astype(np.uint8)
 
 
 def clip_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray,

@@ -268,8 +268,13 @@ def check_path_text(text: str, key: str) -> None:
     """ProjectError for a path no file system takes: a NUL byte, or a name longer than MAX_NAME_BYTES."""
     if "\0" in text:
         raise ProjectError(f"{_short(text)} holds a NUL byte, which no file name can", key=key)
+    try:
+        os.fsencode(text)  # what the system would be given: a lone surrogate such as \ud800 has no bytes
+    except UnicodeError:
+        raise ProjectError(f"{_short(text)} holds a character no file name can hold (a lone surrogate)",
+                           key=key) from None
     for part in Path(text).parts:
-        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise ProjectError(f"the name {_short(part)} is longer than {MAX_NAME_BYTES} bytes", key=key)
 
 
@@ -593,7 +598,8 @@ def save_project(project: Project, path: str | os.PathLike) -> Project:
     file opens again. Returns the project as read back (numbers as the file holds them, `path` set), so the
     caller holds exactly what reopening the file gives, and the right base folder.
     """
-    path = Path(path).resolve()
+    path = Path(path).expanduser()
+    path = path.parent.resolve() / path.name  # not the name itself: a link there is replaced, never written through
     moved = project
     if project.path is None or project.path.parent != path.parent:
         moved = replace(project, image=_relative(project.resolve(project.image), path.parent),

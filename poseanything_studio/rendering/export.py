@@ -43,10 +43,25 @@ class OutputTarget:
         return self.kind != "png"
 
     def existing(self, frames: int) -> list[Path]:
-        """Files this output would replace."""
+        """Files this output would replace: the video file, or the frames' names and older frames of the pattern."""
         if self.is_file:
             return [self.path] if self.path.exists() else []
-        return [p for p in (self.path / (self.pattern % i) for i in range(frames)) if p.exists()]
+        named = {p for p in (self.path / (self.pattern % i) for i in range(frames)) if p.exists()}
+        return sorted(named | set(self.sequence_files()))
+
+    def sequence_files(self) -> list[Path]:
+        """Regular files in the folder named by the pattern for some frame number (an earlier render's frames)."""
+        if self.kind != "png" or not self.path.is_dir():
+            return []
+        head, _, tail = re.split(r"(%0?\d*d)", self.pattern, maxsplit=1)
+        shape = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+        found = []
+        with contextlib.suppress(OSError), os.scandir(self.path) as entries:
+            for entry in entries:
+                match = shape.fullmatch(entry.name)
+                if match and self.pattern % int(match.group(1)) == entry.name and entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
+        return sorted(found)
 
 
 def output_target(text: str, alpha: bool | None = None) -> OutputTarget:
@@ -101,11 +116,16 @@ class FrameWriter:
     """Context manager taking frames in order; commits the output on a clean exit, else leaves nothing.
 
     Every failure while writing (a full disk, ffmpeg dying, a frame of the wrong shape) is an OutputError
-    of one line, and the temporary output is removed.
+    of one line, and the temporary output is removed. `overwrite`: the user agreed to replace what
+    `target.existing()` lists; a PNG sequence then holds exactly the new frames (the older frames of the
+    pattern past the new count are removed, nothing else). Without it, an output that appeared while the
+    frames were made is kept, and this output is not written.
     """
 
-    def __init__(self, target: OutputTarget, fps: float, size: tuple[int, int], frames: int):
+    def __init__(self, target: OutputTarget, fps: float, size: tuple[int, int], frames: int,
+                 overwrite: bool = True):
         self.target, self.fps, self.size, self.frames = target, fps, size, frames
+        self.overwrite = overwrite
         self.written = 0
         self._stack = contextlib.ExitStack()
 
@@ -113,9 +133,10 @@ class FrameWriter:
         self._writer: Mp4Encoder | None = None  # ffmpeg starts with the first frame: an early failure leaves no trace
         try:
             if self.target.is_file:
-                self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=self.target.path.suffix))
+                self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=self.target.path.suffix,
+                                                                  replace=self.overwrite))
             else:
-                self._folder = self._stack.enter_context(atomic_dir(self.target.path))
+                self._folder = self._stack.enter_context(atomic_dir(self.target.path, replace=self.overwrite))
         except (OSError, ValueError) as err:  # e.g. a read-only file system, which os.access does not see
             raise OutputError(f"{self.target.path}: cannot write there ({_reason(err)})") from None
         return self
@@ -149,7 +170,13 @@ class FrameWriter:
             if exc_type is None and self.written != self.frames:
                 raise OutputError(f"{self.target.path}: got {self.written} frames of {self.frames}")
             if exc_type is None:
-                return bool(self._stack.__exit__(None, None, None))  # fsync and rename into place
+                done = bool(self._stack.__exit__(None, None, None))  # fsync and rename into place
+                self._remove_older_frames()
+                return done
+        except FileExistsError as err:
+            self._stack.__exit__(type(err), err, err.__traceback__)
+            raise OutputError(f"{err.filename or self.target.path}: appeared while rendering; it was kept and "
+                              "nothing was written (pass --overwrite to replace it)") from None
         except OSError as err:
             if not isinstance(err, OutputError):
                 err = OutputError(f"{self.target.path}: could not write ({_reason(err)})")
@@ -159,6 +186,16 @@ class FrameWriter:
             self._stack.__exit__(type(err), err, err.__traceback__)
             raise
         return bool(self._stack.__exit__(exc_type, exc, tb))
+
+    def _remove_older_frames(self) -> None:
+        """After an agreed overwrite: the pattern's frames past the new count (an earlier, longer render's)."""
+        if self.target.kind != "png" or not self.overwrite:
+            return
+        new = {self.target.pattern % i for i in range(self.written)}
+        for path in self.target.sequence_files():
+            if path.name not in new:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
 
 def _frame_for(target: OutputTarget, image: np.ndarray, alpha: np.ndarray | None,
@@ -263,9 +300,9 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
 
 
 def write_frames(frames: Iterator[np.ndarray] | np.ndarray, target: OutputTarget, fps: float,
-                 size: tuple[int, int], count: int) -> None:
-    """Write `count` frames to `target` atomically."""
-    with FrameWriter(target, fps, size, count) as writer:
+                 size: tuple[int, int], count: int, overwrite: bool = True) -> None:
+    """Write `count` frames to `target` atomically (`overwrite`: as FrameWriter's)."""
+    with FrameWriter(target, fps, size, count, overwrite=overwrite) as writer:
         for image in frames:
             writer.write(image)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
+from ..core.parts import posed_part_pictures
 from ..core.raster import camera_frames, draw_pose
 from .events import Frame, Preview, Progress, RenderError, RenderEvent, check_cancel
 from .job import RenderJob
@@ -30,8 +30,9 @@ def run(job: RenderJob, cancel: threading.Event | None = None) -> Iterator[Rende
         yield from _camera_frames(job, cancel)
         return
     yield Preview("pose", draw_pose(job.rig, job.positions[0], job.size))
-    yield Preview("parts", _part_picture(job, job.positions[:1])[0])
-    yield Preview("matching", identity_matching_picture(job), data=identity_matching(job))
+    first_last = _part_picture(job, job.positions[[0, -1]])  # the part masks are made once for both previews
+    yield Preview("parts", first_last[0])
+    yield Preview("matching", identity_matching_picture(job, first_last), data=identity_matching(job))
     yield from renderer_for(job.renderer).render(job, cancel)
 
 
@@ -55,9 +56,9 @@ def identity_matching(job: RenderJob) -> np.ndarray:
     return np.tile(np.arange(len(job.rig.bones)), (job.frames, 1))
 
 
-def identity_matching_picture(job: RenderJob) -> np.ndarray:
-    """First frame's parts beside the last frame's, each in its matched part's colour."""
-    pictures = _part_picture(job, job.positions[[0, -1]])
+def identity_matching_picture(job: RenderJob, pictures: list[np.ndarray] | None = None) -> np.ndarray:
+    """First frame's parts beside the last frame's, each in its matched part's colour (`pictures`: those two)."""
+    pictures = pictures or _part_picture(job, job.positions[[0, -1]])
     return np.concatenate([pictures[0], np.full((job.size[1], 8, 3), 255, np.uint8), pictures[1]], axis=1)
 
 
@@ -69,11 +70,10 @@ def _pose_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEven
 
 
 def _part_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEvent]:
-    rest = rest_part_masks(job.mask, job.rig, job.rest_xy, job.part_rule)
-    for f in range(job.frames):
+    pictures = posed_part_pictures(job.mask, job.rig, job.rest_xy, job.positions, job.part_rule)
+    for f, picture in enumerate(pictures):
         check_cancel(cancel)
-        masks = posed_part_masks(rest, job.rig, job.rest_xy, job.positions[f:f + 1])[0]
-        yield Frame(f, colour_parts(masks, job.rig))
+        yield Frame(f, picture)
         yield Progress(f + 1, job.frames)
 
 
@@ -86,6 +86,5 @@ def _camera_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEv
 
 
 def _part_picture(job: RenderJob, positions: np.ndarray) -> list[np.ndarray]:
-    rest = rest_part_masks(job.mask, job.rig, job.rest_xy, job.part_rule)
-    masks = posed_part_masks(rest, job.rig, job.rest_xy, positions)
-    return [colour_parts(m, job.rig) for m in masks]
+    """The coloured part masks at each of `positions` (a few frames: all are held)."""
+    return list(posed_part_pictures(job.mask, job.rig, job.rest_xy, positions, job.part_rule))

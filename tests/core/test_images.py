@@ -103,3 +103,30 @@ def test_odd_paths_are_errors_not_crashes(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ImageReadError, match="not a regular file"):  # no hang waiting for a writer
         read_rgba(fifo)
+
+
+def test_a_downscaled_copy_never_replaces_a_file_of_that_name(tmp_path):
+    path = tmp_path / "big.png"
+    Image.fromarray(_asymmetric(300, 200)).save(path)
+    first = downscaled_copy(path, max_pixels=20_000)
+    first.write_bytes(b"someone else's picture, by chance of that name")
+    small = downscaled_copy(path, max_pixels=20_000)
+    assert small.name == f"{first.stem}-2.png"
+    assert first.read_bytes() == b"someone else's picture, by chance of that name"
+    assert downscaled_copy(path, max_pixels=20_000) == small  # the same copy again: reused, not a third file
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.png", first.name, small.name])
+
+
+def test_a_downscaled_copy_in_a_read_only_folder_is_one_clear_error(tmp_path, monkeypatch):
+    import tempfile
+
+    path = tmp_path / "big.png"
+    Image.fromarray(_asymmetric(300, 200)).save(path)
+
+    def read_only(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)  # what a read-only folder does (also for root)
+    with pytest.raises(ImageReadError, match=r"cannot write a smaller copy beside .*big\.png.*Permission denied"):
+        downscaled_copy(path, max_pixels=20_000)
+    assert [p.name for p in tmp_path.iterdir()] == ["big.png"]

@@ -5,10 +5,14 @@ import numpy as np
 
 from poseanything_studio.core.parts import (
     BACKGROUND,
+    PART_RULES,
     capped_dilation_masks,
+    colour_parts,
     grabcut_mask,
     part_labels,
     posed_part_masks,
+    posed_part_pictures,
+    rest_part_masks,
     subject_mask,
 )
 from poseanything_studio.core.rig import Bone, Joint, Rig
@@ -51,6 +55,22 @@ def test_parts_follow_their_bone():
     side = masks[0, 1]
     ys, xs = np.nonzero(side)
     assert xs.mean() < 60 and abs(ys.mean() - 20) < 5  # now lies along the top bar
+
+
+def test_part_pictures_made_a_bone_at_a_time_show_the_parts_the_masks_show():
+    """The previews' low-memory path (a rest part at a time, cropped) draws what the full (F, B, H, W) masks draw."""
+    mask = _l_mask()
+    rest = L_RIG.rest_xy()
+    swung = rest.copy()
+    swung[2] = [20.0, 20.0]
+    positions = np.stack([rest, swung])
+    for rule in PART_RULES:
+        full = posed_part_masks(rest_part_masks(mask, L_RIG, rest, rule), L_RIG, rest, positions)
+        pictures = list(posed_part_pictures(mask, L_RIG, rest, positions, rule))
+        assert len(pictures) == 2
+        for masks, picture in zip(full, pictures, strict=True):
+            assert np.array_equal(picture, colour_parts(masks, L_RIG))
+        assert not np.array_equal(pictures[0], pictures[1])  # the side part moved with its bone
 
 
 def test_alpha_is_the_subject_mask_when_the_picture_has_one():

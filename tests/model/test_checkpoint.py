@@ -54,3 +54,20 @@ def test_pickle_and_foreign_files_are_refused(tmp_path):
         load_checkpoint(fresh(), tmp_path / "other.safetensors")
     with pytest.raises(ModelError, match="not found"):
         load_checkpoint(fresh(), tmp_path / "missing.safetensors")
+
+
+def test_a_lora_naming_modules_the_model_lacks_is_one_clear_error(tmp_path):
+    from peft import LoraConfig
+
+    trained = fresh(0)
+    trained.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q"]))
+    path = save_checkpoint(trained, tmp_path / "pa.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    metadata["lora"] = '{"r": 2, "lora_alpha": 2, "target_modules": ["no_such_module"]}'
+    save_file(state, str(tmp_path / "foreign.safetensors"), metadata=metadata)
+    with pytest.raises(ModelError, match=r"foreign\.safetensors: metadata lora\.target_modules \(no_such_module\) "
+                                         "names no module of this model"):
+        load_checkpoint(fresh(0), tmp_path / "foreign.safetensors")

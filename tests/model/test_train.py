@@ -299,3 +299,16 @@ def test_fsdp_on_two_processes_matches_ddp_and_resumes_exactly_from_shards(setup
     assert replicated.keys() == sharded.keys()
     for k in replicated:
         torch.testing.assert_close(sharded[k], replicated[k], rtol=0, atol=1e-4)  # Adam steps are <= 1e-3 each
+
+
+@pytest.mark.parametrize(("content", "words"), [
+    ("# réglages\n[model]\ndir = \"m\"\n".encode("latin-1"), "not UTF-8 text (line 1)"),
+    (b"[model]\ndir = " + b"[" * 100_000, "more than 1024 KB"),
+    (b"a = " + b"[" * 50_000 + b"]" * 50_000, "not valid TOML"),
+])
+def test_a_config_that_is_not_utf8_or_toml_is_one_line(tmp_path, capsys, content, words):
+    path = tmp_path / "cfg.toml"
+    path.write_bytes(content + (b" " * 2**20 if "KB" in words else b""))
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and words in err, err
