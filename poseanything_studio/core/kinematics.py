@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from .rig import Rig
+from .tracks import Track, closed_loop, looped_times, sample_values
 
 EPS = 1e-9
 FABRIK_ITERATIONS = 30
@@ -111,6 +112,26 @@ def _hierarchy(rig: Rig, roots: tuple[str, ...]) -> Hierarchy:
             continue
         constraints.append((int(a), int(b)))
     return Hierarchy(ids, tuple(parent), tuple(order), tuple(root_list), tuple(constraints))
+
+
+def anchored_roots(rig: Rig, still: Collection[str]) -> tuple[str, ...]:
+    """Per subject holding joints that never move (`still`: no track, or keys all alike), the most central of them.
+
+    Such a joint is where the subject turns about between keys: a shoulder that stays while the arm swings.
+    """
+    index = {j: i for i, j in enumerate(rig.joint_ids)}
+    adjacency: list[list[int]] = [[] for _ in index]
+    for a, b in rig.bone_joint_indices():
+        adjacency[a].append(int(b))
+        adjacency[b].append(int(a))
+    rest, out = rig.rest_xy(), []
+    for group in rig.components():
+        candidates = sorted(index[j] for j in group if j in still)
+        if candidates and len(candidates) < len(group):
+            centroid = rest[sorted(index[j] for j in group)].mean(0)
+            out.append(rig.joint_ids[min(candidates, key=lambda j: (
+                _eccentricity(j, adjacency), float(np.hypot(*(rest[j] - centroid))), j))])
+    return tuple(out)
 
 
 def central_joint(members: list[int], adjacency: list[list[int]], rest: np.ndarray) -> int:
@@ -430,3 +451,73 @@ def settle(h: Hierarchy, before: np.ndarray, after: np.ndarray, rest: np.ndarray
         free = set(int(j) for j in moved) - pinned - {joint}
         out = relax_constraints(h, out, bone_lengths(h, before), free)
     return out
+
+
+# -- interpolation that turns limbs -------------------------------------------------------------------
+def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track], t: np.ndarray,
+                    loop: tuple[int, int] | None = None) -> np.ndarray:
+    """Joint positions (N, J, 2) at times `t`, each joint following its bone's angle and length between its keys.
+
+    Roots interpolate their positions. Every other keyed joint has, at each of its own keys, a local angle
+    (against its parent's bone at that frame, parents evaluated first) and a length; the angles are unwrapped
+    (the shortest turn between keys) and angle and length are interpolated by the keys' step/linear/smooth rules.
+    A joint with no track stays at its rest position. A loop cuts and closes each joint's keys (`closed_loop`).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    played = looped_times(t, loop)
+    key_times = [np.array(tr.frames, dtype=np.float64) for tr in tracks.values() if tr]
+    extra = [np.array([float(loop[0])])] if loop else []
+    grid = np.unique(np.concatenate([played, *key_times, *extra]))
+    world = np.repeat(rest[None], len(grid), axis=0)  # (G, J, 2)
+    data = world.copy()  # the same, except at each joint's own keys: the key's position as the file holds it
+    ref = np.zeros((2, len(grid), len(h.joint_ids)))  # each joint's own bone direction on the grid: played, data
+    for j in h.order:
+        p = h.parent[j]
+        track = tracks.get(h.joint_ids[j])
+        if track:
+            times = np.array(track.frames, dtype=np.float64)
+            values = np.array([k.value for k in track.keys], dtype=np.float64)
+            interps = [k.interp for k in track.keys]
+            if p < 0:
+                world[:, j] = sample_values(*closed_loop(times, values, interps, loop), grid)
+            else:
+                parent_track = tracks.get(h.joint_ids[p])
+                fixed = np.isin(times, parent_track.frames) if parent_track else np.ones(len(times), bool)
+                world[:, j] = _turned(world, data, ref, p, times, values, interps, grid, loop, fixed)
+            data[:, j] = world[:, j]
+            data[np.searchsorted(grid, times), j] = values
+        else:
+            data[:, j] = world[:, j]
+        if p >= 0:
+            for i, xy in enumerate((world, data)):
+                d = xy[:, j] - xy[:, p]
+                ref[i, :, j] = np.arctan2(d[:, 1], d[:, 0])
+    return world[np.searchsorted(grid, played)]
+
+
+def _turned(world: np.ndarray, data: np.ndarray, ref: np.ndarray, p: int, times: np.ndarray, values: np.ndarray,
+            interps: list[str], grid: np.ndarray, loop: tuple[int, int] | None, fixed: np.ndarray) -> np.ndarray:
+    """One child joint's positions on the grid from its keys read as (angle, length) against parent `p`.
+
+    The angle comes from every key; the length from the keys at frames where the parent's position is data too
+    (`fixed`: it has a key there, or no track), since against an interpolated parent a key's distance is not its
+    bone's length. Where no key is at such a frame, every key gives the length.
+    """
+    at = np.searchsorted(grid, times)
+    base = data[at, p]
+    d = values - base
+    angle = np.unwrap(np.arctan2(d[:, 1], d[:, 0]) - ref[1, at, p])[:, None]
+    length = np.hypot(d[:, 0], d[:, 1])[:, None]
+    a_times, angle, a_interps = closed_loop(times, angle, interps, loop)
+    if loop is not None and len(angle) > 1:  # the closing key turns the short way from the last key
+        angle[-1, 0] = angle[-2, 0] + (angle[-1, 0] - angle[-2, 0] + math.pi) % (2 * math.pi) - math.pi
+    keep = fixed if fixed.any() else np.ones(len(times), bool)
+    l_times, length, l_interps = closed_loop(times[keep], length[keep], [i for i, k in zip(interps, keep,
+                                                                                             strict=True) if k], loop)
+    a = ref[0, :, p] + sample_values(a_times, angle, a_interps, grid)[:, 0]
+    bone = sample_values(l_times, length, l_interps, grid)
+    out = world[:, p] + bone * np.column_stack([np.cos(a), np.sin(a)])
+    exact = fixed & (np.abs(world[at, p] - data[at, p]).max(1) < 1e-9) & (times < (loop[1] if loop else np.inf))
+    out[at[exact]] = values[exact]  # where the key is reproduced anyway, it is reproduced to the bit
+    return out
+

@@ -23,13 +23,8 @@ KeyRef = tuple[str, int]
 
 # -- reading --------------------------------------------------------------------------------------
 def pose_at(project: Project, frame: float) -> np.ndarray:
-    """Joint positions (J, 2) at one frame, reference-image pixels."""
-    out = project.rig.rest_xy().copy()
-    for j, joint_id in enumerate(project.rig.joint_ids):
-        track = project.tracks.get(joint_id)
-        if track:
-            out[j] = track.sample([frame])[0]
-    return out
+    """Joint positions (J, 2) at one frame, reference-image pixels (the project's interpolation and loop)."""
+    return project.positions_at([frame])[0]
 
 
 def camera_at(project: Project, frame: int) -> np.ndarray:

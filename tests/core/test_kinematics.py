@@ -125,3 +125,117 @@ def test_a_cycle_keeps_its_bone_lengths_when_a_corner_turns():
     out = kin.pose_drag(h, rest, rest, h.index("b"), (45.0, -20.0), "rotate")
     assert np.allclose(lengths(h, out), lengths(h, rest), rtol=0.01)
     assert not np.allclose(out[h.index("b")], rest[h.index("b")])
+
+
+# -- interpolation that turns limbs ------------------------------------------------------------------
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from poseanything_studio.core.errors import ProjectError  # noqa: E402
+from poseanything_studio.core.project import Project, load_project, project_to_dict, save_project  # noqa: E402
+from poseanything_studio.core.tracks import Key, Track  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "poseanything_studio" / "resources" / "examples"
+
+
+def length_ratios(project: Project) -> np.ndarray:
+    """Each bone's length at every frame over its rest length, (F, B)."""
+    pos, rest, pairs = project.joint_positions(), project.rig.rest_xy(), project.rig.bone_joint_indices()
+    rest_len = np.hypot(*(rest[pairs[:, 1]] - rest[pairs[:, 0]]).T)
+    d = pos[:, pairs[:, 1]] - pos[:, pairs[:, 0]]
+    return np.hypot(d[..., 0], d[..., 1]) / rest_len
+
+
+def turned(xy, centre, degrees):
+    a = np.radians(degrees)
+    d = np.asarray(xy, float) - centre
+    return tuple(centre + [d[0] * np.cos(a) - d[1] * np.sin(a), d[0] * np.sin(a) + d[1] * np.cos(a)])
+
+
+def swing_project(degrees=120.0, interp="smooth") -> Project:
+    """An arm: shoulder (never keyed), elbow and hand keyed at 0 and 48, the arm turned `degrees` about the shoulder."""
+    rig = chain_rig([(100, 100), (150, 100), (200, 100)])
+    centre = np.array([100.0, 100.0])
+    tracks = {j: Track((Key(0, xy, interp), Key(48, turned(xy, centre, degrees), interp)))
+              for j, xy in (("c1", (150.0, 100.0)), ("c2", (200.0, 100.0)))}
+    return Project(image="x.png", rig=rig, tracks=tracks)
+
+
+@pytest.mark.parametrize("interp", ["smooth", "linear", "step"])
+def test_a_120_degree_swing_keeps_every_bone_its_length_at_every_frame(interp):
+    project = swing_project(120.0, interp)
+    ratios = length_ratios(project)
+    assert np.abs(ratios - 1).max() < 0.01
+    pos = project.joint_positions()
+    assert np.allclose(pos[48, 2], turned((200, 100), np.array([100.0, 100.0]), 120), atol=1e-6)
+    if interp != "step":  # the hand went round the shoulder, not along the chord
+        mid = pos[24, 2] - (100, 100)
+        assert np.isclose(np.hypot(*mid), 100, rtol=0.01)
+    if interp != "step":
+        chord = length_ratios(replace(project, interpolation="position"))
+        assert chord.min() < 0.6  # plain position interpolation is what shrank it (cos 60 degrees)
+
+
+def test_the_turn_is_the_shortest_way_round():
+    project = swing_project(-170.0)
+    # keyed from 0 to -170 degrees: the hand passes above (y < 100), never the 190-degree way below
+    assert (project.joint_positions()[1:48, 2, 1] < 100 + 1e-6).all()
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.pasproj")), ids=lambda p: p.stem)
+def test_every_shipped_example_keeps_its_bones_within_one_percent(path):
+    project = load_project(path)
+    assert np.abs(length_ratios(project) - 1).max() < 0.01
+
+
+def test_a_joint_keyed_where_its_parent_is_not_keeps_its_bone_length():
+    rig = chain_rig([(100, 100), (150, 100), (200, 100)])
+    c = np.array([100.0, 100.0])
+    elbow = Track((Key(0, (150.0, 100.0)), Key(40, turned((150, 100), c, 90))))
+    # the hand is keyed at 20 too, at the pose the old chord interpolation showed there
+    hand = Track((Key(0, (200.0, 100.0)), Key(20, (185.0, 160.0)), Key(40, turned((200, 100), c, 90))))
+    project = Project(image="x.png", rig=rig, tracks={"c1": elbow, "c2": hand}, frames=41)
+    assert np.abs(length_ratios(project) - 1).max() < 0.01
+
+
+def test_joints_without_a_track_stay_at_rest():
+    project = swing_project()
+    assert np.allclose(project.joint_positions()[:, 0], (100, 100))
+
+
+def test_a_loop_repeats_the_keys_and_has_no_seam():
+    project = replace(swing_project(90.0), loop=(0, 48), frames=97)
+    pos = project.joint_positions()
+    assert np.allclose(pos[48], pos[0])  # frame `end` is frame `start` again: a looping video shows it once
+    assert np.allclose(pos[60], pos[12])
+    assert np.abs(length_ratios(project) - 1).max() < 0.01
+
+
+def test_posing_keys_round_trip_and_older_files_are_written_as_before(tmp_path):
+    project = replace(swing_project(), roots=("c0",), pins=("c2",), interpolation="position", loop=(0, 40))
+    saved = save_project(project, tmp_path / "p.pasproj")
+    data = project_to_dict(saved)
+    assert data["rig"]["roots"] == ["c0"] and data["rig"]["pins"] == ["c2"]
+    assert data["interpolation"] == "position" and data["loop"] == {"start": 0, "end": 40}
+    again = load_project(tmp_path / "p.pasproj")
+    assert (again.roots, again.pins, again.interpolation, again.loop) == (("c0",), ("c2",), "position", (0, 40))
+    plain = project_to_dict(swing_project())
+    assert not {"interpolation", "loop"} & set(plain) and not {"roots", "pins"} & set(plain["rig"])
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda d: d.update(interpolation="spline"), "interpolation"),
+    (lambda d: d.update(loop={"start": 10, "end": 5}), "loop.end"),
+    (lambda d: d.update(loop=[0, 4]), "loop"),
+    (lambda d: d["rig"].update(roots=["nobody"]), "rig.roots[0]"),
+    (lambda d: d["rig"].update(pins="c1"), "rig.pins"),
+])
+def test_a_bad_posing_key_is_one_line_naming_it(tmp_path, change, key):
+    data = project_to_dict(swing_project())
+    change(data)
+    path = tmp_path / "bad.pasproj"
+    import json
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ProjectError) as err:
+        load_project(path)
+    assert err.value.key == key and "\n" not in str(err.value)
