@@ -109,11 +109,19 @@ def paste_pose(project: Project, payload: Mapping[str, Any], frame: int) -> tupl
 
 def key_pose(project: Project, frame: int, before: np.ndarray, after: np.ndarray,
              also: Iterable[str] = ()) -> Project:
-    """Keys at `frame` for every joint whose position differs between the two poses, and for the joints `also`
-    (a key where the parent has one makes the child's bone length data, see `kinematics.sample_rotation`)."""
-    tracks, also = dict(project.tracks), set(also)
-    for j, joint_id in enumerate(project.rig.joint_ids):
-        if joint_id in also or np.hypot(*(after[j] - before[j])) > 1e-6:
+    """Keys at `frame` for every joint whose position differs between the two poses, for the joints `also`, and
+    for the tracked parents of those: where a joint and its parent are both keyed, the key's distance is its
+    bone's length (see `kinematics.sample_rotation`), so what was posed is what plays."""
+    ids = project.rig.joint_ids
+    keyed = {ids[j] for j in range(len(ids)) if np.hypot(*(after[j] - before[j])) > 1e-6} | set(also)
+    h = project.hierarchy()
+    for joint_id in list(keyed):
+        p = h.parent[h.index(joint_id)]
+        if p >= 0 and project.tracks.get(ids[p]):
+            keyed.add(ids[p])
+    tracks = dict(project.tracks)
+    for j, joint_id in enumerate(ids):
+        if joint_id in keyed:
             track = tracks.get(joint_id) or Track()
             old = track.key_at(frame)
             tracks[joint_id] = track.with_key(Key(frame, (float(after[j][0]), float(after[j][1])),

@@ -239,3 +239,30 @@ def test_a_bad_posing_key_is_one_line_naming_it(tmp_path, change, key):
     with pytest.raises(ProjectError) as err:
         load_project(path)
     assert err.value.key == key and "\n" not in str(err.value)
+
+
+def _all_rigs():
+    from poseanything_studio.core.templates import load_templates, placed
+
+    out = [(p.stem, load_project(p)) for p in sorted(EXAMPLES.glob("*.pasproj"))]
+    for t in load_templates():
+        out.append((f"template-{t.key}", Project(image="t.png", rig=placed(t, (100, 100, 400, 300)), frames=49)))
+    return out
+
+
+@pytest.mark.parametrize("name, project", _all_rigs(), ids=[n for n, _ in _all_rigs()])
+def test_every_example_and_template_posed_by_fk_and_ik_keeps_its_bones_within_one_percent(name, project):
+    from poseanything_studio.core.poses import key_pose
+
+    rng = np.random.default_rng(0)
+    h, rest = project.hierarchy(), project.rig.rest_xy()
+    for frame in (0, 16, 40):
+        pose = project.positions_at([frame])[0]
+        new = pose
+        for _ in range(4):  # a few drags at this frame: each joint FK, leaves IK, roots moved
+            j = int(rng.integers(len(rest)))
+            target = new[j] + rng.normal(0, 25, 2)
+            new = kin.pose_drag(h, new, rest, j, target, "auto", bones=int(rng.integers(0, 4)))
+        project = key_pose(project, frame, pose, new)
+    ratios = length_ratios(project)
+    assert np.abs(ratios - 1).max() < 0.01, name
