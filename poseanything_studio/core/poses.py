@@ -109,12 +109,15 @@ def paste_pose(project: Project, payload: Mapping[str, Any], frame: int) -> tupl
 
 def key_pose(project: Project, frame: int, before: np.ndarray, after: np.ndarray,
              also: Iterable[str] = ()) -> Project:
-    """Keys at `frame` for every joint whose position differs between the two poses, for the joints `also`, and
-    for the tracked parents of those: where a joint and its parent are both keyed, the key's distance is its
-    bone's length (see `kinematics.sample_rotation`), so what was posed is what plays."""
+    """Keys at `frame` for every joint whose position differs between the two poses, for the joints `also`, for the
+    tracked children of moved joints (between keys a child turns with its parent, so one that stayed is keyed
+    where it stayed) and for the tracked parents of all those (where a joint and its parent are both keyed, the
+    key's distance is its bone's length: see `kinematics.sample_rotation`). What was posed is what plays."""
     ids = project.rig.joint_ids
-    keyed = {ids[j] for j in range(len(ids)) if np.hypot(*(after[j] - before[j])) > 1e-6} | set(also)
+    moved = {j for j in range(len(ids)) if np.hypot(*(after[j] - before[j])) > 1e-6}
+    keyed = {ids[j] for j in moved} | set(also)
     h = project.hierarchy()
+    keyed |= {ids[j] for j in range(len(ids)) if h.parent[j] in moved and project.tracks.get(ids[j])}
     for joint_id in list(keyed):
         p = h.parent[h.index(joint_id)]
         if p >= 0 and project.tracks.get(ids[p]):

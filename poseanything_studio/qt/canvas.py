@@ -630,6 +630,7 @@ class Canvas(QGraphicsView):
                       "pins": {h.index(p) for p in project.pins if p in h.joint_ids}, "aim": aim_from_mouse,
                       "rest": project.rig.rest_xy()}
         self.status_message.emit({"rotate": f"Rotate {joint_id} about its parent (Ctrl: move its subtree)",
+                                  "turn": f"Rotate {joint_id} about its parent",
                                   "translate": f"Move {joint_id} and everything below it",
                                   "ik": f"IK: pull {joint_id}, bending up to {self.ik_bones or 'all'} bones"}[mode])
 
