@@ -495,6 +495,15 @@ def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track],
     return world[np.searchsorted(grid, played)]
 
 
+def _closed_angles(times: np.ndarray, local: np.ndarray, interps: list[str],
+                   loop: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`closed_loop` for keys whose first column is an angle: the closing key turns the short way from the last."""
+    times, local, interps = closed_loop(times, local, interps, loop)
+    if loop is not None and len(local) > 1:
+        local[-1, 0] = local[-2, 0] + (local[-1, 0] - local[-2, 0] + math.pi) % (2 * math.pi) - math.pi
+    return times, local, interps
+
+
 def _turned(world: np.ndarray, data: np.ndarray, ref: np.ndarray, p: int, times: np.ndarray, values: np.ndarray,
             interps: list[str], grid: np.ndarray, loop: tuple[int, int] | None, fixed: np.ndarray) -> np.ndarray:
     """One child joint's positions on the grid from its keys read as (angle, length) against parent `p`.
@@ -506,16 +515,16 @@ def _turned(world: np.ndarray, data: np.ndarray, ref: np.ndarray, p: int, times:
     at = np.searchsorted(grid, times)
     base = data[at, p]
     d = values - base
-    angle = np.unwrap(np.arctan2(d[:, 1], d[:, 0]) - ref[1, at, p])[:, None]
-    length = np.hypot(d[:, 0], d[:, 1])[:, None]
-    a_times, angle, a_interps = closed_loop(times, angle, interps, loop)
-    if loop is not None and len(angle) > 1:  # the closing key turns the short way from the last key
-        angle[-1, 0] = angle[-2, 0] + (angle[-1, 0] - angle[-2, 0] + math.pi) % (2 * math.pi) - math.pi
-    keep = fixed if fixed.any() else np.ones(len(times), bool)
-    l_times, length, l_interps = closed_loop(times[keep], length[keep], [i for i, k in zip(interps, keep,
-                                                                                             strict=True) if k], loop)
-    a = ref[0, :, p] + sample_values(a_times, angle, a_interps, grid)[:, 0]
-    bone = sample_values(l_times, length, l_interps, grid)
+    angle = np.arctan2(d[:, 1], d[:, 0]) - ref[1, at, p]
+    angle = angle[0] + np.concatenate([[0.0], np.cumsum((np.diff(angle) + math.pi) % (2 * math.pi) - math.pi)])
+    local = np.column_stack([angle, np.hypot(d[:, 0], d[:, 1])])
+    if fixed.all() or not fixed.any():  # one curve for both (the common case: parent keyed alike)
+        sampled = sample_values(*_closed_angles(times, local, interps, loop), grid)
+        a, bone = ref[0, :, p] + sampled[:, 0], sampled[:, 1:2]
+    else:
+        a = ref[0, :, p] + sample_values(*_closed_angles(times, local[:, :1], interps, loop), grid)[:, 0]
+        keep = [i for i, k in zip(interps, fixed, strict=True) if k]
+        bone = sample_values(*closed_loop(times[fixed], local[fixed, 1:], keep, loop), grid)
     out = world[:, p] + bone * np.column_stack([np.cos(a), np.sin(a)])
     exact = fixed & (np.abs(world[at, p] - data[at, p]).max(1) < 1e-9) & (times < (loop[1] if loop else np.inf))
     out[at[exact]] = values[exact]  # where the key is reproduced anyway, it is reproduced to the bit
