@@ -471,62 +471,93 @@ def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track],
     world = np.repeat(rest[None], len(grid), axis=0)  # (G, J, 2)
     data = world.copy()  # the same, except at each joint's own keys: the key's position as the file holds it
     ref = np.zeros((2, len(grid), len(h.joint_ids)))  # each joint's own bone direction on the grid: played, data
-    for j in h.order:
-        p = h.parent[j]
-        track = tracks.get(h.joint_ids[j])
-        if track:
-            times = np.array(track.frames, dtype=np.float64)
-            values = np.array([k.value for k in track.keys], dtype=np.float64)
+    for level in _levels(h):  # a level's joints hang from joints placed already: sampled together
+        groups: dict[tuple, list[int]] = {}
+        for j in level:
+            p, track = h.parent[j], tracks.get(h.joint_ids[j])
+            if not track:
+                continue
             interps = [k.interp for k in track.keys]
             if p < 0:
+                times = np.array(track.frames, dtype=np.float64)
+                values = np.array([k.value for k in track.keys], dtype=np.float64)
                 world[:, j] = sample_values(*closed_loop(times, values, interps, loop), grid)
+                continue
+            parent_track = tracks.get(h.joint_ids[p])
+            frames = track.frames
+            if parent_track:
+                parent_frames = set(parent_track.frames)
+                fixed = tuple(f in parent_frames for f in frames)
             else:
-                parent_track = tracks.get(h.joint_ids[p])
-                fixed = np.isin(times, parent_track.frames) if parent_track else np.ones(len(times), bool)
-                world[:, j] = _turned(world, data, ref, p, times, values, interps, grid, loop, fixed)
+                fixed = (True,) * len(frames)
+            groups.setdefault((frames, tuple(interps), fixed), []).append(j)
+        for (frames, interps, fixed), joints in groups.items():
+            values = np.array([[k.value for k in tracks[h.joint_ids[j]].keys] for j in joints]).transpose(1, 0, 2)
+            world[:, joints] = _turned(world, data, ref, [h.parent[j] for j in joints], np.array(frames, float),
+                                       values, list(interps), grid, loop, np.array(fixed, bool))
+        for j in level:
             data[:, j] = world[:, j]
-            data[np.searchsorted(grid, times), j] = values
-        else:
-            data[:, j] = world[:, j]
-        if p >= 0:
+            track = tracks.get(h.joint_ids[j])
+            if track:
+                data[np.searchsorted(grid, np.array(track.frames, float)), j] = [k.value for k in track.keys]
+        children = [j for j in level if h.parent[j] >= 0]
+        if children:
+            parents = [h.parent[j] for j in children]
             for i, xy in enumerate((world, data)):
-                d = xy[:, j] - xy[:, p]
-                ref[i, :, j] = np.arctan2(d[:, 1], d[:, 0])
+                d = xy[:, children] - xy[:, parents]
+                ref[i][:, children] = np.arctan2(d[..., 1], d[..., 0])
     return world[np.searchsorted(grid, played)]
 
 
-def _closed_angles(times: np.ndarray, local: np.ndarray, interps: list[str],
-                   loop: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`closed_loop` for keys whose first column is an angle: the closing key turns the short way from the last."""
+def _levels(h: Hierarchy) -> list[list[int]]:
+    """Joints by their number of bones from the root, nearest first."""
+    depth: dict[int, int] = {}
+    for j in h.order:
+        depth[j] = depth[h.parent[j]] + 1 if h.parent[j] >= 0 else 0
+    out: list[list[int]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for j in h.order:
+        out[depth[j]].append(j)
+    return out
+
+
+def _closed_angles(times: np.ndarray, local: np.ndarray, interps: list[str], loop: tuple[int, int] | None,
+                   angles: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`closed_loop` for keys whose first `angles` columns are angles: the closing key turns the short way."""
     times, local, interps = closed_loop(times, local, interps, loop)
     if loop is not None and len(local) > 1:
-        local[-1, 0] = local[-2, 0] + (local[-1, 0] - local[-2, 0] + math.pi) % (2 * math.pi) - math.pi
+        step = local[-1, :angles] - local[-2, :angles]
+        local[-1, :angles] = local[-2, :angles] + (step + math.pi) % (2 * math.pi) - math.pi
     return times, local, interps
 
 
-def _turned(world: np.ndarray, data: np.ndarray, ref: np.ndarray, p: int, times: np.ndarray, values: np.ndarray,
-            interps: list[str], grid: np.ndarray, loop: tuple[int, int] | None, fixed: np.ndarray) -> np.ndarray:
-    """One child joint's positions on the grid from its keys read as (angle, length) against parent `p`.
+def _turned(world: np.ndarray, data: np.ndarray, ref: np.ndarray, parents: list[int], times: np.ndarray,
+            values: np.ndarray, interps: list[str], grid: np.ndarray, loop: tuple[int, int] | None,
+            fixed: np.ndarray) -> np.ndarray:
+    """Child joints' positions on the grid, (G, n, 2), from their keys (`values` (K, n, 2), all at `times` with the
+    same `interps`) read as (angle, length) against their `parents`.
 
     The angle comes from every key; the length from the keys at frames where the parent's position is data too
     (`fixed`: it has a key there, or no track), since against an interpolated parent a key's distance is not its
     bone's length. Where no key is at such a frame, every key gives the length.
     """
+    n = len(parents)
     at = np.searchsorted(grid, times)
-    base = data[at, p]
-    d = values - base
-    angle = np.arctan2(d[:, 1], d[:, 0]) - ref[1, at, p]
-    angle = angle[0] + np.concatenate([[0.0], np.cumsum((np.diff(angle) + math.pi) % (2 * math.pi) - math.pi)])
-    local = np.column_stack([angle, np.hypot(d[:, 0], d[:, 1])])
+    d = values - data[at][:, parents]  # (K, n, 2)
+    angle = np.arctan2(d[..., 1], d[..., 0]) - ref[1][at][:, parents]
+    turns = (np.diff(angle, axis=0) + math.pi) % (2 * math.pi) - math.pi  # the shortest way between keys
+    angle = angle[:1] + np.concatenate([np.zeros((1, n)), np.cumsum(turns, axis=0)])
+    length = np.hypot(d[..., 0], d[..., 1])
     if fixed.all() or not fixed.any():  # one curve for both (the common case: parent keyed alike)
-        sampled = sample_values(*_closed_angles(times, local, interps, loop), grid)
-        a, bone = ref[0, :, p] + sampled[:, 0], sampled[:, 1:2]
+        sampled = sample_values(*_closed_angles(times, np.hstack([angle, length]), interps, loop, n), grid)
+        a, bone = sampled[:, :n], sampled[:, n:]
     else:
-        a = ref[0, :, p] + sample_values(*_closed_angles(times, local[:, :1], interps, loop), grid)[:, 0]
+        a = sample_values(*_closed_angles(times, angle, interps, loop, n), grid)
         keep = [i for i, k in zip(interps, fixed, strict=True) if k]
-        bone = sample_values(*closed_loop(times[fixed], local[fixed, 1:], keep, loop), grid)
-    out = world[:, p] + bone * np.column_stack([np.cos(a), np.sin(a)])
-    exact = fixed & (np.abs(world[at, p] - data[at, p]).max(1) < 1e-9) & (times < (loop[1] if loop else np.inf))
-    out[at[exact]] = values[exact]  # where the key is reproduced anyway, it is reproduced to the bit
+        bone = sample_values(*closed_loop(times[fixed], length[fixed], keep, loop), grid)
+    a = a + ref[0][:, parents]
+    out = world[:, parents] + bone[..., None] * np.stack([np.cos(a), np.sin(a)], axis=-1)
+    same = np.abs(world[at][:, parents] - data[at][:, parents]).max(-1) < 1e-9  # (K, n)
+    exact = same & fixed[:, None] & (times < (loop[1] if loop else np.inf))[:, None]
+    ks, js = np.nonzero(exact)
+    out[at[ks], js] = values[ks, js]  # where a key is reproduced anyway, it is reproduced to the bit
     return out
-

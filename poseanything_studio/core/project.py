@@ -130,17 +130,21 @@ class Project:
         """
         t = np.asarray(times, dtype=np.float64).reshape(-1)
         rest = self.rig.rest_xy()
-        tracks = {j: tr for j, tr in self.tracks.items() if tr and j in set(self.rig.joint_ids)}
+        ids = set(self.rig.joint_ids)
+        tracks = {j: tr for j, tr in self.tracks.items() if tr and j in ids}
         if self.interpolation == "rotation":
             return sample_rotation(self.hierarchy(), rest, tracks, t, self.loop)
         out = np.repeat(rest[None], t.size, axis=0)
         played = looped_times(t, self.loop)
+        groups: dict[tuple, list[int]] = {}  # joints keyed at the same frames alike: sampled as one curve
         for j, joint_id in enumerate(self.rig.joint_ids):
             track = tracks.get(joint_id)
             if track:
-                times_, values = np.array(track.frames, float), np.array([k.value for k in track.keys], float)
-                out[:, j] = sample_values(*closed_loop(times_, values, [k.interp for k in track.keys], self.loop),
-                                          played)
+                groups.setdefault((track.frames, tuple(k.interp for k in track.keys)), []).append(j)
+        for (frames, interps), joints in groups.items():
+            values = np.hstack([[k.value for k in tracks[self.rig.joint_ids[j]].keys] for j in joints])
+            sampled = sample_values(*closed_loop(np.array(frames, float), values, list(interps), self.loop), played)
+            out[:, joints] = sampled.reshape(t.size, len(joints), 2)
         return out
 
     def hierarchy(self) -> Hierarchy:
