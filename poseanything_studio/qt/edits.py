@@ -80,7 +80,8 @@ def delete_rig_items(project: Project, joint_ids: Iterable[str], bone_ids: Itera
     joint_ids = set(joint_ids)
     rig = project.rig.without(joint_ids, bone_ids)
     tracks = {k: v for k, v in project.tracks.items() if k not in joint_ids}
-    return replace(project, rig=rig, tracks=tracks)
+    return replace(project, rig=rig, tracks=tracks, roots=tuple(r for r in project.roots if r not in joint_ids),
+                   pins=tuple(p for p in project.pins if p not in joint_ids))
 
 
 def rename_joint(project: Project, old: str, new: str) -> Project:
@@ -92,7 +93,8 @@ def rename_joint(project: Project, old: str, new: str) -> Project:
         raise ProjectError(f"a joint called {new!r} exists already")
     rig = project.rig.renamed_joint(old, new)
     tracks = {(new if k == old else k): v for k, v in project.tracks.items()}
-    return replace(project, rig=rig, tracks=tracks)
+    roots, pins = (tuple(new if j == old else j for j in ids) for ids in (project.roots, project.pins))
+    return replace(project, rig=rig, tracks=tracks, roots=roots, pins=pins)
 
 
 def rename_bone(project: Project, old: str, new: str) -> Project:

@@ -163,3 +163,36 @@ def test_loop_and_interpolation_choice(studio, monkeypatch):
     doc.undo_stack.undo()
     assert doc.project.interpolation == "rotation" and studio.act_rotation_interp.isChecked()
 
+
+
+def test_renaming_or_deleting_a_pinned_root_keeps_the_file_consistent(studio):
+    doc = studio.doc
+    studio.canvas.make_root("chest")
+    studio.canvas.toggle_pins(["back_l_paw"])
+    assert doc.project.roots == ("chest",)
+    doc.apply(edits.rename_joint(doc.project, "chest", "torso"), "rename")
+    doc.apply(edits.rename_joint(doc.project, "back_l_paw", "paw"), "rename")
+    assert doc.project.roots == ("torso",) and doc.project.pins == ("paw",)
+    h = doc.project.hierarchy()
+    assert h.joint_ids[h.roots[0]] == "torso"
+    doc.apply(edits.delete_rig_items(doc.project, ["paw"], []), "delete")
+    assert doc.project.pins == ()
+
+
+def test_dopesheet_pastes_at_the_frame_and_draws_the_loop(studio):
+    doc, sheet = studio.doc, studio.timeline.dopesheet
+    from poseanything_studio.qt import posing
+
+    sheet._at_frame(4, posing.copy_pose)
+    source = edits.pose_at(doc.project, 4)
+    sheet._at_frame(36, posing.paste_pose)
+    assert doc.frame == 36 and np.allclose(edits.pose_at(doc.project, 36), source, atol=1e-3)
+    doc.select_keys([("hips", 0), ("hips", 16)])
+    from PySide6.QtWidgets import QMenu
+
+    menu = QMenu()
+    sheet._pose_entries(menu, sheet.x_of(10))
+    loop = next(a for a in menu.actions() if a.text().startswith("Loop frames"))
+    loop.trigger()
+    assert doc.project.loop == (0, 16)
+    sheet.repaint()  # the band paints without error
