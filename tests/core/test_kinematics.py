@@ -266,3 +266,10 @@ def test_every_example_and_template_posed_by_fk_and_ik_keeps_its_bones_within_on
         project = key_pose(project, frame, pose, new)
     ratios = length_ratios(project)
     assert np.abs(ratios - 1).max() < 0.01, name
+
+
+def test_looping_the_whole_animation_renders_one_cycle_without_the_seam_twice():
+    project = replace(swing_project(90.0), loop=(0, 49), frames=49)
+    pos = project.positions_at(np.arange(50))
+    assert np.allclose(pos[49], pos[0])  # the frame after the last rendered one is the first again
+    assert not np.allclose(pos[48], pos[0])  # so the last rendered frame is not a copy of the first
