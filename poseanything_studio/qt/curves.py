@@ -119,11 +119,8 @@ class CurveEditor(QWidget):
         if row == CAMERA_ROW:
             last = max(int(frames.max()) + 1, project.frames)
             return project.camera.sample(last)[frames]
-        track = project.tracks.get(row)
-        if track:
-            return track.sample(frames)
-        rest = project.rig.joint(row).xy
-        return np.tile(np.array(rest), (len(frames), 1))
+        # what plays: the project's interpolation (bones turning about their parents by default) and loop
+        return project.positions_at(frames)[:, project.rig.joint_index(row)]
 
     def _move_playhead(self, frame: int) -> None:
         self.playhead.blockSignals(True)

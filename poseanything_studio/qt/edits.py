@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..core import poses
 from ..core.camera import REST, CameraKey, CameraPath
 from ..core.project import FPS_RANGE, MAX_FRAMES, Project
 from ..core.rig import Rig
@@ -23,13 +24,8 @@ KeyRef = tuple[str, int]
 
 # -- reading --------------------------------------------------------------------------------------
 def pose_at(project: Project, frame: float) -> np.ndarray:
-    """Joint positions (J, 2) at one frame, reference-image pixels."""
-    out = project.rig.rest_xy().copy()
-    for j, joint_id in enumerate(project.rig.joint_ids):
-        track = project.tracks.get(joint_id)
-        if track:
-            out[j] = track.sample([frame])[0]
-    return out
+    """Joint positions (J, 2) at one frame, reference-image pixels (the project's interpolation and loop)."""
+    return project.positions_at([frame])[0]
 
 
 def camera_at(project: Project, frame: int) -> np.ndarray:
@@ -84,7 +80,8 @@ def delete_rig_items(project: Project, joint_ids: Iterable[str], bone_ids: Itera
     joint_ids = set(joint_ids)
     rig = project.rig.without(joint_ids, bone_ids)
     tracks = {k: v for k, v in project.tracks.items() if k not in joint_ids}
-    return replace(project, rig=rig, tracks=tracks)
+    return replace(project, rig=rig, tracks=tracks, roots=tuple(r for r in project.roots if r not in joint_ids),
+                   pins=tuple(p for p in project.pins if p not in joint_ids))
 
 
 def rename_joint(project: Project, old: str, new: str) -> Project:
@@ -96,7 +93,8 @@ def rename_joint(project: Project, old: str, new: str) -> Project:
         raise ProjectError(f"a joint called {new!r} exists already")
     rig = project.rig.renamed_joint(old, new)
     tracks = {(new if k == old else k): v for k, v in project.tracks.items()}
-    return replace(project, rig=rig, tracks=tracks)
+    roots, pins = (tuple(new if j == old else j for j in ids) for ids in (project.roots, project.pins))
+    return replace(project, rig=rig, tracks=tracks, roots=roots, pins=pins)
 
 
 def rename_bone(project: Project, old: str, new: str) -> Project:
@@ -111,12 +109,19 @@ def move_joints(project: Project, moves: dict[str, tuple[float, float]], frame: 
 
     In setup mode a joint that already has a track is keyed too (its rest would not show).
     """
-    rest_moves = {}
+    rest_moves, keyed = {}, {}
     for joint_id, xy in moves.items():
         if animate or project.tracks.get(joint_id):
-            project = set_joint_key(project, joint_id, frame, xy)
+            keyed[joint_id] = xy
         else:
             rest_moves[joint_id] = xy
+    if keyed:  # keyed with their tracked parents, so the bone lengths posed are the ones that play
+        ids = project.rig.joint_ids
+        before = pose_at(project, frame)
+        after = before.copy()
+        for joint_id, xy in keyed.items():
+            after[ids.index(joint_id)] = xy
+        project = poses.key_pose(project, frame, before, after, keyed)
     if rest_moves:
         project = replace(project, rig=project.rig.with_joints_moved(rest_moves))
     return project

@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core import poses
 from ..core.errors import ProjectError
 from ..core.project import FPS_RANGE, MAX_FRAMES
 from ..core.tracks import INTERPOLATIONS
-from . import edits
+from . import edits, posing
 from .document import Document, new_drag_serial
 from .edits import CAMERA_ROW
 
@@ -226,6 +227,7 @@ class Dopesheet(QWidget):
         p.fillRect(self.rect(), QColor(45, 45, 50))
         self._paint_rows(p)
         self._paint_ruler(p)
+        self._paint_loop(p)
         self._paint_keys(p)
         self._paint_playhead(p)
         if self._drag and self._drag["kind"] == "band":
@@ -263,6 +265,16 @@ class Dopesheet(QWidget):
             p.drawText(QRectF(x - 20, 2, 40, RULER_H - 8), Qt.AlignmentFlag.AlignCenter, str(f))
         p.drawText(QRectF(8, 0, NAME_W, RULER_H), Qt.AlignmentFlag.AlignVCenter,
                    f"{self.doc.frame} / {frames - 1}")
+
+    def _paint_loop(self, p: QPainter) -> None:
+        """The loop range as a green band on the ruler: the keys from its start play again from its end on."""
+        loop = self.doc.project.loop
+        if loop is None:
+            return
+        x0, x1 = self.x_of(loop[0]), self.x_of(min(loop[1], self.doc.project.frames - 1))
+        p.fillRect(QRectF(x0, RULER_H - 5, max(x1 - x0, 2), 5), QColor(90, 210, 120))
+        p.setPen(QColor(90, 210, 120))
+        p.drawText(QRectF(x0 + 3, 0, 60, 12), Qt.AlignmentFlag.AlignLeft, f"loop {loop[0]}-{loop[1]}")
 
     def _paint_keys(self, p: QPainter) -> None:
         project, selected = self.doc.project, set(self.doc.selected_keys)
@@ -441,8 +453,30 @@ class Dopesheet(QWidget):
             frame = self.frame_at(event.pos().x()) if event.pos().x() > NAME_W else self.doc.frame
             menu.addAction(f"Insert key at frame {frame}",
                            lambda: self.doc.apply(edits.insert_keys(self.doc.project, [row], frame), "Insert key"))
+        self._pose_entries(menu, event.pos().x())
         if not menu.isEmpty():
             menu.exec(event.globalPos())
+
+    def _pose_entries(self, menu: QMenu, x: float) -> None:
+        """Copy the pose of the selected rows (all joints when none), paste it, loop the selected keys' span."""
+        frame = self.frame_at(x) if x > NAME_W else self.doc.frame
+        menu.addSeparator()
+        menu.addAction(f"Copy pose at frame {frame}", lambda: self._at_frame(frame, posing.copy_pose))
+        menu.addAction(f"Paste pose at frame {frame}", lambda: self._at_frame(frame, posing.paste_pose))
+        frames = sorted({f for _, f in self.doc.selected_keys})
+        if len(frames) > 1:
+            menu.addAction(f"Loop frames {frames[0]}-{frames[-1]}", lambda: self.doc.apply(
+                poses.set_loop(self.doc.project, frames[0], frames[-1]), f"Loop {frames[0]}-{frames[-1]}"))
+        if self.doc.project.loop is not None:
+            menu.addAction("No loop", lambda: self.doc.apply(poses.without_loop(self.doc.project), "No loop"))
+
+    def _at_frame(self, frame: int, command) -> None:
+        """Run a pose command at `frame` (the playhead goes there, as a key edit there would show)."""
+        self.doc.set_frame(frame)
+        message = command(self.doc)
+        window = self.window()
+        if hasattr(window, "statusBar"):
+            window.statusBar().showMessage(message, 6000)
 
     def set_interp(self, interp: str) -> None:
         """The selected keys leave by `interp`."""
