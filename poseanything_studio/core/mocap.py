@@ -234,23 +234,62 @@ def project_clip(clip: MotionClip, plane: str = "front") -> np.ndarray:
     return np.stack([x, -p[..., 1]], axis=-1)
 
 
-def facing_rig(clip2d: np.ndarray, clip: MotionClip, rig: Rig, mapping: Mapping[str, str]) -> np.ndarray:
-    """`clip2d`, or its mirror image left-right, whichever lays the clip's first frame over the rig's rest pose.
+def facing_rig(clip2d: np.ndarray, clip: MotionClip, rig: Rig,
+               mapping: Mapping[str, str]) -> tuple[np.ndarray, dict[str, str]]:
+    """(`clip2d`, mapping) turned so that the clip's first frame lies over the rig's rest pose side for side.
 
-    A figure seen from the front shows its left side on the right of the picture and one seen from behind on
-    the left; rigs are drawn both ways (the human template has `_l` joints on the picture's left), so the
-    projection takes the side that agrees with the rig's bones (the sum of cosines between matched bones).
+    A figure seen from the front shows its left side on the right of the picture; rigs are drawn either way
+    (the human template has its `_l` joints on the picture's left). When the clip's sides disagree with the
+    rig's (the sum of cosines between matched bones' horizontal directions is negative), the `_l`/`_r` joints
+    of the rig swap their clip joints, so the motion stays as filmed and each arm drives the arm on its side
+    of the picture; a rig without `_l`/`_r` pairs sees the clip mirrored instead.
     """
+    mapping = dict(mapping)
+    if _agreement(clip2d, clip, rig, mapping) >= 0:
+        return clip2d, mapping
+    swapped = _swapped_sides(mapping, rig)
+    if swapped != mapping and _agreement(clip2d, clip, rig, swapped) > 0:
+        return clip2d, swapped
+    return clip2d * np.array([-1.0, 1.0]), mapping
+
+
+def _agreement(clip2d: np.ndarray, clip: MotionClip, rig: Rig, mapping: Mapping[str, str]) -> float:
     index = {name: i for i, name in enumerate(clip.names)}
-    agreement = 0.0
+    total = 0.0
     for bone in rig.bones:
-        if bone.a in mapping and bone.b in mapping and mapping[bone.a] in index and mapping[bone.b] in index:
+        if mapping.get(bone.a) in index and mapping.get(bone.b) in index:
             ours = np.subtract(rig.joint(bone.b).xy, rig.joint(bone.a).xy)
             theirs = clip2d[0, index[mapping[bone.b]]] - clip2d[0, index[mapping[bone.a]]]
             norm = np.linalg.norm(ours) * np.linalg.norm(theirs)
             if norm > 1e-9:
-                agreement += float(ours[0] * theirs[0]) / norm  # only the horizontal part changes in a mirror
-    return clip2d * np.array([-1.0, 1.0]) if agreement < 0 else clip2d
+                total += float(ours[0] * theirs[0]) / norm  # only the horizontal part changes side
+    return total
+
+
+SIDE_SUFFIXES = (("_l", "_r"), ("_L", "_R"), (".l", ".r"), ("Left", "Right"), ("left", "right"))
+
+
+def side_partner(joint: str, joint_ids: tuple[str, ...] | list[str]) -> str | None:
+    """The joint on the other side (`hand_l` <-> `hand_r`, `front_l_paw` <-> `front_r_paw`), if the rig has it."""
+    for left, right in SIDE_SUFFIXES:
+        for a, b in ((left, right), (right, left)):
+            if a in joint:
+                other = joint[::-1].replace(a[::-1], b[::-1], 1)[::-1]  # the last occurrence
+                if other != joint and other in joint_ids:
+                    return other
+    return None
+
+
+def _swapped_sides(mapping: Mapping[str, str], rig: Rig) -> dict[str, str]:
+    out = dict(mapping)
+    for joint in mapping:
+        partner = side_partner(joint, rig.joint_ids)
+        if partner is not None:
+            if partner in mapping:
+                out[joint] = mapping[partner]
+            else:
+                out.pop(joint, None)
+    return out
 
 
 def tree_parents(rig: Rig, roots: list[str] | None = None) -> dict[str, str | None]:
@@ -399,7 +438,7 @@ MAPPING_KEY = "joint_mapping"  # where a project keeps the mapping the user edit
 def import_bvh(project: Project, path: str | Path, mapping: Mapping[str, str] | None = None,
                plane: str = "front", start: int = 0,
                tolerance: float = DEFAULT_TOLERANCE) -> tuple[Project, ImportReport]:
-    """(project with the clip's motion keyed from frame `start`, ImportReport). Nothing else of it changes.
+    """(project with the BVH clip's motion keyed from frame `start`, ImportReport). Nothing else of it changes.
 
     The mapping is, in order: the one given, the one saved in the project (`joint_mapping`), the guess from
     the built-in name tables. The mapping used is saved in the project, so the next import reuses it.
@@ -410,14 +449,20 @@ def import_bvh(project: Project, path: str | Path, mapping: Mapping[str, str] | 
         mapping = saved if isinstance(saved, dict) and saved else guess_mapping(project.rig, clip.names)
         mapping = {j: s for j, s in mapping.items() if j in project.rig.joint_ids and s in clip.names}
     check_mapping(mapping, project.rig, clip)
+    result, report = import_clip(project, clip, mapping, plane, start, tolerance)
+    return replace(result, extra={**result.extra, MAPPING_KEY: dict(mapping)}), report
+
+
+def import_clip(project: Project, clip: MotionClip, mapping: Mapping[str, str], plane: str = "front",
+                start: int = 0, tolerance: float = DEFAULT_TOLERANCE) -> tuple[Project, ImportReport]:
+    """`clip` retargeted onto `project`'s rig by `mapping` (rig joint -> clip joint) and keyed from `start`."""
     if not mapping:
         raise ProjectError(f"no joint of {clip.source} matches a joint of the rig by name; map them by hand",
                            key=MAPPING_KEY)
     if not 0 <= start < project.frames:
         raise ProjectError(f"start frame {start} is outside the project's 0-{project.frames - 1}", key="start")
-    frames = project.frames - start
-    flat = facing_rig(project_clip(clip, plane), clip, project.rig, mapping)
-    span = min(frames, math.floor((clip.frames - 1) / clip.fps * project.fps + 1e-9) + 1)
+    span = min(project.frames - start, math.floor((clip.frames - 1) / clip.fps * project.fps + 1e-9) + 1)
+    flat, mapping = facing_rig(project_clip(clip, plane), clip, project.rig, mapping)
     clip2d = resample(flat, clip.fps, project.fps, span)
     current = project.joint_positions(start + span)[start:start + span]
     rest = {j: current[:, i] for i, j in enumerate(project.rig.joint_ids)}
@@ -425,6 +470,5 @@ def import_bvh(project: Project, path: str | Path, mapping: Mapping[str, str] | 
     changed = {j: xy for j, xy in moved.positions.items()  # a joint the clip leaves where it was keeps its keys
                if np.abs(xy - rest[j]).max() > tolerance}
     result = apply_motion(project, changed, start, tolerance)
-    result = replace(result, extra={**result.extra, MAPPING_KEY: dict(moved.mapping)})
     unmapped = tuple(j for j in project.rig.joint_ids if j not in moved.mapping)
     return result, ImportReport(dict(moved.mapping), span, clip.frames, unmapped)

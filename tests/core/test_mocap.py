@@ -35,17 +35,21 @@ def test_a_known_arm_swing_turns_the_rigs_arm_by_the_same_angle_at_its_own_lengt
     swing = np.stack([np.linspace(0, 90, frames), np.zeros(frames), np.zeros(frames)], axis=1)
     path = write_bvh(tmp_path / "swing.bvh", frames, 30, {"RightArm": swing})
     project, report = import_bvh(_human_project(), path)
-    assert report.mapping["elbow_r"] == "RightForeArm" and report.mapping["pelvis"] == "Hips"
+    # Seen from the front, the figure's right arm is on the picture's left, where the template has its _l arm:
+    # the rig's sides take the clip's sides as seen, so the arm that swings is the one on the left.
+    assert report.mapping["elbow_l"] == "RightForeArm" and report.mapping["pelvis"] == "Hips"
+    assert project.extra["joint_mapping"]["elbow_r"] == "RightForeArm"  # the mapping by name, kept for next time
     xy = project.joint_positions()
     rig = project.rig
-    upper = xy[:, rig.joint_index("elbow_r")] - xy[:, rig.joint_index("shoulder_r")]
+    assert np.allclose(xy[:, rig.joint_index("elbow_r")], xy[0, rig.joint_index("elbow_r")], atol=0.6)
+    upper = xy[:, rig.joint_index("elbow_l")] - xy[:, rig.joint_index("shoulder_l")]
     turned = np.abs((_angle(upper) - _angle(upper[0]) + 180) % 360 - 180)
     clip_seconds = np.arange(project.frames) / project.fps
     expected = np.minimum(clip_seconds, 1.0) * 90  # the clip lasts 1 s; then its last pose holds
     assert np.allclose(turned, expected, atol=1.5)
     lengths = _bone_lengths(project)
     assert np.all(np.abs(lengths / lengths[0] - 1) < 0.01)
-    rest_upper = np.subtract(rig.joint("elbow_r").xy, rig.joint("shoulder_r").xy)
+    rest_upper = np.subtract(rig.joint("elbow_l").xy, rig.joint("shoulder_l").xy)
     assert np.allclose(np.linalg.norm(upper, axis=1), np.linalg.norm(rest_upper), rtol=0.01)
 
 
@@ -89,7 +93,7 @@ def test_the_clip_is_resampled_to_the_projects_fps(tmp_path):
     assert report.frames == 49 and report.clip_frames == 121
     xy = project.joint_positions()
     rig = project.rig
-    fore = xy[:, rig.joint_index("hand_l")] - xy[:, rig.joint_index("elbow_l")]
+    fore = xy[:, rig.joint_index("hand_r")] - xy[:, rig.joint_index("elbow_r")]  # the clip's left, seen from the front
     turned = np.abs((_angle(fore) - _angle(fore[0]) + 180) % 360 - 180)
     assert turned[24] == pytest.approx(60, abs=1.5)  # 1 s in: half of the 120-degree turn
     assert turned[48] == pytest.approx(120, abs=1.5)
