@@ -71,7 +71,8 @@ AP10K_TO_QUADRUPED: dict[str, tuple[tuple[str, float], ...]] = {
     "back_l_knee": (("left_knee", 1.0),), "back_l_paw": (("left_back_paw", 1.0),),
     "back_r_knee": (("right_knee", 1.0),), "back_r_paw": (("right_back_paw", 1.0),),
 }
-JOINT_TABLES = {"coco18": OPENPOSE_TO_HUMAN, "body25": OPENPOSE_TO_HUMAN, "coco17": COCO17_TO_HUMAN,
+BODY25_TO_HUMAN = {**OPENPOSE_TO_HUMAN, "pelvis": (("MidHip", 1.0),), "chest": (("Neck", 0.65), ("MidHip", 0.35))}
+JOINT_TABLES = {"coco18": OPENPOSE_TO_HUMAN, "body25": BODY25_TO_HUMAN, "coco17": COCO17_TO_HUMAN,
                 "ap10k": AP10K_TO_QUADRUPED}
 MAX_FILES = 100_000
 MAX_JSON_BYTES = 256 * 2**20

@@ -150,5 +150,5 @@ def test_a_malformed_bvh_is_one_line_naming_the_file_and_the_project_is_unchange
 def test_a_bvh_that_is_not_text_is_one_line(tmp_path):
     path = tmp_path / "binary.bvh"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    with pytest.raises(ProjectError, match="binary.bvh.*not a BVH file"):
+    with pytest.raises(ProjectError, match=r"binary\.bvh.*not a BVH file"):
         read_bvh(path)

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from poseanything_studio.core.errors import ProjectError
-from poseanything_studio.core.openpose import (BODY25, COCO18, coco18_from, draw_openpose, human_keypoints,
-                                               import_keypoints, openpose_frames_json, read_keypoints)
+from poseanything_studio.core.openpose import (
+    BODY25,
+    COCO18,
+    coco18_from,
+    draw_openpose,
+    human_keypoints,
+    import_keypoints,
+    openpose_frames_json,
+    read_keypoints,
+)
 from poseanything_studio.core.project import Project
 from poseanything_studio.core.templates import load_templates, placed
 
