@@ -17,7 +17,8 @@ from .project import Project
 from .tracks import Key, Track
 
 DEFAULT_TOLERANCE = 0.5  # pixels of the reference picture
-MAX_PASSES = 8
+BONE_TOLERANCE = 0.005  # a bone's length between keys may differ from the motion's by half a percent
+MAX_PASSES = 12
 
 
 def reduce_keys(samples: np.ndarray, tolerance: float) -> list[int]:
@@ -54,7 +55,7 @@ def apply_motion(project: Project, motion: Mapping[str, np.ndarray], start: int 
     if not motion:
         return project
     n = next(iter(motion.values())).shape[0]
-    chosen = {j: set(reduce_keys(m, tolerance)) for j, m in motion.items()}
+    chosen: dict[str, set[int]] = {j: set(reduce_keys(m, tolerance)) for j, m in motion.items()}
     result = project
     for _ in range(MAX_PASSES):
         result = _with_keys(project, motion, chosen, start)
@@ -67,9 +68,32 @@ def apply_motion(project: Project, motion: Mapping[str, np.ndarray], start: int 
             if bad.size:
                 worse = True
                 chosen[joint].add(int(bad[np.argmax(error[bad])]))
+        worse |= _key_stretched_bones(result, motion, sampled[start:start + n], chosen)
         if not worse:
             break
     return result
+
+
+def _key_stretched_bones(project: Project, motion: Mapping[str, np.ndarray], sampled: np.ndarray,
+                         chosen: Mapping[str, set[int]]) -> bool:
+    """Key the frames where a bone between keys is off its length in `motion` by more than BONE_TOLERANCE of
+    it, at both ends; True if any was keyed. A short bone can stretch by a larger share than a position
+    tolerance shows (under position interpolation a turning bone shortens between keys)."""
+    rig = project.rig
+    keyed = False
+    for bone in rig.bones:
+        if bone.a not in motion and bone.b not in motion:
+            continue
+        a, b = sampled[:, rig.joint_index(bone.a)], sampled[:, rig.joint_index(bone.b)]
+        want = np.linalg.norm(motion.get(bone.b, b) - motion.get(bone.a, a), axis=1)
+        error = np.abs(np.linalg.norm(b - a, axis=1) - want) / np.maximum(want, 1e-6)
+        bad = np.flatnonzero(error > BONE_TOLERANCE)
+        if bad.size:
+            for end in (bone.a, bone.b):
+                if end in chosen:
+                    chosen[end].update(int(f) for f in bad)
+            keyed = True
+    return keyed
 
 
 def _with_keys(project: Project, motion: Mapping[str, np.ndarray], chosen: Mapping[str, set[int]],
