@@ -1,6 +1,6 @@
 """`poseanything-studio motion`: motion in (BVH, OpenPose/COCO keypoint JSON) and out (OpenPose JSON, pose videos).
 
-    motion import PROJECT MOTION -o OUT.pasproj [--plane front|side|auto] [--start F] [--fps N]
+    motion import PROJECT MOTION -o OUT.pasproj   (MOTION: .bvh, keypoint .json, or a folder of them or of pose images) [--plane front|side|auto] [--start F] [--fps N]
                   [--map JOINT=SOURCE ...] [--tolerance PX] [--overwrite]
     motion export PROJECT -o OUT.json|DIR/ [--layout body25|coco18] [--overwrite]
     motion video PROJECT -o OUT.mp4|DIR/ [--style openpose|ours] [--overwrite]
@@ -27,8 +27,9 @@ def parser() -> OneLineParser:
     sub = p.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     imp = sub.add_parser("import", help="key a BVH clip or OpenPose/COCO keypoints onto the project's rig")
     imp.add_argument("project", help="the .pasproj file whose rig the motion drives")
-    imp.add_argument("motion", help="a .bvh file, an OpenPose/COCO .json file, or a folder of OpenPose per-frame "
-                     ".json files")
+    imp.add_argument("motion", help="a .bvh file, an OpenPose/COCO .json file, a folder of OpenPose per-frame "
+                     ".json files, or a folder of pose images (ours, or the PoseAnything release's white lines): "
+                     "those replace the rig with the drawn one")
     imp.add_argument("-o", "--output", required=True, help="the project file to write (OUT.pasproj)")
     imp.add_argument("--plane", choices=("front", "side", "auto"), default="front",
                      help="BVH: the plane the 3D motion is projected on (auto: the one with the most motion)")
@@ -80,6 +81,14 @@ def import_main(args) -> int:
     if motion.suffix.lower() == ".bvh":
         mapping = _mapping(args.map) if args.map else None
         result, report = import_bvh(project, motion, mapping, args.plane, args.start, args.tolerance)
+    elif motion.is_dir() and not any(motion.glob("*.json")):
+        from .core.pose_images import import_pose_images
+
+        result, sequence = import_pose_images(project, motion, args.start, args.tolerance)
+        saved = save_project(result, out)
+        print(f"{motion.name}: a rig of {len(sequence.rig.joints)} joints and {len(sequence.rig.bones)} bones drawn "
+              f"as {sequence.style}, {len(sequence.positions)} frames; {_keys(saved)} keys in {saved.path}")
+        return 0
     elif motion.is_dir() or motion.suffix.lower() in KEYPOINT_SUFFIXES:
         result, report = import_keypoints(project, motion, args.start, args.fps, args.tolerance)
     else:
@@ -88,9 +97,12 @@ def import_main(args) -> int:
         raise ProjectError("not a motion file: use .bvh, a keypoint .json, or a folder of OpenPose .json files",
                            source=str(motion))
     saved = save_project(result, out)
-    keys = sum(len(t.keys) for t in saved.tracks.values())
-    print(f"{report.summary(str(motion))}; {keys} keys in {saved.path}")
+    print(f"{report.summary(str(motion))}; {_keys(saved)} keys in {saved.path}")
     return 0
+
+
+def _keys(project) -> int:
+    return sum(len(t.keys) for t in project.tracks.values())
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
