@@ -1,10 +1,11 @@
 """`poseanything-studio motion`: motion in (BVH, OpenPose/COCO keypoint JSON) and out (OpenPose JSON, pose videos).
 
-    motion import PROJECT MOTION -o OUT.pasproj   (MOTION: .bvh, keypoint .json, or a folder of them or of pose images) [--plane front|side|auto] [--start F] [--fps N]
+    motion import PROJECT MOTION -o OUT.pasproj [--plane front|side|auto] [--start F] [--fps N]
                   [--map JOINT=SOURCE ...] [--tolerance PX] [--overwrite]
     motion export PROJECT -o OUT.json|DIR/ [--layout body25|coco18] [--overwrite]
     motion video PROJECT -o OUT.mp4|DIR/ [--style openpose|ours] [--overwrite]
 
+MOTION is a .bvh file, a keypoint .json, a folder of OpenPose .json files, or a folder of pose images.
 Imports retarget by bone direction onto the project's rig (its bone lengths hold) and write a new project
 file; the input project is never changed unless `-o` names it and `--overwrite` is given.
 """

@@ -44,11 +44,12 @@ def test_our_pose_frames_round_trip_to_the_rigs_motion(name, tmp_path):
     truth = project.joint_positions(9)
     pairs = _matched(truth[0], found[0])
     error = np.linalg.norm(truth - found[:, pairs], axis=-1)
-    assert np.median(error) < 1.5 and error.max() < 6.0  # joint dots that cross another bone shift a little, (np.median(error), error.max())
+    # a joint dot drawn across another bone shifts a little
+    assert np.median(error) < 1.5 and error.max() < 6.0, (np.median(error), error.max())
 
 
 def test_release_style_white_lines_give_a_rig_that_follows_the_drawing(tmp_path):
-    project, job = _drawn("robot_arm")
+    _, job = _drawn("robot_arm")
     folder = tmp_path / "skeleton_image"
     folder.mkdir()
     for f, xy in enumerate(job.positions):
