@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 from motion_files import write_bvh
 
-from poseanything_studio.bundled import example_projects
 from poseanything_studio.core.camera import CameraPath
 from poseanything_studio.core.project import load_project, save_project
 from poseanything_studio.core.templates import load_templates, placed
