@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from .camera import CameraKey, CameraPath
 from .errors import ProjectError
 from .fileio import atomic_write_text
 from .images import ImageReadError, cover_matrix, fit_to_size, read_mask, read_rgba
+from .kinematics import Hierarchy, anchored_roots, hierarchy, sample_rotation
 from .rig import Bone, Joint, Rig
-from .tracks import Key, Track
+from .tracks import Key, Track, closed_loop, looped_times, sample_values
 
 FORMAT = "poseanything-project"
 VERSION = 1
@@ -38,6 +40,7 @@ MAX_ID_CHARS = 200  # characters of a joint or bone id
 MAX_RENDER_PIXELS = MAX_FRAMES * 1920 * 1088  # frames x width x height of one render: 100 s of 1080p
 MAX_PROJECT_BYTES = 64 * 2**20  # a project file (the examples are 10-30 KB)
 MAX_NAME_BYTES = 255  # bytes of one path component (what common file systems allow)
+INTERPOLATION_MODES = ("rotation", "position")  # between keys: bones turn about their parents, or joints slide
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,10 @@ class Project:
     tracks: dict[str, Track] = field(default_factory=dict)
     camera: CameraPath = CameraPath()
     render: RenderSettings = RenderSettings()
+    roots: tuple[str, ...] = ()  # joints the user made roots of their subjects (else each subject's centre)
+    pins: tuple[str, ...] = ()  # joints that stay put while posing (a planted foot)
+    interpolation: str = "rotation"  # or "position": each joint's x and y interpolated on their own
+    loop: tuple[int, int] | None = None  # (start, end): from `end` on, the keys from `start` play again
     path: Path | None = field(default=None, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     rig_extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -113,13 +120,42 @@ class Project:
     def joint_positions(self, frames: int | None = None) -> np.ndarray:
         """Every joint at every frame in reference-image pixels, (F, J, 2)."""
         frames = self.frames if frames is None else frames
-        rest = self.rig.rest_xy()  # (J, 2)
-        out = np.repeat(rest[None], frames, axis=0)
-        times = np.arange(frames)
+        return self.positions_at(np.arange(frames))
+
+    def positions_at(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Every joint at `times` (frames, may be fractional), (N, J, 2), by the project's interpolation and loop.
+
+        Rotation (the default): each joint follows its bone's angle and length against its parent (see
+        `kinematics.sample_rotation`); position: each joint's x and y interpolated on their own.
+        """
+        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        rest = self.rig.rest_xy()
+        tracks = {j: tr for j, tr in self.tracks.items() if tr and j in set(self.rig.joint_ids)}
+        if self.interpolation == "rotation":
+            return sample_rotation(self.hierarchy(), rest, tracks, t, self.loop)
+        out = np.repeat(rest[None], t.size, axis=0)
+        played = looped_times(t, self.loop)
         for j, joint_id in enumerate(self.rig.joint_ids):
-            track = self.tracks.get(joint_id)
+            track = tracks.get(joint_id)
             if track:
-                out[:, j] = track.sample(times)
+                times_, values = np.array(track.frames, float), np.array([k.value for k in track.keys], float)
+                out[:, j] = sample_values(*closed_loop(times_, values, [k.interp for k in track.keys], self.loop),
+                                          played)
+        return out
+
+    def hierarchy(self) -> Hierarchy:
+        """The rig's roots and parents: the user's roots, else per subject its most central joint that never moves
+        (no track, or keys all alike), else its most central joint."""
+        return hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+
+    def still_joints(self) -> set[str]:
+        """Joints that stay put through the animation: no track, or every key at the same place."""
+        out = set()
+        for joint_id in self.rig.joint_ids:
+            track = self.tracks.get(joint_id)
+            values = np.array([k.value for k in track.keys]) if track else None
+            if values is None or np.ptp(values, axis=0).max() < 1e-6:
+                out.add(joint_id)
         return out
 
     def with_track(self, joint_id: str, track: Track) -> Project:
@@ -220,7 +256,7 @@ def project_from_dict(data: Any) -> Project:
     size = parse_size(data.get("size", [832, 480]), key="size")
     check_render_budget(frames, size)
     known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
-             "camera", "render"}
+             "camera", "render", "interpolation", "loop"}
     return Project(
         image=image,
         rig=rig,
@@ -231,8 +267,12 @@ def project_from_dict(data: Any) -> Project:
         tracks=_tracks_from(data.get("tracks", {}), rig),
         camera=_camera_from(data.get("camera", [])),
         render=_render_from(data.get("render", {})),
+        roots=_joint_list_from(data["rig"].get("roots", []), rig, "rig.roots"),
+        pins=_joint_list_from(data["rig"].get("pins", []), rig, "rig.pins"),
+        interpolation=_interpolation_from(data.get("interpolation", "rotation")),
+        loop=_loop_from(data.get("loop")),
         extra={k: v for k, v in data.items() if k not in known},
-        rig_extra={k: v for k, v in data["rig"].items() if k not in ("joints", "bones")},
+        rig_extra={k: v for k, v in data["rig"].items() if k not in ("joints", "bones", "roots", "pins")},
     )
 
 
@@ -325,6 +365,37 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
                 _interp_from(item.get("interp", "smooth"), k + ".interp")), k))
         tracks[joint_id] = _key(lambda keys=keys: Track(tuple(keys)), key)
     return tracks
+
+
+def _joint_list_from(value: Any, rig: Rig, key: str) -> tuple[str, ...]:
+    """A list of joint ids of the rig (roots, pins), without repeats."""
+    if not isinstance(value, list):
+        raise ProjectError("must be a list of joint ids", key=key)
+    ids = set(rig.joint_ids)
+    for i, item in enumerate(value):
+        if item not in ids:
+            raise ProjectError(f"names unknown joint {_short(item)}", key=f"{key}[{i}]")
+    return tuple(dict.fromkeys(value))
+
+
+def _interpolation_from(value: Any) -> str:
+    if value not in INTERPOLATION_MODES:
+        raise ProjectError(f"{_short(value)} must be \"rotation\" (bones turn between keys) or \"position\"",
+                           key="interpolation")
+    return value
+
+
+def _loop_from(value: Any) -> tuple[int, int] | None:
+    """null, or {start, end}: whole frames with 0 <= start < end."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ProjectError("must be an object {\"start\": frame, \"end\": frame} or null", key="loop")
+    start = _frame_from(value.get("start"), "loop.start")
+    end = _frame_from(value.get("end"), "loop.end")
+    if end <= start:
+        raise ProjectError(f"end {end} must come after start {start}", key="loop.end")
+    return (start, end)
 
 
 def _camera_from(value: Any) -> CameraPath:
@@ -460,6 +531,7 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in project.rig.joints],
         "bones": [{"id": b.id, "a": b.a, "b": b.b, **({"depth": b.depth} if b.depth else {})}
                   for b in project.rig.bones],
+        **_posing_keys(project),
     }
     r = project.render
     return {
@@ -478,8 +550,21 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "render": {**r.extra, "renderer": r.renderer, "prompt": r.prompt, "negative_prompt": r.negative_prompt,
                    "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "model_dir": r.model_dir,
                    **_neural_keys(r)},
+        **({"interpolation": project.interpolation} if project.interpolation != "rotation" else {}),
+        **({"loop": {"start": project.loop[0], "end": project.loop[1]}} if project.loop else {}),
         **project.extra,
     }
+
+
+def _posing_keys(project: Project) -> dict[str, Any]:
+    """rig.roots and rig.pins where set (joints no longer in the rig dropped), so older files round-trip unchanged."""
+    ids = set(project.rig.joint_ids)
+    out = {}
+    for name in ("roots", "pins"):
+        kept = [j for j in getattr(project, name) if j in ids]
+        if kept:
+            out[name] = kept
+    return out
 
 
 def _neural_keys(r: RenderSettings) -> dict[str, Any]:

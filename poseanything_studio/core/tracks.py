@@ -98,12 +98,21 @@ def sample_keys(keys: Sequence[Key], t: np.ndarray) -> np.ndarray:
         raise ValueError("cannot sample a track with no keys")
     times = np.array([k.frame for k in keys], dtype=np.float64)
     values = np.array([k.value for k in keys], dtype=np.float64)  # (K, D)
+    return sample_values(times, values, [k.interp for k in keys], t)
+
+
+def sample_values(times: np.ndarray, values: np.ndarray, interps: Sequence[str], t: np.ndarray) -> np.ndarray:
+    """Keys given as arrays (sorted `times` (K,), `values` (K, D), one interpolation name per key) at times `t`.
+
+    The same rules as `sample_keys`, for values that are not a file's keys (a bone's angle and length).
+    """
+    t = np.asarray(t, dtype=np.float64)
     out = np.empty((t.size, values.shape[1]))
-    if len(keys) == 1:
+    if len(times) == 1:
         out[:] = values[0]
         return out
     tangents = _monotone_tangents(times, values)  # (K, D)
-    seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(keys) - 2)  # (N,)
+    seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)  # (N,)
     t0, t1 = times[seg], times[seg + 1]
     u = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)[:, None]  # (N, 1)
     v0, v1 = values[seg], values[seg + 1]
@@ -112,7 +121,7 @@ def sample_keys(keys: Sequence[Key], t: np.ndarray) -> np.ndarray:
     h00, h10 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u
     h01, h11 = -2 * u**3 + 3 * u**2, u**3 - u**2
     smooth = h00 * v0 + h10 * h * tangents[seg] + h01 * v1 + h11 * h * tangents[seg + 1]
-    kinds = np.array([INTERPOLATIONS.index(k.interp) for k in keys])[seg]  # 0 step, 1 linear, 2 smooth
+    kinds = np.array([INTERPOLATIONS.index(i) for i in interps])[seg]  # 0 step, 1 linear, 2 smooth
     out = np.where((kinds == 0)[:, None], v0, np.where((kinds == 1)[:, None], linear, smooth))
     out[t <= times[0]] = values[0]
     out[t >= times[-1]] = values[-1]
@@ -129,3 +138,32 @@ def _monotone_tangents(times: np.ndarray, values: np.ndarray) -> np.ndarray:
         harmonic = 2.0 / (1.0 / np.where(same_sign, left, 1.0) + 1.0 / np.where(same_sign, right, 1.0))
     tangents[1:-1] = np.where(same_sign, harmonic, 0.0)
     return tangents
+
+
+def looped_times(t: np.ndarray, loop: tuple[int, int] | None) -> np.ndarray:
+    """Times with a loop applied: from `end` on, time runs again from `start` (period end - start)."""
+    t = np.asarray(t, dtype=np.float64)
+    if loop is None:
+        return t
+    start, end = loop
+    return np.where(t >= end, start + np.mod(t - start, end - start), t)
+
+
+def closed_loop(times: np.ndarray, values: np.ndarray, interps: Sequence[str],
+                loop: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Keys as arrays, cut at the loop's end and closed by a key there holding the value at its start.
+
+    Keys at or past `end` are not played (they stay in the file); the closing key makes the pose at `end`
+    the pose at `start`, so a loop has no seam and frame `end` (never shown twice) equals frame `start`.
+    """
+    interps = list(interps)
+    if loop is None:
+        return times, values, interps
+    start, end = loop
+    keep = times < end
+    if not keep.any():
+        return times, values, interps
+    times, values = times[keep], values[keep]
+    interps = [i for i, k in zip(interps, keep, strict=True) if k]
+    at_start = sample_values(times, values, interps, np.array([float(start)]))
+    return np.append(times, float(end)), np.vstack([values, at_start]), [*interps, interps[-1]]

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QRubberBand,
 )
 
+from ..core import kinematics, poses
 from ..core.camera import invert_affine
 from ..core.parts import colour_parts, part_labels, part_masks, posed_part_masks
 from ..core.raster import bone_colour, camera_rectangle
@@ -44,7 +45,7 @@ from . import edits
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
 
-TOOLS = ("select", "rig", "camera", "brush")
+TOOLS = ("select", "rotate", "rig", "camera", "brush")
 ONION_OFFSETS = (-4, -2, 2, 4)
 HANDLE_RADIUS = 6.0
 
@@ -59,12 +60,25 @@ class JointHandle(QGraphicsEllipseItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setZValue(20)
         self.setToolTip(joint_id)
+        self.pinned = self.root = False
         self.set_selected(False)
 
     def set_selected(self, selected: bool) -> None:
-        """Fill orange when selected, white otherwise."""
+        """Fill orange when selected, white otherwise; a pinned joint has a thick red ring, a root a blue one."""
         self.setBrush(QBrush(QColor(255, 160, 0) if selected else QColor(255, 255, 255)))
-        self.setPen(QPen(QColor(20, 20, 20), 1.5))
+        if self.pinned:
+            self.setPen(QPen(QColor(230, 40, 40), 3.5))
+        elif self.root:
+            self.setPen(QPen(QColor(40, 120, 255), 3.0))
+        else:
+            self.setPen(QPen(QColor(20, 20, 20), 1.5))
+
+    def set_role(self, pinned: bool, root: bool, selected: bool) -> None:
+        """Show whether the joint is pinned (stays put while posing) or a subject's root."""
+        self.pinned, self.root = pinned, root
+        self.set_selected(selected)
+        tip = self.joint_id + (" · pinned" if pinned else "") + (" · root" if root else "")
+        self.setToolTip(tip)
 
 
 class BoneLine(QGraphicsLineItem):
@@ -105,6 +119,7 @@ class Canvas(QGraphicsView):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tool = "select"
         self.animate = True
+        self.ik_bones = 2  # bones an IK drag bends above an end joint (0: up to the root or a pin)
         self.overlays = {"puppet": True, "onion": False, "mask": False, "parts": False, "camera": True}
         self.brush_radius = 18.0
         self._make_items()
@@ -185,8 +200,12 @@ class Canvas(QGraphicsView):
 
     def _show_selection(self) -> None:
         joints, bones = set(self.doc.selected_joints), set(self.doc.selected_bones)
+        project = self.doc.project
+        pins = set(project.pins)
+        h = project.hierarchy()
+        roots = {h.joint_ids[r] for r in h.roots if len(h.subtree(r)) > 1}
         for jid, item in self._joints.items():
-            item.set_selected(jid in joints)
+            item.set_role(jid in pins, jid in roots, jid in joints)
         for bid, item in self._bones.items():
             item.set_selected(bid in bones)
 
@@ -196,6 +215,7 @@ class Canvas(QGraphicsView):
         project = self.doc.project
         self._sync_image()
         self._sync_rig_items()
+        self._show_selection()
         for bone in project.rig.bones:  # right-click a bone to change its depth
             self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
         pose = self._pose()
@@ -351,7 +371,8 @@ class Canvas(QGraphicsView):
         """Switch the active tool."""
         self.tool = tool
         self.brush_item.setVisible(tool == "brush")
-        cursors = {"select": Qt.CursorShape.ArrowCursor, "rig": Qt.CursorShape.CrossCursor,
+        cursors = {"select": Qt.CursorShape.ArrowCursor, "rotate": Qt.CursorShape.PointingHandCursor,
+                   "rig": Qt.CursorShape.CrossCursor,
                    "camera": Qt.CursorShape.SizeAllCursor, "brush": Qt.CursorShape.BlankCursor}
         self.viewport().setCursor(cursors[tool])
         self._draw_camera()
@@ -431,8 +452,8 @@ class Canvas(QGraphicsView):
             return
         if event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
             return super().mousePressEvent(event)
-        handlers = {"select": self._press_select, "rig": self._press_rig, "camera": self._press_camera,
-                    "brush": self._press_brush}
+        handlers = {"select": self._press_select, "rotate": self._press_rotate, "rig": self._press_rig,
+                    "camera": self._press_camera, "brush": self._press_brush}
         handlers[self.tool](pos, event)
 
     def mouseMoveEvent(self, event) -> None:
@@ -451,6 +472,8 @@ class Canvas(QGraphicsView):
             self.verticalScrollBar().setValue(int(self.verticalScrollBar().value() - delta.y()))
         elif kind == "joints":
             self._drag_joints(pos)
+        elif kind == "pose":
+            self._drag_pose(pos)
         elif kind == "bone":
             self.temp_line.setLine(QLineF(d["from"], pos))
         elif kind == "band":
@@ -474,13 +497,16 @@ class Canvas(QGraphicsView):
             self._finish_band(d, event)
         elif kind == "brush":
             self.doc.apply_mask(d["mask"], "Erase mask" if d["erase"] else "Paint mask")
-        elif kind == "joints" and d.get("click_only") and not d.get("moved"):
+        elif kind in ("joints", "pose") and d.get("click_only") and not d.get("moved"):
             self.doc.select(joints=[d["click_only"]])
 
     # -- select / move --------------------------------------------------------------------------
     def contextMenuEvent(self, event) -> None:
         """Right-click on a bone: its draw order (depth) where its part overlaps others."""
         item = self._item_at(self.mapToScene(event.pos()))
+        if self.tool != "brush" and isinstance(item, JointHandle):
+            self._joint_menu(item.joint_id, event.globalPos())
+            return
         if self.tool == "brush" or not isinstance(item, BoneLine):
             super().contextMenuEvent(event)
             return
@@ -492,6 +518,18 @@ class Canvas(QGraphicsView):
         menu.addAction(f"Draw behind (depth {depth - 1})", lambda: self.set_bone_depth(item.bone_id, depth - 1))
         menu.addAction("Set depth…", lambda: self._ask_bone_depth(item.bone_id, depth))
         menu.exec(event.globalPos())
+
+    def _joint_menu(self, joint_id: str, where) -> None:
+        """Right-click on a joint: pin or unpin it, make it its subject's root."""
+        project = self.doc.project
+        menu = QMenu(self)
+        menu.addSection(joint_id)
+        pinned = joint_id in project.pins
+        menu.addAction("Unpin" if pinned else "Pin (stays put while posing)", lambda: self.toggle_pins([joint_id]))
+        h = project.hierarchy()
+        if h.parent[h.index(joint_id)] >= 0:
+            menu.addAction("Make root of its subject", lambda: self.make_root(joint_id))
+        menu.exec(where)
 
     def _ask_bone_depth(self, bone_id: str, depth: int) -> None:
         value, ok = QInputDialog.getInt(self, "Bone depth", f"Draw order of {bone_id}'s part (higher in front):",
@@ -531,8 +569,16 @@ class Canvas(QGraphicsView):
             else:
                 click_only = item.joint_id  # a click without a move selects just this one
             doc.select(joints=joints, bones=doc.selected_bones if shift else ())
-            if item.joint_id in joints:
+            ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            if self.animate and not shift and len(joints) == 1:
+                self._start_pose_drag(pos, item.joint_id, "translate" if ctrl else "auto", click_only)
+            elif item.joint_id in joints:
                 self._start_joint_drag(pos, joints, click_only)
+            return
+        if isinstance(item, BoneLine) and self.animate and not shift:
+            child = self._bone_child(item.bone_id)
+            doc.select(joints=[child], bones=[item.bone_id])
+            self._start_pose_drag(pos, child, "rotate", aim_from_mouse=True)
             return
         if isinstance(item, BoneLine):
             bone = next(b for b in doc.project.rig.bones if b.id == item.bone_id)
@@ -562,6 +608,92 @@ class Canvas(QGraphicsView):
         text = "Move rig" if len(moves) == len(self.doc.project.rig.joints) > 1 else "Move joints"
         self.doc.apply(edits.move_joints(self.doc.project, moves, self.doc.frame, self.animate), text,
                        drag=d["serial"])
+
+    # -- posing (Animate mode): FK, IK, rotate ---------------------------------------------------------
+    def _bone_child(self, bone_id: str) -> str:
+        """The end of a bone that hangs from the other in the hierarchy."""
+        project = self.doc.project
+        bone = next(b for b in project.rig.bones if b.id == bone_id)
+        h = project.hierarchy()
+        return bone.a if h.parent[h.index(bone.a)] == h.index(bone.b) else bone.b
+
+    def _start_pose_drag(self, pos: QPointF, joint_id: str, mode: str, click_only: str | None = None,
+                         aim_from_mouse: bool = False) -> None:
+        """Begin a posing drag of one joint: rotate about its parent, translate its subtree, or IK for an end joint."""
+        project = self.doc.project
+        h = project.hierarchy()
+        pose = edits.pose_at(project, self.doc.frame)
+        j = h.index(joint_id)
+        mode = kinematics.drag_mode(h, j) if mode == "auto" else mode
+        self._drag = {"kind": "pose", "start": pos, "serial": new_drag_serial(), "click_only": click_only,
+                      "moved": False, "base": project, "h": h, "pose": pose, "joint": j, "mode": mode,
+                      "pins": {h.index(p) for p in project.pins if p in h.joint_ids}, "aim": aim_from_mouse,
+                      "rest": project.rig.rest_xy()}
+        self.status_message.emit({"rotate": f"Rotate {joint_id} about its parent (Ctrl: move its subtree)",
+                                  "translate": f"Move {joint_id} and everything below it",
+                                  "ik": f"IK: pull {joint_id}, bending up to {self.ik_bones or 'all'} bones"}[mode])
+
+    def _press_rotate(self, pos: QPointF, event) -> None:
+        """Rotate tool: turn the joint (or bone) under the mouse, else the selected joint, about its parent."""
+        item = self._item_at(pos)
+        if isinstance(item, JointHandle):
+            joint_id = item.joint_id
+        elif isinstance(item, BoneLine):
+            joint_id = self._bone_child(item.bone_id)
+        elif self.doc.selected_joints:
+            joint_id = self.doc.selected_joints[0]
+        else:
+            return
+        self.doc.select(joints=[joint_id])
+        self._start_pose_drag(pos, joint_id, "turn")
+        d = self._drag
+        p = d["h"].parent[d["joint"]]
+        d["pivot"] = d["pose"][p if p >= 0 else d["joint"]].copy()
+
+    def _drag_pose(self, pos: QPointF) -> None:
+        d = self._drag
+        delta = np.array([pos.x() - d["start"].x(), pos.y() - d["start"].y()])
+        if not d["moved"] and np.hypot(*delta) * self.transform().m11() < 3:
+            return  # a click, not yet a drag
+        d["moved"] = True
+        h, base, j = d["h"], d["pose"], d["joint"]
+        if d["mode"] == "turn":
+            a0 = np.arctan2(*(np.array([d["start"].x(), d["start"].y()]) - d["pivot"])[::-1])
+            a1 = np.arctan2(*(np.array([pos.x(), pos.y()]) - d["pivot"])[::-1])
+            turned = kinematics.rotate_subtree(h, base, j, float(a1 - a0), d["pivot"])
+            new = kinematics.settle(h, base, turned, d["rest"], j, d["pins"], self.ik_bones)
+        else:
+            target = np.array([pos.x(), pos.y()]) if d["aim"] else base[j] + delta
+            new = kinematics.pose_drag(h, base, d["rest"], j, target, d["mode"], d["pins"], self.ik_bones)
+        text = {"turn": "Rotate", "rotate": "Rotate", "translate": "Move", "ik": "IK"}[d["mode"]]
+        joint_id = h.joint_ids[j]
+        if self.animate:
+            project = poses.key_pose(d["base"], self.doc.frame, base, new)
+        else:
+            moved = {h.joint_ids[i]: tuple(new[i]) for i in range(len(new)) if np.hypot(*(new[i] - base[i])) > 1e-9}
+            project = edits.move_joints(d["base"], moved, self.doc.frame, False)
+        self.doc.apply(project, f"{text} {joint_id}", drag=d["serial"])
+
+    def toggle_pins(self, joint_ids) -> None:
+        """Pin the joints (they stay put while posing), or unpin them when all are pinned already."""
+        project = self.doc.project
+        ids = [j for j in joint_ids if j in project.rig.joint_ids]
+        if not ids:
+            return
+        pins = tuple(p for p in project.pins if p in project.rig.joint_ids)
+        if all(j in pins for j in ids):
+            new, text = tuple(p for p in pins if p not in ids), "Unpin"
+        else:
+            new, text = tuple(dict.fromkeys([*pins, *ids])), "Pin"
+        self.doc.apply(replace(project, pins=new), f"{text} {', '.join(ids)}")
+        self.status_message.emit(f"{text}ned {', '.join(ids)}")
+
+    def make_root(self, joint_id: str) -> None:
+        """Make `joint_id` its subject's root (dragging it moves the subject; others turn about their parents)."""
+        project = self.doc.project
+        group = next(g for g in project.rig.components() if joint_id in g)
+        roots = tuple(r for r in project.roots if r not in group and r in project.rig.joint_ids)
+        self.doc.apply(replace(project, roots=(*roots, joint_id)), f"Root {joint_id}")
 
     def _finish_band(self, d: dict, event) -> None:
         self.rubber.hide()

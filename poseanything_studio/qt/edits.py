@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..core import poses
 from ..core.camera import REST, CameraKey, CameraPath
 from ..core.project import Project
 from ..core.rig import Rig
@@ -23,13 +24,8 @@ KeyRef = tuple[str, int]
 
 # -- reading --------------------------------------------------------------------------------------
 def pose_at(project: Project, frame: float) -> np.ndarray:
-    """Joint positions (J, 2) at one frame, reference-image pixels."""
-    out = project.rig.rest_xy().copy()
-    for j, joint_id in enumerate(project.rig.joint_ids):
-        track = project.tracks.get(joint_id)
-        if track:
-            out[j] = track.sample([frame])[0]
-    return out
+    """Joint positions (J, 2) at one frame, reference-image pixels (the project's interpolation and loop)."""
+    return project.positions_at([frame])[0]
 
 
 def camera_at(project: Project, frame: int) -> np.ndarray:
@@ -111,12 +107,19 @@ def move_joints(project: Project, moves: dict[str, tuple[float, float]], frame: 
 
     In setup mode a joint that already has a track is keyed too (its rest would not show).
     """
-    rest_moves = {}
+    rest_moves, keyed = {}, {}
     for joint_id, xy in moves.items():
         if animate or project.tracks.get(joint_id):
-            project = set_joint_key(project, joint_id, frame, xy)
+            keyed[joint_id] = xy
         else:
             rest_moves[joint_id] = xy
+    if keyed:  # keyed with their tracked parents, so the bone lengths posed are the ones that play
+        ids = project.rig.joint_ids
+        before = pose_at(project, frame)
+        after = before.copy()
+        for joint_id, xy in keyed.items():
+            after[ids.index(joint_id)] = xy
+        project = poses.key_pose(project, frame, before, after, keyed)
     if rest_moves:
         project = replace(project, rig=project.rig.with_joints_moved(rest_moves))
     return project

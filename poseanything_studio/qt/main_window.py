@@ -38,7 +38,7 @@ from ..core.project import Project, load_project, rescaled_picture, save_project
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
-from . import edits
+from . import edits, posing
 from .app import APPLICATION, studio_settings
 from .busy import BusyTask
 from .canvas import Canvas
@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self._make_menus()
         self._make_toolbar()
+        posing.install(self)  # Rotate tool, pins, copy/paste/mirror a pose, loops: qt/posing.py
         self.canvas.play_toggle_requested.connect(self.playback.toggle)
         self.canvas.status_message.connect(lambda m: self.statusBar().showMessage(m, 5000))
         self.busy = BusyTask(self)  # auto-rig and mask-from-rig run off the GUI thread

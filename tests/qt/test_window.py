@@ -25,10 +25,10 @@ def click(qtbot: QtBot, window, xy, **kw) -> None:
     qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=view_point(window, xy), **kw)
 
 
-def drag(qtbot: QtBot, window, a, b, steps: int = 5) -> None:
-    """Press at `a`, move to `b` in a few steps, release (reference pixels)."""
+def drag(qtbot: QtBot, window, a, b, steps: int = 5, modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """Press at `a` (holding `modifier`), move to `b` in a few steps, release (reference pixels)."""
     vp = window.canvas.viewport()
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=view_point(window, a))
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, modifier, pos=view_point(window, a))
     for t in np.linspace(0, 1, steps + 1)[1:]:
         p = view_point(window, np.asarray(a) + t * (np.asarray(b) - np.asarray(a)))
         qtbot.mouseMove(vp, p)
@@ -74,7 +74,7 @@ def test_move_joint_keys_it_at_the_playhead_and_undo_redo(studio, qtbot):
     joint = "nose"
     start = edits.pose_at(doc.project, 10)[doc.project.rig.joint_index(joint)]
     original = doc.project
-    drag(qtbot, studio, start, start + (30, -20))
+    drag(qtbot, studio, start, start + (30, -20), modifier=Qt.KeyboardModifier.ControlModifier)  # Ctrl: moves it
     moved = edits.pose_at(doc.project, 10)[doc.project.rig.joint_index(joint)]
     assert np.allclose(moved, start + (30, -20), atol=1.5)
     assert 10 in doc.project.tracks[joint].frames
