@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from .errors import ProjectError
 from .keying import DEFAULT_TOLERANCE, apply_motion
+from .kinematics import hierarchy
 from .project import Project
 from .rig import Rig
 
@@ -292,21 +292,12 @@ def _swapped_sides(mapping: Mapping[str, str], rig: Rig) -> dict[str, str]:
     return out
 
 
-def tree_parents(rig: Rig, roots: list[str] | None = None) -> dict[str, str | None]:
-    """Each joint's parent in a breadth-first spanning tree of its connected part of the rig (roots: None)."""
-    parents: dict[str, str | None] = {}
-    wanted = list(roots or [])
-    for component in rig.components():
-        root = next((r for r in wanted if r in component), None) or min(component, key=rig.joint_ids.index)
-        parents[root] = None
-        queue = deque([root])
-        while queue:
-            joint = queue.popleft()
-            for other in rig.neighbours(joint):
-                if other not in parents:
-                    parents[other] = joint
-                    queue.append(other)
-    return parents
+def tree_parents(rig: Rig, roots: list[str] | None = None) -> tuple[dict[str, str | None], list[str]]:
+    """(each joint's parent, the joints parents first) in the rig's hierarchy (`core.kinematics`): a root per
+    subject, `roots` where given, else its graph centre."""
+    h = hierarchy(rig, tuple(roots or ()))
+    ids = h.joint_ids
+    return ({ids[j]: (ids[p] if p >= 0 else None) for j, p in enumerate(h.parent)}, [ids[j] for j in h.order])
 
 
 def resample(positions: np.ndarray, fps_from: float, fps_to: float, frames: int | None = None) -> np.ndarray:
@@ -340,14 +331,14 @@ def retarget(rig: Rig, rest: Mapping[str, np.ndarray], clip2d: np.ndarray, clip:
     index = {name: i for i, name in enumerate(clip.names)}
     mapped = {j: index[s] for j, s in mapping.items() if s in index and j in rig.joint_ids}
     roots = _preferred_roots(rig, mapped)
-    parents = tree_parents(rig, roots)
+    parents, order = tree_parents(rig, roots)
     if not any(p is not None and j in mapped and p in mapped for j, p in parents.items()):
         raise ProjectError("no rig bone has both of its joints mapped to the clip's joints", key="joint_mapping")
     n = clip2d.shape[0]
     rest_n = {j: np.broadcast_to(np.asarray(rest[j], dtype=float), (n, 2)) for j in rig.joint_ids}
     scale = _leg_scale(rig, rest_n, clip.positions[0], mapped, parents)
     out: dict[str, np.ndarray] = {}
-    for joint in _tree_order(parents):
+    for joint in order:
         parent = parents[joint]
         if parent is None:
             if joint in mapped:
@@ -371,19 +362,6 @@ def _preferred_roots(rig: Rig, mapped: Mapping[str, int]) -> list[str]:
         if name in rig.joint_ids:
             return [name]
     return [j for j in rig.joint_ids if j in mapped][:1]
-
-
-def _tree_order(parents: Mapping[str, str | None]) -> list[str]:
-    """Joints with every parent before its children."""
-    children: dict[str | None, list[str]] = {}
-    for joint, parent in parents.items():
-        children.setdefault(parent, []).append(joint)
-    order, queue = [], deque(children.get(None, []))
-    while queue:
-        joint = queue.popleft()
-        order.append(joint)
-        queue.extend(children.get(joint, []))
-    return order
 
 
 def _unit_directions(direction: np.ndarray, fallback: np.ndarray) -> np.ndarray:

@@ -178,8 +178,7 @@ def apply_preset(project: Project, key: str, start: int = 0, frames: int | None 
     count = project.frames - start if frames is None else min(frames, project.frames - start)
     phase = np.arange(count) / project.fps / preset.cycle_seconds * speed
     roots = _longest_chain(project.rig)[:1] if preset.shape == "chain" else _root_for(project.rig)
-    parents = tree_parents(project.rig, roots)
-    order = _order(parents)
+    parents, order = tree_parents(project.rig, roots)
     angles, root = preset.motion(phase, project.rig, order)
     start_pose = project.joint_positions(start + 1)[start]
     moved = _forward(project.rig, parents, order, start_pose, {j: a * amplitude for j, a in angles.items()},
@@ -191,18 +190,6 @@ def apply_preset(project: Project, key: str, start: int = 0, frames: int | None 
 
 def _root_for(rig: Rig) -> list[str]:
     return [j for j in ("pelvis", "hips", "body", "base", "body1", "chest") if j in rig.joint_ids][:1]
-
-
-def _order(parents: Mapping[str, str | None]) -> list[str]:
-    children: dict[str | None, list[str]] = {}
-    for joint, parent in parents.items():
-        children.setdefault(parent, []).append(joint)
-    order, queue = [], list(children.get(None, []))
-    while queue:
-        joint = queue.pop(0)
-        order.append(joint)
-        queue.extend(children.get(joint, []))
-    return order
 
 
 def _height(pose: np.ndarray) -> float:

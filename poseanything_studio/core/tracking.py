@@ -65,8 +65,7 @@ def track_rig_steps(frames, rig: Rig, placed: np.ndarray, start: int = 0,
         raise ValueError(f"start frame {start} is outside the video's 0-{count - 1}")
     joints = rig.joint_ids
     corrections = {f: dict(c) for f, c in (corrections or {}).items() if 0 <= f < count}
-    parents = tree_parents(rig)
-    order = _tree_order(parents)
+    parents, order = tree_parents(rig)
     bones = _Bones(joints, parents, placed)
     positions = np.zeros((count, len(joints), 2))
     positions[start] = _corrected(placed, corrections.get(start), joints)
@@ -192,18 +191,6 @@ def _corrected(points: np.ndarray, correction: Mapping[str, tuple[float, float]]
         if joint in joints:
             out[joints.index(joint)] = xy
     return out
-
-
-def _tree_order(parents: Mapping[str, str | None]) -> list[str]:
-    children: dict[str | None, list[str]] = {}
-    for joint, parent in parents.items():
-        children.setdefault(parent, []).append(joint)
-    order, stack = [], list(children.get(None, []))
-    while stack:
-        joint = stack.pop(0)
-        order.append(joint)
-        stack.extend(children.get(joint, []))
-    return order
 
 
 def tracked_clip(result: TrackResult, rig: Rig, fps: float, source: str = "<video>"):
