@@ -17,6 +17,8 @@ from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +37,7 @@ from superqt.utils import create_worker
 from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import cover_matrix
-from ..core.mocap import import_bvh, import_clip
+from ..core.mocap import MAPPING_KEY, guess_mapping, import_bvh, import_clip, read_bvh
 from ..core.openpose import import_keypoints
 from ..core.pose_images import import_pose_images
 from ..core.presets import apply_preset, presets_for
@@ -46,11 +49,11 @@ MOTION_FILES = "Motion (*.bvh *.json);;BVH mocap (*.bvh);;OpenPose / COCO keypoi
 VIDEO_FILES = "Videos (*.mp4 *.mov *.avi *.mkv *.webm)"
 
 
-def import_motion_file(project: Project, path: Path) -> tuple[Project, str]:
-    """(project with the motion of `path` keyed, a status line): a BVH, a keypoint JSON, or a folder of either
-    or of pose images."""
+def import_motion_file(project: Project, path: Path, mapping: dict[str, str] | None = None) -> tuple[Project, str]:
+    """(project with the motion of `path` keyed, a status line): a BVH (with `mapping`, rig joint -> clip
+    joint, else the saved or guessed one), a keypoint JSON, or a folder of either or of pose images."""
     if path.suffix.lower() == ".bvh":
-        result, report = import_bvh(project, path)
+        result, report = import_bvh(project, path, mapping)
         return result, report.summary(str(path))
     if path.is_dir() and not any(path.glob("*.json")):
         result, sequence = import_pose_images(project, path)
@@ -58,6 +61,42 @@ def import_motion_file(project: Project, path: Path) -> tuple[Project, str]:
                         f"{len(sequence.positions)} frames")
     result, report = import_keypoints(project, path)
     return result, report.summary(str(path))
+
+
+class MappingDialog(QDialog):
+    """Which clip joint drives each rig joint: the saved or guessed mapping, editable; kept in the project."""
+
+    NONE = "(not mapped)"
+
+    def __init__(self, project: Project, clip, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Map {Path(clip.source).name} onto the rig")
+        saved = project.extra.get(MAPPING_KEY)
+        start = saved if isinstance(saved, dict) and saved else guess_mapping(project.rig, clip.names)
+        form = QFormLayout()
+        self.combos: dict[str, QComboBox] = {}
+        for joint in project.rig.joint_ids:
+            combo = QComboBox()
+            combo.addItems([self.NONE, *clip.names])
+            if start.get(joint) in clip.names:
+                combo.setCurrentText(start[joint])
+            form.addRow(joint, combo)
+            self.combos[joint] = combo
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        inner = QWidget()
+        inner.setLayout(form)
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(inner)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Each rig joint follows the clip joint chosen for it; joints left unmapped follow "
+                                "their parent."))
+        layout.addWidget(scroll)
+        layout.addWidget(buttons)
+
+    def mapping(self) -> dict[str, str]:
+        return {j: c.currentText() for j, c in self.combos.items() if c.currentText() != self.NONE}
 
 
 class _Job(QObject):
@@ -203,18 +242,30 @@ class MotionPanel(QWidget):
 
     def _ask_import_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import motion", "", MOTION_FILES)
-        if path:
-            self.import_path(Path(path))
+        if not path:
+            return
+        mapping = None
+        if path.lower().endswith(".bvh"):
+            try:
+                clip = read_bvh(path)
+            except ProjectError as err:
+                self._failed(err)
+                return
+            dialog = MappingDialog(self.doc.project, clip, self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            mapping = dialog.mapping()
+        self.import_path(Path(path), mapping)
 
     def _ask_import_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Import motion from a folder")
         if path:
             self.import_path(Path(path))
 
-    def import_path(self, path: Path) -> bool:
+    def import_path(self, path: Path, mapping: dict[str, str] | None = None) -> bool:
         """Import `path` in the background; the keys arrive as one undo step ("Import NAME")."""
         snapshot = self.doc.project
-        return self.job.start(import_motion_file, (snapshot, path),
+        return self.job.start(import_motion_file, (snapshot, path, mapping),
                               lambda result: self._imported(snapshot, path, result), self._failed)
 
     def _imported(self, snapshot: Project, path: Path, result: tuple[Project, str]) -> None:

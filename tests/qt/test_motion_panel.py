@@ -90,3 +90,23 @@ def test_tracking_can_be_cancelled(studio, examples_dir, tmp_path, qtbot):
     panel.cancel_tracking()
     qtbot.waitUntil(lambda: panel.track_worker is None, timeout=60000)
     assert panel.tracked is None and not panel.apply_track_button.isEnabled()
+
+
+def test_the_mapping_dialog_starts_from_the_guess_and_its_edits_drive_the_import(studio, tmp_path, qtbot):
+    from poseanything_studio.core.mocap import read_bvh
+    from poseanything_studio.qt.motion_panel import MappingDialog
+
+    _human(studio, tmp_path)
+    swing = np.stack([np.linspace(0, 90, 25), np.zeros(25), np.zeros(25)], axis=1)
+    bvh = write_bvh(tmp_path / "wave.bvh", 25, 24, {"LeftArm": swing})
+    dialog = MappingDialog(studio.doc.project, read_bvh(bvh), studio)
+    assert dialog.mapping()["elbow_l"] == "LeftForeArm"
+    for joint, combo in dialog.combos.items():  # only the right arm, driven by the clip's left arm
+        combo.setCurrentText({"neck": "Neck", "shoulder_r": "LeftArm", "elbow_r": "LeftForeArm"}.get(joint,
+                                                                                                  dialog.NONE))
+    mapping = dialog.mapping()
+    assert mapping == {"neck": "Neck", "shoulder_r": "LeftArm", "elbow_r": "LeftForeArm"}
+    studio.motion_panel.import_path(bvh, mapping)
+    qtbot.waitUntil(lambda: studio.motion_panel.job.worker is None and bool(studio.doc.project.tracks), timeout=30000)
+    assert studio.doc.project.extra["joint_mapping"] == mapping
+    assert set(studio.doc.project.tracks) <= {"shoulder_r", "elbow_r", "hand_r"}  # the right arm alone moves
