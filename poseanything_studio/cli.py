@@ -28,6 +28,8 @@ COMMANDS = {
     "dataset": ("poseanything_studio.xpose", "build an XPose-style pose/video dataset from clips"),
     "train": ("model.train", "fine-tune the PoseAnything model from a config"),
     "eval": ("poseanything_studio.evaluation", "PSNR/SSIM/L1 (LPIPS/FVD with local weights) of videos"),
+    "motion": ("poseanything_studio.motion_cli", "motion in (BVH, OpenPose/COCO JSON) and out (OpenPose JSON, "
+               "pose videos)"),
 }
 
 

@@ -45,7 +45,7 @@ from .core.parts import grabcut
 from .core.project import parse_size
 from .core.raster import pose_frames
 from .core.rig import Rig
-from .core.skeleton import skeleton_from_mask
+from .core.skeleton import mask_centroid, skeleton_from_mask, track_joints
 from .videoio import VIDEO_SUFFIXES, VideoReadError
 from .videoio import read_frames as read_video_frames
 
@@ -228,69 +228,10 @@ def track_skeletons(masks: np.ndarray, filters: Filters) -> tuple[Rig, np.ndarra
         raise ClipRejected(f"skeleton: extracted in {found} of {len(rigs)} frames (needs {filters.min_skeleton:.0%})")
     first = next(f for f, r in enumerate(rigs) if r is not None)
     template = rigs[first]
-    centroids = np.array([_centroid(m) if m.any() else np.full(2, np.nan) for m in masks])
+    centroids = np.array([mask_centroid(m) if m.any() else np.full(2, np.nan) for m in masks])
     found = [r.rest_xy() if r is not None and f > first else None for f, r in enumerate(rigs)]
     reach = 0.25 * float(np.sqrt(masks[first].sum() + 1))
     return template, track_joints(template.rest_xy(), found, centroids, first, reach)
-
-
-def track_joints(start: np.ndarray, found: list[np.ndarray | None], centroids: np.ndarray, first: int,
-                 reach: float) -> np.ndarray:
-    """Joint positions (F, J, 2) from `start` (J, 2) at frame `first` and each frame's found joints (K, 2) or None.
-
-    Each frame predicts every joint (its own last motion if it was matched last frame, else the subject's
-    centroid shift) and takes the found joints by optimal assignment, gated at `reach` pixels."""
-    frames = len(found)
-    centroids = _filled(centroids)
-    positions = np.empty((frames, len(start), 2))
-    positions[first] = start
-    velocity = np.zeros_like(start)
-    matched = np.zeros(len(start), bool)
-    for f in range(first - 1, -1, -1):  # before the first skeleton: the body's motion only
-        positions[f] = positions[f + 1] + (centroids[f] - centroids[f + 1])
-    for f in range(first + 1, frames):
-        shift = centroids[f] - centroids[f - 1]
-        predicted = positions[f - 1] + np.where(matched[:, None], velocity, shift)
-        current, matched = (assign(predicted, found[f], reach) if found[f] is not None
-                            else (predicted, np.zeros(len(start), bool)))
-        velocity = current - positions[f - 1]
-        positions[f] = current
-    return positions
-
-
-def assign(predicted: np.ndarray, found: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted joints (J, 2) moved to found joints (K, 2) by least total distance, each pair within
-    `reach` (at least 3 px); returns the positions and which joints found a match."""
-    from scipy.optimize import linear_sum_assignment
-
-    out, matched = predicted.copy(), np.zeros(len(predicted), bool)
-    if not len(found):
-        return out, matched
-    distance = np.linalg.norm(predicted[:, None] - found[None], axis=-1)  # (J, K)
-    gate = max(reach, 3.0)
-    cost = np.where(distance <= gate, distance, 1e6)  # beyond the gate: only taken when nothing else fits
-    rows, cols = linear_sum_assignment(cost)
-    for j, k in zip(rows, cols, strict=True):
-        if distance[j, k] <= gate:
-            out[j], matched[j] = found[k], True
-    return out, matched
-
-
-def _filled(centroids: np.ndarray) -> np.ndarray:
-    """Centroids with frames that had no subject taking their nearest earlier (else later) value."""
-    out = centroids.copy()
-    for f in range(1, len(out)):
-        if np.isnan(out[f]).any():
-            out[f] = out[f - 1]
-    for f in range(len(out) - 2, -1, -1):
-        if np.isnan(out[f]).any():
-            out[f] = out[f + 1]
-    return np.nan_to_num(out)
-
-
-def _centroid(mask: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
 
 # -- one clip -----------------------------------------------------------------------------------------

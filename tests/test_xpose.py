@@ -129,7 +129,7 @@ def test_bad_arguments_are_one_line_and_write_nothing(tmp_path, capsys):
 
 
 def test_two_joints_that_cross_keep_their_identities():
-    from poseanything_studio.xpose import track_joints
+    from poseanything_studio.core.skeleton import track_joints
 
     frames = 9
     a = np.stack([np.linspace(20, 100, frames), np.full(frames, 50.0)], 1)  # moves right
@@ -142,7 +142,7 @@ def test_two_joints_that_cross_keep_their_identities():
 
 
 def test_assignment_minimises_the_total_distance_and_gates_far_joints():
-    from poseanything_studio.xpose import assign
+    from poseanything_studio.core.skeleton import assign
 
     predicted = np.array([[0.0, 0.0], [10.0, 0.0], [50.0, 50.0]])
     found = np.array([[6.0, 0.0], [17.0, 0.0], [200.0, 200.0]])

@@ -153,3 +153,64 @@ def _douglas_peucker(path: np.ndarray, tolerance: float) -> np.ndarray:
         idx = np.linspace(0, len(path) - 1, 4).round().astype(int)
         simplified = path[idx]
     return simplified.astype(float)
+
+
+# -- joint identity across frames (the dataset builder's tracking, and pose-image imports) ---------------
+def track_joints(start: np.ndarray, found: list[np.ndarray | None], centroids: np.ndarray, first: int,
+                 reach: float) -> np.ndarray:
+    """Joint positions (F, J, 2) from `start` (J, 2) at frame `first` and each frame's found joints (K, 2) or None.
+
+    Each frame predicts every joint (its own last motion if it was matched last frame, else the subject's
+    centroid shift) and takes the found joints by optimal assignment, gated at `reach` pixels."""
+    frames = len(found)
+    centroids = _filled(centroids)
+    positions = np.empty((frames, len(start), 2))
+    positions[first] = start
+    velocity = np.zeros_like(start)
+    matched = np.zeros(len(start), bool)
+    for f in range(first - 1, -1, -1):  # before the first skeleton: the body's motion only
+        positions[f] = positions[f + 1] + (centroids[f] - centroids[f + 1])
+    for f in range(first + 1, frames):
+        shift = centroids[f] - centroids[f - 1]
+        predicted = positions[f - 1] + np.where(matched[:, None], velocity, shift)
+        current, matched = (assign(predicted, found[f], reach) if found[f] is not None
+                            else (predicted, np.zeros(len(start), bool)))
+        velocity = current - positions[f - 1]
+        positions[f] = current
+    return positions
+
+
+def assign(predicted: np.ndarray, found: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted joints (J, 2) moved to found joints (K, 2) by least total distance, each pair within
+    `reach` (at least 3 px); returns the positions and which joints found a match."""
+    from scipy.optimize import linear_sum_assignment
+
+    out, matched = predicted.copy(), np.zeros(len(predicted), bool)
+    if not len(found):
+        return out, matched
+    distance = np.linalg.norm(predicted[:, None] - found[None], axis=-1)  # (J, K)
+    gate = max(reach, 3.0)
+    cost = np.where(distance <= gate, distance, 1e6)  # beyond the gate: only taken when nothing else fits
+    rows, cols = linear_sum_assignment(cost)
+    for j, k in zip(rows, cols, strict=True):
+        if distance[j, k] <= gate:
+            out[j], matched[j] = found[k], True
+    return out, matched
+
+
+def _filled(centroids: np.ndarray) -> np.ndarray:
+    """Centroids with frames that had no subject taking their nearest earlier (else later) value."""
+    out = centroids.copy()
+    for f in range(1, len(out)):
+        if np.isnan(out[f]).any():
+            out[f] = out[f - 1]
+    for f in range(len(out) - 2, -1, -1):
+        if np.isnan(out[f]).any():
+            out[f] = out[f + 1]
+    return np.nan_to_num(out)
+
+
+def mask_centroid(mask: np.ndarray) -> np.ndarray:
+    """The centre of a mask's pixels (x, y); (0, 0) for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)

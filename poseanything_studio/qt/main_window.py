@@ -47,6 +47,7 @@ from .curves import CurveEditor
 from .document import Document
 from .edits import CAMERA_ROW
 from .keys import FieldKeys
+from .motion_panel import MotionPanel
 from .picture_start import DropOpener, fit_output_to_subject, open_any, start_from_picture
 from .previews import PuppetPreview
 from .render_panel import RenderPanel
@@ -56,7 +57,7 @@ APP_NAME = APPLICATION
 AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
 CLOSE_WAIT_MS = 60_000  # closing waits this long at most for background work to end
-LAYOUT_VERSION = 1  # raise when docks or toolbars change, so a layout saved by an older version is not applied
+LAYOUT_VERSION = 2  # raise when docks or toolbars change, so a layout saved by an older version is not applied
 
 
 def untitled_example() -> Project:
@@ -185,6 +186,7 @@ class MainWindow(QMainWindow):
         self._field_keys = FieldKeys(self)  # Tab in a text or number field moves focus, never toggles the mode
         QApplication.instance().installEventFilter(self._field_keys)
         self.render_panel.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.motion_panel.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.preview.failed.connect(lambda m: self.statusBar().showMessage(f"Preview: {m}", 8000))
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
@@ -235,6 +237,10 @@ class MainWindow(QMainWindow):
         bar_width = scroll.verticalScrollBar().sizeHint().width()
         scroll.setMinimumWidth(self.render_panel.minimumSizeHint().width() + bar_width)
         self.render_dock = self._dock("Render", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.motion_panel = MotionPanel(self.doc)  # import, presets, reference-video tracking
+        self.motion_dock = self._dock("Motion", self.motion_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.render_dock, self.motion_dock)
+        self.render_dock.raise_()
         self.resizeDocks([self.timeline_dock, self.curves_dock], [900, 500], Qt.Orientation.Horizontal)
         self.resizeDocks([self.timeline_dock], [270], Qt.Orientation.Vertical)
         self.resizeDocks([self.render_dock], [380], Qt.Orientation.Horizontal)
@@ -769,6 +775,7 @@ class MainWindow(QMainWindow):
         thread outlives the window and emits into objects Qt or Python have already deleted.
         """
         self.render_panel.controller.cancel()
+        self.motion_panel.cancel_tracking()
         self.busy.abandon()
         self.preview.abandon()
         QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)

@@ -1,0 +1,466 @@
+"""The Motion dock: import a motion file, apply a preset, track a reference video. Each lands as one undo step.
+
+The importers, presets and the tracker are pure (`core.mocap`, `core.openpose`, `core.pose_images`,
+`core.presets`, `core.tracking`); this panel runs the slow ones in a worker thread on a frozen snapshot of the
+project and applies the result to the document on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import create_worker
+
+from ..core.camera import apply_affine
+from ..core.errors import ProjectError
+from ..core.images import cover_matrix
+from ..core.mocap import MAPPING_KEY, guess_mapping, import_bvh, import_clip, read_bvh
+from ..core.openpose import import_keypoints
+from ..core.pose_images import import_pose_images
+from ..core.presets import apply_preset, presets_for
+from ..core.project import Project
+from ..core.tracking import TrackResult, track_rig_steps, tracked_clip
+from .document import Document
+
+MOTION_FILES = "Motion (*.bvh *.json);;BVH mocap (*.bvh);;OpenPose / COCO keypoints (*.json)"
+VIDEO_FILES = "Videos (*.mp4 *.mov *.avi *.mkv *.webm)"
+
+
+def import_motion_file(project: Project, path: Path, mapping: dict[str, str] | None = None) -> tuple[Project, str]:
+    """(project with the motion of `path` keyed, a status line): a BVH (with `mapping`, rig joint -> clip
+    joint, else the saved or guessed one), a keypoint JSON, or a folder of either or of pose images."""
+    if path.suffix.lower() == ".bvh":
+        result, report = import_bvh(project, path, mapping)
+        return result, report.summary(str(path))
+    if path.is_dir() and not any(path.glob("*.json")):
+        result, sequence = import_pose_images(project, path)
+        return result, (f"{path.name}: a rig of {len(sequence.rig.joints)} joints drawn as {sequence.style}, "
+                        f"{len(sequence.positions)} frames")
+    result, report = import_keypoints(project, path)
+    return result, report.summary(str(path))
+
+
+class MappingDialog(QDialog):
+    """Which clip joint drives each rig joint: the saved or guessed mapping, editable; kept in the project."""
+
+    NONE = "(not mapped)"
+
+    def __init__(self, project: Project, clip, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Map {Path(clip.source).name} onto the rig")
+        saved = project.extra.get(MAPPING_KEY)
+        start = saved if isinstance(saved, dict) and saved else guess_mapping(project.rig, clip.names)
+        form = QFormLayout()
+        self.combos: dict[str, QComboBox] = {}
+        for joint in project.rig.joint_ids:
+            combo = QComboBox()
+            combo.addItems([self.NONE, *clip.names])
+            if start.get(joint) in clip.names:
+                combo.setCurrentText(start[joint])
+            form.addRow(joint, combo)
+            self.combos[joint] = combo
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        inner = QWidget()
+        inner.setLayout(form)
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(inner)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Each rig joint follows the clip joint chosen for it; joints left unmapped follow "
+                                "their parent."))
+        layout.addWidget(scroll)
+        layout.addWidget(buttons)
+
+    def mapping(self) -> dict[str, str]:
+        return {j: c.currentText() for j, c in self.combos.items() if c.currentText() != self.NONE}
+
+
+class _Job(QObject):
+    """One background function at a time, its result delivered on the GUI thread."""
+
+    def __init__(self, parent: QObject):
+        super().__init__(parent)
+        self.worker = None
+
+    def start(self, function: Callable[..., Any], args: tuple, done: Callable[[Any], None],
+              failed: Callable[[Exception], None]) -> bool:
+        if self.worker is not None:
+            return False
+        worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True)  # errors: `failed`
+        worker.returned.connect(done)
+        worker.errored.connect(failed)
+        worker.finished.connect(self._finished)
+        self.worker = worker
+        worker.start()
+        return True
+
+    def _finished(self) -> None:
+        self.worker = None
+
+
+class VideoView(QWidget):
+    """A reference video's frame with the rig as placed on it; drag a joint to place or correct it."""
+
+    joint_moved = Signal(str, float, float)  # joint id, video x, y (on release)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumSize(240, 160)
+        self.image: QImage | None = None
+        self.size_xy = (1, 1)
+        self.pose: np.ndarray | None = None  # [J, 2] video pixels
+        self.joint_ids: tuple[str, ...] = ()
+        self.bones: np.ndarray = np.zeros((0, 2), int)
+        self.lost: set[str] = set()
+        self._dragging: int | None = None
+
+    def show_frame(self, frame: np.ndarray | None, pose: np.ndarray | None, joint_ids: tuple[str, ...],
+                   bones: np.ndarray, lost: set[str] = frozenset()) -> None:
+        if frame is not None:
+            rgb = np.ascontiguousarray(frame[..., :3])
+            self.image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
+            self.image = self.image.copy()  # own the pixels
+            self.size_xy = (rgb.shape[1], rgb.shape[0])
+        self.pose, self.joint_ids, self.bones, self.lost = pose, joint_ids, bones, set(lost)
+        self.update()
+
+    def _scale(self) -> tuple[float, float, float]:
+        w, h = self.size_xy
+        s = min(self.width() / w, self.height() / h)
+        return s, (self.width() - w * s) / 2, (self.height() - h * s) / 2
+
+    def to_view(self, xy: np.ndarray) -> np.ndarray:
+        s, ox, oy = self._scale()
+        return xy * s + [ox, oy]
+
+    def to_video(self, x: float, y: float) -> tuple[float, float]:
+        s, ox, oy = self._scale()
+        return (x - ox) / s, (y - oy) / s
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(30, 30, 30))
+        if self.image is None:
+            painter.setPen(QColor(180, 180, 180))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open a reference video")
+            return
+        s, ox, oy = self._scale()
+        painter.drawImage(QPointF(ox, oy), self.image.scaled(int(self.size_xy[0] * s), int(self.size_xy[1] * s)))
+        if self.pose is None:
+            return
+        xy = self.to_view(self.pose)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor(255, 200, 0), 2))
+        for a, b in self.bones:
+            painter.drawLine(QPointF(*xy[a]), QPointF(*xy[b]))
+        for joint, (x, y) in zip(self.joint_ids, xy, strict=True):
+            painter.setBrush(QColor(255, 60, 60) if joint in self.lost else QColor(255, 255, 255))
+            painter.drawEllipse(QPointF(x, y), 4, 4)
+
+    def mousePressEvent(self, event) -> None:
+        if self.pose is None or not len(self.pose):
+            return
+        xy = self.to_view(self.pose)
+        p = np.array([event.position().x(), event.position().y()])
+        nearest = int(np.argmin(np.linalg.norm(xy - p, axis=1)))
+        self._dragging = nearest if np.linalg.norm(xy[nearest] - p) <= 10 else None
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._dragging is not None and self.pose is not None:
+            self.pose = self.pose.copy()
+            self.pose[self._dragging] = self.to_video(event.position().x(), event.position().y())
+            self.update()
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._dragging is not None and self.pose is not None:
+            x, y = self.pose[self._dragging]
+            self.joint_moved.emit(self.joint_ids[self._dragging], float(x), float(y))
+        self._dragging = None
+
+
+class MotionPanel(QWidget):
+    """Import, presets and reference-video tracking for the open document."""
+
+    status = Signal(str)
+
+    def __init__(self, doc: Document, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc = doc
+        self.job = _Job(self)
+        self.video: np.ndarray | None = None  # [T, H, W, 3] at the project's fps
+        self.video_path: Path | None = None
+        self.placed: np.ndarray | None = None  # [J, 2] the rig on the video at `placed_frame`
+        self.placed_frame = 0
+        self.corrections: dict[int, dict[str, tuple[float, float]]] = {}
+        self.tracked: TrackResult | None = None
+        self.track_worker = None
+        self._cancel = threading.Event()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._import_box())
+        layout.addWidget(self._preset_box())
+        layout.addWidget(self._video_box(), 1)
+        doc.changed.connect(self._rig_changed)
+        doc.frame_changed.connect(lambda _f: self._show_video_frame())
+        self._rig_changed(doc.project)
+
+    # -- import ---------------------------------------------------------------------------------------------------
+    def _import_box(self) -> QGroupBox:
+        box = QGroupBox("Import motion")
+        row = QHBoxLayout(box)
+        self.import_file_button = QPushButton("File…", toolTip="A BVH clip or OpenPose / COCO keypoint JSON")
+        self.import_folder_button = QPushButton("Folder…", toolTip="OpenPose JSON files, or pose images "
+                                                "(ours or the PoseAnything release's): the drawing becomes the rig")
+        self.import_file_button.clicked.connect(self._ask_import_file)
+        self.import_folder_button.clicked.connect(self._ask_import_folder)
+        row.addWidget(self.import_file_button)
+        row.addWidget(self.import_folder_button)
+        return box
+
+    def _ask_import_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import motion", "", MOTION_FILES)
+        if not path:
+            return
+        mapping = None
+        if path.lower().endswith(".bvh"):
+            try:
+                clip = read_bvh(path)
+            except ProjectError as err:
+                self._failed(err)
+                return
+            dialog = MappingDialog(self.doc.project, clip, self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            mapping = dialog.mapping()
+        self.import_path(Path(path), mapping)
+
+    def _ask_import_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Import motion from a folder")
+        if path:
+            self.import_path(Path(path))
+
+    def import_path(self, path: Path, mapping: dict[str, str] | None = None) -> bool:
+        """Import `path` in the background; the keys arrive as one undo step ("Import NAME")."""
+        snapshot = self.doc.project
+        return self.job.start(import_motion_file, (snapshot, path, mapping),
+                              lambda result: self._imported(snapshot, path, result), self._failed)
+
+    def _imported(self, snapshot: Project, path: Path, result: tuple[Project, str]) -> None:
+        project, line = result
+        if self.doc.project != snapshot:
+            self.status.emit(f"{path.name}: the project changed while importing; import again")
+            return
+        self.doc.apply(project, f"Import {path.name}")
+        self.status.emit(line)
+
+    def _failed(self, error: Exception) -> None:
+        text = " ".join(str(error).split()) if isinstance(error, ProjectError | OSError | ValueError) else \
+            f"{type(error).__name__}: {error}"
+        QMessageBox.warning(self, "Cannot import", text)
+
+    # -- presets --------------------------------------------------------------------------------------------------
+    def _preset_box(self) -> QGroupBox:
+        box = QGroupBox("Presets")
+        form = QFormLayout(box)
+        self.preset_combo = QComboBox()
+        self.speed_spin = QDoubleSpinBox(minimum=0.1, maximum=10.0, value=1.0, singleStep=0.1, suffix=" x")
+        self.amplitude_spin = QDoubleSpinBox(minimum=0.0, maximum=5.0, value=1.0, singleStep=0.1, suffix=" x")
+        self.preset_button = QPushButton("Apply from playhead")
+        self.preset_button.clicked.connect(self.apply_selected_preset)
+        form.addRow("Motion", self.preset_combo)
+        form.addRow("Speed", self.speed_spin)
+        form.addRow("Amplitude", self.amplitude_spin)
+        form.addRow(self.preset_button)
+        return box
+
+    def _rig_changed(self, project: Project) -> None:
+        keys = [p.key for p in presets_for(project.rig)]
+        if keys != [self.preset_combo.itemData(i) for i in range(self.preset_combo.count())]:
+            self.preset_combo.clear()
+            for preset in presets_for(project.rig):
+                self.preset_combo.addItem(preset.name, preset.key)
+        self.preset_button.setEnabled(bool(keys))
+
+    def apply_selected_preset(self) -> None:
+        key = self.preset_combo.currentData()
+        if not key:
+            return
+        try:
+            project = apply_preset(self.doc.project, key, start=self.doc.frame, speed=self.speed_spin.value(),
+                                   amplitude=self.amplitude_spin.value())
+        except ProjectError as err:
+            self._failed(err)
+            return
+        self.doc.apply(project, f"Preset {self.preset_combo.currentText()}")
+
+    # -- reference video ------------------------------------------------------------------------------------------
+    def _video_box(self) -> QGroupBox:
+        box = QGroupBox("Reference video")
+        column = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.open_video_button = QPushButton("Open…")
+        self.open_video_button.clicked.connect(self._ask_video)
+        self.track_button = QPushButton("Track", toolTip="Follow the rig's joints through the video from the "
+                                        "frame you placed it on; drag a joint afterwards to correct it")
+        self.track_button.clicked.connect(self.track)
+        self.cancel_button = QPushButton("Cancel", enabled=False)
+        self.cancel_button.clicked.connect(self.cancel_tracking)
+        for button in (self.open_video_button, self.track_button, self.cancel_button):
+            row.addWidget(button)
+        column.addLayout(row)
+        self.view = VideoView()
+        self.view.joint_moved.connect(self._joint_placed)
+        column.addWidget(self.view, 1)
+        self.progress = QProgressBar(visible=False)
+        column.addWidget(self.progress)
+        self.lost_label = QLabel("", wordWrap=True)
+        column.addWidget(self.lost_label)
+        apply_row = QHBoxLayout()
+        self.tolerance_spin = QDoubleSpinBox(minimum=0.1, maximum=20.0, value=1.0, singleStep=0.5, suffix=" px",
+                                             toolTip="How far the keys may stray from the tracked motion")
+        self.apply_track_button = QPushButton("Apply as keys", enabled=False)
+        self.apply_track_button.clicked.connect(self.apply_tracking)
+        apply_row.addWidget(QLabel("Tolerance"))
+        apply_row.addWidget(self.tolerance_spin)
+        apply_row.addWidget(self.apply_track_button)
+        column.addLayout(apply_row)
+        self.track_button.setEnabled(False)
+        return box
+
+    def _ask_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a reference video", "", VIDEO_FILES)
+        if path:
+            self.open_video(Path(path))
+
+    def open_video(self, path: Path) -> bool:
+        """Read `path` at the project's fps and frame count and place the rig on it where the render frames it."""
+        from ..videoio import VideoReadError, reference_video
+
+        project = self.doc.project
+        try:
+            video = reference_video(path, project.fps, project.frames)
+        except VideoReadError as err:
+            self._failed(err)
+            return False
+        self.video, self.video_path = video, path
+        self.corrections, self.tracked = {}, None
+        self.placed_frame = min(self.doc.frame, len(video) - 1)
+        self.placed = self._rig_on_video(project)
+        self.track_button.setEnabled(True)
+        self.apply_track_button.setEnabled(False)
+        self.lost_label.setText(f"{path.name}: {len(video)} frames; drag the joints onto the subject, then Track")
+        self._show_video_frame()
+        return True
+
+    def _rig_on_video(self, project: Project) -> np.ndarray:
+        """The pose at the playhead, mapped from the picture into the video as both would be framed in the render."""
+        h, w = self.video.shape[1:3]
+        picture = project.read_image()
+        to_output = cover_matrix((picture.shape[1], picture.shape[0]), project.size)
+        video_to_output = cover_matrix((w, h), project.size)
+        pose = project.joint_positions(self.placed_frame + 1)[self.placed_frame]
+        import cv2
+
+        return apply_affine(cv2.invertAffineTransform(video_to_output), apply_affine(to_output, pose))
+
+    def _show_video_frame(self) -> None:
+        if self.video is None:
+            return
+        f = min(self.doc.frame, len(self.video) - 1)
+        rig = self.doc.project.rig
+        if self.tracked is not None:
+            pose = self.tracked.positions[f]
+            lost = {j for j, frames in self.tracked.lost.items() if f in frames}
+        else:
+            pose, lost = self.placed, set()
+        self.view.show_frame(self.video[f], pose, rig.joint_ids, rig.bone_joint_indices(), lost)
+
+    def _joint_placed(self, joint: str, x: float, y: float) -> None:
+        f = min(self.doc.frame, len(self.video) - 1) if self.video is not None else 0
+        if self.tracked is None:
+            self.placed = self.placed.copy()
+            self.placed[self.doc.project.rig.joint_index(joint)] = (x, y)
+            self.placed_frame = f
+        else:
+            self.corrections.setdefault(f, {})[joint] = (x, y)
+            self.track()  # a correction re-tracks from where it was put
+
+    def track(self) -> bool:
+        """Track the placed rig through the video in the background, with progress and Cancel."""
+        if self.video is None or self.track_worker is not None:
+            return False
+        rig = self.doc.project.rig
+        self._cancel = threading.Event()
+        cancel = self._cancel
+        steps = track_rig_steps(self.video, rig, self.placed.copy(), self.placed_frame,
+                                {f: dict(c) for f, c in self.corrections.items()}, cancel.is_set)
+        worker = create_worker(lambda: (yield from steps), _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._tracking_step)
+        worker.finished.connect(self._tracking_done)
+        worker.errored.connect(self._failed)
+        self.track_worker = worker
+        self.progress.setRange(0, len(self.video))
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        self.track_button.setEnabled(False)
+        worker.start()
+        return True
+
+    def cancel_tracking(self) -> None:
+        self._cancel.set()
+
+    def _tracking_step(self, step) -> None:
+        if isinstance(step, TrackResult):
+            self.tracked = step
+            self.lost_label.setText(step.lost_summary())
+            self.apply_track_button.setEnabled(True)
+            self._show_video_frame()
+        else:
+            self.progress.setValue(int(step))
+
+    def _tracking_done(self) -> None:
+        self.track_worker = None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self.track_button.setEnabled(self.video is not None)
+        if self._cancel.is_set():
+            self.status.emit("Tracking cancelled")
+
+    def apply_tracking(self) -> None:
+        """The tracked motion, retargeted onto the picture's rig, as keys within the tolerance: one undo step."""
+        if self.tracked is None:
+            return
+        project = self.doc.project
+        clip, mapping = tracked_clip(self.tracked, project.rig, project.fps, str(self.video_path))
+        try:
+            result, report = import_clip(project, clip, mapping, tolerance=self.tolerance_spin.value())
+        except ProjectError as err:
+            self._failed(err)
+            return
+        self.doc.apply(result, f"Track {self.video_path.name if self.video_path else 'video'}")
+        keys = sum(len(t.keys) for t in result.tracks.values())
+        self.status.emit(f"Tracked motion as {keys} keys ({report.frames} frames)")
