@@ -1,4 +1,4 @@
-"""Subject/camera decoupled classifier-free guidance (PAPER.md, key design 3)."""
+"""Subject/camera decoupled classifier-free guidance (the PoseAnything paper, arXiv:2512.13465)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class DecoupledGuidance:
     camera-rectangle latent (the rectangle moves with the camera, against the wanted background flow)
     and the negative prompt. Both run as one batch of two, positive first. With no camera motion the
     negative pose is the empty canvas, eps(no subject, no camera), and this is ordinary CFG.
-    (PAPER.md's expanded three-term form does not equal the first line; the first line is used.)
+    (The paper's expanded three-term form does not equal the first line; the first line is used.)
     `guidance_scale` <= 1 runs the positive branch alone.
     """
 

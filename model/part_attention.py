@@ -1,4 +1,4 @@
-"""PTCM, the Part-aware Temporal Coherence Module (PAPER.md, key design 2), after every block's cross-attention.
+"""PTCM, the Part-aware Temporal Coherence Module (PoseAnything, arXiv:2512.13465), after each block's cross-attention.
 
 Three steps, each a short function here:
 

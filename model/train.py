@@ -1,4 +1,4 @@
-"""`poseanything-studio train CONFIG`: the flow-matching fine-tune of PoseAnything (PAPER.md; docs/training.md).
+"""`poseanything-studio train CONFIG`: the flow-matching fine-tune of PoseAnything (arXiv:2512.13465; docs/training.md).
 
 Objective (Wan2.2): x0 the clip's normalised VAE latent, sigma drawn uniform and shifted as Wan does,
 sigma = shift * u / (1 + (shift - 1) * u) (shift 5 for TI2V), x_t = (1 - sigma) x0 + sigma * noise,

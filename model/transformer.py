@@ -1,4 +1,4 @@
-"""Wan2.2-TI2V-5B with channel-concatenated pose latents and PTCM (PAPER.md, key designs 1 and 2).
+"""Wan2.2-TI2V-5B with channel-concatenated pose latents and PTCM (the PoseAnything paper, arXiv:2512.13465).
 
 `PoseAnythingTransformer3DModel` is diffusers' `WanTransformer3DModel` with two changes:
 

@@ -1,4 +1,4 @@
-"""`poseanything-studio dataset build VIDEOS_DIR -o DATASET`: an XPose-style pose/video dataset (PAPER.md).
+"""`poseanything-studio dataset build VIDEOS_DIR -o DATASET`: an XPose-style pose/video dataset (arXiv:2512.13465).
 
 For each clip: the cheap model-free part of the paper's clip filter (scene cuts by colour-histogram
 distance between neighbouring frames; camera motion by the global flow of the background), subject masks

@@ -1,7 +1,7 @@
 """The subject mask, and per-bone part masks: which part of the subject each bone carries.
 
 The subject mask comes from the project's `subject_mask` file, else the picture's alpha, else
-GrabCut seeded by the rig. Part masks (PAPER.md, PTCM step 1) are, by default, the paper's capped
+GrabCut seeded by the rig. Part masks (the paper's PTCM, step 1) are, by default, the paper's capped
 dilation of each bone segment (just enough to cover the bone's share of the subject, at most 100 px);
 a nearest-bone partition of the subject is the other rule. Parts follow their bone into later frames
 with the bone's own rigid motion. `clip_part_masks` is the one function both the renderer and the

@@ -110,7 +110,7 @@ def camera_rectangle(params: np.ndarray, size: tuple[int, int], inset: float = 0
     """Corners (4, 2) of the camera's frame, seen in the still scene of frame 0.
 
     It moves with the camera, so against the background flow: a camera panning left gives a
-    rectangle moving left while the picture content moves right (PAPER.md, decoupled CFG).
+    rectangle moving left while the picture content moves right (the paper's decoupled CFG).
     """
     w, h = size
     corners = np.array([[w * inset, h * inset], [w * (1 - inset), h * inset],
