@@ -3,7 +3,7 @@
     motion import PROJECT MOTION -o OUT.pasproj [--plane front|side|auto] [--start F] [--fps N]
                   [--map JOINT=SOURCE ...] [--tolerance PX] [--overwrite]
     motion export PROJECT -o OUT.json|DIR/ [--layout body25|coco18] [--overwrite]
-    motion video PROJECT -o OUT.mp4|DIR/ [--style openpose|ours] [--overwrite]
+    motion video PROJECT -o OUT.mp4|DIR/ [--style openpose|release|ours] [--overwrite]
 
 MOTION is a .bvh file, a keypoint .json, a folder of OpenPose .json files, or a folder of pose images.
 Imports retarget by bone direction onto the project's rig (its bone lengths hold) and write a new project
@@ -49,9 +49,9 @@ def parser() -> OneLineParser:
     vid = sub.add_parser("video", help="the rig's motion as a pose video for other pose-driven models")
     vid.add_argument("project")
     vid.add_argument("-o", "--output", required=True, help="OUT.mp4, a folder, or a PNG pattern")
-    vid.add_argument("--style", choices=("openpose", "ours"), default="openpose",
-                     help="openpose: the OpenPose palette (ControlNet, Wan-Animate, UniAnimate); ours: each bone "
-                          "in its own colour")
+    vid.add_argument("--style", choices=("openpose", "release", "ours"), default="openpose",
+                     help="openpose: the OpenPose palette (ControlNet, Wan-Animate, UniAnimate); release: the "
+                          "official PoseAnything release's white lines on black; ours: each bone in its own colour")
     vid.add_argument("-y", "--overwrite", action="store_true")
     return p
 
@@ -148,7 +148,7 @@ def export_main(args) -> int:
 def video_main(args) -> int:
     from .core.openpose import coco18_from, draw_openpose, human_keypoints
     from .core.project import load_project
-    from .core.raster import draw_pose
+    from .core.raster import draw_pose, draw_release_pose
     from .rendering.export import output_target, write_frames
     from .rendering.job import make_job
 
@@ -164,7 +164,8 @@ def video_main(args) -> int:
         keypoints = coco18_from(human_keypoints(job.rig.joint_ids, job.positions, "body25"), "body25")
         frames = (draw_openpose(k, job.size) for k in keypoints)
     else:
-        frames = (draw_pose(job.rig, xy, job.size) for xy in job.positions)
+        draw = draw_release_pose if args.style == "release" else draw_pose
+        frames = (draw(job.rig, xy, job.size) for xy in job.positions)
     write_frames(frames, target, project.fps, job.size, job.frames)
     print(f"{job.frames} pose frames ({args.style}) in {args.output}")
     return 0

@@ -78,3 +78,12 @@ def test_a_pose_video_in_the_openpose_palette(tmp_path):
     picture = read_rgba(frames[0])[..., :3]
     colours = {tuple(c) for c in picture.reshape(-1, 3)[::7].tolist()}
     assert (255, 85, 0) in colours and (0, 0, 0) in colours  # OpenPose's neck orange, on black
+
+
+def test_a_pose_video_in_the_release_style_is_white_lines_on_black(tmp_path):
+    source = _human_project(tmp_path)
+    assert main(["motion", "video", str(source), "-o", str(tmp_path / "release") + "/", "--style", "release"]) == 0
+    from poseanything_studio.core.images import read_rgba
+
+    picture = read_rgba(sorted((tmp_path / "release").glob("*.png"))[0])[..., :3]
+    assert set(np.unique(picture).tolist()) == {0, 255} and (picture == 255).all(axis=2).any()
