@@ -87,7 +87,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=97)
     parser.add_argument("--joints", type=int, default=50)
     args = parser.parse_args()
-    from poseanything_studio.qt import edits
+    from poseanything_studio.core import edits
     from poseanything_studio.qt.app import application
     from poseanything_studio.qt.main_window import MainWindow
 
@@ -153,8 +153,7 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> tuple
     timing each mouse move to a synchronous repaint, and the kinematics solve alone."""
     from PySide6.QtCore import QPointF
 
-    from poseanything_studio.core import kinematics
-    from poseanything_studio.qt import edits
+    from poseanything_studio.core import edits, kinematics
 
     doc.set_frame(frame)
     h = doc.project.hierarchy()

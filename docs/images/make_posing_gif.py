@@ -23,8 +23,8 @@ from PySide6.QtCore import QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QImage, QMouseEvent  # noqa: E402
 
 from poseanything_studio.bundled import default_example  # noqa: E402
+from poseanything_studio.core import edits  # noqa: E402
 from poseanything_studio.core.project import load_project  # noqa: E402
-from poseanything_studio.qt import edits  # noqa: E402
 
 OUT = ROOT / "docs" / "images" / "posing.gif"
 WIDTH = 520  # pixels of the GIF

@@ -36,12 +36,11 @@ from PySide6.QtWidgets import (
     QRubberBand,
 )
 
-from ..core import kinematics, poses
+from ..core import edits, kinematics, poses
 from ..core.camera import invert_affine
 from ..core.parts import colour_parts, part_labels, part_masks, posed_part_masks
 from ..core.raster import bone_colour, camera_rectangle
 from ..core.rig import MAX_DEPTH
-from . import edits
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
 

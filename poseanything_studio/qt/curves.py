@@ -11,9 +11,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from . import edits
+from ..core import edits
+from ..core.edits import CAMERA_ROW
 from .document import Document, new_drag_serial
-from .edits import CAMERA_ROW
 
 CAMERA_CHANNELS = (("pan x", 0, 1.0), ("pan y", 1, 1.0), ("zoom ×100", 2, 100.0), ("roll °", 3, 1.0))
 COLOURS = ((240, 90, 90), (90, 200, 110), (100, 160, 255), (240, 200, 80), (200, 120, 240), (80, 220, 220))

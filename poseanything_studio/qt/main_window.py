@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..bundled import default_example, examples_dir
+from ..core import edits
+from ..core.edits import CAMERA_ROW
 from ..core.errors import ProjectError
 from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
 from ..core.framing import alpha_subject, picture_framing
@@ -39,13 +41,12 @@ from ..core.project import Project, load_project, project_bytes, rescaled_pictur
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
-from . import edits, posing
+from . import posing
 from .app import APPLICATION, studio_settings
 from .busy import BusyTask
 from .canvas import Canvas
 from .curves import CurveEditor
 from .document import Document
-from .edits import CAMERA_ROW
 from .keys import FieldKeys
 from .motion_panel import MotionPanel
 from .picture_start import DropOpener, fit_output_to_subject, open_any, start_from_picture

@@ -27,13 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import poses
+from ..core import edits, poses
+from ..core.edits import CAMERA_ROW
 from ..core.errors import ProjectError
 from ..core.project import FPS_RANGE, MAX_FRAMES
 from ..core.tracks import INTERPOLATIONS
-from . import edits, posing
+from . import posing
 from .document import Document, new_drag_serial
-from .edits import CAMERA_ROW
 
 NAME_W = 150
 ROW_H = 20

@@ -9,8 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QInputDialog
 
-from poseanything_studio.core import poses
-from poseanything_studio.qt import edits
+from poseanything_studio.core import edits, poses
 from tests.qt.test_window import drag
 
 

@@ -11,9 +11,9 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
+from poseanything_studio.core import edits
+from poseanything_studio.core.edits import CAMERA_ROW
 from poseanything_studio.core.project import load_project, project_to_dict
-from poseanything_studio.qt import edits
-from poseanything_studio.qt.edits import CAMERA_ROW
 
 
 def view_point(window, xy) -> QPoint:

@@ -1,4 +1,4 @@
-"""A fuzz of the window's own saves: random edit sequences through qt/edits.py and the document's undo stack
+"""A fuzz of the window's own saves: random edit sequences through core/edits.py and the document's undo stack
 (joints, bones, keys, camera, masks, templates, renames, deletes, settings, undo and redo, and edits past the
 format's limits), saved and autosaved by the window's save code, each reopened and compared field by field."""
 
@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from helpers import write_arm_project
 
+from poseanything_studio.core import edits
+from poseanything_studio.core.edits import CAMERA_ROW
 from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.images import read_mask
 from poseanything_studio.core.project import Project, load_project, project_bytes, project_from_dict
 from poseanything_studio.core.templates import load_templates, placed
-from poseanything_studio.qt import edits
 from poseanything_studio.qt.document import Document
-from poseanything_studio.qt.edits import CAMERA_ROW
 from poseanything_studio.qt.main_window import autosave_work, mask_side, save_work
 
 SEQUENCES = int(__import__("os").environ.get("FUZZ_SEQUENCES", 500))

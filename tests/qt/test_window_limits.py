@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QMimeData
 
+from poseanything_studio.core import edits
 from poseanything_studio.core import project as P
 from poseanything_studio.core.project import load_project
 from poseanything_studio.core.rig import Joint, Rig
 from poseanything_studio.core.tracks import Key, Track
-from poseanything_studio.qt import edits, main_window
+from poseanything_studio.qt import main_window
 
 ROOT = Path(__file__).resolve().parents[2]
 

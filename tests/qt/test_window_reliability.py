@@ -11,9 +11,10 @@ import sys
 import numpy as np
 from PIL import Image
 
+from poseanything_studio.core import edits
 from poseanything_studio.core.fileio import TEMP_TAG
 from poseanything_studio.core.project import load_project
-from poseanything_studio.qt import edits, main_window
+from poseanything_studio.qt import main_window
 
 
 def _dead_pid() -> int:

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from poseanything_studio.core import edits
 from poseanything_studio.core.fileio import TEMP_TAG
 from poseanything_studio.core.project import load_project
-from poseanything_studio.qt import edits, main_window
+from poseanything_studio.qt import main_window
 from poseanything_studio.qt.main_window import blank_project, checked_pictures
 
 ROOT = Path(__file__).resolve().parents[2]

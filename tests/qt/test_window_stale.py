@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
+from poseanything_studio.core import edits
 from poseanything_studio.core.project import reference_to_output
 from poseanything_studio.core.raster import camera_rectangle
-from poseanything_studio.qt import edits
 from poseanything_studio.qt.picture_start import open_any
 
 

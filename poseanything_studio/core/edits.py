@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..core import poses
-from ..core.camera import REST, CameraKey, CameraPath
-from ..core.project import FPS_RANGE, MAX_FRAMES, Project
-from ..core.rig import Rig
-from ..core.tracks import Key, Track
+from . import poses
+from .camera import REST, CameraKey, CameraPath
+from .project import FPS_RANGE, MAX_FRAMES, Project
+from .rig import Rig
+from .tracks import Key, Track
 
 CAMERA_ROW = "\x00camera"  # not a valid joint id, so it never clashes with one
 KeyRef = tuple[str, int]
@@ -89,7 +89,7 @@ def rename_joint(project: Project, old: str, new: str) -> Project:
     if old == new:
         return project
     if new in project.rig.joint_ids:
-        from ..core.errors import ProjectError
+        from .errors import ProjectError
         raise ProjectError(f"a joint called {new!r} exists already")
     rig = project.rig.renamed_joint(old, new)
     tracks = {(new if k == old else k): v for k, v in project.tracks.items()}
