@@ -17,7 +17,7 @@ def _arm() -> Project:
     project = Project(image="x.png", rig=Rig(), frames=25)
     project, base = edits.add_joint(project, (100, 200))
     project, elbow = edits.add_joint(project, (160, 200), parent=base)
-    project, hand = edits.add_joint(project, (220, 200), parent=elbow)
+    project, _hand = edits.add_joint(project, (220, 200), parent=elbow)
     return project
 
 
