@@ -7,15 +7,12 @@ import sys
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ..core.errors import ProjectError
 from ..core.project import load_project
-
-ORGANIZATION = "PoseAnything"
-APPLICATION = "PoseAnything Studio"
-OLD_SETTINGS = ("PoseAnything", "Studio")  # where the window kept its settings before they took the app's name
+from .settings import APPLICATION, ORGANIZATION
 
 
 def application() -> QApplication:
@@ -28,24 +25,6 @@ def application() -> QApplication:
         app.setStyle("Fusion")
         app.setPalette(_dark_palette())
     return app
-
-
-def studio_settings() -> QSettings:
-    """The application's settings, under its organization and application names (the old keys copied over once)."""
-    settings = QSettings(ORGANIZATION, APPLICATION)
-    migrate_settings(QSettings(*OLD_SETTINGS), settings)
-    return settings
-
-
-def migrate_settings(old: QSettings, new: QSettings) -> bool:
-    """Copy every key of `old` into `new` when `new` has none yet; True when something was copied."""
-    keys = old.allKeys()
-    if new.allKeys() or not keys:
-        return False
-    for key in keys:
-        new.setValue(key, old.value(key))
-    new.sync()
-    return True
 
 
 def _dark_palette():

@@ -42,7 +42,6 @@ from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
 from . import posing
-from .app import APPLICATION, studio_settings
 from .busy import BusyTask
 from .canvas import Canvas
 from .curves import CurveEditor
@@ -52,6 +51,7 @@ from .motion_panel import MotionPanel
 from .picture_start import DropOpener, fit_output_to_subject, open_any, start_from_picture
 from .previews import PuppetPreview
 from .render_panel import RenderPanel
+from .settings import APPLICATION, studio_settings
 from .timeline import Playback, TimelinePanel
 
 APP_NAME = APPLICATION

@@ -124,7 +124,8 @@ def test_settings_live_under_the_application_name_and_old_keys_move_over(tmp_pat
     old.parent.mkdir(parents=True)
     old.write_text("[General]\nrecent=/somewhere/cat.pasproj\n")
     code = ("from PySide6.QtCore import QSettings\n"
-            "from poseanything_studio.qt.app import application, studio_settings\n"
+            "from poseanything_studio.qt.app import application\n"
+            "from poseanything_studio.qt.settings import studio_settings\n"
             "from poseanything_studio.qt.main_window import MainWindow\n"
             "app = application()\n"
             "window = MainWindow()\n"
@@ -144,8 +145,8 @@ def test_settings_live_under_the_application_name_and_old_keys_move_over(tmp_pat
 
 def test_no_settings_are_built_under_other_names():
     sources = {p.name: p.read_text() for p in (ROOT / "poseanything_studio" / "qt").glob("*.py")}
-    builders = [name for name, text in sources.items() if "QSettings(" in text and name != "app.py"]
-    assert builders == []  # everything else asks app.studio_settings()
+    builders = [name for name, text in sources.items() if "QSettings(" in text and name != "settings.py"]
+    assert builders == []  # everything else asks settings.studio_settings()
 
 
 # -- playback by the clock ----------------------------------------------------------------------------------
