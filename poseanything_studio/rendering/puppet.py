@@ -606,7 +606,7 @@ class _Binding:
         lying on their own bone's part, and every held vertex."""
         own = (pin_bone < 0) | (self.part[pin_vertex] < 0) | (self.part[pin_vertex] == pin_bone)
         pin_vertex, pin_weights = pin_vertex[own], pin_weights[own]
-        held = ~self.free & (self.part >= 0)
+        held = ~self.free & (self.part >= 0) & (self.part < len(self.ends))  # a rig of lone joints: no bone holds
         held[pin_vertex] = False
         rows = np.flatnonzero(held)
         a, b = self.ends[self.part[rows]].T if len(rows) else (np.zeros(0, np.int64),) * 2

@@ -155,3 +155,22 @@ def test_the_mesh_covers_concave_corners(shape):
     rgba = np.dstack([np.full((200, 200, 3), 90, np.uint8), np.where(mask, 255, 0).astype(np.uint8)])
     mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
     assert _uncovered_subject_pixels(mesh, mask) == 0
+
+
+def test_a_rig_of_lone_joints_renders_the_picture_as_it_is(examples_dir):
+    """A new rig starts as a joint or two with no bone yet: the preview and the render show the picture."""
+    from dataclasses import replace as _replace
+
+    from poseanything_studio.core.camera import CameraPath
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.core.rig import Joint, Rig
+    from poseanything_studio.rendering.events import Frame
+    from poseanything_studio.rendering.job import make_job
+    from poseanything_studio.rendering.runner import run
+
+    project = load_project(examples_dir / "cat.pasproj")
+    lone = _replace(project, rig=Rig((Joint("a", (300, 200)), Joint("b", (400, 260)))), tracks={},
+                    camera=CameraPath())
+    frames = [e.image for e in run(make_job(lone, frames=5, size=(256, 160))) if isinstance(e, Frame)]
+    assert len(frames) == 5
+    assert all(np.array_equal(frame, frames[0]) for frame in frames)  # nothing moves: no bone to move it
