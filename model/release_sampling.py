@@ -115,51 +115,58 @@ def _best_part(weights: torch.Tensor, first: np.ndarray, later: Sequence[np.ndar
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor, "ProbeResult | None"], torch.Tensor]
 ProbeFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-StepFn = Callable[[str, int, torch.Tensor], None]
+
+
+@dataclass(frozen=True)
+class StepHooks:
+    """Called around each Euler step: before(stage, index) (a place to stop), after(stage, index, latents, x0)."""
+
+    before: Callable[[str, int], None] | None = None
+    after: Callable[[str, int, torch.Tensor, torch.Tensor], None] | None = None
+    probed: Callable[[ProbeResult], None] | None = None
 
 
 def release_sample(velocity: VelocityFn, probe: ProbeFn | None, latents: torch.Tensor, first_frame: torch.Tensor,
                    scheduler: ReleaseScheduler, binary_masks: Sequence[Sequence[np.ndarray]] | None = None,
-                   condition_index: Sequence[int] = (), on_step: StepFn | None = None,
-                   on_probe: Callable[[ProbeResult], None] | None = None) -> torch.Tensor:
+                   condition_index: Sequence[int] = (), hooks: StepHooks = StepHooks()) -> torch.Tensor:
     """The release's denoising: the probe and restart when there are part masks, then all steps; the final latents.
 
     latents (1, C, F', H', W') with frame 0 already the image latent; first_frame (1, C, 1, H', W') is
     re-imposed after every step. velocity(latents, timestep (1,) in the latents' dtype, parts or None) is one
-    model pass; probe(latents, timestep) the attention (B, heads, L0, L). on_step(stage, index, latents) runs
-    before each step ("probe" then "steps": a place to check for cancel) and on_probe once with the matching.
+    model pass; probe(latents, timestep) the attention (B, heads, L0, L). hooks.before/after run around each
+    step (stage "probe", then "steps"); hooks.probed once with the matching.
     """
     parts = None
     if binary_masks is not None and probe is not None:
         start = latents.clone()
         for i in range(PROBE_STEPS):
-            if on_step is not None:
-                on_step("probe", i, latents)
-            latents = _euler(velocity, scheduler, i, latents, None, first_frame)
-        if on_step is not None:
-            on_step("probe", PROBE_STEPS, latents)
+            latents = _euler(velocity, scheduler, i, latents, None, first_frame, hooks, "probe")
         t = scheduler.timesteps[PROBE_STEPS].unsqueeze(0).to(latents.dtype)
         attention = probe(latents, t)
         frames, height, width = latents.shape[2:]
         first, union = release_union_masks(attention, binary_masks, condition_index, (frames, height // 2, width // 2))
         parts = ProbeResult(attention, first, union)
-        if on_probe is not None:
-            on_probe(parts)
+        if hooks.probed is not None:
+            hooks.probed(parts)
         latents = start
     for i in range(len(scheduler.timesteps)):
-        if on_step is not None:
-            on_step("steps", i, latents)
-        latents = _euler(velocity, scheduler, i, latents, parts if i <= PTC_LAST_STEP else None, first_frame)
+        latents = _euler(velocity, scheduler, i, latents, parts if i <= PTC_LAST_STEP else None, first_frame, hooks,
+                         "steps")
     return latents
 
 
 def _euler(velocity: VelocityFn, scheduler: ReleaseScheduler, i: int, latents: torch.Tensor,
-           parts: ProbeResult | None, first_frame: torch.Tensor) -> torch.Tensor:
+           parts: ProbeResult | None, first_frame: torch.Tensor, hooks: StepHooks, stage: str) -> torch.Tensor:
     """One model pass and Euler step; the first latent frame put back to the image's latent."""
+    if hooks.before is not None:
+        hooks.before(stage, i)
     t = scheduler.timesteps[i].unsqueeze(0).to(latents.dtype)
-    latents = scheduler.step(velocity(latents, t, parts), i, latents)
-    latents[:, :, 0:1] = first_frame
-    return latents
+    v = velocity(latents, t, parts)
+    stepped = scheduler.step(v, i, latents)
+    stepped[:, :, 0:1] = first_frame
+    if hooks.after is not None:
+        hooks.after(stage, i, stepped, latents - scheduler.sigmas[i] * v)
+    return stepped
 
 
 # -- text ---------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Our sampling against the authors' release: goldens written from the official code by tools/release_goldens/sampling.py.
+"""Our sampling against the authors' release: goldens written from the official code (tools/release_goldens).
 
 The goldens ran the release's own `WanVideoPipeline.__call__` (probe, union masks, restart, PTC steps, Euler,
 seed-123 noise, output conversion) with the deterministic stand-ins of tools/release_goldens/standin.py in
@@ -8,11 +8,13 @@ place of the DiT and VAE; here our loop runs with the same stand-ins and must la
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from model.release_sampling import (
     PTC_LAST_STEP,
@@ -124,3 +126,140 @@ def test_tiles_at_832x480_cover_every_pixel_with_weights_summing_to_one():
 def test_prompt_cleaning_is_the_release_prompters():
     cleaned = json.loads((GOLDENS / "prompts.json").read_text(encoding="utf-8"))
     assert {text: clean_prompt(text) for text in cleaned} == cleaned
+
+
+# -- the pipeline's release path on the tiny model ---------------------------------------------------------------
+# h20-dit's interface, stood in until its branch is merged: the transformer's forward takes `release_parts=`
+# (ReleaseParts(first_masks, union_masks)) and `probe_attention(..., block_index=)` gives (B, heads, L0, L).
+@dataclass(frozen=True)
+class StandInReleaseParts:
+    first_masks: torch.Tensor
+    union_masks: torch.Tensor
+
+
+class StandInRelease:
+    """Wraps the tiny transformer's forward to take release_parts (nudging the output, so PTC's steps show) and
+    adds probe_attention; every pass is recorded in `calls`."""
+
+    def __init__(self, transformer):
+        self.transformer = transformer
+        self.calls: list[dict] = []
+        self.plain_forward = transformer.forward
+        transformer.forward = self.forward
+        transformer.probe_attention = self.probe_attention
+
+    def forward(self, hidden_states, timestep, encoder_hidden_states, pose_latents, release_parts=None,
+                return_dict=True):
+        self.calls.append({"kind": "ptc" if release_parts is not None else "plain", "timestep": timestep.clone(),
+                           "pose": pose_latents.clone(), "text": encoder_hidden_states.clone()})
+        out = self.plain_forward(hidden_states=hidden_states, timestep=timestep,
+                                 encoder_hidden_states=encoder_hidden_states, pose_latents=pose_latents,
+                                 return_dict=False)[0]
+        if release_parts is not None:
+            out = out + 0.1 * release_parts.union_masks.any(1).float().mean()
+        return (out,)
+
+    def probe_attention(self, hidden_states, timestep, encoder_hidden_states, pose_latents, block_index):
+        self.calls.append({"kind": "probe", "block": block_index, "timestep": timestep.clone()})
+        tokens = F.avg_pool3d(hidden_states.float(), (1, 2, 2))[0].flatten(1).T  # (L, C)
+        first = hidden_states.shape[3] * hidden_states.shape[4] // 4
+        return torch.softmax(tokens[:first] @ tokens.T, -1)[None, None].expand(1, 2, -1, -1)
+
+
+@pytest.fixture
+def release_pipe(tiny_dir, monkeypatch):
+    from model.pipeline import PoseAnythingPipeline
+
+    monkeypatch.setattr("model.transformer.ReleaseParts", StandInReleaseParts, raising=False)
+    pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "poseanything.safetensors", device="cpu")
+    pipe.set_progress_bar_config(disable=True)
+    pipe.stand_in = StandInRelease(pipe.transformer)
+    pipe.release_weights = True
+    return pipe
+
+
+def release_scene(height: int = 64, width: int = 96):
+    """81 frames (the release's length): a bar moving right, poses on frames 0..59 only, black after; two parts."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    pose = np.zeros((81, height, width, 3), np.uint8)
+    index = list(range(60))
+    masks = []
+    for f in index:
+        pose[f, 20:30, 10 + f // 2: 40 + f // 2] = 255
+        left, right = np.zeros((height // 32, width // 32), bool), np.zeros((height // 32, width // 32), bool)
+        left[:, : 1 + f // 40], right[:, 1 + f // 40:] = True, True
+        masks.append([left, right])
+    return image, pose, masks, index
+
+
+def test_release_render_probes_then_restarts_with_ptc_on_its_first_six_steps(release_pipe):
+    image, pose, masks, index = release_scene()
+    seen = []
+
+    def callback(p, step, _t, kwargs):
+        seen.append((step, p.num_timesteps, kwargs["stage"], kwargs["release_parts"] is not None))
+
+    out = release_pipe.release_call(image, pose, masks, index, prompt="a cat  walks", num_inference_steps=8,
+                                    generator=torch.Generator("cpu").manual_seed(123), callback_on_step_end=callback,
+                                    callback_on_step_end_tensor_inputs=("stage", "release_parts", "preview"))
+    assert out.frames.shape == (1, 81, 64, 96, 3) and out.frames.dtype == np.uint8
+    kinds = [c["kind"] for c in release_pipe.stand_in.calls]
+    assert kinds == ["plain"] * 5 + ["probe"] + ["ptc"] * 6 + ["plain"] * 2  # guidance 1: one pass a step
+    assert release_pipe.stand_in.calls[5]["block"] == 1  # block 27 of 30; the tiny model's last of 2
+    assert [s[:2] for s in seen] == [(i, 13) for i in range(13)]  # progress counts the probe's 5 steps
+    assert [s[2] for s in seen[:5]] == ["probe"] * 5 and {s[2] for s in seen[5:]} == {"steps"}
+    assert not any(s[3] for s in seen[:5]) and all(s[3] for s in seen[5:])
+    timesteps = ReleaseScheduler(8).timesteps
+    first = release_pipe.stand_in.calls[0]["timestep"]
+    assert (first[0, :6] == 0).all() and torch.allclose(first[0, 6:], timesteps[0].expand(120))  # image tokens: 0
+    again = release_pipe.release_call(image, pose, masks, index, prompt="a cat walks", num_inference_steps=8,
+                                      generator=torch.Generator("cpu").manual_seed(123))
+    np.testing.assert_array_equal(out.frames, again.frames)  # the same seed, the same video
+
+
+def test_release_render_without_part_masks_skips_the_probe(release_pipe):
+    image, pose, _masks, index = release_scene()
+    release_pipe.release_call(image, pose, None, index, num_inference_steps=4)
+    assert [c["kind"] for c in release_pipe.stand_in.calls] == ["plain"] * 4
+    assert release_pipe.num_timesteps == 4
+
+
+def test_cancel_during_the_probe_stops_before_the_restart(release_pipe):
+    from model.errors import PipelineInterrupted
+
+    image, pose, masks, index = release_scene()
+
+    def cancel_at_two(p, step, _t, _kwargs):
+        if step == 2:
+            p.interrupt = True
+
+    with pytest.raises(PipelineInterrupted, match="probe"):
+        release_pipe.release_call(image, pose, masks, index, num_inference_steps=8, callback_on_step_end=cancel_at_two)
+    assert [c["kind"] for c in release_pipe.stand_in.calls] == ["plain"] * 3
+
+
+def test_guidance_above_one_runs_the_negative_with_the_same_pose_or_the_camera(release_pipe):
+    image, pose, _masks, index = release_scene()
+    release_pipe.release_call(image, pose, None, index, num_inference_steps=2, guidance_scale=3.0)
+    calls = release_pipe.stand_in.calls
+    assert len(calls) == 4  # two passes a step
+    torch.testing.assert_close(calls[0]["pose"], calls[1]["pose"])  # the release: pose_cfg off, the same pose
+    assert not torch.equal(calls[0]["text"], calls[1]["text"])  # the release's negative prompt
+    camera = np.zeros_like(pose)
+    for f in range(81):
+        camera[f, 8:56, 10 + f // 4] = 255
+    calls.clear()
+    release_pipe.release_call(image, pose, None, index, num_inference_steps=2, guidance_scale=3.0,
+                              camera_frames=camera)
+    assert not torch.equal(calls[0]["pose"], calls[1]["pose"])  # ours: the camera in the negative anchor
+
+
+def test_release_prompt_is_cleaned_as_the_release_prompter_does(release_pipe, monkeypatch):
+    prompts = []
+    encode = release_pipe.encode_prompt
+    monkeypatch.setattr(release_pipe, "encode_prompt",
+                        lambda text, *a, **k: prompts.append(text) or encode(text, *a, **k))
+    image, pose, _masks, index = release_scene()
+    release_pipe.release_call(image, pose, None, index, prompt="a  cat &amp;amp; dog\n", num_inference_steps=1)
+    assert prompts == ["a cat & dog"]
