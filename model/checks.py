@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,12 @@ CHECKPOINT_DTYPES = (torch.float32, torch.bfloat16)  # what save_checkpoint writ
 _SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
                        "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
                        "U8": torch.uint8, "BOOL": torch.bool}
+_SAFETENSORS_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                         "BOOL": 1}
 _FINITE_CHUNK = 1 << 24  # elements checked at a time
+MAX_UNUSED_BYTES = 1 << 20  # tensors a weights file holds beyond the model's: loaders read them too, so bounded
+# The scheduler config's sizes: num_train_timesteps sizes tables (1e9 of them cost 4.3 GB), solver_order a loop.
+SCHEDULER_BOUNDS = {"num_train_timesteps": 100_000, "solver_order": 8}
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -89,10 +95,10 @@ def check_config(component: str, config: Mapping[str, Any], source: str | Path) 
             _check_size(value, 16, f"{source}: patch_size[{i}]")
 
 
-def _check_size(value: Any, bound: int, where: str) -> None:
+def _check_size(value: Any, bound: int, where: str, what: str = "the Wan2.2 layout") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bound:
         shown = repr(value)[:40] if not isinstance(value, int) or value.bit_length() < 64 else "a huge number"
-        raise ModelError(f"{where} is {shown}; the Wan2.2 layout allows whole numbers from 1 to {bound}")
+        raise ModelError(f"{where} is {shown}; {what} allows whole numbers from 1 to {bound}")
 
 
 def expected_tensors(model_class, config: Mapping[str, Any],
@@ -124,33 +130,58 @@ def _tied_groups(model) -> list[set[str]]:
     return [names for names in by_id.values() if len(names) > 1]
 
 
-def _header_tensors(files: Iterable[Path], source: str | Path) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """name -> (safetensors dtype, shape) from the headers of `files` only (no tensor is read)."""
-    found: dict[str, tuple[str, tuple[int, ...]]] = {}
-    for file in files:
+@dataclass(frozen=True)
+class HeaderEntry:
+    """One tensor as a safetensors header describes it (nothing of its data is read)."""
+
+    file: Path
+    dtype: str  # the safetensors name: "BF16", "F32", ...
+    shape: tuple[int, ...]
+    nbytes: int
+
+    @property
+    def torch_dtype(self) -> torch.dtype | None:
+        return _SAFETENSORS_DTYPES.get(self.dtype)
+
+
+def header_entries(file: Path) -> dict[str, HeaderEntry]:
+    """name -> HeaderEntry from the header of one safetensors file; a ModelError names the file and the tensor."""
+    file = Path(file)
+    try:
+        with open(file, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 2 <= size <= 100 * 2**20:
+                raise ValueError("header length out of range")
+            header = json.loads(f.read(size))
+            f.seek(0, 2)
+            data_bytes = f.tell() - 8 - size
+    except (OSError, ValueError, RecursionError) as err:
+        raise ModelError(f"{file}: not a readable .safetensors file ({getattr(err, 'strerror', None) or err})") \
+            from None
+    if not isinstance(header, dict):
+        raise ModelError(f"{file}: not a readable .safetensors file (header is not an object)")
+    found: dict[str, HeaderEntry] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
         try:
-            with open(file, "rb") as f:
-                size = int.from_bytes(f.read(8), "little")
-                if not 2 <= size <= 100 * 2**20:
-                    raise ValueError("header length out of range")
-                header = json.loads(f.read(size))
-                f.seek(0, 2)
-                data_bytes = f.tell() - 8 - size
-        except (OSError, ValueError, RecursionError) as err:
-            raise ModelError(f"{file}: not a readable .safetensors file ({getattr(err, 'strerror', None) or err})") \
-                from None
-        if not isinstance(header, dict):
-            raise ModelError(f"{file}: not a readable .safetensors file (header is not an object)")
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
-            try:
-                dtype, shape, (start, end) = info["dtype"], tuple(int(v) for v in info["shape"]), info["data_offsets"]
-                if not (0 <= start <= end <= data_bytes):
-                    raise ModelError(f"{file}: tensor {name} lies past the end of the file (truncated?)")
-            except (TypeError, KeyError, ValueError):
-                raise ModelError(f"{file}: tensor {name} has a malformed header entry") from None
-            found[name] = (dtype, shape)
+            dtype, shape, (start, end) = info["dtype"], tuple(int(v) for v in info["shape"]), info["data_offsets"]
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= data_bytes):
+                raise ModelError(f"{file}: tensor {name} lies past the end of the file (truncated?)")
+        except (TypeError, KeyError, ValueError):
+            raise ModelError(f"{file}: tensor {name} has a malformed header entry") from None
+        itemsize = _SAFETENSORS_ITEMSIZE.get(dtype)
+        if itemsize is not None and (any(v < 0 for v in shape) or math.prod(shape) * itemsize != end - start):
+            raise ModelError(f"{file}: tensor {name} has shape {shape} but {end - start} bytes of data")
+        found[name] = HeaderEntry(file, dtype, shape, end - start)
+    return found
+
+
+def _header_tensors(files: Iterable[Path], source: str | Path) -> dict[str, HeaderEntry]:
+    """name -> HeaderEntry over the headers of `files` only (no tensor is read)."""
+    found: dict[str, HeaderEntry] = {}
+    for file in files:
+        found.update(header_entries(file))
     return found
 
 
@@ -178,12 +209,17 @@ def check_weight_files(files: list[Path], expected: tuple[dict, list], source: s
     """The headers of `files` hold every expected tensor, at its shape, in a float dtype; else a ModelError."""
     shapes, tied = expected
     found = _header_tensors(files, source)
+    unused = sorted((n for n in found if n not in shapes), key=lambda n: -found[n].nbytes)
+    if sum(found[n].nbytes for n in unused) > MAX_UNUSED_BYTES:
+        entry = found[unused[0]]
+        raise ModelError(f"{entry.file}: tensor {unused[0]} ({entry.nbytes:,} bytes) is not part of the model "
+                         f"({len(unused)} such tensors); refused before loading, since a loader would read them")
     aliases = {name: group for group in tied for name in group}
     for name, shape in shapes.items():
         present = [n for n in aliases.get(name, {name}) if n in found]
         if not present:
             raise ModelError(f"{source}: tensor {name} is missing from the weights (a truncated or foreign file?)")
-        dtype, got = found[present[0]]
+        dtype, got = found[present[0]].dtype, found[present[0]].shape
         if got != shape:
             raise ModelError(f"{source}: tensor {present[0]} has shape {got}, the config needs {shape}")
         if _SAFETENSORS_DTYPES.get(dtype) not in dtypes:
@@ -255,10 +291,12 @@ def component_classes() -> dict[str, type]:
     return {"transformer": WanTransformer3DModel, "vae": AutoencoderKLWan, "text_encoder": UMT5EncoderModel}
 
 
-def check_component_files(root: Path) -> None:
+def check_component_files(root: Path, configs_only: tuple[str, ...] = ()) -> None:
     """Configs within the Wan2.2 layout and every weight present, shaped and float, read from headers only.
 
-    Runs before anything is allocated; a ModelError names the file and the key or tensor.
+    Runs before anything is allocated; a ModelError names the file and the key or tensor. Components named in
+    `configs_only` have their config checked but not their weights (the transformer, when the release's
+    weights replace it).
     """
     for name in JSON_OBJECT_FILES:  # loaders call .get() on these: anything but an object would crash them
         if (Path(root) / name).is_file():
@@ -267,6 +305,8 @@ def check_component_files(root: Path) -> None:
         config_path = Path(root) / sub / "config.json"
         config = read_config(config_path)
         check_config(sub, config, config_path)
+        if sub in configs_only:
+            continue
         expected = expected_tensors(model_class, config, config_path)
         check_weight_files(weight_files(Path(root) / sub, COMPONENT_WEIGHTS[sub]), expected, Path(root) / sub)
 
@@ -280,4 +320,7 @@ def scheduler_class(config: Mapping[str, Any], source: str | Path) -> type:
     cls = getattr(diffusers, name, None) if isinstance(name, str) and name.isidentifier() else None
     if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
         raise ModelError(f"{source}: _class_name {str(name)[:60]!r} is not a diffusers scheduler")
+    for key, bound in SCHEDULER_BOUNDS.items():  # before the scheduler builds its tables from them
+        if key in config:
+            _check_size(config[key], bound, f"{source}: {key}", "a scheduler")
     return cls

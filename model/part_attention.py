@@ -307,7 +307,47 @@ def _layer_norm(attn: PartTemporalCoherence, x: torch.Tensor) -> torch.Tensor:
 _DEFAULT_PROCESSOR = PTCMAttnProcessor()
 
 
-class PartTemporalCoherence(nn.Module):
+class _AfterCrossAttention(nn.Module):
+    """Hooks on a WanTransformerBlock: add `self(x + ca, self.context)` to its cross-attention output ca.
+
+    Both part modules hang on blocks this way (ours, PTCM, and the release's PTC), without forking the block's
+    forward: `attach` remembers the residual stream at the block's cross-attention norm and adds the module's
+    residual to the cross-attention's output, which is what the block's residual then becomes.
+    """
+
+    context: object = None
+    _stream: torch.Tensor | None = None
+
+    def attach(self, block: nn.Module) -> None:
+        """Register on `block`: remember x at norm2, add PTCM(x + ca) to the cross-attention output ca."""
+        block.norm2.register_forward_pre_hook(self._remember_stream)
+        block.attn2.register_forward_hook(self._after_cross_attention)
+
+    # With PTCM off (no context) the hooks are no-ops that torch.compile traces through, so a compiled block
+    # (even fullgraph=True) has no graph break; with PTCM on, its data-dependent part grouping runs eagerly.
+    def _remember_stream(self, module: nn.Module, args: tuple) -> None:
+        if self.context is not None:
+            self._keep_stream(args[0])
+
+    @torch.compiler.disable
+    def _keep_stream(self, stream: torch.Tensor) -> None:
+        self._stream = stream  # (N, S, D): the block's hidden_states after self-attention
+
+    def _after_cross_attention(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        if self.context is None:
+            return None  # PTCM off: the block is untouched
+        return self._add_part_attention(output)
+
+    @torch.compiler.disable
+    def _add_part_attention(self, output: torch.Tensor) -> torch.Tensor:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return output
+        hidden_states = stream.type_as(output) + output  # what the block's residual becomes after cross-attention
+        return output + self(hidden_states, self.context)
+
+
+class PartTemporalCoherence(_AfterCrossAttention):
     """PTCM of one block: norm, q/k/v with RMS q/k norms (as WanAttention), zero-initialised output."""
 
     def __init__(self, dim: int, heads: int, eps: float = 1e-6, processor: PTCMAttnProcessor | None = None):
@@ -349,31 +389,123 @@ class PartTemporalCoherence(nn.Module):
             processor = _DEFAULT_PROCESSOR
         return processor(self, hidden_states, context)
 
-    # Hooks on a WanTransformerBlock: run PTCM on x + cross_attn(x) without forking the block's forward.
-    def attach(self, block: nn.Module) -> None:
-        """Register on `block`: remember x at norm2, add PTCM(x + ca) to the cross-attention output ca."""
-        block.norm2.register_forward_pre_hook(self._remember_stream)
-        block.attn2.register_forward_hook(self._after_cross_attention)
 
-    # With PTCM off (no context) the hooks are no-ops that torch.compile traces through, so a compiled block
-    # (even fullgraph=True) has no graph break; with PTCM on, its data-dependent part grouping runs eagerly.
-    def _remember_stream(self, module: nn.Module, args: tuple) -> None:
-        if self.context is not None:
-            self._keep_stream(args[0])
+# -- 4. the release's PTC (the official PoseAnything weights) ------------------------------------------------
+@dataclass(frozen=True)
+class ReleaseParts:
+    """The release's part masks on the token grid (h = H/32, w = W/32; F latent frames), for one denoising step.
 
-    @torch.compiler.disable
-    def _keep_stream(self, stream: torch.Tensor) -> None:
-        self._stream = stream  # (N, S, D): the block's hidden_states after self-attention
+    first_masks[j]: first-frame part j. union_masks[f - 1, j]: the tokens of latent frame f matched to part j (the
+    probe's union masks). One set serves the whole batch, as in the official pipeline.
+    """
 
-    def _after_cross_attention(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        if self.context is None:
-            return None  # PTCM off: the block is untouched
-        return self._add_part_attention(output)
+    first_masks: torch.Tensor  # [P, h, w] bool
+    union_masks: torch.Tensor  # [F - 1, P, h, w] bool
 
-    @torch.compiler.disable
-    def _add_part_attention(self, output: torch.Tensor) -> torch.Tensor:
-        stream, self._stream = self._stream, None
-        if stream is None:
-            return output
-        hidden_states = stream.type_as(output) + output  # what the block's residual becomes after cross-attention
-        return output + self(hidden_states, self.context)
+    def __post_init__(self) -> None:
+        first, union = self.first_masks, self.union_masks
+        if not (torch.is_tensor(first) and first.ndim == 3):
+            raise ValueError(f"ReleaseParts.first_masks must be a [parts, h, w] bool tensor, got "
+                             f"{tuple(first.shape) if torch.is_tensor(first) else type(first).__name__}")
+        if not (torch.is_tensor(union) and union.ndim == 4):
+            raise ValueError(f"ReleaseParts.union_masks must be a [frames - 1, parts, h, w] bool tensor, got "
+                             f"{tuple(union.shape) if torch.is_tensor(union) else type(union).__name__}")
+        if first.dtype != torch.bool or union.dtype != torch.bool:
+            raise ValueError(f"ReleaseParts masks must be bool, got {first.dtype} and {union.dtype}")
+        if first.shape[0] < 1 or union.shape[1] != first.shape[0] or union.shape[2:] != first.shape[1:]:
+            raise ValueError(f"ReleaseParts: union_masks {tuple(union.shape)} must be [frames - 1, "
+                             f"{first.shape[0]}, {first.shape[1]}, {first.shape[2]}] for first_masks "
+                             f"{tuple(first.shape)} (at least one part)")
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """(F, h, w): the token grid these masks are for."""
+        return self.union_masks.shape[0] + 1, self.first_masks.shape[1], self.first_masks.shape[2]
+
+    @property
+    def parts(self) -> int:
+        return self.first_masks.shape[0]
+
+
+class FP32RMSNorm(nn.RMSNorm):
+    """RMS norm as the release computes it: statistics in fp32, cast back, then the weight (`wan_video_dit.RMSNorm`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x.float(), self.normalized_shape, None, self.eps).to(x.dtype) * self.weight
+
+
+class ReleasePTCAttnProcessor:
+    """The release's part cross-attention, as `CrossAttention_instance` computes it after `norm4`.
+
+    For each first-frame part j: q from the later-frame tokens multiplied by their union mask for j, k and v
+    from the frame-0 tokens multiplied by part j's first-frame mask (masked tokens are zeros, so they still
+    enter as q/k/v of the bias alone), plain attention (no mask, no RoPE); the parts' outputs are summed and go
+    through one output projection. The projections are linear, so each is computed once and masked per part:
+    (m * x) W + b = m * (x W) + b exactly for a 0/1 mask m.
+    """
+
+    is_release_ptc_processor = True
+
+    def __call__(self, attn: ReleasePartCrossAttention, hidden_states: torch.Tensor,
+                 parts: ReleaseParts) -> torch.Tensor:
+        _, h, w = parts.grid
+        n, heads = h * w, attn.heads
+        normed = attn.norm(hidden_states)  # xx = norm4(x)
+        first, later = normed[:, :n], normed[:, n:]
+        query_all = F.linear(later, attn.to_q.weight)  # (N, (F-1)*n, D), bias added per part
+        key_all, value_all = F.linear(first, attn.to_k.weight), F.linear(first, attn.to_v.weight)
+        first_masks = parts.first_masks.to(hidden_states.device).reshape(parts.parts, n, 1)
+        union_masks = parts.union_masks.to(hidden_states.device).transpose(0, 1).reshape(parts.parts, -1, 1)
+        total = None
+        for j in range(parts.parts):
+            query = attn.norm_q(query_all * union_masks[j] + attn.to_q.bias)
+            key = attn.norm_k(key_all * first_masks[j] + attn.to_k.bias)
+            value = value_all * first_masks[j] + attn.to_v.bias
+            out = F.scaled_dot_product_attention(_heads(query, heads), _heads(key, heads), _heads(value, heads))
+            out = out.transpose(1, 2).flatten(2)  # (N, (F-1)*n, D)
+            total = out if total is None else total + out
+        return attn.to_out(total)  # (N, (F-1)*n, D): added to frames 1..F-1
+
+
+class ReleasePartCrossAttention(_AfterCrossAttention):
+    """The release's PTC of one block (`blocks.N.cross_attn_instance` + `blocks.N.norm4`), after cross-attention.
+
+    norm: LayerNorm with weight and bias (the release's norm4); to_q/to_k/to_v/to_out and fp32 RMS q/k norms
+    across heads. Its residual is zero on frame 0 and the part attention on frames 1..F-1.
+    """
+
+    def __init__(self, dim: int, heads: int, eps: float = 1e-6, processor: ReleasePTCAttnProcessor | None = None):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim, eps=eps, elementwise_affine=True)
+        self.to_q = nn.Linear(dim, dim)
+        self.to_k = nn.Linear(dim, dim)
+        self.to_v = nn.Linear(dim, dim)
+        self.to_out = nn.Linear(dim, dim)
+        self.norm_q = FP32RMSNorm(dim, eps=eps, elementwise_affine=True)
+        self.norm_k = FP32RMSNorm(dim, eps=eps, elementwise_affine=True)
+        self.processor = processor or ReleasePTCAttnProcessor()
+        self.context: ReleaseParts | None = None  # set by the transformer for one forward
+        self._stream: torch.Tensor | None = None
+
+    def set_processor(self, processor) -> None:
+        """Swap the part attention's math (diffusers' `set_attn_processor` reaches this module too)."""
+        self.processor = processor
+
+    def get_processor(self, return_deprecated_lora: bool = False):
+        """The processor in use, as diffusers' attention modules report theirs."""
+        return self.processor
+
+    def forward(self, hidden_states: torch.Tensor, parts: ReleaseParts) -> torch.Tensor:
+        """The residual to add, (N, F*h*w, D) -> (N, F*h*w, D): zero on frame 0, PTC on later frames."""
+        processor = self.processor
+        if not getattr(processor, "is_release_ptc_processor", False):
+            warnings.warn(f"the release PTC was given the attention processor {type(processor).__name__}; it runs "
+                          f"its own ReleasePTCAttnProcessor", stacklevel=2)
+            processor = _DEFAULT_RELEASE_PROCESSOR
+        n = parts.grid[1] * parts.grid[2]
+        later = processor(self, hidden_states, parts).to(hidden_states.dtype)
+        return torch.cat([hidden_states.new_zeros(hidden_states.shape[0], n, hidden_states.shape[2]), later], 1)
+
+
+_DEFAULT_RELEASE_PROCESSOR = ReleasePTCAttnProcessor()

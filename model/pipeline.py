@@ -37,6 +37,7 @@ from .checks import check_component_files, check_finite, read_config, scheduler_
 from .errors import ModelError, PipelineInterrupted
 from .guidance import DecoupledGuidance
 from .part_attention import PartContext
+from .release import is_release_checkpoint, load_release_transformer
 from .release_sampling import (
     PROBE_BLOCK,
     PROBE_STEPS,
@@ -176,26 +177,31 @@ class PoseAnythingPipeline(DiffusionPipeline):
             raise ModelError("CUDA is not available: the poseanything renderer needs an NVIDIA GPU "
                              "(use --device cpu for the tiny test model, or the puppet renderer)")
         root = check_model_dir(model_dir)
-        check_component_files(root)
+        release = checkpoint is not None and is_release_checkpoint(checkpoint)  # the official weights' DiT
+        check_component_files(root, configs_only=("transformer",) if release else ())
         dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
         load = {"use_safetensors": True, "local_files_only": True}
         scheduler = _load_scheduler(root)  # a scheduler class from its JSON config alone, never a pickle
         quiet = _Quiet()
         try:
             with quiet:
-                base = WanTransformer3DModel.from_pretrained(root, subfolder="transformer", dtype=dtype, **load)
-                transformer = PoseAnythingTransformer3DModel.from_base(base)
-                del base
+                if release:
+                    base_config = read_config(root / "transformer" / "config.json")
+                    transformer = load_release_transformer(checkpoint, base_config, dtype=dtype)
+                else:
+                    base = WanTransformer3DModel.from_pretrained(root, subfolder="transformer", dtype=dtype, **load)
+                    transformer = PoseAnythingTransformer3DModel.from_base(base)
+                    del base
                 pipe = super().from_pretrained(root, transformer=transformer, scheduler=scheduler,
                                                dtype={"vae": torch.float32, "default": dtype}, **load, **kwargs)
         except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
             raise ModelError(f"{root}: could not load the model ({_first_line(err)})") from None
         for name in ("text_encoder", "vae", "transformer"):
             check_finite(getattr(pipe, name).state_dict().items(), root / name)
-        if checkpoint is not None:
+        if checkpoint is not None and not release:
             load_checkpoint(pipe.transformer, checkpoint)
         pipe.has_checkpoint = checkpoint is not None
-        pipe.release_weights = is_release_transformer(pipe.transformer)
+        pipe.release_weights = release
         if pipe.release_weights:
             pipe.vae.to(dtype)  # the release runs its VAE in the DiT's dtype (bf16 on a GPU)
         for module in (pipe.text_encoder, pipe.vae, pipe.transformer):
@@ -699,11 +705,6 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
 
 RELEASE_CALLBACK_INPUTS = ("latents", "x0", "preview", "stage", "release_parts")
-
-
-def is_release_transformer(transformer: PoseAnythingTransformer3DModel) -> bool:
-    """Whether the transformer holds the authors' released DiT (the official-weights loader marks it)."""
-    return bool(getattr(transformer, "release_weights", False) or getattr(transformer.config, "release", False))
 
 
 def _raw_vae_encode(vae: AutoencoderKLWan, video: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from .errors import ModelError
-from .part_attention import PartContext, PartTemporalCoherence
+from .part_attention import PartContext, PartTemporalCoherence, ReleasePartCrossAttention, ReleaseParts
 
 # The published Wan2.2-TI2V-5B transformer config (Wan-AI/Wan2.2-TI2V-5B-Diffusers, transformer/config.json).
 WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
@@ -37,6 +37,7 @@ WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
     "added_kv_proj_dim": None, "rope_max_seq_len": 1024, "pos_embed_seq_len": None,
 }
 WAN22_TI2V_5B_PARAMETERS = 4_999_787_712  # WanTransformer3DModel(**WAN22_TI2V_5B_CONFIG), diffusers 0.42
+VARIANTS = ("paper", "release")  # our PTCM (from the paper) or the official release's PTC and timestep embedding
 
 
 class ModelShapeError(ModelError, ValueError):
@@ -85,6 +86,7 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         pos_embed_seq_len: int | None = None,
         pose_channels: int | None = None,
         ptcm: bool = True,
+        variant: str = "paper",
     ) -> None:
         super().__init__(
             patch_size=patch_size, num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim,
@@ -93,6 +95,8 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
             image_dim=image_dim, added_kv_proj_dim=added_kv_proj_dim, rope_max_seq_len=rope_max_seq_len,
             pos_embed_seq_len=pos_embed_seq_len,
         )
+        if variant not in VARIANTS:
+            raise ModelError(f"transformer variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         pose_channels = in_channels if pose_channels is None else pose_channels
         self.register_to_config(pose_channels=pose_channels)
         inner_dim = num_attention_heads * attention_head_dim
@@ -101,10 +105,17 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         with torch.no_grad():
             self.patch_embedding.weight[:, in_channels:] = 0
         # 2. PTCM on every block, after its cross-attention (hooks; see PartTemporalCoherence.attach).
-        if ptcm:
+        if ptcm and variant == "paper":
             for block in self.blocks:
                 block.ptcm = PartTemporalCoherence(inner_dim, num_attention_heads, eps)
                 block.ptcm.attach(block)
+        # 3. The official release instead: its PTC (with an affine norm, the release's norm4) on every block, and
+        # the timestep sinusoid in float64 as the release computes it.
+        if variant == "release":
+            for block in self.blocks:
+                block.ptc = ReleasePartCrossAttention(inner_dim, num_attention_heads, eps)
+                block.ptc.attach(block)
+            self.condition_embedder.timesteps_proj = Float64Timesteps(freq_dim)
 
     # -- building -------------------------------------------------------------------------------------
     @classmethod
@@ -133,6 +144,10 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
     def ptcm_modules(self) -> list[PartTemporalCoherence]:
         return [block.ptcm for block in self.blocks if hasattr(block, "ptcm")]
 
+    @property
+    def release_ptc_modules(self) -> list[ReleasePartCrossAttention]:
+        return [block.ptc for block in self.blocks if hasattr(block, "ptc")]
+
     # -- running --------------------------------------------------------------------------------------
     def forward(
         self,
@@ -144,17 +159,64 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         encoder_hidden_states_image: torch.Tensor | None = None,
         return_dict: bool = True,
         attention_kwargs: dict[str, Any] | None = None,
+        release_parts: ReleaseParts | None = None,
     ):
         """Denoise: video latents (N, C, F', H', W') with pose latents (N, C_pose, F', H', W') -> (N, C, F', H', W').
 
-        timestep is (N,) or per token (N, F' * H'/2 * W'/2) as Wan2.2 TI2V uses; part_context turns PTCM on.
+        timestep is (N,) or per token (N, F' * H'/2 * W'/2) as Wan2.2 TI2V uses; part_context turns PTCM on
+        (variant "paper"), release_parts the release's PTC (variant "release"; None: no PTC this step).
         """
-        self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context)
+        self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context, release_parts)
         # (N, C, F', H', W') ++ (N, C_pose, F', H', W') -> (N, C + C_pose, F', H', W')
         latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
-        with self.part_context(part_context):
+        with self.part_context(part_context), self._release_parts(release_parts):
             return super().forward(latents, timestep, encoder_hidden_states, encoder_hidden_states_image,
                                    return_dict=return_dict, attention_kwargs=attention_kwargs)
+
+    def probe_attention(self, hidden_states: torch.Tensor, timestep: torch.Tensor,
+                        encoder_hidden_states: torch.Tensor, pose_latents: torch.Tensor | None = None,
+                        block_index: int = 27) -> torch.Tensor:
+        """The release's matching probe (`model_fn_wan_video(check=True)`): attention weights [N, heads, L0, L].
+
+        Blocks 0..block_index run as usual (no PTC); block `block_index` is then applied again to its own output,
+        up to its self-attention: the softmax weights of the frame-0 queries (L0 = h*w tokens) over all L keys,
+        with the block's modulation, q/k norms and RoPE, in the activations' dtype as the release computes them.
+
+        Cost: like the official code this materialises [N, heads, L0, L] (and the scores before the softmax, of the
+        same size): at 832x480x81 (21x15x26 tokens: L0 = 390, L = 8190, 24 heads) that is 76.7 M values, 153 MB
+        in bf16 (307 MB in fp32), twice over at the peak, on top of one forward pass through 28 of the 30 blocks.
+        """
+        if not 0 <= block_index < len(self.blocks):
+            raise ModelShapeError(f"block_index must be from 0 to {len(self.blocks) - 1}, got {block_index}")
+        self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, None, None)
+        latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
+        _, h, w = self.token_grid(hidden_states.shape)
+        block = self.blocks[block_index]
+
+        def stop(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            raise _ProbeDone(_self_attention_weights(module, output, args[2], args[3], h * w))
+
+        handle = block.register_forward_hook(stop)
+        try:
+            with self.part_context(None), self._release_parts(None):
+                super().forward(latents, timestep, encoder_hidden_states, return_dict=False)
+        except _ProbeDone as done:
+            return done.weights
+        finally:
+            handle.remove()
+        raise ModelError("the probe's block never ran")  # unreachable: forward runs every block
+
+    @contextlib.contextmanager
+    def _release_parts(self, parts: ReleaseParts | None) -> Iterator[None]:
+        """The release's PTC reads `parts` inside this block; None leaves every block exactly the base block."""
+        modules = self.release_ptc_modules
+        for module in modules:
+            module.context = parts
+        try:
+            yield
+        finally:
+            for module in modules:
+                module.context, module._stream = None, None
 
     @contextlib.contextmanager
     def part_context(self, context: PartContext | None) -> Iterator[None]:
@@ -176,7 +238,8 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         return latent_shape[2] // p_t, latent_shape[3] // p_h, latent_shape[4] // p_w
 
     def check_inputs(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                     pose_latents: torch.Tensor | None, part_context: PartContext | None) -> None:
+                     pose_latents: torch.Tensor | None, part_context: PartContext | None,
+                     release_parts: ReleaseParts | None = None) -> None:
         """Raise ModelShapeError naming the input whose shape does not fit."""
         cfg = self.config
         if hidden_states.ndim != 5 or hidden_states.shape[1] != cfg.in_channels:
@@ -207,6 +270,65 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         if part_context is not None and part_context.samples not in (1, n):
             raise ModelShapeError(f"part_context holds parts of {part_context.samples} samples for a batch of {n} "
                                   f"(give 1 set of parts for the whole batch, or one per sample)")
+        if part_context is not None and cfg.variant == "release":
+            raise ModelShapeError("part_context is our PTCM's; the release's weights take release_parts")
+        if release_parts is not None and cfg.variant != "release":
+            raise ModelShapeError("release_parts given but this model is not the release variant "
+                                  "(load the official weights with model.release.load_release_transformer)")
+        if release_parts is not None and tuple(release_parts.grid) != self.token_grid(hidden_states.shape):
+            raise ModelShapeError(f"release_parts are for a token grid {tuple(release_parts.grid)} (frames, h, w), "
+                                  f"the latents give {self.token_grid(hidden_states.shape)}")
+
+
+class Float64Timesteps(nn.Module):
+    """The timestep sinusoid [cos, sin] computed in float64, as the release's `sinusoidal_embedding_1d` does.
+
+    Same formula as diffusers' `Timesteps(flip_sin_to_cos=True, downscale_freq_shift=0)`; in float32 the
+    arguments (up to 1000 rad) lose ~1e-4 rad, which the release does not. Output in the timestep's float dtype.
+    """
+
+    def __init__(self, num_channels: int):
+        super().__init__()
+        self.num_channels = num_channels
+
+    def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
+        half = self.num_channels // 2
+        exponent = torch.arange(half, dtype=torch.float64, device=timesteps.device) / half
+        angles = torch.outer(timesteps.to(torch.float64), torch.pow(10000, -exponent))
+        out = torch.cat([torch.cos(angles), torch.sin(angles)], dim=1)
+        return out.to(timesteps.dtype if timesteps.is_floating_point() else torch.float32)
+
+
+class _ProbeDone(Exception):  # control flow: carries the probe result out of forward
+    def __init__(self, weights: torch.Tensor):
+        super().__init__("probe done")
+        self.weights = weights
+
+
+def _self_attention_weights(block: nn.Module, x: torch.Tensor, temb: torch.Tensor,
+                            rotary_emb: tuple[torch.Tensor, torch.Tensor], first_tokens: int) -> torch.Tensor:
+    """`block`'s self-attention weights softmax(q k^T / sqrt(d)) for its first `first_tokens` queries: [N, H, L0, L]."""
+    if temb.ndim == 4:  # per token: (N, L, 6, D)
+        shift, scale = (block.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)[:2]
+        shift, scale = shift.squeeze(2), scale.squeeze(2)
+    else:
+        shift, scale = (block.scale_shift_table + temb.float()).chunk(6, dim=1)[:2]
+    normed = (block.norm1(x.float()) * (1 + scale) + shift).type_as(x)
+    attn = block.attn1
+    query = attn.norm_q(attn.to_q(normed[:, :first_tokens])).unflatten(2, (attn.heads, -1))  # (N, L0, H, d)
+    key = attn.norm_k(attn.to_k(normed)).unflatten(2, (attn.heads, -1))  # (N, L, H, d)
+    cos, sin = rotary_emb  # (1, L, 1, d)
+    query = _rotate(query, cos[:, :first_tokens], sin[:, :first_tokens]).transpose(1, 2)
+    key = _rotate(key, cos, sin).transpose(1, 2)
+    scores = query @ key.transpose(-2, -1) / math.sqrt(query.shape[-1])
+    return scores.softmax(dim=-1)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on interleaved pairs (x1, x2) -> (x1 cos - x2 sin, x1 sin + x2 cos), as WanAttnProcessor applies it."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = cos[..., 0::2], sin[..., 1::2]
+    return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2).type_as(x)
 
 
 def _ptcm_from_self_attention(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
