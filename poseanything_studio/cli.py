@@ -136,8 +136,15 @@ def templates_main(argv: list[str]) -> int:
 
 # -- render -----------------------------------------------------------------------------------------
 def render_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog=f"{PROG} render", description="Render a project to an MP4 or PNG frames.")
-    p.add_argument("project", help="the .pasproj file")
+    p = OneLineParser(prog=f"{PROG} render", description="Render a project (or a clip of the official release's "
+                      "data) to an MP4 or PNG frames.")
+    p.add_argument("project", nargs="?", help="the .pasproj file")
+    p.add_argument("--release-clip", metavar="DATA/NAME",
+                   help="instead of a project, a clip in the official PoseAnything release's data layout (e.g. "
+                        "data/test/EZwrDYL6YIw_69: first_frame/NAME.png, skeleton_image/NAME/NNN.png, "
+                        "video/NAME_id.png, metadata.csv), read as the release reads it: 81 frames at 24 fps, to "
+                        "compare with the authors' videos frame by frame; needs --renderer poseanything (the "
+                        "default here), or --preview pose/parts")
     p.add_argument("-o", "--output", required=True,
                    help="OUT.mp4 (H.264), a folder, or a PNG pattern like frames/f_%%05d.png")
     p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
@@ -204,7 +211,7 @@ def render_main(argv: list[str]) -> int:
 
     previous = _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
-        return _render(args)
+        return _render_release(args) if args.release_clip is not None else _render(args)
     except StopSignal as stop:
         print(f"stopped by {stop.name}: nothing was written", file=sys.stderr)
         return 128 + stop.number
@@ -280,6 +287,9 @@ def os_error_line(err: OSError) -> str:
 def _render(args: argparse.Namespace) -> int:
     from .core.errors import ProjectError
     from .core.project import MAX_FRAMES, load_project
+
+    if args.project is None:
+        raise ProjectError("give a .pasproj project, or --release-clip DATA/NAME", key="project")
     from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
     from .rendering.job import make_job, neural_options
@@ -328,6 +338,91 @@ def _render(args: argparse.Namespace) -> int:
         cancel.set()
         if bar is not None:
             bar.close()
+    if sys.stderr.isatty():
+        print(f"wrote {target.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _render_release(args: argparse.Namespace) -> int:
+    """`render --release-clip DATA/NAME`: the release's own test clip, read as test_ddp.py reads it."""
+    from .core.errors import ProjectError
+    from .core.fileio import same_file
+    from .core.release import colour_release_parts, load_release_clip
+    from .rendering.export import OutputError, output_target
+
+    refused = [(args.project, "project", "give either a project or --release-clip"),
+               (args.frames, "--frames", "a release clip is always 81 frames"),
+               (args.size, "--size", "a release clip is rendered at the release's size of its pictures"),
+               (args.preview == "camera" or None, "--preview", "the release has no camera: preview pose or parts"),
+               (args.renderer == "puppet" or None, "--renderer",
+                "a release clip has skeleton images but no rig for the puppet to deform: use --renderer "
+                "poseanything, or --preview pose/parts"),
+               (args.init == "puppet" or None, "--init", "a release clip has no rig for the puppet: use --init noise")]
+    for value, key, why in refused:
+        if value is not None:
+            raise ProjectError(why, key=key)
+    target = output_target(args.output)
+    render_release = _release_renderer() if args.preview is None else None  # before the clip's seconds of reading
+    clip = load_release_clip(args.release_clip)
+    existing = target.existing(clip.plan.output_frames)
+    if any(same_file(path, Path(item)) for path in existing for item in clip.files):
+        raise OutputError(f"{existing[0]}: is an input of this render; write the output elsewhere")
+    if existing and not args.overwrite and not _confirm_overwrite(existing):
+        raise OutputError(f"{existing[0]}: exists; pass --overwrite to replace it")
+    _print_err(f"note: {clip.plan.message}")
+    if args.preview is not None:
+        frames = clip.pose_frames if args.preview == "pose" else colour_release_parts(clip)
+        return _write_frames(target, clip.plan.fps, clip.size, list(frames))
+    return _render_release_neural(args, clip, target, render_release)
+
+
+def _write_frames(target, fps: float, size: tuple[int, int], frames: list) -> int:
+    from .rendering.export import FrameWriter
+
+    with FrameWriter(target, fps, size, len(frames)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    if sys.stderr.isatty():
+        print(f"wrote {target.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _release_renderer():
+    """`rendering.neural.render_release` (the release pipeline), or RenderError when this build has none."""
+    from .rendering.events import RenderError
+
+    try:
+        from .rendering import neural  # imports torch
+    except ModuleNotFoundError as err:
+        raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
+                          "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)") from None
+    render_release = getattr(neural, "render_release", None)
+    if render_release is None:
+        raise RenderError("this build has no release pipeline yet (rendering.neural.render_release): only "
+                          "--preview pose or --preview parts work for --release-clip")
+    return render_release
+
+
+def _render_release_neural(args: argparse.Namespace, clip, target, render_release) -> int:
+    """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
+    yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
+    from .rendering.events import Frame, Notice
+    from .rendering.export import FrameWriter
+    from .rendering.job import NeuralOptions
+
+    options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
+                            matching="attention", init="noise", offload=args.offload, compile=args.compile)
+    cancel = threading.Event()
+    try:
+        with FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames) as writer:
+            for event in render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed,
+                                        cancel=cancel):
+                if isinstance(event, Frame):
+                    writer.write(event.image)
+                elif isinstance(event, Notice):
+                    _print_err(f"note: {event.text}")
+    finally:
+        cancel.set()
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK

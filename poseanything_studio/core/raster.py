@@ -1,6 +1,9 @@
 """Pose frames and camera-rectangle frames as images: what the neural renderer (and other
 pose-driven video tools) take as condition. Each bone keeps one colour, derived from its id, in
 every frame and across saves; joints are white dots; the canvas is black.
+
+The "release" style draws as the official PoseAnything release's skeleton images are drawn: every bone a
+white line about 3 px wide (at an 832 px long side), no joint dots, no anti-aliasing, on black.
 """
 
 from __future__ import annotations
@@ -52,11 +55,46 @@ def draw_pose(rig: Rig, xy: np.ndarray, size: tuple[int, int], canvas: np.ndarra
     return out
 
 
-def pose_frames(rig: Rig, positions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Pose frames for joint positions (F, J, 2) in output pixels: (F, H, W, 3) uint8."""
+POSE_STYLES = ("colour", "release")
+RELEASE_LINE_PX = 3  # the release's skeleton images: white strokes about 3 px wide
+RELEASE_LONG_SIDE = 832  # ... at the release's frame size
+
+
+def release_line_width(size: tuple[int, int]) -> int:
+    """Stroke width (odd, pixels) of the release style at `size`: 3 px at an 832 px long side, in proportion."""
+    return max(1, round(RELEASE_LINE_PX * max(size) / RELEASE_LONG_SIDE)) | 1
+
+
+def draw_release_pose(rig: Rig, xy: np.ndarray, size: tuple[int, int], canvas: np.ndarray | None = None) -> np.ndarray:
+    """One pose frame in the release's style: white bones on black, no joints, (H, W, 3) RGB, values 0 or 255.
+
+    A 1 px line per bone thickened by a square of `release_line_width`: a stroke as wide along a diagonal as
+    across a row, with flat ends (no round caps, which would read as joint dots).
+    """
+    w, h = size
+    line = np.zeros((h, w), np.uint8)
+    shift = 4
+    pts = np.round(clip_far(xy) * (1 << shift)).astype(np.int64)
+    for a, b in rig.bone_joint_indices():
+        cv2.line(line, tuple(map(int, pts[a])), tuple(map(int, pts[b])), 255, 1, cv2.LINE_8, shift)
+    width = release_line_width(size)
+    stroke = cv2.dilate(line, np.ones((width, width), np.uint8))
+    out = np.zeros((h, w, 3), np.uint8) if canvas is None else canvas
+    out[stroke > 0] = 255
+    return out
+
+
+def pose_frames(rig: Rig, positions: np.ndarray, size: tuple[int, int], style: str = "colour") -> np.ndarray:
+    """Pose frames for joint positions (F, J, 2) in output pixels: (F, H, W, 3) uint8.
+
+    `style` "colour" (ours: coloured bones, white joint dots) or "release" (the official release's white lines).
+    """
+    if style not in POSE_STYLES:
+        raise ValueError(f"unknown pose style {style!r} (use colour or release)")
+    draw = draw_pose if style == "colour" else draw_release_pose
     frames = np.zeros((len(positions), size[1], size[0], 3), np.uint8)
     for f, xy in enumerate(positions):
-        draw_pose(rig, xy, size, canvas=frames[f])
+        draw(rig, xy, size, canvas=frames[f])
     return frames
 
 
