@@ -202,7 +202,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
             load_checkpoint(pipe.transformer, checkpoint)
         pipe.has_checkpoint = checkpoint is not None
         pipe.release_weights = release
-        if pipe.release_weights:
+        if pipe.release_weights and pipe.vae.dtype != dtype:
             pipe.vae.to(dtype)  # the release runs its VAE in the DiT's dtype (bf16 on a GPU)
         for module in (pipe.text_encoder, pipe.vae, pipe.transformer):
             module.eval()
@@ -429,6 +429,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         generator: torch.Generator | None = None,
         camera_frames: np.ndarray | None = None,
         pose_cfg: bool = False,
+        union_masks: torch.Tensor | None = None,
         max_sequence_length: int = 512,
         callback_on_step_end: Callable[[Any, int, Any, dict], dict | None] | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
@@ -448,12 +449,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
         (`pose_cfg=True`), or, ours, the camera rectangles when `camera_frames` moves.
         The callback sees step 0 .. 5 + steps - 1 (the probe's first, then the render's); its kwargs may ask for
         "latents", "preview" ((F', h, w, 3) uint8 of the clean estimate), "stage" ("probe" or "steps") and
-        "release_parts" (the probe's ProbeResult once it exists).
+        "release_parts" (the probe's ProbeResult once it exists). union_masks (F'-1, P, h, w) bool given (ours,
+        e.g. `release_sampling.identity_union_masks` of a rig's parts): no probe, PTC with these on steps 0..5.
         """
         try:
             frames = self._release_call(image, pose_frames, binary_masks, list(condition_index), prompt,
                                         negative_prompt, num_inference_steps, guidance_scale, generator,
-                                        camera_frames, pose_cfg, max_sequence_length, callback_on_step_end,
+                                        camera_frames, pose_cfg, union_masks, max_sequence_length, callback_on_step_end,
                                         tuple(callback_on_step_end_tensor_inputs), output_type)
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
@@ -462,8 +464,8 @@ class PoseAnythingPipeline(DiffusionPipeline):
         return PoseAnythingPipelineOutput(frames=frames)
 
     def _release_call(self, image, pose_frames, binary_masks, condition_index, prompt, negative_prompt, steps,
-                      guidance_scale, generator, camera_frames, pose_cfg, max_sequence_length, callback,
-                      tensor_inputs, output_type):
+                      guidance_scale, generator, camera_frames, pose_cfg, union_masks, max_sequence_length,
+                      callback, tensor_inputs, output_type):
         self.check_inputs(image, pose_frames, None, camera_frames, steps, "identity", None, 1.0, (), output_type)
         unknown = [name for name in tensor_inputs if name not in RELEASE_CALLBACK_INPUTS]
         if unknown:
@@ -472,7 +474,16 @@ class PoseAnythingPipeline(DiffusionPipeline):
         device, dtype = self._execution_device, self.transformer.dtype
         self._interrupt = False
         guided = guidance_scale != 1.0
-        probing = binary_masks is not None
+        if binary_masks is not None and not len(binary_masks[0]):
+            binary_masks = None  # no first-frame part: the release's PTC has nothing to attend to
+        given = None
+        if binary_masks is not None and union_masks is not None:
+            first = torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in binary_masks[0]])
+            given = ProbeResult(torch.zeros(0), first, torch.as_tensor(union_masks).bool())
+        probing = binary_masks is not None and given is None
+        if probing and steps <= PROBE_STEPS:
+            raise ValueError(f"{steps} steps: the release's probe runs {PROBE_STEPS} steps and reads the next, so it "
+                             f"needs at least {PROBE_STEPS + 1} (the release uses {RELEASE_STEPS})")
         self._num_timesteps = steps + (PROBE_STEPS if probing else 0)
 
         positive = self.encode_prompt(clean_prompt(prompt), max_sequence_length, device, clean=False).to(dtype)
@@ -528,7 +539,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
         hooks = StepHooks(before, after, found.append)
         latents = release_sample(velocity, probe if probing else None, latents, first_frame, scheduler,
-                                 binary_masks, condition_index, hooks)
+                                 binary_masks, condition_index, hooks, given)
         if output_type == "latent":
             return latents
         return self.release_decode(latents)[None]

@@ -128,16 +128,17 @@ class StepHooks:
 
 def release_sample(velocity: VelocityFn, probe: ProbeFn | None, latents: torch.Tensor, first_frame: torch.Tensor,
                    scheduler: ReleaseScheduler, binary_masks: Sequence[Sequence[np.ndarray]] | None = None,
-                   condition_index: Sequence[int] = (), hooks: StepHooks = StepHooks()) -> torch.Tensor:
+                   condition_index: Sequence[int] = (), hooks: StepHooks = StepHooks(),
+                   parts: ProbeResult | None = None) -> torch.Tensor:
     """The release's denoising: the probe and restart when there are part masks, then all steps; the final latents.
 
     latents (1, C, F', H', W') with frame 0 already the image latent; first_frame (1, C, 1, H', W') is
     re-imposed after every step. velocity(latents, timestep (1,) in the latents' dtype, parts or None) is one
     model pass; probe(latents, timestep) the attention (B, heads, L0, L). hooks.before/after run around each
-    step (stage "probe", then "steps"); hooks.probed once with the matching.
+    step (stage "probe", then "steps"); hooks.probed once with the matching. `parts` given (ours: a rig's
+    parts matched by identity) skips the probe and runs PTC with them on the same steps.
     """
-    parts = None
-    if binary_masks is not None and probe is not None:
+    if parts is None and binary_masks is not None and probe is not None:
         start = latents.clone()
         for i in range(PROBE_STEPS):
             latents = _euler(velocity, scheduler, i, latents, None, first_frame, hooks, "probe")
@@ -146,9 +147,9 @@ def release_sample(velocity: VelocityFn, probe: ProbeFn | None, latents: torch.T
         frames, height, width = latents.shape[2:]
         first, union = release_union_masks(attention, binary_masks, condition_index, (frames, height // 2, width // 2))
         parts = ProbeResult(attention, first, union)
-        if hooks.probed is not None:
-            hooks.probed(parts)
         latents = start
+    if parts is not None and hooks.probed is not None:
+        hooks.probed(parts)
     for i in range(len(scheduler.timesteps)):
         latents = _euler(velocity, scheduler, i, latents, parts if i <= PTC_LAST_STEP else None, first_frame, hooks,
                          "steps")
@@ -261,3 +262,19 @@ def video_to_uint8(video: torch.Tensor) -> np.ndarray:
     """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8 as the release converts: (x + 1) x 127.5, clipped, truncated."""
     frames = video[0].permute(1, 2, 3, 0)  # (T, H, W, 3)
     return ((frames - -1) * (255 / 2)).clip(0, 255).to(device="cpu", dtype=torch.uint8).numpy()
+
+
+def identity_union_masks(binary_masks: Sequence[Sequence[np.ndarray]], condition_index: Sequence[int],
+                         frames: int) -> ProbeResult:
+    """Ours, not the release's: part j of every frame is the first frame's part j (a rig's bones keep their names).
+
+    union_masks[k] (latent frame k + 1) is the OR of part j over pixel frames 4k+1 .. 4k+4, the frames that
+    latent frame encodes; binary_masks as for `release_union_masks`, every frame with the same parts.
+    """
+    first = torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in binary_masks[0]])
+    union = torch.zeros((frames - 1, *first.shape), dtype=torch.bool)
+    for masks, f in zip(binary_masks, condition_index, strict=True):
+        if f > 0 and (f - 1) // 4 < frames - 1:
+            for j, mask in enumerate(masks[:len(first)]):
+                union[(f - 1) // 4, j] |= torch.as_tensor(np.asarray(mask) != 0)
+    return ProbeResult(torch.zeros(0), first, union)

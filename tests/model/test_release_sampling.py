@@ -8,13 +8,11 @@ place of the DiT and VAE; here our loop runs with the same stand-ins and must la
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from model.release_sampling import (
     PTC_LAST_STEP,
@@ -129,53 +127,61 @@ def test_prompt_cleaning_is_the_release_prompters():
 
 
 # -- the pipeline's release path on the tiny model ---------------------------------------------------------------
-# h20-dit's interface, stood in until its branch is merged: the transformer's forward takes `release_parts=`
-# (ReleaseParts(first_masks, union_masks)) and `probe_attention(..., block_index=)` gives (B, heads, L0, L).
-@dataclass(frozen=True)
-class StandInReleaseParts:
-    first_masks: torch.Tensor
-    union_masks: torch.Tensor
+@pytest.fixture(scope="module")
+def release_checkpoint(tmp_path_factory, tiny_dir):
+    """Random weights for the tiny model's transformer, saved in the release's own layout (two shards)."""
+    from model.checks import read_config
+    from model.release import release_config, write_release_checkpoint
+    from model.transformer import PoseAnythingTransformer3DModel
+
+    base = {k: v for k, v in read_config(tiny_dir / "transformer" / "config.json").items() if not k.startswith("_")}
+    torch.manual_seed(5)
+    model = PoseAnythingTransformer3DModel(**release_config(base))
+    with torch.no_grad():
+        for module in model.release_ptc_modules:  # PTC that changes something, so its steps show
+            module.to_out.weight.normal_(std=0.5)
+    folder = tmp_path_factory.mktemp("release") / "PoseAnything"
+    write_release_checkpoint(model, folder)
+    return folder
 
 
-class StandInRelease:
-    """Wraps the tiny transformer's forward to take release_parts (nudging the output, so PTC's steps show) and
-    adds probe_attention; every pass is recorded in `calls`."""
+class Recorder:
+    """Records every pass of the transformer (forward and probe_attention) and passes it on unchanged."""
 
     def __init__(self, transformer):
-        self.transformer = transformer
         self.calls: list[dict] = []
-        self.plain_forward = transformer.forward
-        transformer.forward = self.forward
-        transformer.probe_attention = self.probe_attention
+        self.forward, self.probe = transformer.forward, transformer.probe_attention
+        transformer.forward, transformer.probe_attention = self.record_forward, self.record_probe
 
-    def forward(self, hidden_states, timestep, encoder_hidden_states, pose_latents, release_parts=None,
-                return_dict=True):
-        self.calls.append({"kind": "ptc" if release_parts is not None else "plain", "timestep": timestep.clone(),
-                           "pose": pose_latents.clone(), "text": encoder_hidden_states.clone()})
-        out = self.plain_forward(hidden_states=hidden_states, timestep=timestep,
-                                 encoder_hidden_states=encoder_hidden_states, pose_latents=pose_latents,
-                                 return_dict=False)[0]
-        if release_parts is not None:
-            out = out + 0.1 * release_parts.union_masks.any(1).float().mean()
-        return (out,)
+    def record_forward(self, *args, release_parts=None, **kwargs):
+        self.calls.append({"kind": "ptc" if release_parts is not None else "plain",
+                           "timestep": kwargs["timestep"].clone(), "pose": kwargs["pose_latents"].clone(),
+                           "text": kwargs["encoder_hidden_states"].clone()})
+        return self.forward(*args, release_parts=release_parts, **kwargs)
 
-    def probe_attention(self, hidden_states, timestep, encoder_hidden_states, pose_latents, block_index):
-        self.calls.append({"kind": "probe", "block": block_index, "timestep": timestep.clone()})
-        tokens = F.avg_pool3d(hidden_states.float(), (1, 2, 2))[0].flatten(1).T  # (L, C)
-        first = hidden_states.shape[3] * hidden_states.shape[4] // 4
-        return torch.softmax(tokens[:first] @ tokens.T, -1)[None, None].expand(1, 2, -1, -1)
+    def record_probe(self, *args, block_index, **kwargs):
+        self.calls.append({"kind": "probe", "block": block_index})
+        return self.probe(*args, block_index=block_index, **kwargs)
 
 
 @pytest.fixture
-def release_pipe(tiny_dir, monkeypatch):
+def release_pipe(tiny_dir, release_checkpoint):
     from model.pipeline import PoseAnythingPipeline
 
-    monkeypatch.setattr("model.transformer.ReleaseParts", StandInReleaseParts, raising=False)
-    pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "poseanything.safetensors", device="cpu")
+    pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, release_checkpoint, device="cpu")
     pipe.set_progress_bar_config(disable=True)
-    pipe.stand_in = StandInRelease(pipe.transformer)
-    pipe.release_weights = True
+    pipe.recorder = Recorder(pipe.transformer)
     return pipe
+
+
+def test_the_official_weights_bring_the_releases_defaults(release_pipe, tiny_dir):
+    from model.pipeline import OUR_DEFAULTS, RELEASE_DEFAULTS, PoseAnythingPipeline
+
+    assert release_pipe.release_weights and release_pipe.defaults == RELEASE_DEFAULTS
+    assert (RELEASE_DEFAULTS.steps, RELEASE_DEFAULTS.guidance, RELEASE_DEFAULTS.seed) == (50, 1.0, 123)
+    ours = PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "poseanything.safetensors", device="cpu")
+    assert not ours.release_weights and ours.defaults == OUR_DEFAULTS
+    assert (OUR_DEFAULTS.steps, OUR_DEFAULTS.guidance) == (30, 5.0)
 
 
 def release_scene(height: int = 64, width: int = 96):
@@ -204,14 +210,14 @@ def test_release_render_probes_then_restarts_with_ptc_on_its_first_six_steps(rel
                                     generator=torch.Generator("cpu").manual_seed(123), callback_on_step_end=callback,
                                     callback_on_step_end_tensor_inputs=("stage", "release_parts", "preview"))
     assert out.frames.shape == (1, 81, 64, 96, 3) and out.frames.dtype == np.uint8
-    kinds = [c["kind"] for c in release_pipe.stand_in.calls]
+    kinds = [c["kind"] for c in release_pipe.recorder.calls]
     assert kinds == ["plain"] * 5 + ["probe"] + ["ptc"] * 6 + ["plain"] * 2  # guidance 1: one pass a step
-    assert release_pipe.stand_in.calls[5]["block"] == 1  # block 27 of 30; the tiny model's last of 2
+    assert release_pipe.recorder.calls[5]["block"] == 1  # block 27 of 30; the tiny model's last of 2
     assert [s[:2] for s in seen] == [(i, 13) for i in range(13)]  # progress counts the probe's 5 steps
     assert [s[2] for s in seen[:5]] == ["probe"] * 5 and {s[2] for s in seen[5:]} == {"steps"}
     assert not any(s[3] for s in seen[:5]) and all(s[3] for s in seen[5:])
     timesteps = ReleaseScheduler(8).timesteps
-    first = release_pipe.stand_in.calls[0]["timestep"]
+    first = release_pipe.recorder.calls[0]["timestep"]
     assert (first[0, :6] == 0).all() and torch.allclose(first[0, 6:], timesteps[0].expand(120))  # image tokens: 0
     again = release_pipe.release_call(image, pose, masks, index, prompt="a cat walks", num_inference_steps=8,
                                       generator=torch.Generator("cpu").manual_seed(123))
@@ -221,7 +227,7 @@ def test_release_render_probes_then_restarts_with_ptc_on_its_first_six_steps(rel
 def test_release_render_without_part_masks_skips_the_probe(release_pipe):
     image, pose, _masks, index = release_scene()
     release_pipe.release_call(image, pose, None, index, num_inference_steps=4)
-    assert [c["kind"] for c in release_pipe.stand_in.calls] == ["plain"] * 4
+    assert [c["kind"] for c in release_pipe.recorder.calls] == ["plain"] * 4
     assert release_pipe.num_timesteps == 4
 
 
@@ -236,13 +242,13 @@ def test_cancel_during_the_probe_stops_before_the_restart(release_pipe):
 
     with pytest.raises(PipelineInterrupted, match="probe"):
         release_pipe.release_call(image, pose, masks, index, num_inference_steps=8, callback_on_step_end=cancel_at_two)
-    assert [c["kind"] for c in release_pipe.stand_in.calls] == ["plain"] * 3
+    assert [c["kind"] for c in release_pipe.recorder.calls] == ["plain"] * 3
 
 
 def test_guidance_above_one_runs_the_negative_with_the_same_pose_or_the_camera(release_pipe):
     image, pose, _masks, index = release_scene()
     release_pipe.release_call(image, pose, None, index, num_inference_steps=2, guidance_scale=3.0)
-    calls = release_pipe.stand_in.calls
+    calls = release_pipe.recorder.calls
     assert len(calls) == 4  # two passes a step
     torch.testing.assert_close(calls[0]["pose"], calls[1]["pose"])  # the release: pose_cfg off, the same pose
     assert not torch.equal(calls[0]["text"], calls[1]["text"])  # the release's negative prompt
@@ -263,3 +269,91 @@ def test_release_prompt_is_cleaned_as_the_release_prompter_does(release_pipe, mo
     image, pose, _masks, index = release_scene()
     release_pipe.release_call(image, pose, None, index, prompt="a  cat &amp;amp; dog\n", num_inference_steps=1)
     assert prompts == ["a cat & dog"]
+
+
+# -- the renderer's release path (rendering.neural.render_release) -------------------------------------------------
+def small_release_inputs():
+    """ReleaseInputs as core.release makes them, by hand at 64x96 so the tiny model runs it in seconds."""
+    from poseanything_studio.core.release import ReleaseFramePlan, ReleaseInputs
+    from poseanything_studio.core.release_parts import ReleaseParts as ClipParts
+
+    image, pose, masks, index = release_scene()
+    plan = ReleaseFramePlan(tuple(float(i) if i < 60 else None for i in range(81)), 60, 24.0, "60 poses, 81 frames")
+    return ReleaseInputs(name="bar", size=(96, 64), picture=image, pose_frames=pose, condition_index=tuple(index),
+                         parts=ClipParts(alpha=1, grid=(3, 2), binary_masks=tuple(tuple(m) for m in masks)),
+                         subject_mask=np.ones((64, 96), bool), mask_source="painted", plan=plan, prompt="a bar")
+
+
+def release_options(tiny_dir, checkpoint):
+    from poseanything_studio.rendering.job import NeuralOptions
+
+    return NeuralOptions(model_dir=str(tiny_dir), checkpoint=str(checkpoint), device="cpu")
+
+
+def test_render_release_says_what_it_used_shows_parts_and_matching_and_keeps_the_plans_frames(tiny_dir,
+                                                                                               release_checkpoint):
+    from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress
+    from poseanything_studio.rendering.neural import render_release
+
+    events = list(render_release(small_release_inputs(), release_options(tiny_dir, release_checkpoint), steps=6))
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert any("6 steps (yours)" in n and "guidance 1 (one pass)" in n and "seed 123" in n for n in notices)
+    kinds = [e.kind for e in events if isinstance(e, Preview)]
+    assert kinds.index("parts") < kinds.index("matching") and kinds.count("matching") == 1
+    stepping = [(e.done, e.total, e.stage) for e in events if isinstance(e, Progress) and e.stage in ("probe", "steps")]
+    assert stepping[-1] == (11, 11, "steps") and ("probe", 5) in {(s, d) for d, _, s in stepping}
+    frames = [e for e in events if isinstance(e, Frame)]
+    assert len(frames) == 60 and frames[0].image.shape == (64, 96, 3)  # the plan's 60 of the 81 rendered
+
+
+def test_render_release_keys_a_camera_only_with_guidance_above_one(tiny_dir, release_checkpoint):
+    from poseanything_studio.rendering.events import Notice
+    from poseanything_studio.rendering.neural import CAMERA_NEEDS_GUIDANCE, render_release
+
+    camera = np.zeros((81, 64, 96, 3), np.uint8)
+    camera[:, 8:56, 40] = 255
+    camera[40:, 8:56, 50] = 255
+    options = release_options(tiny_dir, release_checkpoint)
+    events = list(render_release(small_release_inputs(), options, steps=6, camera=camera))
+    assert CAMERA_NEEDS_GUIDANCE in [e.text for e in events if isinstance(e, Notice)]
+    events = list(render_release(small_release_inputs(), options, steps=6, guidance=3.0, camera=camera))
+    assert CAMERA_NEEDS_GUIDANCE not in [e.text for e in events if isinstance(e, Notice)]
+
+
+def test_cancel_during_the_probe_ends_the_release_render(tiny_dir, release_checkpoint):
+    import threading
+
+    from poseanything_studio.rendering.events import Frame, Progress, RenderCancelled
+    from poseanything_studio.rendering.neural import render_release
+
+    cancel = threading.Event()
+    seen = []
+    with pytest.raises(RenderCancelled):
+        for event in render_release(small_release_inputs(), release_options(tiny_dir, release_checkpoint), steps=6,
+                                    cancel=cancel):
+            seen.append(event)
+            if isinstance(event, Progress) and event.stage == "probe" and event.done == 2:
+                cancel.set()
+    assert not any(isinstance(e, Frame) for e in seen)
+    assert max(e.done for e in seen if isinstance(e, Progress) and e.stage in ("probe", "steps")) <= 4
+
+
+def test_fewer_steps_than_the_probe_needs_is_one_clear_line(tiny_dir, release_checkpoint):
+    from poseanything_studio.rendering.events import RenderError
+    from poseanything_studio.rendering.neural import render_release
+
+    with pytest.raises(RenderError, match="at least 6"):
+        list(render_release(small_release_inputs(), release_options(tiny_dir, release_checkpoint), steps=5))
+
+
+def test_identity_union_masks_put_each_pixel_frames_part_in_its_own_latent_frame():
+    from model.release_sampling import identity_union_masks
+
+    grid = (2, 3)
+    masks = [[np.eye(2, 3, k=f % 3, dtype=bool), np.zeros(grid, bool)] for f in range(9)]
+    parts = identity_union_masks(masks, list(range(9)), 3)
+    np.testing.assert_array_equal(parts.first_masks[0].numpy(), masks[0][0])
+    for k in range(2):  # latent frame k + 1 holds pixel frames 4k+1 .. 4k+4
+        expected = np.any([masks[f][0] for f in range(4 * k + 1, 4 * k + 5)], 0)
+        np.testing.assert_array_equal(parts.union_masks[k, 0].numpy(), expected)
+    assert not parts.union_masks[:, 1].any()
