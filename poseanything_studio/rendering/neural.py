@@ -303,7 +303,7 @@ def render_release(inputs, options, steps: int | None = None, guidance: float | 
         yield Notice("the first frame has no parts (no pose segments inside the subject): PTC and its probe are off")
         masks = None
     if masks:
-        yield Preview("parts", _release_parts_picture(inputs, masks), index=0)
+        yield Preview("release_parts", _release_parts_picture(inputs, masks), index=0)
     total = steps + (PROBE_STEPS_SHOWN if masks and own_parts is None else 0)
     yield Progress(0, total, "probe" if total > steps else "steps")
     call = {"image": inputs.picture, "pose_frames": inputs.pose_frames, "binary_masks": masks,
@@ -396,7 +396,7 @@ def _run_release_pipeline(pipe, inputs, call: dict, cancel: threading.Event):
         parts = kwargs["release_parts"]
         if parts is not None and not shown:  # once, as soon as the probe has matched
             shown.append(step)
-            events.put(Preview("matching", _release_matching_picture(inputs, parts), index=step,
+            events.put(Preview("release_matching", _release_matching_picture(inputs, parts), index=step,
                                data=parts.union_masks.numpy()))
 
     def work():

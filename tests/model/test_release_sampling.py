@@ -299,7 +299,7 @@ def test_render_release_says_what_it_used_shows_parts_and_matching_and_keeps_the
     notices = [e.text for e in events if isinstance(e, Notice)]
     assert any("6 steps (yours)" in n and "guidance 1 (one pass)" in n and "seed 123" in n for n in notices)
     kinds = [e.kind for e in events if isinstance(e, Preview)]
-    assert kinds.index("parts") < kinds.index("matching") and kinds.count("matching") == 1
+    assert kinds.index("release_parts") < kinds.index("release_matching") and kinds.count("release_matching") == 1
     stepping = [(e.done, e.total, e.stage) for e in events if isinstance(e, Progress) and e.stage in ("probe", "steps")]
     assert stepping[-1] == (11, 11, "steps") and ("probe", 5) in {(s, d) for d, _, s in stepping}
     frames = [e for e in events if isinstance(e, Frame)]
