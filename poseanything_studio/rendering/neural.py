@@ -348,6 +348,15 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
                               camera, own)
 
 
+def _token_part(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """A pixel part mask on the token grid: tokens a quarter covered, or the best one (as our PTCM's token masks)."""
+    coverage = cv2.resize(mask.astype(np.float32), grid, interpolation=cv2.INTER_AREA)
+    tokens = coverage >= 0.25
+    if coverage.max() > 0:
+        tokens.flat[int(coverage.argmax())] = True
+    return tokens
+
+
 def release_camera(project, inputs) -> np.ndarray:
     """Our camera rectangles on the release's 81 frames at its size (frames without a pose hold the last one)."""
     track = project.camera.sample(project.frames)  # (F, 4)
@@ -373,8 +382,7 @@ def rig_release_parts(job, inputs) -> tuple:
     positions = apply_affine(to_output, project_positions(job.project, times))
     posed = posed_part_masks(rest, job.rig, apply_affine(to_output, job.project.rig.rest_xy()), positions)
     grid = (width // 32, height // 32)
-    binary = [[cv2.resize(m.astype(np.uint8), grid, interpolation=cv2.INTER_NEAREST) > 0 for m in frame]
-              for frame in posed]
+    binary = [[_token_part(m, grid) for m in frame] for frame in posed]
     latent_frames = (len(inputs.pose_frames) - 1) // 4 + 1
     union = identity_union_masks(binary, list(inputs.condition_index), latent_frames).union_masks
     return binary, union

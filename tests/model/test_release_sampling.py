@@ -357,3 +357,30 @@ def test_identity_union_masks_put_each_pixel_frames_part_in_its_own_latent_frame
         expected = np.any([masks[f][0] for f in range(4 * k + 1, 4 * k + 5)], 0)
         np.testing.assert_array_equal(parts.union_masks[k, 0].numpy(), expected)
     assert not parts.union_masks[:, 1].any()
+
+
+def test_rig_parts_with_the_official_weights_follow_each_bone_by_identity(tmp_path):
+    """--release-parts rig: one part per bone on the release's token grid, each latent frame its own bones' union."""
+    from helpers import write_arm_project
+
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.core.release import ReleaseFramePlan, ReleaseInputs
+    from poseanything_studio.core.release_parts import ReleaseParts as ClipParts
+    from poseanything_studio.rendering.job import make_job
+    from poseanything_studio.rendering.neural import rig_release_parts
+
+    tip = [{"frame": 0, "xy": [180, 80], "interp": "linear"}, {"frame": 4, "xy": [120, 20], "interp": "linear"}]
+    project = load_project(write_arm_project(tmp_path, tip_track=tip, frames=5, size=(256, 160)))
+    job = make_job(project, renderer="poseanything")
+    plan = ReleaseFramePlan(tuple(float(min(f, 4)) if f < 5 else None for f in range(81)), 5, 24.0, "5 of 81")
+    inputs = ReleaseInputs(name="arm", size=(256, 160), picture=job.image[..., :3], pose_frames=np.zeros(
+        (81, 160, 256, 3), np.uint8), condition_index=tuple(range(5)), parts=ClipParts(1, (8, 5), ()),
+        subject_mask=job.mask, mask_source="subject_mask", plan=plan)
+    binary, union = rig_release_parts(job, inputs)
+    bones = len(project.rig.bones)
+    assert len(binary) == 5 and all(len(frame) == bones for frame in binary)
+    assert binary[0][0].shape == (5, 8) and any(m.any() for m in binary[0])
+    assert union.shape == (20, bones, 5, 8)
+    np.testing.assert_array_equal(union[0].numpy(), np.any([binary[f] for f in range(1, 5)], 0))  # frames 1..4
+    assert not union[1:].any()  # no pose after frame 4: nothing to match
+    assert not np.array_equal(binary[0][-1], binary[4][-1])  # the tip's bone moved with the tip
