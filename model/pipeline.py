@@ -521,6 +521,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
         def probe(hidden: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             block = min(PROBE_BLOCK, len(self.transformer.blocks) - 1)
+            hook = getattr(self.transformer, "_hf_hook", None)  # model offload hooks `forward` only: onload first
+            if hook is not None and hasattr(hook, "pre_forward"):
+                hook.pre_forward(self.transformer)
             return self.transformer.probe_attention(hidden_states=hidden, timestep=per_token(t),
                                                     encoder_hidden_states=positive, pose_latents=pose,
                                                     block_index=block)
