@@ -384,3 +384,19 @@ def test_rig_parts_with_the_official_weights_follow_each_bone_by_identity(tmp_pa
     np.testing.assert_array_equal(union[0].numpy(), np.any([binary[f] for f in range(1, 5)], 0))  # frames 1..4
     assert not union[1:].any()  # no pose after frame 4: nothing to match
     assert not np.array_equal(binary[0][-1], binary[4][-1])  # the tip's bone moved with the tip
+
+
+def test_a_release_clip_renders_through_the_command_line_with_the_official_weights(tiny_dir, release_checkpoint,
+                                                                                    tmp_path, monkeypatch, capsys):
+    """`render --release-clip` (h20-data's command) reaches our render_release; the clip is small here."""
+    from poseanything_studio import cli
+    from poseanything_studio.core import release
+
+    monkeypatch.setattr(release, "load_release_clip", lambda path: small_release_inputs())
+    out = tmp_path / "frames" / "f_%05d.png"
+    code = cli.main(["render", "--release-clip", str(tmp_path / "talk"), "--model-dir", str(tiny_dir),
+                     "--checkpoint", str(release_checkpoint), "--device", "cpu", "--steps", "6", "-o", str(out)])
+    assert code == 0
+    assert len(list((tmp_path / "frames").glob("f_*.png"))) == 60  # the plan's frames of the 81 rendered
+    err = capsys.readouterr().err
+    assert "6 steps (yours)" in err and "seed 123" in err
