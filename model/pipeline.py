@@ -430,6 +430,8 @@ class PoseAnythingPipeline(DiffusionPipeline):
         camera_frames: np.ndarray | None = None,
         pose_cfg: bool = False,
         union_masks: torch.Tensor | None = None,
+        video: np.ndarray | None = None,
+        strength: float = 1.0,
         max_sequence_length: int = 512,
         callback_on_step_end: Callable[[Any, int, Any, dict], dict | None] | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
@@ -451,11 +453,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
         "latents", "preview" ((F', h, w, 3) uint8 of the clean estimate), "stage" ("probe" or "steps") and
         "release_parts" (the probe's ProbeResult once it exists). union_masks (F'-1, P, h, w) bool given (ours,
         e.g. `release_sampling.identity_union_masks` of a rig's parts): no probe, PTC with these on steps 0..5.
+        video (F, H, W, 3) uint8 with strength < 1 (ours: the puppet render): encoded, noised to the sigma of step
+        steps - ceil(strength x steps) and sampled from there, the probe and PTC's steps moved along with it.
         """
         try:
             frames = self._release_call(image, pose_frames, binary_masks, list(condition_index), prompt,
                                         negative_prompt, num_inference_steps, guidance_scale, generator,
-                                        camera_frames, pose_cfg, union_masks, max_sequence_length, callback_on_step_end,
+                                        camera_frames, pose_cfg, union_masks, video, strength, max_sequence_length,
+                                        callback_on_step_end,
                                         tuple(callback_on_step_end_tensor_inputs), output_type)
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
@@ -464,9 +469,10 @@ class PoseAnythingPipeline(DiffusionPipeline):
         return PoseAnythingPipelineOutput(frames=frames)
 
     def _release_call(self, image, pose_frames, binary_masks, condition_index, prompt, negative_prompt, steps,
-                      guidance_scale, generator, camera_frames, pose_cfg, union_masks, max_sequence_length,
-                      callback, tensor_inputs, output_type):
-        self.check_inputs(image, pose_frames, None, camera_frames, steps, "identity", None, 1.0, (), output_type)
+                      guidance_scale, generator, camera_frames, pose_cfg, union_masks, video, strength,
+                      max_sequence_length, callback, tensor_inputs, output_type):
+        self.check_inputs(image, pose_frames, None, camera_frames, steps, "identity", video, strength, (), output_type)
+        start = steps - math.ceil(strength * steps) if video is not None and strength < 1 else 0
         unknown = [name for name in tensor_inputs if name not in RELEASE_CALLBACK_INPUTS]
         if unknown:
             raise ValueError(f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of "
@@ -481,10 +487,10 @@ class PoseAnythingPipeline(DiffusionPipeline):
             first = torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in binary_masks[0]])
             given = ProbeResult(torch.zeros(0), first, torch.as_tensor(union_masks).bool())
         probing = binary_masks is not None and given is None
-        if probing and steps <= PROBE_STEPS:
-            raise ValueError(f"{steps} steps: the release's probe runs {PROBE_STEPS} steps and reads the next, so it "
-                             f"needs at least {PROBE_STEPS + 1} (the release uses {RELEASE_STEPS})")
-        self._num_timesteps = steps + (PROBE_STEPS if probing else 0)
+        if probing and steps - start <= PROBE_STEPS:
+            raise ValueError(f"{steps - start} steps to run: the release's probe runs {PROBE_STEPS} steps and reads "
+                             f"the next, so it needs at least {PROBE_STEPS + 1} (the release uses {RELEASE_STEPS})")
+        self._num_timesteps = steps - start + (PROBE_STEPS if probing else 0)
 
         positive = self.encode_prompt(clean_prompt(prompt), max_sequence_length, device, clean=False).to(dtype)
         first_frame = self.release_encode(image[None])  # (1, C, 1, h, w)
@@ -497,8 +503,11 @@ class PoseAnythingPipeline(DiffusionPipeline):
         shape = (1, self.vae.config.z_dim, *pose.shape[2:])
         latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
         latents = latents.to(device, dtype)
-        latents[:, :, 0:1] = first_frame
         scheduler = ReleaseScheduler(steps)
+        if start:  # ours: refine the given video from the sigma of step `start` (the release's add_noise formula)
+            sigma = scheduler.sigmas[start]
+            latents = (1 - sigma) * self.release_encode(video) + sigma * latents
+        latents[:, :, 0:1] = first_frame
         preview = LatentPreview(first_frame[0, :, 0], image)
         tokens = first_frame.shape[3] * first_frame.shape[4] // 4
 
@@ -542,7 +551,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
         hooks = StepHooks(before, after, found.append)
         latents = release_sample(velocity, probe if probing else None, latents, first_frame, scheduler,
-                                 binary_masks, condition_index, hooks, given)
+                                 binary_masks, condition_index, hooks, given, start)
         if output_type == "latent":
             return latents
         return self.release_decode(latents)[None]

@@ -129,30 +129,31 @@ class StepHooks:
 def release_sample(velocity: VelocityFn, probe: ProbeFn | None, latents: torch.Tensor, first_frame: torch.Tensor,
                    scheduler: ReleaseScheduler, binary_masks: Sequence[Sequence[np.ndarray]] | None = None,
                    condition_index: Sequence[int] = (), hooks: StepHooks = StepHooks(),
-                   parts: ProbeResult | None = None) -> torch.Tensor:
+                   parts: ProbeResult | None = None, start: int = 0) -> torch.Tensor:
     """The release's denoising: the probe and restart when there are part masks, then all steps; the final latents.
 
     latents (1, C, F', H', W') with frame 0 already the image latent; first_frame (1, C, 1, H', W') is
     re-imposed after every step. velocity(latents, timestep (1,) in the latents' dtype, parts or None) is one
     model pass; probe(latents, timestep) the attention (B, heads, L0, L). hooks.before/after run around each
     step (stage "probe", then "steps"); hooks.probed once with the matching. `parts` given (ours: a rig's
-    parts matched by identity) skips the probe and runs PTC with them on the same steps.
+    parts matched by identity) skips the probe and runs PTC with them on the same steps. `start` > 0 (ours,
+    refining a given video): sampling, the probe and PTC's six steps all begin at that step instead of 0.
     """
     if parts is None and binary_masks is not None and probe is not None:
-        start = latents.clone()
-        for i in range(PROBE_STEPS):
+        restart = latents.clone()
+        for i in range(start, start + PROBE_STEPS):
             latents = _euler(velocity, scheduler, i, latents, None, first_frame, hooks, "probe")
-        t = scheduler.timesteps[PROBE_STEPS].unsqueeze(0).to(latents.dtype)
+        t = scheduler.timesteps[start + PROBE_STEPS].unsqueeze(0).to(latents.dtype)
         attention = probe(latents, t)
         frames, height, width = latents.shape[2:]
         first, union = release_union_masks(attention, binary_masks, condition_index, (frames, height // 2, width // 2))
         parts = ProbeResult(attention, first, union)
-        latents = start
+        latents = restart
     if parts is not None and hooks.probed is not None:
         hooks.probed(parts)
-    for i in range(len(scheduler.timesteps)):
-        latents = _euler(velocity, scheduler, i, latents, parts if i <= PTC_LAST_STEP else None, first_frame, hooks,
-                         "steps")
+    for i in range(start, len(scheduler.timesteps)):
+        latents = _euler(velocity, scheduler, i, latents, parts if i <= start + PTC_LAST_STEP else None, first_frame,
+                         hooks, "steps")
     return latents
 
 

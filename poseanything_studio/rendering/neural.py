@@ -10,6 +10,7 @@ can be yielded as progress and previews; cancel interrupts it before the next st
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from collections.abc import Iterator
@@ -275,14 +276,15 @@ def release_settings(pipe, steps: int | None, guidance: float | None, seed: int 
 
 def render_release(inputs, options, steps: int | None = None, guidance: float | None = None, seed: int | None = None,
                    cancel: threading.Event | None = None, camera: np.ndarray | None = None,
-                   own_parts: tuple | None = None) -> Iterator[RenderEvent]:
+                   own_parts: tuple | None = None, video: np.ndarray | None = None) -> Iterator[RenderEvent]:
     """Render the release's inputs (`core.release.ReleaseInputs`, a project's or a release clip's) with the official
     weights as the release does: yields notices, the Parts and Matching previews, progress over the probe's 5
     steps and the render's, and the first `inputs.plan.output_frames` frames.
 
     steps / guidance / seed None: the release's (50, 1, 123). camera (81, H, W, 3): our camera rectangles for the
     negative anchor (used only with guidance above 1). own_parts (binary_masks, union_masks): our rig's parts
-    matched by identity instead of the release's segments and probe.
+    matched by identity instead of the release's segments and probe. video (81, H, W, 3): ours, the puppet
+    render to refine with `options.strength`.
     """
     cancel = cancel or threading.Event()
     checkpoint = resolve_checkpoint(options.model_dir, options.checkpoint)
@@ -304,12 +306,15 @@ def render_release(inputs, options, steps: int | None = None, guidance: float | 
         masks = None
     if masks:
         yield Preview("release_parts", _release_parts_picture(inputs, masks), index=0)
-    total = steps + (PROBE_STEPS_SHOWN if masks and own_parts is None else 0)
+    refine = video is not None and options.strength < 1
+    total = (steps - (steps - math.ceil(options.strength * steps) if refine else 0)
+             + (PROBE_STEPS_SHOWN if masks and own_parts is None else 0))
     yield Progress(0, total, "probe" if total > steps else "steps")
     call = {"image": inputs.picture, "pose_frames": inputs.pose_frames, "binary_masks": masks,
             "condition_index": list(inputs.condition_index), "prompt": inputs.prompt, "num_inference_steps": steps,
             "guidance_scale": guidance, "generator": torch.Generator("cpu").manual_seed(seed),
-            "camera_frames": camera, "union_masks": None if own_parts is None else own_parts[1]}
+            "camera_frames": camera, "union_masks": None if own_parts is None else own_parts[1],
+            "video": video if refine else None, "strength": options.strength if refine else 1.0}
     frames = yield from _run_release_pipeline(pipe, inputs, call, cancel)
     yield Progress(total, total, "decode")
     for f in range(inputs.plan.output_frames):
@@ -329,9 +334,6 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
     """
     from ..core.release import release_inputs
 
-    if job.neural.init == "puppet":
-        raise RenderError("--init puppet is not available with the official weights yet: leave --init out "
-                          "(the release starts from noise), or use our own checkpoint")
     if job.neural.release_parts not in ("release", "rig"):
         raise RenderError(f"unknown release parts {job.neural.release_parts!r} (use release or rig)")
     inputs = release_inputs(job.project, job.painted_mask)
@@ -344,8 +346,26 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
         yield Notice("PTC reads the rig's parts (one per bone) matched by identity, not the release's segments and "
                      "probe (ours)")
     chosen = {name: getattr(job, name) if name in job.explicit else None for name in ("steps", "guidance", "seed")}
+    video = None
+    if job.neural.init == "puppet":  # ours: refine the puppet render (off unless asked: "auto" is noise here)
+        check_strength(job.neural.strength)
+        video = yield from release_puppet_video(job, inputs, cancel)
+        yield Notice(f"refining the puppet render (ours): the last {job.neural.strength:g} of the schedule, the "
+                     "probe and PTC's steps moved to its start")
     yield from render_release(inputs, job.neural, chosen["steps"], chosen["guidance"], chosen["seed"], cancel,
-                              camera, own)
+                              camera, own, video)
+
+
+def release_puppet_video(job, inputs, cancel: threading.Event):
+    """The puppet render at the release's size on its 81 frames (frames past the project hold its last one)."""
+    from .job import make_job
+
+    puppet_job = make_job(job.project, renderer="puppet", frames=job.frames, size=inputs.size, neural=job.neural,
+                          mask=job.painted_mask, part_rule=job.part_rule)
+    frames = yield from puppet_video(puppet_job, cancel)
+    last = len(frames) - 1
+    times = [t for t in inputs.plan.sources if t is not None]
+    return np.stack([frames[min(last, round(t if t is not None else times[-1]))] for t in inputs.plan.sources])
 
 
 def _token_part(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

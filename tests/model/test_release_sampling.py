@@ -400,3 +400,43 @@ def test_a_release_clip_renders_through_the_command_line_with_the_official_weigh
     assert len(list((tmp_path / "frames").glob("f_*.png"))) == 60  # the plan's frames of the 81 rendered
     err = capsys.readouterr().err
     assert "6 steps (yours)" in err and "seed 123" in err
+
+
+def test_refining_a_video_with_the_official_weights_starts_the_probe_and_ptc_at_its_step(release_pipe):
+    """Ours (--init puppet): strength 0.5 of 12 steps starts at step 6; the probe and PTC's six steps move along."""
+    image, pose, masks, index = release_scene()
+    video = np.repeat(image[None], 81, 0)
+    out = release_pipe.release_call(image, pose, masks, index, num_inference_steps=12, video=video, strength=0.5,
+                                    generator=torch.Generator("cpu").manual_seed(123))
+    calls = release_pipe.recorder.calls
+    assert [c["kind"] for c in calls] == ["plain"] * 5 + ["probe"] + ["ptc"] * 6
+    assert release_pipe.num_timesteps == 11
+    torch.testing.assert_close(calls[0]["timestep"][0, -1], ReleaseScheduler(12).timesteps[6])
+    calls.clear()
+    plain = release_pipe.release_call(image, pose, masks, index, num_inference_steps=12,
+                                      generator=torch.Generator("cpu").manual_seed(123))
+    assert not np.array_equal(out.frames, plain.frames)  # the video was refined, not ignored
+
+
+def test_a_project_with_init_puppet_refines_the_puppet_render_with_the_official_weights(
+        tiny_dir, release_checkpoint, tmp_path, monkeypatch):
+    import threading
+
+    from helpers import write_arm_project
+
+    from poseanything_studio.core import release
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.rendering.events import Frame, Notice, Progress
+    from poseanything_studio.rendering.job import NeuralOptions, make_job
+    from poseanything_studio.rendering.neural import PoseAnythingRenderer
+
+    monkeypatch.setattr(release, "release_inputs", lambda project, painted=None: small_release_inputs())
+    project = load_project(write_arm_project(tmp_path, frames=5, size=(256, 160)))
+    options = NeuralOptions(model_dir=str(tiny_dir), checkpoint=str(release_checkpoint), device="cpu", init="puppet",
+                            strength=0.5)
+    job = make_job(project, renderer="poseanything", steps=12, neural=options)
+    events = list(PoseAnythingRenderer().render(job, threading.Event()))
+    stages = {e.stage for e in events if isinstance(e, Progress)}
+    assert "puppet" in stages and "probe" in stages
+    assert any("refining the puppet render" in e.text for e in events if isinstance(e, Notice))
+    assert len([e for e in events if isinstance(e, Frame)]) == 60
