@@ -583,7 +583,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         """The transformer's release PTC input for these union masks, or None (PTC off)."""
         if parts is None:
             return None
-        from .transformer import ReleaseParts
+        from .part_attention import ReleaseParts
 
         return ReleaseParts(first_masks=parts.first_masks.to(device), union_masks=parts.union_masks.to(device))
 
