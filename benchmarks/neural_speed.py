@@ -21,8 +21,11 @@ PTCM (6,133,392,576 parameters, bf16, fp32 where diffusers keeps it), a umT5-XXL
 pipeline the official weights run (`release_call`): 832x480x81 with the probe (5 Euler steps, block 27's
 attention, union masks, restart) and PTC on steps 0..5, guidance 1; per probe step, per step, the probe's
 attention, text + tiled VAE encodes, tiled decode, peak memory, for each offload mode (none, model, group),
-and a whole 50-step render extrapolated from the measured steps (said so). The official pipeline side by side
-(issue 20's ratio, target <= 0.8x its wall time and <= 24 GB with offload) is not in this script yet.
+and a whole 50-step render extrapolated from the measured steps (said so). With `--official PATH` (a checkout
+of github Ryan-w2024/PoseAnything; needs einops and ftfy) the official DiT (`WanModel` via `model_fn_wan_video`,
+imported from the checkout, random weights) runs one step without PTC and one with PTC on the same inputs
+beside ours, as a ratio (ours / official; issue 20's target for the whole render is <= 0.8). The whole official
+pipeline (its VAE, text encoder, probe) is not timed side by side yet.
 
 Stages that would not finish inside --budget seconds are skipped with a line saying so. Without CUDA (and
 without --tiny) it says so and exits 0.
@@ -357,6 +360,61 @@ def release_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
     return peak
 
 
+def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, root: Path,
+                        repeats: int) -> None:
+    """One denoising step of the official DiT and of ours on the same inputs, without and with PTC: the ratio."""
+    from model.part_attention import ReleaseParts
+    from tools.release_goldens.sampling import import_official
+
+    official = import_official(root)
+    wan_dit = sys.modules["diffsynth.models.wan_video_dit"]
+    cfg, dtype = pipe.transformer.config, pipe.transformer.dtype
+    channels, dim = cfg.in_channels, cfg.num_attention_heads * cfg.attention_head_dim
+    torch.manual_seed(0)
+    with torch.device(device):
+        dit = wan_dit.WanModel(has_image_input=False, patch_size=list(cfg.patch_size),
+                               in_dim=channels + cfg.pose_channels, dim=dim, ffn_dim=cfg.ffn_dim,
+                               freq_dim=cfg.freq_dim, text_dim=cfg.text_dim, out_dim=cfg.out_channels, num_heads=cfg.num_attention_heads, num_layers=cfg.num_layers,
+                               eps=cfg.eps, seperated_timestep=True, require_clip_embedding=False,
+                               require_vae_embedding=False, fuse_vae_embedding_in_latents=True)
+    dit = dit.to(dtype).eval()
+    width, height, frames = size
+    latent = (1, channels, (frames - 1) // 4 + 1, height // 16, width // 16)
+    g = torch.Generator().manual_seed(1)
+    latents = torch.randn(latent, generator=g).to(device, dtype)
+    pose = torch.randn(latent, generator=g).to(device, dtype)
+    text = torch.randn(1, 512, cfg.text_dim, generator=g).to(device, dtype)
+    h, w = latent[3] // 2, latent[4] // 2
+    first = torch.zeros(5, h, w, dtype=torch.bool)
+    for j in range(5):
+        first[j, h // 4: 3 * h // 4, j * w // 5: (j + 1) * w // 5] = True
+    union = first[None].expand(latent[2] - 1, -1, -1, -1).clone()
+    t = torch.tensor([500.0]).to(device, dtype)
+    tokens = h * w
+    per_token = torch.cat([torch.zeros(1, tokens), torch.full((latent[2] - 1, tokens), 500.0)]).flatten()[None]
+    per_token = per_token.to(device, dtype)
+
+    def theirs(ptc: bool):
+        with torch.no_grad():
+            return official.pipeline.model_fn_wan_video(
+                dit=dit, latents=latents, timestep=t, context=text, condition_emb=pose,
+                union_mask=union.to(device) if ptc else None, first_masks=list(first.numpy()) if ptc else None,
+                fuse_vae_embedding_in_latents=True)
+
+    def ours(ptc: bool):
+        parts = ReleaseParts(first.to(device), union.to(device)) if ptc else None
+        with torch.no_grad():
+            return pipe.transformer(hidden_states=latents, timestep=per_token, encoder_hidden_states=text,
+                                    pose_latents=pose, release_parts=parts, return_dict=False)[0]
+
+    label = "x".join(map(str, size))
+    for ptc in (False, True):
+        official_s = timed(lambda ptc=ptc: theirs(ptc), device, repeats)
+        ours_s = timed(lambda ptc=ptc: ours(ptc), device, repeats)
+        report.line(f"release step {label}, {'with' if ptc else 'without'} PTC: ours {ours_s:.3f} s, official "
+                    f"{official_s:.3f} s, ratio {ours_s / official_s:.2f} (target for the whole render <= 0.8)")
+
+
 def release_main(args, report: Report, device: torch.device) -> int:
     """--release: the official weights' configuration, each offload mode in turn (group last: it is not undone)."""
     size = (64, 64, 81) if args.tiny else (832, 480, 81)
@@ -364,6 +422,9 @@ def release_main(args, report: Report, device: torch.device) -> int:
     pipe = build_pipeline(args.tiny, device, release=True)
     report.line(f"built (release layout) in {time.perf_counter() - start:.1f} s: {parameter_counts(pipe)}")
     steps = max(6, args.steps)  # the probe reads the 6th timestep
+    if args.official is not None and report.fits("official DiT step side by side", 60):
+        stage(report, "official DiT step side by side", lambda: official_step_bench(
+            pipe, report, size, device, args.official.expanduser().resolve(), 1 if args.tiny else args.repeats))
     for mode in ("none", "model", "group"):
         if not report.fits(f"release render, offload {mode}", 60):
             continue
@@ -456,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-compile", action="store_true", help="just the compile stage (eager baseline included)")
     p.add_argument("--release", action="store_true",
                    help="the official weights' configuration: 832x480x81, probe + restart, each offload mode")
+    p.add_argument("--official", type=Path, help="with --release: a checkout of the official code, to time its DiT "
+                   "step beside ours")
     p.add_argument("--only-forward", action="store_true",
                    help="just the forward bench (PTCM off, identity, measuring)")
     args = p.parse_args(argv)
