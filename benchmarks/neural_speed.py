@@ -374,7 +374,8 @@ def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device
     with torch.device(device):
         dit = wan_dit.WanModel(has_image_input=False, patch_size=list(cfg.patch_size),
                                in_dim=channels + cfg.pose_channels, dim=dim, ffn_dim=cfg.ffn_dim,
-                               freq_dim=cfg.freq_dim, text_dim=cfg.text_dim, out_dim=cfg.out_channels, num_heads=cfg.num_attention_heads, num_layers=cfg.num_layers,
+                               freq_dim=cfg.freq_dim, text_dim=cfg.text_dim, out_dim=cfg.out_channels,
+                               num_heads=cfg.num_attention_heads, num_layers=cfg.num_layers,
                                eps=cfg.eps, seperated_timestep=True, require_clip_embedding=False,
                                require_vae_embedding=False, fuse_vae_embedding_in_latents=True)
     dit = dit.to(dtype).eval()
