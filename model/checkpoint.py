@@ -70,6 +70,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     except Exception as err:  # safetensors raises its own error types
         raise ModelError(f"{path}: not a readable .safetensors file ({err})") from None
     if metadata.get("format") != FORMAT:
+        from .release import is_release_checkpoint
+
+        if is_release_checkpoint(path):
+            raise ModelError(f"{path}: this is the official release's DiT, not one of our delta checkpoints; the "
+                             f"pipeline loads it as --checkpoint (model.release.load_release_transformer)")
         raise ModelError(f"{path}: not a PoseAnything checkpoint (metadata format is {metadata.get('format')!r})")
     return state, metadata
 

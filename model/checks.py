@@ -7,14 +7,17 @@ Small functions the loader calls (whatever loads the weights, `from_pretrained` 
   Wan2.2 family, checked BEFORE anything is allocated (a config.json asking for 100,000 layers is refused).
 - `expected_tensors(component, config)`: name -> shape of every tensor the component needs, from a model built
   on the meta device (no memory).
+- `header_entries(file)`: every tensor a safetensors header describes (dtype, shape, bytes), nothing read.
 - `check_weight_files(folder, weights, expected, source)`: reads only the safetensors headers (one file or a
-  sharded index) and names the first missing, misshapen or non-float tensor.
+  sharded index) and names the first missing, misshapen or non-float tensor, or the largest unused one when
+  unused tensors pass 1 MiB (a loader would read them: a stray 6 GB tensor is refused, not loaded).
 - `check_state_dict(state, expected, source, dtypes)`: the same for tensors already in memory (our checkpoint).
 - `check_finite(named_tensors, source)`: no NaN or infinity in any tensor (chunked: no large temporaries).
 - `check_lora_metadata(text, source)`: the LoRA config in a checkpoint's header, as LoraConfig keyword arguments.
 - `check_component_files(root)`: all of the above for a Wan2.2 diffusers folder's transformer, VAE and text
   encoder, from configs and headers only (call it before `from_pretrained`).
-- `scheduler_class(config, source)`: the diffusers scheduler class a scheduler config names (never a model).
+- `scheduler_class(config, source)`: the diffusers scheduler class a scheduler config names (never a model),
+  with num_train_timesteps bounded before the scheduler builds tables from it.
 
 Nothing here calls torch.load or unpickles anything.
 """
@@ -57,8 +60,8 @@ _SAFETENSORS_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32
                          "BOOL": 1}
 _FINITE_CHUNK = 1 << 24  # elements checked at a time
 MAX_UNUSED_BYTES = 1 << 20  # tensors a weights file holds beyond the model's: loaders read them too, so bounded
-# The scheduler config's sizes: num_train_timesteps sizes tables (1e9 of them cost 4.3 GB), solver_order a loop.
-SCHEDULER_BOUNDS = {"num_train_timesteps": 100_000, "solver_order": 8}
+# The scheduler config's sizes: num_train_timesteps sizes its tables (1e9 of them cost 4.3 GB).
+SCHEDULER_BOUNDS = {"num_train_timesteps": 100_000}
 
 
 def read_config(path: Path) -> dict[str, Any]:

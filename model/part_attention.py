@@ -440,8 +440,9 @@ class ReleasePTCAttnProcessor:
     For each first-frame part j: q from the later-frame tokens multiplied by their union mask for j, k and v
     from the frame-0 tokens multiplied by part j's first-frame mask (masked tokens are zeros, so they still
     enter as q/k/v of the bias alone), plain attention (no mask, no RoPE); the parts' outputs are summed and go
-    through one output projection. The projections are linear, so each is computed once and masked per part:
-    (m * x) W + b = m * (x W) + b exactly for a 0/1 mask m.
+    through one output projection. Each projection runs once for all parts: a token its mask keeps gets the
+    projection of itself, a masked one the projection of zero, which is the bias (what the release computes for
+    it, in any dtype), so no part pays for its own q/k/v matmuls.
     """
 
     is_release_ptc_processor = True
@@ -452,15 +453,15 @@ class ReleasePTCAttnProcessor:
         n, heads = h * w, attn.heads
         normed = attn.norm(hidden_states)  # xx = norm4(x)
         first, later = normed[:, :n], normed[:, n:]
-        query_all = F.linear(later, attn.to_q.weight)  # (N, (F-1)*n, D), bias added per part
-        key_all, value_all = F.linear(first, attn.to_k.weight), F.linear(first, attn.to_v.weight)
+        query_all = attn.to_q(later)  # (N, (F-1)*n, D)
+        key_all, value_all = attn.to_k(first), attn.to_v(first)  # (N, n, D)
         first_masks = parts.first_masks.to(hidden_states.device).reshape(parts.parts, n, 1)
         union_masks = parts.union_masks.to(hidden_states.device).transpose(0, 1).reshape(parts.parts, -1, 1)
         total = None
         for j in range(parts.parts):
-            query = attn.norm_q(query_all * union_masks[j] + attn.to_q.bias)
-            key = attn.norm_k(key_all * first_masks[j] + attn.to_k.bias)
-            value = value_all * first_masks[j] + attn.to_v.bias
+            query = attn.norm_q(torch.where(union_masks[j], query_all, attn.to_q.bias.to(query_all.dtype)))
+            key = attn.norm_k(torch.where(first_masks[j], key_all, attn.to_k.bias.to(key_all.dtype)))
+            value = torch.where(first_masks[j], value_all, attn.to_v.bias.to(value_all.dtype))
             out = F.scaled_dot_product_attention(_heads(query, heads), _heads(key, heads), _heads(value, heads))
             out = out.transpose(1, 2).flatten(2)  # (N, (F-1)*n, D)
             total = out if total is None else total + out

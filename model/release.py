@@ -10,8 +10,12 @@ weight and bias). At full size: 1185 tensors, 6,133,576,896 parameters, in two s
     model = load_release_transformer("PoseAnything/", read_config(wan_dir / "transformer" / "config.json"))
     out = model(latents, timestep, text, pose_latents=pose, release_parts=parts).sample
 
-Key map (release name -> ours): base keys by diffusers' own `convert_wan_transformer_to_diffusers`; PTC keys by
-`PTC_RENAMES` to `blocks.N.ptc.*` (`model.part_attention.ReleasePartCrossAttention`), norm4 to `blocks.N.ptc.norm`.
+Key map (release name -> ours; counts at 30 blocks): the 825 base keys by diffusers' own
+`convert_wan_transformer_to_diffusers` (self_attn -> attn1, cross_attn -> attn2, .q/.k/.v/.o -> .to_q/.to_k/.to_v/
+.to_out.0, norm3 -> norm2, ffn.0/ffn.2 -> ffn.net.0.proj/ffn.net.2, modulation -> scale_shift_table, head.head ->
+proj_out, text/time embeddings -> condition_embedder.*); the 300 PTC keys `blocks.N.cross_attn_instance.*` by
+`PTC_RENAMES` to `blocks.N.ptc.{to_q,to_k,to_v,to_out,norm_q,norm_k}` (`part_attention.ReleasePartCrossAttention`)
+and the 60 `blocks.N.norm4.{weight,bias}` to `blocks.N.ptc.norm` (its affine LayerNorm).
 Every header is read first: the files must hold exactly the release layout for the config (nothing missing,
 nothing unexpected, every shape and float dtype right) before a single tensor is read. Never a pickle.
 """

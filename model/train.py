@@ -737,7 +737,7 @@ class Trainer:
         from diffusers import WanTransformer3DModel
 
         config = {k: v for k, v in self.model.config.items() if not k.startswith("_")
-                  and k not in ("pose_channels", "ptcm")}
+                  and k not in ("pose_channels", "ptcm", "variant")}
         state = {k.replace(".base_layer.", "."): v for k, v in self.model.state_dict().items()
                  if ".ptcm." not in k and "lora_" not in k}
         state["patch_embedding.weight"] = state["patch_embedding.weight"][:, :config["in_channels"]]

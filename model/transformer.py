@@ -11,6 +11,12 @@
     base = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer")
     model = PoseAnythingTransformer3DModel.from_base(base)      # pose half zero, PTCM the identity
     out = model(latents, timestep, text, pose_latents=pose, part_context=parts).sample
+
+The official release's weights load as `variant="release"` (`model.release.load_release_transformer`): the same
+patch embedding and blocks, the release's PTC (`part_attention.ReleasePartCrossAttention`, fed `release_parts=`)
+instead of PTCM, the timestep sinusoid in float64 as the release computes it, and `probe_attention` for its
+matching probe. Against the official code at a tiny config, in float32, outputs agree to ~2e-6
+(tests/model/test_release_dit.py).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
     "added_kv_proj_dim": None, "rope_max_seq_len": 1024, "pos_embed_seq_len": None,
 }
 WAN22_TI2V_5B_PARAMETERS = 4_999_787_712  # WanTransformer3DModel(**WAN22_TI2V_5B_CONFIG), diffusers 0.42
+RELEASE_PROBE_BLOCK = 27  # the block whose self-attention the release's probe reads (`block_id == 27 and check`)
 VARIANTS = ("paper", "release")  # our PTCM (from the paper) or the official release's PTC and timestep embedding
 
 
@@ -165,17 +172,21 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
 
         timestep is (N,) or per token (N, F' * H'/2 * W'/2) as Wan2.2 TI2V uses; part_context turns PTCM on
         (variant "paper"), release_parts the release's PTC (variant "release"; None: no PTC this step).
+        To match the release in bf16, pass timestep in the latents' dtype: the release rounds t to bf16 (and
+        builds the per-token timestep, frame 0 at 0, in that dtype) before its float64 sinusoid.
         """
         self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context, release_parts)
         # (N, C, F', H', W') ++ (N, C_pose, F', H', W') -> (N, C + C_pose, F', H', W')
         latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
-        with self.part_context(part_context), self._release_parts(release_parts):
+        scope = self._release_parts(release_parts) if self.config.variant == "release" else \
+            self.part_context(part_context)
+        with scope:
             return super().forward(latents, timestep, encoder_hidden_states, encoder_hidden_states_image,
                                    return_dict=return_dict, attention_kwargs=attention_kwargs)
 
     def probe_attention(self, hidden_states: torch.Tensor, timestep: torch.Tensor,
                         encoder_hidden_states: torch.Tensor, pose_latents: torch.Tensor | None = None,
-                        block_index: int = 27) -> torch.Tensor:
+                        block_index: int = RELEASE_PROBE_BLOCK) -> torch.Tensor:
         """The release's matching probe (`model_fn_wan_video(check=True)`): attention weights [N, heads, L0, L].
 
         Blocks 0..block_index run as usual (no PTC); block `block_index` is then applied again to its own output,
@@ -184,7 +195,9 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
 
         Cost: like the official code this materialises [N, heads, L0, L] (and the scores before the softmax, of the
         same size): at 832x480x81 (21x15x26 tokens: L0 = 390, L = 8190, 24 heads) that is 76.7 M values, 153 MB
-        in bf16 (307 MB in fp32), twice over at the peak, on top of one forward pass through 28 of the 30 blocks.
+        in bf16 (307 MB in fp32), twice over at the peak. Time: one whole forward (the official code stops after
+        block 27: blocks 28-29 and the head are spare here, ~7%) plus block 27 once more, so that every
+        offloading hook runs to its end and the block's weights are on the device while they are used.
         """
         if not 0 <= block_index < len(self.blocks):
             raise ModelShapeError(f"block_index must be from 0 to {len(self.blocks) - 1}, got {block_index}")
@@ -192,19 +205,30 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
         _, h, w = self.token_grid(hidden_states.shape)
         block = self.blocks[block_index]
+        kept: dict[str, Any] = {}
 
-        def stop(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            raise _ProbeDone(_self_attention_weights(module, output, args[2], args[3], h * w))
+        def keep_output(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            kept["inputs"] = (output, *args[1:])  # block's output, text, temb, rotary: its inputs the second time
 
-        handle = block.register_forward_hook(stop)
-        try:
-            with self.part_context(None), self._release_parts(None):
+        def measure(module: nn.Module, args: tuple) -> None:  # attn1's input: the block's modulated norm1(x)
+            kept["weights"] = _self_attention_weights(module, args[0], args[3], h * w)
+
+        # A whole forward, then the block once more, each with every hook (offloading's too) run to its end:
+        # with offloading the block's weights are on the device only while it runs, so the weights are
+        # measured inside it. Blocks after `block_index`, the head and the rest of the second pass are spare.
+        scope = self._release_parts if self.config.variant == "release" else self.part_context
+        with scope(None):
+            handle = block.register_forward_hook(keep_output)
+            try:
                 super().forward(latents, timestep, encoder_hidden_states, return_dict=False)
-        except _ProbeDone as done:
-            return done.weights
-        finally:
-            handle.remove()
-        raise ModelError("the probe's block never ran")  # unreachable: forward runs every block
+            finally:
+                handle.remove()
+            handle = block.attn1.register_forward_pre_hook(measure)
+            try:
+                block(*kept["inputs"])
+            finally:
+                handle.remove()
+        return kept["weights"]
 
     @contextlib.contextmanager
     def _release_parts(self, parts: ReleaseParts | None) -> Iterator[None]:
@@ -299,22 +323,9 @@ class Float64Timesteps(nn.Module):
         return out.to(timesteps.dtype if timesteps.is_floating_point() else torch.float32)
 
 
-class _ProbeDone(Exception):  # control flow: carries the probe result out of forward
-    def __init__(self, weights: torch.Tensor):
-        super().__init__("probe done")
-        self.weights = weights
-
-
-def _self_attention_weights(block: nn.Module, x: torch.Tensor, temb: torch.Tensor,
-                            rotary_emb: tuple[torch.Tensor, torch.Tensor], first_tokens: int) -> torch.Tensor:
-    """`block`'s self-attention weights softmax(q k^T / sqrt(d)) for its first `first_tokens` queries: [N, H, L0, L]."""
-    if temb.ndim == 4:  # per token: (N, L, 6, D)
-        shift, scale = (block.scale_shift_table.unsqueeze(0) + temb.float()).chunk(6, dim=2)[:2]
-        shift, scale = shift.squeeze(2), scale.squeeze(2)
-    else:
-        shift, scale = (block.scale_shift_table + temb.float()).chunk(6, dim=1)[:2]
-    normed = (block.norm1(x.float()) * (1 + scale) + shift).type_as(x)
-    attn = block.attn1
+def _self_attention_weights(attn: nn.Module, normed: torch.Tensor, rotary_emb: tuple[torch.Tensor, torch.Tensor],
+                            first_tokens: int) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) of self-attention `attn` on its input, for the first queries: [N, H, L0, L]."""
     query = attn.norm_q(attn.to_q(normed[:, :first_tokens])).unflatten(2, (attn.heads, -1))  # (N, L0, H, d)
     key = attn.norm_k(attn.to_k(normed)).unflatten(2, (attn.heads, -1))  # (N, L, H, d)
     cos, sin = rotary_emb  # (1, L, 1, d)

@@ -98,11 +98,18 @@ def test_probe_attention_matches_the_official_probe(model, golden):
     n = latents.shape[3] * latents.shape[4] // 4
     timestep = torch.full((1, latents.shape[2] * n), float(golden["timestep"][0]))
     timestep[:, :n] = 0
+    block = model.blocks[27]
+    hooks = (len(block._forward_hooks), len(block.attn1._forward_pre_hooks))
     with torch.no_grad():
         weights = model.probe_attention(latents, timestep, golden["context"], pose_latents=golden["pose_latents"])
+    assert (len(block._forward_hooks), len(block.attn1._forward_pre_hooks)) == hooks  # the probe's hooks are gone
     assert weights.shape == golden["probe"].shape == (1, 2, n, latents.shape[2] * n)
     torch.testing.assert_close(weights, golden["probe"], atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+    torch.testing.assert_close(run(model, golden), golden["out_plain"], atol=1e-5, rtol=1e-5)  # model unchanged
+    with pytest.raises(ModelShapeError, match=r"block_index must be from 0 to 29, got 30"):
+        model.probe_attention(latents, timestep, golden["context"], pose_latents=golden["pose_latents"],
+                              block_index=30)
 
 
 def test_float32_timestep_sinusoid_would_miss_the_release(model, golden):
@@ -326,3 +333,30 @@ def test_write_release_checkpoint_round_trips(tmp_path, golden):
     loaded = load_release_transformer(tmp_path / "random", GOLDEN_BASE_CONFIG)
     torch.testing.assert_close(run(loaded, golden, release_parts=parts(golden)),
                                run(original, golden, release_parts=parts(golden)), atol=0, rtol=0)
+
+
+# -- the pipeline takes the release through --checkpoint --------------------------------------------------------
+def test_pipeline_loads_the_release_by_its_folder_or_a_shard(tiny_dir, tmp_path):
+    from model.pipeline import PoseAnythingPipeline
+    from model.tiny import TINY_TRANSFORMER_CONFIG
+
+    torch.manual_seed(5)
+    original = PoseAnythingTransformer3DModel(**release_config(TINY_TRANSFORMER_CONFIG, pose_channels=8)).eval()
+    files = write_release_checkpoint(original, tmp_path / "PoseAnything")
+    for checkpoint in (tmp_path / "PoseAnything", files[1]):
+        pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, checkpoint, device="cpu", offload="none")
+        assert pipe.transformer.config.variant == "release" and pipe.has_checkpoint
+        loaded = pipe.transformer.state_dict()
+        assert all(torch.equal(loaded[k], v) for k, v in original.state_dict().items())
+    with pytest.raises(ModelError, match=r"transformer/diffusion_pytorch_model\.safetensors: tensor \S+ is not part "
+                                         r"of the PoseAnything release's DiT"):
+        PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "transformer", device="cpu")
+
+
+def test_our_checkpoint_reader_points_the_release_elsewhere(tmp_path):
+    from model.checkpoint import read_checkpoint
+
+    single = tmp_path / "release.safetensors"
+    save_file(load_file(str(SHARDS[0])), str(single))
+    with pytest.raises(ModelError, match=r"release\.safetensors: this is the official release's DiT"):
+        read_checkpoint(single)
