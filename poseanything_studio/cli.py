@@ -290,12 +290,12 @@ def os_error_line(err: OSError) -> str:
 def _render(args: argparse.Namespace) -> int:
     from .core.errors import ProjectError
     from .core.project import MAX_FRAMES, load_project
-
-    if args.project is None:
-        raise ProjectError("give a .pasproj project, or --release-clip DATA/NAME", key="project")
     from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
     from .rendering.job import make_job, neural_options
+
+    if args.project is None:
+        raise ProjectError("give a .pasproj project, or --release-clip DATA/NAME", key="project")
     from .rendering.runner import run
 
     if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > MAX_FRAMES):
@@ -353,16 +353,16 @@ def _render_release(args: argparse.Namespace) -> int:
     from .core.release import colour_release_parts, load_release_clip
     from .rendering.export import OutputError, output_target
 
-    refused = [(args.project, "project", "give either a project or --release-clip"),
-               (args.frames, "--frames", "a release clip is always 81 frames"),
-               (args.size, "--size", "a release clip is rendered at the release's size of its pictures"),
-               (args.preview == "camera" or None, "--preview", "the release has no camera: preview pose or parts"),
-               (args.renderer == "puppet" or None, "--renderer",
+    refused = [(args.project is not None, "project", "give either a project or --release-clip"),
+               (args.frames is not None, "--frames", "a release clip is always 81 frames"),
+               (args.size is not None, "--size", "a release clip is rendered at the release's size of its pictures"),
+               (args.preview == "camera", "--preview", "the release has no camera: preview pose or parts"),
+               (args.renderer == "puppet", "--renderer",
                 "a release clip has skeleton images but no rig for the puppet to deform: use --renderer "
                 "poseanything, or --preview pose/parts"),
-               (args.init == "puppet" or None, "--init", "a release clip has no rig for the puppet: use --init noise")]
-    for value, key, why in refused:
-        if value is not None:
+               (args.init == "puppet", "--init", "a release clip has no rig for the puppet: use --init noise")]
+    for given, key, why in refused:
+        if given:
             raise ProjectError(why, key=key)
     target = output_target(args.output)
     render_release = _release_renderer() if args.preview is None else None  # before the clip's seconds of reading
@@ -409,13 +409,14 @@ def _release_renderer():
 def _render_release_neural(args: argparse.Namespace, clip, target, render_release) -> int:
     """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
     yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
-    from .rendering.events import Frame, Notice
+    from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter
     from .rendering.job import NeuralOptions
 
     options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching="attention", init="noise", offload=args.offload, compile=args.compile)
     cancel = threading.Event()
+    bar = _progress_bar(clip.plan.output_frames)
     try:
         with FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames) as writer:
             for event in render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed,
@@ -423,9 +424,15 @@ def _render_release_neural(args: argparse.Namespace, clip, target, render_releas
                 if isinstance(event, Frame):
                     writer.write(event.image)
                 elif isinstance(event, Notice):
-                    _print_err(f"note: {event.text}")
+                    (bar.write if bar is not None else _print_err)(f"note: {event.text}")
+                elif isinstance(event, Progress) and bar is not None:
+                    bar.set_description(event.stage)
+                    bar.total, bar.n = event.total, event.done
+                    bar.refresh()
     finally:
         cancel.set()
+        if bar is not None:
+            bar.close()
     if sys.stderr.isatty():
         print(f"wrote {target.path}", file=sys.stderr)
     return EXIT_OK

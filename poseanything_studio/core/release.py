@@ -183,28 +183,30 @@ def project_positions(project: Project, times: Sequence[float]) -> np.ndarray:
     return out
 
 
-def release_inputs(project: Project, painted_mask: np.ndarray | None = None) -> ReleaseInputs:
+def release_inputs(project: Project, painted_mask: np.ndarray | None = None, *, frames: int | None = None,
+                   size: tuple[int, int] | None = None) -> ReleaseInputs:
     """The release's inputs for a project: its rig drawn in the release style on 81 frames, its part masks.
 
-    The size is `release_size(project.size)` (832 on the long side, floored to 32s: a 832x480 project stays
-    832x480). The picture is framed as every render of ours frames it (scaled to cover, centre-cropped), now at
-    that size, and the joints follow the same transform. The release cuts the first frame's parts with its
-    white-background id image; ours is the subject mask drawn as one (`silhouette_id_image`).
+    `frames` and `size` (width, height) override the project's, as `render --frames/--size` do. The size is
+    `release_size(size)` (832 on the long side, floored to 32s: a 832x480 project stays 832x480). The picture
+    is framed as every render of ours frames it (scaled to cover, centre-cropped), now at that size, and the
+    joints follow the same transform. The release cuts the first frame's parts with its white-background id
+    image; ours is the subject mask drawn as one (`silhouette_id_image`). `painted_mask` (picture size) wins.
     """
-    plan = release_frame_plan(project)
-    size = release_size(*project.size)
+    plan = frame_plan(project.frames if frames is None else frames, project.fps)
+    size = release_size(*(project.size if size is None else size))
     rgba = project.read_image()
     mask, source = release_subject_mask(project, rgba, painted_mask)
     to_output = reference_to_output((rgba.shape[1], rgba.shape[0]), size)
     posed = [i for i, t in enumerate(plan.sources) if t is not None]
     positions = apply_affine(to_output, project_positions(project, [plan.sources[i] for i in posed]))
-    frames = np.zeros((RELEASE_FRAMES, size[1], size[0], 3), np.uint8)
-    frames[posed] = pose_frames(project.rig, positions, size, style="release")
+    poses = np.zeros((RELEASE_FRAMES, size[1], size[0], 3), np.uint8)
+    poses[posed] = pose_frames(project.rig, positions, size, style="release")
     fitted_mask = fit_to_size(mask, size)
-    parts = release_part_masks([frames[i, ..., 0] for i in posed], silhouette_id_image(fitted_mask))
+    parts = release_part_masks([poses[i, ..., 0] for i in posed], silhouette_id_image(fitted_mask))
     name = project.path.stem if project.path else "untitled"
     return _frozen(ReleaseInputs(
-        name=name, size=size, picture=np.ascontiguousarray(fit_to_size(rgba, size)[..., :3]), pose_frames=frames,
+        name=name, size=size, picture=np.ascontiguousarray(fit_to_size(rgba, size)[..., :3]), pose_frames=poses,
         condition_index=tuple(posed), parts=parts, subject_mask=fitted_mask, mask_source=source, plan=plan,
         prompt=project.render.prompt))
 

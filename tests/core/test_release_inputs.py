@@ -145,3 +145,10 @@ def test_pose_images_named_in_the_metadata_are_used_when_the_numbered_ones_are_a
     assert inputs.condition_index == DEER_FRAMES and names[0] in inputs.plan.message
     golden = np.load(GOLDENS / f"{DEER}.npz")
     np.testing.assert_array_equal(np.stack(inputs.binary_masks[1]), golden["tok_1"])
+
+
+def test_frames_and_size_overrides_are_taken_as_the_command_line_gives_them(tmp_path):
+    project = load_project(write_arm_project(tmp_path, frames=9))
+    inputs = release_inputs(project, frames=5, size=(1280, 704))
+    assert inputs.size == (832, 448) and inputs.condition_index == tuple(range(5))
+    assert inputs.plan.output_frames == 5
