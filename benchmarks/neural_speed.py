@@ -2,6 +2,7 @@
 
     python benchmarks/neural_speed.py [--sizes 832x480x49 1280x704x121] [--budget 380] [--log FILE]
     python benchmarks/neural_speed.py --tiny        # the same stages on the CPU at a toy size (a smoke test)
+    python benchmarks/neural_speed.py --release [--tiny]   # the official weights' configuration (see below)
 
 Builds Wan2.2-TI2V-5B-sized components with random weights in GPU memory (no weights needed; speed and
 memory do not depend on weight values): the transformer from the published config with our pose half and
@@ -15,6 +16,16 @@ PTCM (6,133,392,576 parameters, bf16, fp32 where diffusers keeps it), a umT5-XXL
    peak allocated GPU memory; a 30-step render is extrapolated from the measured steps, said so;
 3. attention backends (diffusers' `set_attention_backend`) on one forward at the largest size;
 4. regional torch.compile of the repeated blocks on one forward at the smallest size.
+
+--release: the transformer in the release's layout (random weights; `model.release.release_config`), and the
+pipeline the official weights run (`release_call`): 832x480x81 with the probe (5 Euler steps, block 27's
+attention, union masks, restart) and PTC on steps 0..5, guidance 1; per probe step, per step, the probe's
+attention, text + tiled VAE encodes, tiled decode, peak memory, for each offload mode (none, model, group),
+and a whole 50-step render extrapolated from the measured steps (said so). With `--official PATH` (a checkout
+of github Ryan-w2024/PoseAnything; needs einops and ftfy) the official DiT (`WanModel` via `model_fn_wan_video`,
+imported from the checkout, random weights) runs one step without PTC and one with PTC on the same inputs
+beside ours, as a ratio (ours / official; issue 20's target for the whole render is <= 0.8). The whole official
+pipeline (its VAE, text encoder, probe) is not timed side by side yet.
 
 Stages that would not finish inside --budget seconds are skipped with a line saying so. Without CUDA (and
 without --tiny) it says so and exits 0.
@@ -75,8 +86,8 @@ class Report:
 
 
 # -- building ----------------------------------------------------------------------------------------------
-def build_pipeline(tiny: bool, device: torch.device):
-    """The PoseAnything pipeline from random-weight components built in memory on `device`."""
+def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
+    """The PoseAnything pipeline from random-weight components built in memory on `device` (release: its layout)."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
     from transformers import UMT5Config, UMT5EncoderModel
 
@@ -93,19 +104,25 @@ def build_pipeline(tiny: bool, device: torch.device):
 
     dtype = torch.float32 if tiny else torch.bfloat16
     torch.manual_seed(0)
+    from model.release import release_config
+
+    base = TINY_TRANSFORMER_CONFIG if tiny else WAN22_TI2V_5B_CONFIG
     with torch.device(device):
-        transformer = PoseAnythingTransformer3DModel(**(TINY_TRANSFORMER_CONFIG if tiny else WAN22_TI2V_5B_CONFIG))
+        transformer = PoseAnythingTransformer3DModel(**(release_config(base) if release else base))
         text_config = ({**TINY_TEXT_ENCODER_CONFIG, "vocab_size": len(WORDS) + 3} if tiny else UMT5_XXL_CONFIG)
         text_encoder = UMT5EncoderModel(UMT5Config(**text_config))
         vae = AutoencoderKLWan(**(TINY_VAE_CONFIG if tiny else WAN22_VAE_CONFIG))
     with torch.no_grad():
-        for module in transformer.ptcm_modules:  # a trained PTCM: its output projection is not zero
+        for module in transformer.ptcm_modules + transformer.release_ptc_modules:  # trained: output not zero
             module.to_out.weight.normal_(std=0.02)
     cast_like_from_pretrained(transformer, dtype)
     text_encoder.to(dtype)
     pipe = PoseAnythingPipeline(tiny_tokenizer(), text_encoder.eval(), vae.eval(),
                                 UniPCMultistepScheduler(**SCHEDULER_CONFIG), transformer.eval())
     pipe.set_progress_bar_config(disable=True)
+    pipe.release_weights = release
+    if release and dtype != torch.float32:
+        vae.to(dtype)  # the release runs its VAE in the DiT's dtype
     return pipe
 
 
@@ -293,6 +310,134 @@ def render_bench(pipe, report: Report, size: tuple[int, int, int], device: torch
     return peak
 
 
+def release_scene(size: tuple[int, int, int], parts: int = 5) -> dict:
+    """The release's inputs at `size`: picture, pose frames, and `parts` vertical strips as every frame's part masks."""
+    inputs = scene(size)
+    width, height, frames = size
+    h, w = height // 32, width // 32
+    strips = [np.zeros((h, w), bool) for _ in range(parts)]
+    strip_width = max(1, w // (2 * parts))
+    for j, strip in enumerate(strips):
+        strip[h // 4: 3 * h // 4, w // 4 + j * strip_width: w // 4 + (j + 1) * strip_width] = True
+    return {"image": inputs["image"], "pose_frames": inputs["pose_frames"],
+            "binary_masks": [strips] * frames, "condition_index": list(range(frames))}
+
+
+def release_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, mode: str,
+                  steps: int) -> float:
+    """The official weights' render (`release_call`, probe + restart), `steps` steps; returns the peak GiB."""
+    label = "x".join(map(str, size))
+    inputs = release_scene(size)
+    stamps: list[tuple[str, float]] = []
+
+    def callback(p, i, t, kwargs):
+        stamps.append((kwargs["stage"], time.perf_counter()))  # the preview was read to the CPU: the step is done
+
+    reset_peak(device)
+    start = time.perf_counter()
+    latents = pipe.release_call(inputs["image"], inputs["pose_frames"], inputs["binary_masks"],
+                                inputs["condition_index"], prompt="a cat walks", num_inference_steps=steps,
+                                generator=torch.Generator("cpu").manual_seed(123), callback_on_step_end=callback,
+                                callback_on_step_end_tensor_inputs=("stage", "preview"), output_type="latent").frames
+    sync(device)
+    decode_start = time.perf_counter()
+    frames = pipe.release_decode(latents)
+    sync(device)
+    end = time.perf_counter()
+    peak = peak_gib(device)
+    times = [t for _, t in stamps]
+    probe_step = float(np.median(np.diff(times[:5])))
+    step = float(np.median(np.diff(times[6:]))) if len(times) > 7 else probe_step
+    probe = times[5] - times[4] - step  # the probe's attention pass (the gap holds one PTC step too)
+    before = times[0] - probe_step - start  # text, tiled VAE encodes of the picture and the pose frames
+    decode = end - decode_start
+    whole = before + 5 * probe_step + probe + 50 * step + decode
+    report.line(f"release {label}, offload {mode}: probe step {probe_step:.3f} s, probe attention {probe:.2f} s, "
+                f"step {step:.3f} s (guidance 1: one pass), text + tiled VAE encodes {before:.2f} s, tiled decode "
+                f"{decode:.2f} s, peak {peak:.1f} GiB; a 50-step render (5 probe steps + probe + 50) extrapolated "
+                f"{whole:.1f} s (measured {steps} steps)")
+    assert frames.shape == (size[2], size[1], size[0], 3)
+    return peak
+
+
+def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, root: Path,
+                        repeats: int) -> None:
+    """One denoising step of the official DiT and of ours on the same inputs, without and with PTC: the ratio."""
+    from model.part_attention import ReleaseParts
+    from tools.release_goldens.sampling import import_official
+
+    official = import_official(root)
+    wan_dit = sys.modules["diffsynth.models.wan_video_dit"]
+    cfg, dtype = pipe.transformer.config, pipe.transformer.dtype
+    channels, dim = cfg.in_channels, cfg.num_attention_heads * cfg.attention_head_dim
+    torch.manual_seed(0)
+    with torch.device(device):
+        dit = wan_dit.WanModel(has_image_input=False, patch_size=list(cfg.patch_size),
+                               in_dim=channels + cfg.pose_channels, dim=dim, ffn_dim=cfg.ffn_dim,
+                               freq_dim=cfg.freq_dim, text_dim=cfg.text_dim, out_dim=cfg.out_channels,
+                               num_heads=cfg.num_attention_heads, num_layers=cfg.num_layers,
+                               eps=cfg.eps, seperated_timestep=True, require_clip_embedding=False,
+                               require_vae_embedding=False, fuse_vae_embedding_in_latents=True)
+    dit = dit.to(dtype).eval()
+    width, height, frames = size
+    latent = (1, channels, (frames - 1) // 4 + 1, height // 16, width // 16)
+    g = torch.Generator().manual_seed(1)
+    latents = torch.randn(latent, generator=g).to(device, dtype)
+    pose = torch.randn(latent, generator=g).to(device, dtype)
+    text = torch.randn(1, 512, cfg.text_dim, generator=g).to(device, dtype)
+    h, w = latent[3] // 2, latent[4] // 2
+    first = torch.zeros(5, h, w, dtype=torch.bool)
+    for j in range(5):
+        first[j, h // 4: 3 * h // 4, j * w // 5: (j + 1) * w // 5] = True
+    union = first[None].expand(latent[2] - 1, -1, -1, -1).clone()
+    t = torch.tensor([500.0]).to(device, dtype)
+    tokens = h * w
+    per_token = torch.cat([torch.zeros(1, tokens), torch.full((latent[2] - 1, tokens), 500.0)]).flatten()[None]
+    per_token = per_token.to(device, dtype)
+
+    def theirs(ptc: bool):
+        with torch.no_grad():
+            return official.pipeline.model_fn_wan_video(
+                dit=dit, latents=latents, timestep=t, context=text, condition_emb=pose,
+                union_mask=union.to(device) if ptc else None, first_masks=list(first.numpy()) if ptc else None,
+                fuse_vae_embedding_in_latents=True)
+
+    def ours(ptc: bool):
+        parts = ReleaseParts(first.to(device), union.to(device)) if ptc else None
+        with torch.no_grad():
+            return pipe.transformer(hidden_states=latents, timestep=per_token, encoder_hidden_states=text,
+                                    pose_latents=pose, release_parts=parts, return_dict=False)[0]
+
+    label = "x".join(map(str, size))
+    for ptc in (False, True):
+        official_s = timed(lambda ptc=ptc: theirs(ptc), device, repeats)
+        ours_s = timed(lambda ptc=ptc: ours(ptc), device, repeats)
+        report.line(f"release step {label}, {'with' if ptc else 'without'} PTC: ours {ours_s:.3f} s, official "
+                    f"{official_s:.3f} s, ratio {ours_s / official_s:.2f} (target for the whole render <= 0.8)")
+
+
+def release_main(args, report: Report, device: torch.device) -> int:
+    """--release: the official weights' configuration, each offload mode in turn (group last: it is not undone)."""
+    size = (64, 64, 81) if args.tiny else (832, 480, 81)
+    start = time.perf_counter()
+    pipe = build_pipeline(args.tiny, device, release=True)
+    report.line(f"built (release layout) in {time.perf_counter() - start:.1f} s: {parameter_counts(pipe)}")
+    steps = max(6, args.steps)  # the probe reads the 6th timestep
+    if args.official is not None and report.fits("official DiT step side by side", 60):
+        stage(report, "official DiT step side by side", lambda: official_step_bench(
+            pipe, report, size, device, args.official.expanduser().resolve(), 1 if args.tiny else args.repeats))
+    for mode in ("none", "model", "group"):
+        if not report.fits(f"release render, offload {mode}", 60):
+            continue
+        if mode != "none":
+            pipe.remove_all_hooks()
+            pipe.place(device, mode)
+        stage(report, f"release render, offload {mode}", lambda mode=mode: release_bench(pipe, report, size, device,
+                                                                                         mode, steps))
+    report.line(f"done in {time.perf_counter() - report.start:.0f} s")
+    return 0
+
+
 @torch.no_grad()
 def attention_backends(pipe, report: Report, size: tuple[int, int, int], device: torch.device) -> None:
     """One forward (PTCM identity) per diffusers attention backend that runs here."""
@@ -371,6 +516,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", type=Path, help="also append every line to this file")
     p.add_argument("--repeats", type=int, default=2, help="timed forwards per figure (the median is printed)")
     p.add_argument("--only-compile", action="store_true", help="just the compile stage (eager baseline included)")
+    p.add_argument("--release", action="store_true",
+                   help="the official weights' configuration: 832x480x81, probe + restart, each offload mode")
+    p.add_argument("--official", type=Path, help="with --release: a checkout of the official code, to time its DiT "
+                   "step beside ours")
     p.add_argument("--only-forward", action="store_true",
                    help="just the forward bench (PTCM off, identity, measuring)")
     args = p.parse_args(argv)
@@ -382,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes or ([(64, 64, 9), (96, 64, 9)] if args.tiny else [(832, 480, 49), (1280, 704, 121)])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (tiny configs, not a measurement)"
     report.line(f"device: {name}; torch {torch.__version__}")
+    if args.release:
+        return release_main(args, report, device)
     start = time.perf_counter()
     pipe = build_pipeline(args.tiny, device)
     report.line(f"built in {time.perf_counter() - start:.1f} s: {parameter_counts(pipe)}")

@@ -38,6 +38,21 @@ from .errors import ModelError, PipelineInterrupted
 from .guidance import DecoupledGuidance
 from .part_attention import PartContext
 from .release import is_release_checkpoint, load_release_transformer
+from .release_sampling import (
+    PROBE_BLOCK,
+    PROBE_STEPS,
+    RELEASE_GUIDANCE,
+    RELEASE_SEED,
+    RELEASE_STEPS,
+    ProbeResult,
+    ReleaseScheduler,
+    StepHooks,
+    clean_prompt,
+    release_sample,
+    tiled_decode,
+    tiled_encode,
+    video_to_uint8,
+)
 from .transformer import PoseAnythingTransformer3DModel
 
 # What a Wan2.2-TI2V-5B diffusers folder must hold: sub-folder -> files (a tuple means one of them).
@@ -54,6 +69,31 @@ OFFLOAD_MODES = ("auto", "none", "model", "group")
 # offload streams the transformer and text encoder block by block.
 AUTO_NONE_BYTES = 50 * 2**30  # measured peak, all resident: 45.8 GiB (1280x704x121, H100)
 AUTO_MODEL_BYTES = 30 * 2**30  # model offload + VAE tiling: 24.7 GiB; group offload + VAE tiling: 14.2 GiB
+
+
+# The negative prompt of the release's test script (examples/wanvideo/model_inference/test_ddp.py); with its CFG of 1
+# it is never used, as in the release: it matters only when the user raises the guidance.
+RELEASE_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰"
+    "，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部"
+    "，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱"
+    "的背景，三条腿，背景人很多，倒着走"
+)
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What a render uses unless the user says otherwise: ours for our checkpoints, the release's for its weights."""
+
+    steps: int
+    guidance: float
+    seed: int
+    sampler: str  # in words, for the render's notice
+
+
+OUR_DEFAULTS = SamplingDefaults(30, 5.0, 0, "UniPC (the model folder's scheduler)")
+RELEASE_DEFAULTS = SamplingDefaults(RELEASE_STEPS, RELEASE_GUIDANCE, RELEASE_SEED,
+                                    "Euler, shift 5, with the release's probe and restart")
 
 
 def check_model_dir(model_dir: str | Path) -> Path:
@@ -117,6 +157,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         self._interrupt = False
         self._num_timesteps = 0
         self.has_checkpoint = True  # from_pretrained says whether a PoseAnything checkpoint was loaded
+        self.release_weights = False  # the authors' released DiT is loaded: sample as the release does
 
     # -- loading ------------------------------------------------------------------------------------------
     @classmethod
@@ -160,10 +201,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if checkpoint is not None and not release:
             load_checkpoint(pipe.transformer, checkpoint)
         pipe.has_checkpoint = checkpoint is not None
+        pipe.release_weights = release
+        if pipe.release_weights and pipe.vae.dtype != dtype:
+            pipe.vae.to(dtype)  # the release runs its VAE in the DiT's dtype (bf16 on a GPU)
         for module in (pipe.text_encoder, pipe.vae, pipe.transformer):
             module.eval()
         mode = pipe.place(device, offload)
-        if vae_tiling or (vae_tiling is None and mode != "none"):
+        if not pipe.release_weights and (vae_tiling or (vae_tiling is None and mode != "none")):
             pipe.vae.enable_tiling()
         if compile:
             pipe.compile_transformer()
@@ -226,8 +270,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
     @property
     def num_timesteps(self) -> int:
-        """How many denoising steps the current (or last) call runs."""
+        """How many denoising steps the current (or last) call runs (with the release's probe: 5 + the steps)."""
         return self._num_timesteps
+
+    @property
+    def defaults(self) -> SamplingDefaults:
+        """The sampling defaults for the loaded weights: the release's with its weights, ours otherwise."""
+        return RELEASE_DEFAULTS if self.release_weights else OUR_DEFAULTS
 
     # -- the call ----------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -365,6 +414,200 @@ class PoseAnythingPipeline(DiffusionPipeline):
             return latents
         return self.decode_latents(latents)[None]
 
+    # -- the release's sampling (the authors' weights) ---------------------------------------------------------
+    @torch.no_grad()
+    def release_call(
+        self,
+        image: np.ndarray,
+        pose_frames: np.ndarray,
+        binary_masks: Sequence[Sequence[np.ndarray]] | None,
+        condition_index: Sequence[int],
+        prompt: str = "",
+        negative_prompt: str = RELEASE_NEGATIVE_PROMPT,
+        num_inference_steps: int = RELEASE_STEPS,
+        guidance_scale: float = RELEASE_GUIDANCE,
+        generator: torch.Generator | None = None,
+        camera_frames: np.ndarray | None = None,
+        pose_cfg: bool = False,
+        union_masks: torch.Tensor | None = None,
+        video: np.ndarray | None = None,
+        strength: float = 1.0,
+        max_sequence_length: int = 512,
+        callback_on_step_end: Callable[[Any, int, Any, dict], dict | None] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        output_type: str = "np",
+    ) -> PoseAnythingPipelineOutput:
+        """Render as the authors' release does (`WanVideoPipeline.__call__` with test_ddp.py's settings).
+
+        image (H, W, 3) and pose_frames (F, H, W, 3) uint8 (the release's drawing, black where a frame has no
+        pose); binary_masks[i] the part masks (h, w) on the token grid of pixel frame condition_index[i]
+        (`segment_skeleton`), or None for no PTC. The prompt is cleaned as the release's prompter does; the
+        noise is drawn on the CPU from `generator` (the release: seed 123) in float32 and cast to the DiT's
+        dtype; the VAE encodes and decodes in the release's tiles; output frames are truncated to uint8.
+        With the part masks, sampling starts with the release's probe (5 Euler steps without PTC, then the
+        attention of block 27 re-applied to its own output) and restarts with PTC on steps 0..5.
+        guidance_scale 1 is one pass (the release); above 1 the negative branch sees the negative prompt and
+        the same pose (the release's `pose_cfg=False`), the first pose on every conditioned frame
+        (`pose_cfg=True`), or, ours, the camera rectangles when `camera_frames` moves.
+        The callback sees step 0 .. 5 + steps - 1 (the probe's first, then the render's); its kwargs may ask for
+        "latents", "preview" ((F', h, w, 3) uint8 of the clean estimate), "stage" ("probe" or "steps") and
+        "release_parts" (the probe's ProbeResult once it exists). union_masks (F'-1, P, h, w) bool given (ours,
+        e.g. `release_sampling.identity_union_masks` of a rig's parts): no probe, PTC with these on steps 0..5.
+        video (F, H, W, 3) uint8 with strength < 1 (ours: the puppet render): encoded, noised to the sigma of step
+        steps - ceil(strength x steps) and sampled from there, the probe and PTC's steps moved along with it.
+        """
+        try:
+            frames = self._release_call(image, pose_frames, binary_masks, list(condition_index), prompt,
+                                        negative_prompt, num_inference_steps, guidance_scale, generator,
+                                        camera_frames, pose_cfg, union_masks, video, strength, max_sequence_length,
+                                        callback_on_step_end,
+                                        tuple(callback_on_step_end_tensor_inputs), output_type)
+        except torch.OutOfMemoryError:
+            raise ModelError(_OOM) from None
+        finally:
+            self.maybe_free_model_hooks()
+        return PoseAnythingPipelineOutput(frames=frames)
+
+    def _release_call(self, image, pose_frames, binary_masks, condition_index, prompt, negative_prompt, steps,
+                      guidance_scale, generator, camera_frames, pose_cfg, union_masks, video, strength,
+                      max_sequence_length, callback, tensor_inputs, output_type):
+        self.check_inputs(image, pose_frames, None, camera_frames, steps, "identity", video, strength, (), output_type)
+        start = steps - math.ceil(strength * steps) if video is not None and strength < 1 else 0
+        unknown = [name for name in tensor_inputs if name not in RELEASE_CALLBACK_INPUTS]
+        if unknown:
+            raise ValueError(f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of "
+                             f"{', '.join(RELEASE_CALLBACK_INPUTS)}")
+        device, dtype = self._execution_device, self.transformer.dtype
+        self._interrupt = False
+        guided = guidance_scale != 1.0
+        if binary_masks is not None and not len(binary_masks[0]):
+            binary_masks = None  # no first-frame part: the release's PTC has nothing to attend to
+        given = None
+        if binary_masks is not None and union_masks is not None:
+            first = torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in binary_masks[0]])
+            given = ProbeResult(torch.zeros(0), first, torch.as_tensor(union_masks).bool())
+        probing = binary_masks is not None and given is None
+        if probing and steps - start <= PROBE_STEPS:
+            raise ValueError(f"{steps - start} steps to run: the release's probe runs {PROBE_STEPS} steps and reads "
+                             f"the next, so it needs at least {PROBE_STEPS + 1} (the release uses {RELEASE_STEPS})")
+        self._num_timesteps = steps - start + (PROBE_STEPS if probing else 0)
+
+        positive = self.encode_prompt(clean_prompt(prompt), max_sequence_length, device, clean=False).to(dtype)
+        first_frame = self.release_encode(image[None])  # (1, C, 1, h, w)
+        pose = self.release_encode(pose_frames)  # (1, C, F', h, w)
+        negative = None
+        if guided:
+            negative = (self.encode_prompt(clean_prompt(negative_prompt), max_sequence_length, device, clean=False)
+                        .to(dtype), self.release_encode(self._negative_pose(pose_frames, condition_index,
+                                                                            camera_frames, pose_cfg)))
+        shape = (1, self.vae.config.z_dim, *pose.shape[2:])
+        latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+        latents = latents.to(device, dtype)
+        scheduler = ReleaseScheduler(steps)
+        if start:  # ours: refine the given video from the sigma of step `start` (the release's add_noise formula)
+            sigma = scheduler.sigmas[start]
+            latents = (1 - sigma) * self.release_encode(video) + sigma * latents
+        latents[:, :, 0:1] = first_frame
+        preview = LatentPreview(first_frame[0, :, 0], image)
+        tokens = first_frame.shape[3] * first_frame.shape[4] // 4
+
+        def per_token(t: torch.Tensor) -> torch.Tensor:
+            """(1, F' * h/2 * w/2): 0 on the image's tokens, t on the others, in t's dtype as the release builds it."""
+            later = torch.ones(latents.shape[2] - 1, tokens, dtype=t.dtype, device=device) * t.to(device)
+            return torch.cat([torch.zeros(1, tokens, dtype=t.dtype, device=device), later]).flatten()[None]
+
+        def model(hidden: torch.Tensor, t: torch.Tensor, parts: ProbeResult | None, text, pose_latents):
+            return self.transformer(hidden_states=hidden, timestep=per_token(t), encoder_hidden_states=text,
+                                    pose_latents=pose_latents, release_parts=self._release_parts(parts, device),
+                                    return_dict=False)[0]
+
+        def velocity(hidden: torch.Tensor, t: torch.Tensor, parts: ProbeResult | None) -> torch.Tensor:
+            out = model(hidden, t, parts, positive, pose)
+            if negative is not None:
+                negative_out = model(hidden, t, parts, *negative)
+                out = negative_out + guidance_scale * (out - negative_out)
+            return out
+
+        def probe(hidden: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            block = min(PROBE_BLOCK, len(self.transformer.blocks) - 1)
+            hook = getattr(self.transformer, "_hf_hook", None)  # model offload hooks `forward` only: onload first
+            if hook is not None and hasattr(hook, "pre_forward"):
+                hook.pre_forward(self.transformer)
+            return self.transformer.probe_attention(hidden_states=hidden, timestep=per_token(t),
+                                                    encoder_hidden_states=positive, pose_latents=pose,
+                                                    block_index=block)
+
+        found: list[ProbeResult] = []
+        done = iter(range(self._num_timesteps))
+
+        def before(stage: str, index: int) -> None:
+            if self.interrupt:
+                raise PipelineInterrupted(f"interrupted before {stage} step {index}")
+
+        def after(stage: str, _index: int, current: torch.Tensor, x0: torch.Tensor) -> None:
+            step = next(done)
+            if callback is not None:
+                callback(self, step, None, self._release_kwargs(tensor_inputs, current, x0, preview, stage, found))
+
+        hooks = StepHooks(before, after, found.append)
+        latents = release_sample(velocity, probe if probing else None, latents, first_frame, scheduler,
+                                 binary_masks, condition_index, hooks, given, start)
+        if output_type == "latent":
+            return latents
+        return self.release_decode(latents)[None]
+
+    def _release_kwargs(self, names: tuple[str, ...], latents: torch.Tensor, x0: torch.Tensor,
+                        preview: LatentPreview, stage: str, found: list[ProbeResult]) -> dict[str, Any]:
+        """The callback's values by name (the picture only when asked for)."""
+        values: dict[str, Callable[[], Any]] = {
+            "latents": lambda: latents,
+            "x0": lambda: x0,
+            "preview": lambda: preview(x0[0]),
+            "stage": lambda: stage,
+            "release_parts": lambda: found[0] if found else None,
+        }
+        return {name: values[name]() for name in names}
+
+    @staticmethod
+    def _negative_pose(pose_frames: np.ndarray, condition_index: list[int], camera_frames: np.ndarray | None,
+                       pose_cfg: bool) -> np.ndarray:
+        """The negative branch's pose frames: ours (camera rectangles), the release's pose_cfg, or the same pose."""
+        if camera_frames is not None and not (camera_frames == camera_frames[:1]).all():
+            return camera_frames
+        negative = pose_frames.copy()
+        if pose_cfg:
+            negative[[i for i in condition_index if i < len(negative)]] = pose_frames[condition_index[0]]
+        return negative
+
+    def _release_parts(self, parts: ProbeResult | None, device: torch.device):
+        """The transformer's release PTC input for these union masks, or None (PTC off)."""
+        if parts is None:
+            return None
+        from .part_attention import ReleaseParts
+
+        return ReleaseParts(first_masks=parts.first_masks.to(device), union_masks=parts.union_masks.to(device))
+
+    def release_encode(self, frames: np.ndarray) -> torch.Tensor:
+        """(F, H, W, 3) uint8 -> normalised latents (1, C, F', H/16, W/16), in the release's tiles and arithmetic."""
+        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self._execution_device, self.vae.dtype)
+        video = (video * (2 / 255) - 1).permute(3, 0, 1, 2)[None]  # (1, 3, F, H, W): the release's preprocess_image
+        mean, inv_std = self._latent_stats(video.device, self.vae.dtype)
+
+        def encode_tile(tile: torch.Tensor) -> torch.Tensor:
+            return (_raw_vae_encode(self.vae, tile) - mean) * inv_std
+
+        return tiled_encode(encode_tile, video, self.vae.config.z_dim).to(self.transformer.dtype)
+
+    def release_decode(self, latents: torch.Tensor) -> np.ndarray:
+        """(1, C, F', h, w) -> (F, H, W, 3) uint8: the release's tiles and blend, then truncated."""
+        latents = latents.to(self._execution_device)
+        mean, inv_std = self._latent_stats(latents.device, self.vae.dtype)
+
+        def decode_tile(tile: torch.Tensor) -> torch.Tensor:
+            return _raw_vae_decode(self.vae, (tile.to(self.vae.dtype) / inv_std + mean).to(self.vae.dtype))
+
+        return video_to_uint8(tiled_decode(decode_tile, latents))
+
     # -- steps ----------------------------------------------------------------------------------------------
     def ptcm_active(self) -> bool:
         """Whether PTCM changes anything: some block's output projection is not zero (False for the base model)."""
@@ -429,9 +672,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if output_type not in ("np", "latent"):
             raise ValueError(f"output_type must be np or latent, got {output_type!r}")
 
-    def encode_prompt(self, prompt: str, max_sequence_length: int, device: torch.device) -> torch.Tensor:
-        """umT5 embeddings of `prompt`, zero past its end as Wan does: (1, max_sequence_length, text_dim)."""
-        prompt = re.sub(r"\s+", " ", prompt).strip()
+    def encode_prompt(self, prompt: str, max_sequence_length: int, device: torch.device,
+                      clean: bool = True) -> torch.Tensor:
+        """umT5 embeddings of `prompt`, zero past its end as Wan does: (1, max_sequence_length, text_dim).
+
+        clean: collapse whitespace first (False when the caller has cleaned it, e.g. as the release does).
+        """
+        if clean:
+            prompt = re.sub(r"\s+", " ", prompt).strip()
         inputs = self.tokenizer([prompt], padding="max_length", max_length=max_sequence_length, truncation=True,
                                 add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
         ids, mask = inputs.input_ids.to(device), inputs.attention_mask.to(device)
@@ -455,11 +703,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
         video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return video.permute(1, 2, 3, 0).cpu().numpy()
 
-    def _latent_stats(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _latent_stats(self, device: torch.device, dtype: torch.dtype = torch.float32,
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VAE's latent mean and 1 / std (1, C, 1, 1, 1), computed in float32 and then cast, as the release."""
         z = self.vae.config.z_dim
         mean = torch.tensor(self.vae.config.latents_mean, device=device).view(1, z, 1, 1, 1)
         inv_std = 1.0 / torch.tensor(self.vae.config.latents_std, device=device).view(1, z, 1, 1, 1)
-        return mean, inv_std
+        return mean.to(dtype), inv_std.to(dtype)
 
     def _callback_kwargs(self, names: tuple[str, ...], latents: torch.Tensor, x0: torch.Tensor,
                          preview: LatentPreview, context: PartContext | None) -> dict[str, Any]:
@@ -475,6 +725,41 @@ class PoseAnythingPipeline(DiffusionPipeline):
                 context.grid[0], -1, context.grid[1], context.grid[2]).cpu().numpy(),
         }
         return {name: values[name]() for name in names}
+
+
+RELEASE_CALLBACK_INPUTS = ("latents", "x0", "preview", "stage", "release_parts")
+
+
+def _raw_vae_encode(vae: AutoencoderKLWan, video: torch.Tensor) -> torch.Tensor:
+    """The VAE's mean latent of one tile (1, 3, T, H, W), never tiled again inside (the release tiles itself)."""
+    tiling, vae.use_tiling = vae.use_tiling, False
+    try:
+        return vae.encode(video).latent_dist.mode()
+    finally:
+        vae.use_tiling = tiling
+
+
+def _raw_vae_decode(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
+    """One tile of un-normalised latents -> (1, 3, T, H, W), not clamped: the release clamps after blending.
+
+    diffusers' AutoencoderKLWan._decode without its tiling and its clamp (the same layers, frame by frame).
+    """
+    from diffusers.models.autoencoders.autoencoder_kl_wan import unpatchify
+
+    if hasattr(vae, "_hf_hook") and hasattr(vae._hf_hook, "pre_forward"):
+        vae._hf_hook.pre_forward(vae)  # under model offload: bring the VAE's weights to the device
+    vae.clear_cache()
+    x = vae.post_quant_conv(z)
+    frames = []
+    for i in range(z.shape[2]):
+        vae._conv_idx = [0]
+        frames.append(vae.decoder(x[:, :, i:i + 1], feat_cache=vae._feat_map, feat_idx=vae._conv_idx,
+                                  first_chunk=i == 0))
+    out = torch.cat(frames, 2)
+    if vae.config.patch_size is not None:
+        out = unpatchify(out, patch_size=vae.config.patch_size)
+    vae.clear_cache()
+    return out
 
 
 _OOM = ("out of GPU memory: use --offload group (or model) and VAE tiling, or render fewer frames or a smaller size "

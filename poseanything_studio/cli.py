@@ -195,6 +195,9 @@ def render_parser() -> argparse.ArgumentParser:
     neural.add_argument("--matching", choices=("identity", "attention"), default="identity",
                         help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
                              "attention (an imported skeleton whose bones may not correspond across frames)")
+    neural.add_argument("--release-parts", choices=("release", "rig"),
+                        help="with the official weights: the release's skeleton segments matched by its probe "
+                             "(default), or ours: one part per rig bone matched by identity (--parts picks the rule)")
     neural.add_argument("--offload", choices=("auto", "none", "model", "group"), default="auto",
                         help="GPU memory: none (all on the GPU), model (one component at a time), group (the "
                              "transformer streamed block by block: 1280x704x121 in a 24 GB card); auto picks by "
@@ -339,7 +342,7 @@ def _render(args: argparse.Namespace) -> int:
     project = load_project(args.project)
     neural = neural_options(project, model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching=args.matching, init=args.init, strength=args.strength, offload=args.offload,
-                            compile=args.compile or None)
+                            compile=args.compile or None, release_parts=args.release_parts)
     try:
         job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
                        steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural,

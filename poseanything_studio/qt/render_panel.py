@@ -65,7 +65,10 @@ PREVIEW_NOTES = {
     "parts": "step {step}: PTCM part tokens (32 px), first | last latent frame",
     "matching": "step {step}: attention matching, first frame | last frame",
     "prediction": "step {step}: the model's x0 estimate (middle latent frame)",
+    "release_parts": "the release's skeleton segments (32 px tokens), first frame | last posed frame",
+    "release_matching": "step {step}: the probe's matching, first-frame parts | the tokens matched in the last frame",
 }
+VIEW_OF = {"release_parts": "parts", "release_matching": "matching"}  # the official weights' previews
 AVAILABILITY_FIELDS = frozenset({"renderer", "model_dir", "checkpoint", "init", "strength"})  # what the check reads
 _probe: DeviceProbe | None = None  # one device probe per process: GPUs do not come and go while it runs
 
@@ -466,7 +469,8 @@ class RenderPanel(QWidget):
     def _on_preview(self, event: Preview) -> None:
         if self._stale():
             return
-        kind = event.kind if event.kind in self.views else "frame"
+        kind = VIEW_OF.get(event.kind, event.kind)
+        kind = kind if kind in self.views else "frame"
         note = PREVIEW_NOTES[event.kind].format(step=event.index + 1) if event.kind in PREVIEW_NOTES else ""
         self.views[kind].set_array(event.image, note)
 

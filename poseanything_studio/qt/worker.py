@@ -171,7 +171,7 @@ def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None)
     missing = [name for name in MODEL_PARTS if not (folder / name).exists()]
     if missing:
         return f"model folder {folder} lacks {', '.join(missing)} (not a Wan2.2 diffusers folder)"
-    if options.checkpoint and not Path(options.checkpoint).expanduser().is_file():
+    if options.checkpoint and not Path(options.checkpoint).expanduser().exists():  # a file, or the release's folder
         return f"checkpoint {options.checkpoint} not found (clear it to run the base model)"
     if options.device == "cpu" and _weight_bytes(folder / "transformer") > CPU_MODEL_LIMIT_BYTES:
         return ("looking for CUDA GPUs…" if probe is None else

@@ -10,7 +10,14 @@ from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import fit_to_size
 from ..core.parts import DEFAULT_PART_RULE, PART_RULES, subject_mask
-from ..core.project import MAX_FRAMES, Project, check_render_budget, parse_size, reference_to_output
+from ..core.project import (
+    MAX_FRAMES,
+    Project,
+    RenderSettings,
+    check_render_budget,
+    parse_size,
+    reference_to_output,
+)
 
 PREVIEWS = ("pose", "parts", "camera")
 
@@ -27,6 +34,9 @@ class NeuralOptions:
     strength: float = 0.4  # puppet refinement: the share of the schedule re-run, (0, 1]
     offload: str = "auto"  # auto | none | model | group (model/pipeline.py PoseAnythingPipeline.place)
     compile: bool = False  # regional torch.compile of the transformer's repeated blocks
+    # With the official weights: the parts PTC reads. "release": the release's skeleton segments matched by its
+    # probe (the default); "rig": ours, one part per rig bone, matched by identity.
+    release_parts: str = "release"
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,10 @@ class RenderJob:
     seed: int = 0
     neural: NeuralOptions = field(default_factory=NeuralOptions)
     alpha: bool = False  # frames come with the subject's alpha (Frame.alpha), for exports that keep it
+    # Which of steps, guidance, seed the user chose (given here, or changed in the project from our defaults):
+    # with the official weights the others take the release's values.
+    explicit: frozenset[str] = frozenset()
+    painted_mask: np.ndarray | None = field(default=None, compare=False)  # the window's mask, at the picture's size
 
     @property
     def rig(self):
@@ -90,12 +104,16 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     camera = project.camera.sample(frames)
     for array in (image, fitted_mask, positions, rest, camera):
         array.setflags(write=False)
+    stock = RenderSettings()
+    explicit = frozenset(name for name, given in (("steps", steps), ("guidance", guidance), ("seed", seed))
+                         if given is not None or getattr(r, name) != getattr(stock, name))
     return RenderJob(
         project=project, renderer=renderer, frames=frames, size=size, fps=project.fps, image=image,
         mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview, part_rule=part_rule,
         prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
         guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
-        neural=neural or neural_options(project),
+        neural=neural or neural_options(project), explicit=explicit,
+        painted_mask=None if mask is None else np.array(mask, bool),
     )
 
 

@@ -182,3 +182,93 @@ def test_probe_reads_nvidia_smi_and_asks_torch(monkeypatch):
     assert [d.device for d in devices.probe_devices().devices] == ["cuda:0"]  # torch sees one (CUDA_VISIBLE_DEVICES)
     monkeypatch.setattr(devices, "nvidia_smi_gpus", lambda: [])
     assert "no NVIDIA GPU" in devices.probe_devices().note
+
+
+# -- the official weights in the window ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def release_dir(tiny_dir, tmp_path_factory):
+    """The tiny model's transformer with random weights in the official release's layout (its two shards)."""
+    import torch
+
+    from model.checks import read_config
+    from model.release import release_config, write_release_checkpoint
+    from model.transformer import PoseAnythingTransformer3DModel
+
+    base = {k: v for k, v in read_config(tiny_dir / "transformer" / "config.json").items() if not k.startswith("_")}
+    torch.manual_seed(5)
+    folder = tmp_path_factory.mktemp("release_panel") / "PoseAnything"
+    write_release_checkpoint(PoseAnythingTransformer3DModel(**release_config(base)), folder)
+    return folder
+
+
+@pytest.fixture
+def small_release(monkeypatch):
+    """The project's release inputs, made as core.release makes them but at 96x64 (the release resizes to 832)."""
+    import numpy as np
+
+    from poseanything_studio.core import release
+    from poseanything_studio.core.release_parts import ReleaseParts
+
+    def small_inputs(project, painted_mask=None):
+        rng = np.random.default_rng(0)
+        pose = np.zeros((81, 64, 96, 3), np.uint8)
+        masks = []
+        for f in range(81):
+            pose[f, 20:30, 10 + f // 3: 40 + f // 3] = 255
+            left = np.zeros((2, 3), bool)
+            left[:, : 1 + f // 41] = True
+            masks.append((left, ~left))
+        plan = release.ReleaseFramePlan(tuple(float(f) for f in range(81)), 81, 24.0, "81 frames at 24 fps")
+        return release.ReleaseInputs(
+            name="small", size=(96, 64), picture=rng.integers(0, 256, (64, 96, 3), dtype=np.uint8),
+            pose_frames=pose, condition_index=tuple(range(81)), parts=ReleaseParts(1, (3, 2), tuple(masks)),
+            subject_mask=np.ones((64, 96), bool), mask_source="painted", plan=plan)
+
+    monkeypatch.setattr(release, "release_inputs", small_inputs)
+
+
+def choose_release_on_cpu(panel, qtbot, model_dir, checkpoint, steps: int) -> None:
+    choose_tiny_on_cpu(panel, qtbot, model_dir, steps)
+    panel.checkpoint.setText(str(checkpoint))
+    panel.checkpoint.editingFinished.emit()
+
+
+def test_official_weights_show_the_releases_segments_and_the_probes_matching_and_count_the_probe(
+        ui, qtbot, tiny_dir, release_dir, small_release):
+    panel = ui.render_panel
+    choose_release_on_cpu(panel, qtbot, tiny_dir, release_dir, steps=6)
+    assert panel.render_button.isEnabled(), panel.render_button.toolTip()
+    previews, progress = [], []
+    panel.controller.preview.connect(lambda event: previews.append(event.kind))
+    panel.controller.progress.connect(lambda event: progress.append((event.stage, event.done, event.total)))
+    with qtbot.waitSignal(panel.controller.finished, timeout=300_000) as blocker:
+        qtbot.mouseClick(panel.render_button, Qt.MouseButton.LeftButton)
+    result = blocker.args[0]
+    assert result is not None and len(result.frames) == 81 and result.frames[0].shape == (64, 96, 3)
+    assert previews.index("release_parts") < previews.index("release_matching")
+    assert "skeleton segments" in panel.views["parts"].note and "probe" in panel.views["matching"].note
+    stepping = [(stage, done, total) for stage, done, total in progress if stage in ("probe", "steps")]
+    # progress counts the probe's 5 steps, then the 6 (the window may coalesce some updates)
+    assert {total for _, _, total in stepping} == {11}
+    stages = [stage for stage, _, _ in stepping]
+    assert stages[0] == "probe" and "steps" in stages and stages == sorted(stages)  # probe, then steps
+    assert all(done <= 5 for stage, done, _ in stepping if stage == "probe")
+    assert all(done >= 6 for stage, done, _ in stepping if stage == "steps")
+
+
+def test_cancel_during_the_probe_stops_the_official_weights_render(ui, qtbot, tiny_dir, release_dir, small_release):
+    panel = ui.render_panel
+    choose_release_on_cpu(panel, qtbot, tiny_dir, release_dir, steps=50)
+    done = []
+
+    def on_progress(event):
+        if event.stage in ("probe", "steps") and event.done:
+            done.append((event.stage, event.done))
+            panel.cancel_render()
+
+    panel.controller.progress.connect(on_progress)
+    with qtbot.waitSignal(panel.controller.finished, timeout=300_000) as blocker:
+        qtbot.mouseClick(panel.render_button, Qt.MouseButton.LeftButton)
+    assert blocker.args[0] is None and panel.result is None
+    assert done and all(stage == "probe" for stage, _ in done) and max(n for _, n in done) <= 2
+    assert "cancelled" in panel.progress.format()
