@@ -589,7 +589,8 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
     def release_encode(self, frames: np.ndarray) -> torch.Tensor:
         """(F, H, W, 3) uint8 -> normalised latents (1, C, F', H/16, W/16), in the release's tiles and arithmetic."""
-        video = torch.from_numpy(np.ascontiguousarray(frames)).to(self._execution_device, self.vae.dtype)
+        frames = frames if frames.flags.writeable and frames.flags.c_contiguous else np.array(frames)  # torch wants
+        video = torch.from_numpy(frames).to(self._execution_device, self.vae.dtype)  # writable memory
         video = (video * (2 / 255) - 1).permute(3, 0, 1, 2)[None]  # (1, 3, F, H, W): the release's preprocess_image
         mean, inv_std = self._latent_stats(video.device, self.vae.dtype)
 

@@ -30,7 +30,6 @@ from .project import Project
 from .tracks import Key, Track
 
 POSE_FORMAT = "poseanything-pose"
-POSE_MIME = "application/x-poseanything-pose"
 _SIDES = {"l": "r", "r": "l", "L": "R", "R": "L", "left": "right", "right": "left", "Left": "Right",
           "Right": "Left"}
 

@@ -1,7 +1,7 @@
 """The window's posing commands: the Rotate tool, pins, IK chain length, copy / paste / mirror a pose, loops,
 and rotation or position interpolation. `install(window)` adds them as actions with shortcuts and a Pose menu.
 
-The pose travels on the system clipboard as JSON (core.poses), as text and under its own MIME type, so it
+The pose travels on the system clipboard as JSON text (core.poses), so it
 pastes into another window or another project with the same joint names.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMainWindow
 
@@ -20,19 +19,14 @@ from .document import Document
 def copy_pose(doc: Document) -> str:
     """The selected joints' pose at the playhead (all joints when none is selected) onto the clipboard."""
     payload = poses.copy_pose(doc.project, doc.frame, doc.selected_joints or None)
-    text = poses.pose_to_text(payload)
-    mime = QMimeData()
-    mime.setText(text)
-    mime.setData(poses.POSE_MIME, text.encode("utf-8"))
-    QGuiApplication.clipboard().setMimeData(mime)
+    # As plain text (JSON that says what it is): a QMimeData handed to the clipboard was freed twice at exit
+    # by PySide6 (a segfault after the last test), and any text editor or other window reads the text anyway.
+    QGuiApplication.clipboard().setText(poses.pose_to_text(payload))
     return f"Copied the pose of {len(payload['joints'])} joints at frame {doc.frame}"
 
 
 def clipboard_pose() -> dict:
     """The pose on the clipboard; PoseError when there is none."""
-    mime = QGuiApplication.clipboard().mimeData()
-    if mime is not None and mime.hasFormat(poses.POSE_MIME):
-        return poses.pose_from_text(bytes(mime.data(poses.POSE_MIME)).decode("utf-8", "replace"))
     return poses.pose_from_text(QGuiApplication.clipboard().text())
 
 

@@ -336,7 +336,7 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
 
     if job.neural.release_parts not in ("release", "rig"):
         raise RenderError(f"unknown release parts {job.neural.release_parts!r} (use release or rig)")
-    inputs = release_inputs(job.project, job.painted_mask)
+    inputs = release_inputs(job.project, job.painted_mask, frames=job.frames, size=job.size)
     yield Notice(f"subject mask for the part masks: {inputs.mask_source}; size {inputs.size[0]}x{inputs.size[1]} "
                  "(the release's resize: long side 832, both sides floored to 32)")
     moving = bool((job.camera != job.camera[:1]).any())
@@ -352,8 +352,44 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
         video = yield from release_puppet_video(job, inputs, cancel)
         yield Notice(f"refining the puppet render (ours): the last {job.neural.strength:g} of the schedule, the "
                      "probe and PTC's steps moved to its start")
-    yield from render_release(inputs, job.neural, chosen["steps"], chosen["guidance"], chosen["seed"], cancel,
-                              camera, own, video)
+    frames = render_release(inputs, job.neural, chosen["steps"], chosen["guidance"], chosen["seed"], cancel,
+                            camera, own, video)
+    yield from as_job_frames(frames, inputs.plan, inputs.size, job)
+
+
+def as_job_frames(events: Iterator[RenderEvent], plan, size: tuple[int, int], job) -> Iterator[RenderEvent]:
+    """The release's frames as the job asked for them: `job.frames` frames at `job.fps` and `job.size`.
+
+    The release renders `plan.output_frames` frames at `plan.fps` (fewer, slower, for a project longer than 81
+    frames) at its own size (long side 832); each job frame takes the release frame at its time, scaled to the
+    job's size, so a render always has the frames and size its project (or --frames/--size) says, as the other
+    renderers' do. Says so once when it retimes or rescales.
+    """
+    fps = job.project.fps
+    retime = plan.output_frames != job.frames or abs(plan.fps - fps) > 1e-9
+    rescale = tuple(size) != tuple(job.size)
+    if retime or rescale:
+        yield Notice(f"the release rendered {plan.output_frames} frames at {plan.fps:g} fps, {size[0]}x{size[1]}; "
+                     f"written as {job.frames} frames at {fps:g} fps, {job.size[0]}x{job.size[1]}")
+    rendered: list[np.ndarray] = []
+    for event in events:
+        if not isinstance(event, Frame):
+            yield event
+            continue
+        rendered.append(event.image)
+        if not retime:
+            yield Frame(event.index, _fitted(event.image, job.size))
+    if retime:
+        last = len(rendered) - 1
+        for f in range(job.frames):
+            source = min(last, round(f / fps * plan.fps))
+            yield Frame(f, _fitted(rendered[source], job.size))
+
+
+def _fitted(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
 
 
 def release_puppet_video(job, inputs, cancel: threading.Event):
