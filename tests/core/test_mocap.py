@@ -152,3 +152,29 @@ def test_a_bvh_that_is_not_text_is_one_line(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     with pytest.raises(ProjectError, match=r"binary\.bvh.*not a BVH file"):
         read_bvh(path)
+
+
+QUADRUPED_BODY = (  # a four-legged BVH named as the quadruped template names its joints (+y up, facing +x)
+    ("hips", None, (0, 60, 0)), ("chest", "hips", (50, 0, 0)), ("neck", "chest", (10, 10, 0)),
+    ("head", "neck", (8, 8, 0)), ("nose", "head", (8, -2, 0)),
+    ("tail1", "hips", (-12, 4, 0)), ("tail2", "tail1", (-10, 2, 0)), ("tail3", "tail2", (-10, 0, 0)),
+    ("front_l_knee", "chest", (0, -30, 4)), ("front_l_paw", "front_l_knee", (0, -28, 0)),
+    ("front_r_knee", "chest", (0, -30, -4)), ("front_r_paw", "front_r_knee", (0, -28, 0)),
+    ("back_l_knee", "hips", (0, -30, 4)), ("back_l_paw", "back_l_knee", (0, -28, 0)),
+    ("back_r_knee", "hips", (0, -30, -4)), ("back_r_paw", "back_r_knee", (0, -28, 0)),
+)
+
+
+def test_a_four_legged_clip_drives_the_quadruped_template_by_its_joint_names(tmp_path):
+    frames = 25
+    lift = np.stack([np.linspace(0, 60, frames), np.zeros(frames), np.zeros(frames)], axis=1)
+    path = write_bvh(tmp_path / "paw.bvh", frames, 24, {"front_l_knee": lift}, body=QUADRUPED_BODY)
+    template = next(t for t in load_templates() if t.key == "quadruped")
+    start = Project(image="picture.png", rig=placed(template, (100, 100, 400, 220)), frames=25, fps=24)
+    project, report = import_bvh(start, path, plane="side")
+    assert len(report.mapping) == 16 and report.mapping["front_l_paw"] == "front_l_paw"
+    lengths = _bone_lengths(project)
+    assert np.all(np.abs(lengths / lengths[0] - 1) < 0.01)
+    xy = project.joint_positions()
+    paw = xy[:, project.rig.joint_index("front_l_paw")]
+    assert np.linalg.norm(paw[-1] - paw[0]) > 20  # the lifted leg moved its paw

@@ -110,3 +110,12 @@ def test_the_mapping_dialog_starts_from_the_guess_and_its_edits_drive_the_import
     qtbot.waitUntil(lambda: studio.motion_panel.job.worker is None and bool(studio.doc.project.tracks), timeout=30000)
     assert studio.doc.project.extra["joint_mapping"] == mapping
     assert set(studio.doc.project.tracks) <= {"shoulder_r", "elbow_r", "hand_r"}  # the right arm alone moves
+
+
+def test_a_reference_video_that_cannot_be_read_is_a_dialog_and_changes_nothing(studio, tmp_path):
+    before = studio.doc.project
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    assert not studio.motion_panel.open_video(tmp_path / "broken.mp4")
+    assert studio.dialogs and "broken.mp4" in studio.dialogs[-1][1] and "\n" not in studio.dialogs[-1][1]
+    assert studio.doc.project is before and studio.motion_panel.video is None
+    assert not studio.motion_panel.track_button.isEnabled()
