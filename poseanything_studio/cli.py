@@ -320,7 +320,6 @@ def os_error_line(err: OSError) -> str:
 def _render(args: argparse.Namespace) -> int:
     from .core.errors import ProjectError
     from .core.project import MAX_FRAMES, load_project
-    from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter, OutputError, output_target
     from .rendering.job import make_job, neural_options
 
@@ -355,26 +354,33 @@ def _render(args: argparse.Namespace) -> int:
     if existing and not args.overwrite and not _confirm_overwrite(existing):
         raise OutputError(f"{existing[0]}: exists; pass --overwrite to replace it")
     cancel = threading.Event()
-    bar = _progress_bar(job.frames)
+    # Agreed to replace what exists (or --overwrite): else a file that appears meanwhile is kept, not replaced.
+    writer = FrameWriter(target, job.fps, job.size, job.frames, overwrite=bool(existing) or args.overwrite)
+    return _write_events(run(job, cancel), writer, job.frames, cancel)
+
+
+def _write_events(events, writer, frames: int, cancel: threading.Event) -> int:
+    """A render's events into `writer` (frames), the terminal's progress bar (progress) and stderr (notices)."""
+    from .rendering.events import Frame, Notice, Progress
+
+    bar = _progress_bar(frames)
     try:
-        # Agreed to replace what exists (or --overwrite): else a file that appears meanwhile is kept, not replaced.
-        with FrameWriter(target, job.fps, job.size, job.frames, overwrite=bool(existing) or args.overwrite) as writer:
-            for event in run(job, cancel):
+        with writer:
+            for event in events:
                 if isinstance(event, Frame):
                     writer.write(event.image, event.alpha)
                 elif isinstance(event, Notice):
                     (bar.write if bar is not None else _print_err)(f"note: {event.text}")
                 elif isinstance(event, Progress) and bar is not None:
                     bar.set_description(event.stage)
-                    bar.total = event.total
-                    bar.n = event.done
+                    bar.total, bar.n = event.total, event.done
                     bar.refresh()
     finally:
         cancel.set()
         if bar is not None:
             bar.close()
     if sys.stderr.isatty():
-        print(f"wrote {target.path}", file=sys.stderr)
+        print(f"wrote {writer.target.path}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -443,33 +449,15 @@ def _release_renderer():
 def _render_release_neural(args: argparse.Namespace, clip, target, render_release, overwrite: bool) -> int:
     """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
     yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
-    from .rendering.events import Frame, Notice, Progress
     from .rendering.export import FrameWriter
     from .rendering.job import NeuralOptions
 
     options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching="attention", init="noise", offload=args.offload, compile=args.compile)
     cancel = threading.Event()
-    bar = _progress_bar(clip.plan.output_frames)
-    try:
-        with FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames, overwrite=overwrite) as writer:
-            for event in render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed,
-                                        cancel=cancel):
-                if isinstance(event, Frame):
-                    writer.write(event.image)
-                elif isinstance(event, Notice):
-                    (bar.write if bar is not None else _print_err)(f"note: {event.text}")
-                elif isinstance(event, Progress) and bar is not None:
-                    bar.set_description(event.stage)
-                    bar.total, bar.n = event.total, event.done
-                    bar.refresh()
-    finally:
-        cancel.set()
-        if bar is not None:
-            bar.close()
-    if sys.stderr.isatty():
-        print(f"wrote {target.path}", file=sys.stderr)
-    return EXIT_OK
+    writer = FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames, overwrite=overwrite)
+    events = render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed, cancel=cancel)
+    return _write_events(events, writer, clip.plan.output_frames, cancel)
 
 
 def _with_alpha(target, job, wanted: str | None):

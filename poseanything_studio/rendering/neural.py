@@ -152,47 +152,19 @@ CALLBACK_INPUTS = ("preview", "part_tokens", "attention_matching")
 def _run_pipeline(pipe, job, inputs: dict, cancel: threading.Event) -> Iterator[RenderEvent]:
     """Run the pipeline in a thread; yield its per-step events, then the frames."""
 
-    from model.errors import ModelError, PipelineInterrupted
 
     events: queue.Queue = queue.Queue()
     callback = _step_callback(job, inputs, cancel, events)
 
-    def work():
-        try:
-            output = pipe(inputs["image"], inputs["pose_frames"], None, inputs["camera_frames"], prompt=job.prompt,
-                          negative_prompt=job.negative_prompt, num_inference_steps=job.steps,
-                          guidance_scale=job.guidance, generator=torch.Generator("cpu").manual_seed(job.seed),
-                          video=inputs.get("video"), strength=job.neural.strength if "video" in inputs else 1.0,
-                          callback_on_step_end=callback, callback_on_step_end_tensor_inputs=CALLBACK_INPUTS,
-                          part_coverage=inputs["part_coverage"], matching=job.neural.matching)
-            events.put(("done", output.frames[0]))
-        except BaseException as err:  # handed to the generator's thread
-            events.put(("error", err))
+    def call():
+        return pipe(inputs["image"], inputs["pose_frames"], None, inputs["camera_frames"], prompt=job.prompt,
+                    negative_prompt=job.negative_prompt, num_inference_steps=job.steps,
+                    guidance_scale=job.guidance, generator=torch.Generator("cpu").manual_seed(job.seed),
+                    video=inputs.get("video"), strength=job.neural.strength if "video" in inputs else 1.0,
+                    callback_on_step_end=callback, callback_on_step_end_tensor_inputs=CALLBACK_INPUTS,
+                    part_coverage=inputs["part_coverage"], matching=job.neural.matching).frames[0]
 
-    worker = threading.Thread(target=work, name="poseanything-render", daemon=True)
-    worker.start()
-    try:
-        while True:
-            try:
-                item = events.get(timeout=0.1)
-            except queue.Empty:
-                if cancel.is_set():
-                    pipe.interrupt = True
-                continue
-            if isinstance(item, tuple):
-                kind, value = item
-                break
-            yield item
-    finally:
-        if worker.is_alive():
-            pipe.interrupt = True
-        worker.join()
-    if kind == "error":
-        if isinstance(value, PipelineInterrupted):
-            raise RenderCancelled()
-        if isinstance(value, ModelError | ValueError):
-            raise RenderError(str(value)) from None
-        raise value
+    value = yield from _in_worker(pipe, call, events, cancel, "poseanything-render")
     yield Progress(pipe.num_timesteps, pipe.num_timesteps, "decode")
     for f, image in enumerate(value):
         check_cancel(cancel)
@@ -446,7 +418,6 @@ def rig_release_parts(job, inputs) -> tuple:
 
 def _run_release_pipeline(pipe, inputs, call: dict, cancel: threading.Event):
     """pipe.release_call in a worker thread; yields its progress and previews, returns the frames (F, H, W, 3)."""
-    from model.errors import ModelError, PipelineInterrupted
 
     events: queue.Queue = queue.Queue()
     shown: list[int] = []
@@ -463,15 +434,26 @@ def _run_release_pipeline(pipe, inputs, call: dict, cancel: threading.Event):
             events.put(Preview("release_matching", _release_matching_picture(inputs, parts), index=step,
                                data=parts.union_masks.numpy()))
 
+    def run():
+        return pipe.release_call(**call, callback_on_step_end=callback,
+                                 callback_on_step_end_tensor_inputs=RELEASE_CALLBACK_INPUTS).frames[0]
+
+    return (yield from _in_worker(pipe, run, events, cancel, "poseanything-release"))
+
+
+def _in_worker(pipe, run, events: queue.Queue, cancel: threading.Event, name: str):
+    """`run()` (a pipeline call) in a thread of its own, yielding what its step callback puts on `events`;
+    returns what `run` returned. Cancel sets the pipeline's interrupt (checked every step); an interrupted call
+    is RenderCancelled, a model or input error one RenderError line."""
+    from model.errors import ModelError, PipelineInterrupted
+
     def work():
         try:
-            output = pipe.release_call(**call, callback_on_step_end=callback,
-                                       callback_on_step_end_tensor_inputs=RELEASE_CALLBACK_INPUTS)
-            events.put(("done", output.frames[0]))
+            events.put(("done", run()))
         except BaseException as err:  # handed to the generator's thread
             events.put(("error", err))
 
-    worker = threading.Thread(target=work, name="poseanything-release", daemon=True)
+    worker = threading.Thread(target=work, name=name, daemon=True)
     worker.start()
     try:
         while True:

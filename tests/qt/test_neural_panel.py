@@ -209,7 +209,7 @@ def small_release(monkeypatch):
     from poseanything_studio.core import release
     from poseanything_studio.core.release_parts import ReleaseParts
 
-    def small_inputs(project, painted_mask=None):
+    def small_inputs(project, painted_mask=None, **_size):  # frames=, size=: the stand-in keeps its own
         rng = np.random.default_rng(0)
         pose = np.zeros((81, 64, 96, 3), np.uint8)
         masks = []
@@ -244,7 +244,9 @@ def test_official_weights_show_the_releases_segments_and_the_probes_matching_and
     with qtbot.waitSignal(panel.controller.finished, timeout=300_000) as blocker:
         qtbot.mouseClick(panel.render_button, Qt.MouseButton.LeftButton)
     result = blocker.args[0]
-    assert result is not None and len(result.frames) == 81 and result.frames[0].shape == (64, 96, 3)
+    project = ui.doc.project  # the release's frames come back at the project's length and size, as every render's
+    assert result is not None and len(result.frames) == project.frames
+    assert result.frames[0].shape[:2] == (project.size[1], project.size[0])
     assert previews.index("release_parts") < previews.index("release_matching")
     assert "skeleton segments" in panel.views["parts"].note and "probe" in panel.views["matching"].note
     stepping = [(stage, done, total) for stage, done, total in progress if stage in ("probe", "steps")]
