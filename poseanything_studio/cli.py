@@ -237,6 +237,12 @@ def render_main(argv: list[str]) -> int:
     except StopSignal as stop:
         print(f"stopped by {stop.name}: nothing was written", file=sys.stderr)
         return 128 + stop.number
+    except ImportError as err:  # a signal that lands while a C extension initialises comes out as its ImportError
+        stop = err.__cause__ or err.__context__
+        if not isinstance(stop, StopSignal):
+            raise
+        print(f"stopped by {stop.name}: nothing was written", file=sys.stderr)
+        return 128 + stop.number
     except (ProjectError, OutputError, RenderError) as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
