@@ -19,7 +19,6 @@ from pathlib import Path
 from .cliargs import EXIT_BAD_INPUT, OneLineParser
 
 PROG = "poseanything-studio motion"
-KEYPOINT_SUFFIXES = (".json",)
 
 
 def parser() -> OneLineParser:
@@ -72,33 +71,15 @@ def main(argv: list[str]) -> int:
 
 def import_main(args) -> int:
     from .core.fileio import check_output_file
-    from .core.mocap import import_bvh
-    from .core.openpose import import_keypoints
+    from .core.motion_files import import_motion
     from .core.project import load_project, save_project
 
     project = load_project(args.project)
     out = check_output_file(args.output, overwrite=args.overwrite, option="-o")
-    motion = Path(args.motion)
-    if motion.suffix.lower() == ".bvh":
-        mapping = _mapping(args.map) if args.map else None
-        result, report = import_bvh(project, motion, mapping, args.plane, args.start, args.tolerance)
-    elif motion.is_dir() and not any(motion.glob("*.json")):
-        from .core.pose_images import import_pose_images
-
-        result, sequence = import_pose_images(project, motion, args.start, args.tolerance)
-        saved = save_project(result, out)
-        print(f"{motion.name}: a rig of {len(sequence.rig.joints)} joints and {len(sequence.rig.bones)} bones drawn "
-              f"as {sequence.style}, {len(sequence.positions)} frames; {_keys(saved)} keys in {saved.path}")
-        return 0
-    elif motion.is_dir() or motion.suffix.lower() in KEYPOINT_SUFFIXES:
-        result, report = import_keypoints(project, motion, args.start, args.fps, args.tolerance)
-    else:
-        from .core.errors import ProjectError
-
-        raise ProjectError("not a motion file: use .bvh, a keypoint .json, or a folder of OpenPose .json files",
-                           source=str(motion))
+    mapping = _mapping(args.map) if args.map else None
+    result, summary = import_motion(project, args.motion, mapping, args.plane, args.start, args.fps, args.tolerance)
     saved = save_project(result, out)
-    print(f"{report.summary(str(motion))}; {_keys(saved)} keys in {saved.path}")
+    print(f"{summary}; {_keys(saved)} keys in {saved.path}")
     return 0
 
 

@@ -37,9 +37,8 @@ from superqt.utils import create_worker
 from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import cover_matrix
-from ..core.mocap import MAPPING_KEY, guess_mapping, import_bvh, import_clip, read_bvh
-from ..core.openpose import import_keypoints
-from ..core.pose_images import import_pose_images
+from ..core.mocap import MAPPING_KEY, guess_mapping, import_clip, read_bvh
+from ..core.motion_files import import_motion
 from ..core.presets import apply_preset, presets_for
 from ..core.project import Project
 from ..core.tracking import TrackResult, track_rig_steps, tracked_clip
@@ -47,20 +46,6 @@ from .document import Document
 
 MOTION_FILES = "Motion (*.bvh *.json);;BVH mocap (*.bvh);;OpenPose / COCO keypoints (*.json)"
 VIDEO_FILES = "Videos (*.mp4 *.mov *.avi *.mkv *.webm)"
-
-
-def import_motion_file(project: Project, path: Path, mapping: dict[str, str] | None = None) -> tuple[Project, str]:
-    """(project with the motion of `path` keyed, a status line): a BVH (with `mapping`, rig joint -> clip
-    joint, else the saved or guessed one), a keypoint JSON, or a folder of either or of pose images."""
-    if path.suffix.lower() == ".bvh":
-        result, report = import_bvh(project, path, mapping)
-        return result, report.summary(str(path))
-    if path.is_dir() and not any(path.glob("*.json")):
-        result, sequence = import_pose_images(project, path)
-        return result, (f"{path.name}: a rig of {len(sequence.rig.joints)} joints drawn as {sequence.style}, "
-                        f"{len(sequence.positions)} frames")
-    result, report = import_keypoints(project, path)
-    return result, report.summary(str(path))
 
 
 class MappingDialog(QDialog):
@@ -265,7 +250,7 @@ class MotionPanel(QWidget):
     def import_path(self, path: Path, mapping: dict[str, str] | None = None) -> bool:
         """Import `path` in the background; the keys arrive as one undo step ("Import NAME")."""
         snapshot = self.doc.project
-        return self.job.start(import_motion_file, (snapshot, path, mapping),
+        return self.job.start(import_motion, (snapshot, path, mapping),
                               lambda result: self._imported(snapshot, path, result), self._failed)
 
     def _imported(self, snapshot: Project, path: Path, result: tuple[Project, str]) -> None:

@@ -402,8 +402,8 @@ def rig_release_parts(job, inputs) -> tuple:
     from ..core.release import project_positions
 
     width, height = inputs.size
-    to_output = reference_to_output((job.project.read_image().shape[1], job.project.read_image().shape[0]),
-                                    inputs.size)
+    picture_h, picture_w = job.project.read_image().shape[:2]  # one decode, not one per side
+    to_output = reference_to_output((picture_w, picture_h), inputs.size)
     rest = rest_part_masks(cv2.resize(job.mask.astype(np.uint8), inputs.size, interpolation=cv2.INTER_NEAREST) > 0,
                            job.rig, apply_affine(to_output, job.project.rig.rest_xy()), job.part_rule)
     times = [inputs.plan.sources[i] for i in inputs.condition_index]
