@@ -1,7 +1,7 @@
 """The example projects and rig templates shipped inside the package, found through importlib.resources.
 
-They live in `poseanything_studio/resources/`, so a wheel carries them and an installed copy finds them
-wherever pip put it (no path relative to a checkout).
+They live in the repository's `resources/` (linked as `poseanything_studio/resources`), so a wheel carries
+them and an installed copy finds them wherever pip put it (no path relative to a checkout).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Start-up stays light: the CLI and the puppet path never import torch or diffusers."""
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -67,8 +68,8 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     code = (
         "import sys\n"
         "from poseanything_studio.cli import main\n"
-        f"assert main(['poseanything_studio/resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
-        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'model') if m in sys.modules]\n"
+        f"assert main(['resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'poseanything_studio.model') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -87,3 +88,14 @@ def test_the_neural_renderer_without_its_extra_is_one_line_exit_2(arm_project, t
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "poseanything-studio[neural]" in out.stderr
+
+
+def test_the_model_is_imported_under_our_package_name_only():
+    """A bare `import model` would pick up any folder's model.py first (and load our files twice)."""
+    bare = re.compile(r"^\s*(from model[. ]|import model\b)", re.MULTILINE)
+    trees = [ROOT / name for name in ("poseanything_studio", "model", "tests", "benchmarks", "tools", "resources")]
+    offenders = [str(path.relative_to(ROOT)) for tree in trees for path in tree.rglob("*.py")
+                 if bare.search(path.read_text(encoding="utf-8"))]
+    assert not offenders, offenders
+    assert (ROOT / "poseanything_studio" / "model").resolve() == ROOT / "model"
+    assert (ROOT / "poseanything_studio" / "resources").resolve() == ROOT / "resources"
