@@ -194,10 +194,16 @@ def commit_dir(tmp: str | os.PathLike, target: str | os.PathLike, replace: bool 
         shutil.rmtree(tmp, ignore_errors=True)
         return
     aside = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", dir=target.parent))
-    os.rename(target, aside / target.name)
-    os.rename(tmp, target)
-    _fsync_dir(target.parent)
-    shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.rename(target, aside / target.name)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            os.rename(aside / target.name, target)  # put the old one back
+            raise
+        _fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def remove_dir(folder: str | os.PathLike) -> None:
@@ -205,8 +211,10 @@ def remove_dir(folder: str | os.PathLike) -> None:
     what a kill leaves aside is a temporary the next sweep removes."""
     folder = Path(folder)
     aside = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(folder)}{os.getpid()}-", dir=folder.parent))
-    os.rename(folder, aside / folder.name)
-    shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.rename(folder, aside / folder.name)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 @contextlib.contextmanager
