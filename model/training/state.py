@@ -143,13 +143,14 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def sweep_checkpoints(output_dir: Path) -> None:
-    """Remove what killed runs left in the checkpoints folder: our temporaries, and `step-N.tmp` of old versions."""
+def sweep_outputs(output_dir: Path) -> None:
+    """Remove what killed runs left in the output folder, its checkpoints and its cache: our temporaries (their
+    process gone), and the `checkpoints/step-N.tmp` folders of versions before them."""
     from poseanything_studio.core.fileio import remove_stale_temps_in
 
-    folder = checkpoints_dir(output_dir)
-    remove_stale_temps_in(folder)
-    for legacy in folder.glob("step-????????.tmp"):
+    for folder in (output_dir, checkpoints_dir(output_dir), output_dir / "cache"):
+        remove_stale_temps_in(folder)
+    for legacy in checkpoints_dir(output_dir).glob("step-????????.tmp"):
         shutil.rmtree(legacy, ignore_errors=True)
 
 
@@ -161,13 +162,13 @@ def save_training_state(acc, output_dir: Path, position: Position, weights: dict
     `sharded` (its own shards, `-RANK` files); every process writes its RNG states."""
     from safetensors.torch import save_file
 
-    from poseanything_studio.core.fileio import commit_dir, new_temp_dir
+    from poseanything_studio.core.fileio import commit_dir, new_temp_dir, remove_stale_temps_in
 
     folder = checkpoints_dir(output_dir) / f"step-{position.global_step:08d}"
     tmp = None
     if acc.is_main_process:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        sweep_checkpoints(output_dir)
+        remove_stale_temps_in(folder.parent)
         tmp = new_temp_dir(folder)
     try:
         tmp = _shared_path(acc, tmp)

@@ -22,7 +22,7 @@ from .state import (
     save_training_state,
     set_rng_state,
     shard_optimizer_state,
-    sweep_checkpoints,
+    sweep_outputs,
 )
 
 OUTPUT_NAME = "poseanything.safetensors"
@@ -270,7 +270,7 @@ class Trainer:
         Ctrl+C checkpoints at the next step boundary and raises KeyboardInterrupt: a re-run resumes exactly."""
         cfg, acc = self.cfg, self.acc
         if acc.is_main_process:
-            sweep_checkpoints(cfg.output_dir)  # what a killed run left
+            sweep_outputs(cfg.output_dir)  # what a killed run left
         found = latest_checkpoint(cfg.output_dir) if cfg.resume else None
         if found:
             self.load_state(found)

@@ -2,6 +2,7 @@
 the file and the key (no model, no torch: the reader alone)."""
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,9 @@ def test_a_bad_table_is_one_line(tmp_path, capsys, text, line):
     assert main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"train: {path}: {line}", err
+
+
+def test_the_example_config_loads():
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "train_example.toml")
+    assert [s.name for s in cfg.stages] == ["pose_injection", "mixed", "ptcm"] and cfg.distributed == "fsdp"
+    assert cfg.lora_alpha == cfg.lora_rank == 0
