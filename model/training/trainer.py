@@ -267,7 +267,8 @@ class Trainer:
         """Train, yielding a Progress after every optimizer step; returns the output checkpoint's path at the end,
         or None when stopped with a checkpoint (after `max_steps` steps, or by `cancel`).
 
-        Ctrl+C checkpoints at the next step boundary and raises KeyboardInterrupt: a re-run resumes exactly."""
+        Ctrl+C checkpoints at the next step boundary and raises KeyboardInterrupt: a re-run resumes exactly.
+        Closing the generator early stops without a checkpoint (the last periodic one stays): use `cancel`."""
         cfg, acc = self.cfg, self.acc
         if acc.is_main_process:
             sweep_outputs(cfg.output_dir)  # what a killed run left
