@@ -18,11 +18,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from model.tiny import write_tiny_model
-from model.train import Trainer, load_config, main
-from model.training.cache import LatentCache
-from model.training.state import CHECKPOINT_NAME, latest_checkpoint, read_training_state
-from model.training.trainer import is_trained_model_dir
+from poseanything_studio.model.tiny import write_tiny_model
+from poseanything_studio.model.train import Trainer, load_config, main
+from poseanything_studio.model.training.cache import LatentCache
+from poseanything_studio.model.training.state import CHECKPOINT_NAME, latest_checkpoint, read_training_state
+from poseanything_studio.model.training.trainer import is_trained_model_dir
 from poseanything_studio.core import fileio
 from tests.model.test_train import config, stage, write_dataset
 
@@ -136,7 +136,7 @@ def test_a_failure_at_any_moment_of_a_checkpoint_save_leaves_old_or_new(trainer,
 
 KILL_SCRIPT = """
 import sys
-from model.train import Trainer, load_config
+from poseanything_studio.model.train import Trainer, load_config
 from tests.model.test_train_atomic import failing_at
 
 trainer = Trainer(load_config(sys.argv[1]), log=lambda *_: None)

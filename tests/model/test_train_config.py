@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from model.train import main
-from model.training.config import Config, Stage, load_config
+from poseanything_studio.model.train import main
+from poseanything_studio.model.training.config import Config, Stage, load_config
 
 GOOD = """\
 [model]
