@@ -165,8 +165,117 @@ def _move_all(folder: Path, target: Path, replace: bool) -> None:
         raise
 
 
+def new_temp_dir(target: str | os.PathLike) -> Path:
+    """A new empty temporary folder beside `target` (same file system), named so a later sweep knows it is ours."""
+    target = Path(target)
+    remove_stale_temps(target)
+    return Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", dir=target.parent))
+
+
+def commit_dir(tmp: str | os.PathLike, target: str | os.PathLike, replace: bool = True) -> None:
+    """Put the complete folder `tmp` at `target` in one step (its files fsynced first), deleting the old one after.
+
+    A `target` that exists is swapped with `tmp` at once (renameat2 RENAME_EXCHANGE), so at every moment the name
+    holds the old or the new complete folder; where the system cannot swap, the old one is moved aside first (a
+    moment without either under the name, the old one kept beside it). `replace=False`: an existing `target` is
+    kept: FileExistsError, and `tmp` is left as it is for the caller to delete.
+    """
+    tmp, target = Path(tmp), Path(target)
+    _fsync_tree(tmp)
+    try:
+        rename_no_replace(tmp, target)
+        _fsync_dir(target.parent)
+        return
+    except FileExistsError:
+        if not replace:
+            raise
+    if exchange_paths(tmp, target):  # now `tmp` holds the old folder
+        _fsync_dir(target.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", dir=target.parent))
+    try:
+        os.rename(target, aside / target.name)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            os.rename(aside / target.name, target)  # put the old one back
+            raise
+        _fsync_dir(target.parent)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def remove_dir(folder: str | os.PathLike) -> None:
+    """Delete `folder` so that it leaves its name in one step (renamed aside, then deleted), never half there;
+    what a kill leaves aside is a temporary the next sweep removes."""
+    folder = Path(folder)
+    aside = Path(tempfile.mkdtemp(prefix=f"{temp_prefix(folder)}{os.getpid()}-", dir=folder.parent))
+    try:
+        os.rename(folder, aside / folder.name)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Yield a new temporary folder beside `target`; on success it becomes `target` whole (`commit_dir`), else it is
+    deleted. Unlike `atomic_dir` (which moves files into an existing folder), the old folder is replaced as one."""
+    tmp = new_temp_dir(target)
+    try:
+        yield tmp
+        commit_dir(tmp, target, replace=replace)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temps_in(folder: str | os.PathLike) -> list[Path]:
+    """Delete every temporary in `folder` (whatever its target's name) whose process is gone; the paths removed."""
+    folder = Path(folder)
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return []
+    targets = {folder / entry.name[1:entry.name.index(TEMP_TAG)] for entry in entries
+               if entry.name.startswith(".") and TEMP_TAG in entry.name}
+    return [path for target in sorted(targets) for path in remove_stale_temps(target)]
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file under `folder`, then the folders themselves (a rename must not outrun the data)."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if not path.is_symlink():
+                _fsync_file(path)
+        _fsync_dir(Path(root))
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":
+        return  # folders cannot be opened for fsync there
+    with contextlib.suppress(OSError):
+        _fsync_file(folder)
+
+
 _RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+
+
+def exchange_paths(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Swap the two existing paths `a` and `b` in one step (Linux renameat2); False where the system cannot."""
+    import ctypes
+
+    function = _renameat2()
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), os.fspath(b))
 
 
 @functools.cache

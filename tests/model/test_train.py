@@ -155,6 +155,24 @@ def test_ctrl_c_checkpoints_at_the_step_boundary_and_resumes_exactly(setup, unbr
     assert_same_weights(unbroken, setup / "interrupted")
 
 
+def test_steps_yields_progress_and_cancel_stops_with_a_checkpoint_that_resumes_exactly(setup, unbroken):
+    path = config(setup, "cancelled", TWO_STAGES, condition_dropout=0.5, grad_accum=2)
+    trainer = Trainer(load_config(path), log=lambda *_: None)
+    progress, seen = trainer.steps(), []
+    with pytest.raises(StopIteration) as end:
+        while True:
+            seen.append(next(progress))
+            if len(seen) == 4:
+                trainer.cancel()  # from any thread; here between steps 4 and 5
+    assert end.value.value is None  # stopped, no output written
+    assert [(p.global_step, p.stage, p.stage_step, p.total_steps) for p in seen] == [
+        (1, "one", 1, 6), (2, "one", 2, 6), (3, "one", 3, 6), (4, "two", 1, 6)]
+    assert all(p.loss > 0 for p in seen) and not (setup / "cancelled" / "poseanything.safetensors").exists()
+    assert sorted(p.name for p in (setup / "cancelled" / "checkpoints").iterdir()) == ["step-00000004"]
+    assert main([str(path)]) == 0
+    assert_same_weights(unbroken, setup / "cancelled")
+
+
 def torchrun_train(config_path, *args, timeout=900):
     """`main.py train` in two CPU processes (DDP over gloo), as `accelerate launch` or torchrun starts it.
 
