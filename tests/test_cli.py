@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import write_arm_project
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 from poseanything_studio.core.camera import apply_affine, camera_matrix
 from poseanything_studio.core.project import load_project, reference_to_output
 from poseanything_studio.rendering.export import read_video
@@ -189,7 +189,7 @@ def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, 
 @pytest.mark.parametrize("argv", [["eval"], ["eval", "--bogus", "a", "b"], ["model", "frob"], ["model", "tiny"],
                                   ["dataset"], ["dataset", "build", "clips", "--bogus"], ["train"]])
 def test_subcommand_option_errors_are_one_line_exit_2(argv, capsys):
-    from poseanything_studio.cli import main
+    from poseanything_studio.commands import main
 
     with pytest.raises(SystemExit) as done:
         main(argv)

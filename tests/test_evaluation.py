@@ -5,8 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from poseanything_studio.cli import main
-from poseanything_studio.evaluation import l1, psnr, ssim
+from poseanything_studio.commands import main
+from poseanything_studio.commands.evaluate import l1, psnr, ssim
 from poseanything_studio.rendering.export import FrameWriter, output_target
 
 
@@ -117,7 +117,7 @@ def _lpips_weights(folder):
 
 
 def test_frechet_distance_by_hand():
-    from poseanything_studio.evaluation import frechet_distance
+    from poseanything_studio.commands.evaluate import frechet_distance
 
     a, b = np.array([[0.0], [2.0]]), np.array([[3.0], [5.0], [7.0]])  # means 1 and 5, variances 2 and 4
     assert frechet_distance(a, b) == pytest.approx(16 + 2 + 4 - 2 * np.sqrt(8))
@@ -129,7 +129,7 @@ def test_same_padding_gives_tensorflow_output_sizes():
     import torch
     import torch.nn.functional as F
 
-    from poseanything_studio.evaluation import _same_pad
+    from model.eval_networks import _same_pad
 
     for size in (5, 9, 16, 224):
         for k, s in ((7, 2), (3, 1), (3, 2), (2, 2), (1, 1)):
@@ -138,7 +138,7 @@ def test_same_padding_gives_tensorflow_output_sizes():
 
 
 def test_lpips_is_zero_for_equal_frames_grows_with_noise_and_is_symmetric(tmp_path):
-    from poseanything_studio.evaluation import LpipsNet
+    from model.eval_networks import LpipsNet
 
     net = LpipsNet(_lpips_weights(tmp_path))
     rng = np.random.default_rng(0)
@@ -190,7 +190,7 @@ def _ramp(path, start, frames):
 
 
 def test_fvd_cuts_every_video_into_16_frame_clips(tmp_path, capsys):
-    from poseanything_studio.evaluation import evaluate, frechet_distance, fvd_clips, read_clip
+    from poseanything_studio.commands.evaluate import evaluate, frechet_distance, fvd_clips, read_clip
 
     for side, start in (("pred", 10), ("gt", 12)):
         (tmp_path / side).mkdir()
@@ -209,7 +209,7 @@ def test_fvd_cuts_every_video_into_16_frame_clips(tmp_path, capsys):
 
 
 def test_fvd_warns_only_below_the_protocol_clip_count():
-    from poseanything_studio.evaluation import FVD_PROTOCOL_CLIPS, fvd_warning
+    from poseanything_studio.commands.evaluate import FVD_PROTOCOL_CLIPS, fvd_warning
 
     assert FVD_PROTOCOL_CLIPS == 2048  # StyleGAN-V's fvd2048_16f
     assert "singular" in fvd_warning(256) and "2048" in fvd_warning(1000) and "singular" not in fvd_warning(1000)
@@ -283,7 +283,7 @@ def test_lpips_matches_the_reference_network_on_shared_weights(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from poseanything_studio.evaluation import LpipsNet
+    from model.eval_networks import LpipsNet
 
     paths = _lpips_weights(tmp_path)
     state = {**load_file(str(paths[0])), **torch.load(paths[1], weights_only=True)}
@@ -367,7 +367,7 @@ def _reference_i3d():
 def test_i3d_logits_match_the_reference_network_on_shared_weights(tmp_path):
     import torch
 
-    from poseanything_studio.evaluation import I3dNet
+    from model.eval_networks import I3dNet
 
     _i3d_weights(tmp_path / "i3d.pt")
     state = torch.load(tmp_path / "i3d.pt", weights_only=True)

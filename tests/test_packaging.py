@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_rendering_with_the_puppet_imports_no_torch(arm_project, tmp_path):
     code = (
         "import sys\n"
-        "from poseanything_studio.cli import main\n"
+        "from poseanything_studio.commands import main\n"
         f"assert main(['render', {str(arm_project)!r}, '-o', {str(tmp_path / 'o.mp4')!r}]) == 0\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'PySide6') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -22,7 +22,7 @@ def test_rendering_with_the_puppet_imports_no_torch(arm_project, tmp_path):
 
 def test_the_console_script_and_dependencies_are_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["poseanything-studio"] == "poseanything_studio.cli:main"
+    assert project["scripts"]["poseanything-studio"] == "poseanything_studio.commands:main"
 
     def names(requirements):
         return {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in requirements}
@@ -46,7 +46,7 @@ def test_version_has_one_source():
 
 
 def test_examples_and_templates_are_listed_and_copied_without_clobbering(tmp_path):
-    from poseanything_studio.cli import main
+    from poseanything_studio.commands import main
 
     assert main(["templates"]) == 0
     assert main(["examples", "--copy", str(tmp_path)]) == 0
@@ -66,7 +66,7 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     shot = tmp_path / "shot.png"
     code = (
         "import sys\n"
-        "from poseanything_studio.cli import main\n"
+        "from poseanything_studio.commands import main\n"
         f"assert main(['poseanything_studio/resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'model') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -80,7 +80,7 @@ def test_the_neural_renderer_without_its_extra_is_one_line_exit_2(arm_project, t
     code = (
         "import sys\n"
         "sys.modules['torch'] = sys.modules['diffusers'] = None  # as a puppet-only install has them\n"
-        "from poseanything_studio.cli import main\n"
+        "from poseanything_studio.commands import main\n"
         f"sys.exit(main(['render', {str(arm_project)!r}, '-o', {str(tmp_path / 'o.mp4')!r}, "
         "'--renderer', 'poseanything', '--model-dir', '/nowhere']))\n"
     )

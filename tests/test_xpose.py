@@ -5,8 +5,10 @@ import json
 import cv2
 import numpy as np
 
+from poseanything_studio.commands.dataset import main
+from poseanything_studio.dataset.build import build
+from poseanything_studio.dataset.filters import Filters
 from poseanything_studio.rendering.export import read_video
-from poseanything_studio.xpose import Filters, build, main
 
 SIZE = (128, 96)
 

@@ -16,7 +16,7 @@ from model.errors import ModelError
 from model.pipeline import PoseAnythingPipeline
 from model.tiny import CHECKPOINT_NAME
 from model.transformer import PoseAnythingTransformer3DModel
-from poseanything_studio.cli import main as cli_main
+from poseanything_studio.commands import main as cli_main
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import pytest
 import torch
 from helpers import pipeline_scene
 
-from model.cli import main as model_main
 from model.errors import ModelError, PipelineInterrupted
 from model.pipeline import PoseAnythingPipeline, PoseAnythingPipelineOutput, check_model_dir
 from model.tiny import CHECKPOINT_NAME
+from poseanything_studio.commands.model import main as model_main
 
 
 @pytest.fixture(scope="module")

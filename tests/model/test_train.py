@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from model.tiny import write_tiny_model
-from model.train import Trainer, load_config, main
+from model.train import Trainer, load_config
+from poseanything_studio.commands.train import main
 
 FRAMES, SIZE = 5, 64
 
