@@ -12,6 +12,7 @@ frame rate) or the PNG frames' headers; a header that understates is caught whil
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -29,10 +30,12 @@ class VideoTooLarge(VideoReadError):
     """A video (or folder of frames) holding more than a reader may decode: one line naming the file and field."""
 
 
-def check_video_cost(path: Path, frames: int, size: tuple[int, int], max_pixels: int = MAX_VIDEO_PIXELS) -> None:
-    """VideoTooLarge when one frame passes the picture limit or `frames` of `size` pass `max_pixels`."""
+def check_video_cost(path: Path, frames: int, size: tuple[int, int], max_pixels: int | None = None) -> None:
+    """VideoTooLarge when one frame passes the picture limit or `frames` of `size` pass `max_pixels`
+    (default MAX_VIDEO_PIXELS)."""
     from .core.images import MAX_PIXELS
 
+    max_pixels = MAX_VIDEO_PIXELS if max_pixels is None else max_pixels
     w, h = size
     if w * h > MAX_PIXELS:
         raise VideoTooLarge(f"{path}: size: frames of {w}x{h} are {w * h / 1e6:.0f} million pixels; a video frame "
@@ -74,7 +77,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
                     break
                 check_video_cost(path, len(frames) + 1, (w, h))  # a header that said fewer frames than it holds
         finally:
-            reader.close()  # stops ffmpeg when we leave early
+            _close_quietly(reader)  # stops ffmpeg when we leave early
     except VideoReadError:
         raise
     except (OSError, RuntimeError, StopIteration, ValueError) as err:
@@ -83,6 +86,21 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
     if not frames:
         raise VideoReadError(f"{path}: no frames")
     return np.stack(frames), float(meta.get("fps") or 0.0)
+
+
+def _close_quietly(reader) -> None:
+    """Stop the decoder. An ffmpeg blocked writing a large frame is killed after 1.5 s, and imageio-ffmpeg's
+    warning about it ("We had to kill ffmpeg") is kept off stderr, where a refusal is one line."""
+    logger = logging.getLogger("imageio_ffmpeg")
+
+    def above_warnings(record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING
+
+    logger.addFilter(above_warnings)
+    try:
+        reader.close()
+    finally:
+        logger.removeFilter(above_warnings)
 
 
 def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
@@ -108,7 +126,7 @@ def read_frames(path: str | os.PathLike, max_frames: int | None = None) -> np.nd
 def _check_pictures_cost(folder: Path, sizes: list[tuple[int, int]]) -> None:
     """VideoTooLarge when a folder's PNG frames together pass MAX_VIDEO_PIXELS (each picture is checked on its own)."""
     total = sum(w * h for w, h in sizes)
-    if total > MAX_VIDEO_PIXELS:
+    if total > MAX_VIDEO_PIXELS:  # read here, not bound at import: tests lower it
         w, h = max(sizes, key=lambda s: s[0] * s[1])
         raise VideoTooLarge(f"{folder}: frames x size: {len(sizes)} PNG frames (up to {w}x{h}) are {total / 1e9:.1f} "
                             f"billion pixels; a video read at once is at most {MAX_VIDEO_PIXELS / 1e9:.1f} billion: "

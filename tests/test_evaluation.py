@@ -384,3 +384,70 @@ def test_i3d_logits_match_the_reference_network_on_shared_weights(tmp_path):
     ours = I3dNet([tmp_path / "i3d.pt"]).logits(x)
     assert expected.abs().max() > 1e-3
     assert torch.allclose(ours, expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+
+
+def _one_error_line(args, capsys) -> str:
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    return err[0]
+
+
+def test_a_video_past_the_read_limit_is_refused_from_its_header_before_a_frame_is_decoded(tmp_path, capsys,
+                                                                                          monkeypatch):
+    import imageio_ffmpeg
+
+    from poseanything_studio import videoio
+
+    _clip(tmp_path / "p.mp4", 100, frames=9)
+    _clip(tmp_path / "g.mp4", 100, frames=9)
+    decoded = []
+    real = imageio_ffmpeg.read_frames
+
+    def counting(*args, **kwargs):
+        frames = real(*args, **kwargs)
+        yield next(frames)  # the header
+        for buffer in frames:
+            decoded.append(1)
+            yield buffer
+
+    monkeypatch.setattr(imageio_ffmpeg, "read_frames", counting)
+    monkeypatch.setattr(videoio, "MAX_VIDEO_PIXELS", 8 * 64 * 32)  # one frame fewer than the clip holds
+    err = _one_error_line(["eval", str(tmp_path / "p.mp4"), str(tmp_path / "g.mp4")], capsys)
+    assert err.startswith(f"error: {tmp_path / 'p.mp4'}: frames x size: 9 frames of 64x32") and "at most" in err
+    assert decoded == []
+    monkeypatch.setattr(videoio, "_header_frames", lambda meta, max_frames: 1)  # a header that says 1 frame
+    err = _one_error_line(["eval", str(tmp_path / "p.mp4"), str(tmp_path / "g.mp4")], capsys)
+    assert "frames x size: 9 frames of 64x32" in err and len(decoded) == 8  # stopped at the limit, not after
+
+
+def test_png_frames_past_the_read_limit_are_refused_from_their_headers(tmp_path, capsys, monkeypatch):
+    import cv2
+
+    from poseanything_studio import videoio
+
+    for side in ("pred", "gt"):
+        (tmp_path / side).mkdir()
+        for f in range(6):
+            cv2.imwrite(str(tmp_path / side / f"{f:03d}.png"), np.zeros((32, 64, 3), np.uint8))
+    monkeypatch.setattr(videoio, "MAX_VIDEO_PIXELS", 5 * 64 * 32)
+    err = _one_error_line(["eval", str(tmp_path / "pred"), str(tmp_path / "gt")], capsys)
+    assert err.startswith(f"error: {tmp_path / 'pred'}: frames x size: 6 PNG frames (up to 64x32)")
+
+
+@pytest.mark.slow
+def test_a_long_1080p_video_is_refused_in_one_line_under_a_memory_cap(tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+    from helpers import run_cli_capped
+
+    long = tmp_path / "long.mp4"  # 504 frames of 1920x1088: 3.2 GB decoded, 30 KB on disk
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=gray:s=1920x1088:r=24:d=21", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(long)], check=True)
+    code, err, peak_mb = run_cli_capped(["eval", long, long, "--csv", tmp_path / "m.csv"])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{long}: frames x size: 504 frames of 1920x1088" in err
+    assert peak_mb < 400, f"refusing the video took {peak_mb:.0f} MB"
+    assert not (tmp_path / "m.csv").exists()
