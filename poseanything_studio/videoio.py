@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm")
-MAX_VIDEO_PIXELS = 1_000_000_000  # frames x width x height read at once: 3 GB of RGB (481 frames of 1920x1088)
+MAX_VIDEO_PIXELS = 1_000_000_000  # frames x width x height read at once: 3 GB of RGB (478 frames of 1920x1088)
 
 
 class VideoReadError(ValueError):
