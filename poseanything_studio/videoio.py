@@ -1,6 +1,6 @@
 """The project's one video reader: a video file or a folder of PNG frames as (F, H, W, 3) uint8 RGB.
 
-The dataset builder (xpose), the training data (model/data.py), evaluation and the export tests all read
+The dataset builder (dataset/), the training data (model/data.py), evaluation and the export tests all read
 through here, so a clip decodes to the same pixels wherever it is read. Files are decoded by
 imageio-ffmpeg's bundled ffmpeg (the one that writes our MP4s), frames as RGB24; stopping after
 `max_frames` closes the decoder early instead of decoding the whole file.

@@ -214,3 +214,17 @@ def test_names_of_bytes_that_are_not_utf8(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not UTF-8 text" in err, err
     assert not (folder / "tiny").exists()
+
+
+def test_every_command_the_window_lists_has_its_help(capsys):
+    from poseanything_studio.commands import COMMANDS, main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert done.value.code == 0
+    for name in COMMANDS:
+        assert f"\n  {name} " in listed
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0 and f"usage: poseanything-studio {name}" in capsys.readouterr().out

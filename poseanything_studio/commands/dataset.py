@@ -15,16 +15,12 @@ from pathlib import Path
 from .shared import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PROG, OneLineParser
 
 
-def main(argv: list[str]) -> int:
-    """`poseanything-studio dataset build VIDEOS_DIR -o DATASET [--masks MASKS_DIR] [thresholds]`."""
-    from ..core.errors import ProjectError
-    from ..core.project import parse_size
-    from ..dataset.build import BadManifest, build
+def parser() -> OneLineParser:
+    """The dataset command's options (`build` and its filter thresholds)."""
     from ..dataset.filters import Filters
-    from ..dataset.masks import Masking
 
-    parser = OneLineParser(prog=f"{PROG} dataset", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    p_top = OneLineParser(prog=f"{PROG} dataset", description=__doc__.splitlines()[0])
+    sub = p_top.add_subparsers(dest="command", required=True)
     p = sub.add_parser("build", help="build or resume a dataset from a folder of clips")
     p.add_argument("videos", type=Path, help="folder of clips (.mp4 .mov .avi .mkv .webm)")
     p.add_argument("-o", "--output", type=Path, required=True, help="dataset folder (created; resumed if present)")
@@ -44,22 +40,24 @@ def main(argv: list[str]) -> int:
                             ("max_cut", "largest histogram distance between neighbouring frames (scene cuts)"),
                             ("max_camera", "largest background motion, fraction of the width per frame")):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=help_text)
-    args = parser.parse_args(argv)
+    return p_top
+
+
+def main(argv: list[str]) -> int:
+    """`poseanything-studio dataset build VIDEOS_DIR -o DATASET [--masks MASKS_DIR] [thresholds]`."""
+    from ..core.errors import ProjectError
+    from ..core.project import parse_size
+    from ..dataset.build import BadManifest, build
+    from ..dataset.filters import Filters
+    from ..dataset.masks import Masking
+
+    args = parser().parse_args(argv)
     try:
         size = parse_size([int(v) for v in args.size.lower().split("x")], key="--size")
     except (ValueError, ProjectError) as err:
         print(f"error: --size: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if not args.videos.is_dir():
-        print(f"error: {args.videos}: not a folder of clips", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.masks is not None and not args.masks.is_dir():
-        print(f"error: --masks: {args.masks}: not a folder", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if args.max_frames < 5 or (args.max_frames - 1) % 4:
-        print(f"error: --max-frames: must be 4k+1 and at least 5, got {args.max_frames}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    problem = check_output_folder(args.output, (args.videos, args.masks), args.overwrite)
+    problem = _folders_problem(args)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -81,6 +79,17 @@ def main(argv: list[str]) -> int:
     print(f"{accepted} accepted, {len(entries) - accepted} rejected; manifest: {args.output / 'manifest.jsonl'}"
           f" ({json.dumps(asdict(filters))})")
     return EXIT_OK
+
+
+def _folders_problem(args) -> str | None:
+    """Why the clips, masks, frame count or output given cannot be built from (None when they can)."""
+    if not args.videos.is_dir():
+        return f"{args.videos}: not a folder of clips"
+    if args.masks is not None and not args.masks.is_dir():
+        return f"--masks: {args.masks}: not a folder"
+    if args.max_frames < 5 or (args.max_frames - 1) % 4:
+        return f"--max-frames: must be 4k+1 and at least 5, got {args.max_frames}"
+    return check_output_folder(args.output, (args.videos, args.masks), args.overwrite)
 
 
 def check_output_folder(output: Path, inputs: tuple[Path | None, ...], overwrite: bool = False) -> str | None:
