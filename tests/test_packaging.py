@@ -87,3 +87,17 @@ def test_the_neural_renderer_without_its_extra_is_one_line_exit_2(arm_project, t
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "poseanything-studio[neural]" in out.stderr
+
+
+def test_train_and_eval_without_torch_say_which_extra_in_one_line(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as a puppet-only install has it\n"
+        "from poseanything_studio.commands import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for argv, extra in ((["train", "configs/train_example.toml"], "train"),
+                        (["eval", "a.mp4", "b.mp4", "--i3d-weights", "i3d.pt"], "neural")):
+        out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+        assert f"poseanything-studio[{extra}]" in out.stderr
