@@ -18,7 +18,7 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_H
     os.environ[_name] = os.path.join(_PRIVATE_HOME, _name.lower())
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = ROOT / "resources" / "examples"
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_same_padding_gives_tensorflow_output_sizes():
     import torch
     import torch.nn.functional as F
 
-    from model.eval_networks import _same_pad
+    from poseanything_studio.model.eval_networks import _same_pad
 
     for size in (5, 9, 16, 224):
         for k, s in ((7, 2), (3, 1), (3, 2), (2, 2), (1, 1)):
@@ -138,7 +138,7 @@ def test_same_padding_gives_tensorflow_output_sizes():
 
 
 def test_lpips_is_zero_for_equal_frames_grows_with_noise_and_is_symmetric(tmp_path):
-    from model.eval_networks import LpipsNet
+    from poseanything_studio.model.eval_networks import LpipsNet
 
     net = LpipsNet(_lpips_weights(tmp_path))
     rng = np.random.default_rng(0)
@@ -283,7 +283,7 @@ def test_lpips_matches_the_reference_network_on_shared_weights(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from model.eval_networks import LpipsNet
+    from poseanything_studio.model.eval_networks import LpipsNet
 
     paths = _lpips_weights(tmp_path)
     state = {**load_file(str(paths[0])), **torch.load(paths[1], weights_only=True)}
@@ -367,7 +367,7 @@ def _reference_i3d():
 def test_i3d_logits_match_the_reference_network_on_shared_weights(tmp_path):
     import torch
 
-    from model.eval_networks import I3dNet
+    from poseanything_studio.model.eval_networks import I3dNet
 
     _i3d_weights(tmp_path / "i3d.pt")
     state = torch.load(tmp_path / "i3d.pt", weights_only=True)

@@ -40,7 +40,7 @@ from ..core.fileio import OutputPathError, atomic_write_text, check_output_file
 from .shared import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PROG, OneLineParser
 
 if TYPE_CHECKING:
-    from model.eval_networks import I3dNet, LpipsNet
+    from poseanything_studio.model.eval_networks import I3dNet, LpipsNet
 
 
 class EvalInputError(ValueError):
@@ -277,7 +277,7 @@ def networks(lpips_weights: list[Path] | None, i3d_weights: Path | None) -> tupl
     """The LPIPS and I3D networks from local weights (None where not given); EvalInputError naming a bad file."""
     if not lpips_weights and not i3d_weights:
         return None, None
-    from model.eval_networks import I3dNet, LpipsNet, WeightsError  # torch from here on
+    from poseanything_studio.model.eval_networks import I3dNet, LpipsNet, WeightsError  # torch from here on
 
     try:
         return (LpipsNet(lpips_weights) if lpips_weights else None,

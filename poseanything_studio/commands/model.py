@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
             return 2
         from transformers.utils import logging as transformers_logging
 
-        from model.tiny import CHECKPOINT_NAME, write_tiny_model
+        from poseanything_studio.model.tiny import CHECKPOINT_NAME, write_tiny_model
 
         from ..core.fileio import atomic_dir
 
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
         print(f"wrote a tiny random model to {folder} ({what}); it renders noise")
         return 0
     if args.command == "memory":
-        from model.memory import memory_table, training_table
+        from poseanything_studio.model.memory import memory_table, training_table
 
         print(memory_table())
         print()

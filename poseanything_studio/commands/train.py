@@ -29,9 +29,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Train; 0 done, 2 bad config or data (one line naming the file and key), 130 interrupted."""
     args = parser().parse_args(argv)
-    from model.data import DatasetError
-    from model.errors import ModelError
-    from model.train import ConfigError, Trainer, load_config
+    from poseanything_studio.model.data import DatasetError
+    from poseanything_studio.model.errors import ModelError
+    from poseanything_studio.model.train import ConfigError, Trainer, load_config
 
     trainer = None
     try:
