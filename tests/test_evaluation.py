@@ -128,7 +128,6 @@ def test_frechet_distance_by_hand():
 def test_same_padding_gives_tensorflow_output_sizes():
     import torch
     import torch.nn.functional as F
-
     from poseanything_studio.model.eval_networks import _same_pad
 
     for size in (5, 9, 16, 224):
@@ -281,9 +280,8 @@ def _reference_lpips():
 
 def test_lpips_matches_the_reference_network_on_shared_weights(tmp_path):
     import torch
-    from safetensors.torch import load_file
-
     from poseanything_studio.model.eval_networks import LpipsNet
+    from safetensors.torch import load_file
 
     paths = _lpips_weights(tmp_path)
     state = {**load_file(str(paths[0])), **torch.load(paths[1], weights_only=True)}
@@ -366,7 +364,6 @@ def _reference_i3d():
 
 def test_i3d_logits_match_the_reference_network_on_shared_weights(tmp_path):
     import torch
-
     from poseanything_studio.model.eval_networks import I3dNet
 
     _i3d_weights(tmp_path / "i3d.pt")

@@ -251,6 +251,7 @@ def test_a_failure_part_way_leaves_no_half_written_clip_or_manifest(tmp_path, mo
 def test_a_built_clips_rig_reads_back_through_the_project_files_rig_reader(tmp_path):
     pytest.importorskip("torch")
     from poseanything_studio.model.data import DatasetError, read_rig
+
     from poseanything_studio.core.project import rig_from
 
     clips = tmp_path / "clips"
