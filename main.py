@@ -2,7 +2,7 @@
 
 import sys
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT / "tests" / "rendering"))
 
 import make_examples  # noqa: E402
 
+from poseanything_studio.commands.evaluate import psnr  # noqa: E402
 from poseanything_studio.core.images import fit_to_size  # noqa: E402
-from poseanything_studio.evaluation import psnr  # noqa: E402
 from poseanything_studio.rendering import puppet  # noqa: E402
 
 EXAMPLES = ROOT / "resources" / "examples"

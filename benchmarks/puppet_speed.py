@@ -94,7 +94,7 @@ def cli_seconds(project: Path, size: tuple[int, int]) -> float:
     """Wall time of `poseanything-studio render` for FRAMES frames, start-up and encoding included."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "poseanything_studio.cli", "render", str(project), "-o",
+        subprocess.run([sys.executable, "-m", "poseanything_studio", "render", str(project), "-o",
                         f"{tmp}/out.mp4", "--frames", str(FRAMES), "--size", f"{size[0]}x{size[1]}"],
                        check=True, cwd=ROOT)
         return time.perf_counter() - start

@@ -9,9 +9,10 @@
   or a folder of .png frames, sorted by name), `frames` (int, the clip's frame count), `status` are
   required; `masks` (null, or a folder of per-frame subject-mask PNGs, white = subject), `rig` (null, or
   a JSON file `{"joints": [{"id", "xy"}], "bones": [{"id", "a", "b"}], "positions": [[[x, y], ...], ...]}`:
-  the first frame's rig and every frame's joint positions, as `dataset build` writes it) and `prompt`
-  (default "") are optional. Lines whose status is not "accepted" (the builder also writes rejected clips)
-  are skipped; any other fault is a `DatasetError` naming the file, the line and the key.
+  the first frame's rig, read by the project file's rig reader, and every frame's joint positions, as
+  `dataset build` writes it) and `prompt` (default "") are optional. Lines whose status is not "accepted"
+  (the builder also writes rejected clips) are skipped; any other fault is a `DatasetError` naming the file,
+  the line and the key.
 - An item is `{"clip", "prompt", "video": (F, H, W, 3) uint8, "pose": (F, H, W, 3) uint8,
   "parts": (F, B, H, W) bool}` with F = `num_frames` (the first F frames; the Wan VAE needs 4k+1).
 - Part masks for PTCM are built exactly as the renderer builds them (`core.parts.clip_part_masks`): the
@@ -31,9 +32,11 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.images import ImageReadError, read_rgba
 from poseanything_studio.core.parts import DEFAULT_PART_RULE, PART_RULES, clip_part_masks, subject_mask
-from poseanything_studio.core.rig import Bone, Joint, Rig
+from poseanything_studio.core.project import rig_from
+from poseanything_studio.core.rig import Rig
 
 REQUIRED_KEYS = {"clip": str, "video": str, "pose": str, "frames": int, "status": str}
 
@@ -109,10 +112,9 @@ def read_rig(path: Path, frames: int) -> tuple[Rig, np.ndarray]:
     except json.JSONDecodeError as err:
         raise DatasetError(f"{path}: not JSON ({err.msg})") from None
     try:
-        rig = Rig(tuple(Joint(j["id"], (float(j["xy"][0]), float(j["xy"][1]))) for j in raw["joints"]),
-                  tuple(Bone(b["id"], b["a"], b["b"]) for b in raw["bones"]))
-    except (KeyError, TypeError, IndexError, ValueError) as err:
-        raise DatasetError(f"{path}: joints/bones: not a rig ({err})") from None
+        rig = rig_from(raw)  # the project file's rig reader: same shape, same checks
+    except ProjectError as err:
+        raise DatasetError(str(err.located(str(path)))) from None
     positions = np.asarray(raw.get("positions", []), dtype=np.float64)
     if positions.ndim != 3 or positions.shape[1:] != (len(rig.joints), 2) or len(positions) < frames:
         raise DatasetError(f"{path}: positions: needs at least {frames} frames of {len(rig.joints)} (x, y) "

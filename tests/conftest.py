@@ -32,7 +32,7 @@ def examples_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """One tiny random PoseAnything model folder (with its checkpoint) for the whole run; tests only read it."""
-    from poseanything_studio.model.cli import main as model_main
+    from poseanything_studio.commands.model import main as model_main
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
     assert model_main(["tiny", str(folder)]) == 0

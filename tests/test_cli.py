@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import write_arm_project
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 from poseanything_studio.core.camera import apply_affine, camera_matrix
 from poseanything_studio.core.project import load_project, reference_to_output
 from poseanything_studio.rendering.export import read_video
@@ -189,7 +189,7 @@ def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, 
 @pytest.mark.parametrize("argv", [["eval"], ["eval", "--bogus", "a", "b"], ["model", "frob"], ["model", "tiny"],
                                   ["dataset"], ["dataset", "build", "clips", "--bogus"], ["train"]])
 def test_subcommand_option_errors_are_one_line_exit_2(argv, capsys):
-    from poseanything_studio.cli import main
+    from poseanything_studio.commands import main
 
     with pytest.raises(SystemExit) as done:
         main(argv)
@@ -214,3 +214,17 @@ def test_names_of_bytes_that_are_not_utf8(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not UTF-8 text" in err, err
     assert not (folder / "tiny").exists()
+
+
+def test_every_command_the_window_lists_has_its_help(capsys):
+    from poseanything_studio.commands import COMMANDS, main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    listed = capsys.readouterr().out
+    assert done.value.code == 0
+    for name in COMMANDS:
+        assert f"\n  {name} " in listed
+        with pytest.raises(SystemExit) as done:
+            main([name, "--help"])
+        assert done.value.code == 0 and f"usage: poseanything-studio {name}" in capsys.readouterr().out

@@ -5,8 +5,8 @@ import csv
 import numpy as np
 import pytest
 
-from poseanything_studio.cli import main
-from poseanything_studio.evaluation import l1, psnr, ssim
+from poseanything_studio.commands import main
+from poseanything_studio.commands.evaluate import l1, psnr, ssim
 from poseanything_studio.rendering.export import FrameWriter, output_target
 
 
@@ -117,7 +117,7 @@ def _lpips_weights(folder):
 
 
 def test_frechet_distance_by_hand():
-    from poseanything_studio.evaluation import frechet_distance
+    from poseanything_studio.commands.evaluate import frechet_distance
 
     a, b = np.array([[0.0], [2.0]]), np.array([[3.0], [5.0], [7.0]])  # means 1 and 5, variances 2 and 4
     assert frechet_distance(a, b) == pytest.approx(16 + 2 + 4 - 2 * np.sqrt(8))
@@ -129,7 +129,7 @@ def test_same_padding_gives_tensorflow_output_sizes():
     import torch
     import torch.nn.functional as F
 
-    from poseanything_studio.evaluation import _same_pad
+    from poseanything_studio.model.eval_networks import _same_pad
 
     for size in (5, 9, 16, 224):
         for k, s in ((7, 2), (3, 1), (3, 2), (2, 2), (1, 1)):
@@ -138,7 +138,7 @@ def test_same_padding_gives_tensorflow_output_sizes():
 
 
 def test_lpips_is_zero_for_equal_frames_grows_with_noise_and_is_symmetric(tmp_path):
-    from poseanything_studio.evaluation import LpipsNet
+    from poseanything_studio.model.eval_networks import LpipsNet
 
     net = LpipsNet(_lpips_weights(tmp_path))
     rng = np.random.default_rng(0)
@@ -190,7 +190,7 @@ def _ramp(path, start, frames):
 
 
 def test_fvd_cuts_every_video_into_16_frame_clips(tmp_path, capsys):
-    from poseanything_studio.evaluation import evaluate, frechet_distance, fvd_clips, read_clip
+    from poseanything_studio.commands.evaluate import evaluate, frechet_distance, fvd_clips, read_clip
 
     for side, start in (("pred", 10), ("gt", 12)):
         (tmp_path / side).mkdir()
@@ -209,7 +209,7 @@ def test_fvd_cuts_every_video_into_16_frame_clips(tmp_path, capsys):
 
 
 def test_fvd_warns_only_below_the_protocol_clip_count():
-    from poseanything_studio.evaluation import FVD_PROTOCOL_CLIPS, fvd_warning
+    from poseanything_studio.commands.evaluate import FVD_PROTOCOL_CLIPS, fvd_warning
 
     assert FVD_PROTOCOL_CLIPS == 2048  # StyleGAN-V's fvd2048_16f
     assert "singular" in fvd_warning(256) and "2048" in fvd_warning(1000) and "singular" not in fvd_warning(1000)
@@ -283,7 +283,7 @@ def test_lpips_matches_the_reference_network_on_shared_weights(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from poseanything_studio.evaluation import LpipsNet
+    from poseanything_studio.model.eval_networks import LpipsNet
 
     paths = _lpips_weights(tmp_path)
     state = {**load_file(str(paths[0])), **torch.load(paths[1], weights_only=True)}
@@ -367,7 +367,7 @@ def _reference_i3d():
 def test_i3d_logits_match_the_reference_network_on_shared_weights(tmp_path):
     import torch
 
-    from poseanything_studio.evaluation import I3dNet
+    from poseanything_studio.model.eval_networks import I3dNet
 
     _i3d_weights(tmp_path / "i3d.pt")
     state = torch.load(tmp_path / "i3d.pt", weights_only=True)
@@ -384,3 +384,70 @@ def test_i3d_logits_match_the_reference_network_on_shared_weights(tmp_path):
     ours = I3dNet([tmp_path / "i3d.pt"]).logits(x)
     assert expected.abs().max() > 1e-3
     assert torch.allclose(ours, expected, rtol=1e-4, atol=1e-5 * float(expected.abs().max()))
+
+
+def _one_error_line(args, capsys) -> str:
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    return err[0]
+
+
+def test_a_video_past_the_read_limit_is_refused_from_its_header_before_a_frame_is_decoded(tmp_path, capsys,
+                                                                                          monkeypatch):
+    import imageio_ffmpeg
+
+    from poseanything_studio import videoio
+
+    _clip(tmp_path / "p.mp4", 100, frames=9)
+    _clip(tmp_path / "g.mp4", 100, frames=9)
+    decoded = []
+    real = imageio_ffmpeg.read_frames
+
+    def counting(*args, **kwargs):
+        frames = real(*args, **kwargs)
+        yield next(frames)  # the header
+        for buffer in frames:
+            decoded.append(1)
+            yield buffer
+
+    monkeypatch.setattr(imageio_ffmpeg, "read_frames", counting)
+    monkeypatch.setattr(videoio, "MAX_VIDEO_PIXELS", 8 * 64 * 32)  # one frame fewer than the clip holds
+    err = _one_error_line(["eval", str(tmp_path / "p.mp4"), str(tmp_path / "g.mp4")], capsys)
+    assert err.startswith(f"error: {tmp_path / 'p.mp4'}: frames x size: 9 frames of 64x32") and "at most" in err
+    assert decoded == []
+    monkeypatch.setattr(videoio, "_header_frames", lambda meta, max_frames: 1)  # a header that says 1 frame
+    err = _one_error_line(["eval", str(tmp_path / "p.mp4"), str(tmp_path / "g.mp4")], capsys)
+    assert "frames x size: 9 frames of 64x32" in err and len(decoded) == 8  # stopped at the limit, not after
+
+
+def test_png_frames_past_the_read_limit_are_refused_from_their_headers(tmp_path, capsys, monkeypatch):
+    import cv2
+
+    from poseanything_studio import videoio
+
+    for side in ("pred", "gt"):
+        (tmp_path / side).mkdir()
+        for f in range(6):
+            cv2.imwrite(str(tmp_path / side / f"{f:03d}.png"), np.zeros((32, 64, 3), np.uint8))
+    monkeypatch.setattr(videoio, "MAX_VIDEO_PIXELS", 5 * 64 * 32)
+    err = _one_error_line(["eval", str(tmp_path / "pred"), str(tmp_path / "gt")], capsys)
+    assert err.startswith(f"error: {tmp_path / 'pred'}: frames x size: 6 PNG frames (up to 64x32)")
+
+
+@pytest.mark.slow
+def test_a_long_1080p_video_is_refused_in_one_line_under_a_memory_cap(tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+    from helpers import run_cli_capped
+
+    long = tmp_path / "long.mp4"  # 504 frames of 1920x1088: 3.2 GB decoded, 30 KB on disk
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=gray:s=1920x1088:r=24:d=21", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(long)], check=True)
+    code, err, peak_mb = run_cli_capped(["eval", long, long, "--csv", tmp_path / "m.csv"])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{long}: frames x size: 504 frames of 1920x1088" in err
+    assert peak_mb < 400, f"refusing the video took {peak_mb:.0f} MB"
+    assert not (tmp_path / "m.csv").exists()

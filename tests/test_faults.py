@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from helpers import write_arm_project
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 from poseanything_studio.core.fileio import TEMP_TAG, atomic_write_text, remove_stale_temps
 from poseanything_studio.rendering.export import FrameWriter, OutputError, output_target
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and mounts of POSIX systems")
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"

@@ -98,7 +98,7 @@ def test_a_truncated_png_is_our_one_line_only(tmp_path, capfd):
     """libpng would print its own `libpng error: ...` on stderr (below Python) before our error."""
     import cv2
 
-    from poseanything_studio.cli import main
+    from poseanything_studio.commands import main
 
     project = write_arm_project(tmp_path)
     _, encoded = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (160, 256, 3), np.uint8))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from motion_files import write_bvh
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 from poseanything_studio.core.project import Project, load_project, save_project
 from poseanything_studio.core.templates import load_templates, placed
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 from poseanything_studio.rendering.export import FrameWriter, output_target
 
 
@@ -232,7 +232,7 @@ def _eval_error(args, capsys) -> str:
 
 
 def test_an_eval_csv_that_cannot_be_written_or_appears_meanwhile(videos, tmp_path, capsys, monkeypatch):
-    from poseanything_studio import evaluation
+    from poseanything_studio.commands import evaluate as evaluation
 
     pred, gt = videos
     before = sorted(p.name for p in tmp_path.iterdir())

@@ -1,7 +1,6 @@
 """Start-up stays light: the CLI and the puppet path never import torch or diffusers."""
 
 import os
-import re
 import subprocess
 import sys
 import tomllib
@@ -13,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_rendering_with_the_puppet_imports_no_torch(arm_project, tmp_path):
     code = (
         "import sys\n"
-        "from poseanything_studio.cli import main\n"
+        "from poseanything_studio.commands import main\n"
         f"assert main(['render', {str(arm_project)!r}, '-o', {str(tmp_path / 'o.mp4')!r}]) == 0\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'PySide6') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -23,7 +22,7 @@ def test_rendering_with_the_puppet_imports_no_torch(arm_project, tmp_path):
 
 def test_the_console_script_and_dependencies_are_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["poseanything-studio"] == "poseanything_studio.cli:main"
+    assert project["scripts"]["poseanything-studio"] == "poseanything_studio.commands:main"
 
     def names(requirements):
         return {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in requirements}
@@ -47,7 +46,7 @@ def test_version_has_one_source():
 
 
 def test_examples_and_templates_are_listed_and_copied_without_clobbering(tmp_path):
-    from poseanything_studio.cli import main
+    from poseanything_studio.commands import main
 
     assert main(["templates"]) == 0
     assert main(["examples", "--copy", str(tmp_path)]) == 0
@@ -67,7 +66,7 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     shot = tmp_path / "shot.png"
     code = (
         "import sys\n"
-        "from poseanything_studio.cli import main\n"
+        "from poseanything_studio.commands import main\n"
         f"assert main(['resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'poseanything_studio.model') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -81,7 +80,7 @@ def test_the_neural_renderer_without_its_extra_is_one_line_exit_2(arm_project, t
     code = (
         "import sys\n"
         "sys.modules['torch'] = sys.modules['diffusers'] = None  # as a puppet-only install has them\n"
-        "from poseanything_studio.cli import main\n"
+        "from poseanything_studio.commands import main\n"
         f"sys.exit(main(['render', {str(arm_project)!r}, '-o', {str(tmp_path / 'o.mp4')!r}, "
         "'--renderer', 'poseanything', '--model-dir', '/nowhere']))\n"
     )
@@ -90,12 +89,15 @@ def test_the_neural_renderer_without_its_extra_is_one_line_exit_2(arm_project, t
     assert out.stderr.count("\n") == 1 and "poseanything-studio[neural]" in out.stderr
 
 
-def test_the_model_is_imported_under_our_package_name_only():
-    """A bare `import model` would pick up any folder's model.py first (and load our files twice)."""
-    bare = re.compile(r"^\s*(from model[. ]|import model\b)", re.MULTILINE)
-    trees = [ROOT / name for name in ("poseanything_studio", "model", "tests", "benchmarks", "tools", "resources")]
-    offenders = [str(path.relative_to(ROOT)) for tree in trees for path in tree.rglob("*.py")
-                 if bare.search(path.read_text(encoding="utf-8"))]
-    assert not offenders, offenders
-    assert (ROOT / "poseanything_studio" / "model").resolve() == ROOT / "model"
-    assert (ROOT / "poseanything_studio" / "resources").resolve() == ROOT / "resources"
+def test_train_and_eval_without_torch_say_which_extra_in_one_line(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # as a puppet-only install has it\n"
+        "from poseanything_studio.commands import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    for argv, extra in ((["train", "configs/train_example.toml"], "train"),
+                        (["eval", "a.mp4", "b.mp4", "--i3d-weights", "i3d.pt"], "neural")):
+        out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+        assert f"poseanything-studio[{extra}]" in out.stderr

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from release.clips import DEER, make_clip
 
-from poseanything_studio.cli import main
+from poseanything_studio.commands import main
 from poseanything_studio.core.release import load_release_clip
 from poseanything_studio.rendering import neural
 from poseanything_studio.rendering.events import Frame

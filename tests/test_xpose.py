@@ -4,9 +4,12 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
+from poseanything_studio.commands.dataset import main
+from poseanything_studio.dataset.build import build
+from poseanything_studio.dataset.filters import Filters
 from poseanything_studio.rendering.export import read_video
-from poseanything_studio.xpose import Filters, build, main
 
 SIZE = (128, 96)
 
@@ -188,3 +191,91 @@ def test_scene_cuts_and_a_moving_camera_are_rejected_steady_clips_kept(tmp_path)
     assert e["steady"]["status"] == "accepted", e["steady"]
     assert e["cut"]["reason"].startswith("scene cut:") and "frames 4 and 5" in e["cut"]["reason"], e["cut"]
     assert e["pan"]["reason"].startswith("camera:"), e["pan"]
+
+
+def test_a_clip_past_the_read_limit_is_rejected_from_its_header_and_the_rest_are_built(tmp_path, monkeypatch):
+    from poseanything_studio import videoio
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))
+    _write_clip(clips / "long.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56), frames=13)
+    monkeypatch.setattr(videoio, "MAX_VIDEO_PIXELS", 12 * SIZE[0] * SIZE[1])
+    build(clips, tmp_path / "data", SIZE, Filters(), max_frames=13)
+    e = _entries(tmp_path / "data")
+    assert e["good"]["status"] == "accepted"
+    assert e["long"]["reason"].startswith(f"too large: {clips / 'long.avi'}: frames x size: 13 frames of 128x96")
+    assert not (tmp_path / "data" / "clips" / "long").exists()
+
+
+def _half_written(folder):
+    return [p for p in folder.rglob("*") if ".pastmp-" in p.name]
+
+
+def test_a_failure_part_way_leaves_no_half_written_clip_or_manifest(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from poseanything_studio.core import fileio
+
+    clips, out = tmp_path / "clips", tmp_path / "data"
+    clips.mkdir()
+    _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))
+    args = ["build", str(clips), "-o", str(out), "--size", "128x96", "--max-frames", "9"]
+    assert main(args) == 0
+    manifest = (out / "manifest.jsonl").read_text()
+    _write_clip(clips / "more.avi", lambda f: (5 + 10 * f, 30, 45 + 10 * f, 46))
+    real_write = Path.write_bytes
+
+    def full_at_the_fourth_mask(self, data):
+        if self.name == "00003.png":
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_at_the_fourth_mask)  # the clip's files fail part-way
+    assert main(args) == 0
+    more = _entries(out)["more"]
+    assert more["status"] == "rejected" and "No space left on device" in more["reason"]
+    assert not (out / "clips" / "more").exists() and _half_written(out) == []
+    monkeypatch.setattr(Path, "write_bytes", real_write)
+    (out / "manifest.jsonl").write_text(manifest)  # as before the clip: build it again
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio, "_fsync_file", full_disk)  # the manifest's rewrite fails
+    assert main(args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert (out / "manifest.jsonl").read_text() == manifest and _half_written(out) == []
+
+
+def test_a_built_clips_rig_reads_back_through_the_project_files_rig_reader(tmp_path):
+    pytest.importorskip("torch")
+    from poseanything_studio.core.project import rig_from
+    from poseanything_studio.model.data import DatasetError, read_rig
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))
+    build(clips, tmp_path / "data", SIZE, Filters(), max_frames=9)
+    path = tmp_path / "data" / _entries(tmp_path / "data")["good"]["rig"]
+    rig, positions = read_rig(path, 9)
+    assert rig == rig_from(json.loads(path.read_text())) and positions.shape == (9, 2, 2)
+    broken = json.loads(path.read_text())
+    broken["bones"][0]["b"] = 7
+    path.write_text(json.dumps(broken))
+    with pytest.raises(DatasetError, match=r"rig\.json: rig\.bones\[0\]\.b: 7 must be a text id"):
+        read_rig(path, 9)
+
+
+def test_a_folder_of_other_files_is_not_built_into_without_overwrite(tmp_path, capsys):
+    clips, out = tmp_path / "clips", tmp_path / "mine"
+    clips.mkdir()
+    (out / "clips" / "good").mkdir(parents=True)
+    (out / "clips" / "good" / "video.mp4").write_bytes(b"someone's video")
+    _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))
+    args = ["build", str(clips), "-o", str(out), "--size", "128x96", "--max-frames", "9"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no manifest.jsonl; pass --overwrite" in err[0]
+    assert (out / "clips" / "good" / "video.mp4").read_bytes() == b"someone's video"
+    assert main([*args, "--overwrite"]) == 0 and _entries(out)["good"]["status"] == "accepted"

@@ -406,7 +406,10 @@ def _check_total_keys(tracks: dict[str, Track], camera: CameraPath) -> None:
 
 
 def rig_from(value: Any) -> Rig:
-    """A rig from its JSON object ({joints: [{id, xy}], bones: [{id, a, b, depth?}]}); ProjectError naming the key."""
+    """A rig from its JSON object ({joints: [{id, xy}], bones: [{id, a, b, depth?}]}); ProjectError naming the key.
+
+    The one rig reader: project files, rig templates and the dataset's rig.json (model/data.py).
+    """
     if not isinstance(value, dict):
         raise ProjectError("must be an object with joints and bones", key="rig")
     joints_raw, bones_raw = value.get("joints", []), value.get("bones", [])
@@ -632,13 +635,7 @@ def _short(value: Any, limit: int = 60) -> str:
 # -- writing ----------------------------------------------------------------------------------------
 def project_to_dict(project: Project) -> dict[str, Any]:
     """The JSON object for `project`, unknown keys included."""
-    rig = {
-        **project.rig_extra,
-        "joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in project.rig.joints],
-        "bones": [{"id": b.id, "a": b.a, "b": b.b, **({"depth": b.depth} if b.depth else {})}
-                  for b in project.rig.bones],
-        **_posing_keys(project),
-    }
+    rig = {**project.rig_extra, **rig_to_dict(project.rig), **_posing_keys(project)}
     r = project.render
     return {
         "format": FORMAT,
@@ -660,6 +657,15 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         **({"loop": {"start": project.loop[0], "end": project.loop[1]}} if project.loop else {}),
         **project.extra,
     }
+
+
+def rig_to_dict(rig: Rig) -> dict[str, Any]:
+    """The rig's JSON object ({joints: [{id, xy}], bones: [{id, a, b, depth?}]}), as `rig_from` reads it back.
+
+    The one rig writer: project files and the dataset builder's rig.json (read for training by model/data.py).
+    """
+    return {"joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in rig.joints],
+            "bones": [{"id": b.id, "a": b.a, "b": b.b, **({"depth": b.depth} if b.depth else {})} for b in rig.bones]}
 
 
 def _posing_keys(project: Project) -> dict[str, Any]:

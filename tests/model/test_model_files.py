@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from poseanything_studio.cli import main as cli_main
+from poseanything_studio.commands import main as cli_main
 from poseanything_studio.model.checkpoint import load_checkpoint, read_checkpoint
 from poseanything_studio.model.errors import ModelError
 from poseanything_studio.model.pipeline import PoseAnythingPipeline

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers import write_arm_project
 
-from poseanything_studio.cli import main as cli_main
+from poseanything_studio.commands import main as cli_main
+from poseanything_studio.commands.model import main as model_main
 from poseanything_studio.core.project import load_project
-from poseanything_studio.model.cli import main as model_main
 from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress, RenderCancelled
 from poseanything_studio.rendering.export import read_video
 from poseanything_studio.rendering.job import NeuralOptions, make_job

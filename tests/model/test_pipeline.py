@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers import pipeline_scene
 
-from poseanything_studio.model.cli import main as model_main
+from poseanything_studio.commands.model import main as model_main
 from poseanything_studio.model.errors import ModelError, PipelineInterrupted
 from poseanything_studio.model.pipeline import PoseAnythingPipeline, PoseAnythingPipelineOutput, check_model_dir
 from poseanything_studio.model.tiny import CHECKPOINT_NAME

@@ -389,12 +389,12 @@ def test_rig_parts_with_the_official_weights_follow_each_bone_by_identity(tmp_pa
 def test_a_release_clip_renders_through_the_command_line_with_the_official_weights(tiny_dir, release_checkpoint,
                                                                                     tmp_path, monkeypatch, capsys):
     """`render --release-clip` (h20-data's command) reaches our render_release; the clip is small here."""
-    from poseanything_studio import cli
+    from poseanything_studio import commands
     from poseanything_studio.core import release
 
     monkeypatch.setattr(release, "load_release_clip", lambda path: small_release_inputs())
     out = tmp_path / "frames" / "f_%05d.png"
-    code = cli.main(["render", "--release-clip", str(tmp_path / "talk"), "--model-dir", str(tiny_dir),
+    code = commands.main(["render", "--release-clip", str(tmp_path / "talk"), "--model-dir", str(tiny_dir),
                      "--checkpoint", str(release_checkpoint), "--device", "cpu", "--steps", "6", "-o", str(out)])
     assert code == 0
     assert len(list((tmp_path / "frames").glob("f_*.png"))) == 60  # the plan's frames of the 81 rendered

@@ -12,8 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from poseanything_studio.commands.train import main
 from poseanything_studio.model.tiny import write_tiny_model
-from poseanything_studio.model.train import Trainer, load_config, main
+from poseanything_studio.model.train import Trainer, load_config
 
 FRAMES, SIZE = 5, 64
 

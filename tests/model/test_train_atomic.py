@@ -18,9 +18,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from poseanything_studio.commands.train import main
 from poseanything_studio.core import fileio
 from poseanything_studio.model.tiny import write_tiny_model
-from poseanything_studio.model.train import Trainer, load_config, main
+from poseanything_studio.model.train import Trainer, load_config
 from poseanything_studio.model.training.cache import LatentCache
 from poseanything_studio.model.training.state import CHECKPOINT_NAME, latest_checkpoint, read_training_state
 from poseanything_studio.model.training.trainer import is_trained_model_dir

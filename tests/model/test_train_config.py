@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from poseanything_studio.model.train import main
+from poseanything_studio.commands.train import main
 from poseanything_studio.model.training.config import Config, Stage, load_config
 
 GOOD = """\

@@ -148,7 +148,7 @@ def test_bone_depth_from_the_window_is_undoable(studio):
 
 
 def test_missing_qt_libraries_are_named_with_the_apt_command(monkeypatch, capsys):
-    from poseanything_studio import cli
+    from poseanything_studio import commands
     from poseanything_studio.qt import syslibs
 
     gone = {"libxcb-cursor.so.0", "libEGL.so.1"}
@@ -158,7 +158,7 @@ def test_missing_qt_libraries_are_named_with_the_apt_command(monkeypatch, capsys
     assert set(missing_libraries({"QT_QPA_PLATFORM": "offscreen"}, loads=lambda n: False)) == set(GUI_LIBRARIES)
     assert set(XCB_LIBRARIES) <= set(missing_libraries({"DISPLAY": ":1"}, loads=lambda n: False))
     monkeypatch.setattr(syslibs, "missing_libraries", lambda: missing)
-    assert cli.main(["--screenshot", "x.png"]) == 2
+    assert commands.main(["--screenshot", "x.png"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "libxcb-cursor.so.0" in err[0]
     assert "sudo apt-get install libegl1 libxcb-cursor0" in err[0]

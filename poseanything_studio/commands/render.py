@@ -1,156 +1,27 @@
-"""`poseanything-studio`: the window, and the `render`, `examples`, `templates`, `model`, `dataset`, `train` and
-`eval` commands.
-
-Exit status: 0 done, 1 a crash (a bug: please report it), 2 bad input, 130 cancelled with Ctrl+C.
-"""
+"""`poseanything-studio render PROJECT -o OUT`: a project (or a clip of the official release's data) to a video or
+PNG frames, with the render's progress on the terminal and its notices on stderr."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import os
 import sys
 import threading
 from pathlib import Path
 
-from . import __version__
-from .cliargs import EXIT_BAD_INPUT, OneLineParser
-
-EXIT_OK, EXIT_CRASH, EXIT_CANCELLED = 0, 1, 130  # EXIT_BAD_INPUT (2): cliargs, which every command's parser shares
-PROG = "poseanything-studio"
-
-# Packages of the `neural` and `train` extras (pyproject.toml): a command that needs one says which extra to install.
-OPTIONAL_STACKS = ("torch", "diffusers", "transformers", "safetensors", "accelerate", "peft", "tensorboard")
-
-# Subcommands written elsewhere: name -> (module, help). Each module has main(argv) -> int.
-COMMANDS = {
-    "model": ("poseanything_studio.model.cli",
-              "neural model utilities (e.g. `model tiny DIR`: a tiny random model for tests)"),
-    "dataset": ("poseanything_studio.xpose", "build an XPose-style pose/video dataset from clips"),
-    "train": ("poseanything_studio.model.train", "fine-tune the PoseAnything model from a config"),
-    "eval": ("poseanything_studio.evaluation", "PSNR/SSIM/L1 (LPIPS/FVD with local weights) of videos"),
-    "motion": ("poseanything_studio.motion_cli", "motion in (BVH, OpenPose/COCO JSON) and out (OpenPose JSON, "
-               "pose videos)"),
-}
+from .shared import (
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_OK,
+    PROG,
+    OneLineParser,
+    one_line,
+    os_error_line,
+    unencodable_line,
+)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script and of `main.py`."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "render":
-        return render_main(argv[1:])
-    if argv and argv[0] == "examples":
-        return examples_main(argv[1:])
-    if argv and argv[0] == "templates":
-        return templates_main(argv[1:])
-    if argv and argv[0] in COMMANDS:
-        return _delegate(argv[0], argv[1:])
-    return window_main(argv)
-
-
-def _delegate(name: str, argv: list[str]) -> int:
-    module_name, _ = COMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and module_name.startswith(err.name):
-            print(f"{PROG} {name}: not available in this installation ({module_name} is missing)", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        if err.name and err.name.split(".")[0] in OPTIONAL_STACKS:
-            extra = "train" if name in ("train", "dataset") else "neural"
-            print(f"{PROG} {name}: needs {err.name.split('.')[0]}, which this installation lacks: "
-                  f"pip install 'poseanything-studio[{extra}]'", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        raise
-    try:
-        return int(module.main(argv) or 0)
-    except KeyboardInterrupt:
-        print(f"{PROG} {name}: cancelled", file=sys.stderr)
-        return EXIT_CANCELLED
-    except OSError as err:  # the system refused (a full disk, a file gone, a name too long): not a bug of ours
-        print(f"{PROG} {name}: error: {os_error_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except MemoryError:
-        print(f"{PROG} {name}: error: out of memory", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except UnicodeError as err:  # a name from a broken file system (bytes that are not UTF-8) a library refuses
-        print(f"{PROG} {name}: error: {unencodable_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
-# -- the window -------------------------------------------------------------------------------------
-def window_parser() -> argparse.ArgumentParser:
-    commands = "\n".join(f"  {n:9} {h}" for n, h in [("render", "render a project to MP4, GIF, WebM, ProRes or PNGs"),
-                                                     ("examples", "list the bundled example projects, or copy them"),
-                                                     ("templates", "list the bundled rig templates"),
-                                                     *((k, v[1]) for k, v in COMMANDS.items())])
-    parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
-        epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("project", nargs="?", metavar="PROJECT_OR_PICTURE",
-                        help="a .pasproj project to open, or a picture (PNG, JPEG, WebP...) to start a new project "
-                             "on (default: the cat example, untitled)")
-    parser.add_argument("--screenshot", metavar="OUT.png",
-                        help="open the window on PROJECT, save a picture of it and exit")
-    return parser
-
-
-def window_main(argv: list[str]) -> int:
-    args = window_parser().parse_args(argv)
-    from .qt.syslibs import display_problem, missing_libraries, missing_libraries_line  # imports no Qt
-
-    if args.screenshot and display_problem():  # a picture of the window needs no screen
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    missing = missing_libraries()
-    if missing:  # Qt itself would abort with a page about platform plugins
-        print(f"{PROG}: {missing_libraries_line(missing)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    problem = display_problem()
-    if problem:  # Qt would abort (exit 134) with its own page about platform plugins
-        print(f"{PROG}: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    from .qt.app import run_window  # PySide6 only from here on
-
-    return run_window(args.project, screenshot=args.screenshot)
-
-
-# -- bundled examples and templates ----------------------------------------------------------------------
-def examples_main(argv: list[str]) -> int:
-    """`poseanything-studio examples [--copy DIR]`: where the bundled example projects are, or a copy to edit."""
-    parser = OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
-                            "them (with their pictures) into a folder of yours to open, edit and save.")
-    parser.add_argument("--copy", metavar="DIR", help="copy every example into DIR (existing files are kept)")
-    args = parser.parse_args(argv)
-    from .bundled import copy_examples, example_projects
-
-    if args.copy is None:
-        for name, path in example_projects().items():
-            print(f"{name:10} {path}")
-        return EXIT_OK
-    try:
-        copied = copy_examples(Path(args.copy))
-    except OSError as err:  # FileExistsError (a clash) is one; a full disk leaves nothing copied
-        print(f"error: {os_error_line(err)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for path in copied:
-        print(path)
-    return EXIT_OK
-
-
-def templates_main(argv: list[str]) -> int:
-    """`poseanything-studio templates`: the rig templates the window's Rig menu offers."""
-    OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
-    from .core.templates import load_templates
-
-    for template in load_templates():
-        print(f"{template.key:10} {len(template.rig.joints):3} joints  {template.name}: {template.description}")
-    return EXIT_OK
-
-
-# -- render -----------------------------------------------------------------------------------------
-def render_parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
+    """The render command's options."""
     p = OneLineParser(prog=f"{PROG} render", description="Render a project (or a clip of the official release's "
                       "data) to a video (MP4, GIF, WebM or ProRes with alpha) or PNG frames.")
     p.add_argument("project", nargs="?", help="the .pasproj file")
@@ -225,12 +96,12 @@ def _size_arg(text: str) -> tuple[int, int]:
     return (w, h)
 
 
-def render_main(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     """`poseanything-studio render`: project file in, video out."""
-    args = render_parser().parse_args(argv)
-    from .core.errors import ProjectError
-    from .rendering.events import RenderCancelled, RenderError
-    from .rendering.export import OutputError
+    args = parser().parse_args(argv)
+    from ..core.errors import ProjectError
+    from ..rendering.events import RenderCancelled, RenderError
+    from ..rendering.export import OutputError
 
     previous = _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
@@ -301,38 +172,15 @@ def _restore_signals(replaced: dict) -> None:
         signal.signal(number, handler)
 
 
-def one_line(err: BaseException, limit: int = 400) -> str:
-    """The error's text on one line, cut to `limit` characters (a message must fit a terminal line or two)."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def unencodable_line(err: UnicodeError) -> str:
-    """One line for a name holding bytes that are not UTF-8 text (or a lone surrogate), which a library refused."""
-    text = getattr(err, "object", "")
-    shown = ascii(text[:120]) if isinstance(text, str) else ""
-    return one_line(f"the name {shown} holds bytes that are not UTF-8 text; rename it" if shown
-                    else f"a name holds bytes that are not UTF-8 text ({err}); rename it")
-
-
-def os_error_line(err: OSError) -> str:
-    """`FILE: reason` for an OSError, on one line."""
-    name = err.filename if isinstance(err.filename, str) else None
-    reason = err.strerror or str(err)
-    if name and len(name) > 120:
-        name = name[:117] + "..."
-    return one_line(f"{name}: {reason}" if name else reason)
-
-
 def _render(args: argparse.Namespace) -> int:
-    from .core.errors import ProjectError
-    from .core.project import MAX_FRAMES, load_project
-    from .rendering.export import FrameWriter, OutputError, output_target
-    from .rendering.job import make_job, neural_options
+    from ..core.errors import ProjectError
+    from ..core.project import MAX_FRAMES, load_project
+    from ..rendering.export import FrameWriter, OutputError, output_target
+    from ..rendering.job import make_job, neural_options
 
     if args.project is None:
         raise ProjectError("give a .pasproj project, or --release-clip DATA/NAME", key="project")
-    from .rendering.runner import run
+    from ..rendering.runner import run
 
     if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > MAX_FRAMES):
         raise ProjectError(f"{args.frames} must be 4k+1 between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)", key="--frames")
@@ -368,7 +216,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _write_events(events, writer, frames: int, cancel: threading.Event) -> int:
     """A render's events into `writer` (frames), the terminal's progress bar (progress) and stderr (notices)."""
-    from .rendering.events import Frame, Notice, Progress
+    from ..rendering.events import Frame, Notice, Progress
 
     bar = _progress_bar(frames)
     try:
@@ -393,10 +241,10 @@ def _write_events(events, writer, frames: int, cancel: threading.Event) -> int:
 
 def _render_release(args: argparse.Namespace) -> int:
     """`render --release-clip DATA/NAME`: the release's own test clip, read as test_ddp.py reads it."""
-    from .core.errors import ProjectError
-    from .core.fileio import same_file
-    from .core.release import colour_release_parts, load_release_clip
-    from .rendering.export import OutputError, output_target
+    from ..core.errors import ProjectError
+    from ..core.fileio import same_file
+    from ..core.release import colour_release_parts, load_release_clip
+    from ..rendering.export import OutputError, output_target
 
     refused = [(args.project is not None, "project", "give either a project or --release-clip"),
                (args.frames is not None, "--frames", "a release clip is always 81 frames"),
@@ -427,7 +275,7 @@ def _render_release(args: argparse.Namespace) -> int:
 
 def _write_frames(target, fps: float, size: tuple[int, int], frames: list, overwrite: bool) -> int:
     """Write `frames` to `target` (`overwrite`: replace what exists, else keep a file that appears meanwhile)."""
-    from .rendering.export import FrameWriter
+    from ..rendering.export import FrameWriter
 
     with FrameWriter(target, fps, size, len(frames), overwrite=overwrite) as writer:
         for frame in frames:
@@ -439,10 +287,10 @@ def _write_frames(target, fps: float, size: tuple[int, int], frames: list, overw
 
 def _release_renderer():
     """`rendering.neural.render_release` (the release pipeline), or RenderError when this build has none."""
-    from .rendering.events import RenderError
+    from ..rendering.events import RenderError
 
     try:
-        from .rendering import neural  # imports torch
+        from ..rendering import neural  # imports torch
     except ModuleNotFoundError as err:
         raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
                           "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)") from None
@@ -456,8 +304,8 @@ def _release_renderer():
 def _render_release_neural(args: argparse.Namespace, clip, target, render_release, overwrite: bool) -> int:
     """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
     yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
-    from .rendering.export import FrameWriter
-    from .rendering.job import NeuralOptions
+    from ..rendering.export import FrameWriter
+    from ..rendering.job import NeuralOptions
 
     options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching="attention", init="noise", offload=args.offload, compile=args.compile)
@@ -472,8 +320,8 @@ def _with_alpha(target, job, wanted: str | None):
     neural renderer knows no subject alpha: its WebM or MOV is opaque, said in a note); previews are opaque."""
     from dataclasses import replace
 
-    from .core.errors import ProjectError
-    from .rendering.export import with_alpha
+    from ..core.errors import ProjectError
+    from ..rendering.export import with_alpha
 
     knows_alpha = job.renderer == "puppet" and job.preview is None
     if wanted == "subject":
@@ -489,8 +337,8 @@ def _with_alpha(target, job, wanted: str | None):
 
 def _refuse_own_inputs(existing: list[Path], project) -> None:
     """OutputError when the output would replace the project file, its picture or its mask."""
-    from .core.fileio import same_file
-    from .rendering.export import OutputError
+    from ..core.fileio import same_file
+    from ..rendering.export import OutputError
 
     inputs = [project.path, project.resolve(project.image),
               project.resolve(project.subject_mask) if project.subject_mask else None]
@@ -520,6 +368,3 @@ def _progress_bar(total: int):
 
     return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
