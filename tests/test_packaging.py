@@ -1,6 +1,7 @@
 """Start-up stays light: the CLI and the puppet path never import torch or diffusers."""
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -101,3 +102,14 @@ def test_train_and_eval_without_torch_say_which_extra_in_one_line(tmp_path):
         out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
         assert f"poseanything-studio[{extra}]" in out.stderr
+
+
+def test_the_model_is_imported_under_our_package_name_only():
+    """A bare `import model` would pick up any folder's model.py first (and load our files twice)."""
+    bare = re.compile(r"^\s*(from model[. ]|import model\b)", re.MULTILINE)
+    trees = [ROOT / name for name in ("poseanything_studio", "model", "tests", "benchmarks", "tools", "resources")]
+    offenders = [str(path.relative_to(ROOT)) for tree in trees for path in tree.rglob("*.py")
+                 if bare.search(path.read_text(encoding="utf-8"))]
+    assert not offenders, offenders
+    assert (ROOT / "poseanything_studio" / "model").resolve() == ROOT / "model"
+    assert (ROOT / "poseanything_studio" / "resources").resolve() == ROOT / "resources"
