@@ -39,14 +39,15 @@ from PySide6.QtWidgets import (
 from superqt.utils import thread_worker
 
 from ..core.project import MAX_PROMPT_CHARS
+from ..rendering.devices import DeviceProbe, probe_devices
 from ..rendering.events import Frame, Preview, Progress
 from ..rendering.export import OutputError, output_target, write_frames
 from ..rendering.job import NeuralOptions, neural_options
-from .devices import DeviceProbe, probe_devices
+from ..rendering.model_folders import checkpoint_note, neural_unavailable_reason
 from .document import Document
 from .previews import rgb_image
 from .timeline import FramesSpinBox
-from .worker import RenderController, RenderRequest, RenderResult, checkpoint_note, neural_unavailable_reason
+from .worker import RenderController, RenderRequest, RenderResult
 
 # Export's choices: the file dialog's filter, the suffix it adds, the subject's alpha (formats.py, for each kind).
 EXPORT_CHOICES = (
