@@ -35,7 +35,7 @@ def set_spin(qtbot, spin, value) -> None:
 def ui(studio):
     """The studio window; afterwards the panel's pending edit timer is stopped (no save prompt at exit)."""
     yield studio
-    studio.render_panel._settings_timer.stop()
+    studio.render_panel.drop_pending_settings()
 
 
 def choose_tiny_on_cpu(panel, qtbot, model_dir, steps: int) -> None:
