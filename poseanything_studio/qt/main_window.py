@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.doc.selection_changed.connect(self._show_selection_status)
         self.doc.refused.connect(lambda m: self.statusBar().showMessage(m, 10000))
         self.autosaves = Autosaves(self)  # the side file of unsaved work, every minute, and its recovery
-        self.mask_files = MaskFiles()  # mask PNGs saves left unused, removed once no undo step can need them
+        self.mask_files = MaskFiles()  # mask PNGs of earlier saves: reused by the next, removed on close
         self.drops = DropOpener(self, self.canvas.viewport())  # a picture or project dropped on the window opens
         self.resize(1500, 920)
         self._update_title()
@@ -576,7 +576,7 @@ class MainWindow(QMainWindow):
         """Write the project and a painted mask as one unit (qt/saving.py); the document becomes clean."""
         before, old_side = self.doc.project, self.autosaves.side()
         try:
-            saved = save_work(before, self.doc.mask, Path(path))
+            saved = save_work(before, self.doc.mask, Path(path), self.mask_files.unused(Path(path)))
         except (OSError, ProjectError) as err:
             QMessageBox.critical(self, "Cannot save", f"{path}: {short_reason(err)}")
             return False
