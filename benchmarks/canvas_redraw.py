@@ -118,7 +118,7 @@ def main() -> int:
             s2 = time.perf_counter()
             window.preview.render(pose, draft=True)
             s3 = time.perf_counter()
-            canvas._refine()  # what the canvas draws once the playhead rests (full-size puppet)
+            canvas.refine()  # what the canvas draws once the playhead rests (full-size puppet)
             canvas.viewport().repaint()
             s4 = time.perf_counter()
             parts["pose"].append((s1 - s0) * 1000)
@@ -154,6 +154,7 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> tuple
     from PySide6.QtCore import QPointF
 
     from poseanything_studio.core import edits, kinematics
+    from poseanything_studio.qt.canvas_tools import PoseDrag
 
     doc.set_frame(frame)
     h = doc.project.hierarchy()
@@ -161,8 +162,8 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> tuple
     joint = next(j for j in h.order if kinematics.drag_mode(h, j) == wanted and len(h.ancestors(j)) >= 2)
     joint_id = h.joint_ids[joint]
     start = edits.pose_at(doc.project, frame)[joint]
-    canvas._start_pose_drag(QPointF(*start), joint_id, "auto")
-    base, rest = canvas._drag["pose"], doc.project.rig.rest_xy()
+    canvas.gesture = drag = PoseDrag(canvas, QPointF(*start), joint_id, "auto")
+    base, rest = drag.pose, doc.project.rig.rest_xy()
     times, solve = [], []
     for i in range(1, moves + 1):
         offset = 30 * np.array([np.sin(i / 6), np.cos(i / 6) - 1])
@@ -170,10 +171,10 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> tuple
         kinematics.pose_drag(h, base, rest, joint, start + offset, "auto", (), canvas.ik_bones)
         solve.append((time.perf_counter() - s0) * 1000)
         t0 = time.perf_counter()
-        canvas._drag_pose(QPointF(*(start + offset)))  # the document changes; the canvas redraws through it
+        drag.move(QPointF(*(start + offset)))  # the document changes; the canvas redraws through it
         canvas.viewport().repaint()
         times.append((time.perf_counter() - t0) * 1000)
-    canvas._drag = None
+    canvas.gesture = None
     app.processEvents()
     return times, solve, joint_id
 

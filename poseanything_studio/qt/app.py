@@ -57,7 +57,7 @@ def open_window(project_path: str | None, ask: bool = True):
     project = checked_pictures(load_project(project_path), preview) if project_path else None
     window = MainWindow(project, preview=preview)
     if project is not None:
-        window._add_recent(project.path)
+        window.add_recent(project.path)
     return window
 
 

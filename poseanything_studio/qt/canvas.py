@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import cv2
 import numpy as np
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -36,11 +35,12 @@ from PySide6.QtWidgets import (
     QRubberBand,
 )
 
-from ..core import edits, kinematics, poses
+from ..core import edits
 from ..core.camera import invert_affine
 from ..core.parts import colour_parts, part_labels, part_masks, posed_part_masks
 from ..core.raster import bone_colour, camera_rectangle
 from ..core.rig import MAX_DEPTH
+from .canvas_tools import Gesture, Pan, make_tools
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
 
@@ -125,7 +125,8 @@ class Canvas(QGraphicsView):
         self._joints: dict[str, JointHandle] = {}
         self._bones: dict[str, BoneLine] = {}
         self._rig_shape: tuple = ()
-        self._drag: dict | None = None
+        self.tools = make_tools(self)  # one handler per tool (qt/canvas_tools.py)
+        self.gesture: Gesture | None = None  # the drag under way, from press to release
         self._space_down = False
         self._wheel_serial: int | None = None
         self._wheel_timer = QTimer(self, singleShot=True, interval=500)
@@ -133,7 +134,7 @@ class Canvas(QGraphicsView):
         self._parts_cache: tuple | None = None
         self._positions: tuple = (None, None)
         self._refine_timer = QTimer(self, singleShot=True, interval=150)
-        self._refine_timer.timeout.connect(self._refine)
+        self._refine_timer.timeout.connect(self.refine)
         self._image_path = None
         self._fitted_once = False
         doc.changed.connect(self.refresh)
@@ -197,6 +198,16 @@ class Canvas(QGraphicsView):
             self.scene().addItem(item)
         self._show_selection()
 
+    @property
+    def joint_handles(self) -> dict[str, JointHandle]:
+        """The handle drawn for each joint, by joint id."""
+        return dict(self._joints)
+
+    @property
+    def bone_lines(self) -> dict[str, BoneLine]:
+        """The line drawn for each bone, by bone id."""
+        return dict(self._bones)
+
     def _show_selection(self) -> None:
         joints, bones = set(self.doc.selected_joints), set(self.doc.selected_bones)
         project = self.doc.project
@@ -217,11 +228,11 @@ class Canvas(QGraphicsView):
         self._show_selection()
         for bone in project.rig.bones:  # right-click a bone to change its depth
             self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
-        pose = self._pose()
+        pose = self.pose()
         self._place_rig(pose)
-        self._draw_puppet(pose, draft=self._drag is not None)
+        self._draw_puppet(pose, draft=self.gesture is not None)
         self._draw_onion()
-        self._draw_mask()
+        self.draw_mask()
         self._draw_parts(pose)
         self._draw_camera()
         self.preview.request(project, self.doc.mask)
@@ -256,24 +267,29 @@ class Canvas(QGraphicsView):
         if draft:
             self._refine_timer.start()
 
-    def _refine(self) -> None:
+    def refine(self) -> None:
         """The playhead rests: redraw the puppet at full size."""
-        self._draw_puppet(self._pose(), draft=False)
+        self._draw_puppet(self.pose(), draft=False)
 
-    def _pose(self) -> np.ndarray:
+    def pose(self) -> np.ndarray:
         """Joint positions at the playhead, from all-frame positions cached per project value."""
+        project = self.doc.project
+        frames = self.poses()
+        return frames[min(self.doc.frame, len(frames) - 1)] if len(frames) else project.rig.rest_xy()
+
+    def poses(self) -> np.ndarray:
+        """Joint positions at every frame (frames, joints, 2), cached per project value."""
         project = self.doc.project
         if self._positions[0] is not project:
             self._positions = (project, project.joint_positions(max(project.frames, 1)))
-        frames = self._positions[1]
-        return frames[min(self.doc.frame, len(frames) - 1)] if len(frames) else project.rig.rest_xy()
+        return self._positions[1]
 
     def draw_frame(self, *_args) -> None:
         """A new playhead frame: move the rig and draw a draft puppet now, the full one when scrubbing stops."""
-        pose = self._pose()
+        pose = self.pose()
         self._place_rig(pose)
         self._draw_puppet(pose, draft=True)
-        self._draw_mask()
+        self.draw_mask()
         self._draw_onion()
         self._draw_parts(pose)
         self._draw_camera()
@@ -300,7 +316,8 @@ class Canvas(QGraphicsView):
             return self.doc.mask
         return self.preview.result.mask if self.preview.result is not None else None
 
-    def _draw_mask(self, mask: np.ndarray | None = None) -> None:
+    def draw_mask(self, mask: np.ndarray | None = None) -> None:
+        """Show `mask` (a brush stroke under way), else the mask in use, when the mask overlay is on."""
         mask = self.current_mask() if mask is None else mask
         if not self.overlays["mask"] or mask is None:
             self.mask_item.hide()
@@ -308,8 +325,8 @@ class Canvas(QGraphicsView):
         # Over the posed puppet the mask is drawn posed too, in the same space; the brush paints the rest
         # picture, so while it is the tool (or the puppet is hidden) the mask is shown at rest.
         posed = None
-        if self.puppet_item.isVisible() and self.tool != "brush" and self._drag is None:
-            posed = self.preview.render_mask(self._pose())
+        if self.puppet_item.isVisible() and self.tool != "brush" and self.gesture is None:
+            posed = self.preview.render_mask(self.pose())
         self.mask_item.setTransform(_qtransform(invert_affine(posed[1])) if posed else QTransform())
         mask = posed[0] if posed else mask
         rgba = np.zeros((*mask.shape, 4), np.uint8)
@@ -339,12 +356,13 @@ class Canvas(QGraphicsView):
             self.camera_item.hide()
             return
         corners = camera_rectangle(edits.camera_at(project, self.doc.frame), project.size, inset=0.0)
-        to_ref = invert_affine(self._to_output())
+        to_ref = invert_affine(self.to_output())
         pts = corners @ to_ref[:, :2].T + to_ref[:, 2]
         self.camera_item.setPolygon(QPolygonF([QPointF(*p) for p in pts]))
         self.camera_item.show()
 
-    def _to_output(self) -> np.ndarray:
+    def to_output(self) -> np.ndarray:
+        """The 2x3 matrix from picture pixels to output pixels (the preview's, else from the picture's size)."""
         if self.preview.result is not None:
             return self.preview.result.to_output
         from ..core.project import reference_to_output
@@ -352,6 +370,16 @@ class Canvas(QGraphicsView):
         return reference_to_output((ref.shape[1], ref.shape[0]), self.doc.project.size)
 
     # -- view -----------------------------------------------------------------------------------
+    def refit(self) -> None:
+        """Fit the picture in the view, and keep it fitted as the view resizes until the user zooms."""
+        self._fitted_once = False
+        self.fit()
+
+    def forget_picture(self) -> None:
+        """The picture may have changed on disk: read and draw it again at the next redraw."""
+        self._image_path = None
+        self.preview.forget_reference()
+
     def fit(self) -> None:
         """Fit the picture in the view."""
         rect = self.image_item.boundingRect()
@@ -370,10 +398,7 @@ class Canvas(QGraphicsView):
         """Switch the active tool."""
         self.tool = tool
         self.brush_item.setVisible(tool == "brush")
-        cursors = {"select": Qt.CursorShape.ArrowCursor, "rotate": Qt.CursorShape.PointingHandCursor,
-                   "rig": Qt.CursorShape.CrossCursor,
-                   "camera": Qt.CursorShape.SizeAllCursor, "brush": Qt.CursorShape.BlankCursor}
-        self.viewport().setCursor(cursors[tool])
+        self.viewport().setCursor(self.tools[tool].cursor)
         self._draw_camera()
 
     def set_overlay(self, name: str, on: bool) -> None:
@@ -411,7 +436,7 @@ class Canvas(QGraphicsView):
         mods = event.modifiers()
         if self.tool == "camera" and not mods & Qt.KeyboardModifier.ControlModifier:
             roll = bool(mods & Qt.KeyboardModifier.ShiftModifier)
-            self._wheel_camera(steps, roll)
+            self.wheel_camera(steps, roll)
         elif mods & Qt.KeyboardModifier.AltModifier and self.doc.selected_joints:
             steps = steps or event.angleDelta().x() / 120.0  # Alt turns the wheel sideways on some systems
             self._wheel_scale_selection(steps)
@@ -426,7 +451,8 @@ class Canvas(QGraphicsView):
         self._wheel_timer.start()
         return self._wheel_serial
 
-    def _wheel_camera(self, steps: float, roll: bool) -> None:
+    def wheel_camera(self, steps: float, roll: bool) -> None:
+        """Zoom the camera by wheel `steps` (or roll it, Shift), keyed at the playhead; one undo step per spin."""
         p = self.doc.project
         params = edits.camera_at(p, self.doc.frame).copy()
         if roll:
@@ -442,67 +468,39 @@ class Canvas(QGraphicsView):
         self.doc.apply(moved, "Scale joints", drag=self._wheel_serial_now())
 
     def mousePressEvent(self, event) -> None:
+        """Middle button or Space + left: pan; otherwise the active tool's handler starts its gesture."""
         pos = self.mapToScene(event.position().toPoint())
         if event.button() == Qt.MouseButton.MiddleButton or (self._space_down and
                                                             event.button() == Qt.MouseButton.LeftButton):
-            self._drag = {"kind": "pan", "last": event.position()}
+            self.gesture = Pan(self, event)
             self._space_panned = True
-            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
             return super().mousePressEvent(event)
-        handlers = {"select": self._press_select, "rotate": self._press_rotate, "rig": self._press_rig,
-                    "camera": self._press_camera, "brush": self._press_brush}
-        handlers[self.tool](pos, event)
+        self.gesture = self.tools[self.tool].press(pos, event)
 
     def mouseMoveEvent(self, event) -> None:
         pos = self.mapToScene(event.position().toPoint())
-        if self.tool == "brush":
-            r = self.brush_radius
-            self.brush_item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
-        d = self._drag
-        if d is None:
-            return
-        kind = d["kind"]
-        if kind == "pan":
-            delta = event.position() - d["last"]
-            d["last"] = event.position()
-            self.horizontalScrollBar().setValue(int(self.horizontalScrollBar().value() - delta.x()))
-            self.verticalScrollBar().setValue(int(self.verticalScrollBar().value() - delta.y()))
-        elif kind == "joints":
-            self._drag_joints(pos)
-        elif kind == "pose":
-            self._drag_pose(pos)
-        elif kind == "bone":
-            self.temp_line.setLine(QLineF(d["from"], pos))
-        elif kind == "band":
-            self.rubber.setGeometry(QRect(d["origin"], event.position().toPoint()).normalized())
-        elif kind == "camera":
-            self._drag_camera(pos)
-        elif kind == "brush":
-            self._paint(pos, event)
+        self.tools[self.tool].hover(pos)
+        if self.gesture is not None:
+            self.gesture.move(pos, event)
 
     def mouseReleaseEvent(self, event) -> None:
         pos = self.mapToScene(event.position().toPoint())
-        d, self._drag = self._drag, None
-        if d is None:
+        gesture, self.gesture = self.gesture, None
+        if gesture is None:
             return super().mouseReleaseEvent(event)
-        kind = d["kind"]
-        if kind == "pan":
-            self.set_tool(self.tool)
-        elif kind == "bone":
-            self._finish_bone(d, pos)
-        elif kind == "band":
-            self._finish_band(d, event)
-        elif kind == "brush":
-            self.doc.apply_mask(d["mask"], "Erase mask" if d["erase"] else "Paint mask")
-        elif kind in ("joints", "pose") and d.get("click_only") and not d.get("moved"):
-            self.doc.select(joints=[d["click_only"]])
+        gesture.release(pos, event)
+
+    def show_brush_at(self, pos: QPointF) -> None:
+        """Draw the brush's ring at `pos`, its size the brush radius."""
+        r = self.brush_radius
+        self.brush_item.setRect(QRectF(pos.x() - r, pos.y() - r, 2 * r, 2 * r))
 
     # -- select / move --------------------------------------------------------------------------
     def contextMenuEvent(self, event) -> None:
         """Right-click on a bone: its draw order (depth) where its part overlaps others."""
-        item = self._item_at(self.mapToScene(event.pos()))
+        item = self.item_at(self.mapToScene(event.pos()))
         if self.tool != "brush" and isinstance(item, JointHandle):
             self._joint_menu(item.joint_id, event.globalPos())
             return
@@ -542,137 +540,21 @@ class Canvas(QGraphicsView):
         self.doc.apply(replace(self.doc.project, rig=rig), f"Depth of {bone_id}")
         self.status_message.emit(f"{bone_id} draws at depth {depth} (higher draws in front)")
 
-    def _item_at(self, pos: QPointF):
+    def item_at(self, pos: QPointF) -> JointHandle | BoneLine | None:
+        """The joint handle or bone line under the scene point `pos`, topmost first; None over empty space."""
         view_pos = self.mapFromScene(pos)
         for item in self.items(view_pos):
             if isinstance(item, JointHandle | BoneLine):
                 return item
         return None
 
-    def _press_select(self, pos: QPointF, event) -> None:
-        item = self._item_at(pos)
-        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
-        alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        doc = self.doc
-        if alt:  # Alt-drag moves the whole rig
-            self._start_joint_drag(pos, list(doc.project.rig.joint_ids))
-            return
-        if isinstance(item, JointHandle):
-            joints = list(doc.selected_joints)
-            click_only = None
-            if shift:
-                joints = ([j for j in joints if j != item.joint_id] if item.joint_id in joints
-                          else [*joints, item.joint_id])
-            elif item.joint_id not in joints:
-                joints = [item.joint_id]
-            else:
-                click_only = item.joint_id  # a click without a move selects just this one
-            doc.select(joints=joints, bones=doc.selected_bones if shift else ())
-            ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
-            if self.animate and not shift and len(joints) == 1:
-                self._start_pose_drag(pos, item.joint_id, "translate" if ctrl else "auto", click_only)
-            elif item.joint_id in joints:
-                self._start_joint_drag(pos, joints, click_only)
-            return
-        if isinstance(item, BoneLine) and self.animate and not shift:
-            child = self._bone_child(item.bone_id)
-            doc.select(joints=[child], bones=[item.bone_id])
-            self._start_pose_drag(pos, child, "rotate", aim_from_mouse=True)
-            return
-        if isinstance(item, BoneLine):
-            bone = next(b for b in doc.project.rig.bones if b.id == item.bone_id)
-            bones = [*doc.selected_bones, bone.id] if shift else [bone.id]
-            joints = [*doc.selected_joints, bone.a, bone.b] if shift else [bone.a, bone.b]
-            doc.select(joints=joints, bones=bones)
-            self._start_joint_drag(pos, list(dict.fromkeys(joints)))
-            return
-        origin = self.mapFromScene(pos)
-        self._drag = {"kind": "band", "origin": origin, "shift": shift}
-        self.rubber.setGeometry(QRect(origin, QSize()))
-        self.rubber.show()
-
-    def _start_joint_drag(self, pos: QPointF, joints: list[str], click_only: str | None = None) -> None:
-        pose = edits.pose_at(self.doc.project, self.doc.frame)
-        index = {j: i for i, j in enumerate(self.doc.project.rig.joint_ids)}
-        self._drag = {"kind": "joints", "start": pos, "serial": new_drag_serial(), "click_only": click_only,
-                      "from": {j: pose[index[j]].copy() for j in joints}, "moved": False}
-
-    def _drag_joints(self, pos: QPointF) -> None:
-        d = self._drag
-        delta = np.array([pos.x() - d["start"].x(), pos.y() - d["start"].y()])
-        if not d["moved"] and np.hypot(*delta) * self.transform().m11() < 3:
-            return  # a click, not yet a drag
-        d["moved"] = True
-        moves = {j: tuple(xy + delta) for j, xy in d["from"].items()}
-        text = "Move rig" if len(moves) == len(self.doc.project.rig.joints) > 1 else "Move joints"
-        self.doc.apply(edits.move_joints(self.doc.project, moves, self.doc.frame, self.animate), text,
-                       drag=d["serial"])
-
-    # -- posing (Animate mode): FK, IK, rotate ---------------------------------------------------------
-    def _bone_child(self, bone_id: str) -> str:
+    # -- posing helpers ---------------------------------------------------------------------------
+    def bone_child(self, bone_id: str) -> str:
         """The end of a bone that hangs from the other in the hierarchy."""
         project = self.doc.project
         bone = next(b for b in project.rig.bones if b.id == bone_id)
         h = project.hierarchy()
         return bone.a if h.parent[h.index(bone.a)] == h.index(bone.b) else bone.b
-
-    def _start_pose_drag(self, pos: QPointF, joint_id: str, mode: str, click_only: str | None = None,
-                         aim_from_mouse: bool = False) -> None:
-        """Begin a posing drag of one joint: rotate about its parent, translate its subtree, or IK for an end joint."""
-        project = self.doc.project
-        h = project.hierarchy()
-        pose = edits.pose_at(project, self.doc.frame)
-        j = h.index(joint_id)
-        mode = kinematics.drag_mode(h, j) if mode == "auto" else mode
-        self._drag = {"kind": "pose", "start": pos, "serial": new_drag_serial(), "click_only": click_only,
-                      "moved": False, "base": project, "h": h, "pose": pose, "joint": j, "mode": mode,
-                      "pins": {h.index(p) for p in project.pins if p in h.joint_ids}, "aim": aim_from_mouse,
-                      "rest": project.rig.rest_xy()}
-        self.status_message.emit({"rotate": f"Rotate {joint_id} about its parent (Ctrl: move its subtree)",
-                                  "turn": f"Rotate {joint_id} about its parent",
-                                  "translate": f"Move {joint_id} and everything below it",
-                                  "ik": f"IK: pull {joint_id}, bending up to {self.ik_bones or 'all'} bones"}[mode])
-
-    def _press_rotate(self, pos: QPointF, event) -> None:
-        """Rotate tool: turn the joint (or bone) under the mouse, else the selected joint, about its parent."""
-        item = self._item_at(pos)
-        if isinstance(item, JointHandle):
-            joint_id = item.joint_id
-        elif isinstance(item, BoneLine):
-            joint_id = self._bone_child(item.bone_id)
-        elif self.doc.selected_joints:
-            joint_id = self.doc.selected_joints[0]
-        else:
-            return
-        self.doc.select(joints=[joint_id])
-        self._start_pose_drag(pos, joint_id, "turn")
-        d = self._drag
-        p = d["h"].parent[d["joint"]]
-        d["pivot"] = d["pose"][p if p >= 0 else d["joint"]].copy()
-
-    def _drag_pose(self, pos: QPointF) -> None:
-        d = self._drag
-        delta = np.array([pos.x() - d["start"].x(), pos.y() - d["start"].y()])
-        if not d["moved"] and np.hypot(*delta) * self.transform().m11() < 3:
-            return  # a click, not yet a drag
-        d["moved"] = True
-        h, base, j = d["h"], d["pose"], d["joint"]
-        if d["mode"] == "turn":
-            a0 = np.arctan2(*(np.array([d["start"].x(), d["start"].y()]) - d["pivot"])[::-1])
-            a1 = np.arctan2(*(np.array([pos.x(), pos.y()]) - d["pivot"])[::-1])
-            turned = kinematics.rotate_subtree(h, base, j, float(a1 - a0), d["pivot"])
-            new = kinematics.settle(h, base, turned, d["rest"], j, d["pins"], self.ik_bones)
-        else:
-            target = np.array([pos.x(), pos.y()]) if d["aim"] else base[j] + delta
-            new = kinematics.pose_drag(h, base, d["rest"], j, target, d["mode"], d["pins"], self.ik_bones)
-        text = {"turn": "Rotate", "rotate": "Rotate", "translate": "Move", "ik": "IK"}[d["mode"]]
-        joint_id = h.joint_ids[j]
-        if self.animate:
-            project = poses.key_pose(d["base"], self.doc.frame, base, new)
-        else:
-            moved = {h.joint_ids[i]: tuple(new[i]) for i in range(len(new)) if np.hypot(*(new[i] - base[i])) > 1e-9}
-            project = edits.move_joints(d["base"], moved, self.doc.frame, False)
-        self.doc.apply(project, f"{text} {joint_id}", drag=d["serial"])
 
     def toggle_pins(self, joint_ids) -> None:
         """Pin the joints (they stay put while posing), or unpin them when all are pinned already."""
@@ -694,83 +576,6 @@ class Canvas(QGraphicsView):
         group = next(g for g in project.rig.components() if joint_id in g)
         roots = tuple(r for r in project.roots if r not in group and r in project.rig.joint_ids)
         self.doc.apply(replace(project, roots=(*roots, joint_id)), f"Root {joint_id}")
-
-    def _finish_band(self, d: dict, event) -> None:
-        self.rubber.hide()
-        rect = QRect(d["origin"], event.position().toPoint()).normalized()
-        area = self.mapToScene(rect).boundingRect()
-        pose = edits.pose_at(self.doc.project, self.doc.frame)
-        inside = [j for j, xy in zip(self.doc.project.rig.joint_ids, pose, strict=True)
-                  if area.contains(QPointF(*xy))]
-        joints = [*self.doc.selected_joints, *inside] if d["shift"] else inside
-        bones = [b.id for b in self.doc.project.rig.bones if b.a in joints and b.b in joints]
-        self.doc.select(joints=joints, bones=bones)
-
-    # -- rig tool ---------------------------------------------------------------------------------
-    def _press_rig(self, pos: QPointF, event) -> None:
-        item = self._item_at(pos)
-        if isinstance(item, JointHandle):
-            self._drag = {"kind": "bone", "from": item.pos(), "joint": item.joint_id}
-            self.temp_line.setLine(QLineF(item.pos(), pos))
-            self.temp_line.show()
-            return
-        sel = self.doc.selected_joints
-        parent = sel[0] if len(sel) == 1 else None
-        project, joint_id = edits.add_joint(self.doc.project, (pos.x(), pos.y()), parent)
-        if not self.doc.apply(project, f"Add joint {joint_id}"):
-            return  # past a limit: the status bar says which
-        self.doc.select(joints=[joint_id])
-        self._start_joint_drag(pos, [joint_id])
-
-    def _finish_bone(self, d: dict, pos: QPointF) -> None:
-        self.temp_line.hide()
-        target = self._item_at(pos)
-        a = d["joint"]
-        if isinstance(target, JointHandle) and target.joint_id != a:
-            self.doc.apply(edits.add_bone(self.doc.project, a, target.joint_id), f"Add bone {a}-{target.joint_id}")
-            self.doc.select(joints=[target.joint_id])
-        elif target is None and QLineF(d["from"], pos).length() * self.transform().m11() > 6:
-            project, joint_id = edits.add_joint(self.doc.project, (pos.x(), pos.y()), a)
-            if self.doc.apply(project, f"Add joint {joint_id}"):
-                self.doc.select(joints=[joint_id])
-        else:
-            self.doc.select(joints=[a])
-
-    # -- camera tool ------------------------------------------------------------------------------
-    def _press_camera(self, pos: QPointF, event) -> None:
-        self._drag = {"kind": "camera", "start": pos, "serial": new_drag_serial(),
-                      "params": edits.camera_at(self.doc.project, self.doc.frame).copy()}
-
-    def _drag_camera(self, pos: QPointF) -> None:
-        d = self._drag
-        scale = float(self._to_output()[0, 0])
-        delta = (pos.x() - d["start"].x(), pos.y() - d["start"].y())
-        params = edits.camera_pan_delta(d["params"], delta, scale)
-        self.doc.apply(edits.set_camera_key(self.doc.project, self.doc.frame, params), "Pan camera",
-                       drag=d["serial"])
-
-    # -- mask brush -------------------------------------------------------------------------------
-    def _press_brush(self, pos: QPointF, event) -> None:
-        mask = self.current_mask()
-        if mask is None:
-            ref = self.preview.shown_reference(self.doc.project)
-            mask = np.zeros(ref.shape[:2], bool)
-        erase = event.button() == Qt.MouseButton.RightButton or bool(
-            event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        self._drag = {"kind": "brush", "mask": mask.copy(), "erase": erase, "last": pos}
-        if not self.overlays["mask"]:
-            self.overlays["mask"] = True
-        self._paint(pos, event)
-
-    def _paint(self, pos: QPointF, event) -> None:
-        d = self._drag
-        canvas = d["mask"].astype(np.uint8)
-        a, b = d["last"], pos
-        cv2.line(canvas, (int(a.x()), int(a.y())), (int(b.x()), int(b.y())), 0 if d["erase"] else 1,
-                 max(1, int(2 * self.brush_radius)))
-        cv2.circle(canvas, (int(b.x()), int(b.y())), int(self.brush_radius), 0 if d["erase"] else 1, -1)
-        d["mask"], d["last"] = canvas > 0, pos
-        self._draw_mask(d["mask"])
 
 
 def _qtransform(matrix: np.ndarray) -> QTransform:

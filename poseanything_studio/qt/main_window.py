@@ -1,21 +1,18 @@
 """The main window: canvas in the middle, timeline and curves below, render panel on the right.
 
 Files: New / Open / Save / Save As / recent files; a failed load shows the error line and leaves
-the open project alone; autosave to a side file every minute; a recovery offer when a side file is
-newer than its project; a question before closing with unsaved changes.
+the open project alone; a question before closing with unsaved changes. Autosave and recovery are
+qt/autosave.py's, writing a project with its mask as one unit qt/saving.py's; this module wires them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -33,15 +30,15 @@ from ..bundled import default_example, examples_dir
 from ..core import edits
 from ..core.edits import CAMERA_ROW
 from ..core.errors import ProjectError
-from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
 from ..core.framing import alpha_subject, picture_framing
-from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba
+from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_rgba
 from ..core.parts import grabcut_mask
-from ..core.project import Project, load_project, project_bytes, rescaled_picture, save_project
+from ..core.project import Project, load_project, rescaled_picture
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
 from ..core.templates import load_templates, placed, target_box
 from . import posing
+from .autosave import Autosaves
 from .busy import BusyTask
 from .canvas import Canvas
 from .curves import CurveEditor
@@ -49,13 +46,13 @@ from .document import Document
 from .keys import FieldKeys
 from .motion_panel import MotionPanel
 from .picture_start import DropOpener, fit_output_to_subject, open_any, start_from_picture
-from .previews import PuppetPreview
+from .previews import PuppetPreview, checked_pictures
 from .render_panel import RenderPanel
+from .saving import MaskFiles, save_work, short_reason
 from .settings import APPLICATION, studio_settings
 from .timeline import Playback, TimelinePanel
 
 APP_NAME = APPLICATION
-AUTOSAVE_MS = 60_000
 RECENT_MAX = 8
 CLOSE_WAIT_MS = 60_000  # closing waits this long at most for background work to end
 LAYOUT_VERSION = 2  # raise when docks or toolbars change, so a layout saved by an older version is not applied
@@ -66,71 +63,6 @@ def untitled_example() -> Project:
     project = load_project(default_example())
     mask = str(project.resolve(project.subject_mask)) if project.subject_mask else None
     return replace(project, image=str(project.resolve(project.image)), subject_mask=mask, path=None)
-
-
-AUTOSAVE_SUFFIX = ".autosave"
-UNTITLED_STEM = "untitled"
-_SESSION = f"{os.getpid()}-{int(time.time())}"  # names this run's untitled autosave, so two runs never share one
-
-
-def untitled_folder() -> Path:
-    """Where autosaves of untitled work live (the application's data folder)."""
-    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home())
-
-
-def autosave_path(project_path: Path | None, session: str = _SESSION) -> Path:
-    """The side file autosave writes: `NAME.pasproj.autosave` beside the project, or one per run for untitled work."""
-    if project_path is not None:
-        return project_path.with_name(project_path.name + AUTOSAVE_SUFFIX)
-    return untitled_folder() / f"{UNTITLED_STEM}-{session}.pasproj{AUTOSAVE_SUFFIX}"
-
-
-def found_autosaves(project_paths: list[Path]) -> list[Path]:
-    """Every autosave worth offering, newest first: untitled ones, and those newer than their project."""
-    found = []
-    with contextlib.suppress(OSError):
-        found += [p for p in untitled_folder().glob(f"{UNTITLED_STEM}*.pasproj{AUTOSAVE_SUFFIX}") if p.is_file()]
-    for project_path in dict.fromkeys(project_paths):
-        side = autosave_path(project_path)
-        with contextlib.suppress(OSError):
-            if side.is_file() and (not project_path.is_file() or side.stat().st_mtime > project_path.stat().st_mtime):
-                found.append(side)
-    return sorted(dict.fromkeys(found), key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def project_of_autosave(side: Path) -> Path | None:
-    """The project a side file belongs to (None for untitled work)."""
-    if side.parent == untitled_folder() and side.name.startswith(UNTITLED_STEM):  # also the one name of old versions
-        return None
-    return side.with_name(side.name.removesuffix(AUTOSAVE_SUFFIX))
-
-
-def clean_stale_temps(project_paths: list[Path]) -> None:
-    """Remove what killed saves and autosaves left: beside each project, and in the untitled folder."""
-    for project_path in dict.fromkeys(project_paths):
-        for target in (project_path, autosave_path(project_path), autosave_mask_path(project_path)):
-            remove_stale_temps(target)
-    with contextlib.suppress(OSError):
-        for side in untitled_folder().glob(f"*{TEMP_TAG}*"):
-            remove_stale_temps(side.parent / side.name[1:side.name.index(TEMP_TAG)])
-
-
-def checked_pictures(project: Project, preview: PuppetPreview) -> Project:
-    """`project` once its picture and subject mask read (ProjectError otherwise), so a bad file never replaces
-    the open document and nothing fails later in painting; the picture read is kept for the preview."""
-    preview.reference(project)
-    project.read_subject_mask()
-    return project
-
-
-def autosave_mask_path(project_path: Path | None) -> Path:
-    """The side PNG that holds a painted, unsaved subject mask beside the autosave file."""
-    return mask_side(autosave_path(project_path))
-
-
-def mask_side(side: Path) -> Path:
-    """The painted-mask PNG that goes with the autosave file `side`."""
-    return side.with_name(side.name + ".mask.png")
 
 
 def blank_project(image: Path) -> Project:
@@ -167,7 +99,6 @@ class MainWindow(QMainWindow):
         self.settings = settings or studio_settings()
         self.keep_layout = True  # closing saves the geometry and dock layout into the settings
         self.doc = Document(project or untitled_example())
-        self.untitled_side: Path | None = None  # an untitled autosave recovered from another run
         self.preview = preview or PuppetPreview()
         self.preview.setParent(self)
         self.playback = Playback(self.doc, self)
@@ -193,9 +124,8 @@ class MainWindow(QMainWindow):
         self.doc.path_changed.connect(self._update_title)
         self.doc.selection_changed.connect(self._show_selection_status)
         self.doc.refused.connect(lambda m: self.statusBar().showMessage(m, 10000))
-        self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS)
-        self.autosave_timer.timeout.connect(self.autosave)
-        self.autosave_timer.start()
+        self.autosaves = Autosaves(self)  # the side file of unsaved work, every minute, and its recovery
+        self.mask_files = MaskFiles()  # mask PNGs of earlier saves: reused by the next, removed on close
         self.drops = DropOpener(self, self.canvas.viewport())  # a picture or project dropped on the window opens
         self.resize(1500, 920)
         self._update_title()
@@ -318,7 +248,7 @@ class MainWindow(QMainWindow):
         m = bar.addMenu("&File")
         m.addActions([self.act_new, self.act_open])
         self.recent_menu = m.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.recent_menu.aboutToShow.connect(self.fill_recent)
         m.addSeparator()
         m.addActions([self.act_save, self.act_save_as])
         m.addSeparator()
@@ -515,9 +445,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Add bones first: the mask is grown from them", 5000)
             return
         ref = self.preview.shown_reference(self.doc.project)
-        self.busy.start("Mask from rig", grabcut_mask, (ref[..., :3].copy(), rig), self._apply_mask_from_rig)
+        self.busy.start("Mask from rig", grabcut_mask, (ref[..., :3].copy(), rig), self.apply_mask_from_rig)
 
-    def _apply_mask_from_rig(self, mask: np.ndarray) -> None:
+    def apply_mask_from_rig(self, mask: np.ndarray) -> None:
+        """Make `mask` (what Mask from rig's GrabCut returned) the painted mask, shown at once."""
         self.doc.apply_mask(mask, "Mask from rig")
         self.overlay_actions["mask"].setChecked(True)
         self.statusBar().showMessage("Mask from rig: done (Ctrl+Z to undo)", 5000)
@@ -559,11 +490,11 @@ class MainWindow(QMainWindow):
             return False
         if ask and not self.maybe_save():
             return False
-        self._discard_autosave()
+        self.autosaves.discard()
         self.set_project(project)
         if downscaled:
             self.doc.undo_stack.resetClean()  # the picture was swapped for a smaller copy: unsaved until saved
-        self._add_recent(project.path)
+        self.add_recent(project.path)
         if ask and recover:
             self.offer_recovery(only=project.path)
         return True
@@ -571,9 +502,9 @@ class MainWindow(QMainWindow):
     def set_project(self, project: Project) -> None:
         """Show `project` with a fresh undo history."""
         self.playback.stop()
+        self.mask_files.release()  # the old history goes: the masks only it pointed at can go too
         self.doc.reset(project)
-        self.canvas._fitted_once = False
-        self.canvas.fit()
+        self.canvas.refit()
 
     def new_project(self) -> None:
         if not self.maybe_save():
@@ -599,7 +530,7 @@ class MainWindow(QMainWindow):
         if not any(n > images.MAX_PIXELS for n in pixels) or any(n > 4 * images.MAX_PIXELS for n in pixels):
             return None  # not too large, or too large even to downscale here: the error says so
         w, h = sizes["image"]
-        if not self._ask_yes("Picture too large",
+        if not self.ask_yes("Picture too large",
                              f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies "
                              "beside the project's pictures and use them (the rig and keys are scaled to match; "
                              "save to keep it)?"):
@@ -611,19 +542,19 @@ class MainWindow(QMainWindow):
         return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")),
                                 self.preview)
 
-    def _ask_yes(self, title: str, text: str) -> bool:
+    def ask_yes(self, title: str, text: str) -> bool:
         """A Yes / No question (Yes the default); True when the answer is Yes."""
         answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.Yes)
         return answer == QMessageBox.StandardButton.Yes
 
-    def _blank_project_offering_downscale(self, image: Path) -> Project | None:
+    def blank_project_offering_downscale(self, image: Path) -> Project | None:
         """A blank project on `image`; a picture over the pixel limit is offered a downscaled copy beside it."""
         try:
             return blank_project(image)
         except ImageTooLarge as err:
             w, h = err.size
-            if not self._ask_yes("Picture too large", f"{image.name} is {w}x{h}, more than this program reads. "
+            if not self.ask_yes("Picture too large", f"{image.name} is {w}x{h}, more than this program reads. "
                                  "Make a smaller copy beside it and use that?"):
                 return None
             return blank_project(_smaller_copy(image))
@@ -642,104 +573,30 @@ class MainWindow(QMainWindow):
         return self.save_to(Path(path if path.endswith(".pasproj") else path + ".pasproj"))
 
     def save_to(self, path: Path) -> bool:
-        """Write atomically (a painted mask goes to a PNG beside it); the document becomes clean."""
-        old_path = self.doc.path
+        """Write the project and a painted mask as one unit (qt/saving.py); the document becomes clean."""
+        before, old_side = self.doc.project, self.autosaves.side()
         try:
-            saved = save_work(self.doc.project, self.doc.mask, Path(path))
+            saved = save_work(before, self.doc.mask, Path(path), self.mask_files.unused(Path(path)))
         except (OSError, ProjectError) as err:
-            QMessageBox.critical(self, "Cannot save", f"{path}: {_reason(err)}")
+            QMessageBox.critical(self, "Cannot save", f"{path}: {short_reason(err)}")
             return False
-        old_side = self._side()
+        self.mask_files.saved(before, saved)
         self.doc.replace_saved(saved)
-        for side in (old_side, autosave_path(old_path), autosave_path(saved.path)):
-            _remove_quietly(side)
-            _remove_quietly(mask_side(side))
-        self.untitled_side = None
-        self._add_recent(saved.path)
+        self.autosaves.saved(old_side, before.path, saved.path)
+        self.add_recent(saved.path)
         self.statusBar().showMessage(f"Saved {saved.path}", 5000)
         return True
 
     def autosave(self) -> Path | None:
-        """Write unsaved work to the side file (never to the project itself)."""
-        if not self.doc.dirty:
-            return None
-        side = self._side()
-        try:
-            autosave_work(self.doc.project, self.doc.mask, side)
-        except (OSError, ProjectError) as err:
-            self.statusBar().showMessage(f"Autosave failed: {_reason(err)}", 8000)
-            return None
-        self.statusBar().showMessage(f"Autosaved to {side.name}", 3000)
-        return side
+        """Write unsaved work to the side file now (the timer does it every minute); the file, or None."""
+        return self.autosaves.write()
 
     def offer_recovery(self, only: Path | None = None) -> bool:
-        """Offer every autosave found (untitled work, this project's, recent projects'), or `only` that
-        project's; recover the one chosen.
+        """Offer the autosaves found (or `only` that project's) and recover the one chosen (qt/autosave.py)."""
+        return self.autosaves.offer_recovery(only)
 
-        The recovered work arrives as an undoable change on the project it belongs to, or as untitled work.
-        """
-        projects = [only] if only else [p for p in [self.doc.path, *map(Path, self.recent_files())] if p]
-        clean_stale_temps(projects)
-        own_untitled = self._side() if self.doc.path is None else None  # this run's, being written now
-        found = [side for side in found_autosaves(projects) if side != own_untitled
-                 and (only is None or project_of_autosave(side) == only)]
-        if not found:
-            return False
-        side = self._choose_autosave(found)
-        if side is None:
-            return False
-        owner = project_of_autosave(side)
-        try:
-            recovered = checked_pictures(load_project(side), self.preview)
-            if owner is not None and owner != self.doc.path and not self.open_path(owner, ask=True, recover=False):
-                return False
-        except ProjectError as err:
-            QMessageBox.warning(self, "Cannot recover", str(err))
-            return False
-        if owner is None:
-            if not self.maybe_save():
-                return False
-            mask = str(recovered.resolve(recovered.subject_mask)) if recovered.subject_mask else None
-            self.doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image)),
-                                   subject_mask=mask))
-            self.doc.undo_stack.resetClean()  # recovered work is unsaved work: Save and Close ask
-            self.untitled_side = side  # keep autosaving there; Save or Close removes it
-        else:
-            self.doc.apply(replace(recovered, path=self.doc.path), "Recover autosave")
-        painted = mask_side(side)
-        if painted.is_file():
-            with contextlib.suppress(ImageReadError):
-                self.doc.apply_mask(read_mask(painted), "Recover painted mask")
-        return True
-
-    def _choose_autosave(self, found: list[Path]) -> Path | None:
-        """Ask which autosave to recover: a yes/no for one, a list for several (newest first)."""
-        def label(side: Path) -> str:
-            owner = project_of_autosave(side)
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(side.stat().st_mtime))
-            return f"{owner.name if owner else 'Untitled work'} — {when} — {side}"
-        if len(found) == 1:
-            return found[0] if self._ask_yes("Recover unsaved work?", f"{label(found[0])}\nholds changes that "
-                                             "were not saved (the program may have stopped). Recover them?") else None
-        labels = [label(side) for side in found]
-        choice, ok = QInputDialog.getItem(self, "Recover unsaved work?",
-                                          f"{len(found)} autosaves hold changes that were not saved. Recover:",
-                                          labels, 0, False)
-        return found[labels.index(choice)] if ok and choice in labels else None
-
-    def _side(self) -> Path:
-        """This document's autosave file (untitled work recovered from another run keeps its file)."""
-        if self.doc.path is None and self.untitled_side is not None:
-            return self.untitled_side
-        return autosave_path(self.doc.path)
-
-    def _discard_autosave(self) -> None:
-        side = self._side()
-        _remove_quietly(side)
-        _remove_quietly(mask_side(side))
-        self.untitled_side = None
-
-    def _add_recent(self, path: Path | None) -> None:
+    def add_recent(self, path: Path | None) -> None:
+        """Put `path` first in File > Open Recent (a project, or a picture a new project started on)."""
         if path is None:
             return
         recent = [p for p in self.recent_files() if p != str(path)]
@@ -749,7 +606,8 @@ class MainWindow(QMainWindow):
         value = self.settings.value("recent", [])
         return [value] if isinstance(value, str) else list(value or [])
 
-    def _fill_recent(self) -> None:
+    def fill_recent(self) -> None:
+        """List the recent files in File > Open Recent (filled each time the menu opens)."""
         self.recent_menu.clear()
         for path in self.recent_files():
             self.recent_menu.addAction(path, lambda p=path: open_any(self, p))  # a picture: a new project on it
@@ -760,7 +618,8 @@ class MainWindow(QMainWindow):
         if self.render_panel.controller.running:
             self.render_panel.cancel_render()
         if self.maybe_save():
-            self._discard_autosave()
+            self.autosaves.discard()
+            self.mask_files.release()
             if self.keep_layout:
                 self.save_layout()
             self.stop_workers()
@@ -786,79 +645,10 @@ class MainWindow(QMainWindow):
             QApplication.restoreOverrideCursor()
 
 
-def mask_target(project_path: Path, project: Project) -> Path:
-    """Where a painted mask saved with `project_path` goes: `<name>_mask.png` beside it.
-
-    A file of that name is replaced only when it is this project's own mask; any other file keeps its bytes
-    and the mask takes a fresh name. The path is absolute so that save_project makes it relative to the
-    folder the project is saved in (the untitled or old project's folder is not where the mask went).
-    """
-    stem, folder = project_path.stem, project_path.resolve().parent
-    own = project.resolve(project.subject_mask) if project.subject_mask else None
-    name, n = f"{stem}_mask.png", 2
-    while (folder / name).exists() and (folder / name).resolve() != own:
-        name, n = f"{stem}_mask{n}.png", n + 1
-    return folder / name
-
-
-def save_work(project: Project, mask: np.ndarray | None, path: Path) -> Project:
-    """The window's Save: `project` to `path` and a painted `mask` to a PNG beside it, each atomically.
-
-    The project is checked first (save_project refuses what load_project would), so a refused save writes
-    nothing; a mask file this save created is removed again when the project cannot be written. Returns the
-    project as saved.
-    """
-    if mask is None:
-        return save_project(project, path)
-    target = mask_target(path, project)
-    with_mask = replace(project, subject_mask=str(target))
-    project_bytes(with_mask)  # ProjectError before anything is written
-    existed = target.exists()
-    _write_png(mask, target)
-    try:
-        return save_project(with_mask, path)
-    except BaseException:
-        if not existed:
-            _remove_quietly(target)
-        raise
-
-
-def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None:
-    """The window's autosave: `project` to the side file `side`, a painted mask to the PNG beside it."""
-    side.parent.mkdir(parents=True, exist_ok=True)
-    project_bytes(project)  # ProjectError before anything is written
-    if mask is not None:
-        _write_png(mask, mask_side(side))
-    else:
-        _remove_quietly(mask_side(side))
-    save_project(project, side)
-
-
 def _smaller_copy(image: Path) -> Path:
     """A downscaled copy of `image` beside it; ProjectError (one line) when that folder cannot take it."""
     try:
         return downscaled_copy(image)
     except OSError as err:
-        raise ProjectError(f"cannot write a smaller copy beside it ({_reason(err)}); copy the picture into a "
+        raise ProjectError(f"cannot write a smaller copy beside it ({short_reason(err)}); copy the picture into a "
                            "folder you can write to and use that", source=str(image)) from None
-
-
-def _reason(err: Exception) -> str:
-    """An error as a short reason: an OSError's own words (with the file), else its text."""
-    if isinstance(err, OSError) and err.strerror:
-        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-    return str(err)
-
-
-def _write_png(mask: np.ndarray, path: Path) -> None:
-    """A boolean mask as a black-and-white PNG, written atomically."""
-    ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-    if not ok:
-        raise OSError(f"could not encode {path.name}")
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(png.tobytes())  # raises on a full disk; the temporary is removed
-
-
-def _remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()

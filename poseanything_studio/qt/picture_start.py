@@ -31,14 +31,14 @@ def start_from_picture(window, picture: Path, ask: bool = True) -> bool:
     if ask and not window.maybe_save():
         return False
     try:
-        project = window._blank_project_offering_downscale(picture)
+        project = window.blank_project_offering_downscale(picture)
     except (ProjectError, ImageReadError) as err:
         QMessageBox.critical(window, "Cannot use this picture", str(err))
         window.statusBar().showMessage(str(err), 10000)
         return False
     if project is None:
         return False
-    window._discard_autosave()
+    window.autosaves.discard()
     window.set_project(project)
     show_new_picture(window, picture)
     return True
@@ -48,7 +48,7 @@ def show_new_picture(window, picture: Path) -> None:
     """The window ready to rig a new picture: the Rig tool, setup mode, a hint, and the picture in Recent."""
     window.tool_actions["rig"].setChecked(True)
     window.act_animate.setChecked(False)
-    window._add_recent(picture.resolve())
+    window.add_recent(picture.resolve())
     window.statusBar().showMessage(NEW_PICTURE_HINT, 10000)
 
 

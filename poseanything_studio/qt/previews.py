@@ -114,6 +114,10 @@ class PuppetPreview(QObject):
             self._reference_cache = (path, project.read_image())
         return self._reference_cache[1]
 
+    def forget_reference(self) -> None:
+        """Read the picture again next time (it may have changed on disk since it was read)."""
+        self._reference_cache = None
+
     def shown_reference(self, project: Project) -> np.ndarray:
         """The picture to draw: the project's, or a grey stand-in (and `failed` once) when it cannot be read now.
 
@@ -203,3 +207,11 @@ class PuppetPreview(QObject):
 @thread_worker
 def _mesh_worker(inputs: MeshInputs) -> MeshResult:
     return build_mesh(inputs)
+
+
+def checked_pictures(project: Project, preview: PuppetPreview) -> Project:
+    """`project` once its picture and subject mask read (ProjectError otherwise), so a bad file never replaces
+    the open document and nothing fails later in painting; the picture read is kept for the preview."""
+    preview.reference(project)
+    project.read_subject_mask()
+    return project

@@ -39,14 +39,15 @@ from PySide6.QtWidgets import (
 from superqt.utils import thread_worker
 
 from ..core.project import MAX_PROMPT_CHARS
+from ..rendering.devices import DeviceProbe, probe_devices
 from ..rendering.events import Frame, Preview, Progress
 from ..rendering.export import OutputError, output_target, write_frames
 from ..rendering.job import NeuralOptions, neural_options
-from .devices import DeviceProbe, probe_devices
+from ..rendering.model_folders import checkpoint_note, neural_unavailable_reason
 from .document import Document
 from .previews import rgb_image
 from .timeline import FramesSpinBox
-from .worker import RenderController, RenderRequest, RenderResult, checkpoint_note, neural_unavailable_reason
+from .worker import RenderController, RenderRequest, RenderResult
 
 # Export's choices: the file dialog's filter, the suffix it adds, the subject's alpha (formats.py, for each kind).
 EXPORT_CHOICES = (
@@ -130,7 +131,7 @@ class RenderPanel(QWidget):
         self._notice = ""  # the last render's note (e.g. no checkpoint), shown until the next render
         self._probe_worker = None
         self._settings_timer = QTimer(self, singleShot=True, interval=500)
-        self._settings_timer.timeout.connect(self._apply_settings)
+        self._settings_timer.timeout.connect(self.apply_settings)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(self._form())
@@ -158,24 +159,24 @@ class RenderPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.renderer = QComboBox()
         self.renderer.addItems(["puppet", "poseanything"])
-        self.renderer.currentIndexChanged.connect(lambda: self._touch("renderer"))
+        self.renderer.currentIndexChanged.connect(lambda: self.field_edited("renderer"))
         form.addRow("Renderer", self.renderer)
         form.addRow("Device", self._device_row())
         self.model_dir = QLineEdit(placeholderText="Wan2.2-TI2V-5B-Diffusers folder")
-        self.model_dir.editingFinished.connect(lambda: self._touch("model_dir"))
+        self.model_dir.editingFinished.connect(lambda: self.field_edited("model_dir"))
         form.addRow("Model", self._path_row(self.model_dir, self._browse_model))
         self.checkpoint = QLineEdit(placeholderText="optional: poseanything.safetensors in the model folder, or none")
-        self.checkpoint.editingFinished.connect(lambda: self._touch("checkpoint"))
+        self.checkpoint.editingFinished.connect(lambda: self.field_edited("checkpoint"))
         form.addRow("Checkpoint", self._path_row(self.checkpoint, self._browse_checkpoint))
         self.init = QComboBox(toolTip="noise: a plain render; puppet: refine the puppet render (SDEdit), keeping "
                                       "its motion and silhouette")
         for value, label in INITS:
             self.init.addItem(label, value)
-        self.init.currentIndexChanged.connect(lambda: self._touch("init"))
+        self.init.currentIndexChanged.connect(lambda: self.field_edited("init"))
         self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                        toolTip="how much of the schedule a puppet refinement re-runs: near 0 keeps "
                                                "the puppet video, 1 is a plain render")
-        self.strength.valueChanged.connect(lambda: self._touch("strength"))
+        self.strength.valueChanged.connect(lambda: self.field_edited("strength"))
         row = QHBoxLayout()
         row.addWidget(self.init, 2)
         row.addWidget(QLabel("strength"))
@@ -191,7 +192,7 @@ class RenderPanel(QWidget):
         self.negative = PromptEdit(placeholderText="What to avoid")
         for name, edit in (("prompt", self.prompt), ("negative_prompt", self.negative)):
             edit.setFixedHeight(44)
-            edit.textChanged.connect(lambda name=name: self._touch(name))
+            edit.textChanged.connect(lambda name=name: self.field_edited(name))
             edit.refused.connect(self.status.emit)
         form.addRow("Prompt", self.prompt)
         form.addRow("Negative", self.negative)
@@ -203,7 +204,7 @@ class RenderPanel(QWidget):
                                ("seed", "seed", self.seed)):
             row2.addWidget(QLabel(label))
             row2.addWidget(w, 1)
-            w.valueChanged.connect(lambda _v, name=name: self._touch(name))
+            w.valueChanged.connect(lambda _v, name=name: self.field_edited(name))
         form.addRow("Sampling", row2)
         self.width_spin = QSpinBox(minimum=32, maximum=4096, singleStep=32)
         self.height_spin = QSpinBox(minimum=32, maximum=4096, singleStep=32)
@@ -213,7 +214,7 @@ class RenderPanel(QWidget):
                                ("frames", "frames", self.frames_spin)):
             row3.addWidget(QLabel(label))
             row3.addWidget(w, 1)
-            w.editingFinished.connect(lambda name=name: self._touch(name))
+            w.editingFinished.connect(lambda name=name: self.field_edited(name))
         form.addRow("Size", row3)
         self._neural_widgets = (self.device, self.model_dir, self.checkpoint, self.init, self.strength,
                                 self.prompt, self.negative, self.steps, self.guidance, self.seed)
@@ -298,7 +299,13 @@ class RenderPanel(QWidget):
             self.render_button.setEnabled(reason is None)
         self.render_button.setToolTip(f"Cannot render: {reason}" if reason else "Render with these settings")
 
-    def _touch(self, name: str) -> None:
+    def drop_pending_settings(self) -> None:
+        """Forget field edits not yet written into the project (the panel is going away)."""
+        self._settings_timer.stop()
+        self._touched.clear()
+
+    def field_edited(self, name: str) -> None:
+        """The user changed the field `name`: it is written into the project shortly (apply_settings)."""
         if self._syncing:
             return
         self._touched.add(name)
@@ -306,8 +313,9 @@ class RenderPanel(QWidget):
         if name in AVAILABILITY_FIELDS:  # not per keystroke of the prompt: the check reads the disk
             self._refresh_availability()
 
-    def _apply_settings(self) -> None:
-        """Write the fields the user changed into the project (one undo step); nothing else changes."""
+    def apply_settings(self) -> None:
+        """Write the fields the user changed into the project now (one undo step); nothing else changes."""
+        self._settings_timer.stop()
         touched, self._touched = self._touched, set()
         if not touched:
             return
@@ -331,14 +339,14 @@ class RenderPanel(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Model folder (Wan2.2-TI2V-5B, diffusers layout)")
         if folder:
             self.model_dir.setText(folder)
-            self._touch("model_dir")
+            self.field_edited("model_dir")
 
     def _browse_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "PoseAnything checkpoint", self.model_dir.text(),
                                               "Checkpoint (*.safetensors)")
         if path:
             self.checkpoint.setText(path)
-            self._touch("checkpoint")
+            self.field_edited("checkpoint")
 
     # -- devices --------------------------------------------------------------------------------
     def _start_probe(self) -> None:
@@ -398,8 +406,7 @@ class RenderPanel(QWidget):
         """Snapshot the project and render it in the worker."""
         if self.controller.running:
             return
-        self._settings_timer.stop()
-        self._apply_settings()
+        self.apply_settings()
         reason = self.unavailable_reason()
         if reason:
             self.status.emit(f"Cannot render: {reason}")

@@ -5,9 +5,9 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _private_untitled_folder(tmp_path, monkeypatch):
-    from poseanything_studio.qt import main_window
+    from poseanything_studio.qt import autosave
 
     folder = tmp_path / "appdata"
     folder.mkdir()
-    monkeypatch.setattr(main_window, "untitled_folder", lambda: folder)
+    monkeypatch.setattr(autosave, "untitled_folder", lambda: folder)
     return folder

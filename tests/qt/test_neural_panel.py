@@ -11,8 +11,9 @@ import time
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from poseanything_studio.qt import devices, render_panel
-from poseanything_studio.qt.devices import CudaDevice, DeviceProbe
+from poseanything_studio.qt import render_panel
+from poseanything_studio.rendering import devices, model_folders
+from poseanything_studio.rendering.devices import CudaDevice, DeviceProbe
 
 SMALL = {"w": 128, "h": 96, "frames": 5}
 
@@ -34,7 +35,7 @@ def set_spin(qtbot, spin, value) -> None:
 def ui(studio):
     """The studio window; afterwards the panel's pending edit timer is stopped (no save prompt at exit)."""
     yield studio
-    studio.render_panel._settings_timer.stop()
+    studio.render_panel.drop_pending_settings()
 
 
 def choose_tiny_on_cpu(panel, qtbot, model_dir, steps: int) -> None:
@@ -150,7 +151,7 @@ def test_cpu_is_for_test_models_only(ui, qtbot, tiny_dir, tmp_path):
     big = tmp_path / "big"
     shutil.copytree(tiny_dir, big)
     with open(big / "transformer" / "diffusion_pytorch_model.safetensors", "ab") as f:
-        f.truncate(render_panel.neural_unavailable_reason.__globals__["CPU_MODEL_LIMIT_BYTES"] + 1)
+        f.truncate(model_folders.CPU_MODEL_LIMIT_BYTES + 1)
     panel = ui.render_panel
     choose_tiny_on_cpu(panel, qtbot, big, steps=2)
     assert not panel.render_button.isEnabled() and "test models only" in panel.render_button.toolTip()
@@ -175,10 +176,10 @@ def test_probe_reads_nvidia_smi_and_asks_torch(monkeypatch):
     assert [(g.index, g.name, g.memory_mib) for g in gpus] == [(0, "NVIDIA GeForce RTX 4090", 24564),
                                                                (1, "NVIDIA RTX A6000", 49140)]
     monkeypatch.setattr(devices, "nvidia_smi_gpus", lambda: gpus)
-    monkeypatch.setattr(devices, "_ask_torch", lambda: {"cuda": False, "build": None, "names": []})
+    monkeypatch.setattr(devices, "ask_torch", lambda: {"cuda": False, "build": None, "names": []})
     probe = devices.probe_devices()
     assert probe.devices == () and "CPU-only build" in probe.note
-    monkeypatch.setattr(devices, "_ask_torch", lambda: {"cuda": True, "build": "12.8", "names": ["RTX 4090"]})
+    monkeypatch.setattr(devices, "ask_torch", lambda: {"cuda": True, "build": "12.8", "names": ["RTX 4090"]})
     assert [d.device for d in devices.probe_devices().devices] == ["cuda:0"]  # torch sees one (CUDA_VISIBLE_DEVICES)
     monkeypatch.setattr(devices, "nvidia_smi_gpus", lambda: [])
     assert "no NVIDIA GPU" in devices.probe_devices().note

@@ -61,7 +61,7 @@ def test_a_pinned_paw_stays_planted_while_the_hips_move(studio, qtbot):
     doc.select(joints=["back_l_paw"])
     studio.act_pin.trigger()
     assert "back_l_paw" in doc.project.pins
-    assert studio.canvas._joints["back_l_paw"].pinned
+    assert studio.canvas.joint_handles["back_l_paw"].pinned
     paw, hips = joint_xy(doc, "back_l_paw"), joint_xy(doc, "hips")
     drag(qtbot, studio, hips, hips + (15, 12))
     assert np.allclose(joint_xy(doc, "back_l_paw"), paw, atol=0.05)

@@ -38,8 +38,8 @@ def drag(qtbot: QtBot, window, a, b, steps: int = 5, modifier=Qt.KeyboardModifie
 def test_open_example_shows_picture_rig_and_rows(studio):
     doc = studio.doc
     assert doc.project.path.name == "cat.pasproj"
-    assert len(studio.canvas._joints) == len(doc.project.rig.joints) > 5
-    assert len(studio.canvas._bones) == len(doc.project.rig.bones)
+    assert len(studio.canvas.joint_handles) == len(doc.project.rig.joints) > 5
+    assert len(studio.canvas.bone_lines) == len(doc.project.rig.bones)
     assert not studio.canvas.image_item.pixmap().isNull()
     assert studio.timeline.dopesheet.rows()[0] == CAMERA_ROW
     assert studio.windowTitle().startswith("cat.pasproj")
@@ -65,7 +65,7 @@ def test_add_joints_by_click_and_bone_by_drag(studio, qtbot):
     assert not any(third in (b.a, b.b) for b in rig.bones)
     drag(qtbot, studio, (160, 60), (220, 90))  # drag joint -> joint adds a bone
     assert any({b.a, b.b} == {second, third} for b in studio.doc.project.rig.bones)
-    assert len(studio.canvas._joints) == len(rig.joints)
+    assert len(studio.canvas.joint_handles) == len(rig.joints)
 
 
 def test_move_joint_keys_it_at_the_playhead_and_undo_redo(studio, qtbot):
@@ -156,7 +156,7 @@ def test_camera_tool_pans_zooms_and_keys(studio, qtbot):
     params = edits.camera_at(doc.project, 12)
     assert params[0] > 20 and abs(params[1]) < 2
     assert 12 in edits.key_frames(doc.project, CAMERA_ROW)
-    studio.canvas._wheel_camera(2, roll=False)
+    studio.canvas.wheel_camera(2, roll=False)
     assert edits.camera_at(doc.project, 12)[2] > 1.1
 
 

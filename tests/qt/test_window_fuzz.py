@@ -21,8 +21,9 @@ from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.images import read_mask
 from poseanything_studio.core.project import Project, load_project, project_bytes, project_from_dict
 from poseanything_studio.core.templates import load_templates, placed
+from poseanything_studio.qt.autosave import autosave_work, mask_side
 from poseanything_studio.qt.document import Document
-from poseanything_studio.qt.main_window import autosave_work, mask_side, save_work
+from poseanything_studio.qt.saving import save_work
 
 SEQUENCES = int(__import__("os").environ.get("FUZZ_SEQUENCES", 500))
 NAMES = ["knee", "Ellbogen", "épaule", "手首", "tip\udc80", "a" * 64, "bad name", "x" * 65, "hips", "mid"]

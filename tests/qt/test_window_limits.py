@@ -76,7 +76,7 @@ def test_a_pasted_prompt_is_cut_to_the_limit_and_the_project_saves(studio, examp
     field.insertFromMimeData(data)
     assert len(field.toPlainText()) == P.MAX_PROMPT_CHARS
     assert "at most 10,000 characters" in studio.statusBar().currentMessage()
-    studio.render_panel._apply_settings()
+    studio.render_panel.apply_settings()
     assert studio.doc.project.render.prompt == "x" * P.MAX_PROMPT_CHARS
     assert studio.save_to(examples_dir / "prompt.pasproj")
     assert load_project(examples_dir / "prompt.pasproj").render.prompt == "x" * P.MAX_PROMPT_CHARS
@@ -119,7 +119,7 @@ def test_a_smaller_copy_that_cannot_be_written_is_a_dialog(studio, tmp_path, mon
         raise PermissionError(13, "Permission denied", str(Path(path).with_name(".big_122x81.png.pastmp-1")))
 
     monkeypatch.setattr(main_window, "downscaled_copy", read_only_folder)
-    monkeypatch.setattr(studio, "_ask_yes", lambda *_a: True)
+    monkeypatch.setattr(studio, "ask_yes", lambda *_a: True)
     monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda *a, **k: (str(picture), ""))
     before = studio.doc.project
     studio.new_project()  # raised PermissionError out of the slot before
@@ -178,8 +178,9 @@ def test_render_settings_past_the_render_budget_are_refused_and_the_fields_come_
     panel.width_spin.setValue(4096)
     panel.height_spin.setValue(4096)
     panel.frames_spin.setValue(2401)
-    panel._touched |= {"size", "frames"}
-    panel._apply_settings()
+    panel.field_edited("size")
+    panel.field_edited("frames")
+    panel.apply_settings()
     assert studio.doc.project == before
     assert "more than one render makes" in studio.statusBar().currentMessage()
     assert (panel.width_spin.value(), panel.height_spin.value()) == before.size

@@ -75,8 +75,8 @@ def test_dropping_a_picture_starts_a_project_and_dropping_a_project_opens_it(stu
 
 def test_a_recent_picture_opens_a_new_project_on_it(studio, tmp_path):
     picture = drawing(tmp_path / "recent.png")
-    studio._add_recent(picture)
-    studio._fill_recent()
+    studio.add_recent(picture)
+    studio.fill_recent()
     action = next(a for a in studio.recent_menu.actions() if a.text() == str(picture))
     action.trigger()
     assert Path(studio.doc.project.image) == picture.resolve() and studio.doc.project.path is None

@@ -20,7 +20,7 @@ from PIL import Image
 from poseanything_studio.core import edits
 from poseanything_studio.core.fileio import TEMP_TAG
 from poseanything_studio.core.project import load_project
-from poseanything_studio.qt import main_window
+from poseanything_studio.qt import autosave
 from poseanything_studio.qt.main_window import blank_project, checked_pictures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +127,7 @@ def test_a_save_or_autosave_killed_at_any_moment_loses_nothing(examples_dir, tmp
     """SIGKILL a window saving and autosaving in a loop, at random moments, many times: the project always
     opens (the old or the new version), and work that reached an autosave is in the project or is offered back."""
     project = examples_dir / "cat.pasproj"
-    side = main_window.autosave_path(project)
+    side = autosave.autosave_path(project)
     rng = random.Random(2121)
     seeds_seen = set()
     for kill in range(12):
@@ -143,7 +143,7 @@ def test_a_save_or_autosave_killed_at_any_moment_loses_nothing(examples_dir, tmp
         saved = load_project(project)  # never half-written, never gone
         saved.read_subject_mask()  # its mask is a whole PNG
         newest = saved.render.seed
-        if side.is_file() and main_window.found_autosaves([project]) == [side]:
+        if side.is_file() and autosave.found_autosaves([project]) == [side]:
             recovered = load_project(side)
             newest = max(newest, recovered.render.seed)
         assert newest >= max(_numbers(lines, "autosaved")), (kill, lines[-3:], saved.render.seed)
@@ -187,3 +187,86 @@ def test_a_screenshot_is_written_whole_or_not_at_all(examples_dir, tmp_path, qtb
     assert run_window(str(examples_dir / "cat.pasproj"), screenshot=str(missing)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"poseanything-studio: could not write {missing}"]
+
+
+def _mask(rows: int) -> np.ndarray:
+    mask = np.zeros((480, 832), bool)
+    mask[:rows] = True
+    return mask
+
+
+def test_a_save_that_fails_after_writing_the_mask_leaves_the_old_project_and_mask(studio, examples_dir,
+                                                                                    monkeypatch):
+    from poseanything_studio.qt import saving
+
+    project = examples_dir / "cat.pasproj"
+    studio.doc.apply_mask(_mask(100), "Paint mask")
+    assert studio.save_to(project)
+    before = _files(examples_dir)
+    studio.doc.apply_mask(_mask(300), "Paint mask")
+
+    def full_disk(*_a, **_k):
+        raise OSError(28, "No space left on device", str(project))
+    monkeypatch.setattr(saving, "save_project", full_disk)  # the new mask is written, then the project fails
+    assert not studio.save_to(project)
+    assert studio.dialogs and studio.dialogs[-1][0] == "Cannot save"
+    assert np.array_equal(load_project(project).read_subject_mask(), _mask(100))
+    assert not _files(examples_dir) - before  # the mask it wrote went again
+
+
+KILLED_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import numpy as np
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.qt import saving
+    from poseanything_studio.qt.app import application
+    from poseanything_studio.qt.main_window import MainWindow
+    app = application()
+    path, when = Path(sys.argv[1]), sys.argv[2]
+    window = MainWindow(load_project(path))
+    def mask(rows):
+        m = np.zeros((480, 832), bool)
+        m[:rows] = True
+        return m
+    window.doc.apply_mask(mask(100))
+    assert window.save_to(path)
+    window.doc.apply_mask(mask(300))
+    real = saving.save_project
+    def killed(project, target):
+        if when == "before the project":
+            os.kill(os.getpid(), signal.SIGKILL)
+        saved = real(project, target)
+        os.kill(os.getpid(), signal.SIGKILL)
+    saving.save_project = killed
+    window.save_to(path)
+""")
+
+
+@pytest.mark.parametrize("when", ["before the project", "after the project"])
+def test_a_save_killed_between_mask_and_project_opens_with_the_mask_it_points_at(examples_dir, tmp_path, when):
+    """The mask and the project are one unit: killed after the new mask is written (before the project) the
+    project opens with its old mask; killed once the project is written, with the new one."""
+    project = examples_dir / "cat.pasproj"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    child = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(project), when], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    rows = 100 if when == "before the project" else 300
+    reopened = load_project(project)
+    assert np.array_equal(reopened.read_subject_mask(), _mask(rows))
+
+
+def test_repainting_and_saving_again_keeps_two_mask_files_and_closing_leaves_one(studio, examples_dir):
+    project = examples_dir / "cat.pasproj"
+    for rows in (100, 200, 300, 400):
+        studio.doc.apply_mask(_mask(rows), "Paint mask")
+        assert studio.save_to(project)
+        assert np.array_equal(load_project(project).read_subject_mask(), _mask(rows))
+        assert {p for p in _files(examples_dir) if p.startswith("cat_mask")} == {"cat_mask.png", "cat_mask2.png"}
+    studio.doc.undo_stack.undo()  # the step before the last save still finds its mask file
+    assert np.array_equal(studio.doc.project.read_subject_mask(), _mask(300))
+    studio.doc.undo_stack.redo()
+    studio.close()
+    assert {p for p in _files(examples_dir) if p.startswith("cat_mask")} == {load_project(project).subject_mask}

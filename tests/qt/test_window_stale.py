@@ -30,7 +30,7 @@ def test_the_mask_overlay_shows_mask_from_rig_at_once(studio):
     ref = studio.preview.shown_reference(studio.doc.project)
     new = np.zeros(ref.shape[:2], bool)
     new[10:60, 10:80] = True  # far from the cat: nothing the old mask had
-    studio._apply_mask_from_rig(new)  # what Mask from rig does when GrabCut returns
+    studio.apply_mask_from_rig(new)  # what Mask from rig does when GrabCut returns
     drawn = shown_mask(studio)  # no event loop ran: the mesh for the new mask is not built yet
     assert drawn[30, 40] and not drawn[ref.shape[0] // 2, ref.shape[1] // 2]
 

@@ -57,7 +57,7 @@ def probe_devices() -> DeviceProbe:
         return DeviceProbe((), "no NVIDIA GPU found (nvidia-smi lists none)")
     if importlib.util.find_spec("torch") is None:
         return DeviceProbe((), f"{len(gpus)} NVIDIA GPU(s) found, but torch is not installed")
-    answer = _ask_torch()
+    answer = ask_torch()
     if answer is None:
         return DeviceProbe(tuple(gpus), "torch could not be asked in time; listing nvidia-smi's GPUs")
     if not answer.get("cuda"):
@@ -93,6 +93,7 @@ def parse_smi(text: str) -> list[CudaDevice]:
 
 
 def _nvidia_smi() -> str | None:
+    """The nvidia-smi program: on PATH, or where older Windows drivers put it; None when absent."""
     found = shutil.which("nvidia-smi")
     if found:
         return found
@@ -104,7 +105,8 @@ def _nvidia_smi() -> str | None:
     return None
 
 
-def _ask_torch() -> dict | None:
+def ask_torch() -> dict | None:
+    """What torch says in a subprocess (CUDA usable, its CUDA build, GPU names); None on any failure or timeout."""
     try:
         out = subprocess.run([sys.executable, "-c", _ASK_TORCH], capture_output=True, text=True,
                              timeout=TORCH_TIMEOUT_S, check=True).stdout

@@ -1,0 +1,205 @@
+"""Autosave and recovery: unsaved work goes to a side file every minute, and is offered back after a crash.
+
+The side file is `NAME.pasproj.autosave` beside the project (a painted mask beside it as `….mask.png`), or
+one per run in the application's data folder for untitled work; it is never the project itself. At start-up
+(and when a project opens) a side file newer than its project, or an untitled one of another run, is offered
+back; what killed saves left behind is removed first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtCore import QObject, QStandardPaths, QTimer
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from ..core.errors import ProjectError
+from ..core.fileio import TEMP_TAG, remove_stale_temps
+from ..core.images import ImageReadError, read_mask
+from ..core.project import Project, load_project, project_bytes, save_project
+from .previews import checked_pictures
+from .saving import remove_quietly, short_reason, write_png
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+AUTOSAVE_MS = 60_000
+AUTOSAVE_SUFFIX = ".autosave"
+UNTITLED_STEM = "untitled"
+_SESSION = f"{os.getpid()}-{int(time.time())}"  # names this run's untitled autosave, so two runs never share one
+
+
+def untitled_folder() -> Path:
+    """Where autosaves of untitled work live (the application's data folder)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or Path.home())
+
+
+def autosave_path(project_path: Path | None, session: str = _SESSION) -> Path:
+    """The side file autosave writes: `NAME.pasproj.autosave` beside the project, or one per run for untitled work."""
+    if project_path is not None:
+        return project_path.with_name(project_path.name + AUTOSAVE_SUFFIX)
+    return untitled_folder() / f"{UNTITLED_STEM}-{session}.pasproj{AUTOSAVE_SUFFIX}"
+
+
+def found_autosaves(project_paths: list[Path]) -> list[Path]:
+    """Every autosave worth offering, newest first: untitled ones, and those newer than their project."""
+    found = []
+    with contextlib.suppress(OSError):
+        found += [p for p in untitled_folder().glob(f"{UNTITLED_STEM}*.pasproj{AUTOSAVE_SUFFIX}") if p.is_file()]
+    for project_path in dict.fromkeys(project_paths):
+        side = autosave_path(project_path)
+        with contextlib.suppress(OSError):
+            if side.is_file() and (not project_path.is_file() or side.stat().st_mtime > project_path.stat().st_mtime):
+                found.append(side)
+    return sorted(dict.fromkeys(found), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def project_of_autosave(side: Path) -> Path | None:
+    """The project a side file belongs to (None for untitled work)."""
+    if side.parent == untitled_folder() and side.name.startswith(UNTITLED_STEM):  # also the one name of old versions
+        return None
+    return side.with_name(side.name.removesuffix(AUTOSAVE_SUFFIX))
+
+
+def mask_side(side: Path) -> Path:
+    """The painted-mask PNG that goes with the autosave file `side`."""
+    return side.with_name(side.name + ".mask.png")
+
+
+def autosave_mask_path(project_path: Path | None) -> Path:
+    """The side PNG that holds a painted, unsaved subject mask beside the autosave file."""
+    return mask_side(autosave_path(project_path))
+
+
+def clean_stale_temps(project_paths: list[Path]) -> None:
+    """Remove what killed saves and autosaves left: beside each project, and in the untitled folder."""
+    for project_path in dict.fromkeys(project_paths):
+        for target in (project_path, autosave_path(project_path), autosave_mask_path(project_path)):
+            remove_stale_temps(target)
+    with contextlib.suppress(OSError):
+        for side in untitled_folder().glob(f"*{TEMP_TAG}*"):
+            remove_stale_temps(side.parent / side.name[1:side.name.index(TEMP_TAG)])
+
+
+def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None:
+    """The window's autosave: `project` to the side file `side`, a painted mask to the PNG beside it."""
+    side.parent.mkdir(parents=True, exist_ok=True)
+    project_bytes(project)  # ProjectError before anything is written
+    if mask is not None:
+        write_png(mask, mask_side(side))
+    else:
+        remove_quietly(mask_side(side))
+    save_project(project, side)
+
+
+def remove_autosave(side: Path) -> None:
+    """Remove an autosave file and its painted-mask PNG."""
+    remove_quietly(side)
+    remove_quietly(mask_side(side))
+
+
+class Autosaves(QObject):
+    """The window's autosave (a timer writing the side file of unsaved work) and its recovery offer."""
+
+    def __init__(self, window: MainWindow, interval_ms: int = AUTOSAVE_MS):
+        super().__init__(window)
+        self.window = window
+        self.untitled_side: Path | None = None  # an untitled autosave recovered from another run
+        self.timer = QTimer(self, interval=interval_ms)
+        self.timer.timeout.connect(self.write)
+        self.timer.start()
+
+    def side(self) -> Path:
+        """This document's autosave file (untitled work recovered from another run keeps its file)."""
+        doc = self.window.doc
+        if doc.path is None and self.untitled_side is not None:
+            return self.untitled_side
+        return autosave_path(doc.path)
+
+    def write(self) -> Path | None:
+        """Write unsaved work to the side file (never to the project itself); the file, or None."""
+        doc, status = self.window.doc, self.window.statusBar()
+        if not doc.dirty:
+            return None
+        side = self.side()
+        try:
+            autosave_work(doc.project, doc.mask, side)
+        except (OSError, ProjectError) as err:
+            status.showMessage(f"Autosave failed: {short_reason(err)}", 8000)
+            return None
+        status.showMessage(f"Autosaved to {side.name}", 3000)
+        return side
+
+    def discard(self) -> None:
+        """Drop this document's autosave (the work was saved, discarded, or replaced)."""
+        remove_autosave(self.side())
+        self.untitled_side = None
+
+    def saved(self, old_side: Path, old_path: Path | None, new_path: Path) -> None:
+        """After a save: the autosaves of the work before it (its side file, the old and new project's) go."""
+        for side in (old_side, autosave_path(old_path), autosave_path(new_path)):
+            remove_autosave(side)
+        self.untitled_side = None
+
+    def offer_recovery(self, only: Path | None = None) -> bool:
+        """Offer every autosave found (untitled work, this project's, recent projects'), or `only` that
+        project's; recover the one chosen.
+
+        The recovered work arrives as an undoable change on the project it belongs to, or as untitled work.
+        """
+        window = self.window
+        doc = window.doc
+        projects = [only] if only else [p for p in [doc.path, *map(Path, window.recent_files())] if p]
+        clean_stale_temps(projects)
+        own_untitled = self.side() if doc.path is None else None  # this run's, being written now
+        found = [side for side in found_autosaves(projects) if side != own_untitled
+                 and (only is None or project_of_autosave(side) == only)]
+        if not found:
+            return False
+        side = self.choose(found)
+        if side is None:
+            return False
+        owner = project_of_autosave(side)
+        try:
+            recovered = checked_pictures(load_project(side), window.preview)
+            if owner is not None and owner != doc.path and not window.open_path(owner, ask=True, recover=False):
+                return False
+        except ProjectError as err:
+            QMessageBox.warning(window, "Cannot recover", str(err))
+            return False
+        if owner is None:
+            if not window.maybe_save():
+                return False
+            mask = str(recovered.resolve(recovered.subject_mask)) if recovered.subject_mask else None
+            doc.reset(replace(recovered, path=None, image=str(recovered.resolve(recovered.image)), subject_mask=mask))
+            doc.undo_stack.resetClean()  # recovered work is unsaved work: Save and Close ask
+            self.untitled_side = side  # keep autosaving there; Save or Close removes it
+        else:
+            doc.apply(replace(recovered, path=doc.path), "Recover autosave")
+        painted = mask_side(side)
+        if painted.is_file():
+            with contextlib.suppress(ImageReadError):
+                doc.apply_mask(read_mask(painted), "Recover painted mask")
+        return True
+
+    def choose(self, found: list[Path]) -> Path | None:
+        """Ask which autosave to recover: a yes/no for one, a list for several (newest first)."""
+        def label(side: Path) -> str:
+            owner = project_of_autosave(side)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(side.stat().st_mtime))
+            return f"{owner.name if owner else 'Untitled work'} — {when} — {side}"
+        if len(found) == 1:
+            return found[0] if self.window.ask_yes("Recover unsaved work?", f"{label(found[0])}\nholds changes that "
+                                                   "were not saved (the program may have stopped). Recover them?") \
+                else None
+        labels = [label(side) for side in found]
+        choice, ok = QInputDialog.getItem(self.window, "Recover unsaved work?",
+                                          f"{len(found)} autosaves hold changes that were not saved. Recover:",
+                                          labels, 0, False)
+        return found[labels.index(choice)] if ok and choice in labels else None
