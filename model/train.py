@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from poseanything_studio.core.model_files import CHECKPOINT_NAME
+
 EXIT_OK, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 2, 130
 TRAINABLE = ("all", "pose_embed", "ptcm", "lora")
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # of every block's attn1 and attn2 (never PTCM)
-OUTPUT_NAME = "poseanything.safetensors"
+OUTPUT_NAME = CHECKPOINT_NAME
 
 
 class ConfigError(ValueError):

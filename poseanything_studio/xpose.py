@@ -40,7 +40,7 @@ import numpy as np
 
 from .core.errors import ProjectError
 from .core.fileio import atomic_dir
-from .core.images import fit_to_size, read_mask
+from .core.images import fit_to_size, mask_png, read_mask
 from .core.parts import grabcut
 from .core.project import parse_size
 from .core.raster import pose_frames
@@ -279,10 +279,7 @@ def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filte
                     writer.write(image)
         (tmp / "masks").mkdir()
         for f, mask in enumerate(masks):
-            ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-            if not ok:
-                raise OSError(f"could not encode mask {f}")
-            (tmp / "masks" / f"{f:05d}.png").write_bytes(png.tobytes())  # raises on a full disk
+            (tmp / "masks" / f"{f:05d}.png").write_bytes(mask_png(mask))  # raises on a full disk
         (tmp / "rig.json").write_text(json.dumps({
             "joints": [{"id": j.id, "xy": list(j.xy)} for j in rig.joints],
             "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in rig.bones],

@@ -213,6 +213,21 @@ def read_mask(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY) > 127
 
 
+def mask_png(mask: np.ndarray) -> bytes:
+    """A boolean mask as a black-and-white PNG (what read_mask reads back); OSError if it cannot be encoded."""
+    ok, png = cv2.imencode(".png", np.asarray(mask).astype(np.uint8) * 255)
+    if not ok:
+        raise OSError(f"could not encode a {mask.shape[1]}x{mask.shape[0]} mask as PNG")
+    return png.tobytes()
+
+
+def write_mask(mask: np.ndarray, path: str | Path) -> None:
+    """Write a boolean mask to `path` as a black-and-white PNG, atomically (whole or not at all)."""
+    from .fileio import atomic_write_bytes
+
+    atomic_write_bytes(path, mask_png(mask))
+
+
 def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     """Write `NAME_WxH.png` beside a too-large picture, upright and scaled to fit `max_pixels`; its path.
 

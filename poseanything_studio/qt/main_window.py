@@ -13,7 +13,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -33,9 +32,9 @@ from ..bundled import default_example, examples_dir
 from ..core import edits
 from ..core.edits import CAMERA_ROW
 from ..core.errors import ProjectError
-from ..core.fileio import TEMP_TAG, atomic_path, remove_stale_temps
+from ..core.fileio import TEMP_TAG, remove_stale_temps
 from ..core.framing import alpha_subject, picture_framing
-from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba
+from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_mask, read_rgba, write_mask
 from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, project_bytes, rescaled_picture, save_project
 from ..core.rig import Rig
@@ -814,7 +813,7 @@ def save_work(project: Project, mask: np.ndarray | None, path: Path) -> Project:
     with_mask = replace(project, subject_mask=str(target))
     project_bytes(with_mask)  # ProjectError before anything is written
     existed = target.exists()
-    _write_png(mask, target)
+    write_mask(mask, target)
     try:
         return save_project(with_mask, path)
     except BaseException:
@@ -828,7 +827,7 @@ def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None
     side.parent.mkdir(parents=True, exist_ok=True)
     project_bytes(project)  # ProjectError before anything is written
     if mask is not None:
-        _write_png(mask, mask_side(side))
+        write_mask(mask, mask_side(side))
     else:
         _remove_quietly(mask_side(side))
     save_project(project, side)
@@ -848,15 +847,6 @@ def _reason(err: Exception) -> str:
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
     return str(err)
-
-
-def _write_png(mask: np.ndarray, path: Path) -> None:
-    """A boolean mask as a black-and-white PNG, written atomically."""
-    ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-    if not ok:
-        raise OSError(f"could not encode {path.name}")
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(png.tobytes())  # raises on a full disk; the temporary is removed
 
 
 def _remove_quietly(path: Path) -> None:

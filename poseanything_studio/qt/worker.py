@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, thread_worker
 
 from ..core.errors import ProjectError
+from ..core.model_files import CHECKPOINT_NAME, MODEL_INDEX_NAME, MODEL_PARTS
 from ..core.project import Project
 from ..rendering.events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError
 from ..rendering.export import FrameStore
@@ -147,8 +148,6 @@ class RenderController(QObject):
         self.worker = None
 
 
-CHECKPOINT_NAME = "poseanything.safetensors"
-MODEL_PARTS = ("model_index.json", "transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 CPU_MODEL_LIMIT_BYTES = 2**30  # transformer weights above this are a real model: the CPU runs test models only
 NO_CHECKPOINT_NOTE = ("No PoseAnything checkpoint: the base Wan2.2 model ignores the pose; it refines the puppet "
                       "render (init puppet)")
@@ -182,7 +181,7 @@ def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None)
 def checkpoint_note(options: NeuralOptions) -> str | None:
     """The line to show when no PoseAnything checkpoint will be loaded (the base model ignores the pose)."""
     folder = Path(options.model_dir).expanduser() if options.model_dir else None
-    if options.checkpoint or folder is None or not (folder / "model_index.json").is_file():
+    if options.checkpoint or folder is None or not (folder / MODEL_INDEX_NAME).is_file():
         return None
     return None if (folder / CHECKPOINT_NAME).is_file() else NO_CHECKPOINT_NOTE
 
