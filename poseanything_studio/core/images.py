@@ -113,7 +113,7 @@ def png_damage(data: np.ndarray) -> str | None:
 
     Checked before OpenCV decodes it, so a damaged file is our one line, not libpng's own line on stderr first.
     """
-    buffer = memoryview(data).cast("B")
+    buffer = data.data.cast("B")
     at, end = 8, len(buffer)
     while at + 12 <= end:
         length, kind = struct.unpack_from(">I4s", buffer, at)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -579,11 +579,12 @@ def _key(build, key: str):
         raise ProjectError(err.detail, key=f"{key}.{err.key}" if err.key else key) from None
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
+    """An int that is not a bool (JSON's true is no count); narrows `v` for the range checks after it."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
     """A finite int or float (not a bool, not an int too large for a float)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return False
