@@ -34,6 +34,7 @@ from transformers.utils import logging as transformers_logging
 
 from poseanything_studio.core.model_files import MODEL_INDEX_NAME, MODEL_LAYOUT
 from poseanything_studio.core.modes import Offload, values
+from poseanything_studio.core.project import RenderSettings
 
 from .checkpoint import load_checkpoint
 from .checks import check_component_files, check_finite, read_config, scheduler_class
@@ -85,7 +86,8 @@ class SamplingDefaults:
     sampler: str  # in words, for the render's notice
 
 
-OUR_DEFAULTS = SamplingDefaults(30, 5.0, 0, "UniPC (the model folder's scheduler)")
+_STOCK = RenderSettings()  # a project's defaults are ours
+OUR_DEFAULTS = SamplingDefaults(_STOCK.steps, _STOCK.guidance, _STOCK.seed, "UniPC (the model folder's scheduler)")
 RELEASE_DEFAULTS = SamplingDefaults(RELEASE_STEPS, RELEASE_GUIDANCE, RELEASE_SEED,
                                     "Euler, shift 5, with the release's probe and restart")
 

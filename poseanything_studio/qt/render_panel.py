@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import thread_worker
 
+from ..core.model_files import CHECKPOINT_NAME
 from ..core.modes import Init, Offload, Renderer, values
 from ..core.project import MAX_PROMPT_CHARS, Project
 from ..rendering.events import Frame, Preview, Progress
@@ -165,7 +166,7 @@ class RenderPanel(QWidget):
         self.model_dir = QLineEdit(placeholderText="Wan2.2-TI2V-5B-Diffusers folder")
         self.model_dir.editingFinished.connect(lambda: self._touch("model_dir"))
         form.addRow("Model", self._path_row(self.model_dir, self._browse_model))
-        self.checkpoint = QLineEdit(placeholderText="optional: poseanything.safetensors in the model folder, or none")
+        self.checkpoint = QLineEdit(placeholderText=f"optional: {CHECKPOINT_NAME} in the model folder, or none")
         self.checkpoint.editingFinished.connect(lambda: self._touch("checkpoint"))
         form.addRow("Checkpoint", self._path_row(self.checkpoint, self._browse_checkpoint))
         self.init = QComboBox(toolTip="noise: a plain render; puppet: refine the puppet render (SDEdit), keeping "
