@@ -30,7 +30,7 @@ from skimage import data as skdata
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "poseanything_studio" / "resources" / "examples"))
+sys.path.insert(0, str(ROOT / "resources" / "examples"))
 sys.path.insert(0, str(ROOT / "tests" / "rendering"))
 
 import make_examples  # noqa: E402
@@ -39,7 +39,7 @@ from poseanything_studio.core.images import fit_to_size  # noqa: E402
 from poseanything_studio.evaluation import psnr  # noqa: E402
 from poseanything_studio.rendering import puppet  # noqa: E402
 
-EXAMPLES = ROOT / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = ROOT / "resources" / "examples"
 SIZE = (832, 480)
 
 

@@ -91,8 +91,8 @@ def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
     from transformers import UMT5Config, UMT5EncoderModel
 
-    from model.pipeline import PoseAnythingPipeline
-    from model.tiny import (
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.tiny import (
         SCHEDULER_CONFIG,
         TINY_TEXT_ENCODER_CONFIG,
         TINY_TRANSFORMER_CONFIG,
@@ -100,11 +100,11 @@ def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
         WORDS,
         tiny_tokenizer,
     )
-    from model.transformer import WAN22_TI2V_5B_CONFIG, PoseAnythingTransformer3DModel
+    from poseanything_studio.model.transformer import WAN22_TI2V_5B_CONFIG, PoseAnythingTransformer3DModel
 
     dtype = torch.float32 if tiny else torch.bfloat16
     torch.manual_seed(0)
-    from model.release import release_config
+    from poseanything_studio.model.release import release_config
 
     base = TINY_TRANSFORMER_CONFIG if tiny else WAN22_TI2V_5B_CONFIG
     with torch.device(device):
@@ -228,7 +228,7 @@ def real_flops(size: tuple[int, int, int]) -> float:
 def forward_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool,
                   repeats: int) -> dict[str, float]:
     """One forward (batch 2) with PTCM off / identity / measuring; prints times, ratios and TFLOP/s."""
-    from model.part_attention import PartContext
+    from poseanything_studio.model.part_attention import PartContext
 
     label = "x".join(map(str, size))
     inputs = forward_inputs(pipe, size, device, 16 if tiny else 512)
@@ -363,7 +363,7 @@ def release_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
 def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, root: Path,
                         repeats: int) -> None:
     """One denoising step of the official DiT and of ours on the same inputs, without and with PTC: the ratio."""
-    from model.part_attention import ReleaseParts
+    from poseanything_studio.model.part_attention import ReleaseParts
     from tools.release_goldens.sampling import import_official
 
     official = import_official(root)
@@ -441,7 +441,7 @@ def release_main(args, report: Report, device: torch.device) -> int:
 @torch.no_grad()
 def attention_backends(pipe, report: Report, size: tuple[int, int, int], device: torch.device) -> None:
     """One forward (PTCM identity) per diffusers attention backend that runs here."""
-    from model.part_attention import PartContext
+    from poseanything_studio.model.part_attention import PartContext
 
     label = "x".join(map(str, size))
     inputs = forward_inputs(pipe, size, device, 512)
@@ -466,7 +466,7 @@ def attention_backends(pipe, report: Report, size: tuple[int, int, int], device:
 def compile_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool,
                   eager: float | None) -> None:
     """Regional torch.compile of the repeated blocks: compile time and one forward (PTCM identity)."""
-    from model.part_attention import PartContext
+    from poseanything_studio.model.part_attention import PartContext
 
     label = "x".join(map(str, size))
     inputs = forward_inputs(pipe, size, device, 16 if tiny else 512)

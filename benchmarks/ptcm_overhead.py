@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from model.part_attention import PartContext
-from model.transformer import WAN22_TI2V_5B_CONFIG, PoseAnythingTransformer3DModel
+from poseanything_studio.model.part_attention import PartContext
+from poseanything_studio.model.transformer import WAN22_TI2V_5B_CONFIG, PoseAnythingTransformer3DModel
 
 
 def block_flops(tokens: int, first: int, dim: int, ffn: int, text: int, ptcm: bool, measure: bool) -> int:

@@ -107,7 +107,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--large", action="store_true", help="also a MAX_JOINTS rig and a MAX_PROMPT_CHARS prompt")
     args = parser.parse_args()
-    project = ROOT / "poseanything_studio" / "resources" / "examples" / f"{args.example}.pasproj"
+    project = ROOT / "resources" / "examples" / f"{args.example}.pasproj"
     one_run(project)  # warm the file cache once
     runs = [one_run(project) for _ in range(args.runs)]
     print(f"window open on {project.name} ({os.environ.get('QT_QPA_PLATFORM', 'offscreen')} platform):")

@@ -25,9 +25,9 @@ OPTIONAL_STACKS = ("torch", "diffusers", "transformers", "safetensors", "acceler
 
 # Subcommands written elsewhere: name -> (module, help). Each module has main(argv) -> int.
 COMMANDS = {
-    "model": ("model.cli", "neural model utilities (e.g. `model tiny DIR`: a tiny random model for tests)"),
+    "model": ("poseanything_studio.model.cli", "neural model utilities (e.g. `model tiny DIR`: a tiny random model for tests)"),
     "dataset": ("poseanything_studio.xpose", "build an XPose-style pose/video dataset from clips"),
-    "train": ("model.train", "fine-tune the PoseAnything model from a config"),
+    "train": ("poseanything_studio.model.train", "fine-tune the PoseAnything model from a config"),
     "eval": ("poseanything_studio.evaluation", "PSNR/SSIM/L1 (LPIPS/FVD with local weights) of videos"),
     "motion": ("poseanything_studio.motion_cli", "motion in (BVH, OpenPose/COCO JSON) and out (OpenPose JSON, "
                "pose videos)"),

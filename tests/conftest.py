@@ -18,7 +18,7 @@ for _name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_H
     os.environ[_name] = os.path.join(_PRIVATE_HOME, _name.lower())
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = ROOT / "resources" / "examples"
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def examples_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """One tiny random PoseAnything model folder (with its checkpoint) for the whole run; tests only read it."""
-    from model.cli import main as model_main
+    from poseanything_studio.model.cli import main as model_main
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
     assert model_main(["tiny", str(folder)]) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model.part_attention import PartContext, PartTemporalCoherence
+from poseanything_studio.model.part_attention import PartContext, PartTemporalCoherence
 
 
 def reference_affinity(query_first, key_later, parts_first, parts_later) -> torch.Tensor:

@@ -20,7 +20,7 @@ import pytest
 from poseanything_studio.cli import main
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals, FIFOs and mounts of POSIX systems")
-EXAMPLES = Path(__file__).resolve().parents[1] / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 PROJECTS = ("cat", "fish", "robot_arm")
 CASES = 400
 SECONDS_PER_CASE = 10

@@ -261,7 +261,7 @@ def test_an_eval_csv_that_cannot_be_written_or_appears_meanwhile(videos, tmp_pat
 
 
 def test_model_tiny_that_fails_half_way_leaves_nothing(tmp_path, capsys, monkeypatch):
-    from model import tiny
+    from poseanything_studio.model import tiny
 
     real = tiny.write_tiny_model
 

@@ -67,7 +67,7 @@ def test_opening_the_window_imports_no_torch(tmp_path):
     code = (
         "import sys\n"
         "from poseanything_studio.cli import main\n"
-        f"assert main(['poseanything_studio/resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
+        f"assert main(['resources/examples/cat.pasproj', '--screenshot', {str(shot)!r}]) == 0\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'model') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

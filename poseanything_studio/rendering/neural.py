@@ -63,8 +63,8 @@ def resolve_checkpoint(model_dir: str | None, checkpoint: str | None) -> Path | 
     if not model_dir:
         raise RenderError("the poseanything renderer needs --model-dir DIR, a local Wan2.2-TI2V-5B diffusers folder "
                           "(`poseanything-studio model tiny DIR` writes a tiny test one)")
-    from model.errors import ModelError
-    from model.pipeline import check_model_dir
+    from poseanything_studio.model.errors import ModelError
+    from poseanything_studio.model.pipeline import check_model_dir
 
     try:
         check_model_dir(model_dir)
@@ -96,8 +96,8 @@ def check_strength(strength: float) -> None:
 
 def load_pipeline(model_dir: str, checkpoint: Path | None, device: str, offload: str = "auto", compile: bool = False):
     """The loaded pipeline for these settings (cached); ModelError becomes RenderError."""
-    from model.errors import ModelError
-    from model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.errors import ModelError
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
     key = (str(Path(model_dir).expanduser().resolve()), str(checkpoint.resolve()) if checkpoint else None, device,
            offload, compile)
@@ -129,7 +129,7 @@ def puppet_video(job, cancel: threading.Event):
 
 def job_inputs(job) -> dict:
     """The pipeline's inputs from a job: picture, pose frames, camera rectangles, pooled part masks."""
-    from model.part_attention import pool_part_masks
+    from poseanything_studio.model.part_attention import pool_part_masks
 
     rest = rest_part_masks(job.mask, job.rig, job.rest_xy, job.part_rule)  # (B, H, W)
     coverage = []  # latent frame 0 is pixel frame 0, latent frame k pixel frames 4k-3..4k
@@ -228,7 +228,7 @@ RELEASE_CALLBACK_INPUTS = ("preview", "stage", "release_parts")
 
 def is_release(checkpoint: Path | None) -> bool:
     """Whether `checkpoint` is the authors' released DiT (a folder, its shards or the TikTok file)."""
-    from model.release import is_release_checkpoint
+    from poseanything_studio.model.release import is_release_checkpoint
 
     return checkpoint is not None and is_release_checkpoint(checkpoint)
 
@@ -395,7 +395,7 @@ def release_camera(project, inputs) -> np.ndarray:
 
 def rig_release_parts(job, inputs) -> tuple:
     """Ours with the official weights: each rig bone's part on the token grid per posed frame, matched by identity."""
-    from model.release_sampling import identity_union_masks
+    from poseanything_studio.model.release_sampling import identity_union_masks
 
     from ..core.camera import apply_affine
     from ..core.project import reference_to_output
@@ -445,7 +445,7 @@ def _in_worker(pipe, run, events: queue.Queue, cancel: threading.Event, name: st
     """`run()` (a pipeline call) in a thread of its own, yielding what its step callback puts on `events`;
     returns what `run` returned. Cancel sets the pipeline's interrupt (checked every step); an interrupted call
     is RenderCancelled, a model or input error one RenderError line."""
-    from model.errors import ModelError, PipelineInterrupted
+    from poseanything_studio.model.errors import ModelError, PipelineInterrupted
 
     def work():
         try:

@@ -135,7 +135,7 @@ from poseanything_studio.core.errors import ProjectError  # noqa: E402
 from poseanything_studio.core.project import Project, load_project, project_to_dict, save_project  # noqa: E402
 from poseanything_studio.core.tracks import Key, Track  # noqa: E402
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 
 
 def length_ratios(project: Project) -> np.ndarray:

@@ -13,7 +13,7 @@ from poseanything_studio.core.project import load_project
 from poseanything_studio.core.rig import Joint
 from poseanything_studio.core.templates import load_templates, placed
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import torch
 from diffusers import WanTransformer3DModel
 from safetensors.torch import save_file
 
-from model.checkpoint import checkpoint_state_dict, load_checkpoint, save_checkpoint
-from model.errors import ModelError
-from model.tiny import TINY_TRANSFORMER_CONFIG
-from model.transformer import PoseAnythingTransformer3DModel
+from poseanything_studio.model.checkpoint import checkpoint_state_dict, load_checkpoint, save_checkpoint
+from poseanything_studio.model.errors import ModelError
+from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
+from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 
 
 def fresh(seed=0, **overrides):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.data import DatasetError, read_frames, read_masks
+from poseanything_studio.model.data import DatasetError, read_frames, read_masks
 
 
 def test_png_frames_and_masks_are_read_upright(tmp_path):

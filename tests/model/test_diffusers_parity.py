@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model.pipeline import PoseAnythingPipeline, _load_scheduler
-from model.tiny import write_tiny_model
+from poseanything_studio.model.pipeline import PoseAnythingPipeline, _load_scheduler
+from poseanything_studio.model.tiny import write_tiny_model
 
 
 def test_untrained_pipeline_equals_diffusers_wan_image_to_video_with_expanded_timesteps(tmp_path, monkeypatch):

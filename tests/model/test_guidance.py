@@ -3,9 +3,9 @@
 import torch
 from diffusers import WanTransformer3DModel
 
-from model.guidance import DecoupledGuidance
-from model.tiny import TINY_TRANSFORMER_CONFIG
-from model.transformer import PoseAnythingTransformer3DModel
+from poseanything_studio.model.guidance import DecoupledGuidance
+from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
+from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 
 
 def test_batched_decoupled_cfg_equals_separate_passes():

@@ -11,11 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.checkpoint import load_checkpoint, read_checkpoint
-from model.errors import ModelError
-from model.pipeline import PoseAnythingPipeline
-from model.tiny import CHECKPOINT_NAME
-from model.transformer import PoseAnythingTransformer3DModel
+from poseanything_studio.model.checkpoint import load_checkpoint, read_checkpoint
+from poseanything_studio.model.errors import ModelError
+from poseanything_studio.model.pipeline import PoseAnythingPipeline
+from poseanything_studio.model.tiny import CHECKPOINT_NAME
+from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 from poseanything_studio.cli import main as cli_main
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import write_arm_project
 
-from model.cli import main as model_main
+from poseanything_studio.model.cli import main as model_main
 from poseanything_studio.cli import main as cli_main
 from poseanything_studio.core.project import load_project
 from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress, RenderCancelled
@@ -196,7 +196,7 @@ def test_project_neural_settings_are_checked_and_kept(moving_arm, tmp_path):
 
 
 def test_render_with_offload_and_compile_options_gives_the_same_video(tiny_dir, moving_arm, tmp_path, monkeypatch):
-    from model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
     compiled = []
     monkeypatch.setattr(PoseAnythingPipeline, "compile_transformer",

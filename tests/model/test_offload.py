@@ -6,9 +6,9 @@ import torch
 from diffusers import AutoencoderKLWan
 from helpers import pipeline_scene
 
-from model.errors import ModelError
-from model.pipeline import PoseAnythingPipeline
-from model.tiny import CHECKPOINT_NAME
+from poseanything_studio.model.errors import ModelError
+from poseanything_studio.model.pipeline import PoseAnythingPipeline
+from poseanything_studio.model.tiny import CHECKPOINT_NAME
 
 
 def load(tiny_dir, offload):
@@ -74,7 +74,7 @@ def test_regional_compile_keeps_the_frames(tiny_dir, resident_frames):
 
 @pytest.mark.parametrize(("free_gib", "mode"), [(70, "none"), (40, "model"), (22, "group")])
 def test_auto_picks_by_free_gpu_memory(monkeypatch, free_gib, mode):
-    from model import pipeline
+    from poseanything_studio.model import pipeline
 
     monkeypatch.setattr(pipeline.torch.cuda, "mem_get_info", lambda device: (free_gib * 2**30, 80 * 2**30))
     assert pipeline._auto_offload(torch.device("cuda")) == mode

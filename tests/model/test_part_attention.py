@@ -5,7 +5,7 @@ import pytest
 import torch
 from ptcm_reference import ReferencePTCMProcessor, cross_attention_mask, reference_affinity
 
-from model.part_attention import (
+from poseanything_studio.model.part_attention import (
     PartContext,
     PartTemporalCoherence,
     part_affinity,
@@ -172,7 +172,7 @@ def test_affinity_in_frame_chunks_equals_the_whole_map():
 
 
 def test_fused_processor_never_passes_a_mask(monkeypatch):
-    import model.part_attention as part_attention
+    import poseanything_studio.model.part_attention as part_attention
 
     calls = []
     sdpa = torch.nn.functional.scaled_dot_product_attention

@@ -8,10 +8,10 @@ import pytest
 import torch
 from helpers import pipeline_scene
 
-from model.cli import main as model_main
-from model.errors import ModelError, PipelineInterrupted
-from model.pipeline import PoseAnythingPipeline, PoseAnythingPipelineOutput, check_model_dir
-from model.tiny import CHECKPOINT_NAME
+from poseanything_studio.model.cli import main as model_main
+from poseanything_studio.model.errors import ModelError, PipelineInterrupted
+from poseanything_studio.model.pipeline import PoseAnythingPipeline, PoseAnythingPipelineOutput, check_model_dir
+from poseanything_studio.model.tiny import CHECKPOINT_NAME
 
 
 @pytest.fixture(scope="module")

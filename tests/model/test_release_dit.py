@@ -17,11 +17,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from model import release
-from model.checks import check_weight_files, expected_tensors, scheduler_class
-from model.errors import ModelError
-from model.part_attention import ReleaseParts
-from model.release import (
+from poseanything_studio.model import release
+from poseanything_studio.model.checks import check_weight_files, expected_tensors, scheduler_class
+from poseanything_studio.model.errors import ModelError
+from poseanything_studio.model.part_attention import ReleaseParts
+from poseanything_studio.model.release import (
     RELEASE_PARAMETERS,
     RELEASE_TENSORS,
     check_release_files,
@@ -32,7 +32,7 @@ from model.release import (
     release_parameters,
     write_release_checkpoint,
 )
-from model.transformer import WAN22_TI2V_5B_CONFIG, ModelShapeError, PoseAnythingTransformer3DModel
+from poseanything_studio.model.transformer import WAN22_TI2V_5B_CONFIG, ModelShapeError, PoseAnythingTransformer3DModel
 
 GOLDENS = Path(__file__).resolve().parents[1] / "release" / "goldens"
 SHARDS = sorted((GOLDENS / "dit").glob("*.safetensors"))
@@ -275,7 +275,7 @@ def test_header_check_accepts_the_real_release_layout(tmp_path):
 def test_a_stray_6_gb_tensor_is_refused_from_the_header(tmp_path):
     from diffusers import WanTransformer3DModel
 
-    from model.tiny import TINY_TRANSFORMER_CONFIG
+    from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
 
     expected = expected_tensors(WanTransformer3DModel, TINY_TRANSFORMER_CONFIG, "config")
     shapes = dict(expected[0]) | {"stray.weight": (3 * 2**30,)}
@@ -313,7 +313,7 @@ def test_release_parts_shapes_are_checked(model, golden):
 
 
 def test_variants_take_only_their_own_parts(model, golden):
-    from model.part_attention import PartContext
+    from poseanything_studio.model.part_attention import PartContext
 
     context = PartContext(torch.zeros(21, 1, 16, dtype=torch.bool), (21, 4, 4))
     with pytest.raises(ModelShapeError, match=r"the release's weights take release_parts"):
@@ -337,8 +337,8 @@ def test_write_release_checkpoint_round_trips(tmp_path, golden):
 
 # -- the pipeline takes the release through --checkpoint --------------------------------------------------------
 def test_pipeline_loads_the_release_by_its_folder_or_a_shard(tiny_dir, tmp_path):
-    from model.pipeline import PoseAnythingPipeline
-    from model.tiny import TINY_TRANSFORMER_CONFIG
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
 
     torch.manual_seed(5)
     original = PoseAnythingTransformer3DModel(**release_config(TINY_TRANSFORMER_CONFIG, pose_channels=8)).eval()
@@ -354,7 +354,7 @@ def test_pipeline_loads_the_release_by_its_folder_or_a_shard(tiny_dir, tmp_path)
 
 
 def test_our_checkpoint_reader_points_the_release_elsewhere(tmp_path):
-    from model.checkpoint import read_checkpoint
+    from poseanything_studio.model.checkpoint import read_checkpoint
 
     single = tmp_path / "release.safetensors"
     save_file(load_file(str(SHARDS[0])), str(single))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.release_sampling import (
+from poseanything_studio.model.release_sampling import (
     PTC_LAST_STEP,
     ReleaseScheduler,
     clean_prompt,
@@ -130,9 +130,9 @@ def test_prompt_cleaning_is_the_release_prompters():
 @pytest.fixture(scope="module")
 def release_checkpoint(tmp_path_factory, tiny_dir):
     """Random weights for the tiny model's transformer, saved in the release's own layout (two shards)."""
-    from model.checks import read_config
-    from model.release import release_config, write_release_checkpoint
-    from model.transformer import PoseAnythingTransformer3DModel
+    from poseanything_studio.model.checks import read_config
+    from poseanything_studio.model.release import release_config, write_release_checkpoint
+    from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 
     base = {k: v for k, v in read_config(tiny_dir / "transformer" / "config.json").items() if not k.startswith("_")}
     torch.manual_seed(5)
@@ -166,7 +166,7 @@ class Recorder:
 
 @pytest.fixture
 def release_pipe(tiny_dir, release_checkpoint):
-    from model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
     pipe = PoseAnythingPipeline.from_pretrained(tiny_dir, release_checkpoint, device="cpu")
     pipe.set_progress_bar_config(disable=True)
@@ -175,7 +175,7 @@ def release_pipe(tiny_dir, release_checkpoint):
 
 
 def test_the_official_weights_bring_the_releases_defaults(release_pipe, tiny_dir):
-    from model.pipeline import OUR_DEFAULTS, RELEASE_DEFAULTS, PoseAnythingPipeline
+    from poseanything_studio.model.pipeline import OUR_DEFAULTS, RELEASE_DEFAULTS, PoseAnythingPipeline
 
     assert release_pipe.release_weights and release_pipe.defaults == RELEASE_DEFAULTS
     assert (RELEASE_DEFAULTS.steps, RELEASE_DEFAULTS.guidance, RELEASE_DEFAULTS.seed) == (50, 1.0, 123)
@@ -232,7 +232,7 @@ def test_release_render_without_part_masks_skips_the_probe(release_pipe):
 
 
 def test_cancel_during_the_probe_stops_before_the_restart(release_pipe):
-    from model.errors import PipelineInterrupted
+    from poseanything_studio.model.errors import PipelineInterrupted
 
     image, pose, masks, index = release_scene()
 
@@ -347,7 +347,7 @@ def test_fewer_steps_than_the_probe_needs_is_one_clear_line(tiny_dir, release_ch
 
 
 def test_identity_union_masks_put_each_pixel_frames_part_in_its_own_latent_frame():
-    from model.release_sampling import identity_union_masks
+    from poseanything_studio.model.release_sampling import identity_union_masks
 
     grid = (2, 3)
     masks = [[np.eye(2, 3, k=f % 3, dtype=bool), np.zeros(grid, bool)] for f in range(9)]

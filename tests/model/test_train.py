@@ -12,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from model.tiny import write_tiny_model
-from model.train import Trainer, load_config, main
+from poseanything_studio.model.tiny import write_tiny_model
+from poseanything_studio.model.train import Trainer, load_config, main
 
 FRAMES, SIZE = 5, 64
 
@@ -214,7 +214,7 @@ def test_two_processes_train_together_and_resume_exactly(setup, ddp):
 
 
 def test_stage_3_changes_only_ptcm_and_the_output_loads(setup):
-    from model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
     cfg = load_config(config(setup, "ptcm", [stage("ptcm", 3, "ptcm", lr=1e-2)], resume=False))
     trainer = Trainer(cfg, log=lambda *_: None)
@@ -230,7 +230,7 @@ def test_stage_3_changes_only_ptcm_and_the_output_loads(setup):
 
 
 def test_lora_stage_runs_and_its_checkpoint_loads(setup):
-    from model.pipeline import PoseAnythingPipeline
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
     path = config(setup, "lora", [stage("lora", 2, "lora", lr=1e-2)])
     text = path.read_text().replace("[model]\n", "[model]\nlora_rank = 4\ngradient_checkpointing = true\n")
@@ -257,8 +257,8 @@ def test_bad_config_is_one_line_naming_file_and_key(setup, capsys, edit, key):
 
 def test_training_memory_table_counts_the_real_config():
     """The table's parameter counts are the 5B config's (built on the meta device), and it says what fits."""
-    from model import memory
-    from model.transformer import PoseAnythingTransformer3DModel
+    from poseanything_studio.model import memory
+    from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 
     with torch.device("meta"):
         model = PoseAnythingTransformer3DModel(

@@ -4,9 +4,9 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
-from model.part_attention import PartContext
-from model.tiny import TINY_TRANSFORMER_CONFIG
-from model.transformer import (
+from poseanything_studio.model.part_attention import PartContext
+from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
+from poseanything_studio.model.transformer import (
     WAN22_TI2V_5B_CONFIG,
     WAN22_TI2V_5B_PARAMETERS,
     ModelShapeError,

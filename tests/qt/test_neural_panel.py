@@ -190,9 +190,9 @@ def release_dir(tiny_dir, tmp_path_factory):
     """The tiny model's transformer with random weights in the official release's layout (its two shards)."""
     import torch
 
-    from model.checks import read_config
-    from model.release import release_config, write_release_checkpoint
-    from model.transformer import PoseAnythingTransformer3DModel
+    from poseanything_studio.model.checks import read_config
+    from poseanything_studio.model.release import release_config, write_release_checkpoint
+    from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 
     base = {k: v for k, v in read_config(tiny_dir / "transformer" / "config.json").items() if not k.startswith("_")}
     torch.manual_seed(5)

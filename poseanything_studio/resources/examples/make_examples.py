@@ -5,7 +5,7 @@ Every picture here is drawn by this script, so the examples are ours to ship (CC
 Animation is forward kinematics on the rig: each joint turns about its parent by a per-frame angle, and
 keys are written every fourth frame with smooth interpolation.
 
-    python poseanything_studio/resources/examples/make_examples.py
+    python resources/examples/make_examples.py
 """
 
 from __future__ import annotations
