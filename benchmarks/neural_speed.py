@@ -89,8 +89,6 @@ class Report:
 def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
     """The PoseAnything pipeline from random-weight components built in memory on `device` (release: its layout)."""
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
-    from transformers import UMT5Config, UMT5EncoderModel
-
     from poseanything_studio.model.pipeline import PoseAnythingPipeline
     from poseanything_studio.model.tiny import (
         SCHEDULER_CONFIG,
@@ -101,6 +99,7 @@ def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
         tiny_tokenizer,
     )
     from poseanything_studio.model.transformer import WAN22_TI2V_5B_CONFIG, PoseAnythingTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
 
     dtype = torch.float32 if tiny else torch.bfloat16
     torch.manual_seed(0)
@@ -364,6 +363,7 @@ def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device
                         repeats: int) -> None:
     """One denoising step of the official DiT and of ours on the same inputs, without and with PTC: the ratio."""
     from poseanything_studio.model.part_attention import ReleaseParts
+
     from tools.release_goldens.sampling import import_official
 
     official = import_official(root)

@@ -70,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 from poseanything_studio.model.part_attention import PartContext, pool_part_masks  # noqa: E402
 from poseanything_studio.model.train import sample_sigma  # noqa: E402
 from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel  # noqa: E402
+
 from poseanything_studio.core.fileio import atomic_write_bytes  # noqa: E402
 from poseanything_studio.core.parts import clip_part_masks  # noqa: E402
 from poseanything_studio.core.raster import draw_pose  # noqa: E402

@@ -21,7 +21,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-
 from poseanything_studio.model.part_attention import PartContext
 from poseanything_studio.model.transformer import WAN22_TI2V_5B_CONFIG, PoseAnythingTransformer3DModel
 

@@ -3,12 +3,11 @@
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
-from safetensors.torch import save_file
-
 from poseanything_studio.model.checkpoint import checkpoint_state_dict, load_checkpoint, save_checkpoint
 from poseanything_studio.model.errors import ModelError
 from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
 from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
+from safetensors.torch import save_file
 
 
 def fresh(seed=0, **overrides):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 from helpers import write_arm_project
-
 from poseanything_studio.model.data import ClipDataset, DatasetError
 from poseanything_studio.model.part_attention import PartContext, pool_part_masks
+
 from poseanything_studio.core.project import load_project
 from poseanything_studio.core.raster import pose_frames
 from poseanything_studio.rendering.export import FrameWriter, OutputTarget

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from PIL import Image
-
 from poseanything_studio.model.data import DatasetError, read_frames, read_masks
 
 

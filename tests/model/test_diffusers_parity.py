@@ -5,7 +5,6 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 from PIL import Image
-
 from poseanything_studio.model.pipeline import PoseAnythingPipeline, _load_scheduler
 from poseanything_studio.model.tiny import write_tiny_model
 

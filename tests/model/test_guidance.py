@@ -2,7 +2,6 @@
 
 import torch
 from diffusers import WanTransformer3DModel
-
 from poseanything_studio.model.guidance import DecoupledGuidance
 from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
 from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel

@@ -9,13 +9,13 @@ import shutil
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
 from poseanything_studio.model.checkpoint import load_checkpoint, read_checkpoint
 from poseanything_studio.model.errors import ModelError
 from poseanything_studio.model.pipeline import PoseAnythingPipeline
 from poseanything_studio.model.tiny import CHECKPOINT_NAME
 from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
+from safetensors.torch import load_file, save_file
+
 from poseanything_studio.cli import main as cli_main
 
 

@@ -5,8 +5,8 @@ import threading
 import numpy as np
 import pytest
 from helpers import write_arm_project
-
 from poseanything_studio.model.cli import main as model_main
+
 from poseanything_studio.cli import main as cli_main
 from poseanything_studio.core.project import load_project
 from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress, RenderCancelled

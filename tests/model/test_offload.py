@@ -5,7 +5,6 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan
 from helpers import pipeline_scene
-
 from poseanything_studio.model.errors import ModelError
 from poseanything_studio.model.pipeline import PoseAnythingPipeline
 from poseanything_studio.model.tiny import CHECKPOINT_NAME

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from ptcm_reference import ReferencePTCMProcessor, cross_attention_mask, reference_affinity
-
 from poseanything_studio.model.part_attention import (
     PartContext,
     PartTemporalCoherence,
@@ -12,6 +10,7 @@ from poseanything_studio.model.part_attention import (
     pool_part_masks,
     token_part_masks,
 )
+from ptcm_reference import ReferencePTCMProcessor, cross_attention_mask, reference_affinity
 
 
 def test_pool_part_masks_follows_the_vae_grid():

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from helpers import pipeline_scene
-
 from poseanything_studio.model.cli import main as model_main
 from poseanything_studio.model.errors import ModelError, PipelineInterrupted
 from poseanything_studio.model.pipeline import PoseAnythingPipeline, PoseAnythingPipelineOutput, check_model_dir

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
 from poseanything_studio.model import release
 from poseanything_studio.model.checks import check_weight_files, expected_tensors, scheduler_class
 from poseanything_studio.model.errors import ModelError
@@ -33,6 +31,7 @@ from poseanything_studio.model.release import (
     write_release_checkpoint,
 )
 from poseanything_studio.model.transformer import WAN22_TI2V_5B_CONFIG, ModelShapeError, PoseAnythingTransformer3DModel
+from safetensors.torch import load_file, save_file
 
 GOLDENS = Path(__file__).resolve().parents[1] / "release" / "goldens"
 SHARDS = sorted((GOLDENS / "dit").glob("*.safetensors"))
@@ -274,7 +273,6 @@ def test_header_check_accepts_the_real_release_layout(tmp_path):
 
 def test_a_stray_6_gb_tensor_is_refused_from_the_header(tmp_path):
     from diffusers import WanTransformer3DModel
-
     from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
 
     expected = expected_tensors(WanTransformer3DModel, TINY_TRANSFORMER_CONFIG, "config")

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from poseanything_studio.model.release_sampling import (
     PTC_LAST_STEP,
     ReleaseScheduler,
@@ -24,6 +23,7 @@ from poseanything_studio.model.release_sampling import (
     tiled_encode,
     video_to_uint8,
 )
+
 from tools.release_goldens.standin import StandInModel, StandInVAE
 
 GOLDENS = Path(__file__).resolve().parents[1] / "release" / "goldens" / "sampling"

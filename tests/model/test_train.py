@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from poseanything_studio.model.tiny import write_tiny_model
 from poseanything_studio.model.train import Trainer, load_config, main
+from safetensors.torch import load_file
 
 FRAMES, SIZE = 5, 64
 

@@ -3,7 +3,6 @@
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
-
 from poseanything_studio.model.part_attention import PartContext
 from poseanything_studio.model.tiny import TINY_TRANSFORMER_CONFIG
 from poseanything_studio.model.transformer import (

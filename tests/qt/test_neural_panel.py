@@ -189,7 +189,6 @@ def test_probe_reads_nvidia_smi_and_asks_torch(monkeypatch):
 def release_dir(tiny_dir, tmp_path_factory):
     """The tiny model's transformer with random weights in the official release's layout (its two shards)."""
     import torch
-
     from poseanything_studio.model.checks import read_config
     from poseanything_studio.model.release import release_config, write_release_checkpoint
     from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel

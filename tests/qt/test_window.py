@@ -379,7 +379,7 @@ def test_window_never_imports_torch():
     import sys
 
     code = ("import sys; from poseanything_studio.qt import main_window, app, worker, render_panel; "
-            "print('torch' in sys.modules or 'model' in sys.modules)")
+            "print('torch' in sys.modules or 'poseanything_studio.model' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
