@@ -33,6 +33,8 @@ from typing import Any
 
 import torch
 
+from poseanything_studio.core.model_files import MODEL_INDEX_NAME
+
 from .errors import ModelError
 
 # Upper bounds per size key: the Wan2.2 family (TI2V-5B: 30 layers, 24x128 heads, ffn 14336; A14B: 40 layers,
@@ -280,7 +282,7 @@ def check_lora_metadata(text: Any, source: str | Path) -> dict[str, Any]:
     return {"r": r, "lora_alpha": alpha, "target_modules": targets}
 
 
-JSON_OBJECT_FILES = ("model_index.json", "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json",
+JSON_OBJECT_FILES = (MODEL_INDEX_NAME, "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json",
                      "tokenizer/special_tokens_map.json", "tokenizer/added_tokens.json")
 COMPONENT_WEIGHTS = {"transformer": "diffusion_pytorch_model.safetensors", "vae": "diffusion_pytorch_model.safetensors",
                      "text_encoder": "model.safetensors"}

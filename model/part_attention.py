@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
-MATCHING_MODES = ("identity", "attention")
+from poseanything_studio.core.modes import Matching, values
+
+MATCHING_MODES = values(Matching)
 
 
 # -- 1. part masks on the token grid ------------------------------------------------------------------

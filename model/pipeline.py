@@ -32,6 +32,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import UMT5EncoderModel
 from transformers.utils import logging as transformers_logging
 
+from poseanything_studio.core.model_files import MODEL_INDEX_NAME, MODEL_LAYOUT
+from poseanything_studio.core.modes import Offload, values
+from poseanything_studio.core.project import RenderSettings
+
 from .checkpoint import load_checkpoint
 from .checks import check_component_files, check_finite, read_config, scheduler_class
 from .errors import ModelError, PipelineInterrupted
@@ -55,16 +59,7 @@ from .release_sampling import (
 )
 from .transformer import PoseAnythingTransformer3DModel
 
-# What a Wan2.2-TI2V-5B diffusers folder must hold: sub-folder -> files (a tuple means one of them).
-REQUIRED_FILES: dict[str, tuple] = {
-    "transformer": ("config.json",
-                    ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")),
-    "vae": ("config.json", ("diffusion_pytorch_model.safetensors",)),
-    "text_encoder": ("config.json", ("model.safetensors", "model.safetensors.index.json")),
-    "tokenizer": (("tokenizer.json", "spiece.model"),),
-    "scheduler": ("scheduler_config.json",),
-}
-OFFLOAD_MODES = ("auto", "none", "model", "group")
+OFFLOAD_MODES = values(Offload)
 # `offload="auto"` by free GPU memory (measured peaks, model/memory.py); below the model-offload line group
 # offload streams the transformer and text encoder block by block.
 AUTO_NONE_BYTES = 50 * 2**30  # measured peak, all resident: 45.8 GiB (1280x704x121, H100)
@@ -91,7 +86,8 @@ class SamplingDefaults:
     sampler: str  # in words, for the render's notice
 
 
-OUR_DEFAULTS = SamplingDefaults(30, 5.0, 0, "UniPC (the model folder's scheduler)")
+_STOCK = RenderSettings()  # a project's defaults are ours
+OUR_DEFAULTS = SamplingDefaults(_STOCK.steps, _STOCK.guidance, _STOCK.seed, "UniPC (the model folder's scheduler)")
 RELEASE_DEFAULTS = SamplingDefaults(RELEASE_STEPS, RELEASE_GUIDANCE, RELEASE_SEED,
                                     "Euler, shift 5, with the release's probe and restart")
 
@@ -101,9 +97,9 @@ def check_model_dir(model_dir: str | Path) -> Path:
     root = Path(model_dir).expanduser()
     if not root.is_dir():
         raise ModelError(f"model folder {root} does not exist (a local Wan2.2-TI2V-5B diffusers folder)")
-    if not (root / "model_index.json").is_file():
-        raise ModelError(f"{root}: model_index.json is missing (not a diffusers model folder)")
-    for sub, files in REQUIRED_FILES.items():
+    if not (root / MODEL_INDEX_NAME).is_file():
+        raise ModelError(f"{root}: {MODEL_INDEX_NAME} is missing (not a diffusers model folder)")
+    for sub, files in MODEL_LAYOUT.items():
         folder = root / sub
         if not folder.is_dir():
             raise ModelError(f"{root}: sub-folder {sub}/ is missing (the model folder is incomplete)")

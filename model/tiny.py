@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from poseanything_studio.core.model_files import CHECKPOINT_NAME, MODEL_INDEX_NAME
+
 # WanTransformer3DModel at a size a CPU runs instantly; same patch (1, 2, 2), qk norm and cross-attention norm.
 TINY_TRANSFORMER_CONFIG: dict[str, Any] = {
     "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 8,
@@ -35,7 +37,6 @@ WORDS = [
     "sits", "stands", "tail", "head", "leg", "wing", "body", "background", "camera", "pans", "zooms", "blurry",
     "static", "low", "quality", "worst", "bad", "ugly", "deformed",
 ]
-CHECKPOINT_NAME = "poseanything.safetensors"
 
 
 def write_tiny_model(folder: str | Path, seed: int = 0, checkpoint: bool = True) -> Path:
@@ -61,7 +62,7 @@ def write_tiny_model(folder: str | Path, seed: int = 0, checkpoint: bool = True)
     encoder.save_pretrained(root / "text_encoder", safe_serialization=True)
     tiny_tokenizer().save_pretrained(root / "tokenizer")
     UniPCMultistepScheduler(**SCHEDULER_CONFIG).save_pretrained(root / "scheduler")
-    (root / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2) + "\n")
+    (root / MODEL_INDEX_NAME).write_text(json.dumps(MODEL_INDEX, indent=2) + "\n")
 
     if not checkpoint:
         return root

@@ -125,6 +125,7 @@ def test_truncated_json(tmp_path, capsys):
     (["--frames", "10"], "--frames: 10 must be 4k+1"),
     (["--size", "100x100"], "multiples of 32"),
     (["--renderer", "magic"], "invalid choice: 'magic'"),
+    (["--offload", "magic"], "(choose from 'auto', 'none', 'model', 'group')"),  # the words, as --help lists them
     (["--frames", "abc"], "invalid int value: 'abc'"),
     (["--guidance", "nan"], "--guidance: nan must be a number from 0 to 50"),
     (["--steps", "0"], "--steps: 0 must be a whole number from 1 to 1000"),

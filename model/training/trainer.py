@@ -10,6 +10,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
+from poseanything_studio.core.model_files import CHECKPOINT_NAME
+
 from .cache import LatentCache, clip_at
 from .config import Config, ConfigError
 from .objective import flow_matching_loss, lora_target_modules, sample_sigma, trainable_names
@@ -25,7 +27,7 @@ from .state import (
     sweep_outputs,
 )
 
-OUTPUT_NAME = "poseanything.safetensors"
+OUTPUT_NAME = CHECKPOINT_NAME
 LINKED_PARTS = ("vae", "text_encoder", "tokenizer", "scheduler", "model_index.json")  # the trained model dir's links
 
 

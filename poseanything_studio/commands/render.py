@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ..core.modes import Init, Matching, Offload, PreviewKind, Renderer, values
 from .shared import (
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -38,10 +39,10 @@ def parser() -> argparse.ArgumentParser:
                    help="subject: the frames' alpha is the subject (composite the character over other footage; "
                         "PNGs become RGBA); none: the full frame, opaque. Default: subject for .webm and .mov, "
                         "none otherwise; needs the puppet renderer")
-    p.add_argument("--renderer", choices=("puppet", "poseanything"), help="default: the project's")
+    p.add_argument("--renderer", choices=values(Renderer), help="default: the project's")
     p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
-    p.add_argument("--preview", choices=("pose", "parts", "camera"),
+    p.add_argument("--preview", choices=values(PreviewKind),
                    help="write the pose frames, the coloured part masks or the camera-rectangle frames (the "
                         "neural renderer's negative CFG anchor) instead of the render")
     p.add_argument("--parts", choices=("dilated", "nearest"), default="dilated",
@@ -55,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
                         "ignores the pose)")
     neural.add_argument("--device", type=_device_arg, default="cuda",
                         help="cuda, cuda:N or cpu (cpu: test models only)")
-    neural.add_argument("--init", choices=("noise", "puppet"),
+    neural.add_argument("--init", choices=(Init.NOISE.value, Init.PUPPET.value),
                         help="start from noise, or refine the puppet render (SDEdit); default: the project's, "
                              "which is puppet without a checkpoint and noise with one")
     neural.add_argument("--strength", type=float,
@@ -64,13 +65,13 @@ def parser() -> argparse.ArgumentParser:
     neural.add_argument("--steps", type=int, help="denoising steps")
     neural.add_argument("--guidance", type=float, help="guidance scale")
     neural.add_argument("--seed", type=int, help="random seed")
-    neural.add_argument("--matching", choices=("identity", "attention"), default="identity",
+    neural.add_argument("--matching", choices=values(Matching), default="identity",
                         help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
                              "attention (an imported skeleton whose bones may not correspond across frames)")
     neural.add_argument("--release-parts", choices=("release", "rig"),
                         help="with the official weights: the release's skeleton segments matched by its probe "
                              "(default), or ours: one part per rig bone matched by identity (--parts picks the rule)")
-    neural.add_argument("--offload", choices=("auto", "none", "model", "group"), default="auto",
+    neural.add_argument("--offload", choices=values(Offload), default="auto",
                         help="GPU memory: none (all on the GPU), model (one component at a time), group (the "
                              "transformer streamed block by block: 1280x704x121 in a 24 GB card); auto picks by "
                              "free GPU memory")

@@ -113,7 +113,7 @@ def png_damage(data: np.ndarray) -> str | None:
 
     Checked before OpenCV decodes it, so a damaged file is our one line, not libpng's own line on stderr first.
     """
-    buffer = memoryview(data).cast("B")
+    buffer = data.data.cast("B")
     at, end = 8, len(buffer)
     while at + 12 <= end:
         length, kind = struct.unpack_from(">I4s", buffer, at)
@@ -211,6 +211,21 @@ def read_mask(path: str | Path) -> np.ndarray:
     if rgba[..., 3].min() < 255:
         return rgba[..., 3] > 127
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY) > 127
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A boolean mask as a black-and-white PNG (what read_mask reads back); OSError if it cannot be encoded."""
+    ok, png = cv2.imencode(".png", np.asarray(mask).astype(np.uint8) * 255)
+    if not ok:
+        raise OSError(f"could not encode a {mask.shape[1]}x{mask.shape[0]} mask as PNG")
+    return png.tobytes()
+
+
+def write_mask(mask: np.ndarray, path: str | Path) -> None:
+    """Write a boolean mask to `path` as a black-and-white PNG, atomically (whole or not at all)."""
+    from .fileio import atomic_write_bytes
+
+    atomic_write_bytes(path, mask_png(mask))
 
 
 def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:

@@ -216,12 +216,12 @@ def rotate_subtree(h: Hierarchy, pose: np.ndarray, joint: int, radians: float,
     if pivot is None:
         p = h.parent[joint]
         pivot = pose[p] if p >= 0 else pose[joint]
-    pivot = np.asarray(pivot, dtype=np.float64)
+    centre = np.asarray(pivot, dtype=np.float64)
     c, s = math.cos(radians), math.sin(radians)
     rot = np.array([[c, -s], [s, c]])
     out = pose.copy()
     below = h.subtree(joint)
-    out[below] = (pose[below] - pivot) @ rot.T + pivot
+    out[below] = (pose[below] - centre) @ rot.T + centre
     return out
 
 
@@ -259,15 +259,15 @@ def solve_chain(points: np.ndarray, target: Sequence[float], bend: float = 1.0) 
     cross(end - base, middle - base)). Longer chains: FABRIK from the current shape.
     """
     points = np.asarray(points, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
+    goal = np.asarray(target, dtype=np.float64)
     lengths = np.hypot(*np.diff(points, axis=0).T)
     if len(points) < 2:
         return points.copy()
     if len(points) == 2:
-        return np.array([points[0], _toward(points[0], target, lengths[0], points[1])])
+        return np.array([points[0], _toward(points[0], goal, lengths[0], points[1])])
     if len(points) == 3:
-        return _two_bone(points, target, lengths, bend)
-    return _fabrik(points, target, lengths)
+        return _two_bone(points, goal, lengths, bend)
+    return _fabrik(points, goal, lengths)
 
 
 def _toward(origin: np.ndarray, target: np.ndarray, length: float, fallback: np.ndarray) -> np.ndarray:

@@ -260,7 +260,7 @@ def _agreement(clip2d: np.ndarray, clip: MotionClip, rig: Rig, mapping: Mapping[
         if mapping.get(bone.a) in index and mapping.get(bone.b) in index:
             ours = np.subtract(rig.joint(bone.b).xy, rig.joint(bone.a).xy)
             theirs = clip2d[0, index[mapping[bone.b]]] - clip2d[0, index[mapping[bone.a]]]
-            norm = np.linalg.norm(ours) * np.linalg.norm(theirs)
+            norm = float(np.linalg.norm(ours) * np.linalg.norm(theirs))
             if norm > 1e-9:
                 total += float(ours[0] * theirs[0]) / norm  # only the horizontal part changes side
     return total

@@ -226,8 +226,9 @@ def keypoint_clip(keypoints: Keypoints, rig_joints: Sequence[str], fps: float) -
         blend = table.get(joint)
         if not blend or any(name not in index for name, _ in blend):
             continue
-        parts = [(_filled(keypoints.xy[:, index[n]], keypoints.confidence[:, index[n]]), w) for n, w in blend]
-        if any(p is None for p, _ in parts):
+        filled = [(_filled(keypoints.xy[:, index[n]], keypoints.confidence[:, index[n]]), w) for n, w in blend]
+        parts = [(p, w) for p, w in filled if p is not None]
+        if len(parts) < len(filled):  # a keypoint of the blend is never seen
             continue
         tracks.append(sum(p * w for p, w in parts))
         names.append(joint)
@@ -273,9 +274,9 @@ def human_keypoints(joint_ids: Sequence[str], positions: np.ndarray, layout: str
             rig_for[blend[0][0]] = joint
     out = np.zeros((positions.shape[0], len(names), 3))
     for k, name in enumerate(names):
-        joint = rig_for.get(name)
-        if joint in index:
-            out[:, k, :2] = positions[:, index[joint]]
+        joint_id = rig_for.get(name)
+        if joint_id is not None and joint_id in index:
+            out[:, k, :2] = positions[:, index[joint_id]]
             out[:, k, 2] = 1.0
     return out
 
@@ -299,7 +300,7 @@ OPENPOSE_COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (17
 def draw_openpose(keypoints: np.ndarray, size: tuple[int, int], stick: int = 4) -> np.ndarray:
     """One pose frame in the OpenPose style: [18, 3] COCO-18 keypoints -> (h, w, 3) RGB uint8 on black."""
     w, h = size
-    canvas = np.zeros((h, w, 3), np.uint8)
+    canvas: np.ndarray = np.zeros((h, w, 3), np.uint8)
     for (a, b), colour in zip(OPENPOSE_LIMBS, OPENPOSE_COLOURS, strict=False):
         if keypoints[a, 2] <= 0 or keypoints[b, 2] <= 0:
             continue
@@ -309,7 +310,7 @@ def draw_openpose(keypoints: np.ndarray, size: tuple[int, int], stick: int = 4) 
         polygon = cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)), (int(length / 2), stick),
                                    int(angle), 0, 360, 1)
         layer = canvas.copy()
-        cv2.fillConvexPoly(layer, polygon, colour)
+        cv2.fillConvexPoly(layer, np.asarray(polygon, np.int32), colour)
         canvas = cv2.addWeighted(canvas, 0.4, layer, 0.6, 0)
     for k in range(min(18, keypoints.shape[0])):
         if keypoints[k, 2] > 0:

@@ -74,7 +74,8 @@ def grabcut(bgr: np.ndarray, labels: np.ndarray, iterations: int) -> None:
     the process. Seed 0 is OpenCV's own start state, so results match a fresh process's first call."""
     cv2.setRNGSeed(0)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(np.ascontiguousarray(bgr), labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    no_rect = (0, 0, 0, 0)  # GC_INIT_WITH_MASK reads the labels, never the rectangle
+    cv2.grabCut(np.ascontiguousarray(bgr), labels, no_rect, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
 
 
 def _keep_rig_components(mask: np.ndarray, bones_img: np.ndarray) -> np.ndarray:

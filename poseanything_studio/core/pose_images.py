@@ -66,10 +66,9 @@ def pose_sequence(images: list[np.ndarray], source: str = "<pose images>") -> Po
     """The rig drawn in `images` and its motion (see the module's docstring)."""
     dotted = any(_coloured(image) and _dots(image).size for image in images[:3])
     found = [(_dotted_rig(image) if dotted else _line_rig(image)) for image in images]
-    first = next((f for f, rig in enumerate(found) if rig is not None and rig.joints), None)
-    if first is None:
+    first, template = next(((f, rig) for f, rig in enumerate(found) if rig is not None and rig.joints), (None, None))
+    if first is None or template is None:
         raise ProjectError("no skeleton is drawn in any picture", source=source)
-    template = found[first]
     masks = [image.max(axis=2) > LINE_LEVEL for image in images]
     centroids = np.array([mask_centroid(m) if m.any() else np.full(2, np.nan) for m in masks])
     joints = [r.rest_xy() if r is not None and r.joints and f > first else None for f, r in enumerate(found)]
@@ -100,7 +99,7 @@ def _dotted_rig(image: np.ndarray) -> Rig | None:
         return None
     joints = tuple(Joint(f"j{k + 1}", (round(float(x), 1), round(float(y), 1))) for k, (x, y) in enumerate(dots))
     drawn = image.max(axis=2) > LINE_LEVEL
-    bones = []
+    bones: list[Bone] = []
     for a in range(len(dots)):
         for b in range(a + 1, len(dots)):
             if _joined(image, drawn, dots[a], dots[b], dots):

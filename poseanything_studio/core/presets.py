@@ -188,8 +188,11 @@ def apply_preset(project: Project, key: str, start: int = 0, frames: int | None 
     return apply_motion(project, changed, start, tolerance)
 
 
+ROOT_NAMES: tuple[str, ...] = ("pelvis", "hips", "body", "base", "body1", "chest")  # a preset's root, first found
+
+
 def _root_for(rig: Rig) -> list[str]:
-    return [j for j in ("pelvis", "hips", "body", "base", "body1", "chest") if j in rig.joint_ids][:1]
+    return [j for j in ROOT_NAMES if j in rig.joint_ids][:1]
 
 
 def _height(pose: np.ndarray) -> float:

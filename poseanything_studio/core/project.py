@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -22,13 +22,14 @@ from .errors import ProjectError
 from .fileio import atomic_write_bytes
 from .images import ImageReadError, cover_matrix, fit_to_size, read_mask, read_rgba
 from .kinematics import Hierarchy, anchored_roots, hierarchy, sample_rotation
+from .modes import Init, Renderer, values
 from .rig import Bone, Joint, Rig
 from .tracks import Key, Track, closed_loop, looped_times, sample_values
 
 FORMAT = "poseanything-project"
 VERSION = 1
-RENDERERS = ("puppet", "poseanything")
-INITS = ("auto", "noise", "puppet")
+RENDERERS = values(Renderer)
+INITS = values(Init)
 # -- limits ------------------------------------------------------------------------------------------
 # Every bound of the format, one constant each: load_project refuses a file past one, save_project refuses to
 # write one (the same check, the same line), and the window refuses an edit that would pass one
@@ -58,7 +59,7 @@ INTERPOLATION_MODES = ("rotation", "position")  # between keys: bones turn about
 class RenderSettings:
     """What the `render` section asks of a renderer."""
 
-    renderer: str = "puppet"
+    renderer: Renderer = Renderer.PUPPET
     prompt: str = ""
     negative_prompt: str = ""
     steps: int = 30
@@ -66,7 +67,7 @@ class RenderSettings:
     seed: int = 0
     model_dir: str | None = None
     checkpoint: str | None = None  # PoseAnything checkpoint; None: poseanything.safetensors in model_dir if there
-    init: str = "auto"  # neural start: "noise", "puppet" (refine the puppet render), "auto" (puppet without checkpoint)
+    init: Init = Init.AUTO  # neural start: noise, puppet (refine the puppet render), auto (puppet without checkpoint)
     strength: float = 0.4  # how much of the schedule a puppet refinement re-runs, (0, 1]
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -528,8 +529,8 @@ def _render_from(value: Any) -> RenderSettings:
     _check_render_values(steps, guidance, seed, model_dir, checkpoint, init, strength)
     known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir", "checkpoint", "init",
              "strength"}
-    return RenderSettings(renderer, value.get("prompt", ""), value.get("negative_prompt", ""), steps,
-                          float(guidance), seed, model_dir, checkpoint, init, float(strength),
+    return RenderSettings(Renderer(renderer), value.get("prompt", ""), value.get("negative_prompt", ""), steps,
+                          float(guidance), seed, model_dir, checkpoint, Init(init), float(strength),
                           {k: v for k, v in value.items() if k not in known})
 
 
@@ -581,11 +582,12 @@ def _key(build, key: str):
         raise ProjectError(err.detail, key=f"{key}.{err.key}" if err.key else key) from None
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
+    """An int that is not a bool (JSON's true is no count); narrows `v` for the range checks after it."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
+def _is_number(v: Any) -> TypeGuard[int | float]:
     """A finite int or float (not a bool, not an int too large for a float)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return False

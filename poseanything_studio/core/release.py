@@ -119,7 +119,7 @@ def resize_picture_like_release(image) -> np.ndarray:
     from PIL import Image
 
     pil = _pil(image)
-    return np.asarray(pil.resize(release_size(*pil.size), Image.BILINEAR))
+    return np.asarray(pil.resize(release_size(*pil.size), Image.Resampling.BILINEAR))
 
 
 def condition_frames(images: Sequence, condition_index: Sequence[int]) -> np.ndarray:
@@ -174,12 +174,12 @@ def release_subject_mask(project: Project, rgba: np.ndarray, painted: np.ndarray
 
 def project_positions(project: Project, times: Sequence[float]) -> np.ndarray:
     """Every joint at (possibly fractional) project `times`, reference-image pixels, (N, J, 2)."""
-    times = np.asarray(times, np.float64)
-    out = np.repeat(project.rig.rest_xy()[None], len(times), axis=0)
+    at = np.asarray(times, np.float64)
+    out = np.repeat(project.rig.rest_xy()[None], len(at), axis=0)
     for j, joint_id in enumerate(project.rig.joint_ids):
         track = project.tracks.get(joint_id)
         if track:
-            out[:, j] = track.sample(times)
+            out[:, j] = track.sample(at)
     return out
 
 
@@ -198,8 +198,9 @@ def release_inputs(project: Project, painted_mask: np.ndarray | None = None, *, 
     rgba = project.read_image()
     mask, source = release_subject_mask(project, rgba, painted_mask)
     to_output = reference_to_output((rgba.shape[1], rgba.shape[0]), size)
-    posed = [i for i, t in enumerate(plan.sources) if t is not None]
-    positions = apply_affine(to_output, project_positions(project, [plan.sources[i] for i in posed]))
+    posed_at = [(i, t) for i, t in enumerate(plan.sources) if t is not None]  # frames with a pose, their times
+    posed = [i for i, _ in posed_at]
+    positions = apply_affine(to_output, project_positions(project, [t for _, t in posed_at]))
     poses = np.zeros((RELEASE_FRAMES, size[1], size[0], 3), np.uint8)
     poses[posed] = pose_frames(project.rig, positions, size, style="release")
     fitted_mask = fit_to_size(mask, size)

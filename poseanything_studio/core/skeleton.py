@@ -73,7 +73,7 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
 def _trimmed_ends(edges: list[tuple[int, int]], points: list[np.ndarray], radius: np.ndarray,
                   margin: float) -> list[tuple[int, int]]:
     """Edges without end bones that stay inside the inscribed circle of their inner (degree-2) joint."""
-    edges = list(dict.fromkeys(tuple(sorted(e)) for e in edges))
+    edges = list(dict.fromkeys((min(a, b), max(a, b)) for a, b in edges))
     while len(edges) > 1:
         degree: dict[int, int] = {}
         for a, b in edges:
@@ -173,7 +173,8 @@ def track_joints(start: np.ndarray, found: list[np.ndarray | None], centroids: n
     for f in range(first + 1, frames):
         shift = centroids[f] - centroids[f - 1]
         predicted = positions[f - 1] + np.where(matched[:, None], velocity, shift)
-        current, matched = (assign(predicted, found[f], reach) if found[f] is not None
+        seen = found[f]
+        current, matched = (assign(predicted, seen, reach) if seen is not None
                             else (predicted, np.zeros(len(start), bool)))
         velocity = current - positions[f - 1]
         positions[f] = current

@@ -171,10 +171,16 @@ class _Greys:
 def _flow(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Points of frame a in frame b, and which passed the forward-backward check."""
     p0 = points.astype(np.float32).reshape(-1, 1, 2)
-    params = {"winSize": (WINDOW, WINDOW), "maxLevel": LEVELS,
-              "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)}
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(a, b, p0, None, **params)
-    back, st2, _ = cv2.calcOpticalFlowPyrLK(b, a, p1, None, **params)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
+
+    def track(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # nextPts is an output here (no OPTFLOW_USE_INITIAL_FLOW): a buffer of the right shape, its values unread
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(src, dst, start, np.empty_like(start), winSize=(WINDOW, WINDOW),
+                                                    maxLevel=LEVELS, criteria=criteria)
+        return np.asarray(moved), np.asarray(status)
+
+    p1, st1 = track(a, b, p0)
+    back, st2 = track(b, a, p1)
     error = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     h, w = a.shape[:2]
     inside = (p1[:, 0, 0] >= 0) & (p1[:, 0, 0] < w) & (p1[:, 0, 1] >= 0) & (p1[:, 0, 1] < h)

@@ -44,7 +44,7 @@ class Key:
 def _floats(values) -> tuple:
     """`values` as a tuple of floats where each is a real number (ints too); other items left for the check."""
     return tuple(float(v) if isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool)
-                 and abs(v) < 1e308 else v for v in values)
+                 and -1e308 < v < 1e308 else v for v in values)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.errors import ProjectError
 from ..core.fileio import atomic_dir, atomic_write_bytes, atomic_write_text
-from ..core.images import fit_to_size
+from ..core.images import fit_to_size, mask_png
 from ..core.project import rig_to_dict
 from ..core.raster import pose_frames
 from ..core.rig import Rig
@@ -87,10 +87,7 @@ def write_clip(target: Path, frames: np.ndarray, masks: np.ndarray, rig: Rig, po
                     writer.write(image)
         (tmp / "masks").mkdir()
         for f, mask in enumerate(masks):
-            ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-            if not ok:
-                raise OSError(f"could not encode mask {f}")
-            (tmp / "masks" / f"{f:05d}.png").write_bytes(png.tobytes())  # raises on a full disk
+            (tmp / "masks" / f"{f:05d}.png").write_bytes(mask_png(mask))  # raises on a full disk
         rig_file = {**rig_to_dict(rig), "positions": np.round(positions, 1).tolist()}  # core's one rig writer
         (tmp / "rig.json").write_text(json.dumps(rig_file), encoding="utf-8")
 

@@ -21,10 +21,10 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from ..core.errors import ProjectError
 from ..core.fileio import TEMP_TAG, remove_stale_temps
-from ..core.images import ImageReadError, read_mask
+from ..core.images import ImageReadError, read_mask, write_mask
 from ..core.project import Project, load_project, project_bytes, save_project
 from .previews import checked_pictures
-from .saving import remove_quietly, short_reason, write_png
+from .saving import remove_quietly, short_reason
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -92,7 +92,7 @@ def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None
     side.parent.mkdir(parents=True, exist_ok=True)
     project_bytes(project)  # ProjectError before anything is written
     if mask is not None:
-        write_png(mask, mask_side(side))
+        write_mask(mask, mask_side(side))
     else:
         remove_quietly(mask_side(side))
     save_project(project, side)

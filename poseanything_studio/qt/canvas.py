@@ -8,6 +8,7 @@ own state first, so what you see is always the document.
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
@@ -44,7 +45,17 @@ from .canvas_tools import Gesture, Pan, make_tools
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
 
-TOOLS = ("select", "rotate", "rig", "camera", "brush")
+
+class Tool(StrEnum):
+    """The canvas's tools; a tool is its name ("brush" == Tool.BRUSH), as the window's actions name them."""
+
+    SELECT = "select"
+    ROTATE = "rotate"
+    RIG = "rig"
+    CAMERA = "camera"
+    BRUSH = "brush"
+
+
 ONION_OFFSETS = (-4, -2, 2, 4)
 HANDLE_RADIUS = 6.0
 
@@ -116,7 +127,7 @@ class Canvas(QGraphicsView):
         self.setMouseTracking(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.tool = "select"
+        self.tool = Tool.SELECT
         self.animate = True
         self.ik_bones = 2  # bones an IK drag bends above an end joint (0: up to the root or a pin)
         self.overlays = {"puppet": True, "onion": False, "mask": False, "parts": False, "camera": True}
@@ -394,9 +405,9 @@ class Canvas(QGraphicsView):
     def sizeHint(self) -> QSize:
         return QSize(900, 560)
 
-    def set_tool(self, tool: str) -> None:
-        """Switch the active tool."""
-        self.tool = tool
+    def set_tool(self, tool: Tool | str) -> None:
+        """Switch the active tool (ValueError for a name that is none)."""
+        self.tool = Tool(tool)
         self.brush_item.setVisible(tool == "brush")
         self.viewport().setCursor(self.tools[tool].cursor)
         self._draw_camera()

@@ -38,7 +38,9 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import thread_worker
 
-from ..core.project import MAX_PROMPT_CHARS
+from ..core.model_files import CHECKPOINT_NAME
+from ..core.modes import Init, Offload, Renderer, values
+from ..core.project import MAX_PROMPT_CHARS, Project
 from ..rendering.devices import DeviceProbe, probe_devices
 from ..rendering.events import Frame, Preview, Progress
 from ..rendering.export import OutputError, output_target, write_frames
@@ -59,7 +61,7 @@ EXPORT_CHOICES = (
     ("PNG frames, the subject alone (RGBA) (*.png)", ".png", True),
 )
 PREVIEW_TABS = (("pose", "Pose"), ("parts", "Parts"), ("matching", "Matching"), ("frame", "Frame"))
-INITS = (("auto", "auto (puppet without a checkpoint)"), ("noise", "noise"), ("puppet", "puppet (refine)"))
+INIT_LABELS = {Init.AUTO: "auto (puppet without a checkpoint)", Init.NOISE: "noise", Init.PUPPET: "puppet (refine)"}
 SUFFIXES = {choice[1] for choice in EXPORT_CHOICES}
 CPU_LABEL = "CPU (test models only)"
 PREVIEW_NOTES = {
@@ -158,20 +160,20 @@ class RenderPanel(QWidget):
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.renderer = QComboBox()
-        self.renderer.addItems(["puppet", "poseanything"])
+        self.renderer.addItems(values(Renderer))
         self.renderer.currentIndexChanged.connect(lambda: self.field_edited("renderer"))
         form.addRow("Renderer", self.renderer)
         form.addRow("Device", self._device_row())
         self.model_dir = QLineEdit(placeholderText="Wan2.2-TI2V-5B-Diffusers folder")
         self.model_dir.editingFinished.connect(lambda: self.field_edited("model_dir"))
         form.addRow("Model", self._path_row(self.model_dir, self._browse_model))
-        self.checkpoint = QLineEdit(placeholderText="optional: poseanything.safetensors in the model folder, or none")
+        self.checkpoint = QLineEdit(placeholderText=f"optional: {CHECKPOINT_NAME} in the model folder, or none")
         self.checkpoint.editingFinished.connect(lambda: self.field_edited("checkpoint"))
         form.addRow("Checkpoint", self._path_row(self.checkpoint, self._browse_checkpoint))
         self.init = QComboBox(toolTip="noise: a plain render; puppet: refine the puppet render (SDEdit), keeping "
                                       "its motion and silhouette")
-        for value, label in INITS:
-            self.init.addItem(label, value)
+        for value in Init:
+            self.init.addItem(INIT_LABELS[value], value.value)
         self.init.currentIndexChanged.connect(lambda: self.field_edited("init"))
         self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                        toolTip="how much of the schedule a puppet refinement re-runs: near 0 keeps "
@@ -183,7 +185,7 @@ class RenderPanel(QWidget):
         row.addWidget(self.strength, 1)
         form.addRow("Start", row)
         self.offload = QComboBox()  # a setting of this machine's GPU, not of the project
-        self.offload.addItems(["auto", "none", "model", "group"])
+        self.offload.addItems(values(Offload))
         self.offload.setToolTip("GPU memory for poseanything: none (all on the GPU, fastest), model (one part at "
                                 "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
                                 "free GPU memory")
@@ -264,15 +266,22 @@ class RenderPanel(QWidget):
         self._refresh_availability()
 
     def neural_options(self) -> NeuralOptions:
-        """The neural settings as the fields show them, on the chosen device."""
-        return NeuralOptions(model_dir=self._project_path(self.model_dir.text()),
-                             checkpoint=self._project_path(self.checkpoint.text()), device=self.device.currentData(),
-                             init=self.init.currentData(), strength=float(self.strength.value()))
+        """The neural settings as the fields show them, on the chosen device (paths read as the CLI reads them)."""
+        return neural_options(self._shown_project(), device=self.device.currentData())
 
-    def _project_path(self, text: str) -> str | None:
-        """A folder or file named in a field: a relative one is read against the project's folder, as the CLI does."""
-        text = text.strip()
-        return str(self.doc.project.resolve(str(Path(text).expanduser()))) if text else None
+    def _field_values(self) -> dict:
+        """Each render setting of the project (a RenderSettings field) -> how to read it from its field."""
+        return {"renderer": lambda: self.renderer.currentText(), "prompt": self.prompt.toPlainText,
+                "negative_prompt": self.negative.toPlainText, "steps": self.steps.value,
+                "guidance": lambda: float(self.guidance.value()), "seed": self.seed.value,
+                "model_dir": lambda: self.model_dir.text().strip() or None,
+                "checkpoint": lambda: self.checkpoint.text().strip() or None,
+                "init": self.init.currentData, "strength": lambda: float(self.strength.value())}
+
+    def _shown_project(self) -> Project:
+        """The project with the render settings as the fields show them (written or not)."""
+        p = self.doc.project
+        return replace(p, render=replace(p.render, **{name: read() for name, read in self._field_values().items()}))
 
     def unavailable_reason(self) -> str | None:
         """Why Render cannot run with the fields as they are, or None."""
@@ -320,12 +329,7 @@ class RenderPanel(QWidget):
         if not touched:
             return
         p = self.doc.project
-        fields = {"renderer": lambda: self.renderer.currentText(), "prompt": self.prompt.toPlainText,
-                  "negative_prompt": self.negative.toPlainText, "steps": self.steps.value,
-                  "guidance": lambda: float(self.guidance.value()), "seed": self.seed.value,
-                  "model_dir": lambda: self.model_dir.text().strip() or None,
-                  "checkpoint": lambda: self.checkpoint.text().strip() or None,
-                  "init": self.init.currentData, "strength": lambda: float(self.strength.value())}
+        fields = self._field_values()
         render = replace(p.render, **{name: fields[name]() for name in touched if name in fields})
         new = replace(p, render=render)
         if "size" in touched:

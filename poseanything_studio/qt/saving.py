@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..core.errors import ProjectError
-from ..core.fileio import atomic_path
+from ..core.images import write_mask
 from ..core.project import Project, load_project, project_bytes, save_project
 
 
@@ -56,7 +55,7 @@ def save_work(project: Project, mask: np.ndarray | None, path: Path, reusable: I
     target = next(iter(sorted(reusable)), None) or mask_target(path, project)
     with_mask = replace(project, subject_mask=mask_reference(project, path, target))
     project_bytes(with_mask)  # ProjectError before anything is written
-    write_png(mask, target)
+    write_mask(mask, target)
     try:
         return save_project(with_mask, path)
     except BaseException:
@@ -107,15 +106,6 @@ class MaskFiles:
             for mask in self.unused(path):
                 remove_quietly(mask)
         self._masks.clear()
-
-
-def write_png(mask: np.ndarray, path: Path) -> None:
-    """A boolean mask as a black-and-white PNG, written atomically."""
-    ok, png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
-    if not ok:
-        raise OSError(f"could not encode {path.name}")
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(png.tobytes())  # raises on a full disk; the temporary is removed
 
 
 def remove_quietly(path: Path) -> None:

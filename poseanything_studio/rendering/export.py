@@ -253,11 +253,13 @@ class Mp4Encoder:
         except OSError as err:
             self._log.close()
             raise OutputError(f"{self.shown_as}: cannot start ffmpeg ({_reason(err)})") from None
+        assert self._proc.stdin is not None  # stdin=PIPE: the frames' pipe
+        self._stdin = self._proc.stdin
 
     def write(self, image: np.ndarray) -> None:
         """Send one (H, W, 3) uint8 RGB frame (RGBA for an encoder made with `alpha`)."""
         try:
-            self._proc.stdin.write(np.ascontiguousarray(image, dtype=np.uint8))  # the buffer itself: no per-frame copy
+            self._stdin.write(np.ascontiguousarray(image, dtype=np.uint8).data)  # the buffer itself: no per-frame copy
         except (BrokenPipeError, OSError, ValueError):
             try:
                 status = self._proc.wait(timeout=10)
@@ -273,7 +275,7 @@ class Mp4Encoder:
         if self._log.closed:
             return
         with contextlib.suppress(OSError, ValueError):
-            self._proc.stdin.close()
+            self._stdin.close()
         if abort:
             self._proc.kill()
         status = self._proc.wait()
@@ -347,6 +349,8 @@ class FrameStore:
             self._file.seek(start)
             data = self._file.read(length)
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None:  # the spool file was changed under us (it is ours alone): say which frame
+            raise OSError(f"frame {index} of the rendered frames cannot be decoded")
         if image.ndim == 3 and image.shape[2] == 4:
             return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
         return np.ascontiguousarray(image[..., ::-1])

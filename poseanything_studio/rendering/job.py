@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..core.camera import apply_affine
 from ..core.errors import ProjectError
 from ..core.images import fit_to_size
+from ..core.modes import Init, Matching, Offload, PreviewKind, Renderer, values
 from ..core.parts import DEFAULT_PART_RULE, PART_RULES, subject_mask
 from ..core.project import (
     MAX_FRAMES,
@@ -19,20 +21,21 @@ from ..core.project import (
     reference_to_output,
 )
 
-PREVIEWS = ("pose", "parts", "camera")
+PREVIEWS = values(PreviewKind)
+STOCK = RenderSettings()  # the project format's defaults: the one source of the render settings' defaults
 
 
 @dataclass(frozen=True)
 class NeuralOptions:
     """What only the neural renderer reads."""
 
-    model_dir: str | None = None
-    checkpoint: str | None = None  # None: poseanything.safetensors in model_dir if it is there, else the base model
+    model_dir: str | None = STOCK.model_dir
+    checkpoint: str | None = STOCK.checkpoint  # None: CHECKPOINT_NAME in model_dir if it is there, else the base model
     device: str = "cuda"  # "cuda", "cuda:N" or "cpu" (test models only)
-    matching: str = "identity"  # PTCM part matching: the rig's own ("identity") or by attention (imported rigs)
-    init: str = "auto"  # "noise", "puppet" (refine the puppet render), "auto": puppet exactly when no checkpoint
-    strength: float = 0.4  # puppet refinement: the share of the schedule re-run, (0, 1]
-    offload: str = "auto"  # auto | none | model | group (model/pipeline.py PoseAnythingPipeline.place)
+    matching: Matching = Matching.IDENTITY  # PTCM part matching: the rig's own or by attention (imported rigs)
+    init: Init = STOCK.init  # noise, puppet (refine the puppet render), auto: puppet exactly when no checkpoint
+    strength: float = STOCK.strength  # puppet refinement: the share of the schedule re-run, (0, 1]
+    offload: Offload = Offload.AUTO  # model/pipeline.py PoseAnythingPipeline.place
     compile: bool = False  # regional torch.compile of the transformer's repeated blocks
     # With the official weights: the parts PTC reads. "release": the release's skeleton segments matched by its
     # probe (the default); "rig": ours, one part per rig bone, matched by identity.
@@ -44,7 +47,7 @@ class RenderJob:
     """Everything one render reads, computed up front; arrays are read-only."""
 
     project: Project
-    renderer: str
+    renderer: Renderer
     frames: int
     size: tuple[int, int]  # width, height
     fps: float
@@ -53,13 +56,13 @@ class RenderJob:
     rest_xy: np.ndarray  # (J, 2) rest joint positions, output pixels
     positions: np.ndarray  # (F, J, 2) joint positions per frame, output pixels
     camera: np.ndarray  # (F, 4) pan x, pan y, zoom, roll per frame
-    preview: str | None = None
+    preview: PreviewKind | None = None
     part_rule: str = DEFAULT_PART_RULE  # how part masks are made: the paper's capped dilation, or nearest-bone
-    prompt: str = ""
-    negative_prompt: str = ""
-    steps: int = 30
-    guidance: float = 5.0
-    seed: int = 0
+    prompt: str = STOCK.prompt
+    negative_prompt: str = STOCK.negative_prompt
+    steps: int = STOCK.steps
+    guidance: float = STOCK.guidance
+    seed: int = STOCK.seed
     neural: NeuralOptions = field(default_factory=NeuralOptions)
     alpha: bool = False  # frames come with the subject's alpha (Frame.alpha), for exports that keep it
     # Which of steps, guidance, seed the user chose (given here, or changed in the project from our defaults):
@@ -92,7 +95,7 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
         raise ProjectError(f"unknown part rule {part_rule!r} (use nearest or dilated)", key="parts")
     r = project.render
     renderer = renderer or r.renderer
-    if renderer not in ("puppet", "poseanything"):
+    if renderer not in values(Renderer):
         raise ProjectError(f"unknown renderer {renderer!r} (use puppet or poseanything)", key="renderer")
     reference = project.read_image()
     to_output = reference_to_output((reference.shape[1], reference.shape[0]), size)
@@ -104,12 +107,12 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     camera = project.camera.sample(frames)
     for array in (image, fitted_mask, positions, rest, camera):
         array.setflags(write=False)
-    stock = RenderSettings()
     explicit = frozenset(name for name, given in (("steps", steps), ("guidance", guidance), ("seed", seed))
-                         if given is not None or getattr(r, name) != getattr(stock, name))
+                         if given is not None or getattr(r, name) != getattr(STOCK, name))
     return RenderJob(
-        project=project, renderer=renderer, frames=frames, size=size, fps=project.fps, image=image,
-        mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera, preview=preview, part_rule=part_rule,
+        project=project, renderer=Renderer(renderer), frames=frames, size=size, fps=project.fps, image=image,
+        mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera,
+        preview=None if preview is None else PreviewKind(preview), part_rule=part_rule,
         prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
         guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
         neural=neural or neural_options(project), explicit=explicit,
@@ -120,7 +123,8 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
 def neural_options(project: Project, **overrides) -> NeuralOptions:
     """The project's neural settings, with any given override that is not None."""
     r = project.render
-    checkpoint = str(project.resolve(r.checkpoint)) if r.checkpoint else None  # relative to the project's folder
+    # relative to the project's folder, as model_dir (and a leading ~ is the home folder)
+    checkpoint = str(project.resolve(str(Path(r.checkpoint).expanduser()))) if r.checkpoint else None
     options = NeuralOptions(model_dir=project.model_dir_path(), checkpoint=checkpoint, init=r.init,
                             strength=r.strength)
     return replace(options, **{k: v for k, v in overrides.items() if v is not None})

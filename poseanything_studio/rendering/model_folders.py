@@ -9,11 +9,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from ..core.model_files import CHECKPOINT_NAME, MODEL_INDEX_NAME, MODEL_PARTS
 from .devices import DeviceProbe
 from .job import NeuralOptions
 
-CHECKPOINT_NAME = "poseanything.safetensors"
-MODEL_PARTS = ("model_index.json", "transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 CPU_MODEL_LIMIT_BYTES = 2**30  # transformer weights above this are a real model: the CPU runs test models only
 NO_CHECKPOINT_NOTE = ("No PoseAnything checkpoint: the base Wan2.2 model ignores the pose; it refines the puppet "
                       "render (init puppet)")
@@ -47,7 +46,7 @@ def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None)
 def checkpoint_note(options: NeuralOptions) -> str | None:
     """The line to show when no PoseAnything checkpoint will be loaded (the base model ignores the pose)."""
     folder = Path(options.model_dir).expanduser() if options.model_dir else None
-    if options.checkpoint or folder is None or not (folder / "model_index.json").is_file():
+    if options.checkpoint or folder is None or not (folder / MODEL_INDEX_NAME).is_file():
         return None
     return None if (folder / CHECKPOINT_NAME).is_file() else NO_CHECKPOINT_NOTE
 

@@ -21,12 +21,12 @@ import diffusers  # noqa: F401  the [neural] extra: missing, runner.renderer_for
 import numpy as np
 import torch
 
+from ..core.model_files import CHECKPOINT_NAME  # looked for in the model folder when --checkpoint is not given
 from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
 from ..core.project import INITS
 from ..core.raster import camera_frames, pose_frames
 from .events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError, RenderEvent, check_cancel
 
-CHECKPOINT_NAME = "poseanything.safetensors"  # looked for in the model folder when --checkpoint is not given
 NO_CHECKPOINT = ("no PoseAnything checkpoint: running the base Wan2.2 model, which ignores the pose (pose half and "
                  "PTCM are zero); it refines the puppet render")
 _cache: dict[tuple, object] = {}  # one loaded pipeline, reused by the next render with the same settings

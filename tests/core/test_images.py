@@ -16,6 +16,7 @@ from poseanything_studio.core.images import (
     read_mask,
     read_rgba,
     upright_size,
+    write_mask,
 )
 
 
@@ -130,3 +131,13 @@ def test_a_downscaled_copy_in_a_read_only_folder_is_one_clear_error(tmp_path, mo
     with pytest.raises(ImageReadError, match=r"cannot write a smaller copy beside .*big\.png.*Permission denied"):
         downscaled_copy(path, max_pixels=20_000)
     assert [p.name for p in tmp_path.iterdir()] == ["big.png"]
+
+
+def test_a_written_mask_reads_back_as_painted_and_replaces_the_old_file_whole(tmp_path):
+    mask = np.zeros((30, 50), bool)
+    mask[5:20, 10:40] = True
+    path = tmp_path / "cat_mask.png"
+    path.write_bytes(b"an older mask")
+    write_mask(mask, path)
+    assert np.array_equal(read_mask(path), mask)
+    assert [p.name for p in tmp_path.iterdir()] == ["cat_mask.png"]  # no temporary left beside it

@@ -212,6 +212,7 @@ def ddp(setup):
     return setup / "ddp", out
 
 
+@pytest.mark.slow  # three torchrun launches of two processes, each importing torch
 def test_two_processes_train_together_and_resume_exactly(setup, ddp):
     assert ddp[1].count("wrote ") == 1  # the main process speaks for both
     broken = config(setup, "ddp_broken", WARM_STAGES, condition_dropout=0.5)
@@ -299,6 +300,7 @@ def test_training_memory_table_counts_the_real_config():
     assert fsdp < 40
 
 
+@pytest.mark.slow  # three torchrun launches of two processes, each importing torch
 def test_fsdp_on_two_processes_matches_ddp_and_resumes_exactly_from_shards(setup, ddp):
     """FSDP (fully sharded over gloo on the CPU): each process saves its own shards, a run stopped and resumed
     equals an unbroken one, and the result is DDP's (same data, same averaged gradients)."""
