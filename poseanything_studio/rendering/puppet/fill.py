@@ -8,6 +8,8 @@ import threading
 import cv2
 import numpy as np
 
+from .texture import texture_detail
+
 
 def background_hole(mask: np.ndarray) -> np.ndarray:
     """The pixels the background fill replaces: the subject and a 3-pixel ring round it (its soft edge)."""
@@ -29,7 +31,7 @@ class FillCache:
     def __len__(self) -> int:
         return len(self._fills)
 
-    def fill(self, rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "biharmonic") -> np.ndarray:
+    def fill(self, rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "texture") -> np.ndarray:
         """`fill_background` of `rgb` under `mask`, computed only the first time (a copy, free to change)."""
         key = (rgb.shape, max_side, method, hashlib.blake2b(np.ascontiguousarray(rgb).data).digest(),
                hashlib.blake2b(np.packbits(mask).data).digest())
@@ -49,14 +51,16 @@ class FillCache:
             self._fills.clear()
 
 
-def fill_background(rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "biharmonic",
+def fill_background(rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "texture",
                     cache: FillCache | None = None) -> np.ndarray:
     """The picture with the subject painted out, for the background the subject uncovers.
 
     The hole is filled at `max_side` pixels and scaled back up (the fill is smooth, so resolution is
-    cheap to give away). `biharmonic` (scikit-image, the default) continues the surrounding colours
-    smoothly across the hole; OpenCV's `telea` and `ns` (Navier-Stokes) smear edge colours along
-    streaks on large holes. benchmarks/inpaint_quality.py measures them against ground truth.
+    cheap to give away). `biharmonic` (scikit-image) continues the surrounding colours smoothly across
+    the hole; OpenCV's `telea` and `ns` (Navier-Stokes) smear edge colours along streaks on large holes
+    (benchmarks/inpaint_quality.py measures them against ground truth). `texture`, the default, is
+    biharmonic's colours with the picture's own grain copied in from the background round the hole
+    (texture.py), so a photo's uncovered wall is not a flat blob.
     With `cache`, a picture and mask filled before are not filled again.
     """
     if not mask.any():
@@ -83,13 +87,21 @@ def _filled(rgb: np.ndarray, mask: np.ndarray, max_side: int, method: str) -> np
     small_hole = cv2.dilate(cv2.resize(grown, (sw, sh), interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
     if small_hole.all():
         return rgb.copy()
-    filled = _fill_small(small, small_hole, method)
-    filled = cv2.GaussianBlur(cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR), (5, 5), 0)
+    filled = _upsampled(_fill_small(small, small_hole, "biharmonic" if method == "texture" else method), (w, h))
     # Weight 1 over the hole, fading to 0 across the growth.
     outside = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 3)
     weight = np.clip(1.0 - outside / (grow + 1), 0.0, 1.0)[..., None]
+    if method == "texture":  # the grain the smooth fill lacks, from the background round the hole
+        picture_low = _upsampled(small, (w, h))
+        keep_out = cv2.dilate(grown, np.ones((3, 3), np.uint8)) > 0
+        filled = filled + texture_detail(rgb - picture_low, picture_low, filled, weight[..., 0] > 0, keep_out)
     out = rgb * (1 - weight) + filled * weight
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _upsampled(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) float32: `small` scaled up to `size` and lightly smoothed, the low-pass the fill works in."""
+    return cv2.GaussianBlur(cv2.resize(small, size, interpolation=cv2.INTER_LINEAR), (5, 5), 0).astype(np.float32)
 
 
 def _fill_small(small: np.ndarray, small_hole: np.ndarray, method: str) -> np.ndarray:
@@ -104,7 +116,7 @@ def _fill_small(small: np.ndarray, small_hole: np.ndarray, method: str) -> np.nd
         bgr = np.ascontiguousarray(small[..., ::-1])
         cv2.xphoto.inpaint(bgr, (small_hole == 0).astype(np.uint8) * 255, out, flag)
         return np.ascontiguousarray(out[..., ::-1])
-    raise ValueError(f"unknown inpaint method {method!r} (use biharmonic, telea or ns; shiftmap or fsr with "
+    raise ValueError(f"unknown inpaint method {method!r} (use texture, biharmonic, telea or ns; shiftmap or fsr with "
                      "opencv-contrib)")
 
 
