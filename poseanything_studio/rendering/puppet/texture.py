@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 _COLOUR_SCALE = 10.0  # levels of mean colour that weigh as much as `_REACH` of the picture's size in distance
 _REACH = 0.25
 _COHERENCE_SLACK = 1.5  # a neighbour's shift is kept while its cost is within this much of the best (in units)
-_PLAIN_PERCENTILE = 30  # sources no more detailed than this share of those near the hole: grain, not edges
+_PLAIN_PERCENTILE = 70  # sources no more detailed than this share of those near the hole: grain, not strong edges
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,9 @@ def _targets(hole: np.ndarray, tiles: _Tiles) -> np.ndarray:
 
 
 def _window_means(image: np.ndarray, corners: np.ndarray, n: int) -> np.ndarray:
-    """(K, 3) float: the mean colour of `image` over each window (corners may lie off the picture: clipped)."""
+    """(K, C) float: the mean of `image` (H, W, C) over each window (corners may lie off the picture: clipped)."""
     h, w = image.shape[:2]
-    sums = cv2.integral(image.astype(np.float64))  # (H+1, W+1, 3)
+    sums = cv2.integral(image.astype(np.float64)).reshape(h + 1, w + 1, -1)  # (H+1, W+1, C): one channel comes 2-D
     y0, x0 = np.clip(corners[:, 0], 0, h), np.clip(corners[:, 1], 0, w)
     y1, x1 = np.clip(corners[:, 0] + n, 0, h), np.clip(corners[:, 1] + n, 0, w)
     area = np.maximum((y1 - y0) * (x1 - x0), 1)[:, None]
