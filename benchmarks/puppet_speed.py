@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--baseline-frames", type=int, default=4)
     parser.add_argument("--ref", default="main", help="git ref of the renderer to compare with")
     args = parser.parse_args()
-    project_path = ROOT / "poseanything_studio" / "resources" / "examples" / f"{args.example}.pasproj"
+    project_path = ROOT / "resources" / "examples" / f"{args.example}.pasproj"
     project = load_project(project_path)
     against_ref(args.ref, project)
     print(f"example {args.example}, {FRAMES} frames, baseline over {args.baseline_frames} frames")
