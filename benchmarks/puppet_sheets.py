@@ -33,13 +33,24 @@ from poseanything_studio.rendering import puppet  # noqa: E402
 
 
 def renderer_of(ref: str):
-    """The puppet module as it is at git `ref`, imported under a private name (for before/after runs)."""
-    source = subprocess.run(["git", "show", f"{ref}:poseanything_studio/rendering/puppet.py"], cwd=ROOT,
-                            check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "puppet_ref.py"
-    path.write_text(source)
+    """The puppet renderer as it is at git `ref`, imported under a private name (for before/after runs).
+
+    Before the renderer became a package it was one file, rendering/puppet.py; either is read from git."""
+    package = "poseanything_studio/rendering/puppet"
+    listed = subprocess.run(["git", "ls-tree", "--name-only", ref, f"{package}/"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.split()
+    folder = Path(tempfile.mkdtemp()) / "puppet_ref"
+    folder.mkdir()
+    for file in [f for f in listed if f.endswith(".py")] or [f"{package}.py"]:
+        source = subprocess.run(["git", "show", f"{ref}:{file}"], cwd=ROOT, check=True, capture_output=True,
+                                text=True).stdout
+        (folder / Path(file).name).write_text(source)
     name = "poseanything_studio.rendering._puppet_" + ref.replace("/", "_").replace("-", "_")
-    spec = importlib.util.spec_from_file_location(name, path)
+    if listed:  # a package: its modules import each other relatively
+        spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
+    else:
+        spec = importlib.util.spec_from_file_location(name, folder / "puppet.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -83,7 +94,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--scene", choices=sorted(puppet_scenes.SCENES), action="append")
     parser.add_argument("--frames", type=int, default=9)
-    parser.add_argument("--main", action="store_true", help="also render with main's puppet.py")
+    parser.add_argument("--main", action="store_true", help="also render with main's puppet renderer")
     parser.add_argument("--readme", action="store_true", help="write OUT_DIR/puppet_real_pictures.jpg only")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from ..core.errors import ProjectError
 from ..core.images import fit_to_size
 from ..core.parts import subject_mask
 from ..core.project import Project, reference_to_output
-from ..rendering.puppet import PuppetMesh
+from ..rendering.puppet import FillCache, PuppetMesh
 
 
 def rgb_image(array: np.ndarray) -> QImage:
@@ -51,24 +51,25 @@ class MeshResult:
     to_draft: np.ndarray | None = None  # 2x3 reference -> draft pixels
 
 
-def build_mesh(inputs: MeshInputs) -> MeshResult:
-    """The subject mask and the puppet mesh for a snapshot (runs in a worker)."""
+def build_mesh(inputs: MeshInputs, fills: FillCache | None = None) -> MeshResult:
+    """The subject mask and the puppet mesh for a snapshot (runs in a worker); background fills come from `fills`."""
     p = inputs.project
     ref = inputs.reference
     mask = subject_mask(ref, p.rig, inputs.given_mask)
     to_output = reference_to_output((ref.shape[1], ref.shape[0]), p.size)
     if not len(p.rig.joints):
         return MeshResult(None, mask, to_output, inputs.key)
-    mesh = _mesh_at(ref, mask, p, p.size)
+    mesh = _mesh_at(ref, mask, p, p.size, fills)
     draft_size = (max(32, round(p.size[0] * DRAFT_SCALE)), max(32, round(p.size[1] * DRAFT_SCALE)))
     to_draft = reference_to_output((ref.shape[1], ref.shape[0]), draft_size)
-    return MeshResult(mesh, mask, to_output, inputs.key, _mesh_at(ref, mask, p, draft_size), to_draft)
+    return MeshResult(mesh, mask, to_output, inputs.key, _mesh_at(ref, mask, p, draft_size, fills), to_draft)
 
 
-def _mesh_at(ref: np.ndarray, mask: np.ndarray, project: Project, size: tuple[int, int]) -> PuppetMesh:
+def _mesh_at(ref: np.ndarray, mask: np.ndarray, project: Project, size: tuple[int, int],
+             fills: FillCache | None) -> PuppetMesh:
     to_size = reference_to_output((ref.shape[1], ref.shape[0]), size)
     return PuppetMesh.build(fit_to_size(ref, size), fit_to_size(mask, size), project.rig,
-                            apply_affine(to_size, project.rig.rest_xy()))
+                            apply_affine(to_size, project.rig.rest_xy()), fills=fills)
 
 
 def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
@@ -103,6 +104,7 @@ class PuppetPreview(QObject):
         self._pending: MeshInputs | None = None
         self._worker = None
         self._reference_cache: tuple[str, np.ndarray] | None = None
+        self._fills = FillCache()  # a rig edit rebuilds the mesh; the picture's background is filled once
         self._unreadable: str | None = None  # the last picture error reported, so it is said once
         self._timer = QTimer(self, singleShot=True, interval=120)
         self._timer.timeout.connect(self._start)
@@ -150,7 +152,7 @@ class PuppetPreview(QObject):
         if now:
             self._timer.stop()
             inputs, self._pending = self._pending, None
-            self._accept(build_mesh(inputs))
+            self._accept(build_mesh(inputs, self._fills))
         else:
             self._timer.start()
 
@@ -158,7 +160,7 @@ class PuppetPreview(QObject):
         if self._worker is not None or self._pending is None:
             return
         inputs, self._pending = self._pending, None
-        worker = _mesh_worker(inputs)
+        worker = _mesh_worker(inputs, self._fills)
         worker.returned.connect(self._accept)
         worker.errored.connect(lambda err: self.failed.emit(str(err)))
         worker.finished.connect(self._finished)
@@ -205,8 +207,8 @@ class PuppetPreview(QObject):
 
 
 @thread_worker
-def _mesh_worker(inputs: MeshInputs) -> MeshResult:
-    return build_mesh(inputs)
+def _mesh_worker(inputs: MeshInputs, fills: FillCache) -> MeshResult:
+    return build_mesh(inputs, fills)
 
 
 def checked_pictures(project: Project, preview: PuppetPreview) -> Project:

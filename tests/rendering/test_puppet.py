@@ -174,3 +174,19 @@ def test_a_rig_of_lone_joints_renders_the_picture_as_it_is(examples_dir):
     frames = [e.image for e in run(make_job(lone, frames=5, size=(256, 160))) if isinstance(e, Frame)]
     assert len(frames) == 5
     assert all(np.array_equal(frame, frames[0]) for frame in frames)  # nothing moves: no bone to move it
+
+
+def test_a_rig_edit_rebuilds_the_mesh_without_filling_the_background_again(arm):
+    """The window rebuilds the mesh on every rig edit; the picture's fill (seconds on a photo) is kept by the
+    FillCache its owner holds, and a new mask is filled anew."""
+    from poseanything_studio.rendering.puppet import FillCache
+
+    job, _ = arm
+    fills = FillCache()
+    first = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy, fills=fills)
+    edited = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy + [4.0, -3.0], fills=fills)
+    assert len(fills) == 1 and np.array_equal(edited.background, first.background)
+    smaller = job.mask.copy()
+    smaller[:, : smaller.shape[1] // 2] = False
+    PuppetMesh.build(job.image, smaller, job.rig, job.rest_xy, fills=fills)
+    assert len(fills) == 2

@@ -1,0 +1,93 @@
+"""The background fill on photos and drawings: time per picture and grain in the hole, against main's fill, in one run.
+
+For each picture (the tests' scenes, tests/rendering/puppet_scenes.py, and scikit-image's coffee with its
+cup as the subject) the fill of this tree (`texture`: biharmonic colours plus the picture's own grain) and
+the fill of git `--ref` (imported from `git show`) paint the subject out, uncached. Printed: seconds per
+fill, their ratio, and the median fine detail (grey less its 1.5 px blur) inside the hole against the
+background round it (1.0: the hole is as grainy as its surroundings; a flat blob is near 0). `--sheet`
+also writes every frame of the astronaut's wave, `--ref` above and this tree below, as one JPEG.
+
+    python benchmarks/puppet_fill.py [--ref main] [--sheet docs/images/puppet_fill_astronaut.jpg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests" / "rendering"))
+
+import puppet_scenes  # noqa: E402
+from puppet_sheets import render_scene, renderer_of, sheet  # noqa: E402
+
+from poseanything_studio.rendering import puppet  # noqa: E402
+
+
+def pictures() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, RGB, subject mask) for each picture the fill is measured on."""
+    from skimage import data
+
+    out = []
+    for name, make in sorted(puppet_scenes.SCENES.items()):
+        scene = make(9)
+        out.append((name, scene.rgba[..., :3], scene.mask))
+    coffee = data.coffee()
+    cup = np.zeros(coffee.shape[:2], np.uint8)
+    cv2.ellipse(cup, (300, 210), (190, 130), 0, 0, 360, 1, -1)  # the cup and saucer, roughly
+    out.append(("coffee", coffee, cup > 0))
+    return out
+
+
+def grain(filled: np.ndarray, mask: np.ndarray) -> float:
+    """Median fine detail (grey less its 1.5 px blur) in the hole's inside over the median in a ring round it."""
+    gray = cv2.cvtColor(filled, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    detail = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 1.5))
+    m = mask.astype(np.uint8)
+    inside = cv2.erode(m, np.ones((15, 15), np.uint8)) > 0
+    ring = (cv2.dilate(m, np.ones((61, 61), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((21, 21), np.uint8)) > 0)
+    return float(np.median(detail[inside]) / max(np.median(detail[ring]), 1e-6))
+
+
+def timed(fill, rgb: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    out = fill(rgb, mask)
+    return time.perf_counter() - start, out
+
+
+def old_fill(module):
+    """`module`'s fill, uncached (the renderer before FillCache cached in a module dict; its `_filled` does not)."""
+    if hasattr(module, "_filled"):
+        return lambda rgb, mask: module._filled(rgb, mask, 384, "biharmonic")
+    return lambda rgb, mask: module.fill_background(rgb, mask)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ref", default="main", help="git ref of the fill to compare with")
+    parser.add_argument("--sheet", type=Path, help="write the astronaut's wave, before and after, here")
+    args = parser.parse_args()
+    old = renderer_of(args.ref)
+    print(f"{'picture':>12} {'ours s':>7} {args.ref + ' s':>8} {'ratio':>6} {'grain ours':>10} "
+          f"{'grain ' + args.ref:>11}")
+    for name, rgb, mask in pictures():
+        ours_s, ours = timed(puppet.fill_background, rgb, mask)
+        old_s, theirs = timed(old_fill(old), rgb, mask)
+        print(f"{name:>12} {ours_s:>7.2f} {old_s:>8.2f} {ours_s / old_s:>5.2f}x {grain(ours, mask):>10.2f} "
+              f"{grain(theirs, mask):>11.2f}")
+    if args.sheet:
+        scene = puppet_scenes.astronaut(9)
+        rows = [sheet(render_scene(module, scene), columns=9, width=200) for module in (old, puppet)]
+        cv2.imwrite(str(args.sheet), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(args.sheet)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""How the mesh hangs on the rig: which vertices their bone holds rigidly, which bend (ARAP) near joints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+from ...core.raster import clip_far
+from ...core.rig import Rig
+from .geometry import R90
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Which mesh vertices their part's bone holds rigidly, and which bend freely (ARAP) near joints.
+
+    AnimatedDrawings pins its mesh at the joints only, and ARAP carries everything between them: a
+    torso's corner goes along with an arm held out from it. Here every vertex of one part, away
+    from the joints where its bone bends and from the boundaries where it is joined to another
+    part, moves with its bone as a similarity (its place along and across the bone is kept), so
+    an unmoved part keeps its pixels exactly and a moved one stays rigid; ARAP bends only the
+    bands round joints and joined boundaries, which stretch as skin does.
+    """
+
+    vertices: np.ndarray  # (V, 2) rest positions
+    part: np.ndarray  # (V,) the bone whose part a vertex is; -1 where it joins several parts
+    free: np.ndarray  # (V,) bool: in a band round a bending joint or a joined boundary
+    ends: np.ndarray  # (B, 2) joint indices of each bone
+    rest_xy: np.ndarray  # (J, 2)
+
+    @staticmethod
+    def of(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, rig: Rig, rest_xy: np.ndarray,
+           radii: np.ndarray, spacing: float) -> Binding:
+        """The binding of a cut mesh (`tri_part` per triangle) to `rig` at `rest_xy`; `radii` (B,) bone thickness.
+
+        The band round a joined boundary lies on the thinner part's side (both sides where the two
+        are about as thick) and is about as wide as that part is thick, between one and two
+        spacings: an arm bends at its root, the torso it leaves holds still."""
+        n = len(vertices)
+        corner_vertex, corner_part = triangles.ravel(), np.repeat(tri_part, 3)
+        lo, hi = np.full(n, np.iinfo(np.int64).max), np.full(n, -1)
+        np.minimum.at(lo, corner_vertex, corner_part)
+        np.maximum.at(hi, corner_vertex, corner_part)
+        part = np.where(lo == hi, hi, -1)
+        free = part < 0
+        shared = np.flatnonzero((part < 0) & (hi >= 0))
+        if len(shared) and len(radii):
+            r_lo, r_hi = radii[lo[shared]], radii[hi[shared]]
+            width = np.clip(1.5 * np.minimum(r_lo, r_hi), spacing, 2 * spacing)
+            near = cKDTree(vertices).query_ball_point(vertices[shared], width)
+            centre = np.repeat(shared, [len(v) for v in near])
+            vertex = np.fromiter((v for group in near for v in group), np.int64, len(centre))
+            thin_lo = radii[lo[centre]] <= 1.25 * radii[hi[centre]]
+            thin_hi = radii[hi[centre]] <= 1.25 * radii[lo[centre]]
+            bends = ((part[vertex] == lo[centre]) & thin_lo) | ((part[vertex] == hi[centre]) & thin_hi)
+            free[vertex[bends]] = True
+        return Binding(vertices, part, free, rig.bone_joint_indices(), clip_far(rest_xy))
+
+    def pins(self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix,
+             pin_bone: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
+        """Pin vertices with their weights along (P, J) and across (P, J) bones: the joints, the bone pins
+        lying on their own bone's part, and every held vertex."""
+        own = (pin_bone < 0) | (self.part[pin_vertex] < 0) | (self.part[pin_vertex] == pin_bone)
+        pin_vertex, pin_weights = pin_vertex[own], pin_weights[own]
+        held = ~self.free & (self.part >= 0) & (self.part < len(self.ends))  # a rig of lone joints: no bone holds
+        held[pin_vertex] = False
+        rows = np.flatnonzero(held)
+        a, b = self.ends[self.part[rows]].T if len(rows) else (np.zeros(0, np.int64),) * 2
+        d = self.rest_xy[b] - self.rest_xy[a]
+        length2 = (d * d).sum(1)
+        ok = length2 > 1e-6  # a bone of no length has no direction to hold a vertex by
+        rows, a, b, d, length2 = rows[ok], a[ok], b[ok], d[ok], length2[ok]
+        offset = self.vertices[rows] - self.rest_xy[a]
+        t = (offset * d).sum(1) / length2
+        u = (offset * (d @ R90.T)).sum(1) / length2
+        joints = pin_weights.shape[1]
+        k = np.arange(len(rows))
+        along = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([k, k]), np.concatenate([a, b]))),
+                              shape=(len(rows), joints))
+        across = sp.csr_matrix((np.concatenate([-u, u]), (np.concatenate([k, k]), np.concatenate([a, b]))),
+                               shape=(len(rows), joints))
+        return (np.concatenate([pin_vertex, rows]), sp.vstack([pin_weights, along]).tocsr(),
+                sp.vstack([sp.csr_matrix(pin_weights.shape), across]).tocsr())

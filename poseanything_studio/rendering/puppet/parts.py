@@ -1,0 +1,173 @@
+"""Which bone's part each pixel of the subject is: seeded near each bone in units of its thickness, flooded over
+the picture's edges."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage.segmentation import watershed
+
+from ...core.raster import clip_far
+from ...core.rig import Rig
+from .geometry import pixel_index
+
+
+def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) int32: the bone whose part each pixel is (0 everywhere for a rig without bones).
+
+    Inside the subject: seeded, near each bone, by the pixels nearest that bone in units of its own
+    thickness (distance over the bone's radius in the mask) that connect to it, and flooded through
+    the subject from there (scikit-image's watershed) over the picture's edges, so parts meet
+    where the picture draws a line between them (a drawn outline, a sleeve's edge); elsewhere
+    (the gaps the mesh bridges), the nearest in a straight line. Measuring in thickness gives a wide torso's sides to
+    the torso rather than to a thin arm starting at its corner (a drawn child's shirt, a photo's
+    chest), and flooding through the subject keeps an arm hanging beside a body off the body.
+    """
+    h, w = mask.shape
+    lines = _bone_lines(rig, rest_xy, (h, w))
+    if not lines.any():
+        return np.zeros((h, w), np.int32)
+    _, nearest_pixel = cv2.distanceTransformWithLabels((lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    bone_of_label = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
+    bone_of_label[nearest_pixel[lines > 0]] = lines[lines > 0] - 1
+    nearest = bone_of_label[nearest_pixel]
+    inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    seeds, relief = lines, np.zeros((h, w), np.uint8)
+    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES:
+        label, score = _thickness_nearest(inside, rig, rest_xy)
+        seeds = _anchored(np.where(score <= _SEED_REACH, label, 0), lines, inside)
+        if rgb is not None:
+            relief = _edges(rgb)
+    flood = watershed(relief, np.where(inside, seeds, 0), mask=inside)
+    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES and rgb is not None:
+        # A flood along a drawn outline can carry one part round another's edge: give such pixels back to
+        # the bone that is clearly nearer (in radii) than the one the flood gave them to; on a drawn
+        # outline (dark pixels on the subject's rim, 4 px) sooner, as it runs from part to part unbroken.
+        own = _score_of(flood - 1, inside, rig, rest_xy)
+        rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+        rim &= cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < 90
+        wrong = np.where(rim, (own > score + 0.3) & (own > 1.0), (own > score + 0.75) & (own > 1.5)) & (label > 0)
+        flood[wrong] = label[wrong]
+        nearest = _nearest_inside(flood, inside) - 1
+    return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
+
+
+_SEED_REACH = 0.6  # seeds reach 0.6 of a bone's radius from it; the flood over the picture's edges does the rest
+_SCALED_PARTS_MAX_BONES = 200  # beyond this, parts are the nearest bone through the subject (one flood, any size)
+
+
+def _bone_lines(rig: Rig, rest_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) int32: bone index + 1 along each bone's line, 0 elsewhere."""
+    lines = np.zeros(shape, np.int32)
+    xy = np.round(clip_far(rest_xy)).astype(np.int64)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        cv2.line(lines, (int(xy[a, 0]), int(xy[a, 1])), (int(xy[b, 0]), int(xy[b, 1])), k + 1, 1)
+    return lines
+
+
+def bone_radii(inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(B,) each bone's half-thickness in the mask: the median distance to the outline along the bone."""
+    depth = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
+    xy = clip_far(rest_xy)
+    radii = np.full(len(rig.bones), 1.5)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        t = np.linspace(0.0, 1.0, 17)[:, None]
+        samples = xy[a] * (1 - t) + xy[b] * t
+        ok = (samples >= 0).all(1) & (samples[:, 0] < inside.shape[1]) & (samples[:, 1] < inside.shape[0])
+        values = depth[pixel_index(samples[ok], inside.shape)] if ok.any() else np.zeros(0)
+        values = values[values > 0]
+        if len(values):
+            radii[k] = max(1.5, float(np.median(values)))
+    return radii
+
+
+def _edges(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 edge strength of a picture: the largest colour gradient over its channels, lightly smoothed."""
+    smooth = cv2.GaussianBlur(rgb, (3, 3), 0).astype(np.int16)
+    gx = np.abs(cv2.Sobel(smooth, cv2.CV_16S, 1, 0)).max(-1)
+    gy = np.abs(cv2.Sobel(smooth, cv2.CV_16S, 0, 1)).max(-1)
+    return np.clip((gx.astype(np.int32) + gy) // 8, 0, 255).astype(np.uint8)
+
+
+def _thickness_nearest(inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) int32 bone index + 1 of the bone nearest in units of its radius (0 where none is near), and
+    (H, W) float32 that distance in radii."""
+    h, w = inside.shape
+    radii = bone_radii(inside, rig, rest_xy)
+    best = np.full((h, w), np.inf, np.float32)
+    label = np.zeros((h, w), np.int32)
+    xy = clip_far(rest_xy)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        window = _window(xy[a], xy[b], 3.0 * radii[k] + 2, (w, h))
+        if window is None:
+            continue
+        ys, xs, box = window
+        score = (_segment_distance(xs, ys, xy[a], xy[b]) / radii[k]).astype(np.float32)
+        best_here, label_here = best[box], label[box]  # views: writing them writes best and label
+        better = (score < best_here) & inside[box]
+        best_here[better] = score[better]
+        label_here[better] = k + 1
+    return label, best
+
+
+def _nearest_inside(flood: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """`flood` carried outside `inside` from the nearest pixel inside: the soft edge round a torso is the torso's,
+    even where an arm's bone is nearer in a straight line."""
+    _, nearest_pixel = cv2.distanceTransformWithLabels((~inside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    value = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
+    value[nearest_pixel[inside]] = flood[inside]
+    return value[nearest_pixel]
+
+
+def _score_of(part: np.ndarray, inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
+    """(H, W) float32: each pixel's distance, in its bone's radii, from the bone of `part` (inf far from it)."""
+    h, w = part.shape
+    radii = bone_radii(inside, rig, rest_xy)
+    out = np.full((h, w), np.inf, np.float32)
+    xy = clip_far(rest_xy)
+    for k, (a, b) in enumerate(rig.bone_joint_indices()):
+        window = _window(xy[a], xy[b], 3.0 * radii[k] + 2, (w, h))
+        if window is None:
+            continue
+        ys, xs, sl = window
+        mine = part[sl] == k
+        out[sl][mine] = _segment_distance(xs, ys, xy[a], xy[b])[mine] / radii[k]
+    return out
+
+
+_Window = tuple[np.ndarray, np.ndarray, tuple[slice, slice]]  # pixel rows, pixel columns, the box as slices
+
+
+def _window(p: np.ndarray, q: np.ndarray, reach: float, size: tuple[int, int]) -> _Window | None:
+    """Pixel grids (ys, xs) and the slice of the box round segment p-q grown by `reach`, or None off the picture."""
+    w, h = size
+    lo = np.floor(np.minimum(p, q) - reach).astype(np.int64)
+    hi = np.ceil(np.maximum(p, q) + reach).astype(np.int64) + 1
+    x0, y0, x1, y1 = max(0, lo[0]), max(0, lo[1]), min(w, hi[0]), min(h, hi[1])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    return ys, xs, (slice(y0, y1), slice(x0, x1))
+
+
+def _segment_distance(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Distance of each pixel (xs, ys) from the segment p-q."""
+    d = q - p
+    t = np.clip(((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
+    return np.hypot(xs - p[0] - t * d[0], ys - p[1] - t * d[1])
+
+
+def _anchored(label: np.ndarray, lines: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """`label` kept only on connected regions that touch their own bone's line (others become 0, to flood)."""
+    from skimage.measure import label as connected
+
+    regions = connected(label, background=0, connectivity=1)
+    own = (lines > 0) & (lines == label)
+    keep = np.zeros(int(regions.max()) + 1, bool)
+    keep[np.unique(regions[own])] = True
+    keep[0] = False
+    out = np.where(keep[regions], label, 0)
+    # A bone whose line no region of its own touches still seeds the flood from its line.
+    return np.where((out == 0) & (lines > 0) & inside & ~np.isin(lines, np.unique(out)), lines, out)

@@ -1,0 +1,183 @@
+"""PuppetMesh (built once per rig, rendered per frame) and the `puppet` renderer."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.sparse as sp
+
+from ...core.camera import camera_matrix
+from ...core.rig import Rig
+from ..events import Frame, Progress, RenderError, RenderEvent, check_cancel
+from ..job import RenderJob
+from .arap import ArapSolver
+from .binding import Binding
+from .cuts import CutRule, cut_mesh, cut_points
+from .fill import FillCache, fill_background
+from .geometry import R90, pixel_index
+from .mesh import bone_pins, covered_region, triangulate
+from .parts import bone_radii, part_map
+from .raster import (
+    IDENTITY,
+    clipped_box,
+    composite,
+    draw_order,
+    feathered_alpha,
+    source_maps,
+    triangle_index,
+    under_other_parts,
+    warp_reflected,
+)
+
+
+@dataclass(frozen=True)
+class MeshLayout:
+    """Vertex spacing in pixels for a frame of a given size."""
+
+    spacing: float
+
+    @staticmethod
+    def for_size(size: tuple[int, int]) -> MeshLayout:
+        return MeshLayout(spacing=max(6.0, min(size) / 40.0))
+
+
+class PuppetMesh:
+    """A subject's mesh with its pins, its filled background and its factorised ARAP solve."""
+
+    def __init__(self, background: np.ndarray, subject: np.ndarray, vertices: np.ndarray,
+                 triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, rig: Rig,
+                 triangle_part: np.ndarray | None = None, pin_normal: sp.csr_matrix | None = None):
+        self.background = background  # (H, W, 3) uint8: the picture with the subject filled in
+        self.subject = subject  # (H, W, 4) uint8: the picture with the subject mask as alpha
+        self.vertices = vertices  # (N, 2) rest positions
+        self.triangles = triangles  # (T, 3) vertex indices
+        self.pin_vertex = pin_vertex  # (P,) vertex index of each pin
+        self.pin_weights = pin_weights  # (P, J) sparse: pin position = pin_weights @ joints + across its bone:
+        # (P, J) sparse: the share of the bone's perpendicular, pin += (pin_normal @ joints) @ R90.T
+        self.pin_normal = sp.csr_matrix(pin_weights.shape) if pin_normal is None else pin_normal
+        self.rig = rig
+        # (T,) the bone whose part each triangle is (draw order follows it; crossing parts composite in layers)
+        self.triangle_part = np.zeros(len(triangles), np.int64) if triangle_part is None else triangle_part
+        self.size = (background.shape[1], background.shape[0])
+        self._arap = ArapSolver(vertices, triangles, pin_vertex)
+
+    # -- building -------------------------------------------------------------------------------
+    @staticmethod
+    def build(rgba: np.ndarray, mask: np.ndarray, rig: Rig, rest_xy: np.ndarray,
+              layout: MeshLayout | None = None, fills: FillCache | None = None) -> PuppetMesh:
+        """Mesh the subject of `rgba` (output size) under `mask`, pinned to `rig` at `rest_xy` (J, 2).
+
+        The background fill comes from `fills` when it holds this picture and mask (a rig edit, a second
+        render), and is kept there; without a cache it is computed."""
+        size = (rgba.shape[1], rgba.shape[0])
+        layout = layout or MeshLayout.for_size(size)
+        pin_xy, pin_weights, pin_bone = bone_pins(rig, rest_xy, layout.spacing, size)
+        covered = covered_region(mask, layout.spacing)
+        nearest = part_map(mask, rig, rest_xy, rgba[..., :3])
+        rule = CutRule.of(rig, rest_xy, mask, covered, layout.spacing)
+        cuts = cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
+        vertices, triangles = triangulate(covered, pin_xy, cuts, layout.spacing)
+        tri_part = nearest[pixel_index(vertices[triangles].mean(1), covered.shape)]
+        vertices, triangles, origin = cut_mesh(vertices, triangles, tri_part, len(pin_xy), rule)
+        # Pins are the first len(pin_xy) points (each with its copies on either side of a cut); drop
+        # vertices no kept triangle uses.
+        used = np.zeros(len(vertices), bool)
+        used[triangles.ravel()] = True
+        remap = np.cumsum(used) - 1
+        pin_rows = np.flatnonzero(used & (origin < len(pin_xy)))
+        vertices, triangles = vertices[used], remap[triangles]
+        radii = bone_radii(covered > 0, rig, rest_xy)
+        binding = Binding.of(vertices, triangles, tri_part, rig, rest_xy, radii, layout.spacing)
+        pin_vertex, pin_weights, pin_normal = binding.pins(remap[pin_rows], pin_weights[origin[pin_rows]],
+                                                           pin_bone[origin[pin_rows]])
+        order = draw_order(tri_part, rig)
+        alpha = feathered_alpha(mask)
+        subject = np.dstack([rgba[..., :3], alpha])
+        background = fill_background(rgba[..., :3], mask, cache=fills)
+        return PuppetMesh(background, subject, vertices, triangles[order], pin_vertex,
+                          pin_weights, rig, tri_part[order], pin_normal)
+
+    # -- per frame ------------------------------------------------------------------------------
+    def deform(self, joint_xy: np.ndarray) -> np.ndarray:
+        """Vertex positions (N, 2) for joints at `joint_xy` (J, 2)."""
+        pins = self.pin_weights @ joint_xy + (self.pin_normal @ joint_xy) @ R90.T  # (P, 2)
+        return self._arap.solve(pins)
+
+    def render(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
+        """The frame (H, W, 3) uint8 with joints at `joint_xy` (J, 2) seen through `camera` (4,)."""
+        cam = camera_matrix(camera, self.size) if camera is not None else IDENTITY
+        moved = self.deform(joint_xy) @ cam[:, :2].T + cam[:, 2]
+        out = warp_reflected(self.background, cam)
+        # Warp and blend only inside the deformed mesh's bounding box: the rest is background.
+        x0, y0, x1, y1 = clipped_box(moved, self.size, margin=2)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        local = moved - (x0, y0)
+        box = (x1 - x0, y1 - y0)
+        front = triangle_index(local, self.triangles, box)
+        layers = [front]
+        part = np.append(self.triangle_part, -1)
+        hidden = np.flatnonzero(under_other_parts(local, self.triangles, self.triangle_part, part[front]))
+        if len(hidden):
+            # Where two parts overlap, the part behind shows through the soft edge of the one in front: a
+            # second pass draws the triangles another part covers (earliest on top) where its part differs.
+            back = triangle_index(local, self.triangles[hidden[::-1]], box)
+            back = np.where(back >= 0, hidden[::-1][back], -1)
+            back[part[back] == part[front]] = -1
+            layers.insert(0, back)
+        for index in layers:
+            if (index >= 0).any():
+                map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
+                subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=(0, 0, 0, 0))
+                out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+        return out
+
+    def coverage(self, joint_xy: np.ndarray) -> np.ndarray:
+        """(H, W) uint8: the subject's alpha with joints at `joint_xy` (J, 2), as `render` places it (no camera)."""
+        moved = self.deform(joint_xy)
+        out = np.zeros((self.size[1], self.size[0]), np.uint8)
+        x0, y0, x1, y1 = clipped_box(moved, self.size, margin=2)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        local = moved - (x0, y0)
+        index = triangle_index(local, self.triangles, (x1 - x0, y1 - y0))
+        if (index >= 0).any():
+            map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
+            out[y0:y1, x0:x1] = cv2.remap(np.ascontiguousarray(self.subject[..., 3]), map_x, map_y, cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out
+
+    def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
+        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (for exports with alpha)."""
+        alpha = self.coverage(joint_xy)
+        if camera is None:
+            return alpha
+        return cv2.warpAffine(alpha, camera_matrix(camera, self.size), self.size, flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+class PuppetRenderer:
+    """The `puppet` renderer: CPU mesh warp, no GPU, no weights."""
+
+    name = "puppet"
+
+    def __init__(self, fills: FillCache | None = None):
+        self.fills = FillCache() if fills is None else fills  # one fill per picture and mask, however many renders
+
+    def render(self, job: RenderJob, cancel: threading.Event) -> Iterator[RenderEvent]:
+        """Frames of `job` and the progress after each; the mesh (and the fill) is built first."""
+        if not job.mask.any():
+            source = job.project.subject_mask or "the mask derived from the picture"
+            raise RenderError(f"{source}: the subject mask is empty, so the puppet has nothing to move "
+                              "(paint the subject in the window, or give subject_mask a picture of it)")
+        mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy, fills=self.fills)
+        for f in range(job.frames):
+            check_cancel(cancel)
+            alpha = mesh.subject_alpha(job.positions[f], job.camera[f]) if job.alpha else None
+            yield Frame(f, mesh.render(job.positions[f], job.camera[f]), alpha)
+            yield Progress(f + 1, job.frames)
