@@ -1,10 +1,11 @@
-"""Our release path against the official pipeline on the release's own data/test clip: the same latents.
+"""Our release path against the official pipeline on the release's own data/test clips: the same latents.
 
 tools/release_goldens/clips.py ran the release's `test_ddp.process_single_sample` (its data glue and
-`WanVideoPipeline.__call__`) on the clip's files, copied here to tests/release/goldens/clips/data/, with its
-own `WanModel` (PTC, the probe at block 27) and `WanVideoVAE38` / `VideoVAE38_` classes at a tiny width, every
-weight drawn from the tensor's name (tools/release_goldens/standin.py), the prompt embeddings given, 6 steps.
-Here our side runs on the same files: `load_release_clip`, a model folder whose DiT loads through our
+`WanVideoPipeline.__call__`) on both clips of data/test/metadata.csv, from their files copied here to
+tests/release/goldens/clips/data/, with its own `WanModel` (PTC, the probe at block 27) and `WanVideoVAE38` /
+`VideoVAE38_` classes at a tiny width, every weight drawn from the tensor's name
+(tools/release_goldens/standin.py), the prompt embeddings given, 6 steps. Here our side runs on the same
+files (about 2 minutes of CPU per clip): `load_release_clip`, a model folder whose DiT loads through our
 release loader and whose VAE is diffusers' AutoencoderKLWan, and `rendering.neural.render_release` (what
 `render --release-clip` calls). In the clip run both VAEs have their two conv stacks swapped for the same
 cheap stand-in (the real ones take minutes per tile at 832x448x81 on a CPU); `test_tiny_vae_...` checks the
@@ -38,7 +39,7 @@ from tools.release_goldens.standin import (
 )
 
 GOLDENS = Path(__file__).resolve().parents[1] / "release" / "goldens" / "clips"
-DEER = "EZwrDYL6YIw_69"
+CLIPS = ("EZwrDYL6YIw_69", "Og1-HBAendg_30")  # the rows of the release's data/test/metadata.csv
 
 
 def golden(name: str) -> dict[str, np.ndarray]:
@@ -96,14 +97,15 @@ def test_tiny_vae_encodes_and_decodes_as_the_releases_in_its_tiles(folders):
 
 
 @pytest.mark.slow
-def test_the_deer_clip_renders_to_the_official_pipelines_latents(folders, monkeypatch):
-    """render_release on data/test's EZwrDYL6YIw_69: every model call, the union masks, the final latents, frames."""
+@pytest.mark.parametrize("name", CLIPS)
+def test_a_release_clip_renders_to_the_official_pipelines_latents(folders, monkeypatch, name):
+    """render_release on a clip of data/test: every model call, the union masks, the final latents, the frames."""
     from poseanything_studio.core.release import load_release_clip
     from poseanything_studio.rendering import neural
     from poseanything_studio.rendering.events import Frame
     from poseanything_studio.rendering.job import NeuralOptions
 
-    data = golden(DEER)
+    data = golden(name)
     seen: dict[str, list] = {"calls": [], "latents": [], "parts": []}
     load = neural.load_pipeline
 
@@ -132,7 +134,7 @@ def test_the_deer_clip_renders_to_the_official_pipelines_latents(folders, monkey
         return pipe
 
     monkeypatch.setattr(neural, "load_pipeline", tiny_pipeline)
-    clip = load_release_clip(GOLDENS / "data" / DEER)
+    clip = load_release_clip(GOLDENS / "data" / name)
     np.testing.assert_array_equal(clip.condition_index, data["condition_index"])
     np.testing.assert_array_equal([len(m) for m in clip.binary_masks], data["part_counts"])
     options = NeuralOptions(model_dir=str(folders[0]), checkpoint=str(folders[1]), device="cpu")

@@ -3,13 +3,15 @@
     PYTHONPATH=/tmp/official-libs .venv/bin/python tools/release_goldens/clips.py --official /path/to/PoseAnything
 
 (`/tmp/official-libs`: `pip install --no-deps --target /tmp/official-libs torchvision`, which the release's
-`data_utils` imports; `einops` and `ftfy` as for sampling.py. CPU only, nothing downloaded, no weights.)
+`data_utils` imports; `einops` and `ftfy` as for sampling.py. CPU only, nothing downloaded, no weights. Each
+clip: 12 DiT passes, about 2 minutes of CPU; 648 s of wall time on a shared 2-core VM at load 10.)
 
-The official code is imported from the checkout, never copied. For each clip (default: the deer,
-EZwrDYL6YIw_69) the release's own `test_ddp.process_single_sample` runs on the checkout's `data/test`: its
-`VideoGenDataset` row, `crop_and_resize`, `load_condition_image`, `calculate_needed_dilation`,
-`segment_skeleton` and mask resizing, then `WanVideoPipeline.__call__` with test_ddp's arguments (seed 123,
-CFG 1, tiles 34x34 stride 18x16, the probe and restart, PTC). What is tiny or replaced, and why:
+The official code is imported from the checkout, never copied. For each clip (default: both rows of
+data/test/metadata.csv, EZwrDYL6YIw_69 and Og1-HBAendg_30) the release's own
+`test_ddp.process_single_sample` runs on the clip's files in the release layout: its `VideoGenDataset` row,
+`crop_and_resize`, `load_condition_image`, `calculate_needed_dilation`, `segment_skeleton` and mask resizing,
+then `WanVideoPipeline.__call__` with test_ddp's arguments (seed 123, CFG 1, tiles 34x34 stride 18x16, the
+probe and restart, PTC). What is tiny or replaced, and why:
 
 - the DiT is the release's own `WanModel` class with PTC at a tiny config (`OFFICIAL_DIT`: 28 blocks, the
   fewest the probe at block 27 allows; dim 6, one head), every tensor from `standin.seeded_weight(name)`, so
@@ -26,22 +28,23 @@ CFG 1, tiles 34x34 stride 18x16, the probe and restart, PTC). What is tiny or re
 - the prompt embedder unit gives `standin.seeded_prompt()` (umT5-XXL cannot be made tiny: its text encoder
   and tokenizer load only from the release's files);
 - `num_inference_steps` is `STEPS` (6, the fewest the probe allows: 5 steps, the probe, 6 steps with PTC)
-  instead of test_ddp's 50: each DiT pass over the clip's 21 x 14 x 26 = 7644 tokens takes about 15 s here.
+  instead of test_ddp's 50: each DiT pass over the clip's 21 x 14 x 26 = 7644 tokens takes about 10 s of CPU here.
   The 50-step loop itself is checked with stand-ins by sampling.py.
 
-What it writes to `tests/release/goldens/clips/` (about 2 MB):
+What it writes to `tests/release/goldens/clips/` (about 3.5 MB):
 
-- `data/`: the clip's files copied byte for byte in the release's layout (the metadata row, the first frame,
+- `data/`: the clips' files copied byte for byte in the release's layout (the metadata row, the first frame,
   the id image, the pose images of frames below 81: the only ones test_ddp reads);
 - `NAME.npz`: the final latents (1, 8, 21, 28, 52) float32 (before the decode), the union masks, each model
-  call's timestep, PTC flag and latent sums, every 20th output frame at every 4th pixel (uint8), the glue's
-  alpha and part counts;
+  call's timestep, PTC or probe flag and latent sums, every 20th output frame at every 4th pixel (uint8), the
+  glue's condition index and part counts per frame;
 - `vae_names.json`: the tiny VideoVAE38_'s tensors under their diffusers names, with shapes;
 - `vae.npz`: with the real tiny `VideoVAE38_`, the official pipeline's preprocess_video and tiled encode of a
   seeded 5-frame 64x64 uint8 video, and its tiled decode of seeded latents, as floats and as uint8 frames.
 
 `tests/model/test_release_clips.py` runs our side on the same files: `core.release.load_release_clip`, our
-pipeline from a model folder (the DiT through `model.release`'s loader, diffusers' VAE), `release_call`.
+pipeline from a model folder (the DiT through `model.release`'s loader, diffusers' VAE), `render_release`.
+To add a clip: `--clips NAME...` rewrites data/metadata.csv with those rows only, so name them all.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tools.release_goldens.standin import StandInVAEDecoder, StandInVAEEncoder, seeded, seeded_prompt, seeded_weight
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "release" / "goldens" / "clips"
-CLIPS = ("EZwrDYL6YIw_69",)
+CLIPS = ("EZwrDYL6YIw_69", "Og1-HBAendg_30")  # the clips of data/test/metadata.csv
 STEPS = 6
 Z = 8
 # The release's WanModel at the tiny size (Wan2.2-TI2V-5B's flags); in_dim = video latent + pose latent.
@@ -242,17 +245,19 @@ def run_clip(official, data: Path, name: str) -> dict[str, np.ndarray]:
             "part_counts": np.array([len(m) for m in glue["binary_masks"]]), "seconds": np.array(seconds)}
 
 
-def copy_clip(source: Path, out: Path, name: str) -> None:
-    """The clip's files test_ddp reads, byte for byte, in the release layout (metadata: its header and row)."""
+def copy_clips(source: Path, out: Path, names: list[str]) -> None:
+    """The clips' files test_ddp reads, byte for byte, in the release layout (metadata: its header and their rows)."""
     lines = (source / "metadata.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-    rows = [line for line in lines[1:] if line.split(",", 1)[0] == name]
+    rows = [line for line in lines[1:] if line.split(",", 1)[0] in names]
     out.mkdir(parents=True, exist_ok=True)
     (out / "metadata.csv").write_text(lines[0] + "".join(rows), encoding="utf-8")
-    index = [int(i) for i in re.findall(r"\d+", rows[0].rsplit('"[', 1)[1])]
-    for relative in (f"first_frame/{name}.png", f"video/{name}_id.png",
-                     *(f"skeleton_image/{name}/{i:03d}.png" for i in index if i < 81)):
-        (out / relative).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / relative, out / relative)
+    for row in rows:
+        name = row.split(",", 1)[0]
+        index = [int(i) for i in re.findall(r"\d+", row.rsplit('"[', 1)[1])]
+        for relative in (f"first_frame/{name}.png", f"video/{name}_id.png",
+                         *(f"skeleton_image/{name}/{i:03d}.png" for i in index if i < 81)):
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / relative, out / relative)
 
 
 def vae_frames() -> np.ndarray:
@@ -294,8 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "vae_names.json").write_text(json.dumps(vae_names(official), indent=0) + "\n", encoding="utf-8")
     np.savez_compressed(args.out / "vae.npz", **vae_goldens(official))
+    if args.clips:
+        copy_clips(root / "data" / "test", args.out / "data", args.clips)
     for name in args.clips:
-        copy_clip(root / "data" / "test", args.out / "data", name)
         np.savez_compressed(args.out / f"{name}.npz", **run_clip(official, args.out / "data", name))
     print(f"wrote the clip goldens to {args.out}")
 
