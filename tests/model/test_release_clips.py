@@ -51,11 +51,10 @@ def golden(name: str) -> dict[str, np.ndarray]:
 def folders(tmp_path_factory) -> tuple[Path, Path]:
     """(Wan2.2 model folder, release DiT file): the tiny configs of clips.py, every tensor seeded by its name."""
     from diffusers import AutoencoderKLWan
+    from poseanything_studio.model.checks import read_config
+    from poseanything_studio.model.release import release_config, release_layout
+    from poseanything_studio.model.tiny import write_tiny_model
     from safetensors.torch import save_file
-
-    from model.checks import read_config
-    from model.release import release_config, release_layout
-    from model.tiny import write_tiny_model
 
     root = write_tiny_model(tmp_path_factory.mktemp("clip") / "wan", checkpoint=False)
     config = read_config(root / "transformer" / "config.json") | OUR_TRANSFORMER
@@ -80,8 +79,8 @@ def test_the_vae_key_map_covers_diffusers_wan_vae_tensor_for_tensor():
 
 def test_tiny_vae_encodes_and_decodes_as_the_releases_in_its_tiles(folders):
     """The real conv stacks, same weights: our release_encode / release_decode against the release's tiled ones."""
-    from model.pipeline import PoseAnythingPipeline, _raw_vae_decode
-    from model.release_sampling import tiled_decode
+    from poseanything_studio.model.pipeline import PoseAnythingPipeline, _raw_vae_decode
+    from poseanything_studio.model.release_sampling import tiled_decode
 
     pipe = PoseAnythingPipeline.from_pretrained(folders[0], folders[1], device="cpu")
     data = golden("vae")
