@@ -21,9 +21,8 @@ What it writes (all float32 on the CPU, at a tiny size):
   `upsampling_factor`; it is set to 2 here instead of 16 so the golden stays small (80x80 pixels, not 640x640).
 - `prompts.json`: the release prompter's cleaning on awkward prompts.
 
-The full official pipeline with real (tiny, random) networks is not built: its VAE decoder has a fixed width
-of 256 channels, its text encoder and tokenizer load only from the release's files, and matching our
-diffusers VAE and umT5 to them would need weight converters this tool does not have (see docs/neural.md).
+The official pipeline with its own (tiny, random) DiT and VAE classes, on a clip of the release's data/test,
+is clips.py's (see there and docs/neural.md).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ on everything the real model would (latents, timestep, PTC parts), so a wrong in
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -108,3 +110,68 @@ class OfficialVAEStub:
     def decode(self, latents, device=None, tiled=False, tile_size=None, tile_stride=None):
         self.decoded = latents.clone()
         return self.vae.decode_latents(latents).clamp(-1, 1)
+
+
+# -- the clip goldens: name-seeded weights and stand-ins for the VAE's two conv stacks ----------------------------
+def seeded(name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """A tensor of standard normal values drawn from a generator seeded by `name` alone (both sides agree)."""
+    seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") % 2**63
+    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed))
+
+
+def seeded_weight(name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """Small random weights for tensor `name`: norm scales near 1, biases near 0, matrices by 1/sqrt(fan in)."""
+    noise = seeded(name, shape)
+    if name.endswith(".gamma") or ("norm" in name and name.endswith(".weight")):
+        return 1 + 0.2 * noise
+    if len(shape) <= 1:
+        return 0.1 * noise
+    if name.endswith("modulation"):
+        return noise / shape[-1] ** 0.5
+    return noise / max(int(np.prod(shape[1:])), 1) ** 0.5
+
+
+def seeded_prompt(tokens: int = 7, length: int = 512, width: int = 16) -> torch.Tensor:
+    """Given prompt embeddings (1, length, width), zero past `tokens` as umT5's are: both pipelines get these."""
+    embeds = seeded("prompt", (1, length, width))
+    embeds[:, tokens:] = 0
+    return embeds
+
+
+class StandInVAEEncoder(torch.nn.Module):
+    """In place of the VAE's encoder stack (the release's Encoder3d_38, diffusers' WanEncoder3d), called the same way.
+
+    One chunk of the patchified video (B, 12, 1 or 4 frames, H/2, W/2) -> (B, channels, 1, H/16, W/16): the
+    chunk averaged over its frames and 8x8 pixels, a seeded 12 -> channels map, tanh. What runs around it is the
+    real VAE code of each side: patchify, the 1 + 4k chunking, the 1x1x1 quant conv, the mean, the normalisation.
+    """
+
+    def __init__(self, channels: int, in_channels: int = 12, factor: int = 8):
+        super().__init__()
+        self.factor = factor
+        self.register_buffer("weight", seeded("stand-in encoder", (channels, in_channels)) / in_channels**0.5)
+
+    def forward(self, x, feat_cache=None, feat_idx=(0,)):
+        pooled = F.avg_pool3d(x, (x.shape[2], self.factor, self.factor))
+        return torch.tanh(torch.einsum("oc,bcfhw->bofhw", self.weight.to(x), pooled) * 3)
+
+
+class StandInVAEDecoder(torch.nn.Module):
+    """In place of the VAE's decoder stack: one latent frame (B, z, 1, h, w) -> (B, 12, 1 or 4, 8h, 8w), unclamped.
+
+    The first chunk gives 1 frame, the others 4 (as the real decoders do); a seeded z -> 12 map, a different
+    gain per output frame, nearest 8x upsampling. Around it: the post-quant conv, the frame-by-frame loop,
+    unpatchify, and (outside the VAE) each pipeline's tiling, blend and clamp.
+    """
+
+    def __init__(self, channels: int, out_channels: int = 12, factor: int = 8):
+        super().__init__()
+        self.factor = factor
+        self.register_buffer("weight", seeded("stand-in decoder", (out_channels, channels)) / channels**0.5)
+
+    def forward(self, x, feat_cache=None, feat_idx=(0,), first_chunk=False):
+        rgb = torch.einsum("oc,bcfhw->bofhw", self.weight.to(x), x)
+        frames = 1 if first_chunk else 4
+        gains = torch.linspace(1.4, 0.8, frames, dtype=x.dtype, device=x.device)[None, None, :, None, None]
+        video = rgb.expand(-1, -1, frames, -1, -1) * gains
+        return video.repeat_interleave(self.factor, -1).repeat_interleave(self.factor, -2)
