@@ -36,14 +36,50 @@ from .rig import Joint, Rig
 Chain = list[str]  # joint ids from one end to the other
 
 
+WORK_SIDE = 400  # the mask is fitted at most this many pixels on its long side (skeletonize is slow on large masks)
+
+
 def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
     """`rig` (already placed roughly over the subject, picture pixels) fitted to `mask` (H, W) bool.
 
     With `mirror`, a rig that is not its own mirror image is also tried mirrored about its box's middle, and
-    the better fit is kept. Returns `rig` unchanged for an empty mask or a rig without bones."""
+    the better fit is kept. A large mask is fitted at WORK_SIDE and the joints scaled back, each then checked
+    inside the full-size mask. Returns `rig` unchanged for an empty mask or a rig without bones."""
     mask = np.asarray(mask, bool)
     if not rig.bones or not mask.any():
         return rig
+    scale = min(1.0, WORK_SIDE / max(mask.shape))
+    if scale < 1.0:
+        size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
+        small = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+        if small.any():
+            down = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
+            up = np.array([[1 / scale, 0.0, 0.0], [0.0, 1 / scale, 0.0]])
+            fitted = _fit_at_size(rig.transformed(down), small, mirror).transformed(up)
+            reach = int(np.ceil(2 / scale)) + 2
+            return fitted.with_joints_moved({j.id: tuple(round(v, 1) for v in _nearest_within(mask, np.array(j.xy),
+                                                                                              reach))
+                                             for j in fitted.joints})
+    return _fit_at_size(rig, mask, mirror)
+
+
+def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float, float]:
+    """`xy` when it is on the mask, else the nearest mask pixel within `reach` pixels (else `xy`): a joint fitted
+    on the shrunk mask, scaled back, may sit a pixel or two off a thin limb's edge."""
+    h, w = mask.shape
+    x, y = round(float(xy[0])), round(float(xy[1]))
+    if 0 <= x < w and 0 <= y < h and mask[y, x]:
+        return float(xy[0]), float(xy[1])
+    x0, y0 = max(0, x - reach), max(0, y - reach)
+    rows, cols = np.nonzero(mask[y0:y + reach + 1, x0:x + reach + 1])
+    if not len(rows):
+        return float(xy[0]), float(xy[1])
+    k = int(np.argmin((cols + x0 - x) ** 2 + (rows + y0 - y) ** 2))
+    return float(cols[k] + x0), float(rows[k] + y0)
+
+
+def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool) -> Rig:
+    """fit_to_mask at the mask's own size."""
     subject = largest_region(mask)
     axis = medial_axis(subject)
     rig = max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))

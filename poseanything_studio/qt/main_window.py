@@ -40,7 +40,7 @@ from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, project_bytes, rescaled_picture, save_project
 from ..core.rig import Rig
 from ..core.skeleton import skeleton_from_mask
-from ..core.templates import load_templates, placed, target_box
+from ..core.templates import fitted, load_templates
 from . import posing
 from .busy import BusyTask
 from .canvas import Canvas
@@ -460,10 +460,11 @@ class MainWindow(QMainWindow):
             d.set_frame(nxt[0] if direction > 0 else nxt[-1])
 
     def add_template(self, template) -> None:
-        """Place a template over the subject (mask box, else the middle) and select it for moving/scaling."""
+        """Place a template over the subject, fitted to its mask (joints inside, limbs on the limbs; else in the
+        middle), and select it for moving/scaling."""
         ref = self.preview.shown_reference(self.doc.project)
         mask = self.canvas.current_mask()
-        rig = placed(template, target_box((ref.shape[1], ref.shape[0]), mask))
+        rig = fitted(template, (ref.shape[1], ref.shape[0]), mask)
         project, names = edits.merge_rig(self.doc.project, rig)
         if not self.doc.apply(project, f"Add template {template.name}"):
             return  # past a limit: the status bar says which
