@@ -26,6 +26,30 @@ ASTRONAUT_ARM_LEFT = [(90, 220), (60, 240), (40, 280), (30, 330), (25, 400), (22
                       (205, 470), (120, 440), (105, 330), (115, 260)]
 
 
+# What a user draws for the cut-out (core/grabcut.py): a box around the subject, a few strokes on it and on the
+# background that confuses GrabCut (the flag and the helmet by the astronaut, the table round the saucer).
+USER_STROKES = {
+    "astronaut": {"box": (15, 5, 372, 512),
+                  "foreground": [[(225, 60), (225, 200), (200, 300), (150, 420)], [(60, 300), (340, 300)],
+                                 [(180, 60), (280, 60)], [(255, 320), (255, 500)], [(205, 215), (250, 215)]],
+                  "background": [[(30, 30), (60, 200)], [(330, 420), (450, 480)]]},
+    "chelsea": {"box": (0, 0, 392, 300),
+                "foreground": [[(100, 150), (300, 150)], [(200, 50), (200, 280)]],
+                "background": [[(380, 120), (372, 170)]]},
+    "coffee": {"box": (70, 10, 490, 395),
+               "foreground": [[(290, 60), (290, 330)], [(110, 230), (470, 230)]],
+               "background": [[(90, 40), (150, 60)], [(460, 60), (480, 120)], [(100, 370), (140, 385)]]},
+}
+# Rigs a user would place for Mask from rig (core/parts.grabcut_mask), the baseline the cut-out is measured against.
+USER_RIG_BONES = {
+    "astronaut": [((205, 505), (210, 330)), ((210, 330), (222, 205)), ((222, 205), (225, 95)),
+                  ((222, 205), (95, 275)), ((95, 275), (60, 420)), ((60, 420), (150, 488)),
+                  ((222, 205), (325, 285)), ((325, 285), (345, 400))],
+    "chelsea": [((240, 295), (255, 250)), ((255, 250), (240, 130)), ((240, 130), (60, 15)), ((240, 130), (370, 25))],
+    "coffee": [((290, 60), (290, 330)), ((110, 230), (290, 230)), ((290, 230), (470, 230))],
+}
+
+
 def polygon_mask(points: list[tuple[int, int]], size: tuple[int, int]) -> np.ndarray:
     """(H, W) bool: the inside of `points` (x, y) on a picture of `size` (w, h)."""
     out = np.zeros((size[1], size[0]), np.uint8)
