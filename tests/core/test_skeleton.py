@@ -48,3 +48,13 @@ def test_separate_blobs_give_separate_subjects():
 def test_an_empty_mask_is_a_clear_error():
     with pytest.raises(ProjectError, match="no region"):
         skeleton_from_mask(np.zeros((50, 50), bool))
+
+
+def test_pinholes_in_a_mask_do_not_grow_a_ladder_of_joints():
+    """Specks of background inside a subject (between two drawn legs that overlap) each made a loop."""
+    mask = np.zeros((100, 200), bool)
+    mask[40:60, 20:180] = True
+    for x in range(40, 170, 12):
+        mask[49:51, x:x + 2] = False  # 2x2 holes along the bar's middle
+    rig = skeleton_from_mask(mask)
+    assert len(rig.bones) == 1
