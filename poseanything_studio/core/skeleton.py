@@ -225,3 +225,15 @@ def mask_centroid(mask: np.ndarray) -> np.ndarray:
     """The centre of a mask's pixels (x, y); (0, 0) for an empty mask."""
     ys, xs = np.nonzero(mask)
     return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
+
+
+def auto_rig_warning(mask: np.ndarray, rig: Rig) -> str | None:
+    """What to tell the user when Auto-rig had no real subject to work on (None when it had one): a mask that
+    covers (nearly) the whole picture (a photo without alpha), or one blob without limbs (a face, a cup)."""
+    if mask.mean() >= 0.97:
+        return ("the mask covers the whole picture, so the rig follows the frame, not your subject: "
+                "cut the subject out or paint its mask first")
+    if len(rig.joints) <= 3:
+        return (f"only {len(rig.joints)} joints: the mask is one blob with no limbs to follow; "
+                "add a template or place joints by hand")
+    return None

@@ -39,7 +39,7 @@ from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_m
 from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, project_bytes, rescaled_picture, save_project
 from ..core.rig import Rig
-from ..core.skeleton import skeleton_from_mask
+from ..core.skeleton import auto_rig_warning, skeleton_from_mask
 from ..core.templates import fitted, load_templates
 from . import posing
 from .busy import BusyTask
@@ -483,7 +483,7 @@ class MainWindow(QMainWindow):
         if mode is None:
             return
         self.busy.start("Auto-rig from mask", skeleton_from_mask, (mask.copy(),),
-                        lambda rig: self._apply_auto_rig(rig, mode),
+                        lambda rig: (self._apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
                         lambda err: self.statusBar().showMessage(
                             f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000))
 
@@ -508,6 +508,13 @@ class MainWindow(QMainWindow):
             return  # past a limit: the status bar says which
         self.doc.select(joints=names)
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
+
+    def _warn_auto_rig(self, mask: np.ndarray, rig: Rig) -> None:
+        """Say so when the rig was grown from no real subject (the whole picture, a blob without limbs)."""
+        warning = auto_rig_warning(mask, rig)
+        if warning and self.statusBar().currentMessage().startswith("Auto-rig: "):  # applied, not past a limit
+            self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones; {warning}",
+                                         12000)
 
     def mask_from_rig(self) -> None:
         """Derive a subject mask from the rig with GrabCut (in the background) and make it the painted mask."""
