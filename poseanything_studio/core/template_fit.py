@@ -67,6 +67,7 @@ def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float
     """`xy` when it is on the mask, else the nearest mask pixel within `reach` pixels (else `xy`): a joint fitted
     on the shrunk mask, scaled back, may sit a pixel or two off a thin limb's edge."""
     h, w = mask.shape
+    xy = np.round(xy, 1)  # checked as stored
     x, y = round(float(xy[0])), round(float(xy[1]))
     if 0 <= x < w and 0 <= y < h and mask[y, x]:
         return float(xy[0]), float(xy[1])
@@ -246,7 +247,7 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
                 out[j] = start[j] + shift
     inside = _Inside(subject)
     for j in out:
-        out[j] = inside.kept(out[j])
+        out[j] = inside.kept(np.round(out[j], 1))  # checked as stored: 11.46 stored 11.5 is pixel 12
     moved = np.mean([np.linalg.norm(out[j] - start[j]) for j in out]) / size
     unclaimed = len(ends) - len(claimed)
     fitted = Rig(tuple(Joint(j.id, (round(float(out[j.id][0]), 1), round(float(out[j.id][1]), 1)))
