@@ -1,13 +1,16 @@
 """A template fitted to the subject's mask: head on the head, limbs along the limbs, every joint inside.
 
-Placing a template by the mask's bounding box alone put the human template's joints on the background
-(scikit-image's astronaut: the box of a waist-up portrait with a helmet beside her), and the Wave preset
-then moved a wisp of background. Fitting works on the mask's medial axis (skimage `skeletonize` of the
-mask smoothed by an opening, so the axis lies inside the mask and has few spurs):
+Placing a template by the mask's bounding box alone put the human template's joints off the body or on the
+wrong part of it (scikit-image's astronaut, a waist-up portrait: the waving arm's elbow on her chin, its hand
+on her collar), and the Wave preset then moved her face or a wisp of background. Fitting works on the mask's
+medial axis (skimage `skeletonize` of the mask smoothed by an opening, so the axis lies inside the mask and
+has few spurs):
 
-1. The template is placed over the box of the mask's largest region (as before), and mirrored when the
-   mirror fits better (a side view facing the other way); a front view (its left and right sides a mirror
-   of each other) is never mirrored, so `hand_r` stays the picture's right hand.
+1. The template is placed over the box of the mask's largest region (as before); when the picture's bottom
+   cuts the subject, also larger, as a waist-up figure (`cut_placements`), keeping the placement whose stick
+   figure `overlap`s the mask most. It is mirrored when the mirror fits better (a side view facing the other
+   way); a front view (its left and right sides a mirror of each other) is never mirrored, so `hand_r` stays
+   the picture's right hand.
 2. Its branch joints (where three or more bones meet: neck, pelvis, hips, chest) move to the nearest axis
    point; its extremities (one bone: head, hands, feet, paws, tail tip) take the axis' end points by least
    total distance (each end point once, none farther than the template's size).
@@ -20,7 +23,7 @@ mask smoothed by an opening, so the axis lies inside the mask and has few spurs)
 4. A chain whose extremity found no end point (legs on a waist-up portrait, an arm the body hides) keeps its
    shape and follows its branch joint; any joint still outside the mask moves to the nearest point inside it.
    A wide photo subject whose arms lie against the body has no arm branch on its axis: its arms keep the
-   template's shape (scikit-image's astronaut: the hands land by the chest, inside her, not on her arms).
+   template's shape (scikit-image's astronaut: the elbows land on her arms, the hands by her sides).
 """
 
 from __future__ import annotations
