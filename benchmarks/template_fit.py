@@ -43,7 +43,7 @@ def subjects() -> list[tuple[str, str, np.ndarray, object]]:
     for make, key in ((puppet_scenes.drawn_child, "human"), (puppet_scenes.four_legs, "quadruped")):
         scene = make(2)
         out.append((scene.name, key, scene.mask, scene.rig))
-    cat = ROOT / "poseanything_studio" / "resources" / "examples" / "cat_mask.png"
+    cat = ROOT / "resources" / "examples" / "cat_mask.png"
     out.append(("bundled cat", "quadruped", cv2.imread(str(cat), cv2.IMREAD_GRAYSCALE) > 127, None))
     return out
 

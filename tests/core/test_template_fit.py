@@ -23,7 +23,7 @@ from poseanything_studio.core.templates import fitted, load_templates, placed, t
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rendering"))
 import puppet_scenes
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "poseanything_studio" / "resources" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples"
 TEMPLATES = {t.key: t for t in load_templates()}
 
 
