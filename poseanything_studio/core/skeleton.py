@@ -8,7 +8,8 @@ radius there (the distance-transform value at the junction): the forks a thick b
 What pruning leaves of such a fork (one arm of it, bent towards a corner) is removed after simplifying:
 an end bone that stays inside the inscribed circle of its inner joint (plus `end_margin` pixels) adds
 nothing the shape shows, so its free end moves to the inner joint. Each separate blob becomes a
-separate subject.
+separate subject. Holes smaller than `min_area` (specks between overlapping drawn legs) are filled first:
+each grew a ladder of joints.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
     """A rig following the medial axis of `mask` (H, W) bool; ProjectError for an empty mask."""
     from skimage.morphology import skeletonize  # scikit-image: heavy import, only when asked
 
-    mask = np.asarray(mask, bool)
+    mask = _without_specks(np.asarray(mask, bool), settings.min_area)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     blobs = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= settings.min_area]
     if not blobs:
@@ -68,6 +69,16 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
                    for i in used)
     bones = tuple(Bone(f"b{k + 1}", f"j{number[a] + 1}", f"j{number[b] + 1}") for k, (a, b) in enumerate(unique))
     return Rig(joints, bones)
+
+
+def _without_specks(mask: np.ndarray, area: int) -> np.ndarray:
+    """The mask with its holes smaller than `area` pixels filled."""
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), connectivity=4)
+    small = np.nonzero(stats[1:, cv2.CC_STAT_AREA] < area)[0] + 1
+    h, w = mask.shape
+    x, y, bw, bh = stats[small, 0], stats[small, 1], stats[small, 2], stats[small, 3]
+    enclosed = small[(x > 0) & (y > 0) & (x + bw < w) & (y + bh < h)]
+    return mask | np.isin(labels, enclosed) if len(enclosed) else mask
 
 
 def _trimmed_ends(edges: list[tuple[int, int]], points: list[np.ndarray], radius: np.ndarray,
@@ -215,3 +226,15 @@ def mask_centroid(mask: np.ndarray) -> np.ndarray:
     """The centre of a mask's pixels (x, y); (0, 0) for an empty mask."""
     ys, xs = np.nonzero(mask)
     return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
+
+
+def auto_rig_warning(mask: np.ndarray, rig: Rig) -> str | None:
+    """What to tell the user when Auto-rig had no real subject to work on (None when it had one): a mask that
+    covers (nearly) the whole picture (a photo without alpha), or one blob without limbs (a face, a cup)."""
+    if mask.mean() >= 0.97:
+        return ("the mask covers the whole picture, so the rig follows the frame, not your subject: "
+                "cut the subject out or paint its mask first")
+    if len(rig.joints) <= 3:
+        return (f"only {len(rig.joints)} joints: the mask is one blob with no limbs to follow; "
+                "add a template or place joints by hand")
+    return None

@@ -72,3 +72,13 @@ def placed(template: Template, box: tuple[float, float, float, float]) -> Rig:
     ox, oy = x + (w - bw) / 2, y + (h - bh) / 2
     matrix = np.array([[bw, 0.0, ox], [0.0, bh, oy]])
     return template.rig.transformed(matrix)
+
+
+def fitted(template: Template, image_size: tuple[int, int], mask: np.ndarray | None) -> Rig:
+    """The template over the subject: fitted to its mask (joints inside, limbs on the limbs) when the mask shows
+    one, else placed in the middle of the picture (`target_box`)."""
+    if mask is None or not mask.any() or mask.all():
+        return placed(template, target_box(image_size, mask))
+    from .template_fit import fit_to_mask, largest_region
+
+    return fit_to_mask(placed(template, target_box(image_size, largest_region(mask))), mask)

@@ -35,8 +35,8 @@ from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_r
 from ..core.parts import grabcut_mask
 from ..core.project import Project, load_project, rescaled_picture
 from ..core.rig import Rig
-from ..core.skeleton import skeleton_from_mask
-from ..core.templates import load_templates, placed, target_box
+from ..core.skeleton import auto_rig_warning, skeleton_from_mask
+from ..core.templates import fitted, load_templates
 from . import posing
 from .autosave import Autosaves
 from .busy import BusyTask
@@ -390,10 +390,11 @@ class MainWindow(QMainWindow):
             d.set_frame(nxt[0] if direction > 0 else nxt[-1])
 
     def add_template(self, template) -> None:
-        """Place a template over the subject (mask box, else the middle) and select it for moving/scaling."""
+        """Place a template over the subject, fitted to its mask (joints inside, limbs on the limbs; else in the
+        middle), and select it for moving/scaling."""
         ref = self.preview.shown_reference(self.doc.project)
         mask = self.canvas.current_mask()
-        rig = placed(template, target_box((ref.shape[1], ref.shape[0]), mask))
+        rig = fitted(template, (ref.shape[1], ref.shape[0]), mask)
         project, names = edits.merge_rig(self.doc.project, rig)
         if not self.doc.apply(project, f"Add template {template.name}"):
             return  # past a limit: the status bar says which
@@ -412,7 +413,7 @@ class MainWindow(QMainWindow):
         if mode is None:
             return
         self.busy.start("Auto-rig from mask", skeleton_from_mask, (mask.copy(),),
-                        lambda rig: self._apply_auto_rig(rig, mode),
+                        lambda rig: (self._apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
                         lambda err: self.statusBar().showMessage(
                             f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000))
 
@@ -437,6 +438,13 @@ class MainWindow(QMainWindow):
             return  # past a limit: the status bar says which
         self.doc.select(joints=names)
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
+
+    def _warn_auto_rig(self, mask: np.ndarray, rig: Rig) -> None:
+        """Say so when the rig was grown from no real subject (the whole picture, a blob without limbs)."""
+        warning = auto_rig_warning(mask, rig)
+        if warning and self.statusBar().currentMessage().startswith("Auto-rig: "):  # applied, not past a limit
+            self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones; {warning}",
+                                         12000)
 
     def mask_from_rig(self) -> None:
         """Derive a subject mask from the rig with GrabCut (in the background) and make it the painted mask."""

@@ -48,3 +48,27 @@ def test_separate_blobs_give_separate_subjects():
 def test_an_empty_mask_is_a_clear_error():
     with pytest.raises(ProjectError, match="no region"):
         skeleton_from_mask(np.zeros((50, 50), bool))
+
+
+def test_pinholes_in_a_mask_do_not_grow_a_ladder_of_joints():
+    """Specks of background inside a subject (between two drawn legs that overlap) each made a loop."""
+    mask = np.zeros((100, 200), bool)
+    mask[40:60, 20:180] = True
+    for x in range(40, 170, 12):
+        mask[49:51, x:x + 2] = False  # 2x2 holes along the bar's middle
+    rig = skeleton_from_mask(mask)
+    assert len(rig.bones) == 1
+
+
+def test_auto_rig_says_when_it_had_no_real_subject():
+    from poseanything_studio.core.skeleton import auto_rig_warning
+
+    whole = np.ones((120, 200), bool)  # a photo without alpha: the mask is the picture
+    assert "whole picture" in auto_rig_warning(whole, skeleton_from_mask(whole))
+    blob = np.zeros((200, 200), bool)
+    blob[40:160, 50:150] = True  # a face, a cup: one blob
+    assert "no limbs" in auto_rig_warning(blob, skeleton_from_mask(blob))
+    plus = np.zeros((200, 200), bool)
+    plus[90:110, 20:180] = True
+    plus[20:180, 90:110] = True
+    assert auto_rig_warning(plus, skeleton_from_mask(plus)) is None

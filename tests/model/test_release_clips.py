@@ -51,10 +51,11 @@ def golden(name: str) -> dict[str, np.ndarray]:
 def folders(tmp_path_factory) -> tuple[Path, Path]:
     """(Wan2.2 model folder, release DiT file): the tiny configs of clips.py, every tensor seeded by its name."""
     from diffusers import AutoencoderKLWan
+    from safetensors.torch import save_file
+
     from poseanything_studio.model.checks import read_config
     from poseanything_studio.model.release import release_config, release_layout
     from poseanything_studio.model.tiny import write_tiny_model
-    from safetensors.torch import save_file
 
     root = write_tiny_model(tmp_path_factory.mktemp("clip") / "wan", checkpoint=False)
     config = read_config(root / "transformer" / "config.json") | OUR_TRANSFORMER
