@@ -60,9 +60,9 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
             up = np.array([[1 / scale, 0.0, 0.0], [0.0, 1 / scale, 0.0]])
             fitted = _fit_at_size(rig.transformed(down), small, mirror).transformed(up)
             reach = int(np.ceil(2 / scale)) + 2
-            return fitted.with_joints_moved({j.id: tuple(round(v, 1) for v in _nearest_within(mask, np.array(j.xy),
-                                                                                              reach))
-                                             for j in fitted.joints})
+            moved = {j.id: _nearest_within(mask, np.array(j.xy), reach) for j in fitted.joints}
+            return fitted.with_joints_moved({name: (round(float(x), 1), round(float(y), 1))
+                                             for name, (x, y) in moved.items()})
     return _fit_at_size(rig, mask, mirror)
 
 
@@ -125,7 +125,8 @@ def overlap(rig: Rig, subject: np.ndarray, width: float = 0.12) -> float:
 
 def _point(xy: np.ndarray) -> tuple[int, int]:
     """A point for cv2's drawing, clamped far outside the picture (cv2 clips what it draws)."""
-    return tuple(int(np.clip(round(float(v)), -(1 << 20), 1 << 20)) for v in xy)
+    x, y = (int(np.clip(round(float(v)), -(1 << 20), 1 << 20)) for v in xy[:2])
+    return x, y
 
 
 def largest_region(mask: np.ndarray) -> np.ndarray:
@@ -279,7 +280,7 @@ def _claimed_ends(ends: list[str], start: dict[str, np.ndarray], points: np.ndar
 
 def _chains(rig: Rig, stops: set[str]) -> Iterable[Chain]:
     """Each run of joints between two stops (branch joints) or from a stop to an extremity, once."""
-    seen: set[frozenset[str]] = set()
+    seen: set[frozenset[tuple[str, str]]] = set()
     for stop in sorted(stops):
         for first in rig.neighbours(stop):
             chain = [stop, first]
@@ -373,7 +374,7 @@ class _AxisGraph:
     def __init__(self, axis: np.ndarray):
         ys, xs = np.nonzero(axis)
         self.xy = np.stack([xs, ys], axis=1).astype(float)
-        self.index = np.full(axis.shape, -1, np.int64)
+        self.index: np.ndarray = np.full(axis.shape, -1, np.int64)
         self.index[ys, xs] = np.arange(len(xs))
         self._matrix = None
 
