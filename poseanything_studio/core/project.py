@@ -151,25 +151,31 @@ class Project:
         for j, joint_id in enumerate(self.rig.joint_ids):
             track = tracks.get(joint_id)
             if track:
-                groups.setdefault((track.frames, tuple(k.interp for k in track.keys)), []).append(j)
+                groups.setdefault((track.frames, track.interps), []).append(j)
         for (frames, interps), joints in groups.items():
-            values = np.hstack([[k.value for k in tracks[self.rig.joint_ids[j]].keys] for j in joints])
+            values = np.hstack([tracks[self.rig.joint_ids[j]].values for j in joints])
             sampled = sample_values(*closed_loop(np.array(frames, float), values, list(interps), self.loop), played)
             out[:, joints] = sampled.reshape(t.size, len(joints), 2)
         return out
 
     def hierarchy(self) -> Hierarchy:
         """The rig's roots and parents: the user's roots, else per subject its most central joint that never moves
-        (no track, or keys all alike), else its most central joint."""
-        return hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+        (no track, or keys all alike), else its most central joint.
+
+        Kept on this value once worked out (a Project never changes; an edit is a new one): a drag, the canvas
+        and the key writer each ask for it on every mouse move."""
+        cached = self.__dict__.get("_hierarchy")
+        if cached is None:
+            cached = hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+            self.__dict__["_hierarchy"] = cached
+        return cached
 
     def still_joints(self) -> set[str]:
         """Joints that stay put through the animation: no track, or every key at the same place."""
         out = set()
         for joint_id in self.rig.joint_ids:
             track = self.tracks.get(joint_id)
-            values = np.array([k.value for k in track.keys]) if track else None
-            if values is None or np.ptp(values, axis=0).max() < 1e-6:
+            if not track or track.still:
                 out.add(joint_id)
         return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -66,9 +67,30 @@ class Track:
     def __bool__(self) -> bool:
         return bool(self.keys)
 
-    @property
+    # Derived once per track (a Track never changes; an edit makes a new one): sampling reads these every frame,
+    # and during a drag most tracks are the same objects from one move to the next.
+    @cached_property
     def frames(self) -> tuple[int, ...]:
         return tuple(k.frame for k in self.keys)
+
+    @cached_property
+    def times(self) -> np.ndarray:
+        """The key frames as float64 (K,), read-only."""
+        return _read_only(np.array(self.frames, dtype=np.float64))
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """The key values (K, D) float64, read-only."""
+        return _read_only(np.array([k.value for k in self.keys], dtype=np.float64))
+
+    @cached_property
+    def interps(self) -> tuple[str, ...]:
+        return tuple(k.interp for k in self.keys)
+
+    @cached_property
+    def still(self) -> bool:
+        """Whether every key holds the same value (to 1e-6): a joint keyed so stays put."""
+        return bool(np.ptp(self.values, axis=0).max() < 1e-6) if self.keys else True
 
     def key_at(self, frame: int) -> Key | None:
         return next((k for k in self.keys if k.frame == frame), None)
@@ -99,6 +121,11 @@ def sample_keys(keys: Sequence[Key], t: np.ndarray) -> np.ndarray:
     times = np.array([k.frame for k in keys], dtype=np.float64)
     values = np.array([k.value for k in keys], dtype=np.float64)  # (K, D)
     return sample_values(times, values, [k.interp for k in keys], t)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
 
 
 def sample_values(times: np.ndarray, values: np.ndarray, interps: Sequence[str], t: np.ndarray) -> np.ndarray:
