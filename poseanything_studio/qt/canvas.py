@@ -43,10 +43,12 @@ from ..core.raster import bone_colour, camera_rectangle
 from ..core.rig import MAX_DEPTH
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
+from .throttle import Throttle
 
 TOOLS = ("select", "rotate", "rig", "camera", "brush")
 ONION_OFFSETS = (-4, -2, 2, 4)
 HANDLE_RADIUS = 6.0
+DRAG_PUPPET_MS = 80  # while a drag lasts the puppet warp redraws at most this often; the handles on every move
 
 
 class JointHandle(QGraphicsEllipseItem):
@@ -134,6 +136,8 @@ class Canvas(QGraphicsView):
         self._positions: tuple = (None, None)
         self._refine_timer = QTimer(self, singleShot=True, interval=150)
         self._refine_timer.timeout.connect(self._refine)
+        self._drag_puppet = Throttle(DRAG_PUPPET_MS, self)
+        self._playhead_pose: tuple = (None, None, None)  # (project, frame, pose) sampled during a drag
         self._image_path = None
         self._fitted_once = False
         doc.changed.connect(self.refresh)
@@ -219,7 +223,11 @@ class Canvas(QGraphicsView):
             self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
         pose = self._pose()
         self._place_rig(pose)
-        self._draw_puppet(pose, draft=self._drag is not None)
+        if self._drag is None:
+            self._drag_puppet.cancel()
+            self._draw_puppet(pose)
+        else:  # the draft warp follows the drag at most every DRAG_PUPPET_MS, the latest pose always drawn
+            self._drag_puppet.call(lambda: self._draw_puppet(self._pose(), draft=True))
         self._draw_onion()
         self._draw_mask()
         self._draw_parts(pose)
@@ -257,12 +265,19 @@ class Canvas(QGraphicsView):
             self._refine_timer.start()
 
     def _refine(self) -> None:
-        """The playhead rests: redraw the puppet at full size."""
+        """The playhead rests: redraw the puppet at full size (a drag's release does, at its end)."""
+        if self._drag is not None:
+            self._refine_timer.start()  # not while a drag lasts: after it
+            return
         self._draw_puppet(self._pose(), draft=False)
 
     def _pose(self) -> np.ndarray:
         """Joint positions at the playhead, from all-frame positions cached per project value."""
         project = self.doc.project
+        if self._drag is not None and self._positions[0] is not project:  # every move: the playhead frame only
+            if self._playhead_pose[0] is not project or self._playhead_pose[1] != self.doc.frame:
+                self._playhead_pose = (project, self.doc.frame, edits.pose_at(project, self.doc.frame))
+            return self._playhead_pose[2]
         if self._positions[0] is not project:
             self._positions = (project, project.joint_positions(max(project.frames, 1)))
         frames = self._positions[1]
@@ -498,6 +513,8 @@ class Canvas(QGraphicsView):
             self.doc.apply_mask(d["mask"], "Erase mask" if d["erase"] else "Paint mask")
         elif kind in ("joints", "pose") and d.get("click_only") and not d.get("moved"):
             self.doc.select(joints=[d["click_only"]])
+        elif kind in ("joints", "pose") and d.get("moved"):
+            self.refresh()  # every frame and the full-size puppet again, once the drag is over
 
     # -- select / move --------------------------------------------------------------------------
     def contextMenuEvent(self, event) -> None:
