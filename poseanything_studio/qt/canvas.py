@@ -59,6 +59,7 @@ class JointHandle(QGraphicsEllipseItem):
         super().__init__(-r, -r, 2 * r, 2 * r)
         self.joint_id = joint_id
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # a move blits it, it is not drawn again
         self.setZValue(20)
         self.setToolTip(joint_id)
         self.pinned = self.root = False
@@ -127,6 +128,7 @@ class Canvas(QGraphicsView):
         self._joints: dict[str, JointHandle] = {}
         self._bones: dict[str, BoneLine] = {}
         self._rig_shape: tuple = ()
+        self._roles_shown: tuple = ()  # (rig shape, selected joints, bones, pins, roots) the handles show
         self._drag: dict | None = None
         self._space_down = False
         self._wheel_serial: int | None = None
@@ -150,6 +152,7 @@ class Canvas(QGraphicsView):
     def _make_items(self) -> None:
         s = self.scene()
         self.image_item = s.addPixmap(QPixmap())
+        self.image_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # scaled once per zoom
         self.puppet_item = QGraphicsPixmapItem()
         self.puppet_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.puppet_item.setZValue(1)
@@ -207,6 +210,10 @@ class Canvas(QGraphicsView):
         pins = set(project.pins)
         h = project.hierarchy()
         roots = {h.joint_ids[r] for r in h.roots if len(h.subtree(r)) > 1}
+        shown = (self._rig_shape, frozenset(joints), frozenset(bones), frozenset(pins), frozenset(roots))
+        if shown == self._roles_shown:
+            return  # a drag's every move: the same marks, and each handle's cached picture stays
+        self._roles_shown = shown
         for jid, item in self._joints.items():
             item.set_role(jid in pins, jid in roots, jid in joints)
         for bid, item in self._bones.items():
