@@ -5,12 +5,20 @@ Builds a synthetic project (a 50-joint branching rig over a drawn subject, every
 the window offscreen, builds the puppet mesh once, then moves the playhead frame by frame and times
 what a scrub costs: sampling the pose, moving the handles, the puppet warp at the playhead, and a
 synchronous repaint of the canvas. Prints per-part figures, the median and its ratio to 16 ms. Then drags a
-joint that rotates about its parent (FK) and an end joint (IK) through the canvas's own posing path, each
-move timed to a synchronous repaint, against the budget and against the plain redraw of the same run.
+joint as a user does (selected, so the curve editor shows it; mouse moves sent to the canvas's viewport; a
+release): one that rotates about its parent (FK) and an end joint (IK), each move timed from the event to a
+synchronous repaint plus the events it left queued, against the budget and against the plain redraw of the
+same run. A drag moves the handles on every move and the draft puppet at most every 80 ms (the curves at
+most every 100 ms), so the moves are also split into those that drew the puppet and those that did not.
+Wall times grow with the machine's load (printed); the GUI thread's CPU times much less.
+
+Measured 2026-12-02 05:11-05:13 UTC on this 2-core VM at load average 5.5-6.1 (other sessions), the code before
+the drag work then after it: plain redraw 86.8 -> 68.2 ms median, FK drag 240.1 -> 42.6 ms, IK drag 171.7 ->
+44.5 ms (GUI-thread CPU 39.9 -> 34.1, 127.0 -> 35.7, 108.3 -> 35.3 ms); none inside 16 ms at that load.
+docs/window.md, "Speed", has the rest.
 
     python benchmarks/canvas_redraw.py [--frames 97] [--joints 50]
 """
-
 from __future__ import annotations
 
 import argparse
@@ -148,11 +156,16 @@ def main() -> int:
     print(f"median / budget = {med:.2f} / {BUDGET_MS:.0f} ms = {med / BUDGET_MS:.2f}")
     for mode, drag in drags.items():
         dm = statistics.median(drag.times)
+        plain = [t for t, w in zip(drag.times, drag.warped, strict=True) if not w]
+        warp = [t for t, w in zip(drag.times, drag.warped, strict=True) if w]
         print(f"  {mode.upper()} drag of {drag.joint} (one mouse move: solve, key, resample, redraw, repaint, and "
               f"what the move left queued): median {dm:.2f} ms (CPU {statistics.median(drag.cpu):.2f} ms), "
               f"mean {statistics.mean(drag.times):.2f} ms, p90 {np.percentile(drag.times, 90):.2f} ms over "
               f"{len(drag.times)} moves; solve alone {statistics.median(drag.solve):.3f} ms; / budget "
               f"{dm / BUDGET_MS:.2f}, / plain redraw {dm / med:.2f}; release {drag.release:.1f} ms")
+        print(f"    moves that moved the handles only: {len(plain)}, median "
+              f"{statistics.median(plain) if plain else float('nan'):.2f} ms; that drew the draft puppet too: "
+              f"{len(warp)}, median {statistics.median(warp) if warp else float('nan'):.2f} ms")
     worst = max(statistics.median(d.times) for d in drags.values())
     return 0 if med < BUDGET_MS and worst < BUDGET_MS else 1
 
@@ -166,6 +179,7 @@ class DragTimes:
     solve: list[float]
     joint: str
     release: float
+    warped: list[bool]  # whether the move drew the draft puppet too (at most every DRAG_PUPPET_MS), else handles only
 
 
 def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragTimes:
@@ -198,25 +212,27 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
                             kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.NoButton, buttons, none)
         QApplication.sendEvent(canvas.viewport(), event)
 
-    times, cpu, solve = [], [], []
+    times, cpu, solve, warped = [], [], [], []
     for i in range(1, moves + 1):
         offset = 30 * np.array([np.sin(i / 6), np.cos(i / 6) - 1])
         s0 = time.perf_counter()
         kinematics.pose_drag(h, base, rest, joint, start + offset, "auto", (), canvas.ik_bones)
         solve.append((time.perf_counter() - s0) * 1000)
+        drawn = canvas.puppet_item.pixmap().cacheKey()
         t0, c0 = time.perf_counter(), time.thread_time()
         mouse(QEvent.Type.MouseMove, start + offset, left)  # the document changes; the canvas redraws through it
         canvas.viewport().repaint()
         app.processEvents()
         times.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.thread_time() - c0) * 1000)
+        warped.append(canvas.puppet_item.pixmap().cacheKey() != drawn)
     t0 = time.perf_counter()
     mouse(QEvent.Type.MouseButtonRelease, start + offset, Qt.MouseButton.NoButton)
     canvas.viewport().repaint()
     app.processEvents()
     release = (time.perf_counter() - t0) * 1000
     assert canvas._drag is None, "the release ended the drag"
-    return DragTimes(times, cpu, solve, joint_id, release)
+    return DragTimes(times, cpu, solve, joint_id, release, warped)
 
 
 if __name__ == "__main__":
