@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,6 +70,26 @@ class RenderSettings:
     init: str = "auto"  # neural start: "noise", "puppet" (refine the puppet render), "auto" (puppet without checkpoint)
     strength: float = 0.4  # how much of the schedule a puppet refinement re-runs, (0, 1]
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class _PerValue:
+    """One derived value per live object, found by identity (a Project holds dicts, so it has no hash), dropped
+    with the object; outside the object, so its fields (and `Project(**p.__dict__)`) stay as they are."""
+
+    def __init__(self):
+        self._items: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, owner: Any, make) -> Any:
+        key = id(owner)
+        item = self._items.get(key)
+        if item is not None and item[0]() is owner:
+            return item[1]
+        value = make()
+        self._items[key] = (weakref.ref(owner, lambda _ref, key=key: self._items.pop(key, None)), value)
+        return value
+
+
+_HIERARCHIES = _PerValue()
 
 
 @dataclass(frozen=True)
@@ -164,11 +185,8 @@ class Project:
 
         Kept on this value once worked out (a Project never changes; an edit is a new one): a drag, the canvas
         and the key writer each ask for it on every mouse move."""
-        cached = self.__dict__.get("_hierarchy")
-        if cached is None:
-            cached = hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
-            self.__dict__["_hierarchy"] = cached
-        return cached
+        return _HIERARCHIES.get(self, lambda: hierarchy(self.rig, (*self.roots,
+                                                               *anchored_roots(self.rig, self.still_joints()))))
 
     def still_joints(self) -> set[str]:
         """Joints that stay put through the animation: no track, or every key at the same place."""
