@@ -303,12 +303,16 @@ class Canvas(QGraphicsView):
     def _draw_onion(self) -> None:
         project, frame = self.doc.project, self.doc.frame
         pairs = project.rig.bone_joint_indices()
+        shown = [frame + off for off in ONION_OFFSETS if 0 <= frame + off < project.frames]
+        sampled = {}
+        if self.overlays["onion"] and shown and self._positions[0] is not project:  # a drag: these frames, one pass
+            sampled = dict(zip(shown, project.positions_at(shown), strict=True))
         for off, item in zip(ONION_OFFSETS, self.onion_items, strict=True):
             f = frame + off
             if not self.overlays["onion"] or not 0 <= f < project.frames or not len(pairs):
                 item.hide()
                 continue
-            pose = self._positions[1][f] if self._positions[0] is project else edits.pose_at(project, f)
+            pose = self._positions[1][f] if self._positions[0] is project else sampled[f]
             path = QPainterPath()
             for a, b in pairs:
                 path.moveTo(*pose[a])
