@@ -465,41 +465,43 @@ def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track],
     """
     t = np.asarray(t, dtype=np.float64)
     played = looped_times(t, loop)
-    key_times = [np.array(tr.frames, dtype=np.float64) for tr in tracks.values() if tr]
+    keyed = [tr for tr in tracks.values() if tr]
     extra = [np.array([float(loop[0])])] if loop else []
-    grid = np.unique(np.concatenate([played, *key_times, *extra]))
+    grid = np.unique(np.concatenate([played, *[tr.times for tr in keyed], *extra]))
     world = np.repeat(rest[None], len(grid), axis=0)  # (G, J, 2)
     data = world.copy()  # the same, except at each joint's own keys: the key's position as the file holds it
     ref = np.zeros((2, len(grid), len(h.joint_ids)))  # each joint's own bone direction on the grid: played, data
+    joint_tracks = [tracks.get(joint_id) for joint_id in h.joint_ids]
     for level in _levels(h):  # a level's joints hang from joints placed already: sampled together
         groups: dict[tuple, list[int]] = {}
         for j in level:
-            p, track = h.parent[j], tracks.get(h.joint_ids[j])
+            p, track = h.parent[j], joint_tracks[j]
             if not track:
                 continue
-            interps = [k.interp for k in track.keys]
             if p < 0:
-                times = np.array(track.frames, dtype=np.float64)
-                values = np.array([k.value for k in track.keys], dtype=np.float64)
-                world[:, j] = sample_values(*closed_loop(times, values, interps, loop), grid)
+                world[:, j] = sample_values(*closed_loop(track.times, track.values, track.interps, loop), grid)
                 continue
-            parent_track = tracks.get(h.joint_ids[p])
+            parent_track = joint_tracks[p]
             frames = track.frames
             if parent_track:
                 parent_frames = set(parent_track.frames)
                 fixed = tuple(f in parent_frames for f in frames)
             else:
                 fixed = (True,) * len(frames)
-            groups.setdefault((frames, tuple(interps), fixed), []).append(j)
-        for (frames, interps, fixed), joints in groups.items():
-            values = np.array([[k.value for k in tracks[h.joint_ids[j]].keys] for j in joints]).transpose(1, 0, 2)
-            world[:, joints] = _turned(world, data, ref, [h.parent[j] for j in joints], np.array(frames, float),
+            groups.setdefault((frames, track.interps, fixed), []).append(j)
+        keyed_here = []  # (key rows on the grid, joints, their key values (K, n, 2)) of this level
+        for (_frames, interps, fixed), joints in groups.items():
+            values = np.stack([joint_tracks[j].values for j in joints], axis=1)  # (K, n, 2)
+            times = joint_tracks[joints[0]].times
+            world[:, joints] = _turned(world, data, ref, [h.parent[j] for j in joints], times,
                                        values, list(interps), grid, loop, np.array(fixed, bool))
+            keyed_here.append((np.searchsorted(grid, times), joints, values))
+        data[:, level] = world[:, level]
         for j in level:
-            data[:, j] = world[:, j]
-            track = tracks.get(h.joint_ids[j])
-            if track:
-                data[np.searchsorted(grid, np.array(track.frames, float)), j] = [k.value for k in track.keys]
+            if h.parent[j] < 0 and joint_tracks[j]:
+                keyed_here.append((np.searchsorted(grid, joint_tracks[j].times), [j], joint_tracks[j].values[:, None]))
+        for at, joints, values in keyed_here:
+            data[at[:, None], joints] = values
         children = [j for j in level if h.parent[j] >= 0]
         if children:
             parents = [h.parent[j] for j in children]
@@ -509,8 +511,9 @@ def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track],
     return world[np.searchsorted(grid, played)]
 
 
+@lru_cache(maxsize=64)
 def _levels(h: Hierarchy) -> list[list[int]]:
-    """Joints by their number of bones from the root, nearest first."""
+    """Joints by their number of bones from the root, nearest first (cached: one hierarchy serves every sample)."""
     depth: dict[int, int] = {}
     for j in h.order:
         depth[j] = depth[h.parent[j]] + 1 if h.parent[j] >= 0 else 0

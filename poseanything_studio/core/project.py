@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -70,6 +71,26 @@ class RenderSettings:
     init: Init = Init.AUTO  # neural start: noise, puppet (refine the puppet render), auto (puppet without checkpoint)
     strength: float = 0.4  # how much of the schedule a puppet refinement re-runs, (0, 1]
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class _PerValue:
+    """One derived value per live object, found by identity (a Project holds dicts, so it has no hash), dropped
+    with the object; outside the object, so its fields (and `Project(**p.__dict__)`) stay as they are."""
+
+    def __init__(self):
+        self._items: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, owner: Any, make) -> Any:
+        key = id(owner)
+        item = self._items.get(key)
+        if item is not None and item[0]() is owner:
+            return item[1]
+        value = make()
+        self._items[key] = (weakref.ref(owner, lambda _ref, key=key: self._items.pop(key, None)), value)
+        return value
+
+
+_HIERARCHIES = _PerValue()
 
 
 @dataclass(frozen=True)
@@ -152,25 +173,28 @@ class Project:
         for j, joint_id in enumerate(self.rig.joint_ids):
             track = tracks.get(joint_id)
             if track:
-                groups.setdefault((track.frames, tuple(k.interp for k in track.keys)), []).append(j)
+                groups.setdefault((track.frames, track.interps), []).append(j)
         for (frames, interps), joints in groups.items():
-            values = np.hstack([[k.value for k in tracks[self.rig.joint_ids[j]].keys] for j in joints])
+            values = np.hstack([tracks[self.rig.joint_ids[j]].values for j in joints])
             sampled = sample_values(*closed_loop(np.array(frames, float), values, list(interps), self.loop), played)
             out[:, joints] = sampled.reshape(t.size, len(joints), 2)
         return out
 
     def hierarchy(self) -> Hierarchy:
         """The rig's roots and parents: the user's roots, else per subject its most central joint that never moves
-        (no track, or keys all alike), else its most central joint."""
-        return hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+        (no track, or keys all alike), else its most central joint.
+
+        Kept on this value once worked out (a Project never changes; an edit is a new one): a drag, the canvas
+        and the key writer each ask for it on every mouse move."""
+        return _HIERARCHIES.get(self, lambda: hierarchy(self.rig, (*self.roots,
+                                                               *anchored_roots(self.rig, self.still_joints()))))
 
     def still_joints(self) -> set[str]:
         """Joints that stay put through the animation: no track, or every key at the same place."""
         out = set()
         for joint_id in self.rig.joint_ids:
             track = self.tracks.get(joint_id)
-            values = np.array([k.value for k in track.keys]) if track else None
-            if values is None or np.ptp(values, axis=0).max() < 1e-6:
+            if not track or track.still:
                 out.add(joint_id)
         return out
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -66,9 +67,30 @@ class Track:
     def __bool__(self) -> bool:
         return bool(self.keys)
 
-    @property
+    # Derived once per track (a Track never changes; an edit makes a new one): sampling reads these every frame,
+    # and during a drag most tracks are the same objects from one move to the next.
+    @cached_property
     def frames(self) -> tuple[int, ...]:
         return tuple(k.frame for k in self.keys)
+
+    @cached_property
+    def times(self) -> np.ndarray:
+        """The key frames as float64 (K,), read-only."""
+        return _read_only(np.array(self.frames, dtype=np.float64))
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """The key values (K, D) float64, read-only."""
+        return _read_only(np.array([k.value for k in self.keys], dtype=np.float64))
+
+    @cached_property
+    def interps(self) -> tuple[str, ...]:
+        return tuple(k.interp for k in self.keys)
+
+    @cached_property
+    def still(self) -> bool:
+        """Whether every key holds the same value (to 1e-6): a joint keyed so stays put."""
+        return bool(np.ptp(self.values, axis=0).max() < 1e-6) if self.keys else True
 
     def key_at(self, frame: int) -> Key | None:
         return next((k for k in self.keys if k.frame == frame), None)
@@ -101,6 +123,11 @@ def sample_keys(keys: Sequence[Key], t: np.ndarray) -> np.ndarray:
     return sample_values(times, values, [k.interp for k in keys], t)
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
 def sample_values(times: np.ndarray, values: np.ndarray, interps: Sequence[str], t: np.ndarray) -> np.ndarray:
     """Keys given as arrays (sorted `times` (K,), `values` (K, D), one interpolation name per key) at times `t`.
 
@@ -111,21 +138,36 @@ def sample_values(times: np.ndarray, values: np.ndarray, interps: Sequence[str],
     if len(times) == 1:
         out[:] = values[0]
         return out
-    tangents = _monotone_tangents(times, values)  # (K, D)
     seg = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)  # (N,)
     t0, t1 = times[seg], times[seg + 1]
     u = np.clip((t - t0) / (t1 - t0), 0.0, 1.0)[:, None]  # (N, 1)
     v0, v1 = values[seg], values[seg + 1]
-    linear = v0 + (v1 - v0) * u
-    h = (t1 - t0)[:, None]
-    h00, h10 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u
-    h01, h11 = -2 * u**3 + 3 * u**2, u**3 - u**2
-    smooth = h00 * v0 + h10 * h * tangents[seg] + h01 * v1 + h11 * h * tangents[seg + 1]
-    kinds = np.array([INTERPOLATIONS.index(i) for i in interps])[seg]  # 0 step, 1 linear, 2 smooth
-    out = np.where((kinds == 0)[:, None], v0, np.where((kinds == 1)[:, None], linear, smooth))
+    used = set(interps[:-1])  # a key's interpolation leads to the next key: the last one's is never used
+    if used == {"step"}:  # one kind (the common case): only its curve, the same numbers as the mix below
+        out = v0
+    elif used == {"linear"}:
+        out = v0 + (v1 - v0) * u
+    else:
+        smooth = _hermite(times, values, seg, u, v0, v1)
+        if used == {"smooth"}:
+            out = smooth
+        else:
+            linear = v0 + (v1 - v0) * u
+            kinds = np.array([INTERPOLATIONS.index(i) for i in interps])[seg]  # 0 step, 1 linear, 2 smooth
+            out = np.where((kinds == 0)[:, None], v0, np.where((kinds == 1)[:, None], linear, smooth))
     out[t <= times[0]] = values[0]
     out[t >= times[-1]] = values[-1]
     return out
+
+
+def _hermite(times: np.ndarray, values: np.ndarray, seg: np.ndarray, u: np.ndarray, v0: np.ndarray,
+             v1: np.ndarray) -> np.ndarray:
+    """The smooth curve: cubic Hermite with monotone tangents over each time's segment `seg` at fraction `u`."""
+    tangents = _monotone_tangents(times, values)  # (K, D)
+    h = (times[seg + 1] - times[seg])[:, None]
+    h00, h10 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u
+    h01, h11 = -2 * u**3 + 3 * u**2, u**3 - u**2
+    return h00 * v0 + h10 * h * tangents[seg] + h01 * v1 + h11 * h * tangents[seg + 1]
 
 
 def _monotone_tangents(times: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ from ..core.rig import MAX_DEPTH
 from .canvas_tools import Gesture, Pan, make_tools
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
+from .throttle import Throttle
 
 
 class Tool(StrEnum):
@@ -58,6 +59,7 @@ class Tool(StrEnum):
 
 ONION_OFFSETS = (-4, -2, 2, 4)
 HANDLE_RADIUS = 6.0
+DRAG_PUPPET_MS = 80  # while a drag lasts the puppet warp redraws at most this often; the handles on every move
 
 
 class JointHandle(QGraphicsEllipseItem):
@@ -68,6 +70,7 @@ class JointHandle(QGraphicsEllipseItem):
         super().__init__(-r, -r, 2 * r, 2 * r)
         self.joint_id = joint_id
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # a move blits it, it is not drawn again
         self.setZValue(20)
         self.setToolTip(joint_id)
         self.pinned = self.root = False
@@ -138,6 +141,7 @@ class Canvas(QGraphicsView):
         self._rig_shape: tuple = ()
         self.tools = make_tools(self)  # one handler per tool (qt/canvas_tools.py)
         self.gesture: Gesture | None = None  # the drag under way, from press to release
+        self._roles_shown: tuple = ()  # (rig shape, selected joints, bones, pins, roots) the handles show
         self._space_down = False
         self._wheel_serial: int | None = None
         self._wheel_timer = QTimer(self, singleShot=True, interval=500)
@@ -146,6 +150,8 @@ class Canvas(QGraphicsView):
         self._positions: tuple = (None, None)
         self._refine_timer = QTimer(self, singleShot=True, interval=150)
         self._refine_timer.timeout.connect(self.refine)
+        self._drag_puppet = Throttle(DRAG_PUPPET_MS, self)
+        self._playhead_pose: tuple = (None, None, None)  # (project, frame, pose) sampled during a drag
         self._image_path = None
         self._fitted_once = False
         doc.changed.connect(self.refresh)
@@ -158,6 +164,7 @@ class Canvas(QGraphicsView):
     def _make_items(self) -> None:
         s = self.scene()
         self.image_item = s.addPixmap(QPixmap())
+        self.image_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # scaled once per zoom
         self.puppet_item = QGraphicsPixmapItem()
         self.puppet_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.puppet_item.setZValue(1)
@@ -225,6 +232,10 @@ class Canvas(QGraphicsView):
         pins = set(project.pins)
         h = project.hierarchy()
         roots = {h.joint_ids[r] for r in h.roots if len(h.subtree(r)) > 1}
+        shown = (self._rig_shape, frozenset(joints), frozenset(bones), frozenset(pins), frozenset(roots))
+        if shown == self._roles_shown:
+            return  # a drag's every move: the same marks, and each handle's cached picture stays
+        self._roles_shown = shown
         for jid, item in self._joints.items():
             item.set_role(jid in pins, jid in roots, jid in joints)
         for bid, item in self._bones.items():
@@ -241,7 +252,11 @@ class Canvas(QGraphicsView):
             self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
         pose = self.pose()
         self._place_rig(pose)
-        self._draw_puppet(pose, draft=self.gesture is not None)
+        if self.gesture is None:
+            self._drag_puppet.cancel()
+            self._draw_puppet(pose)
+        else:  # the draft warp follows the drag at most every DRAG_PUPPET_MS, the latest pose always drawn
+            self._drag_puppet.call(lambda: self._draw_puppet(self.pose(), draft=True))
         self._draw_onion()
         self.draw_mask()
         self._draw_parts(pose)
@@ -279,12 +294,20 @@ class Canvas(QGraphicsView):
             self._refine_timer.start()
 
     def refine(self) -> None:
-        """The playhead rests: redraw the puppet at full size."""
+        """The playhead rests: redraw the puppet at full size (a drag's release does, at its end)."""
+        if self.gesture is not None:
+            self._refine_timer.start()  # not while a drag lasts: after it
+            return
         self._draw_puppet(self.pose(), draft=False)
 
     def pose(self) -> np.ndarray:
         """Joint positions at the playhead, from all-frame positions cached per project value."""
         project = self.doc.project
+        project = self.doc.project
+        if self.gesture is not None and self._positions[0] is not project:  # every move: the playhead frame only
+            if self._playhead_pose[0] is not project or self._playhead_pose[1] != self.doc.frame:
+                self._playhead_pose = (project, self.doc.frame, edits.pose_at(project, self.doc.frame))
+            return self._playhead_pose[2]
         frames = self.poses()
         return frames[min(self.doc.frame, len(frames) - 1)] if len(frames) else project.rig.rest_xy()
 
@@ -308,12 +331,16 @@ class Canvas(QGraphicsView):
     def _draw_onion(self) -> None:
         project, frame = self.doc.project, self.doc.frame
         pairs = project.rig.bone_joint_indices()
+        shown = [frame + off for off in ONION_OFFSETS if 0 <= frame + off < project.frames]
+        sampled = {}
+        if self.overlays["onion"] and shown and self._positions[0] is not project:  # a drag: these frames, one pass
+            sampled = dict(zip(shown, project.positions_at(shown), strict=True))
         for off, item in zip(ONION_OFFSETS, self.onion_items, strict=True):
             f = frame + off
             if not self.overlays["onion"] or not 0 <= f < project.frames or not len(pairs):
                 item.hide()
                 continue
-            pose = self._positions[1][f] if self._positions[0] is project else edits.pose_at(project, f)
+            pose = self._positions[1][f] if self._positions[0] is project else sampled[f]
             path = QPainterPath()
             for a, b in pairs:
                 path.moveTo(*pose[a])

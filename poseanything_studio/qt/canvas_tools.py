@@ -80,6 +80,8 @@ class _KeyingDrag(Gesture):
     def release(self, pos: QPointF, event) -> None:
         if self.click_only and not self.moved:
             self.canvas.doc.select(joints=[self.click_only])
+        elif self.moved:
+            self.canvas.refresh()  # every frame and the full-size puppet again, once the drag is over
 
 
 class JointDrag(_KeyingDrag):

@@ -14,8 +14,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from ..core import edits
 from ..core.edits import CAMERA_ROW
 from .document import Document, new_drag_serial
+from .throttle import Throttle
 
 CAMERA_CHANNELS = (("pan x", 0, 1.0), ("pan y", 1, 1.0), ("zoom ×100", 2, 100.0), ("roll °", 3, 1.0))
+CHANGE_MS = 100  # document changes (a drag's, on every mouse move) redraw the curves at most this often
 COLOURS = ((240, 90, 90), (90, 200, 110), (100, 160, 255), (240, 200, 80), (200, 120, 240), (80, 220, 220))
 
 
@@ -65,10 +67,13 @@ class CurveEditor(QWidget):
         self.plot.addItem(self.points)
         self._curves: list[pg.PlotDataItem] = []
         self._channel_keys = ()
+        self._throttle = Throttle(CHANGE_MS, self)
+        self._stale = False  # a change came while hidden: redraw when shown
+        self._sampled: tuple = (None, None)  # (project, positions (F, J, 2) at its frames)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
-        doc.changed.connect(self.refresh)
+        doc.changed.connect(self._project_changed)
         doc.selection_changed.connect(self.refresh)
         doc.frame_changed.connect(self._move_playhead)
         self.refresh()
@@ -84,8 +89,23 @@ class CurveEditor(QWidget):
                 out += [(f"{row}.x", row, 0, 1.0), (f"{row}.y", row, 1, 1.0)]
         return out
 
+    def _project_changed(self, *_args) -> None:
+        """A new document value: redraw soon (at most every CHANGE_MS while a drag goes on), or once shown."""
+        if not self.isVisible():
+            self._throttle.cancel()
+            self._stale = True
+            return
+        self._throttle.call(self.refresh)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def refresh(self, *_args) -> None:
         """Redraw the curves and key points from the document."""
+        self._throttle.cancel()
+        self._stale = False
         project = self.doc.project
         channels = self.channels()
         frames = np.arange(project.frames)
@@ -120,7 +140,12 @@ class CurveEditor(QWidget):
             last = max(int(frames.max()) + 1, project.frames)
             return project.camera.sample(last)[frames]
         # what plays: the project's interpolation (bones turning about their parents by default) and loop
-        return project.positions_at(frames)[:, project.rig.joint_index(row)]
+        joint = project.rig.joint_index(row)
+        if len(frames) == project.frames and np.array_equal(frames, np.arange(project.frames)):
+            if self._sampled[0] is not project:  # every joint at every frame once per value, for all its curves
+                self._sampled = (project, project.joint_positions())
+            return self._sampled[1][:, joint]
+        return project.positions_at(frames)[:, joint]
 
     def _move_playhead(self, frame: int) -> None:
         self.playhead.blockSignals(True)

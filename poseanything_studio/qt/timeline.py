@@ -178,8 +178,10 @@ class Dopesheet(QWidget):
         self.scrollbar = QScrollBar(Qt.Orientation.Vertical, self)  # shown only when the rows overflow
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.scrollbar.hide()
-        for signal in (doc.changed, doc.frame_changed, doc.selection_changed):
+        self._drawn: tuple | None = None  # what of the project the marks show, as last painted
+        for signal in (doc.frame_changed, doc.selection_changed):
             signal.connect(self.update)
+        doc.changed.connect(self._project_changed)
         doc.changed.connect(self._sync_scrollbar)
 
     def sizeHint(self) -> QSize:
@@ -221,7 +223,21 @@ class Dopesheet(QWidget):
         return None
 
     # -- painting -------------------------------------------------------------------------------
+    def _shown(self) -> tuple:
+        """What of the project the dopesheet draws: rows, frame count, loop, and each row's key frames and
+        interpolations (not the keys' values, which a pose drag changes on every mouse move)."""
+        project = self.doc.project
+        tracks = project.tracks
+        rows = tuple((j, tracks[j].frames, tracks[j].interps) if tracks.get(j) else (j,) for j in project.rig.joint_ids)
+        return project.frames, project.loop, tuple((k.frame, k.interp) for k in project.camera.keys), rows
+
+    def _project_changed(self, *_args) -> None:
+        """Repaint only when what the marks show changed: dragging a pose re-keys one frame on every move."""
+        if self._shown() != self._drawn:
+            self.update()
+
     def paintEvent(self, _event) -> None:
+        self._drawn = self._shown()
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor(45, 45, 50))

@@ -40,6 +40,21 @@ def test_dragging_the_hips_carries_the_legs(studio, qtbot):
     assert doc.undo_stack.count() == 1  # one undo step per drag
 
 
+def test_after_a_drag_the_canvas_shows_the_new_keys_at_every_frame_and_the_full_size_puppet(studio, qtbot):
+    """A drag redraws only the playhead frame and a throttled draft puppet; its release brings back the rest."""
+    doc, canvas = studio.doc, studio.canvas
+    studio.preview.request(doc.project, doc.mask, now=True)
+    doc.set_frame(12)
+    paw = joint_xy(doc, "back_l_paw")
+    drag(qtbot, studio, paw, paw + (25, -30))
+    handle = canvas._joints["back_l_paw"]
+    assert np.allclose((handle.pos().x(), handle.pos().y()), joint_xy(doc, "back_l_paw"))
+    puppet = canvas.puppet_item.pixmap()
+    assert canvas.puppet_item.isVisible() and (puppet.width(), puppet.height()) == doc.project.size  # not the draft
+    doc.set_frame(14)  # between the new key and the next: the new key bends the leg here too
+    assert np.allclose((handle.pos().x(), handle.pos().y()), joint_xy(doc, "back_l_paw", 14))
+
+
 def test_dragging_a_paw_bends_the_leg_keeping_the_shin(studio, qtbot):
     doc = studio.doc
     doc.set_frame(12)

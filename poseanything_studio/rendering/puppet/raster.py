@@ -19,8 +19,9 @@ def triangle_index(moved: np.ndarray, triangles: np.ndarray, size: tuple[int, in
     index = np.full((h, w), -1, np.int32)
     shift = 4
     fixed = np.round(clip_far(moved) * (1 << shift)).astype(np.int32)
-    for t, tri in enumerate(triangles):
-        cv2.fillConvexPoly(index, fixed[tri], t, cv2.LINE_8, shift)
+    fill = cv2.fillConvexPoly
+    for t, corners in enumerate(fixed[triangles]):  # (3, 2) rows of one gathered array: no index per triangle
+        fill(index, corners, t, cv2.LINE_8, shift)
     return index
 
 
