@@ -90,7 +90,7 @@ def _run_bad(args, capsys):
     return code, err
 
 
-@pytest.mark.parametrize("edit,words", [
+@pytest.mark.parametrize(("edit", "words"), [
     (lambda d: d.update(version=9), "version 9 is newer"),
     (lambda d: d.update(image="missing.png"), "image: no such file"),
     (lambda d: d["rig"]["bones"].append({"id": "z", "a": "tip", "b": "nobody"}), "rig.bones[2].b"),
@@ -121,7 +121,7 @@ def test_truncated_json(tmp_path, capsys):
     assert code == 2 and "not valid JSON" in err
 
 
-@pytest.mark.parametrize("args,words", [
+@pytest.mark.parametrize(("args", "words"), [
     (["--frames", "10"], "--frames: 10 must be 4k+1"),
     (["--size", "100x100"], "multiples of 32"),
     (["--renderer", "magic"], "invalid choice: 'magic'"),

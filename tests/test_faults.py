@@ -77,7 +77,7 @@ def test_a_full_disk_during_a_png_render_and_a_save_keeps_the_old_files(tmp_path
         assert _temps(disk) == []
         old = disk / "notes.txt"
         old.write_text("old")
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="No space left on device"):
             atomic_write_text(old, "new " * 10_000)
         assert old.read_text() == "old" and _temps(disk) == []
 
@@ -143,7 +143,7 @@ def _fake_ffmpeg(tmp_path: Path, script: str) -> str:
     return str(exe)
 
 
-@pytest.mark.parametrize("script,words", [
+@pytest.mark.parametrize(("script", "words"), [
     ("head -c 5000 >/dev/null; echo 'Conversion failed!' >&2; exit 1\n", "ffmpeg stopped while writing"),
     ("cat >/dev/null; echo 'Error closing file: I/O error' >&2; exit 1\n", "ffmpeg failed (Error closing file"),
 ])

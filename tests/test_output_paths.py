@@ -52,7 +52,7 @@ def test_eval_never_replaces_a_file_silently(videos, tmp_path, capsys):
     assert mine.read_text().startswith("clip,frames")
 
 
-@pytest.mark.parametrize("make,words", [
+@pytest.mark.parametrize(("make", "words"), [
     (lambda d: d / "nowhere" / "m.csv", "does not exist"),
     (lambda d: d, "is a folder"),
     (lambda d: d / ("x" * 300 + ".csv"), "longer than 255 bytes"),

@@ -39,7 +39,7 @@ class LatentCache:
         import numpy as np
         import torch
 
-        from ..part_attention import pool_part_masks
+        from model.part_attention import pool_part_masks
 
         with torch.no_grad():
             return {"latents": self.pipe.encode_video(clip["video"])[0].cpu(),

@@ -17,7 +17,7 @@ from .shared import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PROG, OneLineParser
 
 def parser() -> OneLineParser:
     """The dataset command's options (`build` and its filter thresholds)."""
-    from ..dataset.filters import Filters
+    from poseanything_studio.dataset.filters import Filters
 
     p_top = OneLineParser(prog=f"{PROG} dataset", description=__doc__.splitlines()[0])
     sub = p_top.add_subparsers(dest="command", required=True)
@@ -45,11 +45,11 @@ def parser() -> OneLineParser:
 
 def main(argv: list[str]) -> int:
     """`poseanything-studio dataset build VIDEOS_DIR -o DATASET [--masks MASKS_DIR] [thresholds]`."""
-    from ..core.errors import ProjectError
-    from ..core.project import parse_size
-    from ..dataset.build import BadManifest, build
-    from ..dataset.filters import Filters
-    from ..dataset.masks import Masking
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.core.project import parse_size
+    from poseanything_studio.dataset.build import BadManifest, build
+    from poseanything_studio.dataset.filters import Filters
+    from poseanything_studio.dataset.masks import Masking
 
     args = parser().parse_args(argv)
     try:

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core.fileio import OutputPathError, atomic_write_text, check_output_file
+from poseanything_studio.core.fileio import OutputPathError, atomic_write_text, check_output_file
+
 from .shared import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PROG, OneLineParser
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
 
 def read_clip(path: Path) -> np.ndarray:
     """An MP4 or a folder of PNG frames as (F, H, W, 3) uint8; what it may cost is checked from its headers first."""
-    from ..videoio import VideoReadError, read_frames, read_video
+    from poseanything_studio.videoio import VideoReadError, read_frames, read_video
 
     if path.is_dir() and not any(path.glob("*.png")):
         raise EvalInputError(f"{path}: no PNG frames in this folder")

@@ -14,7 +14,7 @@ def main(argv: list[str]) -> int:
                            "them (with their pictures) into a folder of yours to open, edit and save.")
     parser.add_argument("--copy", metavar="DIR", help="copy every example into DIR (existing files are kept)")
     args = parser.parse_args(argv)
-    from ..bundled import copy_examples, example_projects
+    from poseanything_studio.bundled import copy_examples, example_projects
 
     if args.copy is None:
         for name, path in example_projects().items():

@@ -59,9 +59,8 @@ def main(argv: list[str]) -> int:
             return 2
         from transformers.utils import logging as transformers_logging
 
+        from poseanything_studio.core.fileio import atomic_dir
         from poseanything_studio.model.tiny import CHECKPOINT_NAME, write_tiny_model
-
-        from ..core.fileio import atomic_dir
 
         transformers_logging.disable_progress_bar()  # its "Writing model shards" bar: stderr is for errors here
 

@@ -58,9 +58,9 @@ def parser() -> OneLineParser:
 def main(argv: list[str]) -> int:
     """Entry point of `poseanything-studio motion`."""
     args = parser().parse_args(argv)
-    from ..core.errors import ProjectError
-    from ..core.fileio import OutputPathError
-    from ..rendering.export import OutputError
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.core.fileio import OutputPathError
+    from poseanything_studio.rendering.export import OutputError
 
     try:
         return {"import": import_main, "export": export_main, "video": video_main}[args.action](args)
@@ -70,9 +70,9 @@ def main(argv: list[str]) -> int:
 
 
 def import_main(args) -> int:
-    from ..core.fileio import check_output_file
-    from ..core.motion_files import import_motion
-    from ..core.project import load_project, save_project
+    from poseanything_studio.core.fileio import check_output_file
+    from poseanything_studio.core.motion_files import import_motion
+    from poseanything_studio.core.project import load_project, save_project
 
     project = load_project(args.project)
     out = check_output_file(args.output, overwrite=args.overwrite, option="-o")
@@ -88,7 +88,7 @@ def _keys(project) -> int:
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
-    from ..core.errors import ProjectError
+    from poseanything_studio.core.errors import ProjectError
 
     mapping = {}
     for pair in pairs:
@@ -100,10 +100,10 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 
 
 def export_main(args) -> int:
-    from ..core.fileio import atomic_dir, atomic_write_text, check_output_file
-    from ..core.openpose import human_keypoints, openpose_frames_json
-    from ..core.project import load_project
-    from ..rendering.job import make_job
+    from poseanything_studio.core.fileio import atomic_dir, atomic_write_text, check_output_file
+    from poseanything_studio.core.openpose import human_keypoints, openpose_frames_json
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.rendering.job import make_job
 
     project = load_project(args.project)
     job = make_job(project)
@@ -111,7 +111,7 @@ def export_main(args) -> int:
     if args.output.endswith(("/", "\\")) or Path(args.output).is_dir():
         folder = Path(args.output)
         if folder.exists() and any(folder.iterdir()) and not args.overwrite:
-            from ..core.fileio import OutputPathError
+            from poseanything_studio.core.fileio import OutputPathError
 
             raise OutputPathError(f"-o: {folder} is not empty; pass --overwrite to replace it")
         stem = Path(args.project).stem
@@ -127,18 +127,18 @@ def export_main(args) -> int:
 
 
 def video_main(args) -> int:
-    from ..core.openpose import coco18_from, draw_openpose, human_keypoints
-    from ..core.project import load_project
-    from ..core.raster import draw_pose, draw_release_pose
-    from ..rendering.export import output_target, write_frames
-    from ..rendering.job import make_job
+    from poseanything_studio.core.openpose import coco18_from, draw_openpose, human_keypoints
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.core.raster import draw_pose, draw_release_pose
+    from poseanything_studio.rendering.export import output_target, write_frames
+    from poseanything_studio.rendering.job import make_job
 
     project = load_project(args.project)
     job = make_job(project)
     target = output_target(args.output)
     existing = target.existing(job.frames)
     if existing and not args.overwrite:
-        from ..core.fileio import OutputPathError
+        from poseanything_studio.core.fileio import OutputPathError
 
         raise OutputPathError(f"-o: {existing[0]} exists; pass --overwrite to replace it")
     if args.style == "openpose":

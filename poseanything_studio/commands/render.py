@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from ..core.modes import Init, Matching, Offload, PreviewKind, Renderer, values
+from poseanything_studio.core.modes import Init, Matching, Offload, PreviewKind, Renderer, values
+
 from .shared import (
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -100,9 +101,9 @@ def _size_arg(text: str) -> tuple[int, int]:
 def main(argv: list[str]) -> int:
     """`poseanything-studio render`: project file in, video out."""
     args = parser().parse_args(argv)
-    from ..core.errors import ProjectError
-    from ..rendering.events import RenderCancelled, RenderError
-    from ..rendering.export import OutputError
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.rendering.events import RenderCancelled, RenderError
+    from poseanything_studio.rendering.export import OutputError
 
     previous = _stop_cleanly_on(("SIGTERM", "SIGHUP"))
     try:
@@ -174,14 +175,14 @@ def _restore_signals(replaced: dict) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from ..core.errors import ProjectError
-    from ..core.project import MAX_FRAMES, load_project
-    from ..rendering.export import FrameWriter, OutputError, output_target
-    from ..rendering.job import make_job, neural_options
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.core.project import MAX_FRAMES, load_project
+    from poseanything_studio.rendering.export import FrameWriter, OutputError, output_target
+    from poseanything_studio.rendering.job import make_job, neural_options
 
     if args.project is None:
         raise ProjectError("give a .pasproj project, or --release-clip DATA/NAME", key="project")
-    from ..rendering.runner import run
+    from poseanything_studio.rendering.runner import run
 
     if args.frames is not None and (args.frames < 1 or args.frames % 4 != 1 or args.frames > MAX_FRAMES):
         raise ProjectError(f"{args.frames} must be 4k+1 between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)", key="--frames")
@@ -217,7 +218,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _write_events(events, writer, frames: int, cancel: threading.Event) -> int:
     """A render's events into `writer` (frames), the terminal's progress bar (progress) and stderr (notices)."""
-    from ..rendering.events import Frame, Notice, Progress
+    from poseanything_studio.rendering.events import Frame, Notice, Progress
 
     bar = _progress_bar(frames)
     try:
@@ -242,10 +243,10 @@ def _write_events(events, writer, frames: int, cancel: threading.Event) -> int:
 
 def _render_release(args: argparse.Namespace) -> int:
     """`render --release-clip DATA/NAME`: the release's own test clip, read as test_ddp.py reads it."""
-    from ..core.errors import ProjectError
-    from ..core.fileio import same_file
-    from ..core.release import colour_release_parts, load_release_clip
-    from ..rendering.export import OutputError, output_target
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.core.fileio import same_file
+    from poseanything_studio.core.release import colour_release_parts, load_release_clip
+    from poseanything_studio.rendering.export import OutputError, output_target
 
     refused = [(args.project is not None, "project", "give either a project or --release-clip"),
                (args.frames is not None, "--frames", "a release clip is always 81 frames"),
@@ -276,7 +277,7 @@ def _render_release(args: argparse.Namespace) -> int:
 
 def _write_frames(target, fps: float, size: tuple[int, int], frames: list, overwrite: bool) -> int:
     """Write `frames` to `target` (`overwrite`: replace what exists, else keep a file that appears meanwhile)."""
-    from ..rendering.export import FrameWriter
+    from poseanything_studio.rendering.export import FrameWriter
 
     with FrameWriter(target, fps, size, len(frames), overwrite=overwrite) as writer:
         for frame in frames:
@@ -288,10 +289,10 @@ def _write_frames(target, fps: float, size: tuple[int, int], frames: list, overw
 
 def _release_renderer():
     """`rendering.neural.render_release` (the release pipeline), or RenderError when this build has none."""
-    from ..rendering.events import RenderError
+    from poseanything_studio.rendering.events import RenderError
 
     try:
-        from ..rendering import neural  # imports torch
+        from poseanything_studio.rendering import neural  # imports torch
     except ModuleNotFoundError as err:
         raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
                           "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)") from None
@@ -305,8 +306,8 @@ def _release_renderer():
 def _render_release_neural(args: argparse.Namespace, clip, target, render_release, overwrite: bool) -> int:
     """The neural render of a release clip: `render_release(clip, options, steps=, guidance=, seed=, cancel=)`
     yields the video's frames (`clip.plan.output_frames` of them, at `clip.plan.fps`) and notices."""
-    from ..rendering.export import FrameWriter
-    from ..rendering.job import NeuralOptions
+    from poseanything_studio.rendering.export import FrameWriter
+    from poseanything_studio.rendering.job import NeuralOptions
 
     options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
                             matching="attention", init="noise", offload=args.offload, compile=args.compile)
@@ -321,8 +322,8 @@ def _with_alpha(target, job, wanted: str | None):
     neural renderer knows no subject alpha: its WebM or MOV is opaque, said in a note); previews are opaque."""
     from dataclasses import replace
 
-    from ..core.errors import ProjectError
-    from ..rendering.export import with_alpha
+    from poseanything_studio.core.errors import ProjectError
+    from poseanything_studio.rendering.export import with_alpha
 
     knows_alpha = job.renderer == "puppet" and job.preview is None
     if wanted == "subject":
@@ -338,8 +339,8 @@ def _with_alpha(target, job, wanted: str | None):
 
 def _refuse_own_inputs(existing: list[Path], project) -> None:
     """OutputError when the output would replace the project file, its picture or its mask."""
-    from ..core.fileio import same_file
-    from ..rendering.export import OutputError
+    from poseanything_studio.core.fileio import same_file
+    from poseanything_studio.rendering.export import OutputError
 
     inputs = [project.path, project.resolve(project.image),
               project.resolve(project.subject_mask) if project.subject_mask else None]

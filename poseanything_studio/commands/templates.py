@@ -8,7 +8,7 @@ from .shared import EXIT_OK, PROG, OneLineParser
 def main(argv: list[str]) -> int:
     """List the bundled rig templates: key, joint count, name and description."""
     OneLineParser(prog=f"{PROG} templates", description="List the bundled rig templates.").parse_args(argv)
-    from ..core.templates import load_templates
+    from poseanything_studio.core.templates import load_templates
 
     for template in load_templates():
         print(f"{template.key:10} {len(template.rig.joints):3} joints  {template.name}: {template.description}")

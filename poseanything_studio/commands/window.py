@@ -6,7 +6,8 @@ import argparse
 import os
 import sys
 
-from .. import __version__
+from poseanything_studio import __version__
+
 from .shared import EXIT_BAD_INPUT, PROG
 
 
@@ -30,7 +31,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Open the window; 2 (one line) where this system cannot show it."""
     args = parser().parse_args(argv)
-    from ..qt.syslibs import display_problem, missing_libraries, missing_libraries_line  # imports no Qt
+    from poseanything_studio.qt.syslibs import (  # imports no Qt
+        display_problem,
+        missing_libraries,
+        missing_libraries_line,
+    )
 
     if args.screenshot and display_problem():  # a picture of the window needs no screen
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -42,6 +47,6 @@ def main(argv: list[str]) -> int:
     if problem:  # Qt would abort (exit 134) with its own page about platform plugins
         print(f"{PROG}: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from ..qt.app import run_window  # PySide6 only from here on
+    from poseanything_studio.qt.app import run_window  # PySide6 only from here on
 
     return run_window(args.project, screenshot=args.screenshot)

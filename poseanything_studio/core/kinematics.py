@@ -448,7 +448,7 @@ def settle(h: Hierarchy, before: np.ndarray, after: np.ndarray, rest: np.ndarray
     out = hold_pins(h, before, after, rest, pinned, joint, bones)
     if h.constraints:
         moved = np.flatnonzero(np.hypot(*(out - before).T) > 1e-9)
-        free = set(int(j) for j in moved) - pinned - {joint}
+        free = {int(j) for j in moved} - pinned - {joint}
         out = relax_constraints(h, out, bone_lengths(h, before), free)
     return out
 

@@ -174,8 +174,7 @@ NAME_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
 def _plain(name: str) -> str:
     """A joint name without namespace, case, separators or side spelling, for matching across skeletons."""
     name = name.rsplit(":", 1)[-1].lower()
-    name = re.sub(r"[\s_.\-]+", "", name)
-    return name
+    return re.sub(r"[\s_.\-]+", "", name)
 
 
 def guess_mapping(rig: Rig, clip_names: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -404,8 +403,9 @@ class ImportReport:
     unmapped: tuple[str, ...]  # rig joints that follow their parent
 
     def summary(self, source: str) -> str:
-        left = f"; {len(self.unmapped)} joints follow their parent ({', '.join(self.unmapped[:6])}" \
-               f"{', ...' if len(self.unmapped) > 6 else ''})" if self.unmapped else ""
+        more = ", ..." if len(self.unmapped) > 6 else ""
+        left = (f"; {len(self.unmapped)} joints follow their parent ({', '.join(self.unmapped[:6])}{more})"
+                if self.unmapped else "")
         return (f"{Path(source).name}: {len(self.mapping)} joints mapped, {self.clip_frames} clip frames "
                 f"as {self.frames} project frames{left}")
 

@@ -53,13 +53,12 @@ def _bob(t: np.ndarray, height: float, per_cycle: int = 2) -> np.ndarray:
 
 
 def _legs(t, thigh: float, knee: float, arms: float):
-    angles = {"hip_l": 0 * t, "hip_r": 0 * t,
+    return {"hip_l": 0 * t, "hip_r": 0 * t,
               "knee_l": thigh * _wave(t), "knee_r": thigh * _wave(t, 0.5),
               "foot_l": knee * np.maximum(0, _wave(t, 0.25)), "foot_r": knee * np.maximum(0, _wave(t, 0.75)),
               "elbow_l": arms * _wave(t, 0.5), "elbow_r": arms * _wave(t),
               "hand_l": -0.5 * arms * np.maximum(0, _wave(t, 0.75)),
               "hand_r": -0.5 * arms * np.maximum(0, _wave(t, 0.25))}
-    return angles
 
 
 def _walk(t, rig, order):

@@ -34,7 +34,7 @@ class Template:
 def load_templates(folder: Path | None = None) -> list[Template]:
     """Every template in `folder` (default: the bundled ones), the standard ones first."""
     if folder is None:
-        from ..bundled import templates_dir
+        from poseanything_studio.bundled import templates_dir
 
         folder = templates_dir()
     found = []

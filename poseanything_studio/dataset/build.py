@@ -8,15 +8,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.errors import ProjectError
-from ..core.fileio import atomic_dir, atomic_write_bytes, atomic_write_text
-from ..core.images import fit_to_size, mask_png
-from ..core.project import rig_to_dict
-from ..core.raster import pose_frames
-from ..core.rig import Rig
-from ..core.skeleton import mask_centroid, skeleton_from_mask, track_joints
-from ..videoio import VIDEO_SUFFIXES, VideoReadError, VideoTooLarge
-from ..videoio import read_frames as read_video_frames
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.fileio import atomic_dir, atomic_write_bytes, atomic_write_text
+from poseanything_studio.core.images import fit_to_size, mask_png
+from poseanything_studio.core.project import rig_to_dict
+from poseanything_studio.core.raster import pose_frames
+from poseanything_studio.core.rig import Rig
+from poseanything_studio.core.skeleton import mask_centroid, skeleton_from_mask, track_joints
+from poseanything_studio.videoio import VIDEO_SUFFIXES, VideoReadError, VideoTooLarge
+from poseanything_studio.videoio import read_frames as read_video_frames
+
 from .filters import ClipRejected, Filters, check_area, check_camera, check_scene_cuts, check_tracking
 from .masks import DEFAULT_MASKING, Masking, clip_masks
 
@@ -76,7 +77,7 @@ def write_clip(target: Path, frames: np.ndarray, masks: np.ndarray, rig: Rig, po
                fps: float) -> None:
     """A clip's folder (video.mp4, pose.mp4, masks/NNNNN.png, rig.json), filled in a temporary folder and moved
     in whole (core/fileio.atomic_dir): a failure part-way leaves no file of the clip behind."""
-    from ..rendering.export import FrameWriter, OutputTarget
+    from poseanything_studio.rendering.export import FrameWriter, OutputTarget
 
     size = (frames.shape[2], frames.shape[1])
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.images import fit_to_size, read_mask
-from ..core.parts import grabcut
+from poseanything_studio.core.images import fit_to_size, read_mask
+from poseanything_studio.core.parts import grabcut
+
 from .filters import ClipRejected
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from ..core.errors import ProjectError
-from ..core.project import load_project
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.project import load_project
+
 from .settings import APPLICATION, ORGANIZATION
 
 
@@ -46,7 +47,8 @@ def _dark_palette():
 def open_window(project_path: str | None, ask: bool = True):
     """The main window on `project_path`: a project, or a picture to start a new project on (default: the cat
     example); raises ProjectError for a bad file. `ask`: whether a dialog may ask (a picture too large)."""
-    from ..core.framing import is_picture
+    from poseanything_studio.core.framing import is_picture
+
     from .main_window import MainWindow, checked_pictures
     from .previews import PuppetPreview
 
@@ -63,7 +65,8 @@ def open_window(project_path: str | None, ask: bool = True):
 
 def _window_on_picture(picture: Path, ask: bool):
     """The window on a new untitled project on `picture`; ProjectError when the picture cannot be read."""
-    from ..core.images import ImageReadError, ImageTooLarge
+    from poseanything_studio.core.images import ImageReadError, ImageTooLarge
+
     from .main_window import MainWindow, blank_project
     from .picture_start import show_new_picture, start_from_picture
 
@@ -99,7 +102,7 @@ def write_picture(pixmap, path: Path) -> bool:
     """`pixmap` as a PNG (or the format `path`'s extension names) at `path`, written atomically; False if not."""
     from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 
-    from ..core.fileio import atomic_write_bytes
+    from poseanything_studio.core.fileio import atomic_write_bytes
 
     data = QByteArray()
     buffer = QBuffer(data)
@@ -136,7 +139,7 @@ def warm_up_auto_rig() -> threading.Thread:
     def compile_skan() -> None:
         import numpy as np
 
-        from ..core.skeleton import skeleton_from_mask
+        from poseanything_studio.core.skeleton import skeleton_from_mask
 
         plus = np.zeros((40, 60), bool)
         plus[15:25, 5:55] = plus[5:35, 28:32] = True

@@ -19,10 +19,11 @@ import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
-from ..core.errors import ProjectError
-from ..core.fileio import TEMP_TAG, remove_stale_temps
-from ..core.images import ImageReadError, read_mask, write_mask
-from ..core.project import Project, load_project, project_bytes, save_project
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.fileio import TEMP_TAG, remove_stale_temps
+from poseanything_studio.core.images import ImageReadError, read_mask, write_mask
+from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
+
 from .previews import checked_pictures
 from .saving import remove_quietly, short_reason
 

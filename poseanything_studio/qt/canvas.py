@@ -36,11 +36,12 @@ from PySide6.QtWidgets import (
     QRubberBand,
 )
 
-from ..core import edits
-from ..core.camera import invert_affine
-from ..core.parts import colour_parts, part_labels, part_masks, posed_part_masks
-from ..core.raster import bone_colour, camera_rectangle
-from ..core.rig import MAX_DEPTH
+from poseanything_studio.core import edits
+from poseanything_studio.core.camera import invert_affine
+from poseanything_studio.core.parts import colour_parts, part_labels, part_masks, posed_part_masks
+from poseanything_studio.core.raster import bone_colour, camera_rectangle
+from poseanything_studio.core.rig import MAX_DEPTH
+
 from .canvas_tools import Gesture, Pan, make_tools
 from .document import Document, new_drag_serial
 from .previews import PuppetPreview, rgb_image
@@ -403,7 +404,7 @@ class Canvas(QGraphicsView):
         """The 2x3 matrix from picture pixels to output pixels (the preview's, else from the picture's size)."""
         if self.preview.result is not None:
             return self.preview.result.to_output
-        from ..core.project import reference_to_output
+        from poseanything_studio.core.project import reference_to_output
         ref = self.preview.shown_reference(self.doc.project)
         return reference_to_output((ref.shape[1], ref.shape[0]), self.doc.project.size)
 
@@ -512,7 +513,7 @@ class Canvas(QGraphicsView):
                                                             event.button() == Qt.MouseButton.LeftButton):
             self.gesture = Pan(self, event)
             self._space_panned = True
-            return
+            return None
         if event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
             return super().mousePressEvent(event)
         self.gesture = self.tools[self.tool].press(pos, event)

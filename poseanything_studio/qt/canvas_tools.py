@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRect, QSize, Qt
 
-from ..core import edits, kinematics, poses
+from poseanything_studio.core import edits, kinematics, poses
+
 from .document import new_drag_serial
 
 if TYPE_CHECKING:

@@ -11,8 +11,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from ..core import edits
-from ..core.edits import CAMERA_ROW
+from poseanything_studio.core import edits
+from poseanything_studio.core.edits import CAMERA_ROW
+
 from .document import Document, new_drag_serial
 from .throttle import Throttle
 

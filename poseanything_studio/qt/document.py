@@ -15,8 +15,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from ..core.errors import ProjectError
-from ..core.project import Project, check_limits
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.project import Project, check_limits
 
 _MERGE_ID = 4242
 _drag_serials = itertools.count(1)

@@ -26,17 +26,18 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from ..bundled import default_example, examples_dir
-from ..core import edits
-from ..core.edits import CAMERA_ROW
-from ..core.errors import ProjectError
-from ..core.framing import alpha_subject, picture_framing
-from ..core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_rgba
-from ..core.parts import grabcut_mask
-from ..core.project import Project, load_project, rescaled_picture
-from ..core.rig import Rig
-from ..core.skeleton import auto_rig_warning, skeleton_from_mask
-from ..core.templates import fitted, load_templates
+from poseanything_studio.bundled import default_example, examples_dir
+from poseanything_studio.core import edits
+from poseanything_studio.core.edits import CAMERA_ROW
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.framing import alpha_subject, picture_framing
+from poseanything_studio.core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_rgba
+from poseanything_studio.core.parts import grabcut_mask
+from poseanything_studio.core.project import Project, load_project, rescaled_picture
+from poseanything_studio.core.rig import Rig
+from poseanything_studio.core.skeleton import auto_rig_warning, skeleton_from_mask
+from poseanything_studio.core.templates import fitted, load_templates
+
 from . import posing
 from .autosave import Autosaves
 from .busy import BusyTask
@@ -525,7 +526,7 @@ class MainWindow(QMainWindow):
     def _downscaled_if_wanted(self, project: Project) -> Project | None:
         """For a project whose picture (or mask) is over the pixel limit: offer smaller copies beside them and
         return the project on those, joints and keys scaled to match; None when not that case or declined."""
-        from ..core import images
+        from poseanything_studio.core import images
 
         paths = {"image": project.resolve(project.image)}
         if project.subject_mask:

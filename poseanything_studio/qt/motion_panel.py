@@ -34,14 +34,15 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-from ..core.camera import apply_affine
-from ..core.errors import ProjectError
-from ..core.images import cover_matrix
-from ..core.mocap import MAPPING_KEY, guess_mapping, import_clip, read_bvh
-from ..core.motion_files import import_motion
-from ..core.presets import apply_preset, presets_for
-from ..core.project import Project
-from ..core.tracking import TrackResult, track_rig_steps, tracked_clip
+from poseanything_studio.core.camera import apply_affine
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.images import cover_matrix
+from poseanything_studio.core.mocap import MAPPING_KEY, guess_mapping, import_clip, read_bvh
+from poseanything_studio.core.motion_files import import_motion
+from poseanything_studio.core.presets import apply_preset, presets_for
+from poseanything_studio.core.project import Project
+from poseanything_studio.core.tracking import TrackResult, track_rig_steps, tracked_clip
+
 from .document import Document
 
 MOTION_FILES = "Motion (*.bvh *.json);;BVH mocap (*.bvh);;OpenPose / COCO keypoints (*.json)"
@@ -342,7 +343,7 @@ class MotionPanel(QWidget):
 
     def open_video(self, path: Path) -> bool:
         """Read `path` at the project's fps and frame count and place the rig on it where the render frames it."""
-        from ..videoio import VideoReadError, reference_video
+        from poseanything_studio.videoio import VideoReadError, reference_video
 
         project = self.doc.project
         try:

@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QMessageBox
 
-from ..core.errors import ProjectError
-from ..core.framing import is_picture, picture_framing
-from ..core.images import ImageReadError
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.framing import is_picture, picture_framing
+from poseanything_studio.core.images import ImageReadError
 
 NEW_PICTURE_HINT = "Click to add joints, or Rig ▸ Add template; Rig ▸ Auto-rig grows one from the subject mask"
 

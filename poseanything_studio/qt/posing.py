@@ -12,7 +12,8 @@ from dataclasses import replace
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMainWindow
 
-from ..core import poses
+from poseanything_studio.core import poses
+
 from .document import Document
 
 

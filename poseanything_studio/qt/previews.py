@@ -13,12 +13,12 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 from superqt.utils import thread_worker
 
-from ..core.camera import apply_affine
-from ..core.errors import ProjectError
-from ..core.images import fit_to_size
-from ..core.parts import subject_mask
-from ..core.project import Project, reference_to_output
-from ..rendering.puppet import FillCache, PuppetMesh
+from poseanything_studio.core.camera import apply_affine
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.images import fit_to_size
+from poseanything_studio.core.parts import subject_mask
+from poseanything_studio.core.project import Project, reference_to_output
+from poseanything_studio.rendering.puppet import FillCache, PuppetMesh
 
 
 def rgb_image(array: np.ndarray) -> QImage:

@@ -38,14 +38,15 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import thread_worker
 
-from ..core.model_files import CHECKPOINT_NAME
-from ..core.modes import Init, Offload, Renderer, values
-from ..core.project import MAX_PROMPT_CHARS, Project
-from ..rendering.devices import DeviceProbe, probe_devices
-from ..rendering.events import Frame, Preview, Progress
-from ..rendering.export import OutputError, output_target, write_frames
-from ..rendering.job import NeuralOptions, neural_options
-from ..rendering.model_folders import checkpoint_note, neural_unavailable_reason
+from poseanything_studio.core.model_files import CHECKPOINT_NAME
+from poseanything_studio.core.modes import Init, Offload, Renderer, values
+from poseanything_studio.core.project import MAX_PROMPT_CHARS, Project
+from poseanything_studio.rendering.devices import DeviceProbe, probe_devices
+from poseanything_studio.rendering.events import Frame, Preview, Progress
+from poseanything_studio.rendering.export import OutputError, output_target, write_frames
+from poseanything_studio.rendering.job import NeuralOptions, neural_options
+from poseanything_studio.rendering.model_folders import checkpoint_note, neural_unavailable_reason
+
 from .document import Document
 from .previews import rgb_image
 from .timeline import FramesSpinBox

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ProjectError
-from ..core.images import write_mask
-from ..core.project import Project, load_project, project_bytes, save_project
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.images import write_mask
+from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
 
 
 def mask_target(project_path: Path, project: Project) -> Path:

@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core import edits, poses
-from ..core.edits import CAMERA_ROW
-from ..core.errors import ProjectError
-from ..core.project import FPS_RANGE, MAX_FRAMES
-from ..core.tracks import INTERPOLATIONS
+from poseanything_studio.core import edits, poses
+from poseanything_studio.core.edits import CAMERA_ROW
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.project import FPS_RANGE, MAX_FRAMES
+from poseanything_studio.core.tracks import INTERPOLATIONS
+
 from . import posing
 from .document import Document, new_drag_serial
 

@@ -16,12 +16,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, thread_worker
 
-from ..core.errors import ProjectError
-from ..core.project import Project
-from ..rendering.events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError
-from ..rendering.export import FrameStore
-from ..rendering.job import NeuralOptions, RenderJob, make_job
-from ..rendering.runner import run
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.project import Project
+from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError
+from poseanything_studio.rendering.export import FrameStore
+from poseanything_studio.rendering.job import NeuralOptions, RenderJob, make_job
+from poseanything_studio.rendering.runner import run
 
 SCREEN_INTERVAL = 1 / 60  # seconds between throttled updates
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.fileio import atomic_dir, atomic_path
+from poseanything_studio.core.fileio import atomic_dir, atomic_path
+
 from .formats import BY_SUFFIX, MP4, alpha_capable, alpha_default, video_format
 
 
@@ -296,7 +297,7 @@ class Mp4Encoder:
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """All frames of a video, (F, H, W, 3) uint8, and its frame rate (the project's one reader, videoio)."""
-    from ..videoio import read_video as read
+    from poseanything_studio.videoio import read_video as read
 
     return read(path)
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.camera import apply_affine
-from ..core.errors import ProjectError
-from ..core.images import fit_to_size
-from ..core.modes import Init, Matching, Offload, PreviewKind, Renderer, values
-from ..core.parts import DEFAULT_PART_RULE, PART_RULES, subject_mask
-from ..core.project import (
+from poseanything_studio.core.camera import apply_affine
+from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.images import fit_to_size
+from poseanything_studio.core.modes import Init, Matching, Offload, PreviewKind, Renderer, values
+from poseanything_studio.core.parts import DEFAULT_PART_RULE, PART_RULES, subject_mask
+from poseanything_studio.core.project import (
     MAX_FRAMES,
     Project,
     RenderSettings,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..core.model_files import CHECKPOINT_NAME, MODEL_INDEX_NAME, MODEL_PARTS
+from poseanything_studio.core.model_files import CHECKPOINT_NAME, MODEL_INDEX_NAME, MODEL_PARTS
+
 from .devices import DeviceProbe
 from .job import NeuralOptions
 

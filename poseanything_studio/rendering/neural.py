@@ -21,10 +21,13 @@ import diffusers  # noqa: F401  the [neural] extra: missing, runner.renderer_for
 import numpy as np
 import torch
 
-from ..core.model_files import CHECKPOINT_NAME  # looked for in the model folder when --checkpoint is not given
-from ..core.parts import colour_parts, posed_part_masks, rest_part_masks
-from ..core.project import INITS
-from ..core.raster import camera_frames, pose_frames
+from poseanything_studio.core.model_files import (
+    CHECKPOINT_NAME,  # looked for in the model folder when --checkpoint is not given
+)
+from poseanything_studio.core.parts import colour_parts, posed_part_masks, rest_part_masks
+from poseanything_studio.core.project import INITS
+from poseanything_studio.core.raster import camera_frames, pose_frames
+
 from .events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError, RenderEvent, check_cancel
 
 NO_CHECKPOINT = ("no PoseAnything checkpoint: running the base Wan2.2 model, which ignores the pose (pose half and "
@@ -239,7 +242,7 @@ def release_settings(pipe, steps: int | None, guidance: float | None, seed: int 
     chosen = (steps or defaults.steps, defaults.guidance if guidance is None else guidance,
               defaults.seed if seed is None else seed)
     given = [name for name, value in (("steps", steps), ("guidance", guidance), ("seed", seed)) if value is not None]
-    mark = {name: " (yours)" for name in given}
+    mark = dict.fromkeys(given, " (yours)")
     notice = (f"official weights: {defaults.sampler}; {chosen[0]} steps{mark.get('steps', '')}, guidance "
               f"{chosen[1]:g}{mark.get('guidance', '')}{' (one pass)' if chosen[1] == 1 else ''}, seed {chosen[2]}"
               f"{mark.get('seed', '')}" + ("" if given else " (the release's settings)"))
@@ -304,7 +307,7 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
     Steps, guidance and seed the user did not choose are the release's; the camera joins only with guidance
     above 1; `release_parts="rig"` swaps the release's segments and probe for our rig's parts by identity.
     """
-    from ..core.release import release_inputs
+    from poseanything_studio.core.release import release_inputs
 
     if job.neural.release_parts not in ("release", "rig"):
         raise RenderError(f"unknown release parts {job.neural.release_parts!r} (use release or rig)")
@@ -395,11 +398,10 @@ def release_camera(project, inputs) -> np.ndarray:
 
 def rig_release_parts(job, inputs) -> tuple:
     """Ours with the official weights: each rig bone's part on the token grid per posed frame, matched by identity."""
+    from poseanything_studio.core.camera import apply_affine
+    from poseanything_studio.core.project import reference_to_output
+    from poseanything_studio.core.release import project_positions
     from poseanything_studio.model.release_sampling import identity_union_masks
-
-    from ..core.camera import apply_affine
-    from ..core.project import reference_to_output
-    from ..core.release import project_positions
 
     width, height = inputs.size
     picture_h, picture_w = job.project.read_image().shape[:2]  # one decode, not one per side
@@ -481,7 +483,7 @@ def _in_worker(pipe, run, events: queue.Queue, cancel: threading.Event, name: st
 
 
 def _part_colour(j: int) -> tuple[int, int, int]:
-    from ..core.raster import bone_colour
+    from poseanything_studio.core.raster import bone_colour
 
     return bone_colour(f"part {j}")
 

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..core.parts import posed_part_pictures
-from ..core.raster import camera_frames, draw_pose
+from poseanything_studio.core.parts import posed_part_pictures
+from poseanything_studio.core.raster import camera_frames, draw_pose
+
 from .events import Frame, Preview, Progress, RenderError, RenderEvent, check_cancel
 from .job import RenderJob
 

@@ -223,7 +223,7 @@ def test_posing_keys_round_trip_and_older_files_are_written_as_before(tmp_path):
     assert not {"interpolation", "loop"} & set(plain) and not {"roots", "pins"} & set(plain["rig"])
 
 
-@pytest.mark.parametrize("change, key", [
+@pytest.mark.parametrize(("change", "key"), [
     (lambda d: d.update(interpolation="spline"), "interpolation"),
     (lambda d: d.update(loop={"start": 10, "end": 5}), "loop.end"),
     (lambda d: d.update(loop=[0, 4]), "loop"),
@@ -250,7 +250,7 @@ def _all_rigs():
     return out
 
 
-@pytest.mark.parametrize("name, project", _all_rigs(), ids=[n for n, _ in _all_rigs()])
+@pytest.mark.parametrize(("name", "project"), _all_rigs(), ids=[n for n, _ in _all_rigs()])
 def test_every_example_and_template_posed_by_fk_and_ik_keeps_its_bones_within_one_percent(name, project):
     from poseanything_studio.core.poses import key_pose
 

@@ -118,6 +118,6 @@ def test_loop_range(cat):
     looped = poses.set_loop(cat, 0, 24)
     pos = replace(looped, frames=97).joint_positions()
     assert np.allclose(pos[24], pos[0]) and np.allclose(pos[30], pos[6])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a loop runs from a frame to a later one"):
         poses.set_loop(cat, 10, 10)
     assert poses.without_loop(looped).loop is None

@@ -86,7 +86,7 @@ def _bad(**changes):
     return data
 
 
-@pytest.mark.parametrize("data,key,words", [
+@pytest.mark.parametrize(("data", "key", "words"), [
     ('{"format": "poseanything-project", "version": 1, "ima', None, "not valid JSON"),
     ("[]", None, "JSON object"),
     (_bad(format="something"), "format", "expected 'poseanything-project'"),
@@ -137,7 +137,7 @@ def test_missing_and_unreadable_images_name_the_image_key(tmp_path):
         load_project(path).read_image()
 
 
-@pytest.mark.parametrize("data,key,words", [
+@pytest.mark.parametrize(("data", "key", "words"), [
     (_bad(camera__0__pan=[0]), "camera[0].pan", "must be [x, y] numbers"),
     (_bad(camera__0__interp="bogus"), "camera[0].interp", "unknown interpolation"),
     (_bad(tracks__head__0__frame=1.5), "tracks.head[0].frame", "whole frame number"),

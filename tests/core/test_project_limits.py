@@ -28,7 +28,7 @@ def _refused(path) -> str:
     return message
 
 
-@pytest.mark.parametrize("edit,words", [
+@pytest.mark.parametrize(("edit", "words"), [
     (lambda d: d["rig"].update(joints=[{"id": f"j{i}", "xy": [i % 100, i // 100]} for i in range(10_000)],
                                 bones=[]) or d.update(tracks={}),
      f"rig.joints: 10000 joints; a rig has at most {MAX_JOINTS}"),

@@ -267,6 +267,6 @@ def test_a_cache_write_that_fails_leaves_nothing(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(safetensors.torch, "save_file", fails)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         LatentCache(tmp_path, Encoders(), 4).get(Clips(), 0)
     assert list(tmp_path.iterdir()) == []

@@ -181,7 +181,7 @@ def test_probe_reads_nvidia_smi_and_asks_torch(monkeypatch):
     assert probe.devices == () and "CPU-only build" in probe.note
     monkeypatch.setattr(devices, "ask_torch", lambda: {"cuda": True, "build": "12.8", "names": ["RTX 4090"]})
     assert [d.device for d in devices.probe_devices().devices] == ["cuda:0"]  # torch sees one (CUDA_VISIBLE_DEVICES)
-    monkeypatch.setattr(devices, "nvidia_smi_gpus", lambda: [])
+    monkeypatch.setattr(devices, "nvidia_smi_gpus", list)
     assert "no NVIDIA GPU" in devices.probe_devices().note
 
 

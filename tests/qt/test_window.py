@@ -277,7 +277,7 @@ def test_auto_rig_grows_a_rig_from_the_mask_and_undoes(studio, qtbot, monkeypatc
     studio.auto_rig()
     qtbot.waitUntil(lambda: not studio.busy.running, timeout=30_000)
     rig = doc.project.rig
-    new = [j for j in rig.joint_ids[before:]]
+    new = list(rig.joint_ids[before:])
     assert len(new) == 5 and sorted(len(rig.neighbours(j)) for j in new) == [1, 1, 1, 1, 4]
     assert set(doc.selected_joints) == set(new)
     doc.undo_stack.undo()

@@ -123,7 +123,7 @@ def test_formats_without_alpha_refuse_it_and_a_failed_write_leaves_nothing(rende
             output_target(str(tmp_path / name), alpha=True)
     for name in ("half.webm", "half.mov", "half.gif"):
         target = output_target(str(tmp_path / name))
-        with pytest.raises(ValueError), FrameWriter(target, 12, SIZE, FRAMES) as writer:
+        with pytest.raises(ValueError, match="frame of shape"), FrameWriter(target, 12, SIZE, FRAMES) as writer:
             writer.write(frames[0], alphas[0])
             writer.write(frames[1][:10])  # a frame of the wrong shape halfway
     assert list(tmp_path.iterdir()) == []

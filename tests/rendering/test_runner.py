@@ -33,5 +33,5 @@ def test_cancel_stops_within_one_frame(arm_project):
 
 def test_the_job_is_a_snapshot(arm_project):
     job = make_job(load_project(arm_project))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         job.positions[0, 0, 0] = 5.0  # read-only: another thread may be rendering it

@@ -8,8 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from ...core.raster import clip_far
-from ...core.rig import Rig
+from poseanything_studio.core.raster import clip_far
+from poseanything_studio.core.rig import Rig
+
 from .geometry import R90
 
 

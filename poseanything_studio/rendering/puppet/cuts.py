@@ -10,8 +10,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from ...core.raster import clip_far
-from ...core.rig import Rig
+from poseanything_studio.core.raster import clip_far
+from poseanything_studio.core.rig import Rig
+
 from .geometry import pixel_index
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.raster import clip_far
+from poseanything_studio.core.raster import clip_far
 
 R90 = np.array([[0.0, -1.0], [1.0, 0.0]])  # a quarter turn: R90 @ v is v turned 90 degrees
 

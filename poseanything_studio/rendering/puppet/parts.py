@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 from skimage.segmentation import watershed
 
-from ...core.raster import clip_far
-from ...core.rig import Rig
+from poseanything_studio.core.raster import clip_far
+from poseanything_studio.core.rig import Rig
+
 from .geometry import pixel_index
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...core.camera import invert_affine
-from ...core.raster import clip_far
-from ...core.rig import Rig
+from poseanything_studio.core.camera import invert_affine
+from poseanything_studio.core.raster import clip_far
+from poseanything_studio.core.rig import Rig
+
 from .geometry import pixel_index
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # the camera at rest, as a 2x3 affine

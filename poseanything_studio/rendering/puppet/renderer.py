@@ -10,10 +10,11 @@ import cv2
 import numpy as np
 import scipy.sparse as sp
 
-from ...core.camera import camera_matrix
-from ...core.rig import Rig
-from ..events import Frame, Progress, RenderError, RenderEvent, check_cancel
-from ..job import RenderJob
+from poseanything_studio.core.camera import camera_matrix
+from poseanything_studio.core.rig import Rig
+from poseanything_studio.rendering.events import Frame, Progress, RenderError, RenderEvent, check_cancel
+from poseanything_studio.rendering.job import RenderJob
+
 from .arap import ArapSolver
 from .binding import Binding
 from .cuts import CutRule, cut_mesh, cut_points
