@@ -51,17 +51,20 @@ print(json.dumps(out))
 
 def run(case: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, case], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=True
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     cold, warm = run("cold"), run("warm")
     print(f"cold: first Auto-rig {cold['first_auto_rig_s']:.2f} s")
-    print(f"warm: warm-up {warm['warm_up_s']:.1f} s in the background (main-thread ticks late by "
-          f"{warm['tick_late_median_ms']:.1f} ms median, {warm['tick_late_p99_ms']:.1f} ms p99), then the first "
-          f"Auto-rig {warm['first_auto_rig_s']:.2f} s")
+    print(
+        f"warm: warm-up {warm['warm_up_s']:.1f} s in the background (main-thread ticks late by "
+        f"{warm['tick_late_median_ms']:.1f} ms median, {warm['tick_late_p99_ms']:.1f} ms p99), then the first "
+        f"Auto-rig {warm['first_auto_rig_s']:.2f} s"
+    )
     print(f"ratio warm / cold first Auto-rig: {warm['first_auto_rig_s'] / cold['first_auto_rig_s']:.3f}")
 
 

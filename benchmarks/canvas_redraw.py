@@ -19,6 +19,7 @@ docs/window.md, "Speed", has the rest.
 
     python benchmarks/canvas_redraw.py [--frames 97] [--joints 50]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ def synthetic_project(folder: Path, joints: int, frames: int) -> Path:
     w, h = SIZE
     img = np.zeros((h, w, 3), np.uint8)
     img[:] = (90, 140, 200)
-    img[h // 2:] = (60, 120, 60)
+    img[h // 2 :] = (60, 120, 60)
     spine = [(120 + i * 600 / 9, 240 + 30 * np.sin(i)) for i in range(10)]
     joint_list, bones = [], []
     for i, xy in enumerate(spine):
@@ -83,11 +84,20 @@ def synthetic_project(folder: Path, joints: int, frames: int) -> Path:
     cv2.imwrite(str(folder / "subject_mask.png"), mask)
     tracks = {}
     for j in rig.joints:
-        keys = [Key(int(f), (j.xy[0] + float(rng.normal(0, 6)), j.xy[1] + float(rng.normal(0, 6))))
-                for f in np.linspace(0, frames - 1, 5).astype(int)]
+        keys = [
+            Key(int(f), (j.xy[0] + float(rng.normal(0, 6)), j.xy[1] + float(rng.normal(0, 6))))
+            for f in np.linspace(0, frames - 1, 5).astype(int)
+        ]
         tracks[j.id] = Track(tuple(keys))
-    project = Project(image="subject.png", rig=rig, subject_mask="subject_mask.png", frames=frames, size=SIZE,
-                      tracks=tracks, path=folder / "bench.pasproj")
+    project = Project(
+        image="subject.png",
+        rig=rig,
+        subject_mask="subject_mask.png",
+        frames=frames,
+        size=SIZE,
+        tracks=tracks,
+        path=folder / "bench.pasproj",
+    )
     return save_project(project, folder / "bench.pasproj").path
 
 
@@ -142,30 +152,44 @@ def main() -> int:
         window.close()
     load_after = os.getloadavg()
     med = statistics.median(totals)
-    print(f"canvas redraw per new playhead frame: {args.joints}-joint rig, {len(doc.project.rig.bones)} bones, "
-          f"{SIZE[0]}x{SIZE[1]}, puppet preview on ({len(mesh.vertices)} vertices, {len(mesh.triangles)} triangles)")
-    print(f"  load average (1 min) {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end, "
-          f"{os.cpu_count()} cores: wall times grow with load, CPU times (GUI thread) much less")
-    print(f"  redraw while scrubbing (set frame, draft puppet, synchronous repaint): median {med:.2f} ms "
-          f"(CPU {statistics.median(cpu):.2f} ms), p90 {np.percentile(totals, 90):.2f} ms over {len(totals)} frames")
-    print(f"  parts: pose sampling (uncached) {statistics.median(parts['pose']):.2f} ms, puppet warp full size "
-          f"{statistics.median(parts['puppet']):.2f} ms, draft {statistics.median(parts['draft']):.2f} ms, "
-          f"viewport paint {statistics.median(parts['paint']):.2f} ms")
-    print(f"  full-size puppet redraw (what follows 150 ms after the playhead rests): median "
-          f"{statistics.median(full):.2f} ms")
+    print(
+        f"canvas redraw per new playhead frame: {args.joints}-joint rig, {len(doc.project.rig.bones)} bones, "
+        f"{SIZE[0]}x{SIZE[1]}, puppet preview on ({len(mesh.vertices)} vertices, {len(mesh.triangles)} triangles)"
+    )
+    print(
+        f"  load average (1 min) {load_before[0]:.2f} at the start, {load_after[0]:.2f} at the end, "
+        f"{os.cpu_count()} cores: wall times grow with load, CPU times (GUI thread) much less"
+    )
+    print(
+        f"  redraw while scrubbing (set frame, draft puppet, synchronous repaint): median {med:.2f} ms "
+        f"(CPU {statistics.median(cpu):.2f} ms), p90 {np.percentile(totals, 90):.2f} ms over {len(totals)} frames"
+    )
+    print(
+        f"  parts: pose sampling (uncached) {statistics.median(parts['pose']):.2f} ms, puppet warp full size "
+        f"{statistics.median(parts['puppet']):.2f} ms, draft {statistics.median(parts['draft']):.2f} ms, "
+        f"viewport paint {statistics.median(parts['paint']):.2f} ms"
+    )
+    print(
+        f"  full-size puppet redraw (what follows 150 ms after the playhead rests): median "
+        f"{statistics.median(full):.2f} ms"
+    )
     print(f"median / budget = {med:.2f} / {BUDGET_MS:.0f} ms = {med / BUDGET_MS:.2f}")
     for mode, drag in drags.items():
         dm = statistics.median(drag.times)
         plain = [t for t, w in zip(drag.times, drag.warped, strict=True) if not w]
         warp = [t for t, w in zip(drag.times, drag.warped, strict=True) if w]
-        print(f"  {mode.upper()} drag of {drag.joint} (one mouse move: solve, key, resample, redraw, repaint, and "
-              f"what the move left queued): median {dm:.2f} ms (CPU {statistics.median(drag.cpu):.2f} ms), "
-              f"mean {statistics.mean(drag.times):.2f} ms, p90 {np.percentile(drag.times, 90):.2f} ms over "
-              f"{len(drag.times)} moves; solve alone {statistics.median(drag.solve):.3f} ms; / budget "
-              f"{dm / BUDGET_MS:.2f}, / plain redraw {dm / med:.2f}; release {drag.release:.1f} ms")
-        print(f"    moves that moved the handles only: {len(plain)}, median "
-              f"{statistics.median(plain) if plain else float('nan'):.2f} ms; that drew the draft puppet too: "
-              f"{len(warp)}, median {statistics.median(warp) if warp else float('nan'):.2f} ms")
+        print(
+            f"  {mode.upper()} drag of {drag.joint} (one mouse move: solve, key, resample, redraw, repaint, and "
+            f"what the move left queued): median {dm:.2f} ms (CPU {statistics.median(drag.cpu):.2f} ms), "
+            f"mean {statistics.mean(drag.times):.2f} ms, p90 {np.percentile(drag.times, 90):.2f} ms over "
+            f"{len(drag.times)} moves; solve alone {statistics.median(drag.solve):.3f} ms; / budget "
+            f"{dm / BUDGET_MS:.2f}, / plain redraw {dm / med:.2f}; release {drag.release:.1f} ms"
+        )
+        print(
+            f"    moves that moved the handles only: {len(plain)}, median "
+            f"{statistics.median(plain) if plain else float('nan'):.2f} ms; that drew the draft puppet too: "
+            f"{len(warp)}, median {statistics.median(warp) if warp else float('nan'):.2f} ms"
+        )
     worst = max(statistics.median(d.times) for d in drags.values())
     return 0 if med < BUDGET_MS and worst < BUDGET_MS else 1
 
@@ -209,8 +233,14 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
 
     def mouse(kind: QEvent.Type, xy: np.ndarray, buttons) -> None:
         view = QPointF(canvas.mapFromScene(QPointF(*xy)))
-        event = QMouseEvent(kind, view, canvas.viewport().mapToGlobal(view), Qt.MouseButton.LeftButton if
-                            kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.NoButton, buttons, none)
+        event = QMouseEvent(
+            kind,
+            view,
+            canvas.viewport().mapToGlobal(view),
+            Qt.MouseButton.LeftButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.NoButton,
+            buttons,
+            none,
+        )
         QApplication.sendEvent(canvas.viewport(), event)
 
     times, cpu, solve, warped = [], [], [], []

@@ -40,8 +40,10 @@ def rig_of(bones: list[tuple[tuple[float, float], tuple[float, float]]]) -> Rig:
     for a, b in bones:
         for p in (a, b):
             ids.setdefault(p, f"j{len(ids) + 1}")
-    return Rig(tuple(Joint(i, p) for p, i in ids.items()),
-               tuple(Bone(f"b{k + 1}", ids[a], ids[b]) for k, (a, b) in enumerate(bones)))
+    return Rig(
+        tuple(Joint(i, p) for p, i in ids.items()),
+        tuple(Bone(f"b{k + 1}", ids[a], ids[b]) for k, (a, b) in enumerate(bones)),
+    )
 
 
 def otsu(rgb: np.ndarray, hand: np.ndarray) -> float:
@@ -58,20 +60,23 @@ def timed(make):
 
 def main() -> None:
     rows = []
-    print(f"{'picture':10s} {'whole':>6s} {'otsu':>6s} {'rig':>6s} {'box':>6s} {'box+strokes':>11s}   "
-          "seconds (rig/box/strokes)")
+    print(
+        f"{'picture':10s} {'whole':>6s} {'otsu':>6s} {'rig':>6s} {'box':>6s} {'box+strokes':>11s}   "
+        "seconds (rig/box/strokes)"
+    )
     for name in PHOTOS:
         rgb, hand = hand_masks.photo(name)
         user = hand_masks.USER_STROKES[name]
-        strokes = Strokes(box=user["box"], foreground=tuple(user["foreground"]),
-                          background=tuple(user["background"]))
+        strokes = Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
         rig, t_rig = timed(lambda: grabcut_mask(rgb, rig_of(hand_masks.USER_RIG_BONES[name])))  # noqa: B023
         box, t_box = timed(lambda: subject_cutout(rgb, Strokes(box=user["box"])))  # noqa: B023
         drawn, t_drawn = timed(lambda: subject_cutout(rgb, strokes))  # noqa: B023
         row = (float(hand.mean()), otsu(rgb, hand), iou(rig, hand), iou(box, hand), iou(drawn, hand))
         rows.append(row)
-        print(f"{name:10s} {row[0]:6.3f} {row[1]:6.3f} {row[2]:6.3f} {row[3]:6.3f} {row[4]:11.3f}   "
-              f"{t_rig:.1f}/{t_box:.1f}/{t_drawn:.1f}")
+        print(
+            f"{name:10s} {row[0]:6.3f} {row[1]:6.3f} {row[2]:6.3f} {row[3]:6.3f} {row[4]:11.3f}   "
+            f"{t_rig:.1f}/{t_box:.1f}/{t_drawn:.1f}"
+        )
     mean = np.mean(rows, axis=0)
     print(f"{'mean':10s} {mean[0]:6.3f} {mean[1]:6.3f} {mean[2]:6.3f} {mean[3]:6.3f} {mean[4]:11.3f}")
 

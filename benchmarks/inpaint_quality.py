@@ -45,8 +45,10 @@ SIZE = (832, 480)
 
 def ground_truths() -> dict[str, np.ndarray]:
     """Name -> (480, 832, 3) uint8 RGB picture with no subject in it."""
-    pictures = {f"{kind} backdrop": make_examples._background(kind, seed).astype(np.uint8)
-                for kind, seed in (("meadow", 1), ("water", 3), ("workshop", 5))}
+    pictures = {
+        f"{kind} backdrop": make_examples._background(kind, seed).astype(np.uint8)
+        for kind, seed in (("meadow", 1), ("water", 3), ("workshop", 5))
+    }
     for name in ("rocket", "coffee", "chelsea", "astronaut"):
         picture = getattr(skdata, name)()
         pictures[name] = fit_to_size(np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)]), SIZE)[..., :3]
@@ -64,13 +66,21 @@ def holes() -> dict[str, np.ndarray]:
 
     for name in ("drawn_child", "four_legs", "astronaut"):
         scene_mask = puppet_scenes.SCENES[name](1).mask
-        masks[name] = fit_to_size(np.dstack([np.repeat(scene_mask[..., None] * 255, 3, -1)] * 1 + [
-            np.full(scene_mask.shape, 255, np.uint8)]).astype(np.uint8), SIZE)[..., 0] > 127
+        masks[name] = (
+            fit_to_size(
+                np.dstack(
+                    [np.repeat(scene_mask[..., None] * 255, 3, -1)] * 1 + [np.full(scene_mask.shape, 255, np.uint8)]
+                ).astype(np.uint8),
+                SIZE,
+            )[..., 0]
+            > 127
+        )
     return masks
 
 
 def gradient_error(filled: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
     """Mean absolute difference of the gradient magnitude (grey levels per pixel) over the hole."""
+
     def magnitude(rgb: np.ndarray) -> np.ndarray:
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
         return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
@@ -88,15 +98,19 @@ def _fish_mask() -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-side", type=int, default=384)
-    parser.add_argument("--patch", action="store_true",
-                        help="add OpenCV contrib's shift-map and FSR (slow: tens of seconds a fill) on a few cases")
+    parser.add_argument(
+        "--patch",
+        action="store_true",
+        help="add OpenCV contrib's shift-map and FSR (slow: tens of seconds a fill) on a few cases",
+    )
     args = parser.parse_args()
     methods = {"telea": "telea", "navier-stokes": "ns", "biharmonic": "biharmonic"}
     pictures, masks = ground_truths(), holes()
     if args.patch:
         if not hasattr(cv2, "xphoto"):
-            parser.error("OpenCV contrib (cv2.xphoto) is not importable: "
-                         "put opencv-contrib-python-headless on PYTHONPATH")
+            parser.error(
+                "OpenCV contrib (cv2.xphoto) is not importable: put opencv-contrib-python-headless on PYTHONPATH"
+            )
         methods.update({"shift-map": "shiftmap", "fsr-fast": "fsr"})
         pictures = {k: pictures[k] for k in ("meadow backdrop", "workshop backdrop", "coffee", "astronaut")}
         masks = {k: masks[k] for k in ("cat", "drawn_child", "astronaut")}

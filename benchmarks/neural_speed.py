@@ -51,14 +51,36 @@ GIB = 2**30
 PARTS = 6  # parts in vertical strips over the subject's middle half, as benchmarks/ptcm_overhead.py
 
 # The Wan2.2-TI2V-5B-Diffusers text encoder (umT5-XXL encoder) and VAE configs (their config.json files).
-UMT5_XXL_CONFIG = {"vocab_size": 256384, "d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24,
-                   "num_heads": 64, "relative_attention_num_buckets": 32, "relative_attention_max_distance": 128,
-                   "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False}
-WAN22_VAE_CONFIG = {"base_dim": 160, "decoder_base_dim": 256, "z_dim": 48, "dim_mult": [1, 2, 4, 4],
-                    "num_res_blocks": 2, "temperal_downsample": [False, True, True], "is_residual": True,
-                    "in_channels": 12, "out_channels": 12, "patch_size": 2, "scale_factor_spatial": 16,
-                    "scale_factor_temporal": 4, "attn_scales": [], "dropout": 0.0,
-                    "latents_mean": [0.0] * 48, "latents_std": [1.0] * 48}
+UMT5_XXL_CONFIG = {
+    "vocab_size": 256384,
+    "d_model": 4096,
+    "d_kv": 64,
+    "d_ff": 10240,
+    "num_layers": 24,
+    "num_heads": 64,
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "feed_forward_proj": "gated-gelu",
+    "tie_word_embeddings": False,
+}
+WAN22_VAE_CONFIG = {
+    "base_dim": 160,
+    "decoder_base_dim": 256,
+    "z_dim": 48,
+    "dim_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "temperal_downsample": [False, True, True],
+    "is_residual": True,
+    "in_channels": 12,
+    "out_channels": 12,
+    "patch_size": 2,
+    "scale_factor_spatial": 16,
+    "scale_factor_temporal": 4,
+    "attn_scales": [],
+    "dropout": 0.0,
+    "latents_mean": [0.0] * 48,
+    "latents_std": [1.0] * 48,
+}
 
 
 class Report:
@@ -109,7 +131,7 @@ def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
     base = TINY_TRANSFORMER_CONFIG if tiny else WAN22_TI2V_5B_CONFIG
     with torch.device(device):
         transformer = PoseAnythingTransformer3DModel(**(release_config(base) if release else base))
-        text_config = ({**TINY_TEXT_ENCODER_CONFIG, "vocab_size": len(WORDS) + 3} if tiny else UMT5_XXL_CONFIG)
+        text_config = {**TINY_TEXT_ENCODER_CONFIG, "vocab_size": len(WORDS) + 3} if tiny else UMT5_XXL_CONFIG
         text_encoder = UMT5EncoderModel(UMT5Config(**text_config))
         vae = AutoencoderKLWan(**(TINY_VAE_CONFIG if tiny else WAN22_VAE_CONFIG))
     with torch.no_grad():
@@ -117,8 +139,13 @@ def build_pipeline(tiny: bool, device: torch.device, release: bool = False):
             module.to_out.weight.normal_(std=0.02)
     cast_like_from_pretrained(transformer, dtype)
     text_encoder.to(dtype)
-    pipe = PoseAnythingPipeline(tiny_tokenizer(), text_encoder.eval(), vae.eval(),
-                                UniPCMultistepScheduler(**SCHEDULER_CONFIG), transformer.eval())
+    pipe = PoseAnythingPipeline(
+        tiny_tokenizer(),
+        text_encoder.eval(),
+        vae.eval(),
+        UniPCMultistepScheduler(**SCHEDULER_CONFIG),
+        transformer.eval(),
+    )
     pipe.set_progress_bar_config(disable=True)
     pipe.release_weights = release
     if release and dtype != torch.float32:
@@ -150,7 +177,7 @@ def part_coverage(grid: tuple[int, int, int], parts: int = PARTS, whole_frame: b
     left, right = (0, w) if whole_frame else (w // 4, 3 * w // 4)
     edges = np.linspace(left, right, parts + 1).round().astype(int)
     for j in range(parts):
-        coverage[:, j, top:bottom, edges[j]:max(edges[j + 1], edges[j] + 1)] = 1.0
+        coverage[:, j, top:bottom, edges[j] : max(edges[j + 1], edges[j] + 1)] = 1.0
     return coverage
 
 
@@ -167,8 +194,13 @@ def forward_inputs(pipe, size: tuple[int, int, int], device: torch.device, text_
     timestep = torch.full((2, grid[0] * grid[1] * grid[2]), 700.0, device=device)
     timestep[:, : grid[1] * grid[2]] = 0  # the reference image's frame
     text = torch.randn(2, text_tokens, cfg.text_dim, generator=g, device=device, dtype=dtype)
-    return {"hidden_states": latents, "timestep": timestep, "encoder_hidden_states": text, "pose_latents": pose,
-            "grid": grid}
+    return {
+        "hidden_states": latents,
+        "timestep": timestep,
+        "encoder_hidden_states": text,
+        "pose_latents": pose,
+        "grid": grid,
+    }
 
 
 def scene(size: tuple[int, int, int]) -> dict:
@@ -181,8 +213,7 @@ def scene(size: tuple[int, int, int]) -> dict:
         x = width // 4 + f * width // (4 * frames)
         pose[f, height // 3 : height // 3 + 8, x : x + width // 3] = (255, 80, 0)
     grid = ((frames - 1) // 4 + 1, height // 32, width // 32)
-    return {"image": image, "pose_frames": pose, "camera_frames": None,
-            "part_coverage": part_coverage(grid).numpy()}
+    return {"image": image, "pose_frames": pose, "camera_frames": None, "part_coverage": part_coverage(grid).numpy()}
 
 
 # -- timing ------------------------------------------------------------------------------------------------
@@ -225,8 +256,9 @@ def real_flops(size: tuple[int, int, int]) -> float:
 
 # -- stages ------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def forward_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool,
-                  repeats: int) -> dict[str, float]:
+def forward_bench(
+    pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool, repeats: int
+) -> dict[str, float]:
     """One forward (batch 2) with PTCM off / identity / measuring; prints times, ratios and TFLOP/s."""
     from poseanything_studio.model.part_attention import PartContext
 
@@ -239,6 +271,7 @@ def forward_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
         def go():
             with torch.no_grad():
                 return pipe.transformer(**inputs, part_context=context, return_dict=False)
+
         return go
 
     def context(measure: bool, whole: bool = False) -> PartContext:
@@ -247,33 +280,46 @@ def forward_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
         return c
 
     reset_peak(device)
-    times = {"off": timed(run(None), device, repeats),
-             "identity": timed(run(context(False)), device, repeats),
-             "measuring": timed(run(context(True)), device, repeats)}
+    times = {
+        "off": timed(run(None), device, repeats),
+        "identity": timed(run(context(False)), device, repeats),
+        "measuring": timed(run(context(True)), device, repeats),
+    }
     covered = PartContext.from_coverage(coverage).tokens[0, 1:].any(1).float().mean().item()
     tokens = grid[0] * grid[1] * grid[2]
-    report.line(f"forward {label} ({tokens:,} tokens, batch 2): PTCM off {times['off']:.3f} s, identity "
-                f"{times['identity']:.3f} s, measuring {times['measuring']:.3f} s; parts cover {covered:.0%} "
-                f"of later-frame tokens; peak {peak_gib(device):.1f} GiB")
-    report.line(f"PTCM overhead {label}: identity {100 * (times['identity'] / times['off'] - 1):+.1f}% "
-                f"(target <= +10%), measuring {100 * (times['measuring'] / times['off'] - 1):+.1f}% "
-                f"(target <= +20%)")
+    report.line(
+        f"forward {label} ({tokens:,} tokens, batch 2): PTCM off {times['off']:.3f} s, identity "
+        f"{times['identity']:.3f} s, measuring {times['measuring']:.3f} s; parts cover {covered:.0%} "
+        f"of later-frame tokens; peak {peak_gib(device):.1f} GiB"
+    )
+    report.line(
+        f"PTCM overhead {label}: identity {100 * (times['identity'] / times['off'] - 1):+.1f}% "
+        f"(target <= +10%), measuring {100 * (times['measuring'] / times['off'] - 1):+.1f}% "
+        f"(target <= +20%)"
+    )
     if not tiny:
         flops = 2 * real_flops(size)
-        report.line(f"achieved {label}: {flops / times['off'] / 1e12:.0f} TFLOP/s with PTCM off "
-                    f"({flops / 1e12:.0f} TFLOP a forward of both branches)")
+        report.line(
+            f"achieved {label}: {flops / times['off'] / 1e12:.0f} TFLOP/s with PTCM off "
+            f"({flops / 1e12:.0f} TFLOP a forward of both branches)"
+        )
     if report.fits(f"PTCM with parts over the whole frame at {label}", 2 * (repeats + 1) * times["measuring"]):
-        whole = {"identity": timed(run(context(False, whole=True)), device, repeats),
-                 "measuring": timed(run(context(True, whole=True)), device, repeats)}
-        report.line(f"PTCM overhead {label}, parts covering the whole frame (worst case): identity "
-                    f"{100 * (whole['identity'] / times['off'] - 1):+.1f}%, measuring "
-                    f"{100 * (whole['measuring'] / times['off'] - 1):+.1f}%")
+        whole = {
+            "identity": timed(run(context(False, whole=True)), device, repeats),
+            "measuring": timed(run(context(True, whole=True)), device, repeats),
+        }
+        report.line(
+            f"PTCM overhead {label}, parts covering the whole frame (worst case): identity "
+            f"{100 * (whole['identity'] / times['off'] - 1):+.1f}%, measuring "
+            f"{100 * (whole['measuring'] / times['off'] - 1):+.1f}%"
+        )
     return times
 
 
 @torch.no_grad()
-def render_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, mode: str,
-                 tiling: bool, steps: int) -> float:
+def render_bench(
+    pipe, report: Report, size: tuple[int, int, int], device: torch.device, mode: str, tiling: bool, steps: int
+) -> float:
     """The pipeline call the renderer makes, `steps` steps, with an offload mode; returns the peak GiB."""
     label = "x".join(map(str, size))
     inputs = scene(size)
@@ -289,9 +335,18 @@ def render_bench(pipe, report: Report, size: tuple[int, int, int], device: torch
         pipe.vae.disable_tiling()
     reset_peak(device)
     start = time.perf_counter()
-    latents = pipe(inputs["image"], inputs["pose_frames"], None, inputs["camera_frames"], prompt="a cat walks",
-                   num_inference_steps=steps, seed=0, part_coverage=inputs["part_coverage"],
-                   callback_on_step_end=callback, output_type="latent")
+    latents = pipe(
+        inputs["image"],
+        inputs["pose_frames"],
+        None,
+        inputs["camera_frames"],
+        prompt="a cat walks",
+        num_inference_steps=steps,
+        seed=0,
+        part_coverage=inputs["part_coverage"],
+        callback_on_step_end=callback,
+        output_type="latent",
+    )
     sync(device)
     decode_start = time.perf_counter()
     frames = pipe.decode_latents(latents)
@@ -303,9 +358,11 @@ def render_bench(pipe, report: Report, size: tuple[int, int, int], device: torch
     before_steps = stamps[0] - step - start  # text encoding, 3 VAE encodes, set-up
     decode = end - decode_start
     thirty = before_steps + 30 * step + decode
-    report.line(f"render {label}, offload {mode}{' + VAE tiling' if tiling else ''}: step {step:.3f} s "
-                f"(both CFG branches), text + 3 VAE encodes {before_steps:.2f} s, decode {decode:.2f} s, "
-                f"peak {peak:.1f} GiB; a 30-step render extrapolated {thirty:.1f} s (measured {steps} steps)")
+    report.line(
+        f"render {label}, offload {mode}{' + VAE tiling' if tiling else ''}: step {step:.3f} s "
+        f"(both CFG branches), text + 3 VAE encodes {before_steps:.2f} s, decode {decode:.2f} s, "
+        f"peak {peak:.1f} GiB; a 30-step render extrapolated {thirty:.1f} s (measured {steps} steps)"
+    )
     assert frames.shape == (size[2], size[1], size[0], 3)
     return peak
 
@@ -318,13 +375,18 @@ def release_scene(size: tuple[int, int, int], parts: int = 5) -> dict:
     strips = [np.zeros((h, w), bool) for _ in range(parts)]
     strip_width = max(1, w // (2 * parts))
     for j, strip in enumerate(strips):
-        strip[h // 4: 3 * h // 4, w // 4 + j * strip_width: w // 4 + (j + 1) * strip_width] = True
-    return {"image": inputs["image"], "pose_frames": inputs["pose_frames"],
-            "binary_masks": [strips] * frames, "condition_index": list(range(frames))}
+        strip[h // 4 : 3 * h // 4, w // 4 + j * strip_width : w // 4 + (j + 1) * strip_width] = True
+    return {
+        "image": inputs["image"],
+        "pose_frames": inputs["pose_frames"],
+        "binary_masks": [strips] * frames,
+        "condition_index": list(range(frames)),
+    }
 
 
-def release_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, mode: str,
-                  steps: int) -> float:
+def release_bench(
+    pipe, report: Report, size: tuple[int, int, int], device: torch.device, mode: str, steps: int
+) -> float:
     """The official weights' render (`release_call`, probe + restart), `steps` steps; returns the peak GiB."""
     label = "x".join(map(str, size))
     inputs = release_scene(size)
@@ -335,10 +397,18 @@ def release_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
 
     reset_peak(device)
     start = time.perf_counter()
-    latents = pipe.release_call(inputs["image"], inputs["pose_frames"], inputs["binary_masks"],
-                                inputs["condition_index"], prompt="a cat walks", num_inference_steps=steps,
-                                generator=torch.Generator("cpu").manual_seed(123), callback_on_step_end=callback,
-                                callback_on_step_end_tensor_inputs=("stage", "preview"), output_type="latent").frames
+    latents = pipe.release_call(
+        inputs["image"],
+        inputs["pose_frames"],
+        inputs["binary_masks"],
+        inputs["condition_index"],
+        prompt="a cat walks",
+        num_inference_steps=steps,
+        generator=torch.Generator("cpu").manual_seed(123),
+        callback_on_step_end=callback,
+        callback_on_step_end_tensor_inputs=("stage", "preview"),
+        output_type="latent",
+    ).frames
     sync(device)
     decode_start = time.perf_counter()
     frames = pipe.release_decode(latents)
@@ -352,16 +422,19 @@ def release_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
     before = times[0] - probe_step - start  # text, tiled VAE encodes of the picture and the pose frames
     decode = end - decode_start
     whole = before + 5 * probe_step + probe + 50 * step + decode
-    report.line(f"release {label}, offload {mode}: probe step {probe_step:.3f} s, probe attention {probe:.2f} s, "
-                f"step {step:.3f} s (guidance 1: one pass), text + tiled VAE encodes {before:.2f} s, tiled decode "
-                f"{decode:.2f} s, peak {peak:.1f} GiB; a 50-step render (5 probe steps + probe + 50) extrapolated "
-                f"{whole:.1f} s (measured {steps} steps)")
+    report.line(
+        f"release {label}, offload {mode}: probe step {probe_step:.3f} s, probe attention {probe:.2f} s, "
+        f"step {step:.3f} s (guidance 1: one pass), text + tiled VAE encodes {before:.2f} s, tiled decode "
+        f"{decode:.2f} s, peak {peak:.1f} GiB; a 50-step render (5 probe steps + probe + 50) extrapolated "
+        f"{whole:.1f} s (measured {steps} steps)"
+    )
     assert frames.shape == (size[2], size[1], size[0], 3)
     return peak
 
 
-def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, root: Path,
-                        repeats: int) -> None:
+def official_step_bench(
+    pipe, report: Report, size: tuple[int, int, int], device: torch.device, root: Path, repeats: int
+) -> None:
     """One denoising step of the official DiT and of ours on the same inputs, without and with PTC: the ratio."""
     from poseanything_studio.model.part_attention import ReleaseParts
     from tools.release_goldens.sampling import import_official
@@ -372,12 +445,23 @@ def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device
     channels, dim = cfg.in_channels, cfg.num_attention_heads * cfg.attention_head_dim
     torch.manual_seed(0)
     with torch.device(device):
-        dit = wan_dit.WanModel(has_image_input=False, patch_size=list(cfg.patch_size),
-                               in_dim=channels + cfg.pose_channels, dim=dim, ffn_dim=cfg.ffn_dim,
-                               freq_dim=cfg.freq_dim, text_dim=cfg.text_dim, out_dim=cfg.out_channels,
-                               num_heads=cfg.num_attention_heads, num_layers=cfg.num_layers,
-                               eps=cfg.eps, seperated_timestep=True, require_clip_embedding=False,
-                               require_vae_embedding=False, fuse_vae_embedding_in_latents=True)
+        dit = wan_dit.WanModel(
+            has_image_input=False,
+            patch_size=list(cfg.patch_size),
+            in_dim=channels + cfg.pose_channels,
+            dim=dim,
+            ffn_dim=cfg.ffn_dim,
+            freq_dim=cfg.freq_dim,
+            text_dim=cfg.text_dim,
+            out_dim=cfg.out_channels,
+            num_heads=cfg.num_attention_heads,
+            num_layers=cfg.num_layers,
+            eps=cfg.eps,
+            seperated_timestep=True,
+            require_clip_embedding=False,
+            require_vae_embedding=False,
+            fuse_vae_embedding_in_latents=True,
+        )
     dit = dit.to(dtype).eval()
     width, height, frames = size
     latent = (1, channels, (frames - 1) // 4 + 1, height // 16, width // 16)
@@ -388,7 +472,7 @@ def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device
     h, w = latent[3] // 2, latent[4] // 2
     first = torch.zeros(5, h, w, dtype=torch.bool)
     for j in range(5):
-        first[j, h // 4: 3 * h // 4, j * w // 5: (j + 1) * w // 5] = True
+        first[j, h // 4 : 3 * h // 4, j * w // 5 : (j + 1) * w // 5] = True
     union = first[None].expand(latent[2] - 1, -1, -1, -1).clone()
     t = torch.tensor([500.0]).to(device, dtype)
     tokens = h * w
@@ -398,22 +482,36 @@ def official_step_bench(pipe, report: Report, size: tuple[int, int, int], device
     def theirs(ptc: bool):
         with torch.no_grad():
             return official.pipeline.model_fn_wan_video(
-                dit=dit, latents=latents, timestep=t, context=text, condition_emb=pose,
-                union_mask=union.to(device) if ptc else None, first_masks=list(first.numpy()) if ptc else None,
-                fuse_vae_embedding_in_latents=True)
+                dit=dit,
+                latents=latents,
+                timestep=t,
+                context=text,
+                condition_emb=pose,
+                union_mask=union.to(device) if ptc else None,
+                first_masks=list(first.numpy()) if ptc else None,
+                fuse_vae_embedding_in_latents=True,
+            )
 
     def ours(ptc: bool):
         parts = ReleaseParts(first.to(device), union.to(device)) if ptc else None
         with torch.no_grad():
-            return pipe.transformer(hidden_states=latents, timestep=per_token, encoder_hidden_states=text,
-                                    pose_latents=pose, release_parts=parts, return_dict=False)[0]
+            return pipe.transformer(
+                hidden_states=latents,
+                timestep=per_token,
+                encoder_hidden_states=text,
+                pose_latents=pose,
+                release_parts=parts,
+                return_dict=False,
+            )[0]
 
     label = "x".join(map(str, size))
     for ptc in (False, True):
         official_s = timed(lambda ptc=ptc: theirs(ptc), device, repeats)
         ours_s = timed(lambda ptc=ptc: ours(ptc), device, repeats)
-        report.line(f"release step {label}, {'with' if ptc else 'without'} PTC: ours {ours_s:.3f} s, official "
-                    f"{official_s:.3f} s, ratio {ours_s / official_s:.2f} (target for the whole render <= 0.8)")
+        report.line(
+            f"release step {label}, {'with' if ptc else 'without'} PTC: ours {ours_s:.3f} s, official "
+            f"{official_s:.3f} s, ratio {ours_s / official_s:.2f} (target for the whole render <= 0.8)"
+        )
 
 
 def release_main(args, report: Report, device: torch.device) -> int:
@@ -424,16 +522,24 @@ def release_main(args, report: Report, device: torch.device) -> int:
     report.line(f"built (release layout) in {time.perf_counter() - start:.1f} s: {parameter_counts(pipe)}")
     steps = max(6, args.steps)  # the probe reads the 6th timestep
     if args.official is not None and report.fits("official DiT step side by side", 60):
-        stage(report, "official DiT step side by side", lambda: official_step_bench(
-            pipe, report, size, device, args.official.expanduser().resolve(), 1 if args.tiny else args.repeats))
+        stage(
+            report,
+            "official DiT step side by side",
+            lambda: official_step_bench(
+                pipe, report, size, device, args.official.expanduser().resolve(), 1 if args.tiny else args.repeats
+            ),
+        )
     for mode in ("none", "model", "group"):
         if not report.fits(f"release render, offload {mode}", 60):
             continue
         if mode != "none":
             pipe.remove_all_hooks()
             pipe.place(device, mode)
-        stage(report, f"release render, offload {mode}", lambda mode=mode: release_bench(pipe, report, size, device,
-                                                                                         mode, steps))
+        stage(
+            report,
+            f"release render, offload {mode}",
+            lambda mode=mode: release_bench(pipe, report, size, device, mode, steps),
+        )
     report.line(f"done in {time.perf_counter() - report.start:.0f} s")
     return 0
 
@@ -463,8 +569,9 @@ def attention_backends(pipe, report: Report, size: tuple[int, int, int], device:
 
 
 @torch.no_grad()
-def compile_bench(pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool,
-                  eager: float | None) -> None:
+def compile_bench(
+    pipe, report: Report, size: tuple[int, int, int], device: torch.device, tiny: bool, eager: float | None
+) -> None:
     """Regional torch.compile of the repeated blocks: compile time and one forward (PTCM identity)."""
     from poseanything_studio.model.part_attention import PartContext
 
@@ -482,8 +589,10 @@ def compile_bench(pipe, report: Report, size: tuple[int, int, int], device: torc
     sync(device)
     first = time.perf_counter() - start
     seconds = timed(lambda: pipe.transformer(**inputs, part_context=context, return_dict=False), device, 2, 0)
-    report.line(f"compile {label}: first forward (compiling) {first:.1f} s, then {seconds:.3f} s vs eager "
-                f"{eager:.3f} s ({100 * (seconds / eager - 1):+.1f}%), PTCM identity")
+    report.line(
+        f"compile {label}: first forward (compiling) {first:.1f} s, then {seconds:.3f} s vs eager "
+        f"{eager:.3f} s ({100 * (seconds / eager - 1):+.1f}%), PTCM identity"
+    )
     for block in pipe.transformer.blocks:
         block._compiled_call_impl = None  # back to eager
 
@@ -516,12 +625,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log", type=Path, help="also append every line to this file")
     p.add_argument("--repeats", type=int, default=2, help="timed forwards per figure (the median is printed)")
     p.add_argument("--only-compile", action="store_true", help="just the compile stage (eager baseline included)")
-    p.add_argument("--release", action="store_true",
-                   help="the official weights' configuration: 832x480x81, probe + restart, each offload mode")
-    p.add_argument("--official", type=Path, help="with --release: a checkout of the official code, to time its DiT "
-                   "step beside ours")
-    p.add_argument("--only-forward", action="store_true",
-                   help="just the forward bench (PTCM off, identity, measuring)")
+    p.add_argument(
+        "--release",
+        action="store_true",
+        help="the official weights' configuration: 832x480x81, probe + restart, each offload mode",
+    )
+    p.add_argument(
+        "--official",
+        type=Path,
+        help="with --release: a checkout of the official code, to time its DiT step beside ours",
+    )
+    p.add_argument("--only-forward", action="store_true", help="just the forward bench (PTCM off, identity, measuring)")
     args = p.parse_args(argv)
     report = Report(args.log, args.budget)
     if not args.tiny and not torch.cuda.is_available():
@@ -547,24 +661,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only_forward:
         for size in sizes:
-            stage(report, "forward bench", lambda size=size: forward_bench(pipe, report, size, device, args.tiny,
-                                                                          repeats))
+            stage(
+                report, "forward bench", lambda size=size: forward_bench(pipe, report, size, device, args.tiny, repeats)
+            )
         report.line(f"done in {time.perf_counter() - report.start:.0f} s")
         return 0
     small, large = sizes[0], sizes[-1]
     reserve = 75  # seconds kept for the last stage, the group-offload render (the 24 GB card's figure)
     for size in sizes:  # 1. forward bench
         if report.fits(f"forward bench {size}", reserve + (20 if size != large else 45)):
-            stage(report, "forward bench", lambda size=size: eager.__setitem__(
-                size, forward_bench(pipe, report, size, device, args.tiny, repeats)["identity"]))
+            stage(
+                report,
+                "forward bench",
+                lambda size=size: eager.__setitem__(
+                    size, forward_bench(pipe, report, size, device, args.tiny, repeats)["identity"]
+                ),
+            )
     for size in sizes:  # 2. renders: everything resident, then model CPU offload + VAE tiling
         if report.fits(f"render {size}, no offload", reserve + (40 if size == large else 20)):
-            stage(report, "render", lambda size=size: render_bench(pipe, report, size, device, "none", False,
-                                                                  args.steps))
+            stage(
+                report, "render", lambda size=size: render_bench(pipe, report, size, device, "none", False, args.steps)
+            )
     if report.fits(f"render {large}, model offload", reserve + 60):
         pipe.place(device, "model")
-        stage(report, "render, model offload",
-              lambda: render_bench(pipe, report, large, device, "model", True, args.steps))
+        stage(
+            report,
+            "render, model offload",
+            lambda: render_bench(pipe, report, large, device, "model", True, args.steps),
+        )
         pipe.remove_all_hooks()
         pipe.place(device, "none")
     if not args.tiny and report.fits(f"attention backends {large}", reserve + 60):  # 3.
@@ -573,11 +697,17 @@ def main(argv: list[str] | None = None) -> int:
         stage(report, "compile", lambda: compile_bench(pipe, report, small, device, args.tiny, eager[small]))
     if report.fits(f"render {large}, group offload", 50):  # 5. last: group offload is not undone
         pipe.place(device, "group")
-        peak = stage(report, "render, group offload",
-                     lambda: render_bench(pipe, report, large, device, "group", False, args.steps))
+        peak = stage(
+            report,
+            "render, group offload",
+            lambda: render_bench(pipe, report, large, device, "group", False, args.steps),
+        )
         if peak is not None and peak > 22 and report.fits("group offload + VAE tiling", 40):
-            stage(report, "render, group offload + tiling",
-                  lambda: render_bench(pipe, report, large, device, "group", True, args.steps))
+            stage(
+                report,
+                "render, group offload + tiling",
+                lambda: render_bench(pipe, report, large, device, "group", True, args.steps),
+            )
     report.line(f"done in {time.perf_counter() - report.start:.0f} s")
     return 0
 

@@ -88,8 +88,12 @@ CONDITION_DROPOUT, GUIDANCE, SHIFT = 0.1, 2.0, 1.0  # pose dropped 10% as the re
 PALETTE = np.array([(255, 60, 60), (60, 230, 60), (70, 110, 255), (250, 230, 50), (240, 80, 240)], np.uint8)
 MISSING_PX = SIZE / 2
 MODES = ("no pose", "concat", "ec", "ptcm")
-NAMES = {"no pose": "no pose input (baseline)", "concat": "concat only",
-         "ec": "whole-subject cross-attention (EC)", "ptcm": "PTCM"}
+NAMES = {
+    "no pose": "no pose input (baseline)",
+    "concat": "concat only",
+    "ec": "whole-subject cross-attention (EC)",
+    "ptcm": "PTCM",
+}
 
 
 @dataclass(frozen=True)
@@ -164,8 +168,12 @@ def make_clip(rng: np.random.Generator, background_kind: str = "blobs") -> Clip:
         positions[f] = xy + drift * t
     video = np.stack([mesh.render(p) for p in positions])
     big = SIZE * POSE_SCALE
-    pose = np.stack([cv2.resize(draw_pose(rig, p * POSE_SCALE, (big, big)), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-                     for p in positions])
+    pose = np.stack(
+        [
+            cv2.resize(draw_pose(rig, p * POSE_SCALE, (big, big)), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+            for p in positions
+        ]
+    )
     # The renderer's part masks: the first frame's subject and the rig; later frames follow the pose alone.
     parts = clip_part_masks(mask, rig, positions[0], positions)
     return Clip(video, pose, parts, len(rig.bones))
@@ -218,9 +226,18 @@ def tiny_model(ptcm: bool, seed: int, settings: Settings) -> PoseAnythingTransfo
     predict the velocity noise - x0 the noise must pass through, so the width leaves room for it."""
     torch.manual_seed(seed)
     return PoseAnythingTransformer3DModel(
-        patch_size=(1, 1, 1), num_attention_heads=settings.width // 32, attention_head_dim=32,
-        in_channels=CHANNELS, out_channels=CHANNELS, text_dim=16, freq_dim=64, ffn_dim=4 * settings.width,
-        num_layers=settings.layers, rope_max_seq_len=64, ptcm=ptcm)
+        patch_size=(1, 1, 1),
+        num_attention_heads=settings.width // 32,
+        attention_head_dim=32,
+        in_channels=CHANNELS,
+        out_channels=CHANNELS,
+        text_dim=16,
+        freq_dim=64,
+        ffn_dim=4 * settings.width,
+        num_layers=settings.layers,
+        rope_max_seq_len=64,
+        ptcm=ptcm,
+    )
 
 
 def timesteps_per_token(sigma: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
@@ -243,8 +260,9 @@ def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: s
     text = torch.zeros(settings.batch, 4, 16, device=device)
     grid = (LATENT_FRAMES, latents.shape[3], latents.shape[4])
     model.train()
-    for _ in tqdm(range(settings.steps), desc=f"{mode}, seed {seed}", unit="step", leave=False,
-                  disable=not sys.stderr.isatty()):
+    for _ in tqdm(
+        range(settings.steps), desc=f"{mode}, seed {seed}", unit="step", leave=False, disable=not sys.stderr.isatty()
+    ):
         idx = torch.randint(0, len(clips), (settings.batch,), generator=g)
         x0 = latents[idx]
         pose = poses[idx] if mode != "no pose" else torch.zeros_like(x0)
@@ -254,8 +272,16 @@ def train(clips: list[Clip], mode: str, seed: int, settings: Settings, device: s
         sigma = sample_sigma(torch.rand(settings.batch, generator=g), settings.shift)
         xt = (1 - sigma.view(-1, 1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1, 1) * noise
         xt[:, :, 0] = x0[:, :, 0]
-        v = predict(model, xt.to(device), timesteps_per_token(sigma, grid).to(device), text, pose.to(device),
-                    [clips[i] for i in idx.tolist()], mode, coverages)
+        v = predict(
+            model,
+            xt.to(device),
+            timesteps_per_token(sigma, grid).to(device),
+            text,
+            pose.to(device),
+            [clips[i] for i in idx.tolist()],
+            mode,
+            coverages,
+        )
         loss = F.mse_loss(v[:, :, 1:], (noise - x0)[:, :, 1:].to(device))
         opt.zero_grad()
         loss.backward()
@@ -285,8 +311,13 @@ def generate(model, clip: Clip, mode: str, settings: Settings, device: str, seed
     text = torch.zeros(len(poses), 4, 16, device=device)
     for s, s_next in pairwise(sigmas):
         x[:, :, 0] = x0[:, :, 0]
-        v = model(x.expand(len(poses), -1, -1, -1, -1), timesteps_per_token(s.repeat(len(poses)), grid).to(device),
-                  text, pose_latents=poses, part_context=context).sample
+        v = model(
+            x.expand(len(poses), -1, -1, -1, -1),
+            timesteps_per_token(s.repeat(len(poses)), grid).to(device),
+            text,
+            pose_latents=poses,
+            part_context=context,
+        ).sample
         if guided:
             v = v[1:] + settings.guidance * (v[:1] - v[1:])
         x = x + (s_next - s) * v
@@ -309,8 +340,9 @@ def part_errors(generated: np.ndarray, clip: Clip) -> list[float | None]:
     """Per part and frame 1..: distance (px) from where the part is to where it should be; None: part lost."""
     errors = []
     for f in range(1, FRAMES):
-        for got, want in zip(part_centroids(generated[f], clip.bones), part_centroids(clip.video[f], clip.bones),
-                             strict=True):
+        for got, want in zip(
+            part_centroids(generated[f], clip.bones), part_centroids(clip.video[f], clip.bones), strict=True
+        ):
             if want is not None:
                 errors.append(None if got is None else float(np.linalg.norm(got - want)))
     return errors
@@ -320,15 +352,20 @@ def pose_error(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
     """(pose error px with a lost part counted SIZE / 2, share of parts lost, mean distance of the parts found)."""
     errors = part_errors(generated, clip)
     found = [e for e in errors if e is not None]
-    return (float(np.mean([MISSING_PX if e is None else e for e in errors])), 1 - len(found) / len(errors),
-            float(np.mean(found)) if found else np.nan)
+    return (
+        float(np.mean([MISSING_PX if e is None else e for e in errors])),
+        1 - len(found) / len(errors),
+        float(np.mean(found)) if found else np.nan,
+    )
 
 
 def quality(generated: np.ndarray, clip: Clip) -> tuple[float, float, float]:
     frames = range(1, FRAMES)
-    return (float(np.mean([min(psnr(generated[f], clip.video[f]), 60.0) for f in frames])),
-            float(np.mean([ssim(generated[f], clip.video[f]) for f in frames])),
-            float(np.mean([l1(generated[f], clip.video[f]) for f in frames])))
+    return (
+        float(np.mean([min(psnr(generated[f], clip.video[f]), 60.0) for f in frames])),
+        float(np.mean([ssim(generated[f], clip.video[f]) for f in frames])),
+        float(np.mean([l1(generated[f], clip.video[f]) for f in frames])),
+    )
 
 
 def scores(outputs: list[np.ndarray], clips: list[Clip]) -> tuple[np.ndarray, np.ndarray]:
@@ -341,14 +378,24 @@ def scores(outputs: list[np.ndarray], clips: list[Clip]) -> tuple[np.ndarray, np
 
 # -- the run --------------------------------------------------------------------------------------------------
 def settings_from(args: argparse.Namespace) -> tuple[Settings, list[int]]:
-    common = {"batch": args.batch, "width": args.width, "layers": args.layers, "lr": args.lr, "shift": args.shift,
-              "guidance": args.guidance, "background": args.background, "sample_steps": args.sample_steps}
+    common = {
+        "batch": args.batch,
+        "width": args.width,
+        "layers": args.layers,
+        "lr": args.lr,
+        "shift": args.shift,
+        "guidance": args.guidance,
+        "background": args.background,
+        "sample_steps": args.sample_steps,
+    }
     if args.quick:
         return Settings(steps=40, clips=40, held_out=4, **common), [0]
     if args.short:
         return Settings(steps=args.steps or 100, clips=100, held_out=16, **common), list(range(args.seeds))
-    return (Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, **common),
-            list(range(args.seeds)))
+    return (
+        Settings(steps=args.steps or Settings.steps, clips=args.clips, held_out=args.held_out, **common),
+        list(range(args.seeds)),
+    )
 
 
 def ratio_interval(errors: np.ndarray, still: np.ndarray, resamples: int = 2000) -> tuple[float, float]:
@@ -361,22 +408,27 @@ def ratio_interval(errors: np.ndarray, still: np.ndarray, resamples: int = 2000)
 def table(results: dict[str, list[np.ndarray]], still: np.ndarray) -> list[str]:
     """Mean +- spread over seeds per row, each row's error against both baselines, and what the error is made of."""
     no_pose = np.mean([r[0] for r in results["no pose"]])
-    lines = [f"{'model':<36} {'pose err px':>15} {'/ still':>7} {'/ no pose':>9} {'lost':>5} {'found px':>8} "
-             f"{'PSNR':>7} {'SSIM':>7} {'L1':>8}",
-             f"{'(first frame held still)':<36} {still[0]:>15.2f} {1:>7.2f} {still[0] / no_pose:>9.2f} "
-             f"{still[4]:>5.0%} {still[5]:>8.2f} {still[1]:>7.2f} {still[2]:>7.4f} {still[3]:>8.4f}"]
+    lines = [
+        f"{'model':<36} {'pose err px':>15} {'/ still':>7} {'/ no pose':>9} {'lost':>5} {'found px':>8} "
+        f"{'PSNR':>7} {'SSIM':>7} {'L1':>8}",
+        f"{'(first frame held still)':<36} {still[0]:>15.2f} {1:>7.2f} {still[0] / no_pose:>9.2f} "
+        f"{still[4]:>5.0%} {still[5]:>8.2f} {still[1]:>7.2f} {still[2]:>7.4f} {still[3]:>8.4f}",
+    ]
     for mode in MODES:
         rows = np.array(results[mode])  # (seeds, 6)
         mean = rows.mean(0)
         spread = rows[:, 0].std(ddof=1) if len(rows) > 1 else 0.0
-        lines.append(f"{NAMES[mode]:<36} {mean[0]:>8.2f} +- {spread:<4.2f} {mean[0] / still[0]:>7.2f} "
-                     f"{mean[0] / no_pose:>9.2f} {mean[4]:>5.0%} {mean[5]:>8.2f} {mean[1]:>7.2f} {mean[2]:>7.4f} "
-                     f"{mean[3]:>8.4f}")
+        lines.append(
+            f"{NAMES[mode]:<36} {mean[0]:>8.2f} +- {spread:<4.2f} {mean[0] / still[0]:>7.2f} "
+            f"{mean[0] / no_pose:>9.2f} {mean[4]:>5.0%} {mean[5]:>8.2f} {mean[1]:>7.2f} {mean[2]:>7.4f} "
+            f"{mean[3]:>8.4f}"
+        )
     return lines
 
 
-def train_and_score(train_clips: list[Clip], test_clips: list[Clip], mode: str, seed: int, settings: Settings,
-                    device: str, threads: int) -> tuple[tuple[np.ndarray, np.ndarray], float, list[np.ndarray]]:
+def train_and_score(
+    train_clips: list[Clip], test_clips: list[Clip], mode: str, seed: int, settings: Settings, device: str, threads: int
+) -> tuple[tuple[np.ndarray, np.ndarray], float, list[np.ndarray]]:
     """One training and its scores on the held-out clips, in a worker process: (scores, seconds, generated clips)."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -387,8 +439,10 @@ def train_and_score(train_clips: list[Clip], test_clips: list[Clip], mode: str, 
 
 def write_sheet(path: Path, outputs: list[np.ndarray], clips: list[Clip]) -> None:
     """A contact sheet of the first 8 held-out clips: each clip's frames above the generated ones, 2x nearest."""
-    rows = [np.concatenate([np.concatenate(list(c.video), 1), np.concatenate(list(o), 1)], 0)
-            for o, c in zip(outputs[:8], clips[:8], strict=True)]
+    rows = [
+        np.concatenate([np.concatenate(list(c.video), 1), np.concatenate(list(o), 1)], 0)
+        for o, c in zip(outputs[:8], clips[:8], strict=True)
+    ]
     sheet = np.concatenate(rows, 0).repeat(2, 0).repeat(2, 1)
     atomic_write_bytes(path, cv2.imencode(".png", sheet[..., ::-1])[1].tobytes())
 
@@ -408,12 +462,20 @@ def main() -> None:
     parser.add_argument("--shift", type=float, default=Settings.shift, help="sigma shift, training and sampling")
     parser.add_argument("--guidance", type=float, default=Settings.guidance, help="pose guidance scale")
     parser.add_argument("--sample-steps", type=int, default=Settings.sample_steps)
-    parser.add_argument("--background", choices=("blobs", "flat"), default=Settings.background,
-                        help="the still background: smooth colour blobs, or one flat colour (tried: worse)")
+    parser.add_argument(
+        "--background",
+        choices=("blobs", "flat"),
+        default=Settings.background,
+        help="the still background: smooth colour blobs, or one flat colour (tried: worse)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (the measured default) or cuda")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per training (1: see the docstring)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="trainings run at once, each in its own process (default: 2, or 1 on one core)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="trainings run at once, each in its own process (default: 2, or 1 on one core)",
+    )
     parser.add_argument("--sheet", type=Path, help="write a contact sheet of PTCM's first-seed samples (PNG)")
     parser.add_argument("--modes", default=",".join(MODES), help="rows to train (development; the table needs all)")
     args = parser.parse_args()
@@ -424,14 +486,17 @@ def main() -> None:
     start = time.perf_counter()
     train_clips = [make_clip(rng, settings.background) for _ in range(settings.clips)]
     test_clips = [make_clip(rng, settings.background) for _ in range(settings.held_out)]
-    print(f"data: {settings.clips} training clips, {settings.held_out} held out, {SIZE}x{SIZE}x{FRAMES} -> latent "
-          f"{CHANNELS}x{LATENT_FRAMES}x{SIZE // SPATIAL}x{SIZE // SPATIAL} ({time.perf_counter() - start:.0f} s); "
-          f"{settings}; seeds {seeds}; device {args.device}")
+    print(
+        f"data: {settings.clips} training clips, {settings.held_out} held out, {SIZE}x{SIZE}x{FRAMES} -> latent "
+        f"{CHANNELS}x{LATENT_FRAMES}x{SIZE // SPATIAL}x{SIZE // SPATIAL} ({time.perf_counter() - start:.0f} s); "
+        f"{settings}; seeds {seeds}; device {args.device}"
+    )
     still, still_per_clip = scores([np.repeat(c.video[:1], FRAMES, 0) for c in test_clips], test_clips)
     results: dict[str, list[np.ndarray]] = {mode: [] for mode in MODES}
     runs = [(mode, seed) for seed in seeds for mode in args.modes.split(",")]
-    work = partial(train_and_score, train_clips, test_clips, settings=settings, device=args.device,
-                   threads=args.threads)
+    work = partial(
+        train_and_score, train_clips, test_clips, settings=settings, device=args.device, threads=args.threads
+    )
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(work, mode, seed): (mode, seed) for mode, seed in runs}
         done, per_clip = {}, {}
@@ -442,9 +507,11 @@ def main() -> None:
                 write_sheet(args.sheet, outputs, test_clips)
             done[mode, seed] = row
             per_clip[mode, seed] = errors
-            print(f"  seed {seed}, {mode}: {settings.steps} steps in {seconds:.0f} s; "
-                  f"pose error {row[0]:.2f} px (parts lost {row[4]:.0%}, found ones {row[5]:.2f} px off; "
-                  f"still frame {still[0]:.2f})")
+            print(
+                f"  seed {seed}, {mode}: {settings.steps} steps in {seconds:.0f} s; "
+                f"pose error {row[0]:.2f} px (parts lost {row[4]:.0%}, found ones {row[5]:.2f} px off; "
+                f"still frame {still[0]:.2f})"
+            )
     for mode, seed in runs:
         results[mode].append(done[mode, seed])
     print()
@@ -455,8 +522,9 @@ def main() -> None:
     print(f"total {time.perf_counter() - start:.0f} s")
     ptcm_per_clip = np.mean([per_clip["ptcm", seed] for seed in seeds], axis=0)
     low, high = ratio_interval(ptcm_per_clip, still_per_clip)
-    print(f"R's 95% interval over the {len(test_clips)} held-out clips (bootstrap; seeds averaged): "
-          f"{low:.3f}-{high:.3f}")
+    print(
+        f"R's 95% interval over the {len(test_clips)} held-out clips (bootstrap; seeds averaged): {low:.3f}-{high:.3f}"
+    )
     print(f"ratio {np.mean([r[0] for r in results['ptcm']]) / still[0]:.3f}")
 
 

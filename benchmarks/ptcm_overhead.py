@@ -47,16 +47,22 @@ def real_flops(width: int = 1280, height: int = 704, frames: int = 121) -> dict[
     grid = ((frames - 1) // 4 + 1, height // 32, width // 32)
     tokens, first = grid[0] * grid[1] * grid[2], grid[1] * grid[2]
     args = (tokens, first, dim, c["ffn_dim"], 512)
-    return {name: c["num_layers"] * block_flops(*args, ptcm=p, measure=m) / 1e12
-            for name, p, m in (("base", False, False), ("ptcm", True, False), ("ptcm+matching", True, True))}
+    return {
+        name: c["num_layers"] * block_flops(*args, ptcm=p, measure=m) / 1e12
+        for name, p, m in (("base", False, False), ("ptcm", True, False), ("ptcm+matching", True, True))
+    }
 
 
 def time_forward(layers: int, dim: int, grid: tuple[int, int, int], repeats: int) -> dict[str, float]:
     """Median seconds of a batch-2 forward at a reduced config, PTCM off / on / on while matching."""
     torch.manual_seed(0)
     heads = dim // 128
-    config = {**WAN22_TI2V_5B_CONFIG, "num_attention_heads": heads, "num_layers": layers,
-              "ffn_dim": dim * 14336 // 3072}
+    config = {
+        **WAN22_TI2V_5B_CONFIG,
+        "num_attention_heads": heads,
+        "num_layers": layers,
+        "ffn_dim": dim * 14336 // 3072,
+    }
     model = PoseAnythingTransformer3DModel(**config).eval()
     for module in model.ptcm_modules:
         torch.nn.init.normal_(module.to_out.weight, std=0.02)
@@ -86,8 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--dim", type=int, default=768, help="a multiple of 128 (heads of 128)")
-    p.add_argument("--grid", type=int, nargs=3, default=(7, 11, 20), metavar=("F", "H", "W"),
-                   help="token grid (latent frames, rows, columns)")
+    p.add_argument(
+        "--grid",
+        type=int,
+        nargs=3,
+        default=(7, 11, 20),
+        metavar=("F", "H", "W"),
+        help="token grid (latent frames, rows, columns)",
+    )
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
     torch.set_num_threads(torch.get_num_threads())
@@ -96,14 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in flops.items():
         print(f"  {name:14} {value:8.1f} TFLOP   x{value / flops['base']:.3f}")
     grid = tuple(args.grid)
-    print(f"CPU time of one forward, batch 2: {args.layers} blocks, dim {args.dim}, token grid {grid} "
-          f"({grid[0] * grid[1] * grid[2]} tokens), {torch.get_num_threads()} threads:")
+    print(
+        f"CPU time of one forward, batch 2: {args.layers} blocks, dim {args.dim}, token grid {grid} "
+        f"({grid[0] * grid[1] * grid[2]} tokens), {torch.get_num_threads()} threads:"
+    )
     times = time_forward(args.layers, args.dim, grid, args.repeats)
     for name, value in times.items():
         print(f"  {name:14} {value:8.3f} s   x{value / times['base']:.3f}")
     ratio = times["ptcm"] / times["base"]
-    print(f"PTCM adds {100 * (ratio - 1):.1f}% measured, {100 * (flops['ptcm'] / flops['base'] - 1):.1f}% in FLOPs "
-          f"; while matching (first K steps) {100 * (times['ptcm+matching'] / times['base'] - 1):.1f}%")
+    print(
+        f"PTCM adds {100 * (ratio - 1):.1f}% measured, {100 * (flops['ptcm'] / flops['base'] - 1):.1f}% in FLOPs "
+        f"; while matching (first K steps) {100 * (times['ptcm+matching'] / times['base'] - 1):.1f}%"
+    )
     return 0
 
 

@@ -75,13 +75,16 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, help="write the astronaut's wave, before and after, here")
     args = parser.parse_args()
     old = renderer_of(args.ref)
-    print(f"{'picture':>12} {'ours s':>7} {args.ref + ' s':>8} {'ratio':>6} {'grain ours':>10} "
-          f"{'grain ' + args.ref:>11}")
+    print(
+        f"{'picture':>12} {'ours s':>7} {args.ref + ' s':>8} {'ratio':>6} {'grain ours':>10} {'grain ' + args.ref:>11}"
+    )
     for name, rgb, mask in pictures():
         ours_s, ours = timed(puppet.fill_background, rgb, mask)
         old_s, theirs = timed(old_fill(old), rgb, mask)
-        print(f"{name:>12} {ours_s:>7.2f} {old_s:>8.2f} {ours_s / old_s:>5.2f}x {grain(ours, mask):>10.2f} "
-              f"{grain(theirs, mask):>11.2f}")
+        print(
+            f"{name:>12} {ours_s:>7.2f} {old_s:>8.2f} {ours_s / old_s:>5.2f}x {grain(ours, mask):>10.2f} "
+            f"{grain(theirs, mask):>11.2f}"
+        )
     if args.sheet:
         scene = puppet_scenes.astronaut(9)
         rows = [sheet(render_scene(module, scene), columns=9, width=200) for module in (old, puppet)]

@@ -37,18 +37,21 @@ def renderer_of(ref: str):
 
     Before the renderer became a package it was one file, rendering/puppet.py; either is read from git."""
     package = "poseanything_studio/rendering/puppet"
-    listed = subprocess.run(["git", "ls-tree", "--name-only", ref, f"{package}/"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", ref, f"{package}/"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split()
     folder = Path(tempfile.mkdtemp()) / "puppet_ref"
     folder.mkdir()
     for file in [f for f in listed if f.endswith(".py")] or [f"{package}.py"]:
-        source = subprocess.run(["git", "show", f"{ref}:{file}"], cwd=ROOT, check=True, capture_output=True,
-                                text=True).stdout
+        source = subprocess.run(
+            ["git", "show", f"{ref}:{file}"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
         (folder / Path(file).name).write_text(source)
     name = "poseanything_studio.rendering._puppet_" + ref.replace("/", "_").replace("-", "_")
     if listed:  # a package: its modules import each other relatively
-        spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
-                                                      submodule_search_locations=[str(folder)])
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
     else:
         spec = importlib.util.spec_from_file_location(name, folder / "puppet.py")
     module = importlib.util.module_from_spec(spec)
@@ -68,7 +71,7 @@ def sheet(frames: list[np.ndarray], columns: int = 3, width: int = 360, numbers:
         r, c = divmod(k, columns)
         small = cv2.resize(frame, (width, th), interpolation=cv2.INTER_AREA)
         cv2.putText(small, str(numbers[k]), (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
-        out[4 + r * (th + 4): 4 + r * (th + 4) + th, 4 + c * (width + 4): 4 + c * (width + 4) + width] = small
+        out[4 + r * (th + 4) : 4 + r * (th + 4) + th, 4 + c * (width + 4) : 4 + c * (width + 4) + width] = small
     return out
 
 

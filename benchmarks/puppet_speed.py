@@ -81,13 +81,17 @@ def against_ref(ref: str, project) -> None:
     for name in ("drawn_child", "astronaut"):
         scene = puppet_scenes.SCENES[name](FRAMES)
         cases.append((name, scene.rgba, scene.mask, scene.rig, scene.rest_xy, scene.poses))
-    print(f"{'case':>20} {'build s':>8} {ref + ' build s':>13} {'49 frames s':>12} {ref + ' frames s':>14} "
-          f"{'total ratio':>11}")
+    print(
+        f"{'case':>20} {'build s':>8} {ref + ' build s':>13} {'49 frames s':>12} {ref + ' frames s':>14} "
+        f"{'total ratio':>11}"
+    )
     for label, *case in cases:
         build, frames = build_and_frames(puppet, *case)
         old_build, old_frames = build_and_frames(old, *case)
-        print(f"{label:>20} {build:>8.2f} {old_build:>13.2f} {frames:>12.2f} {old_frames:>14.2f} "
-              f"{(build + frames) / (old_build + old_frames):>10.2f}x")
+        print(
+            f"{label:>20} {build:>8.2f} {old_build:>13.2f} {frames:>12.2f} {old_frames:>14.2f} "
+            f"{(build + frames) / (old_build + old_frames):>10.2f}x"
+        )
     print()
 
 
@@ -95,9 +99,23 @@ def cli_seconds(project: Path, size: tuple[int, int]) -> float:
     """Wall time of `poseanything-studio render` for FRAMES frames, start-up and encoding included."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "poseanything_studio", "render", str(project), "-o",
-                        f"{tmp}/out.mp4", "--frames", str(FRAMES), "--size", f"{size[0]}x{size[1]}"],
-                       check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "poseanything_studio",
+                "render",
+                str(project),
+                "-o",
+                f"{tmp}/out.mp4",
+                "--frames",
+                str(FRAMES),
+                "--size",
+                f"{size[0]}x{size[1]}",
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         return time.perf_counter() - start
 
 
@@ -119,8 +137,10 @@ def main() -> None:
         ours(job, mesh)  # warm caches
         mine, theirs = ours(job, mesh), baseline(job, mesh, args.baseline_frames)
         rows.append((size, mine, theirs))
-        print(f"{size[0]:>5}x{size[1]:<4} {len(mesh.triangles):>9} {1 / mine:>9.1f} {1 / theirs:>11.2f} "
-              f"{theirs / mine:>6.0f}x")
+        print(
+            f"{size[0]:>5}x{size[1]:<4} {len(mesh.triangles):>9} {1 / mine:>9.1f} {1 / theirs:>11.2f} "
+            f"{theirs / mine:>6.0f}x"
+        )
     print()
     print(f"{'size':>10} {'CLI render s':>12} {'skimage warp s':>14} {'ratio':>7}")
     for size, _, theirs in rows:

@@ -30,10 +30,24 @@ from poseanything_studio.core.templates import fitted, load_templates, placed, t
 
 # template joint -> the drawing's joint at the same place
 MATCHES = {
-    "drawn child": {"hand_l": "l_hand", "hand_r": "r_hand", "foot_l": "l_foot", "foot_r": "r_foot",
-                    "elbow_l": "l_elbow", "elbow_r": "r_elbow", "knee_l": "l_knee", "knee_r": "r_knee"},
-    "four legs": {"front_l_paw": "fl_foot", "back_l_paw": "bl_foot", "front_l_knee": "fl_knee",
-                  "back_l_knee": "bl_knee", "tail3": "tail", "nose": "head"},
+    "drawn child": {
+        "hand_l": "l_hand",
+        "hand_r": "r_hand",
+        "foot_l": "l_foot",
+        "foot_r": "r_foot",
+        "elbow_l": "l_elbow",
+        "elbow_r": "r_elbow",
+        "knee_l": "l_knee",
+        "knee_r": "r_knee",
+    },
+    "four legs": {
+        "front_l_paw": "fl_foot",
+        "back_l_paw": "bl_foot",
+        "front_l_knee": "fl_knee",
+        "back_l_knee": "bl_knee",
+        "tail3": "tail",
+        "nose": "head",
+    },
 }
 
 
@@ -67,12 +81,17 @@ def main() -> None:
         fit = fitted(templates[key], size, mask)
         seconds = time.perf_counter() - start
         n = len(fit.joints)
-        off = (f"{error(box, drawn, MATCHES[name]):6.1f}/{error(fit, drawn, MATCHES[name]):<6.1f}"
-               if drawn is not None else "-")
+        off = (
+            f"{error(box, drawn, MATCHES[name]):6.1f}/{error(fit, drawn, MATCHES[name]):<6.1f}"
+            if drawn is not None
+            else "-"
+        )
         auto = skeleton_from_mask(mask)
         degree = [len(auto.neighbours(j)) for j in auto.joint_ids]
-        print(f"{name:12s} {key:10s} {inside(box, mask):>7d}/{inside(fit, mask)} of {n:<3d} {off:>15s} {seconds:6.2f}"
-              f"   {len(auto.joints)} joints, {degree.count(1)} ends, {sum(d >= 3 for d in degree)} junctions")
+        print(
+            f"{name:12s} {key:10s} {inside(box, mask):>7d}/{inside(fit, mask)} of {n:<3d} {off:>15s} {seconds:6.2f}"
+            f"   {len(auto.joints)} joints, {degree.count(1)} ends, {sum(d >= 3 for d in degree)} junctions"
+        )
 
 
 if __name__ == "__main__":

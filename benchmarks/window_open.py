@@ -50,11 +50,11 @@ window.close()
 
 def one_run(project: Path) -> dict:
     """Start a fresh interpreter that opens the window; wall time from spawn to the window painted."""
-    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"),
-           "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen"), "PYTHONPATH": str(ROOT)}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(project)], stdout=subprocess.PIPE, text=True, env=env,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(project)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
     line = proc.stdout.readline()
     shown = time.perf_counter() - start
     proc.wait()
@@ -75,12 +75,19 @@ def large_projects(example: Path, folder: Path) -> dict[str, Path]:
     w, h = 832, 480
     cols = 25
     rows = MAX_JOINTS / cols
-    joints = [{"id": f"j{i}", "xy": [40 + (i % cols) * (w - 80) / cols, 40 + (i // cols) * (h - 80) / rows]}
-              for i in range(MAX_JOINTS)]
+    joints = [
+        {"id": f"j{i}", "xy": [40 + (i % cols) * (w - 80) / cols, 40 + (i // cols) * (h - 80) / rows]}
+        for i in range(MAX_JOINTS)
+    ]
     bones = [{"id": f"b{i}", "a": f"j{i}", "b": f"j{i + 1}"} for i in range(MAX_JOINTS - 1)]
     bones += [{"id": f"c{i}", "a": f"j{i}", "b": f"j{i + cols}"} for i in range(MAX_JOINTS - cols)]
-    tracks = {j["id"]: [{"frame": f, "xy": [j["xy"][0] + (f % 8) - 4, j["xy"][1]], "interp": "smooth"}
-                        for f in range(0, data.get("frames", 49), 4)] for j in joints}
+    tracks = {
+        j["id"]: [
+            {"frame": f, "xy": [j["xy"][0] + (f % 8) - 4, j["xy"][1]], "interp": "smooth"}
+            for f in range(0, data.get("frames", 49), 4)
+        ]
+        for j in joints
+    }
     out = {}
     out["rig"] = folder / f"rig{MAX_JOINTS}.pasproj"
     out["rig"].write_text(json.dumps({**data, "rig": {"joints": joints, "bones": bones}, "tracks": tracks}))
@@ -92,8 +99,10 @@ def large_projects(example: Path, folder: Path) -> dict[str, Path]:
 
 def _report(name: str, runs: list[dict], baseline: dict | None = None) -> dict:
     median = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "preview_s")}
-    line = (f"{name}: median {median['wall_s']:.3f} s to the painted window, "
-            f"{median['preview_s']:.3f} s (in process) to the first puppet preview")
+    line = (
+        f"{name}: median {median['wall_s']:.3f} s to the painted window, "
+        f"{median['preview_s']:.3f} s (in process) to the first puppet preview"
+    )
     if baseline:
         ratios = [median[k] / baseline[k] for k in ("wall_s", "preview_s")]
         line += f"; {ratios[0]:.2f} x and {ratios[1]:.2f} x the small example"
@@ -112,11 +121,15 @@ def main() -> int:
     runs = [one_run(project) for _ in range(args.runs)]
     print(f"window open on {project.name} ({os.environ.get('QT_QPA_PLATFORM', 'offscreen')} platform):")
     for i, r in enumerate(runs):
-        print(f"  run {i + 1}: {r['wall_s']:.3f} s from process start to painted window "
-              f"({r['in_process_s']:.3f} s after the interpreter was up), torch imported: {r['torch']}")
+        print(
+            f"  run {i + 1}: {r['wall_s']:.3f} s from process start to painted window "
+            f"({r['in_process_s']:.3f} s after the interpreter was up), torch imported: {r['torch']}"
+        )
     median = statistics.median(r["wall_s"] for r in runs)
-    print(f"median {median:.3f} s = {median / BUDGET_S:.2f} x the {BUDGET_S:.0f} s budget; "
-          f"torch imported in any run: {any(r['torch'] or r['model'] for r in runs)}")
+    print(
+        f"median {median:.3f} s = {median / BUDGET_S:.2f} x the {BUDGET_S:.0f} s budget; "
+        f"torch imported in any run: {any(r['torch'] or r['model'] for r in runs)}"
+    )
     ok = median < BUDGET_S and not any(r["torch"] for r in runs)
     if args.large:
         import tempfile

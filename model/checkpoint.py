@@ -24,8 +24,11 @@ LORA_PREFIX = "lora."
 
 def checkpoint_state_dict(model: PoseAnythingTransformer3DModel) -> dict[str, torch.Tensor]:
     """The tensors we add: the widened patch embedding and PTCM (and LoRA under `lora.`)."""
-    state = {k: v for k, v in model.state_dict().items()
-             if (k.startswith("patch_embedding.") or ".ptcm." in k) and "lora_" not in k}
+    state = {
+        k: v
+        for k, v in model.state_dict().items()
+        if (k.startswith("patch_embedding.") or ".ptcm." in k) and "lora_" not in k
+    }
     state = {k.replace(".base_layer.", "."): v for k, v in state.items()}
     if getattr(model, "peft_config", None):
         from peft.utils import get_peft_model_state_dict
@@ -40,12 +43,17 @@ def save_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> 
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ModelError(f"{path}: a PoseAnything checkpoint is a .safetensors file")
-    metadata = {"format": FORMAT, "version": "1", "pose_channels": str(model.config.pose_channels),
-                "ptcm": str(bool(model.ptcm_modules)).lower()}
+    metadata = {
+        "format": FORMAT,
+        "version": "1",
+        "pose_channels": str(model.config.pose_channels),
+        "ptcm": str(bool(model.ptcm_modules)).lower(),
+    }
     if getattr(model, "peft_config", None):
         config = model.peft_config[_adapter(model)]
-        metadata["lora"] = json.dumps({"r": config.r, "lora_alpha": config.lora_alpha,
-                                       "target_modules": sorted(config.target_modules)})
+        metadata["lora"] = json.dumps(
+            {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": sorted(config.target_modules)}
+        )
     state = {k: v.detach().contiguous().cpu() for k, v in checkpoint_state_dict(model).items()}
     from poseanything_studio.core.fileio import atomic_path
 
@@ -73,8 +81,10 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         from .release import is_release_checkpoint
 
         if is_release_checkpoint(path):
-            raise ModelError(f"{path}: this is the official release's DiT, not one of our delta checkpoints; the "
-                             f"pipeline loads it as --checkpoint (model.release.load_release_transformer)")
+            raise ModelError(
+                f"{path}: this is the official release's DiT, not one of our delta checkpoints; the "
+                f"pipeline loads it as --checkpoint (model.release.load_release_transformer)"
+            )
         raise ModelError(f"{path}: not a PoseAnything checkpoint (metadata format is {metadata.get('format')!r})")
     return state, metadata
 
@@ -84,7 +94,7 @@ def load_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> 
     state, metadata = read_checkpoint(path)
     if "lora" in metadata and not getattr(model, "peft_config", None):
         _add_lora(model, check_lora_metadata(metadata["lora"], path), path)
-    lora = {k[len(LORA_PREFIX):]: v for k, v in state.items() if k.startswith(LORA_PREFIX)}
+    lora = {k[len(LORA_PREFIX) :]: v for k, v in state.items() if k.startswith(LORA_PREFIX)}
     ours = {k: v for k, v in state.items() if not k.startswith(LORA_PREFIX)}
     expected = {k: tuple(v.shape) for k, v in checkpoint_state_dict(model).items() if not k.startswith(LORA_PREFIX)}
     check_state_dict(ours, expected, path)
@@ -105,8 +115,9 @@ def load_checkpoint(model: PoseAnythingTransformer3DModel, path: str | Path) -> 
         try:
             result = set_peft_model_state_dict(model, lora, adapter_name=_adapter(model))
         except RuntimeError as err:  # torch's "size mismatch for ...": the first line names the tensor
-            raise ModelError(f"{path}: a LoRA tensor does not fit this model ({str(err).splitlines()[-1].strip()})") \
-                from None
+            raise ModelError(
+                f"{path}: a LoRA tensor does not fit this model ({str(err).splitlines()[-1].strip()})"
+            ) from None
         if getattr(result, "unexpected_keys", None):
             raise ModelError(f"{path}: LoRA tensor {result.unexpected_keys[0]} does not fit this model")
 
@@ -123,8 +134,10 @@ def _add_lora(model: PoseAnythingTransformer3DModel, settings: dict, path: str |
             model.add_adapter(LoraConfig(**settings))
     except ValueError as err:  # peft's NoMatchingPeftModuleError is one
         targets = ", ".join(settings["target_modules"])[:120]
-        raise ModelError(f"{path}: metadata lora.target_modules ({targets}) names no module of this model "
-                         f"({' '.join(str(err).split())[:160]})") from None
+        raise ModelError(
+            f"{path}: metadata lora.target_modules ({targets}) names no module of this model "
+            f"({' '.join(str(err).split())[:160]})"
+        ) from None
 
 
 def _base_layer(name: str) -> str:

@@ -41,25 +41,71 @@ from .errors import ModelError
 # 40x128 heads, ffn 13824; umT5-XXL: d_model 4096, 24 layers, vocab 256,384) with headroom; a value past one of
 # these is a broken or hostile file, refused before a single tensor is allocated.
 CONFIG_BOUNDS: dict[str, dict[str, int]] = {
-    "transformer": {"num_layers": 64, "num_attention_heads": 128, "attention_head_dim": 512, "in_channels": 512,
-                    "out_channels": 512, "text_dim": 16384, "freq_dim": 4096, "ffn_dim": 65536,
-                    "rope_max_seq_len": 65536, "image_dim": 16384, "pos_embed_seq_len": 1 << 20},
-    "vae": {"base_dim": 1024, "decoder_base_dim": 1024, "z_dim": 512, "num_res_blocks": 16, "in_channels": 64,
-            "out_channels": 64, "patch_size": 16, "scale_factor_spatial": 64, "scale_factor_temporal": 16},
-    "text_encoder": {"d_model": 16384, "d_kv": 1024, "d_ff": 65536, "num_layers": 128, "num_decoder_layers": 128,
-                     "num_heads": 256, "vocab_size": 1_000_000, "relative_attention_num_buckets": 4096,
-                     "relative_attention_max_distance": 65536},
+    "transformer": {
+        "num_layers": 64,
+        "num_attention_heads": 128,
+        "attention_head_dim": 512,
+        "in_channels": 512,
+        "out_channels": 512,
+        "text_dim": 16384,
+        "freq_dim": 4096,
+        "ffn_dim": 65536,
+        "rope_max_seq_len": 65536,
+        "image_dim": 16384,
+        "pos_embed_seq_len": 1 << 20,
+    },
+    "vae": {
+        "base_dim": 1024,
+        "decoder_base_dim": 1024,
+        "z_dim": 512,
+        "num_res_blocks": 16,
+        "in_channels": 64,
+        "out_channels": 64,
+        "patch_size": 16,
+        "scale_factor_spatial": 64,
+        "scale_factor_temporal": 16,
+    },
+    "text_encoder": {
+        "d_model": 16384,
+        "d_kv": 1024,
+        "d_ff": 65536,
+        "num_layers": 128,
+        "num_decoder_layers": 128,
+        "num_heads": 256,
+        "vocab_size": 1_000_000,
+        "relative_attention_num_buckets": 4096,
+        "relative_attention_max_distance": 65536,
+    },
 }
 MAX_LIST_ITEMS = 16  # e.g. the VAE's dim_mult
 MAX_CONFIG_LIST = 4096  # any list in a config
 MAX_PARAMETERS = 40_000_000_000  # of one component, counted on the meta device before loading
 BASE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 CHECKPOINT_DTYPES = (torch.float32, torch.bfloat16)  # what save_checkpoint writes
-_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-                       "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
-                       "U8": torch.uint8, "BOOL": torch.bool}
-_SAFETENSORS_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                         "BOOL": 1}
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+_SAFETENSORS_ITEMSIZE = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+}
 _FINITE_CHUNK = 1 << 24  # elements checked at a time
 MAX_UNUSED_BYTES = 1 << 20  # tensors a weights file holds beyond the model's: loaders read them too, so bounded
 # The scheduler config's sizes: num_train_timesteps sizes its tables (1e9 of them cost 4.3 GB).
@@ -106,8 +152,9 @@ def _check_size(value: Any, bound: int, where: str, what: str = "the Wan2.2 layo
         raise ModelError(f"{where} is {shown}; {what} allows whole numbers from 1 to {bound}")
 
 
-def expected_tensors(model_class, config: Mapping[str, Any],
-                     source: str | Path) -> tuple[dict[str, tuple[int, ...]], list[set[str]]]:
+def expected_tensors(
+    model_class, config: Mapping[str, Any], source: str | Path
+) -> tuple[dict[str, tuple[int, ...]], list[set[str]]]:
     """Name -> shape of every tensor in the state dict of `model_class(config)`, built on the meta device.
 
     Also the groups of names that share one tensor (umT5's tied embedding): a file needs one name of each.
@@ -120,8 +167,10 @@ def expected_tensors(model_class, config: Mapping[str, Any],
             else:  # transformers: a config object
                 model = model_class(model_class.config_class(**config))
     except Exception as err:  # a value the class itself rejects (a wrong type, an unknown option)
-        raise ModelError(f"{source}: the config does not make a {model_class.__name__} "
-                         f"({str(err).splitlines()[0][:160] if str(err) else type(err).__name__})") from None
+        raise ModelError(
+            f"{source}: the config does not make a {model_class.__name__} "
+            f"({str(err).splitlines()[0][:160] if str(err) else type(err).__name__})"
+        ) from None
     count = sum(p.numel() for p in model.parameters())
     if count > MAX_PARAMETERS:
         raise ModelError(f"{source}: the config makes {count:,} parameters, more than any Wan2.2 part")
@@ -161,8 +210,9 @@ def header_entries(file: Path) -> dict[str, HeaderEntry]:
             f.seek(0, 2)
             data_bytes = f.tell() - 8 - size
     except (OSError, ValueError, RecursionError) as err:
-        raise ModelError(f"{file}: not a readable .safetensors file ({getattr(err, 'strerror', None) or err})") \
-            from None
+        raise ModelError(
+            f"{file}: not a readable .safetensors file ({getattr(err, 'strerror', None) or err})"
+        ) from None
     if not isinstance(header, dict):
         raise ModelError(f"{file}: not a readable .safetensors file (header is not an object)")
     found: dict[str, HeaderEntry] = {}
@@ -209,16 +259,19 @@ def weight_files(folder: Path, name: str) -> list[Path]:
     return [folder / s for s in shards]
 
 
-def check_weight_files(files: list[Path], expected: tuple[dict, list], source: str | Path,
-                       dtypes: tuple = BASE_DTYPES) -> None:
+def check_weight_files(
+    files: list[Path], expected: tuple[dict, list], source: str | Path, dtypes: tuple = BASE_DTYPES
+) -> None:
     """The headers of `files` hold every expected tensor, at its shape, in a float dtype; else a ModelError."""
     shapes, tied = expected
     found = _header_tensors(files, source)
     unused = sorted((n for n in found if n not in shapes), key=lambda n: -found[n].nbytes)
     if sum(found[n].nbytes for n in unused) > MAX_UNUSED_BYTES:
         entry = found[unused[0]]
-        raise ModelError(f"{entry.file}: tensor {unused[0]} ({entry.nbytes:,} bytes) is not part of the model "
-                         f"({len(unused)} such tensors); refused before loading, since a loader would read them")
+        raise ModelError(
+            f"{entry.file}: tensor {unused[0]} ({entry.nbytes:,} bytes) is not part of the model "
+            f"({len(unused)} such tensors); refused before loading, since a loader would read them"
+        )
     aliases = {name: group for group in tied for name in group}
     for name, shape in shapes.items():
         present = [n for n in aliases.get(name, {name}) if n in found]
@@ -228,26 +281,36 @@ def check_weight_files(files: list[Path], expected: tuple[dict, list], source: s
         if got != shape:
             raise ModelError(f"{source}: tensor {present[0]} has shape {got}, the config needs {shape}")
         if _SAFETENSORS_DTYPES.get(dtype) not in dtypes:
-            raise ModelError(f"{source}: tensor {present[0]} is {dtype}; weights must be "
-                             f"{' or '.join(str(d).removeprefix('torch.') for d in dtypes)}")
+            raise ModelError(
+                f"{source}: tensor {present[0]} is {dtype}; weights must be "
+                f"{' or '.join(str(d).removeprefix('torch.') for d in dtypes)}"
+            )
 
 
-def check_state_dict(state: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]], source: str | Path,
-                     dtypes: tuple = CHECKPOINT_DTYPES) -> None:
+def check_state_dict(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, tuple[int, ...]],
+    source: str | Path,
+    dtypes: tuple = CHECKPOINT_DTYPES,
+) -> None:
     """`state` holds exactly the expected tensors, at their shapes, in an allowed dtype, all finite."""
     for name, shape in expected.items():
         if name not in state:
             raise ModelError(f"{source}: tensor {name} is missing (checkpoint for another model?)")
         if tuple(state[name].shape) != tuple(shape):
-            raise ModelError(f"{source}: tensor {name} has shape {tuple(state[name].shape)}, this model needs "
-                             f"{tuple(shape)} (checkpoint for another model size?)")
+            raise ModelError(
+                f"{source}: tensor {name} has shape {tuple(state[name].shape)}, this model needs "
+                f"{tuple(shape)} (checkpoint for another model size?)"
+            )
     unknown = sorted(set(state) - set(expected))
     if unknown:
         raise ModelError(f"{source}: tensor {unknown[0]} is not part of this model ({len(unknown)} unknown)")
     for name, tensor in state.items():
         if tensor.dtype not in dtypes:
-            raise ModelError(f"{source}: tensor {name} is {str(tensor.dtype).removeprefix('torch.')}; a checkpoint "
-                             f"holds {' or '.join(str(d).removeprefix('torch.') for d in dtypes)}")
+            raise ModelError(
+                f"{source}: tensor {name} is {str(tensor.dtype).removeprefix('torch.')}; a checkpoint "
+                f"holds {' or '.join(str(d).removeprefix('torch.') for d in dtypes)}"
+            )
     check_finite(state.items(), source)
 
 
@@ -259,7 +322,7 @@ def check_finite(named_tensors: Iterable[tuple[str, torch.Tensor]], source: str 
                 continue
             flat = tensor.detach().reshape(-1)
             for start in range(0, flat.numel(), _FINITE_CHUNK):
-                if not bool(torch.isfinite(flat[start:start + _FINITE_CHUNK]).all()):
+                if not bool(torch.isfinite(flat[start : start + _FINITE_CHUNK]).all()):
                     raise ModelError(f"{source}: tensor {name} holds NaN or infinite values (a damaged file?)")
 
 
@@ -276,16 +339,27 @@ def check_lora_metadata(text: Any, source: str | Path) -> dict[str, Any]:
         raise ModelError(f"{source}: metadata lora.r must be a whole number from 1 to 4096")
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) or alpha <= 0:
         raise ModelError(f"{source}: metadata lora.lora_alpha must be a number > 0")
-    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and 0 < len(t) <= 200
-                                                               for t in targets):
+    if (
+        not isinstance(targets, list)
+        or not targets
+        or not all(isinstance(t, str) and 0 < len(t) <= 200 for t in targets)
+    ):
         raise ModelError(f"{source}: metadata lora.target_modules must be a list of module names")
     return {"r": r, "lora_alpha": alpha, "target_modules": targets}
 
 
-JSON_OBJECT_FILES = (MODEL_INDEX_NAME, "tokenizer/tokenizer.json", "tokenizer/tokenizer_config.json",
-                     "tokenizer/special_tokens_map.json", "tokenizer/added_tokens.json")
-COMPONENT_WEIGHTS = {"transformer": "diffusion_pytorch_model.safetensors", "vae": "diffusion_pytorch_model.safetensors",
-                     "text_encoder": "model.safetensors"}
+JSON_OBJECT_FILES = (
+    MODEL_INDEX_NAME,
+    "tokenizer/tokenizer.json",
+    "tokenizer/tokenizer_config.json",
+    "tokenizer/special_tokens_map.json",
+    "tokenizer/added_tokens.json",
+)
+COMPONENT_WEIGHTS = {
+    "transformer": "diffusion_pytorch_model.safetensors",
+    "vae": "diffusion_pytorch_model.safetensors",
+    "text_encoder": "model.safetensors",
+}
 
 
 def component_classes() -> dict[str, type]:

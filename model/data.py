@@ -117,13 +117,20 @@ def read_rig(path: Path, frames: int) -> tuple[Rig, np.ndarray]:
         raise DatasetError(str(err.located(str(path)))) from None
     positions = np.asarray(raw.get("positions", []), dtype=np.float64)
     if positions.ndim != 3 or positions.shape[1:] != (len(rig.joints), 2) or len(positions) < frames:
-        raise DatasetError(f"{path}: positions: needs at least {frames} frames of {len(rig.joints)} (x, y) "
-                           f"joints, got shape {positions.shape}")
+        raise DatasetError(
+            f"{path}: positions: needs at least {frames} frames of {len(rig.joints)} (x, y) "
+            f"joints, got shape {positions.shape}"
+        )
     return rig, positions[:frames]
 
 
-def clip_parts(first_frame: np.ndarray, first_mask: np.ndarray | None, rig: Rig, positions: np.ndarray,
-               rule: str = DEFAULT_PART_RULE) -> np.ndarray:
+def clip_parts(
+    first_frame: np.ndarray,
+    first_mask: np.ndarray | None,
+    rig: Rig,
+    positions: np.ndarray,
+    rule: str = DEFAULT_PART_RULE,
+) -> np.ndarray:
     """Part masks (F, B, H, W) bool as the renderer makes them, with frame 0 as the reference picture."""
     rgba = np.dstack([first_frame, np.full(first_frame.shape[:2], 255, np.uint8)])
     mask = subject_mask(rgba, rig, first_mask)
@@ -141,8 +148,10 @@ class ClipDataset(Dataset):
         self.num_frames, self.part_rule = num_frames, part_rule
         for entry in self.clips:
             if entry["frames"] < num_frames:
-                raise DatasetError(f"{self.root / 'manifest.jsonl'}: clip {entry['clip']!r} has {entry['frames']} "
-                                   f"frames, training needs {num_frames}")
+                raise DatasetError(
+                    f"{self.root / 'manifest.jsonl'}: clip {entry['clip']!r} has {entry['frames']} "
+                    f"frames, training needs {num_frames}"
+                )
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -160,13 +169,14 @@ class ClipDataset(Dataset):
         video = read_frames(self.root / entry["video"], self.num_frames)
         pose = read_frames(self.root / entry["pose"], self.num_frames)
         if len(video) < self.num_frames or video.shape != pose.shape:
-            raise DatasetError(f"{self.root / entry['video']}: {video.shape} frames, pose {pose.shape}; need "
-                               f"{self.num_frames} frames of the same size")
+            raise DatasetError(
+                f"{self.root / entry['video']}: {video.shape} frames, pose {pose.shape}; need "
+                f"{self.num_frames} frames of the same size"
+            )
         subject = read_masks(self.root / entry["masks"], self.num_frames) if entry.get("masks") else None
         if entry.get("rig"):
             rig, positions = read_rig(self.root / entry["rig"], self.num_frames)
             parts = clip_parts(video[0], None if subject is None else subject[0], rig, positions, self.part_rule)
         else:
             parts = np.zeros((self.num_frames, 0, *video.shape[1:3]), bool)
-        return {"clip": entry["clip"], "prompt": entry.get("prompt", ""), "video": video, "pose": pose,
-                "parts": parts}
+        return {"clip": entry["clip"], "prompt": entry.get("prompt", ""), "video": video, "pose": pose, "parts": parts}

@@ -72,8 +72,13 @@ class LpipsNet:
             key = re.sub(r"^lin(\d)\.model\.1\.", r"lin\1.", key)
             weights[key] = value
         needed = [f"features.{i}.{p}" for i, _, _ in ALEX_CONVS for p in ("weight", "bias")]
-        _require(weights, needed + [f"lin{k}.weight" for k in range(5)], paths, "--lpips-weights",
-                 "AlexNet features.N and LPIPS lin0-lin4 weights")
+        _require(
+            weights,
+            needed + [f"lin{k}.weight" for k in range(5)],
+            paths,
+            "--lpips-weights",
+            "AlexNet features.N and LPIPS lin0-lin4 weights",
+        )
         self.weights, self.batch = weights, batch
 
     def distance(self, a, b):
@@ -91,7 +96,7 @@ class LpipsNet:
                 x = F.max_pool2d(x, 3, 2)
             x = F.relu(F.conv2d(x, w[f"features.{i}.weight"], w[f"features.{i}.bias"], stride, pad))
             unit = x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)  # channel-normalised features
-            diff = (unit[: len(a)] - unit[len(a):]) ** 2  # (N, C, h, w)
+            diff = (unit[: len(a)] - unit[len(a) :]) ** 2  # (N, C, h, w)
             total += F.conv2d(diff, w[f"lin{k}.weight"]).mean((1, 2, 3))
         return total
 
@@ -102,15 +107,29 @@ class LpipsNet:
         out = []
         with torch.no_grad():
             for s in range(0, len(pred), self.batch):
-                a, b = (torch.from_numpy(np.ascontiguousarray(c[s:s + self.batch])).permute(0, 3, 1, 2).float()
-                        / 127.5 - 1 for c in (pred, truth))
+                a, b = (
+                    torch.from_numpy(np.ascontiguousarray(c[s : s + self.batch])).permute(0, 3, 1, 2).float() / 127.5
+                    - 1
+                    for c in (pred, truth)
+                )
                 out += self.distance(a, b).tolist()
         return out
 
 
 # -- FVD (I3D logits) --------------------------------------------------------------------------------------------
-I3D_MIXED = ("Mixed_3b", "Mixed_3c", "MaxPool3d_4a", "Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f",
-             "MaxPool3d_5a", "Mixed_5b", "Mixed_5c")
+I3D_MIXED = (
+    "Mixed_3b",
+    "Mixed_3c",
+    "MaxPool3d_4a",
+    "Mixed_4b",
+    "Mixed_4c",
+    "Mixed_4d",
+    "Mixed_4e",
+    "Mixed_4f",
+    "MaxPool3d_5a",
+    "Mixed_5b",
+    "Mixed_5c",
+)
 I3D_POOLS = {"MaxPool3d_4a": ((3, 3, 3), (2, 2, 2)), "MaxPool3d_5a": ((2, 2, 2), (2, 2, 2))}
 
 
@@ -131,8 +150,13 @@ class I3dNet:
 
     def __init__(self, paths: list[Path]):
         self.weights = load_weights(paths, "--i3d-weights")
-        _require(self.weights, ["Conv3d_1a_7x7.conv3d.weight", "Mixed_5c.b3b.bn.running_var", "logits.conv3d.bias"],
-                 paths, "--i3d-weights", "InceptionI3d keys such as Conv3d_1a_7x7.conv3d.weight")
+        _require(
+            self.weights,
+            ["Conv3d_1a_7x7.conv3d.weight", "Mixed_5c.b3b.bn.running_var", "logits.conv3d.bias"],
+            paths,
+            "--i3d-weights",
+            "InceptionI3d keys such as Conv3d_1a_7x7.conv3d.weight",
+        )
 
     def _unit(self, name: str, x, stride=(1, 1, 1), norm: bool = True):
         import torch.nn.functional as F
@@ -142,8 +166,15 @@ class I3dNet:
         x = F.conv3d(_same_pad(x, kernel, stride), w[f"{name}.conv3d.weight"], w.get(f"{name}.conv3d.bias"), stride)
         if not norm:
             return x
-        x = F.batch_norm(x, w[f"{name}.bn.running_mean"], w[f"{name}.bn.running_var"], w[f"{name}.bn.weight"],
-                         w[f"{name}.bn.bias"], training=False, eps=1e-3)
+        x = F.batch_norm(
+            x,
+            w[f"{name}.bn.running_mean"],
+            w[f"{name}.bn.running_var"],
+            w[f"{name}.bn.weight"],
+            w[f"{name}.bn.bias"],
+            training=False,
+            eps=1e-3,
+        )
         return F.relu(x)
 
     @staticmethod
@@ -155,9 +186,12 @@ class I3dNet:
     def _mixed(self, name: str, x):
         import torch
 
-        branch = [self._unit(f"{name}.b0", x), self._unit(f"{name}.b1b", self._unit(f"{name}.b1a", x)),
-                  self._unit(f"{name}.b2b", self._unit(f"{name}.b2a", x)),
-                  self._unit(f"{name}.b3b", self._pool(x, (3, 3, 3), (1, 1, 1)))]
+        branch = [
+            self._unit(f"{name}.b0", x),
+            self._unit(f"{name}.b1b", self._unit(f"{name}.b1a", x)),
+            self._unit(f"{name}.b2b", self._unit(f"{name}.b2a", x)),
+            self._unit(f"{name}.b3b", self._pool(x, (3, 3, 3), (1, 1, 1))),
+        ]
         return torch.cat(branch, 1)
 
     def logits(self, x):
@@ -181,7 +215,7 @@ class I3dNet:
         out = []
         with torch.no_grad():
             for s in range(0, len(clips), batch):
-                part = torch.from_numpy(np.ascontiguousarray(clips[s:s + batch]))  # (n, F, H, W, 3)
+                part = torch.from_numpy(np.ascontiguousarray(clips[s : s + batch]))  # (n, F, H, W, 3)
                 n, frames = part.shape[:2]
                 x = part.flatten(0, 1).permute(0, 3, 1, 2).float() / 127.5 - 1  # (n*F, 3, H, W)
                 x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)

@@ -28,21 +28,28 @@ def tokens(width: int, height: int, frames: int) -> int:
 
 def weights_gb() -> dict[str, float]:
     """GB of each component's weights as the pipeline holds them (bf16, bf16, fp32)."""
-    return {"transformer": TRANSFORMER_PARAMS * 2 / GB, "text encoder": TEXT_ENCODER_PARAMS * 2 / GB,
-            "vae": VAE_PARAMS * 4 / GB}
+    return {
+        "transformer": TRANSFORMER_PARAMS * 2 / GB,
+        "text encoder": TEXT_ENCODER_PARAMS * 2 / GB,
+        "vae": VAE_PARAMS * 4 / GB,
+    }
 
 
 def memory_table() -> str:
     """Markdown table of the measured peaks, one row per size, one column per offload mode."""
-    rows = ["| size | tokens | " + " | ".join(f"peak, offload {c}" for c in OFFLOAD_COLUMNS) + " |",
-            "| --- | --- |" + " --- |" * len(OFFLOAD_COLUMNS)]
+    rows = [
+        "| size | tokens | " + " | ".join(f"peak, offload {c}" for c in OFFLOAD_COLUMNS) + " |",
+        "| --- | --- |" + " --- |" * len(OFFLOAD_COLUMNS),
+    ]
     for (w, h, f), peaks in MEASURED_PEAK_GIB.items():
         cells = " | ".join("not measured" if p is None else f"{p:.1f} GiB" for p in peaks)
         rows.append(f"| {w}x{h}x{f} | {tokens(w, h, f):,} | {cells} |")
     weights = weights_gb()
-    rows.append(f"\nMeasured on one {MEASURED_ON} (python benchmarks/neural_speed.py). Weights: transformer "
-                f"{weights['transformer']:.2f} GB (bf16), text encoder {weights['text encoder']:.2f} GB (bf16), "
-                f"VAE {weights['vae']:.2f} GB (fp32).")
+    rows.append(
+        f"\nMeasured on one {MEASURED_ON} (python benchmarks/neural_speed.py). Weights: transformer "
+        f"{weights['transformer']:.2f} GB (bf16), text encoder {weights['text encoder']:.2f} GB (bf16), "
+        f"VAE {weights['vae']:.2f} GB (fp32)."
+    )
     return "\n".join(rows)
 
 
@@ -73,8 +80,9 @@ def activations(width: int, height: int, frames: int, checkpointing: bool, ptcm:
     return BLOCKS * per_block * tokens / GB
 
 
-def training_rows(width: int = 832, height: int = 480, frames: int = 49, gpus: int = 8,
-                  lora_rank: int = 64) -> list[tuple[str, float, float]]:
+def training_rows(
+    width: int = 832, height: int = 480, frames: int = 49, gpus: int = 8, lora_rank: int = 64
+) -> list[tuple[str, float, float]]:
     """(set-up, GB of weights + gradients + AdamW state per GPU, GB of activations per GPU) for the stages."""
     full, lora = BASE_PARAMS, lora_rank * LORA_PARAMS_PER_RANK + PATCH_EMBED_PARAMS
     weights = 4 * TRANSFORMER_PARAMS / GB  # every weight in fp32, trained or frozen
@@ -86,23 +94,35 @@ def training_rows(width: int = 832, height: int = 480, frames: int = 49, gpus: i
     return [
         ("full fine-tune, DDP, fp32 weights + bf16 autocast", ddp, act),
         ("full fine-tune, DDP, + activation checkpointing", ddp, act_ckpt),
-        (f"full fine-tune, FSDP full shard on {gpus} GPUs, bf16 mixed precision, activation checkpointing",
-         (weights + 12 * full / GB) / gpus + gathered, act_ckpt),
-        (f"LoRA rank {lora_rank} (+ patch embedding), fp32 frozen base, activation checkpointing",
-         weights + 12 * lora / GB, act_ckpt),
+        (
+            f"full fine-tune, FSDP full shard on {gpus} GPUs, bf16 mixed precision, activation checkpointing",
+            (weights + 12 * full / GB) / gpus + gathered,
+            act_ckpt,
+        ),
+        (
+            f"LoRA rank {lora_rank} (+ patch embedding), fp32 frozen base, activation checkpointing",
+            weights + 12 * lora / GB,
+            act_ckpt,
+        ),
         ("stage 3: PTCM only, fp32, activation checkpointing", weights + 12 * PTCM_PARAMS / GB, act_ptcm),
     ]
 
 
 def training_table(width: int = 832, height: int = 480, frames: int = 49, gpus: int = 8, card_gb: float = 80.0) -> str:
     """Markdown table of training memory per GPU at width x height x frames, one clip per GPU."""
-    rows = [f"Training at {width}x{height}x{frames}, one clip per GPU ({gpus} GPUs where sharded):", "",
-            "| set-up | weights + grads + AdamW | activations | total per GPU | fits 80 GB |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = [
+        f"Training at {width}x{height}x{frames}, one clip per GPU ({gpus} GPUs where sharded):",
+        "",
+        "| set-up | weights + grads + AdamW | activations | total per GPU | fits 80 GB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, states, act in training_rows(width, height, frames, gpus):
         total = states + act
-        rows.append(f"| {name} | {states:.1f} GB | {act:.1f} GB | {total:.1f} GB | "
-                    f"{'yes' if total < 0.9 * card_gb else 'no'} |")
-    rows.append("\nEvery weight is fp32 (4 B); a trained one adds its gradient (4 B) and AdamW's two moments (8 B), "
-                "and DDP a gradient bucket copy (4 B). Activations are estimates (model/memory.py), not measurements.")
+        rows.append(
+            f"| {name} | {states:.1f} GB | {act:.1f} GB | {total:.1f} GB | {'yes' if total < 0.9 * card_gb else 'no'} |"
+        )
+    rows.append(
+        "\nEvery weight is fp32 (4 B); a trained one adds its gradient (4 B) and AdamW's two moments (8 B), "
+        "and DDP a gradient bucket copy (4 B). Activations are estimates (model/memory.py), not measurements."
+    )
     return "\n".join(rows)

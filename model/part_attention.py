@@ -45,8 +45,10 @@ def pool_part_masks(masks: np.ndarray | torch.Tensor, temporal: int = 4, spatial
         raise ValueError(f"part masks must be (frames, bones, height, width), got shape {tuple(masks.shape)}")
     frames, bones, height, width = masks.shape
     if (frames - 1) % temporal or height % spatial or width % spatial:
-        raise ValueError(f"part masks of {frames} frames at {width}x{height}: need 4k+1 frames and a size "
-                         f"that is a multiple of {spatial}")
+        raise ValueError(
+            f"part masks of {frames} frames at {width}x{height}: need 4k+1 frames and a size "
+            f"that is a multiple of {spatial}"
+        )
     masks = masks.float()
     first = masks[:1]  # (1, B, H, W)
     rest = masks[1:].reshape(-1, temporal, bones, height, width).mean(1)  # (F'-1, B, H, W)
@@ -69,8 +71,13 @@ def identity_matching(frames: int, bones: int, samples: int = 1) -> torch.Tensor
     return torch.arange(bones).expand(samples, frames, bones).clone()
 
 
-def part_affinity(query_first: torch.Tensor, key_later: torch.Tensor, parts_first: torch.Tensor,
-                  parts_later: torch.Tensor, max_elements: int = 2**27) -> torch.Tensor:
+def part_affinity(
+    query_first: torch.Tensor,
+    key_later: torch.Tensor,
+    parts_first: torch.Tensor,
+    parts_later: torch.Tensor,
+    max_elements: int = 2**27,
+) -> torch.Tensor:
     """Mean attention from first-frame part j to later-frame part t: (S, F'-1, B, B), a chunk of frames at a time.
 
     query_first (N, heads, n, d) are the first frame's n tokens; key_later (N, heads, F'-1, n, d); softmax
@@ -91,12 +98,12 @@ def part_affinity(query_first: torch.Tensor, key_later: torch.Tensor, parts_firs
     for start in range(0, later, chunk):
         c = min(chunk, later - start)
         query = query_first[:, None].expand(batch, c, heads, n, dim).reshape(batch * c, heads, n, dim)
-        keys = key_later[:, :, start:start + c].transpose(1, 2).reshape(batch * c, heads, n, dim)
-        parts = parts_later[:, start:start + c].transpose(-1, -2).to(query.dtype)  # (S, c, n, B)
+        keys = key_later[:, :, start : start + c].transpose(1, 2).reshape(batch * c, heads, n, dim)
+        parts = parts_later[:, start : start + c].transpose(-1, -2).to(query.dtype)  # (S, c, n, B)
         parts = F.pad(parts, (0, width - bones)).expand(batch, c, n, width)  # S = 1 broadcasts over the batch
         seen = []
         for lo in range(0, width, dim):  # values as wide as the keys, for the fused kernels
-            values = parts[..., lo:lo + dim].reshape(batch * c, 1, n, dim).expand(-1, heads, -1, -1).contiguous()
+            values = parts[..., lo : lo + dim].reshape(batch * c, 1, n, dim).expand(-1, heads, -1, -1).contiguous()
             seen.append(F.scaled_dot_product_attention(query, keys, values))  # (N*c, heads, n_query, dim)
         seen = torch.cat(seen, -1)[..., :bones].float().mean(1).unflatten(0, (batch, c))  # (N, c, n_query, B)
         if samples == 1:
@@ -133,21 +140,33 @@ class PartContext:
             self.affinity = self.affinity[None]
         frames, h, w = self.grid
         if self.tokens.ndim != 4 or self.tokens.shape[1] != frames or self.tokens.shape[3] != h * w:
-            raise ValueError(f"part tokens of shape {tuple(self.tokens.shape)} do not fit the token grid "
-                             f"{frames}x{h}x{w} (expected (samples, {frames}, bones, {h * w}))")
+            raise ValueError(
+                f"part tokens of shape {tuple(self.tokens.shape)} do not fit the token grid "
+                f"{frames}x{h}x{w} (expected (samples, {frames}, bones, {h * w}))"
+            )
         self.tokens = self.tokens.bool()
 
     @classmethod
-    def from_masks(cls, masks: np.ndarray | torch.Tensor, mode: str = "identity", threshold: float = 0.25,
-                   device: torch.device | str | None = None) -> PartContext:
+    def from_masks(
+        cls,
+        masks: np.ndarray | torch.Tensor,
+        mode: str = "identity",
+        threshold: float = 0.25,
+        device: torch.device | str | None = None,
+    ) -> PartContext:
         """From pixel part masks (F, B, H, W) or per sample (S, F, B, H, W) bool, 4x32x32 pixels per token."""
         if masks.ndim == 5:
             return cls.from_coverage(torch.stack([pool_part_masks(m) for m in masks]), mode, threshold, device)
         return cls.from_coverage(pool_part_masks(masks), mode, threshold, device)
 
     @classmethod
-    def from_coverage(cls, coverage: torch.Tensor, mode: str = "identity", threshold: float = 0.25,
-                      device: torch.device | str | None = None) -> PartContext:
+    def from_coverage(
+        cls,
+        coverage: torch.Tensor,
+        mode: str = "identity",
+        threshold: float = 0.25,
+        device: torch.device | str | None = None,
+    ) -> PartContext:
         """From pooled part coverage (F', B, h, w) or per sample (S, F', B, h, w) float, as `pool_part_masks` gives."""
         coverage = torch.as_tensor(coverage)
         if coverage.ndim == 4:
@@ -237,7 +256,7 @@ def part_groups(first: torch.Tensor, later: torch.Tensor, matching: torch.Tensor
     group_of = torch.where(usable[group_of], group_of, -1)
     order = torch.argsort(group_of, stable=True)
     counts = torch.bincount(group_of + 1, minlength=len(key_sets) + 1).tolist()
-    queries = order[counts[0]:]
+    queries = order[counts[0] :]
     bounds, keys, start = [], [], 0
     for g, count in enumerate(counts[1:]):
         if count:
@@ -263,8 +282,7 @@ class PTCMAttnProcessor:
 
     is_ptcm_processor = True
 
-    def __call__(self, attn: PartTemporalCoherence, hidden_states: torch.Tensor,
-                 context: PartContext) -> torch.Tensor:
+    def __call__(self, attn: PartTemporalCoherence, hidden_states: torch.Tensor, context: PartContext) -> torch.Tensor:
         frames, h, w = context.grid
         n, heads = h * w, attn.heads
         tokens = hidden_states.shape[1]
@@ -290,9 +308,14 @@ class PTCMAttnProcessor:
                 x = _layer_norm(attn, x)
             query = _heads(attn.norm_q(attn.to_q(x)), heads)  # (N', heads, L_q, d)
             k, v = key[rows], value[rows]
-            out = torch.cat([F.scaled_dot_product_attention(query[:, :, lo:hi], k[:, :, keys], v[:, :, keys])
-                             for (lo, hi), keys in zip(groups.bounds, groups.keys, strict=True)]
-                            or [query[:, :, :0]], dim=2)  # (N', heads, L_q, d)
+            out = torch.cat(
+                [
+                    F.scaled_dot_product_attention(query[:, :, lo:hi], k[:, :, keys], v[:, :, keys])
+                    for (lo, hi), keys in zip(groups.bounds, groups.keys, strict=True)
+                ]
+                or [query[:, :, :0]],
+                dim=2,
+            )  # (N', heads, L_q, d)
             out = attn.to_out(out.transpose(1, 2).flatten(2)).to(residual.dtype)  # (N', L_q, D)
             later = residual[rows, n:]
             if len(groups.queries) < tokens - n:  # tokens in no part get to_out(0), the output bias
@@ -386,8 +409,11 @@ class PartTemporalCoherence(_AfterCrossAttention):
         """
         processor = self.processor
         if not getattr(processor, "is_ptcm_processor", False):
-            warnings.warn(f"PTCM was given the attention processor {type(processor).__name__}, which is not a "
-                          f"PTCM processor (no is_ptcm_processor); PTCM runs its own PTCMAttnProcessor", stacklevel=2)
+            warnings.warn(
+                f"PTCM was given the attention processor {type(processor).__name__}, which is not a "
+                f"PTCM processor (no is_ptcm_processor); PTCM runs its own PTCMAttnProcessor",
+                stacklevel=2,
+            )
             processor = _DEFAULT_PROCESSOR
         return processor(self, hidden_states, context)
 
@@ -407,17 +433,23 @@ class ReleaseParts:
     def __post_init__(self) -> None:
         first, union = self.first_masks, self.union_masks
         if not (torch.is_tensor(first) and first.ndim == 3):
-            raise ValueError(f"ReleaseParts.first_masks must be a [parts, h, w] bool tensor, got "
-                             f"{tuple(first.shape) if torch.is_tensor(first) else type(first).__name__}")
+            raise ValueError(
+                f"ReleaseParts.first_masks must be a [parts, h, w] bool tensor, got "
+                f"{tuple(first.shape) if torch.is_tensor(first) else type(first).__name__}"
+            )
         if not (torch.is_tensor(union) and union.ndim == 4):
-            raise ValueError(f"ReleaseParts.union_masks must be a [frames - 1, parts, h, w] bool tensor, got "
-                             f"{tuple(union.shape) if torch.is_tensor(union) else type(union).__name__}")
+            raise ValueError(
+                f"ReleaseParts.union_masks must be a [frames - 1, parts, h, w] bool tensor, got "
+                f"{tuple(union.shape) if torch.is_tensor(union) else type(union).__name__}"
+            )
         if first.dtype != torch.bool or union.dtype != torch.bool:
             raise ValueError(f"ReleaseParts masks must be bool, got {first.dtype} and {union.dtype}")
         if first.shape[0] < 1 or union.shape[1] != first.shape[0] or union.shape[2:] != first.shape[1:]:
-            raise ValueError(f"ReleaseParts: union_masks {tuple(union.shape)} must be [frames - 1, "
-                             f"{first.shape[0]}, {first.shape[1]}, {first.shape[2]}] for first_masks "
-                             f"{tuple(first.shape)} (at least one part)")
+            raise ValueError(
+                f"ReleaseParts: union_masks {tuple(union.shape)} must be [frames - 1, "
+                f"{first.shape[0]}, {first.shape[1]}, {first.shape[2]}] for first_masks "
+                f"{tuple(first.shape)} (at least one part)"
+            )
 
     @property
     def grid(self) -> tuple[int, int, int]:
@@ -449,8 +481,9 @@ class ReleasePTCAttnProcessor:
 
     is_release_ptc_processor = True
 
-    def __call__(self, attn: ReleasePartCrossAttention, hidden_states: torch.Tensor,
-                 parts: ReleaseParts) -> torch.Tensor:
+    def __call__(
+        self, attn: ReleasePartCrossAttention, hidden_states: torch.Tensor, parts: ReleaseParts
+    ) -> torch.Tensor:
         _, h, w = parts.grid
         n, heads = h * w, attn.heads
         normed = attn.norm(hidden_states)  # xx = norm4(x)
@@ -503,8 +536,11 @@ class ReleasePartCrossAttention(_AfterCrossAttention):
         """The residual to add, (N, F*h*w, D) -> (N, F*h*w, D): zero on frame 0, PTC on later frames."""
         processor = self.processor
         if not getattr(processor, "is_release_ptc_processor", False):
-            warnings.warn(f"the release PTC was given the attention processor {type(processor).__name__}; it runs "
-                          f"its own ReleasePTCAttnProcessor", stacklevel=2)
+            warnings.warn(
+                f"the release PTC was given the attention processor {type(processor).__name__}; it runs "
+                f"its own ReleasePTCAttnProcessor",
+                stacklevel=2,
+            )
             processor = _DEFAULT_RELEASE_PROCESSOR
         n = parts.grid[1] * parts.grid[2]
         later = processor(self, hidden_states, parts).to(hidden_states.dtype)

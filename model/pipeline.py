@@ -88,8 +88,9 @@ class SamplingDefaults:
 
 _STOCK = RenderSettings()  # a project's defaults are ours
 OUR_DEFAULTS = SamplingDefaults(_STOCK.steps, _STOCK.guidance, _STOCK.seed, "UniPC (the model folder's scheduler)")
-RELEASE_DEFAULTS = SamplingDefaults(RELEASE_STEPS, RELEASE_GUIDANCE, RELEASE_SEED,
-                                    "Euler, shift 5, with the release's probe and restart")
+RELEASE_DEFAULTS = SamplingDefaults(
+    RELEASE_STEPS, RELEASE_GUIDANCE, RELEASE_SEED, "Euler, shift 5, with the release's probe and restart"
+)
 
 
 def check_model_dir(model_dir: str | Path) -> Path:
@@ -143,11 +144,18 @@ class PoseAnythingPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
     _callback_tensor_inputs = ("latents", "x0", "preview", "matching", "attention_matching", "part_tokens")
 
-    def __init__(self, tokenizer, text_encoder: UMT5EncoderModel, vae: AutoencoderKLWan, scheduler,
-                 transformer: PoseAnythingTransformer3DModel):
+    def __init__(
+        self,
+        tokenizer,
+        text_encoder: UMT5EncoderModel,
+        vae: AutoencoderKLWan,
+        scheduler,
+        transformer: PoseAnythingTransformer3DModel,
+    ):
         super().__init__()
-        self.register_modules(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
-                              transformer=transformer)
+        self.register_modules(
+            tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler, transformer=transformer
+        )
         self.vae_scale_factor_temporal = vae.config.scale_factor_temporal
         self.vae_scale_factor_spatial = vae.config.scale_factor_spatial
         self._interrupt = False
@@ -157,9 +165,16 @@ class PoseAnythingPipeline(DiffusionPipeline):
 
     # -- loading ------------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
-                        offload: str | bool | None = "auto", vae_tiling: bool | None = None, compile: bool = False,
-                        **kwargs) -> PoseAnythingPipeline:
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        checkpoint: str | Path | None = None,
+        device: str = "cuda",
+        offload: str | bool | None = "auto",
+        vae_tiling: bool | None = None,
+        compile: bool = False,
+        **kwargs,
+    ) -> PoseAnythingPipeline:
         """Load a local Wan2.2-TI2V-5B diffusers folder (diffusers' own loader) and an optional PoseAnything checkpoint.
 
         bf16 on CUDA (the VAE stays fp32), fp32 on the CPU; local safetensors only. Without `checkpoint` the pose
@@ -170,8 +185,10 @@ class PoseAnythingPipeline(DiffusionPipeline):
         """
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ModelError("CUDA is not available: the poseanything renderer needs an NVIDIA GPU "
-                             "(use --device cpu for the tiny test model, or the puppet renderer)")
+            raise ModelError(
+                "CUDA is not available: the poseanything renderer needs an NVIDIA GPU "
+                "(use --device cpu for the tiny test model, or the puppet renderer)"
+            )
         root = check_model_dir(model_dir)
         release = checkpoint is not None and is_release_checkpoint(checkpoint)  # the official weights' DiT
         check_component_files(root, configs_only=("transformer",) if release else ())
@@ -188,8 +205,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
                     base = WanTransformer3DModel.from_pretrained(root, subfolder="transformer", dtype=dtype, **load)
                     transformer = PoseAnythingTransformer3DModel.from_base(base)
                     del base
-                pipe = super().from_pretrained(root, transformer=transformer, scheduler=scheduler,
-                                               dtype={"vae": torch.float32, "default": dtype}, **load, **kwargs)
+                pipe = super().from_pretrained(
+                    root,
+                    transformer=transformer,
+                    scheduler=scheduler,
+                    dtype={"vae": torch.float32, "default": dtype},
+                    **load,
+                    **kwargs,
+                )
         except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
             raise ModelError(f"{root}: could not load the model ({_first_line(err)})") from None
         for name in ("text_encoder", "vae", "transformer"):
@@ -238,8 +261,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
             elif mode == "group":
                 self.to("cpu")
                 stream = device.type == "cuda"
-                self.enable_group_offload(onload_device=device, offload_type="block_level", num_blocks_per_group=1,
-                                          use_stream=stream, non_blocking=stream, exclude_modules=["vae"])
+                self.enable_group_offload(
+                    onload_device=device,
+                    offload_type="block_level",
+                    num_blocks_per_group=1,
+                    use_stream=stream,
+                    non_blocking=stream,
+                    exclude_modules=["vae"],
+                )
             else:
                 self.to(device)
         except torch.OutOfMemoryError:
@@ -247,12 +276,19 @@ class PoseAnythingPipeline(DiffusionPipeline):
         return mode
 
     @classmethod
-    def from_model_dir(cls, model_dir: str | Path, checkpoint: str | Path | None = None, device: str = "cuda",
-                       offload: str | bool | None = "auto", vae_tiling: bool | None = None,
-                       compile: bool = False) -> PoseAnythingPipeline:
+    def from_model_dir(
+        cls,
+        model_dir: str | Path,
+        checkpoint: str | Path | None = None,
+        device: str = "cuda",
+        offload: str | bool | None = "auto",
+        vae_tiling: bool | None = None,
+        compile: bool = False,
+    ) -> PoseAnythingPipeline:
         """The same as `from_pretrained` (the name this project used first)."""
-        return cls.from_pretrained(model_dir, checkpoint, device=device, offload=offload, vae_tiling=vae_tiling,
-                                   compile=compile)
+        return cls.from_pretrained(
+            model_dir, checkpoint, device=device, offload=offload, vae_tiling=vae_tiling, compile=compile
+        )
 
     # -- properties as diffusers pipelines have them -------------------------------------------------------
     @property
@@ -314,22 +350,66 @@ class PoseAnythingPipeline(DiffusionPipeline):
         `part_coverage` (F', B, h, w) float, the masks already pooled by `model.part_attention.pool_part_masks`.
         """
         try:
-            frames = self._call(image, pose_frames, part_masks, camera_frames, prompt, negative_prompt,
-                                num_inference_steps, guidance_scale, generator, video, strength, matching,
-                                matching_steps, max_sequence_length, callback_on_step_end,
-                                tuple(callback_on_step_end_tensor_inputs), output_type, part_coverage)
+            frames = self._call(
+                image,
+                pose_frames,
+                part_masks,
+                camera_frames,
+                prompt,
+                negative_prompt,
+                num_inference_steps,
+                guidance_scale,
+                generator,
+                video,
+                strength,
+                matching,
+                matching_steps,
+                max_sequence_length,
+                callback_on_step_end,
+                tuple(callback_on_step_end_tensor_inputs),
+                output_type,
+                part_coverage,
+            )
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
         finally:
             self.maybe_free_model_hooks()
         return PoseAnythingPipelineOutput(frames=frames) if return_dict else (frames,)
 
-    def _call(self, image, pose_frames, part_masks, camera_frames, prompt, negative_prompt, num_inference_steps,
-              guidance_scale, generator, video, strength, matching, matching_steps, max_sequence_length,
-              callback_on_step_end, tensor_inputs, output_type, part_coverage):
+    def _call(
+        self,
+        image,
+        pose_frames,
+        part_masks,
+        camera_frames,
+        prompt,
+        negative_prompt,
+        num_inference_steps,
+        guidance_scale,
+        generator,
+        video,
+        strength,
+        matching,
+        matching_steps,
+        max_sequence_length,
+        callback_on_step_end,
+        tensor_inputs,
+        output_type,
+        part_coverage,
+    ):
         # 1. Check inputs
-        self.check_inputs(image, pose_frames, part_masks, camera_frames, num_inference_steps, matching, video,
-                          strength, tensor_inputs, output_type)
+        self.check_inputs(
+            image,
+            pose_frames,
+            part_masks,
+            camera_frames,
+            num_inference_steps,
+            matching,
+            video,
+            strength,
+            tensor_inputs,
+            output_type,
+        )
         frames = len(pose_frames)
         device = self._execution_device
         dtype = self.transformer.dtype
@@ -453,26 +533,60 @@ class PoseAnythingPipeline(DiffusionPipeline):
         steps - ceil(strength x steps) and sampled from there, the probe and PTC's steps moved along with it.
         """
         try:
-            frames = self._release_call(image, pose_frames, binary_masks, list(condition_index), prompt,
-                                        negative_prompt, num_inference_steps, guidance_scale, generator,
-                                        camera_frames, pose_cfg, union_masks, video, strength, max_sequence_length,
-                                        callback_on_step_end,
-                                        tuple(callback_on_step_end_tensor_inputs), output_type)
+            frames = self._release_call(
+                image,
+                pose_frames,
+                binary_masks,
+                list(condition_index),
+                prompt,
+                negative_prompt,
+                num_inference_steps,
+                guidance_scale,
+                generator,
+                camera_frames,
+                pose_cfg,
+                union_masks,
+                video,
+                strength,
+                max_sequence_length,
+                callback_on_step_end,
+                tuple(callback_on_step_end_tensor_inputs),
+                output_type,
+            )
         except torch.OutOfMemoryError:
             raise ModelError(_OOM) from None
         finally:
             self.maybe_free_model_hooks()
         return PoseAnythingPipelineOutput(frames=frames)
 
-    def _release_call(self, image, pose_frames, binary_masks, condition_index, prompt, negative_prompt, steps,
-                      guidance_scale, generator, camera_frames, pose_cfg, union_masks, video, strength,
-                      max_sequence_length, callback, tensor_inputs, output_type):
+    def _release_call(
+        self,
+        image,
+        pose_frames,
+        binary_masks,
+        condition_index,
+        prompt,
+        negative_prompt,
+        steps,
+        guidance_scale,
+        generator,
+        camera_frames,
+        pose_cfg,
+        union_masks,
+        video,
+        strength,
+        max_sequence_length,
+        callback,
+        tensor_inputs,
+        output_type,
+    ):
         self.check_inputs(image, pose_frames, None, camera_frames, steps, "identity", video, strength, (), output_type)
         start = steps - math.ceil(strength * steps) if video is not None and strength < 1 else 0
         unknown = [name for name in tensor_inputs if name not in RELEASE_CALLBACK_INPUTS]
         if unknown:
-            raise ValueError(f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of "
-                             f"{', '.join(RELEASE_CALLBACK_INPUTS)}")
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of {', '.join(RELEASE_CALLBACK_INPUTS)}"
+            )
         device, dtype = self._execution_device, self.transformer.dtype
         self._interrupt = False
         guided = guidance_scale != 1.0
@@ -484,8 +598,10 @@ class PoseAnythingPipeline(DiffusionPipeline):
             given = ProbeResult(torch.zeros(0), first, torch.as_tensor(union_masks).bool())
         probing = binary_masks is not None and given is None
         if probing and steps - start <= PROBE_STEPS:
-            raise ValueError(f"{steps - start} steps to run: the release's probe runs {PROBE_STEPS} steps and reads "
-                             f"the next, so it needs at least {PROBE_STEPS + 1} (the release uses {RELEASE_STEPS})")
+            raise ValueError(
+                f"{steps - start} steps to run: the release's probe runs {PROBE_STEPS} steps and reads "
+                f"the next, so it needs at least {PROBE_STEPS + 1} (the release uses {RELEASE_STEPS})"
+            )
         self._num_timesteps = steps - start + (PROBE_STEPS if probing else 0)
 
         positive = self.encode_prompt(clean_prompt(prompt), max_sequence_length, device, clean=False).to(dtype)
@@ -493,9 +609,10 @@ class PoseAnythingPipeline(DiffusionPipeline):
         pose = self.release_encode(pose_frames)  # (1, C, F', h, w)
         negative = None
         if guided:
-            negative = (self.encode_prompt(clean_prompt(negative_prompt), max_sequence_length, device, clean=False)
-                        .to(dtype), self.release_encode(self._negative_pose(pose_frames, condition_index,
-                                                                            camera_frames, pose_cfg)))
+            negative = (
+                self.encode_prompt(clean_prompt(negative_prompt), max_sequence_length, device, clean=False).to(dtype),
+                self.release_encode(self._negative_pose(pose_frames, condition_index, camera_frames, pose_cfg)),
+            )
         shape = (1, self.vae.config.z_dim, *pose.shape[2:])
         latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
         latents = latents.to(device, dtype)
@@ -513,9 +630,14 @@ class PoseAnythingPipeline(DiffusionPipeline):
             return torch.cat([torch.zeros(1, tokens, dtype=t.dtype, device=device), later]).flatten()[None]
 
         def model(hidden: torch.Tensor, t: torch.Tensor, parts: ProbeResult | None, text, pose_latents):
-            return self.transformer(hidden_states=hidden, timestep=per_token(t), encoder_hidden_states=text,
-                                    pose_latents=pose_latents, release_parts=self._release_parts(parts, device),
-                                    return_dict=False)[0]
+            return self.transformer(
+                hidden_states=hidden,
+                timestep=per_token(t),
+                encoder_hidden_states=text,
+                pose_latents=pose_latents,
+                release_parts=self._release_parts(parts, device),
+                return_dict=False,
+            )[0]
 
         def velocity(hidden: torch.Tensor, t: torch.Tensor, parts: ProbeResult | None) -> torch.Tensor:
             out = model(hidden, t, parts, positive, pose)
@@ -529,9 +651,13 @@ class PoseAnythingPipeline(DiffusionPipeline):
             hook = getattr(self.transformer, "_hf_hook", None)  # model offload hooks `forward` only: onload first
             if hook is not None and hasattr(hook, "pre_forward"):
                 hook.pre_forward(self.transformer)
-            return self.transformer.probe_attention(hidden_states=hidden, timestep=per_token(t),
-                                                    encoder_hidden_states=positive, pose_latents=pose,
-                                                    block_index=block)
+            return self.transformer.probe_attention(
+                hidden_states=hidden,
+                timestep=per_token(t),
+                encoder_hidden_states=positive,
+                pose_latents=pose,
+                block_index=block,
+            )
 
         found: list[ProbeResult] = []
         done = iter(range(self._num_timesteps))
@@ -546,14 +672,31 @@ class PoseAnythingPipeline(DiffusionPipeline):
                 callback(self, step, None, self._release_kwargs(tensor_inputs, current, x0, preview, stage, found))
 
         hooks = StepHooks(before, after, found.append)
-        latents = release_sample(velocity, probe if probing else None, latents, first_frame, scheduler,
-                                 binary_masks, condition_index, hooks, given, start)
+        latents = release_sample(
+            velocity,
+            probe if probing else None,
+            latents,
+            first_frame,
+            scheduler,
+            binary_masks,
+            condition_index,
+            hooks,
+            given,
+            start,
+        )
         if output_type == "latent":
             return latents
         return self.release_decode(latents)[None]
 
-    def _release_kwargs(self, names: tuple[str, ...], latents: torch.Tensor, x0: torch.Tensor,
-                        preview: LatentPreview, stage: str, found: list[ProbeResult]) -> dict[str, Any]:
+    def _release_kwargs(
+        self,
+        names: tuple[str, ...],
+        latents: torch.Tensor,
+        x0: torch.Tensor,
+        preview: LatentPreview,
+        stage: str,
+        found: list[ProbeResult],
+    ) -> dict[str, Any]:
         """The callback's values by name (the picture only when asked for)."""
         values: dict[str, Callable[[], Any]] = {
             "latents": lambda: latents,
@@ -565,8 +708,9 @@ class PoseAnythingPipeline(DiffusionPipeline):
         return {name: values[name]() for name in names}
 
     @staticmethod
-    def _negative_pose(pose_frames: np.ndarray, condition_index: list[int], camera_frames: np.ndarray | None,
-                       pose_cfg: bool) -> np.ndarray:
+    def _negative_pose(
+        pose_frames: np.ndarray, condition_index: list[int], camera_frames: np.ndarray | None, pose_cfg: bool
+    ) -> np.ndarray:
         """The negative branch's pose frames: ours (camera rectangles), the release's pose_cfg, or the same pose."""
         if camera_frames is not None and not (camera_frames == camera_frames[:1]).all():
             return camera_frames
@@ -631,13 +775,24 @@ class PoseAnythingPipeline(DiffusionPipeline):
         self.scheduler.set_begin_index(0)
         return self.scheduler.timesteps
 
-    def check_inputs(self, image: np.ndarray, pose_frames: np.ndarray, part_masks: np.ndarray | None,
-                     camera_frames: np.ndarray | None, steps: int, matching: str, video: np.ndarray | None = None,
-                     strength: float = 1.0, tensor_inputs: Sequence[str] = (), output_type: str = "np") -> None:
+    def check_inputs(
+        self,
+        image: np.ndarray,
+        pose_frames: np.ndarray,
+        part_masks: np.ndarray | None,
+        camera_frames: np.ndarray | None,
+        steps: int,
+        matching: str,
+        video: np.ndarray | None = None,
+        strength: float = 1.0,
+        tensor_inputs: Sequence[str] = (),
+        output_type: str = "np",
+    ) -> None:
         """One clear ValueError for any input that does not fit."""
         if pose_frames.ndim != 4 or pose_frames.shape[-1] != 3 or pose_frames.dtype != np.uint8:
-            raise ValueError(f"pose_frames must be (frames, height, width, 3) uint8, got {pose_frames.shape} "
-                             f"{pose_frames.dtype}")
+            raise ValueError(
+                f"pose_frames must be (frames, height, width, 3) uint8, got {pose_frames.shape} {pose_frames.dtype}"
+            )
         frames, height, width = pose_frames.shape[:3]
         multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
         if (frames - 1) % self.vae_scale_factor_temporal:
@@ -645,14 +800,18 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if height % multiple or width % multiple:
             raise ValueError(f"size {width}x{height}: width and height must be multiples of {multiple}")
         if image.shape != (height, width, 3) or image.dtype != np.uint8:
-            raise ValueError(f"image must be ({height}, {width}, 3) uint8 like the pose frames, got {image.shape} "
-                             f"{image.dtype}")
+            raise ValueError(
+                f"image must be ({height}, {width}, 3) uint8 like the pose frames, got {image.shape} {image.dtype}"
+            )
         for name, frames_in in (("camera_frames", camera_frames), ("video", video)):
             if frames_in is not None and (frames_in.shape != pose_frames.shape or frames_in.dtype != np.uint8):
-                raise ValueError(f"{name} must be {pose_frames.shape} uint8 like the pose frames, "
-                                 f"got {frames_in.shape} {frames_in.dtype}")
-        if part_masks is not None and (part_masks.ndim != 4 or part_masks.shape[0] != frames
-                                       or part_masks.shape[2:] != (height, width)):
+                raise ValueError(
+                    f"{name} must be {pose_frames.shape} uint8 like the pose frames, "
+                    f"got {frames_in.shape} {frames_in.dtype}"
+                )
+        if part_masks is not None and (
+            part_masks.ndim != 4 or part_masks.shape[0] != frames or part_masks.shape[2:] != (height, width)
+        ):
             raise ValueError(f"part_masks must be ({frames}, bones, {height}, {width}) bool, got {part_masks.shape}")
         if steps < 1:
             raise ValueError(f"num_inference_steps must be at least 1, got {steps}")
@@ -664,21 +823,31 @@ class PoseAnythingPipeline(DiffusionPipeline):
             raise ValueError(f"matching must be identity or attention, got {matching!r}")
         unknown = [name for name in tensor_inputs if name not in self._callback_tensor_inputs]
         if unknown:
-            raise ValueError(f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of "
-                             f"{', '.join(self._callback_tensor_inputs)}")
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs: {unknown[0]!r} is not one of "
+                f"{', '.join(self._callback_tensor_inputs)}"
+            )
         if output_type not in ("np", "latent"):
             raise ValueError(f"output_type must be np or latent, got {output_type!r}")
 
-    def encode_prompt(self, prompt: str, max_sequence_length: int, device: torch.device,
-                      clean: bool = True) -> torch.Tensor:
+    def encode_prompt(
+        self, prompt: str, max_sequence_length: int, device: torch.device, clean: bool = True
+    ) -> torch.Tensor:
         """umT5 embeddings of `prompt`, zero past its end as Wan does: (1, max_sequence_length, text_dim).
 
         clean: collapse whitespace first (False when the caller has cleaned it, e.g. as the release does).
         """
         if clean:
             prompt = re.sub(r"\s+", " ", prompt).strip()
-        inputs = self.tokenizer([prompt], padding="max_length", max_length=max_sequence_length, truncation=True,
-                                add_special_tokens=True, return_attention_mask=True, return_tensors="pt")
+        inputs = self.tokenizer(
+            [prompt],
+            padding="max_length",
+            max_length=max_sequence_length,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
         ids, mask = inputs.input_ids.to(device), inputs.attention_mask.to(device)
         embeds = self.text_encoder(ids, mask).last_hidden_state  # (1, L, text_dim)
         return embeds * mask[..., None].to(embeds.dtype)
@@ -700,16 +869,25 @@ class PoseAnythingPipeline(DiffusionPipeline):
         video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return video.permute(1, 2, 3, 0).cpu().numpy()
 
-    def _latent_stats(self, device: torch.device, dtype: torch.dtype = torch.float32,
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _latent_stats(
+        self,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The VAE's latent mean and 1 / std (1, C, 1, 1, 1), computed in float32 and then cast, as the release."""
         z = self.vae.config.z_dim
         mean = torch.tensor(self.vae.config.latents_mean, device=device).view(1, z, 1, 1, 1)
         inv_std = 1.0 / torch.tensor(self.vae.config.latents_std, device=device).view(1, z, 1, 1, 1)
         return mean.to(dtype), inv_std.to(dtype)
 
-    def _callback_kwargs(self, names: tuple[str, ...], latents: torch.Tensor, x0: torch.Tensor,
-                         preview: LatentPreview, context: PartContext | None) -> dict[str, Any]:
+    def _callback_kwargs(
+        self,
+        names: tuple[str, ...],
+        latents: torch.Tensor,
+        x0: torch.Tensor,
+        preview: LatentPreview,
+        context: PartContext | None,
+    ) -> dict[str, Any]:
         """The values asked for by name; the pictures and matchings are computed only when asked for."""
         values: dict[str, Callable[[], Any]] = {
             "latents": lambda: latents,
@@ -718,8 +896,11 @@ class PoseAnythingPipeline(DiffusionPipeline):
             # a render shares one sample of parts across its CFG batch: [0] is it
             "matching": lambda: None if context is None else context.matching()[0].cpu().numpy(),
             "attention_matching": lambda: None if context is None else context.attention_matching()[0].cpu().numpy(),
-            "part_tokens": lambda: None if context is None else context.tokens[0].reshape(
-                context.grid[0], -1, context.grid[1], context.grid[2]).cpu().numpy(),
+            "part_tokens": lambda: (
+                None
+                if context is None
+                else context.tokens[0].reshape(context.grid[0], -1, context.grid[1], context.grid[2]).cpu().numpy()
+            ),
         }
         return {name: values[name]() for name in names}
 
@@ -750,8 +931,9 @@ def _raw_vae_decode(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
     frames = []
     for i in range(z.shape[2]):
         vae._conv_idx = [0]
-        frames.append(vae.decoder(x[:, :, i:i + 1], feat_cache=vae._feat_map, feat_idx=vae._conv_idx,
-                                  first_chunk=i == 0))
+        frames.append(
+            vae.decoder(x[:, :, i : i + 1], feat_cache=vae._feat_map, feat_idx=vae._conv_idx, first_chunk=i == 0)
+        )
     out = torch.cat(frames, 2)
     if vae.config.patch_size is not None:
         out = unpatchify(out, patch_size=vae.config.patch_size)
@@ -759,8 +941,10 @@ def _raw_vae_decode(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
     return out
 
 
-_OOM = ("out of GPU memory: use --offload group (or model) and VAE tiling, or render fewer frames or a smaller size "
-        "(see docs/neural.md)")
+_OOM = (
+    "out of GPU memory: use --offload group (or model) and VAE tiling, or render fewer frames or a smaller size "
+    "(see docs/neural.md)"
+)
 
 
 def _load_scheduler(root: Path):

@@ -36,13 +36,22 @@ from .transformer import PoseAnythingTransformer3DModel
 
 SHARD_PATTERN = re.compile(r"^diffusion_pytorch_model-(\d{5})-of-(\d{5})\.safetensors$")
 INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
-SINGLE_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model-tiktok.safetensors",
-                "tiktok/diffusion_pytorch_model-tiktok.safetensors")
+SINGLE_NAMES = (
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model-tiktok.safetensors",
+    "tiktok/diffusion_pytorch_model-tiktok.safetensors",
+)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 # The release's PTC names (after `blocks.N.`) -> ours (after `blocks.N.ptc.`).
-PTC_RENAMES = {"cross_attn_instance.q": "to_q", "cross_attn_instance.k": "to_k", "cross_attn_instance.v": "to_v",
-               "cross_attn_instance.o": "to_out", "cross_attn_instance.norm_q": "norm_q",
-               "cross_attn_instance.norm_k": "norm_k", "norm4": "norm"}
+PTC_RENAMES = {
+    "cross_attn_instance.q": "to_q",
+    "cross_attn_instance.k": "to_k",
+    "cross_attn_instance.v": "to_v",
+    "cross_attn_instance.o": "to_out",
+    "cross_attn_instance.norm_q": "norm_q",
+    "cross_attn_instance.norm_k": "norm_k",
+    "norm4": "norm",
+}
 _PTC_KEY = re.compile(r"^blocks\.(\d+)\.(" + "|".join(re.escape(k) for k in PTC_RENAMES) + r")\.(weight|bias)$")
 RELEASE_TENSORS = 1185  # at the Wan2.2-TI2V-5B config
 RELEASE_PARAMETERS = 6_133_576_896
@@ -81,10 +90,14 @@ def _folder_files(folder: Path) -> list[Path]:
             return [folder / name]
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles:
-        raise ModelError(f"{folder / pickles[0]}: pickle checkpoints are never loaded; the release's DiT is the "
-                         f"diffusion_pytorch_model-*.safetensors shards")
-    raise ModelError(f"{folder}: no release weights here (expected diffusion_pytorch_model-00001-of-00002"
-                     f".safetensors and -00002-of-00002, or tiktok/diffusion_pytorch_model-tiktok.safetensors)")
+        raise ModelError(
+            f"{folder / pickles[0]}: pickle checkpoints are never loaded; the release's DiT is the "
+            f"diffusion_pytorch_model-*.safetensors shards"
+        )
+    raise ModelError(
+        f"{folder}: no release weights here (expected diffusion_pytorch_model-00001-of-00002"
+        f".safetensors and -00002-of-00002, or tiktok/diffusion_pytorch_model-tiktok.safetensors)"
+    )
 
 
 def _file_and_siblings(file: Path) -> list[Path]:
@@ -96,8 +109,10 @@ def _file_and_siblings(file: Path) -> list[Path]:
     if not match:
         return [_existing(file)]
     total = int(match.group(2))
-    return [_existing(file.with_name(f"diffusion_pytorch_model-{i:05d}-of-{total:05d}.safetensors"))
-            for i in range(1, total + 1)]
+    return [
+        _existing(file.with_name(f"diffusion_pytorch_model-{i:05d}-of-{total:05d}.safetensors"))
+        for i in range(1, total + 1)
+    ]
 
 
 def _existing(file: Path) -> Path:
@@ -120,8 +135,8 @@ def is_release_checkpoint(path: str | Path | Sequence[str | Path]) -> bool:
         with safe_open(str(path), framework="pt") as f:
             if (f.metadata() or {}).get("format") == "poseanything-checkpoint":
                 return False
-            return any(k.startswith("blocks.") and (".self_attn." in k or ".cross_attn_instance." in k)
-                       for k in f.keys())  # noqa: SIM118 (safe_open has no __iter__)
+            names = f.keys()  # safe_open has no __iter__
+            return any(k.startswith("blocks.") and (".self_attn." in k or ".cross_attn_instance." in k) for k in names)
     except Exception:  # unreadable: our own loader says so in its words
         return False
 
@@ -162,10 +177,14 @@ def release_names(config: Mapping[str, Any]) -> list[str]:
 
 def release_config(base_config: Mapping[str, Any], pose_channels: int | None = None) -> dict[str, Any]:
     """Our transformer config for the release: the Wan2.2 base config, the release variant, pose channels."""
-    config = {k: v for k, v in base_config.items()
-              if not k.startswith("_") and k not in ("pose_channels", "ptcm", "variant")}
-    return config | {"pose_channels": pose_channels or config.get("in_channels", 48), "ptcm": False,
-                     "variant": "release"}
+    config = {
+        k: v for k, v in base_config.items() if not k.startswith("_") and k not in ("pose_channels", "ptcm", "variant")
+    }
+    return config | {
+        "pose_channels": pose_channels or config.get("in_channels", 48),
+        "ptcm": False,
+        "variant": "release",
+    }
 
 
 def release_layout(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
@@ -185,8 +204,9 @@ def release_layout(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
 
 
 # -- checking and loading ------------------------------------------------------------------------------------
-def check_release_files(files: Sequence[Path], base_config: Mapping[str, Any],
-                        source: str | Path = "the release checkpoint") -> dict[str, Any]:
+def check_release_files(
+    files: Sequence[Path], base_config: Mapping[str, Any], source: str | Path = "the release checkpoint"
+) -> dict[str, Any]:
     """From the headers only: the files hold exactly the release layout; returns our config for them.
 
     ModelError naming the file and the first unexpected tensor (a folder that is not the release), or the first
@@ -204,33 +224,45 @@ def check_release_files(files: Sequence[Path], base_config: Mapping[str, Any],
     if unexpected:
         first = entries[unexpected[0]]
         diffusers_names = any(".attn1." in n or n.startswith("condition_embedder.") for n in unexpected)
-        hint = "diffusers names: a Wan2.2 diffusers transformer, not the release" if diffusers_names \
+        hint = (
+            "diffusers names: a Wan2.2 diffusers transformer, not the release"
+            if diffusers_names
             else "is this the release, at the Wan2.2-TI2V-5B config?"
-        raise ModelError(f"{first.file}: tensor {unexpected[0]} is not part of the PoseAnything release's DiT "
-                         f"({len(unexpected)} unexpected; {hint})")
+        )
+        raise ModelError(
+            f"{first.file}: tensor {unexpected[0]} is not part of the PoseAnything release's DiT "
+            f"({len(unexpected)} unexpected; {hint})"
+        )
     embed = entries.get("patch_embedding.weight")
     in_channels = base_config.get("in_channels", 48)
     if embed is not None and (len(embed.shape) != 5 or embed.shape[1] <= in_channels):
-        raise ModelError(f"{embed.file}: tensor patch_embedding.weight has shape {embed.shape}; the release takes "
-                         f"[video latent, pose latent] ({in_channels} + pose channels)")
+        raise ModelError(
+            f"{embed.file}: tensor patch_embedding.weight has shape {embed.shape}; the release takes "
+            f"[video latent, pose latent] ({in_channels} + pose channels)"
+        )
     config = release_config(base_config, embed.shape[1] - in_channels if embed is not None else None)
     layout = release_layout(config)
     for name, shape in layout.items():
         if name not in entries:
-            raise ModelError(f"{source}: tensor {name} is missing from the release's weights (a shard missing or "
-                             f"truncated, or another model?)")
+            raise ModelError(
+                f"{source}: tensor {name} is missing from the release's weights (a shard missing or "
+                f"truncated, or another model?)"
+            )
         entry = entries[name]
         if entry.shape != shape:
-            raise ModelError(f"{entry.file}: tensor {name} has shape {entry.shape}, the release at this config "
-                             f"has {shape}")
+            raise ModelError(
+                f"{entry.file}: tensor {name} has shape {entry.shape}, the release at this config has {shape}"
+            )
         if entry.torch_dtype not in BASE_DTYPES:
-            raise ModelError(f"{entry.file}: tensor {name} is {entry.dtype}; weights must be float32, bfloat16 "
-                             f"or float16")
+            raise ModelError(
+                f"{entry.file}: tensor {name} is {entry.dtype}; weights must be float32, bfloat16 or float16"
+            )
     return config
 
 
-def load_release_transformer(paths: str | Path | Sequence[str | Path], base_config: Mapping[str, Any],
-                             dtype: torch.dtype = torch.float32) -> PoseAnythingTransformer3DModel:
+def load_release_transformer(
+    paths: str | Path | Sequence[str | Path], base_config: Mapping[str, Any], dtype: torch.dtype = torch.float32
+) -> PoseAnythingTransformer3DModel:
     """The official release's DiT as our transformer (variant "release"), every tensor by name, on the CPU.
 
     `paths`: the release folder, its shard files, or the TikTok file; `base_config`: the transformer config of the
@@ -250,8 +282,7 @@ def load_release_transformer(paths: str | Path | Sequence[str | Path], base_conf
                 for name in f.keys():  # noqa: SIM118 (safe_open has no __iter__)
                     state[mapping[name]] = f.get_tensor(name).to(dtype)
         except (OSError, RuntimeError, ValueError) as err:  # safetensors' own errors on a damaged file
-            raise ModelError(f"{file}: not a readable .safetensors file ({str(err).splitlines()[0][:160]})") \
-                from None
+            raise ModelError(f"{file}: not a readable .safetensors file ({str(err).splitlines()[0][:160]})") from None
     check_finite(((name, state[ours]) for name, ours in mapping.items()), source)
     model.load_state_dict(state, strict=True, assign=True)
     _rebuild_buffers(model)
@@ -295,7 +326,7 @@ def write_release_checkpoint(model: PoseAnythingTransformer3DModel, folder: str 
     written = []
     for index in range(shards):
         path = folder / f"diffusion_pytorch_model-{index + 1:05d}-of-{shards:05d}.safetensors"
-        part = {name: state[mapping[name]].detach().contiguous().cpu() for name in names[index * size:][:size]}
+        part = {name: state[mapping[name]].detach().contiguous().cpu() for name in names[index * size :][:size]}
         with atomic_path(path, suffix=".safetensors") as tmp:
             save_file(part, str(tmp), metadata={"format": "pt"})
         written.append(path)

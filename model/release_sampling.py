@@ -66,9 +66,12 @@ class ReleaseScheduler:
         return sample + velocity * (following - sigma)
 
 
-def release_union_masks(attention: torch.Tensor, binary_masks: Sequence[Sequence[np.ndarray]],
-                        condition_index: Sequence[int], grid: tuple[int, int, int],
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def release_union_masks(
+    attention: torch.Tensor,
+    binary_masks: Sequence[Sequence[np.ndarray]],
+    condition_index: Sequence[int],
+    grid: tuple[int, int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The release's part matching from the probe's attention: (first_masks (P, h, w), union_masks (F'-1, P, h, w)).
 
     attention (B, heads, L0, L): frame-0 queries over all L = F' x L0 keys; binary_masks[i] the part masks
@@ -85,7 +88,7 @@ def release_union_masks(attention: torch.Tensor, binary_masks: Sequence[Sequence
     union = torch.zeros([frames - 1, len(first_masks), h, w], dtype=torch.bool)
     index = list(condition_index)
     for l_i in range(frames - 1):
-        frame_weights = weights[:, :, l_i * seq:(l_i + 1) * seq]
+        frame_weights = weights[:, :, l_i * seq : (l_i + 1) * seq]
         for f_i in range(l_i * 4 + 1, l_i * 4 + 5):
             if f_i not in index or not len(binary_masks[index.index(f_i)]):
                 continue
@@ -94,8 +97,11 @@ def release_union_masks(attention: torch.Tensor, binary_masks: Sequence[Sequence
                 best = _best_part(frame_weights, first, later)
                 if best >= 0:
                     union[l_i - 1][j] = torch.logical_or(union[l_i][j], torch.as_tensor(np.asarray(later[best]) != 0))
-    first = torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in first_masks]) if first_masks \
+    first = (
+        torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in first_masks])
+        if first_masks
         else torch.zeros(0, h, w, dtype=torch.bool)
+    )
     return first, union
 
 
@@ -126,10 +132,18 @@ class StepHooks:
     probed: Callable[[ProbeResult], None] | None = None
 
 
-def release_sample(velocity: VelocityFn, probe: ProbeFn | None, latents: torch.Tensor, first_frame: torch.Tensor,
-                   scheduler: ReleaseScheduler, binary_masks: Sequence[Sequence[np.ndarray]] | None = None,
-                   condition_index: Sequence[int] = (), hooks: StepHooks = StepHooks(),
-                   parts: ProbeResult | None = None, start: int = 0) -> torch.Tensor:
+def release_sample(
+    velocity: VelocityFn,
+    probe: ProbeFn | None,
+    latents: torch.Tensor,
+    first_frame: torch.Tensor,
+    scheduler: ReleaseScheduler,
+    binary_masks: Sequence[Sequence[np.ndarray]] | None = None,
+    condition_index: Sequence[int] = (),
+    hooks: StepHooks = StepHooks(),
+    parts: ProbeResult | None = None,
+    start: int = 0,
+) -> torch.Tensor:
     """The release's denoising: the probe and restart when there are part masks, then all steps; the final latents.
 
     latents (1, C, F', H', W') with frame 0 already the image latent; first_frame (1, C, 1, H', W') is
@@ -152,13 +166,22 @@ def release_sample(velocity: VelocityFn, probe: ProbeFn | None, latents: torch.T
     if parts is not None and hooks.probed is not None:
         hooks.probed(parts)
     for i in range(start, len(scheduler.timesteps)):
-        latents = _euler(velocity, scheduler, i, latents, parts if i <= start + PTC_LAST_STEP else None, first_frame,
-                         hooks, "steps")
+        latents = _euler(
+            velocity, scheduler, i, latents, parts if i <= start + PTC_LAST_STEP else None, first_frame, hooks, "steps"
+        )
     return latents
 
 
-def _euler(velocity: VelocityFn, scheduler: ReleaseScheduler, i: int, latents: torch.Tensor,
-           parts: ProbeResult | None, first_frame: torch.Tensor, hooks: StepHooks, stage: str) -> torch.Tensor:
+def _euler(
+    velocity: VelocityFn,
+    scheduler: ReleaseScheduler,
+    i: int,
+    latents: torch.Tensor,
+    parts: ProbeResult | None,
+    first_frame: torch.Tensor,
+    hooks: StepHooks,
+    stage: str,
+) -> torch.Tensor:
     """One model pass and Euler step; the first latent frame put back to the image's latent."""
     if hooks.before is not None:
         hooks.before(stage, i)
@@ -211,9 +234,16 @@ def _blend_mask(shape: tuple[int, ...], bounds: tuple[bool, bool, bool, bool], b
     return torch.stack([vertical, horizontal]).min(dim=0).values[None, None, None]
 
 
-def _blend(run: Callable[[torch.Tensor], torch.Tensor], data: torch.Tensor, size: tuple[int, int],
-           stride: tuple[int, int], scale: tuple[int, int], out_frames: int, out_channels: int,
-           border: tuple[int, int]) -> torch.Tensor:
+def _blend(
+    run: Callable[[torch.Tensor], torch.Tensor],
+    data: torch.Tensor,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    scale: tuple[int, int],
+    out_frames: int,
+    out_channels: int,
+    border: tuple[int, int],
+) -> torch.Tensor:
     """Run `run` on each tile of data (1, C, T, H, W) and blend the results linearly (sizes x up // down)."""
     _, _, _, height, width = data.shape
     up, down = scale
@@ -224,16 +254,25 @@ def _blend(run: Callable[[torch.Tensor], torch.Tensor], data: torch.Tensor, size
         result = run(data[:, :, :, h:h_, w:w_]).to(data.device)
         mask = _blend_mask(result.shape, (h == 0, h_ >= height, w == 0, w_ >= width), border).to(data)
         top, left = h * up // down, w * up // down
-        region = (slice(None), slice(None), slice(None), slice(top, top + result.shape[3]),
-                  slice(left, left + result.shape[4]))
+        region = (
+            slice(None),
+            slice(None),
+            slice(None),
+            slice(top, top + result.shape[3]),
+            slice(left, left + result.shape[4]),
+        )
         values[region] += result * mask
         weight[region] += mask
     return values / weight
 
 
-def tiled_decode(decode_tile: Callable[[torch.Tensor], torch.Tensor], latents: torch.Tensor,
-                 tile: tuple[int, int] = VAE_TILE, stride: tuple[int, int] = VAE_STRIDE, factor: int = 16,
-                 ) -> torch.Tensor:
+def tiled_decode(
+    decode_tile: Callable[[torch.Tensor], torch.Tensor],
+    latents: torch.Tensor,
+    tile: tuple[int, int] = VAE_TILE,
+    stride: tuple[int, int] = VAE_STRIDE,
+    factor: int = 16,
+) -> torch.Tensor:
     """The release's tiled decode: latents (1, C, F', h, w) -> video (1, 3, 4F'-3, 16h, 16w) in [-1, 1].
 
     decode_tile maps a latent tile to its (unclamped) video; tiles blend with linear ramps of
@@ -244,9 +283,14 @@ def tiled_decode(decode_tile: Callable[[torch.Tensor], torch.Tensor], latents: t
     return _blend(decode_tile, latents, tile, stride, (factor, 1), frames, 3, border).clamp_(-1, 1)
 
 
-def tiled_encode(encode_tile: Callable[[torch.Tensor], torch.Tensor], video: torch.Tensor, channels: int,
-                 tile: tuple[int, int] = VAE_TILE, stride: tuple[int, int] = VAE_STRIDE, factor: int = 16,
-                 ) -> torch.Tensor:
+def tiled_encode(
+    encode_tile: Callable[[torch.Tensor], torch.Tensor],
+    video: torch.Tensor,
+    channels: int,
+    tile: tuple[int, int] = VAE_TILE,
+    stride: tuple[int, int] = VAE_STRIDE,
+    factor: int = 16,
+) -> torch.Tensor:
     """The release's tiled encode: video (1, 3, T, H, W) -> normalised latents (1, C, (T+3)//4, H/16, W/16).
 
     Tile and stride are in latent units as the release passes them (x factor in pixels); ramps of
@@ -265,8 +309,9 @@ def video_to_uint8(video: torch.Tensor) -> np.ndarray:
     return ((frames - -1) * (255 / 2)).clip(0, 255).to(device="cpu", dtype=torch.uint8).numpy()
 
 
-def identity_union_masks(binary_masks: Sequence[Sequence[np.ndarray]], condition_index: Sequence[int],
-                         frames: int) -> ProbeResult:
+def identity_union_masks(
+    binary_masks: Sequence[Sequence[np.ndarray]], condition_index: Sequence[int], frames: int
+) -> ProbeResult:
     """Ours, not the release's: part j of every frame is the first frame's part j (a rig's bones keep their names).
 
     union_masks[k] (latent frame k + 1) is the OR of part j over pixel frames 4k+1 .. 4k+4, the frames that
@@ -276,6 +321,6 @@ def identity_union_masks(binary_masks: Sequence[Sequence[np.ndarray]], condition
     union = torch.zeros((frames - 1, *first.shape), dtype=torch.bool)
     for masks, f in zip(binary_masks, condition_index, strict=True):
         if f > 0 and (f - 1) // 4 < frames - 1:
-            for j, mask in enumerate(masks[:len(first)]):
+            for j, mask in enumerate(masks[: len(first)]):
                 union[(f - 1) // 4, j] |= torch.as_tensor(np.asarray(mask) != 0)
     return ProbeResult(torch.zeros(0), first, union)

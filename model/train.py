@@ -22,6 +22,23 @@ from .training.objective import LORA_TARGETS, flow_matching_loss, lora_target_mo
 from .training.state import latest_checkpoint
 from .training.trainer import OUTPUT_NAME, Progress, Trainer, stop_between_steps
 
-__all__ = ["LORA_TARGETS", "MAX_CONFIG_BYTES", "OUTPUT_NAME", "TRAINABLE", "Config", "ConfigError", "LatentCache",
-           "Progress", "Stage", "Trainer", "clip_at", "flow_matching_loss", "latest_checkpoint", "load_config",
-           "lora_target_modules", "sample_sigma", "stop_between_steps", "trainable_names"]
+__all__ = [
+    "LORA_TARGETS",
+    "MAX_CONFIG_BYTES",
+    "OUTPUT_NAME",
+    "TRAINABLE",
+    "Config",
+    "ConfigError",
+    "LatentCache",
+    "Progress",
+    "Stage",
+    "Trainer",
+    "clip_at",
+    "flow_matching_loss",
+    "latest_checkpoint",
+    "load_config",
+    "lora_target_modules",
+    "sample_sigma",
+    "stop_between_steps",
+    "trainable_names",
+]

@@ -37,10 +37,22 @@ from .part_attention import PartContext, PartTemporalCoherence, ReleasePartCross
 
 # The published Wan2.2-TI2V-5B transformer config (Wan-AI/Wan2.2-TI2V-5B-Diffusers, transformer/config.json).
 WAN22_TI2V_5B_CONFIG: dict[str, Any] = {
-    "patch_size": (1, 2, 2), "num_attention_heads": 24, "attention_head_dim": 128, "in_channels": 48,
-    "out_channels": 48, "text_dim": 4096, "freq_dim": 256, "ffn_dim": 14336, "num_layers": 30,
-    "cross_attn_norm": True, "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "image_dim": None,
-    "added_kv_proj_dim": None, "rope_max_seq_len": 1024, "pos_embed_seq_len": None,
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 24,
+    "attention_head_dim": 128,
+    "in_channels": 48,
+    "out_channels": 48,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 14336,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+    "image_dim": None,
+    "added_kv_proj_dim": None,
+    "rope_max_seq_len": 1024,
+    "pos_embed_seq_len": None,
 }
 WAN22_TI2V_5B_PARAMETERS = 4_999_787_712  # WanTransformer3DModel(**WAN22_TI2V_5B_CONFIG), diffusers 0.42
 RELEASE_PROBE_BLOCK = 27  # the block whose self-attention the release's probe reads (`block_id == 27 and check`)
@@ -96,10 +108,21 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         variant: str = "paper",
     ) -> None:
         super().__init__(
-            patch_size=patch_size, num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim,
-            in_channels=in_channels, out_channels=out_channels, text_dim=text_dim, freq_dim=freq_dim,
-            ffn_dim=ffn_dim, num_layers=num_layers, cross_attn_norm=cross_attn_norm, qk_norm=qk_norm, eps=eps,
-            image_dim=image_dim, added_kv_proj_dim=added_kv_proj_dim, rope_max_seq_len=rope_max_seq_len,
+            patch_size=patch_size,
+            num_attention_heads=num_attention_heads,
+            attention_head_dim=attention_head_dim,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            text_dim=text_dim,
+            freq_dim=freq_dim,
+            ffn_dim=ffn_dim,
+            num_layers=num_layers,
+            cross_attn_norm=cross_attn_norm,
+            qk_norm=qk_norm,
+            eps=eps,
+            image_dim=image_dim,
+            added_kv_proj_dim=added_kv_proj_dim,
+            rope_max_seq_len=rope_max_seq_len,
             pos_embed_seq_len=pos_embed_seq_len,
         )
         if variant not in VARIANTS:
@@ -126,8 +149,9 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
 
     # -- building -------------------------------------------------------------------------------------
     @classmethod
-    def from_base(cls, base: WanTransformer3DModel, pose_channels: int | None = None,
-                  ptcm: bool = True) -> PoseAnythingTransformer3DModel:
+    def from_base(
+        cls, base: WanTransformer3DModel, pose_channels: int | None = None, ptcm: bool = True
+    ) -> PoseAnythingTransformer3DModel:
         """Widen a loaded base model: base weights copied, pose half zero, PTCM q/k/v from self-attention, out zero.
 
         Built on the meta device and filled by assignment, so the base weights are not held twice.
@@ -178,15 +202,27 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         self.check_inputs(hidden_states, timestep, encoder_hidden_states, pose_latents, part_context, release_parts)
         # (N, C, F', H', W') ++ (N, C_pose, F', H', W') -> (N, C + C_pose, F', H', W')
         latents = torch.cat([hidden_states, pose_latents.to(hidden_states.dtype)], dim=1)
-        scope = self._release_parts(release_parts) if self.config.variant == "release" else \
-            self.part_context(part_context)
+        scope = (
+            self._release_parts(release_parts) if self.config.variant == "release" else self.part_context(part_context)
+        )
         with scope:
-            return super().forward(latents, timestep, encoder_hidden_states, encoder_hidden_states_image,
-                                   return_dict=return_dict, attention_kwargs=attention_kwargs)
+            return super().forward(
+                latents,
+                timestep,
+                encoder_hidden_states,
+                encoder_hidden_states_image,
+                return_dict=return_dict,
+                attention_kwargs=attention_kwargs,
+            )
 
-    def probe_attention(self, hidden_states: torch.Tensor, timestep: torch.Tensor,
-                        encoder_hidden_states: torch.Tensor, pose_latents: torch.Tensor | None = None,
-                        block_index: int = RELEASE_PROBE_BLOCK) -> torch.Tensor:
+    def probe_attention(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        pose_latents: torch.Tensor | None = None,
+        block_index: int = RELEASE_PROBE_BLOCK,
+    ) -> torch.Tensor:
         """The release's matching probe (`model_fn_wan_video(check=True)`): attention weights [N, heads, L0, L].
 
         Blocks 0..block_index run as usual (no PTC); block `block_index` is then applied again to its own output,
@@ -261,47 +297,73 @@ class PoseAnythingTransformer3DModel(WanTransformer3DModel):
         p_t, p_h, p_w = self.config.patch_size
         return latent_shape[2] // p_t, latent_shape[3] // p_h, latent_shape[4] // p_w
 
-    def check_inputs(self, hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                     pose_latents: torch.Tensor | None, part_context: PartContext | None,
-                     release_parts: ReleaseParts | None = None) -> None:
+    def check_inputs(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        pose_latents: torch.Tensor | None,
+        part_context: PartContext | None,
+        release_parts: ReleaseParts | None = None,
+    ) -> None:
         """Raise ModelShapeError naming the input whose shape does not fit."""
         cfg = self.config
         if hidden_states.ndim != 5 or hidden_states.shape[1] != cfg.in_channels:
-            raise ModelShapeError(f"hidden_states must be (batch, {cfg.in_channels}, frames, height, width), "
-                                  f"got {tuple(hidden_states.shape)}")
+            raise ModelShapeError(
+                f"hidden_states must be (batch, {cfg.in_channels}, frames, height, width), "
+                f"got {tuple(hidden_states.shape)}"
+            )
         n, _, frames, height, width = hidden_states.shape
         p_t, p_h, p_w = cfg.patch_size
         if frames % p_t or height % p_h or width % p_w:
-            raise ModelShapeError(f"latent frames/height/width {frames}x{height}x{width} must be multiples of the "
-                                  f"patch {p_t}x{p_h}x{p_w}")
+            raise ModelShapeError(
+                f"latent frames/height/width {frames}x{height}x{width} must be multiples of the patch {p_t}x{p_h}x{p_w}"
+            )
         if pose_latents is None:
             raise ModelShapeError("pose_latents is required: pass the VAE-encoded pose frames (zeros for none)")
         expected = (n, cfg.pose_channels, frames, height, width)
         if tuple(pose_latents.shape) != expected:
-            raise ModelShapeError(f"pose_latents must be {expected} to match hidden_states, "
-                                  f"got {tuple(pose_latents.shape)}")
+            raise ModelShapeError(
+                f"pose_latents must be {expected} to match hidden_states, got {tuple(pose_latents.shape)}"
+            )
         tokens = math.prod(self.token_grid(hidden_states.shape))
-        if timestep.ndim == 0 or timestep.shape[0] != n or (timestep.ndim == 2 and timestep.shape[1] != tokens) \
-                or timestep.ndim > 2:
+        if (
+            timestep.ndim == 0
+            or timestep.shape[0] != n
+            or (timestep.ndim == 2 and timestep.shape[1] != tokens)
+            or timestep.ndim > 2
+        ):
             raise ModelShapeError(f"timestep must be ({n},) or per token ({n}, {tokens}), got {tuple(timestep.shape)}")
-        if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != n \
-                or encoder_hidden_states.shape[2] != cfg.text_dim:
-            raise ModelShapeError(f"encoder_hidden_states must be ({n}, tokens, {cfg.text_dim}), "
-                                  f"got {tuple(encoder_hidden_states.shape)}")
+        if (
+            encoder_hidden_states.ndim != 3
+            or encoder_hidden_states.shape[0] != n
+            or encoder_hidden_states.shape[2] != cfg.text_dim
+        ):
+            raise ModelShapeError(
+                f"encoder_hidden_states must be ({n}, tokens, {cfg.text_dim}), got {tuple(encoder_hidden_states.shape)}"
+            )
         if part_context is not None and tuple(part_context.grid) != self.token_grid(hidden_states.shape):
-            raise ModelShapeError(f"part_context is for a token grid {tuple(part_context.grid)}, the latents give "
-                                  f"{self.token_grid(hidden_states.shape)}")
+            raise ModelShapeError(
+                f"part_context is for a token grid {tuple(part_context.grid)}, the latents give "
+                f"{self.token_grid(hidden_states.shape)}"
+            )
         if part_context is not None and part_context.samples not in (1, n):
-            raise ModelShapeError(f"part_context holds parts of {part_context.samples} samples for a batch of {n} "
-                                  f"(give 1 set of parts for the whole batch, or one per sample)")
+            raise ModelShapeError(
+                f"part_context holds parts of {part_context.samples} samples for a batch of {n} "
+                f"(give 1 set of parts for the whole batch, or one per sample)"
+            )
         if part_context is not None and cfg.variant == "release":
             raise ModelShapeError("part_context is our PTCM's; the release's weights take release_parts")
         if release_parts is not None and cfg.variant != "release":
-            raise ModelShapeError("release_parts given but this model is not the release variant "
-                                  "(load the official weights with model.release.load_release_transformer)")
+            raise ModelShapeError(
+                "release_parts given but this model is not the release variant "
+                "(load the official weights with model.release.load_release_transformer)"
+            )
         if release_parts is not None and tuple(release_parts.grid) != self.token_grid(hidden_states.shape):
-            raise ModelShapeError(f"release_parts are for a token grid {tuple(release_parts.grid)} (frames, h, w), "
-                                  f"the latents give {self.token_grid(hidden_states.shape)}")
+            raise ModelShapeError(
+                f"release_parts are for a token grid {tuple(release_parts.grid)} (frames, h, w), "
+                f"the latents give {self.token_grid(hidden_states.shape)}"
+            )
 
 
 class Float64Timesteps(nn.Module):
@@ -323,8 +385,9 @@ class Float64Timesteps(nn.Module):
         return out.to(timesteps.dtype if timesteps.is_floating_point() else torch.float32)
 
 
-def _self_attention_weights(attn: nn.Module, normed: torch.Tensor, rotary_emb: tuple[torch.Tensor, torch.Tensor],
-                            first_tokens: int) -> torch.Tensor:
+def _self_attention_weights(
+    attn: nn.Module, normed: torch.Tensor, rotary_emb: tuple[torch.Tensor, torch.Tensor], first_tokens: int
+) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) of self-attention `attn` on its input, for the first queries: [N, H, L0, L]."""
     query = attn.norm_q(attn.to_q(normed[:, :first_tokens])).unflatten(2, (attn.heads, -1))  # (N, L0, H, d)
     key = attn.norm_k(attn.to_k(normed)).unflatten(2, (attn.heads, -1))  # (N, L, H, d)

@@ -38,12 +38,16 @@ def check_video_cost(path: Path, frames: int, size: tuple[int, int], max_pixels:
     max_pixels = MAX_VIDEO_PIXELS if max_pixels is None else max_pixels
     w, h = size
     if w * h > MAX_PIXELS:
-        raise VideoTooLarge(f"{path}: size: frames of {w}x{h} are {w * h / 1e6:.0f} million pixels; a video frame "
-                            f"is at most {MAX_PIXELS / 1e6:.0f} million")
+        raise VideoTooLarge(
+            f"{path}: size: frames of {w}x{h} are {w * h / 1e6:.0f} million pixels; a video frame "
+            f"is at most {MAX_PIXELS / 1e6:.0f} million"
+        )
     if frames * w * h > max_pixels:
-        raise VideoTooLarge(f"{path}: frames x size: {frames} frames of {w}x{h} are {frames * w * h / 1e9:.1f} "
-                            f"billion pixels; a video read at once is at most {max_pixels / 1e9:.1f} billion (e.g. "
-                            f"{max_pixels // (1920 * 1088)} frames of 1920x1088): use a shorter or smaller video")
+        raise VideoTooLarge(
+            f"{path}: frames x size: {frames} frames of {w}x{h} are {frames * w * h / 1e9:.1f} "
+            f"billion pixels; a video read at once is at most {max_pixels / 1e9:.1f} billion (e.g. "
+            f"{max_pixels // (1920 * 1088)} frames of 1920x1088): use a shorter or smaller video"
+        )
 
 
 def _header_frames(meta: dict, max_frames: int | None) -> int:
@@ -128,9 +132,11 @@ def _check_pictures_cost(folder: Path, sizes: list[tuple[int, int]]) -> None:
     total = sum(w * h for w, h in sizes)
     if total > MAX_VIDEO_PIXELS:  # read here, not bound at import: tests lower it
         w, h = max(sizes, key=lambda s: s[0] * s[1])
-        raise VideoTooLarge(f"{folder}: frames x size: {len(sizes)} PNG frames (up to {w}x{h}) are {total / 1e9:.1f} "
-                            f"billion pixels; a video read at once is at most {MAX_VIDEO_PIXELS / 1e9:.1f} billion: "
-                            "use fewer or smaller frames")
+        raise VideoTooLarge(
+            f"{folder}: frames x size: {len(sizes)} PNG frames (up to {w}x{h}) are {total / 1e9:.1f} "
+            f"billion pixels; a video read at once is at most {MAX_VIDEO_PIXELS / 1e9:.1f} billion: "
+            "use fewer or smaller frames"
+        )
 
 
 def reference_video(path: str | os.PathLike, fps: float, count: int, long_side: int = 640) -> np.ndarray:

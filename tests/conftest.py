@@ -56,8 +56,7 @@ def studio(examples_dir: Path, tmp_path: Path, qtbot, monkeypatch):
     dialogs: list[tuple[str, str]] = []
     monkeypatch.setattr(QMessageBox, "critical", lambda _p, title, text, *a, **k: dialogs.append((title, text)))
     monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text, *a, **k: dialogs.append((title, text)))
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda *a, **k: QMessageBox.StandardButton.Discard)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(load_project(examples_dir / "cat.pasproj"), settings=settings)
     window.dialogs = dialogs

@@ -9,8 +9,15 @@ import cv2
 import numpy as np
 
 
-def write_arm_project(folder: Path, *, tip_track: list[dict] | None = None, camera: list[dict] | None = None,
-                      frames: int = 5, size: tuple[int, int] = (256, 160), extra: dict | None = None) -> Path:
+def write_arm_project(
+    folder: Path,
+    *,
+    tip_track: list[dict] | None = None,
+    camera: list[dict] | None = None,
+    frames: int = 5,
+    size: tuple[int, int] = (256, 160),
+    extra: dict | None = None,
+) -> Path:
     """A grey horizontal arm (root at left) with a red marker at its tip, on a striped background.
 
     Joints: root (60, 80), mid (120, 80), tip (180, 80); the mask is the arm; returns the project path.
@@ -26,11 +33,17 @@ def write_arm_project(folder: Path, *, tip_track: list[dict] | None = None, came
     cv2.imwrite(str(folder / "arm.png"), img[..., ::-1])
     cv2.imwrite(str(folder / "arm_mask.png"), mask)
     data = {
-        "format": "poseanything-project", "version": 1, "image": "arm.png", "subject_mask": "arm_mask.png",
-        "fps": 12, "frames": frames, "size": [w, h],
-        "rig": {"joints": [{"id": "root", "xy": [60, 80]}, {"id": "mid", "xy": [120, 80]},
-                           {"id": "tip", "xy": [180, 80]}],
-                "bones": [{"id": "upper", "a": "root", "b": "mid"}, {"id": "lower", "a": "mid", "b": "tip"}]},
+        "format": "poseanything-project",
+        "version": 1,
+        "image": "arm.png",
+        "subject_mask": "arm_mask.png",
+        "fps": 12,
+        "frames": frames,
+        "size": [w, h],
+        "rig": {
+            "joints": [{"id": "root", "xy": [60, 80]}, {"id": "mid", "xy": [120, 80]}, {"id": "tip", "xy": [180, 80]}],
+            "bones": [{"id": "upper", "a": "root", "b": "mid"}, {"id": "lower", "a": "mid", "b": "tip"}],
+        },
         "tracks": {"tip": tip_track} if tip_track else {},
         "camera": camera or [],
         "render": {"renderer": "puppet"},
@@ -63,7 +76,6 @@ def pipeline_scene(frames: int = 9, height: int = 64, width: int = 96, second_pa
         masks[f, 1, 30:60, second_part_x + 4 * f : second_part_x + 30 + 4 * f] = True
         camera[f, 8 + f : 56 + f, 10 - f] = 255
     return image, pose, masks, camera
-
 
 
 MAIN_PY = str(Path(__file__).resolve().parents[1] / "main.py")
@@ -100,8 +112,14 @@ def run_cli_capped(args: list, cap_mb: int = MEMORY_CAP_MB, timeout: float = 180
 
     with tempfile.TemporaryDirectory() as scratch:
         peak_file = Path(scratch) / "peak"
-        proc = subprocess.run([sys.executable, "-c", _PEAK_REPORTER, MAIN_PY, str(peak_file), *map(str, args)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                              preexec_fn=cap, cwd=Path(MAIN_PY).parent, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", _PEAK_REPORTER, MAIN_PY, str(peak_file), *map(str, args)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=cap,
+            cwd=Path(MAIN_PY).parent,
+            timeout=timeout,
+        )
         peak_kb = float(peak_file.read_text()) if peak_file.is_file() else float("nan")
     return proc.returncode, proc.stderr.decode("utf-8", "replace"), peak_kb / 1024

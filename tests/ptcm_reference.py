@@ -49,8 +49,9 @@ class ReferencePTCMProcessor:
         if context.measure and frames > 1:
             query_first = heads(attn.norm_q(attn.to_q(first)))
             key_later = heads(attn.norm_k(attn.to_k(later))).unflatten(2, (frames - 1, n))
-            context.add_affinity(reference_affinity(query_first, key_later, context.tokens[:, 0],
-                                                    context.tokens[:, 1:]))
+            context.add_affinity(
+                reference_affinity(query_first, key_later, context.tokens[:, 0], context.tokens[:, 1:])
+            )
         allowed, valid = cross_attention_mask(context, context.matching())
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed[:, None])
         out = out.transpose(1, 2).flatten(2) * valid[:, :, None].to(out.dtype)

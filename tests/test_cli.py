@@ -22,7 +22,7 @@ ORANGE = np.array([230, 120, 30])  # the joint caps drawn on the robot arm examp
 
 def _orange_near(frame: np.ndarray, xy: np.ndarray, radius: int = 30) -> np.ndarray:
     x0, y0 = (int(v) - radius for v in xy)
-    window = frame[max(y0, 0):y0 + 2 * radius, max(x0, 0):x0 + 2 * radius].astype(int)
+    window = frame[max(y0, 0) : y0 + 2 * radius, max(x0, 0) : x0 + 2 * radius].astype(int)
     close = np.abs(window - ORANGE).sum(-1) < 90
     ys, xs = np.nonzero(close)
     assert xs.size > 20, f"no orange joint cap near {xy}"
@@ -49,8 +49,21 @@ def test_an_example_renders_and_the_wrist_goes_where_its_joint_went(examples_dir
 
 def test_every_example_renders(examples_dir, tmp_path):
     for name in ("cat", "fish", "robot_arm"):
-        assert main(["render", str(examples_dir / f"{name}.pasproj"), "-o", str(tmp_path / f"{name}.mp4"),
-                     "--frames", "5", "--size", "320x192"]) == 0
+        assert (
+            main(
+                [
+                    "render",
+                    str(examples_dir / f"{name}.pasproj"),
+                    "-o",
+                    str(tmp_path / f"{name}.mp4"),
+                    "--frames",
+                    "5",
+                    "--size",
+                    "320x192",
+                ]
+            )
+            == 0
+        )
         frames, _ = read_video(tmp_path / f"{name}.mp4")
         assert frames.shape == (5, 192, 320, 3)
 
@@ -61,6 +74,7 @@ def test_pose_and_parts_previews(arm_project, tmp_path):
     pose = sorted((tmp_path / "pose").glob("*.png"))
     assert len(pose) == 5
     import cv2
+
     first = cv2.imread(str(pose[0]))
     assert (first.sum(-1) == 0).mean() > 0.9  # mostly black canvas with the bones on it
     parts, _ = read_video(tmp_path / "parts.mp4")
@@ -70,9 +84,13 @@ def test_pose_and_parts_previews(arm_project, tmp_path):
 def test_camera_preview_draws_the_rectangle_moving_with_the_pan(tmp_path):
     import cv2
 
-    path = write_arm_project(tmp_path, camera=[{"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0, "interp": "linear"},
-                                               {"frame": 4, "pan": [40, 0], "zoom": 1.0, "roll": 0,
-                                                "interp": "linear"}])
+    path = write_arm_project(
+        tmp_path,
+        camera=[
+            {"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0, "interp": "linear"},
+            {"frame": 4, "pan": [40, 0], "zoom": 1.0, "roll": 0, "interp": "linear"},
+        ],
+    )
     assert main(["render", str(path), "-o", str(tmp_path / "cam"), "--preview", "camera"]) == 0
     frames = [cv2.imread(str(p)) for p in sorted((tmp_path / "cam").glob("*.png"))]
     assert len(frames) == 5
@@ -90,18 +108,21 @@ def _run_bad(args, capsys):
     return code, err
 
 
-@pytest.mark.parametrize(("edit", "words"), [
-    (lambda d: d.update(version=9), "version 9 is newer"),
-    (lambda d: d.update(image="missing.png"), "image: no such file"),
-    (lambda d: d["rig"]["bones"].append({"id": "z", "a": "tip", "b": "nobody"}), "rig.bones[2].b"),
-    (lambda d: d.update(tracks={"tip": [{"frame": 0, "xy": [1, 2], "interp": "wobbly"}]}), "interp"),
-    (lambda d: d.update(camera=[{"frame": 0, "zoom": 0}]), "camera[0].zoom"),
-    (lambda d: d.update(frames=0), "frames"),
-    (lambda d: d.update(size=[10**5, 32]), "size"),
-    (lambda d: d.update(image="\ud800.png"), "image: '\\ud800.png' holds a character no file name can hold"),
-    (lambda d: d.update(subject_mask="m\udfff/x.png"), "subject_mask: "),
-    (lambda d: d.update(render={"renderer": "puppet", "model_dir": "\ud800"}), "render.model_dir: "),
-])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda d: d.update(version=9), "version 9 is newer"),
+        (lambda d: d.update(image="missing.png"), "image: no such file"),
+        (lambda d: d["rig"]["bones"].append({"id": "z", "a": "tip", "b": "nobody"}), "rig.bones[2].b"),
+        (lambda d: d.update(tracks={"tip": [{"frame": 0, "xy": [1, 2], "interp": "wobbly"}]}), "interp"),
+        (lambda d: d.update(camera=[{"frame": 0, "zoom": 0}]), "camera[0].zoom"),
+        (lambda d: d.update(frames=0), "frames"),
+        (lambda d: d.update(size=[10**5, 32]), "size"),
+        (lambda d: d.update(image="\ud800.png"), "image: '\\ud800.png' holds a character no file name can hold"),
+        (lambda d: d.update(subject_mask="m\udfff/x.png"), "subject_mask: "),
+        (lambda d: d.update(render={"renderer": "puppet", "model_dir": "\ud800"}), "render.model_dir: "),
+    ],
+)
 def test_bad_projects_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, edit, words):
     path = write_arm_project(tmp_path)
     data = json.loads(path.read_text())
@@ -121,15 +142,18 @@ def test_truncated_json(tmp_path, capsys):
     assert code == 2 and "not valid JSON" in err
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--frames", "10"], "--frames: 10 must be 4k+1"),
-    (["--size", "100x100"], "multiples of 32"),
-    (["--renderer", "magic"], "invalid choice: 'magic'"),
-    (["--offload", "magic"], "(choose from 'auto', 'none', 'model', 'group')"),  # the words, as --help lists them
-    (["--frames", "abc"], "invalid int value: 'abc'"),
-    (["--guidance", "nan"], "--guidance: nan must be a number from 0 to 50"),
-    (["--steps", "0"], "--steps: 0 must be a whole number from 1 to 1000"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--frames", "10"], "--frames: 10 must be 4k+1"),
+        (["--size", "100x100"], "multiples of 32"),
+        (["--renderer", "magic"], "invalid choice: 'magic'"),
+        (["--offload", "magic"], "(choose from 'auto', 'none', 'model', 'group')"),  # the words, as --help lists them
+        (["--frames", "abc"], "invalid int value: 'abc'"),
+        (["--guidance", "nan"], "--guidance: nan must be a number from 0 to 50"),
+        (["--steps", "0"], "--steps: 0 must be a whole number from 1 to 1000"),
+    ],
+)
 def test_bad_options_exit_2(arm_project, tmp_path, capsys, args, words):
     with pytest.raises(SystemExit) as exit_info:
         code = main(["render", str(arm_project), "-o", str(tmp_path / "o.mp4"), *args])
@@ -158,9 +182,13 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     main_py = str(Path(__file__).resolve().parents[1] / "main.py")  # runs like the console script
     # A shell's background job (`cmd &`, as CI may run us) ignores SIGINT and children inherit that; a user's
     # terminal does not, so start the render with the default disposition.
-    proc = subprocess.Popen([sys.executable, main_py, "render", str(path), "-o", str(out)],
-                            stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, main_py, "render", str(path), "-o", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not any(p.name.startswith(".long.mp4") for p in tmp_path.iterdir()):
         time.sleep(0.1)  # wait until it is writing frames
@@ -187,8 +215,18 @@ def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, 
         assert not out.exists()
 
 
-@pytest.mark.parametrize("argv", [["eval"], ["eval", "--bogus", "a", "b"], ["model", "frob"], ["model", "tiny"],
-                                  ["dataset"], ["dataset", "build", "clips", "--bogus"], ["train"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval"],
+        ["eval", "--bogus", "a", "b"],
+        ["model", "frob"],
+        ["model", "tiny"],
+        ["dataset"],
+        ["dataset", "build", "clips", "--bogus"],
+        ["train"],
+    ],
+)
 def test_subcommand_option_errors_are_one_line_exit_2(argv, capsys):
     from poseanything_studio.commands import main
 

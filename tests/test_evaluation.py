@@ -65,11 +65,17 @@ def test_mismatched_clips_give_one_line(tmp_path, capsys):
 
 
 # -- LPIPS and FVD from local weights (random weights in the published key layouts) ---------------------------
-I3D_MIXED = {"Mixed_3b": (192, [64, 96, 128, 16, 32, 32]), "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
-             "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]), "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
-             "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]), "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
-             "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]), "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
-             "Mixed_5c": (832, [384, 192, 384, 48, 128, 128])}
+I3D_MIXED = {
+    "Mixed_3b": (192, [64, 96, 128, 16, 32, 32]),
+    "Mixed_3c": (256, [128, 128, 192, 32, 96, 64]),
+    "Mixed_4b": (480, [192, 96, 208, 16, 48, 64]),
+    "Mixed_4c": (512, [160, 112, 224, 24, 64, 64]),
+    "Mixed_4d": (512, [128, 128, 256, 24, 64, 64]),
+    "Mixed_4e": (512, [112, 144, 288, 32, 64, 64]),
+    "Mixed_4f": (528, [256, 160, 320, 32, 128, 128]),
+    "Mixed_5b": (832, [256, 160, 320, 32, 128, 128]),
+    "Mixed_5c": (832, [384, 192, 384, 48, 128, 128]),
+}
 
 
 def _unit(state, name, cin, cout, k, gen):
@@ -90,8 +96,14 @@ def _i3d_weights(path):
     _unit(state, "Conv3d_2b_1x1", 64, 64, (1, 1, 1), gen)
     _unit(state, "Conv3d_2c_3x3", 64, 192, (3, 3, 3), gen)
     for name, (cin, oc) in I3D_MIXED.items():
-        for branch, a, b, k in (("b0", cin, oc[0], 1), ("b1a", cin, oc[1], 1), ("b1b", oc[1], oc[2], 3),
-                                ("b2a", cin, oc[3], 1), ("b2b", oc[3], oc[4], 3), ("b3b", cin, oc[5], 1)):
+        for branch, a, b, k in (
+            ("b0", cin, oc[0], 1),
+            ("b1a", cin, oc[1], 1),
+            ("b1b", oc[1], oc[2], 3),
+            ("b2a", cin, oc[3], 1),
+            ("b2b", oc[3], oc[4], 3),
+            ("b3b", cin, oc[5], 1),
+        ):
             _unit(state, f"{name}.{branch}", a, b, (k, k, k), gen)
     state["logits.conv3d.weight"] = torch.randn(400, 1024, 1, 1, 1, generator=gen) / 32
     state["logits.conv3d.bias"] = torch.zeros(400)
@@ -105,12 +117,14 @@ def _lpips_weights(folder):
 
     gen = torch.Generator().manual_seed(0)
     net = {}
-    for s, (i, cin, cout, k) in enumerate([(0, 3, 64, 11), (3, 64, 192, 5), (6, 192, 384, 3), (8, 384, 256, 3),
-                                           (10, 256, 256, 3)], 1):
+    for s, (i, cin, cout, k) in enumerate(
+        [(0, 3, 64, 11), (3, 64, 192, 5), (6, 192, 384, 3), (8, 384, 256, 3), (10, 256, 256, 3)], 1
+    ):
         net[f"net.slice{s}.{i}.weight"] = torch.randn(cout, cin, k, k, generator=gen) / (cin * k * k) ** 0.5
         net[f"net.slice{s}.{i}.bias"] = torch.zeros(cout)
-    lin = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=gen) for k, c in
-           enumerate([64, 192, 384, 256, 256])}
+    lin = {
+        f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1, generator=gen) for k, c in enumerate([64, 192, 384, 256, 256])
+    }
     save_file(net, str(folder / "alexnet.safetensors"))
     torch.save(lin, folder / "alex.pth")
     return [folder / "alexnet.safetensors", folder / "alex.pth"]
@@ -158,9 +172,19 @@ def test_eval_with_local_lpips_and_i3d_weights(tmp_path, capsys):
         _clip(tmp_path / "gt" / f"{name}.mp4", value + 20, frames=17)
     _i3d_weights(tmp_path / "i3d.pt")
     lpips = [str(p) for p in _lpips_weights(tmp_path)]
-    args = ["eval", str(tmp_path / "pred"), str(tmp_path / "gt"), "--csv", str(tmp_path / "m.csv"),
-            "--frames-csv", str(tmp_path / "f.csv"), "--i3d-weights", str(tmp_path / "i3d.pt"),
-            "--lpips-weights", *lpips]
+    args = [
+        "eval",
+        str(tmp_path / "pred"),
+        str(tmp_path / "gt"),
+        "--csv",
+        str(tmp_path / "m.csv"),
+        "--frames-csv",
+        str(tmp_path / "f.csv"),
+        "--i3d-weights",
+        str(tmp_path / "i3d.pt"),
+        "--lpips-weights",
+        *lpips,
+    ]
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert "LPIPS" in out and "FVD clips" in out
@@ -200,8 +224,10 @@ def test_fvd_cuts_every_video_into_16_frame_clips(tmp_path, capsys):
     rows, _ = evaluate(tmp_path / "pred", tmp_path / "gt", i3d_net=net)
     assert [s[1:2] for s in net.shapes] == [(16,)] * 4 and sorted(s[0] for s in net.shapes) == [1, 1, 2, 2]
     assert rows[-1]["fvd_clips"] == 3 and "fvd" not in rows[0]
-    clips = {side: np.concatenate([fvd_clips(read_clip(tmp_path / side / f"{n}.mp4")) for n in ("long", "short")])
-             for side in ("pred", "gt")}
+    clips = {
+        side: np.concatenate([fvd_clips(read_clip(tmp_path / side / f"{n}.mp4")) for n in ("long", "short")])
+        for side in ("pred", "gt")
+    }
     assert [len(c) for c in fvd_clips(read_clip(tmp_path / "pred" / "long.mp4"))] == [16, 16]
     expected = frechet_distance(net(clips["pred"]), net(clips["gt"]))
     assert rows[-1]["fvd"] == pytest.approx(expected)
@@ -341,9 +367,13 @@ def _reference_i3d():
     class InceptionI3d(nn.Module):
         def __init__(self):
             super().__init__()
-            layers = [("Conv3d_1a_7x7", Unit(3, 64, 7, (2, 2, 2))), ("MaxPool3d_2a_3x3", Pool((1, 3, 3), (1, 2, 2))),
-                      ("Conv3d_2b_1x1", Unit(64, 64, 1)), ("Conv3d_2c_3x3", Unit(64, 192, 3)),
-                      ("MaxPool3d_3a_3x3", Pool((1, 3, 3), (1, 2, 2)))]
+            layers = [
+                ("Conv3d_1a_7x7", Unit(3, 64, 7, (2, 2, 2))),
+                ("MaxPool3d_2a_3x3", Pool((1, 3, 3), (1, 2, 2))),
+                ("Conv3d_2b_1x1", Unit(64, 64, 1)),
+                ("Conv3d_2c_3x3", Unit(64, 192, 3)),
+                ("MaxPool3d_3a_3x3", Pool((1, 3, 3), (1, 2, 2))),
+            ]
             for name, (cin, oc) in I3D_MIXED.items():
                 if name == "Mixed_4b":
                     layers.append(("MaxPool3d_4a_3x3", Pool((3, 3, 3), (2, 2, 2))))
@@ -393,8 +423,9 @@ def _one_error_line(args, capsys) -> str:
     return err[0]
 
 
-def test_a_video_past_the_read_limit_is_refused_from_its_header_before_a_frame_is_decoded(tmp_path, capsys,
-                                                                                          monkeypatch):
+def test_a_video_past_the_read_limit_is_refused_from_its_header_before_a_frame_is_decoded(
+    tmp_path, capsys, monkeypatch
+):
     import imageio_ffmpeg
 
     from poseanything_studio import videoio
@@ -443,9 +474,25 @@ def test_a_long_1080p_video_is_refused_in_one_line_under_a_memory_cap(tmp_path):
     from helpers import run_cli_capped
 
     long = tmp_path / "long.mp4"  # 504 frames of 1920x1088: 3.2 GB decoded, 30 KB on disk
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
-                    "color=c=gray:s=1920x1088:r=24:d=21", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", str(long)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=gray:s=1920x1088:r=24:d=21",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(long),
+        ],
+        check=True,
+    )
     code, err, peak_mb = run_cli_capped(["eval", long, long, "--csv", tmp_path / "m.csv"])
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"{long}: frames x size: 504 frames of 1920x1088" in err

@@ -35,8 +35,7 @@ def _temps(folder: Path) -> list[str]:
 def _tmpfs(folder: Path, kib: int):
     """A tmpfs of `kib` KiB mounted on `folder`: its own file system (root only; else the test skips)."""
     folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
-                          capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)], capture_output=True)
     if done.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
@@ -143,10 +142,13 @@ def _fake_ffmpeg(tmp_path: Path, script: str) -> str:
     return str(exe)
 
 
-@pytest.mark.parametrize(("script", "words"), [
-    ("head -c 5000 >/dev/null; echo 'Conversion failed!' >&2; exit 1\n", "ffmpeg stopped while writing"),
-    ("cat >/dev/null; echo 'Error closing file: I/O error' >&2; exit 1\n", "ffmpeg failed (Error closing file"),
-])
+@pytest.mark.parametrize(
+    ("script", "words"),
+    [
+        ("head -c 5000 >/dev/null; echo 'Conversion failed!' >&2; exit 1\n", "ffmpeg stopped while writing"),
+        ("cat >/dev/null; echo 'Error closing file: I/O error' >&2; exit 1\n", "ffmpeg failed (Error closing file"),
+    ],
+)
 def test_ffmpeg_dying_or_failing_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch, script, words):
     import imageio_ffmpeg
 
@@ -161,8 +163,12 @@ def test_ffmpeg_dying_or_failing_is_one_line_and_leaves_nothing(tmp_path, capsys
 
 def _start_render(tmp_path: Path, out: Path) -> subprocess.Popen:
     project = write_arm_project(tmp_path, frames=2401, size=(512, 512))
-    proc = subprocess.Popen([sys.executable, MAIN_PY, "render", str(project), "-o", str(out)],
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, MAIN_PY, "render", str(project), "-o", str(out)],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not _temps(out.parent):
         time.sleep(0.05)
@@ -196,8 +202,12 @@ def test_a_killed_render_leaves_temps_that_the_next_run_removes(tmp_path, sig, o
     assert left or sig != signal.SIGKILL
     assert not out.exists() or (out.is_dir() and list(out.iterdir()) == [])
     small = write_arm_project(tmp_path, frames=5)
-    done = subprocess.run([sys.executable, MAIN_PY, "render", str(small), "-o", str(out), "-y"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, MAIN_PY, "render", str(small), "-o", str(out), "-y"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert _temps(out_dir) == [] and out.exists()
 
@@ -223,17 +233,20 @@ def _dead_pid() -> int:
 def test_a_save_killed_half_way_keeps_the_old_project_and_the_next_save_cleans_up(tmp_path):
     project = write_arm_project(tmp_path)
     before = project.read_bytes()
-    code = ("import os, sys\n"
-            "from poseanything_studio.core import fileio\n"
-            "real = fileio._fsync_file\n"
-            "def stop(path):\n"
-            "    print('writing', flush=True); sys.stdin.readline()\n"
-            "fileio._fsync_file = stop\n"
-            "from poseanything_studio.core.project import load_project, save_project\n"
-            f"p = load_project({str(project)!r})\n"
-            f"save_project(p, {str(project)!r})\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True, cwd=Path(MAIN_PY).parent)
+    code = (
+        "import os, sys\n"
+        "from poseanything_studio.core import fileio\n"
+        "real = fileio._fsync_file\n"
+        "def stop(path):\n"
+        "    print('writing', flush=True); sys.stdin.readline()\n"
+        "fileio._fsync_file = stop\n"
+        "from poseanything_studio.core.project import load_project, save_project\n"
+        f"p = load_project({str(project)!r})\n"
+        f"save_project(p, {str(project)!r})\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(MAIN_PY).parent
+    )
     assert proc.stdout.readline().strip() == "writing"  # the new text is written, not yet renamed
     proc.kill()
     proc.wait()
@@ -252,15 +265,17 @@ def test_ffmpeg_killed_mid_render_is_one_line(tmp_path):
     deadline, children = time.time() + 60, []
     while time.time() < deadline and not children:  # ffmpeg starts with the first frame
         # The encoder only (its command line reads rawvideo): imageio-ffmpeg first runs a short `ffmpeg -version`.
-        children = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "rawvideo"], capture_output=True,
-                                  text=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-P", str(proc.pid), "-f", "rawvideo"], capture_output=True, text=True
+        ).stdout.split()
         time.sleep(0.05)
     assert children, "the render has no ffmpeg child"
     os.kill(int(children[0]), signal.SIGKILL)  # ffmpeg dies: the next frame meets a broken pipe
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err
-    assert err.strip().splitlines() == [f"error: {out_dir / 'long.mp4'}: ffmpeg stopped while writing "
-                                        "(killed by signal 9); nothing was written"]
+    assert err.strip().splitlines() == [
+        f"error: {out_dir / 'long.mp4'}: ffmpeg stopped while writing (killed by signal 9); nothing was written"
+    ]
     assert list(out_dir.iterdir()) == []
 
 

@@ -26,10 +26,47 @@ CASES = 400
 SECONDS_PER_CASE = 10
 LOG = os.environ.get("FUZZ_LOG")  # a file to list every case and its message in, to read them
 
-ODD_VALUES = [None, True, False, 0, -1, 1, 3, 5, 7, 2**31, -(2**63), 10**30, 1e308, -1e308, 0.5, float("nan"),
-              float("inf"), "", "x", "smooth", "step", "a" * 300, "a\u0000b", "../../etc/passwd", "/dev/zero",
-              "cat.png", "fish.png", "\u00e9\u00e8\U0001f600", [], [0], [1, 2], [1, 2, 3], [10**30, 0],
-              [32, 32], [4096, 4096], [832, 480], {}, {"id": "x"}, {"frame": 0, "xy": [0, 0]}]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    3,
+    5,
+    7,
+    2**31,
+    -(2**63),
+    10**30,
+    1e308,
+    -1e308,
+    0.5,
+    float("nan"),
+    float("inf"),
+    "",
+    "x",
+    "smooth",
+    "step",
+    "a" * 300,
+    "a\u0000b",
+    "../../etc/passwd",
+    "/dev/zero",
+    "cat.png",
+    "fish.png",
+    "\u00e9\u00e8\U0001f600",
+    [],
+    [0],
+    [1, 2],
+    [1, 2, 3],
+    [10**30, 0],
+    [32, 32],
+    [4096, 4096],
+    [832, 480],
+    {},
+    {"id": "x"},
+    {"frame": 0, "xy": [0, 0]},
+]
 
 
 def _paths(node, prefix=()):
@@ -95,7 +132,7 @@ def mutate(data: dict, rng: random.Random) -> tuple[str, str]:
     text = json.dumps(data)
     if rng.random() < 0.1:  # damage the text itself: cut it short or flip a byte
         cut = rng.randrange(len(text))
-        text = text[:cut] if rng.random() < 0.5 else text[:cut] + chr(rng.randrange(32, 0x2FF)) + text[cut + 1:]
+        text = text[:cut] if rng.random() < 0.5 else text[:cut] + chr(rng.randrange(32, 0x2FF)) + text[cut + 1 :]
         done.append(f"text damaged at {cut}")
     return text, "; ".join(done)
 

@@ -28,8 +28,13 @@ def png_claiming(path: Path, width: int, height: int, rows: int = 40, exif: byte
     row = b"\0" * (1 + 3 * width)
     idat = b"".join(packer.compress(row) for _ in range(rows)) + packer.flush()
     late = _chunk(b"eXIf", exif) if exif is not None else b""
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + _chunk(b"IDAT", idat) + late + _chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + _chunk(b"IDAT", idat)
+        + late
+        + _chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -77,8 +82,10 @@ def test_the_cli_refuses_a_huge_picture_in_one_line_and_little_memory(tmp_path):
 def _chain_rig(joints: int, size: tuple[int, int]) -> dict:
     w, h = size
     xy = np.stack([np.linspace(20, w - 20, joints), h / 2 + 30 * np.sin(np.arange(joints) / 5)], 1)
-    return {"joints": [{"id": f"j{i}", "xy": [float(x), float(y)]} for i, (x, y) in enumerate(xy)],
-            "bones": [{"id": f"b{i}", "a": f"j{i}", "b": f"j{i + 1}"} for i in range(joints - 1)]}
+    return {
+        "joints": [{"id": f"j{i}", "xy": [float(x), float(y)]} for i, (x, y) in enumerate(xy)],
+        "bones": [{"id": f"b{i}", "a": f"j{i}", "b": f"j{i + 1}"} for i in range(joints - 1)],
+    }
 
 
 def test_a_500_joint_rig_renders_in_bounded_memory(tmp_path):
@@ -105,5 +112,8 @@ def test_a_truncated_png_is_our_one_line_only(tmp_path, capfd):
     (tmp_path / "arm.png").write_bytes(encoded.tobytes()[: len(encoded) // 2])
     assert main(["render", str(project), "-o", str(tmp_path / "out.mp4")]) == 2
     lines = capfd.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith(
-        f"cannot decode {str(tmp_path / 'arm.png')!r} as an image: the file is cut short"), lines
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("error: ")
+        and lines[0].endswith(f"cannot decode {str(tmp_path / 'arm.png')!r} as an image: the file is cut short")
+    ), lines

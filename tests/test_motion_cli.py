@@ -23,8 +23,9 @@ def _human_project(tmp_path: Path) -> Path:
 
     Image.new("RGB", (480, 480), "white").save(tmp_path / "person.png")
     human = next(t for t in load_templates() if t.key == "human")
-    project = Project(image=str(tmp_path / "person.png"), rig=placed(human, (150, 40, 180, 400)), frames=25, fps=24,
-                      size=(480, 480))
+    project = Project(
+        image=str(tmp_path / "person.png"), rig=placed(human, (150, 40, 180, 400)), frames=25, fps=24, size=(480, 480)
+    )
     return save_project(project, tmp_path / "person.pasproj").path
 
 
@@ -46,8 +47,21 @@ def test_import_a_bvh_writes_a_new_project_and_keeps_the_input(tmp_path, capsys)
 def test_a_malformed_bvh_is_one_line_exit_2_and_nothing_written(tmp_path):
     source = _human_project(tmp_path)
     (tmp_path / "bad.bvh").write_text("HIERARCHY\nROOT Hips\n{\n}\nMOTION\nFrames: many\n")
-    done = subprocess.run([sys.executable, MAIN_PY, "motion", "import", str(source), str(tmp_path / "bad.bvh"),
-                           "-o", str(tmp_path / "out.pasproj")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            MAIN_PY,
+            "motion",
+            "import",
+            str(source),
+            str(tmp_path / "bad.bvh"),
+            "-o",
+            str(tmp_path / "out.pasproj"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "bad.bvh" in lines[0] and "Frames" in lines[0]

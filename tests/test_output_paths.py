@@ -52,11 +52,14 @@ def test_eval_never_replaces_a_file_silently(videos, tmp_path, capsys):
     assert mine.read_text().startswith("clip,frames")
 
 
-@pytest.mark.parametrize(("make", "words"), [
-    (lambda d: d / "nowhere" / "m.csv", "does not exist"),
-    (lambda d: d, "is a folder"),
-    (lambda d: d / ("x" * 300 + ".csv"), "longer than 255 bytes"),
-])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: d / "nowhere" / "m.csv", "does not exist"),
+        (lambda d: d, "is a folder"),
+        (lambda d: d / ("x" * 300 + ".csv"), "longer than 255 bytes"),
+    ],
+)
 def test_eval_bad_csv_paths_are_one_line(videos, tmp_path, capsys, make, words):
     pred, gt = videos
     err = _one_line_2(["eval", str(pred), str(gt), "--csv", str(make(tmp_path))], capsys)
@@ -77,8 +80,9 @@ def test_dataset_build_output_checks_and_a_fifo_among_the_clips(tmp_path, capsys
     assert main(["dataset", "build", str(clips), "-o", str(tmp_path / "ds")]) == 0  # a line cut short is dropped
     assert (tmp_path / "ds" / "manifest.jsonl").read_text() == '{"clip": "a", "status": "rejected"}\n'
     (tmp_path / "ds" / "manifest.jsonl").write_text("not json\n")
-    assert "line 1 is not a clip entry" in _one_line_2(["dataset", "build", str(clips), "-o", str(tmp_path / "ds")],
-                                                       capsys)
+    assert "line 1 is not a clip entry" in _one_line_2(
+        ["dataset", "build", str(clips), "-o", str(tmp_path / "ds")], capsys
+    )
 
 
 def test_model_tiny_output_checks(tmp_path, capsys):
@@ -144,8 +148,10 @@ def test_an_output_that_appears_during_a_render_is_kept(tmp_path, kind):
 
     target = output_target(str(tmp_path / ("out.mp4" if kind == "mp4" else "seq/")))
     appeared = tmp_path / "out.mp4" if kind == "mp4" else tmp_path / "seq" / "frame_00002.png"
-    with pytest.raises(OutputError, match="appeared while rendering; it was kept"), \
-            FrameWriter(target, 12, (64, 32), 5, overwrite=False) as writer:
+    with (
+        pytest.raises(OutputError, match="appeared while rendering; it was kept"),
+        FrameWriter(target, 12, (64, 32), 5, overwrite=False) as writer,
+    ):
         for f in range(5):
             writer.write(np.full((32, 64, 3), 50, np.uint8))
             if f == 2:
@@ -167,8 +173,10 @@ def test_rename_without_replace_keeps_the_target_every_way(tmp_path, monkeypatch
     elif fileio._renameat2() is None:
         pytest.skip("no renameat2 here")
     if way == "check":
+
         def no_links(*_args):
             raise OSError(errno.EPERM, "links not supported")
+
         monkeypatch.setattr(os, "link", no_links)
     kept, new = tmp_path / "kept", tmp_path / "new"
     kept.write_text("kept")

@@ -41,8 +41,9 @@ def test_version_has_one_source():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "poseanything_studio.__version__"
-    out = subprocess.run([sys.executable, "-m", "poseanything_studio", "--version"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "poseanything_studio", "--version"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout.strip() == f"poseanything-studio {__version__}"
 
 
@@ -51,8 +52,12 @@ def test_examples_and_templates_are_listed_and_copied_without_clobbering(tmp_pat
 
     assert main(["templates"]) == 0
     assert main(["examples", "--copy", str(tmp_path)]) == 0
-    assert {p.name for p in tmp_path.glob("*.pasproj")} == {"cat.pasproj", "cat_refine.pasproj", "fish.pasproj",
-                                                             "robot_arm.pasproj"}
+    assert {p.name for p in tmp_path.glob("*.pasproj")} == {
+        "cat.pasproj",
+        "cat_refine.pasproj",
+        "fish.pasproj",
+        "robot_arm.pasproj",
+    }
     (tmp_path / "cat.pasproj").write_text("mine")
     assert main(["examples", "--copy", str(tmp_path)]) == 2
     assert (tmp_path / "cat.pasproj").read_text() == "mine"
@@ -97,8 +102,10 @@ def test_train_and_eval_without_torch_say_which_extra_in_one_line(tmp_path):
         "from poseanything_studio.commands import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    for argv, extra in ((["train", "configs/train_example.toml"], "train"),
-                        (["eval", "a.mp4", "b.mp4", "--i3d-weights", "i3d.pt"], "neural")):
+    for argv, extra in (
+        (["train", "configs/train_example.toml"], "train"),
+        (["eval", "a.mp4", "b.mp4", "--i3d-weights", "i3d.pt"], "neural"),
+    ):
         out = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
         assert f"poseanything-studio[{extra}]" in out.stderr
@@ -108,8 +115,12 @@ def test_the_model_is_imported_under_our_package_name_only():
     """A bare `import model` would pick up any folder's model.py first (and load our files twice)."""
     bare = re.compile(r"^\s*(from model[. ]|import model\b)", re.MULTILINE)
     trees = [ROOT / name for name in ("poseanything_studio", "model", "tests", "benchmarks", "tools", "resources")]
-    offenders = [str(path.relative_to(ROOT)) for tree in trees for path in tree.rglob("*.py")
-                 if bare.search(path.read_text(encoding="utf-8"))]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for tree in trees
+        for path in tree.rglob("*.py")
+        if bare.search(path.read_text(encoding="utf-8"))
+    ]
     assert not offenders, offenders
     assert (ROOT / "poseanything_studio" / "model").resolve() == ROOT / "model"
     assert (ROOT / "poseanything_studio" / "resources").resolve() == ROOT / "resources"

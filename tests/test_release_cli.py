@@ -52,10 +52,31 @@ def test_parts_preview_is_an_81_frame_video_with_parts_on_the_posed_frames_only(
 
 def test_the_neural_render_gets_the_clip_and_writes_its_81_frames(tmp_path, release_pipeline):
     out = tmp_path / "deer.mp4"
-    assert main(["render", "--release-clip", str(make_clip(tmp_path)), "-o", str(out), "--steps", "3",
-                 "--seed", "123", "--checkpoint", "weights"]) == 0
-    assert release_pipeline == {"name": DEER, "prompt": "A deer walks.", "steps": 3, "seed": 123,
-                                "checkpoint": "weights"}
+    assert (
+        main(
+            [
+                "render",
+                "--release-clip",
+                str(make_clip(tmp_path)),
+                "-o",
+                str(out),
+                "--steps",
+                "3",
+                "--seed",
+                "123",
+                "--checkpoint",
+                "weights",
+            ]
+        )
+        == 0
+    )
+    assert release_pipeline == {
+        "name": DEER,
+        "prompt": "A deer walks.",
+        "steps": 3,
+        "seed": 123,
+        "checkpoint": "weights",
+    }
     assert read_video(out)[0].shape[0] == 81
 
 
@@ -67,14 +88,16 @@ def test_without_the_release_pipeline_a_render_is_one_line_before_any_reading(tm
     assert "--preview pose" in err and len(err.splitlines()) == 1 and not out.exists()
 
 
-@pytest.mark.parametrize(("extra", "named"), [
-    (["--renderer", "puppet"], "--renderer poseanything"),
-    (["--frames", "49"], "--frames"),
-    (["--preview", "camera"], "camera"),
-    (["--init", "puppet"], "--init"),
-])
-def test_options_a_release_clip_cannot_take_are_one_line_and_exit_2(tmp_path, capsys, extra, named,
-                                                                      release_pipeline):
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--renderer", "puppet"], "--renderer poseanything"),
+        (["--frames", "49"], "--frames"),
+        (["--preview", "camera"], "camera"),
+        (["--init", "puppet"], "--init"),
+    ],
+)
+def test_options_a_release_clip_cannot_take_are_one_line_and_exit_2(tmp_path, capsys, extra, named, release_pipeline):
     out = tmp_path / "out.mp4"
     assert main(["render", "--release-clip", str(make_clip(tmp_path)), "-o", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip()
@@ -104,8 +127,12 @@ def test_an_output_that_is_one_of_the_clips_files_is_refused(tmp_path, capsys):
     clip = make_clip(tmp_path)
     target = Path(clip.parent / "skeleton_image" / DEER)
     before = sorted(p.read_bytes() for p in target.glob("*.png"))
-    assert main(["render", "--release-clip", str(clip), "--preview", "pose", "-o", str(target / "%03d.png"),
-                 "--overwrite"]) == 2
+    assert (
+        main(
+            ["render", "--release-clip", str(clip), "--preview", "pose", "-o", str(target / "%03d.png"), "--overwrite"]
+        )
+        == 2
+    )
     assert "input" in capsys.readouterr().err
     assert sorted(p.read_bytes() for p in target.glob("*.png")) == before
 

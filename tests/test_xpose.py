@@ -109,8 +109,24 @@ def test_opencv_subtractor_with_grabcut_accepts_a_good_clip(tmp_path, capsys):
     clips.mkdir()
     _write_clip(clips / "good.avi", lambda f: (5 + 10 * f, 40, 45 + 10 * f, 56))
     out = tmp_path / "data"
-    assert main(["build", str(clips), "-o", str(out), "--size", "128x96", "--max-frames", "9",
-                 "--background", "mog2", "--grabcut"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                str(clips),
+                "-o",
+                str(out),
+                "--size",
+                "128x96",
+                "--max-frames",
+                "9",
+                "--background",
+                "mog2",
+                "--grabcut",
+            ]
+        )
+        == 0
+    )
     entry = _entries(out)["good"]
     assert entry["status"] == "accepted", entry
     assert entry["mask_source"] == "mog2+grabcut"
@@ -167,24 +183,27 @@ def test_scene_cuts_and_a_moving_camera_are_rejected_steady_clips_kept(tmp_path)
     rng = np.random.default_rng(1)
     w, h = SIZE
     texture = cv2.resize((rng.random((12, 16, 3)) * 255).astype(np.uint8), (2 * w, h), interpolation=cv2.INTER_CUBIC)
-    other = cv2.resize((rng.random((6, 8, 3)) * [60, 120, 255]).astype(np.uint8), (w, h),  # a bluer place
-                       interpolation=cv2.INTER_CUBIC)
+    other = cv2.resize(
+        (rng.random((6, 8, 3)) * [60, 120, 255]).astype(np.uint8),
+        (w, h),  # a bluer place
+        interpolation=cv2.INTER_CUBIC,
+    )
 
     def frame(background, f):
         out = background.copy()
-        out[40:56, 5 + 10 * f:45 + 10 * f] = (240, 200, 40)  # the subject: a bar moving right
+        out[40:56, 5 + 10 * f : 45 + 10 * f] = (240, 200, 40)  # the subject: a bar moving right
         return out
 
     clips, masks = tmp_path / "clips", tmp_path / "masks"
     clips.mkdir()
     _write_frames(clips / "steady.avi", [frame(texture[:, :w], f) for f in range(9)])
     _write_frames(clips / "cut.avi", [frame(texture[:, :w] if f < 5 else other, f) for f in range(9)])
-    _write_frames(clips / "pan.avi", [frame(texture[:, 6 * f:6 * f + w], f) for f in range(9)])  # 6 px a frame
+    _write_frames(clips / "pan.avi", [frame(texture[:, 6 * f : 6 * f + w], f) for f in range(9)])  # 6 px a frame
     for name in ("steady", "cut", "pan"):
         (masks / name).mkdir(parents=True)
         for f in range(9):
             mask = np.zeros((h, w), np.uint8)
-            mask[40:56, 5 + 10 * f:45 + 10 * f] = 255
+            mask[40:56, 5 + 10 * f : 45 + 10 * f] = 255
             cv2.imwrite(str(masks / name / f"{f:05d}.png"), mask)
     build(clips, tmp_path / "data", SIZE, Filters(), masks_dir=masks, max_frames=9)
     e = _entries(tmp_path / "data")

@@ -41,11 +41,20 @@ def grab(canvas) -> np.ndarray:
 def mouse(canvas, kind, xy) -> None:
     """A mouse event at reference pixel `xy`, sent to the canvas's own handler."""
     pos = QPointF(canvas.mapFromScene(float(xy[0]), float(xy[1])))
-    types = {"press": QMouseEvent.Type.MouseButtonPress, "move": QMouseEvent.Type.MouseMove,
-             "release": QMouseEvent.Type.MouseButtonRelease}
+    types = {
+        "press": QMouseEvent.Type.MouseButtonPress,
+        "move": QMouseEvent.Type.MouseMove,
+        "release": QMouseEvent.Type.MouseButtonRelease,
+    }
     buttons = Qt.MouseButton.NoButton if kind == "release" else Qt.MouseButton.LeftButton
-    event = QMouseEvent(types[kind], pos, canvas.viewport().mapToGlobal(pos), Qt.MouseButton.LeftButton, buttons,
-                        Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        types[kind],
+        pos,
+        canvas.viewport().mapToGlobal(pos),
+        Qt.MouseButton.LeftButton,
+        buttons,
+        Qt.KeyboardModifier.NoModifier,
+    )
     {"press": canvas.mousePressEvent, "move": canvas.mouseMoveEvent, "release": canvas.mouseReleaseEvent}[kind](event)
 
 

@@ -42,11 +42,14 @@ class LatentCache:
         from model.part_attention import pool_part_masks
 
         with torch.no_grad():
-            return {"latents": self.pipe.encode_video(clip["video"])[0].cpu(),
-                    "pose": self.pipe.encode_video(clip["pose"])[0].cpu(),
-                    "null_pose": self.pipe.encode_video(np.zeros_like(clip["pose"]))[0].cpu(),
-                    "text": self._text(clip["prompt"]), "empty_text": self._text(""),
-                    "parts": pool_part_masks(clip["parts"]).contiguous()}
+            return {
+                "latents": self.pipe.encode_video(clip["video"])[0].cpu(),
+                "pose": self.pipe.encode_video(clip["pose"])[0].cpu(),
+                "null_pose": self.pipe.encode_video(np.zeros_like(clip["pose"]))[0].cpu(),
+                "text": self._text(clip["prompt"]),
+                "empty_text": self._text(""),
+                "parts": pool_part_masks(clip["parts"]).contiguous(),
+            }
 
     def _write(self, item: dict, file: Path) -> None:
         """One entry, through a temporary of this process's own beside it, renamed whole onto its name."""

@@ -27,17 +27,35 @@ def _part_rules() -> tuple[str, ...]:
     return PART_RULES
 
 
-def setting(default: Any = dataclasses.MISSING, *, table: str = "train", key: str | None = None,
-            minimum: float | None = None, maximum: float | None = None, above: float | None = None,
-            choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
-            rule: Callable[[Any], bool] | None = None, why: str | None = None) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    table: str = "train",
+    key: str | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    rule: Callable[[Any], bool] | None = None,
+    why: str | None = None,
+) -> Any:
     """A config field read from `[table] key` (the field's name unless `key`), with its allowed range.
 
     `minimum`/`maximum` bound it (inclusive), `above` from below (exclusive), `choices` lists its values (or gives
     them when called), `rule` is any other test; `why` replaces the generated "must be ..." words."""
-    return dataclasses.field(default=default, metadata={
-        "table": table, "key": key, "minimum": minimum, "maximum": maximum, "above": above, "choices": choices,
-        "rule": rule, "why": why})
+    return dataclasses.field(
+        default=default,
+        metadata={
+            "table": table,
+            "key": key,
+            "minimum": minimum,
+            "maximum": maximum,
+            "above": above,
+            "choices": choices,
+            "rule": rule,
+            "why": why,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +122,7 @@ def _read_toml(path: Path) -> dict:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         raise ConfigError(f"{path}: not UTF-8 text (line {line}); save the config as UTF-8") from None
     try:
         return tomllib.loads(text)
@@ -205,13 +223,14 @@ def load_config(path: str | Path) -> Config:
     raw = _read_toml(path)
     model, train, data_table = reader.table(raw, "model"), reader.table(raw, "train"), reader.table(raw, "data")
     values = {**reader.fields(Config, model, "model.", "model"), **reader.fields(Config, train, "train.", "train")}
-    data = {name: reader.check(data_table.pop(name), Path, {**_NO_RANGE, "why": None}, f"data.{name}")
-            for name in list(data_table)}
+    data = {
+        name: reader.check(data_table.pop(name), Path, {**_NO_RANGE, "why": None}, f"data.{name}")
+        for name in list(data_table)
+    }
     stages = raw.pop("stages", None)
     if not isinstance(stages, list) or not stages:
         reader.fail("stages", "required, a [[stages]] list with at least one stage")
-    cfg = Config(path=path, stages=tuple(_stage(reader, s, i, data) for i, s in enumerate(stages)), data=data,
-                 **values)
+    cfg = Config(path=path, stages=tuple(_stage(reader, s, i, data) for i, s in enumerate(stages)), data=data, **values)
     for stage_index, stage in enumerate(cfg.stages):
         _check_stage_against(reader, cfg, stage, f"stages[{stage_index}].")
     for where, rest in (("model.", model), ("train.", train), ("", raw)):

@@ -27,8 +27,11 @@ def trainable_names(model, stage: Stage) -> set[str]:
 
 def lora_target_modules(model) -> list[str]:
     """Full names of every block's self- and cross-attention projections (PTCM's have other names)."""
-    return sorted(name for name, _ in model.named_modules()
-                  if any(name.endswith(f".attn{a}.{t}") for a in (1, 2) for t in LORA_TARGETS))
+    return sorted(
+        name
+        for name, _ in model.named_modules()
+        if any(name.endswith(f".attn{a}.{t}") for a in (1, 2) for t in LORA_TARGETS)
+    )
 
 
 def sample_sigma(u, shift: float):
@@ -47,8 +50,14 @@ def flow_matching_loss(model, x0, pose, text, noise, sigma, context=None):
     target = noise - x0
     p_h, p_w = model_config(model).patch_size[1:]
     timestep = (mask[0, 0][:, ::p_h, ::p_w] * sigma.view(()) * 1000).flatten()[None]  # (1, F' h/2 w/2)
-    pred = model(hidden_states=x_t, timestep=timestep, encoder_hidden_states=text, pose_latents=pose,
-                 part_context=context, return_dict=False)[0]
+    pred = model(
+        hidden_states=x_t,
+        timestep=timestep,
+        encoder_hidden_states=text,
+        pose_latents=pose,
+        part_context=context,
+        return_dict=False,
+    )[0]
     err = (pred.float() - target.float()) ** 2 * mask
     return err.sum() / (mask.sum() * x0.shape[1])
 

@@ -54,8 +54,7 @@ def rng_state(generator) -> tuple[dict, dict]:
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     tensors["numpy"] = torch.from_numpy(keys.astype(np.int64))
     version, internal, gauss_next = random.getstate()
-    meta = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)],
-            "python": [version, list(internal), gauss_next]}
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(gauss)], "python": [version, list(internal), gauss_next]}
     return tensors, meta
 
 
@@ -83,7 +82,8 @@ def new_optimizer(params: list, lr: float, weight_decay: float, warmup_steps: in
 
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0)
+        optimizer, lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0
+    )
     return optimizer, scheduler
 
 
@@ -127,8 +127,14 @@ def shard_optimizer_state(optimizer) -> None:
             state = optimizer.state.get(param, {})
             for key, value in state.items():
                 if isinstance(param, DTensor) and key != "step" and not isinstance(value, DTensor):
-                    state[key] = DTensor.from_local(value.to(param.device), param.device_mesh, param.placements,
-                                                    run_check=False, shape=param.size(), stride=param.stride())
+                    state[key] = DTensor.from_local(
+                        value.to(param.device),
+                        param.device_mesh,
+                        param.placements,
+                        run_check=False,
+                        shape=param.size(),
+                        stride=param.stride(),
+                    )
 
 
 # -- checkpoint folders -------------------------------------------------------------------------------------
@@ -138,8 +144,11 @@ def checkpoints_dir(output_dir: Path) -> Path:
 
 def latest_checkpoint(output_dir: Path) -> Path | None:
     """The newest complete checkpoint folder (temporaries and other names are not checkpoints)."""
-    found = sorted(p.parent for p in checkpoints_dir(output_dir).glob("step-*/state.json")
-                   if CHECKPOINT_NAME.fullmatch(p.parent.name))
+    found = sorted(
+        p.parent
+        for p in checkpoints_dir(output_dir).glob("step-*/state.json")
+        if CHECKPOINT_NAME.fullmatch(p.parent.name)
+    )
     return found[-1] if found else None
 
 
@@ -154,8 +163,18 @@ def sweep_outputs(output_dir: Path) -> None:
         shutil.rmtree(legacy, ignore_errors=True)
 
 
-def save_training_state(acc, output_dir: Path, position: Position, weights: dict | None, optimizer, scheduler,
-                        generator, sharded: bool, keep: int, grad_accum: int) -> Path:
+def save_training_state(
+    acc,
+    output_dir: Path,
+    position: Position,
+    weights: dict | None,
+    optimizer,
+    scheduler,
+    generator,
+    sharded: bool,
+    keep: int,
+    grad_accum: int,
+) -> Path:
     """Write `checkpoints/step-N` whole (every process its part), then drop all but the newest `keep`.
 
     `weights` (name -> tensor) and the optimizer are written by the main process, or by every process when
@@ -183,10 +202,15 @@ def save_training_state(acc, output_dir: Path, position: Position, weights: dict
             save_file(tensors, str(tmp / f"optimizer{shard}.safetensors"))
             (tmp / f"optimizer{shard}.json").write_text(json.dumps(meta))
         if acc.is_main_process:
-            state = {"global_step": position.global_step, "stage_index": position.stage_index,
-                     "stage_step": position.stage_step,
-                     "data_position": position.stage_step * grad_accum * acc.num_processes,
-                     "scheduler": scheduler.state_dict(), "processes": acc.num_processes, "sharded": sharded}
+            state = {
+                "global_step": position.global_step,
+                "stage_index": position.stage_index,
+                "stage_step": position.stage_step,
+                "data_position": position.stage_step * grad_accum * acc.num_processes,
+                "scheduler": scheduler.state_dict(),
+                "processes": acc.num_processes,
+                "sharded": sharded,
+            }
             (tmp / "state.json").write_text(json.dumps(state, indent=1))
         acc.wait_for_everyone()
         if acc.is_main_process:
@@ -224,18 +248,25 @@ def read_training_state(folder: Path, acc, sharded: bool) -> SavedState:
 
     state = json.loads((folder / "state.json").read_text())
     if state["processes"] != acc.num_processes:
-        raise ConfigError(f"{folder}: saved with {state['processes']} processes, resuming with "
-                          f"{acc.num_processes}: the data order would change")
+        raise ConfigError(
+            f"{folder}: saved with {state['processes']} processes, resuming with "
+            f"{acc.num_processes}: the data order would change"
+        )
     if state.get("sharded", False) != sharded:
-        raise ConfigError(f"{folder}: saved {'with' if state.get('sharded') else 'without'} FSDP; resume with "
-                          f"the same train.distributed")
+        raise ConfigError(
+            f"{folder}: saved {'with' if state.get('sharded') else 'without'} FSDP; resume with "
+            f"the same train.distributed"
+        )
     shard = f"-{acc.process_index}" if sharded else ""
     rank = acc.process_index
-    optimizer = optimizer_from_safetensors(load_file(str(folder / f"optimizer{shard}.safetensors")),
-                                           json.loads((folder / f"optimizer{shard}.json").read_text()))
-    return SavedState(position=Position(state["global_step"], state["stage_index"], state["stage_step"]),
-                      weights=load_file(str(folder / f"weights{shard}.safetensors")), optimizer=optimizer,
-                      scheduler=state["scheduler"],
-                      rng=(load_file(str(folder / f"rng-{rank}.safetensors")),
-                           json.loads((folder / f"rng-{rank}.json").read_text())))
-
+    optimizer = optimizer_from_safetensors(
+        load_file(str(folder / f"optimizer{shard}.safetensors")),
+        json.loads((folder / f"optimizer{shard}.json").read_text()),
+    )
+    return SavedState(
+        position=Position(state["global_step"], state["stage_index"], state["stage_step"]),
+        weights=load_file(str(folder / f"weights{shard}.safetensors")),
+        optimizer=optimizer,
+        scheduler=state["scheduler"],
+        rng=(load_file(str(folder / f"rng-{rank}.safetensors")), json.loads((folder / f"rng-{rank}.json").read_text())),
+    )

@@ -96,16 +96,20 @@ class Trainer:
         if cfg.lora_rank and not getattr(self.model, "peft_config", None):
             from peft import LoraConfig
 
-            self.model.add_adapter(LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha,
-                                              target_modules=lora_target_modules(self.model)))
+            self.model.add_adapter(
+                LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, target_modules=lora_target_modules(self.model))
+            )
         if cfg.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         self.model.train()
         self.fsdp = cfg.distributed == "fsdp" and self.acc.num_processes > 1
         if self.fsdp:
             self._shard(torch.bfloat16 if precision == "bf16" else None)
-        self.datasets = {name: ClipDataset(path, cfg.num_frames, cfg.part_rule) for name, path in cfg.data.items()
-                         if any(name in s.data for s in cfg.stages)}
+        self.datasets = {
+            name: ClipDataset(path, cfg.num_frames, cfg.part_rule)
+            for name, path in cfg.data.items()
+            if any(name in s.data for s in cfg.stages)
+        }
         self._check_parts()
         self.cache = LatentCache(cfg.output_dir / "cache", pipe, cfg.prompt_length)
         with self.acc.main_process_first():  # latents are computed once, by the first process
@@ -143,9 +147,11 @@ class Trainer:
                 dataset = self.datasets[name]
                 missing = [c["clip"] for i, c in enumerate(dataset.clips) if not dataset.has_parts(i)]
                 if missing:
-                    raise DatasetError(f"{dataset.root / 'manifest.jsonl'}: clip {missing[0]!r}: key 'rig' is null "
-                                       f"(stage {stage.name!r} trains PTCM, which needs each clip's rig for its "
-                                       f"part masks; rebuild with dataset build)")
+                    raise DatasetError(
+                        f"{dataset.root / 'manifest.jsonl'}: clip {missing[0]!r}: key 'rig' is null "
+                        f"(stage {stage.name!r} trains PTCM, which needs each clip's rig for its "
+                        f"part masks; rebuild with dataset build)"
+                    )
 
     def _check_replaceable(self, folder: Path) -> None:
         """OUTPUT_DIR/model, which a stage training `all` replaces at the end, must be absent or one training wrote
@@ -153,8 +159,10 @@ class Trainer:
         if not (folder.exists() or folder.is_symlink()):
             return
         if not is_trained_model_dir(folder) or folder.resolve() == Path(self.cfg.model_dir).resolve():
-            raise ConfigError(f"{self.cfg.path}: train.output_dir: {folder} exists and is not a model folder "
-                              f"training wrote; move it away or choose another output_dir")
+            raise ConfigError(
+                f"{self.cfg.path}: train.output_dir: {folder} exists and is not a model folder "
+                f"training wrote; move it away or choose another output_dir"
+            )
 
     # stage set-up
     def _start_stage(self, index: int):
@@ -174,9 +182,11 @@ class Trainer:
             self.wrapped, self.optimizer = self.acc.prepare(self.model, optimizer)
         self.stage = stage
         self.sizes = [len(self.datasets[d]) for d in stage.data]
-        self.log(f"stage {index + 1}/{len(self.cfg.stages)} {stage.name}: {stage.steps} steps, trains "
-                 f"{stage.trainable} ({sum(p.numel() for p in params):,} parameters), lr {stage.lr:g}, "
-                 f"PTCM {'on' if stage.ptcm else 'off'}, data {', '.join(stage.data)}")
+        self.log(
+            f"stage {index + 1}/{len(self.cfg.stages)} {stage.name}: {stage.steps} steps, trains "
+            f"{stage.trainable} ({sum(p.numel() for p in params):,} parameters), lr {stage.lr:g}, "
+            f"PTCM {'on' if stage.ptcm else 'off'}, data {', '.join(stage.data)}"
+        )
 
     def _sample(self, position: int) -> dict:
         d, i = clip_at(self.cfg.seed * 1009 + self.stage_index, self.sizes, position)
@@ -206,8 +216,9 @@ class Trainer:
             last = micro == cfg.grad_accum - 1
             sync = contextlib.nullcontext() if last or self.fsdp else acc.no_sync(self.wrapped)
             with sync:
-                loss = flow_matching_loss(self.wrapped, x0, pose, text, noise.to(dev),
-                                          sample_sigma(u, cfg.shift), context)
+                loss = flow_matching_loss(
+                    self.wrapped, x0, pose, text, noise.to(dev), sample_sigma(u, cfg.shift), context
+                )
                 # The transformer clears PTCM's context after its forward; gradient checkpointing recomputes
                 # blocks during backward, so PTCM must see the same context then.
                 with self.model.part_context(context) if context is not None else contextlib.nullcontext():
@@ -235,17 +246,29 @@ class Trainer:
         if self.acc.is_main_process or self.fsdp:  # FSDP: each process writes its own shards
             params = dict(self.model.named_parameters())
             weights = {n: local(params[n]).detach().cpu().contiguous() for n in self.changeable}
-        return save_training_state(self.acc, self.cfg.output_dir, self.position, weights, self.optimizer,
-                                   self.scheduler, self.generator, self.fsdp, self.cfg.keep_checkpoints,
-                                   self.cfg.grad_accum)
+        return save_training_state(
+            self.acc,
+            self.cfg.output_dir,
+            self.position,
+            weights,
+            self.optimizer,
+            self.scheduler,
+            self.generator,
+            self.fsdp,
+            self.cfg.keep_checkpoints,
+            self.cfg.grad_accum,
+        )
 
     def load_state(self, folder: Path) -> None:
         """Go on from a checkpoint folder: weights, stage, optimizer, scheduler and RNGs as they were."""
         import torch
 
         saved = read_training_state(folder, self.acc, self.fsdp)
-        self.global_step, self.stage_index, self.stage_step = (saved.position.global_step, saved.position.stage_index,
-                                                               saved.position.stage_step)
+        self.global_step, self.stage_index, self.stage_step = (
+            saved.position.global_step,
+            saved.position.stage_index,
+            saved.position.stage_step,
+        )
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, value in saved.weights.items():
@@ -256,8 +279,9 @@ class Trainer:
             shard_optimizer_state(self.optimizer)
         self.scheduler.load_state_dict(saved.scheduler)
         set_rng_state(self.generator, *saved.rng)
-        self.log(f"resumed from {folder} at step {self.global_step} (stage {self.stage_index + 1}, "
-                 f"step {self.stage_step})")
+        self.log(
+            f"resumed from {folder} at step {self.global_step} (stage {self.stage_index + 1}, step {self.stage_step})"
+        )
 
     # the loop
     def cancel(self) -> None:
@@ -305,8 +329,9 @@ class Trainer:
                         self._log_step(loss)
                         if self.global_step % cfg.checkpoint_every == 0:
                             self.save_state()
-                        yield Progress(self.global_step, total, self.stage.name, self.stage_step, self.stage.steps,
-                                       loss)
+                        yield Progress(
+                            self.global_step, total, self.stage.name, self.stage_step, self.stage.steps, loss
+                        )
                     self.stage_index += 1
                     self.stage_step = 0
                     if self.stage_index < len(cfg.stages):
@@ -342,8 +367,13 @@ class Trainer:
         from tqdm import tqdm
 
         total = sum(s.steps for s in self.cfg.stages)
-        return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                    disable=not (self.acc.is_main_process and sys.stderr.isatty()))
+        return tqdm(
+            total=total,
+            initial=initial,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (self.acc.is_main_process and sys.stderr.isatty()),
+        )
 
     def _agreed(self, flag: bool) -> bool:
         """True on every process when any process saw Ctrl+C (they must checkpoint at the same step)."""
@@ -369,8 +399,10 @@ class Trainer:
         if not self.fsdp:
             yield
             return
-        whole = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().cpu()
-                 for k, v in self.model.state_dict().items()}
+        whole = {
+            k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().cpu()
+            for k, v in self.model.state_dict().items()
+        }
         self.model.state_dict = lambda *args, **kwargs: dict(whole)
         try:
             yield
@@ -413,11 +445,17 @@ class Trainer:
         from poseanything_studio.core.fileio import atomic_folder
 
         self._check_replaceable(folder)  # again: a folder may have appeared there during training
-        config = {k: v for k, v in self.model.config.items() if not k.startswith("_")
-                  and k not in ("pose_channels", "ptcm", "variant")}
-        state = {k.replace(".base_layer.", "."): v for k, v in self.model.state_dict().items()
-                 if ".ptcm." not in k and "lora_" not in k}
-        state["patch_embedding.weight"] = state["patch_embedding.weight"][:, :config["in_channels"]]
+        config = {
+            k: v
+            for k, v in self.model.config.items()
+            if not k.startswith("_") and k not in ("pose_channels", "ptcm", "variant")
+        }
+        state = {
+            k.replace(".base_layer.", "."): v
+            for k, v in self.model.state_dict().items()
+            if ".ptcm." not in k and "lora_" not in k
+        }
+        state["patch_embedding.weight"] = state["patch_embedding.weight"][:, : config["in_channels"]]
         with torch.device("meta"):
             base = WanTransformer3DModel(**config)
         base.load_state_dict(state, strict=True, assign=True)

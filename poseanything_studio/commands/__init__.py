@@ -52,8 +52,10 @@ def run_command(name: str, argv: list[str]) -> int:
         if stack not in OPTIONAL_STACKS:
             raise
         extra = "train" if name in ("train", "dataset") else "neural"
-        print(f"{PROG} {name}: needs {stack}, which this installation lacks: "
-              f"pip install 'poseanything-studio[{extra}]'", file=sys.stderr)
+        print(
+            f"{PROG} {name}: needs {stack}, which this installation lacks: pip install 'poseanything-studio[{extra}]'",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{PROG} {name}: cancelled", file=sys.stderr)

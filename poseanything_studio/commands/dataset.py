@@ -27,18 +27,29 @@ def parser() -> OneLineParser:
     p.add_argument("--masks", type=Path, help="folder with one sub-folder of per-frame mask PNGs per clip name")
     p.add_argument("--size", default="832x480", help="WxH the clips are fitted to (multiples of 32)")
     p.add_argument("--max-frames", type=int, default=49, help="frames kept per clip (4k+1)")
-    p.add_argument("--background", choices=("median", "mog2"), default="median",
-                   help="masks for clips without given masks: distance from the median frame, or OpenCV MOG2")
+    p.add_argument(
+        "--background",
+        choices=("median", "mog2"),
+        default="median",
+        help="masks for clips without given masks: distance from the median frame, or OpenCV MOG2",
+    )
     p.add_argument("--grabcut", action="store_true", help="refine background-subtraction masks with GrabCut")
-    p.add_argument("-y", "--overwrite", action="store_true",
-                   help="build into a folder that holds other files but no manifest.jsonl (its clips/NAME folders "
-                        "may be replaced)")
+    p.add_argument(
+        "-y",
+        "--overwrite",
+        action="store_true",
+        help="build into a folder that holds other files but no manifest.jsonl (its clips/NAME folders "
+        "may be replaced)",
+    )
     defaults = Filters()
-    for name, help_text in (("min_area", "smallest subject area ratio"), ("max_area", "largest subject area ratio"),
-                            ("min_iou", "smallest mask IoU between neighbouring frames"),
-                            ("min_skeleton", "smallest share of frames with a skeleton (T_skel/T)"),
-                            ("max_cut", "largest histogram distance between neighbouring frames (scene cuts)"),
-                            ("max_camera", "largest background motion, fraction of the width per frame")):
+    for name, help_text in (
+        ("min_area", "smallest subject area ratio"),
+        ("max_area", "largest subject area ratio"),
+        ("min_iou", "smallest mask IoU between neighbouring frames"),
+        ("min_skeleton", "smallest share of frames with a skeleton (T_skel/T)"),
+        ("max_cut", "largest histogram distance between neighbouring frames (scene cuts)"),
+        ("max_camera", "largest background motion, fraction of the width per frame"),
+    ):
         p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name), help=help_text)
     return p_top
 
@@ -63,8 +74,16 @@ def main(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     filters = Filters(args.min_area, args.max_area, args.min_iou, args.min_skeleton, args.max_cut, args.max_camera)
     try:
-        entries = build(args.videos, args.output, size, filters, args.masks, args.max_frames,
-                        progress=sys.stderr.isatty(), masking=Masking(args.background, args.grabcut))
+        entries = build(
+            args.videos,
+            args.output,
+            size,
+            filters,
+            args.masks,
+            args.max_frames,
+            progress=sys.stderr.isatty(),
+            masking=Masking(args.background, args.grabcut),
+        )
     except KeyboardInterrupt:
         print("dataset: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_CANCELLED
@@ -72,12 +91,16 @@ def main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:  # a full disk, a folder removed meanwhile: finished clips stay, the one in progress is gone
-        print(f"error: {err.filename or args.output}: {err.strerror or err}; run the command again to resume",
-              file=sys.stderr)
+        print(
+            f"error: {err.filename or args.output}: {err.strerror or err}; run the command again to resume",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     accepted = sum(e["status"] == "accepted" for e in entries)
-    print(f"{accepted} accepted, {len(entries) - accepted} rejected; manifest: {args.output / 'manifest.jsonl'}"
-          f" ({json.dumps(asdict(filters))})")
+    print(
+        f"{accepted} accepted, {len(entries) - accepted} rejected; manifest: {args.output / 'manifest.jsonl'}"
+        f" ({json.dumps(asdict(filters))})"
+    )
     return EXIT_OK
 
 

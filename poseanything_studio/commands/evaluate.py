@@ -68,8 +68,11 @@ def ssim(pred: np.ndarray, truth: np.ndarray) -> float:
     """Structural similarity of two uint8 RGB images (Gaussian window, sigma 1.5)."""
     from skimage.metrics import structural_similarity
 
-    return float(structural_similarity(pred, truth, channel_axis=-1, data_range=255, gaussian_weights=True,
-                                       sigma=1.5, use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            pred, truth, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+    )
 
 
 def l1(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -97,10 +100,12 @@ def fvd_warning(clips: int) -> str | None:
     """The line to show when an FVD rests on fewer clips than the published protocol uses, else None."""
     if clips >= FVD_PROTOCOL_CLIPS:
         return None
-    return (f"warning: FVD from {clips} clips of {FVD_CLIP_FRAMES} frames per side; the published protocol "
-            f"(StyleGAN-V's fvd2048_16f) uses {FVD_PROTOCOL_CLIPS}, and fewer clips bias FVD upward"
-            + (" (below 401 the 400x400 covariance is singular)" if clips <= 400 else "")
-            + ": compare it only with FVDs from the same clip count and I3D weights")
+    return (
+        f"warning: FVD from {clips} clips of {FVD_CLIP_FRAMES} frames per side; the published protocol "
+        f"(StyleGAN-V's fvd2048_16f) uses {FVD_PROTOCOL_CLIPS}, and fewer clips bias FVD upward"
+        + (" (below 401 the 400x400 covariance is singular)" if clips <= 400 else "")
+        + ": compare it only with FVDs from the same clip count and I3D weights"
+    )
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -145,8 +150,9 @@ def pair_clips(pred: Path, truth: Path) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
-def evaluate(pred: Path, truth: Path, lpips_net: LpipsNet | None = None, i3d_net: I3dNet | None = None,
-             progress: bool = False) -> tuple[list[dict], dict[str, list[FrameScores]]]:
+def evaluate(
+    pred: Path, truth: Path, lpips_net: LpipsNet | None = None, i3d_net: I3dNet | None = None, progress: bool = False
+) -> tuple[list[dict], dict[str, list[FrameScores]]]:
     """One row per clip plus an `ALL` row (mean over every frame of every clip; FVD over all clips),
     and every clip's per-frame scores."""
     from tqdm import tqdm
@@ -156,8 +162,10 @@ def evaluate(pred: Path, truth: Path, lpips_net: LpipsNet | None = None, i3d_net
     for name, p, t in tqdm(pair_clips(pred, truth), unit="clip", disable=not progress, leave=False):
         a, b = read_clip(p), read_clip(t)
         if a.shape != b.shape:
-            raise EvalInputError(f"{p}: {a.shape[0]} frames of {a.shape[2]}x{a.shape[1]}, but {t} has "
-                                 f"{b.shape[0]} of {b.shape[2]}x{b.shape[1]}")
+            raise EvalInputError(
+                f"{p}: {a.shape[0]} frames of {a.shape[2]}x{a.shape[1]}, but {t} has "
+                f"{b.shape[0]} of {b.shape[2]}x{b.shape[1]}"
+            )
         scores = score_clip(a, b, lpips_net)
         if i3d_net is not None:
             features[0].append(i3d_net(fvd_clips(a)))
@@ -175,8 +183,10 @@ def _fvd(pred_features: np.ndarray, truth_features: np.ndarray, pred: Path) -> d
     """FVD and its clip count from the I3D logits of every 16-frame clip; the protocol warning on stderr."""
     clips = len(pred_features)
     if clips < 2:
-        raise EvalInputError(f"{pred}: FVD needs at least 2 clips of {FVD_CLIP_FRAMES} frames, these videos give "
-                             f"{clips} (each video is cut into {FVD_CLIP_FRAMES}-frame clips)")
+        raise EvalInputError(
+            f"{pred}: FVD needs at least 2 clips of {FVD_CLIP_FRAMES} frames, these videos give "
+            f"{clips} (each video is cut into {FVD_CLIP_FRAMES}-frame clips)"
+        )
     warning = fvd_warning(clips)
     if warning:
         print(warning, file=sys.stderr)
@@ -185,15 +195,26 @@ def _fvd(pred_features: np.ndarray, truth_features: np.ndarray, pred: Path) -> d
 
 def _row(name: str, scores: list[FrameScores]) -> dict:
     finite = [s.psnr for s in scores if np.isfinite(s.psnr)]
-    row = {"clip": name, "frames": len(scores), "psnr": float(np.mean(finite)) if finite else float("inf"),
-           "ssim": float(np.mean([s.ssim for s in scores])), "l1": float(np.mean([s.l1 for s in scores]))}
+    row = {
+        "clip": name,
+        "frames": len(scores),
+        "psnr": float(np.mean(finite)) if finite else float("inf"),
+        "ssim": float(np.mean([s.ssim for s in scores])),
+        "l1": float(np.mean([s.l1 for s in scores])),
+    }
     if scores and scores[0].lpips is not None:
         row["lpips"] = float(np.mean([s.lpips for s in scores]))
     return row
 
 
-COLUMNS = {"psnr": ("PSNR", "{:>8.2f}"), "ssim": ("SSIM", "{:>7.4f}"), "l1": ("L1", "{:>10.3e}"),
-           "lpips": ("LPIPS", "{:>7.4f}"), "fvd": ("FVD", "{:>9.2f}"), "fvd_clips": ("FVD clips", "{:>9.0f}")}
+COLUMNS = {
+    "psnr": ("PSNR", "{:>8.2f}"),
+    "ssim": ("SSIM", "{:>7.4f}"),
+    "l1": ("L1", "{:>10.3e}"),
+    "lpips": ("LPIPS", "{:>7.4f}"),
+    "fvd": ("FVD", "{:>9.2f}"),
+    "fvd_clips": ("FVD clips", "{:>9.0f}"),
+}
 
 
 def _columns(rows: list[dict]) -> list[str]:
@@ -234,15 +255,23 @@ def frames_csv(frames: dict[str, list[FrameScores]]) -> str:
 
 def parser() -> OneLineParser:
     """The eval command's options."""
-    p = OneLineParser(prog=f"{PROG} eval", description=__doc__.splitlines()[0],
-                      epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
-                             "FVD need local weight files; nothing is downloaded.")
+    p = OneLineParser(
+        prog=f"{PROG} eval",
+        description=__doc__.splitlines()[0],
+        epilog="L1 is the mean absolute difference of [0, 1] pixel values. LPIPS and "
+        "FVD need local weight files; nothing is downloaded.",
+    )
     p.add_argument("pred", type=Path, help="generated video(s): an MP4, a folder of PNGs, or a folder of MP4s")
     p.add_argument("gt", type=Path, help="ground truth, in the same form")
     p.add_argument("--csv", type=Path, help="also write the per-clip table as CSV here")
     p.add_argument("--frames-csv", type=Path, help="also write every frame's scores as CSV here")
-    p.add_argument("--lpips-weights", type=Path, nargs="+", metavar="FILE",
-                   help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)")
+    p.add_argument(
+        "--lpips-weights",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="AlexNet + LPIPS linear-head weights (e.g. alexnet-owt-7be5be79.pth alex.pth)",
+    )
     p.add_argument("--i3d-weights", type=Path, metavar="FILE", help="I3D weights for FVD (e.g. rgb_imagenet.pt)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace existing --csv/--frames-csv files")
     return p
@@ -267,10 +296,13 @@ def main(argv: list[str]) -> int:
         return EXIT_CANCELLED
     print(format_table(rows))
     if lpips_net is None or i3d_net is None:
-        missing = [m for m, net in (("LPIPS (--lpips-weights)", lpips_net), ("FVD (--i3d-weights)", i3d_net))
-                   if net is None]
-        print(f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
-              file=sys.stderr)
+        missing = [
+            m for m, net in (("LPIPS (--lpips-weights)", lpips_net), ("FVD (--i3d-weights)", i3d_net)) if net is None
+        ]
+        print(
+            f"note: not computed: {', '.join(missing)}; their network weights are read from local files only",
+            file=sys.stderr,
+        )
     return write_csvs(args, rows, frames)
 
 
@@ -281,8 +313,7 @@ def networks(lpips_weights: list[Path] | None, i3d_weights: Path | None) -> tupl
     from poseanything_studio.model.eval_networks import I3dNet, LpipsNet, WeightsError  # torch from here on
 
     try:
-        return (LpipsNet(lpips_weights) if lpips_weights else None,
-                I3dNet([i3d_weights]) if i3d_weights else None)
+        return (LpipsNet(lpips_weights) if lpips_weights else None, I3dNet([i3d_weights]) if i3d_weights else None)
     except WeightsError as err:
         raise EvalInputError(str(err)) from None
 
@@ -295,8 +326,10 @@ def write_csvs(args: argparse.Namespace, rows: list[dict], frames: dict[str, lis
         if args.frames_csv:
             atomic_write_text(args.frames_csv, frames_csv(frames), replace=args.overwrite)
     except FileExistsError as err:
-        print(f"error: {err.filename}: appeared while evaluating; it was kept (pass --overwrite to replace it)",
-              file=sys.stderr)
+        print(
+            f"error: {err.filename}: appeared while evaluating; it was kept (pass --overwrite to replace it)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except OSError as err:  # a full disk, a folder gone meanwhile: the temporary is already removed
         print(f"error: {err.filename or args.csv}: could not write ({err.strerror or err})", file=sys.stderr)
@@ -307,8 +340,11 @@ def write_csvs(args: argparse.Namespace, rows: list[dict], frames: dict[str, lis
 def _check_outputs(args: argparse.Namespace) -> None:
     """--csv and --frames-csv: never an input, never each other, never an existing file without --overwrite."""
     inputs = (args.pred, args.gt, args.i3d_weights, *(args.lpips_weights or ()))
-    if args.csv and args.frames_csv and Path(args.csv).expanduser().resolve() == \
-            Path(args.frames_csv).expanduser().resolve():
+    if (
+        args.csv
+        and args.frames_csv
+        and Path(args.csv).expanduser().resolve() == Path(args.frames_csv).expanduser().resolve()
+    ):
         raise OutputPathError(f"--csv and --frames-csv both name {args.csv}")
     for option, path in (("--csv", args.csv), ("--frames-csv", args.frames_csv)):
         if path is not None:

@@ -10,8 +10,11 @@ from .shared import EXIT_BAD_INPUT, EXIT_OK, PROG, OneLineParser, os_error_line
 
 def main(argv: list[str]) -> int:
     """List the examples, or copy them (with their pictures) into a folder; an existing file is never replaced."""
-    parser = OneLineParser(prog=f"{PROG} examples", description="List the bundled example projects, or copy "
-                           "them (with their pictures) into a folder of yours to open, edit and save.")
+    parser = OneLineParser(
+        prog=f"{PROG} examples",
+        description="List the bundled example projects, or copy "
+        "them (with their pictures) into a folder of yours to open, edit and save.",
+    )
     parser.add_argument("--copy", metavar="DIR", help="copy every example into DIR (existing files are kept)")
     args = parser.parse_args(argv)
     from poseanything_studio.bundled import copy_examples, example_projects

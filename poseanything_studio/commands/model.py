@@ -9,8 +9,10 @@ from pathlib import Path
 
 from .shared import OneLineParser
 
-TINY_HELP = ("write a tiny random-weight model folder (Wan2.2-TI2V-5B diffusers layout plus a PoseAnything "
-             "checkpoint) for tests; its renders are NOISE, not pictures")
+TINY_HELP = (
+    "write a tiny random-weight model folder (Wan2.2-TI2V-5B diffusers layout plus a PoseAnything "
+    "checkpoint) for tests; its renders are NOISE, not pictures"
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -20,11 +22,17 @@ def parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("tiny", help=TINY_HELP, description=TINY_HELP[0].upper() + TINY_HELP[1:] + ".")
     tiny.add_argument("folder", type=Path, help="where to write it (must be empty or not exist)")
     tiny.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    tiny.add_argument("--no-checkpoint", action="store_true",
-                      help="leave out poseanything.safetensors: the base model only, as the public Wan2.2 weights come "
-                           "(the renderer then refines the puppet render)")
-    sub.add_parser("memory", help="print the measured GPU memory peaks of rendering (docs/neural.md) and the "
-                                  "training memory per GPU (docs/training.md)")
+    tiny.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="leave out poseanything.safetensors: the base model only, as the public Wan2.2 weights come "
+        "(the renderer then refines the puppet render)",
+    )
+    sub.add_parser(
+        "memory",
+        help="print the measured GPU memory peaks of rendering (docs/neural.md) and the "
+        "training memory per GPU (docs/training.md)",
+    )
     return p
 
 

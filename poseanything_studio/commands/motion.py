@@ -22,35 +22,58 @@ PROG = "poseanything-studio motion"
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(prog=PROG, description="Bring motion in from mocap or keypoint files, or take the rig's "
-                      "motion out as OpenPose JSON or pose videos.")
+    p = OneLineParser(
+        prog=PROG,
+        description="Bring motion in from mocap or keypoint files, or take the rig's "
+        "motion out as OpenPose JSON or pose videos.",
+    )
     sub = p.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
     imp = sub.add_parser("import", help="key a BVH clip or OpenPose/COCO keypoints onto the project's rig")
     imp.add_argument("project", help="the .pasproj file whose rig the motion drives")
-    imp.add_argument("motion", help="a .bvh file, an OpenPose/COCO .json file, a folder of OpenPose per-frame "
-                     ".json files, or a folder of pose images (ours, or the PoseAnything release's white lines): "
-                     "those replace the rig with the drawn one")
+    imp.add_argument(
+        "motion",
+        help="a .bvh file, an OpenPose/COCO .json file, a folder of OpenPose per-frame "
+        ".json files, or a folder of pose images (ours, or the PoseAnything release's white lines): "
+        "those replace the rig with the drawn one",
+    )
     imp.add_argument("-o", "--output", required=True, help="the project file to write (OUT.pasproj)")
-    imp.add_argument("--plane", choices=("front", "side", "auto"), default="front",
-                     help="BVH: the plane the 3D motion is projected on (auto: the one with the most motion)")
+    imp.add_argument(
+        "--plane",
+        choices=("front", "side", "auto"),
+        default="front",
+        help="BVH: the plane the 3D motion is projected on (auto: the one with the most motion)",
+    )
     imp.add_argument("--start", type=int, default=0, help="the project frame the motion starts at")
     imp.add_argument("--fps", type=float, help="keypoint files: frames per second (default: the project's)")
-    imp.add_argument("--map", action="append", default=[], metavar="JOINT=SOURCE",
-                     help="BVH: map a rig joint to a clip joint by hand (repeat; replaces the guessed mapping)")
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="JOINT=SOURCE",
+        help="BVH: map a rig joint to a clip joint by hand (repeat; replaces the guessed mapping)",
+    )
     imp.add_argument("--tolerance", type=float, default=0.5, help="pixels the keys may miss the motion by")
     imp.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
     exp = sub.add_parser("export", help="the rig's motion as OpenPose JSON (human template joints)")
     exp.add_argument("project")
-    exp.add_argument("-o", "--output", required=True,
-                     help="OUT.json (the one-file form pose editors read) or DIR/ (one OpenPose file per frame)")
+    exp.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="OUT.json (the one-file form pose editors read) or DIR/ (one OpenPose file per frame)",
+    )
     exp.add_argument("--layout", choices=("body25", "coco18"), default="body25")
     exp.add_argument("-y", "--overwrite", action="store_true")
     vid = sub.add_parser("video", help="the rig's motion as a pose video for other pose-driven models")
     vid.add_argument("project")
     vid.add_argument("-o", "--output", required=True, help="OUT.mp4, a folder, or a PNG pattern")
-    vid.add_argument("--style", choices=("openpose", "release", "ours"), default="openpose",
-                     help="openpose: the OpenPose palette (ControlNet, Wan-Animate, UniAnimate); release: the "
-                          "official PoseAnything release's white lines on black; ours: each bone in its own colour")
+    vid.add_argument(
+        "--style",
+        choices=("openpose", "release", "ours"),
+        default="openpose",
+        help="openpose: the OpenPose palette (ControlNet, Wan-Animate, UniAnimate); release: the "
+        "official PoseAnything release's white lines on black; ours: each bone in its own colour",
+    )
     vid.add_argument("-y", "--overwrite", action="store_true")
     return p
 

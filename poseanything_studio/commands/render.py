@@ -24,61 +24,104 @@ from .shared import (
 
 def parser() -> argparse.ArgumentParser:
     """The render command's options."""
-    p = OneLineParser(prog=f"{PROG} render", description="Render a project (or a clip of the official release's "
-                      "data) to a video (MP4, GIF, WebM or ProRes with alpha) or PNG frames.")
+    p = OneLineParser(
+        prog=f"{PROG} render",
+        description="Render a project (or a clip of the official release's "
+        "data) to a video (MP4, GIF, WebM or ProRes with alpha) or PNG frames.",
+    )
     p.add_argument("project", nargs="?", help="the .pasproj file")
-    p.add_argument("--release-clip", metavar="DATA/NAME",
-                   help="instead of a project, a clip in the official PoseAnything release's data layout (e.g. "
-                        "data/test/EZwrDYL6YIw_69: first_frame/NAME.png, skeleton_image/NAME/NNN.png, "
-                        "video/NAME_id.png, metadata.csv), read as the release reads it: 81 frames at 24 fps, to "
-                        "compare with the authors' videos frame by frame; needs --renderer poseanything (the "
-                        "default here), or --preview pose/parts")
-    p.add_argument("-o", "--output", required=True,
-                   help="OUT.mp4 (H.264), OUT.gif (looping), OUT.webm (VP9 with the subject's alpha), OUT.mov "
-                        "(ProRes 4444 with the subject's alpha), a folder, or a PNG pattern like frames/f_%%05d.png")
-    p.add_argument("--alpha", choices=("subject", "none"),
-                   help="subject: the frames' alpha is the subject (composite the character over other footage; "
-                        "PNGs become RGBA); none: the full frame, opaque. Default: subject for .webm and .mov, "
-                        "none otherwise; needs the puppet renderer")
+    p.add_argument(
+        "--release-clip",
+        metavar="DATA/NAME",
+        help="instead of a project, a clip in the official PoseAnything release's data layout (e.g. "
+        "data/test/EZwrDYL6YIw_69: first_frame/NAME.png, skeleton_image/NAME/NNN.png, "
+        "video/NAME_id.png, metadata.csv), read as the release reads it: 81 frames at 24 fps, to "
+        "compare with the authors' videos frame by frame; needs --renderer poseanything (the "
+        "default here), or --preview pose/parts",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="OUT.mp4 (H.264), OUT.gif (looping), OUT.webm (VP9 with the subject's alpha), OUT.mov "
+        "(ProRes 4444 with the subject's alpha), a folder, or a PNG pattern like frames/f_%%05d.png",
+    )
+    p.add_argument(
+        "--alpha",
+        choices=("subject", "none"),
+        help="subject: the frames' alpha is the subject (composite the character over other footage; "
+        "PNGs become RGBA); none: the full frame, opaque. Default: subject for .webm and .mov, "
+        "none otherwise; needs the puppet renderer",
+    )
     p.add_argument("--renderer", choices=values(Renderer), help="default: the project's")
     p.add_argument("--frames", type=int, help="number of frames, 4k+1 (default: the project's)")
     p.add_argument("--size", type=_size_arg, help="WxH, multiples of 32 (default: the project's)")
-    p.add_argument("--preview", choices=values(PreviewKind),
-                   help="write the pose frames, the coloured part masks or the camera-rectangle frames (the "
-                        "neural renderer's negative CFG anchor) instead of the render")
-    p.add_argument("--parts", choices=("dilated", "nearest"), default="dilated",
-                   help="part masks: the paper's capped dilation of each bone (default), or a nearest-bone "
-                        "partition of the subject")
+    p.add_argument(
+        "--preview",
+        choices=values(PreviewKind),
+        help="write the pose frames, the coloured part masks or the camera-rectangle frames (the "
+        "neural renderer's negative CFG anchor) instead of the render",
+    )
+    p.add_argument(
+        "--parts",
+        choices=("dilated", "nearest"),
+        default="dilated",
+        help="part masks: the paper's capped dilation of each bone (default), or a nearest-bone "
+        "partition of the subject",
+    )
     p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output without asking")
     neural = p.add_argument_group("poseanything renderer")
     neural.add_argument("--model-dir", help="local Wan2.2-TI2V-5B diffusers folder")
-    neural.add_argument("--checkpoint", help="PoseAnything checkpoint (.safetensors); default: "
-                        "poseanything.safetensors in the model folder, else none (the base Wan2.2 model, which "
-                        "ignores the pose)")
-    neural.add_argument("--device", type=_device_arg, default="cuda",
-                        help="cuda, cuda:N or cpu (cpu: test models only)")
-    neural.add_argument("--init", choices=(Init.NOISE.value, Init.PUPPET.value),
-                        help="start from noise, or refine the puppet render (SDEdit); default: the project's, "
-                             "which is puppet without a checkpoint and noise with one")
-    neural.add_argument("--strength", type=float,
-                        help="with --init puppet: how much of the schedule to re-run, 0 < S <= 1 (near 0: the "
-                             "puppet video; 1: a plain render); default: the project's (0.4)")
+    neural.add_argument(
+        "--checkpoint",
+        help="PoseAnything checkpoint (.safetensors); default: "
+        "poseanything.safetensors in the model folder, else none (the base Wan2.2 model, which "
+        "ignores the pose)",
+    )
+    neural.add_argument(
+        "--device", type=_device_arg, default="cuda", help="cuda, cuda:N or cpu (cpu: test models only)"
+    )
+    neural.add_argument(
+        "--init",
+        choices=(Init.NOISE.value, Init.PUPPET.value),
+        help="start from noise, or refine the puppet render (SDEdit); default: the project's, "
+        "which is puppet without a checkpoint and noise with one",
+    )
+    neural.add_argument(
+        "--strength",
+        type=float,
+        help="with --init puppet: how much of the schedule to re-run, 0 < S <= 1 (near 0: the "
+        "puppet video; 1: a plain render); default: the project's (0.4)",
+    )
     neural.add_argument("--steps", type=int, help="denoising steps")
     neural.add_argument("--guidance", type=float, help="guidance scale")
     neural.add_argument("--seed", type=int, help="random seed")
-    neural.add_argument("--matching", choices=values(Matching), default="identity",
-                        help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
-                             "attention (an imported skeleton whose bones may not correspond across frames)")
-    neural.add_argument("--release-parts", choices=("release", "rig"),
-                        help="with the official weights: the release's skeleton segments matched by its probe "
-                             "(default), or ours: one part per rig bone matched by identity (--parts picks the rule)")
-    neural.add_argument("--offload", choices=values(Offload), default="auto",
-                        help="GPU memory: none (all on the GPU), model (one component at a time), group (the "
-                             "transformer streamed block by block: 1280x704x121 in a 24 GB card); auto picks by "
-                             "free GPU memory")
-    neural.add_argument("--compile", action="store_true",
-                        help="torch.compile the transformer's repeated blocks (the first steps compile, later "
-                             "ones run faster)")
+    neural.add_argument(
+        "--matching",
+        choices=values(Matching),
+        default="identity",
+        help="PTCM part matching: identity (a rig made here: each bone keeps its part) or "
+        "attention (an imported skeleton whose bones may not correspond across frames)",
+    )
+    neural.add_argument(
+        "--release-parts",
+        choices=("release", "rig"),
+        help="with the official weights: the release's skeleton segments matched by its probe "
+        "(default), or ours: one part per rig bone matched by identity (--parts picks the rule)",
+    )
+    neural.add_argument(
+        "--offload",
+        choices=values(Offload),
+        default="auto",
+        help="GPU memory: none (all on the GPU), model (one component at a time), group (the "
+        "transformer streamed block by block: 1280x704x121 in a 24 GB card); auto picks by "
+        "free GPU memory",
+    )
+    neural.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the transformer's repeated blocks (the first steps compile, later ones run faster)",
+    )
     return p
 
 
@@ -196,13 +239,31 @@ def _render(args: argparse.Namespace) -> int:
         raise ProjectError(f"{args.strength} must be a number above 0 and at most 1", key="--strength")
     target = output_target(args.output, alpha=False if args.alpha == "none" else None)
     project = load_project(args.project)
-    neural = neural_options(project, model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
-                            matching=args.matching, init=args.init, strength=args.strength, offload=args.offload,
-                            compile=args.compile or None, release_parts=args.release_parts)
+    neural = neural_options(
+        project,
+        model_dir=args.model_dir,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        matching=args.matching,
+        init=args.init,
+        strength=args.strength,
+        offload=args.offload,
+        compile=args.compile or None,
+        release_parts=args.release_parts,
+    )
     try:
-        job = make_job(project, renderer=args.renderer, frames=args.frames, size=args.size, preview=args.preview,
-                       steps=args.steps, guidance=args.guidance, seed=args.seed, neural=neural,
-                       part_rule=args.parts)
+        job = make_job(
+            project,
+            renderer=args.renderer,
+            frames=args.frames,
+            size=args.size,
+            preview=args.preview,
+            steps=args.steps,
+            guidance=args.guidance,
+            seed=args.seed,
+            neural=neural,
+            part_rule=args.parts,
+        )
     except ProjectError as err:
         raise err.located(project.source) from None
     target, job = _with_alpha(target, job, args.alpha)
@@ -248,15 +309,20 @@ def _render_release(args: argparse.Namespace) -> int:
     from poseanything_studio.core.release import colour_release_parts, load_release_clip
     from poseanything_studio.rendering.export import OutputError, output_target
 
-    refused = [(args.project is not None, "project", "give either a project or --release-clip"),
-               (args.frames is not None, "--frames", "a release clip is always 81 frames"),
-               (args.size is not None, "--size", "a release clip is rendered at the release's size of its pictures"),
-               (args.preview == "camera", "--preview", "the release has no camera: preview pose or parts"),
-               (args.renderer == "puppet", "--renderer",
-                "a release clip has skeleton images but no rig for the puppet to deform: use --renderer "
-                "poseanything, or --preview pose/parts"),
-               (args.init == "puppet", "--init", "a release clip has no rig for the puppet: use --init noise"),
-               (args.alpha == "subject", "--alpha", "a release clip is rendered whole, with no subject alpha")]
+    refused = [
+        (args.project is not None, "project", "give either a project or --release-clip"),
+        (args.frames is not None, "--frames", "a release clip is always 81 frames"),
+        (args.size is not None, "--size", "a release clip is rendered at the release's size of its pictures"),
+        (args.preview == "camera", "--preview", "the release has no camera: preview pose or parts"),
+        (
+            args.renderer == "puppet",
+            "--renderer",
+            "a release clip has skeleton images but no rig for the puppet to deform: use --renderer "
+            "poseanything, or --preview pose/parts",
+        ),
+        (args.init == "puppet", "--init", "a release clip has no rig for the puppet: use --init noise"),
+        (args.alpha == "subject", "--alpha", "a release clip is rendered whole, with no subject alpha"),
+    ]
     for given, key, why in refused:
         if given:
             raise ProjectError(why, key=key)
@@ -294,12 +360,16 @@ def _release_renderer():
     try:
         from poseanything_studio.rendering import neural  # imports torch
     except ModuleNotFoundError as err:
-        raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
-                          "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)") from None
+        raise RenderError(
+            f"the poseanything renderer cannot start: {err} (install it with "
+            "`pip install 'poseanything-studio[neural]'`, or use --preview pose/parts)"
+        ) from None
     render_release = getattr(neural, "render_release", None)
     if render_release is None:
-        raise RenderError("this build has no release pipeline yet (rendering.neural.render_release): only "
-                          "--preview pose or --preview parts work for --release-clip")
+        raise RenderError(
+            "this build has no release pipeline yet (rendering.neural.render_release): only "
+            "--preview pose or --preview parts work for --release-clip"
+        )
     return render_release
 
 
@@ -309,8 +379,15 @@ def _render_release_neural(args: argparse.Namespace, clip, target, render_releas
     from poseanything_studio.rendering.export import FrameWriter
     from poseanything_studio.rendering.job import NeuralOptions
 
-    options = NeuralOptions(model_dir=args.model_dir, checkpoint=args.checkpoint, device=args.device,
-                            matching="attention", init="noise", offload=args.offload, compile=args.compile)
+    options = NeuralOptions(
+        model_dir=args.model_dir,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        matching="attention",
+        init="noise",
+        offload=args.offload,
+        compile=args.compile,
+    )
     cancel = threading.Event()
     writer = FrameWriter(target, clip.plan.fps, clip.size, clip.plan.output_frames, overwrite=overwrite)
     events = render_release(clip, options, steps=args.steps, guidance=args.guidance, seed=args.seed, cancel=cancel)
@@ -328,8 +405,11 @@ def _with_alpha(target, job, wanted: str | None):
     knows_alpha = job.renderer == "puppet" and job.preview is None
     if wanted == "subject":
         if not knows_alpha:
-            raise ProjectError("the subject's alpha comes from the puppet renderer only (use --renderer puppet, "
-                               "without --preview, or --alpha none)", key="--alpha")
+            raise ProjectError(
+                "the subject's alpha comes from the puppet renderer only (use --renderer puppet, "
+                "without --preview, or --alpha none)",
+                key="--alpha",
+            )
         target = with_alpha(target, True)
     elif target.alpha and not knows_alpha:
         target = with_alpha(target, False)
@@ -342,8 +422,11 @@ def _refuse_own_inputs(existing: list[Path], project) -> None:
     from poseanything_studio.core.fileio import same_file
     from poseanything_studio.rendering.export import OutputError
 
-    inputs = [project.path, project.resolve(project.image),
-              project.resolve(project.subject_mask) if project.subject_mask else None]
+    inputs = [
+        project.path,
+        project.resolve(project.image),
+        project.resolve(project.subject_mask) if project.subject_mask else None,
+    ]
     for path in existing:
         if any(item is not None and same_file(path, item) for item in inputs):
             raise OutputError(f"{path}: is an input of this render; write the output elsewhere")
@@ -369,4 +452,3 @@ def _progress_bar(total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
-

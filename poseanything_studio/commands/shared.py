@@ -28,8 +28,11 @@ def unencodable_line(err: UnicodeError) -> str:
     """One line for a name holding bytes that are not UTF-8 text (or a lone surrogate), which a library refused."""
     text = getattr(err, "object", "")
     shown = ascii(text[:120]) if isinstance(text, str) else ""
-    return one_line(f"the name {shown} holds bytes that are not UTF-8 text; rename it" if shown
-                    else f"a name holds bytes that are not UTF-8 text ({err}); rename it")
+    return one_line(
+        f"the name {shown} holds bytes that are not UTF-8 text; rename it"
+        if shown
+        else f"a name holds bytes that are not UTF-8 text ({err}); rename it"
+    )
 
 
 def os_error_line(err: OSError) -> str:

@@ -17,10 +17,14 @@ from .shared import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_OK, PROG, OneLineParser
 
 def parser() -> argparse.ArgumentParser:
     """The train command's options."""
-    p = OneLineParser(prog=f"{PROG} train", description=(
-        "Fine-tune PoseAnything with Wan's flow-matching objective, stage by stage, from a TOML config "
-        "(see docs/training.md and configs/train_example.toml). Resumes from the newest checkpoint in "
-        "train.output_dir. Multi-GPU: accelerate launch main.py train CONFIG."))
+    p = OneLineParser(
+        prog=f"{PROG} train",
+        description=(
+            "Fine-tune PoseAnything with Wan's flow-matching objective, stage by stage, from a TOML config "
+            "(see docs/training.md and configs/train_example.toml). Resumes from the newest checkpoint in "
+            "train.output_dir. Multi-GPU: accelerate launch main.py train CONFIG."
+        ),
+    )
     p.add_argument("config", type=Path, help="the TOML config")
     p.add_argument("--max-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps")
     return p
@@ -48,8 +52,11 @@ def main(argv: list[str]) -> int:
         print(f"train: {err}", file=sys.stderr)
         code = EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("train: interrupted; a checkpoint was saved at the last finished step (unless Ctrl+C was pressed "
-              "twice); run the same command again to resume", file=sys.stderr)
+        print(
+            "train: interrupted; a checkpoint was saved at the last finished step (unless Ctrl+C was pressed "
+            "twice); run the same command again to resume",
+            file=sys.stderr,
+        )
         code = EXIT_CANCELLED
     if trainer is not None and trainer.acc.num_processes > 1:
         _leave_worker(code)

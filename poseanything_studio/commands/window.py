@@ -17,13 +17,19 @@ def parser() -> argparse.ArgumentParser:
 
     commands = "\n".join(f"  {name:9} {help_text}" for name, (_, help_text) in COMMANDS.items())
     p = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=PROG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Animate any subject from one picture: rig a skeleton, keyframe it, render a video.",
-        epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}")
+        epilog=f"commands (`{PROG} COMMAND --help` for each):\n{commands}",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("project", nargs="?", metavar="PROJECT_OR_PICTURE",
-                   help="a .pasproj project to open, or a picture (PNG, JPEG, WebP...) to start a new project "
-                        "on (default: the cat example, untitled)")
+    p.add_argument(
+        "project",
+        nargs="?",
+        metavar="PROJECT_OR_PICTURE",
+        help="a .pasproj project to open, or a picture (PNG, JPEG, WebP...) to start a new project "
+        "on (default: the cat example, untitled)",
+    )
     p.add_argument("--screenshot", metavar="OUT.png", help="open the window on PROJECT, save a picture of it and exit")
     return p
 

@@ -35,8 +35,9 @@ class CameraKey:
         if not (isinstance(self.zoom, float) and math.isfinite(self.zoom) and self.zoom > 0):
             raise ProjectError(f"zoom {self.zoom!r} must be a number > 0", key="zoom")
         if not ZOOM_RANGE[0] <= self.zoom <= ZOOM_RANGE[1]:
-            raise ProjectError(f"zoom {self.zoom!r} must be between {ZOOM_RANGE[0]:g} and {ZOOM_RANGE[1]:g}",
-                               key="zoom")
+            raise ProjectError(
+                f"zoom {self.zoom!r} must be between {ZOOM_RANGE[0]:g} and {ZOOM_RANGE[1]:g}", key="zoom"
+            )
         key = self.as_key()  # checks frame, interp and numbers, as any key does
         object.__setattr__(self, "pan", key.value[:2])
         object.__setattr__(self, "roll", key.value[3])

@@ -80,8 +80,13 @@ def delete_rig_items(project: Project, joint_ids: Iterable[str], bone_ids: Itera
     joint_ids = set(joint_ids)
     rig = project.rig.without(joint_ids, bone_ids)
     tracks = {k: v for k, v in project.tracks.items() if k not in joint_ids}
-    return replace(project, rig=rig, tracks=tracks, roots=tuple(r for r in project.roots if r not in joint_ids),
-                   pins=tuple(p for p in project.pins if p not in joint_ids))
+    return replace(
+        project,
+        rig=rig,
+        tracks=tracks,
+        roots=tuple(r for r in project.roots if r not in joint_ids),
+        pins=tuple(p for p in project.pins if p not in joint_ids),
+    )
 
 
 def rename_joint(project: Project, old: str, new: str) -> Project:
@@ -90,6 +95,7 @@ def rename_joint(project: Project, old: str, new: str) -> Project:
         return project
     if new in project.rig.joint_ids:
         from .errors import ProjectError
+
         raise ProjectError(f"a joint called {new!r} exists already")
     rig = project.rig.renamed_joint(old, new)
     tracks = {(new if k == old else k): v for k, v in project.tracks.items()}

@@ -109,8 +109,9 @@ def atomic_path(target: str | os.PathLike, suffix: str = "", replace: bool = Tru
     """
     target = Path(target)
     remove_stale_temps(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{temp_prefix(target)}{os.getpid()}-", suffix=suffix or ".tmp",
-                                    dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f"{temp_prefix(target)}{os.getpid()}-", suffix=suffix or ".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -236,8 +237,11 @@ def remove_stale_temps_in(folder: str | os.PathLike) -> list[Path]:
         entries = list(folder.iterdir()) if folder.is_dir() else []
     except OSError:
         return []
-    targets = {folder / entry.name[1:entry.name.index(TEMP_TAG)] for entry in entries
-               if entry.name.startswith(".") and TEMP_TAG in entry.name}
+    targets = {
+        folder / entry.name[1 : entry.name.index(TEMP_TAG)]
+        for entry in entries
+        if entry.name.startswith(".") and TEMP_TAG in entry.name
+    }
     return [path for target in sorted(targets) for path in remove_stale_temps(target)]
 
 
@@ -339,13 +343,13 @@ def atomic_write_text(target: str | os.PathLike, text: str, replace: bool = True
     atomic_write_bytes(target, text.encode("utf-8"), replace=replace)
 
 
-
 class OutputPathError(ValueError):
     """An output path a command must not write: one line naming it and saying why."""
 
 
-def check_output_file(path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool = False,
-                      option: str = "output") -> Path:
+def check_output_file(
+    path: str | os.PathLike, *, inputs: tuple = (), overwrite: bool = False, option: str = "output"
+) -> Path:
     """`path` as a file a command may write, checked before any work starts; else OutputPathError.
 
     Refused: a NUL byte or an over-long name, a folder, a missing or unwritable folder, one of the command's

@@ -70,8 +70,12 @@ def with_margin(box: tuple[float, float, float, float], picture_size: tuple[int,
     """`box` grown by MARGIN on each side, kept inside the picture."""
     x0, y0, x1, y1 = box
     pad = max(MARGIN * max(x1 - x0, y1 - y0), MIN_MARGIN_PX)
-    return (max(0.0, x0 - pad), max(0.0, y0 - pad), min(float(picture_size[0]), x1 + pad),
-            min(float(picture_size[1]), y1 + pad))
+    return (
+        max(0.0, x0 - pad),
+        max(0.0, y0 - pad),
+        min(float(picture_size[0]), x1 + pad),
+        min(float(picture_size[1]), y1 + pad),
+    )
 
 
 def visible_box(picture_size: tuple[int, int], size: tuple[int, int], zoom: float = 1.0) -> tuple[float, ...]:
@@ -85,8 +89,12 @@ def visible_box(picture_size: tuple[int, int], size: tuple[int, int], zoom: floa
 
 def cut(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
     """How many pixels of `inner` fall outside `outer`, summed over the four sides."""
-    return (max(0.0, outer[0] - inner[0]) + max(0.0, outer[1] - inner[1]) + max(0.0, inner[2] - outer[2])
-            + max(0.0, inner[3] - outer[3]))
+    return (
+        max(0.0, outer[0] - inner[0])
+        + max(0.0, outer[1] - inner[1])
+        + max(0.0, inner[2] - outer[2])
+        + max(0.0, inner[3] - outer[3])
+    )
 
 
 def candidate_sizes(picture_size: tuple[int, int]) -> list[tuple[int, int]]:

@@ -61,8 +61,9 @@ def subject_cutout(rgb: np.ndarray, strokes: Strokes, iterations: int = ITERATIO
     return filled_holes(kept_regions(mask, keep), HOLE_SHARE)
 
 
-def seed_labels(shape: tuple[int, int], strokes: Strokes, scale: float,
-                picture_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def seed_labels(
+    shape: tuple[int, int], strokes: Strokes, scale: float, picture_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
     """GrabCut's starting labels (H, W) uint8 at the working size, and the foreground strokes' pixels there."""
     h, w = shape
     if strokes.box is None:  # strokes only: every pixel may be either, the strokes' colours decide

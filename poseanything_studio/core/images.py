@@ -54,8 +54,9 @@ def picture_info(path: str | Path, max_pixels: int | None = None) -> tuple[tuple
                     raise _too_large(path, size, max_pixels)
                 orientation = _orientation(img, path)
     except Image.DecompressionBombError:
-        raise ImageTooLarge(f"{str(path)!r} is far too large a picture (more than {MAX_PIXELS:,} pixels)",
-                            (0, 0)) from None
+        raise ImageTooLarge(
+            f"{str(path)!r} is far too large a picture (more than {MAX_PIXELS:,} pixels)", (0, 0)
+        ) from None
     except (UnidentifiedImageError, SyntaxError, ValueError, EOFError):
         raise ImageReadError(f"cannot decode {str(path)!r} as an image") from None
     except ImageReadError:
@@ -67,8 +68,11 @@ def picture_info(path: str | Path, max_pixels: int | None = None) -> tuple[tuple
 
 def _too_large(path: Path, size: tuple[int, int], max_pixels: int) -> ImageTooLarge:
     w, h = size
-    return ImageTooLarge(f"{str(path)!r} is {w}x{h} ({w * h / 1e6:.0f} MP); pictures of at most "
-                         f"{max_pixels / 1e6:.0f} MP are read: downscale it first", (w, h))
+    return ImageTooLarge(
+        f"{str(path)!r} is {w}x{h} ({w * h / 1e6:.0f} MP); pictures of at most "
+        f"{max_pixels / 1e6:.0f} MP are read: downscale it first",
+        (w, h),
+    )
 
 
 def _orientation(img, path: Path) -> int:
@@ -120,7 +124,7 @@ def png_damage(data: np.ndarray) -> str | None:
         stop = at + 8 + length
         if stop + 4 > end:
             break
-        if zlib.crc32(buffer[at + 4:stop]) != struct.unpack_from(">I", buffer, stop)[0]:
+        if zlib.crc32(buffer[at + 4 : stop]) != struct.unpack_from(">I", buffer, stop)[0]:
             return f"its {kind.decode('latin-1')!r} chunk is damaged (CRC mismatch)"
         if kind == b"IEND":
             return None
@@ -168,8 +172,9 @@ def _checked_file(path: str | Path) -> Path:
     if not is_file:
         raise ImageReadError(f"{text!r} is not a regular file" if path.exists() else f"no such file {text!r}")
     if size > MAX_FILE_BYTES:
-        raise ImageReadError(f"{text!r} is {size / 2**20:.0f} MB; picture files of at most "
-                             f"{MAX_FILE_BYTES // 2**20} MB are read")
+        raise ImageReadError(
+            f"{text!r} is {size / 2**20:.0f} MB; picture files of at most {MAX_FILE_BYTES // 2**20} MB are read"
+        )
     return path
 
 
@@ -188,8 +193,11 @@ def _pillow_decode(path: Path) -> np.ndarray:
 
 def _to_rgba(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:
-        image = (image / (np.iinfo(image.dtype).max / 255.0)).round().astype(np.uint8) \
-            if image.dtype.kind == "u" else np.clip(np.nan_to_num(image) * 255, 0, 255).astype(np.uint8)
+        image = (
+            (image / (np.iinfo(image.dtype).max / 255.0)).round().astype(np.uint8)
+            if image.dtype.kind == "u"
+            else np.clip(np.nan_to_num(image) * 255, 0, 255).astype(np.uint8)
+        )
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGBA)
     if image.shape[2] == 3:
@@ -199,9 +207,16 @@ def _to_rgba(image: np.ndarray) -> np.ndarray:
 
 def orient(image: np.ndarray, orientation: int) -> np.ndarray:
     """`image` as stored, turned upright for its EXIF `orientation` (1-8, as Pillow's exif_transpose)."""
-    turns = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
-             8: lambda a: np.rot90(a, 1)}
+    turns = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
     return np.ascontiguousarray(turns.get(orientation, turns[1])(image))
 
 
@@ -257,8 +272,9 @@ def downscaled_copy(path: str | Path, max_pixels: int | None = None) -> Path:
     try:
         return _new_file(path.parent, f"{path.stem}_{small.shape[1]}x{small.shape[0]}", ".png", encoded.tobytes())
     except OSError as err:  # e.g. a read-only folder
-        raise ImageReadError(f"cannot write a smaller copy beside {str(path)!r} "
-                             f"({getattr(err, 'strerror', None) or err})") from None
+        raise ImageReadError(
+            f"cannot write a smaller copy beside {str(path)!r} ({getattr(err, 'strerror', None) or err})"
+        ) from None
 
 
 def _new_file(folder: Path, stem: str, suffix: str, data: bytes) -> Path:

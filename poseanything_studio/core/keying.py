@@ -34,7 +34,7 @@ def reduce_keys(samples: np.ndarray, tolerance: float) -> list[int]:
             continue
         u = (np.arange(a + 1, b) - a) / (b - a)
         line = samples[a] + (samples[b] - samples[a]) * u[:, None]
-        error = np.linalg.norm(samples[a + 1:b] - line, axis=1)
+        error = np.linalg.norm(samples[a + 1 : b] - line, axis=1)
         worst = int(np.argmax(error))
         if error[worst] > tolerance:
             mid = a + 1 + worst
@@ -43,8 +43,9 @@ def reduce_keys(samples: np.ndarray, tolerance: float) -> list[int]:
     return sorted(keep)
 
 
-def apply_motion(project: Project, motion: Mapping[str, np.ndarray], start: int = 0,
-                 tolerance: float = DEFAULT_TOLERANCE) -> Project:
+def apply_motion(
+    project: Project, motion: Mapping[str, np.ndarray], start: int = 0, tolerance: float = DEFAULT_TOLERANCE
+) -> Project:
     """`project` with each joint of `motion` ([N, 2] pixels, frame `start` onward) keyed to follow it.
 
     Keys of those joints inside [start, start + N) are replaced; keys elsewhere, and other joints, stay. The
@@ -63,19 +64,20 @@ def apply_motion(project: Project, motion: Mapping[str, np.ndarray], start: int 
         worse = False
         for joint, m in motion.items():
             j = result.rig.joint_index(joint)
-            error = np.linalg.norm(sampled[start:start + n, j] - m, axis=1)
+            error = np.linalg.norm(sampled[start : start + n, j] - m, axis=1)
             bad = np.flatnonzero(error > tolerance)
             if bad.size:
                 worse = True
                 chosen[joint].add(int(bad[np.argmax(error[bad])]))
-        worse |= _key_stretched_bones(result, motion, sampled[start:start + n], chosen)
+        worse |= _key_stretched_bones(result, motion, sampled[start : start + n], chosen)
         if not worse:
             break
     return result
 
 
-def _key_stretched_bones(project: Project, motion: Mapping[str, np.ndarray], sampled: np.ndarray,
-                         chosen: Mapping[str, set[int]]) -> bool:
+def _key_stretched_bones(
+    project: Project, motion: Mapping[str, np.ndarray], sampled: np.ndarray, chosen: Mapping[str, set[int]]
+) -> bool:
     """Key the frames where a bone between keys is off its length in `motion` by more than BONE_TOLERANCE of
     it, at both ends; True if any was keyed. A short bone can stretch by a larger share than a position
     tolerance shows (under position interpolation a turning bone shortens between keys)."""
@@ -96,8 +98,9 @@ def _key_stretched_bones(project: Project, motion: Mapping[str, np.ndarray], sam
     return keyed
 
 
-def _with_keys(project: Project, motion: Mapping[str, np.ndarray], chosen: Mapping[str, set[int]],
-               start: int) -> Project:
+def _with_keys(
+    project: Project, motion: Mapping[str, np.ndarray], chosen: Mapping[str, set[int]], start: int
+) -> Project:
     tracks = dict(project.tracks)
     for joint, m in motion.items():
         end = start + m.shape[0]

@@ -129,8 +129,14 @@ def anchored_roots(rig: Rig, still: Collection[str]) -> tuple[str, ...]:
         candidates = sorted(index[j] for j in group if j in still)
         if candidates and len(candidates) < len(group):
             centroid = rest[sorted(index[j] for j in group)].mean(0)
-            out.append(rig.joint_ids[min(candidates, key=lambda j: (
-                _eccentricity(j, adjacency), float(np.hypot(*(rest[j] - centroid))), j))])
+            out.append(
+                rig.joint_ids[
+                    min(
+                        candidates,
+                        key=lambda j: (_eccentricity(j, adjacency), float(np.hypot(*(rest[j] - centroid))), j),
+                    )
+                ]
+            )
     return tuple(out)
 
 
@@ -210,8 +216,9 @@ def translate_subtree(h: Hierarchy, pose: np.ndarray, joint: int, delta: Sequenc
     return out
 
 
-def rotate_subtree(h: Hierarchy, pose: np.ndarray, joint: int, radians: float,
-                   pivot: Sequence[float] | None = None) -> np.ndarray:
+def rotate_subtree(
+    h: Hierarchy, pose: np.ndarray, joint: int, radians: float, pivot: Sequence[float] | None = None
+) -> np.ndarray:
     """`joint` and everything below it turned by `radians` about `pivot` (default: its parent; a root about itself)."""
     if pivot is None:
         p = h.parent[joint]
@@ -238,8 +245,9 @@ def aim(h: Hierarchy, pose: np.ndarray, joint: int, target: Sequence[float]) -> 
 
 
 # -- inverse kinematics ------------------------------------------------------------------------------
-def ik_chain(h: Hierarchy, joint: int, pinned: Collection[int] = (), bones: int = 2,
-             stop: int | None = None) -> list[int]:
+def ik_chain(
+    h: Hierarchy, joint: int, pinned: Collection[int] = (), bones: int = 2, stop: int | None = None
+) -> list[int]:
     """The chain an IK drag of `joint` bends: base first, up to `bones` bones (0: no limit), a pinned joint, `stop`
     or the root, whichever comes first."""
     chain = [joint]
@@ -339,8 +347,15 @@ def bend_side(rest: np.ndarray, chain: Sequence[int], pose: np.ndarray | None = 
     return 1.0
 
 
-def ik_drag(h: Hierarchy, pose: np.ndarray, rest: np.ndarray, joint: int, target: Sequence[float],
-            pinned: Collection[int] = (), bones: int = 2) -> np.ndarray:
+def ik_drag(
+    h: Hierarchy,
+    pose: np.ndarray,
+    rest: np.ndarray,
+    joint: int,
+    target: Sequence[float],
+    pinned: Collection[int] = (),
+    bones: int = 2,
+) -> np.ndarray:
     """`joint` pulled toward `target` by bending the chain above it; joints below the chain follow rigidly."""
     chain = ik_chain(h, joint, pinned, bones)
     if len(chain) < 2:
@@ -361,8 +376,15 @@ def _pose_chain(h: Hierarchy, pose: np.ndarray, chain: list[int], solved: np.nda
     return place(h, out, angle, length, [j for j in h.subtree(chain[0]) if j not in on_chain])
 
 
-def hold_pins(h: Hierarchy, before: np.ndarray, after: np.ndarray, rest: np.ndarray, pinned: Collection[int],
-              anchor: int, bones: int = 2) -> np.ndarray:
+def hold_pins(
+    h: Hierarchy,
+    before: np.ndarray,
+    after: np.ndarray,
+    rest: np.ndarray,
+    pinned: Collection[int],
+    anchor: int,
+    bones: int = 2,
+) -> np.ndarray:
     """`after` with each pinned joint below `anchor` that moved pulled back where it was, bending the chain above
     it (not above `anchor`): a planted foot stays while the hips move."""
     out = after
@@ -376,8 +398,9 @@ def hold_pins(h: Hierarchy, before: np.ndarray, after: np.ndarray, rest: np.ndar
     return out
 
 
-def relax_constraints(h: Hierarchy, pose: np.ndarray, lengths: dict[tuple[int, int], float],
-                      free: Collection[int]) -> np.ndarray:
+def relax_constraints(
+    h: Hierarchy, pose: np.ndarray, lengths: dict[tuple[int, int], float], free: Collection[int]
+) -> np.ndarray:
     """Bones outside the tree (cycles) pulled back to `lengths` by moving only `free` joints, tree bones kept too.
 
     Position-based relaxation: each pass moves the two ends of every bone (the free ones) toward its length.
@@ -427,8 +450,16 @@ def drag_mode(h: Hierarchy, joint: int) -> str:
     return "ik" if h.is_leaf(joint) else "rotate"
 
 
-def pose_drag(h: Hierarchy, pose: np.ndarray, rest: np.ndarray, joint: int, target: Sequence[float],
-              mode: str = "auto", pinned: Collection[int] = (), bones: int = 2) -> np.ndarray:
+def pose_drag(
+    h: Hierarchy,
+    pose: np.ndarray,
+    rest: np.ndarray,
+    joint: int,
+    target: Sequence[float],
+    mode: str = "auto",
+    pinned: Collection[int] = (),
+    bones: int = 2,
+) -> np.ndarray:
     """The pose after dragging `joint` to `target`: rotate (aim about the parent), translate (the subtree), ik, or
     auto (by `drag_mode`); pinned joints stay put and cycle bones keep their lengths."""
     mode = drag_mode(h, joint) if mode == "auto" else mode
@@ -441,8 +472,15 @@ def pose_drag(h: Hierarchy, pose: np.ndarray, rest: np.ndarray, joint: int, targ
     return settle(h, pose, after, rest, joint, pinned, bones)
 
 
-def settle(h: Hierarchy, before: np.ndarray, after: np.ndarray, rest: np.ndarray, joint: int,
-           pinned: Collection[int] = (), bones: int = 2) -> np.ndarray:
+def settle(
+    h: Hierarchy,
+    before: np.ndarray,
+    after: np.ndarray,
+    rest: np.ndarray,
+    joint: int,
+    pinned: Collection[int] = (),
+    bones: int = 2,
+) -> np.ndarray:
     """After an FK or IK move of `joint`: pinned joints pulled back, then cycle bones relaxed to their lengths."""
     pinned = set(pinned)
     out = hold_pins(h, before, after, rest, pinned, joint, bones)
@@ -454,8 +492,9 @@ def settle(h: Hierarchy, before: np.ndarray, after: np.ndarray, rest: np.ndarray
 
 
 # -- interpolation that turns limbs -------------------------------------------------------------------
-def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track], t: np.ndarray,
-                    loop: tuple[int, int] | None = None) -> np.ndarray:
+def sample_rotation(
+    h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track], t: np.ndarray, loop: tuple[int, int] | None = None
+) -> np.ndarray:
     """Joint positions (N, J, 2) at times `t`, each joint following its bone's angle and length between its keys.
 
     Roots interpolate their positions. Every other keyed joint has, at each of its own keys, a local angle
@@ -493,8 +532,18 @@ def sample_rotation(h: Hierarchy, rest: np.ndarray, tracks: Mapping[str, Track],
         for (_frames, interps, fixed), joints in groups.items():
             values = np.stack([joint_tracks[j].values for j in joints], axis=1)  # (K, n, 2)
             times = joint_tracks[joints[0]].times
-            world[:, joints] = _turned(world, data, ref, [h.parent[j] for j in joints], times,
-                                       values, list(interps), grid, loop, np.array(fixed, bool))
+            world[:, joints] = _turned(
+                world,
+                data,
+                ref,
+                [h.parent[j] for j in joints],
+                times,
+                values,
+                list(interps),
+                grid,
+                loop,
+                np.array(fixed, bool),
+            )
             keyed_here.append((np.searchsorted(grid, times), joints, values))
         data[:, level] = world[:, level]
         for j in level:
@@ -523,8 +572,9 @@ def _levels(h: Hierarchy) -> list[list[int]]:
     return out
 
 
-def _closed_angles(times: np.ndarray, local: np.ndarray, interps: list[str], loop: tuple[int, int] | None,
-                   angles: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _closed_angles(
+    times: np.ndarray, local: np.ndarray, interps: list[str], loop: tuple[int, int] | None, angles: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`closed_loop` for keys whose first `angles` columns are angles: the closing key turns the short way."""
     times, local, interps = closed_loop(times, local, interps, loop)
     if loop is not None and len(local) > 1:
@@ -533,9 +583,18 @@ def _closed_angles(times: np.ndarray, local: np.ndarray, interps: list[str], loo
     return times, local, interps
 
 
-def _turned(world: np.ndarray, data: np.ndarray, ref: np.ndarray, parents: list[int], times: np.ndarray,
-            values: np.ndarray, interps: list[str], grid: np.ndarray, loop: tuple[int, int] | None,
-            fixed: np.ndarray) -> np.ndarray:
+def _turned(
+    world: np.ndarray,
+    data: np.ndarray,
+    ref: np.ndarray,
+    parents: list[int],
+    times: np.ndarray,
+    values: np.ndarray,
+    interps: list[str],
+    grid: np.ndarray,
+    loop: tuple[int, int] | None,
+    fixed: np.ndarray,
+) -> np.ndarray:
     """Child joints' positions on the grid, (G, n, 2), from their keys (`values` (K, n, 2), all at `times` with the
     same `interps`) read as (angle, length) against their `parents`.
 

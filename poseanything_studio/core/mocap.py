@@ -78,8 +78,9 @@ def read_bvh(path: str | Path) -> MotionClip:
     parents = tuple(index.get(_parent_name(bvh, name), -1) for name in names)
     fps = float(bvh.fps)
     if not (math.isfinite(fps) and 0 < fps <= 1000):
-        raise ProjectError(f"Frame Time gives {fps:g} fps (use a frame time of 1/1000 s or more)",
-                           key="Frame Time", source=source)
+        raise ProjectError(
+            f"Frame Time gives {fps:g} fps (use a frame time of 1/1000 s or more)", key="Frame Time", source=source
+        )
     return MotionClip(names, parents, _to_y_up(positions, up), fps, source)
 
 
@@ -102,12 +103,14 @@ def _check_bvh_header(path: Path) -> None:
                     frames_line = f.readline()
                     match = re.match(r"\s*Frames:\s*(\d+)\s*$", frames_line, re.IGNORECASE)
                     if not match:
-                        raise ProjectError(f"line {number + 1}: expected 'Frames: N' after MOTION", key="Frames",
-                                           source=source)
+                        raise ProjectError(
+                            f"line {number + 1}: expected 'Frames: N' after MOTION", key="Frames", source=source
+                        )
                     frames = int(match.group(1))
                     if not 1 <= frames <= MAX_CLIP_FRAMES:
-                        raise ProjectError(f"{frames} frames; a clip has 1 to {MAX_CLIP_FRAMES}", key="Frames",
-                                           source=source)
+                        raise ProjectError(
+                            f"{frames} frames; a clip has 1 to {MAX_CLIP_FRAMES}", key="Frames", source=source
+                        )
                     return
     except UnicodeDecodeError:
         raise ProjectError("not a BVH file: it is not text (UTF-8)", source=source) from None
@@ -144,29 +147,80 @@ def _first_line(err: BaseException) -> str:
 
 # Rig joint (the human template's names) -> the name each common skeleton gives that joint, most specific first.
 NAME_TABLES: dict[str, dict[str, tuple[str, ...]]] = {
-    "human": {j: (j,) for j in ("head", "neck", "chest", "pelvis", "shoulder_l", "elbow_l", "hand_l", "shoulder_r",
-                                "elbow_r", "hand_r", "hip_l", "knee_l", "foot_l", "hip_r", "knee_r", "foot_r")},
+    "human": {
+        j: (j,)
+        for j in (
+            "head",
+            "neck",
+            "chest",
+            "pelvis",
+            "shoulder_l",
+            "elbow_l",
+            "hand_l",
+            "shoulder_r",
+            "elbow_r",
+            "hand_r",
+            "hip_l",
+            "knee_l",
+            "foot_l",
+            "hip_r",
+            "knee_r",
+            "foot_r",
+        )
+    },
     "cmu": {
-        "head": ("Head",), "neck": ("Neck1", "Neck"), "chest": ("Spine1", "Spine"), "pelvis": ("Hips",),
-        "shoulder_l": ("LeftArm",), "elbow_l": ("LeftForeArm",), "hand_l": ("LeftHand",),
-        "shoulder_r": ("RightArm",), "elbow_r": ("RightForeArm",), "hand_r": ("RightHand",),
-        "hip_l": ("LeftUpLeg",), "knee_l": ("LeftLeg",), "foot_l": ("LeftFoot",),
-        "hip_r": ("RightUpLeg",), "knee_r": ("RightLeg",), "foot_r": ("RightFoot",),
+        "head": ("Head",),
+        "neck": ("Neck1", "Neck"),
+        "chest": ("Spine1", "Spine"),
+        "pelvis": ("Hips",),
+        "shoulder_l": ("LeftArm",),
+        "elbow_l": ("LeftForeArm",),
+        "hand_l": ("LeftHand",),
+        "shoulder_r": ("RightArm",),
+        "elbow_r": ("RightForeArm",),
+        "hand_r": ("RightHand",),
+        "hip_l": ("LeftUpLeg",),
+        "knee_l": ("LeftLeg",),
+        "foot_l": ("LeftFoot",),
+        "hip_r": ("RightUpLeg",),
+        "knee_r": ("RightLeg",),
+        "foot_r": ("RightFoot",),
     },
     "mixamo": {
-        "head": ("mixamorig:Head",), "neck": ("mixamorig:Neck",), "chest": ("mixamorig:Spine2", "mixamorig:Spine1"),
-        "pelvis": ("mixamorig:Hips",), "shoulder_l": ("mixamorig:LeftArm",), "elbow_l": ("mixamorig:LeftForeArm",),
-        "hand_l": ("mixamorig:LeftHand",), "shoulder_r": ("mixamorig:RightArm",),
-        "elbow_r": ("mixamorig:RightForeArm",), "hand_r": ("mixamorig:RightHand",),
-        "hip_l": ("mixamorig:LeftUpLeg",), "knee_l": ("mixamorig:LeftLeg",), "foot_l": ("mixamorig:LeftFoot",),
-        "hip_r": ("mixamorig:RightUpLeg",), "knee_r": ("mixamorig:RightLeg",), "foot_r": ("mixamorig:RightFoot",),
+        "head": ("mixamorig:Head",),
+        "neck": ("mixamorig:Neck",),
+        "chest": ("mixamorig:Spine2", "mixamorig:Spine1"),
+        "pelvis": ("mixamorig:Hips",),
+        "shoulder_l": ("mixamorig:LeftArm",),
+        "elbow_l": ("mixamorig:LeftForeArm",),
+        "hand_l": ("mixamorig:LeftHand",),
+        "shoulder_r": ("mixamorig:RightArm",),
+        "elbow_r": ("mixamorig:RightForeArm",),
+        "hand_r": ("mixamorig:RightHand",),
+        "hip_l": ("mixamorig:LeftUpLeg",),
+        "knee_l": ("mixamorig:LeftLeg",),
+        "foot_l": ("mixamorig:LeftFoot",),
+        "hip_r": ("mixamorig:RightUpLeg",),
+        "knee_r": ("mixamorig:RightLeg",),
+        "foot_r": ("mixamorig:RightFoot",),
     },
     "rokoko": {
-        "head": ("Head",), "neck": ("Neck",), "chest": ("Spine4", "Spine3", "Spine2"), "pelvis": ("Hips",),
-        "shoulder_l": ("LeftArm",), "elbow_l": ("LeftForeArm",), "hand_l": ("LeftHand",),
-        "shoulder_r": ("RightArm",), "elbow_r": ("RightForeArm",), "hand_r": ("RightHand",),
-        "hip_l": ("LeftThigh", "LeftUpLeg"), "knee_l": ("LeftShin", "LeftLeg"), "foot_l": ("LeftFoot",),
-        "hip_r": ("RightThigh", "RightUpLeg"), "knee_r": ("RightShin", "RightLeg"), "foot_r": ("RightFoot",),
+        "head": ("Head",),
+        "neck": ("Neck",),
+        "chest": ("Spine4", "Spine3", "Spine2"),
+        "pelvis": ("Hips",),
+        "shoulder_l": ("LeftArm",),
+        "elbow_l": ("LeftForeArm",),
+        "hand_l": ("LeftHand",),
+        "shoulder_r": ("RightArm",),
+        "elbow_r": ("RightForeArm",),
+        "hand_r": ("RightHand",),
+        "hip_l": ("LeftThigh", "LeftUpLeg"),
+        "knee_l": ("LeftShin", "LeftLeg"),
+        "foot_l": ("LeftFoot",),
+        "hip_r": ("RightThigh", "RightUpLeg"),
+        "knee_r": ("RightShin", "RightLeg"),
+        "foot_r": ("RightFoot",),
     },
 }
 
@@ -233,8 +287,9 @@ def project_clip(clip: MotionClip, plane: str = "front") -> np.ndarray:
     return np.stack([x, -p[..., 1]], axis=-1)
 
 
-def facing_rig(clip2d: np.ndarray, clip: MotionClip, rig: Rig,
-               mapping: Mapping[str, str]) -> tuple[np.ndarray, dict[str, str]]:
+def facing_rig(
+    clip2d: np.ndarray, clip: MotionClip, rig: Rig, mapping: Mapping[str, str]
+) -> tuple[np.ndarray, dict[str, str]]:
     """(`clip2d`, mapping) turned so that the clip's first frame lies over the rig's rest pose side for side.
 
     A figure seen from the front shows its left side on the right of the picture; rigs are drawn either way
@@ -320,8 +375,9 @@ class Retargeted:
     scale: float  # rig pixels per clip unit for the root's travel
 
 
-def retarget(rig: Rig, rest: Mapping[str, np.ndarray], clip2d: np.ndarray, clip: MotionClip,
-             mapping: Mapping[str, str]) -> Retargeted:
+def retarget(
+    rig: Rig, rest: Mapping[str, np.ndarray], clip2d: np.ndarray, clip: MotionClip, mapping: Mapping[str, str]
+) -> Retargeted:
     """Drive `rig` by `clip2d` ([N, J, 2] projected clip positions): bone directions, rig lengths, root travel.
 
     `rest` holds each rig joint's position before the import ([2] or [N, 2]); a joint the mapping leaves out
@@ -378,8 +434,13 @@ def _unit_directions(direction: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     return units
 
 
-def _leg_scale(rig: Rig, rest: Mapping[str, np.ndarray], clip_first: np.ndarray, mapped: Mapping[str, int],
-               parents: Mapping[str, str | None]) -> float:
+def _leg_scale(
+    rig: Rig,
+    rest: Mapping[str, np.ndarray],
+    clip_first: np.ndarray,
+    mapped: Mapping[str, int],
+    parents: Mapping[str, str | None],
+) -> float:
     """Rig pixels per clip unit: the rig's leg (or, lacking legs, all mapped bones) against the clip's 3D one."""
     legs = [("hip_l", "knee_l"), ("knee_l", "foot_l"), ("hip_r", "knee_r"), ("knee_r", "foot_r")]
     pairs = [(a, b) for a, b in legs if a in mapped and b in mapped]
@@ -404,18 +465,28 @@ class ImportReport:
 
     def summary(self, source: str) -> str:
         more = ", ..." if len(self.unmapped) > 6 else ""
-        left = (f"; {len(self.unmapped)} joints follow their parent ({', '.join(self.unmapped[:6])}{more})"
-                if self.unmapped else "")
-        return (f"{Path(source).name}: {len(self.mapping)} joints mapped, {self.clip_frames} clip frames "
-                f"as {self.frames} project frames{left}")
+        left = (
+            f"; {len(self.unmapped)} joints follow their parent ({', '.join(self.unmapped[:6])}{more})"
+            if self.unmapped
+            else ""
+        )
+        return (
+            f"{Path(source).name}: {len(self.mapping)} joints mapped, {self.clip_frames} clip frames "
+            f"as {self.frames} project frames{left}"
+        )
 
 
 MAPPING_KEY = "joint_mapping"  # where a project keeps the mapping the user edited (rig joint -> clip joint)
 
 
-def import_bvh(project: Project, path: str | Path, mapping: Mapping[str, str] | None = None,
-               plane: str = "front", start: int = 0,
-               tolerance: float = DEFAULT_TOLERANCE) -> tuple[Project, ImportReport]:
+def import_bvh(
+    project: Project,
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    plane: str = "front",
+    start: int = 0,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> tuple[Project, ImportReport]:
     """(project with the BVH clip's motion keyed from frame `start`, ImportReport). Nothing else of it changes.
 
     The mapping is, in order: the one given, the one saved in the project (`joint_mapping`), the guess from
@@ -431,22 +502,32 @@ def import_bvh(project: Project, path: str | Path, mapping: Mapping[str, str] | 
     return replace(result, extra={**result.extra, MAPPING_KEY: dict(mapping)}), report
 
 
-def import_clip(project: Project, clip: MotionClip, mapping: Mapping[str, str], plane: str = "front",
-                start: int = 0, tolerance: float = DEFAULT_TOLERANCE) -> tuple[Project, ImportReport]:
+def import_clip(
+    project: Project,
+    clip: MotionClip,
+    mapping: Mapping[str, str],
+    plane: str = "front",
+    start: int = 0,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> tuple[Project, ImportReport]:
     """`clip` retargeted onto `project`'s rig by `mapping` (rig joint -> clip joint) and keyed from `start`."""
     if not mapping:
-        raise ProjectError(f"no joint of {clip.source} matches a joint of the rig by name; map them by hand",
-                           key=MAPPING_KEY)
+        raise ProjectError(
+            f"no joint of {clip.source} matches a joint of the rig by name; map them by hand", key=MAPPING_KEY
+        )
     if not 0 <= start < project.frames:
         raise ProjectError(f"start frame {start} is outside the project's 0-{project.frames - 1}", key="start")
     span = min(project.frames - start, math.floor((clip.frames - 1) / clip.fps * project.fps + 1e-9) + 1)
     flat, mapping = facing_rig(project_clip(clip, plane), clip, project.rig, mapping)
     clip2d = resample(flat, clip.fps, project.fps, span)
-    current = project.joint_positions(start + span)[start:start + span]
+    current = project.joint_positions(start + span)[start : start + span]
     rest = {j: current[:, i] for i, j in enumerate(project.rig.joint_ids)}
     moved = retarget(project.rig, rest, clip2d, clip, mapping)
-    changed = {j: xy for j, xy in moved.positions.items()  # a joint the clip leaves where it was keeps its keys
-               if np.abs(xy - rest[j]).max() > tolerance}
+    changed = {
+        j: xy
+        for j, xy in moved.positions.items()  # a joint the clip leaves where it was keeps its keys
+        if np.abs(xy - rest[j]).max() > tolerance
+    }
     result = apply_motion(project, changed, start, tolerance)
     unmapped = tuple(j for j in project.rig.joint_ids if j not in moved.mapping)
     return result, ImportReport(dict(moved.mapping), span, clip.frames, unmapped)

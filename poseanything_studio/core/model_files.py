@@ -11,8 +11,10 @@ CHECKPOINT_NAME = "poseanything.safetensors"  # ours, in the model folder (tiny 
 MODEL_INDEX_NAME = "model_index.json"  # what makes a folder a diffusers model folder
 # What a Wan2.2-TI2V-5B diffusers folder must hold: sub-folder -> files (a tuple means one of them).
 MODEL_LAYOUT: dict[str, tuple[str | tuple[str, ...], ...]] = {
-    "transformer": ("config.json",
-                    ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")),
+    "transformer": (
+        "config.json",
+        ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json"),
+    ),
     "vae": ("config.json", ("diffusion_pytorch_model.safetensors",)),
     "text_encoder": ("config.json", ("model.safetensors", "model.safetensors.index.json")),
     "tokenizer": (("tokenizer.json", "spiece.model"),),

@@ -30,50 +30,153 @@ from .keying import DEFAULT_TOLERANCE
 from .mocap import ImportReport, MotionClip, import_clip
 from .project import Project
 
-COCO18 = ("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip", "RKnee",
-          "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar")
-BODY25 = ("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip", "RHip",
-          "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar", "LBigToe", "LSmallToe",
-          "LHeel", "RBigToe", "RSmallToe", "RHeel")
-COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-          "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-          "right_knee", "left_ankle", "right_ankle")
-AP10K = ("left_eye", "right_eye", "nose", "neck", "root_of_tail", "left_shoulder", "left_elbow", "left_front_paw",
-         "right_shoulder", "right_elbow", "right_front_paw", "left_hip", "left_knee", "left_back_paw", "right_hip",
-         "right_knee", "right_back_paw")
+COCO18 = (
+    "Nose",
+    "Neck",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "REye",
+    "LEye",
+    "REar",
+    "LEar",
+)
+BODY25 = (
+    "Nose",
+    "Neck",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "MidHip",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "REye",
+    "LEye",
+    "REar",
+    "LEar",
+    "LBigToe",
+    "LSmallToe",
+    "LHeel",
+    "RBigToe",
+    "RSmallToe",
+    "RHeel",
+)
+COCO17 = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+AP10K = (
+    "left_eye",
+    "right_eye",
+    "nose",
+    "neck",
+    "root_of_tail",
+    "left_shoulder",
+    "left_elbow",
+    "left_front_paw",
+    "right_shoulder",
+    "right_elbow",
+    "right_front_paw",
+    "left_hip",
+    "left_knee",
+    "left_back_paw",
+    "right_hip",
+    "right_knee",
+    "right_back_paw",
+)
 LAYOUTS = {"coco18": COCO18, "body25": BODY25, "coco17": COCO17, "ap10k": AP10K}
 
 # Rig joint -> the keypoint it is, or a blend of keypoints: ((name, weight), ...). Human template and quadruped.
 OPENPOSE_TO_HUMAN: dict[str, tuple[tuple[str, float], ...]] = {
-    "head": (("Nose", 1.0),), "neck": (("Neck", 1.0),), "pelvis": (("RHip", 0.5), ("LHip", 0.5)),
+    "head": (("Nose", 1.0),),
+    "neck": (("Neck", 1.0),),
+    "pelvis": (("RHip", 0.5), ("LHip", 0.5)),
     "chest": (("Neck", 0.65), ("RHip", 0.175), ("LHip", 0.175)),
-    "shoulder_l": (("LShoulder", 1.0),), "elbow_l": (("LElbow", 1.0),), "hand_l": (("LWrist", 1.0),),
-    "shoulder_r": (("RShoulder", 1.0),), "elbow_r": (("RElbow", 1.0),), "hand_r": (("RWrist", 1.0),),
-    "hip_l": (("LHip", 1.0),), "knee_l": (("LKnee", 1.0),), "foot_l": (("LAnkle", 1.0),),
-    "hip_r": (("RHip", 1.0),), "knee_r": (("RKnee", 1.0),), "foot_r": (("RAnkle", 1.0),),
+    "shoulder_l": (("LShoulder", 1.0),),
+    "elbow_l": (("LElbow", 1.0),),
+    "hand_l": (("LWrist", 1.0),),
+    "shoulder_r": (("RShoulder", 1.0),),
+    "elbow_r": (("RElbow", 1.0),),
+    "hand_r": (("RWrist", 1.0),),
+    "hip_l": (("LHip", 1.0),),
+    "knee_l": (("LKnee", 1.0),),
+    "foot_l": (("LAnkle", 1.0),),
+    "hip_r": (("RHip", 1.0),),
+    "knee_r": (("RKnee", 1.0),),
+    "foot_r": (("RAnkle", 1.0),),
 }
 COCO17_TO_HUMAN: dict[str, tuple[tuple[str, float], ...]] = {
-    "head": (("nose", 1.0),), "neck": (("left_shoulder", 0.5), ("right_shoulder", 0.5)),
+    "head": (("nose", 1.0),),
+    "neck": (("left_shoulder", 0.5), ("right_shoulder", 0.5)),
     "pelvis": (("left_hip", 0.5), ("right_hip", 0.5)),
     "chest": (("left_shoulder", 0.325), ("right_shoulder", 0.325), ("left_hip", 0.175), ("right_hip", 0.175)),
-    "shoulder_l": (("left_shoulder", 1.0),), "elbow_l": (("left_elbow", 1.0),), "hand_l": (("left_wrist", 1.0),),
-    "shoulder_r": (("right_shoulder", 1.0),), "elbow_r": (("right_elbow", 1.0),),
-    "hand_r": (("right_wrist", 1.0),), "hip_l": (("left_hip", 1.0),), "knee_l": (("left_knee", 1.0),),
-    "foot_l": (("left_ankle", 1.0),), "hip_r": (("right_hip", 1.0),), "knee_r": (("right_knee", 1.0),),
+    "shoulder_l": (("left_shoulder", 1.0),),
+    "elbow_l": (("left_elbow", 1.0),),
+    "hand_l": (("left_wrist", 1.0),),
+    "shoulder_r": (("right_shoulder", 1.0),),
+    "elbow_r": (("right_elbow", 1.0),),
+    "hand_r": (("right_wrist", 1.0),),
+    "hip_l": (("left_hip", 1.0),),
+    "knee_l": (("left_knee", 1.0),),
+    "foot_l": (("left_ankle", 1.0),),
+    "hip_r": (("right_hip", 1.0),),
+    "knee_r": (("right_knee", 1.0),),
     "foot_r": (("right_ankle", 1.0),),
 }
 AP10K_TO_QUADRUPED: dict[str, tuple[tuple[str, float], ...]] = {
-    "nose": (("nose", 1.0),), "head": (("left_eye", 0.5), ("right_eye", 0.5)), "neck": (("neck", 1.0),),
-    "chest": (("left_shoulder", 0.5), ("right_shoulder", 0.5)), "hips": (("left_hip", 0.5), ("right_hip", 0.5)),
+    "nose": (("nose", 1.0),),
+    "head": (("left_eye", 0.5), ("right_eye", 0.5)),
+    "neck": (("neck", 1.0),),
+    "chest": (("left_shoulder", 0.5), ("right_shoulder", 0.5)),
+    "hips": (("left_hip", 0.5), ("right_hip", 0.5)),
     "tail1": (("root_of_tail", 1.0),),
-    "front_l_knee": (("left_elbow", 1.0),), "front_l_paw": (("left_front_paw", 1.0),),
-    "front_r_knee": (("right_elbow", 1.0),), "front_r_paw": (("right_front_paw", 1.0),),
-    "back_l_knee": (("left_knee", 1.0),), "back_l_paw": (("left_back_paw", 1.0),),
-    "back_r_knee": (("right_knee", 1.0),), "back_r_paw": (("right_back_paw", 1.0),),
+    "front_l_knee": (("left_elbow", 1.0),),
+    "front_l_paw": (("left_front_paw", 1.0),),
+    "front_r_knee": (("right_elbow", 1.0),),
+    "front_r_paw": (("right_front_paw", 1.0),),
+    "back_l_knee": (("left_knee", 1.0),),
+    "back_l_paw": (("left_back_paw", 1.0),),
+    "back_r_knee": (("right_knee", 1.0),),
+    "back_r_paw": (("right_back_paw", 1.0),),
 }
 BODY25_TO_HUMAN = {**OPENPOSE_TO_HUMAN, "pelvis": (("MidHip", 1.0),), "chest": (("Neck", 0.65), ("MidHip", 0.35))}
-JOINT_TABLES = {"coco18": OPENPOSE_TO_HUMAN, "body25": BODY25_TO_HUMAN, "coco17": COCO17_TO_HUMAN,
-                "ap10k": AP10K_TO_QUADRUPED}
+JOINT_TABLES = {
+    "coco18": OPENPOSE_TO_HUMAN,
+    "body25": BODY25_TO_HUMAN,
+    "coco17": COCO17_TO_HUMAN,
+    "ap10k": AP10K_TO_QUADRUPED,
+}
 MAX_FILES = 100_000
 MAX_JSON_BYTES = 256 * 2**20
 
@@ -128,8 +231,9 @@ def _load_json(path: Path) -> Any:
     except UnicodeDecodeError:
         raise ProjectError("not a JSON file: it is not UTF-8 text", source=str(path)) from None
     except json.JSONDecodeError as err:
-        raise ProjectError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
-                           source=str(path)) from None
+        raise ProjectError(
+            f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}", source=str(path)
+        ) from None
     except OSError as err:
         raise ProjectError(f"cannot read: {err.strerror or err}", source=str(path)) from None
 
@@ -149,8 +253,7 @@ def _frame_people(frame: Any, where: str) -> list[float] | None:
     for i, person in enumerate(frame["people"]):
         flat = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
         if flat is None:
-            raise ProjectError("a person without pose_keypoints_2d", key=f"people[{i}].pose_keypoints_2d",
-                               source=where)
+            raise ProjectError("a person without pose_keypoints_2d", key=f"people[{i}].pose_keypoints_2d", source=where)
         if not isinstance(flat, list) or not all(isinstance(v, int | float) and math.isfinite(v) for v in flat):
             raise ProjectError("must be a list of numbers", key=f"people[{i}].pose_keypoints_2d", source=where)
         if flat:
@@ -163,19 +266,22 @@ def _layout_for(count: int, key: str, where: str) -> str:
         return "coco18"
     if count == 25 * 3:
         return "body25"
-    raise ProjectError(f"{count} numbers: expected 54 (COCO-18) or 75 (BODY_25) as x, y, confidence",
-                       key=key, source=where)
+    raise ProjectError(
+        f"{count} numbers: expected 54 (COCO-18) or 75 (BODY_25) as x, y, confidence", key=key, source=where
+    )
 
 
-def _keypoints_from_frames(frames: Sequence[list[float] | None], names: Sequence[str], source: str,
-                           canvas: tuple[int, int] | None) -> Keypoints:
+def _keypoints_from_frames(
+    frames: Sequence[list[float] | None], names: Sequence[str], source: str, canvas: tuple[int, int] | None
+) -> Keypoints:
     counts = {len(f) for f in frames if f is not None}
     if not counts:
         raise ProjectError("no person in any frame", key="people", source=source)
     if len(counts) > 1:
         first = next(i for i, f in enumerate(frames) if f is not None and len(f) != len(frames[0] or f))
-        raise ProjectError("frames mix keypoint layouts", key=f"{names[first]} people[0].pose_keypoints_2d",
-                           source=source)
+        raise ProjectError(
+            "frames mix keypoint layouts", key=f"{names[first]} people[0].pose_keypoints_2d", source=source
+        )
     count = counts.pop()
     layout = _layout_for(count, "people[0].pose_keypoints_2d", source)
     k = count // 3
@@ -202,8 +308,11 @@ def _coco_keypoints(data: dict, source: str) -> Keypoints:
     for i, annotation in enumerate(annotations):
         flat = annotation.get("keypoints") if isinstance(annotation, dict) else None
         if not isinstance(flat, list) or len(flat) != 51 or not all(isinstance(v, int | float) for v in flat):
-            raise ProjectError("must be 51 numbers (17 keypoints as x, y, visibility)",
-                               key=f"annotations[{i}].keypoints", source=source)
+            raise ProjectError(
+                "must be 51 numbers (17 keypoints as x, y, visibility)",
+                key=f"annotations[{i}].keypoints",
+                source=source,
+            )
         by_image.setdefault(annotation.get("image_id"), [float(v) for v in flat])
     order = sorted(by_image, key=lambda image_id: images.get(image_id, math.inf) if images else image_id)
     flat = np.array([by_image[i] for i in order]).reshape(len(order), 17, 3)
@@ -233,8 +342,11 @@ def keypoint_clip(keypoints: Keypoints, rig_joints: Sequence[str], fps: float) -
         tracks.append(sum(p * w for p, w in parts))
         names.append(joint)
     if not tracks:
-        raise ProjectError(f"none of the rig's joints is a {keypoints.layout} keypoint (use the human template's "
-                           "names, or the quadruped's for AP-10K)", source=keypoints.source)
+        raise ProjectError(
+            f"none of the rig's joints is a {keypoints.layout} keypoint (use the human template's "
+            "names, or the quadruped's for AP-10K)",
+            source=keypoints.source,
+        )
     xy = np.stack(tracks, axis=1)  # [T, J, 2] y down
     positions = np.concatenate([xy[..., :1], -xy[..., 1:], np.zeros_like(xy[..., :1])], axis=-1)  # y up
     clip = MotionClip(tuple(names), tuple(-1 for _ in names), positions, fps, keypoints.source)
@@ -249,8 +361,9 @@ def _filled(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray | None:
     return np.stack([np.interp(t, t[seen], xy[seen, d]) for d in range(2)], axis=1)
 
 
-def import_keypoints(project: Project, path: str | Path, start: int = 0, fps: float | None = None,
-                     tolerance: float = DEFAULT_TOLERANCE) -> tuple[Project, ImportReport]:
+def import_keypoints(
+    project: Project, path: str | Path, start: int = 0, fps: float | None = None, tolerance: float = DEFAULT_TOLERANCE
+) -> tuple[Project, ImportReport]:
     """(project with the keypoints' motion keyed from frame `start`, ImportReport); one file = one frame at
     `fps` (the project's by default). Retargeted by bone direction as a BVH clip is."""
     keypoints = read_keypoints(path)
@@ -283,18 +396,65 @@ def human_keypoints(joint_ids: Sequence[str], positions: np.ndarray, layout: str
 
 def openpose_frames_json(keypoints: np.ndarray, size: tuple[int, int]) -> list[dict[str, Any]]:
     """One OpenPose JSON document per frame, with the canvas size the pose editors read."""
-    return [{"version": 1.3, "canvas_width": size[0], "canvas_height": size[1],
-             "people": [{"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in frame.reshape(-1)],
-                         "face_keypoints_2d": [], "hand_left_keypoints_2d": [], "hand_right_keypoints_2d": []}]}
-            for frame in keypoints]
+    return [
+        {
+            "version": 1.3,
+            "canvas_width": size[0],
+            "canvas_height": size[1],
+            "people": [
+                {
+                    "person_id": [-1],
+                    "pose_keypoints_2d": [round(float(v), 3) for v in frame.reshape(-1)],
+                    "face_keypoints_2d": [],
+                    "hand_left_keypoints_2d": [],
+                    "hand_right_keypoints_2d": [],
+                }
+            ],
+        }
+        for frame in keypoints
+    ]
 
 
 # OpenPose's COCO-18 limbs (keypoint index pairs) and its colours, as its renderer and ControlNet draw them.
-OPENPOSE_LIMBS = ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
-                  (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17))
-OPENPOSE_COLOURS = ((255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0),
-                    (0, 255, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255),
-                    (0, 0, 255), (85, 0, 255), (170, 0, 255), (255, 0, 255), (255, 0, 85), (255, 0, 170))
+OPENPOSE_LIMBS = (
+    (1, 2),
+    (1, 5),
+    (2, 3),
+    (3, 4),
+    (5, 6),
+    (6, 7),
+    (1, 8),
+    (8, 9),
+    (9, 10),
+    (1, 11),
+    (11, 12),
+    (12, 13),
+    (1, 0),
+    (0, 14),
+    (14, 16),
+    (0, 15),
+    (15, 17),
+)
+OPENPOSE_COLOURS = (
+    (255, 0, 0),
+    (255, 85, 0),
+    (255, 170, 0),
+    (255, 255, 0),
+    (170, 255, 0),
+    (85, 255, 0),
+    (0, 255, 0),
+    (0, 255, 85),
+    (0, 255, 170),
+    (0, 255, 255),
+    (0, 170, 255),
+    (0, 85, 255),
+    (0, 0, 255),
+    (85, 0, 255),
+    (170, 0, 255),
+    (255, 0, 255),
+    (255, 0, 85),
+    (255, 0, 170),
+)
 
 
 def draw_openpose(keypoints: np.ndarray, size: tuple[int, int], stick: int = 4) -> np.ndarray:
@@ -307,8 +467,9 @@ def draw_openpose(keypoints: np.ndarray, size: tuple[int, int], stick: int = 4) 
         (xa, ya), (xb, yb) = keypoints[a, :2], keypoints[b, :2]
         length = float(np.hypot(xb - xa, yb - ya))
         angle = math.degrees(math.atan2(yb - ya, xb - xa))
-        polygon = cv2.ellipse2Poly((int((xa + xb) / 2), int((ya + yb) / 2)), (int(length / 2), stick),
-                                   int(angle), 0, 360, 1)
+        polygon = cv2.ellipse2Poly(
+            (int((xa + xb) / 2), int((ya + yb) / 2)), (int(length / 2), stick), int(angle), 0, 360, 1
+        )
         layer = canvas.copy()
         cv2.fillConvexPoly(layer, np.asarray(polygon, np.int32), colour)
         canvas = cv2.addWeighted(canvas, 0.4, layer, 0.6, 0)

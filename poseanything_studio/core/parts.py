@@ -50,7 +50,7 @@ def grabcut_mask(rgb: np.ndarray, rig: Rig, max_side: int = 384, iterations: int
     x0, y0 = np.maximum(lo - pad, 0).astype(int)
     x1, y1 = np.minimum(hi + pad, [sw - 1, sh - 1]).astype(int)
     seed = np.full((sh, sw), cv2.GC_BGD, np.uint8)
-    seed[y0:y1 + 1, x0:x1 + 1] = cv2.GC_PR_BGD
+    seed[y0 : y1 + 1, x0 : x1 + 1] = cv2.GC_PR_BGD
     bones_img = np.zeros((sh, sw), np.uint8)
     for a, b in rig.bone_joint_indices():
         cv2.line(bones_img, tuple(map(int, xy[a])), tuple(map(int, xy[b])), 255, max(2, line_width((sw, sh))))
@@ -129,8 +129,9 @@ def part_masks(labels: np.ndarray, bone_count: int) -> np.ndarray:
     return labels[None] == np.arange(bone_count, dtype=np.int16)[:, None, None]
 
 
-def capped_dilation_masks(labels: np.ndarray, rig: Rig, xy: np.ndarray, cap: float = 100.0,
-                          coverage: float = 0.95) -> np.ndarray:
+def capped_dilation_masks(
+    labels: np.ndarray, rig: Rig, xy: np.ndarray, cap: float = 100.0, coverage: float = 0.95
+) -> np.ndarray:
     """The paper's part masks: each bone segment dilated just enough to cover its part, at most `cap` px.
 
     alpha_j = min(cap, smallest radius whose dilation covers `coverage` of part j); (B, H, W) bool.
@@ -142,8 +143,9 @@ def capped_dilation_masks(labels: np.ndarray, rig: Rig, xy: np.ndarray, cap: flo
     return masks
 
 
-def _dilated_part(labels: np.ndarray, xy: np.ndarray, pairs: np.ndarray, j: int, cap: float = 100.0,
-                  coverage: float = 0.95) -> np.ndarray:
+def _dilated_part(
+    labels: np.ndarray, xy: np.ndarray, pairs: np.ndarray, j: int, cap: float = 100.0, coverage: float = 0.95
+) -> np.ndarray:
     """Bone j's capped dilation mask (H, W) bool (see `capped_dilation_masks`)."""
     h, w = labels.shape
     dist = segment_distance(xy, pairs[j][0], pairs[j][1], (w, h))
@@ -195,8 +197,9 @@ def rest_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rule: str =
     return part_masks(labels, len(rig.bones))
 
 
-def posed_part_pictures(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray,
-                        rule: str = DEFAULT_PART_RULE) -> Iterator[np.ndarray]:
+def posed_part_pictures(
+    mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray, rule: str = DEFAULT_PART_RULE
+) -> Iterator[np.ndarray]:
     """`colour_parts` of each frame's posed part masks, (H, W, 3) uint8 one frame at a time, without ever holding
     the (B, H, W) masks: each rest part is kept cropped to its box, so memory is the parts' area, not B frames.
     """
@@ -224,11 +227,12 @@ def _cropped(part: np.ndarray) -> tuple[int, int, np.ndarray]:
     ys, xs = np.nonzero(part.any(1))[0], np.nonzero(part.any(0))[0]
     if not ys.size:
         return 0, 0, np.zeros((0, 0), np.uint8)
-    return int(xs[0]), int(ys[0]), part[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1].astype(np.uint8)
+    return int(xs[0]), int(ys[0]), part[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1].astype(np.uint8)
 
 
-def clip_part_masks(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray,
-                    rule: str = DEFAULT_PART_RULE) -> np.ndarray:
+def clip_part_masks(
+    mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, positions: np.ndarray, rule: str = DEFAULT_PART_RULE
+) -> np.ndarray:
     """Part masks of a clip, (F, B, H, W) bool: `rule`'s masks on the subject `mask` at rest, carried by each bone.
 
     `mask` is the subject at `rest_xy` (the reference picture); `positions` (F, J, 2) the joints per frame.

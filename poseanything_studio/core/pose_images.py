@@ -57,8 +57,11 @@ def read_pose_images(folder: str | Path) -> list[np.ndarray]:
         except ImageReadError as err:
             raise ProjectError(str(err), source=str(path)) from None
         if images[-1].shape != images[0].shape:
-            raise ProjectError(f"{images[-1].shape[1]}x{images[-1].shape[0]}, unlike the first picture's "
-                               f"{images[0].shape[1]}x{images[0].shape[0]}", source=str(path))
+            raise ProjectError(
+                f"{images[-1].shape[1]}x{images[-1].shape[0]}, unlike the first picture's "
+                f"{images[0].shape[1]}x{images[0].shape[0]}",
+                source=str(path),
+            )
     return images
 
 
@@ -114,8 +117,9 @@ def _joined(image: np.ndarray, drawn: np.ndarray, a: np.ndarray, b: np.ndarray, 
         return False
     u = np.linspace(0.15, 0.85, max(5, int(length / 3)))
     points = a + (b - a) * u[:, None]
-    others = np.delete(dots, [np.argmin(np.linalg.norm(dots - a, axis=1)),
-                              np.argmin(np.linalg.norm(dots - b, axis=1))], axis=0)
+    others = np.delete(
+        dots, [np.argmin(np.linalg.norm(dots - a, axis=1)), np.argmin(np.linalg.norm(dots - b, axis=1))], axis=0
+    )
     if len(others):
         d = others - a
         gap = np.abs((b - a)[0] * d[:, 1] - (b - a)[1] * d[:, 0]) / length
@@ -142,8 +146,9 @@ def _line_rig(image: np.ndarray) -> Rig | None:
         return None
 
 
-def import_pose_images(project: Project, folder: str | Path, start: int = 0,
-                       tolerance: float = DEFAULT_TOLERANCE) -> tuple[Project, PoseSequence]:
+def import_pose_images(
+    project: Project, folder: str | Path, start: int = 0, tolerance: float = DEFAULT_TOLERANCE
+) -> tuple[Project, PoseSequence]:
     """(project with the drawn rig as its rig and the drawn motion keyed from `start`, PoseSequence).
 
     The pose images are frames of the output: their pixels map to the picture's through the same cover and

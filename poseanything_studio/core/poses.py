@@ -30,8 +30,7 @@ from .project import Project
 from .tracks import Key, Track
 
 POSE_FORMAT = "poseanything-pose"
-_SIDES = {"l": "r", "r": "l", "L": "R", "R": "L", "left": "right", "right": "left", "Left": "Right",
-          "Right": "Left"}
+_SIDES = {"l": "r", "r": "l", "L": "R", "R": "L", "left": "right", "right": "left", "Left": "Right", "Right": "Left"}
 
 
 class PoseError(ValueError):
@@ -95,8 +94,12 @@ def paste_pose(project: Project, payload: Mapping[str, Any], frame: int) -> tupl
                 out[h.subtree(j)] += np.asarray(entry["xy"], float) - out[j]
             continue
         parent_entry = joints.get(h.joint_ids[p])
-        if (entry is not None and same_picture and parent_entry is not None
-                and np.hypot(*(out[p] - parent_entry["xy"])) < 1e-6):
+        if (
+            entry is not None
+            and same_picture
+            and parent_entry is not None
+            and np.hypot(*(out[p] - parent_entry["xy"])) < 1e-6
+        ):
             out[j] = entry["xy"]  # its parent is where it was copied: the copied position, to the bit
         elif entry is not None and entry.get("parent") == h.joint_ids[p] and entry.get("angle") is not None:
             a = math.radians(entry["angle"])
@@ -106,8 +109,7 @@ def paste_pose(project: Project, payload: Mapping[str, Any], frame: int) -> tupl
     return key_pose(project, frame, before, out, joints), list(joints)
 
 
-def key_pose(project: Project, frame: int, before: np.ndarray, after: np.ndarray,
-             also: Iterable[str] = ()) -> Project:
+def key_pose(project: Project, frame: int, before: np.ndarray, after: np.ndarray, also: Iterable[str] = ()) -> Project:
     """Keys at `frame` for every joint whose position differs between the two poses, for the joints `also`, for the
     tracked children of moved joints (between keys a child turns with its parent, so one that stayed is keyed
     where it stayed) and for the tracked parents of all those (where a joint and its parent are both keyed, the
@@ -126,8 +128,9 @@ def key_pose(project: Project, frame: int, before: np.ndarray, after: np.ndarray
         if joint_id in keyed:
             track = tracks.get(joint_id) or Track()
             old = track.key_at(frame)
-            tracks[joint_id] = track.with_key(Key(frame, (float(after[j][0]), float(after[j][1])),
-                                                  old.interp if old else "smooth"))
+            tracks[joint_id] = track.with_key(
+                Key(frame, (float(after[j][0]), float(after[j][1])), old.interp if old else "smooth")
+            )
     return replace(project, tracks=tracks)
 
 
@@ -142,7 +145,7 @@ def mirror_pairs(joint_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
         parts = re.split(r"([_.\-])", joint_id)
         for i, part in enumerate(parts):
             if part in _SIDES:
-                other = "".join([*parts[:i], _SIDES[part], *parts[i + 1:]])
+                other = "".join([*parts[:i], _SIDES[part], *parts[i + 1 :]])
                 if other in present and other != joint_id:
                     out[joint_id] = other
                     break
@@ -155,8 +158,15 @@ def mirror_pairs(joint_ids: Iterable[str], extra: Iterable[tuple[str, str]] = ()
 def user_pairs(project: Project) -> list[tuple[str, str]]:
     """Pairs the file names in `rig.mirror` ([[a, b], ...]), for rigs whose names carry no side."""
     raw = project.rig_extra.get("mirror", [])
-    return [(a, b) for a, b in (p for p in raw if isinstance(p, list) and len(p) == 2)
-            if isinstance(a, str) and isinstance(b, str)] if isinstance(raw, list) else []
+    return (
+        [
+            (a, b)
+            for a, b in (p for p in raw if isinstance(p, list) and len(p) == 2)
+            if isinstance(a, str) and isinstance(b, str)
+        ]
+        if isinstance(raw, list)
+        else []
+    )
 
 
 def faces_viewer(project: Project, pairs: Mapping[str, str]) -> bool:

@@ -53,12 +53,18 @@ def _bob(t: np.ndarray, height: float, per_cycle: int = 2) -> np.ndarray:
 
 
 def _legs(t, thigh: float, knee: float, arms: float):
-    return {"hip_l": 0 * t, "hip_r": 0 * t,
-              "knee_l": thigh * _wave(t), "knee_r": thigh * _wave(t, 0.5),
-              "foot_l": knee * np.maximum(0, _wave(t, 0.25)), "foot_r": knee * np.maximum(0, _wave(t, 0.75)),
-              "elbow_l": arms * _wave(t, 0.5), "elbow_r": arms * _wave(t),
-              "hand_l": -0.5 * arms * np.maximum(0, _wave(t, 0.75)),
-              "hand_r": -0.5 * arms * np.maximum(0, _wave(t, 0.25))}
+    return {
+        "hip_l": 0 * t,
+        "hip_r": 0 * t,
+        "knee_l": thigh * _wave(t),
+        "knee_r": thigh * _wave(t, 0.5),
+        "foot_l": knee * np.maximum(0, _wave(t, 0.25)),
+        "foot_r": knee * np.maximum(0, _wave(t, 0.75)),
+        "elbow_l": arms * _wave(t, 0.5),
+        "elbow_r": arms * _wave(t),
+        "hand_l": -0.5 * arms * np.maximum(0, _wave(t, 0.75)),
+        "hand_r": -0.5 * arms * np.maximum(0, _wave(t, 0.25)),
+    }
 
 
 def _walk(t, rig, order):
@@ -132,8 +138,18 @@ def _idle(t, rig, order):
 
 
 HUMAN = ("pelvis", "hip_l", "knee_l", "foot_l", "hip_r", "knee_r", "foot_r")
-QUADRUPED = ("hips", "chest", "front_l_knee", "front_l_paw", "front_r_knee", "front_r_paw", "back_l_knee",
-             "back_l_paw", "back_r_knee", "back_r_paw")
+QUADRUPED = (
+    "hips",
+    "chest",
+    "front_l_knee",
+    "front_l_paw",
+    "front_r_knee",
+    "front_r_paw",
+    "back_l_knee",
+    "back_l_paw",
+    "back_r_knee",
+    "back_r_paw",
+)
 PRESETS = (
     Preset("walk", "Walk", HUMAN + ("shoulder_l", "elbow_l", "shoulder_r", "elbow_r"), 1.1, _walk),
     Preset("run", "Run", HUMAN + ("shoulder_l", "elbow_l", "shoulder_r", "elbow_r"), 0.7, _run),
@@ -160,8 +176,15 @@ def presets_for(rig: Rig) -> list[Preset]:
     return found
 
 
-def apply_preset(project: Project, key: str, start: int = 0, frames: int | None = None, speed: float = 1.0,
-                 amplitude: float = 1.0, tolerance: float = PRESET_TOLERANCE) -> Project:
+def apply_preset(
+    project: Project,
+    key: str,
+    start: int = 0,
+    frames: int | None = None,
+    speed: float = 1.0,
+    amplitude: float = 1.0,
+    tolerance: float = PRESET_TOLERANCE,
+) -> Project:
     """`project` with preset `key` keyed from frame `start` for `frames` frames (default: to the end)."""
     preset = next((p for p in PRESETS if p.key == key), None)
     if preset is None:
@@ -180,8 +203,14 @@ def apply_preset(project: Project, key: str, start: int = 0, frames: int | None 
     parents, order = tree_parents(project.rig, roots)
     angles, root = preset.motion(phase, project.rig, order)
     start_pose = project.joint_positions(start + 1)[start]
-    moved = _forward(project.rig, parents, order, start_pose, {j: a * amplitude for j, a in angles.items()},
-                     root * amplitude * _height(start_pose))
+    moved = _forward(
+        project.rig,
+        parents,
+        order,
+        start_pose,
+        {j: a * amplitude for j, a in angles.items()},
+        root * amplitude * _height(start_pose),
+    )
     index = {j: i for i, j in enumerate(project.rig.joint_ids)}
     changed = {j: xy for j, xy in moved.items() if np.abs(xy - start_pose[index[j]]).max() > tolerance}
     return apply_motion(project, changed, start, tolerance)
@@ -198,8 +227,14 @@ def _height(pose: np.ndarray) -> float:
     return float(max(np.ptp(pose[:, 1]), np.ptp(pose[:, 0]) * 0.5, 1.0))
 
 
-def _forward(rig: Rig, parents: Mapping[str, str | None], order: list[str], pose: np.ndarray,
-             angles: Mapping[str, np.ndarray], root_offset: np.ndarray) -> dict[str, np.ndarray]:
+def _forward(
+    rig: Rig,
+    parents: Mapping[str, str | None],
+    order: list[str],
+    pose: np.ndarray,
+    angles: Mapping[str, np.ndarray],
+    root_offset: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Forward kinematics: each joint's bone turned by its angle plus all its ancestors' (degrees, y down)."""
     index = {j: i for i, j in enumerate(rig.joint_ids)}
     n = root_offset.shape[0]

@@ -186,8 +186,9 @@ class Project:
 
         Kept on this value once worked out (a Project never changes; an edit is a new one): a drag, the canvas
         and the key writer each ask for it on every mouse move."""
-        return _HIERARCHIES.get(self, lambda: hierarchy(self.rig, (*self.roots,
-                                                               *anchored_roots(self.rig, self.still_joints()))))
+        return _HIERARCHIES.get(
+            self, lambda: hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+        )
 
     def still_joints(self) -> set[str]:
         """Joints that stay put through the animation: no track, or every key at the same place."""
@@ -211,10 +212,17 @@ def rescaled_picture(project: Project, image: str, scale: float, subject_mask: s
     Camera pans are output pixels and stay as they are; `subject_mask` replaces the mask path when given.
     """
     matrix = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
-    tracks = {jid: Track(tuple(replace(k, value=tuple(v * scale for v in k.value)) for k in t.keys))
-              for jid, t in project.tracks.items()}
-    return replace(project, image=image, rig=project.rig.transformed(matrix), tracks=tracks,
-                   subject_mask=subject_mask if subject_mask is not None else project.subject_mask)
+    tracks = {
+        jid: Track(tuple(replace(k, value=tuple(v * scale for v in k.value)) for k in t.keys))
+        for jid, t in project.tracks.items()
+    }
+    return replace(
+        project,
+        image=image,
+        rig=project.rig.transformed(matrix),
+        tracks=tracks,
+        subject_mask=subject_mask if subject_mask is not None else project.subject_mask,
+    )
 
 
 def reference_to_output(image_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
@@ -241,8 +249,10 @@ def load_project(path: str | os.PathLike) -> Project:
         if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO or a device: reading could hang
             raise ProjectError("is not a regular file", source=source)
         if path.is_file() and path.stat().st_size > MAX_PROJECT_BYTES:
-            raise ProjectError(f"is {path.stat().st_size / 2**20:.0f} MB; a project file is at most "
-                               f"{MAX_PROJECT_BYTES // 2**20} MB", source=source)
+            raise ProjectError(
+                f"is {path.stat().st_size / 2**20:.0f} MB; a project file is at most {MAX_PROJECT_BYTES // 2**20} MB",
+                source=source,
+            )
         text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark (Windows Notepad) is fine
     except FileNotFoundError:
         raise ProjectError("no such file", source=source) from None
@@ -253,8 +263,9 @@ def load_project(path: str | os.PathLike) -> Project:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ProjectError(f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})",
-                           source=source) from None
+        raise ProjectError(
+            f"not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})", source=source
+        ) from None
     except RecursionError:
         raise ProjectError("not valid JSON (nested too deeply)", source=source) from None
     except ValueError as err:  # e.g. an integer of more digits than Python converts
@@ -277,8 +288,9 @@ def project_from_dict(data: Any) -> Project:
     if not _is_int(version) or version < 1:
         raise ProjectError(f"version {_short(version)} must be a whole number >= 1", key="version")
     if version > VERSION:
-        raise ProjectError(f"version {version} is newer than this program reads ({VERSION}); "
-                           "update PoseAnything Studio", key="version")
+        raise ProjectError(
+            f"version {version} is newer than this program reads ({VERSION}); update PoseAnything Studio", key="version"
+        )
     image = data.get("image")
     if not isinstance(image, str) or not image:
         raise ProjectError("must name the reference picture (a path relative to the project)", key="image")
@@ -292,8 +304,21 @@ def project_from_dict(data: Any) -> Project:
     rig = rig_from(data.get("rig"))
     size = parse_size(data.get("size", [832, 480]), key="size")
     check_render_budget(frames, size)
-    known = {"format", "version", "image", "subject_mask", "fps", "frames", "size", "rig", "tracks",
-             "camera", "render", "interpolation", "loop"}
+    known = {
+        "format",
+        "version",
+        "image",
+        "subject_mask",
+        "fps",
+        "frames",
+        "size",
+        "rig",
+        "tracks",
+        "camera",
+        "render",
+        "interpolation",
+        "loop",
+    }
     tracks, camera = _tracks_from(data.get("tracks", {}), rig), _camera_from(data.get("camera", []))
     _check_total_keys(tracks, camera)
     return Project(
@@ -328,9 +353,12 @@ def parse_size(value: Any, key: str = "size") -> tuple[int, int]:
 def check_render_budget(frames: int, size: tuple[int, int], key: str = "frames") -> None:
     """ProjectError when frames x width x height passes MAX_RENDER_PIXELS."""
     if frames * size[0] * size[1] > MAX_RENDER_PIXELS:
-        raise ProjectError(f"{frames} frames of {size[0]}x{size[1]} is more than one render makes (at most "
-                           f"{MAX_RENDER_PIXELS / 1e9:.1f} billion pixels, e.g. 2401 frames of 1920x1088): "
-                           "render fewer frames or a smaller size", key=key)
+        raise ProjectError(
+            f"{frames} frames of {size[0]}x{size[1]} is more than one render makes (at most "
+            f"{MAX_RENDER_PIXELS / 1e9:.1f} billion pixels, e.g. 2401 frames of 1920x1088): "
+            "render fewer frames or a smaller size",
+            key=key,
+        )
 
 
 def check_path_text(text: str, key: str) -> None:
@@ -340,8 +368,9 @@ def check_path_text(text: str, key: str) -> None:
     try:
         os.fsencode(text)  # what the system would be given: a lone surrogate such as \ud800 has no bytes
     except UnicodeError:
-        raise ProjectError(f"{_short(text)} holds a character no file name can hold (a lone surrogate)",
-                           key=key) from None
+        raise ProjectError(
+            f"{_short(text)} holds a character no file name can hold (a lone surrogate)", key=key
+        ) from None
     for part in Path(text).parts:
         if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise ProjectError(f"the name {_short(part)} is longer than {MAX_NAME_BYTES} bytes", key=key)
@@ -349,8 +378,9 @@ def check_path_text(text: str, key: str) -> None:
 
 def _frames_from(value: Any) -> int:
     if not _is_int(value) or not 1 <= value <= MAX_FRAMES or value % 4 != 1:
-        raise ProjectError(f"{_short(value)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)",
-                           key="frames")
+        raise ProjectError(
+            f"{_short(value)} must be 4k+1 frames between 1 and {MAX_FRAMES} (e.g. 49, 81, 121)", key="frames"
+        )
     return value
 
 
@@ -375,8 +405,9 @@ def check_limits(project: Project, since: Project | None = None) -> None:
     joint_ids = set(project.rig.joint_ids)
     for joint_id, track in project.tracks.items():
         if joint_id not in joint_ids:
-            raise ProjectError(f"names unknown joint {_short(joint_id)}",
-                               key=f"tracks.{_short(joint_id, 40).strip(chr(39))}")
+            raise ProjectError(
+                f"names unknown joint {_short(joint_id)}", key=f"tracks.{_short(joint_id, 40).strip(chr(39))}"
+            )
         if track is not old_tracks.get(joint_id):
             _check_keys(track.keys, f"tracks.{_short(joint_id, 40).strip(chr(39))}", "keys; a track has")
     if since is None or project.camera is not since.camera:
@@ -457,10 +488,17 @@ def rig_from(value: Any) -> Rig:
             raise ProjectError("must be an object with id, a and b", key=key)
         depth = item.get("depth", 0)
         if not _is_int(depth):
-            raise ProjectError(f"{_short(depth)} must be a whole number (draw order, higher in front)",
-                               key=key + ".depth")
-        bones.append(Bone(_id_from(item.get("id"), key + ".id"), _id_from(item.get("a"), key + ".a"),
-                          _id_from(item.get("b"), key + ".b"), int(depth)))
+            raise ProjectError(
+                f"{_short(depth)} must be a whole number (draw order, higher in front)", key=key + ".depth"
+            )
+        bones.append(
+            Bone(
+                _id_from(item.get("id"), key + ".id"),
+                _id_from(item.get("a"), key + ".a"),
+                _id_from(item.get("b"), key + ".b"),
+                int(depth),
+            )
+        )
     return Rig(tuple(joints), tuple(bones))
 
 
@@ -481,9 +519,16 @@ def _tracks_from(value: Any, rig: Rig) -> dict[str, Track]:
             k = f"{key}[{i}]"
             if not isinstance(item, dict):
                 raise ProjectError("must be an object with frame, xy and interp", key=k)
-            keys.append(_key(lambda item=item, k=k: Key(
-                _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("xy"), k + ".xy"),
-                _interp_from(item.get("interp", "smooth"), k + ".interp")), k))
+            keys.append(
+                _key(
+                    lambda item=item, k=k: Key(
+                        _frame_from(item.get("frame"), k + ".frame"),
+                        _xy_from(item.get("xy"), k + ".xy"),
+                        _interp_from(item.get("interp", "smooth"), k + ".interp"),
+                    ),
+                    k,
+                )
+            )
         tracks[joint_id] = _key(lambda keys=keys: Track(tuple(keys)), key)
     return tracks
 
@@ -501,8 +546,9 @@ def _joint_list_from(value: Any, rig: Rig, key: str) -> tuple[str, ...]:
 
 def _interpolation_from(value: Any) -> str:
     if value not in INTERPOLATION_MODES:
-        raise ProjectError(f"{_short(value)} must be \"rotation\" (bones turn between keys) or \"position\"",
-                           key="interpolation")
+        raise ProjectError(
+            f'{_short(value)} must be "rotation" (bones turn between keys) or "position"', key="interpolation"
+        )
     return value
 
 
@@ -511,7 +557,7 @@ def _loop_from(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ProjectError("must be an object {\"start\": frame, \"end\": frame} or null", key="loop")
+        raise ProjectError('must be an object {"start": frame, "end": frame} or null', key="loop")
     start = _frame_from(value.get("start"), "loop.start")
     end = _frame_from(value.get("end"), "loop.end")
     if end <= start:
@@ -532,9 +578,18 @@ def _camera_from(value: Any) -> CameraPath:
         if not _is_number(zoom) or not zoom > 0:
             raise ProjectError(f"zoom {_short(zoom)} must be a number > 0", key=k + ".zoom")
         _roll_from(roll, k + ".roll")
-        keys.append(_key(lambda item=item, k=k, zoom=zoom, roll=roll: CameraKey(
-            _frame_from(item.get("frame"), k + ".frame"), _xy_from(item.get("pan", [0, 0]), k + ".pan"),
-            float(zoom), float(roll), _interp_from(item.get("interp", "smooth"), k + ".interp")), k))
+        keys.append(
+            _key(
+                lambda item=item, k=k, zoom=zoom, roll=roll: CameraKey(
+                    _frame_from(item.get("frame"), k + ".frame"),
+                    _xy_from(item.get("pan", [0, 0]), k + ".pan"),
+                    float(zoom),
+                    float(roll),
+                    _interp_from(item.get("interp", "smooth"), k + ".interp"),
+                ),
+                k,
+            )
+        )
     return _key(lambda: CameraPath(tuple(keys)), "camera")
 
 
@@ -551,11 +606,31 @@ def _render_from(value: Any) -> RenderSettings:
     model_dir, checkpoint = value.get("model_dir"), value.get("checkpoint")
     init, strength = value.get("init", d.init), value.get("strength", d.strength)
     _check_render_values(steps, guidance, seed, model_dir, checkpoint, init, strength)
-    known = {"renderer", "prompt", "negative_prompt", "steps", "guidance", "seed", "model_dir", "checkpoint", "init",
-             "strength"}
-    return RenderSettings(Renderer(renderer), value.get("prompt", ""), value.get("negative_prompt", ""), steps,
-                          float(guidance), seed, model_dir, checkpoint, Init(init), float(strength),
-                          {k: v for k, v in value.items() if k not in known})
+    known = {
+        "renderer",
+        "prompt",
+        "negative_prompt",
+        "steps",
+        "guidance",
+        "seed",
+        "model_dir",
+        "checkpoint",
+        "init",
+        "strength",
+    }
+    return RenderSettings(
+        Renderer(renderer),
+        value.get("prompt", ""),
+        value.get("negative_prompt", ""),
+        steps,
+        float(guidance),
+        seed,
+        model_dir,
+        checkpoint,
+        Init(init),
+        float(strength),
+        {k: v for k, v in value.items() if k not in known},
+    )
 
 
 def _check_prompt(text: Any, key: str) -> None:
@@ -564,15 +639,19 @@ def _check_prompt(text: Any, key: str) -> None:
     _check_count(len(text), MAX_PROMPT_CHARS, key, "characters; a prompt has")
 
 
-def _check_render_values(steps: Any, guidance: Any, seed: Any, model_dir: Any, checkpoint: Any, init: Any,
-                         strength: Any) -> None:
+def _check_render_values(
+    steps: Any, guidance: Any, seed: Any, model_dir: Any, checkpoint: Any, init: Any, strength: Any
+) -> None:
     """ProjectError under `render.` for a value of the render section out of its range."""
     if not _is_int(steps) or not STEPS_RANGE[0] <= steps <= STEPS_RANGE[1]:
-        raise ProjectError(f"{_short(steps)} must be a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]}",
-                           key="render.steps")
+        raise ProjectError(
+            f"{_short(steps)} must be a whole number from {STEPS_RANGE[0]} to {STEPS_RANGE[1]}", key="render.steps"
+        )
     if not _is_number(guidance) or not GUIDANCE_RANGE[0] <= guidance <= GUIDANCE_RANGE[1]:
-        raise ProjectError(f"{_short(guidance)} must be a number from {GUIDANCE_RANGE[0]} to {GUIDANCE_RANGE[1]}",
-                           key="render.guidance")
+        raise ProjectError(
+            f"{_short(guidance)} must be a number from {GUIDANCE_RANGE[0]} to {GUIDANCE_RANGE[1]}",
+            key="render.guidance",
+        )
     if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
         raise ProjectError(f"{_short(seed)} must be a whole number >= 0", key="render.seed")
     for name, path in (("model_dir", model_dir), ("checkpoint", checkpoint)):
@@ -672,13 +751,26 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "frames": project.frames,
         "size": list(project.size),
         "rig": rig,
-        "tracks": {jid: [{"frame": k.frame, "xy": _num_pair(k.value), "interp": k.interp} for k in t.keys]
-                   for jid, t in project.tracks.items() if t},
-        "camera": [{"frame": k.frame, "pan": _num_pair(k.pan), "zoom": _num(k.zoom), "roll": _num(k.roll),
-                    "interp": k.interp} for k in project.camera.keys],
-        "render": {**r.extra, "renderer": r.renderer, "prompt": r.prompt, "negative_prompt": r.negative_prompt,
-                   "steps": r.steps, "guidance": r.guidance, "seed": r.seed, "model_dir": r.model_dir,
-                   **_neural_keys(r)},
+        "tracks": {
+            jid: [{"frame": k.frame, "xy": _num_pair(k.value), "interp": k.interp} for k in t.keys]
+            for jid, t in project.tracks.items()
+            if t
+        },
+        "camera": [
+            {"frame": k.frame, "pan": _num_pair(k.pan), "zoom": _num(k.zoom), "roll": _num(k.roll), "interp": k.interp}
+            for k in project.camera.keys
+        ],
+        "render": {
+            **r.extra,
+            "renderer": r.renderer,
+            "prompt": r.prompt,
+            "negative_prompt": r.negative_prompt,
+            "steps": r.steps,
+            "guidance": r.guidance,
+            "seed": r.seed,
+            "model_dir": r.model_dir,
+            **_neural_keys(r),
+        },
         **({"interpolation": project.interpolation} if project.interpolation != "rotation" else {}),
         **({"loop": {"start": project.loop[0], "end": project.loop[1]}} if project.loop else {}),
         **project.extra,
@@ -690,8 +782,10 @@ def rig_to_dict(rig: Rig) -> dict[str, Any]:
 
     The one rig writer: project files and the dataset builder's rig.json (read for training by model/data.py).
     """
-    return {"joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in rig.joints],
-            "bones": [{"id": b.id, "a": b.a, "b": b.b, **({"depth": b.depth} if b.depth else {})} for b in rig.bones]}
+    return {
+        "joints": [{"id": j.id, "xy": _num_pair(j.xy)} for j in rig.joints],
+        "bones": [{"id": b.id, "a": b.a, "b": b.b, **({"depth": b.depth} if b.depth else {})} for b in rig.bones],
+    }
 
 
 def _posing_keys(project: Project) -> dict[str, Any]:
@@ -723,9 +817,13 @@ def save_project(project: Project, path: str | os.PathLike) -> Project:
     path = path.parent.resolve() / path.name  # not the name itself: a link there is replaced, never written through
     moved = project
     if project.path is None or project.path.parent != path.parent:
-        moved = replace(project, image=_relative(project.resolve(project.image), path.parent),
-                        subject_mask=None if project.subject_mask is None
-                        else _relative(project.resolve(project.subject_mask), path.parent))
+        moved = replace(
+            project,
+            image=_relative(project.resolve(project.image), path.parent),
+            subject_mask=None
+            if project.subject_mask is None
+            else _relative(project.resolve(project.subject_mask), path.parent),
+        )
     raw, read_back = _file_bytes(moved, str(path))
     atomic_write_bytes(path, raw)
     return replace(read_back, path=path)
@@ -750,8 +848,9 @@ def _file_bytes(project: Project, source: str) -> tuple[bytes, Project]:
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     raw = text.encode("utf-8", "backslashreplace")  # only a lone surrogate needs it; JSON reads the escape back
     if len(raw) > MAX_PROJECT_BYTES:
-        raise ProjectError(f"is {len(raw) / 2**20:.0f} MB; a project file is at most "
-                           f"{MAX_PROJECT_BYTES // 2**20} MB", source=source)
+        raise ProjectError(
+            f"is {len(raw) / 2**20:.0f} MB; a project file is at most {MAX_PROJECT_BYTES // 2**20} MB", source=source
+        )
     return raw, read_back
 
 

@@ -48,8 +48,7 @@ def draw_pose(rig: Rig, xy: np.ndarray, size: tuple[int, int], canvas: np.ndarra
     shift = 4  # sub-pixel precision for anti-aliased drawing
     pts = np.round(clip_far(xy) * (1 << shift)).astype(np.int64)
     for (a, b), bone in zip(rig.bone_joint_indices(), rig.bones, strict=True):
-        cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), bone_colour(bone.id), thick,
-                 cv2.LINE_AA, shift)
+        cv2.line(out, tuple(map(int, pts[a])), tuple(map(int, pts[b])), bone_colour(bone.id), thick, cv2.LINE_AA, shift)
     for p in pts:
         cv2.circle(out, tuple(map(int, p)), (thick + 1) << shift, JOINT_COLOUR, -1, cv2.LINE_AA, shift)
     return out
@@ -100,9 +99,15 @@ def pose_frames(rig: Rig, positions: np.ndarray, size: tuple[int, int], style: s
 
 CAMERA_RIG = Rig(
     tuple(Joint(f"camera_{c}", (0.0, 0.0)) for c in ("tl", "tr", "br", "bl")),
-    tuple(Bone(f"camera_{e}", a, b) for e, a, b in (
-        ("top", "camera_tl", "camera_tr"), ("right", "camera_tr", "camera_br"),
-        ("bottom", "camera_br", "camera_bl"), ("left", "camera_bl", "camera_tl"))),
+    tuple(
+        Bone(f"camera_{e}", a, b)
+        for e, a, b in (
+            ("top", "camera_tl", "camera_tr"),
+            ("right", "camera_tr", "camera_br"),
+            ("bottom", "camera_br", "camera_bl"),
+            ("left", "camera_bl", "camera_tl"),
+        )
+    ),
 )
 
 
@@ -113,8 +118,14 @@ def camera_rectangle(params: np.ndarray, size: tuple[int, int], inset: float = 0
     rectangle moving left while the picture content moves right (the paper's decoupled CFG).
     """
     w, h = size
-    corners = np.array([[w * inset, h * inset], [w * (1 - inset), h * inset],
-                        [w * (1 - inset), h * (1 - inset)], [w * inset, h * (1 - inset)]])
+    corners = np.array(
+        [
+            [w * inset, h * inset],
+            [w * (1 - inset), h * inset],
+            [w * (1 - inset), h * (1 - inset)],
+            [w * inset, h * (1 - inset)],
+        ]
+    )
     inverse = invert_affine(camera_matrix(params, size))
     return corners @ inverse[:, :2].T + inverse[:, 2]
 

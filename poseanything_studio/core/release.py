@@ -50,21 +50,33 @@ class ReleaseFramePlan:
 def frame_plan(frames: int, fps: float) -> ReleaseFramePlan:
     """The release's 81 frames for a clip of `frames` at `fps` (see `release_frame_plan`)."""
     if frames == RELEASE_FRAMES:
-        return ReleaseFramePlan(tuple(float(t) for t in range(frames)), frames, fps,
-                                f"{frames} frames at {fps:g} fps, as the release renders")
+        return ReleaseFramePlan(
+            tuple(float(t) for t in range(frames)),
+            frames,
+            fps,
+            f"{frames} frames at {fps:g} fps, as the release renders",
+        )
     if frames < RELEASE_FRAMES:
         sources = tuple(float(t) if t < frames else None for t in range(RELEASE_FRAMES))
-        return ReleaseFramePlan(sources, frames, fps,
-                                f"the release renders {RELEASE_FRAMES} frames: the project's {frames} poses keep "
-                                f"their timing, frames {frames}-{RELEASE_FRAMES - 1} have no pose and are left out "
-                                f"of the video ({frames} frames at {fps:g} fps)")
+        return ReleaseFramePlan(
+            sources,
+            frames,
+            fps,
+            f"the release renders {RELEASE_FRAMES} frames: the project's {frames} poses keep "
+            f"their timing, frames {frames}-{RELEASE_FRAMES - 1} have no pose and are left out "
+            f"of the video ({frames} frames at {fps:g} fps)",
+        )
     step = (frames - 1) / (RELEASE_FRAMES - 1)
     sources = tuple(i * step for i in range(RELEASE_FRAMES))
     out_fps = fps / step
-    return ReleaseFramePlan(sources, RELEASE_FRAMES, out_fps,
-                            f"the release renders {RELEASE_FRAMES} frames: the project's {frames} frames "
-                            f"({(frames - 1) / fps:.2f} s) are sampled every {step:.3g} frames and played at "
-                            f"{out_fps:.3g} fps, so the motion keeps its timing")
+    return ReleaseFramePlan(
+        sources,
+        RELEASE_FRAMES,
+        out_fps,
+        f"the release renders {RELEASE_FRAMES} frames: the project's {frames} frames "
+        f"({(frames - 1) / fps:.2f} s) are sampled every {step:.3g} frames and played at "
+        f"{out_fps:.3g} fps, so the motion keeps its timing",
+    )
 
 
 def release_frame_plan(project: Project) -> ReleaseFramePlan:
@@ -139,8 +151,10 @@ def condition_frames(images: Sequence, condition_index: Sequence[int]) -> np.nda
         if i in index:
             frame = resize_picture_like_release(rgb[index.index(i)])
             if frame.shape != first.shape:
-                raise ValueError(f"the pose image of frame {i} resizes to {frame.shape[1]}x{frame.shape[0]}, "
-                                 f"the first to {first.shape[1]}x{first.shape[0]}")
+                raise ValueError(
+                    f"the pose image of frame {i} resizes to {frame.shape[1]}x{frame.shape[0]}, "
+                    f"the first to {first.shape[1]}x{first.shape[0]}"
+                )
             frames[i] = frame
     return frames
 
@@ -153,8 +167,9 @@ def _pil(image):
 
 
 # -- a project of ours ---------------------------------------------------------------------------------
-def release_subject_mask(project: Project, rgba: np.ndarray, painted: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, str]:
+def release_subject_mask(
+    project: Project, rgba: np.ndarray, painted: np.ndarray | None = None
+) -> tuple[np.ndarray, str]:
     """The subject mask PTC cuts with, at the picture's size, and where it came from.
 
     A mask `painted` in the window, else the project's `subject_mask` file, else the picture's alpha (when it
@@ -183,8 +198,13 @@ def project_positions(project: Project, times: Sequence[float]) -> np.ndarray:
     return out
 
 
-def release_inputs(project: Project, painted_mask: np.ndarray | None = None, *, frames: int | None = None,
-                   size: tuple[int, int] | None = None) -> ReleaseInputs:
+def release_inputs(
+    project: Project,
+    painted_mask: np.ndarray | None = None,
+    *,
+    frames: int | None = None,
+    size: tuple[int, int] | None = None,
+) -> ReleaseInputs:
     """The release's inputs for a project: its rig drawn in the release style on 81 frames, its part masks.
 
     `frames` and `size` (width, height) override the project's, as `render --frames/--size` do. The size is
@@ -206,10 +226,20 @@ def release_inputs(project: Project, painted_mask: np.ndarray | None = None, *, 
     fitted_mask = fit_to_size(mask, size)
     parts = release_part_masks([poses[i, ..., 0] for i in posed], silhouette_id_image(fitted_mask))
     name = project.path.stem if project.path else "untitled"
-    return _frozen(ReleaseInputs(
-        name=name, size=size, picture=np.ascontiguousarray(fit_to_size(rgba, size)[..., :3]), pose_frames=poses,
-        condition_index=tuple(posed), parts=parts, subject_mask=fitted_mask, mask_source=source, plan=plan,
-        prompt=project.render.prompt))
+    return _frozen(
+        ReleaseInputs(
+            name=name,
+            size=size,
+            picture=np.ascontiguousarray(fit_to_size(rgba, size)[..., :3]),
+            pose_frames=poses,
+            condition_index=tuple(posed),
+            parts=parts,
+            subject_mask=fitted_mask,
+            mask_source=source,
+            plan=plan,
+            prompt=project.render.prompt,
+        )
+    )
 
 
 def colour_release_parts(inputs: ReleaseInputs) -> np.ndarray:
@@ -221,8 +251,9 @@ def colour_release_parts(inputs: ReleaseInputs) -> np.ndarray:
     frames = np.zeros((len(inputs.pose_frames), h, w, 3), np.uint8)
     for index, masks in zip(inputs.condition_index, inputs.binary_masks, strict=True):
         for j, mask in enumerate(masks):
-            frames[index][cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0] = \
-                bone_colour(f"part {j}")
+            frames[index][cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0] = bone_colour(
+                f"part {j}"
+            )
     return frames
 
 
@@ -239,8 +270,11 @@ def locate_release_clip(path: str | Path) -> tuple[Path, str]:
     name = path.name
     base = path.parent.parent if path.parent.name == "skeleton_image" else path.parent
     if not name or not (base / "metadata.csv").is_file():
-        raise ProjectError("no metadata.csv beside first_frame/, skeleton_image/ and video/ (give DATA/NAME, "
-                           "e.g. data/test/EZwrDYL6YIw_69)", source=str(base / "metadata.csv"))
+        raise ProjectError(
+            "no metadata.csv beside first_frame/, skeleton_image/ and video/ (give DATA/NAME, "
+            "e.g. data/test/EZwrDYL6YIw_69)",
+            source=str(base / "metadata.csv"),
+        )
     return base, name
 
 
@@ -260,11 +294,13 @@ def clip_metadata(base: Path, name: str) -> tuple[list[int], str, list[str]]:
             try:
                 index = ast.literal_eval(row.get("condition_index") or "")
             except (ValueError, SyntaxError):
-                raise ProjectError(f"row {name}: condition_index is not a list of frame numbers",
-                                   source=source, key="condition_index") from None
+                raise ProjectError(
+                    f"row {name}: condition_index is not a list of frame numbers", source=source, key="condition_index"
+                ) from None
             if not isinstance(index, list | tuple) or not all(isinstance(i, int) and i >= 0 for i in index):
-                raise ProjectError(f"row {name}: condition_index is not a list of frame numbers",
-                                   source=source, key="condition_index")
+                raise ProjectError(
+                    f"row {name}: condition_index is not a list of frame numbers", source=source, key="condition_index"
+                )
             return list(index), str(row.get("text") or ""), _names(row.get("condition_images"))
     raise ProjectError(f"no row for {name!r} (file_name column)", source=source)
 
@@ -298,8 +334,7 @@ def _open_picture(path: Path):
     try:
         (w, h), _ = picture_info(path) if path.is_file() else ((0, 0), 1)
     except ImageReadError as err:
-        raise ProjectError(str(err).replace(repr(str(path)), "").strip() or "cannot decode", source=str(path)) \
-            from None
+        raise ProjectError(str(err).replace(repr(str(path)), "").strip() or "cannot decode", source=str(path)) from None
     if not path.is_file():
         raise ProjectError("no such file (the release's data layout needs it)", source=str(path))
     if w * h > MAX_PIXELS:
@@ -326,8 +361,11 @@ def load_release_clip(path: str | Path) -> ReleaseInputs:
     # the k-th listed name goes with the k-th index (the TikTok row lists 81 names for its 82 frame numbers)
     index, listed = [index[k] for k in kept], [listed[k] for k in kept] if len(listed) > max(kept, default=0) else []
     if not index:
-        raise ProjectError(f"row {name}: no frame of condition_index is below {RELEASE_FRAMES}",
-                           source=str(base / "metadata.csv"), key="condition_index")
+        raise ProjectError(
+            f"row {name}: no frame of condition_index is below {RELEASE_FRAMES}",
+            source=str(base / "metadata.csv"),
+            key="condition_index",
+        )
     picture_path = base / "first_frame" / f"{name}.png"
     picture = _open_picture(picture_path)
     pose_paths, naming = _pose_paths(base / "skeleton_image" / name, index, listed)
@@ -338,22 +376,37 @@ def load_release_clip(path: str | Path) -> ReleaseInputs:
         raise ProjectError(str(err), source=str(pose_paths[0].parent)) from None
     size = (frames.shape[2], frames.shape[1])
     if min(size) < 32:
-        raise ProjectError(f"resizes to {size[0]}x{size[1]}: too narrow for the release (32 px at least)",
-                           source=str(pose_paths[0]))
+        raise ProjectError(
+            f"resizes to {size[0]}x{size[1]}: too narrow for the release (32 px at least)", source=str(pose_paths[0])
+        )
     greys = [_grey(p) for p in pose_paths]
     id_path = base / "video" / f"{name}_id.png"
     id_bgr = _id_image(id_path)
     parts = release_part_masks(greys, id_bgr)
     subject, source = _clip_subject(id_bgr, size)
     subject_file = id_path.name if id_bgr is not None else "nothing (no video/NAME_id.png: alpha 1, parts uncut)"
-    plan = ReleaseFramePlan(tuple(float(i) if i in index else None for i in range(RELEASE_FRAMES)),
-                            RELEASE_FRAMES, RELEASE_FPS,
-                            f"release clip {name}: {RELEASE_FRAMES} frames at {RELEASE_FPS} fps, poses on "
-                            f"{len(index)} of them, subject from {subject_file}{naming}")
-    return _frozen(ReleaseInputs(
-        name=name, size=size, picture=_clip_picture(picture, size), pose_frames=frames,
-        condition_index=tuple(index), parts=parts, subject_mask=subject, mask_source=source, plan=plan,
-        prompt=prompt, files=tuple(str(p) for p in (base / "metadata.csv", picture_path, id_path, *pose_paths))))
+    plan = ReleaseFramePlan(
+        tuple(float(i) if i in index else None for i in range(RELEASE_FRAMES)),
+        RELEASE_FRAMES,
+        RELEASE_FPS,
+        f"release clip {name}: {RELEASE_FRAMES} frames at {RELEASE_FPS} fps, poses on "
+        f"{len(index)} of them, subject from {subject_file}{naming}",
+    )
+    return _frozen(
+        ReleaseInputs(
+            name=name,
+            size=size,
+            picture=_clip_picture(picture, size),
+            pose_frames=frames,
+            condition_index=tuple(index),
+            parts=parts,
+            subject_mask=subject,
+            mask_source=source,
+            plan=plan,
+            prompt=prompt,
+            files=tuple(str(p) for p in (base / "metadata.csv", picture_path, id_path, *pose_paths)),
+        )
+    )
 
 
 def _grey(path: Path) -> np.ndarray:

@@ -57,8 +57,10 @@ def release_size(width: int, height: int, max_side: int = RELEASE_MAX_SIDE) -> t
     `int(side * max_side / long_side) // 32 * 32`, as data_utils.resize_image and crop_and_resize compute it.
     """
     long_side = max(width, height)
-    return (int(width * max_side / long_side) // SIZE_MULTIPLE * SIZE_MULTIPLE,
-            int(height * max_side / long_side) // SIZE_MULTIPLE * SIZE_MULTIPLE)
+    return (
+        int(width * max_side / long_side) // SIZE_MULTIPLE * SIZE_MULTIPLE,
+        int(height * max_side / long_side) // SIZE_MULTIPLE * SIZE_MULTIPLE,
+    )
 
 
 def resize_like_release(image: np.ndarray) -> np.ndarray:
@@ -137,7 +139,7 @@ def skeleton_pieces(skeleton: np.ndarray) -> list[np.ndarray]:
     pixels = np.flatnonzero(labels)  # raster order
     grouped = np.argsort(labels.ravel()[pixels], kind="stable")  # by label, each group still in raster order
     bounds = np.searchsorted(labels.ravel()[pixels][grouped], np.arange(1, n + 2))
-    groups = [pixels[grouped[bounds[i]:bounds[i + 1]]] for i in range(n)]
+    groups = [pixels[grouped[bounds[i] : bounds[i + 1]]] for i in range(n)]
     groups.sort(key=lambda g: g[0])  # the scan meets each piece at its first pixel in raster order
     return [np.stack([g % w, g // w], axis=1) for g in groups if len(g) > 1]
 
@@ -153,8 +155,7 @@ def merge_pieces(pieces: list[np.ndarray]) -> list[np.ndarray]:
         smallest = int(np.argmin([len(p) for p in pieces]))
         if len(pieces) == 1:
             break
-        gaps = [_squared_gap(pieces[smallest], other) if i != smallest else np.inf
-                for i, other in enumerate(pieces)]
+        gaps = [_squared_gap(pieces[smallest], other) if i != smallest else np.inf for i, other in enumerate(pieces)]
         nearest = int(np.argmin(gaps))
         pieces[nearest] = np.concatenate([pieces[nearest], pieces[smallest]])
         pieces.pop(smallest)
@@ -166,8 +167,9 @@ def _squared_gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(cdist(a, b, "sqeuclidean").min())
 
 
-def segment_skeleton(skeleton_gray: np.ndarray, id_bgr: np.ndarray | None = None,
-                     dilation: int = 1) -> tuple[list[np.ndarray], tuple[int, int]]:
+def segment_skeleton(
+    skeleton_gray: np.ndarray, id_bgr: np.ndarray | None = None, dilation: int = 1
+) -> tuple[list[np.ndarray], tuple[int, int]]:
     """data_utils.segment_skeleton on arrays: the pose image's parts at the release size, and the token grid.
 
     `skeleton_gray` is the pose image as read (any size: it is resized the release's way); `id_bgr`, the id

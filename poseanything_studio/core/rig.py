@@ -27,8 +27,11 @@ class Joint:
     xy: tuple[float, float]
 
     def __post_init__(self) -> None:
-        if isinstance(self.xy, tuple | list | np.ndarray) and len(self.xy) == 2 and all(
-                isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in self.xy):
+        if (
+            isinstance(self.xy, tuple | list | np.ndarray)
+            and len(self.xy) == 2
+            and all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in self.xy)
+        ):
             object.__setattr__(self, "xy", (float(self.xy[0]), float(self.xy[1])))
 
 
@@ -122,24 +125,28 @@ class Rig:
 
     def with_joints_moved(self, moves: dict[str, tuple[float, float]]) -> Rig:
         """This rig with the rest positions of some joints replaced."""
-        return replace(self, joints=tuple(
-            Joint(j.id, _xy(moves[j.id])) if j.id in moves else j for j in self.joints))
+        return replace(self, joints=tuple(Joint(j.id, _xy(moves[j.id])) if j.id in moves else j for j in self.joints))
 
     def without(self, joint_ids: Iterable[str] = (), bone_ids: Iterable[str] = ()) -> Rig:
         """This rig less some joints (and every bone touching them) and some bones."""
         gone_joints, gone_bones = set(joint_ids), set(bone_ids)
         return Rig(
             tuple(j for j in self.joints if j.id not in gone_joints),
-            tuple(b for b in self.bones
-                  if b.id not in gone_bones and b.a not in gone_joints and b.b not in gone_joints),
+            tuple(
+                b for b in self.bones if b.id not in gone_bones and b.a not in gone_joints and b.b not in gone_joints
+            ),
         )
 
     def renamed_joint(self, old: str, new: str) -> Rig:
         """This rig with joint `old` called `new`, bones following."""
+
         def ren(x: str) -> str:
             return new if x == old else x
-        return Rig(tuple(Joint(ren(j.id), j.xy) for j in self.joints),
-                   tuple(replace(b, a=ren(b.a), b=ren(b.b)) for b in self.bones))
+
+        return Rig(
+            tuple(Joint(ren(j.id), j.xy) for j in self.joints),
+            tuple(replace(b, a=ren(b.a), b=ren(b.b)) for b in self.bones),
+        )
 
     def renamed_bone(self, old: str, new: str) -> Rig:
         return replace(self, bones=tuple(replace(b, id=new) if b.id == old else b for b in self.bones))
@@ -183,11 +190,14 @@ def validate_rig(joints: tuple[Joint, ...], bones: tuple[Bone, ...]) -> None:
     for i, bone in enumerate(bones):
         for end in ("a", "b"):
             if getattr(bone, end) not in joint_ids:
-                raise ProjectError(f"bone {bone.id!r} names unknown joint {getattr(bone, end)!r}",
-                                   key=f"rig.bones[{i}].{end}")
+                raise ProjectError(
+                    f"bone {bone.id!r} names unknown joint {getattr(bone, end)!r}", key=f"rig.bones[{i}].{end}"
+                )
         if not isinstance(bone.depth, int) or isinstance(bone.depth, bool) or abs(bone.depth) > MAX_DEPTH:
-            raise ProjectError(f"depth of bone {bone.id!r} must be a whole number from -{MAX_DEPTH} to {MAX_DEPTH}",
-                               key=f"rig.bones[{i}].depth")
+            raise ProjectError(
+                f"depth of bone {bone.id!r} must be a whole number from -{MAX_DEPTH} to {MAX_DEPTH}",
+                key=f"rig.bones[{i}].depth",
+            )
         if bone.a == bone.b:
             raise ProjectError(f"bone {bone.id!r} joins joint {bone.a!r} to itself", key=f"rig.bones[{i}]")
 

@@ -65,8 +65,9 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
     unique = list(dict.fromkeys(tuple(sorted(e)) for e in edges))
     used = sorted({i for e in unique for i in e})
     number = {old: new for new, old in enumerate(used)}
-    joints = tuple(Joint(f"j{number[i] + 1}", (round(float(points[i][0]), 1), round(float(points[i][1]), 1)))
-                   for i in used)
+    joints = tuple(
+        Joint(f"j{number[i] + 1}", (round(float(points[i][0]), 1), round(float(points[i][1]), 1))) for i in used
+    )
     bones = tuple(Bone(f"b{k + 1}", f"j{number[a] + 1}", f"j{number[b] + 1}") for k, (a, b) in enumerate(unique))
     return Rig(joints, bones)
 
@@ -81,8 +82,9 @@ def _without_specks(mask: np.ndarray, area: int) -> np.ndarray:
     return mask | np.isin(labels, enclosed) if len(enclosed) else mask
 
 
-def _trimmed_ends(edges: list[tuple[int, int]], points: list[np.ndarray], radius: np.ndarray,
-                  margin: float) -> list[tuple[int, int]]:
+def _trimmed_ends(
+    edges: list[tuple[int, int]], points: list[np.ndarray], radius: np.ndarray, margin: float
+) -> list[tuple[int, int]]:
     """Edges without end bones that stay inside the inscribed circle of their inner (degree-2) joint."""
     edges = list(dict.fromkeys((min(a, b), max(a, b)) for a, b in edges))
     while len(edges) > 1:
@@ -167,8 +169,9 @@ def _douglas_peucker(path: np.ndarray, tolerance: float) -> np.ndarray:
 
 
 # -- joint identity across frames (the dataset builder's tracking, and pose-image imports) ---------------
-def track_joints(start: np.ndarray, found: list[np.ndarray | None], centroids: np.ndarray, first: int,
-                 reach: float) -> np.ndarray:
+def track_joints(
+    start: np.ndarray, found: list[np.ndarray | None], centroids: np.ndarray, first: int, reach: float
+) -> np.ndarray:
     """Joint positions (F, J, 2) from `start` (J, 2) at frame `first` and each frame's found joints (K, 2) or None.
 
     Each frame predicts every joint (its own last motion if it was matched last frame, else the subject's
@@ -185,8 +188,9 @@ def track_joints(start: np.ndarray, found: list[np.ndarray | None], centroids: n
         shift = centroids[f] - centroids[f - 1]
         predicted = positions[f - 1] + np.where(matched[:, None], velocity, shift)
         seen = found[f]
-        current, matched = (assign(predicted, seen, reach) if seen is not None
-                            else (predicted, np.zeros(len(start), bool)))
+        current, matched = (
+            assign(predicted, seen, reach) if seen is not None else (predicted, np.zeros(len(start), bool))
+        )
         velocity = current - positions[f - 1]
         positions[f] = current
     return positions
@@ -232,9 +236,13 @@ def auto_rig_warning(mask: np.ndarray, rig: Rig) -> str | None:
     """What to tell the user when Auto-rig had no real subject to work on (None when it had one): a mask that
     covers (nearly) the whole picture (a photo without alpha), or one blob without limbs (a face, a cup)."""
     if mask.mean() >= 0.97:
-        return ("the mask covers the whole picture, so the rig follows the frame, not your subject: "
-                "cut the subject out or paint its mask first")
+        return (
+            "the mask covers the whole picture, so the rig follows the frame, not your subject: "
+            "cut the subject out or paint its mask first"
+        )
     if len(rig.joints) <= 3:
-        return (f"only {len(rig.joints)} joints: the mask is one blob with no limbs to follow; "
-                "add a template or place joints by hand")
+        return (
+            f"only {len(rig.joints)} joints: the mask is one blob with no limbs to follow; "
+            "add a template or place joints by hand"
+        )
     return None

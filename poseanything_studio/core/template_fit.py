@@ -61,8 +61,9 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
             fitted = _fit_at_size(rig.transformed(down), small, mirror).transformed(up)
             reach = int(np.ceil(2 / scale)) + 2
             moved = {j.id: _nearest_within(mask, np.array(j.xy), reach) for j in fitted.joints}
-            return fitted.with_joints_moved({name: (round(float(x), 1), round(float(y), 1))
-                                             for name, (x, y) in moved.items()})
+            return fitted.with_joints_moved(
+                {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in moved.items()}
+            )
     return _fit_at_size(rig, mask, mirror)
 
 
@@ -75,7 +76,7 @@ def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float
     if 0 <= x < w and 0 <= y < h and mask[y, x]:
         return float(xy[0]), float(xy[1])
     x0, y0 = max(0, x - reach), max(0, y - reach)
-    rows, cols = np.nonzero(mask[y0:y + reach + 1, x0:x + reach + 1])
+    rows, cols = np.nonzero(mask[y0 : y + reach + 1, x0 : x + reach + 1])
     if not len(rows):
         return float(xy[0]), float(xy[1])
     k = int(np.argmin((cols + x0 - x) ** 2 + (rows + y0 - y) ** 2))
@@ -235,16 +236,21 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
     for e, xy in claimed.items():
         out[e] = xy
     chains = list(_chains(rig, set(branches)))
-    paths = {k: graph.path(out[c[0]], out[c[-1]]) for k, c in enumerate(chains)
-             if c[-1] in claimed or c[-1] in branches}
+    paths = {
+        k: graph.path(out[c[0]], out[c[-1]]) for k, c in enumerate(chains) if c[-1] in claimed or c[-1] in branches
+    }
     for k, chain in enumerate(chains):
         if k in paths and chain[-1] in branches:  # the spine between two branch joints
             _lay_along(chain, out, start, paths[k], bend)
         elif k in paths:  # a limb: laid from where its path leaves the trunk it shares with the others there
-            trunk = {p for i, c in enumerate(chains) if i in paths and i != k and chain[0] in (c[0], c[-1])
-                     for p in _pixels(paths[i])}
-            limb = paths[k][_leaves(paths[k], trunk):]
-            _lay_limb(chain, out, start, limb[_root(limb, radius):], bend)
+            trunk = {
+                p
+                for i, c in enumerate(chains)
+                if i in paths and i != k and chain[0] in (c[0], c[-1])
+                for p in _pixels(paths[i])
+            }
+            limb = paths[k][_leaves(paths[k], trunk) :]
+            _lay_limb(chain, out, start, limb[_root(limb, radius) :], bend)
         else:  # an extremity with no end point: the chain keeps its shape and follows its first joint
             shift = out[chain[0]] - start[chain[0]]
             for j in chain[1:]:
@@ -254,8 +260,10 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
         out[j] = inside.kept(np.round(out[j], 1))  # checked as stored: 11.46 stored 11.5 is pixel 12
     moved = np.mean([np.linalg.norm(out[j] - start[j]) for j in out]) / size
     unclaimed = len(ends) - len(claimed)
-    fitted = Rig(tuple(Joint(j.id, (round(float(out[j.id][0]), 1), round(float(out[j.id][1]), 1)))
-                       for j in rig.joints), rig.bones)
+    fitted = Rig(
+        tuple(Joint(j.id, (round(float(out[j.id][0]), 1), round(float(out[j.id][1]), 1))) for j in rig.joints),
+        rig.bones,
+    )
     return fitted, float(moved + unclaimed)
 
 
@@ -265,8 +273,9 @@ def _middle_joint(rig: Rig) -> str:
     return rig.joint_ids[int(np.argmin(np.linalg.norm(xy - xy.mean(0), axis=1)))]
 
 
-def _claimed_ends(ends: list[str], start: dict[str, np.ndarray], points: np.ndarray,
-                  reach: float) -> dict[str, np.ndarray]:
+def _claimed_ends(
+    ends: list[str], start: dict[str, np.ndarray], points: np.ndarray, reach: float
+) -> dict[str, np.ndarray]:
     """Joints matched to axis points (end points, junctions) by least total distance, each pair within `reach`."""
     from scipy.optimize import linear_sum_assignment
 
@@ -295,8 +304,9 @@ def _chains(rig: Rig, stops: set[str]) -> Iterable[Chain]:
                 yield chain
 
 
-def _lay_along(chain: Chain, out: dict[str, np.ndarray], start: dict[str, np.ndarray], path: np.ndarray,
-               tolerance: float) -> None:
+def _lay_along(
+    chain: Chain, out: dict[str, np.ndarray], start: dict[str, np.ndarray], path: np.ndarray, tolerance: float
+) -> None:
     """Put the chain's inner joints on `path` (N, 2) at their share of the chain's template length, each moved
     to a bend of the path (a Douglas-Peucker corner at `tolerance` px) within a third of its bones' length."""
     lengths = [float(np.linalg.norm(start[b] - start[a])) for a, b in itertools.pairwise(chain)]
@@ -317,8 +327,14 @@ def _lay_along(chain: Chain, out: dict[str, np.ndarray], start: dict[str, np.nda
         out[j] = np.array([np.interp(at, along, path[:, 0]), np.interp(at, along, path[:, 1])])
 
 
-def _lay_limb(chain: Chain, out: dict[str, np.ndarray], start: dict[str, np.ndarray], path: np.ndarray,
-              tolerance: float, short: float = 0.3) -> None:
+def _lay_limb(
+    chain: Chain,
+    out: dict[str, np.ndarray],
+    start: dict[str, np.ndarray],
+    path: np.ndarray,
+    tolerance: float,
+    short: float = 0.3,
+) -> None:
     """Lay a limb on `path`, which starts where the limb leaves the trunk: a short first bone (a collar bone, a
     hip: under `short` of the limb's length) puts its joint there (the shoulder at the arm's root), the rest
     of the limb shares the path."""
@@ -337,7 +353,7 @@ def _root(path: np.ndarray, radius: np.ndarray, thicker: float = 1.5) -> int:
     cols = np.clip(np.round(path[:, 0]).astype(int), 0, w - 1)
     rows = np.clip(np.round(path[:, 1]).astype(int), 0, h - 1)
     along = radius[rows, cols]
-    own = float(np.median(along[len(along) // 2:]))
+    own = float(np.median(along[len(along) // 2 :]))
     thin = np.nonzero(along <= thicker * own + 1)[0]
     return int(min(thin[0], len(path) - 2)) if len(thin) else 0
 
@@ -407,15 +423,16 @@ class _AxisGraph:
             here = padded[1:-1, 1:-1]
             rows, cols, weights = [], [], []
             for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-                there = padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+                there = padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
                 linked = (here >= 0) & (there >= 0)
                 rows.append(here[linked])
                 cols.append(there[linked])
                 weights.append(np.full(int(linked.sum()), np.hypot(dx, dy)))
             n = len(self.xy)
             r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
-            self._matrix = coo_matrix((np.concatenate([v, v]), (np.concatenate([r, c]), np.concatenate([c, r]))),
-                                      shape=(n, n)).tocsr()
+            self._matrix = coo_matrix(
+                (np.concatenate([v, v]), (np.concatenate([r, c]), np.concatenate([c, r]))), shape=(n, n)
+            ).tocsr()
         return self._matrix
 
 

@@ -51,8 +51,9 @@ def read_template(path: Path) -> Template:
     """One template file."""
     data = json.loads(path.read_text(encoding="utf-8"))
     rig = rig_from(data.get("rig"))  # the project file's rig reader: same shape, same checks
-    return Template(path.stem, data.get("name", path.stem), data.get("description", ""), rig,
-                    float(data.get("aspect", 1.0)))
+    return Template(
+        path.stem, data.get("name", path.stem), data.get("description", ""), rig, float(data.get("aspect", 1.0))
+    )
 
 
 def target_box(image_size: tuple[int, int], mask: np.ndarray | None) -> tuple[float, float, float, float]:

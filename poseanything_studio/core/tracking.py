@@ -39,9 +39,14 @@ class TrackResult:
         return "lost: " + ", ".join(parts)
 
 
-def track_rig(frames: np.ndarray | list[np.ndarray], rig: Rig, placed: np.ndarray, start: int = 0,
-              corrections: Mapping[int, Mapping[str, tuple[float, float]]] | None = None,
-              cancelled: Callable[[], bool] = lambda: False) -> TrackResult:
+def track_rig(
+    frames: np.ndarray | list[np.ndarray],
+    rig: Rig,
+    placed: np.ndarray,
+    start: int = 0,
+    corrections: Mapping[int, Mapping[str, tuple[float, float]]] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> TrackResult:
     """Track `rig` placed at `placed` ([J, 2]) on frame `start` through `frames` ([T, H, W, 3] uint8), both ways.
 
     `corrections` maps a frame to joints placed by hand there: tracking passes through them as through the
@@ -55,9 +60,14 @@ def track_rig(frames: np.ndarray | list[np.ndarray], rig: Rig, placed: np.ndarra
     return result
 
 
-def track_rig_steps(frames, rig: Rig, placed: np.ndarray, start: int = 0,
-                    corrections: Mapping[int, Mapping[str, tuple[float, float]]] | None = None,
-                    cancelled: Callable[[], bool] = lambda: False) -> Iterator[int | TrackResult]:
+def track_rig_steps(
+    frames,
+    rig: Rig,
+    placed: np.ndarray,
+    start: int = 0,
+    corrections: Mapping[int, Mapping[str, tuple[float, float]]] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[int | TrackResult]:
     """A generator: yields the number of frames done after each one, then the TrackResult (stops early when
     `cancelled()` turns true, without a result)."""
     count = len(frames)
@@ -83,13 +93,15 @@ def track_rig_steps(frames, rig: Rig, placed: np.ndarray, start: int = 0,
             joint_xy, joint_ok = _corrected(moved[:n], corrections.get(f), joints), ok[:n]
             if f in corrections:
                 joint_ok = joint_ok | np.isin(np.array(joints), list(corrections[f]))
-            positions[f] = bones.hold(joint_xy, joint_ok, moved[n:], ok[n:], previous, order,
-                                      set(corrections.get(f, ())))
+            positions[f] = bones.hold(
+                joint_xy, joint_ok, moved[n:], ok[n:], previous, order, set(corrections.get(f, ()))
+            )
             lost[f] = ~(joint_ok | bones.found_inside(ok[n:]))
             done += 1
             yield done
-    lost_frames = {j: tuple(int(f) for f in np.flatnonzero(lost[:, i])) for i, j in enumerate(joints)
-                   if lost[:, i].any()}
+    lost_frames = {
+        j: tuple(int(f) for f in np.flatnonzero(lost[:, i])) for i, j in enumerate(joints) if lost[:, i].any()
+    }
     yield TrackResult(positions, lost_frames)
 
 
@@ -107,8 +119,11 @@ class _Bones:
         self.joints, self.parents = joints, parents
         self.child = [joints.index(j) for j, p in parents.items() if p is not None]
         self.parent = [joints.index(p) for j, p in parents.items() if p is not None]
-        self.length = {j: float(np.linalg.norm(placed[joints.index(j)] - placed[joints.index(p)]))
-                       for j, p in parents.items() if p is not None}
+        self.length = {
+            j: float(np.linalg.norm(placed[joints.index(j)] - placed[joints.index(p)]))
+            for j, p in parents.items()
+            if p is not None
+        }
 
     def inner(self, xy: np.ndarray) -> np.ndarray:
         """[B * len(INNER), 2] the inner points of every bone of `xy`."""
@@ -123,8 +138,16 @@ class _Bones:
             found[joint] = per[:, k].any()
         return found
 
-    def hold(self, joint_xy: np.ndarray, joint_ok: np.ndarray, inner_xy: np.ndarray, inner_ok: np.ndarray,
-             previous: np.ndarray, order: list[str], placed_by_hand: set[str]) -> np.ndarray:
+    def hold(
+        self,
+        joint_xy: np.ndarray,
+        joint_ok: np.ndarray,
+        inner_xy: np.ndarray,
+        inner_ok: np.ndarray,
+        previous: np.ndarray,
+        order: list[str],
+        placed_by_hand: set[str],
+    ) -> np.ndarray:
         """Tracked points put back on the rig: every bone at its length, pointing where its tracked points are
         (the joint and the points inside the bone, averaged), or where it pointed before when none was found."""
         out = joint_xy.copy()
@@ -145,8 +168,11 @@ class _Bones:
             k = slot[i]
             candidates = [(joint_xy[i], 1.0)] if joint_ok[i] else []
             candidates += [(inner_xy[m, k], u) for m, u in enumerate(INNER) if inner_ok[m, k]]
-            units = [(xy - out[p]) / max(float(np.linalg.norm(xy - out[p])), 1e-9) for xy, _ in candidates
-                     if np.linalg.norm(xy - out[p]) > 1e-6]
+            units = [
+                (xy - out[p]) / max(float(np.linalg.norm(xy - out[p])), 1e-9)
+                for xy, _ in candidates
+                if np.linalg.norm(xy - out[p]) > 1e-6
+            ]
             direction = np.mean(units, axis=0) if units else previous[i] - previous[p]
             norm = float(np.linalg.norm(direction)) or 1.0
             out[i] = out[p] + direction / norm * self.length[name]
@@ -175,8 +201,9 @@ def _flow(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray,
 
     def track(src: np.ndarray, dst: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # nextPts is an output here (no OPTFLOW_USE_INITIAL_FLOW): a buffer of the right shape, its values unread
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(src, dst, start, np.empty_like(start), winSize=(WINDOW, WINDOW),
-                                                    maxLevel=LEVELS, criteria=criteria)
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            src, dst, start, np.empty_like(start), winSize=(WINDOW, WINDOW), maxLevel=LEVELS, criteria=criteria
+        )
         return np.asarray(moved), np.asarray(status)
 
     p1, st1 = track(a, b, p0)
@@ -188,8 +215,9 @@ def _flow(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> tuple[np.ndarray,
     return p1.reshape(-1, 2).astype(float), ok
 
 
-def _corrected(points: np.ndarray, correction: Mapping[str, tuple[float, float]] | None,
-               joints: tuple[str, ...]) -> np.ndarray:
+def _corrected(
+    points: np.ndarray, correction: Mapping[str, tuple[float, float]] | None, joints: tuple[str, ...]
+) -> np.ndarray:
     if not correction:
         return points
     out = points.copy()

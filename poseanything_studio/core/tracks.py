@@ -34,8 +34,7 @@ class Key:
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _floats(self.value))
         if self.interp not in INTERPOLATIONS:
-            raise ProjectError(f"unknown interpolation {self.interp!r} (use step, linear or smooth)",
-                               key="interp")
+            raise ProjectError(f"unknown interpolation {self.interp!r} (use step, linear or smooth)", key="interp")
         if not isinstance(self.frame, int) or isinstance(self.frame, bool) or self.frame < 0:
             raise ProjectError(f"frame {self.frame!r} must be a whole number >= 0", key="frame")
         if not all(isinstance(v, float) and math.isfinite(v) for v in self.value):
@@ -44,8 +43,12 @@ class Key:
 
 def _floats(values) -> tuple:
     """`values` as a tuple of floats where each is a real number (ints too); other items left for the check."""
-    return tuple(float(v) if isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool)
-                 and -1e308 < v < 1e308 else v for v in values)
+    return tuple(
+        float(v)
+        if isinstance(v, int | float | np.floating | np.integer) and not isinstance(v, bool) and -1e308 < v < 1e308
+        else v
+        for v in values
+    )
 
 
 @dataclass(frozen=True)
@@ -160,8 +163,9 @@ def sample_values(times: np.ndarray, values: np.ndarray, interps: Sequence[str],
     return out
 
 
-def _hermite(times: np.ndarray, values: np.ndarray, seg: np.ndarray, u: np.ndarray, v0: np.ndarray,
-             v1: np.ndarray) -> np.ndarray:
+def _hermite(
+    times: np.ndarray, values: np.ndarray, seg: np.ndarray, u: np.ndarray, v0: np.ndarray, v1: np.ndarray
+) -> np.ndarray:
     """The smooth curve: cubic Hermite with monotone tangents over each time's segment `seg` at fraction `u`."""
     tangents = _monotone_tangents(times, values)  # (K, D)
     h = (times[seg + 1] - times[seg])[:, None]
@@ -191,8 +195,9 @@ def looped_times(t: np.ndarray, loop: tuple[int, int] | None) -> np.ndarray:
     return np.where(t >= end, start + np.mod(t - start, end - start), t)
 
 
-def closed_loop(times: np.ndarray, values: np.ndarray, interps: Sequence[str],
-                loop: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def closed_loop(
+    times: np.ndarray, values: np.ndarray, interps: Sequence[str], loop: tuple[int, int] | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Keys as arrays, cut at the loop's end and closed by a key there holding the value at its start.
 
     Keys at or past `end` are not played (they stay in the file); the closing key makes the pose at `end`

@@ -56,8 +56,16 @@ def read_frames(path: Path, size: tuple[int, int], max_frames: int) -> np.ndarra
     return np.stack([fit_to_size(frame, size) for frame in frames[:keep]])
 
 
-def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filters, masks_dir: Path | None,
-               max_frames: int, fps: float = 24, masking: Masking = DEFAULT_MASKING) -> dict:
+def build_clip(
+    video: Path,
+    out_dir: Path,
+    size: tuple[int, int],
+    filters: Filters,
+    masks_dir: Path | None,
+    max_frames: int,
+    fps: float = 24,
+    masking: Masking = DEFAULT_MASKING,
+) -> dict:
     """Process one clip into `out_dir/clips/NAME`; returns its manifest entry (raises ClipRejected)."""
     frames = read_frames(video, size, max_frames)
     check_scene_cuts(frames, filters)
@@ -68,13 +76,23 @@ def build_clip(video: Path, out_dir: Path, size: tuple[int, int], filters: Filte
     rig, positions = track_skeletons(masks, filters)
     write_clip(out_dir / "clips" / video.stem, frames, masks, rig, positions, fps)
     rel = f"clips/{video.stem}"
-    return {"clip": video.stem, "status": "accepted", "video": f"{rel}/video.mp4", "pose": f"{rel}/pose.mp4",
-            "masks": f"{rel}/masks", "rig": f"{rel}/rig.json", "mask_source": source, "frames": len(frames),
-            "joints": len(rig.joints), "bones": len(rig.bones)}
+    return {
+        "clip": video.stem,
+        "status": "accepted",
+        "video": f"{rel}/video.mp4",
+        "pose": f"{rel}/pose.mp4",
+        "masks": f"{rel}/masks",
+        "rig": f"{rel}/rig.json",
+        "mask_source": source,
+        "frames": len(frames),
+        "joints": len(rig.joints),
+        "bones": len(rig.bones),
+    }
 
 
-def write_clip(target: Path, frames: np.ndarray, masks: np.ndarray, rig: Rig, positions: np.ndarray,
-               fps: float) -> None:
+def write_clip(
+    target: Path, frames: np.ndarray, masks: np.ndarray, rig: Rig, positions: np.ndarray, fps: float
+) -> None:
     """A clip's folder (video.mp4, pose.mp4, masks/NNNNN.png, rig.json), filled in a temporary folder and moved
     in whole (core/fileio.atomic_dir): a failure part-way leaves no file of the clip behind."""
     from poseanything_studio.rendering.export import FrameWriter, OutputTarget
@@ -93,8 +111,16 @@ def write_clip(target: Path, frames: np.ndarray, masks: np.ndarray, rig: Rig, po
         (tmp / "rig.json").write_text(json.dumps(rig_file), encoding="utf-8")
 
 
-def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, masks_dir: Path | None = None,
-          max_frames: int = 49, progress: bool = False, masking: Masking = DEFAULT_MASKING) -> list[dict]:
+def build(
+    videos: Path,
+    out_dir: Path,
+    size: tuple[int, int],
+    filters: Filters,
+    masks_dir: Path | None = None,
+    max_frames: int = 49,
+    progress: bool = False,
+    masking: Masking = DEFAULT_MASKING,
+) -> list[dict]:
     """Build (or resume) a dataset; returns the manifest entries written by this run.
 
     Once a clip is done its line joins the manifest, which is rewritten whole (core/fileio's temporary and
@@ -106,12 +132,16 @@ def build(videos: Path, out_dir: Path, size: tuple[int, int], filters: Filters, 
     text, done = _done_clips(manifest)
     if not manifest.is_file():
         atomic_write_text(manifest, text, replace=False)  # a dataset from here on, also if the first clip is cut
-    todo = [v for v in sorted(videos.iterdir())  # regular files only: opening a FIFO would wait forever
-            if v.suffix.lower() in VIDEO_SUFFIXES and v.stem not in done and v.is_file()]
+    todo = [
+        v
+        for v in sorted(videos.iterdir())  # regular files only: opening a FIFO would wait forever
+        if v.suffix.lower() in VIDEO_SUFFIXES and v.stem not in done and v.is_file()
+    ]
     written = []
     bar = None
     if progress:
         from tqdm import tqdm
+
         bar = tqdm(total=len(todo), unit="clip", dynamic_ncols=True)
     for video in todo:
         try:

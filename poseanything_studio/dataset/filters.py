@@ -30,8 +30,10 @@ def check_scene_cuts(frames: np.ndarray, filters: Filters) -> None:
     distances = histogram_distances(frames)
     if len(distances) and distances.max() > filters.max_cut:
         f = int(distances.argmax())
-        raise ClipRejected(f"scene cut: histogram distance {distances[f]:.2f} between frames {f} and {f + 1} "
-                           f"(allowed {filters.max_cut:.2f})")
+        raise ClipRejected(
+            f"scene cut: histogram distance {distances[f]:.2f} between frames {f} and {f + 1} "
+            f"(allowed {filters.max_cut:.2f})"
+        )
 
 
 def histogram_distances(frames: np.ndarray) -> np.ndarray:
@@ -53,12 +55,15 @@ def camera_motion(frames: np.ndarray, masks: np.ndarray, width: int = 160) -> np
     h, w = frames.shape[1:3]
     scale = min(1.0, width / w)
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    grey = [cv2.resize(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
-            for f in frames]
+    grey = [
+        cv2.resize(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+        for f in frames
+    ]
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
-    away = [cv2.dilate(cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST), kernel) == 0
-            for m in masks]
-    ys, xs = np.mgrid[2:size[1] - 2:3, 2:size[0] - 2:3]  # a grid of sample points
+    away = [
+        cv2.dilate(cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST), kernel) == 0 for m in masks
+    ]
+    ys, xs = np.mgrid[2 : size[1] - 2 : 3, 2 : size[0] - 2 : 3]  # a grid of sample points
     corners = np.array([[0, 0], [size[0], 0], [0, size[1]], [size[0], size[1]]], np.float32)
     out = np.zeros(len(frames) - 1)
     for f in range(len(frames) - 1):
@@ -79,15 +84,17 @@ def check_camera(frames: np.ndarray, masks: np.ndarray, filters: Filters) -> Non
     """Reject a clip whose camera moves: background motion above max_camera of the width per frame."""
     speed = float(camera_motion(frames, masks).mean()) / frames.shape[2]
     if speed > filters.max_camera:
-        raise ClipRejected(f"camera: the background moves {speed:.2%} of the frame width a frame "
-                           f"(allowed {filters.max_camera:.2%})")
+        raise ClipRejected(
+            f"camera: the background moves {speed:.2%} of the frame width a frame (allowed {filters.max_camera:.2%})"
+        )
 
 
 def check_area(masks: np.ndarray, filters: Filters) -> None:
     ratio = float(np.median(masks.mean(axis=(1, 2))))
     if not filters.min_area <= ratio <= filters.max_area:
-        raise ClipRejected(f"area: subject covers {ratio:.1%} of the frame (allowed "
-                           f"{filters.min_area:.0%}-{filters.max_area:.0%})")
+        raise ClipRejected(
+            f"area: subject covers {ratio:.1%} of the frame (allowed {filters.min_area:.0%}-{filters.max_area:.0%})"
+        )
 
 
 def check_tracking(masks: np.ndarray, filters: Filters) -> None:
@@ -95,5 +102,6 @@ def check_tracking(masks: np.ndarray, filters: Filters) -> None:
         union = (masks[f] | masks[f - 1]).sum()
         iou = (masks[f] & masks[f - 1]).sum() / union if union else 0.0
         if iou < filters.min_iou:
-            raise ClipRejected(f"tracking: mask IoU {iou:.2f} between frames {f - 1} and {f} "
-                               f"(needs {filters.min_iou:.2f})")
+            raise ClipRejected(
+                f"tracking: mask IoU {iou:.2f} between frames {f - 1} and {f} (needs {filters.min_iou:.2f})"
+            )

@@ -91,8 +91,9 @@ def given_masks(folder: Path, frames: int, size: tuple[int, int]) -> np.ndarray:
     return np.stack([fit_to_size(read_mask(f), size) for f in files[:frames]])
 
 
-def clip_masks(frames: np.ndarray, given: Path | None, size: tuple[int, int],
-               masking: Masking) -> tuple[np.ndarray, str]:
+def clip_masks(
+    frames: np.ndarray, given: Path | None, size: tuple[int, int], masking: Masking
+) -> tuple[np.ndarray, str]:
     """The clip's subject masks (F, H, W) bool and where they came from."""
     if given is not None and given.is_dir():
         return given_masks(given, len(frames), size), "given"

@@ -33,11 +33,20 @@ def _dark_palette():
 
     p = QPalette()
     role = QPalette.ColorRole
-    for r, c in ((role.Window, (53, 53, 58)), (role.WindowText, (225, 225, 225)), (role.Base, (36, 36, 40)),
-                 (role.AlternateBase, (48, 48, 54)), (role.Text, (225, 225, 225)), (role.Button, (60, 60, 66)),
-                 (role.ButtonText, (225, 225, 225)), (role.Highlight, (255, 140, 0)),
-                 (role.HighlightedText, (20, 20, 20)), (role.ToolTipBase, (40, 40, 44)),
-                 (role.ToolTipText, (230, 230, 230)), (role.PlaceholderText, (130, 130, 130))):
+    for r, c in (
+        (role.Window, (53, 53, 58)),
+        (role.WindowText, (225, 225, 225)),
+        (role.Base, (36, 36, 40)),
+        (role.AlternateBase, (48, 48, 54)),
+        (role.Text, (225, 225, 225)),
+        (role.Button, (60, 60, 66)),
+        (role.ButtonText, (225, 225, 225)),
+        (role.Highlight, (255, 140, 0)),
+        (role.HighlightedText, (20, 20, 20)),
+        (role.ToolTipBase, (40, 40, 44)),
+        (role.ToolTipText, (230, 230, 230)),
+        (role.PlaceholderText, (130, 130, 130)),
+    ):
         p.setColor(r, QColor(*c))
     p.setColor(QPalette.ColorGroup.Disabled, role.Text, QColor(120, 120, 120))
     p.setColor(QPalette.ColorGroup.Disabled, role.ButtonText, QColor(120, 120, 120))
@@ -136,6 +145,7 @@ def warm_up_auto_rig() -> threading.Thread:
     process, 0.03 s after. Runs Auto-rig's own code on a tiny plus-shaped mask; an Auto-rig asked meanwhile
     waits only for the rest of the compile (numba's lock). The GUI thread keeps running (GIL shared).
     """
+
     def compile_skan() -> None:
         import numpy as np
 
@@ -162,6 +172,7 @@ def run_window(project_path: str | None, screenshot: str | None = None) -> int:
             return 2
         QMessageBox.critical(None, "Cannot open project", str(err))
         from .main_window import MainWindow
+
         window = MainWindow()
     if screenshot:
         show_off(window)

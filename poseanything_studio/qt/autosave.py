@@ -85,7 +85,7 @@ def clean_stale_temps(project_paths: list[Path]) -> None:
             remove_stale_temps(target)
     with contextlib.suppress(OSError):
         for side in untitled_folder().glob(f"*{TEMP_TAG}*"):
-            remove_stale_temps(side.parent / side.name[1:side.name.index(TEMP_TAG)])
+            remove_stale_temps(side.parent / side.name[1 : side.name.index(TEMP_TAG)])
 
 
 def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None:
@@ -159,8 +159,11 @@ class Autosaves(QObject):
         projects = [only] if only else [p for p in [doc.path, *map(Path, window.recent_files())] if p]
         clean_stale_temps(projects)
         own_untitled = self.side() if doc.path is None else None  # this run's, being written now
-        found = [side for side in found_autosaves(projects) if side != own_untitled
-                 and (only is None or project_of_autosave(side) == only)]
+        found = [
+            side
+            for side in found_autosaves(projects)
+            if side != own_untitled and (only is None or project_of_autosave(side) == only)
+        ]
         if not found:
             return False
         side = self.choose(found)
@@ -191,16 +194,29 @@ class Autosaves(QObject):
 
     def choose(self, found: list[Path]) -> Path | None:
         """Ask which autosave to recover: a yes/no for one, a list for several (newest first)."""
+
         def label(side: Path) -> str:
             owner = project_of_autosave(side)
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(side.stat().st_mtime))
             return f"{owner.name if owner else 'Untitled work'} — {when} — {side}"
+
         if len(found) == 1:
-            return found[0] if self.window.ask_yes("Recover unsaved work?", f"{label(found[0])}\nholds changes that "
-                                                   "were not saved (the program may have stopped). Recover them?") \
+            return (
+                found[0]
+                if self.window.ask_yes(
+                    "Recover unsaved work?",
+                    f"{label(found[0])}\nholds changes that "
+                    "were not saved (the program may have stopped). Recover them?",
+                )
                 else None
+            )
         labels = [label(side) for side in found]
-        choice, ok = QInputDialog.getItem(self.window, "Recover unsaved work?",
-                                          f"{len(found)} autosaves hold changes that were not saved. Recover:",
-                                          labels, 0, False)
+        choice, ok = QInputDialog.getItem(
+            self.window,
+            "Recover unsaved work?",
+            f"{len(found)} autosaves hold changes that were not saved. Recover:",
+            labels,
+            0,
+            False,
+        )
         return found[labels.index(choice)] if ok and choice in labels else None

@@ -31,8 +31,14 @@ class BusyTask(QObject):
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, label: str, function: Callable[..., Any], args: tuple, done: Callable[[Any], None],
-              failed: Callable[[Exception], None] | None = None) -> bool:
+    def start(
+        self,
+        label: str,
+        function: Callable[..., Any],
+        args: tuple,
+        done: Callable[[Any], None],
+        failed: Callable[[Exception], None] | None = None,
+    ) -> bool:
         """Run `function(*args)` in a worker, then `done(result)` here; False if another job is running."""
         if self.worker is not None:
             self.message.emit(f"{self.label} is still running…")

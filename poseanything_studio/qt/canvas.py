@@ -197,8 +197,15 @@ class Canvas(QGraphicsView):
         self.brush_item.setPen(bpen)
         self.brush_item.setZValue(50)
         self.brush_item.hide()
-        for item in (self.puppet_item, self.mask_item, self.parts_item, *self.onion_items, self.camera_item,
-                     self.temp_line, self.brush_item):
+        for item in (
+            self.puppet_item,
+            self.mask_item,
+            self.parts_item,
+            *self.onion_items,
+            self.camera_item,
+            self.temp_line,
+            self.brush_item,
+        ):
             s.addItem(item)
         self.rubber = QRubberBand(QRubberBand.Shape.Rectangle, self.viewport())
 
@@ -405,6 +412,7 @@ class Canvas(QGraphicsView):
         if self.preview.result is not None:
             return self.preview.result.to_output
         from poseanything_studio.core.project import reference_to_output
+
         ref = self.preview.shown_reference(self.doc.project)
         return reference_to_output((ref.shape[1], ref.shape[0]), self.doc.project.size)
 
@@ -480,7 +488,7 @@ class Canvas(QGraphicsView):
             steps = steps or event.angleDelta().x() / 120.0  # Alt turns the wheel sideways on some systems
             self._wheel_scale_selection(steps)
         else:
-            factor = 1.15 ** steps
+            factor = 1.15**steps
             self.scale(factor, factor)
             self._fitted_once = True
 
@@ -497,20 +505,24 @@ class Canvas(QGraphicsView):
         if roll:
             params[3] += 2.0 * steps
         else:
-            params[2] *= 1.08 ** steps
-        self.doc.apply(edits.set_camera_key(p, self.doc.frame, params), "Roll camera" if roll else "Zoom camera",
-                       drag=self._wheel_serial_now())
+            params[2] *= 1.08**steps
+        self.doc.apply(
+            edits.set_camera_key(p, self.doc.frame, params),
+            "Roll camera" if roll else "Zoom camera",
+            drag=self._wheel_serial_now(),
+        )
 
     def _wheel_scale_selection(self, steps: float) -> None:
         p = self.doc.project
-        moved = edits.scale_joints(p, self.doc.selected_joints, 1.05 ** steps, self.doc.frame, self.animate)
+        moved = edits.scale_joints(p, self.doc.selected_joints, 1.05**steps, self.doc.frame, self.animate)
         self.doc.apply(moved, "Scale joints", drag=self._wheel_serial_now())
 
     def mousePressEvent(self, event) -> None:
         """Middle button or Space + left: pan; otherwise the active tool's handler starts its gesture."""
         pos = self.mapToScene(event.position().toPoint())
-        if event.button() == Qt.MouseButton.MiddleButton or (self._space_down and
-                                                            event.button() == Qt.MouseButton.LeftButton):
+        if event.button() == Qt.MouseButton.MiddleButton or (
+            self._space_down and event.button() == Qt.MouseButton.LeftButton
+        ):
             self.gesture = Pan(self, event)
             self._space_panned = True
             return None
@@ -568,8 +580,9 @@ class Canvas(QGraphicsView):
         menu.exec(where)
 
     def _ask_bone_depth(self, bone_id: str, depth: int) -> None:
-        value, ok = QInputDialog.getInt(self, "Bone depth", f"Draw order of {bone_id}'s part (higher in front):",
-                                        depth, -MAX_DEPTH, MAX_DEPTH)
+        value, ok = QInputDialog.getInt(
+            self, "Bone depth", f"Draw order of {bone_id}'s part (higher in front):", depth, -MAX_DEPTH, MAX_DEPTH
+        )
         if ok:
             self.set_bone_depth(bone_id, value)
 

@@ -105,8 +105,12 @@ class JointDrag(_KeyingDrag):
         doc.apply(edits.move_joints(doc.project, moves, doc.frame, self.canvas.animate), text, drag=self.serial)
 
 
-POSE_HINTS = {"rotate": "Rotate {} about its parent (Ctrl: move its subtree)", "turn": "Rotate {} about its parent",
-              "translate": "Move {} and everything below it", "ik": "IK: pull {}, bending up to {} bones"}
+POSE_HINTS = {
+    "rotate": "Rotate {} about its parent (Ctrl: move its subtree)",
+    "turn": "Rotate {} about its parent",
+    "translate": "Move {} and everything below it",
+    "ik": "IK: pull {}, bending up to {} bones",
+}
 POSE_UNDO_TEXT = {"turn": "Rotate", "rotate": "Rotate", "translate": "Move", "ik": "IK"}
 
 
@@ -114,8 +118,15 @@ class PoseDrag(_KeyingDrag):
     """Pose one joint (Animate mode): rotate it about its parent (FK), translate its subtree, pull an end joint
     (IK), or "turn" about the parent following the mouse's angle (the Rotate tool)."""
 
-    def __init__(self, canvas: Canvas, pos: QPointF, joint_id: str, mode: str, click_only: str | None = None,
-                 aim_from_mouse: bool = False):
+    def __init__(
+        self,
+        canvas: Canvas,
+        pos: QPointF,
+        joint_id: str,
+        mode: str,
+        click_only: str | None = None,
+        aim_from_mouse: bool = False,
+    ):
         super().__init__(canvas, pos, click_only)
         project = self.base = canvas.doc.project
         h = self.hierarchy = project.hierarchy()
@@ -364,7 +375,10 @@ class BrushTool(Tool):
 
 def make_tools(canvas: Canvas) -> dict[str, Tool]:
     """One handler per tool name in canvas.TOOLS."""
-    return {"select": SelectTool(canvas), "rotate": RotateTool(canvas), "rig": RigTool(canvas),
-            "camera": CameraTool(canvas), "brush": BrushTool(canvas)}
-
-
+    return {
+        "select": SelectTool(canvas),
+        "rotate": RotateTool(canvas),
+        "rig": RigTool(canvas),
+        "camera": CameraTool(canvas),
+        "brush": BrushTool(canvas),
+    }

@@ -115,8 +115,10 @@ class CurveEditor(QWidget):
             for c in self._curves:
                 self.plot.removeItem(c)
             self.plot.plotItem.legend.clear()
-            self._curves = [self.plot.plot(pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=2), name=label)
-                            for i, (label, *_rest) in enumerate(channels)]
+            self._curves = [
+                self.plot.plot(pen=pg.mkPen(COLOURS[i % len(COLOURS)], width=2), name=label)
+                for i, (label, *_rest) in enumerate(channels)
+            ]
             self._channel_keys = keys
         spots = []
         for i, (_label, row, comp, scale) in enumerate(channels):
@@ -125,14 +127,25 @@ class CurveEditor(QWidget):
             colour = COLOURS[i % len(COLOURS)]
             for frame in edits.key_frames(project, row):
                 selected = (row, frame) in self.doc.selected_keys
-                spots.append({"pos": (frame, values[min(frame, len(values) - 1)] if frame < len(values) else
-                                      self._values(row, np.array([frame]))[0, comp] * scale),
-                              "data": (row, frame, comp, scale),
-                              "brush": pg.mkBrush(255, 140, 0) if selected else pg.mkBrush(*colour)})
+                spots.append(
+                    {
+                        "pos": (
+                            frame,
+                            values[min(frame, len(values) - 1)]
+                            if frame < len(values)
+                            else self._values(row, np.array([frame]))[0, comp] * scale,
+                        ),
+                        "data": (row, frame, comp, scale),
+                        "brush": pg.mkBrush(255, 140, 0) if selected else pg.mkBrush(*colour),
+                    }
+                )
         self.points.setData(spots)
         self.plot.setXRange(0, max(project.frames - 1, 1), padding=0.02)
-        self.plot.setTitle("select joints or the camera row to see their curves" if not channels else None,
-                           color=(160, 160, 160), size="9pt")
+        self.plot.setTitle(
+            "select joints or the camera row to see their curves" if not channels else None,
+            color=(160, 160, 160),
+            size="9pt",
+        )
         self._move_playhead(self.doc.frame)
 
     def _values(self, row: str, frames: np.ndarray) -> np.ndarray:

@@ -18,7 +18,6 @@ class FieldKeys(QObject):
     """Application event filter: Tab in a field moves focus instead of triggering a window shortcut."""
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (event.type() == QEvent.Type.ShortcutOverride and event.key() in FIELD_KEYS
-                and isinstance(watched, FIELDS)):
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in FIELD_KEYS and isinstance(watched, FIELDS):
             event.accept()  # the field takes the key; Qt then moves focus as it does for Tab
         return False

@@ -93,8 +93,9 @@ class _StackButton(QAction):
 class MainWindow(QMainWindow):
     """PoseAnything Studio's window over one Document."""
 
-    def __init__(self, project: Project | None = None, settings: QSettings | None = None,
-                 preview: PuppetPreview | None = None):
+    def __init__(
+        self, project: Project | None = None, settings: QSettings | None = None, preview: PuppetPreview | None = None
+    ):
         """`preview`: one that already holds the project's picture (`checked_pictures` read it), else a new one."""
         super().__init__()
         self.settings = settings or studio_settings()
@@ -114,8 +115,9 @@ class MainWindow(QMainWindow):
         self.canvas.status_message.connect(lambda m: self.statusBar().showMessage(m, 5000))
         self.busy = BusyTask(self)  # auto-rig and mask-from-rig run off the GUI thread
         self.busy.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
-        self.busy.running_changed.connect(lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig,
-                                                                                     self.act_mask_from_rig)])
+        self.busy.running_changed.connect(
+            lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig, self.act_mask_from_rig)]
+        )
         self._field_keys = FieldKeys(self)  # Tab in a text or number field moves focus, never toggles the mode
         QApplication.instance().installEventFilter(self._field_keys)
         self.render_panel.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -190,8 +192,12 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         a, doc = self._action, self.doc
         K = QKeySequence.StandardKey
-        self.act_new = a("&New from picture…", self.new_project, K.New,
-                         "New project on a picture of yours (or drop one on the window)")
+        self.act_new = a(
+            "&New from picture…",
+            self.new_project,
+            K.New,
+            "New project on a picture of yours (or drop one on the window)",
+        )
         self.act_open = a("&Open…", self.open_dialog, K.Open)
         self.act_save = a("&Save", self.save, K.Save)
         self.act_save_as = a("Save &As…", self.save_as, K.SaveAs)
@@ -201,12 +207,20 @@ class MainWindow(QMainWindow):
         self.act_redo = doc.undo_stack.createRedoAction(self, "&Redo")
         self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.act_select_all = a("Select &all joints", self.select_all, "Ctrl+A")
-        self.act_delete = a("&Delete", self.delete_selection, QKeySequence(Qt.Key.Key_Delete),
-                            "Delete the selected keys, or else the selected joints and bones")
+        self.act_delete = a(
+            "&Delete",
+            self.delete_selection,
+            QKeySequence(Qt.Key.Key_Delete),
+            "Delete the selected keys, or else the selected joints and bones",
+        )
         self.act_delete.setShortcuts([QKeySequence(Qt.Key.Key_Delete), QKeySequence(Qt.Key.Key_Backspace)])
         self.act_rename = a("&Rename joint…", self.rename_selected, "F2")
-        self.act_insert_key = a("&Insert key", self.insert_key, "I",
-                                "Key the selected joints (or camera row) at the playhead; all joints if none")
+        self.act_insert_key = a(
+            "&Insert key",
+            self.insert_key,
+            "I",
+            "Key the selected joints (or camera row) at the playhead; all joints if none",
+        )
         self.act_play = a("&Play / pause", self.playback.toggle, "Space")
         self.act_prev = a("Previous frame", lambda: doc.set_frame(doc.frame - 1), "Left")
         self.act_next = a("Next frame", lambda: doc.set_frame(doc.frame + 1), "Right")
@@ -215,31 +229,53 @@ class MainWindow(QMainWindow):
         self.act_prev_key = a("Previous key", lambda: self._jump_key(-1), "Shift+Left")
         self.act_next_key = a("Next key", lambda: self._jump_key(1), "Shift+Right")
         self.act_fit = a("&Fit picture", self.canvas.fit, "F")
-        self.act_mask_from_rig = a("Mask from &rig", self.mask_from_rig, None,
-                                   "Derive the subject mask from the rig (GrabCut seeded by the bones)")
-        self.act_auto_rig = a("&Auto-rig from mask", self.auto_rig, None,
-                              "Add a rig grown along the subject mask's medial axis (core.skeleton)")
+        self.act_mask_from_rig = a(
+            "Mask from &rig",
+            self.mask_from_rig,
+            None,
+            "Derive the subject mask from the rig (GrabCut seeded by the bones)",
+        )
+        self.act_auto_rig = a(
+            "&Auto-rig from mask",
+            self.auto_rig,
+            None,
+            "Add a rig grown along the subject mask's medial axis (core.skeleton)",
+        )
         self.act_clear_mask = a("Clear painted mask", lambda: doc.apply_mask(None, "Clear painted mask"))
-        self.act_animate = a("Animate mode", self._set_animate, "Tab",
-                             "Animate: drags key the joints at the playhead. Off (setup): drags edit the rest pose",
-                             checkable=True)
+        self.act_animate = a(
+            "Animate mode",
+            self._set_animate,
+            "Tab",
+            "Animate: drags key the joints at the playhead. Off (setup): drags edit the rest pose",
+            checkable=True,
+        )
         self.act_animate.setChecked(True)
         self.tool_actions = {}
         group = QActionGroup(self)
         for tool, text, key, tip in (
-                ("select", "Select", "V", "Select and move joints (drag), box-select, Alt-drag moves the whole rig, "
-                                          "Alt+wheel scales the selection"),
-                ("rig", "Rig", "J", "Click: add a joint (joined to the selected one). Drag joint → joint: add a bone"),
-                ("camera", "Camera", "C", "Drag: pan the camera, wheel: zoom, Shift+wheel: roll (keys the camera row)"),
-                ("brush", "Mask brush", "B", "Paint the subject mask; right-drag or Alt erases; [ and ] size")):
+            (
+                "select",
+                "Select",
+                "V",
+                "Select and move joints (drag), box-select, Alt-drag moves the whole rig, "
+                "Alt+wheel scales the selection",
+            ),
+            ("rig", "Rig", "J", "Click: add a joint (joined to the selected one). Drag joint → joint: add a bone"),
+            ("camera", "Camera", "C", "Drag: pan the camera, wheel: zoom, Shift+wheel: roll (keys the camera row)"),
+            ("brush", "Mask brush", "B", "Paint the subject mask; right-drag or Alt erases; [ and ] size"),
+        ):
             act = a(text, lambda on, t=tool: on and self.canvas.set_tool(t), key, tip, checkable=True)
             group.addAction(act)
             self.tool_actions[tool] = act
         self.tool_actions["select"].setChecked(True)
         self.overlay_actions = {}
-        for name, text, key in (("puppet", "Puppet preview", "P"), ("onion", "Onion skin", "O"),
-                                ("mask", "Subject mask", "M"), ("parts", "Part masks", "Shift+M"),
-                                ("camera", "Camera frame", "Shift+C")):
+        for name, text, key in (
+            ("puppet", "Puppet preview", "P"),
+            ("onion", "Onion skin", "O"),
+            ("mask", "Subject mask", "M"),
+            ("parts", "Part masks", "Shift+M"),
+            ("camera", "Camera frame", "Shift+C"),
+        ):
             act = a(text, lambda on, n=name: self.canvas.set_overlay(n, on), key, checkable=True)
             act.setChecked(self.canvas.overlays[name])
             self.overlay_actions[name] = act
@@ -272,15 +308,25 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_mask_from_rig, self.act_clear_mask])
         m.addSeparator()
         m.addAction("Fit output to subject", lambda: fit_output_to_subject(self)).setStatusTip(
-            "Size the output so its frame shows the whole subject mask with a margin")
+            "Size the output so its frame shows the whole subject mask with a margin"
+        )
         m = bar.addMenu("&Animate")
         m.addActions([self.act_animate, self.act_insert_key])
         interp = m.addMenu("Key interpolation")
         for name in ("step", "linear", "smooth"):
             interp.addAction(name, lambda n=name: self.timeline.dopesheet.set_interp(n))
         m.addSeparator()
-        m.addActions([self.act_play, self.act_prev, self.act_next, self.act_prev_key, self.act_next_key,
-                      self.act_first, self.act_last])
+        m.addActions(
+            [
+                self.act_play,
+                self.act_prev,
+                self.act_next,
+                self.act_prev_key,
+                self.act_next_key,
+                self.act_first,
+                self.act_last,
+            ]
+        )
         m = bar.addMenu("&View")
         m.addActions(list(self.overlay_actions.values()))
         m.addSeparator()
@@ -310,10 +356,10 @@ class MainWindow(QMainWindow):
         changes; what they would undo or redo is in their tooltips (the Edit menu shows it in full)."""
         stack = self.doc.undo_stack
         buttons = []
-        for text, slot, can, changed, has in (("Undo", stack.undo, stack.canUndoChanged, stack.undoTextChanged,
-                                               stack.canUndo),
-                                              ("Redo", stack.redo, stack.canRedoChanged, stack.redoTextChanged,
-                                               stack.canRedo)):
+        for text, slot, can, changed, has in (
+            ("Undo", stack.undo, stack.canUndoChanged, stack.undoTextChanged, stack.canUndo),
+            ("Redo", stack.redo, stack.canRedoChanged, stack.redoTextChanged, stack.canRedo),
+        ):
             act = _StackButton(text, self, enabled=has())
             act.triggered.connect(slot)
             can.connect(act.setEnabled)
@@ -331,8 +377,10 @@ class MainWindow(QMainWindow):
         d = self.doc
         parts = []
         if d.selected_joints:
-            parts.append(f"{len(d.selected_joints)} joint(s): {', '.join(d.selected_joints[:4])}"
-                         + ("…" if len(d.selected_joints) > 4 else ""))
+            parts.append(
+                f"{len(d.selected_joints)} joint(s): {', '.join(d.selected_joints[:4])}"
+                + ("…" if len(d.selected_joints) > 4 else "")
+            )
         if d.selected_keys:
             parts.append(f"{len(d.selected_keys)} key(s)")
         self.statusBar().showMessage(" · ".join(parts) or "Ready")
@@ -341,8 +389,9 @@ class MainWindow(QMainWindow):
     def _set_animate(self, on: bool) -> None:
         self.canvas.animate = on
         self.act_animate.setText("Animate mode" if on else "Setup mode")
-        self.statusBar().showMessage("Animate: drags key joints at the playhead" if on else
-                                     "Setup: drags edit the rest pose", 4000)
+        self.statusBar().showMessage(
+            "Animate: drags key joints at the playhead" if on else "Setup: drags edit the rest pose", 4000
+        )
 
     def select_all(self) -> None:
         rig = self.doc.project.rig
@@ -355,9 +404,14 @@ class MainWindow(QMainWindow):
             d.apply(edits.delete_keys(d.project, d.selected_keys), "Delete keys")
             d.select_keys([])
         elif d.selected_joints or d.selected_bones:
-            only_bones = d.selected_bones and all(
-                any(b.id in d.selected_bones for b in d.project.rig.bones if j in (b.a, b.b))
-                for j in d.selected_joints) and len(d.selected_joints) <= 2 * len(d.selected_bones)
+            only_bones = (
+                d.selected_bones
+                and all(
+                    any(b.id in d.selected_bones for b in d.project.rig.bones if j in (b.a, b.b))
+                    for j in d.selected_joints
+                )
+                and len(d.selected_joints) <= 2 * len(d.selected_bones)
+            )
             joints = () if only_bones and len(d.selected_bones) == 1 else d.selected_joints
             d.apply(edits.delete_rig_items(d.project, joints, d.selected_bones), "Delete")
             d.select()
@@ -399,8 +453,14 @@ class MainWindow(QMainWindow):
         project, names = edits.merge_rig(self.doc.project, rig)
         if not self.doc.apply(project, f"Add template {template.name}"):
             return  # past a limit: the status bar says which
-        self.doc.select(joints=names, bones=[b for b in project.rig.bone_ids if b not in self.doc.project.rig.bone_ids
-                                             or b in {x.id for x in project.rig.bones if x.a in names}])
+        self.doc.select(
+            joints=names,
+            bones=[
+                b
+                for b in project.rig.bone_ids
+                if b not in self.doc.project.rig.bone_ids or b in {x.id for x in project.rig.bones if x.a in names}
+            ],
+        )
         self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
 
     def auto_rig(self) -> None:
@@ -413,16 +473,25 @@ class MainWindow(QMainWindow):
         mode = self.ask_auto_rig_mode() if self.doc.project.rig.joints else "add"
         if mode is None:
             return
-        self.busy.start("Auto-rig from mask", skeleton_from_mask, (mask.copy(),),
-                        lambda rig: (self._apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
-                        lambda err: self.statusBar().showMessage(
-                            f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000))
+        self.busy.start(
+            "Auto-rig from mask",
+            skeleton_from_mask,
+            (mask.copy(),),
+            lambda rig: (self._apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
+            lambda err: self.statusBar().showMessage(
+                f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000
+            ),
+        )
 
     def ask_auto_rig_mode(self) -> str | None:
         """Ask whether the grown rig replaces the existing one or is added beside it: "replace", "add" or None."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Auto-rig from mask",
-                          "This project already has a rig. Replace it with the rig grown from the mask, "
-                          "or add the new rig beside it?", parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Auto-rig from mask",
+            "This project already has a rig. Replace it with the rig grown from the mask, "
+            "or add the new rig beside it?",
+            parent=self,
+        )
         replace_button = box.addButton("Replace rig", QMessageBox.ButtonRole.DestructiveRole)
         add_button = box.addButton("Add to rig", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -444,8 +513,9 @@ class MainWindow(QMainWindow):
         """Say so when the rig was grown from no real subject (the whole picture, a blob without limbs)."""
         warning = auto_rig_warning(mask, rig)
         if warning and self.statusBar().currentMessage().startswith("Auto-rig: "):  # applied, not past a limit
-            self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones; {warning}",
-                                         12000)
+            self.statusBar().showMessage(
+                f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones; {warning}", 12000
+            )
 
     def mask_from_rig(self) -> None:
         """Derive a subject mask from the rig with GrabCut (in the background) and make it the painted mask."""
@@ -469,9 +539,12 @@ class MainWindow(QMainWindow):
             return True
         name = self.doc.path.name if self.doc.path else "untitled"
         answer = QMessageBox.question(
-            self, APP_NAME, f"Save changes to {name} before closing it?",
+            self,
+            APP_NAME,
+            f"Save changes to {name} before closing it?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save)
+            QMessageBox.StandardButton.Save,
+        )
         if answer == QMessageBox.StandardButton.Save:
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
@@ -518,8 +591,9 @@ class MainWindow(QMainWindow):
     def new_project(self) -> None:
         if not self.maybe_save():
             return
-        path, _ = QFileDialog.getOpenFileName(self, "New project: choose the picture", "",
-                                              "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "New project: choose the picture", "", "Pictures (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
+        )
         if path:
             start_from_picture(self, Path(path), ask=False)  # maybe_save asked already
 
@@ -539,22 +613,32 @@ class MainWindow(QMainWindow):
         if not any(n > images.MAX_PIXELS for n in pixels) or any(n > 4 * images.MAX_PIXELS for n in pixels):
             return None  # not too large, or too large even to downscale here: the error says so
         w, h = sizes["image"]
-        if not self.ask_yes("Picture too large",
-                             f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies "
-                             "beside the project's pictures and use them (the rig and keys are scaled to match; "
-                             "save to keep it)?"):
+        if not self.ask_yes(
+            "Picture too large",
+            f"{paths['image'].name} is {w}x{h}, more than this program reads. Make smaller copies "
+            "beside the project's pictures and use them (the rig and keys are scaled to match; "
+            "save to keep it)?",
+        ):
             return None
-        copies = {key: (_smaller_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
-                  for key, path in paths.items()}
+        copies = {
+            key: (_smaller_copy(path) if sizes[key][0] * sizes[key][1] > images.MAX_PIXELS else path)
+            for key, path in paths.items()
+        }
         scale = images.upright_size(copies["image"])[0] / w
         relative = {key: Path(os.path.relpath(path, project.base_dir)).as_posix() for key, path in copies.items()}
-        return checked_pictures(rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")),
-                                self.preview)
+        return checked_pictures(
+            rescaled_picture(project, relative["image"], scale, relative.get("subject_mask")), self.preview
+        )
 
     def ask_yes(self, title: str, text: str) -> bool:
         """A Yes / No question (Yes the default); True when the answer is Yes."""
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.Yes)
+        answer = QMessageBox.question(
+            self,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def blank_project_offering_downscale(self, image: Path) -> Project | None:
@@ -563,8 +647,10 @@ class MainWindow(QMainWindow):
             return blank_project(image)
         except ImageTooLarge as err:
             w, h = err.size
-            if not self.ask_yes("Picture too large", f"{image.name} is {w}x{h}, more than this program reads. "
-                                 "Make a smaller copy beside it and use that?"):
+            if not self.ask_yes(
+                "Picture too large",
+                f"{image.name} is {w}x{h}, more than this program reads. Make a smaller copy beside it and use that?",
+            ):
                 return None
             return blank_project(_smaller_copy(image))
 
@@ -659,5 +745,8 @@ def _smaller_copy(image: Path) -> Path:
     try:
         return downscaled_copy(image)
     except OSError as err:
-        raise ProjectError(f"cannot write a smaller copy beside it ({short_reason(err)}); copy the picture into a "
-                           "folder you can write to and use that", source=str(image)) from None
+        raise ProjectError(
+            f"cannot write a smaller copy beside it ({short_reason(err)}); copy the picture into a "
+            "folder you can write to and use that",
+            source=str(image),
+        ) from None

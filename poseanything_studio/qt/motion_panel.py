@@ -76,8 +76,9 @@ class MappingDialog(QDialog):
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(inner)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Each rig joint follows the clip joint chosen for it; joints left unmapped follow "
-                                "their parent."))
+        layout.addWidget(
+            QLabel("Each rig joint follows the clip joint chosen for it; joints left unmapped follow their parent.")
+        )
         layout.addWidget(scroll)
         layout.addWidget(buttons)
 
@@ -92,8 +93,13 @@ class _Job(QObject):
         super().__init__(parent)
         self.worker = None
 
-    def start(self, function: Callable[..., Any], args: tuple, done: Callable[[Any], None],
-              failed: Callable[[Exception], None]) -> bool:
+    def start(
+        self,
+        function: Callable[..., Any],
+        args: tuple,
+        done: Callable[[Any], None],
+        failed: Callable[[Exception], None],
+    ) -> bool:
         if self.worker is not None:
             return False
         worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True)  # errors: `failed`
@@ -124,8 +130,14 @@ class VideoView(QWidget):
         self.lost: set[str] = set()
         self._dragging: int | None = None
 
-    def show_frame(self, frame: np.ndarray | None, pose: np.ndarray | None, joint_ids: tuple[str, ...],
-                   bones: np.ndarray, lost: set[str] = frozenset()) -> None:
+    def show_frame(
+        self,
+        frame: np.ndarray | None,
+        pose: np.ndarray | None,
+        joint_ids: tuple[str, ...],
+        bones: np.ndarray,
+        lost: set[str] = frozenset(),
+    ) -> None:
         if frame is not None:
             rgb = np.ascontiguousarray(frame[..., :3])
             self.image = QImage(rgb.data, rgb.shape[1], rgb.shape[0], rgb.strides[0], QImage.Format.Format_RGB888)
@@ -218,8 +230,11 @@ class MotionPanel(QWidget):
         box = QGroupBox("Import motion")
         row = QHBoxLayout(box)
         self.import_file_button = QPushButton("File…", toolTip="A BVH clip or OpenPose / COCO keypoint JSON")
-        self.import_folder_button = QPushButton("Folder…", toolTip="OpenPose JSON files, or pose images "
-                                                "(ours or the PoseAnything release's): the drawing becomes the rig")
+        self.import_folder_button = QPushButton(
+            "Folder…",
+            toolTip="OpenPose JSON files, or pose images "
+            "(ours or the PoseAnything release's): the drawing becomes the rig",
+        )
         self.import_file_button.clicked.connect(self._ask_import_file)
         self.import_folder_button.clicked.connect(self._ask_import_folder)
         row.addWidget(self.import_file_button)
@@ -251,8 +266,12 @@ class MotionPanel(QWidget):
     def import_path(self, path: Path, mapping: dict[str, str] | None = None) -> bool:
         """Import `path` in the background; the keys arrive as one undo step ("Import NAME")."""
         snapshot = self.doc.project
-        return self.job.start(import_motion, (snapshot, path, mapping),
-                              lambda result: self._imported(snapshot, path, result), self._failed)
+        return self.job.start(
+            import_motion,
+            (snapshot, path, mapping),
+            lambda result: self._imported(snapshot, path, result),
+            self._failed,
+        )
 
     def _imported(self, snapshot: Project, path: Path, result: tuple[Project, str]) -> None:
         project, line = result
@@ -263,8 +282,11 @@ class MotionPanel(QWidget):
         self.status.emit(line)
 
     def _failed(self, error: Exception) -> None:
-        text = " ".join(str(error).split()) if isinstance(error, ProjectError | OSError | ValueError) else \
-            f"{type(error).__name__}: {error}"
+        text = (
+            " ".join(str(error).split())
+            if isinstance(error, ProjectError | OSError | ValueError)
+            else f"{type(error).__name__}: {error}"
+        )
         QMessageBox.warning(self, "Cannot import", text)
 
     # -- presets --------------------------------------------------------------------------------------------------
@@ -295,8 +317,13 @@ class MotionPanel(QWidget):
         if not key:
             return
         try:
-            project = apply_preset(self.doc.project, key, start=self.doc.frame, speed=self.speed_spin.value(),
-                                   amplitude=self.amplitude_spin.value())
+            project = apply_preset(
+                self.doc.project,
+                key,
+                start=self.doc.frame,
+                speed=self.speed_spin.value(),
+                amplitude=self.amplitude_spin.value(),
+            )
         except ProjectError as err:
             self._failed(err)
             return
@@ -309,8 +336,11 @@ class MotionPanel(QWidget):
         row = QHBoxLayout()
         self.open_video_button = QPushButton("Open…")
         self.open_video_button.clicked.connect(self._ask_video)
-        self.track_button = QPushButton("Track", toolTip="Follow the rig's joints through the video from the "
-                                        "frame you placed it on; drag a joint afterwards to correct it")
+        self.track_button = QPushButton(
+            "Track",
+            toolTip="Follow the rig's joints through the video from the "
+            "frame you placed it on; drag a joint afterwards to correct it",
+        )
         self.track_button.clicked.connect(self.track)
         self.cancel_button = QPushButton("Cancel", enabled=False)
         self.cancel_button.clicked.connect(self.cancel_tracking)
@@ -325,8 +355,14 @@ class MotionPanel(QWidget):
         self.lost_label = QLabel("", wordWrap=True)
         column.addWidget(self.lost_label)
         apply_row = QHBoxLayout()
-        self.tolerance_spin = QDoubleSpinBox(minimum=0.1, maximum=20.0, value=1.0, singleStep=0.5, suffix=" px",
-                                             toolTip="How far the keys may stray from the tracked motion")
+        self.tolerance_spin = QDoubleSpinBox(
+            minimum=0.1,
+            maximum=20.0,
+            value=1.0,
+            singleStep=0.5,
+            suffix=" px",
+            toolTip="How far the keys may stray from the tracked motion",
+        )
         self.apply_track_button = QPushButton("Apply as keys", enabled=False)
         self.apply_track_button.clicked.connect(self.apply_tracking)
         apply_row.addWidget(QLabel("Tolerance"))
@@ -401,8 +437,14 @@ class MotionPanel(QWidget):
         rig = self.doc.project.rig
         self._cancel = threading.Event()
         cancel = self._cancel
-        steps = track_rig_steps(self.video, rig, self.placed.copy(), self.placed_frame,
-                                {f: dict(c) for f, c in self.corrections.items()}, cancel.is_set)
+        steps = track_rig_steps(
+            self.video,
+            rig,
+            self.placed.copy(),
+            self.placed_frame,
+            {f: dict(c) for f, c in self.corrections.items()},
+            cancel.is_set,
+        )
         worker = create_worker(lambda: (yield from steps), _start_thread=False, _ignore_errors=True)
         worker.yielded.connect(self._tracking_step)
         worker.finished.connect(self._tracking_done)

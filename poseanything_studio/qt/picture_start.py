@@ -60,22 +60,32 @@ def fit_output_to_subject(window) -> None:
     reference = window.preview.shown_reference(doc.project)
     mask = window.canvas.current_mask()
     framing = picture_framing((reference.shape[1], reference.shape[0]), mask)
-    project = replace(doc.project, size=framing.size, camera=framing.camera if framing.camera.keys
-                      else _without_zoom_out(doc.project.camera))
+    project = replace(
+        doc.project,
+        size=framing.size,
+        camera=framing.camera if framing.camera.keys else _without_zoom_out(doc.project.camera),
+    )
     if project == doc.project:
-        window.statusBar().showMessage(f"The output ({framing.size[0]}x{framing.size[1]}) already shows the "
-                                       "whole subject", 5000)
+        window.statusBar().showMessage(
+            f"The output ({framing.size[0]}x{framing.size[1]}) already shows the whole subject", 5000
+        )
         return
     doc.apply(project, "Fit output to subject")
-    window.statusBar().showMessage(f"Output {framing.size[0]}x{framing.size[1]}: the whole subject with a margin "
-                                   "(Ctrl+Z to undo)", 8000)
+    window.statusBar().showMessage(
+        f"Output {framing.size[0]}x{framing.size[1]}: the whole subject with a margin (Ctrl+Z to undo)", 8000
+    )
 
 
 def _without_zoom_out(camera):
     """The camera, less a lone still zoom-out key at frame 0 (what an earlier fit added); any other path as is."""
     keys = camera.keys
-    if len(keys) == 1 and keys[0].frame == 0 and keys[0].pan == (0.0, 0.0) and keys[0].roll == 0.0 \
-            and keys[0].zoom < 1.0:
+    if (
+        len(keys) == 1
+        and keys[0].frame == 0
+        and keys[0].pan == (0.0, 0.0)
+        and keys[0].roll == 0.0
+        and keys[0].zoom < 1.0
+    ):
         return type(camera)()
     return camera
 

@@ -62,9 +62,15 @@ def loop_range(window: QMainWindow) -> None:
     start, ok = QInputDialog.getInt(window, "Loop", "Loop from frame:", start0, 0, 100_000)
     if not ok:
         return
-    end, ok = QInputDialog.getInt(window, "Loop", f"Back at frame {start}'s pose at frame (the first frame not "
-                                  "shown twice; the frame count loops the whole animation):",
-                                  max(end0, start + 1), start + 1, 100_000)
+    end, ok = QInputDialog.getInt(
+        window,
+        "Loop",
+        f"Back at frame {start}'s pose at frame (the first frame not "
+        "shown twice; the frame count loops the whole animation):",
+        max(end0, start + 1),
+        start + 1,
+        100_000,
+    )
     if ok:
         doc.apply(poses.set_loop(doc.project, start, end), f"Loop {start}-{end}")
 
@@ -77,8 +83,14 @@ def set_interpolation(doc: Document, by_rotation: bool) -> None:
 
 def ask_chain_length(window: QMainWindow) -> None:
     canvas = window.canvas
-    value, ok = QInputDialog.getInt(window, "IK chain", "Bones an IK drag bends above the dragged end joint "
-                                    "(0: up to the root or a pinned joint):", canvas.ik_bones, 0, 100)
+    value, ok = QInputDialog.getInt(
+        window,
+        "IK chain",
+        "Bones an IK drag bends above the dragged end joint (0: up to the root or a pinned joint):",
+        canvas.ik_bones,
+        0,
+        100,
+    )
     if ok:
         canvas.ik_bones = value
 
@@ -100,29 +112,65 @@ def install(window: QMainWindow) -> None:
         window.addAction(action)
         return action
 
-    rotate = act("Rotate", lambda on: on and canvas.set_tool("rotate"), "R",
-                 "Rotate tool: drag turns the joint or bone under the mouse (else the selected joint) about its parent",
-                 checkable=True)
+    rotate = act(
+        "Rotate",
+        lambda on: on and canvas.set_tool("rotate"),
+        "R",
+        "Rotate tool: drag turns the joint or bone under the mouse (else the selected joint) about its parent",
+        checkable=True,
+    )
     window.tool_actions["select"].actionGroup().addAction(rotate)
     window.tool_actions["rotate"] = rotate
-    window.act_pin = act("Pin / unpin joints", lambda: canvas.toggle_pins(doc.selected_joints), "Shift+P",
-                         "A pinned joint stays put while you pose: a planted foot, the base of an IK chain")
-    window.act_chain = act("IK chain length…", lambda: ask_chain_length(window), None,
-                           "How many bones an IK drag of an end joint bends (default 2: a limb)")
-    window.act_copy_pose = act("Copy pose", lambda: say(copy_pose(doc)), "Ctrl+C",
-                               "Copy the selected joints' pose at the playhead (all when none is selected)")
-    window.act_paste_pose = act("Paste pose", lambda: say(paste_pose(doc)), "Ctrl+V",
-                                "Key the copied pose at the playhead (also from another project with the same names)")
-    window.act_paste_mirrored = act("Paste pose mirrored", lambda: say(paste_pose(doc, mirrored=True)),
-                                    "Ctrl+Shift+V", "Paste the copied pose with left and right swapped")
-    window.act_mirror = act("Mirror pose", lambda: say(mirror_pose(doc)), "Ctrl+M",
-                            "Swap the left and right sides' pose at the playhead (…_l / …_r joints)")
-    window.act_loop = act("Loop…", lambda: loop_range(window), None,
-                          "Keys from a start frame play again from an end frame on, without a seam")
+    window.act_pin = act(
+        "Pin / unpin joints",
+        lambda: canvas.toggle_pins(doc.selected_joints),
+        "Shift+P",
+        "A pinned joint stays put while you pose: a planted foot, the base of an IK chain",
+    )
+    window.act_chain = act(
+        "IK chain length…",
+        lambda: ask_chain_length(window),
+        None,
+        "How many bones an IK drag of an end joint bends (default 2: a limb)",
+    )
+    window.act_copy_pose = act(
+        "Copy pose",
+        lambda: say(copy_pose(doc)),
+        "Ctrl+C",
+        "Copy the selected joints' pose at the playhead (all when none is selected)",
+    )
+    window.act_paste_pose = act(
+        "Paste pose",
+        lambda: say(paste_pose(doc)),
+        "Ctrl+V",
+        "Key the copied pose at the playhead (also from another project with the same names)",
+    )
+    window.act_paste_mirrored = act(
+        "Paste pose mirrored",
+        lambda: say(paste_pose(doc, mirrored=True)),
+        "Ctrl+Shift+V",
+        "Paste the copied pose with left and right swapped",
+    )
+    window.act_mirror = act(
+        "Mirror pose",
+        lambda: say(mirror_pose(doc)),
+        "Ctrl+M",
+        "Swap the left and right sides' pose at the playhead (…_l / …_r joints)",
+    )
+    window.act_loop = act(
+        "Loop…",
+        lambda: loop_range(window),
+        None,
+        "Keys from a start frame play again from an end frame on, without a seam",
+    )
     window.act_unloop = act("No loop", lambda: doc.apply(poses.without_loop(doc.project), "No loop"))
-    window.act_rotation_interp = act("Interpolate by rotation", lambda on: set_interpolation(doc, on), None,
-                                     "Between keys bones turn about their parents (off: joints slide in straight "
-                                     "lines, as in files of other tools)", checkable=True)
+    window.act_rotation_interp = act(
+        "Interpolate by rotation",
+        lambda on: set_interpolation(doc, on),
+        None,
+        "Between keys bones turn about their parents (off: joints slide in straight lines, as in files of other tools)",
+        checkable=True,
+    )
     window.act_rotation_interp.setChecked(doc.project.interpolation == "rotation")
     doc.changed.connect(lambda p: _show_checked(window.act_rotation_interp, p.interpolation == "rotation"))
     bar = window.menuBar()

@@ -65,11 +65,17 @@ def build_mesh(inputs: MeshInputs, fills: FillCache | None = None) -> MeshResult
     return MeshResult(mesh, mask, to_output, inputs.key, _mesh_at(ref, mask, p, draft_size, fills), to_draft)
 
 
-def _mesh_at(ref: np.ndarray, mask: np.ndarray, project: Project, size: tuple[int, int],
-             fills: FillCache | None) -> PuppetMesh:
+def _mesh_at(
+    ref: np.ndarray, mask: np.ndarray, project: Project, size: tuple[int, int], fills: FillCache | None
+) -> PuppetMesh:
     to_size = reference_to_output((ref.shape[1], ref.shape[0]), size)
-    return PuppetMesh.build(fit_to_size(ref, size), fit_to_size(mask, size), project.rig,
-                            apply_affine(to_size, project.rig.rest_xy()), fills=fills)
+    return PuppetMesh.build(
+        fit_to_size(ref, size),
+        fit_to_size(mask, size),
+        project.rig,
+        apply_affine(to_size, project.rig.rest_xy()),
+        fills=fills,
+    )
 
 
 def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
@@ -85,7 +91,7 @@ def still_fits(built: tuple, wanted: tuple | None) -> bool:
     apart. Another picture, mask, size or folder would show the old subject, placed wrong (stale garbage)."""
     if wanted is None:
         return True
-    return built[:RIG_FIELD] + built[RIG_FIELD + 1:] == wanted[:RIG_FIELD] + wanted[RIG_FIELD + 1:]
+    return built[:RIG_FIELD] + built[RIG_FIELD + 1 :] == wanted[:RIG_FIELD] + wanted[RIG_FIELD + 1 :]
 
 
 DRAFT_SCALE = 0.5  # scrubbing and playing draw the puppet at half size, then refine when the playhead rests
@@ -194,7 +200,6 @@ class PuppetPreview(QObject):
             return None
         mesh, matrix = (r.draft, r.to_draft) if draft and r.draft is not None else (r.mesh, r.to_output)
         return mesh.render(apply_affine(matrix, joint_xy_reference)), matrix
-
 
     def render_mask(self, joint_xy_reference: np.ndarray, draft: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
         """The posed subject mask (H, W) bool in the space `render` draws in, and the same 2x3 matrix; None

@@ -171,14 +171,21 @@ class RenderPanel(QWidget):
         self.checkpoint = QLineEdit(placeholderText=f"optional: {CHECKPOINT_NAME} in the model folder, or none")
         self.checkpoint.editingFinished.connect(lambda: self.field_edited("checkpoint"))
         form.addRow("Checkpoint", self._path_row(self.checkpoint, self._browse_checkpoint))
-        self.init = QComboBox(toolTip="noise: a plain render; puppet: refine the puppet render (SDEdit), keeping "
-                                      "its motion and silhouette")
+        self.init = QComboBox(
+            toolTip="noise: a plain render; puppet: refine the puppet render (SDEdit), keeping "
+            "its motion and silhouette"
+        )
         for value in Init:
             self.init.addItem(INIT_LABELS[value], value.value)
         self.init.currentIndexChanged.connect(lambda: self.field_edited("init"))
-        self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
-                                       toolTip="how much of the schedule a puppet refinement re-runs: near 0 keeps "
-                                               "the puppet video, 1 is a plain render")
+        self.strength = QDoubleSpinBox(
+            minimum=0.01,
+            maximum=1.0,
+            singleStep=0.05,
+            decimals=2,
+            toolTip="how much of the schedule a puppet refinement re-runs: near 0 keeps "
+            "the puppet video, 1 is a plain render",
+        )
         self.strength.valueChanged.connect(lambda: self.field_edited("strength"))
         row = QHBoxLayout()
         row.addWidget(self.init, 2)
@@ -187,9 +194,11 @@ class RenderPanel(QWidget):
         form.addRow("Start", row)
         self.offload = QComboBox()  # a setting of this machine's GPU, not of the project
         self.offload.addItems(values(Offload))
-        self.offload.setToolTip("GPU memory for poseanything: none (all on the GPU, fastest), model (one part at "
-                                "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
-                                "free GPU memory")
+        self.offload.setToolTip(
+            "GPU memory for poseanything: none (all on the GPU, fastest), model (one part at "
+            "a time), group (block by block: 1280x704x121 in a 24 GB card); auto picks by "
+            "free GPU memory"
+        )
         form.addRow("GPU memory", self.offload)
         self.prompt = PromptEdit(placeholderText="What the video shows (neural renderer)")
         self.negative = PromptEdit(placeholderText="What to avoid")
@@ -203,8 +212,11 @@ class RenderPanel(QWidget):
         self.guidance = QDoubleSpinBox(minimum=0, maximum=50, singleStep=0.5, decimals=2)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
         row2 = QHBoxLayout()
-        for label, name, w in (("steps", "steps", self.steps), ("cfg", "guidance", self.guidance),
-                               ("seed", "seed", self.seed)):
+        for label, name, w in (
+            ("steps", "steps", self.steps),
+            ("cfg", "guidance", self.guidance),
+            ("seed", "seed", self.seed),
+        ):
             row2.addWidget(QLabel(label))
             row2.addWidget(w, 1)
             w.valueChanged.connect(lambda _v, name=name: self.field_edited(name))
@@ -213,19 +225,33 @@ class RenderPanel(QWidget):
         self.height_spin = QSpinBox(minimum=32, maximum=4096, singleStep=32)
         self.frames_spin = FramesSpinBox()
         row3 = QHBoxLayout()
-        for label, name, w in (("w", "size", self.width_spin), ("h", "size", self.height_spin),
-                               ("frames", "frames", self.frames_spin)):
+        for label, name, w in (
+            ("w", "size", self.width_spin),
+            ("h", "size", self.height_spin),
+            ("frames", "frames", self.frames_spin),
+        ):
             row3.addWidget(QLabel(label))
             row3.addWidget(w, 1)
             w.editingFinished.connect(lambda name=name: self.field_edited(name))
         form.addRow("Size", row3)
-        self._neural_widgets = (self.device, self.model_dir, self.checkpoint, self.init, self.strength,
-                                self.prompt, self.negative, self.steps, self.guidance, self.seed)
+        self._neural_widgets = (
+            self.device,
+            self.model_dir,
+            self.checkpoint,
+            self.init,
+            self.strength,
+            self.prompt,
+            self.negative,
+            self.steps,
+            self.guidance,
+            self.seed,
+        )
         return form
 
     def _device_row(self) -> QComboBox:
-        self.device = QComboBox(toolTip="where the poseanything renderer runs (this machine's choice, not saved "
-                                        "in the project)")
+        self.device = QComboBox(
+            toolTip="where the poseanything renderer runs (this machine's choice, not saved in the project)"
+        )
         self.device.addItem(CPU_LABEL, "cpu")
         self.device.currentIndexChanged.connect(self._device_changed)
         self._device_chosen = False  # the user picked one: a later probe keeps it
@@ -272,12 +298,18 @@ class RenderPanel(QWidget):
 
     def _field_values(self) -> dict:
         """Each render setting of the project (a RenderSettings field) -> how to read it from its field."""
-        return {"renderer": lambda: self.renderer.currentText(), "prompt": self.prompt.toPlainText,
-                "negative_prompt": self.negative.toPlainText, "steps": self.steps.value,
-                "guidance": lambda: float(self.guidance.value()), "seed": self.seed.value,
-                "model_dir": lambda: self.model_dir.text().strip() or None,
-                "checkpoint": lambda: self.checkpoint.text().strip() or None,
-                "init": self.init.currentData, "strength": lambda: float(self.strength.value())}
+        return {
+            "renderer": lambda: self.renderer.currentText(),
+            "prompt": self.prompt.toPlainText,
+            "negative_prompt": self.negative.toPlainText,
+            "steps": self.steps.value,
+            "guidance": lambda: float(self.guidance.value()),
+            "seed": self.seed.value,
+            "model_dir": lambda: self.model_dir.text().strip() or None,
+            "checkpoint": lambda: self.checkpoint.text().strip() or None,
+            "init": self.init.currentData,
+            "strength": lambda: float(self.strength.value()),
+        }
 
     def _shown_project(self) -> Project:
         """The project with the render settings as the fields show them (written or not)."""
@@ -347,8 +379,9 @@ class RenderPanel(QWidget):
             self.field_edited("model_dir")
 
     def _browse_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "PoseAnything checkpoint", self.model_dir.text(),
-                                              "Checkpoint (*.safetensors)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "PoseAnything checkpoint", self.model_dir.text(), "Checkpoint (*.safetensors)"
+        )
         if path:
             self.checkpoint.setText(path)
             self.field_edited("checkpoint")
@@ -534,9 +567,12 @@ class RenderPanel(QWidget):
     def _previews(self) -> QTabWidget:
         self.tabs = QTabWidget()
         self.views = {}
-        captions = {"pose": "pose frames appear here", "parts": "part masks", "matching":
-                    "part matching: first frame | last frame, each part in its matched part's colour",
-                    "frame": "frames as they render, then the result"}
+        captions = {
+            "pose": "pose frames appear here",
+            "parts": "part masks",
+            "matching": "part matching: first frame | last frame, each part in its matched part's colour",
+            "frame": "frames as they render, then the result",
+        }
         for kind, title in PREVIEW_TABS:
             self.views[kind] = ImageView(captions[kind])
             self.tabs.addTab(self.views[kind], title)
@@ -549,8 +585,9 @@ class RenderPanel(QWidget):
         self.play_button.clicked.connect(self._toggle_play)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._show_result_frame)
-        self.export_button = QPushButton("Export…", enabled=False, toolTip="MP4, GIF, WebM or ProRes with the "
-                                         "subject's alpha, or PNG frames")
+        self.export_button = QPushButton(
+            "Export…", enabled=False, toolTip="MP4, GIF, WebM or ProRes with the subject's alpha, or PNG frames"
+        )
         self.export_button.clicked.connect(self.export_dialog)
         row.addWidget(self.play_button)
         row.addWidget(self.slider, 1)
@@ -602,9 +639,13 @@ class RenderPanel(QWidget):
         if not existing or (asked is not None and existing == [Path(asked)]):
             return True
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        answer = QMessageBox.question(self, "Replace?", f"{existing[0].name}{more} exists. Replace?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            self,
+            "Replace?",
+            f"{existing[0].name}{more} exists. Replace?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def export(self, path: str, alpha: bool | None = None, asked: str | None = None):
@@ -614,8 +655,10 @@ class RenderPanel(QWidget):
         try:
             target = output_target(path, alpha=alpha)
             if target.alpha and not self.result.has_alpha:
-                raise OutputError(f"{Path(path).name}: this render has no subject alpha (the puppet renderer "
-                                  "gives it): export MP4, GIF or full-frame PNGs")
+                raise OutputError(
+                    f"{Path(path).name}: this render has no subject alpha (the puppet renderer "
+                    "gives it): export MP4, GIF or full-frame PNGs"
+                )
         except OutputError as err:
             QMessageBox.warning(self, "Cannot export", str(err))
             return None
@@ -647,16 +690,19 @@ class PromptEdit(QPlainTextEdit):
         text = source.text() if source.hasText() else ""
         room = max(0, MAX_PROMPT_CHARS - len(self.toPlainText()) + len(self.textCursor().selectedText()))
         if len(text) > room:
-            self.refused.emit(f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters: the paste was cut to "
-                              f"{room:,}")
+            self.refused.emit(f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters: the paste was cut to {room:,}")
             source = QMimeData()
             source.setText(text[:room])
         super().insertFromMimeData(source)
 
     def keyPressEvent(self, event) -> None:
         """Typing past the limit is refused (editing keys still work)."""
-        if event.text() and event.text().isprintable() and len(self.toPlainText()) >= MAX_PROMPT_CHARS \
-                and not self.textCursor().hasSelection():
+        if (
+            event.text()
+            and event.text().isprintable()
+            and len(self.toPlainText()) >= MAX_PROMPT_CHARS
+            and not self.textCursor().hasSelection()
+        ):
             self.refused.emit(f"A prompt holds at most {MAX_PROMPT_CHARS:,} characters")
             return
         super().keyPressEvent(event)

@@ -38,8 +38,10 @@ def mask_target(project_path: Path, project: Project) -> Path:
 
 def is_saves_mask(mask: Path, project_path: Path) -> bool:
     """Whether `mask` is a name this window's saves give masks of `project_path` (`<name>_mask*.png` beside it)."""
-    return (mask.parent.resolve() == project_path.resolve().parent
-            and re.fullmatch(rf"{re.escape(project_path.stem)}_mask\d*\.png", mask.name) is not None)
+    return (
+        mask.parent.resolve() == project_path.resolve().parent
+        and re.fullmatch(rf"{re.escape(project_path.stem)}_mask\d*\.png", mask.name) is not None
+    )
 
 
 def save_work(project: Project, mask: np.ndarray | None, path: Path, reusable: Iterable[Path] = ()) -> Project:
@@ -83,8 +85,11 @@ class MaskFiles:
     def saved(self, before: Project, saved: Project) -> None:
         """Note the masks of a save of `before` that gave `saved`: its new mask, and the one it used before."""
         path = Path(saved.path).resolve()
-        candidates = [p.resolve(p.subject_mask) for p in (before, saved) if p.subject_mask and p.path is not None
-                      and Path(p.path).resolve() == path]
+        candidates = [
+            p.resolve(p.subject_mask)
+            for p in (before, saved)
+            if p.subject_mask and p.path is not None and Path(p.path).resolve() == path
+        ]
         self._masks.setdefault(path, set()).update(m.resolve() for m in candidates if is_saves_mask(m, path))
 
     def unused(self, path: Path) -> set[Path]:

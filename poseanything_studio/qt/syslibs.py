@@ -14,19 +14,32 @@ from collections.abc import Callable, Mapping
 
 # soname -> Debian/Ubuntu package. Needed by Qt's GUI module on any Linux platform plugin:
 GUI_LIBRARIES = {
-    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libfontconfig.so.1": "libfontconfig1",
-    "libfreetype.so.6": "libfreetype6", "libxkbcommon.so.0": "libxkbcommon0", "libdbus-1.so.3": "libdbus-1-3",
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libdbus-1.so.3": "libdbus-1-3",
     "libglib-2.0.so.0": "libglib2.0-0",
 }
 # ... and by the X11 (xcb) platform plugin, Qt's default under X:
 XCB_LIBRARIES = {
-    "libxcb.so.1": "libxcb1", "libX11.so.6": "libx11-6", "libX11-xcb.so.1": "libx11-xcb1",
-    "libxcb-cursor.so.0": "libxcb-cursor0", "libxcb-icccm.so.4": "libxcb-icccm4",
-    "libxcb-image.so.0": "libxcb-image0", "libxcb-keysyms.so.1": "libxcb-keysyms1",
-    "libxcb-randr.so.0": "libxcb-randr0", "libxcb-render.so.0": "libxcb-render0",
-    "libxcb-render-util.so.0": "libxcb-render-util0", "libxcb-shape.so.0": "libxcb-shape0",
-    "libxcb-shm.so.0": "libxcb-shm0", "libxcb-sync.so.1": "libxcb-sync1", "libxcb-util.so.1": "libxcb-util1",
-    "libxcb-xfixes.so.0": "libxcb-xfixes0", "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxcb.so.1": "libxcb1",
+    "libX11.so.6": "libx11-6",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
     "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
 }
 
@@ -47,8 +60,7 @@ def uses_xcb(env: Mapping[str, str]) -> bool:
     return bool(env.get("DISPLAY")) and not env.get("WAYLAND_DISPLAY")
 
 
-def missing_libraries(env: Mapping[str, str] | None = None,
-                      loads: Callable[[str], bool] = _loads) -> dict[str, str]:
+def missing_libraries(env: Mapping[str, str] | None = None, loads: Callable[[str], bool] = _loads) -> dict[str, str]:
     """soname -> package for every library Qt would need here that cannot be loaded (Linux only)."""
     if not sys.platform.startswith("linux"):
         return {}
@@ -61,17 +73,20 @@ def missing_libraries(env: Mapping[str, str] | None = None,
 
 def missing_libraries_line(missing: Mapping[str, str]) -> str:
     """The one line the window prints for `missing`."""
-    return (f"the window needs system libraries that are missing: {', '.join(missing)}; on Debian or Ubuntu: "
-            f"sudo apt-get install {' '.join(dict.fromkeys(missing.values()))} "
-            "(rendering from the command line needs none of them)")
+    return (
+        f"the window needs system libraries that are missing: {', '.join(missing)}; on Debian or Ubuntu: "
+        f"sudo apt-get install {' '.join(dict.fromkeys(missing.values()))} "
+        "(rendering from the command line needs none of them)"
+    )
 
 
 # Qt's platform plugins that need no display server: nothing to check for them.
 HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 
 
-def display_problem(env: Mapping[str, str] | None = None,
-                    can_connect: Callable[[str], bool] | None = None) -> str | None:
+def display_problem(
+    env: Mapping[str, str] | None = None, can_connect: Callable[[str], bool] | None = None
+) -> str | None:
     """Why Qt would find no display to open the window on here (it aborts with exit 134), or None (Linux only).
 
     `can_connect(display)` says whether an X server answers; the default asks libxcb, as Qt's xcb plugin would.
@@ -88,11 +103,15 @@ def display_problem(env: Mapping[str, str] | None = None,
         return None  # a plugin of the user's choosing: Qt's own message is the right one
     display = env.get("DISPLAY", "")
     if not display:
-        return ("no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset): run it in a desktop "
-                "session, or under xvfb-run; `poseanything-studio render` needs no display")
+        return (
+            "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are unset): run it in a desktop "
+            "session, or under xvfb-run; `poseanything-studio render` needs no display"
+        )
     if not (can_connect or _x_server_answers)(display):
-        return (f"cannot connect to the X display {display!r} (no X server answers there): check DISPLAY, or run "
-                "under xvfb-run; `poseanything-studio render` needs no display")
+        return (
+            f"cannot connect to the X display {display!r} (no X server answers there): check DISPLAY, or run "
+            "under xvfb-run; `poseanything-studio render` needs no display"
+        )
     return None
 
 

@@ -280,8 +280,7 @@ class Dopesheet(QWidget):
             x = self.x_of(f)
             p.drawLine(QPointF(x, RULER_H - 7), QPointF(x, RULER_H))
             p.drawText(QRectF(x - 20, 2, 40, RULER_H - 8), Qt.AlignmentFlag.AlignCenter, str(f))
-        p.drawText(QRectF(8, 0, NAME_W, RULER_H), Qt.AlignmentFlag.AlignVCenter,
-                   f"{self.doc.frame} / {frames - 1}")
+        p.drawText(QRectF(8, 0, NAME_W, RULER_H), Qt.AlignmentFlag.AlignVCenter, f"{self.doc.frame} / {frames - 1}")
 
     def _paint_loop(self, p: QPainter) -> None:
         """The loop range as a green band on the ruler: the keys from its start play again from its end on."""
@@ -343,8 +342,11 @@ class Dopesheet(QWidget):
     def _press_name(self, row: str | None, shift: bool) -> None:
         if row is None:
             return
-        rows = [r for r in self.doc.selected_rows if r != row] if shift and row in self.doc.selected_rows else (
-            [*self.doc.selected_rows, row] if shift else [row])
+        rows = (
+            [r for r in self.doc.selected_rows if r != row]
+            if shift and row in self.doc.selected_rows
+            else ([*self.doc.selected_rows, row] if shift else [row])
+        )
         self.doc.select(joints=[r for r in rows if r != CAMERA_ROW], rows=rows)
 
     def _press_keys(self, pos: QPointF, shift: bool) -> None:
@@ -360,15 +362,22 @@ class Dopesheet(QWidget):
         elif ref not in keys:
             keys = [ref]
         self.doc.select_keys(keys)
-        self._drag = {"kind": "keys", "x": pos.x(), "refs": list(keys), "base": self.doc.project,
-                      "serial": new_drag_serial(), "delta": 0}
+        self._drag = {
+            "kind": "keys",
+            "x": pos.x(),
+            "refs": list(keys),
+            "base": self.doc.project,
+            "serial": new_drag_serial(),
+            "delta": 0,
+        }
 
     def mouseMoveEvent(self, event) -> None:
         d, pos = self._drag, event.position()
         if d is None:
             key = self.key_at(pos)
-            self.setToolTip(f"{key[0].strip(chr(0))} @ {key[1]}: {edits.key_interp(self.doc.project, key)}"
-                            if key else "")
+            self.setToolTip(
+                f"{key[0].strip(chr(0))} @ {key[1]}: {edits.key_interp(self.doc.project, key)}" if key else ""
+            )
             return
         if d["kind"] == "scrub":
             self.doc.set_frame(self.frame_at(pos.x()))
@@ -468,8 +477,10 @@ class Dopesheet(QWidget):
         row = self.row_at(event.pos().y())
         if row is not None:
             frame = self.frame_at(event.pos().x()) if event.pos().x() > NAME_W else self.doc.frame
-            menu.addAction(f"Insert key at frame {frame}",
-                           lambda: self.doc.apply(edits.insert_keys(self.doc.project, [row], frame), "Insert key"))
+            menu.addAction(
+                f"Insert key at frame {frame}",
+                lambda: self.doc.apply(edits.insert_keys(self.doc.project, [row], frame), "Insert key"),
+            )
         self._pose_entries(menu, event.pos().x())
         if not menu.isEmpty():
             menu.exec(event.globalPos())
@@ -482,8 +493,12 @@ class Dopesheet(QWidget):
         menu.addAction(f"Paste pose at frame {frame}", lambda: self._at_frame(frame, posing.paste_pose))
         frames = sorted({f for _, f in self.doc.selected_keys})
         if len(frames) > 1:
-            menu.addAction(f"Loop frames {frames[0]}-{frames[-1]}", lambda: self.doc.apply(
-                poses.set_loop(self.doc.project, frames[0], frames[-1]), f"Loop {frames[0]}-{frames[-1]}"))
+            menu.addAction(
+                f"Loop frames {frames[0]}-{frames[-1]}",
+                lambda: self.doc.apply(
+                    poses.set_loop(self.doc.project, frames[0], frames[-1]), f"Loop {frames[0]}-{frames[-1]}"
+                ),
+            )
         if self.doc.project.loop is not None:
             menu.addAction("No loop", lambda: self.doc.apply(poses.without_loop(self.doc.project), "No loop"))
 
@@ -520,8 +535,13 @@ class TimelinePanel(QWidget):
         doc.changed.connect(self._sync_fields)
         doc.frame_changed.connect(self._sync_fields)
         playback.dropped_changed.connect(self._show_dropped)
-        playback.playing_changed.connect(lambda on: self.play_button.setIcon(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MediaPause if on else QStyle.StandardPixmap.SP_MediaPlay)))
+        playback.playing_changed.connect(
+            lambda on: self.play_button.setIcon(
+                self.style().standardIcon(
+                    QStyle.StandardPixmap.SP_MediaPause if on else QStyle.StandardPixmap.SP_MediaPlay
+                )
+            )
+        )
         self._sync_fields()
 
     def _button(self, icon, tip: str, slot) -> QToolButton:
@@ -535,13 +555,15 @@ class TimelinePanel(QWidget):
         doc = self.doc
         sp = QStyle.StandardPixmap
         row.addWidget(self._button(sp.SP_MediaSkipBackward, "First frame (Home)", lambda: doc.set_frame(0)))
-        row.addWidget(self._button(sp.SP_MediaSeekBackward, "Previous frame (Left)",
-                                   lambda: doc.set_frame(doc.frame - 1)))
+        row.addWidget(
+            self._button(sp.SP_MediaSeekBackward, "Previous frame (Left)", lambda: doc.set_frame(doc.frame - 1))
+        )
         self.play_button = self._button(sp.SP_MediaPlay, "Play / pause (Space)", self.playback.toggle)
         row.addWidget(self.play_button)
         row.addWidget(self._button(sp.SP_MediaSeekForward, "Next frame (Right)", lambda: doc.set_frame(doc.frame + 1)))
-        row.addWidget(self._button(sp.SP_MediaSkipForward, "Last frame (End)",
-                                   lambda: doc.set_frame(doc.project.frames - 1)))
+        row.addWidget(
+            self._button(sp.SP_MediaSkipForward, "Last frame (End)", lambda: doc.set_frame(doc.project.frames - 1))
+        )
         self.loop_box = QCheckBox("Loop", checked=True)
         self.loop_box.toggled.connect(lambda on: setattr(self.playback, "loop", on))
         row.addWidget(self.loop_box)
@@ -562,18 +584,22 @@ class TimelinePanel(QWidget):
         row.addWidget(self.fps_spin)
         self.duration_label = QLabel()
         row.addWidget(self.duration_label)
-        self.dropped_label = QLabel(toolTip="Playback keeps the project's fps by the clock: when a frame takes longer "
-                                            "to draw than it lasts, the frames it covered are skipped")
+        self.dropped_label = QLabel(
+            toolTip="Playback keeps the project's fps by the clock: when a frame takes longer "
+            "to draw than it lasts, the frames it covered are skipped"
+        )
         self.dropped_label.setStyleSheet("color: rgb(255, 170, 60)")
         row.addWidget(self.dropped_label)
         row.addSpacing(12)
         row.addWidget(QLabel("Camera"))
-        self.zoom_spin = QDoubleSpinBox(decimals=3, prefix="zoom ",
-                                        toolTip="Camera zoom at the playhead (keys the camera)")
+        self.zoom_spin = QDoubleSpinBox(
+            decimals=3, prefix="zoom ", toolTip="Camera zoom at the playhead (keys the camera)"
+        )
         self.zoom_spin.setRange(0.01, 100)
         self.zoom_spin.setSingleStep(0.05)
-        self.roll_spin = QDoubleSpinBox(decimals=1, suffix="°", prefix="roll ",
-                                        toolTip="Camera roll at the playhead, degrees (keys the camera)")
+        self.roll_spin = QDoubleSpinBox(
+            decimals=1, suffix="°", prefix="roll ", toolTip="Camera roll at the playhead, degrees (keys the camera)"
+        )
         self.roll_spin.setRange(-3600, 3600)
         for index, spin in ((2, self.zoom_spin), (3, self.roll_spin)):
             spin.setKeyboardTracking(False)
@@ -593,8 +619,7 @@ class TimelinePanel(QWidget):
     def _show_dropped(self, dropped: int, due: int) -> None:
         """Beside the fps field: how many frames playback skipped to keep time (empty when none)."""
         fps = float(self.doc.project.fps)
-        self.dropped_label.setText(f"dropped {dropped} of {due} frames to keep {fps:g} fps"
-                                   if dropped else "")
+        self.dropped_label.setText(f"dropped {dropped} of {due} frames to keep {fps:g} fps" if dropped else "")
 
     def _sync_fields(self, *_args) -> None:
         p = self.doc.project

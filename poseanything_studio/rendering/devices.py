@@ -18,10 +18,12 @@ from pathlib import Path
 
 SMI_TIMEOUT_S = 5.0
 TORCH_TIMEOUT_S = 30.0
-_ASK_TORCH = ("import json, torch\n"
-              "ok = torch.cuda.is_available()\n"
-              "print(json.dumps({'cuda': ok, 'build': torch.version.cuda, 'names': [torch.cuda.get_device_name(i) "
-              "for i in range(torch.cuda.device_count())] if ok else []}))")
+_ASK_TORCH = (
+    "import json, torch\n"
+    "ok = torch.cuda.is_available()\n"
+    "print(json.dumps({'cuda': ok, 'build': torch.version.cuda, 'names': [torch.cuda.get_device_name(i) "
+    "for i in range(torch.cuda.device_count())] if ok else []}))"
+)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,12 @@ def probe_devices() -> DeviceProbe:
         build = "a CPU-only build" if not answer.get("build") else f"CUDA {answer['build']}, but it sees no GPU"
         return DeviceProbe((), f"{len(gpus)} NVIDIA GPU(s) found, but this torch is {build}")
     names = answer.get("names") or []
-    return DeviceProbe(tuple(CudaDevice(i, names[i] if i < len(names) else g.name, g.memory_mib)
-                             for i, g in enumerate(gpus[:len(names) or len(gpus)])))
+    return DeviceProbe(
+        tuple(
+            CudaDevice(i, names[i] if i < len(names) else g.name, g.memory_mib)
+            for i, g in enumerate(gpus[: len(names) or len(gpus)])
+        )
+    )
 
 
 def nvidia_smi_gpus() -> list[CudaDevice]:
@@ -74,8 +80,13 @@ def nvidia_smi_gpus() -> list[CudaDevice]:
     if smi is None:
         return []
     try:
-        out = subprocess.run([smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=SMI_TIMEOUT_S, check=True).stdout
+        out = subprocess.run(
+            [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=SMI_TIMEOUT_S,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return parse_smi(out)
@@ -108,8 +119,9 @@ def _nvidia_smi() -> str | None:
 def ask_torch() -> dict | None:
     """What torch says in a subprocess (CUDA usable, its CUDA build, GPU names); None on any failure or timeout."""
     try:
-        out = subprocess.run([sys.executable, "-c", _ASK_TORCH], capture_output=True, text=True,
-                             timeout=TORCH_TIMEOUT_S, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", _ASK_TORCH], capture_output=True, text=True, timeout=TORCH_TIMEOUT_S, check=True
+        ).stdout
         return json.loads(out.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return None

@@ -93,8 +93,10 @@ def with_alpha(target: OutputTarget, alpha: bool | None) -> OutputTarget:
     if alpha is None:
         alpha = alpha_default(target.kind)
     if alpha and not alpha_capable(target.kind):
-        raise OutputError(f"{target.path}: {video_format(target.kind).label} has no alpha; write .webm, .mov or "
-                          "PNG frames for the subject alone")
+        raise OutputError(
+            f"{target.path}: {video_format(target.kind).label} has no alpha; write .webm, .mov or "
+            "PNG frames for the subject alone"
+        )
     return replace(target, alpha=bool(alpha))
 
 
@@ -123,8 +125,7 @@ class FrameWriter:
     frames were made is kept, and this output is not written.
     """
 
-    def __init__(self, target: OutputTarget, fps: float, size: tuple[int, int], frames: int,
-                 overwrite: bool = True):
+    def __init__(self, target: OutputTarget, fps: float, size: tuple[int, int], frames: int, overwrite: bool = True):
         self.target, self.fps, self.size, self.frames = target, fps, size, frames
         self.overwrite = overwrite
         self.written = 0
@@ -134,8 +135,9 @@ class FrameWriter:
         self._writer: Mp4Encoder | None = None  # ffmpeg starts with the first frame: an early failure leaves no trace
         try:
             if self.target.is_file:
-                self._tmp = self._stack.enter_context(atomic_path(self.target.path, suffix=self.target.path.suffix,
-                                                                  replace=self.overwrite))
+                self._tmp = self._stack.enter_context(
+                    atomic_path(self.target.path, suffix=self.target.path.suffix, replace=self.overwrite)
+                )
             else:
                 self._folder = self._stack.enter_context(atomic_dir(self.target.path, replace=self.overwrite))
         except (OSError, ValueError) as err:  # e.g. a read-only file system, which os.access does not see
@@ -148,8 +150,14 @@ class FrameWriter:
         image = _frame_for(self.target, image, alpha, self.size)
         if self.target.is_file:
             if self._writer is None:
-                self._writer = Mp4Encoder(self._tmp, self.fps, self.size, shown_as=self.target.path,
-                                          kind=self.target.kind, alpha=self.target.alpha)
+                self._writer = Mp4Encoder(
+                    self._tmp,
+                    self.fps,
+                    self.size,
+                    shown_as=self.target.path,
+                    kind=self.target.kind,
+                    alpha=self.target.alpha,
+                )
             self._writer.write(image)
         else:
             name = self._folder / (self.target.pattern % self.written)
@@ -176,8 +184,10 @@ class FrameWriter:
                 return done
         except FileExistsError as err:
             self._stack.__exit__(type(err), err, err.__traceback__)
-            raise OutputError(f"{err.filename or self.target.path}: appeared while rendering; it was kept and "
-                              "nothing was written (pass --overwrite to replace it)") from None
+            raise OutputError(
+                f"{err.filename or self.target.path}: appeared while rendering; it was kept and "
+                "nothing was written (pass --overwrite to replace it)"
+            ) from None
         except OSError as err:
             if not isinstance(err, OutputError):
                 err = OutputError(f"{self.target.path}: could not write ({_reason(err)})")
@@ -199,8 +209,7 @@ class FrameWriter:
                     path.unlink()
 
 
-def _frame_for(target: OutputTarget, image: np.ndarray, alpha: np.ndarray | None,
-               size: tuple[int, int]) -> np.ndarray:
+def _frame_for(target: OutputTarget, image: np.ndarray, alpha: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
     """The frame as `target` takes it: RGBA with the subject's alpha (opaque when none) or RGB."""
     h, w = size[1], size[0]
     if image.ndim != 3 or image.shape[:2] != (h, w) or image.shape[2] not in (3, 4):
@@ -237,16 +246,41 @@ class Mp4Encoder:
     line (e.g. "No space left on device").
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], shown_as: Path | None = None,
-                 kind: str = MP4.kind, alpha: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        fps: float,
+        size: tuple[int, int],
+        shown_as: Path | None = None,
+        kind: str = MP4.kind,
+        alpha: bool = False,
+    ):
         import imageio_ffmpeg
 
         self.path, self.shown_as = path, shown_as or path
         fps_arg = str(Fraction(fps).limit_denominator())
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-nostdin", "-loglevel", "error",
-               "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{size[0]}x{size[1]}",
-               "-pix_fmt", "rgba" if alpha else "rgb24", "-r", fps_arg, "-i", "-",
-               *video_format(kind).output_args(alpha), str(path)]
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-vcodec",
+            "rawvideo",
+            "-s",
+            f"{size[0]}x{size[1]}",
+            "-pix_fmt",
+            "rgba" if alpha else "rgb24",
+            "-r",
+            fps_arg,
+            "-i",
+            "-",
+            *video_format(kind).output_args(alpha),
+            str(path),
+        ]
         self._message = ""
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close()); ffmpeg's messages: a file, so a chatty ffmpeg never blocks on a pipe
         try:
@@ -268,8 +302,9 @@ class Mp4Encoder:
                 status = None
             message = self._last_line() or _status_text(status)
             self.close(abort=True)
-            raise OutputError(f"{self.shown_as}: ffmpeg stopped while writing ({message}); nothing was written") \
-                from None
+            raise OutputError(
+                f"{self.shown_as}: ffmpeg stopped while writing ({message}); nothing was written"
+            ) from None
 
     def close(self, abort: bool = False) -> None:
         """End the stream and wait for ffmpeg; OutputError when it did not finish cleanly (unless aborting)."""
@@ -283,8 +318,9 @@ class Mp4Encoder:
         message = self._last_line()
         self._log.close()
         if status != 0 and not abort:
-            raise OutputError(f"{self.shown_as}: ffmpeg failed ({message or _status_text(status)}); "
-                              "nothing was written")
+            raise OutputError(
+                f"{self.shown_as}: ffmpeg failed ({message or _status_text(status)}); nothing was written"
+            )
 
     def _last_line(self) -> str:
         if self._log.closed:
@@ -302,8 +338,14 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     return read(path)
 
 
-def write_frames(frames: Iterator[np.ndarray] | np.ndarray, target: OutputTarget, fps: float,
-                 size: tuple[int, int], count: int, overwrite: bool = True) -> None:
+def write_frames(
+    frames: Iterator[np.ndarray] | np.ndarray,
+    target: OutputTarget,
+    fps: float,
+    size: tuple[int, int],
+    count: int,
+    overwrite: bool = True,
+) -> None:
     """Write `count` frames to `target` atomically (`overwrite`: as FrameWriter's)."""
     with FrameWriter(target, fps, size, count, overwrite=overwrite) as writer:
         for image in frames:

@@ -34,21 +34,63 @@ class VideoFormat:
         return ["-an", *(self.alpha_args if alpha else self.args)]
 
 
-MP4 = VideoFormat("mp4", ".mp4", "MP4 video (H.264)", False, False,
-                  ("-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-preset", "veryfast",
-                   "-movflags", "+faststart", "-f", "mp4"))
+MP4 = VideoFormat(
+    "mp4",
+    ".mp4",
+    "MP4 video (H.264)",
+    False,
+    False,
+    (
+        "-vcodec",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        "18",
+        "-preset",
+        "veryfast",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ),
+)
 # One palette for the whole clip (palettegen sees every frame first), dithered; -loop 0: loop forever.
-GIF = VideoFormat("gif", ".gif", "GIF, looping", False, False,
-                  ("-filter_complex", "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=sierra2_4a",
-                   "-loop", "0", "-f", "gif"))
+GIF = VideoFormat(
+    "gif",
+    ".gif",
+    "GIF, looping",
+    False,
+    False,
+    (
+        "-filter_complex",
+        "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=sierra2_4a",
+        "-loop",
+        "0",
+        "-f",
+        "gif",
+    ),
+)
 _VP9 = ("-vcodec", "libvpx-vp9", "-b:v", "0", "-crf", "30", "-row-mt", "1", "-deadline", "good", "-cpu-used", "4")
-WEBM = VideoFormat("webm", ".webm", "WebM VP9 with alpha", True, True,
-                   (*_VP9, "-pix_fmt", "yuv420p", "-f", "webm"),
-                   (*_VP9, "-pix_fmt", "yuva420p", "-auto-alt-ref", "0", "-f", "webm"))
+WEBM = VideoFormat(
+    "webm",
+    ".webm",
+    "WebM VP9 with alpha",
+    True,
+    True,
+    (*_VP9, "-pix_fmt", "yuv420p", "-f", "webm"),
+    (*_VP9, "-pix_fmt", "yuva420p", "-auto-alt-ref", "0", "-f", "webm"),
+)
 _PRORES = ("-vcodec", "prores_ks", "-profile:v", "4444", "-vendor", "apl0")
-MOV = VideoFormat("mov", ".mov", "ProRes 4444 with alpha", True, True,
-                  (*_PRORES, "-pix_fmt", "yuv444p10le", "-f", "mov"),
-                  (*_PRORES, "-pix_fmt", "yuva444p10le", "-alpha_bits", "16", "-f", "mov"))
+MOV = VideoFormat(
+    "mov",
+    ".mov",
+    "ProRes 4444 with alpha",
+    True,
+    True,
+    (*_PRORES, "-pix_fmt", "yuv444p10le", "-f", "mov"),
+    (*_PRORES, "-pix_fmt", "yuva444p10le", "-alpha_bits", "16", "-f", "mov"),
+)
 
 VIDEO_FORMATS = {f.kind: f for f in (MP4, GIF, WEBM, MOV)}
 BY_SUFFIX = {f.suffix: f for f in VIDEO_FORMATS.values()}

@@ -75,10 +75,20 @@ class RenderJob:
         return self.project.rig
 
 
-def make_job(project: Project, *, renderer: str | None = None, frames: int | None = None,
-             size: tuple[int, int] | None = None, preview: str | None = None, steps: int | None = None,
-             guidance: float | None = None, seed: int | None = None, neural: NeuralOptions | None = None,
-             mask: np.ndarray | None = None, part_rule: str = DEFAULT_PART_RULE) -> RenderJob:
+def make_job(
+    project: Project,
+    *,
+    renderer: str | None = None,
+    frames: int | None = None,
+    size: tuple[int, int] | None = None,
+    preview: str | None = None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    seed: int | None = None,
+    neural: NeuralOptions | None = None,
+    mask: np.ndarray | None = None,
+    part_rule: str = DEFAULT_PART_RULE,
+) -> RenderJob:
     """Snapshot `project` for a render, with command-line or panel overrides.
 
     Reads the picture and the mask now, so a render never sees later edits or file changes.
@@ -107,15 +117,31 @@ def make_job(project: Project, *, renderer: str | None = None, frames: int | Non
     camera = project.camera.sample(frames)
     for array in (image, fitted_mask, positions, rest, camera):
         array.setflags(write=False)
-    explicit = frozenset(name for name, given in (("steps", steps), ("guidance", guidance), ("seed", seed))
-                         if given is not None or getattr(r, name) != getattr(STOCK, name))
+    explicit = frozenset(
+        name
+        for name, given in (("steps", steps), ("guidance", guidance), ("seed", seed))
+        if given is not None or getattr(r, name) != getattr(STOCK, name)
+    )
     return RenderJob(
-        project=project, renderer=Renderer(renderer), frames=frames, size=size, fps=project.fps, image=image,
-        mask=fitted_mask, rest_xy=rest, positions=positions, camera=camera,
-        preview=None if preview is None else PreviewKind(preview), part_rule=part_rule,
-        prompt=r.prompt, negative_prompt=r.negative_prompt, steps=steps or r.steps,
-        guidance=r.guidance if guidance is None else guidance, seed=r.seed if seed is None else seed,
-        neural=neural or neural_options(project), explicit=explicit,
+        project=project,
+        renderer=Renderer(renderer),
+        frames=frames,
+        size=size,
+        fps=project.fps,
+        image=image,
+        mask=fitted_mask,
+        rest_xy=rest,
+        positions=positions,
+        camera=camera,
+        preview=None if preview is None else PreviewKind(preview),
+        part_rule=part_rule,
+        prompt=r.prompt,
+        negative_prompt=r.negative_prompt,
+        steps=steps or r.steps,
+        guidance=r.guidance if guidance is None else guidance,
+        seed=r.seed if seed is None else seed,
+        neural=neural or neural_options(project),
+        explicit=explicit,
         painted_mask=None if mask is None else np.array(mask, bool),
     )
 
@@ -125,6 +151,5 @@ def neural_options(project: Project, **overrides) -> NeuralOptions:
     r = project.render
     # relative to the project's folder, as model_dir (and a leading ~ is the home folder)
     checkpoint = str(project.resolve(str(Path(r.checkpoint).expanduser()))) if r.checkpoint else None
-    options = NeuralOptions(model_dir=project.model_dir_path(), checkpoint=checkpoint, init=r.init,
-                            strength=r.strength)
+    options = NeuralOptions(model_dir=project.model_dir_path(), checkpoint=checkpoint, init=r.init, strength=r.strength)
     return replace(options, **{k: v for k, v in overrides.items() if v is not None})

@@ -15,8 +15,9 @@ from .devices import DeviceProbe
 from .job import NeuralOptions
 
 CPU_MODEL_LIMIT_BYTES = 2**30  # transformer weights above this are a real model: the CPU runs test models only
-NO_CHECKPOINT_NOTE = ("No PoseAnything checkpoint: the base Wan2.2 model ignores the pose; it refines the puppet "
-                      "render (init puppet)")
+NO_CHECKPOINT_NOTE = (
+    "No PoseAnything checkpoint: the base Wan2.2 model ignores the pose; it refines the puppet render (init puppet)"
+)
 
 
 def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None) -> str | None:
@@ -39,8 +40,9 @@ def neural_unavailable_reason(options: NeuralOptions, probe: DeviceProbe | None)
     if options.checkpoint and not Path(options.checkpoint).expanduser().exists():  # a file, or the release's folder
         return f"checkpoint {options.checkpoint} not found (clear it to run the base model)"
     if options.device == "cpu" and weight_bytes(folder / "transformer") > CPU_MODEL_LIMIT_BYTES:
-        return ("looking for CUDA GPUs…" if probe is None else
-                "the CPU runs test models only: this model needs a CUDA GPU")
+        return (
+            "looking for CUDA GPUs…" if probe is None else "the CPU runs test models only: this model needs a CUDA GPU"
+        )
     return None
 
 

@@ -30,8 +30,10 @@ from poseanything_studio.core.raster import camera_frames, pose_frames
 
 from .events import Frame, Notice, Preview, Progress, RenderCancelled, RenderError, RenderEvent, check_cancel
 
-NO_CHECKPOINT = ("no PoseAnything checkpoint: running the base Wan2.2 model, which ignores the pose (pose half and "
-                 "PTCM are zero); it refines the puppet render")
+NO_CHECKPOINT = (
+    "no PoseAnything checkpoint: running the base Wan2.2 model, which ignores the pose (pose half and "
+    "PTCM are zero); it refines the puppet render"
+)
 _cache: dict[tuple, object] = {}  # one loaded pipeline, reused by the next render with the same settings
 _cache_lock = threading.Lock()
 
@@ -52,8 +54,9 @@ class PoseAnythingRenderer:
             yield Notice(NO_CHECKPOINT if init == "puppet" else NO_CHECKPOINT.split(";")[0])
         check_cancel(cancel)
         yield Progress(0, job.steps, "load")
-        pipe = load_pipeline(job.neural.model_dir, checkpoint, job.neural.device, job.neural.offload,
-                             job.neural.compile)
+        pipe = load_pipeline(
+            job.neural.model_dir, checkpoint, job.neural.device, job.neural.offload, job.neural.compile
+        )
         inputs = job_inputs(job)
         if init == "puppet" and job.neural.strength < 1:
             inputs["video"] = yield from puppet_video(job, cancel)
@@ -64,8 +67,10 @@ class PoseAnythingRenderer:
 def resolve_checkpoint(model_dir: str | None, checkpoint: str | None) -> Path | None:
     """The checkpoint to load: the one given, else poseanything.safetensors in the model folder, else None."""
     if not model_dir:
-        raise RenderError("the poseanything renderer needs --model-dir DIR, a local Wan2.2-TI2V-5B diffusers folder "
-                          "(`poseanything-studio model tiny DIR` writes a tiny test one)")
+        raise RenderError(
+            "the poseanything renderer needs --model-dir DIR, a local Wan2.2-TI2V-5B diffusers folder "
+            "(`poseanything-studio model tiny DIR` writes a tiny test one)"
+        )
     from poseanything_studio.model.errors import ModelError
     from poseanything_studio.model.pipeline import check_model_dir
 
@@ -102,14 +107,20 @@ def load_pipeline(model_dir: str, checkpoint: Path | None, device: str, offload:
     from poseanything_studio.model.errors import ModelError
     from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
-    key = (str(Path(model_dir).expanduser().resolve()), str(checkpoint.resolve()) if checkpoint else None, device,
-           offload, compile)
+    key = (
+        str(Path(model_dir).expanduser().resolve()),
+        str(checkpoint.resolve()) if checkpoint else None,
+        device,
+        offload,
+        compile,
+    )
     with _cache_lock:
         if key not in _cache:
             _cache.clear()  # one model in memory at a time
             try:
-                pipe = PoseAnythingPipeline.from_pretrained(key[0], checkpoint, device=device, offload=offload,
-                                                            compile=compile)
+                pipe = PoseAnythingPipeline.from_pretrained(
+                    key[0], checkpoint, device=device, offload=offload, compile=compile
+                )
             except ModelError as err:
                 raise RenderError(str(err)) from None
             pipe.set_progress_bar_config(disable=True)
@@ -155,17 +166,27 @@ CALLBACK_INPUTS = ("preview", "part_tokens", "attention_matching")
 def _run_pipeline(pipe, job, inputs: dict, cancel: threading.Event) -> Iterator[RenderEvent]:
     """Run the pipeline in a thread; yield its per-step events, then the frames."""
 
-
     events: queue.Queue = queue.Queue()
     callback = _step_callback(job, inputs, cancel, events)
 
     def call():
-        return pipe(inputs["image"], inputs["pose_frames"], None, inputs["camera_frames"], prompt=job.prompt,
-                    negative_prompt=job.negative_prompt, num_inference_steps=job.steps,
-                    guidance_scale=job.guidance, generator=torch.Generator("cpu").manual_seed(job.seed),
-                    video=inputs.get("video"), strength=job.neural.strength if "video" in inputs else 1.0,
-                    callback_on_step_end=callback, callback_on_step_end_tensor_inputs=CALLBACK_INPUTS,
-                    part_coverage=inputs["part_coverage"], matching=job.neural.matching).frames[0]
+        return pipe(
+            inputs["image"],
+            inputs["pose_frames"],
+            None,
+            inputs["camera_frames"],
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            num_inference_steps=job.steps,
+            guidance_scale=job.guidance,
+            generator=torch.Generator("cpu").manual_seed(job.seed),
+            video=inputs.get("video"),
+            strength=job.neural.strength if "video" in inputs else 1.0,
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=CALLBACK_INPUTS,
+            part_coverage=inputs["part_coverage"],
+            matching=job.neural.matching,
+        ).frames[0]
 
     value = yield from _in_worker(pipe, call, events, cancel, "poseanything-render")
     yield Progress(pipe.num_timesteps, pipe.num_timesteps, "decode")
@@ -185,8 +206,10 @@ def _step_callback(job, inputs: dict, cancel: threading.Event, events: queue.Que
         events.put(Progress(step + 1, p.num_timesteps, "steps"))
         preview = kwargs["preview"]  # (F', h, w, 3)
         events.put(Preview("prediction", _upscale(preview[len(preview) // 2], job.size), index=step, data=preview))
-        for kind, value, draw in (("parts", kwargs["part_tokens"], _token_picture),
-                                  ("matching", kwargs["attention_matching"], _matching_picture)):
+        for kind, value, draw in (
+            ("parts", kwargs["part_tokens"], _token_picture),
+            ("matching", kwargs["attention_matching"], _matching_picture),
+        ):
             if value is None:
                 continue
             if kind not in drawn or not np.array_equal(drawn[kind][0], value):
@@ -199,8 +222,10 @@ def _step_callback(job, inputs: dict, cancel: threading.Event, events: queue.Que
 
 def _token_picture(job, _rest: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """PTCM's part tokens on the token grid (32x32 pixels each): first latent frame | last, in the bones' colours."""
-    pictures = [colour_parts(np.stack([_upscale(m.astype(np.uint8), job.size) for m in frame]).astype(bool), job.rig)
-                for frame in (tokens[0], tokens[-1])]
+    pictures = [
+        colour_parts(np.stack([_upscale(m.astype(np.uint8), job.size) for m in frame]).astype(bool), job.rig)
+        for frame in (tokens[0], tokens[-1])
+    ]
     for picture in pictures:  # the grid lines, so a token reads as a token
         h, w = tokens.shape[2:]
         picture[:: max(1, job.size[1] // h)] //= 2
@@ -224,8 +249,10 @@ def _matching_picture(job, rest: np.ndarray, matching: np.ndarray) -> np.ndarray
 
 
 # -- the official weights: the release's inputs and sampling ------------------------------------------------------
-CAMERA_NEEDS_GUIDANCE = ("the keyed camera is left out: it works through the negative anchor, which needs guidance "
-                         "above 1 (the release's is 1: one pass); set --guidance (e.g. 5) to use it")
+CAMERA_NEEDS_GUIDANCE = (
+    "the keyed camera is left out: it works through the negative anchor, which needs guidance "
+    "above 1 (the release's is 1: one pass); set --guidance (e.g. 5) to use it"
+)
 RELEASE_CALLBACK_INPUTS = ("preview", "stage", "release_parts")
 
 
@@ -239,19 +266,32 @@ def is_release(checkpoint: Path | None) -> bool:
 def release_settings(pipe, steps: int | None, guidance: float | None, seed: int | None) -> tuple[int, float, int, str]:
     """(steps, guidance, seed, notice): the release's defaults where the user gave none, and a line saying so."""
     defaults = pipe.defaults
-    chosen = (steps or defaults.steps, defaults.guidance if guidance is None else guidance,
-              defaults.seed if seed is None else seed)
+    chosen = (
+        steps or defaults.steps,
+        defaults.guidance if guidance is None else guidance,
+        defaults.seed if seed is None else seed,
+    )
     given = [name for name, value in (("steps", steps), ("guidance", guidance), ("seed", seed)) if value is not None]
     mark = dict.fromkeys(given, " (yours)")
-    notice = (f"official weights: {defaults.sampler}; {chosen[0]} steps{mark.get('steps', '')}, guidance "
-              f"{chosen[1]:g}{mark.get('guidance', '')}{' (one pass)' if chosen[1] == 1 else ''}, seed {chosen[2]}"
-              f"{mark.get('seed', '')}" + ("" if given else " (the release's settings)"))
+    notice = (
+        f"official weights: {defaults.sampler}; {chosen[0]} steps{mark.get('steps', '')}, guidance "
+        f"{chosen[1]:g}{mark.get('guidance', '')}{' (one pass)' if chosen[1] == 1 else ''}, seed {chosen[2]}"
+        f"{mark.get('seed', '')}" + ("" if given else " (the release's settings)")
+    )
     return (*chosen, notice)
 
 
-def render_release(inputs, options, steps: int | None = None, guidance: float | None = None, seed: int | None = None,
-                   cancel: threading.Event | None = None, camera: np.ndarray | None = None,
-                   own_parts: tuple | None = None, video: np.ndarray | None = None) -> Iterator[RenderEvent]:
+def render_release(
+    inputs,
+    options,
+    steps: int | None = None,
+    guidance: float | None = None,
+    seed: int | None = None,
+    cancel: threading.Event | None = None,
+    camera: np.ndarray | None = None,
+    own_parts: tuple | None = None,
+    video: np.ndarray | None = None,
+) -> Iterator[RenderEvent]:
     """Render the release's inputs (`core.release.ReleaseInputs`, a project's or a release clip's) with the official
     weights as the release does: yields notices, the Parts and Matching previews, progress over the probe's 5
     steps and the render's, and the first `inputs.plan.output_frames` frames.
@@ -264,8 +304,10 @@ def render_release(inputs, options, steps: int | None = None, guidance: float | 
     cancel = cancel or threading.Event()
     checkpoint = resolve_checkpoint(options.model_dir, options.checkpoint)
     if not is_release(checkpoint):
-        raise RenderError("the release's pipeline needs the official PoseAnything weights: --checkpoint the folder of "
-                          "Ryan241005/PoseAnything (or its shards), see docs/neural.md")
+        raise RenderError(
+            "the release's pipeline needs the official PoseAnything weights: --checkpoint the folder of "
+            "Ryan241005/PoseAnything (or its shards), see docs/neural.md"
+        )
     check_cancel(cancel)
     yield Progress(0, 1, "load")
     pipe = load_pipeline(options.model_dir, checkpoint, options.device, options.offload, options.compile)
@@ -282,14 +324,26 @@ def render_release(inputs, options, steps: int | None = None, guidance: float | 
     if masks:
         yield Preview("release_parts", _release_parts_picture(inputs, masks), index=0)
     refine = video is not None and options.strength < 1
-    total = (steps - (steps - math.ceil(options.strength * steps) if refine else 0)
-             + (PROBE_STEPS_SHOWN if masks and own_parts is None else 0))
+    total = (
+        steps
+        - (steps - math.ceil(options.strength * steps) if refine else 0)
+        + (PROBE_STEPS_SHOWN if masks and own_parts is None else 0)
+    )
     yield Progress(0, total, "probe" if total > steps else "steps")
-    call = {"image": inputs.picture, "pose_frames": inputs.pose_frames, "binary_masks": masks,
-            "condition_index": list(inputs.condition_index), "prompt": inputs.prompt, "num_inference_steps": steps,
-            "guidance_scale": guidance, "generator": torch.Generator("cpu").manual_seed(seed),
-            "camera_frames": camera, "union_masks": None if own_parts is None else own_parts[1],
-            "video": video if refine else None, "strength": options.strength if refine else 1.0}
+    call = {
+        "image": inputs.picture,
+        "pose_frames": inputs.pose_frames,
+        "binary_masks": masks,
+        "condition_index": list(inputs.condition_index),
+        "prompt": inputs.prompt,
+        "num_inference_steps": steps,
+        "guidance_scale": guidance,
+        "generator": torch.Generator("cpu").manual_seed(seed),
+        "camera_frames": camera,
+        "union_masks": None if own_parts is None else own_parts[1],
+        "video": video if refine else None,
+        "strength": options.strength if refine else 1.0,
+    }
     frames = yield from _run_release_pipeline(pipe, inputs, call, cancel)
     yield Progress(total, total, "decode")
     for f in range(inputs.plan.output_frames):
@@ -312,23 +366,29 @@ def render_project_release(job, cancel: threading.Event) -> Iterator[RenderEvent
     if job.neural.release_parts not in ("release", "rig"):
         raise RenderError(f"unknown release parts {job.neural.release_parts!r} (use release or rig)")
     inputs = release_inputs(job.project, job.painted_mask, frames=job.frames, size=job.size)
-    yield Notice(f"subject mask for the part masks: {inputs.mask_source}; size {inputs.size[0]}x{inputs.size[1]} "
-                 "(the release's resize: long side 832, both sides floored to 32)")
+    yield Notice(
+        f"subject mask for the part masks: {inputs.mask_source}; size {inputs.size[0]}x{inputs.size[1]} "
+        "(the release's resize: long side 832, both sides floored to 32)"
+    )
     moving = bool((job.camera != job.camera[:1]).any())
     camera = release_camera(job.project, inputs) if moving else None
     own = rig_release_parts(job, inputs) if job.neural.release_parts == "rig" else None
     if own is not None:
-        yield Notice("PTC reads the rig's parts (one per bone) matched by identity, not the release's segments and "
-                     "probe (ours)")
+        yield Notice(
+            "PTC reads the rig's parts (one per bone) matched by identity, not the release's segments and probe (ours)"
+        )
     chosen = {name: getattr(job, name) if name in job.explicit else None for name in ("steps", "guidance", "seed")}
     video = None
     if job.neural.init == "puppet":  # ours: refine the puppet render (off unless asked: "auto" is noise here)
         check_strength(job.neural.strength)
         video = yield from release_puppet_video(job, inputs, cancel)
-        yield Notice(f"refining the puppet render (ours): the last {job.neural.strength:g} of the schedule, the "
-                     "probe and PTC's steps moved to its start")
-    frames = render_release(inputs, job.neural, chosen["steps"], chosen["guidance"], chosen["seed"], cancel,
-                            camera, own, video)
+        yield Notice(
+            f"refining the puppet render (ours): the last {job.neural.strength:g} of the schedule, the "
+            "probe and PTC's steps moved to its start"
+        )
+    frames = render_release(
+        inputs, job.neural, chosen["steps"], chosen["guidance"], chosen["seed"], cancel, camera, own, video
+    )
     yield from as_job_frames(frames, inputs.plan, inputs.size, job)
 
 
@@ -344,8 +404,10 @@ def as_job_frames(events: Iterator[RenderEvent], plan, size: tuple[int, int], jo
     retime = plan.output_frames != job.frames or abs(plan.fps - fps) > 1e-9
     rescale = tuple(size) != tuple(job.size)
     if retime or rescale:
-        yield Notice(f"the release rendered {plan.output_frames} frames at {plan.fps:g} fps, {size[0]}x{size[1]}; "
-                     f"written as {job.frames} frames at {fps:g} fps, {job.size[0]}x{job.size[1]}")
+        yield Notice(
+            f"the release rendered {plan.output_frames} frames at {plan.fps:g} fps, {size[0]}x{size[1]}; "
+            f"written as {job.frames} frames at {fps:g} fps, {job.size[0]}x{job.size[1]}"
+        )
     rendered: list[np.ndarray] = []
     for event in events:
         if not isinstance(event, Frame):
@@ -371,8 +433,15 @@ def release_puppet_video(job, inputs, cancel: threading.Event):
     """The puppet render at the release's size on its 81 frames (frames past the project hold its last one)."""
     from .job import make_job
 
-    puppet_job = make_job(job.project, renderer="puppet", frames=job.frames, size=inputs.size, neural=job.neural,
-                          mask=job.painted_mask, part_rule=job.part_rule)
+    puppet_job = make_job(
+        job.project,
+        renderer="puppet",
+        frames=job.frames,
+        size=inputs.size,
+        neural=job.neural,
+        mask=job.painted_mask,
+        part_rule=job.part_rule,
+    )
     frames = yield from puppet_video(puppet_job, cancel)
     last = len(frames) - 1
     times = [t for t in inputs.plan.sources if t is not None]
@@ -406,8 +475,12 @@ def rig_release_parts(job, inputs) -> tuple:
     width, height = inputs.size
     picture_h, picture_w = job.project.read_image().shape[:2]  # one decode, not one per side
     to_output = reference_to_output((picture_w, picture_h), inputs.size)
-    rest = rest_part_masks(cv2.resize(job.mask.astype(np.uint8), inputs.size, interpolation=cv2.INTER_NEAREST) > 0,
-                           job.rig, apply_affine(to_output, job.project.rig.rest_xy()), job.part_rule)
+    rest = rest_part_masks(
+        cv2.resize(job.mask.astype(np.uint8), inputs.size, interpolation=cv2.INTER_NEAREST) > 0,
+        job.rig,
+        apply_affine(to_output, job.project.rig.rest_xy()),
+        job.part_rule,
+    )
     times = [inputs.plan.sources[i] for i in inputs.condition_index]
     positions = apply_affine(to_output, project_positions(job.project, times))
     posed = posed_part_masks(rest, job.rig, apply_affine(to_output, job.project.rig.rest_xy()), positions)
@@ -433,12 +506,19 @@ def _run_release_pipeline(pipe, inputs, call: dict, cancel: threading.Event):
         parts = kwargs["release_parts"]
         if parts is not None and not shown:  # once, as soon as the probe has matched
             shown.append(step)
-            events.put(Preview("release_matching", _release_matching_picture(inputs, parts), index=step,
-                               data=parts.union_masks.numpy()))
+            events.put(
+                Preview(
+                    "release_matching",
+                    _release_matching_picture(inputs, parts),
+                    index=step,
+                    data=parts.union_masks.numpy(),
+                )
+            )
 
     def run():
-        return pipe.release_call(**call, callback_on_step_end=callback,
-                                 callback_on_step_end_tensor_inputs=RELEASE_CALLBACK_INPUTS).frames[0]
+        return pipe.release_call(
+            **call, callback_on_step_end=callback, callback_on_step_end_tensor_inputs=RELEASE_CALLBACK_INPUTS
+        ).frames[0]
 
     return (yield from _in_worker(pipe, run, events, cancel, "poseanything-release"))
 
@@ -511,5 +591,6 @@ def _release_matching_picture(inputs, parts) -> np.ndarray:
     filled = [k for k in range(len(union)) if union[k].any()]
     later = union[filled[-1]] if filled else union[-1]
     gap = np.full((inputs.size[1], 8, 3), 255, np.uint8)
-    return np.concatenate([_colour_tokens(parts.first_masks.numpy(), inputs.size), gap,
-                           _colour_tokens(later, inputs.size)], 1)
+    return np.concatenate(
+        [_colour_tokens(parts.first_masks.numpy(), inputs.size), gap, _colour_tokens(later, inputs.size)], 1
+    )

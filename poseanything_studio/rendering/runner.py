@@ -1,7 +1,7 @@
 """run(job): a generator of progress, previews and frames for any renderer; cancel with an Event.
 
-    for event in run(job, cancel):
-        ...  # Progress / Preview / Frame; RenderCancelled is raised once `cancel` is set
+for event in run(job, cancel):
+    ...  # Progress / Preview / Frame; RenderCancelled is raised once `cancel` is set
 """
 
 from __future__ import annotations
@@ -41,13 +41,16 @@ def renderer_for(name: str):
     """The renderer called `name`; the neural one is imported only when asked for."""
     if name == "puppet":
         from .puppet import PuppetRenderer
+
         return PuppetRenderer()
     if name == "poseanything":
         try:
             from .neural import PoseAnythingRenderer  # imports torch
         except ModuleNotFoundError as err:
-            raise RenderError(f"the poseanything renderer cannot start: {err} (install it with "
-                              "`pip install 'poseanything-studio[neural]'`, or use --renderer puppet)") from None
+            raise RenderError(
+                f"the poseanything renderer cannot start: {err} (install it with "
+                "`pip install 'poseanything-studio[neural]'`, or use --renderer puppet)"
+            ) from None
         return PoseAnythingRenderer()
     raise ValueError(f"unknown renderer {name!r}")
 
@@ -82,7 +85,7 @@ def _camera_frames(job: RenderJob, cancel: threading.Event) -> Iterator[RenderEv
     """The camera-rectangle frames the neural renderer puts in its negative CFG anchor."""
     for f in range(job.frames):
         check_cancel(cancel)
-        yield Frame(f, camera_frames(job.camera[f:f + 1], job.size)[0])
+        yield Frame(f, camera_frames(job.camera[f : f + 1], job.size)[0])
         yield Progress(f + 1, job.frames)
 
 

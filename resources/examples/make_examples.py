@@ -103,8 +103,15 @@ class Skeleton:
         return mask
 
 
-def _project(name: str, sk: Skeleton, poses: list[dict[str, np.ndarray]], camera: list[dict], mask_file: str | None,
-             prompt: str, bone_names: dict[tuple[str, str], str] | None = None) -> dict:
+def _project(
+    name: str,
+    sk: Skeleton,
+    poses: list[dict[str, np.ndarray]],
+    camera: list[dict],
+    mask_file: str | None,
+    prompt: str,
+    bone_names: dict[tuple[str, str], str] | None = None,
+) -> dict:
     bone_names = bone_names or {}
     tracks = {}
     for j in sk.ids:
@@ -112,18 +119,32 @@ def _project(name: str, sk: Skeleton, poses: list[dict[str, np.ndarray]], camera
         for f in range(0, FRAMES, 4):
             xy = poses[f][j]
             if not keys or np.abs(xy - sk.rest[j]).max() > 0.5 or f == FRAMES - 1:
-                keys.append({"frame": f, "xy": [round(float(xy[0]), 1), round(float(xy[1]), 1)],
-                             "interp": "smooth"})
+                keys.append({"frame": f, "xy": [round(float(xy[0]), 1), round(float(xy[1]), 1)], "interp": "smooth"})
         if len(keys) > 1 and any(k["xy"] != keys[0]["xy"] for k in keys):
             tracks[j] = keys
     return {
-        "format": "poseanything-project", "version": 1, "image": f"{name}.png", "subject_mask": mask_file,
-        "fps": 24, "frames": FRAMES, "size": [W, H],
-        "rig": {"joints": [{"id": j, "xy": [round(float(v), 1) for v in sk.rest[j]]} for j in sk.ids],
-                "bones": [{"id": bone_names.get((a, b), f"{a}-{b}"), "a": a, "b": b} for a, b in sk.bones()]},
-        "tracks": tracks, "camera": camera,
-        "render": {"renderer": "puppet", "prompt": prompt, "negative_prompt": "", "steps": 30, "guidance": 5.0,
-                   "seed": 0, "model_dir": None},
+        "format": "poseanything-project",
+        "version": 1,
+        "image": f"{name}.png",
+        "subject_mask": mask_file,
+        "fps": 24,
+        "frames": FRAMES,
+        "size": [W, H],
+        "rig": {
+            "joints": [{"id": j, "xy": [round(float(v), 1) for v in sk.rest[j]]} for j in sk.ids],
+            "bones": [{"id": bone_names.get((a, b), f"{a}-{b}"), "a": a, "b": b} for a, b in sk.bones()],
+        },
+        "tracks": tracks,
+        "camera": camera,
+        "render": {
+            "renderer": "puppet",
+            "prompt": prompt,
+            "negative_prompt": "",
+            "steps": 30,
+            "guidance": 5.0,
+            "seed": 0,
+            "model_dir": None,
+        },
     }
 
 
@@ -154,13 +175,27 @@ def cat() -> None:
     for f in range(FRAMES):
         ph = 2 * math.pi * f / 24.0
         swing = 28 * math.sin(ph)
-        poses.append(sk.pose({"front_l_knee": swing, "back_r_knee": swing, "front_r_knee": -swing,
-                              "back_l_knee": -swing, "front_l_paw": 20 * max(0, math.sin(ph)),
-                              "front_r_paw": 20 * max(0, -math.sin(ph)), "tail1": 25 * math.sin(ph * 0.5),
-                              "tail2": 20 * math.sin(ph * 0.5 - 0.8), "neck": 8 * math.sin(ph), "head": -10},
-                             offset=(0, -4 * abs(math.sin(ph)))))
-    camera = [{"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"},
-              {"frame": 48, "pan": [40, 0], "zoom": 1.1, "roll": 0.0, "interp": "smooth"}]
+        poses.append(
+            sk.pose(
+                {
+                    "front_l_knee": swing,
+                    "back_r_knee": swing,
+                    "front_r_knee": -swing,
+                    "back_l_knee": -swing,
+                    "front_l_paw": 20 * max(0, math.sin(ph)),
+                    "front_r_paw": 20 * max(0, -math.sin(ph)),
+                    "tail1": 25 * math.sin(ph * 0.5),
+                    "tail2": 20 * math.sin(ph * 0.5 - 0.8),
+                    "neck": 8 * math.sin(ph),
+                    "head": -10,
+                },
+                offset=(0, -4 * abs(math.sin(ph))),
+            )
+        )
+    camera = [
+        {"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"},
+        {"frame": 48, "pan": [40, 0], "zoom": 1.1, "roll": 0.0, "interp": "smooth"},
+    ]
     _write("cat", img, mask, _project("cat", sk, poses, camera, "cat_mask.png", "a ginger cat trotting in a meadow"))
 
 
@@ -212,13 +247,20 @@ def robot_arm() -> None:
     poses = []
     for f in range(FRAMES):
         s = 0.5 - 0.5 * math.cos(2 * math.pi * f / 48.0)
-        poses.append(sk.pose({"shoulder": -25 * s, "elbow": 40 * s, "wrist": -30 * s,
-                              "finger_a": -20 * s, "finger_b": 20 * s}))
-    camera = [{"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"},
-              {"frame": 24, "pan": [30, -20], "zoom": 1.2, "roll": 3.0, "interp": "smooth"},
-              {"frame": 48, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"}]
-    _write("robot_arm", img, mask, _project("robot_arm", sk, poses, camera, "robot_arm_mask.png",
-                                            "an industrial robot arm in a workshop"))
+        poses.append(
+            sk.pose({"shoulder": -25 * s, "elbow": 40 * s, "wrist": -30 * s, "finger_a": -20 * s, "finger_b": 20 * s})
+        )
+    camera = [
+        {"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"},
+        {"frame": 24, "pan": [30, -20], "zoom": 1.2, "roll": 3.0, "interp": "smooth"},
+        {"frame": 48, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"},
+    ]
+    _write(
+        "robot_arm",
+        img,
+        mask,
+        _project("robot_arm", sk, poses, camera, "robot_arm_mask.png", "an industrial robot arm in a workshop"),
+    )
 
 
 # Puppet-guided refinement (docs/neural.md): the base Wan2.2 model redraws the puppet render. Wan2.2's flow shift 5
@@ -228,23 +270,32 @@ def robot_arm() -> None:
 # the puppet's motion; from about 0.6 (sigma 0.88) the base model, which ignores the pose, starts to move the cat
 # its own way; under about 0.25 (sigma 0.62) the warp's artefacts stay. Try 0.3-0.5 on your own subject.
 REFINE_STRENGTH = 0.4
-REFINE_ABOUT = ("Puppet-guided refinement with the public Wan2.2-TI2V-5B weights (no PoseAnything checkpoint): the "
-                "puppet renderer makes the motion, the model redraws it. strength 0.4 = first sigma 0.77 of 1 (flow "
-                "shift 5), 20 of 50 steps: enough noise to redraw fur and light, little enough to keep the silhouette "
-                "and where each leg is. Higher lets the base model (which ignores the pose) invent motion; lower keeps "
-                "the warp's stretching. Set model_dir (or --model-dir) to your local Wan2.2-TI2V-5B-Diffusers folder.")
+REFINE_ABOUT = (
+    "Puppet-guided refinement with the public Wan2.2-TI2V-5B weights (no PoseAnything checkpoint): the "
+    "puppet renderer makes the motion, the model redraws it. strength 0.4 = first sigma 0.77 of 1 (flow "
+    "shift 5), 20 of 50 steps: enough noise to redraw fur and light, little enough to keep the silhouette "
+    "and where each leg is. Higher lets the base model (which ignores the pose) invent motion; lower keeps "
+    "the warp's stretching. Set model_dir (or --model-dir) to your local Wan2.2-TI2V-5B-Diffusers folder."
+)
 
 
 def cat_refine() -> None:
     """The cat set up for the neural renderer's puppet refinement (reuses cat.png and the cat's animation)."""
     project = json.loads((HERE / "cat.pasproj").read_text(encoding="utf-8"))
     project["about"] = REFINE_ABOUT
-    project["render"] = {"renderer": "poseanything", "init": "puppet", "strength": REFINE_STRENGTH,
-                         "prompt": "a ginger tabby cat trotting across a sunny meadow, soft natural fur, "
-                                   "photorealistic, steady camera pan",
-                         "negative_prompt": "blurry, distorted limbs, extra legs, low quality, static",
-                         "steps": 50, "guidance": 5.0, "seed": 0,
-                         "model_dir": "~/models/Wan2.2-TI2V-5B-Diffusers", "checkpoint": None}
+    project["render"] = {
+        "renderer": "poseanything",
+        "init": "puppet",
+        "strength": REFINE_STRENGTH,
+        "prompt": "a ginger tabby cat trotting across a sunny meadow, soft natural fur, "
+        "photorealistic, steady camera pan",
+        "negative_prompt": "blurry, distorted limbs, extra legs, low quality, static",
+        "steps": 50,
+        "guidance": 5.0,
+        "seed": 0,
+        "model_dir": "~/models/Wan2.2-TI2V-5B-Diffusers",
+        "checkpoint": None,
+    }
     (HERE / "cat_refine.pasproj").write_text(json.dumps(project, indent=2) + "\n", encoding="utf-8")
 
 

@@ -79,8 +79,10 @@ def test_remove_dir_leaves_nothing(tmp_path):
 
 def test_a_killed_runs_temporaries_in_a_folder_are_swept_whatever_their_target(tmp_path):
     """A process that made temporaries for two targets and died: both go; a live process's stay."""
-    code = ("import sys; from pathlib import Path; from poseanything_studio.core import fileio; "
-            "d = Path(sys.argv[1]); fileio.new_temp_dir(d / 'step-00000001'); fileio.new_temp_dir(d / 'step-00000002')")
+    code = (
+        "import sys; from pathlib import Path; from poseanything_studio.core import fileio; "
+        "d = Path(sys.argv[1]); fileio.new_temp_dir(d / 'step-00000001'); fileio.new_temp_dir(d / 'step-00000002')"
+    )
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, cwd=os.getcwd())
     mine = fileio.new_temp_dir(tmp_path / "step-00000003")
     (tmp_path / "step-00000001").mkdir()

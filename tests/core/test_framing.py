@@ -32,12 +32,15 @@ def pig(shape: tuple[int, int], top: int, bottom: int, left: int, right: int) ->
     return mask.astype(bool)
 
 
-@pytest.mark.parametrize(("shape", "box"), [
-    ((750, 1000), (12, 740, 150, 850)),  # a 4:3 photo whose feet and ears reach near the edges
-    ((1000, 750), (20, 990, 40, 700)),  # portrait: a drawn child's crown and feet at the edges
-    ((300, 451), (0, 299, 0, 450)),  # touching all four edges of an odd-sized drawing
-    ((3024, 4032), (100, 3000, 1500, 2600)),  # a phone photo
-])
+@pytest.mark.parametrize(
+    ("shape", "box"),
+    [
+        ((750, 1000), (12, 740, 150, 850)),  # a 4:3 photo whose feet and ears reach near the edges
+        ((1000, 750), (20, 990, 40, 700)),  # portrait: a drawn child's crown and feet at the edges
+        ((300, 451), (0, 299, 0, 450)),  # touching all four edges of an odd-sized drawing
+        ((3024, 4032), (100, 3000, 1500, 2600)),  # a phone photo
+    ],
+)
 def test_the_whole_subject_is_in_the_frame(shape, box):
     subject = pig(shape, *box)
     framing = picture_framing((shape[1], shape[0]), subject)

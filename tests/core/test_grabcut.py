@@ -64,20 +64,24 @@ def test_small_holes_are_filled_and_large_ones_and_gaps_to_the_edge_are_not():
 def test_on_the_astronaut_a_box_and_a_few_strokes_beat_mask_from_rig():
     rgb, hand = photo("astronaut")
     user = USER_STROKES["astronaut"]
-    drawn = subject_cutout(rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]),
-                                        background=tuple(user["background"])))
+    drawn = subject_cutout(
+        rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
+    )
     ids: dict = {}
     for a, b in USER_RIG_BONES["astronaut"]:
         ids.setdefault(a, f"j{len(ids)}")
         ids.setdefault(b, f"j{len(ids)}")
-    rig = Rig(tuple(Joint(i, p) for p, i in ids.items()),
-              tuple(Bone(f"b{k}", ids[a], ids[b]) for k, (a, b) in enumerate(USER_RIG_BONES["astronaut"])))
+    rig = Rig(
+        tuple(Joint(i, p) for p, i in ids.items()),
+        tuple(Bone(f"b{k}", ids[a], ids[b]) for k, (a, b) in enumerate(USER_RIG_BONES["astronaut"])),
+    )
     from_rig = grabcut_mask(rgb, rig)
     assert iou(drawn, hand) > 0.85  # measured 0.90
     assert iou(drawn, hand) > iou(from_rig, hand) + 0.2  # Mask from rig: 0.59
     hair, flag = (slice(30, 60), slice(180, 270)), (slice(30, 200), slice(20, 60))
     assert drawn[hair].mean() > 0.9 and from_rig[hair].mean() < 0.5  # the hair the issue saw missing
     assert drawn[flag].mean() < 0.05  # and no leak into the flag
-    again = subject_cutout(rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]),
-                                        background=tuple(user["background"])))
+    again = subject_cutout(
+        rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
+    )
     assert np.array_equal(again, drawn)  # the same strokes give the same mask

@@ -25,7 +25,7 @@ def _asymmetric(w: int = 40, h: int = 20) -> np.ndarray:
     img = np.zeros((h, w, 3), np.uint8)
     img[:, :, 2] = 60
     img[: h // 3, : w // 4] = (250, 20, 20)
-    img[h - 3:, w - 5:] = (20, 250, 20)
+    img[h - 3 :, w - 5 :] = (20, 250, 20)
     return img
 
 
@@ -57,11 +57,14 @@ def test_a_phone_jpeg_turned_sideways_loads_upright(tmp_path):
 
 def _png_claiming(path, width: int, height: int) -> None:
     """A PNG file whose header claims width x height, with hardly any data (a decompression bomb's shape)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_a_huge_picture_is_refused_from_its_header_before_decoding(tmp_path):

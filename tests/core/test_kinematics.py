@@ -21,9 +21,15 @@ def lengths(h, pose):
 
 def leg_rig() -> Rig:
     """A hip with a bent leg (knee forward, +x) and a spine: hip is the centre."""
-    return Rig((Joint("chest", (0.0, -60.0)), Joint("hip", (0.0, 0.0)), Joint("knee", (20.0, 50.0)),
-                Joint("paw", (0.0, 100.0))),
-               (Bone("spine", "chest", "hip"), Bone("thigh", "hip", "knee"), Bone("shin", "knee", "paw")))
+    return Rig(
+        (
+            Joint("chest", (0.0, -60.0)),
+            Joint("hip", (0.0, 0.0)),
+            Joint("knee", (20.0, 50.0)),
+            Joint("paw", (0.0, 100.0)),
+        ),
+        (Bone("spine", "chest", "hip"), Bone("thigh", "hip", "knee"), Bone("shin", "knee", "paw")),
+    )
 
 
 def test_root_is_the_graph_centre_and_a_chosen_root_wins():
@@ -45,8 +51,10 @@ def test_ties_go_to_the_joint_nearest_the_centroid():
 
 
 def test_cycle_keeps_its_extra_bone_as_a_constraint_and_several_subjects_get_roots():
-    square = Rig((Joint("a", (0.0, 0.0)), Joint("b", (50.0, 0.0)), Joint("c", (50.0, 50.0)), Joint("d", (0.0, 50.0))),
-                 (Bone("ab", "a", "b"), Bone("bc", "b", "c"), Bone("cd", "c", "d"), Bone("da", "d", "a")))
+    square = Rig(
+        (Joint("a", (0.0, 0.0)), Joint("b", (50.0, 0.0)), Joint("c", (50.0, 50.0)), Joint("d", (0.0, 50.0))),
+        (Bone("ab", "a", "b"), Bone("bc", "b", "c"), Bone("cd", "c", "d"), Bone("da", "d", "a")),
+    )
     other = chain_rig([(200, 0), (260, 0), (320, 0)], "o")
     rig = Rig(square.joints + other.joints, square.bones + other.bones)
     h = kin.hierarchy(rig)
@@ -117,10 +125,16 @@ def test_pinned_foot_stays_planted_while_the_hips_move():
 
 
 def test_a_cycle_keeps_its_bone_lengths_when_a_corner_turns():
-    square = Rig((Joint("a", (0.0, 0.0)), Joint("b", (50.0, 0.0)), Joint("c", (50.0, 50.0)), Joint("d", (0.0, 50.0)),
-                  Joint("e", (0.0, 100.0))),
-                 (Bone("ab", "a", "b"), Bone("bc", "b", "c"), Bone("cd", "c", "d"), Bone("da", "d", "a"),
-                  Bone("de", "d", "e")))
+    square = Rig(
+        (
+            Joint("a", (0.0, 0.0)),
+            Joint("b", (50.0, 0.0)),
+            Joint("c", (50.0, 50.0)),
+            Joint("d", (0.0, 50.0)),
+            Joint("e", (0.0, 100.0)),
+        ),
+        (Bone("ab", "a", "b"), Bone("bc", "b", "c"), Bone("cd", "c", "d"), Bone("da", "d", "a"), Bone("de", "d", "e")),
+    )
     h, rest = kin.hierarchy(square, ["a"]), square.rest_xy()
     out = kin.pose_drag(h, rest, rest, h.index("b"), (45.0, -20.0), "rotate")
     assert np.allclose(lengths(h, out), lengths(h, rest), rtol=0.01)
@@ -156,8 +170,10 @@ def swing_project(degrees=120.0, interp="smooth") -> Project:
     """An arm: shoulder (never keyed), elbow and hand keyed at 0 and 48, the arm turned `degrees` about the shoulder."""
     rig = chain_rig([(100, 100), (150, 100), (200, 100)])
     centre = np.array([100.0, 100.0])
-    tracks = {j: Track((Key(0, xy, interp), Key(48, turned(xy, centre, degrees), interp)))
-              for j, xy in (("c1", (150.0, 100.0)), ("c2", (200.0, 100.0)))}
+    tracks = {
+        j: Track((Key(0, xy, interp), Key(48, turned(xy, centre, degrees), interp)))
+        for j, xy in (("c1", (150.0, 100.0)), ("c2", (200.0, 100.0)))
+    }
     return Project(image="x.png", rig=rig, tracks=tracks)
 
 
@@ -223,18 +239,22 @@ def test_posing_keys_round_trip_and_older_files_are_written_as_before(tmp_path):
     assert not {"interpolation", "loop"} & set(plain) and not {"roots", "pins"} & set(plain["rig"])
 
 
-@pytest.mark.parametrize(("change", "key"), [
-    (lambda d: d.update(interpolation="spline"), "interpolation"),
-    (lambda d: d.update(loop={"start": 10, "end": 5}), "loop.end"),
-    (lambda d: d.update(loop=[0, 4]), "loop"),
-    (lambda d: d["rig"].update(roots=["nobody"]), "rig.roots[0]"),
-    (lambda d: d["rig"].update(pins="c1"), "rig.pins"),
-])
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda d: d.update(interpolation="spline"), "interpolation"),
+        (lambda d: d.update(loop={"start": 10, "end": 5}), "loop.end"),
+        (lambda d: d.update(loop=[0, 4]), "loop"),
+        (lambda d: d["rig"].update(roots=["nobody"]), "rig.roots[0]"),
+        (lambda d: d["rig"].update(pins="c1"), "rig.pins"),
+    ],
+)
 def test_a_bad_posing_key_is_one_line_naming_it(tmp_path, change, key):
     data = project_to_dict(swing_project())
     change(data)
     path = tmp_path / "bad.pasproj"
     import json
+
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ProjectError) as err:
         load_project(path)

@@ -61,8 +61,9 @@ def test_the_root_travels_by_the_ratio_of_leg_lengths(tmp_path):
     start = _human_project(frames=49)
     project, _ = import_bvh(start, path)
     rig = start.rig
-    leg_px = np.linalg.norm(np.subtract(rig.joint("hip_l").xy, rig.joint("knee_l").xy)) + \
-        np.linalg.norm(np.subtract(rig.joint("knee_l").xy, rig.joint("foot_l").xy))
+    leg_px = np.linalg.norm(np.subtract(rig.joint("hip_l").xy, rig.joint("knee_l").xy)) + np.linalg.norm(
+        np.subtract(rig.joint("knee_l").xy, rig.joint("foot_l").xy)
+    )
     pelvis = project.joint_positions()[:, rig.joint_index("pelvis")]
     assert abs(abs(pelvis[-1, 0] - pelvis[0, 0]) - leg_px) < 0.02 * leg_px
     assert np.allclose(pelvis[:, 1], pelvis[0, 1], atol=0.5)
@@ -118,24 +119,44 @@ def test_a_mapping_the_user_edits_is_saved_with_the_project_and_used_again(tmp_p
 
 def test_names_from_mixamo_and_rokoko_map_onto_the_human_template():
     rig = _human_project().rig
-    mixamo = ["mixamorig:Hips", "mixamorig:Spine2", "mixamorig:Neck", "mixamorig:Head", "mixamorig:LeftArm",
-              "mixamorig:LeftForeArm", "mixamorig:LeftHand", "mixamorig:LeftUpLeg", "mixamorig:LeftLeg"]
+    mixamo = [
+        "mixamorig:Hips",
+        "mixamorig:Spine2",
+        "mixamorig:Neck",
+        "mixamorig:Head",
+        "mixamorig:LeftArm",
+        "mixamorig:LeftForeArm",
+        "mixamorig:LeftHand",
+        "mixamorig:LeftUpLeg",
+        "mixamorig:LeftLeg",
+    ]
     assert guess_mapping(rig, mixamo)["knee_l"] == "mixamorig:LeftLeg"
     rokoko = ["Hips", "Spine4", "Neck", "Head", "RightThigh", "RightShin", "RightFoot"]
     found = guess_mapping(rig, rokoko)
     assert found["hip_r"] == "RightThigh" and found["knee_r"] == "RightShin" and found["chest"] == "Spine4"
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("not a bvh\n", "first line is not HIERARCHY"),
-    ("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\n", "no MOTION"),
-    ("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\nMOTION\nFrames: x\n",
-     "Frames: N"),
-    ("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\nMOTION\n"
-     "Frames: 2\nFrame Time: 0.04\n0 0 0\n0 zero 0\n", "not a valid BVH"),
-    ("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\nMOTION\n"
-     "Frames: 999999999\nFrame Time: 0.04\n0 0 0\n", "frames; a clip has"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("not a bvh\n", "first line is not HIERARCHY"),
+        ("HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\n", "no MOTION"),
+        (
+            "HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\nMOTION\nFrames: x\n",
+            "Frames: N",
+        ),
+        (
+            "HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\nMOTION\n"
+            "Frames: 2\nFrame Time: 0.04\n0 0 0\n0 zero 0\n",
+            "not a valid BVH",
+        ),
+        (
+            "HIERARCHY\nROOT Hips\n{\n OFFSET 0 0 0\n CHANNELS 3 Xposition Yposition Zposition\n}\nMOTION\n"
+            "Frames: 999999999\nFrame Time: 0.04\n0 0 0\n",
+            "frames; a clip has",
+        ),
+    ],
+)
 def test_a_malformed_bvh_is_one_line_naming_the_file_and_the_project_is_unchanged(tmp_path, text, words):
     path = tmp_path / "broken.bvh"
     path.write_text(text)
@@ -155,13 +176,22 @@ def test_a_bvh_that_is_not_text_is_one_line(tmp_path):
 
 
 QUADRUPED_BODY = (  # a four-legged BVH named as the quadruped template names its joints (+y up, facing +x)
-    ("hips", None, (0, 60, 0)), ("chest", "hips", (50, 0, 0)), ("neck", "chest", (10, 10, 0)),
-    ("head", "neck", (8, 8, 0)), ("nose", "head", (8, -2, 0)),
-    ("tail1", "hips", (-12, 4, 0)), ("tail2", "tail1", (-10, 2, 0)), ("tail3", "tail2", (-10, 0, 0)),
-    ("front_l_knee", "chest", (0, -30, 4)), ("front_l_paw", "front_l_knee", (0, -28, 0)),
-    ("front_r_knee", "chest", (0, -30, -4)), ("front_r_paw", "front_r_knee", (0, -28, 0)),
-    ("back_l_knee", "hips", (0, -30, 4)), ("back_l_paw", "back_l_knee", (0, -28, 0)),
-    ("back_r_knee", "hips", (0, -30, -4)), ("back_r_paw", "back_r_knee", (0, -28, 0)),
+    ("hips", None, (0, 60, 0)),
+    ("chest", "hips", (50, 0, 0)),
+    ("neck", "chest", (10, 10, 0)),
+    ("head", "neck", (8, 8, 0)),
+    ("nose", "head", (8, -2, 0)),
+    ("tail1", "hips", (-12, 4, 0)),
+    ("tail2", "tail1", (-10, 2, 0)),
+    ("tail3", "tail2", (-10, 0, 0)),
+    ("front_l_knee", "chest", (0, -30, 4)),
+    ("front_l_paw", "front_l_knee", (0, -28, 0)),
+    ("front_r_knee", "chest", (0, -30, -4)),
+    ("front_r_paw", "front_r_knee", (0, -28, 0)),
+    ("back_l_knee", "hips", (0, -30, 4)),
+    ("back_l_paw", "back_l_knee", (0, -28, 0)),
+    ("back_r_knee", "hips", (0, -30, -4)),
+    ("back_r_paw", "back_r_knee", (0, -28, 0)),
 )
 
 

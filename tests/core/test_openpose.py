@@ -30,10 +30,23 @@ def _project(key: str = "human", frames: int = 9) -> Project:
 
 def _person(frames: int, layout=BODY25, raise_arm_by: float = 90.0) -> np.ndarray:
     """[F, K, 3] a person facing the camera whose right wrist swings up from hanging to `raise_arm_by` degrees."""
-    base = {"Nose": (300, 80), "Neck": (300, 120), "RShoulder": (270, 125), "RElbow": (265, 175),
-            "RWrist": (262, 225), "LShoulder": (330, 125), "LElbow": (335, 175), "LWrist": (338, 225),
-            "MidHip": (300, 240), "RHip": (285, 240), "RKnee": (283, 320), "RAnkle": (282, 400),
-            "LHip": (315, 240), "LKnee": (317, 320), "LAnkle": (318, 400)}
+    base = {
+        "Nose": (300, 80),
+        "Neck": (300, 120),
+        "RShoulder": (270, 125),
+        "RElbow": (265, 175),
+        "RWrist": (262, 225),
+        "LShoulder": (330, 125),
+        "LElbow": (335, 175),
+        "LWrist": (338, 225),
+        "MidHip": (300, 240),
+        "RHip": (285, 240),
+        "RKnee": (283, 320),
+        "RAnkle": (282, 400),
+        "LHip": (315, 240),
+        "LKnee": (317, 320),
+        "LAnkle": (318, 400),
+    }
     out = np.zeros((frames, len(layout), 3))
     for f in range(frames):
         angle = np.radians(raise_arm_by * f / (frames - 1))
@@ -51,8 +64,9 @@ def _person(frames: int, layout=BODY25, raise_arm_by: float = 90.0) -> np.ndarra
 def _write_frames(folder, keypoints: np.ndarray) -> None:
     folder.mkdir()
     for f, frame in enumerate(keypoints):
-        (folder / f"clip_{f:012d}_keypoints.json").write_text(json.dumps(
-            {"version": 1.3, "people": [{"pose_keypoints_2d": frame.reshape(-1).tolist()}]}))
+        (folder / f"clip_{f:012d}_keypoints.json").write_text(
+            json.dumps({"version": 1.3, "people": [{"pose_keypoints_2d": frame.reshape(-1).tolist()}]})
+        )
 
 
 def _forearm_turn(project: Project, side: str) -> np.ndarray:
@@ -77,9 +91,14 @@ def test_openpose_files_one_per_frame_drive_the_human_template(tmp_path):
 
 def test_the_one_file_form_of_the_pose_editors_reads_the_same_with_normalised_coordinates(tmp_path):
     people = _person(9, COCO18)
-    frames = [{"canvas_width": 640, "canvas_height": 480,
-               "people": [{"pose_keypoints_2d": (frame * [1 / 640, 1 / 480, 1]).reshape(-1).tolist()}]}
-              for frame in people]
+    frames = [
+        {
+            "canvas_width": 640,
+            "canvas_height": 480,
+            "people": [{"pose_keypoints_2d": (frame * [1 / 640, 1 / 480, 1]).reshape(-1).tolist()}],
+        }
+        for frame in people
+    ]
     (tmp_path / "poses.json").write_text(json.dumps(frames))
     keypoints = read_keypoints(tmp_path / "poses.json")
     assert keypoints.layout == "coco18" and keypoints.canvas == (640, 480)
@@ -99,40 +118,77 @@ def test_a_keypoint_not_seen_in_some_frames_is_filled_from_the_frames_around_it(
 
 
 def test_ap10k_keypoints_drive_the_quadruped(tmp_path):
-    names = ["left_eye", "right_eye", "nose", "neck", "root_of_tail", "left_shoulder", "left_elbow",
-             "left_front_paw", "right_shoulder", "right_elbow", "right_front_paw", "left_hip", "left_knee",
-             "left_back_paw", "right_hip", "right_knee", "right_back_paw"]
-    pose = {"left_eye": (95, 52), "right_eye": (105, 52), "nose": (112, 60), "neck": (90, 70),
-            "root_of_tail": (20, 70), "left_shoulder": (78, 80), "left_elbow": (78, 110),
-            "left_front_paw": (78, 140), "right_shoulder": (82, 80), "right_elbow": (82, 110),
-            "right_front_paw": (82, 140), "left_hip": (30, 80), "left_knee": (30, 110), "left_back_paw": (30, 140),
-            "right_hip": (34, 80), "right_knee": (34, 110), "right_back_paw": (34, 140)}
+    names = [
+        "left_eye",
+        "right_eye",
+        "nose",
+        "neck",
+        "root_of_tail",
+        "left_shoulder",
+        "left_elbow",
+        "left_front_paw",
+        "right_shoulder",
+        "right_elbow",
+        "right_front_paw",
+        "left_hip",
+        "left_knee",
+        "left_back_paw",
+        "right_hip",
+        "right_knee",
+        "right_back_paw",
+    ]
+    pose = {
+        "left_eye": (95, 52),
+        "right_eye": (105, 52),
+        "nose": (112, 60),
+        "neck": (90, 70),
+        "root_of_tail": (20, 70),
+        "left_shoulder": (78, 80),
+        "left_elbow": (78, 110),
+        "left_front_paw": (78, 140),
+        "right_shoulder": (82, 80),
+        "right_elbow": (82, 110),
+        "right_front_paw": (82, 140),
+        "left_hip": (30, 80),
+        "left_knee": (30, 110),
+        "left_back_paw": (30, 140),
+        "right_hip": (34, 80),
+        "right_knee": (34, 110),
+        "right_back_paw": (34, 140),
+    }
     annotations = []
     for f in range(5):
         lifted = dict(pose, left_front_paw=(78 + 6 * f, 140 - 6 * f))
-        annotations.append({"image_id": f, "category_id": 1,
-                            "keypoints": [v for n in names for v in (*lifted[n], 2)]})
-    (tmp_path / "ap10k.json").write_text(json.dumps({
-        "images": [{"id": f, "file_name": f"{f}.jpg"} for f in range(5)], "annotations": annotations,
-        "categories": [{"id": 1, "name": "dog", "keypoints": names}]}))
+        annotations.append({"image_id": f, "category_id": 1, "keypoints": [v for n in names for v in (*lifted[n], 2)]})
+    (tmp_path / "ap10k.json").write_text(
+        json.dumps(
+            {
+                "images": [{"id": f, "file_name": f"{f}.jpg"} for f in range(5)],
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "dog", "keypoints": names}],
+            }
+        )
+    )
     keypoints = read_keypoints(tmp_path / "ap10k.json")
     assert keypoints.layout == "ap10k" and keypoints.xy.shape == (5, 17, 2)
     project, report = import_keypoints(_project("quadruped", frames=5), tmp_path / "ap10k.json")
     assert {"front_l_paw", "back_r_knee", "tail1", "nose"} <= set(report.mapping)
     xy = project.joint_positions()
-    moved = {j for j in project.rig.joint_ids
-             if np.ptp(xy[:, project.rig.joint_index(j)], axis=0).max() > 2}
+    moved = {j for j in project.rig.joint_ids if np.ptp(xy[:, project.rig.joint_index(j)], axis=0).max() > 2}
     assert moved & {"front_l_paw", "front_r_paw"} and not moved & {"back_l_paw", "back_r_paw"}
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    ("{not json", "not valid JSON"),
-    ('{"people": "nobody"}', "people"),
-    ('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}', "expected 54 (COCO-18) or 75 (BODY_25)"),
-    ('{"people": [{"pose_keypoints_2d": [1, "two", 3]}]}', "people[0].pose_keypoints_2d"),
-    ('{"people": []}', "no person in any frame"),
-    ('{"annotations": [{"image_id": 1, "keypoints": [1, 2]}]}', "annotations[0].keypoints"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"people": "nobody"}', "people"),
+        ('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}', "expected 54 (COCO-18) or 75 (BODY_25)"),
+        ('{"people": [{"pose_keypoints_2d": [1, "two", 3]}]}', "people[0].pose_keypoints_2d"),
+        ('{"people": []}', "no person in any frame"),
+        ('{"annotations": [{"image_id": 1, "keypoints": [1, 2]}]}', "annotations[0].keypoints"),
+    ],
+)
 def test_a_malformed_keypoint_file_is_one_line_naming_the_file_and_the_key(tmp_path, content, words):
     path = tmp_path / "bad.json"
     path.write_text(content)

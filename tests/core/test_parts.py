@@ -18,8 +18,10 @@ from poseanything_studio.core.parts import (
 from poseanything_studio.core.rig import Bone, Joint, Rig
 
 # An L-shaped subject: a horizontal bar then a vertical one.
-L_RIG = Rig((Joint("a", (20.0, 20.0)), Joint("b", (80.0, 20.0)), Joint("c", (80.0, 80.0))),
-            (Bone("top", "a", "b"), Bone("side", "b", "c")))
+L_RIG = Rig(
+    (Joint("a", (20.0, 20.0)), Joint("b", (80.0, 20.0)), Joint("c", (80.0, 80.0))),
+    (Bone("top", "a", "b"), Bone("side", "b", "c")),
+)
 
 
 def _l_mask():
@@ -98,8 +100,10 @@ def test_grabcut_gives_the_same_mask_whatever_ran_before_in_the_process():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)  # a noisy picture: GrabCut's colour models vary
     img[16:48, 8:40] = 200
-    rig = Rig((Joint("a", (8.0, 24.0)), Joint("b", (40.0, 24.0)), Joint("c", (8.0, 40.0)), Joint("d", (40.0, 40.0))),
-              (Bone("upper", "a", "b"), Bone("lower", "c", "d")))
+    rig = Rig(
+        (Joint("a", (8.0, 24.0)), Joint("b", (40.0, 24.0)), Joint("c", (8.0, 40.0)), Joint("d", (40.0, 40.0))),
+        (Bone("upper", "a", "b"), Bone("lower", "c", "d")),
+    )
     first = grabcut_mask(img, rig)
     later = [grabcut_mask(img, rig) for _ in range(6)]
     cv2.setRNGSeed(12345)  # as any other OpenCV user in the process may

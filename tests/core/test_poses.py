@@ -55,8 +55,9 @@ def test_pasting_some_joints_turns_them_and_carries_what_hangs_below(cat):
 
 
 def test_paste_into_another_project_with_the_same_names_keeps_its_own_lengths_and_place(cat):
-    other = replace(cat, image="elsewhere.png", rig=cat.rig.transformed(np.array([[0.5, 0, 400], [0, 0.5, 50]])),
-                    tracks={})
+    other = replace(
+        cat, image="elsewhere.png", rig=cat.rig.transformed(np.array([[0.5, 0, 400], [0, 0.5, 50]])), tracks={}
+    )
     pasted, matched = poses.paste_pose(other, poses.copy_pose(cat, 20), 0)
     assert matched
     assert np.allclose(bone_lengths(pasted, 0), bone_lengths(other, 0), rtol=1e-6)
@@ -72,8 +73,9 @@ def test_text_that_is_not_a_pose_is_one_clear_line():
 
 
 def test_mirror_pairs_by_names_and_by_a_users_pairing():
-    pairs = poses.mirror_pairs(["hip_l", "hip_r", "front_l_knee", "front_r_knee", "head", "wingA", "wingB"],
-                               [("wingA", "wingB")])
+    pairs = poses.mirror_pairs(
+        ["hip_l", "hip_r", "front_l_knee", "front_r_knee", "head", "wingA", "wingB"], [("wingA", "wingB")]
+    )
     assert pairs["hip_l"] == "hip_r" and pairs["front_r_knee"] == "front_l_knee" and pairs["wingB"] == "wingA"
     assert "head" not in pairs
 
@@ -82,12 +84,14 @@ def test_mirroring_a_side_view_swaps_the_legs(cat):
     mirrored = poses.mirror_pose(cat, 8)
     ids, h = cat.rig.joint_ids, cat.hierarchy()
     from poseanything_studio.core.kinematics import to_local
+
     a0, _ = to_local(h, cat.positions_at([8])[0])
     a1, _ = to_local(h, mirrored.positions_at([8])[0])
     rest, _ = to_local(h, cat.rig.rest_xy())
     left, right = ids.index("back_l_paw"), ids.index("back_r_paw")
-    assert np.isclose(np.angle(np.exp(1j * (a1[left] - rest[left]))),
-                      np.angle(np.exp(1j * (a0[right] - rest[right]))), atol=1e-6)
+    assert np.isclose(
+        np.angle(np.exp(1j * (a1[left] - rest[left]))), np.angle(np.exp(1j * (a0[right] - rest[right]))), atol=1e-6
+    )
     assert np.allclose(bone_lengths(mirrored, 8), bone_lengths(cat, 8), rtol=1e-6)
     twice = poses.mirror_pose(mirrored, 8)
     assert np.allclose(twice.positions_at([8])[0], cat.positions_at([8])[0], atol=1e-4)

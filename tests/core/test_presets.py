@@ -11,8 +11,14 @@ from poseanything_studio.core.presets import PRESETS, apply_preset, presets_for
 from poseanything_studio.core.project import Project
 from poseanything_studio.core.templates import load_templates, placed
 
-OFFERED = {"human": {"walk", "run", "wave", "nod", "idle", "swim"}, "quadruped": {"walk4", "trot", "gallop"},
-           "bird": {"fly", "nod"}, "fish": {"swim"}, "snake": {"swim"}, "robot_arm": {"swim", "idle"}}
+OFFERED = {
+    "human": {"walk", "run", "wave", "nod", "idle", "swim"},
+    "quadruped": {"walk4", "trot", "gallop"},
+    "bird": {"fly", "nod"},
+    "fish": {"swim"},
+    "snake": {"swim"},
+    "robot_arm": {"swim", "idle"},
+}
 
 
 def _project(key: str, box=(100, 60, 300, 300), frames: int = 49) -> Project:

@@ -12,15 +12,33 @@ from poseanything_studio.core.project import load_project, project_to_dict, save
 from poseanything_studio.core.tracks import Key, Track
 
 DESIGN_EXAMPLE = {
-    "format": "poseanything-project", "version": 1, "image": "cat.png", "subject_mask": "cat_mask.png",
-    "fps": 24, "frames": 49, "size": [832, 480],
-    "rig": {"joints": [{"id": "head", "xy": [410, 120]}, {"id": "tail", "xy": [120, 300]}],
-            "bones": [{"id": "spine", "a": "head", "b": "tail"}]},
-    "tracks": {"head": [{"frame": 0, "xy": [410, 120], "interp": "smooth"},
-                        {"frame": 48, "xy": [450, 110], "interp": "smooth"}]},
+    "format": "poseanything-project",
+    "version": 1,
+    "image": "cat.png",
+    "subject_mask": "cat_mask.png",
+    "fps": 24,
+    "frames": 49,
+    "size": [832, 480],
+    "rig": {
+        "joints": [{"id": "head", "xy": [410, 120]}, {"id": "tail", "xy": [120, 300]}],
+        "bones": [{"id": "spine", "a": "head", "b": "tail"}],
+    },
+    "tracks": {
+        "head": [
+            {"frame": 0, "xy": [410, 120], "interp": "smooth"},
+            {"frame": 48, "xy": [450, 110], "interp": "smooth"},
+        ]
+    },
     "camera": [{"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "smooth"}],
-    "render": {"renderer": "puppet", "prompt": "", "negative_prompt": "", "steps": 30, "guidance": 5.0,
-               "seed": 0, "model_dir": None},
+    "render": {
+        "renderer": "puppet",
+        "prompt": "",
+        "negative_prompt": "",
+        "steps": 30,
+        "guidance": 5.0,
+        "seed": 0,
+        "model_dir": None,
+    },
 }
 
 
@@ -38,8 +56,12 @@ def test_the_design_example_round_trips_exactly(tmp_path):
 
 
 def test_unknown_keys_are_kept_on_save(tmp_path):
-    data = {**DESIGN_EXAMPLE, "author": "mia", "rig": {**DESIGN_EXAMPLE["rig"], "note": "quadruped"},
-            "render": {**DESIGN_EXAMPLE["render"], "sampler": "unipc"}}
+    data = {
+        **DESIGN_EXAMPLE,
+        "author": "mia",
+        "rig": {**DESIGN_EXAMPLE["rig"], "note": "quadruped"},
+        "render": {**DESIGN_EXAMPLE["render"], "sampler": "unipc"},
+    }
     project = load_project(_write(tmp_path, data))
     save_project(project, tmp_path / "p.pasproj")
     saved = json.loads((tmp_path / "p.pasproj").read_text())
@@ -86,28 +108,31 @@ def _bad(**changes):
     return data
 
 
-@pytest.mark.parametrize(("data", "key", "words"), [
-    ('{"format": "poseanything-project", "version": 1, "ima', None, "not valid JSON"),
-    ("[]", None, "JSON object"),
-    (_bad(format="something"), "format", "expected 'poseanything-project'"),
-    (_bad(version=2), "version", "newer than this program reads"),
-    (_bad(image=""), "image", "must name the reference picture"),
-    (_bad(rig__bones__0__b="ghost"), "rig.bones[0].b", "unknown joint 'ghost'"),
-    (_bad(tracks={"ghost": []}), "tracks.ghost", "unknown joint"),
-    (_bad(rig__joints__1__id="head"), "rig.joints[1].id", "duplicate joint id"),
-    (_bad(rig__joints__0__xy=["a", 3]), "rig.joints[0].xy", "must be [x, y] numbers"),
-    (_bad(tracks__head__0__interp="bouncy"), "tracks.head[0].interp", "unknown interpolation"),
-    (_bad(camera__0__zoom=0), "camera[0].zoom", "must be a number > 0"),
-    (_bad(camera__0__zoom=-1.5), "camera[0].zoom", "must be a number > 0"),
-    (_bad(frames=0), "frames", "4k+1"),
-    (_bad(frames=50), "frames", "4k+1"),
-    (_bad(frames=10**6 + 1), "frames", "4k+1"),
-    (_bad(size=[0, 480]), "size", "multiples of 32"),
-    (_bad(size=[833, 480]), "size", "multiples of 32"),
-    (_bad(size=[100000, 480]), "size", "multiples of 32"),
-    (_bad(render__renderer="magic"), "render.renderer", "unknown renderer 'magic'"),
-    (_bad(render__steps=0), "render.steps", "from 1 to 1000"),
-])
+@pytest.mark.parametrize(
+    ("data", "key", "words"),
+    [
+        ('{"format": "poseanything-project", "version": 1, "ima', None, "not valid JSON"),
+        ("[]", None, "JSON object"),
+        (_bad(format="something"), "format", "expected 'poseanything-project'"),
+        (_bad(version=2), "version", "newer than this program reads"),
+        (_bad(image=""), "image", "must name the reference picture"),
+        (_bad(rig__bones__0__b="ghost"), "rig.bones[0].b", "unknown joint 'ghost'"),
+        (_bad(tracks={"ghost": []}), "tracks.ghost", "unknown joint"),
+        (_bad(rig__joints__1__id="head"), "rig.joints[1].id", "duplicate joint id"),
+        (_bad(rig__joints__0__xy=["a", 3]), "rig.joints[0].xy", "must be [x, y] numbers"),
+        (_bad(tracks__head__0__interp="bouncy"), "tracks.head[0].interp", "unknown interpolation"),
+        (_bad(camera__0__zoom=0), "camera[0].zoom", "must be a number > 0"),
+        (_bad(camera__0__zoom=-1.5), "camera[0].zoom", "must be a number > 0"),
+        (_bad(frames=0), "frames", "4k+1"),
+        (_bad(frames=50), "frames", "4k+1"),
+        (_bad(frames=10**6 + 1), "frames", "4k+1"),
+        (_bad(size=[0, 480]), "size", "multiples of 32"),
+        (_bad(size=[833, 480]), "size", "multiples of 32"),
+        (_bad(size=[100000, 480]), "size", "multiples of 32"),
+        (_bad(render__renderer="magic"), "render.renderer", "unknown renderer 'magic'"),
+        (_bad(render__steps=0), "render.steps", "from 1 to 1000"),
+    ],
+)
 def test_bad_files_give_one_line_naming_file_and_key(tmp_path, data, key, words):
     path = _write(tmp_path, data)
     with pytest.raises(ProjectError) as err:
@@ -137,17 +162,20 @@ def test_missing_and_unreadable_images_name_the_image_key(tmp_path):
         load_project(path).read_image()
 
 
-@pytest.mark.parametrize(("data", "key", "words"), [
-    (_bad(camera__0__pan=[0]), "camera[0].pan", "must be [x, y] numbers"),
-    (_bad(camera__0__interp="bogus"), "camera[0].interp", "unknown interpolation"),
-    (_bad(tracks__head__0__frame=1.5), "tracks.head[0].frame", "whole frame number"),
-    (_bad(rig__joints__0__xy=[1e300, 0]), "rig.joints[0].xy", "too far out"),
-    (_bad(rig__joints__0__xy=[10**400, 0]), "rig.joints[0].xy", "must be [x, y] numbers"),
-    (_bad(tracks__head__0__xy=[1e308, -1e308]), "tracks.head[0].xy", "too far out"),
-    (_bad(camera__0__pan=[1e300, 0]), "camera[0].pan", "too far out"),
-    (_bad(camera__0__zoom=1e300), "camera[0].zoom", "between 0.01 and 100"),
-    (_bad(camera__0__roll=1e300), "camera[0].roll", "degrees"),
-])
+@pytest.mark.parametrize(
+    ("data", "key", "words"),
+    [
+        (_bad(camera__0__pan=[0]), "camera[0].pan", "must be [x, y] numbers"),
+        (_bad(camera__0__interp="bogus"), "camera[0].interp", "unknown interpolation"),
+        (_bad(tracks__head__0__frame=1.5), "tracks.head[0].frame", "whole frame number"),
+        (_bad(rig__joints__0__xy=[1e300, 0]), "rig.joints[0].xy", "too far out"),
+        (_bad(rig__joints__0__xy=[10**400, 0]), "rig.joints[0].xy", "must be [x, y] numbers"),
+        (_bad(tracks__head__0__xy=[1e308, -1e308]), "tracks.head[0].xy", "too far out"),
+        (_bad(camera__0__pan=[1e300, 0]), "camera[0].pan", "too far out"),
+        (_bad(camera__0__zoom=1e300), "camera[0].zoom", "between 0.01 and 100"),
+        (_bad(camera__0__roll=1e300), "camera[0].roll", "degrees"),
+    ],
+)
 def test_keys_are_named_once_and_absurd_numbers_are_refused(tmp_path, data, key, words):
     with pytest.raises(ProjectError) as err:
         load_project(_write(tmp_path, data))

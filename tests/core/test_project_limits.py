@@ -28,19 +28,39 @@ def _refused(path) -> str:
     return message
 
 
-@pytest.mark.parametrize(("edit", "words"), [
-    (lambda d: d["rig"].update(joints=[{"id": f"j{i}", "xy": [i % 100, i // 100]} for i in range(10_000)],
-                                bones=[]) or d.update(tracks={}),
-     f"rig.joints: 10000 joints; a rig has at most {MAX_JOINTS}"),
-    (lambda d: d["tracks"].update(tip=[{"frame": 10**30, "xy": [1, 2]}]), "tracks.tip[0].frame: 1000000000000000000"),
-    (lambda d: d.update(image="cat\u0000.png"), "image: 'cat\\x00.png' holds a NUL byte"),
-    (lambda d: d.update(image="x" * 300 + ".png"), "image: the name 'xxxx"),
-    (lambda d: d["render"].update(model_dir="m" * 300) if "render" in d else d.update(render={"model_dir": "m" * 300}),
-     "render.model_dir: the name"),
-    (lambda d: d.update(frames=2401, size=[4096, 4096]), "frames: 2401 frames of 4096x4096 is more than one render"),
-    (lambda d: d["rig"]["joints"][0].update(id="j" * 10_000), "rig.joints[0].id: 'jjjj"),
-    (lambda d: d["tracks"].update(tip=[{"frame": 0, "xy": [1, 2], "interp": "s" * 10_000}]), "tracks.tip[0].interp"),
-])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            lambda d: (
+                d["rig"].update(joints=[{"id": f"j{i}", "xy": [i % 100, i // 100]} for i in range(10_000)], bones=[])
+                or d.update(tracks={})
+            ),
+            f"rig.joints: 10000 joints; a rig has at most {MAX_JOINTS}",
+        ),
+        (
+            lambda d: d["tracks"].update(tip=[{"frame": 10**30, "xy": [1, 2]}]),
+            "tracks.tip[0].frame: 1000000000000000000",
+        ),
+        (lambda d: d.update(image="cat\u0000.png"), "image: 'cat\\x00.png' holds a NUL byte"),
+        (lambda d: d.update(image="x" * 300 + ".png"), "image: the name 'xxxx"),
+        (
+            lambda d: (
+                d["render"].update(model_dir="m" * 300) if "render" in d else d.update(render={"model_dir": "m" * 300})
+            ),
+            "render.model_dir: the name",
+        ),
+        (
+            lambda d: d.update(frames=2401, size=[4096, 4096]),
+            "frames: 2401 frames of 4096x4096 is more than one render",
+        ),
+        (lambda d: d["rig"]["joints"][0].update(id="j" * 10_000), "rig.joints[0].id: 'jjjj"),
+        (
+            lambda d: d["tracks"].update(tip=[{"frame": 0, "xy": [1, 2], "interp": "s" * 10_000}]),
+            "tracks.tip[0].interp",
+        ),
+    ],
+)
 def test_absurd_values_are_one_line(tmp_path, edit, words):
     assert words in _refused(_with(tmp_path, edit))
 

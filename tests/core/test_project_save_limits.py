@@ -66,16 +66,18 @@ def _huge_render(p):
     return replace(p, frames=P.MAX_FRAMES, size=(P.MAX_SIDE, P.MAX_SIDE))
 
 
-CASES = {"joints": (_many_joints, "rig.joints: 501 joints; a rig has at most 500"),
-         "bones": (_many_bones, "rig.bones: 1200 bones; a rig has at most 1000"),
-         "track keys": (_long_track, "tracks.tip: 10001 keys; a track has at most 10000"),
-         "camera keys": (_long_camera, "camera: 10001 keys; the camera path has at most 10000"),
-         "key frame": (_far_key, "tracks.tip[0].frame: 100001 must be a whole frame number from 0 to 100000"),
-         "coordinate": (_far_joint, "rig.joints[1].xy: [3000000, 5] is too far out"),
-         "prompt": (_long_prompt, "render.prompt: 10001 characters; a prompt has at most 10000"),
-         "negative prompt": (_long_negative, "render.negative_prompt: 30000 characters; a prompt has at most"),
-         "all keys": (_too_many_keys_in_all, "tracks: 200010 keys; tracks and camera together hold at most 200000"),
-         "render size": (_huge_render, "frames: 2401 frames of 4096x4096 is more than one render makes")}
+CASES = {
+    "joints": (_many_joints, "rig.joints: 501 joints; a rig has at most 500"),
+    "bones": (_many_bones, "rig.bones: 1200 bones; a rig has at most 1000"),
+    "track keys": (_long_track, "tracks.tip: 10001 keys; a track has at most 10000"),
+    "camera keys": (_long_camera, "camera: 10001 keys; the camera path has at most 10000"),
+    "key frame": (_far_key, "tracks.tip[0].frame: 100001 must be a whole frame number from 0 to 100000"),
+    "coordinate": (_far_joint, "rig.joints[1].xy: [3000000, 5] is too far out"),
+    "prompt": (_long_prompt, "render.prompt: 10001 characters; a prompt has at most 10000"),
+    "negative prompt": (_long_negative, "render.negative_prompt: 30000 characters; a prompt has at most"),
+    "all keys": (_too_many_keys_in_all, "tracks: 200010 keys; tracks and camera together hold at most 200000"),
+    "render size": (_huge_render, "frames: 2401 frames of 4096x4096 is more than one render makes"),
+}
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -101,9 +103,12 @@ def test_at_each_limit_the_project_saves_and_reopens_equal(tmp_path):
     base = load_project(write_arm_project(tmp_path))
     joints = tuple(Joint(f"j{i}", (float(i % 50), float(i // 50))) for i in range(P.MAX_JOINTS))
     bones = tuple(Bone(f"b{i}_{k}", f"j{i}", f"j{(i + k) % P.MAX_JOINTS}") for k in (1, 2) for i in range(P.MAX_JOINTS))
-    project = replace(base, rig=Rig(joints, bones), tracks={"j0": Track(tuple(Key(f, (1.0, -P.MAX_COORD))
-                                                                           for f in range(P.MAX_KEYS)))},
-                      render=replace(base.render, prompt="a" * P.MAX_PROMPT_CHARS))
+    project = replace(
+        base,
+        rig=Rig(joints, bones),
+        tracks={"j0": Track(tuple(Key(f, (1.0, -P.MAX_COORD)) for f in range(P.MAX_KEYS)))},
+        render=replace(base.render, prompt="a" * P.MAX_PROMPT_CHARS),
+    )
     check_limits(project)
     saved = save_project(project, tmp_path / "full.pasproj")
     assert load_project(tmp_path / "full.pasproj") == saved == replace(project, path=saved.path)
@@ -129,8 +134,19 @@ def edits_rename(project, old, new):
 
 def test_the_docs_state_every_limit_as_the_code_has_it():
     text = (ROOT / "docs" / "project-limits.md").read_text()
-    for name in ("MAX_FRAMES", "MAX_SIDE", "MAX_JOINTS", "MAX_BONES", "MAX_KEYS", "MAX_TOTAL_KEYS", "MAX_KEY_FRAME",
-                 "MAX_ID_CHARS", "MAX_PROMPT_CHARS", "MAX_PROJECT_BYTES", "MAX_NAME_BYTES"):
+    for name in (
+        "MAX_FRAMES",
+        "MAX_SIDE",
+        "MAX_JOINTS",
+        "MAX_BONES",
+        "MAX_KEYS",
+        "MAX_TOTAL_KEYS",
+        "MAX_KEY_FRAME",
+        "MAX_ID_CHARS",
+        "MAX_PROMPT_CHARS",
+        "MAX_PROJECT_BYTES",
+        "MAX_NAME_BYTES",
+    ):
         value = getattr(P, name)
         shown = f"{value // 2**20} MB" if name == "MAX_PROJECT_BYTES" else f"{value:,}"
         row = next((line for line in text.splitlines() if f"`{name}`" in line), "")

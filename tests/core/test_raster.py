@@ -6,8 +6,10 @@ from poseanything_studio.core.camera import CameraKey, CameraPath
 from poseanything_studio.core.raster import bone_colour, camera_frames, draw_pose, pose_frames
 from poseanything_studio.core.rig import Bone, Joint, Rig
 
-RIG = Rig((Joint("a", (20.0, 50.0)), Joint("b", (100.0, 50.0)), Joint("c", (100.0, 90.0))),
-          (Bone("upper", "a", "b"), Bone("lower", "b", "c")))
+RIG = Rig(
+    (Joint("a", (20.0, 50.0)), Joint("b", (100.0, 50.0)), Joint("c", (100.0, 90.0))),
+    (Bone("upper", "a", "b"), Bone("lower", "b", "c")),
+)
 
 
 def test_each_bone_is_drawn_in_its_own_colour_on_black():

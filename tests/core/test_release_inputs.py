@@ -64,8 +64,9 @@ def test_project_inputs_draw_the_rig_at_the_release_size_with_black_frames_after
 def test_first_frame_parts_lie_on_the_subject_and_say_where_the_mask_came_from(tmp_path):
     inputs = release_inputs(load_project(write_arm_project(tmp_path)))
     assert inputs.mask_source == "subject_mask"
-    subject_tokens = cv2.resize(inputs.subject_mask.astype(np.float32), inputs.parts.grid,
-                                interpolation=cv2.INTER_AREA) > 0
+    subject_tokens = (
+        cv2.resize(inputs.subject_mask.astype(np.float32), inputs.parts.grid, interpolation=cv2.INTER_AREA) > 0
+    )
     first = inputs.binary_masks[0]
     assert first and all(m.any() for m in first)
     assert not any((m & ~subject_tokens).any() for m in first)
@@ -115,16 +116,24 @@ def test_a_clip_without_id_image_runs_as_the_release_does_uncut_with_alpha_one(t
     assert inputs.parts.alpha == 1 and inputs.mask_source == "none"
 
 
-@pytest.mark.parametrize(("damage", "named"), [
-    (lambda base: (base / "metadata.csv").unlink(), "metadata.csv"),
-    (lambda base: (base / "first_frame" / f"{DEER}.png").unlink(), f"first_frame/{DEER}.png"),
-    (lambda base: (base / "skeleton_image" / DEER / "040.png").unlink(), f"{DEER}/040.png"),
-    (lambda base: (base / "skeleton_image" / DEER / "020.png").write_bytes(b"not a png"), f"{DEER}/020.png"),
-    (lambda base: (base / "video" / f"{DEER}_id.png").write_bytes(b"\x89PNG broken"), f"video/{DEER}_id.png"),
-    (lambda base: (base / "metadata.csv").write_text("file_name,text,condition_index\nother,,[0]\n"), "metadata.csv"),
-    (lambda base: (base / "metadata.csv").write_text(f"file_name,text,condition_index\n{DEER},,oops\n"),
-     "condition_index"),
-])
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda base: (base / "metadata.csv").unlink(), "metadata.csv"),
+        (lambda base: (base / "first_frame" / f"{DEER}.png").unlink(), f"first_frame/{DEER}.png"),
+        (lambda base: (base / "skeleton_image" / DEER / "040.png").unlink(), f"{DEER}/040.png"),
+        (lambda base: (base / "skeleton_image" / DEER / "020.png").write_bytes(b"not a png"), f"{DEER}/020.png"),
+        (lambda base: (base / "video" / f"{DEER}_id.png").write_bytes(b"\x89PNG broken"), f"video/{DEER}_id.png"),
+        (
+            lambda base: (base / "metadata.csv").write_text("file_name,text,condition_index\nother,,[0]\n"),
+            "metadata.csv",
+        ),
+        (
+            lambda base: (base / "metadata.csv").write_text(f"file_name,text,condition_index\n{DEER},,oops\n"),
+            "condition_index",
+        ),
+    ],
+)
 def test_a_bad_clip_folder_is_one_line_naming_the_file(tmp_path, damage, named):
     clip = make_clip(tmp_path)
     damage(clip.parent)

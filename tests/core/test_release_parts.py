@@ -118,9 +118,17 @@ def test_picture_resizes_match_resize_image_and_crop_and_resize(crop):
     assert sha(resize_picture_like_release(rgb)) == MANIFEST["resize"][f"crop_and_resize_{crop}"]
 
 
-@pytest.mark.parametrize(("size", "expected"), [((512, 288), (832, 448)), ((832, 480), (832, 480)),
-                                                  ((1280, 704), (832, 448)), ((480, 832), (480, 832)),
-                                                  ((704, 512), (832, 576)), ((2528, 1696), (832, 544))])
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((512, 288), (832, 448)),
+        ((832, 480), (832, 480)),
+        ((1280, 704), (832, 448)),
+        ((480, 832), (480, 832)),
+        ((704, 512), (832, 576)),
+        ((2528, 1696), (832, 544)),
+    ],
+)
 def test_release_size_floors_both_sides_to_32(size, expected):
     assert release_size(*size) == expected
     assert release_size(*expected) == expected  # a release-sized frame is left as it is

@@ -16,12 +16,33 @@ from poseanything_studio.core.rig import Bone, Joint, Rig
 INPUTS = Path(__file__).resolve().parents[1] / "release" / "goldens" / "parts" / "inputs"
 RELEASE_IMAGES = [INPUTS / "EZwrDYL6YIw_69" / "000.png", INPUTS / "chat" / "000.png", INPUTS / "talk" / "080.png"]
 DEER = Rig(  # a four-legged stick figure like the release's deer, at the release size 832x448
-    tuple(Joint(j, xy) for j, xy in [("nose", (250, 200)), ("neck", (210, 230)), ("hip", (90, 250)),
-                                     ("fl", (200, 370)), ("fr", (230, 365)), ("bl", (60, 370)),
-                                     ("br", (110, 372)), ("antler", (180, 90))]),
-    tuple(Bone(f"b{i}", a, b) for i, (a, b) in enumerate(
-        [("nose", "neck"), ("neck", "hip"), ("neck", "fl"), ("neck", "fr"), ("hip", "bl"), ("hip", "br"),
-         ("neck", "antler")])),
+    tuple(
+        Joint(j, xy)
+        for j, xy in [
+            ("nose", (250, 200)),
+            ("neck", (210, 230)),
+            ("hip", (90, 250)),
+            ("fl", (200, 370)),
+            ("fr", (230, 365)),
+            ("bl", (60, 370)),
+            ("br", (110, 372)),
+            ("antler", (180, 90)),
+        ]
+    ),
+    tuple(
+        Bone(f"b{i}", a, b)
+        for i, (a, b) in enumerate(
+            [
+                ("nose", "neck"),
+                ("neck", "hip"),
+                ("neck", "fl"),
+                ("neck", "fr"),
+                ("hip", "bl"),
+                ("hip", "br"),
+                ("neck", "antler"),
+            ]
+        )
+    ),
 )
 
 

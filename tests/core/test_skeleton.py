@@ -55,7 +55,7 @@ def test_pinholes_in_a_mask_do_not_grow_a_ladder_of_joints():
     mask = np.zeros((100, 200), bool)
     mask[40:60, 20:180] = True
     for x in range(40, 170, 12):
-        mask[49:51, x:x + 2] = False  # 2x2 holes along the bar's middle
+        mask[49:51, x : x + 2] = False  # 2x2 holes along the bar's middle
     rig = skeleton_from_mask(mask)
     assert len(rig.bones) == 1
 

@@ -70,8 +70,12 @@ def test_the_box_placement_put_the_astronauts_waving_arm_on_her_face_and_collar(
 def test_a_drawn_childs_hands_feet_and_head_are_where_the_drawing_has_them():
     scene = puppet_scenes.drawn_child(2)
     rig = _fit("human", scene.mask)
-    drawn = {"hand_l": scene.rig.joint("l_hand").xy, "hand_r": scene.rig.joint("r_hand").xy,
-             "foot_l": scene.rig.joint("l_foot").xy, "foot_r": scene.rig.joint("r_foot").xy}
+    drawn = {
+        "hand_l": scene.rig.joint("l_hand").xy,
+        "hand_r": scene.rig.joint("r_hand").xy,
+        "foot_l": scene.rig.joint("l_foot").xy,
+        "foot_r": scene.rig.joint("r_foot").xy,
+    }
     for joint, xy in drawn.items():
         assert np.hypot(*np.subtract(rig.joint(joint).xy, xy)) < 25, joint  # the limb's tip, not the torso
     hx, hy = rig.joint("head").xy

@@ -50,8 +50,9 @@ def test_a_correction_retracks_from_its_frame_and_lost_joints_are_reported():
     worst_joint = int(np.argmax(error.max(axis=0)))
     joint = job.rig.joint_ids[worst_joint]
     frame = int(np.argmax(error[:, worst_joint]))
-    fixed = track_rig(video, job.rig, job.positions[0],
-                      corrections={frame: {joint: tuple(job.positions[frame, worst_joint])}})
+    fixed = track_rig(
+        video, job.rig, job.positions[0], corrections={frame: {joint: tuple(job.positions[frame, worst_joint])}}
+    )
     after = np.linalg.norm(fixed.positions - job.positions, axis=-1)
     assert after[frame, worst_joint] < 0.5
     assert after[frame:, worst_joint].mean() < error[frame:, worst_joint].mean()

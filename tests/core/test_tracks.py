@@ -33,8 +33,9 @@ def test_smooth_never_leaves_the_range_of_its_two_keys(seed):
     frames = np.sort(rng.choice(np.arange(60), size=6, replace=False))
     values = rng.normal(0, 50, size=6)
     t = _track(list(zip(frames.tolist(), values.tolist(), strict=True)), "smooth")
-    for (f0, v0), (f1, v1) in zip(zip(frames, values, strict=True), zip(frames[1:], values[1:], strict=True),
-                                  strict=False):
+    for (f0, v0), (f1, v1) in zip(
+        zip(frames, values, strict=True), zip(frames[1:], values[1:], strict=True), strict=False
+    ):
         inner = t.sample(np.linspace(f0, f1, 50)).ravel()
         assert inner.min() >= min(v0, v1) - 1e-9 and inner.max() <= max(v0, v1) + 1e-9
 

@@ -68,6 +68,9 @@ def test_a_lora_naming_modules_the_model_lacks_is_one_clear_error(tmp_path):
         metadata, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     metadata["lora"] = '{"r": 2, "lora_alpha": 2, "target_modules": ["no_such_module"]}'
     save_file(state, str(tmp_path / "foreign.safetensors"), metadata=metadata)
-    with pytest.raises(ModelError, match=r"foreign\.safetensors: metadata lora\.target_modules \(no_such_module\) "
-                                         "names no module of this model"):
+    with pytest.raises(
+        ModelError,
+        match=r"foreign\.safetensors: metadata lora\.target_modules \(no_such_module\) "
+        "names no module of this model",
+    ):
         load_checkpoint(fresh(0), tmp_path / "foreign.safetensors")

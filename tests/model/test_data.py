@@ -32,15 +32,25 @@ def write_clip(root, name, video, pose, masks, rig_json):
         cv2.imwrite(str(clip / "masks" / f"{f:05d}.png"), mask.astype(np.uint8) * 255)
     (clip / "rig.json").write_text(json.dumps(rig_json))
     rel = f"clips/{name}"
-    entry = {"clip": name, "status": "accepted", "video": f"{rel}/video.mp4", "pose": f"{rel}/pose.mp4",
-             "masks": f"{rel}/masks", "rig": f"{rel}/rig.json", "frames": len(video)}
+    entry = {
+        "clip": name,
+        "status": "accepted",
+        "video": f"{rel}/video.mp4",
+        "pose": f"{rel}/pose.mp4",
+        "masks": f"{rel}/masks",
+        "rig": f"{rel}/rig.json",
+        "frames": len(video),
+    }
     with (root / "manifest.jsonl").open("a") as manifest:
         manifest.write(json.dumps(entry) + "\n")
 
 
 def rig_json(rig, rest, positions):
-    return {"joints": [{"id": j.id, "xy": [float(x) for x in xy]} for j, xy in zip(rig.joints, rest, strict=True)],
-            "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in rig.bones], "positions": positions.tolist()}
+    return {
+        "joints": [{"id": j.id, "xy": [float(x) for x in xy]} for j, xy in zip(rig.joints, rest, strict=True)],
+        "bones": [{"id": b.id, "a": b.a, "b": b.b} for b in rig.bones],
+        "positions": positions.tolist(),
+    }
 
 
 @pytest.mark.parametrize("rule", ["dilated", "nearest"])
@@ -48,10 +58,12 @@ def test_puppet_clip_read_back_gives_the_renderers_part_tokens(tmp_path, rule):
     from poseanything_studio.rendering.neural import job_inputs
 
     track = [{"frame": 0, "xy": [180, 80], "interp": "smooth"}, {"frame": FRAMES - 1, "xy": [150, 30]}]
-    job = make_job(load_project(write_arm_project(tmp_path, tip_track=track, frames=FRAMES, size=(256, 160))),
-                   part_rule=rule)
-    mesh = PuppetMesh.build(np.dstack([job.image[..., :3], job.mask * 255]).astype(np.uint8), job.mask,
-                            job.rig, job.rest_xy)
+    job = make_job(
+        load_project(write_arm_project(tmp_path, tip_track=track, frames=FRAMES, size=(256, 160))), part_rule=rule
+    )
+    mesh = PuppetMesh.build(
+        np.dstack([job.image[..., :3], job.mask * 255]).astype(np.uint8), job.mask, job.rig, job.rest_xy
+    )
     video = np.stack([mesh.render(xy) for xy in job.positions])
     pose = pose_frames(job.rig, job.positions, job.size)
     root = tmp_path / "data"
@@ -73,8 +85,10 @@ def star(bones: int, centre=(128.0, 96.0), length=60.0):
 
     angles = np.linspace(0, 2 * np.pi, bones, endpoint=False)
     tips = np.array(centre) + length * np.stack([np.cos(angles), np.sin(angles)], 1)
-    rig = Rig((Joint("hub", centre), *(Joint(f"t{k}", tuple(t)) for k, t in enumerate(tips))),
-              tuple(Bone(f"b{k}", "hub", f"t{k}") for k in range(bones)))
+    rig = Rig(
+        (Joint("hub", centre), *(Joint(f"t{k}", tuple(t)) for k, t in enumerate(tips))),
+        tuple(Bone(f"b{k}", "hub", f"t{k}") for k in range(bones)),
+    )
     rest = rig.rest_xy()
     mask = np.zeros((192, 256), np.uint8)
     for a, b in rig.bone_joint_indices():

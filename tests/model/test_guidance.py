@@ -23,14 +23,24 @@ def test_batched_decoupled_cfg_equals_separate_passes():
         return model(latents, timestep, text, pose_latents=pose).sample
 
     with torch.no_grad():
-        batched = model(guidance.batch(latents, latents), guidance.batch(timestep, timestep),
-                        guidance.batch(prompt, negative), pose_latents=guidance.batch(subject, camera)).sample
+        batched = model(
+            guidance.batch(latents, latents),
+            guidance.batch(timestep, timestep),
+            guidance.batch(prompt, negative),
+            pose_latents=guidance.batch(subject, camera),
+        ).sample
         combined = guidance(batched)
         eps_subject, eps_camera = eps(subject, prompt), eps(camera, negative)
         expected = eps_camera + 4.0 * (eps_subject - eps_camera)
         # no camera motion: the negative anchor is the empty canvas, i.e. ordinary CFG
-        ordinary = guidance(model(guidance.batch(latents, latents), guidance.batch(timestep, timestep),
-                                  guidance.batch(prompt, negative), pose_latents=guidance.batch(subject, empty)).sample)
+        ordinary = guidance(
+            model(
+                guidance.batch(latents, latents),
+                guidance.batch(timestep, timestep),
+                guidance.batch(prompt, negative),
+                pose_latents=guidance.batch(subject, empty),
+            ).sample
+        )
         eps_uncond = eps(empty, negative)
     assert batched.shape[0] == 2
     torch.testing.assert_close(combined, expected, rtol=1e-5, atol=1e-5)

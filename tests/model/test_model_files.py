@@ -22,6 +22,7 @@ from poseanything_studio.model.transformer import PoseAnythingTransformer3DModel
 @pytest.fixture
 def broken(tiny_dir, tmp_path, monkeypatch):
     """A copy of the tiny model to damage; torch.load and pickle refuse to run while the test does."""
+
     def never(*args, **kwargs):
         raise AssertionError("torch.load or pickle was reached")
 
@@ -53,48 +54,78 @@ def _first_key(state, word):
 
 
 CASES = {
-    "100,000 layers": (lambda f: _edit_json(f / "transformer/config.json", lambda d: {**d, "num_layers": 100_000}),
-                       r"transformer/config\.json: num_layers is 100000"),
+    "100,000 layers": (
+        lambda f: _edit_json(f / "transformer/config.json", lambda d: {**d, "num_layers": 100_000}),
+        r"transformer/config\.json: num_layers is 100000",
+    ),
     "config not an object": (lambda f: (f / "vae/config.json").write_text("[1, 2]"), r"vae/config\.json: must hold"),
     "text encoder truncated": (
         lambda f: (f / "text_encoder/model.safetensors").write_bytes(
-            (f / "text_encoder/model.safetensors").read_bytes()[:-100]), r"text_encoder.*(truncated|past the end)"),
+            (f / "text_encoder/model.safetensors").read_bytes()[:-100]
+        ),
+        r"text_encoder.*(truncated|past the end)",
+    ),
     "text encoder tensor missing": (
-        lambda f: _edit_weights(f / "text_encoder/model.safetensors",
-                                lambda s: s.pop(_first_key(s, "block.0.layer.0.SelfAttention.q"))),
-        r"text_encoder: tensor encoder\.block\.0\.layer\.0\.SelfAttention\.q\.weight is missing"),
+        lambda f: _edit_weights(
+            f / "text_encoder/model.safetensors", lambda s: s.pop(_first_key(s, "block.0.layer.0.SelfAttention.q"))
+        ),
+        r"text_encoder: tensor encoder\.block\.0\.layer\.0\.SelfAttention\.q\.weight is missing",
+    ),
     "text encoder wrong shape": (
-        lambda f: _edit_weights(f / "text_encoder/model.safetensors",
-                                lambda s: s.update({"encoder.final_layer_norm.weight": torch.ones(7)})),
-        r"tensor encoder\.final_layer_norm\.weight has shape \(7,\)"),
+        lambda f: _edit_weights(
+            f / "text_encoder/model.safetensors", lambda s: s.update({"encoder.final_layer_norm.weight": torch.ones(7)})
+        ),
+        r"tensor encoder\.final_layer_norm\.weight has shape \(7,\)",
+    ),
     "transformer tensor missing": (
-        lambda f: _edit_weights(f / "transformer/diffusion_pytorch_model.safetensors",
-                                lambda s: s.pop("blocks.1.ffn.net.2.weight")),
-        r"transformer: tensor blocks\.1\.ffn\.net\.2\.weight is missing"),
+        lambda f: _edit_weights(
+            f / "transformer/diffusion_pytorch_model.safetensors", lambda s: s.pop("blocks.1.ffn.net.2.weight")
+        ),
+        r"transformer: tensor blocks\.1\.ffn\.net\.2\.weight is missing",
+    ),
     "vae tensor missing": (
-        lambda f: _edit_weights(f / "vae/diffusion_pytorch_model.safetensors",
-                                lambda s: s.pop(_first_key(s, "decoder"))), r"vae: tensor decoder\..* is missing"),
+        lambda f: _edit_weights(
+            f / "vae/diffusion_pytorch_model.safetensors", lambda s: s.pop(_first_key(s, "decoder"))
+        ),
+        r"vae: tensor decoder\..* is missing",
+    ),
     "vae int8 weights": (
-        lambda f: _edit_weights(f / "vae/diffusion_pytorch_model.safetensors",
-                                lambda s: s.update({k: v.to(torch.int8) for k, v in s.items()})),
-        r"vae: tensor .* is I8; weights must be float32 or bfloat16 or float16"),
+        lambda f: _edit_weights(
+            f / "vae/diffusion_pytorch_model.safetensors",
+            lambda s: s.update({k: v.to(torch.int8) for k, v in s.items()}),
+        ),
+        r"vae: tensor .* is I8; weights must be float32 or bfloat16 or float16",
+    ),
     "transformer NaN": (
-        lambda f: _edit_weights(f / "transformer/diffusion_pytorch_model.safetensors",
-                                lambda s: s["blocks.0.ffn.net.2.weight"].fill_(float("nan"))),
-        r"transformer: tensor blocks\.0\.ffn\.net\.2\.weight holds NaN"),
-    "tokenizer config a list": (lambda f: (f / "tokenizer/tokenizer_config.json").write_text("[]"),
-                                r"tokenizer/tokenizer_config\.json: must hold a JSON object"),
-    "tokenizer.json garbage": (lambda f: (f / "tokenizer/tokenizer.json").write_text("garbage"),
-                               r"tokenizer/tokenizer\.json: not a readable JSON config"),
+        lambda f: _edit_weights(
+            f / "transformer/diffusion_pytorch_model.safetensors",
+            lambda s: s["blocks.0.ffn.net.2.weight"].fill_(float("nan")),
+        ),
+        r"transformer: tensor blocks\.0\.ffn\.net\.2\.weight holds NaN",
+    ),
+    "tokenizer config a list": (
+        lambda f: (f / "tokenizer/tokenizer_config.json").write_text("[]"),
+        r"tokenizer/tokenizer_config\.json: must hold a JSON object",
+    ),
+    "tokenizer.json garbage": (
+        lambda f: (f / "tokenizer/tokenizer.json").write_text("garbage"),
+        r"tokenizer/tokenizer\.json: not a readable JSON config",
+    ),
     "scheduler value rejected": (
         lambda f: _edit_json(f / "scheduler/scheduler_config.json", lambda d: {**d, "solver_order": "x"}),
-        r"scheduler_config\.json: UniPCMultistepScheduler does not accept this config"),
-    "scheduler config a list": (lambda f: (f / "scheduler/scheduler_config.json").write_text("[]"),
-                                r"scheduler_config\.json: must hold a JSON object"),
+        r"scheduler_config\.json: UniPCMultistepScheduler does not accept this config",
+    ),
+    "scheduler config a list": (
+        lambda f: (f / "scheduler/scheduler_config.json").write_text("[]"),
+        r"scheduler_config\.json: must hold a JSON object",
+    ),
     "scheduler names a model class": (
-        lambda f: (_edit_json(f / "scheduler/scheduler_config.json", lambda d: {**d, "_class_name": "UNet2DModel"}),
-                   (f / "scheduler/diffusion_pytorch_model.bin").write_bytes(pickle.dumps({"x": 1}))),
-        r"_class_name 'UNet2DModel' is not a diffusers scheduler"),
+        lambda f: (
+            _edit_json(f / "scheduler/scheduler_config.json", lambda d: {**d, "_class_name": "UNet2DModel"}),
+            (f / "scheduler/diffusion_pytorch_model.bin").write_bytes(pickle.dumps({"x": 1})),
+        ),
+        r"_class_name 'UNet2DModel' is not a diffusers scheduler",
+    ),
 }
 
 
@@ -129,9 +160,16 @@ def test_an_all_nan_checkpoint_is_refused(broken):
         load_checkpoint(PoseAnythingTransformer3DModel.from_base(_tiny_base(broken)), path)
 
 
-@pytest.mark.parametrize("lora", ["not json", "[]", '{"r": 4}',
-                                  '{"r": -1, "lora_alpha": 1, "target_modules": ["to_q"]}',
-                                  '{"r": 4, "lora_alpha": 8, "target_modules": ["to_q"], "init_lora_weights": "x"}'])
+@pytest.mark.parametrize(
+    "lora",
+    [
+        "not json",
+        "[]",
+        '{"r": 4}',
+        '{"r": -1, "lora_alpha": 1, "target_modules": ["to_q"]}',
+        '{"r": 4, "lora_alpha": 8, "target_modules": ["to_q"], "init_lora_weights": "x"}',
+    ],
+)
 def test_bad_lora_metadata_is_refused(broken, lora):
     path = broken / CHECKPOINT_NAME
     _checkpoint_with(path, lambda s: None, metadata={"lora": lora})
@@ -147,8 +185,22 @@ def _tiny_base(folder):
 
 def test_the_cli_says_one_line_for_a_damaged_model(broken, tmp_path, capsys, arm_project):
     CASES["transformer tensor missing"][0](broken)
-    code = cli_main(["render", str(arm_project), "-o", str(tmp_path / "o.mp4"), "--renderer", "poseanything",
-                     "--model-dir", str(broken), "--device", "cpu", "--frames", "5"])
+    code = cli_main(
+        [
+            "render",
+            str(arm_project),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--renderer",
+            "poseanything",
+            "--model-dir",
+            str(broken),
+            "--device",
+            "cpu",
+            "--frames",
+            "5",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and "blocks.1.ffn.net.2.weight is missing" in err, err
     assert not (tmp_path / "o.mp4").exists()

@@ -24,16 +24,37 @@ def moving_arm(tmp_path):
 
 def test_pasproj_to_mp4_with_the_tiny_model(tiny_dir, moving_arm, tmp_path):
     out = tmp_path / "arm.mp4"
-    code = cli_main(["render", str(moving_arm), "-o", str(out), "--renderer", "poseanything", "--model-dir",
-                     str(tiny_dir), "--device", "cpu", "--steps", "2", "--seed", "3"])
+    code = cli_main(
+        [
+            "render",
+            str(moving_arm),
+            "-o",
+            str(out),
+            "--renderer",
+            "poseanything",
+            "--model-dir",
+            str(tiny_dir),
+            "--device",
+            "cpu",
+            "--steps",
+            "2",
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0
     frames, fps = read_video(out)
     assert frames.shape == (9, 160, 256, 3) and fps == 12
 
 
 def test_events_previews_and_repeatable_seed(tiny_dir, moving_arm):
-    job = make_job(load_project(moving_arm), renderer="poseanything", steps=2, seed=1,
-                   neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))
+    job = make_job(
+        load_project(moving_arm),
+        renderer="poseanything",
+        steps=2,
+        seed=1,
+        neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"),
+    )
     events = list(run(job))
     previews = [e for e in events if isinstance(e, Preview)]
     assert {"prediction", "matching"} <= {p.kind for p in previews}
@@ -49,22 +70,47 @@ def test_events_previews_and_repeatable_seed(tiny_dir, moving_arm):
 def test_attention_matching_for_imported_skeletons_changes_the_render(tiny_dir, moving_arm, tmp_path):
     renders = {}
     for matching in ("identity", "attention"):
-        job = make_job(load_project(moving_arm), renderer="poseanything", steps=2, seed=1,
-                       neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu", matching=matching))
+        job = make_job(
+            load_project(moving_arm),
+            renderer="poseanything",
+            steps=2,
+            seed=1,
+            neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu", matching=matching),
+        )
         events = list(run(job))
         renders[matching] = np.stack([e.image for e in events if isinstance(e, Frame)])
         attention = [p.data for p in events if isinstance(p, Preview) and p.kind == "matching"][-1]
     identity = np.tile(np.arange(attention.shape[1]), (attention.shape[0], 1))
     assert not np.array_equal(attention, identity)  # the random tiny model matches parts differently...
     assert not np.array_equal(renders["identity"], renders["attention"])  # ...and the render follows that matching
-    code = cli_main(["render", str(moving_arm), "-o", str(tmp_path / "a.mp4"), "--renderer", "poseanything",
-                     "--model-dir", str(tiny_dir), "--device", "cpu", "--steps", "1", "--matching", "attention"])
+    code = cli_main(
+        [
+            "render",
+            str(moving_arm),
+            "-o",
+            str(tmp_path / "a.mp4"),
+            "--renderer",
+            "poseanything",
+            "--model-dir",
+            str(tiny_dir),
+            "--device",
+            "cpu",
+            "--steps",
+            "1",
+            "--matching",
+            "attention",
+        ]
+    )
     assert code == 0
 
 
 def test_cancel_interrupts_the_denoising(tiny_dir, moving_arm):
-    job = make_job(load_project(moving_arm), renderer="poseanything", steps=20,
-                   neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))
+    job = make_job(
+        load_project(moving_arm),
+        renderer="poseanything",
+        steps=20,
+        neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"),
+    )
     cancel = threading.Event()
     steps = []
     with pytest.raises(RenderCancelled):
@@ -76,15 +122,18 @@ def test_cancel_interrupts_the_denoising(tiny_dir, moving_arm):
     assert steps and max(steps) <= 2
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ([], "needs --model-dir"),
-    (["--model-dir", "{tmp}/nowhere"], "does not exist"),
-    (["--model-dir", "{tiny}", "--checkpoint", "{tmp}/weights.pt"], "pickle checkpoints are never loaded"),
-    (["--model-dir", "{tiny}", "--device", "cuda"], "CUDA is not available"),
-    (["--model-dir", "{tiny}", "--checkpoint", "{tmp}/missing.safetensors"], "checkpoint not found"),
-    (["--model-dir", "{tiny}", "--init", "puppet", "--strength", "0"], "above 0 and at most 1"),
-    (["--model-dir", "{tiny}", "--init", "puppet", "--strength", "nan"], "above 0 and at most 1"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "needs --model-dir"),
+        (["--model-dir", "{tmp}/nowhere"], "does not exist"),
+        (["--model-dir", "{tiny}", "--checkpoint", "{tmp}/weights.pt"], "pickle checkpoints are never loaded"),
+        (["--model-dir", "{tiny}", "--device", "cuda"], "CUDA is not available"),
+        (["--model-dir", "{tiny}", "--checkpoint", "{tmp}/missing.safetensors"], "checkpoint not found"),
+        (["--model-dir", "{tiny}", "--init", "puppet", "--strength", "0"], "above 0 and at most 1"),
+        (["--model-dir", "{tiny}", "--init", "puppet", "--strength", "nan"], "above 0 and at most 1"),
+    ],
+)
 def test_errors_are_one_line_exit_2_and_write_nothing(tiny_dir, moving_arm, tmp_path, capsys, extra, message):
     import torch
 
@@ -98,8 +147,9 @@ def test_errors_are_one_line_exit_2_and_write_nothing(tiny_dir, moving_arm, tmp_
     err = capsys.readouterr().err
     assert code == 2
     assert message in err
-    assert [line for line in err.splitlines() if line.startswith("error:")] == [next(
-        line for line in err.splitlines() if line.startswith("error:"))]
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        next(line for line in err.splitlines() if line.startswith("error:"))
+    ]
     assert not out.exists()
 
 
@@ -117,8 +167,13 @@ def step_events(events):
 
 
 def test_without_a_checkpoint_it_refines_the_puppet_render_and_says_so_once(base_dir, moving_arm):
-    job = make_job(load_project(moving_arm), renderer="poseanything", steps=5, seed=2,
-                   neural=NeuralOptions(model_dir=str(base_dir), device="cpu", strength=0.4))
+    job = make_job(
+        load_project(moving_arm),
+        renderer="poseanything",
+        steps=5,
+        seed=2,
+        neural=NeuralOptions(model_dir=str(base_dir), device="cpu", strength=0.4),
+    )
     events = list(run(job))
     notices = [e.text for e in events if isinstance(e, Notice)]
     assert len(notices) == 1 and "ignores the pose" in notices[0] and "refines the puppet render" in notices[0]
@@ -131,19 +186,35 @@ def test_without_a_checkpoint_it_refines_the_puppet_render_and_says_so_once(base
 
 def test_with_a_checkpoint_noise_stays_the_default_and_puppet_is_asked_for(tiny_dir, moving_arm):
     project = load_project(moving_arm)
-    noise = list(run(make_job(project, renderer="poseanything", steps=3,
-                              neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))))
+    noise = list(
+        run(
+            make_job(
+                project, renderer="poseanything", steps=3, neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu")
+            )
+        )
+    )
     assert not any(isinstance(e, Notice) for e in noise)
     assert len(step_events(noise)) == 3 and not any(isinstance(e, Progress) and e.stage == "puppet" for e in noise)
-    puppet = list(run(make_job(project, renderer="poseanything", steps=3,
-                               neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu", init="puppet",
-                                                    strength=0.5))))
+    puppet = list(
+        run(
+            make_job(
+                project,
+                renderer="poseanything",
+                steps=3,
+                neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu", init="puppet", strength=0.5),
+            )
+        )
+    )
     assert len(step_events(puppet)) == 2  # ceil(0.5 x 3)
 
 
 def test_parts_preview_shows_the_models_part_tokens(tiny_dir, moving_arm):
-    job = make_job(load_project(moving_arm), renderer="poseanything", steps=2,
-                   neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"))
+    job = make_job(
+        load_project(moving_arm),
+        renderer="poseanything",
+        steps=2,
+        neural=NeuralOptions(model_dir=str(tiny_dir), device="cpu"),
+    )
     parts = [e for e in run(job) if isinstance(e, Preview) and e.kind == "parts"]
     tokens = parts[-1].data  # what PTCM uses: (F', bones, h, w) on the 32-pixel token grid
     assert tokens.shape == (3, 2, 5, 8) and tokens.dtype == bool and tokens.any()
@@ -152,8 +223,24 @@ def test_parts_preview_shows_the_models_part_tokens(tiny_dir, moving_arm):
 
 def test_cli_init_puppet_prints_the_note_once(base_dir, moving_arm, tmp_path, capsys):
     out = tmp_path / "refined.mp4"
-    code = cli_main(["render", str(moving_arm), "-o", str(out), "--renderer", "poseanything", "--model-dir",
-                     str(base_dir), "--device", "cpu", "--steps", "4", "--strength", "0.3"])
+    code = cli_main(
+        [
+            "render",
+            str(moving_arm),
+            "-o",
+            str(out),
+            "--renderer",
+            "poseanything",
+            "--model-dir",
+            str(base_dir),
+            "--device",
+            "cpu",
+            "--steps",
+            "4",
+            "--strength",
+            "0.3",
+        ]
+    )
     assert code == 0 and read_video(out)[0].shape == (9, 160, 256, 3)
     err = capsys.readouterr().err
     assert err.count("no PoseAnything checkpoint") == 1
@@ -166,8 +253,20 @@ def test_the_refinement_example_renders_on_a_base_model(base_dir, tmp_path, caps
     render = load_project(example).render
     assert (render.renderer, render.init, render.strength, render.checkpoint) == ("poseanything", "puppet", 0.4, None)
     out = tmp_path / "cat.mp4"
-    args = ["render", str(example), "-o", str(out), "--device", "cpu", "--frames", "5", "--size", "128x96",
-            "--steps", "5"]
+    args = [
+        "render",
+        str(example),
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+        "--frames",
+        "5",
+        "--size",
+        "128x96",
+        "--steps",
+        "5",
+    ]
     assert cli_main(args) == 2  # its model_dir is a placeholder for the user's own folder
     assert "Wan2.2-TI2V-5B-Diffusers does not exist" in capsys.readouterr().err and not out.exists()
     assert cli_main([*args, "--model-dir", str(base_dir)]) == 0
@@ -186,8 +285,12 @@ def test_project_neural_settings_are_checked_and_kept(moving_arm, tmp_path):
     saved = save_project(load_project(moving_arm), tmp_path / "again.pasproj")
     render = load_project(saved.path).render
     assert (render.init, render.strength, render.checkpoint) == ("puppet", 0.25, "ck.safetensors")
-    for key, value, message in (("init", "latent", "unknown init"), ("strength", 0, "above 0"),
-                                ("strength", 1.5, "above 0"), ("checkpoint", 3, "path or null")):
+    for key, value, message in (
+        ("init", "latent", "unknown init"),
+        ("strength", 0, "above 0"),
+        ("strength", 1.5, "above 0"),
+        ("checkpoint", 3, "path or null"),
+    ):
         bad = dict(data, render=dict(data["render"], **{key: value}))
         moving_arm.write_text(json.dumps(bad))
         with pytest.raises(ProjectError, match=message) as err:
@@ -199,13 +302,33 @@ def test_render_with_offload_and_compile_options_gives_the_same_video(tiny_dir, 
     from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
     compiled = []
-    monkeypatch.setattr(PoseAnythingPipeline, "compile_transformer",
-                        lambda self: compiled.append(self.transformer.compile_repeated_blocks(backend="eager")))
+    monkeypatch.setattr(
+        PoseAnythingPipeline,
+        "compile_transformer",
+        lambda self: compiled.append(self.transformer.compile_repeated_blocks(backend="eager")),
+    )
     videos = []
     for extra in ([], ["--offload", "group", "--compile"]):
         out = tmp_path / f"arm{len(videos)}.mp4"
-        code = cli_main(["render", str(moving_arm), "-o", str(out), "--renderer", "poseanything", "--model-dir",
-                         str(tiny_dir), "--device", "cpu", "--steps", "2", "--seed", "3", *extra])
+        code = cli_main(
+            [
+                "render",
+                str(moving_arm),
+                "-o",
+                str(out),
+                "--renderer",
+                "poseanything",
+                "--model-dir",
+                str(tiny_dir),
+                "--device",
+                "cpu",
+                "--steps",
+                "2",
+                "--seed",
+                "3",
+                *extra,
+            ]
+        )
         assert code == 0
         videos.append(read_video(out)[0])
     assert len(compiled) == 1 and np.array_equal(videos[0], videos[1])

@@ -24,8 +24,9 @@ def scene():
 @pytest.fixture(scope="module")
 def resident_frames(tiny_dir):
     image, pose, masks = scene()
-    return load(tiny_dir, "none")(image, pose, masks, prompt="a cat walks", num_inference_steps=2,
-                                  generator=torch.Generator().manual_seed(3)).frames
+    return load(tiny_dir, "none")(
+        image, pose, masks, prompt="a cat walks", num_inference_steps=2, generator=torch.Generator().manual_seed(3)
+    ).frames
 
 
 @pytest.mark.parametrize("mode", ["model", "group"])
@@ -46,8 +47,9 @@ def test_offloaded_render_equals_the_resident_one(tiny_dir, resident_frames, mod
 
     monkeypatch.setattr(pipe.vae, "encode", spy)
     image, pose, masks = scene()
-    frames = pipe(image, pose, masks, prompt="a cat walks", num_inference_steps=2,
-                  generator=torch.Generator().manual_seed(3)).frames
+    frames = pipe(
+        image, pose, masks, prompt="a cat walks", num_inference_steps=2, generator=torch.Generator().manual_seed(3)
+    ).frames
     assert seen and all(d == torch.device("cpu") for d in seen)
     assert np.array_equal(frames, resident_frames)
 
@@ -67,8 +69,9 @@ def test_regional_compile_keeps_the_frames(tiny_dir, resident_frames):
     pipe.compile_transformer(backend="eager")  # the same graphs and PTCM graph breaks; no C++ toolchain needed
     assert all(b._compiled_call_impl is not None for b in pipe.transformer.blocks)  # nn.Module.compile, per block
     image, pose, masks = scene()
-    frames = pipe(image, pose, masks, prompt="a cat walks", num_inference_steps=2,
-                  generator=torch.Generator().manual_seed(3)).frames
+    frames = pipe(
+        image, pose, masks, prompt="a cat walks", num_inference_steps=2, generator=torch.Generator().manual_seed(3)
+    ).frames
     assert np.array_equal(frames, resident_frames)
 
 

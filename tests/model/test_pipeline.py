@@ -40,16 +40,26 @@ def test_tiny_render_end_to_end_is_repeatable(pipe):
         steps.append((i, p.num_timesteps, kwargs))
         return {}
 
-    out = pipe(image, pose, masks, camera, prompt="a cat walks", num_inference_steps=3, generator=seeded(7),
-               callback_on_step_end=callback, callback_on_step_end_tensor_inputs=ALL_INPUTS)
+    out = pipe(
+        image,
+        pose,
+        masks,
+        camera,
+        prompt="a cat walks",
+        num_inference_steps=3,
+        generator=seeded(7),
+        callback_on_step_end=callback,
+        callback_on_step_end_tensor_inputs=ALL_INPUTS,
+    )
     assert isinstance(out, PoseAnythingPipelineOutput)
     assert out.frames.shape == (1, 9, 64, 96, 3) and out.frames.dtype == np.uint8
     again = pipe(image, pose, masks, camera, prompt="a cat walks", num_inference_steps=3, generator=seeded(7))
     assert np.array_equal(out.frames, again.frames)
     other = pipe(image, pose, masks, camera, prompt="a cat walks", num_inference_steps=3, generator=seeded(8))
     assert not np.array_equal(out.frames, other.frames)
-    (frames,) = pipe(image, pose, masks, camera, prompt="a cat walks", num_inference_steps=3, generator=seeded(7),
-                     return_dict=False)
+    (frames,) = pipe(
+        image, pose, masks, camera, prompt="a cat walks", num_inference_steps=3, generator=seeded(7), return_dict=False
+    )
     assert np.array_equal(frames, out.frames)
     assert [(i, n) for i, n, _ in steps] == [(0, 3), (1, 3), (2, 3)]
     kwargs = steps[0][2]
@@ -68,14 +78,27 @@ def test_callback_gets_only_the_tensor_inputs_asked_for_and_can_replace_latents(
         seen.append(sorted(kwargs))
         return {"latents": torch.zeros_like(kwargs["latents"])}
 
-    zeroed = pipe(image, pose, masks, num_inference_steps=2, generator=seeded(1), callback_on_step_end=zero_latents,
-                  output_type="latent").frames
+    zeroed = pipe(
+        image,
+        pose,
+        masks,
+        num_inference_steps=2,
+        generator=seeded(1),
+        callback_on_step_end=zero_latents,
+        output_type="latent",
+    ).frames
     plain = pipe(image, pose, masks, num_inference_steps=2, generator=seeded(1), output_type="latent").frames
     assert seen == [["latents"], ["latents"]]  # the default, as in diffusers
     assert torch.count_nonzero(zeroed[:, :, 1:]) == 0 and torch.count_nonzero(plain[:, :, 1:]) > 0
     with pytest.raises(ValueError, match="'noise_pred' is not one of latents"):
-        pipe(image, pose, masks, num_inference_steps=1, callback_on_step_end=zero_latents,
-             callback_on_step_end_tensor_inputs=["noise_pred"])
+        pipe(
+            image,
+            pose,
+            masks,
+            num_inference_steps=1,
+            callback_on_step_end=zero_latents,
+            callback_on_step_end_tensor_inputs=["noise_pred"],
+        )
 
 
 def puppet_like(image, frames=9):
@@ -97,8 +120,16 @@ def test_refinement_runs_the_last_ceil_strength_steps(pipe):
     image, pose, masks, _ = scene()
     video = puppet_like(image)
     for strength, steps in ((0.3, 10), (0.25, 8), (0.55, 7), (1.0, 4)):
-        calls, _ = transformer_calls(pipe, image=image, pose_frames=pose, part_masks=masks, video=video,
-                                     strength=strength, num_inference_steps=steps, generator=seeded(0))
+        calls, _ = transformer_calls(
+            pipe,
+            image=image,
+            pose_frames=pose,
+            part_masks=masks,
+            video=video,
+            strength=strength,
+            num_inference_steps=steps,
+            generator=seeded(0),
+        )
         assert calls == math.ceil(strength * steps), (strength, steps)
 
 
@@ -106,10 +137,26 @@ def test_refinement_near_zero_strength_is_the_vae_round_trip(pipe):
     image, pose, masks, _ = scene()
     video = puppet_like(image)
     round_trip = pipe.decode_latents(pipe.encode_video(video)).astype(int)
-    _, tiny = transformer_calls(pipe, image=image, pose_frames=pose, part_masks=masks, video=video, strength=1e-4,
-                                num_inference_steps=10, generator=seeded(0))
-    _, half = transformer_calls(pipe, image=image, pose_frames=pose, part_masks=masks, video=video, strength=0.5,
-                                num_inference_steps=10, generator=seeded(0))
+    _, tiny = transformer_calls(
+        pipe,
+        image=image,
+        pose_frames=pose,
+        part_masks=masks,
+        video=video,
+        strength=1e-4,
+        num_inference_steps=10,
+        generator=seeded(0),
+    )
+    _, half = transformer_calls(
+        pipe,
+        image=image,
+        pose_frames=pose,
+        part_masks=masks,
+        video=video,
+        strength=0.5,
+        num_inference_steps=10,
+        generator=seeded(0),
+    )
     assert np.abs(tiny.astype(int) - round_trip).max() <= 2  # the first frame is the clean image, as in any render
     assert np.abs(half.astype(int) - round_trip).mean() > 10 * np.abs(tiny.astype(int) - round_trip).mean() + 1
 
@@ -117,8 +164,19 @@ def test_refinement_near_zero_strength_is_the_vae_round_trip(pipe):
 def test_refinement_keeps_the_clean_first_frame_and_seeds_reproduce(pipe):
     image, pose, masks, _ = scene()
     video = puppet_like(image)[::-1].copy()  # its first frame is not the picture
-    runs = [pipe(image, pose, masks, video=video, strength=0.5, num_inference_steps=4, generator=seeded(s),
-                 output_type="latent").frames for s in (5, 5, 6)]
+    runs = [
+        pipe(
+            image,
+            pose,
+            masks,
+            video=video,
+            strength=0.5,
+            num_inference_steps=4,
+            generator=seeded(s),
+            output_type="latent",
+        ).frames
+        for s in (5, 5, 6)
+    ]
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
     condition = pipe.encode_video(image[None])
     assert torch.allclose(runs[0][:, :, :1], condition)  # Wan2.2 TI2V: the first latent frame is the clean picture
@@ -144,8 +202,14 @@ def test_loads_through_diffusers_without_a_checkpoint(tiny_dir):
     ptcm_calls, seen = [], []
     base.transformer.ptcm_modules[0].register_forward_hook(lambda *_: ptcm_calls.append(1))
     image, pose, masks, _ = scene()
-    base(image, pose, masks, num_inference_steps=2, callback_on_step_end=lambda p, i, t, kw: seen.append(kw),
-         callback_on_step_end_tensor_inputs=["part_tokens"])
+    base(
+        image,
+        pose,
+        masks,
+        num_inference_steps=2,
+        callback_on_step_end=lambda p, i, t, kw: seen.append(kw),
+        callback_on_step_end_tensor_inputs=["part_tokens"],
+    )
     assert not base.ptcm_active() and ptcm_calls == [] and seen[0]["part_tokens"] is None  # zero PTCM is skipped
 
 
@@ -158,8 +222,15 @@ def test_interrupt_stops_without_decoding(pipe):
     with pytest.raises(PipelineInterrupted, match="step 1 of 4"):
         pipe(image, pose, masks, num_inference_steps=4, callback_on_step_end=callback)
     with pytest.raises(PipelineInterrupted, match="step 1 of 2"):  # a refinement counts its own steps
-        pipe(image, pose, masks, video=puppet_like(image), strength=0.5, num_inference_steps=4,
-             callback_on_step_end=callback)
+        pipe(
+            image,
+            pose,
+            masks,
+            video=puppet_like(image),
+            strength=0.5,
+            num_inference_steps=4,
+            callback_on_step_end=callback,
+        )
 
 
 def test_bad_inputs_get_one_clear_error(pipe):

@@ -117,16 +117,30 @@ def test_a_release_clip_renders_to_the_official_pipelines_latents(folders, monke
 
         def recorded_forward(*a, release_parts=None, **k):
             latents = k["hidden_states"]
-            seen["calls"].append((float(k["timestep"].max()), release_parts is not None, False,
-                                  float(latents.double().sum()), float(latents.double().abs().sum())))
+            seen["calls"].append(
+                (
+                    float(k["timestep"].max()),
+                    release_parts is not None,
+                    False,
+                    float(latents.double().sum()),
+                    float(latents.double().abs().sum()),
+                )
+            )
             if release_parts is not None:
                 seen["parts"].append(release_parts.union_masks)
             return forward(*a, release_parts=release_parts, **k)
 
         def recorded_probe(*a, **k):
             latents = k["hidden_states"]
-            seen["calls"].append((float(k["timestep"].max()), False, True, float(latents.double().sum()),
-                                  float(latents.double().abs().sum())))
+            seen["calls"].append(
+                (
+                    float(k["timestep"].max()),
+                    False,
+                    True,
+                    float(latents.double().sum()),
+                    float(latents.double().abs().sum()),
+                )
+            )
             return probe(*a, **k)
 
         pipe.transformer.forward, pipe.transformer.probe_attention = recorded_forward, recorded_probe

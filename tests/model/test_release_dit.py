@@ -38,9 +38,19 @@ GOLDENS = Path(__file__).resolve().parents[1] / "release" / "goldens"
 SHARDS = sorted((GOLDENS / "dit").glob("*.safetensors"))
 # Our (diffusers-style) config for the golden's official WanModel(dim 24, 2 heads, 30 layers, in 8, out 4).
 GOLDEN_BASE_CONFIG = {
-    "patch_size": (1, 2, 2), "num_attention_heads": 2, "attention_head_dim": 12, "in_channels": 4, "out_channels": 4,
-    "text_dim": 16, "freq_dim": 16, "ffn_dim": 48, "num_layers": 30, "cross_attn_norm": True,
-    "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "rope_max_seq_len": 1024,
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 4,
+    "out_channels": 4,
+    "text_dim": 16,
+    "freq_dim": 16,
+    "ffn_dim": 48,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+    "rope_max_seq_len": 1024,
 }
 # The official code's model table names this layout by the md5 of its sorted "name:shape" and "name" entries
 # (diffsynth/configs/model_config.py: "wry concat+instance-wise", WanModel with in_dim 96).
@@ -87,8 +97,9 @@ def test_ptc_residual_is_zero_on_the_first_frame_and_follows_the_masks(model, go
     hidden = torch.randn(2, 21 * 16, 24, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         residual = ptc(hidden, parts(golden))
-        no_parts = ptc(hidden, ReleaseParts(torch.zeros(3, 4, 4, dtype=torch.bool),
-                                            torch.zeros(20, 3, 4, 4, dtype=torch.bool)))
+        no_parts = ptc(
+            hidden, ReleaseParts(torch.zeros(3, 4, 4, dtype=torch.bool), torch.zeros(20, 3, 4, 4, dtype=torch.bool))
+        )
     assert residual.shape == hidden.shape and torch.count_nonzero(residual[:, :16]) == 0
     assert not torch.allclose(residual[:, 16:], no_parts[:, 16:])  # the masks decide what the later frames get
 
@@ -108,8 +119,7 @@ def test_probe_attention_matches_the_official_probe(model, golden):
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
     torch.testing.assert_close(run(model, golden), golden["out_plain"], atol=1e-5, rtol=1e-5)  # model unchanged
     with pytest.raises(ModelShapeError, match=r"block_index must be from 0 to 29, got 30"):
-        model.probe_attention(latents, timestep, golden["context"], pose_latents=golden["pose_latents"],
-                              block_index=30)
+        model.probe_attention(latents, timestep, golden["context"], pose_latents=golden["pose_latents"], block_index=30)
 
 
 def test_float32_timestep_sinusoid_would_miss_the_release(model, golden):
@@ -131,8 +141,9 @@ def test_one_shard_finds_the_other_and_lists_load_the_same(model, golden):
     expected = run(model, golden)
     assert release.release_files(SHARDS[1]) == SHARDS
     assert release.release_files([str(p) for p in SHARDS]) == SHARDS
-    torch.testing.assert_close(run(load_release_transformer(SHARDS[0], GOLDEN_BASE_CONFIG), golden), expected,
-                               atol=0, rtol=0)
+    torch.testing.assert_close(
+        run(load_release_transformer(SHARDS[0], GOLDEN_BASE_CONFIG), golden), expected, atol=0, rtol=0
+    )
 
 
 def test_the_tiktok_single_file_and_an_index_load_the_same(model, golden, tmp_path):
@@ -142,11 +153,13 @@ def test_the_tiktok_single_file_and_an_index_load_the_same(model, golden, tmp_pa
         state.update(load_file(str(shard)))
     (tmp_path / "tiktok").mkdir()
     save_file(state, str(tmp_path / "tiktok" / "diffusion_pytorch_model-tiktok.safetensors"))
-    tiktok = load_release_transformer(tmp_path / "tiktok" / "diffusion_pytorch_model-tiktok.safetensors",
-                                      GOLDEN_BASE_CONFIG)
+    tiktok = load_release_transformer(
+        tmp_path / "tiktok" / "diffusion_pytorch_model-tiktok.safetensors", GOLDEN_BASE_CONFIG
+    )
     torch.testing.assert_close(run(tiktok, golden), expected, atol=0, rtol=0)
-    assert release.release_files(tmp_path / "tiktok") == [tmp_path / "tiktok" / "diffusion_pytorch_model-tiktok"
-                                                                             ".safetensors"]
+    assert release.release_files(tmp_path / "tiktok") == [
+        tmp_path / "tiktok" / "diffusion_pytorch_model-tiktok.safetensors"
+    ]
     indexed = tmp_path / "indexed"
     shutil.copytree(GOLDENS / "dit", indexed)
     weight_map = {name: shard.name for shard in SHARDS for name in load_file(str(shard))}
@@ -189,20 +202,31 @@ def test_a_folder_that_is_not_the_release_names_the_file_and_key(tmp_path, monke
     folder = tmp_path / "wan"
     WanTransformer3DModel(**GOLDEN_BASE_CONFIG).save_pretrained(folder, safe_serialization=True)
     monkeypatch.setattr(release, "safe_open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
-    with pytest.raises(ModelError, match=r"wan/diffusion_pytorch_model\.safetensors: tensor blocks\.0\.attn1\.\S+ "
-                                         r"is not part of the PoseAnything release's DiT \(\d+ unexpected; "
-                                         r"diffusers names"):
+    with pytest.raises(
+        ModelError,
+        match=r"wan/diffusion_pytorch_model\.safetensors: tensor blocks\.0\.attn1\.\S+ "
+        r"is not part of the PoseAnything release's DiT \(\d+ unexpected; "
+        r"diffusers names",
+    ):
         load_release_transformer(folder, GOLDEN_BASE_CONFIG)
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (lambda s: s.pop("blocks.2.norm4.bias"), r"tensor blocks\.2\.norm4\.bias is missing"),
-    (lambda s: s.update({"blocks.30.norm4.bias": torch.zeros(24)}), r"tensor blocks\.30\.norm4\.bias is not part"),
-    (lambda s: s.update({"blocks.2.cross_attn_instance.o.weight": torch.zeros(24, 23)}),
-     r"blocks\.2\.cross_attn_instance\.o\.weight has shape \(24, 23\), the release at this config has \(24, 24\)"),
-    (lambda s: s.update({"blocks.2.cross_attn_instance.q.bias": torch.zeros(24, dtype=torch.int32)}),
-     r"blocks\.2\.cross_attn_instance\.q\.bias is I32"),
-])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda s: s.pop("blocks.2.norm4.bias"), r"tensor blocks\.2\.norm4\.bias is missing"),
+        (lambda s: s.update({"blocks.30.norm4.bias": torch.zeros(24)}), r"tensor blocks\.30\.norm4\.bias is not part"),
+        (
+            lambda s: s.update({"blocks.2.cross_attn_instance.o.weight": torch.zeros(24, 23)}),
+            r"blocks\.2\.cross_attn_instance\.o\.weight has shape \(24, 23\), "
+            r"the release at this config has \(24, 24\)",
+        ),
+        (
+            lambda s: s.update({"blocks.2.cross_attn_instance.q.bias": torch.zeros(24, dtype=torch.int32)}),
+            r"blocks\.2\.cross_attn_instance\.q\.bias is I32",
+        ),
+    ],
+)
 def test_a_damaged_release_is_one_line_before_any_tensor_is_read(copy, damage, message):
     target = next(p for p in sorted(copy.glob("*.safetensors")) if "blocks.2.norm3.bias" in load_file(str(p)))
     _edit(target, damage)
@@ -264,8 +288,9 @@ def test_header_check_accepts_the_real_release_layout(tmp_path):
     layout = release_layout(release_config(WAN22_TI2V_5B_CONFIG, pose_channels=48))
     names = sorted(layout)
     for index, chunk in enumerate((names[:600], names[600:]), start=1):
-        _sparse_safetensors(tmp_path / f"diffusion_pytorch_model-{index:05d}-of-00002.safetensors",
-                            {n: layout[n] for n in chunk})
+        _sparse_safetensors(
+            tmp_path / f"diffusion_pytorch_model-{index:05d}-of-00002.safetensors", {n: layout[n] for n in chunk}
+        )
     files = release.release_files(tmp_path)
     config = check_release_files(files, WAN22_TI2V_5B_CONFIG, tmp_path)
     assert config["pose_channels"] == 48 and config["variant"] == "release" and config["num_layers"] == 30
@@ -331,8 +356,12 @@ def test_write_release_checkpoint_round_trips(tmp_path, golden):
     files = write_release_checkpoint(original, tmp_path / "random", shards=3)
     assert [p.name for p in files][-1] == "diffusion_pytorch_model-00003-of-00003.safetensors"
     loaded = load_release_transformer(tmp_path / "random", GOLDEN_BASE_CONFIG)
-    torch.testing.assert_close(run(loaded, golden, release_parts=parts(golden)),
-                               run(original, golden, release_parts=parts(golden)), atol=0, rtol=0)
+    torch.testing.assert_close(
+        run(loaded, golden, release_parts=parts(golden)),
+        run(original, golden, release_parts=parts(golden)),
+        atol=0,
+        rtol=0,
+    )
 
 
 # -- the pipeline takes the release through --checkpoint --------------------------------------------------------
@@ -348,8 +377,11 @@ def test_pipeline_loads_the_release_by_its_folder_or_a_shard(tiny_dir, tmp_path)
         assert pipe.transformer.config.variant == "release" and pipe.has_checkpoint
         loaded = pipe.transformer.state_dict()
         assert all(torch.equal(loaded[k], v) for k, v in original.state_dict().items())
-    with pytest.raises(ModelError, match=r"transformer/diffusion_pytorch_model\.safetensors: tensor \S+ is not part "
-                                         r"of the PoseAnything release's DiT"):
+    with pytest.raises(
+        ModelError,
+        match=r"transformer/diffusion_pytorch_model\.safetensors: tensor \S+ is not part "
+        r"of the PoseAnything release's DiT",
+    ):
         PoseAnythingPipeline.from_pretrained(tiny_dir, tiny_dir / "transformer", device="cpu")
 
 

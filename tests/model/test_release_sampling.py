@@ -50,10 +50,11 @@ def test_scheduler_sigmas_and_timesteps_are_the_releases():
 def test_union_masks_from_the_probes_attention_equal_the_releases(name):
     data = golden(name)
     grid = (21, data["masks"].shape[2], data["masks"].shape[3])
-    first, union = release_union_masks(torch.from_numpy(data["attention"]), unpack_masks(data),
-                                       data["condition_index"].tolist(), grid)
+    first, union = release_union_masks(
+        torch.from_numpy(data["attention"]), unpack_masks(data), data["condition_index"].tolist(), grid
+    )
     np.testing.assert_array_equal(union.numpy(), data["union_masks"])
-    np.testing.assert_array_equal(first.numpy(), data["masks"][0, :data["mask_counts"][0]] != 0)
+    np.testing.assert_array_equal(first.numpy(), data["masks"][0, : data["mask_counts"][0]] != 0)
     assert union[-1].any(), "latent frame 0's parts land in the last union mask (the release's l_i - 1 = -1)"
 
 
@@ -78,8 +79,9 @@ def run_ours(data: dict, given_attention: bool) -> tuple[torch.Tensor, list[torc
         ptc.append(False)
         return torch.from_numpy(data["attention"]) if given_attention else model.attention(latents)
 
-    latents = release_sample(velocity, probe, noise, first_frame, ReleaseScheduler(), unpack_masks(data),
-                             data["condition_index"].tolist())
+    latents = release_sample(
+        velocity, probe, noise, first_frame, ReleaseScheduler(), unpack_masks(data), data["condition_index"].tolist()
+    )
     return latents, seen, ptc
 
 
@@ -115,8 +117,9 @@ def test_tiled_vae_encode_and_decode_blend_as_the_releases():
 
 
 def test_tiles_at_832x480_cover_every_pixel_with_weights_summing_to_one():
-    ones = tiled_decode(lambda z: torch.ones(1, 3, z.shape[2] * 4 - 3, z.shape[3] * 16, z.shape[4] * 16),
-                        torch.zeros(1, 48, 2, 30, 52))
+    ones = tiled_decode(
+        lambda z: torch.ones(1, 3, z.shape[2] * 4 - 3, z.shape[3] * 16, z.shape[4] * 16), torch.zeros(1, 48, 2, 30, 52)
+    )
     assert ones.shape == (1, 3, 5, 480, 832)
     torch.testing.assert_close(ones, torch.ones_like(ones))
 
@@ -154,9 +157,14 @@ class Recorder:
         transformer.forward, transformer.probe_attention = self.record_forward, self.record_probe
 
     def record_forward(self, *args, release_parts=None, **kwargs):
-        self.calls.append({"kind": "ptc" if release_parts is not None else "plain",
-                           "timestep": kwargs["timestep"].clone(), "pose": kwargs["pose_latents"].clone(),
-                           "text": kwargs["encoder_hidden_states"].clone()})
+        self.calls.append(
+            {
+                "kind": "ptc" if release_parts is not None else "plain",
+                "timestep": kwargs["timestep"].clone(),
+                "pose": kwargs["pose_latents"].clone(),
+                "text": kwargs["encoder_hidden_states"].clone(),
+            }
+        )
         return self.forward(*args, release_parts=release_parts, **kwargs)
 
     def record_probe(self, *args, block_index, **kwargs):
@@ -192,9 +200,9 @@ def release_scene(height: int = 64, width: int = 96):
     index = list(range(60))
     masks = []
     for f in index:
-        pose[f, 20:30, 10 + f // 2: 40 + f // 2] = 255
+        pose[f, 20:30, 10 + f // 2 : 40 + f // 2] = 255
         left, right = np.zeros((height // 32, width // 32), bool), np.zeros((height // 32, width // 32), bool)
-        left[:, : 1 + f // 40], right[:, 1 + f // 40:] = True, True
+        left[:, : 1 + f // 40], right[:, 1 + f // 40 :] = True, True
         masks.append([left, right])
     return image, pose, masks, index
 
@@ -206,9 +214,17 @@ def test_release_render_probes_then_restarts_with_ptc_on_its_first_six_steps(rel
     def callback(p, step, _t, kwargs):
         seen.append((step, p.num_timesteps, kwargs["stage"], kwargs["release_parts"] is not None))
 
-    out = release_pipe.release_call(image, pose, masks, index, prompt="a cat  walks", num_inference_steps=8,
-                                    generator=torch.Generator("cpu").manual_seed(123), callback_on_step_end=callback,
-                                    callback_on_step_end_tensor_inputs=("stage", "release_parts", "preview"))
+    out = release_pipe.release_call(
+        image,
+        pose,
+        masks,
+        index,
+        prompt="a cat  walks",
+        num_inference_steps=8,
+        generator=torch.Generator("cpu").manual_seed(123),
+        callback_on_step_end=callback,
+        callback_on_step_end_tensor_inputs=("stage", "release_parts", "preview"),
+    )
     assert out.frames.shape == (1, 81, 64, 96, 3) and out.frames.dtype == np.uint8
     kinds = [c["kind"] for c in release_pipe.recorder.calls]
     assert kinds == ["plain"] * 5 + ["probe"] + ["ptc"] * 6 + ["plain"] * 2  # guidance 1: one pass a step
@@ -219,8 +235,15 @@ def test_release_render_probes_then_restarts_with_ptc_on_its_first_six_steps(rel
     timesteps = ReleaseScheduler(8).timesteps
     first = release_pipe.recorder.calls[0]["timestep"]
     assert (first[0, :6] == 0).all() and torch.allclose(first[0, 6:], timesteps[0].expand(120))  # image tokens: 0
-    again = release_pipe.release_call(image, pose, masks, index, prompt="a cat walks", num_inference_steps=8,
-                                      generator=torch.Generator("cpu").manual_seed(123))
+    again = release_pipe.release_call(
+        image,
+        pose,
+        masks,
+        index,
+        prompt="a cat walks",
+        num_inference_steps=8,
+        generator=torch.Generator("cpu").manual_seed(123),
+    )
     np.testing.assert_array_equal(out.frames, again.frames)  # the same seed, the same video
 
 
@@ -256,16 +279,16 @@ def test_guidance_above_one_runs_the_negative_with_the_same_pose_or_the_camera(r
     for f in range(81):
         camera[f, 8:56, 10 + f // 4] = 255
     calls.clear()
-    release_pipe.release_call(image, pose, None, index, num_inference_steps=2, guidance_scale=3.0,
-                              camera_frames=camera)
+    release_pipe.release_call(image, pose, None, index, num_inference_steps=2, guidance_scale=3.0, camera_frames=camera)
     assert not torch.equal(calls[0]["pose"], calls[1]["pose"])  # ours: the camera in the negative anchor
 
 
 def test_release_prompt_is_cleaned_as_the_release_prompter_does(release_pipe, monkeypatch):
     prompts = []
     encode = release_pipe.encode_prompt
-    monkeypatch.setattr(release_pipe, "encode_prompt",
-                        lambda text, *a, **k: prompts.append(text) or encode(text, *a, **k))
+    monkeypatch.setattr(
+        release_pipe, "encode_prompt", lambda text, *a, **k: prompts.append(text) or encode(text, *a, **k)
+    )
     image, pose, _masks, index = release_scene()
     release_pipe.release_call(image, pose, None, index, prompt="a  cat &amp;amp; dog\n", num_inference_steps=1)
     assert prompts == ["a cat & dog"]
@@ -279,9 +302,18 @@ def small_release_inputs():
 
     image, pose, masks, index = release_scene()
     plan = ReleaseFramePlan(tuple(float(i) if i < 60 else None for i in range(81)), 60, 24.0, "60 poses, 81 frames")
-    return ReleaseInputs(name="bar", size=(96, 64), picture=image, pose_frames=pose, condition_index=tuple(index),
-                         parts=ClipParts(alpha=1, grid=(3, 2), binary_masks=tuple(tuple(m) for m in masks)),
-                         subject_mask=np.ones((64, 96), bool), mask_source="painted", plan=plan, prompt="a bar")
+    return ReleaseInputs(
+        name="bar",
+        size=(96, 64),
+        picture=image,
+        pose_frames=pose,
+        condition_index=tuple(index),
+        parts=ClipParts(alpha=1, grid=(3, 2), binary_masks=tuple(tuple(m) for m in masks)),
+        subject_mask=np.ones((64, 96), bool),
+        mask_source="painted",
+        plan=plan,
+        prompt="a bar",
+    )
 
 
 def release_options(tiny_dir, checkpoint):
@@ -290,8 +322,9 @@ def release_options(tiny_dir, checkpoint):
     return NeuralOptions(model_dir=str(tiny_dir), checkpoint=str(checkpoint), device="cpu")
 
 
-def test_render_release_says_what_it_used_shows_parts_and_matching_and_keeps_the_plans_frames(tiny_dir,
-                                                                                               release_checkpoint):
+def test_render_release_says_what_it_used_shows_parts_and_matching_and_keeps_the_plans_frames(
+    tiny_dir, release_checkpoint
+):
     from poseanything_studio.rendering.events import Frame, Notice, Preview, Progress
     from poseanything_studio.rendering.neural import render_release
 
@@ -329,8 +362,9 @@ def test_cancel_during_the_probe_ends_the_release_render(tiny_dir, release_check
     cancel = threading.Event()
     seen = []
     with pytest.raises(RenderCancelled):
-        for event in render_release(small_release_inputs(), release_options(tiny_dir, release_checkpoint), steps=6,
-                                    cancel=cancel):
+        for event in render_release(
+            small_release_inputs(), release_options(tiny_dir, release_checkpoint), steps=6, cancel=cancel
+        ):
             seen.append(event)
             if isinstance(event, Progress) and event.stage == "probe" and event.done == 2:
                 cancel.set()
@@ -373,9 +407,17 @@ def test_rig_parts_with_the_official_weights_follow_each_bone_by_identity(tmp_pa
     project = load_project(write_arm_project(tmp_path, tip_track=tip, frames=5, size=(256, 160)))
     job = make_job(project, renderer="poseanything")
     plan = ReleaseFramePlan(tuple(float(min(f, 4)) if f < 5 else None for f in range(81)), 5, 24.0, "5 of 81")
-    inputs = ReleaseInputs(name="arm", size=(256, 160), picture=job.image[..., :3], pose_frames=np.zeros(
-        (81, 160, 256, 3), np.uint8), condition_index=tuple(range(5)), parts=ClipParts(1, (8, 5), ()),
-        subject_mask=job.mask, mask_source="subject_mask", plan=plan)
+    inputs = ReleaseInputs(
+        name="arm",
+        size=(256, 160),
+        picture=job.image[..., :3],
+        pose_frames=np.zeros((81, 160, 256, 3), np.uint8),
+        condition_index=tuple(range(5)),
+        parts=ClipParts(1, (8, 5), ()),
+        subject_mask=job.mask,
+        mask_source="subject_mask",
+        plan=plan,
+    )
     binary, union = rig_release_parts(job, inputs)
     bones = len(project.rig.bones)
     assert len(binary) == 5 and all(len(frame) == bones for frame in binary)
@@ -386,16 +428,32 @@ def test_rig_parts_with_the_official_weights_follow_each_bone_by_identity(tmp_pa
     assert not np.array_equal(binary[0][-1], binary[4][-1])  # the tip's bone moved with the tip
 
 
-def test_a_release_clip_renders_through_the_command_line_with_the_official_weights(tiny_dir, release_checkpoint,
-                                                                                    tmp_path, monkeypatch, capsys):
+def test_a_release_clip_renders_through_the_command_line_with_the_official_weights(
+    tiny_dir, release_checkpoint, tmp_path, monkeypatch, capsys
+):
     """`render --release-clip` (h20-data's command) reaches our render_release; the clip is small here."""
     from poseanything_studio import commands
     from poseanything_studio.core import release
 
     monkeypatch.setattr(release, "load_release_clip", lambda path: small_release_inputs())
     out = tmp_path / "frames" / "f_%05d.png"
-    code = commands.main(["render", "--release-clip", str(tmp_path / "talk"), "--model-dir", str(tiny_dir),
-                     "--checkpoint", str(release_checkpoint), "--device", "cpu", "--steps", "6", "-o", str(out)])
+    code = commands.main(
+        [
+            "render",
+            "--release-clip",
+            str(tmp_path / "talk"),
+            "--model-dir",
+            str(tiny_dir),
+            "--checkpoint",
+            str(release_checkpoint),
+            "--device",
+            "cpu",
+            "--steps",
+            "6",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0
     assert len(list((tmp_path / "frames").glob("f_*.png"))) == 60  # the plan's frames of the 81 rendered
     err = capsys.readouterr().err
@@ -406,20 +464,30 @@ def test_refining_a_video_with_the_official_weights_starts_the_probe_and_ptc_at_
     """Ours (--init puppet): strength 0.5 of 12 steps starts at step 6; the probe and PTC's six steps move along."""
     image, pose, masks, index = release_scene()
     video = np.repeat(image[None], 81, 0)
-    out = release_pipe.release_call(image, pose, masks, index, num_inference_steps=12, video=video, strength=0.5,
-                                    generator=torch.Generator("cpu").manual_seed(123))
+    out = release_pipe.release_call(
+        image,
+        pose,
+        masks,
+        index,
+        num_inference_steps=12,
+        video=video,
+        strength=0.5,
+        generator=torch.Generator("cpu").manual_seed(123),
+    )
     calls = release_pipe.recorder.calls
     assert [c["kind"] for c in calls] == ["plain"] * 5 + ["probe"] + ["ptc"] * 6
     assert release_pipe.num_timesteps == 11
     torch.testing.assert_close(calls[0]["timestep"][0, -1], ReleaseScheduler(12).timesteps[6])
     calls.clear()
-    plain = release_pipe.release_call(image, pose, masks, index, num_inference_steps=12,
-                                      generator=torch.Generator("cpu").manual_seed(123))
+    plain = release_pipe.release_call(
+        image, pose, masks, index, num_inference_steps=12, generator=torch.Generator("cpu").manual_seed(123)
+    )
     assert not np.array_equal(out.frames, plain.frames)  # the video was refined, not ignored
 
 
 def test_a_project_with_init_puppet_refines_the_puppet_render_with_the_official_weights(
-        tiny_dir, release_checkpoint, tmp_path, monkeypatch):
+    tiny_dir, release_checkpoint, tmp_path, monkeypatch
+):
     import threading
 
     from helpers import write_arm_project
@@ -432,8 +500,9 @@ def test_a_project_with_init_puppet_refines_the_puppet_render_with_the_official_
 
     monkeypatch.setattr(release, "release_inputs", lambda project, painted=None, **_size: small_release_inputs())
     project = load_project(write_arm_project(tmp_path, frames=5, size=(256, 160)))
-    options = NeuralOptions(model_dir=str(tiny_dir), checkpoint=str(release_checkpoint), device="cpu", init="puppet",
-                            strength=0.5)
+    options = NeuralOptions(
+        model_dir=str(tiny_dir), checkpoint=str(release_checkpoint), device="cpu", init="puppet", strength=0.5
+    )
     job = make_job(project, renderer="poseanything", steps=12, neural=options)
     events = list(PoseAnythingRenderer().render(job, threading.Event()))
     stages = {e.stage for e in events if isinstance(e, Progress)}

@@ -30,10 +30,10 @@ def write_dataset(root):
         pose = np.zeros_like(video)
         masks = np.zeros(video.shape[:3], np.uint8)
         for f in range(FRAMES):
-            pose[f, 20:28, 8 + 4 * f:40 + 4 * f] = (255, 0, 0)
-            pose[f, 36:44, 8 + 4 * f:40 + 4 * f] = (0, 255, 0)
-            video[f, 16:48, 8 + 4 * f:40 + 4 * f] = 200
-            masks[f, 16:48, 8 + 4 * f:40 + 4 * f] = 255
+            pose[f, 20:28, 8 + 4 * f : 40 + 4 * f] = (255, 0, 0)
+            pose[f, 36:44, 8 + 4 * f : 40 + 4 * f] = (0, 255, 0)
+            video[f, 16:48, 8 + 4 * f : 40 + 4 * f] = 200
+            masks[f, 16:48, 8 + 4 * f : 40 + 4 * f] = 255
         clip = root / f"clip{c}"
         clip.mkdir(parents=True)
         if c == 0:
@@ -46,12 +46,22 @@ def write_dataset(root):
             imageio.mimwrite(clip / "video.mp4", video, fps=8, macro_block_size=1)
             imageio.mimwrite(clip / "pose.mp4", pose, fps=8, macro_block_size=1)
             entry = {"video": f"clip{c}/video.mp4", "pose": f"clip{c}/pose.mp4", "masks": None}
-        (clip / "rig.json").write_text(json.dumps({
-            "joints": [{"id": "a", "xy": [8, 24]}, {"id": "b", "xy": [40, 24]},
-                       {"id": "c", "xy": [8, 40]}, {"id": "d", "xy": [40, 40]}],
-            "bones": [{"id": "upper", "a": "a", "b": "b"}, {"id": "lower", "a": "c", "b": "d"}],
-            "positions": [[[8 + 4 * f, 24], [40 + 4 * f, 24], [8 + 4 * f, 40], [40 + 4 * f, 40]]
-                          for f in range(FRAMES)]}))
+        (clip / "rig.json").write_text(
+            json.dumps(
+                {
+                    "joints": [
+                        {"id": "a", "xy": [8, 24]},
+                        {"id": "b", "xy": [40, 24]},
+                        {"id": "c", "xy": [8, 40]},
+                        {"id": "d", "xy": [40, 40]},
+                    ],
+                    "bones": [{"id": "upper", "a": "a", "b": "b"}, {"id": "lower", "a": "c", "b": "d"}],
+                    "positions": [
+                        [[8 + 4 * f, 24], [40 + 4 * f, 24], [8 + 4 * f, 40], [40 + 4 * f, 40]] for f in range(FRAMES)
+                    ],
+                }
+            )
+        )
         entry["rig"] = f"clip{c}/rig.json"
         lines.append({"clip": f"c{c}", **entry, "frames": FRAMES, "status": "accepted", "prompt": "a robot arm moves"})
     lines.append({"clip": "bad", "status": "rejected", "reason": "area"})
@@ -167,7 +177,11 @@ def test_steps_yields_progress_and_cancel_stops_with_a_checkpoint_that_resumes_e
                 trainer.cancel()  # from any thread; here between steps 4 and 5
     assert end.value.value is None  # stopped, no output written
     assert [(p.global_step, p.stage, p.stage_step, p.total_steps) for p in seen] == [
-        (1, "one", 1, 6), (2, "one", 2, 6), (3, "one", 3, 6), (4, "two", 1, 6)]
+        (1, "one", 1, 6),
+        (2, "one", 2, 6),
+        (3, "one", 3, 6),
+        (4, "two", 1, 6),
+    ]
     assert all(p.loss > 0 for p in seen) and not (setup / "cancelled" / "poseanything.safetensors").exists()
     assert sorted(p.name for p in (setup / "cancelled" / "checkpoints").iterdir()) == ["step-00000004"]
     assert main([str(path)]) == 0
@@ -183,11 +197,24 @@ def torchrun_train(config_path, *args, timeout=900):
     import signal
 
     main_py = Path(__file__).resolve().parents[2] / "main.py"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "--max-restarts", "0", str(main_py), "train", str(config_path), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--max-restarts",
+        "0",
+        str(main_py),
+        "train",
+        str(config_path),
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -255,17 +282,21 @@ def test_lora_stage_runs_and_its_checkpoint_loads(setup):
     text = path.read_text().replace("[model]\n", "[model]\nlora_rank = 4\ngradient_checkpointing = true\n")
     path.write_text(text)
     assert main([str(path)]) == 0
-    pipe = PoseAnythingPipeline.from_model_dir(setup / "model", setup / "lora" / "poseanything.safetensors",
-                                               device="cpu")
+    pipe = PoseAnythingPipeline.from_model_dir(
+        setup / "model", setup / "lora" / "poseanything.safetensors", device="cpu"
+    )
     assert pipe.transformer.peft_config
 
 
-@pytest.mark.parametrize(("edit", "key"), [
-    (("trainable = \"all\"", "trainable = \"everything\""), "stages[0].trainable"),
-    (("lr = 0.001", "lr = \"fast\""), "stages[0].lr"),
-    (("num_frames = 5", "num_frames = 6"), "train.num_frames"),
-    (("[data]", "bogus = 1\n[data]"), "train.bogus"),
-])
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (('trainable = "all"', 'trainable = "everything"'), "stages[0].trainable"),
+        (("lr = 0.001", 'lr = "fast"'), "stages[0].lr"),
+        (("num_frames = 5", "num_frames = 6"), "train.num_frames"),
+        (("[data]", "bogus = 1\n[data]"), "train.bogus"),
+    ],
+)
 def test_bad_config_is_one_line_naming_file_and_key(setup, capsys, edit, key):
     path = config(setup, "bad", [stage()])
     path.write_text(path.read_text().replace(*edit))
@@ -281,9 +312,20 @@ def test_training_memory_table_counts_the_real_config():
 
     with torch.device("meta"):
         model = PoseAnythingTransformer3DModel(
-            patch_size=(1, 2, 2), num_attention_heads=24, attention_head_dim=128, in_channels=48, out_channels=48,
-            text_dim=4096, freq_dim=256, ffn_dim=14336, num_layers=30, cross_attn_norm=True,
-            qk_norm="rms_norm_across_heads", eps=1e-6, ptcm=True)
+            patch_size=(1, 2, 2),
+            num_attention_heads=24,
+            attention_head_dim=128,
+            in_channels=48,
+            out_channels=48,
+            text_dim=4096,
+            freq_dim=256,
+            ffn_dim=14336,
+            num_layers=30,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            eps=1e-6,
+            ptcm=True,
+        )
     count = {"all": 0, "ptcm": 0, "block": 0, "lora_per_rank": 0}
     for name, param in model.named_parameters():
         count["all"] += param.numel()
@@ -292,8 +334,12 @@ def test_training_memory_table_counts_the_real_config():
     for name, module in model.named_modules():
         if any(name.endswith(f".attn{a}.{t}") for a in (1, 2) for t in ("to_q", "to_k", "to_v", "to_out.0")):
             count["lora_per_rank"] += module.in_features + module.out_features
-    assert count == {"all": memory.TRANSFORMER_PARAMS, "ptcm": memory.PTCM_PARAMS, "block": memory.BLOCK_PARAMS,
-                     "lora_per_rank": memory.LORA_PARAMS_PER_RANK}
+    assert count == {
+        "all": memory.TRANSFORMER_PARAMS,
+        "ptcm": memory.PTCM_PARAMS,
+        "block": memory.BLOCK_PARAMS,
+        "lora_per_rank": memory.LORA_PARAMS_PER_RANK,
+    }
     rows = {name.split(",")[0] + name.split(",")[1]: states + act for name, states, act in memory.training_rows()}
     assert rows["full fine-tune DDP"] > 80  # the 8-GPU DDP command of old does not fit an 80 GB card
     fsdp = next(total for name, total in rows.items() if "FSDP" in name)
@@ -322,11 +368,14 @@ def test_fsdp_on_two_processes_matches_ddp_and_resumes_exactly_from_shards(setup
         torch.testing.assert_close(sharded[k], replicated[k], rtol=0, atol=1e-4)  # Adam steps are <= 1e-3 each
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    ("# réglages\n[model]\ndir = \"m\"\n".encode("latin-1"), "not UTF-8 text (line 1)"),
-    (b"[model]\ndir = " + b"[" * 100_000, "more than 1024 KB"),
-    (b"a = " + b"[" * 50_000 + b"]" * 50_000, "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('# réglages\n[model]\ndir = "m"\n'.encode("latin-1"), "not UTF-8 text (line 1)"),
+        (b"[model]\ndir = " + b"[" * 100_000, "more than 1024 KB"),
+        (b"a = " + b"[" * 50_000 + b"]" * 50_000, "not valid TOML"),
+    ],
+)
 def test_a_config_that_is_not_utf8_or_toml_is_one_line(tmp_path, capsys, content, words):
     path = tmp_path / "cfg.toml"
     path.write_bytes(content + (b" " * 2**20 if "KB" in words else b""))

@@ -29,9 +29,17 @@ from tests.model.test_train import config, stage, write_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every step of a save that touches the disk; `failing_at` makes one of them fail (or the process die) there.
-OPERATIONS = [("safetensors.torch", "save_file"), (Path, "write_text"), (os, "fsync"), (os, "rename"),
-              (os, "replace"), (os, "symlink"), (tempfile, "mkdtemp"), (fileio, "rename_no_replace"),
-              (fileio, "exchange_paths")]
+OPERATIONS = [
+    ("safetensors.torch", "save_file"),
+    (Path, "write_text"),
+    (os, "fsync"),
+    (os, "rename"),
+    (os, "replace"),
+    (os, "symlink"),
+    (tempfile, "mkdtemp"),
+    (fileio, "rename_no_replace"),
+    (fileio, "exchange_paths"),
+]
 
 
 class InjectedFault(RuntimeError):
@@ -162,8 +170,14 @@ def test_a_kill_during_a_checkpoint_save_leaves_one_to_resume_and_no_litter_afte
     path = config(setup, f"killed_{at}", [stage(steps=3)], checkpoint_every=1, keep_checkpoints=1)
     out = setup / f"killed_{at}"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path), str(n)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(path), str(n)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     found = latest_checkpoint(out)
     assert found is not None and found.name in ("step-00000001", "step-00000002")

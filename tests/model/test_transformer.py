@@ -77,17 +77,22 @@ def test_from_base_widens_and_keeps_base_weights(models):
     assert model.config.in_channels == 8 and model.config.pose_channels == 8
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda a: {**a, "pose_latents": None}, "pose_latents is required"),
-    (lambda a: {**a, "pose_latents": a["pose_latents"][:, :4]}, "pose_latents must be"),
-    (lambda a: {**a, "hidden_states": a["hidden_states"][:, :4]}, "hidden_states must be"),
-    (lambda a: {**a, "hidden_states": a["hidden_states"][..., :5], "pose_latents": a["pose_latents"][..., :5]},
-     "multiples of the patch"),
-    (lambda a: {**a, "timestep": a["timestep"][:, :5]}, "timestep must be"),
-    (lambda a: {**a, "encoder_hidden_states": a["encoder_hidden_states"][..., :4]}, "encoder_hidden_states"),
-    (lambda a: {**a, "part_context": part_context(frames=5)}, "token grid"),
-    (lambda a: {**a, "part_context": PartContext.stack([part_context()] * 3)}, "parts of 3 samples"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: {**a, "pose_latents": None}, "pose_latents is required"),
+        (lambda a: {**a, "pose_latents": a["pose_latents"][:, :4]}, "pose_latents must be"),
+        (lambda a: {**a, "hidden_states": a["hidden_states"][:, :4]}, "hidden_states must be"),
+        (
+            lambda a: {**a, "hidden_states": a["hidden_states"][..., :5], "pose_latents": a["pose_latents"][..., :5]},
+            "multiples of the patch",
+        ),
+        (lambda a: {**a, "timestep": a["timestep"][:, :5]}, "timestep must be"),
+        (lambda a: {**a, "encoder_hidden_states": a["encoder_hidden_states"][..., :4]}, "encoder_hidden_states"),
+        (lambda a: {**a, "part_context": part_context(frames=5)}, "token grid"),
+        (lambda a: {**a, "part_context": PartContext.stack([part_context()] * 3)}, "parts of 3 samples"),
+    ],
+)
 def test_shape_errors_name_the_input(models, change, message):
     _, model = models
     latents, timestep, text, pose = inputs()
@@ -120,8 +125,10 @@ def test_save_and_load_pretrained_round_trip(models, tmp_path):
     latents, timestep, text, pose = inputs()
     context = part_context()
     with torch.no_grad():
-        assert torch.equal(model(latents, timestep, text, pose_latents=pose, part_context=context).sample,
-                           loaded(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample)
+        assert torch.equal(
+            model(latents, timestep, text, pose_latents=pose, part_context=context).sample,
+            loaded(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample,
+        )
         model.blocks[0].ptcm.to_out.weight.zero_()
 
 
@@ -142,10 +149,17 @@ def test_a_batch_of_clips_with_their_own_parts_equals_each_clip_alone(models):
     flipped = PartContext(part_context().tokens.flip(-1), (3, 2, 3))  # clip 1's parts mirrored left-right
     contexts = [part_context(), flipped]
     with torch.no_grad():
-        together = trained(latents, timestep, text, pose_latents=pose,
-                           part_context=PartContext.stack(contexts)).sample
-        alone = [trained(latents[i : i + 1], timestep[i : i + 1], text[i : i + 1], pose_latents=pose[i : i + 1],
-                         part_context=contexts[i]).sample for i in range(2)]
+        together = trained(latents, timestep, text, pose_latents=pose, part_context=PartContext.stack(contexts)).sample
+        alone = [
+            trained(
+                latents[i : i + 1],
+                timestep[i : i + 1],
+                text[i : i + 1],
+                pose_latents=pose[i : i + 1],
+                part_context=contexts[i],
+            ).sample
+            for i in range(2)
+        ]
         shared = trained(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample
     assert torch.allclose(together, torch.cat(alone), atol=1e-5)
     assert not torch.allclose(together[1], shared[1], atol=1e-3)  # clip 1's own parts matter
@@ -171,8 +185,10 @@ def test_ptcm_processors_are_in_diffusers_registry_and_can_be_swapped(models):
     assert torch.allclose(fused, reference, atol=1e-5) and not torch.allclose(fused, inputs()[0], atol=1e-2)
     trained.set_attn_processor({k: AttnProcessor() for k in processors})  # as diffusers' own suite does
     assert all(type(p) is AttnProcessor for p in trained.attn_processors.values())
-    trained.set_attn_processor({k: v for k, v in processors.items() if ".ptcm." not in k}
-                               | {k: AttnProcessor() for k in processors if ".ptcm." in k})
+    trained.set_attn_processor(
+        {k: v for k, v in processors.items() if ".ptcm." not in k}
+        | {k: AttnProcessor() for k in processors if ".ptcm." in k}
+    )
     with pytest.warns(UserWarning, match="not a PTCM processor"), torch.no_grad():
         fallback = trained(latents, timestep, text, pose_latents=pose, part_context=part_context()).sample
     assert torch.equal(fallback, fused)  # a WanAttention processor cannot do PTCM's math: the default runs

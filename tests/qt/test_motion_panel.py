@@ -102,8 +102,9 @@ def test_the_mapping_dialog_starts_from_the_guess_and_its_edits_drive_the_import
     dialog = MappingDialog(studio.doc.project, read_bvh(bvh), studio)
     assert dialog.mapping()["elbow_l"] == "LeftForeArm"
     for joint, combo in dialog.combos.items():  # only the right arm, driven by the clip's left arm
-        combo.setCurrentText({"neck": "Neck", "shoulder_r": "LeftArm", "elbow_r": "LeftForeArm"}.get(joint,
-                                                                                                  dialog.NONE))
+        combo.setCurrentText(
+            {"neck": "Neck", "shoulder_r": "LeftArm", "elbow_r": "LeftForeArm"}.get(joint, dialog.NONE)
+        )
     mapping = dialog.mapping()
     assert mapping == {"neck": "Neck", "shoulder_r": "LeftArm", "elbow_r": "LeftForeArm"}
     studio.motion_panel.import_path(bvh, mapping)

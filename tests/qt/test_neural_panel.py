@@ -123,8 +123,7 @@ def open_window(path, tmp_path, qtbot):
     return window
 
 
-def test_a_poseanything_project_that_cannot_run_opens_selected_and_unchanged(examples_dir, tmp_path, qtbot,
-                                                                              tiny_dir):
+def test_a_poseanything_project_that_cannot_run_opens_selected_and_unchanged(examples_dir, tmp_path, qtbot, tiny_dir):
     path = write_neural_project(examples_dir, tmp_path / "no_such_model")
     window = open_window(path, tmp_path, qtbot)
     panel = window.render_panel
@@ -173,8 +172,10 @@ def test_found_cuda_devices_are_listed_first_and_chosen(ui, monkeypatch):
 def test_probe_reads_nvidia_smi_and_asks_torch(monkeypatch):
     smi = "0, NVIDIA GeForce RTX 4090, 24564\n1, NVIDIA RTX A6000, 49140\nNo devices were found\n"
     gpus = devices.parse_smi(smi)
-    assert [(g.index, g.name, g.memory_mib) for g in gpus] == [(0, "NVIDIA GeForce RTX 4090", 24564),
-                                                               (1, "NVIDIA RTX A6000", 49140)]
+    assert [(g.index, g.name, g.memory_mib) for g in gpus] == [
+        (0, "NVIDIA GeForce RTX 4090", 24564),
+        (1, "NVIDIA RTX A6000", 49140),
+    ]
     monkeypatch.setattr(devices, "nvidia_smi_gpus", lambda: gpus)
     monkeypatch.setattr(devices, "ask_torch", lambda: {"cuda": False, "build": None, "names": []})
     probe = devices.probe_devices()
@@ -215,15 +216,22 @@ def small_release(monkeypatch):
         pose = np.zeros((81, 64, 96, 3), np.uint8)
         masks = []
         for f in range(81):
-            pose[f, 20:30, 10 + f // 3: 40 + f // 3] = 255
+            pose[f, 20:30, 10 + f // 3 : 40 + f // 3] = 255
             left = np.zeros((2, 3), bool)
             left[:, : 1 + f // 41] = True
             masks.append((left, ~left))
         plan = release.ReleaseFramePlan(tuple(float(f) for f in range(81)), 81, 24.0, "81 frames at 24 fps")
         return release.ReleaseInputs(
-            name="small", size=(96, 64), picture=rng.integers(0, 256, (64, 96, 3), dtype=np.uint8),
-            pose_frames=pose, condition_index=tuple(range(81)), parts=ReleaseParts(1, (3, 2), tuple(masks)),
-            subject_mask=np.ones((64, 96), bool), mask_source="painted", plan=plan)
+            name="small",
+            size=(96, 64),
+            picture=rng.integers(0, 256, (64, 96, 3), dtype=np.uint8),
+            pose_frames=pose,
+            condition_index=tuple(range(81)),
+            parts=ReleaseParts(1, (3, 2), tuple(masks)),
+            subject_mask=np.ones((64, 96), bool),
+            mask_source="painted",
+            plan=plan,
+        )
 
     monkeypatch.setattr(release, "release_inputs", small_inputs)
 
@@ -235,7 +243,8 @@ def choose_release_on_cpu(panel, qtbot, model_dir, checkpoint, steps: int) -> No
 
 
 def test_official_weights_show_the_releases_segments_and_the_probes_matching_and_count_the_probe(
-        ui, qtbot, tiny_dir, release_dir, small_release):
+    ui, qtbot, tiny_dir, release_dir, small_release
+):
     panel = ui.render_panel
     choose_release_on_cpu(panel, qtbot, tiny_dir, release_dir, steps=6)
     assert panel.render_button.isEnabled(), panel.render_button.toolTip()

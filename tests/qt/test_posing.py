@@ -80,9 +80,11 @@ def test_a_pinned_paw_stays_planted_while_the_hips_move(studio, qtbot):
     paw, hips = joint_xy(doc, "back_l_paw"), joint_xy(doc, "hips")
     drag(qtbot, studio, hips, hips + (15, 12))
     assert np.allclose(joint_xy(doc, "back_l_paw"), paw, atol=0.05)
-    assert np.isclose(bone_length(doc, "back_l_knee", "back_l_paw"),
-                      np.hypot(*(np.subtract(doc.project.rig.joint("back_l_knee").xy,
-                                             doc.project.rig.joint("back_l_paw").xy))), rtol=0.01)
+    assert np.isclose(
+        bone_length(doc, "back_l_knee", "back_l_paw"),
+        np.hypot(*(np.subtract(doc.project.rig.joint("back_l_knee").xy, doc.project.rig.joint("back_l_paw").xy))),
+        rtol=0.01,
+    )
 
 
 def test_dragging_a_middle_joint_rotates_it_about_its_parent(studio, qtbot):
@@ -176,7 +178,6 @@ def test_loop_and_interpolation_choice(studio, monkeypatch):
     assert doc.project.interpolation == "position"
     doc.undo_stack.undo()
     assert doc.project.interpolation == "rotation" and studio.act_rotation_interp.isChecked()
-
 
 
 def test_renaming_or_deleting_a_pinned_root_keeps_the_file_consistent(studio):

@@ -190,8 +190,17 @@ def test_save_reload_compare(studio, tmp_path):
 
 def test_failed_load_keeps_the_project(studio, tmp_path):
     bad = tmp_path / "bad.pasproj"
-    bad.write_text(json.dumps({"format": "poseanything-project", "version": 1, "image": "x.png", "frames": 50,
-                               "rig": {"joints": [], "bones": []}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "format": "poseanything-project",
+                "version": 1,
+                "image": "x.png",
+                "frames": 50,
+                "rig": {"joints": [], "bones": []},
+            }
+        )
+    )
     before = studio.doc.project
     studio.doc.apply(edits.set_fps(before, 12), "fps")
     edited = studio.doc.project
@@ -340,7 +349,7 @@ def test_screenshot_is_not_blank(examples_dir, tmp_path, qtbot):
     image = QImage(str(out))
     assert image.width() > 800 and image.height() > 500
     small = image.scaled(64, 40).convertToFormat(QImage.Format.Format_RGB888)
-    pixels = np.frombuffer(small.constBits(), np.uint8).reshape(40, small.bytesPerLine())[:, :64 * 3]
+    pixels = np.frombuffer(small.constBits(), np.uint8).reshape(40, small.bytesPerLine())[:, : 64 * 3]
     assert pixels.std() > 20
 
 
@@ -378,10 +387,17 @@ def test_window_never_imports_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from poseanything_studio.qt import main_window, app, worker, render_panel; "
-            "print('torch' in sys.modules or 'poseanything_studio.model' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys; from poseanything_studio.qt import main_window, app, worker, render_panel; "
+        "print('torch' in sys.modules or 'poseanything_studio.model' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.strip() == "False"
 
 

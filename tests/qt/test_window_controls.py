@@ -11,8 +11,10 @@ def test_toolbar_buttons_stay_put_when_the_undo_text_changes(studio, qtbot):
     bar = studio.findChild(QToolBar, "Tools")
     last = bar.widgetForAction(bar.actions()[-1])
     x = last.mapTo(studio, last.rect().topLeft()).x()
-    studio.doc.apply(studio.doc.project.__class__(**{**studio.doc.project.__dict__, "fps": 12}),
-                     "a change with a very long description that would widen an undo button")
+    studio.doc.apply(
+        studio.doc.project.__class__(**{**studio.doc.project.__dict__, "fps": 12}),
+        "a change with a very long description that would widen an undo button",
+    )
     QApplication.processEvents()
     assert last.mapTo(studio, last.rect().topLeft()).x() == x
     undo = next(a for a in bar.actions() if a.text() == "Undo")

@@ -91,7 +91,7 @@ def _edit(rng: random.Random, doc: Document, templates) -> None:
     elif choice == 13:
         mask = np.zeros((160, 256), bool)
         y, x = rng.randrange(150), rng.randrange(240)
-        mask[y:y + rng.randrange(1, 60), x:x + rng.randrange(1, 90)] = True
+        mask[y : y + rng.randrange(1, 60), x : x + rng.randrange(1, 90)] = True
         doc.apply_mask(mask if rng.random() < 0.8 else None, "Paint mask")
     elif choice == 14:
         rig = placed(rng.choice(templates), (rng.uniform(0, 100), rng.uniform(0, 60), 120.0, 90.0))
@@ -115,11 +115,22 @@ def _differences(a, b) -> list[str]:
 
 def _as_the_file_holds(project: Project, folder: Path) -> Project:
     """`project` as a file in `folder` holds it: numbers rounded as written, paths relative to `folder`."""
-    data = json.loads(project_bytes(replace(project, image=str(project.resolve(project.image)), subject_mask=(
-        str(project.resolve(project.subject_mask)) if project.subject_mask else None))))
+    data = json.loads(
+        project_bytes(
+            replace(
+                project,
+                image=str(project.resolve(project.image)),
+                subject_mask=(str(project.resolve(project.subject_mask)) if project.subject_mask else None),
+            )
+        )
+    )
     moved = project_from_dict(data)
-    return replace(moved, path=folder / "x", image=os.path.relpath(moved.image, folder), subject_mask=(
-        os.path.relpath(moved.subject_mask, folder) if moved.subject_mask else None))
+    return replace(
+        moved,
+        path=folder / "x",
+        image=os.path.relpath(moved.image, folder),
+        subject_mask=(os.path.relpath(moved.subject_mask, folder) if moved.subject_mask else None),
+    )
 
 
 def _check_reopens(doc: Document, path: Path, seed: int, step: int, autosave: bool = False) -> None:

@@ -18,8 +18,9 @@ def test_new_project_offers_to_downscale_a_huge_picture(studio, tmp_path, monkey
     monkeypatch.setattr(images, "MAX_PIXELS", 30_000)  # 400x300 = 120,000 pixels: too large here
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(picture), ""))
     asked = []
-    monkeypatch.setattr(QMessageBox, "question",
-                        lambda _p, title, *a, **k: asked.append(title) or QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda _p, title, *a, **k: asked.append(title) or QMessageBox.StandardButton.Yes
+    )
     studio.doc.undo_stack.setClean()
     studio.new_project()
     assert "Picture too large" in asked

@@ -134,8 +134,7 @@ def test_closing_while_auto_rig_runs_waits_and_drops_the_result(studio, qtbot, m
     import time
 
     release = threading.Event()
-    monkeypatch.setattr(main_window, "skeleton_from_mask", lambda mask: (release.wait(5), time.sleep(0.2),
-                                                                          Rig())[-1])
+    monkeypatch.setattr(main_window, "skeleton_from_mask", lambda mask: (release.wait(5), time.sleep(0.2), Rig())[-1])
     monkeypatch.setattr(studio, "ask_auto_rig_mode", lambda: "add")
     applied = []
     monkeypatch.setattr(studio, "_apply_auto_rig", lambda rig, mode: applied.append(rig))
@@ -164,10 +163,17 @@ def test_a_worker_ending_after_the_window_closed_prints_nothing(tmp_path):
         window.close()
         print("closed")
     """)
-    env = {"QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
-           "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env,
-                          cwd=tmp_path)
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert done.returncode == 0 and done.stdout.strip() == "closed"
     assert "Traceback" not in done.stderr and "deleted" not in done.stderr, done.stderr
 

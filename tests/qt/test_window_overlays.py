@@ -15,8 +15,9 @@ def test_the_mask_overlay_follows_the_posed_puppet(studio, qtbot):
     posed = studio.preview.render_mask(canvas.pose())
     assert posed is not None
     assert canvas.mask_item.transform() == canvas.puppet_item.transform()
-    alpha = np.array([[shown.pixelColor(x, y).blue() > 128 for x in range(0, shown.width(), 8)]
-                      for y in range(0, shown.height(), 8)])
+    alpha = np.array(
+        [[shown.pixelColor(x, y).blue() > 128 for x in range(0, shown.width(), 8)] for y in range(0, shown.height(), 8)]
+    )
     assert (alpha == posed[0][::8, ::8]).mean() > 0.98
     studio.tool_actions["brush"].trigger()  # the brush paints the rest picture: the mask shows at rest
     canvas.refresh()

@@ -62,8 +62,11 @@ def test_new_work_saves_and_reopens_writing_only_what_was_named(studio, tmp_path
     pictures = tmp_path / "pictures"
     picture = _picture(pictures)
     mask = _some_work(studio, picture)
-    folder = {"beside the picture": pictures, "another folder": tmp_path / "projects",
-              "spaces and non-ASCII": tmp_path / "Mes projets été"}[where]
+    folder = {
+        "beside the picture": pictures,
+        "another folder": tmp_path / "projects",
+        "spaces and non-ASCII": tmp_path / "Mes projets été",
+    }[where]
     folder.mkdir(exist_ok=True)
     name = "chat d'été – 猫.pasproj" if "ASCII" in where else "cat.pasproj"
     before, pictures_before = _files(folder), _files(pictures)
@@ -111,11 +114,22 @@ CHILD = textwrap.dedent("""
 
 
 def _child(project: Path, first: int, count: int, masks: bool, home: Path) -> subprocess.Popen:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(home),
-           "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data")}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(project), str(first), str(count),
-                             "masks" if masks else "plain"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=home)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(project), str(first), str(count), "masks" if masks else "plain"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=home,
+    )
 
 
 def _numbers(lines: list[str], word: str) -> list[int]:
@@ -195,8 +209,7 @@ def _mask(rows: int) -> np.ndarray:
     return mask
 
 
-def test_a_save_that_fails_after_writing_the_mask_leaves_the_old_project_and_mask(studio, examples_dir,
-                                                                                    monkeypatch):
+def test_a_save_that_fails_after_writing_the_mask_leaves_the_old_project_and_mask(studio, examples_dir, monkeypatch):
     from poseanything_studio.qt import saving
 
     project = examples_dir / "cat.pasproj"
@@ -207,6 +220,7 @@ def test_a_save_that_fails_after_writing_the_mask_leaves_the_old_project_and_mas
 
     def full_disk(*_a, **_k):
         raise OSError(28, "No space left on device", str(project))
+
     monkeypatch.setattr(saving, "save_project", full_disk)  # the new mask is written, then the project fails
     assert not studio.save_to(project)
     assert studio.dialogs and studio.dialogs[-1][0] == "Cannot save"
@@ -248,10 +262,22 @@ def test_a_save_killed_between_mask_and_project_opens_with_the_mask_it_points_at
     """The mask and the project are one unit: killed after the new mask is written (before the project) the
     project opens with its old mask; killed once the project is written, with the new one."""
     project = examples_dir / "cat.pasproj"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_DATA_HOME": str(tmp_path / "data")}
-    child = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(project), when], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_SAVE, str(project), when],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == -signal.SIGKILL, child.stderr
     rows = 100 if when == "before the project" else 300
     reopened = load_project(project)

@@ -69,12 +69,17 @@ raise SystemExit(run_window(None))
 def _run(code: str, home: Path) -> list[str]:
     """`code` in a fresh process on a 1920x1200 offscreen screen, with its own config folder."""
     screen = home / "screen.json"
-    screen.write_text('{"screens": [{"name": "s", "x": 0, "y": 0, "width": 1920, "height": 1200, '
-                      '"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}')
-    env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "HOME": str(home),
-           "QT_QPA_PLATFORM": f"offscreen:configfile={screen}"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
-                         timeout=60)
+    screen.write_text(
+        '{"screens": [{"name": "s", "x": 0, "y": 0, "width": 1920, "height": 1200, '
+        '"logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}'
+    )
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "HOME": str(home),
+        "QT_QPA_PLATFORM": f"offscreen:configfile={screen}",
+    }
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()
 
@@ -114,8 +119,9 @@ def test_a_screenshot_neither_uses_nor_changes_the_saved_layout(examples_dir, tm
 
     assert QImage(str(picture)).width() >= 1500  # the built-in 1500-pixel-wide window, not the saved 1111
     assert "window" in saved and conf.read_text().count("geometry") == saved.count("geometry")
-    assert [line for line in conf.read_text().splitlines() if "geometry" in line] == \
-        [line for line in saved.splitlines() if "geometry" in line]
+    assert [line for line in conf.read_text().splitlines() if "geometry" in line] == [
+        line for line in saved.splitlines() if "geometry" in line
+    ]
 
 
 def test_settings_live_under_the_application_name_and_old_keys_move_over(tmp_path):
@@ -123,17 +129,23 @@ def test_settings_live_under_the_application_name_and_old_keys_move_over(tmp_pat
     old = tmp_path / "config" / "PoseAnything" / "Studio.conf"
     old.parent.mkdir(parents=True)
     old.write_text("[General]\nrecent=/somewhere/cat.pasproj\n")
-    code = ("from PySide6.QtCore import QSettings\n"
-            "from poseanything_studio.qt.app import application\n"
-            "from poseanything_studio.qt.settings import studio_settings\n"
-            "from poseanything_studio.qt.main_window import MainWindow\n"
-            "app = application()\n"
-            "window = MainWindow()\n"
-            "print(app.organizationName(), '|', app.applicationName())\n"
-            "print(window.settings.fileName() == QSettings().fileName() == studio_settings().fileName())\n"
-            "print(window.recent_files())\n")
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "QT_QPA_PLATFORM": "offscreen",
-           "HOME": str(tmp_path)}
+    code = (
+        "from PySide6.QtCore import QSettings\n"
+        "from poseanything_studio.qt.app import application\n"
+        "from poseanything_studio.qt.settings import studio_settings\n"
+        "from poseanything_studio.qt.main_window import MainWindow\n"
+        "app = application()\n"
+        "window = MainWindow()\n"
+        "print(app.organizationName(), '|', app.applicationName())\n"
+        "print(window.settings.fileName() == QSettings().fileName() == studio_settings().fileName())\n"
+        "print(window.recent_files())\n"
+    )
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "QT_QPA_PLATFORM": "offscreen",
+        "HOME": str(tmp_path),
+    }
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     names, same_file, recent = out.stdout.strip().splitlines()

@@ -137,6 +137,7 @@ def test_export_never_replaces_png_frames_without_asking(studio, qtbot, tmp_path
     assert mine.read_bytes() == b"my own picture" and len(list(tmp_path.glob("shot_*.png"))) == 1
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     panel.export_dialog()
-    qtbot.waitUntil(lambda: len(list(tmp_path.glob("shot_*.png"))) == 5 and panel.export_button.isEnabled(),
-                    timeout=60_000)
+    qtbot.waitUntil(
+        lambda: len(list(tmp_path.glob("shot_*.png"))) == 5 and panel.export_button.isEnabled(), timeout=60_000
+    )
     assert mine.read_bytes() != b"my own picture"

@@ -59,7 +59,7 @@ def swing(rig: Rig, chain: list[str], degrees: list[float], frames: int) -> np.n
         amount = np.sin(np.pi * f / (frames - 1)) if frames > 1 else 0.0
         xy = rest.copy()
         for k, pivot in enumerate(index[:-1]):
-            xy[index[k + 1:]] = _turn(xy[index[k + 1:]], xy[pivot], amount * degrees[k])
+            xy[index[k + 1 :]] = _turn(xy[index[k + 1 :]], xy[pivot], amount * degrees[k])
         out[f] = xy
     return out
 
@@ -71,8 +71,9 @@ def _paper(size: tuple[int, int], seed: int) -> np.ndarray:
     return np.clip(np.array([246, 243, 235]) + grain, 0, 255).astype(np.uint8)
 
 
-def _limb(canvas: np.ndarray, mask: np.ndarray, points: list[tuple[int, int]], width: int,
-          colour: tuple[int, int, int]) -> None:
+def _limb(
+    canvas: np.ndarray, mask: np.ndarray, points: list[tuple[int, int]], width: int, colour: tuple[int, int, int]
+) -> None:
     """A filled crayon limb along `points` with a black outline of its own."""
     shape = np.zeros(mask.shape, np.uint8)
     for p, q in pairwise(points):
@@ -110,19 +111,54 @@ def drawn_child(frames: int = 9) -> Scene:
     for x in (238, 274):
         cv2.circle(canvas, (x, 104), 5, BLACK, -1)
     cv2.ellipse(canvas, (256, 126), (18, 10), 0, 10, 170, BLACK, 3)
-    rig = _rig({"hip": (256, 318), "torso": (256, 250), "neck": (256, 172), "head": (256, 96),
-                "l_shoulder": (216, 188), "l_elbow": (146, 236), "l_hand": (94, 300),
-                "r_shoulder": (296, 188), "r_elbow": (366, 236), "r_hand": (418, 300),
-                "l_hip": (232, 326), "l_knee": (224, 390), "l_foot": (217, 450),
-                "r_hip": (280, 326), "r_knee": (288, 390), "r_foot": (295, 450)},
-               [("hip", "torso"), ("torso", "neck"), ("neck", "head"), ("neck", "l_shoulder"),
-                ("l_shoulder", "l_elbow"), ("l_elbow", "l_hand"), ("neck", "r_shoulder"),
-                ("r_shoulder", "r_elbow"), ("r_elbow", "r_hand"), ("hip", "l_hip"), ("l_hip", "l_knee"),
-                ("l_knee", "l_foot"), ("hip", "r_hip"), ("r_hip", "r_knee"), ("r_knee", "r_foot")])
+    rig = _rig(
+        {
+            "hip": (256, 318),
+            "torso": (256, 250),
+            "neck": (256, 172),
+            "head": (256, 96),
+            "l_shoulder": (216, 188),
+            "l_elbow": (146, 236),
+            "l_hand": (94, 300),
+            "r_shoulder": (296, 188),
+            "r_elbow": (366, 236),
+            "r_hand": (418, 300),
+            "l_hip": (232, 326),
+            "l_knee": (224, 390),
+            "l_foot": (217, 450),
+            "r_hip": (280, 326),
+            "r_knee": (288, 390),
+            "r_foot": (295, 450),
+        },
+        [
+            ("hip", "torso"),
+            ("torso", "neck"),
+            ("neck", "head"),
+            ("neck", "l_shoulder"),
+            ("l_shoulder", "l_elbow"),
+            ("l_elbow", "l_hand"),
+            ("neck", "r_shoulder"),
+            ("r_shoulder", "r_elbow"),
+            ("r_elbow", "r_hand"),
+            ("hip", "l_hip"),
+            ("l_hip", "l_knee"),
+            ("l_knee", "l_foot"),
+            ("hip", "r_hip"),
+            ("r_hip", "r_knee"),
+            ("r_knee", "r_foot"),
+        ],
+    )
     poses = swing(rig, ["l_shoulder", "l_elbow", "l_hand"], [75.0, 40.0], frames)
     rgba = np.dstack([canvas, np.full(mask.shape, 255, np.uint8)])
-    return Scene("drawn child", rgba, mask, rig, poses, ("l_elbow", "l_hand"),
-                 ("hip-torso", "torso-neck", "neck-head", "r_shoulder-r_elbow", "hip-l_hip", "hip-r_hip"))
+    return Scene(
+        "drawn child",
+        rgba,
+        mask,
+        rig,
+        poses,
+        ("l_elbow", "l_hand"),
+        ("hip-torso", "torso-neck", "neck-head", "r_shoulder-r_elbow", "hip-l_hip", "hip-r_hip"),
+    )
 
 
 def four_legs(frames: int = 9) -> Scene:
@@ -144,27 +180,79 @@ def four_legs(frames: int = 9) -> Scene:
     cv2.ellipse(head, (525, 85), (45, 32), -15, 0, 360, 1, -1)
     _blob(canvas, mask, head > 0, fur)
     cv2.circle(canvas, (540, 72), 5, BLACK, -1)
-    rig = _rig({"tail": (98, 74), "tail_base": (175, 150), "hips": (215, 165), "spine": (320, 165),
-                "chest": (425, 160), "neck": (490, 105), "head": (540, 80),
-                "bl_knee": (189, 275), "bl_foot": (197, 345), "fl_knee": (424, 275), "fl_foot": (432, 345),
-                "br_hip": (227, 180), "br_knee": (221, 270), "br_foot": (229, 340),
-                "fr_hip": (417, 180), "fr_knee": (411, 270), "fr_foot": (419, 340)},
-               [("tail_base", "tail"), ("hips", "tail_base"), ("hips", "spine"), ("spine", "chest"),
-                ("chest", "neck"), ("neck", "head"), ("hips", "bl_knee"), ("bl_knee", "bl_foot"),
-                ("chest", "fl_knee"), ("fl_knee", "fl_foot"), ("hips", "br_hip"), ("br_hip", "br_knee"),
-                ("br_knee", "br_foot"), ("chest", "fr_hip"), ("fr_hip", "fr_knee"), ("fr_knee", "fr_foot")])
+    rig = _rig(
+        {
+            "tail": (98, 74),
+            "tail_base": (175, 150),
+            "hips": (215, 165),
+            "spine": (320, 165),
+            "chest": (425, 160),
+            "neck": (490, 105),
+            "head": (540, 80),
+            "bl_knee": (189, 275),
+            "bl_foot": (197, 345),
+            "fl_knee": (424, 275),
+            "fl_foot": (432, 345),
+            "br_hip": (227, 180),
+            "br_knee": (221, 270),
+            "br_foot": (229, 340),
+            "fr_hip": (417, 180),
+            "fr_knee": (411, 270),
+            "fr_foot": (419, 340),
+        },
+        [
+            ("tail_base", "tail"),
+            ("hips", "tail_base"),
+            ("hips", "spine"),
+            ("spine", "chest"),
+            ("chest", "neck"),
+            ("neck", "head"),
+            ("hips", "bl_knee"),
+            ("bl_knee", "bl_foot"),
+            ("chest", "fl_knee"),
+            ("fl_knee", "fl_foot"),
+            ("hips", "br_hip"),
+            ("br_hip", "br_knee"),
+            ("br_knee", "br_foot"),
+            ("chest", "fr_hip"),
+            ("fr_hip", "fr_knee"),
+            ("fr_knee", "fr_foot"),
+        ],
+    )
     poses = swing(rig, ["chest", "fl_knee", "fl_foot"], [-55.0, 70.0], frames)
     rgba = np.dstack([canvas, np.full(mask.shape, 255, np.uint8)])
-    return Scene("four legs", rgba, mask, rig, poses, ("fl_knee", "fl_foot"),
-                 ("hips-spine", "spine-chest", "neck-head", "hips-bl_knee", "br_hip-br_knee"))
+    return Scene(
+        "four legs",
+        rgba,
+        mask,
+        rig,
+        poses,
+        ("fl_knee", "fl_foot"),
+        ("hips-spine", "spine-chest", "neck-head", "hips-bl_knee", "br_hip-br_knee"),
+    )
 
 
-ASTRONAUT_JOINTS = {"pelvis": (205, 505), "chest": (210, 330), "neck": (222, 205), "head": (225, 95),
-                    "r_shoulder": (95, 275), "r_elbow": (60, 420), "r_wrist": (150, 488),
-                    "l_shoulder": (325, 285), "l_elbow": (345, 400)}
-ASTRONAUT_BONES = [("pelvis", "chest"), ("chest", "neck"), ("neck", "head"), ("neck", "r_shoulder"),
-                   ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"), ("neck", "l_shoulder"),
-                   ("l_shoulder", "l_elbow")]
+ASTRONAUT_JOINTS = {
+    "pelvis": (205, 505),
+    "chest": (210, 330),
+    "neck": (222, 205),
+    "head": (225, 95),
+    "r_shoulder": (95, 275),
+    "r_elbow": (60, 420),
+    "r_wrist": (150, 488),
+    "l_shoulder": (325, 285),
+    "l_elbow": (345, 400),
+}
+ASTRONAUT_BONES = [
+    ("pelvis", "chest"),
+    ("chest", "neck"),
+    ("neck", "head"),
+    ("neck", "r_shoulder"),
+    ("r_shoulder", "r_elbow"),
+    ("r_elbow", "r_wrist"),
+    ("neck", "l_shoulder"),
+    ("l_shoulder", "l_elbow"),
+]
 
 
 def _grabcut(rgb: np.ndarray, rig: Rig, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -179,8 +267,15 @@ def _grabcut(rgb: np.ndarray, rig: Rig, width: int, box: tuple[int, int, int, in
     labels[cv2.dilate(bones, np.ones((15, 15), np.uint8)) > 0] = cv2.GC_PR_FGD
     labels[bones > 0] = cv2.GC_FGD
     cv2.setRNGSeed(0)
-    cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), labels, None, np.zeros((1, 65)), np.zeros((1, 65)), 5,
-                cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(
+        np.ascontiguousarray(rgb[..., ::-1]),
+        labels,
+        None,
+        np.zeros((1, 65)),
+        np.zeros((1, 65)),
+        5,
+        cv2.GC_INIT_WITH_MASK,
+    )
     mask = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     _count, labelled = cv2.connectedComponents(mask)
@@ -197,8 +292,15 @@ def astronaut(frames: int = 9) -> Scene:
     mask = _grabcut(rgb, rig, 9, (15, 10, 385, 512))
     poses = swing(rig, ["r_shoulder", "r_elbow", "r_wrist"], [45.0, 50.0], frames)
     rgba = np.dstack([rgb, np.full(mask.shape, 255, np.uint8)])
-    return Scene("astronaut", rgba, mask, rig, poses, ("r_elbow", "r_wrist"),
-                 ("pelvis-chest", "chest-neck", "neck-head", "l_shoulder-l_elbow"))
+    return Scene(
+        "astronaut",
+        rgba,
+        mask,
+        rig,
+        poses,
+        ("r_elbow", "r_wrist"),
+        ("pelvis-chest", "chest-neck", "neck-head", "l_shoulder-l_elbow"),
+    )
 
 
 def chelsea(frames: int = 9) -> Scene:
@@ -206,8 +308,10 @@ def chelsea(frames: int = 9) -> Scene:
     from skimage import data
 
     rgb = data.chelsea()
-    rig = _rig({"chest": (240, 295), "jaw": (255, 250), "head": (240, 130), "l_ear": (60, 15), "r_ear": (370, 25)},
-               [("chest", "jaw"), ("jaw", "head"), ("head", "l_ear"), ("head", "r_ear")])
+    rig = _rig(
+        {"chest": (240, 295), "jaw": (255, 250), "head": (240, 130), "l_ear": (60, 15), "r_ear": (370, 25)},
+        [("chest", "jaw"), ("jaw", "head"), ("head", "l_ear"), ("head", "r_ear")],
+    )
     mask = _grabcut(rgb, rig, 25, (0, 0, 400, 300))
     poses = swing(rig, ["head", "r_ear"], [20.0], frames)
     rgba = np.dstack([rgb, np.full(mask.shape, 255, np.uint8)])

@@ -41,8 +41,15 @@ def test_too_few_frames_is_an_error_and_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("name", "files"), [("seq", "frame_00000.png"), ("seq/", "frame_00000.png"),
-                                        ("seq_%03d.png", "seq_000.png"), ("shot.png", "shot_00000.png")])
+@pytest.mark.parametrize(
+    ("name", "files"),
+    [
+        ("seq", "frame_00000.png"),
+        ("seq/", "frame_00000.png"),
+        ("seq_%03d.png", "seq_000.png"),
+        ("shot.png", "shot_00000.png"),
+    ],
+)
 def test_png_sequences(tmp_path, name, files):
     target = output_target(str(tmp_path / name))
     with FrameWriter(target, 12, (64, 32), 3) as writer:

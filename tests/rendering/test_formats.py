@@ -25,8 +25,10 @@ from poseanything_studio.rendering.runner import run
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES, SIZE = 9, (256, 160)
 TIP_TRACK = [{"frame": 0, "xy": [180, 80], "interp": "linear"}, {"frame": 8, "xy": [150, 30], "interp": "linear"}]
-CAMERA = [{"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "linear"},
-          {"frame": 8, "pan": [20, 0], "zoom": 1.0, "roll": 0.0, "interp": "linear"}]
+CAMERA = [
+    {"frame": 0, "pan": [0, 0], "zoom": 1.0, "roll": 0.0, "interp": "linear"},
+    {"frame": 8, "pan": [20, 0], "zoom": 1.0, "roll": 0.0, "interp": "linear"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +132,14 @@ def test_formats_without_alpha_refuse_it_and_a_failed_write_leaves_nothing(rende
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "poseanything_studio", "render", *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "poseanything_studio", "render", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_render_writes_each_format_from_the_command_line(tmp_path):

@@ -78,9 +78,13 @@ def test_camera_pan_moves_everything_against_the_camera(arm):
 def test_several_subjects_and_a_joint_without_bones_render(tmp_path):
     path = write_arm_project(tmp_path, size=(256, 256))
     import json
+
     data = json.loads(path.read_text())
-    data["rig"]["joints"] += [{"id": "x", "xy": [20, 200]}, {"id": "y", "xy": [220, 200]},
-                              {"id": "alone", "xy": [128, 240]}]
+    data["rig"]["joints"] += [
+        {"id": "x", "xy": [20, 200]},
+        {"id": "y", "xy": [220, 200]},
+        {"id": "alone", "xy": [128, 240]},
+    ]
     data["rig"]["bones"].append({"id": "other", "a": "x", "b": "y"})
     path.write_text(json.dumps(data))
     job = make_job(load_project(path))
@@ -148,8 +152,10 @@ def test_the_mesh_covers_concave_corners(shape):
     else:
         mask[20:180, 85:115] = True
         mask[85:115, 20:180] = True
-        joints = (Joint("c", (100, 100)), *(Joint(n, xy) for n, xy in
-                                            (("n", (100, 25)), ("s", (100, 175)), ("w", (25, 100)), ("e", (175, 100)))))
+        joints = (
+            Joint("c", (100, 100)),
+            *(Joint(n, xy) for n, xy in (("n", (100, 25)), ("s", (100, 175)), ("w", (25, 100)), ("e", (175, 100)))),
+        )
         bones = tuple(Bone(f"b{n}", "c", n) for n in "nswe")
     rig = Rig(joints, bones)
     rgba = np.dstack([np.full((200, 200, 3), 90, np.uint8), np.where(mask, 255, 0).astype(np.uint8)])
@@ -169,8 +175,7 @@ def test_a_rig_of_lone_joints_renders_the_picture_as_it_is(examples_dir):
     from poseanything_studio.rendering.runner import run
 
     project = load_project(examples_dir / "cat.pasproj")
-    lone = _replace(project, rig=Rig((Joint("a", (300, 200)), Joint("b", (400, 260)))), tracks={},
-                    camera=CameraPath())
+    lone = _replace(project, rig=Rig((Joint("a", (300, 200)), Joint("b", (400, 260)))), tracks={}, camera=CameraPath())
     frames = [e.image for e in run(make_job(lone, frames=5, size=(256, 160))) if isinstance(e, Frame)]
     assert len(frames) == 5
     assert all(np.array_equal(frame, frames[0]) for frame in frames)  # nothing moves: no bone to move it

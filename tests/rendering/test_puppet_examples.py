@@ -49,8 +49,11 @@ def test_every_frame_of_the_example_keeps_the_subject_whole(name):
     rest_far = _far_from_bones(rest, pairs, job.rest_xy, reach)
     rest_pieces = _pieces(rest)
     ys, xs = np.nonzero(rest)
-    tips = [j for j in _leaf_joints(pairs, len(job.rest_xy))
-            if np.hypot(xs - job.rest_xy[j, 0], ys - job.rest_xy[j, 1]).min() < 3]
+    tips = [
+        j
+        for j in _leaf_joints(pairs, len(job.rest_xy))
+        if np.hypot(xs - job.rest_xy[j, 0], ys - job.rest_xy[j, 1]).min() < 3
+    ]
     for f, xy in enumerate(job.positions):
         subject = mesh.render(xy)[..., 0] > 127
         area = subject.sum() / rest.sum()

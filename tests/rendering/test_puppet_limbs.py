@@ -28,7 +28,7 @@ def _picture(size: int, shapes: list[tuple[np.ndarray, tuple[int, int, int]]]) -
 
 
 def _coloured(frame: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    return (np.abs(frame.astype(int) - colour).sum(-1) < 60)
+    return np.abs(frame.astype(int) - colour).sum(-1) < 60
 
 
 def _turn(points: np.ndarray, centre: np.ndarray, degrees: float) -> np.ndarray:
@@ -49,8 +49,15 @@ def _bone_distance(mask_shape: tuple[int, int], rig: Rig, xy: np.ndarray) -> np.
     return cv2.distanceTransform(lines, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
-def assert_limbs_whole(rest: np.ndarray, posed: np.ndarray, rig: Rig, rest_xy: np.ndarray, posed_xy: np.ndarray,
-                       tips: list[int], reach: float) -> None:
+def assert_limbs_whole(
+    rest: np.ndarray,
+    posed: np.ndarray,
+    rig: Rig,
+    rest_xy: np.ndarray,
+    posed_xy: np.ndarray,
+    tips: list[int],
+    reach: float,
+) -> None:
     """Area within 10% of rest, one piece, no more subject farther than `reach` from every bone than at rest
     (a web between parting limbs lies far from both), and subject at every tip joint."""
     area = posed.sum() / rest.sum()
@@ -75,8 +82,10 @@ def legs():
     left[60:212, 100:124] = True
     right[60:212, 128:152] = True
     rgba, mask = _picture(size, [(hip | left | right, MAGENTA)])
-    rig = Rig((Joint("hip", (126, 48)), Joint("l", (112, 206)), Joint("r", (140, 206))),
-              (Bone("left", "hip", "l"), Bone("right", "hip", "r")))
+    rig = Rig(
+        (Joint("hip", (126, 48)), Joint("l", (112, 206)), Joint("r", (140, 206))),
+        (Bone("left", "hip", "l"), Bone("right", "hip", "r")),
+    )
     return rgba, mask, rig, PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
 
 
@@ -125,6 +134,7 @@ def crossing():
 def _crossing(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Where segment p-q meets segment r-s."""
     d1, d2 = q - p, s - r
+
     def cross(u: np.ndarray, v: np.ndarray) -> float:
         return float(u[0] * v[1] - u[1] * v[0])
 
@@ -136,8 +146,14 @@ def _crossing(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.
 def test_a_limb_crossing_another_draws_in_the_order_the_depths_give(crossing, front):
     rgba, mask, joints = crossing
     depth = {"upper": 1 if front == "upper" else 0, "lower": 1 if front == "lower" else 0}
-    rig = Rig(joints, (Bone("shoulder", "su", "sd"), Bone("upper", "su", "u", depth["upper"]),
-                       Bone("lower", "sd", "d", depth["lower"])))
+    rig = Rig(
+        joints,
+        (
+            Bone("shoulder", "su", "sd"),
+            Bone("upper", "su", "u", depth["upper"]),
+            Bone("lower", "sd", "d", depth["lower"]),
+        ),
+    )
     mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
     rest_xy = rig.rest_xy()
     posed_xy = rest_xy.copy()
@@ -145,7 +161,7 @@ def test_a_limb_crossing_another_draws_in_the_order_the_depths_give(crossing, fr
     frame = mesh.render(posed_xy)
     at = np.round(_crossing(posed_xy[0], posed_xy[2], posed_xy[1], posed_xy[3])).astype(int)
     expected = MAGENTA if front == "upper" else CYAN
-    region = frame[at[1] - 2: at[1] + 3, at[0] - 2: at[0] + 3]
+    region = frame[at[1] - 2 : at[1] + 3, at[0] - 2 : at[0] + 3]
     assert _coloured(region, expected).mean() > 0.8, (front, at, region[2, 2])
     in_front = _coloured(frame, expected)
     assert 0.9 < in_front.sum() / _coloured(mesh.render(rest_xy), expected).sum() < 1.1
@@ -197,8 +213,10 @@ def test_a_ten_thousand_joint_rig_keeps_its_pin_weights_sparse():
     n = 10_000
     t = np.linspace(0, 30 * np.pi, n)
     xy = np.stack([128 + 100 * np.cos(t) * t / t[-1], 128 + 100 * np.sin(t) * t / t[-1]], 1)
-    rig = Rig(tuple(Joint(f"j{i}", tuple(p)) for i, p in enumerate(xy)),
-              tuple(Bone(f"b{i}", f"j{i}", f"j{i + 1}") for i in range(n - 1)))
+    rig = Rig(
+        tuple(Joint(f"j{i}", tuple(p)) for i, p in enumerate(xy)),
+        tuple(Bone(f"b{i}", f"j{i}", f"j{i + 1}") for i in range(n - 1)),
+    )
     rgba, mask = _picture(256, [(np.ones((256, 256), bool), MAGENTA)])
     mask[:] = False
     mask[20:236, 20:236] = True
@@ -210,8 +228,10 @@ def test_a_ten_thousand_joint_rig_keeps_its_pin_weights_sparse():
 @pytest.mark.parametrize("mask_kind", ["empty", "hairline"])
 def test_a_straight_rig_over_an_empty_or_hairline_mask_builds(mask_kind):
     """Qhull raised on the collinear points of a straight rig with nothing else to mesh."""
-    rig = Rig(tuple(Joint(f"s{i}", (40.0 + 30 * i, 64.0)) for i in range(6)),
-              tuple(Bone(f"b{i}", f"s{i}", f"s{i + 1}") for i in range(5)))
+    rig = Rig(
+        tuple(Joint(f"s{i}", (40.0 + 30 * i, 64.0)) for i in range(6)),
+        tuple(Bone(f"b{i}", f"s{i}", f"s{i + 1}") for i in range(5)),
+    )
     rgba, mask = _picture(128, [])
     if mask_kind == "hairline":
         mask[64, 40:190] = True
@@ -246,10 +266,21 @@ def test_arms_hanging_beside_a_body_lift_without_taking_its_sides_along():
     arms[66:180, 161:175] = True
     arms[60:72, 81:175] = True  # shoulders join them at the top
     rgba, mask = _picture(size, [(body, MAGENTA), (arms & ~body, CYAN)])
-    joints = (Joint("neck", (128, 64)), Joint("pelvis", (128, 196)), Joint("sl", (88, 66)), Joint("hl", (88, 176)),
-              Joint("sr", (168, 66)), Joint("hr", (168, 176)))
-    bones = (Bone("spine", "neck", "pelvis"), Bone("clav_l", "neck", "sl"), Bone("arm_l", "sl", "hl"),
-             Bone("clav_r", "neck", "sr"), Bone("arm_r", "sr", "hr"))
+    joints = (
+        Joint("neck", (128, 64)),
+        Joint("pelvis", (128, 196)),
+        Joint("sl", (88, 66)),
+        Joint("hl", (88, 176)),
+        Joint("sr", (168, 66)),
+        Joint("hr", (168, 176)),
+    )
+    bones = (
+        Bone("spine", "neck", "pelvis"),
+        Bone("clav_l", "neck", "sl"),
+        Bone("arm_l", "sl", "hl"),
+        Bone("clav_r", "neck", "sr"),
+        Bone("arm_r", "sr", "hr"),
+    )
     rig = Rig(joints, bones)
     mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
     rest_xy = rig.rest_xy()

@@ -57,7 +57,8 @@ def test_the_parts_that_do_not_move_keep_their_pixels(rendered):
     reach = min(scene.mask.shape) / 8
     # The still body: nearer a still bone than a moving one, and not near where the limb is or was.
     nearer_still = _distance(scene.mask.shape, scene.rig.bone_joint_indices()[~moving], scene.rest_xy) < _distance(
-        scene.mask.shape, pairs, scene.rest_xy)
+        scene.mask.shape, pairs, scene.rest_xy
+    )
     for f, (frame, _) in enumerate(frames):
         near_limb = ~nearer_still | _near_bones(scene.mask.shape, pairs, scene.rest_xy, reach)
         near_limb |= _near_bones(scene.mask.shape, pairs, scene.poses[f], reach)
@@ -168,7 +169,8 @@ def test_the_wall_a_photos_lifted_arm_uncovers_has_grain_and_none_of_the_suit():
     fine = np.abs(gray - cv2.GaussianBlur(gray, (0, 0), 1.5))  # the grain a smooth inpaint has none of
     subject_area = scene.mask.astype(np.uint8)
     ring = (cv2.dilate(subject_area, np.ones((61, 61), np.uint8)) > 0) & ~(
-        cv2.dilate(subject_area, np.ones((21, 21), np.uint8)) > 0)
+        cv2.dilate(subject_area, np.ones((21, 21), np.uint8)) > 0
+    )
     grain = np.median(fine[uncovered]) / np.median(fine[ring])
     # Biharmonic alone: 0.14 of the surroundings' grain; with the picture's own detail copied in, 0.39.
     assert 0.3 < grain < 1.5, f"the uncovered wall has {grain:.2f} of its surroundings' grain (a flat blob is near 0)"

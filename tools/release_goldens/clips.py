@@ -72,25 +72,57 @@ STEPS = 6
 Z = 8
 # The release's WanModel at the tiny size (Wan2.2-TI2V-5B's flags); in_dim = video latent + pose latent.
 OFFICIAL_DIT = {
-    "has_image_input": False, "patch_size": [1, 2, 2], "in_dim": 2 * Z, "dim": 6, "ffn_dim": 12, "freq_dim": 16,
-    "text_dim": 16, "out_dim": Z, "num_heads": 1, "num_layers": 28, "eps": 1e-6, "seperated_timestep": True,
-    "require_clip_embedding": False, "require_vae_embedding": False, "fuse_vae_embedding_in_latents": True,
+    "has_image_input": False,
+    "patch_size": [1, 2, 2],
+    "in_dim": 2 * Z,
+    "dim": 6,
+    "ffn_dim": 12,
+    "freq_dim": 16,
+    "text_dim": 16,
+    "out_dim": Z,
+    "num_heads": 1,
+    "num_layers": 28,
+    "eps": 1e-6,
+    "seperated_timestep": True,
+    "require_clip_embedding": False,
+    "require_vae_embedding": False,
+    "fuse_vae_embedding_in_latents": True,
 }
 # The same model in our (diffusers) transformer config, as a Wan2.2 folder's transformer/config.json holds it.
 OUR_TRANSFORMER = {
-    "patch_size": [1, 2, 2], "num_attention_heads": 1, "attention_head_dim": 6, "in_channels": Z, "out_channels": Z,
-    "text_dim": 16, "freq_dim": 16, "ffn_dim": 12, "num_layers": 28, "cross_attn_norm": True,
-    "qk_norm": "rms_norm_across_heads", "eps": 1e-6, "rope_max_seq_len": 1024,
+    "patch_size": [1, 2, 2],
+    "num_attention_heads": 1,
+    "attention_head_dim": 6,
+    "in_channels": Z,
+    "out_channels": Z,
+    "text_dim": 16,
+    "freq_dim": 16,
+    "ffn_dim": 12,
+    "num_layers": 28,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+    "rope_max_seq_len": 1024,
 }
 # The first 8 of Wan2.2's 48 latent means and stds (WanVideoVAE38, and diffusers' Wan2.2 VAE config).
 LATENT_MEAN = [-0.2289, -0.0052, -0.1323, -0.2339, -0.2799, 0.0174, 0.1838, 0.1557]
 LATENT_STD = [0.4765, 1.0364, 0.4514, 1.1677, 0.5313, 0.4990, 0.4818, 0.5013]
 TINY_VAE = {"dim": 4, "dec_dim": 4, "z_dim": Z, "dim_mult": [1, 2, 2, 2], "num_res_blocks": 1}  # VideoVAE38_
 OUR_VAE = {  # the same in diffusers' AutoencoderKLWan
-    "base_dim": 4, "decoder_base_dim": 4, "z_dim": Z, "dim_mult": [1, 2, 2, 2], "num_res_blocks": 1,
-    "temperal_downsample": [False, True, True], "is_residual": True, "in_channels": 12, "out_channels": 12,
-    "patch_size": 2, "scale_factor_spatial": 16, "scale_factor_temporal": 4,
-    "latents_mean": LATENT_MEAN, "latents_std": LATENT_STD,
+    "base_dim": 4,
+    "decoder_base_dim": 4,
+    "z_dim": Z,
+    "dim_mult": [1, 2, 2, 2],
+    "num_res_blocks": 1,
+    "temperal_downsample": [False, True, True],
+    "is_residual": True,
+    "in_channels": 12,
+    "out_channels": 12,
+    "patch_size": 2,
+    "scale_factor_spatial": 16,
+    "scale_factor_temporal": 4,
+    "latents_mean": LATENT_MEAN,
+    "latents_std": LATENT_STD,
 }
 FRAME_STRIDE, PIXEL_STRIDE = 20, 4
 VAE_VIDEO = (5, 64, 64)  # frames, height, width of vae.npz
@@ -98,17 +130,31 @@ VAE_VIDEO = (5, 64, 64)  # frames, height, width of vae.npz
 
 # -- the VAE's names: the release's -> diffusers' (diffusers' convert_vae_22, as renames) -------------------------
 _VAE_FIXED = {
-    "conv1.weight": "quant_conv.weight", "conv1.bias": "quant_conv.bias",
-    "conv2.weight": "post_quant_conv.weight", "conv2.bias": "post_quant_conv.bias",
-    "encoder.conv1.weight": "encoder.conv_in.weight", "encoder.conv1.bias": "encoder.conv_in.bias",
-    "decoder.conv1.weight": "decoder.conv_in.weight", "decoder.conv1.bias": "decoder.conv_in.bias",
-    "encoder.head.0.gamma": "encoder.norm_out.gamma", "encoder.head.2.weight": "encoder.conv_out.weight",
-    "encoder.head.2.bias": "encoder.conv_out.bias", "decoder.head.0.gamma": "decoder.norm_out.gamma",
-    "decoder.head.2.weight": "decoder.conv_out.weight", "decoder.head.2.bias": "decoder.conv_out.bias",
+    "conv1.weight": "quant_conv.weight",
+    "conv1.bias": "quant_conv.bias",
+    "conv2.weight": "post_quant_conv.weight",
+    "conv2.bias": "post_quant_conv.bias",
+    "encoder.conv1.weight": "encoder.conv_in.weight",
+    "encoder.conv1.bias": "encoder.conv_in.bias",
+    "decoder.conv1.weight": "decoder.conv_in.weight",
+    "decoder.conv1.bias": "decoder.conv_in.bias",
+    "encoder.head.0.gamma": "encoder.norm_out.gamma",
+    "encoder.head.2.weight": "encoder.conv_out.weight",
+    "encoder.head.2.bias": "encoder.conv_out.bias",
+    "decoder.head.0.gamma": "decoder.norm_out.gamma",
+    "decoder.head.2.weight": "decoder.conv_out.weight",
+    "decoder.head.2.bias": "decoder.conv_out.bias",
 }
-_RESIDUAL = {"residual.0.gamma": "norm1.gamma", "residual.2.weight": "conv1.weight", "residual.2.bias": "conv1.bias",
-             "residual.3.gamma": "norm2.gamma", "residual.6.weight": "conv2.weight", "residual.6.bias": "conv2.bias",
-             "shortcut.weight": "conv_shortcut.weight", "shortcut.bias": "conv_shortcut.bias"}
+_RESIDUAL = {
+    "residual.0.gamma": "norm1.gamma",
+    "residual.2.weight": "conv1.weight",
+    "residual.2.bias": "conv1.bias",
+    "residual.3.gamma": "norm2.gamma",
+    "residual.6.weight": "conv2.weight",
+    "residual.6.bias": "conv2.bias",
+    "shortcut.weight": "conv_shortcut.weight",
+    "shortcut.bias": "conv_shortcut.bias",
+}
 
 
 def diffusers_vae_name(name: str) -> str:
@@ -194,8 +240,11 @@ def run_clip(official, data: Path, name: str) -> dict[str, np.ndarray]:
 
     class GivenPrompt(wan.PipelineUnit):
         def __init__(self):
-            super().__init__(seperate_cfg=True, input_params_posi={"prompt": "prompt"},
-                             input_params_nega={"prompt": "negative_prompt"})
+            super().__init__(
+                seperate_cfg=True,
+                input_params_posi={"prompt": "prompt"},
+                input_params_nega={"prompt": "negative_prompt"},
+            )
 
         def process(self, pipe, prompt_text=None, **_):
             return {"context": prompt.clone()}
@@ -207,9 +256,16 @@ def run_clip(official, data: Path, name: str) -> dict[str, np.ndarray]:
     def recording_model_fn(**kwargs):
         out = model_fn(**kwargs)
         latents = kwargs["latents"]
-        calls.append({"timestep": float(kwargs["timestep"].reshape(-1)[0]), "check": bool(kwargs.get("check")),
-                      "ptc": kwargs.get("union_mask") is not None, "sum": float(latents.double().sum()),
-                      "abs": float(latents.double().abs().sum()), "union": kwargs.get("union_mask")})
+        calls.append(
+            {
+                "timestep": float(kwargs["timestep"].reshape(-1)[0]),
+                "check": bool(kwargs.get("check")),
+                "ptc": kwargs.get("union_mask") is not None,
+                "sum": float(latents.double().sum()),
+                "abs": float(latents.double().abs().sum()),
+                "union": kwargs.get("union_mask"),
+            }
+        )
         return out
 
     pipe.model_fn = recording_model_fn
@@ -237,12 +293,18 @@ def run_clip(official, data: Path, name: str) -> dict[str, np.ndarray]:
     union = next(c["union"] for c in calls if c["union"] is not None)
     frames = np.stack([np.asarray(f) for f in saved[0][::FRAME_STRIDE]])[:, ::PIXEL_STRIDE, ::PIXEL_STRIDE]
     print(f"{name}: {len(calls)} model calls in {seconds:.0f} s, latents {tuple(decoded[0].shape)}")
-    return {"latents": decoded[0].numpy(), "union_masks": union.numpy(),
-            "call_timesteps": np.array([c["timestep"] for c in calls], np.float32),
-            "call_ptc": np.array([c["ptc"] for c in calls]), "call_probe": np.array([c["check"] for c in calls]),
-            "call_sums": np.array([[c["sum"], c["abs"]] for c in calls]), "frames": frames,
-            "condition_index": np.array(glue["condition_index"]),
-            "part_counts": np.array([len(m) for m in glue["binary_masks"]]), "seconds": np.array(seconds)}
+    return {
+        "latents": decoded[0].numpy(),
+        "union_masks": union.numpy(),
+        "call_timesteps": np.array([c["timestep"] for c in calls], np.float32),
+        "call_ptc": np.array([c["ptc"] for c in calls]),
+        "call_probe": np.array([c["check"] for c in calls]),
+        "call_sums": np.array([[c["sum"], c["abs"]] for c in calls]),
+        "frames": frames,
+        "condition_index": np.array(glue["condition_index"]),
+        "part_counts": np.array([len(m) for m in glue["binary_masks"]]),
+        "seconds": np.array(seconds),
+    }
 
 
 def copy_clips(source: Path, out: Path, names: list[str]) -> None:
@@ -254,8 +316,11 @@ def copy_clips(source: Path, out: Path, names: list[str]) -> None:
     for row in rows:
         name = row.split(",", 1)[0]
         index = [int(i) for i in re.findall(r"\d+", row.rsplit('"[', 1)[1])]
-        for relative in (f"first_frame/{name}.png", f"video/{name}_id.png",
-                         *(f"skeleton_image/{name}/{i:03d}.png" for i in index if i < 81)):
+        for relative in (
+            f"first_frame/{name}.png",
+            f"video/{name}_id.png",
+            *(f"skeleton_image/{name}/{i:03d}.png" for i in index if i < 81),
+        ):
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source / relative, out / relative)
 
@@ -282,16 +347,23 @@ def vae_goldens(official) -> dict[str, np.ndarray]:
     tiles = {"tiled": True, "tile_size": (34, 34), "tile_stride": (18, 16)}
     video = pipe.preprocess_video([Image.fromarray(frame) for frame in vae_frames()])
     decoded = pipe.vae.decode(vae_latents(), device="cpu", **tiles)
-    return {"encoded": pipe.vae.encode(video, device="cpu", **tiles).numpy(), "decoded": decoded.numpy(),
-            "frames": np.stack([np.asarray(frame) for frame in pipe.vae_output_to_video(decoded)])}
+    return {
+        "encoded": pipe.vae.encode(video, device="cpu", **tiles).numpy(),
+        "decoded": decoded.numpy(),
+        "frames": np.stack([np.asarray(frame) for frame in pipe.vae_output_to_video(decoded)]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", required=True, type=Path, help="a checkout of github Ryan-w2024/PoseAnything")
     parser.add_argument("--out", type=Path, default=OUT, help="where the goldens go (default: %(default)s)")
-    parser.add_argument("--clips", nargs="*", default=list(CLIPS),
-                        help="clips of data/test (default: %(default)s; none: only the VAE goldens)")
+    parser.add_argument(
+        "--clips",
+        nargs="*",
+        default=list(CLIPS),
+        help="clips of data/test (default: %(default)s; none: only the VAE goldens)",
+    )
     args = parser.parse_args(argv)
     root = args.official.expanduser().resolve()
     official = load_official(root)

@@ -46,9 +46,21 @@ from safetensors.torch import save_file
 GOLDENS = Path(__file__).resolve().parents[2] / "tests" / "release" / "goldens"
 # The official WanModel's arguments at the tiny size (Wan2.2-TI2V-5B's flags: per-token timesteps, frame 0 clean).
 TINY_OFFICIAL_CONFIG = {
-    "has_image_input": False, "patch_size": [1, 2, 2], "in_dim": 8, "dim": 24, "ffn_dim": 48, "freq_dim": 16,
-    "text_dim": 16, "out_dim": 4, "num_heads": 2, "num_layers": 30, "eps": 1e-6, "seperated_timestep": True,
-    "require_clip_embedding": False, "require_vae_embedding": False, "fuse_vae_embedding_in_latents": True,
+    "has_image_input": False,
+    "patch_size": [1, 2, 2],
+    "in_dim": 8,
+    "dim": 24,
+    "ffn_dim": 48,
+    "freq_dim": 16,
+    "text_dim": 16,
+    "out_dim": 4,
+    "num_heads": 2,
+    "num_layers": 30,
+    "eps": 1e-6,
+    "seperated_timestep": True,
+    "require_clip_embedding": False,
+    "require_vae_embedding": False,
+    "fuse_vae_embedding_in_latents": True,
 }
 FRAMES, LATENT_H, LATENT_W, PARTS, TEXT_TOKENS = 21, 8, 8, 3, 8
 TIMESTEP = 734.5
@@ -71,12 +83,23 @@ def import_official(root: Path) -> tuple[types.ModuleType, types.ModuleType]:
         package.__path__ = [str(root / name.replace(".", "/"))]
         sys.modules[name] = package
     dit = importlib.import_module("diffsynth.models.wan_video_dit")
-    for name in ("modelscope", "matplotlib", "matplotlib.pyplot", "diffsynth.utils", "diffsynth.prompters",
-                 "diffsynth.lora", "diffsynth.vram_management", "diffsynth.schedulers",
-                 "diffsynth.schedulers.flow_match", "diffsynth.models.wan_video_dit_s2v",
-                 "diffsynth.models.wan_video_text_encoder", "diffsynth.models.wan_video_vae",
-                 "diffsynth.models.wan_video_image_encoder", "diffsynth.models.wan_video_vace",
-                 "diffsynth.models.wan_video_motion_controller"):
+    for name in (
+        "modelscope",
+        "matplotlib",
+        "matplotlib.pyplot",
+        "diffsynth.utils",
+        "diffsynth.prompters",
+        "diffsynth.lora",
+        "diffsynth.vram_management",
+        "diffsynth.schedulers",
+        "diffsynth.schedulers.flow_match",
+        "diffsynth.models.wan_video_dit_s2v",
+        "diffsynth.models.wan_video_text_encoder",
+        "diffsynth.models.wan_video_vae",
+        "diffsynth.models.wan_video_image_encoder",
+        "diffsynth.models.wan_video_vace",
+        "diffsynth.models.wan_video_motion_controller",
+    ):
         sys.modules.setdefault(name, _Stub(name))
     sys.modules["diffsynth.models"].__dict__.update(ModelManager=object, load_state_dict=None)
     new = importlib.import_module("diffsynth.pipelines.wan_video_new")
@@ -93,8 +116,9 @@ def cpu_probe(dit: types.ModuleType):
     to = torch.Tensor.to
 
     def on_cpu(q, k, v):
-        torch.Tensor.to = lambda self, *args, **kwargs: self if args and isinstance(args[0], torch.device) \
-            else to(self, *args, **kwargs)
+        torch.Tensor.to = lambda self, *args, **kwargs: (
+            self if args and isinstance(args[0], torch.device) else to(self, *args, **kwargs)
+        )
         try:
             return original(q, k, v)
         finally:
@@ -151,8 +175,14 @@ def main(argv: list[str] | None = None) -> None:
     context = torch.randn(1, TEXT_TOKENS, TINY_OFFICIAL_CONFIG["text_dim"], generator=generator)
     timestep = torch.tensor([TIMESTEP])
     first, union = random_masks(generator)
-    common = {"dit": model, "latents": latents, "timestep": timestep, "context": context, "condition_emb": pose,
-              "fuse_vae_embedding_in_latents": True}
+    common = {
+        "dit": model,
+        "latents": latents,
+        "timestep": timestep,
+        "context": context,
+        "condition_emb": pose,
+        "fuse_vae_embedding_in_latents": True,
+    }
     with torch.no_grad():
         out_plain = new.model_fn_wan_video(**common)
         out_ptc = new.model_fn_wan_video(**common, union_mask=union, first_masks=[m.numpy() for m in first])
@@ -164,16 +194,32 @@ def main(argv: list[str] | None = None) -> None:
     names = sorted(weights)
     half = len(names) // 2
     for index, part in enumerate((names[:half], names[half:]), start=1):
-        save_file({k: weights[k].contiguous() for k in part},
-                  str(folder / f"diffusion_pytorch_model-{index:05d}-of-00002.safetensors"), metadata={"format": "pt"})
-    io = {"latents": latents, "pose_latents": pose, "context": context, "timestep": timestep,
-          "first_masks": first, "union_masks": union, "out_plain": out_plain, "out_ptc": out_ptc,
-          "probe": probe.float()}
-    save_file({k: v.contiguous() for k, v in io.items()}, str(args.out / "dit_io.safetensors"),
-              metadata={"config": repr(TINY_OFFICIAL_CONFIG)})
-    print(f"wrote {folder} ({len(weights)} tensors) and {args.out / 'dit_io.safetensors'}: "
-          f"out {tuple(out_plain.shape)}, probe {tuple(probe.shape)}, "
-          f"PTC changed the output by {float((out_ptc - out_plain).abs().max()):.3g}")
+        save_file(
+            {k: weights[k].contiguous() for k in part},
+            str(folder / f"diffusion_pytorch_model-{index:05d}-of-00002.safetensors"),
+            metadata={"format": "pt"},
+        )
+    io = {
+        "latents": latents,
+        "pose_latents": pose,
+        "context": context,
+        "timestep": timestep,
+        "first_masks": first,
+        "union_masks": union,
+        "out_plain": out_plain,
+        "out_ptc": out_ptc,
+        "probe": probe.float(),
+    }
+    save_file(
+        {k: v.contiguous() for k, v in io.items()},
+        str(args.out / "dit_io.safetensors"),
+        metadata={"config": repr(TINY_OFFICIAL_CONFIG)},
+    )
+    print(
+        f"wrote {folder} ({len(weights)} tensors) and {args.out / 'dit_io.safetensors'}: "
+        f"out {tuple(out_plain.shape)}, probe {tuple(probe.shape)}, "
+        f"PTC changed the output by {float((out_ptc - out_plain).abs().max()):.3g}"
+    )
 
 
 if __name__ == "__main__":

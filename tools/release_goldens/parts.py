@@ -116,8 +116,9 @@ def draw_synthetic(folder: Path) -> None:
     star = images[3]
     for k in range(7):  # a star of 7 arms: a junction and more than 5 pieces
         angle = 2 * np.pi * k / 7
-        cv2.line(star, (650, 120), (650 + int(30 * (k + 1) * np.cos(angle)), 120 + int(30 * (k + 1) * np.sin(angle))),
-                 255, 3)
+        cv2.line(
+            star, (650, 120), (650 + int(30 * (k + 1) * np.cos(angle)), 120 + int(30 * (k + 1) * np.sin(angle))), 255, 3
+        )
     images[5][100:102, 100:102] = 255  # a lone dot: a one-pixel piece, dropped
     images[9][:] = 0  # an empty frame: no piece at all
     for i, image in enumerate(images):
@@ -144,9 +145,16 @@ def run_case(du: types.ModuleType, clip: str, frames: tuple[str, ...], id_name: 
     arrays["alpha"], arrays["grid"] = np.array(alpha), np.array(grid)
     index = [int(f) for f in frames]
     condition, height, width = du.load_condition_image(paths, index, 832)
-    entry = {"clip": clip, "frames": list(frames), "id": id_name, "alpha": int(alpha), "grid": list(grid),
-             "segments": counts, "condition_size": [width, height],
-             "condition_sha": [sha(np.asarray(im)) for im in condition]}
+    entry = {
+        "clip": clip,
+        "frames": list(frames),
+        "id": id_name,
+        "alpha": int(alpha),
+        "grid": list(grid),
+        "segments": counts,
+        "condition_size": [width, height],
+        "condition_sha": [sha(np.asarray(im)) for im in condition],
+    }
     return arrays, entry
 
 
@@ -191,24 +199,33 @@ def compare_whole_clips(du: types.ModuleType, data: Path) -> bool:
         theirs_s = time.perf_counter() - start
         checks = {
             "alpha": alpha == ours.parts.alpha,
-            "masks": len(theirs) == len(ours.binary_masks) and all(
+            "masks": len(theirs) == len(ours.binary_masks)
+            and all(
                 len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-                for a, b in zip(ours.binary_masks, theirs, strict=True)),
-            "pose frames": all(np.array_equal(np.asarray(c), o) for c, o in zip(condition, ours.pose_frames,
-                                                                                   strict=True)),
+                for a, b in zip(ours.binary_masks, theirs, strict=True)
+            ),
+            "pose frames": all(
+                np.array_equal(np.asarray(c), o) for c, o in zip(condition, ours.pose_frames, strict=True)
+            ),
             "picture": np.array_equal(np.asarray(picture), ours.picture),
         }
         same_everywhere &= all(checks.values())
-        print(name, " ".join(f"{k} {'same' if v else 'DIFFERENT'}" for k, v in checks.items()),
-              f"(ours {ours_s:.1f} s, the release's code {theirs_s:.1f} s)")
+        print(
+            name,
+            " ".join(f"{k} {'same' if v else 'DIFFERENT'}" for k, v in checks.items()),
+            f"(ours {ours_s:.1f} s, the release's code {theirs_s:.1f} s)",
+        )
     return same_everywhere
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkout", type=Path, help="a checkout of github Ryan-w2024/PoseAnything")
-    parser.add_argument("--whole-clips", action="store_true",
-                        help="compare ours with the release on whole data/test clips instead of writing goldens")
+    parser.add_argument(
+        "--whole-clips",
+        action="store_true",
+        help="compare ours with the release on whole data/test clips instead of writing goldens",
+    )
     args = parser.parse_args()
     du = import_data_utils(args.checkout)
     if args.whole_clips:

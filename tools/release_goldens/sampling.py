@@ -47,9 +47,16 @@ HEIGHT, WIDTH = 128, 96  # latents 8x6, tokens 4x3
 FRAMES = 81
 TILING_FACTOR = 2
 PROMPTS = [
-    "  a cat\n\twalks  ", "Caf\u00c3\u00a9 &amp;amp; cr\u00c3\u00a8me", "&lt;b&gt;bold&lt;/b&gt; fish",
-    "mixed\u00a0spaces\u2003and\u3000wide", "fullwidth \uff21\uff22\uff23", "don\u2019t \u201cquote\u201d",
-    "", "\u3000", "tab\x0bvertical\x0cfeed", "ligature \ufb01sh",
+    "  a cat\n\twalks  ",
+    "Caf\u00c3\u00a9 &amp;amp; cr\u00c3\u00a8me",
+    "&lt;b&gt;bold&lt;/b&gt; fish",
+    "mixed\u00a0spaces\u2003and\u3000wide",
+    "fullwidth \uff21\uff22\uff23",
+    "don\u2019t \u201cquote\u201d",
+    "",
+    "\u3000",
+    "tab\x0bvertical\x0cfeed",
+    "ligature \ufb01sh",
 ]
 
 
@@ -151,23 +158,44 @@ def sample_goldens(official, attention: torch.Tensor | None, seed: int) -> dict[
     pipe.vae, pipe.audio_encoder = vae, None
     pipe.dit = types.SimpleNamespace(fuse_vae_embedding_in_latents=True)
     pipe.model_fn = model.official_model_fn(attention, calls)
-    pipe.units = [wan.WanVideoUnit_ShapeChecker(), wan.WanVideoUnit_NoiseInitializer(),
-                  wan.WanVideoUnit_InputVideoEmbedder(), wan.WanVideoUnit_ImageEmbedderFused()]
+    pipe.units = [
+        wan.WanVideoUnit_ShapeChecker(),
+        wan.WanVideoUnit_NoiseInitializer(),
+        wan.WanVideoUnit_InputVideoEmbedder(),
+        wan.WanVideoUnit_ImageEmbedderFused(),
+    ]
     masks, index = make_masks(seed)
     black = Image.new("RGB", (WIDTH, HEIGHT))
-    video = pipe(prompt="", input_image=first_image(), condition_images=[black] * FRAMES, condition_index=index,
-                 binary_masks=masks, num_inference_steps=50, cfg_scale=1.0, seed=123, height=HEIGHT, width=WIDTH,
-                 tiled=True, tile_size=(34, 34), tile_stride=(18, 16), progress_bar_cmd=lambda steps: steps)
+    video = pipe(
+        prompt="",
+        input_image=first_image(),
+        condition_images=[black] * FRAMES,
+        condition_index=index,
+        binary_masks=masks,
+        num_inference_steps=50,
+        cfg_scale=1.0,
+        seed=123,
+        height=HEIGHT,
+        width=WIDTH,
+        tiled=True,
+        tile_size=(34, 34),
+        tile_stride=(18, 16),
+        progress_bar_cmd=lambda steps: steps,
+    )
     probe = next(c for c in calls if c["check"])
     union = next(c["union_mask"] for c in calls if c["union_mask"] is not None)
     packed, counts = pack_masks(masks)
     return {
-        "image": np.asarray(first_image()), "masks": packed, "mask_counts": counts, "condition_index": np.array(index),
+        "image": np.asarray(first_image()),
+        "masks": packed,
+        "mask_counts": counts,
+        "condition_index": np.array(index),
         "call_latents": torch.stack([c["latents"][0] for c in calls]).numpy(),
         "call_timesteps": torch.stack([c["timestep"].reshape(()) for c in calls]).numpy(),
         "call_ptc": np.array([c["union_mask"] is not None for c in calls]),
         "attention": (model.attention(probe["latents"]) if attention is None else attention).numpy(),
-        "union_masks": union.numpy(), "latents": vae.decoded[0].numpy(),
+        "union_masks": union.numpy(),
+        "latents": vae.decoded[0].numpy(),
         "frames": np.stack([np.asarray(frame) for frame in video]),
     }
 
@@ -178,16 +206,16 @@ def tiling_goldens(official) -> dict[str, np.ndarray]:
     vae = official.vae.WanVideoVAE38.__new__(official.vae.WanVideoVAE38)
     torch.nn.Module.__init__(vae)
     vae.upsampling_factor, vae.z_dim, vae.scale = TILING_FACTOR, CHANNELS, None
-    vae.model = types.SimpleNamespace(encode=lambda x, scale: stand_in.encode_video(x),
-                                      decode=lambda z, scale: stand_in.decode_latents(z))
+    vae.model = types.SimpleNamespace(
+        encode=lambda x, scale: stand_in.encode_video(x), decode=lambda z, scale: stand_in.decode_latents(z)
+    )
     g = torch.Generator().manual_seed(3)
     side = 40 * TILING_FACTOR
     video = torch.rand(3, 9, side, side, generator=g) * 2 - 1
     latents = torch.randn(1, CHANNELS, 3, 40, 40, generator=g)
     encoded = vae.encode([video], device="cpu", tiled=True, tile_size=(34, 34), tile_stride=(18, 16))
     decoded = vae.decode(latents, device="cpu", tiled=True, tile_size=(34, 34), tile_stride=(18, 16))
-    return {"video": video.numpy(), "encoded": encoded.numpy(), "latents": latents.numpy(),
-            "decoded": decoded.numpy()}
+    return {"video": video.numpy(), "encoded": encoded.numpy(), "latents": latents.numpy(), "decoded": decoded.numpy()}
 
 
 def main(argv: list[str] | None = None) -> None:

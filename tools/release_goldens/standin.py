@@ -31,8 +31,13 @@ class StandInModel:
         self.to_k = torch.randn(channels, heads * head_dim, generator=g)
         self.heads, self.head_dim = heads, head_dim
 
-    def velocity(self, latents: torch.Tensor, timestep: torch.Tensor, first_masks: torch.Tensor | None = None,
-                 union_masks: torch.Tensor | None = None) -> torch.Tensor:
+    def velocity(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        first_masks: torch.Tensor | None = None,
+        union_masks: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """A flow-like velocity; with parts, frames 1.. get first-frame part means where their union mask is on."""
         mix = self.mix.to(latents)
         v = torch.einsum("dc,bcfhw->bdfhw", mix, torch.tanh(latents)) * (timestep.to(latents) / 1000) + 0.5 * latents
@@ -59,12 +64,19 @@ class StandInModel:
 
         def model_fn(latents=None, timestep=None, union_mask=None, first_masks=None, check=False, **_):
             if calls is not None:
-                calls.append({"latents": latents.clone(), "timestep": timestep.clone(), "check": check,
-                              "union_mask": None if union_mask is None else union_mask.clone()})
+                calls.append(
+                    {
+                        "latents": latents.clone(),
+                        "timestep": timestep.clone(),
+                        "check": check,
+                        "union_mask": None if union_mask is None else union_mask.clone(),
+                    }
+                )
             if check:
                 return self.attention(latents) if attention is None else attention
-            first = None if first_masks is None else torch.stack([torch.as_tensor(np.asarray(m) != 0)
-                                                                   for m in first_masks])
+            first = (
+                None if first_masks is None else torch.stack([torch.as_tensor(np.asarray(m) != 0) for m in first_masks])
+            )
             return self.velocity(latents, timestep, first, union_mask)
 
         return model_fn

@@ -29,5 +29,13 @@ from .parts import bone_radii
 from .raster import composite
 from .renderer import MeshLayout, PuppetMesh, PuppetRenderer
 
-__all__ = ["FillCache", "MeshLayout", "PuppetMesh", "PuppetRenderer", "background_hole", "bone_radii", "composite",
-           "fill_background"]
+__all__ = [
+    "FillCache",
+    "MeshLayout",
+    "PuppetMesh",
+    "PuppetRenderer",
+    "background_hole",
+    "bone_radii",
+    "composite",
+    "fill_background",
+]

@@ -93,8 +93,9 @@ def _similarity_matrix(vertices: np.ndarray, triangles: np.ndarray) -> sp.csr_ma
                     cols.append(2 * v + c)
                     vals.append(coef[:, r, c])
         row += 2 * t
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(row, 2 * len(vertices)))
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row, 2 * len(vertices))
+    )
 
 
 def _triangle_rotations(rest: np.ndarray, moved: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -33,8 +33,15 @@ class Binding:
     rest_xy: np.ndarray  # (J, 2)
 
     @staticmethod
-    def of(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, rig: Rig, rest_xy: np.ndarray,
-           radii: np.ndarray, spacing: float) -> Binding:
+    def of(
+        vertices: np.ndarray,
+        triangles: np.ndarray,
+        tri_part: np.ndarray,
+        rig: Rig,
+        rest_xy: np.ndarray,
+        radii: np.ndarray,
+        spacing: float,
+    ) -> Binding:
         """The binding of a cut mesh (`tri_part` per triangle) to `rig` at `rest_xy`; `radii` (B,) bone thickness.
 
         The band round a joined boundary lies on the thinner part's side (both sides where the two
@@ -60,8 +67,9 @@ class Binding:
             free[vertex[bends]] = True
         return Binding(vertices, part, free, rig.bone_joint_indices(), clip_far(rest_xy))
 
-    def pins(self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix,
-             pin_bone: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
+    def pins(
+        self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, pin_bone: np.ndarray
+    ) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
         """Pin vertices with their weights along (P, J) and across (P, J) bones: the joints, the bone pins
         lying on their own bone's part, and every held vertex."""
         own = (pin_bone < 0) | (self.part[pin_vertex] < 0) | (self.part[pin_vertex] == pin_bone)
@@ -79,9 +87,14 @@ class Binding:
         u = (offset * (d @ R90.T)).sum(1) / length2
         joints = pin_weights.shape[1]
         k = np.arange(len(rows))
-        along = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([k, k]), np.concatenate([a, b]))),
-                              shape=(len(rows), joints))
-        across = sp.csr_matrix((np.concatenate([-u, u]), (np.concatenate([k, k]), np.concatenate([a, b]))),
-                               shape=(len(rows), joints))
-        return (np.concatenate([pin_vertex, rows]), sp.vstack([pin_weights, along]).tocsr(),
-                sp.vstack([sp.csr_matrix(pin_weights.shape), across]).tocsr())
+        along = sp.csr_matrix(
+            (np.concatenate([1 - t, t]), (np.concatenate([k, k]), np.concatenate([a, b]))), shape=(len(rows), joints)
+        )
+        across = sp.csr_matrix(
+            (np.concatenate([-u, u]), (np.concatenate([k, k]), np.concatenate([a, b]))), shape=(len(rows), joints)
+        )
+        return (
+            np.concatenate([pin_vertex, rows]),
+            sp.vstack([pin_weights, along]).tocsr(),
+            sp.vstack([sp.csr_matrix(pin_weights.shape), across]).tocsr(),
+        )

@@ -157,8 +157,9 @@ def _thinned(points: np.ndarray, gap: float) -> np.ndarray:
     return points[keep]
 
 
-def cut_mesh(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, pin_count: int,
-              rule: CutRule) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cut_mesh(
+    vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, pin_count: int, rule: CutRule
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mesh opened along cuts: a vertex used by parts that `rule` cuts apart there gets one copy per side.
 
     Returns vertices, triangles and, per vertex, the index of the vertex it was copied from. A piece
@@ -184,8 +185,9 @@ def cut_mesh(vertices: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, 
     return out_vertices, remap[split].reshape(-1, 3), origin
 
 
-def _split_corners(vertices: np.ndarray, corner_vertex: np.ndarray, corner_part: np.ndarray,
-                   rule: CutRule) -> np.ndarray:
+def _split_corners(
+    vertices: np.ndarray, corner_vertex: np.ndarray, corner_part: np.ndarray, rule: CutRule
+) -> np.ndarray:
     """For each triangle corner, the vertex it uses once cut: its own, or a new index >= len(vertices)."""
     split = corner_vertex.copy()
     pairs = np.unique(np.stack([corner_vertex, corner_part], 1), axis=0)  # sorted by vertex
@@ -200,23 +202,29 @@ def _split_corners(vertices: np.ndarray, corner_vertex: np.ndarray, corner_part:
     corner_stop = np.searchsorted(corner_vertex[corner_order], multi, side="right")
     next_index = len(vertices)
     for k, v in enumerate(multi):
-        parts = pairs[pair_start[k]: pair_start[k] + parts_per_vertex[v], 1]
+        parts = pairs[pair_start[k] : pair_start[k] + parts_per_vertex[v], 1]
         group = _join_groups(joined[k])
-        corners = corner_order[corner_start[k]: corner_stop[k]]  # this vertex's corners
+        corners = corner_order[corner_start[k] : corner_stop[k]]  # this vertex's corners
         for g in np.unique(group)[1:]:  # the first group keeps the vertex, every other gets a copy
             split[corners[np.isin(corner_part[corners], parts[group == g])]] = next_index
             next_index += 1
     return split
 
 
-def _joined_at_vertices(vertices: np.ndarray, pairs: np.ndarray, multi: np.ndarray, pair_start: np.ndarray,
-                        parts_per_vertex: np.ndarray, rule: CutRule) -> list[np.ndarray]:
+def _joined_at_vertices(
+    vertices: np.ndarray,
+    pairs: np.ndarray,
+    multi: np.ndarray,
+    pair_start: np.ndarray,
+    parts_per_vertex: np.ndarray,
+    rule: CutRule,
+) -> list[np.ndarray]:
     """For each vertex in `multi`, the (n, n) matrix of which of its n parts are joined there (one rule call)."""
     blocks, firsts, seconds, where = [], [], [], []
     for k, v in enumerate(multi):
         n = int(parts_per_vertex[v])
         a, b = np.triu_indices(n, 1)
-        parts = pairs[pair_start[k]: pair_start[k] + n, 1]
+        parts = pairs[pair_start[k] : pair_start[k] + n, 1]
         blocks.append((n, a, b))
         firsts.append(parts[a])
         seconds.append(parts[b])
@@ -225,7 +233,7 @@ def _joined_at_vertices(vertices: np.ndarray, pairs: np.ndarray, multi: np.ndarr
     out, offset = [], 0
     for n, a, b in blocks:
         joined = np.eye(n, dtype=bool)
-        joined[a, b] = joined[b, a] = ~cut[offset: offset + len(a)]
+        joined[a, b] = joined[b, a] = ~cut[offset : offset + len(a)]
         offset += len(a)
         out.append(joined)
     return out

@@ -33,8 +33,13 @@ class FillCache:
 
     def fill(self, rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "texture") -> np.ndarray:
         """`fill_background` of `rgb` under `mask`, computed only the first time (a copy, free to change)."""
-        key = (rgb.shape, max_side, method, hashlib.blake2b(np.ascontiguousarray(rgb).data).digest(),
-               hashlib.blake2b(np.packbits(mask).data).digest())
+        key = (
+            rgb.shape,
+            max_side,
+            method,
+            hashlib.blake2b(np.ascontiguousarray(rgb).data).digest(),
+            hashlib.blake2b(np.packbits(mask).data).digest(),
+        )
         with self._lock:
             if key in self._fills:
                 return self._fills[key].copy()
@@ -51,8 +56,9 @@ class FillCache:
             self._fills.clear()
 
 
-def fill_background(rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "texture",
-                    cache: FillCache | None = None) -> np.ndarray:
+def fill_background(
+    rgb: np.ndarray, mask: np.ndarray, max_side: int = 384, method: str = "texture", cache: FillCache | None = None
+) -> np.ndarray:
     """The picture with the subject painted out, for the background the subject uncovers.
 
     The hole is filled at `max_side` pixels and scaled back up (the fill is smooth, so resolution is
@@ -116,8 +122,9 @@ def _fill_small(small: np.ndarray, small_hole: np.ndarray, method: str) -> np.nd
         bgr = np.ascontiguousarray(small[..., ::-1])
         cv2.xphoto.inpaint(bgr, (small_hole == 0).astype(np.uint8) * 255, out, flag)
         return np.ascontiguousarray(out[..., ::-1])
-    raise ValueError(f"unknown inpaint method {method!r} (use texture, biharmonic, telea or ns; shiftmap or fsr with "
-                     "opencv-contrib)")
+    raise ValueError(
+        f"unknown inpaint method {method!r} (use texture, biharmonic, telea or ns; shiftmap or fsr with opencv-contrib)"
+    )
 
 
 def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:

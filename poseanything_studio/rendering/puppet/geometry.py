@@ -13,5 +13,7 @@ def pixel_index(xy: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.
     """Row and column indices (clipped to the picture) of points (..., 2)."""
     h, w = shape
     xy = clip_far(xy)
-    return (np.clip(np.round(xy[..., 1]).astype(np.int64), 0, h - 1),
-            np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1))
+    return (
+        np.clip(np.round(xy[..., 1]).astype(np.int64), 0, h - 1),
+        np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1),
+    )

@@ -13,8 +13,9 @@ from poseanything_studio.core.rig import Rig
 from .geometry import pixel_index
 
 
-def bone_pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
-          size: tuple[int, int] | None = None) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
+def bone_pins(
+    rig: Rig, rest_xy: np.ndarray, spacing: float, size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, sp.csr_matrix, np.ndarray]:
     """Pin points (P, 2) at rest, their sparse weights (P, J) over the joints and the bone each lies on
     (P,), -1 for joints): the joints, then along bones.
 
@@ -46,8 +47,10 @@ def bone_pins(rig: Rig, rest_xy: np.ndarray, spacing: float,
             keep[second] = False
     rows = np.arange(int(keep.sum()))
     a_idx, b_idx, t = a_idx[keep], b_idx[keep], t[keep]
-    weights = sp.csr_matrix((np.concatenate([1 - t, t]), (np.concatenate([rows, rows]),
-                                                          np.concatenate([a_idx, b_idx]))), shape=(len(rows), j))
+    weights = sp.csr_matrix(
+        (np.concatenate([1 - t, t]), (np.concatenate([rows, rows]), np.concatenate([a_idx, b_idx]))),
+        shape=(len(rows), j),
+    )
     return xy[keep], weights, bone[keep]
 
 
@@ -72,13 +75,14 @@ def covered_region(mask: np.ndarray, spacing: float) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
 
 
-def triangulate(covered: np.ndarray, pin_xy: np.ndarray, cut_xy: np.ndarray,
-          spacing: float) -> tuple[np.ndarray, np.ndarray]:
+def triangulate(
+    covered: np.ndarray, pin_xy: np.ndarray, cut_xy: np.ndarray, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Points (pins first, then cut lines, outline and interior grid) and triangles covering `covered`."""
     h, w = covered.shape
     contours, _ = cv2.findContours(covered, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     outline = [_outline_points(c[:, 0, :], spacing) for c in contours if len(c) >= 3]
-    ys, xs = np.mgrid[spacing / 2: h: spacing, spacing / 2: w: spacing]
+    ys, xs = np.mgrid[spacing / 2 : h : spacing, spacing / 2 : w : spacing]
     inner = cv2.erode(covered, np.ones((int(spacing / 2) * 2 + 1,) * 2, np.uint8))
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
     grid = grid[inner[grid[:, 1].astype(int), grid[:, 0].astype(int)] > 0]

@@ -28,8 +28,9 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
     lines = _bone_lines(rig, rest_xy, (h, w))
     if not lines.any():
         return np.zeros((h, w), np.int32)
-    _, nearest_pixel = cv2.distanceTransformWithLabels((lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
-                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    _, nearest_pixel = cv2.distanceTransformWithLabels(
+        (lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
     bone_of_label = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
     bone_of_label[nearest_pixel[lines > 0]] = lines[lines > 0] - 1
     nearest = bone_of_label[nearest_pixel]
@@ -115,8 +116,9 @@ def _thickness_nearest(inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> tup
 def _nearest_inside(flood: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """`flood` carried outside `inside` from the nearest pixel inside: the soft edge round a torso is the torso's,
     even where an arm's bone is nearer in a straight line."""
-    _, nearest_pixel = cv2.distanceTransformWithLabels((~inside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
-                                                       labelType=cv2.DIST_LABEL_PIXEL)
+    _, nearest_pixel = cv2.distanceTransformWithLabels(
+        (~inside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
     value = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
     value[nearest_pixel[inside]] = flood[inside]
     return value[nearest_pixel]

@@ -26,8 +26,9 @@ def triangle_index(moved: np.ndarray, triangles: np.ndarray, size: tuple[int, in
     return index
 
 
-def under_other_parts(moved: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray,
-                       front_part: np.ndarray) -> np.ndarray:
+def under_other_parts(
+    moved: np.ndarray, triangles: np.ndarray, tri_part: np.ndarray, front_part: np.ndarray
+) -> np.ndarray:
     """Per triangle: True where another part is drawn over one of its corners, edge midpoints or centroid."""
     corners = moved[triangles]  # (T, 3, 2)
     probes = np.concatenate([corners, (corners + np.roll(corners, 1, axis=1)) / 2, corners.mean(1, keepdims=True)], 1)
@@ -35,8 +36,9 @@ def under_other_parts(moved: np.ndarray, triangles: np.ndarray, tri_part: np.nda
     return ((shown >= 0) & (shown != tri_part[:, None])).any(1)
 
 
-def source_maps(index: np.ndarray, moved: np.ndarray, rest: np.ndarray,
-                triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def source_maps(
+    index: np.ndarray, moved: np.ndarray, rest: np.ndarray, triangles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel source coordinates for the triangles in `index` (-1 where none covers), float32 maps."""
     h, w = index.shape
     ys, xs = np.nonzero(index >= 0)
@@ -80,8 +82,9 @@ def warp_reflected(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
         return image.copy()
     inverse = invert_affine(matrix)
     inverse[:, 2] = np.mod(np.nan_to_num(inverse[:, 2]), [2 * w, 2 * h])
-    return cv2.warpAffine(image, inverse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+        image, inverse, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def composite(background: np.ndarray, subject_rgba: np.ndarray) -> np.ndarray:

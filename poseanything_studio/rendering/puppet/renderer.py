@@ -49,9 +49,18 @@ class MeshLayout:
 class PuppetMesh:
     """A subject's mesh with its pins, its filled background and its factorised ARAP solve."""
 
-    def __init__(self, background: np.ndarray, subject: np.ndarray, vertices: np.ndarray,
-                 triangles: np.ndarray, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, rig: Rig,
-                 triangle_part: np.ndarray | None = None, pin_normal: sp.csr_matrix | None = None):
+    def __init__(
+        self,
+        background: np.ndarray,
+        subject: np.ndarray,
+        vertices: np.ndarray,
+        triangles: np.ndarray,
+        pin_vertex: np.ndarray,
+        pin_weights: sp.csr_matrix,
+        rig: Rig,
+        triangle_part: np.ndarray | None = None,
+        pin_normal: sp.csr_matrix | None = None,
+    ):
         self.background = background  # (H, W, 3) uint8: the picture with the subject filled in
         self.subject = subject  # (H, W, 4) uint8: the picture with the subject mask as alpha
         self.vertices = vertices  # (N, 2) rest positions
@@ -68,8 +77,14 @@ class PuppetMesh:
 
     # -- building -------------------------------------------------------------------------------
     @staticmethod
-    def build(rgba: np.ndarray, mask: np.ndarray, rig: Rig, rest_xy: np.ndarray,
-              layout: MeshLayout | None = None, fills: FillCache | None = None) -> PuppetMesh:
+    def build(
+        rgba: np.ndarray,
+        mask: np.ndarray,
+        rig: Rig,
+        rest_xy: np.ndarray,
+        layout: MeshLayout | None = None,
+        fills: FillCache | None = None,
+    ) -> PuppetMesh:
         """Mesh the subject of `rgba` (output size) under `mask`, pinned to `rig` at `rest_xy` (J, 2).
 
         The background fill comes from `fills` when it holds this picture and mask (a rig edit, a second
@@ -93,14 +108,16 @@ class PuppetMesh:
         vertices, triangles = vertices[used], remap[triangles]
         radii = bone_radii(covered > 0, rig, rest_xy)
         binding = Binding.of(vertices, triangles, tri_part, rig, rest_xy, radii, layout.spacing)
-        pin_vertex, pin_weights, pin_normal = binding.pins(remap[pin_rows], pin_weights[origin[pin_rows]],
-                                                           pin_bone[origin[pin_rows]])
+        pin_vertex, pin_weights, pin_normal = binding.pins(
+            remap[pin_rows], pin_weights[origin[pin_rows]], pin_bone[origin[pin_rows]]
+        )
         order = draw_order(tri_part, rig)
         alpha = feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
         background = fill_background(rgba[..., :3], mask, cache=fills)
-        return PuppetMesh(background, subject, vertices, triangles[order], pin_vertex,
-                          pin_weights, rig, tri_part[order], pin_normal)
+        return PuppetMesh(
+            background, subject, vertices, triangles[order], pin_vertex, pin_weights, rig, tri_part[order], pin_normal
+        )
 
     # -- per frame ------------------------------------------------------------------------------
     def deform(self, joint_xy: np.ndarray) -> np.ndarray:
@@ -133,8 +150,14 @@ class PuppetMesh:
         for index in layers:
             if (index >= 0).any():
                 map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
-                subject = cv2.remap(self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                    borderValue=(0, 0, 0, 0))
+                subject = cv2.remap(
+                    self.subject,
+                    map_x,
+                    map_y,
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=(0, 0, 0, 0),
+                )
                 out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
         return out
 
@@ -149,8 +172,14 @@ class PuppetMesh:
         index = triangle_index(local, self.triangles, (x1 - x0, y1 - y0))
         if (index >= 0).any():
             map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
-            out[y0:y1, x0:x1] = cv2.remap(np.ascontiguousarray(self.subject[..., 3]), map_x, map_y, cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            out[y0:y1, x0:x1] = cv2.remap(
+                np.ascontiguousarray(self.subject[..., 3]),
+                map_x,
+                map_y,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
         return out
 
     def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
@@ -158,8 +187,14 @@ class PuppetMesh:
         alpha = self.coverage(joint_xy)
         if camera is None:
             return alpha
-        return cv2.warpAffine(alpha, camera_matrix(camera, self.size), self.size, flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return cv2.warpAffine(
+            alpha,
+            camera_matrix(camera, self.size),
+            self.size,
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
 
 
 class PuppetRenderer:
@@ -174,8 +209,10 @@ class PuppetRenderer:
         """Frames of `job` and the progress after each; the mesh (and the fill) is built first."""
         if not job.mask.any():
             source = job.project.subject_mask or "the mask derived from the picture"
-            raise RenderError(f"{source}: the subject mask is empty, so the puppet has nothing to move "
-                              "(paint the subject in the window, or give subject_mask a picture of it)")
+            raise RenderError(
+                f"{source}: the subject mask is empty, so the puppet has nothing to move "
+                "(paint the subject in the window, or give subject_mask a picture of it)"
+            )
         mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy, fills=self.fills)
         for f in range(job.frames):
             check_cancel(cancel)

@@ -38,12 +38,13 @@ class _Tiles:
         """(window, window) float32: 1 over the core, falling linearly to 0 across the margin."""
         ramp = np.ones(self.window, np.float32)
         edge = (np.arange(self.margin, dtype=np.float32) + 0.5) / self.margin
-        ramp[: self.margin], ramp[self.window - self.margin:] = edge, edge[::-1]
+        ramp[: self.margin], ramp[self.window - self.margin :] = edge, edge[::-1]
         return np.outer(ramp, ramp)
 
 
-def texture_detail(detail: np.ndarray, picture_low: np.ndarray, filled_low: np.ndarray, hole: np.ndarray,
-                   keep_out: np.ndarray) -> np.ndarray:
+def texture_detail(
+    detail: np.ndarray, picture_low: np.ndarray, filled_low: np.ndarray, hole: np.ndarray, keep_out: np.ndarray
+) -> np.ndarray:
     """(H, W, 3) float32: fine detail for the pixels of `hole`, copied from background tiles.
 
     `detail` is the picture less its low-pass `picture_low` (float32); `filled_low` is the smooth fill,
@@ -72,8 +73,8 @@ def texture_detail(detail: np.ndarray, picture_low: np.ndarray, filled_low: np.n
         y0, x0 = ty - tiles.margin, tx - tiles.margin
         cy0, cx0 = max(0, y0), max(0, x0)  # the window clipped to the picture
         cy1, cx1 = min(h, y0 + tiles.window), min(w, x0 + tiles.window)
-        patch = detail[sy + cy0 - y0: sy + cy1 - y0, sx + cx0 - x0: sx + cx1 - x0]
-        wgt = weight[cy0 - y0: cy1 - y0, cx0 - x0: cx1 - x0]
+        patch = detail[sy + cy0 - y0 : sy + cy1 - y0, sx + cx0 - x0 : sx + cx1 - x0]
+        wgt = weight[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         out[cy0:cy1, cx0:cx1] += patch * wgt
         total[cy0:cy1, cx0:cx1] += wgt
     return np.where(total > 1e-6, out / np.maximum(total, 1e-6), 0.0).astype(np.float32)
@@ -86,7 +87,7 @@ def _sources(keep_out: np.ndarray, tiles: _Tiles, stride: int) -> np.ndarray:
     if h < n or w < n:
         return np.zeros((0, 2), np.int64)
     inside = cv2.integral(keep_out.astype(np.uint8))  # (H+1, W+1)
-    ys, xs = np.mgrid[0: h - n + 1: stride, 0: w - n + 1: stride]
+    ys, xs = np.mgrid[0 : h - n + 1 : stride, 0 : w - n + 1 : stride]
     ys, xs = ys.ravel(), xs.ravel()
     covered = inside[ys + n, xs + n] - inside[ys, xs + n] - inside[ys + n, xs] + inside[ys, xs]
     return np.stack([ys[covered == 0], xs[covered == 0]], 1).astype(np.int64)
@@ -133,8 +134,15 @@ def _window_means(image: np.ndarray, corners: np.ndarray, n: int) -> np.ndarray:
     return (sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]) / area
 
 
-def _coherent_choice(targets: np.ndarray, sources: np.ndarray, target_features: np.ndarray,
-                     source_features: np.ndarray, best_cost: np.ndarray, best: np.ndarray, stride: int) -> np.ndarray:
+def _coherent_choice(
+    targets: np.ndarray,
+    sources: np.ndarray,
+    target_features: np.ndarray,
+    source_features: np.ndarray,
+    best_cost: np.ndarray,
+    best: np.ndarray,
+    stride: int,
+) -> np.ndarray:
     """Per target, the index of its source: the tile left of it or above it passes on its shift when the source
     that shift gives is whole background and costs little more than this tile's best, so texture runs on."""
     index_of = {(int(y), int(x)): i for i, (y, x) in enumerate(sources)}
