@@ -64,6 +64,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from poseanything_studio.model.tiny import TINY_VAE_CONFIG
 from tools.release_goldens.standin import StandInVAEDecoder, StandInVAEEncoder, seeded, seeded_prompt, seeded_weight
 
 OUT = Path(__file__).resolve().parents[2] / "tests" / "release" / "goldens" / "clips"
@@ -108,19 +109,11 @@ OUR_TRANSFORMER = {
 LATENT_MEAN = [-0.2289, -0.0052, -0.1323, -0.2339, -0.2799, 0.0174, 0.1838, 0.1557]
 LATENT_STD = [0.4765, 1.0364, 0.4514, 1.1677, 0.5313, 0.4990, 0.4818, 0.5013]
 TINY_VAE = {"dim": 4, "dec_dim": 4, "z_dim": Z, "dim_mult": [1, 2, 2, 2], "num_res_blocks": 1}  # VideoVAE38_
-OUR_VAE = {  # the same in diffusers' AutoencoderKLWan
+OUR_VAE = {  # the same in diffusers' AutoencoderKLWan: the tiny model's Wan2.2 layout at this width
+    **TINY_VAE_CONFIG,
     "base_dim": 4,
     "decoder_base_dim": 4,
     "z_dim": Z,
-    "dim_mult": [1, 2, 2, 2],
-    "num_res_blocks": 1,
-    "temperal_downsample": [False, True, True],
-    "is_residual": True,
-    "in_channels": 12,
-    "out_channels": 12,
-    "patch_size": 2,
-    "scale_factor_spatial": 16,
-    "scale_factor_temporal": 4,
     "latents_mean": LATENT_MEAN,
     "latents_std": LATENT_STD,
 }
