@@ -39,7 +39,7 @@ class LatentCache:
         import numpy as np
         import torch
 
-        from model.part_attention import pool_part_masks
+        from poseanything_studio.model.part_attention import pool_part_masks
 
         with torch.no_grad():
             return {

@@ -79,8 +79,8 @@ class Trainer:
         import torch
         from accelerate import Accelerator
 
-        from model.data import ClipDataset
-        from model.pipeline import PoseAnythingPipeline
+        from poseanything_studio.model.data import ClipDataset
+        from poseanything_studio.model.pipeline import PoseAnythingPipeline
 
         self.cfg = cfg
         if any(s.trainable == "all" for s in cfg.stages):
@@ -138,7 +138,7 @@ class Trainer:
 
     def _check_parts(self) -> None:
         """A stage that trains PTCM needs every clip's part masks, i.e. its rig (DatasetError naming the clip)."""
-        from model.data import DatasetError
+        from poseanything_studio.model.data import DatasetError
 
         for stage in self.cfg.stages:
             if stage.trainable != "ptcm":
@@ -196,7 +196,7 @@ class Trainer:
         """One optimizer step (grad_accum micro-batches of one clip per process); returns the mean loss."""
         import torch
 
-        from model.part_attention import PartContext
+        from poseanything_studio.model.part_attention import PartContext
 
         cfg, acc, dev = self.cfg, self.acc, self.acc.device
         total = 0.0
@@ -422,7 +422,7 @@ class Trainer:
     # outputs
     def save_output(self) -> Path:
         """The PoseAnything checkpoint; and, when a stage trained the whole transformer, its base weights too."""
-        from model.checkpoint import save_checkpoint
+        from poseanything_studio.model.checkpoint import save_checkpoint
 
         out = self.cfg.output_dir / OUTPUT_NAME
         with self._whole_state():
