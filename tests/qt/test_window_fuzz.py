@@ -21,7 +21,7 @@ from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.images import read_mask
 from poseanything_studio.core.project import Project, load_project, project_bytes, project_from_dict
 from poseanything_studio.core.templates import load_templates, placed
-from poseanything_studio.qt.autosave import autosave_work, mask_side
+from poseanything_studio.qt.autosave import autosave_mask_of, autosave_work
 from poseanything_studio.qt.document import Document
 from poseanything_studio.qt.saving import save_work
 
@@ -139,7 +139,7 @@ def _check_reopens(doc: Document, path: Path, seed: int, step: int, autosave: bo
     diff = _differences(reopened, expected)
     assert not diff, f"seed {seed}, step {step}: {path.name} reopened with other {diff}"
     if doc.mask is not None:
-        mask_file = mask_side(path) if autosave else reopened.resolve(reopened.subject_mask)
+        mask_file = autosave_mask_of(path) if autosave else reopened.resolve(reopened.subject_mask)
         assert np.array_equal(read_mask(mask_file), doc.mask), f"seed {seed}, step {step}: the painted mask"
 
 
