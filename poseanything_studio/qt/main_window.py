@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
             "Auto-rig from mask",
             skeleton_from_mask,
             (mask.copy(),),
-            lambda rig: (self._apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
+            lambda rig: (self.apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
             lambda err: self.statusBar().showMessage(
                 f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000
             ),
@@ -499,7 +499,8 @@ class MainWindow(QMainWindow):
         box.exec()
         return {replace_button: "replace", add_button: "add"}.get(box.clickedButton())
 
-    def _apply_auto_rig(self, rig: Rig, mode: str) -> None:
+    def apply_auto_rig(self, rig: Rig, mode: str) -> None:
+        """Put the auto-rigged `rig` in the project: in place of the joints ("replace") or beside them."""
         if mode == "replace":  # the old joints' tracks go with them; the camera stays
             project, names = replace(self.doc.project, rig=rig, tracks={}), list(rig.joint_ids)
         else:
