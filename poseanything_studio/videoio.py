@@ -50,7 +50,7 @@ def check_video_cost(path: Path, frames: int, size: tuple[int, int], max_pixels:
         )
 
 
-def _header_frames(meta: dict, max_frames: int | None) -> int:
+def header_frames(meta: dict, max_frames: int | None) -> int:
     """The frames a read will decode, from the header's duration and frame rate (and `max_frames`); 1 if unknown."""
     import math
 
@@ -74,7 +74,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> tuple[
         meta = next(reader)
         w, h = meta["size"]
         try:
-            check_video_cost(path, _header_frames(meta, max_frames), (w, h))  # before a frame is decoded
+            check_video_cost(path, header_frames(meta, max_frames), (w, h))  # before a frame is decoded
             for buffer in reader:
                 frames.append(np.frombuffer(buffer, np.uint8).reshape(h, w, 3))
                 if max_frames is not None and len(frames) >= max_frames:

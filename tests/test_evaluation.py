@@ -447,7 +447,7 @@ def test_a_video_past_the_read_limit_is_refused_from_its_header_before_a_frame_i
     err = _one_error_line(["eval", str(tmp_path / "p.mp4"), str(tmp_path / "g.mp4")], capsys)
     assert err.startswith(f"error: {tmp_path / 'p.mp4'}: frames x size: 9 frames of 64x32") and "at most" in err
     assert decoded == []
-    monkeypatch.setattr(videoio, "_header_frames", lambda meta, max_frames: 1)  # a header that says 1 frame
+    monkeypatch.setattr(videoio, "header_frames", lambda meta, max_frames: 1)  # a header that says 1 frame
     err = _one_error_line(["eval", str(tmp_path / "p.mp4"), str(tmp_path / "g.mp4")], capsys)
     assert "frames x size: 9 frames of 64x32" in err and len(decoded) == 8  # stopped at the limit, not after
 

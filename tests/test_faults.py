@@ -236,10 +236,10 @@ def test_a_save_killed_half_way_keeps_the_old_project_and_the_next_save_cleans_u
     code = (
         "import os, sys\n"
         "from poseanything_studio.core import fileio\n"
-        "real = fileio._fsync_file\n"
+        "real = fileio.fsync_file\n"
         "def stop(path):\n"
         "    print('writing', flush=True); sys.stdin.readline()\n"
-        "fileio._fsync_file = stop\n"
+        "fileio.fsync_file = stop\n"
         "from poseanything_studio.core.project import load_project, save_project\n"
         f"p = load_project({str(project)!r})\n"
         f"save_project(p, {str(project)!r})\n"

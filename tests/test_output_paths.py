@@ -169,8 +169,8 @@ def test_rename_without_replace_keeps_the_target_every_way(tmp_path, monkeypatch
     from poseanything_studio.core import fileio
 
     if way != "renameat2":
-        monkeypatch.setattr(fileio, "_renameat2", lambda: None)
-    elif fileio._renameat2() is None:
+        monkeypatch.setattr(fileio, "libc_renameat2", lambda: None)
+    elif fileio.libc_renameat2() is None:
         pytest.skip("no renameat2 here")
     if way == "check":
 
@@ -262,7 +262,7 @@ def test_an_eval_csv_that_cannot_be_written_or_appears_meanwhile(videos, tmp_pat
     def full_disk(path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fileio, "_fsync_file", full_disk)
+    monkeypatch.setattr(fileio, "fsync_file", full_disk)
     err = _eval_error(["eval", str(pred), str(gt), "--csv", str(tmp_path / "m.csv")], capsys)
     assert "No space left on device" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -261,7 +261,7 @@ def test_a_failure_part_way_leaves_no_half_written_clip_or_manifest(tmp_path, mo
     def full_disk(path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fileio, "_fsync_file", full_disk)  # the manifest's rewrite fails
+    monkeypatch.setattr(fileio, "fsync_file", full_disk)  # the manifest's rewrite fails
     assert main(args) == 2
     assert "No space left on device" in capsys.readouterr().err
     assert (out / "manifest.jsonl").read_text() == manifest and _half_written(out) == []

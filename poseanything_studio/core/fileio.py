@@ -91,7 +91,8 @@ def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush the file (or folder) at `path` to the disk, so a rename after it never shows a half-written file."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -117,7 +118,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "", replace: bool = Tru
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would give, not mkstemp's private 0600
         yield tmp
-        _fsync_file(tmp)  # a full disk shows here at the latest, before the old file is replaced
+        fsync_file(tmp)  # a full disk shows here at the latest, before the old file is replaced
         if replace:
             os.replace(tmp, target)
         else:
@@ -251,7 +252,7 @@ def _fsync_tree(folder: Path) -> None:
         for name in files:
             path = Path(root) / name
             if not path.is_symlink():
-                _fsync_file(path)
+                fsync_file(path)
         _fsync_dir(Path(root))
 
 
@@ -259,7 +260,7 @@ def _fsync_dir(folder: Path) -> None:
     if os.name == "nt":
         return  # folders cannot be opened for fsync there
     with contextlib.suppress(OSError):
-        _fsync_file(folder)
+        fsync_file(folder)
 
 
 _RENAME_NOREPLACE = 1
@@ -271,7 +272,7 @@ def exchange_paths(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Swap the two existing paths `a` and `b` in one step (Linux renameat2); False where the system cannot."""
     import ctypes
 
-    function = _renameat2()
+    function = libc_renameat2()
     if function is None:
         return False
     if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
@@ -283,7 +284,7 @@ def exchange_paths(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 @functools.cache
-def _renameat2():
+def libc_renameat2():
     """libc's renameat2 (Linux, glibc 2.28+), or None (looked up once)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -305,7 +306,7 @@ def rename_no_replace(source: str | os.PathLike, target: str | os.PathLike) -> N
     """
     import ctypes
 
-    function = _renameat2()
+    function = libc_renameat2()
     if function is not None:
         if function(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
             return

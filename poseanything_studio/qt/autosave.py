@@ -1,15 +1,16 @@
 """Autosave and recovery: unsaved work goes to a side file every minute, and is offered back after a crash.
 
-The side file is `NAME.pasproj.autosave` beside the project (a painted mask beside it as `….mask.png`), or
-one per run in the application's data folder for untitled work; it is never the project itself. At start-up
-(and when a project opens) a side file newer than its project, or an untitled one of another run, is offered
-back; what killed saves left behind is removed first.
+The side file is `NAME.pasproj.autosave` beside the project (a painted mask beside it as `….mask-N.png`,
+the one the side file names), or one per run in the application's data folder for untitled work; it is never
+the project itself. At start-up (and when a project opens) a side file newer than its project, or an untitled
+one of another run, is offered back; what killed saves left behind is removed first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from poseanything_studio.core.images import ImageReadError, read_mask, write_mas
 from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
 
 from .previews import checked_pictures
-from .saving import remove_quietly, short_reason
+from .saving import is_saves_mask, remove_quietly, short_reason
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -68,41 +69,100 @@ def project_of_autosave(side: Path) -> Path | None:
     return side.with_name(side.name.removesuffix(AUTOSAVE_SUFFIX))
 
 
+AUTOSAVE_MASK_KEY = "autosave_mask"  # the side file's key naming its painted-mask PNG (null: none painted)
+
+
 def mask_side(side: Path) -> Path:
-    """The painted-mask PNG that goes with the autosave file `side`."""
+    """The painted-mask PNG name of earlier versions' autosave `side` (read when its side file names none)."""
     return side.with_name(side.name + ".mask.png")
 
 
-def autosave_mask_path(project_path: Path | None) -> Path:
-    """The side PNG that holds a painted, unsaved subject mask beside the autosave file."""
-    return mask_side(autosave_path(project_path))
+def side_masks(side: Path) -> list[Path]:
+    """Every painted-mask PNG that autosaves of `side` wrote beside it (`<side>.mask*.png`), whichever is named."""
+    with contextlib.suppress(OSError):
+        pattern = re.compile(rf"{re.escape(side.name)}\.mask(-\d+)?\.png")
+        return sorted(p for p in side.parent.iterdir() if pattern.fullmatch(p.name))
+    return []
+
+
+def new_side_mask(side: Path) -> Path:
+    """A name for the next painted mask of autosave `side` that no file has, so the side file on disk keeps
+    pointing at a whole mask until the new side file replaces it."""
+    n = 1
+    while (target := side.with_name(f"{side.name}.mask-{n}.png")).exists() or target.is_symlink():
+        n += 1
+    return target
+
+
+def named_side_mask(side: Path, saved: Project) -> Path | None:
+    """The painted-mask PNG that the side file `side` (read as `saved`) goes with, or None: the one it names
+    (only a name autosaves give), else for side files of earlier versions the one old name."""
+    if AUTOSAVE_MASK_KEY not in saved.extra:
+        return mask_side(side) if mask_side(side).is_file() else None
+    name = saved.extra[AUTOSAVE_MASK_KEY]
+    named = side.with_name(name) if isinstance(name, str) else None
+    return named if named is not None and named in side_masks(side) else None
+
+
+def autosave_mask_of(side: Path) -> Path | None:
+    """The painted-mask PNG that the autosave file `side` on disk goes with, or None (see named_side_mask)."""
+    return named_side_mask(side, load_project(side))
+
+
+def autosave_subject_masks(project_path: Path) -> list[Path]:
+    """The subject mask the project's autosave file points at (recovery may bring it back), if there is one."""
+    side = autosave_path(project_path)
+    with contextlib.suppress(ProjectError, OSError):
+        saved = load_project(side) if side.is_file() else None
+        if saved is not None and saved.subject_mask:
+            return [saved.resolve(saved.subject_mask)]
+    return []
 
 
 def clean_stale_temps(project_paths: list[Path]) -> None:
     """Remove what killed saves and autosaves left: beside each project, and in the untitled folder."""
     for project_path in dict.fromkeys(project_paths):
-        for target in (project_path, autosave_path(project_path), autosave_mask_path(project_path)):
+        side = autosave_path(project_path)
+        for target in (project_path, side, mask_side(side), *side_masks(side)):
             remove_stale_temps(target)
+        with contextlib.suppress(OSError):
+            for temp in side.parent.glob(f".*{TEMP_TAG}*"):  # of autosave masks and saves' masks, whatever their name
+                target = temp.parent / temp.name[1 : temp.name.index(TEMP_TAG)]
+                if target.name.startswith(f"{side.name}.mask") or is_saves_mask(target, project_path):
+                    remove_stale_temps(target)
     with contextlib.suppress(OSError):
         for side in untitled_folder().glob(f"*{TEMP_TAG}*"):
             remove_stale_temps(side.parent / side.name[1 : side.name.index(TEMP_TAG)])
 
 
 def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None:
-    """The window's autosave: `project` to the side file `side`, a painted mask to the PNG beside it."""
+    """The window's autosave: `project` to the side file `side`, a painted mask to a PNG beside it, as one unit.
+
+    The mask goes to a name no file has, then the side file is written naming it, then the masks it does not
+    name go: a kill at any moment leaves a side file that recovers with the mask it was autosaved with.
+    """
     side.parent.mkdir(parents=True, exist_ok=True)
-    project_bytes(project)  # ProjectError before anything is written
-    if mask is not None:
-        write_mask(mask, mask_side(side))
-    else:
-        remove_quietly(mask_side(side))
-    save_project(project, side)
+    target = new_side_mask(side) if mask is not None else None
+    marked = replace(project, extra={**project.extra, AUTOSAVE_MASK_KEY: target.name if target else None})
+    project_bytes(marked)  # ProjectError before anything is written
+    if mask is not None and target is not None:
+        write_mask(mask, target)
+    try:
+        save_project(marked, side)
+    except BaseException:
+        if target is not None:
+            remove_quietly(target)
+        raise
+    for unused in side_masks(side):
+        if unused != target:
+            remove_quietly(unused)
 
 
 def remove_autosave(side: Path) -> None:
-    """Remove an autosave file and its painted-mask PNG."""
+    """Remove an autosave file and its painted-mask PNGs."""
     remove_quietly(side)
-    remove_quietly(mask_side(side))
+    for mask in side_masks(side):
+        remove_quietly(mask)
 
 
 class Autosaves(QObject):
@@ -171,7 +231,10 @@ class Autosaves(QObject):
             return False
         owner = project_of_autosave(side)
         try:
-            recovered = checked_pictures(load_project(side), window.preview)
+            saved = load_project(side)
+            painted = named_side_mask(side, saved)
+            extra = {k: v for k, v in saved.extra.items() if k != AUTOSAVE_MASK_KEY}
+            recovered = checked_pictures(replace(saved, extra=extra), window.preview)
             if owner is not None and owner != doc.path and not window.open_path(owner, ask=True, recover=False):
                 return False
         except ProjectError as err:
@@ -186,8 +249,7 @@ class Autosaves(QObject):
             self.untitled_side = side  # keep autosaving there; Save or Close removes it
         else:
             doc.apply(replace(recovered, path=doc.path), "Recover autosave")
-        painted = mask_side(side)
-        if painted.is_file():
+        if painted is not None:
             with contextlib.suppress(ImageReadError):
                 doc.apply_mask(read_mask(painted), "Recover painted mask")
         return True

@@ -39,7 +39,7 @@ from poseanything_studio.core.skeleton import auto_rig_warning, skeleton_from_ma
 from poseanything_studio.core.templates import fitted, load_templates
 
 from . import posing
-from .autosave import Autosaves
+from .autosave import Autosaves, autosave_subject_masks
 from .busy import BusyTask
 from .canvas import Canvas
 from .curves import CurveEditor
@@ -49,7 +49,7 @@ from .motion_panel import MotionPanel
 from .picture_start import DropOpener, fit_output_to_subject, open_any, start_from_picture
 from .previews import PuppetPreview, checked_pictures
 from .render_panel import RenderPanel
-from .saving import MaskFiles, save_work, short_reason
+from .saving import MaskFiles, remove_unused_saved_masks, save_work, short_reason
 from .settings import APPLICATION, studio_settings
 from .timeline import Playback, TimelinePanel
 
@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
             "Auto-rig from mask",
             skeleton_from_mask,
             (mask.copy(),),
-            lambda rig: (self._apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
+            lambda rig: (self.apply_auto_rig(rig, mode), self._warn_auto_rig(mask, rig)),
             lambda err: self.statusBar().showMessage(
                 f"Auto-rig: {err.detail if isinstance(err, ProjectError) else err}", 5000
             ),
@@ -499,7 +499,8 @@ class MainWindow(QMainWindow):
         box.exec()
         return {replace_button: "replace", add_button: "add"}.get(box.clickedButton())
 
-    def _apply_auto_rig(self, rig: Rig, mode: str) -> None:
+    def apply_auto_rig(self, rig: Rig, mode: str) -> None:
+        """Put the auto-rigged `rig` in the project: in place of the joints ("replace") or beside them."""
         if mode == "replace":  # the old joints' tracks go with them; the camera stays
             project, names = replace(self.doc.project, rig=rig, tracks={}), list(rig.joint_ids)
         else:
@@ -574,6 +575,7 @@ class MainWindow(QMainWindow):
             return False
         self.autosaves.discard()
         self.set_project(project)
+        remove_unused_saved_masks(Path(path), autosave_subject_masks(Path(path)))  # left by a save killed before close
         if downscaled:
             self.doc.undo_stack.resetClean()  # the picture was swapped for a smaller copy: unsaved until saved
         self.add_recent(project.path)

@@ -74,7 +74,7 @@ PREVIEW_NOTES = {
 }
 VIEW_OF = {"release_parts": "parts", "release_matching": "matching"}  # the official weights' previews
 AVAILABILITY_FIELDS = frozenset({"renderer", "model_dir", "checkpoint", "init", "strength"})  # what the check reads
-_probe: DeviceProbe | None = None  # one device probe per process: GPUs do not come and go while it runs
+device_probe: DeviceProbe | None = None  # the one device probe per process: GPUs do not come and go while it runs
 
 
 class ImageView(QWidget):
@@ -320,7 +320,7 @@ class RenderPanel(QWidget):
         """Why Render cannot run with the fields as they are, or None."""
         if self.renderer.currentIndex() != 1:
             return None
-        return neural_unavailable_reason(self.neural_options(), _probe)
+        return neural_unavailable_reason(self.neural_options(), device_probe)
 
     def _refresh_availability(self, *_args) -> None:
         """Enable Render, or disable it with the reason; say when no checkpoint means the pose is ignored."""
@@ -329,7 +329,7 @@ class RenderPanel(QWidget):
             widget.setEnabled(neural)
         options = self.neural_options()
         self.strength.setEnabled(neural and options.init != "noise")
-        reason = neural_unavailable_reason(options, _probe) if neural else None  # as unavailable_reason()
+        reason = neural_unavailable_reason(options, device_probe) if neural else None  # as unavailable_reason()
         notes = [f"Cannot render: {reason}"] if reason else []
         note = checkpoint_note(options) if neural else None
         if note and options.init == "noise":
@@ -389,8 +389,8 @@ class RenderPanel(QWidget):
     # -- devices --------------------------------------------------------------------------------
     def _start_probe(self) -> None:
         """Find the CUDA devices off the GUI thread (once per process)."""
-        if _probe is not None:
-            self.set_devices(_probe)
+        if device_probe is not None:
+            self.set_devices(device_probe)
             return
         worker = _probe_worker()
         worker.returned.connect(self.set_devices)
@@ -399,8 +399,8 @@ class RenderPanel(QWidget):
 
     def set_devices(self, probe: DeviceProbe) -> None:
         """List the CUDA devices found (first one chosen unless the user chose already), then the CPU."""
-        global _probe
-        _probe = probe
+        global device_probe
+        device_probe = probe
         chosen = self.device.currentData()
         self.device.blockSignals(True)
         self.device.clear()

@@ -5,6 +5,8 @@ has, or the mask an earlier save of this window left unused), then the project i
 unused masks are removed when the undo history that might point at them goes (MaskFiles). A kill at any
 moment leaves a project on disk that opens with the mask that goes with it (the old pair or the new one);
 at worst an unused mask PNG is left over. Each file is written atomically (temporary + rename, core.fileio).
+The project file lists the masks beside it that its saves wrote (SAVED_MASKS_KEY), so that when it opens
+again the unused ones a save killed before close left are removed, and no file it did not write ever is.
 """
 
 from __future__ import annotations
@@ -36,12 +38,42 @@ def mask_target(project_path: Path, project: Project) -> Path:
     return folder / name
 
 
+SAVED_MASKS_KEY = "saved_masks"  # the project file's list of the mask PNGs beside it that its saves wrote
+
+
 def is_saves_mask(mask: Path, project_path: Path) -> bool:
     """Whether `mask` is a name this window's saves give masks of `project_path` (`<name>_mask*.png` beside it)."""
     return (
         mask.parent.resolve() == project_path.resolve().parent
         and re.fullmatch(rf"{re.escape(project_path.stem)}_mask\d*\.png", mask.name) is not None
     )
+
+
+def listed_masks(project: Project) -> set[Path]:
+    """The mask PNGs that the project file's own saves wrote (its SAVED_MASKS_KEY list), as absolute paths;
+    only names the saves give (`<name>_mask*.png` beside it) count, so no other file is ever taken for one."""
+    names = project.extra.get(SAVED_MASKS_KEY)
+    if project.path is None or not isinstance(names, list):
+        return set()
+    folder = Path(project.path).resolve().parent
+    masks = {folder / name for name in names if isinstance(name, str) and Path(name).name == name}
+    return {m for m in masks if is_saves_mask(m, Path(project.path))}
+
+
+def on_disk_project(path: Path) -> Project | None:
+    """The project file at `path` as it is on disk, or None when there is none or it cannot be read."""
+    try:
+        return load_project(path) if path.is_file() else None
+    except (ProjectError, OSError):
+        return None
+
+
+def with_masks_listed(project: Project, masks: Iterable[Path], written: Path | None = None) -> Project:
+    """`project` with SAVED_MASKS_KEY listing by name the mask `written` now and those of `masks` that are
+    there (no key when none), so a later session knows which unused masks beside it its saves made."""
+    names = sorted({m.name for m in masks if m.exists()} | ({written.name} if written else set()))
+    extra = {k: v for k, v in project.extra.items() if k != SAVED_MASKS_KEY}
+    return replace(project, extra={**extra, SAVED_MASKS_KEY: names} if names else extra)
 
 
 def save_work(project: Project, mask: np.ndarray | None, path: Path, reusable: Iterable[Path] = ()) -> Project:
@@ -52,10 +84,13 @@ def save_work(project: Project, mask: np.ndarray | None, path: Path, reusable: I
     is checked first (save_project refuses what load_project would), so a refused save writes nothing; the
     mask file written is removed again when the project cannot be written. Returns the project as saved.
     """
+    reusable = set(reusable)
+    before = on_disk_project(Path(path))
+    made = (listed_masks(before) if before is not None else set()) | reusable
     if mask is None:
-        return save_project(project, path)
+        return save_project(with_masks_listed(project, made), path)
     target = next(iter(sorted(reusable)), None) or mask_target(path, project)
-    with_mask = replace(project, subject_mask=mask_reference(project, path, target))
+    with_mask = with_masks_listed(replace(project, subject_mask=mask_reference(project, path, target)), made, target)
     project_bytes(with_mask)  # ProjectError before anything is written
     write_mask(mask, target)
     try:
@@ -90,7 +125,8 @@ class MaskFiles:
             for p in (before, saved)
             if p.subject_mask and p.path is not None and Path(p.path).resolve() == path
         ]
-        self._masks.setdefault(path, set()).update(m.resolve() for m in candidates if is_saves_mask(m, path))
+        noted = {m.resolve() for m in candidates if is_saves_mask(m, path)} | listed_masks(saved)
+        self._masks.setdefault(path, set()).update(noted)
 
     def unused(self, path: Path) -> set[Path]:
         """The noted masks of the project file `path` that it does not point at now (none when it cannot be read)."""
@@ -111,6 +147,19 @@ class MaskFiles:
             for mask in self.unused(path):
                 remove_quietly(mask)
         self._masks.clear()
+
+
+def remove_unused_saved_masks(path: Path, keep: Iterable[Path] = ()) -> list[Path]:
+    """When a project opens: remove the masks its file lists as its saves' that it does not point at now, nor
+    `keep` (what its autosave points at) — a save killed before the window closed left them. The paths removed."""
+    project = on_disk_project(Path(path))
+    if project is None:
+        return []
+    used = {project.resolve(project.subject_mask)} if project.subject_mask else set()
+    unused = sorted(listed_masks(project) - used - {Path(k).resolve() for k in keep})
+    for mask in unused:
+        remove_quietly(mask)
+    return [m for m in unused if not m.exists()]
 
 
 def remove_quietly(path: Path) -> None:

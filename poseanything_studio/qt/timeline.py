@@ -65,7 +65,7 @@ class Playback(QObject):
         self._position = 0  # frames since the anchor's frame, not wrapped by looping
         self.timer = QTimer(self, singleShot=True)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.timeout.connect(self._tick)
+        self.timer.timeout.connect(self.tick)
         self._playing = False
 
     @property
@@ -115,7 +115,8 @@ class Playback(QObject):
         wait = start + (self._position + 1) / fps - self.clock()
         self.timer.start(max(0, round(wait * 1000)))
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """Show the frame due now and wait for the next (the timer calls it at each frame's moment)."""
         if not self._playing:
             return
         moved = self.doc.frame != self._frame_at(self._position)
@@ -481,16 +482,16 @@ class Dopesheet(QWidget):
                 f"Insert key at frame {frame}",
                 lambda: self.doc.apply(edits.insert_keys(self.doc.project, [row], frame), "Insert key"),
             )
-        self._pose_entries(menu, event.pos().x())
+        self.pose_entries(menu, event.pos().x())
         if not menu.isEmpty():
             menu.exec(event.globalPos())
 
-    def _pose_entries(self, menu: QMenu, x: float) -> None:
+    def pose_entries(self, menu: QMenu, x: float) -> None:
         """Copy the pose of the selected rows (all joints when none), paste it, loop the selected keys' span."""
         frame = self.frame_at(x) if x > NAME_W else self.doc.frame
         menu.addSeparator()
-        menu.addAction(f"Copy pose at frame {frame}", lambda: self._at_frame(frame, posing.copy_pose))
-        menu.addAction(f"Paste pose at frame {frame}", lambda: self._at_frame(frame, posing.paste_pose))
+        menu.addAction(f"Copy pose at frame {frame}", lambda: self.at_frame(frame, posing.copy_pose))
+        menu.addAction(f"Paste pose at frame {frame}", lambda: self.at_frame(frame, posing.paste_pose))
         frames = sorted({f for _, f in self.doc.selected_keys})
         if len(frames) > 1:
             menu.addAction(
@@ -502,7 +503,7 @@ class Dopesheet(QWidget):
         if self.doc.project.loop is not None:
             menu.addAction("No loop", lambda: self.doc.apply(poses.without_loop(self.doc.project), "No loop"))
 
-    def _at_frame(self, frame: int, command) -> None:
+    def at_frame(self, frame: int, command: Callable[[Document], str]) -> None:
         """Run a pose command at `frame` (the playhead goes there, as a key edit there would show)."""
         self.doc.set_frame(frame)
         message = command(self.doc)
@@ -574,7 +575,7 @@ class TimelinePanel(QWidget):
         row.addStretch(1)
         row.addWidget(QLabel("Frames"))
         self.frames_spin = FramesSpinBox()
-        self.frames_spin.editingFinished.connect(self._frames_edited)
+        self.frames_spin.editingFinished.connect(self.frames_edited)
         self.frames_spin.valueChanged.connect(self._frames_stepped)
         row.addWidget(self.frames_spin)
         row.addWidget(QLabel("fps"))
@@ -643,7 +644,8 @@ class TimelinePanel(QWidget):
         if not self.frames_spin.hasFocus() or value % 4 == 1:
             self._apply_frames(value)
 
-    def _frames_edited(self) -> None:
+    def frames_edited(self) -> None:
+        """The frame count typed in the field is applied (snapped to a count the model takes)."""
         self._apply_frames(self.frames_spin.value())
 
     def _apply_frames(self, value: int) -> None:

@@ -157,7 +157,7 @@ def test_cpu_is_for_test_models_only(ui, qtbot, tiny_dir, tmp_path):
 
 
 def test_found_cuda_devices_are_listed_first_and_chosen(ui, monkeypatch):
-    monkeypatch.setattr(render_panel, "_probe", render_panel._probe)  # restored after the test
+    monkeypatch.setattr(render_panel, "device_probe", render_panel.device_probe)  # restored after the test
     panel = ui.render_panel
     panel.set_devices(DeviceProbe((CudaDevice(0, "NVIDIA H100 80GB HBM3", 81559), CudaDevice(1, "NVIDIA L4", 23034))))
     labels = [panel.device.itemText(i) for i in range(panel.device.count())]

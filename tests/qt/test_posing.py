@@ -198,15 +198,15 @@ def test_dopesheet_pastes_at_the_frame_and_draws_the_loop(studio):
     doc, sheet = studio.doc, studio.timeline.dopesheet
     from poseanything_studio.qt import posing
 
-    sheet._at_frame(4, posing.copy_pose)
+    sheet.at_frame(4, posing.copy_pose)
     source = edits.pose_at(doc.project, 4)
-    sheet._at_frame(36, posing.paste_pose)
+    sheet.at_frame(36, posing.paste_pose)
     assert doc.frame == 36 and np.allclose(edits.pose_at(doc.project, 36), source, atol=1e-3)
     doc.select_keys([("hips", 0), ("hips", 16)])
     from PySide6.QtWidgets import QMenu
 
     menu = QMenu()
-    sheet._pose_entries(menu, sheet.x_of(10))
+    sheet.pose_entries(menu, sheet.x_of(10))
     loop = next(a for a in menu.actions() if a.text().startswith("Loop frames"))
     loop.trigger()
     assert doc.project.loop == (0, 16)

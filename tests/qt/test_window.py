@@ -143,7 +143,7 @@ def test_scrub_and_keyboard_stepping(studio, qtbot):
 def test_frames_field_keeps_4k_plus_1(studio):
     spin = studio.timeline.frames_spin
     spin.setValue(spin.valueFromText("60"))
-    studio.timeline._frames_edited()
+    studio.timeline.frames_edited()
     assert studio.doc.project.frames % 4 == 1
     assert studio.doc.project.frames == 61
 

@@ -137,7 +137,7 @@ def test_closing_while_auto_rig_runs_waits_and_drops_the_result(studio, qtbot, m
     monkeypatch.setattr(main_window, "skeleton_from_mask", lambda mask: (release.wait(5), time.sleep(0.2), Rig())[-1])
     monkeypatch.setattr(studio, "ask_auto_rig_mode", lambda: "add")
     applied = []
-    monkeypatch.setattr(studio, "_apply_auto_rig", lambda rig, mode: applied.append(rig))
+    monkeypatch.setattr(studio, "apply_auto_rig", lambda rig, mode: applied.append(rig))
     studio.auto_rig()
     assert studio.busy.running
     release.set()

@@ -296,3 +296,44 @@ def test_repainting_and_saving_again_keeps_two_mask_files_and_closing_leaves_one
     studio.doc.undo_stack.redo()
     studio.close()
     assert {p for p in _files(examples_dir) if p.startswith("cat_mask")} == {load_project(project).subject_mask}
+
+
+KILLED_BEFORE_CLOSE = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import numpy as np
+    from poseanything_studio.core.project import load_project
+    from poseanything_studio.qt.app import application
+    from poseanything_studio.qt.main_window import MainWindow
+    app = application()
+    path = Path(sys.argv[1])
+    window = MainWindow(load_project(path))
+    for rows in (100, 300):
+        m = np.zeros((480, 832), bool)
+        m[:rows] = True
+        window.doc.apply_mask(m)
+        assert window.save_to(path)
+    os.kill(os.getpid(), signal.SIGKILL)  # after the saves, before close removes the unused mask
+""")
+
+
+def test_a_mask_left_unused_by_a_window_killed_before_close_goes_when_the_project_opens(studio, examples_dir):
+    """Two saves write cat_mask.png then cat_mask2.png; killed before close, the first stays unused. Opening the
+    project again removes it, and only it: a file named like a saves' mask that no save wrote stays."""
+    project = examples_dir / "cat.pasproj"
+    own = examples_dir / "cat_mask7.png"
+    own.write_bytes(b"the user's own file")
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_CLOSE, str(project)],
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(examples_dir)},
+        cwd=examples_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert {"cat_mask.png", "cat_mask2.png"} <= _files(examples_dir)
+    assert studio.open_path(project, ask=False)
+    masks = {p for p in _files(examples_dir) if p.startswith("cat_mask")}
+    assert masks == {load_project(project).subject_mask, own.name}
+    assert np.array_equal(load_project(project).read_subject_mask(), _mask(300))

@@ -180,24 +180,24 @@ def test_playback_shows_the_frame_due_by_the_clock_and_counts_dropped_frames(tmp
     fps = float(doc.project.fps)
     for frame in range(1, 6):  # on time: every frame shown, none dropped
         clock.now += 1 / fps
-        playback._tick()
+        playback.tick()
         assert doc.frame == frame
     assert playback.dropped == 0
     clock.now += 4.4 / fps  # a redraw that took 4.4 frames: frames 6-8 are skipped, 9 is shown
-    playback._tick()
+    playback.tick()
     assert doc.frame == 9 and playback.dropped == 3 and reports[-1] == (3, 9)
     doc.set_frame(30)  # the user moves the playhead while playing: playback counts on from there
     clock.now += 0.2 / fps
-    playback._tick()
+    playback.tick()
     clock.now += 1 / fps
-    playback._tick()
+    playback.tick()
     assert doc.frame == 31 and playback.dropped == 3 and reports[-1] == (3, 10)  # counts kept current
     clock.now += 20 / fps  # looping: frame 31 + 20 wraps past 48 to 2
-    playback._tick()
+    playback.tick()
     assert doc.frame == (31 + 20) % 49 and playback.dropped == 3 + 19
     playback.loop = False
     clock.now += 60 / fps
-    playback._tick()
+    playback.tick()
     assert doc.frame == 48 and not playback.playing
 
 
