@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _private_untitled_folder(tmp_path, monkeypatch):
+def untitled_folder(tmp_path, monkeypatch):
     from poseanything_studio.qt import autosave
 
     folder = tmp_path / "appdata"

@@ -26,9 +26,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_every_autosave_is_offered_and_untitled_work_comes_back(
-    studio, examples_dir, monkeypatch, _private_untitled_folder
-):
+def test_every_autosave_is_offered_and_untitled_work_comes_back(studio, examples_dir, monkeypatch, untitled_folder):
     from PySide6.QtWidgets import QInputDialog
 
     doc = studio.doc
@@ -55,12 +53,12 @@ def test_every_autosave_is_offered_and_untitled_work_comes_back(
     assert not other_run.exists()
 
 
-def test_start_up_removes_temporaries_of_killed_saves(studio, examples_dir, _private_untitled_folder):
+def test_start_up_removes_temporaries_of_killed_saves(studio, examples_dir, untitled_folder):
     dead = _dead_pid()
     leftovers = [
         examples_dir / f".cat.pasproj{TEMP_TAG}{dead}-x1.tmp",
         examples_dir / f".cat.pasproj.autosave{TEMP_TAG}{dead}-x2.tmp",
-        _private_untitled_folder / f".untitled-1-2.pasproj.autosave{TEMP_TAG}{dead}-x3.tmp",
+        untitled_folder / f".untitled-1-2.pasproj.autosave{TEMP_TAG}{dead}-x3.tmp",
     ]
     alive = examples_dir / f".cat.pasproj{TEMP_TAG}{os.getpid()}-x4.tmp"
     for path in (*leftovers, alive):
