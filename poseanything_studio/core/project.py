@@ -91,6 +91,15 @@ class _PerValue:
 
 
 _HIERARCHIES = _PerValue()
+_RIG_HIERARCHIES = _PerValue()  # per rig object: {(roots, still joints): Hierarchy}, a drag's moves share the rig
+
+
+def _rig_hierarchy(rig: Rig, roots: tuple[str, ...], still: frozenset[str]) -> Hierarchy:
+    """The hierarchy for `rig` with these chosen roots and still joints, worked out once per rig object and both."""
+    known = _RIG_HIERARCHIES.get(rig, dict)
+    if (roots, still) not in known:
+        known[(roots, still)] = hierarchy(rig, (*roots, *anchored_roots(rig, still)))
+    return known[(roots, still)]
 
 
 @dataclass(frozen=True)
@@ -187,7 +196,7 @@ class Project:
         Kept on this value once worked out (a Project never changes; an edit is a new one): a drag, the canvas
         and the key writer each ask for it on every mouse move."""
         return _HIERARCHIES.get(
-            self, lambda: hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+            self, lambda: _rig_hierarchy(self.rig, tuple(self.roots), frozenset(self.still_joints()))
         )
 
     def still_joints(self) -> set[str]:
