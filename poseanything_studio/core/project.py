@@ -22,7 +22,7 @@ from .camera import CameraKey, CameraPath
 from .errors import ProjectError
 from .fileio import atomic_write_bytes
 from .images import ImageReadError, cover_matrix, fit_to_size, read_mask, read_rgba
-from .kinematics import Hierarchy, anchored_roots, hierarchy, sample_rotation
+from .kinematics import Hierarchy, RotationSample, anchored_roots, hierarchy, rotation_sample, sample_rotation
 from .modes import Init, Renderer, values
 from .rig import Bone, Joint, Rig
 from .tracks import Key, Track, closed_loop, looped_times, sample_values
@@ -172,8 +172,7 @@ class Project:
         """
         t = np.asarray(times, dtype=np.float64).reshape(-1)
         rest = self.rig.rest_xy()
-        ids = set(self.rig.joint_ids)
-        tracks = {j: tr for j, tr in self.tracks.items() if tr and j in ids}
+        tracks = self._joint_tracks()
         if self.interpolation == "rotation":
             return sample_rotation(self.hierarchy(), rest, tracks, t, self.loop)
         out = np.repeat(rest[None], t.size, axis=0)
@@ -188,6 +187,23 @@ class Project:
             sampled = sample_values(*closed_loop(np.array(frames, float), values, list(interps), self.loop), played)
             out[:, joints] = sampled.reshape(t.size, len(joints), 2)
         return out
+
+    def pose_sample(
+        self, frame: float, previous: RotationSample | None = None
+    ) -> tuple[np.ndarray, RotationSample | None]:
+        """Every joint at one frame (J, 2), as `positions_at`, and the work a next call may reuse (None for position
+        interpolation): given `previous` from a call on an earlier value, joints whose keys, and whose ancestors'
+        keys, did not change are copied from it; a drag's every move re-keys a few joints and samples the frame."""
+        if self.interpolation != "rotation":
+            return self.positions_at([frame])[0], None
+        t = np.array([float(frame)])
+        sample = rotation_sample(self.hierarchy(), self.rig.rest_xy(), self._joint_tracks(), t, self.loop, previous)
+        return sample.positions[0], sample
+
+    def _joint_tracks(self) -> dict[str, Track]:
+        """The tracks that key a joint of the rig (and hold keys)."""
+        ids = set(self.rig.joint_ids)
+        return {j: tr for j, tr in self.tracks.items() if tr and j in ids}
 
     def hierarchy(self) -> Hierarchy:
         """The rig's roots and parents: the user's roots, else per subject its most central joint that never moves

@@ -155,6 +155,7 @@ class Canvas(QGraphicsView):
         self._refine_timer.timeout.connect(self.refine)
         self._drag_puppet = Throttle(DRAG_PUPPET_MS, self)
         self._playhead_pose: tuple = (None, None, None)  # (project, frame, pose) sampled during a drag
+        self._drag_sample = None  # the last playhead sample's work, reused for the joints a move did not re-key
         self._image_path = None
         self._fitted_once = False
         doc.changed.connect(self.refresh)
@@ -333,7 +334,8 @@ class Canvas(QGraphicsView):
         project = self.doc.project
         if self.gesture is not None and self._positions[0] is not project:  # every move: the playhead frame only
             if self._playhead_pose[0] is not project or self._playhead_pose[1] != self.doc.frame:
-                self._playhead_pose = (project, self.doc.frame, edits.pose_at(project, self.doc.frame))
+                pose, self._drag_sample = project.pose_sample(self.doc.frame, self._drag_sample)
+                self._playhead_pose = (project, self.doc.frame, pose)
             return self._playhead_pose[2]
         frames = self.poses()
         return frames[min(self.doc.frame, len(frames) - 1)] if len(frames) else project.rig.rest_xy()
