@@ -142,6 +142,7 @@ class Canvas(QGraphicsView):
         self._bones: dict[str, BoneLine] = {}
         self._rig_shape: tuple = ()
         self._tipped_rig = None  # the rig whose bone depths the bones' tooltips show
+        self._placed: tuple = (None, None)  # (pose, rig shape) the handles and bone lines were last put at
         self.tools = make_tools(self)  # one handler per tool (qt/canvas_tools.py)
         self.gesture: Gesture | None = None  # the drag under way, from press to release
         self._roles_shown: tuple = ()  # (rig shape, selected joints, bones, pins, roots) the handles show
@@ -288,11 +289,21 @@ class Canvas(QGraphicsView):
         self.fit()
 
     def _place_rig(self, pose: np.ndarray) -> None:
+        """Put the handles and bone lines at `pose`, moving only those whose joints moved since the last call (an
+        IK move moves a few)."""
         rig = self.doc.project.rig
-        for item, xy in zip(self._joints.values(), pose, strict=True):
-            item.setPos(float(xy[0]), float(xy[1]))
+        placed, shape = self._placed
+        if placed is None or shape != self._rig_shape or placed.shape != pose.shape:
+            moved = np.ones(len(pose), bool)
+        else:
+            moved = (pose != placed).any(axis=1)
+        handles = list(self._joints.values())
+        for j in np.flatnonzero(moved):
+            handles[j].setPos(float(pose[j][0]), float(pose[j][1]))
         for bone, (a, b) in zip(rig.bones, rig.bone_joint_indices(), strict=True):
-            self._bones[bone.id].setLine(float(pose[a][0]), float(pose[a][1]), float(pose[b][0]), float(pose[b][1]))
+            if moved[a] or moved[b]:
+                self._bones[bone.id].setLine(float(pose[a][0]), float(pose[a][1]), float(pose[b][0]), float(pose[b][1]))
+        self._placed = (pose.copy(), self._rig_shape)
 
     def _draw_puppet(self, pose: np.ndarray, draft: bool = False) -> None:
         out = self.preview.render(pose, draft) if self.overlays["puppet"] else None
