@@ -7,15 +7,19 @@ what a scrub costs: sampling the pose, moving the handles, the puppet warp at th
 synchronous repaint of the canvas. Prints per-part figures, the median and its ratio to 16 ms. Then drags a
 joint as a user does (selected, so the curve editor shows it; mouse moves sent to the canvas's viewport; a
 release): one that rotates about its parent (FK) and an end joint (IK), each move timed from the event to a
-synchronous repaint plus the events it left queued, against the budget and against the plain redraw of the
-same run. A drag moves the handles on every move and the draft puppet at most every 80 ms (the curves at
-most every 100 ms), so the moves are also split into those that drew the puppet and those that did not.
+repaint (one viewport paint, as on screen) plus the events it left queued, against the budget and against
+the plain redraw of the same run. A drag moves the handles on every move and the draft puppet at most every
+80 ms (the curves at most every 100 ms), so the moves are also split into those that drew the puppet and
+those that did not.
 Wall times grow with the machine's load (printed); the GUI thread's CPU times much less.
 
 Measured 2026-12-02 05:11-05:13 UTC on this 2-core VM at load average 5.5-6.1 (other sessions), the code before
 the drag work then after it: plain redraw 86.8 -> 68.2 ms median, FK drag 240.1 -> 42.6 ms, IK drag 171.7 ->
 44.5 ms (GUI-thread CPU 39.9 -> 34.1, 127.0 -> 35.7, 108.3 -> 35.3 ms); none inside 16 ms at that load.
-docs/window.md, "Speed", has the rest.
+A second pass (smaller drag draft, playhead samples reusing unchanged joints, one paint per move timed),
+06:02-06:04 UTC at load 3.6-4.0, three runs: plain redraw 38.7-65.8 ms, FK drag 40.7-51.6 ms (0.74-1.05x the
+plain redraw of the same run), IK drag 20.2-34.9 ms (0.49-0.53x); at load 1.7-2.8 (05:52) 46.3, 21.7 and 19.4
+ms, the handles-only moves 15-17 ms. docs/window.md, "Speed", has the rest.
 
     python benchmarks/canvas_redraw.py [--frames 97] [--joints 50]
 """
