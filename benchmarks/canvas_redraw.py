@@ -7,15 +7,19 @@ what a scrub costs: sampling the pose, moving the handles, the puppet warp at th
 synchronous repaint of the canvas. Prints per-part figures, the median and its ratio to 16 ms. Then drags a
 joint as a user does (selected, so the curve editor shows it; mouse moves sent to the canvas's viewport; a
 release): one that rotates about its parent (FK) and an end joint (IK), each move timed from the event to a
-synchronous repaint plus the events it left queued, against the budget and against the plain redraw of the
-same run. A drag moves the handles on every move and the draft puppet at most every 80 ms (the curves at
-most every 100 ms), so the moves are also split into those that drew the puppet and those that did not.
+repaint (one viewport paint, as on screen) plus the events it left queued, against the budget and against
+the plain redraw of the same run. A drag moves the handles on every move and the draft puppet at most every
+80 ms (the curves at most every 100 ms), so the moves are also split into those that drew the puppet and
+those that did not.
 Wall times grow with the machine's load (printed); the GUI thread's CPU times much less.
 
 Measured 2026-12-02 05:11-05:13 UTC on this 2-core VM at load average 5.5-6.1 (other sessions), the code before
 the drag work then after it: plain redraw 86.8 -> 68.2 ms median, FK drag 240.1 -> 42.6 ms, IK drag 171.7 ->
 44.5 ms (GUI-thread CPU 39.9 -> 34.1, 127.0 -> 35.7, 108.3 -> 35.3 ms); none inside 16 ms at that load.
-docs/window.md, "Speed", has the rest.
+A second pass (smaller drag draft, playhead samples reusing unchanged joints, one paint per move timed),
+06:02-06:04 UTC at load 3.6-4.0, three runs: plain redraw 38.7-65.8 ms, FK drag 40.7-51.6 ms (0.74-1.05x the
+plain redraw of the same run), IK drag 20.2-34.9 ms (0.49-0.53x); at load 1.7-2.8 (05:52) 46.3, 21.7 and 19.4
+ms, the handles-only moves 15-17 ms. docs/window.md, "Speed", has the rest.
 
     python benchmarks/canvas_redraw.py [--frames 97] [--joints 50]
 """
@@ -206,6 +210,21 @@ class DragTimes:
     warped: list[bool]  # whether the move drew the draft puppet too (at most every DRAG_PUPPET_MS), else handles only
 
 
+def paint_counter():
+    """An event filter counting the paint events a widget gets (a move should cost one, as on screen)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class PaintCount(QObject):
+        count = 0
+
+        def eventFilter(self, _watched, event) -> bool:
+            if event.type() == QEvent.Type.Paint:
+                self.count += 1
+            return False
+
+    return PaintCount()
+
+
 def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragTimes:
     """Drag a joint as a user does (select it, press, move, release: rotate about its parent for fk, an end joint
     for ik), timing each mouse move through the canvas's mouseMoveEvent to a synchronous repaint and the events it
@@ -243,7 +262,9 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
         )
         QApplication.sendEvent(canvas.viewport(), event)
 
-    times, cpu, solve, warped = [], [], [], []
+    paints = paint_counter()
+    canvas.viewport().installEventFilter(paints)
+    times, cpu, solve, warped, repaints = [], [], [], [], []
     for i in range(1, moves + 1):
         offset = 30 * np.array([np.sin(i / 6), np.cos(i / 6) - 1])
         s0 = time.perf_counter()
@@ -251,9 +272,12 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
         solve.append((time.perf_counter() - s0) * 1000)
         drawn = canvas.puppet_item.pixmap().cacheKey()
         t0, c0 = time.perf_counter(), time.thread_time()
+        painted = paints.count
         mouse(QEvent.Type.MouseMove, start + offset, left)  # the document changes; the canvas redraws through it
-        canvas.viewport().repaint()
-        app.processEvents()
+        app.processEvents()  # the scene's update: the viewport paints once, as on screen
+        if paints.count == painted:
+            canvas.viewport().repaint()  # it did not (yet): paint now, the move is timed to its picture
+        repaints.append(paints.count - painted)
         times.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.thread_time() - c0) * 1000)
         warped.append(canvas.puppet_item.pixmap().cacheKey() != drawn)
@@ -262,7 +286,9 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
     canvas.viewport().repaint()
     app.processEvents()
     release = (time.perf_counter() - t0) * 1000
+    canvas.viewport().removeEventFilter(paints)
     assert canvas.gesture is None, "the release ended the drag"
+    print(f"  ({mode}: viewport paints per move {statistics.mean(repaints):.2f})")
     return DragTimes(times, cpu, solve, joint_id, release, warped)
 
 

@@ -502,6 +502,37 @@ def sample_rotation(
     (the shortest turn between keys) and angle and length are interpolated by the keys' step/linear/smooth rules.
     A joint with no track stays at its rest position. A loop cuts and closes each joint's keys (`closed_loop`).
     """
+    return rotation_sample(h, rest, tracks, t, loop).positions
+
+
+@dataclass(frozen=True)
+class RotationSample:
+    """What `rotation_sample` worked out (read-only): the positions (N, J, 2) and, to reuse in the next sample of
+    the same times, its inputs and per-joint arrays on the key-time grid."""
+
+    positions: np.ndarray
+    h: Hierarchy
+    rest: np.ndarray
+    loop: tuple[int, int] | None
+    t: np.ndarray
+    grid: np.ndarray
+    world: np.ndarray
+    data: np.ndarray
+    ref: np.ndarray
+    tracks: tuple[Track | None, ...]
+
+
+def rotation_sample(
+    h: Hierarchy,
+    rest: np.ndarray,
+    tracks: Mapping[str, Track],
+    t: np.ndarray,
+    loop: tuple[int, int] | None = None,
+    previous: RotationSample | None = None,
+) -> RotationSample:
+    """`sample_rotation`, keeping its work; with `previous` (a sample of the same times, hierarchy, rest pose and
+    loop) a joint whose keys and whose ancestors' keys are unchanged is copied from it, not sampled again: a drag
+    re-keys a few joints on every move, and the canvas samples the playhead frame after each."""
     t = np.asarray(t, dtype=np.float64)
     played = looped_times(t, loop)
     keyed = [tr for tr in tracks.values() if tr]
@@ -511,11 +542,12 @@ def sample_rotation(
     data = world.copy()  # the same, except at each joint's own keys: the key's position as the file holds it
     ref = np.zeros((2, len(grid), len(h.joint_ids)))  # each joint's own bone direction on the grid: played, data
     joint_tracks = [tracks.get(joint_id) for joint_id in h.joint_ids]
+    same = _unchanged_joints(previous, h, rest, joint_tracks, t, grid, loop)
     for level in _levels(h):  # a level's joints hang from joints placed already: sampled together
         groups: dict[tuple, list[int]] = {}
         for j in level:
             p, track = h.parent[j], joint_tracks[j]
-            if not track:
+            if not track or same[j]:
                 continue
             if p < 0:
                 world[:, j] = sample_values(*closed_loop(track.times, track.values, track.interps, loop), grid)
@@ -547,7 +579,7 @@ def sample_rotation(
             keyed_here.append((np.searchsorted(grid, times), joints, values))
         data[:, level] = world[:, level]
         for j in level:
-            if h.parent[j] < 0 and joint_tracks[j]:
+            if h.parent[j] < 0 and joint_tracks[j] and not same[j]:
                 keyed_here.append((np.searchsorted(grid, joint_tracks[j].times), [j], joint_tracks[j].values[:, None]))
         for at, joints, values in keyed_here:
             data[at[:, None], joints] = values
@@ -557,7 +589,53 @@ def sample_rotation(
             for i, xy in enumerate((world, data)):
                 d = xy[:, children] - xy[:, parents]
                 ref[i][:, children] = np.arctan2(d[..., 1], d[..., 0])
-    return world[np.searchsorted(grid, played)]
+        kept = [j for j in level if same[j]]
+        if kept and previous is not None:  # as sampled before: its keys and its ancestors' are the same
+            world[:, kept], data[:, kept], ref[:, :, kept] = (
+                previous.world[:, kept],
+                previous.data[:, kept],
+                previous.ref[:, :, kept],
+            )
+    for array in (world, data, ref):
+        array.setflags(write=False)
+    positions = world[np.searchsorted(grid, played)]
+    return RotationSample(positions, h, rest, loop, t, grid, world, data, ref, tuple(joint_tracks))
+
+
+def _unchanged_joints(
+    previous: RotationSample | None,
+    h: Hierarchy,
+    rest: np.ndarray,
+    joint_tracks: list[Track | None],
+    t: np.ndarray,
+    grid: np.ndarray,
+    loop: tuple[int, int] | None,
+) -> list[bool]:
+    """Per joint: whether `previous` sampled it from the same keys, its ancestors too, on the same grid."""
+    n = len(joint_tracks)
+    if (
+        previous is None
+        or previous.h is not h
+        or previous.loop != loop
+        or not np.array_equal(previous.t, t)
+        or not np.array_equal(previous.grid, grid)
+        or not np.array_equal(previous.rest, rest)
+    ):
+        return [False] * n
+    same = [False] * n
+    for j in h.order:  # parents first
+        p = h.parent[j]
+        same[j] = (p < 0 or same[p]) and _same_keys(joint_tracks[j], previous.tracks[j])
+    return same
+
+
+def _same_keys(a: Track | None, b: Track | None) -> bool:
+    """Whether two tracks hold the same keys (a drag re-keys a joint that stayed with the same value)."""
+    if a is b:
+        return True
+    if not a or not b:
+        return not a and not b
+    return a.frames == b.frames and a.interps == b.interps and np.array_equal(a.values, b.values)
 
 
 @lru_cache(maxsize=64)

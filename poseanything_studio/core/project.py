@@ -22,7 +22,7 @@ from .camera import CameraKey, CameraPath
 from .errors import ProjectError
 from .fileio import atomic_write_bytes
 from .images import ImageReadError, cover_matrix, fit_to_size, read_mask, read_rgba
-from .kinematics import Hierarchy, anchored_roots, hierarchy, sample_rotation
+from .kinematics import Hierarchy, RotationSample, anchored_roots, hierarchy, rotation_sample, sample_rotation
 from .modes import Init, Renderer, values
 from .rig import Bone, Joint, Rig
 from .tracks import Key, Track, closed_loop, looped_times, sample_values
@@ -91,6 +91,15 @@ class _PerValue:
 
 
 _HIERARCHIES = _PerValue()
+_RIG_HIERARCHIES = _PerValue()  # per rig object: {(roots, still joints): Hierarchy}, a drag's moves share the rig
+
+
+def _rig_hierarchy(rig: Rig, roots: tuple[str, ...], still: frozenset[str]) -> Hierarchy:
+    """The hierarchy for `rig` with these chosen roots and still joints, worked out once per rig object and both."""
+    known = _RIG_HIERARCHIES.get(rig, dict)
+    if (roots, still) not in known:
+        known[(roots, still)] = hierarchy(rig, (*roots, *anchored_roots(rig, still)))
+    return known[(roots, still)]
 
 
 @dataclass(frozen=True)
@@ -163,8 +172,7 @@ class Project:
         """
         t = np.asarray(times, dtype=np.float64).reshape(-1)
         rest = self.rig.rest_xy()
-        ids = set(self.rig.joint_ids)
-        tracks = {j: tr for j, tr in self.tracks.items() if tr and j in ids}
+        tracks = self._joint_tracks()
         if self.interpolation == "rotation":
             return sample_rotation(self.hierarchy(), rest, tracks, t, self.loop)
         out = np.repeat(rest[None], t.size, axis=0)
@@ -180,6 +188,23 @@ class Project:
             out[:, joints] = sampled.reshape(t.size, len(joints), 2)
         return out
 
+    def pose_sample(
+        self, frame: float, previous: RotationSample | None = None
+    ) -> tuple[np.ndarray, RotationSample | None]:
+        """Every joint at one frame (J, 2), as `positions_at`, and the work a next call may reuse (None for position
+        interpolation): given `previous` from a call on an earlier value, joints whose keys, and whose ancestors'
+        keys, did not change are copied from it; a drag's every move re-keys a few joints and samples the frame."""
+        if self.interpolation != "rotation":
+            return self.positions_at([frame])[0], None
+        t = np.array([float(frame)])
+        sample = rotation_sample(self.hierarchy(), self.rig.rest_xy(), self._joint_tracks(), t, self.loop, previous)
+        return sample.positions[0], sample
+
+    def _joint_tracks(self) -> dict[str, Track]:
+        """The tracks that key a joint of the rig (and hold keys)."""
+        ids = set(self.rig.joint_ids)
+        return {j: tr for j, tr in self.tracks.items() if tr and j in ids}
+
     def hierarchy(self) -> Hierarchy:
         """The rig's roots and parents: the user's roots, else per subject its most central joint that never moves
         (no track, or keys all alike), else its most central joint.
@@ -187,7 +212,7 @@ class Project:
         Kept on this value once worked out (a Project never changes; an edit is a new one): a drag, the canvas
         and the key writer each ask for it on every mouse move."""
         return _HIERARCHIES.get(
-            self, lambda: hierarchy(self.rig, (*self.roots, *anchored_roots(self.rig, self.still_joints())))
+            self, lambda: _rig_hierarchy(self.rig, tuple(self.roots), frozenset(self.still_joints()))
         )
 
     def still_joints(self) -> set[str]:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from poseanything_studio.core import edits
-from poseanything_studio.core.camera import invert_affine
+from poseanything_studio.core.camera import apply_affine, invert_affine
 from poseanything_studio.core.parts import colour_parts, part_labels, part_masks, posed_part_masks
 from poseanything_studio.core.raster import bone_colour, camera_rectangle
 from poseanything_studio.core.rig import MAX_DEPTH
@@ -61,6 +61,7 @@ class Tool(StrEnum):
 ONION_OFFSETS = (-4, -2, 2, 4)
 HANDLE_RADIUS = 6.0
 DRAG_PUPPET_MS = 80  # while a drag lasts the puppet warp redraws at most this often; the handles on every move
+DRAG_DRAFT_SCALE = 0.7  # a drag's draft puppet: this much of the scrubbing draft's size (0.35 of the output's)
 
 
 class JointHandle(QGraphicsEllipseItem):
@@ -140,6 +141,8 @@ class Canvas(QGraphicsView):
         self._joints: dict[str, JointHandle] = {}
         self._bones: dict[str, BoneLine] = {}
         self._rig_shape: tuple = ()
+        self._tipped_rig = None  # the rig whose bone depths the bones' tooltips show
+        self._placed: tuple = (None, None)  # (pose, rig shape) the handles and bone lines were last put at
         self.tools = make_tools(self)  # one handler per tool (qt/canvas_tools.py)
         self.gesture: Gesture | None = None  # the drag under way, from press to release
         self._roles_shown: tuple = ()  # (rig shape, selected joints, bones, pins, roots) the handles show
@@ -153,6 +156,7 @@ class Canvas(QGraphicsView):
         self._refine_timer.timeout.connect(self.refine)
         self._drag_puppet = Throttle(DRAG_PUPPET_MS, self)
         self._playhead_pose: tuple = (None, None, None)  # (project, frame, pose) sampled during a drag
+        self._drag_sample = None  # the last playhead sample's work, reused for the joints a move did not re-key
         self._image_path = None
         self._fitted_once = False
         doc.changed.connect(self.refresh)
@@ -215,7 +219,7 @@ class Canvas(QGraphicsView):
         shape = (rig.joint_ids, tuple((b.id, b.a, b.b) for b in rig.bones))
         if shape == self._rig_shape:
             return
-        self._rig_shape = shape
+        self._rig_shape, self._tipped_rig = shape, None
         for item in [*self._joints.values(), *self._bones.values()]:
             self.scene().removeItem(item)
         self._joints = {j: JointHandle(j) for j in rig.joint_ids}
@@ -256,15 +260,17 @@ class Canvas(QGraphicsView):
         self._sync_image()
         self._sync_rig_items()
         self._show_selection()
-        for bone in project.rig.bones:  # right-click a bone to change its depth
-            self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
+        if project.rig is not self._tipped_rig:  # not on a drag's every move: the rig stays the same object
+            self._tipped_rig = project.rig
+            for bone in project.rig.bones:  # right-click a bone to change its depth
+                self._bones[bone.id].setToolTip(f"{bone.id} · depth {bone.depth}" if bone.depth else bone.id)
         pose = self.pose()
         self._place_rig(pose)
         if self.gesture is None:
             self._drag_puppet.cancel()
             self._draw_puppet(pose)
         else:  # the draft warp follows the drag at most every DRAG_PUPPET_MS, the latest pose always drawn
-            self._drag_puppet.call(lambda: self._draw_puppet(self.pose(), draft=True))
+            self._drag_puppet.call(lambda: self._draw_drag_puppet(self.pose()))
         self._draw_onion()
         self.draw_mask()
         self._draw_parts(pose)
@@ -283,23 +289,48 @@ class Canvas(QGraphicsView):
         self.fit()
 
     def _place_rig(self, pose: np.ndarray) -> None:
+        """Put the handles and bone lines at `pose`, moving only those whose joints moved since the last call (an
+        IK move moves a few)."""
         rig = self.doc.project.rig
-        for item, xy in zip(self._joints.values(), pose, strict=True):
-            item.setPos(float(xy[0]), float(xy[1]))
+        placed, shape = self._placed
+        if placed is None or shape != self._rig_shape or placed.shape != pose.shape:
+            moved = np.ones(len(pose), bool)
+        else:
+            moved = (pose != placed).any(axis=1)
+        handles = list(self._joints.values())
+        for j in np.flatnonzero(moved):
+            handles[j].setPos(float(pose[j][0]), float(pose[j][1]))
         for bone, (a, b) in zip(rig.bones, rig.bone_joint_indices(), strict=True):
-            self._bones[bone.id].setLine(float(pose[a][0]), float(pose[a][1]), float(pose[b][0]), float(pose[b][1]))
+            if moved[a] or moved[b]:
+                self._bones[bone.id].setLine(float(pose[a][0]), float(pose[a][1]), float(pose[b][0]), float(pose[b][1]))
+        self._placed = (pose.copy(), self._rig_shape)
 
     def _draw_puppet(self, pose: np.ndarray, draft: bool = False) -> None:
         out = self.preview.render(pose, draft) if self.overlays["puppet"] else None
         if out is None:
             self.puppet_item.hide()
             return
-        frame, matrix = out
+        self._show_puppet(*out)
+        if draft:
+            self._refine_timer.start()
+
+    def _draw_drag_puppet(self, pose: np.ndarray) -> None:
+        """A drag's draft puppet: the scrubbing draft's mesh at DRAG_DRAFT_SCALE of its size (fewer pixels to warp
+        on a move); the release draws it at full size."""
+        r = self.preview.result
+        draft = None if r is None else r.draft
+        if not self.overlays["puppet"] or draft is None or len(pose) != len(draft.rig.joints):
+            self._draw_puppet(pose, draft=True)
+            return
+        frame, to_small = draft.render_small(apply_affine(r.to_draft, pose), DRAG_DRAFT_SCALE)
+        self._show_puppet(frame, to_small[:, :2] @ r.to_draft)  # reference -> draft -> small (no shift)
+        self._refine_timer.start()
+
+    def _show_puppet(self, frame: np.ndarray, matrix: np.ndarray) -> None:
+        """Show a warped frame, placed over the picture by its 2x3 reference -> frame `matrix`."""
         self.puppet_item.setPixmap(QPixmap.fromImage(rgb_image(frame)))
         self.puppet_item.setTransform(_qtransform(invert_affine(matrix)))
         self.puppet_item.show()
-        if draft:
-            self._refine_timer.start()
 
     def refine(self) -> None:
         """The playhead rests: redraw the puppet at full size (a drag's release does, at its end)."""
@@ -314,7 +345,8 @@ class Canvas(QGraphicsView):
         project = self.doc.project
         if self.gesture is not None and self._positions[0] is not project:  # every move: the playhead frame only
             if self._playhead_pose[0] is not project or self._playhead_pose[1] != self.doc.frame:
-                self._playhead_pose = (project, self.doc.frame, edits.pose_at(project, self.doc.frame))
+                pose, self._drag_sample = project.pose_sample(self.doc.frame, self._drag_sample)
+                self._playhead_pose = (project, self.doc.frame, pose)
             return self._playhead_pose[2]
         frames = self.poses()
         return frames[min(self.doc.frame, len(frames) - 1)] if len(frames) else project.rig.rest_xy()

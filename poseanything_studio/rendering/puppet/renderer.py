@@ -73,6 +73,7 @@ class PuppetMesh:
         # (T,) the bone whose part each triangle is (draw order follows it; crossing parts composite in layers)
         self.triangle_part = np.zeros(len(triangles), np.int64) if triangle_part is None else triangle_part
         self.size = (background.shape[1], background.shape[0])
+        self._small_background: np.ndarray | None = None  # the background at render_small's size, once
         self._arap = ArapSolver(vertices, triangles, pin_vertex)
 
     # -- building -------------------------------------------------------------------------------
@@ -129,9 +130,24 @@ class PuppetMesh:
         """The frame (H, W, 3) uint8 with joints at `joint_xy` (J, 2) seen through `camera` (4,)."""
         cam = camera_matrix(camera, self.size) if camera is not None else IDENTITY
         moved = self.deform(joint_xy) @ cam[:, :2].T + cam[:, 2]
-        out = warp_reflected(self.background, cam)
+        return self._draw(moved, warp_reflected(self.background, cam))
+
+    def render_small(self, joint_xy: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """The frame at `scale` of the mesh's size (no camera) and its 2x3 mesh -> frame matrix: a drag's quick
+        draft, fewer pixels to warp from the same textures (the full-size render replaces it)."""
+        w, h = self.size
+        small = (max(8, round(w * scale)), max(8, round(h * scale)))
+        if self._small_background is None or self._small_background.shape[1::-1] != small:
+            self._small_background = cv2.resize(self.background, small, interpolation=cv2.INTER_AREA)
+        sx, sy = small[0] / w, small[1] / h
+        moved = self.deform(joint_xy) * (sx, sy)
+        return self._draw(moved, self._small_background.copy()), np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
+
+    def _draw(self, moved: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The subject's triangles at `moved` (N, 2) (in `out`'s pixels) warped and blended over `out`."""
+        size = (out.shape[1], out.shape[0])
         # Warp and blend only inside the deformed mesh's bounding box: the rest is background.
-        x0, y0, x1, y1 = clipped_box(moved, self.size, margin=2)
+        x0, y0, x1, y1 = clipped_box(moved, size, margin=2)
         if x1 <= x0 or y1 <= y0:
             return out
         local = moved - (x0, y0)
