@@ -557,10 +557,10 @@ class Canvas(QGraphicsView):
         ):
             self.gesture = Pan(self, event)
             self._space_panned = True
-            return None
-        if event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
-            return super().mousePressEvent(event)
-        self.gesture = self.tools[self.tool].press(pos, event)
+        elif event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
+            super().mousePressEvent(event)
+        else:
+            self.gesture = self.tools[self.tool].press(pos, event)
 
     def mouseMoveEvent(self, event) -> None:
         pos = self.mapToScene(event.position().toPoint())
@@ -572,8 +572,9 @@ class Canvas(QGraphicsView):
         pos = self.mapToScene(event.position().toPoint())
         gesture, self.gesture = self.gesture, None
         if gesture is None:
-            return super().mouseReleaseEvent(event)
-        gesture.release(pos, event)
+            super().mouseReleaseEvent(event)
+        else:
+            gesture.release(pos, event)
 
     def show_brush_at(self, pos: QPointF) -> None:
         """Draw the brush's ring at `pos`, its size the brush radius."""
