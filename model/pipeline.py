@@ -254,7 +254,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         if mode not in OFFLOAD_MODES:
             raise ModelError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}")
         if mode == "auto":
-            mode = _auto_offload(device)
+            mode = auto_offload(device)
         try:
             if mode == "model":
                 self.enable_model_cpu_offload(device=device)
@@ -732,7 +732,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
         frames = frames if frames.flags.writeable and frames.flags.c_contiguous else np.array(frames)  # torch wants
         video = torch.from_numpy(frames).to(self._execution_device, self.vae.dtype)  # writable memory
         video = (video * (2 / 255) - 1).permute(3, 0, 1, 2)[None]  # (1, 3, F, H, W): the release's preprocess_image
-        mean, inv_std = self._latent_stats(video.device, self.vae.dtype)
+        mean, inv_std = self.latent_stats(video.device, self.vae.dtype)
 
         def encode_tile(tile: torch.Tensor) -> torch.Tensor:
             return (_raw_vae_encode(self.vae, tile) - mean) * inv_std
@@ -742,7 +742,7 @@ class PoseAnythingPipeline(DiffusionPipeline):
     def release_decode(self, latents: torch.Tensor) -> np.ndarray:
         """(1, C, F', h, w) -> (F, H, W, 3) uint8: the release's tiles and blend, then truncated."""
         latents = latents.to(self._execution_device)
-        mean, inv_std = self._latent_stats(latents.device, self.vae.dtype)
+        mean, inv_std = self.latent_stats(latents.device, self.vae.dtype)
 
         def decode_tile(tile: torch.Tensor) -> torch.Tensor:
             return _raw_vae_decode(self.vae, (tile.to(self.vae.dtype) / inv_std + mean).to(self.vae.dtype))
@@ -859,17 +859,17 @@ class PoseAnythingPipeline(DiffusionPipeline):
         video = torch.from_numpy(np.ascontiguousarray(frames)).to(self._execution_device)
         video = video.permute(3, 0, 1, 2)[None].to(self.vae.dtype) / 127.5 - 1  # (1, 3, F, H, W) in [-1, 1]
         latents = self.vae.encode(video).latent_dist.mode().float()
-        mean, inv_std = self._latent_stats(latents.device)
+        mean, inv_std = self.latent_stats(latents.device)
         return (latents - mean) * inv_std
 
     def decode_latents(self, latents: torch.Tensor) -> np.ndarray:
         """(1, C, F', h, w) normalised latents -> (F, H, W, 3) uint8."""
-        mean, inv_std = self._latent_stats(latents.device)
+        mean, inv_std = self.latent_stats(latents.device)
         video = self.vae.decode((latents / inv_std + mean).to(self.vae.dtype), return_dict=False)[0]  # (1, 3, F, H, W)
         video = ((video[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return video.permute(1, 2, 3, 0).cpu().numpy()
 
-    def _latent_stats(
+    def latent_stats(
         self,
         device: torch.device,
         dtype: torch.dtype = torch.float32,
@@ -964,7 +964,7 @@ def _area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _auto_offload(device: torch.device) -> str:
+def auto_offload(device: torch.device) -> str:
     """The offload mode for the device's free memory now."""
     if device.type != "cuda":
         return "none"

@@ -165,7 +165,8 @@ class Trainer:
             )
 
     # stage set-up
-    def _start_stage(self, index: int):
+    def start_stage(self, index: int) -> None:
+        """Make stage `index` the current one: its trainable parameters, a fresh optimizer and scheduler."""
         stage = self.cfg.stages[index]
         self.acc.free_memory()
         names = trainable_names(self.model, stage)
@@ -188,7 +189,8 @@ class Trainer:
             f"PTCM {'on' if stage.ptcm else 'off'}, data {', '.join(stage.data)}"
         )
 
-    def _sample(self, position: int) -> dict:
+    def sample_item(self, position: int) -> dict:
+        """The cached latents of the clip at `position` of this stage's data order (one per process and step)."""
         d, i = clip_at(self.cfg.seed * 1009 + self.stage_index, self.sizes, position)
         return self.cache.get(self.datasets[self.stage.data[d]], i)
 
@@ -202,7 +204,7 @@ class Trainer:
         total = 0.0
         for micro in range(cfg.grad_accum):
             position = (self.stage_step * cfg.grad_accum + micro) * acc.num_processes + acc.process_index
-            item = self._sample(position)
+            item = self.sample_item(position)
             drop = bool(torch.rand((), generator=self.generator) < cfg.condition_dropout)
             u = torch.rand(1, generator=self.generator)
             noise = torch.randn(item["latents"][None].shape, generator=self.generator)
@@ -273,7 +275,7 @@ class Trainer:
         with torch.no_grad():
             for name, value in saved.weights.items():
                 local(params[name]).copy_(value)
-        self._start_stage(self.stage_index)
+        self.start_stage(self.stage_index)
         self.optimizer.load_state_dict(saved.optimizer)
         if self.fsdp:
             shard_optimizer_state(self.optimizer)
@@ -302,7 +304,7 @@ class Trainer:
         if found:
             self.load_state(found)
         else:
-            self._start_stage(0)
+            self.start_stage(0)
         if acc.is_main_process:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -335,7 +337,7 @@ class Trainer:
                     self.stage_index += 1
                     self.stage_step = 0
                     if self.stage_index < len(cfg.stages):
-                        self._start_stage(self.stage_index)
+                        self.start_stage(self.stage_index)
             return self.save_output()
         finally:
             if self.writer is not None:

@@ -35,6 +35,13 @@ NO_CHECKPOINT = (
     "PTCM are zero); it refines the puppet render"
 )
 _cache: dict[tuple, object] = {}  # one loaded pipeline, reused by the next render with the same settings
+
+
+def forget_loaded_pipeline() -> None:
+    """Drop the loaded pipeline, so the next render loads its model from disk again."""
+    _cache.clear()
+
+
 _cache_lock = threading.Lock()
 
 

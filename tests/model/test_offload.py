@@ -80,4 +80,4 @@ def test_auto_picks_by_free_gpu_memory(monkeypatch, free_gib, mode):
     from poseanything_studio.model import pipeline
 
     monkeypatch.setattr(pipeline.torch.cuda, "mem_get_info", lambda device: (free_gib * 2**30, 80 * 2**30))
-    assert pipeline._auto_offload(torch.device("cuda")) == mode
+    assert pipeline.auto_offload(torch.device("cuda")) == mode

@@ -88,7 +88,7 @@ def test_tiny_vae_encodes_and_decodes_as_the_releases_in_its_tiles(folders):
     with torch.no_grad():
         encoded = pipe.release_encode(vae_frames())
         frames = pipe.release_decode(vae_latents())
-        mean, inv_std = pipe._latent_stats(torch.device("cpu"))  # the float video before release_decode truncates
+        mean, inv_std = pipe.latent_stats(torch.device("cpu"))  # the float video before release_decode truncates
         decoded = tiled_decode(lambda tile: _raw_vae_decode(pipe.vae, tile / inv_std + mean), vae_latents())
     np.testing.assert_allclose(encoded.numpy(), data["encoded"], atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(decoded.numpy(), data["decoded"], atol=1e-5, rtol=1e-5)
@@ -165,7 +165,7 @@ def test_a_release_clip_renders_to_the_official_pipelines_latents(folders, monke
         assert data["union_masks"].any() and data["call_ptc"].sum() == STEPS
         np.testing.assert_allclose(seen["latents"][0].numpy(), data["latents"], atol=1e-5, rtol=1e-5)
     finally:
-        neural._cache.clear()
+        neural.forget_loaded_pipeline()
     frames = np.stack([e.image for e in events if isinstance(e, Frame)])
     assert frames.shape == (81, 448, 832, 3)
     sampled = frames[::FRAME_STRIDE, ::PIXEL_STRIDE, ::PIXEL_STRIDE].astype(int)

@@ -95,9 +95,9 @@ def stage(name="s", steps=4, trainable="all", lr=1e-3, ptcm=True):
 def test_loss_goes_down_on_a_fixed_batch(setup):
     cfg = load_config(config(setup, "fixed", [stage(steps=30, lr=3e-3)], condition_dropout=0.0, resume=False))
     trainer = Trainer(cfg, log=lambda *_: None)
-    trainer._start_stage(0)
-    item = trainer._sample(0)
-    trainer._sample = lambda position: item  # one clip
+    trainer.start_stage(0)
+    item = trainer.sample_item(0)
+    trainer.sample_item = lambda position: item  # one clip
     fixed = torch.Generator().manual_seed(1)
     state = fixed.get_state()
 

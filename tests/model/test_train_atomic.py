@@ -87,7 +87,7 @@ def trainer(setup):
     """A trainer one step in, keeping one checkpoint."""
     cfg = load_config(config(setup, "faults", [stage(steps=3)], keep_checkpoints=1, resume=False))
     trainer = Trainer(cfg, log=lambda *_: None)
-    trainer._start_stage(0)
+    trainer.start_stage(0)
     trainer.step()
     return trainer
 

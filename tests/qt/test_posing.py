@@ -47,7 +47,7 @@ def test_after_a_drag_the_canvas_shows_the_new_keys_at_every_frame_and_the_full_
     doc.set_frame(12)
     paw = joint_xy(doc, "back_l_paw")
     drag(qtbot, studio, paw, paw + (25, -30))
-    handle = canvas._joints["back_l_paw"]
+    handle = canvas.joint_handles["back_l_paw"]
     assert np.allclose((handle.pos().x(), handle.pos().y()), joint_xy(doc, "back_l_paw"))
     puppet = canvas.puppet_item.pixmap()
     assert canvas.puppet_item.isVisible() and (puppet.width(), puppet.height()) == doc.project.size  # not the draft
