@@ -562,8 +562,9 @@ def rotation_sample(
             groups.setdefault((frames, track.interps, fixed), []).append(j)
         keyed_here = []  # (key rows on the grid, joints, their key values (K, n, 2)) of this level
         for (_frames, interps, fixed), joints in groups.items():
-            values = np.stack([joint_tracks[j].values for j in joints], axis=1)  # (K, n, 2)
-            times = joint_tracks[joints[0]].times
+            grouped = [jt for jt in (joint_tracks[j] for j in joints) if jt is not None]  # each grouped joint has one
+            values = np.stack([jt.values for jt in grouped], axis=1)  # (K, n, 2)
+            times = grouped[0].times
             world[:, joints] = _turned(
                 world,
                 data,
@@ -579,8 +580,9 @@ def rotation_sample(
             keyed_here.append((np.searchsorted(grid, times), joints, values))
         data[:, level] = world[:, level]
         for j in level:
-            if h.parent[j] < 0 and joint_tracks[j] and not same[j]:
-                keyed_here.append((np.searchsorted(grid, joint_tracks[j].times), [j], joint_tracks[j].values[:, None]))
+            root_track = joint_tracks[j]
+            if h.parent[j] < 0 and root_track and not same[j]:
+                keyed_here.append((np.searchsorted(grid, root_track.times), [j], root_track.values[:, None]))
         for at, joints, values in keyed_here:
             data[at[:, None], joints] = values
         children = [j for j in level if h.parent[j] >= 0]

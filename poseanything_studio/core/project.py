@@ -86,7 +86,11 @@ class _PerValue:
         if item is not None and item[0]() is owner:
             return item[1]
         value = make()
-        self._items[key] = (weakref.ref(owner, lambda _ref, key=key: self._items.pop(key, None)), value)
+
+        def forget(_ref: weakref.ref, key: int = key) -> None:
+            self._items.pop(key, None)
+
+        self._items[key] = (weakref.ref(owner, forget), value)
         return value
 
 
