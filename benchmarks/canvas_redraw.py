@@ -5,12 +5,13 @@ Builds a synthetic project (a 50-joint branching rig over a drawn subject, every
 the window offscreen, builds the puppet mesh once, then moves the playhead frame by frame and times
 what a scrub costs: sampling the pose, moving the handles, the puppet warp at the playhead, and a
 synchronous repaint of the canvas. Prints per-part figures, the median and its ratio to 16 ms. Then drags a
-joint as a user does (selected, so the curve editor shows it; mouse moves sent to the canvas's viewport; a
-release): one that rotates about its parent (FK) and an end joint (IK), each move timed from the event to a
-repaint (one viewport paint, as on screen) plus the events it left queued, against the budget and against
-the plain redraw of the same run. A drag moves the handles on every move and the draft puppet at most every
-80 ms (the curves at most every 100 ms), so the moves are also split into those that drew the puppet and
-those that did not.
+joint as a user does (selected, so the curve editor shows it; a press on its handle, mouse moves and a release
+sent to the canvas's viewport): one that rotates about its parent (FK) and an end joint (IK), each move timed
+from the event to a repaint (one viewport paint, as on screen) plus the events it left queued, against the
+budget and against the plain redraw of the same run. A drag moves the handles on every move and the draft
+puppet at most every 80 ms, so the moves are also split into those that drew the puppet and those that did
+not; the curve editor and dopesheet wait for the release, so the benchmark counts the paints of every other
+widget during the moves, and fails unless after the release the curve editor shows the new key.
 Wall times grow with the machine's load (printed); the GUI thread's CPU times much less.
 
 Measured 2026-12-02 05:11-05:13 UTC on this 2-core VM at load average 5.5-6.1 (other sessions), the code before
@@ -19,7 +20,11 @@ the drag work then after it: plain redraw 86.8 -> 68.2 ms median, FK drag 240.1 
 A second pass (smaller drag draft, playhead samples reusing unchanged joints, one paint per move timed),
 06:02-06:04 UTC at load 3.6-4.0, three runs: plain redraw 38.7-65.8 ms, FK drag 40.7-51.6 ms (0.74-1.05x the
 plain redraw of the same run), IK drag 20.2-34.9 ms (0.49-0.53x); at load 1.7-2.8 (05:52) 46.3, 21.7 and 19.4
-ms, the handles-only moves 15-17 ms. docs/window.md, "Speed", has the rest.
+ms, the handles-only moves 15-17 ms. A third pass (curves and dopesheet wait for the release, no other widget
+repaints per move), 10:05-10:09 UTC at load 3.8-6.5, six runs: plain redraw 19.9-56.6 ms, FK drag 8.8-39.2 ms
+(CPU 7.6-16.8), IK drag 6.6-29.6 ms (CPU 5.5-12.5), the code before alternating with it 17.8-92.7 and
+11.8-50.1 ms; at load 1.6-2.9 (09:54) FK 9.2-11.5 ms, IK 7.0-12.8 ms, inside the budget, 0.35-0.62x the plain
+redraw. docs/window.md, "Speed", has the rest.
 
     python benchmarks/canvas_redraw.py [--frames 97] [--joints 50]
 """
@@ -151,7 +156,7 @@ def main() -> int:
             parts["puppet"].append((s2 - s1) * 1000)
             parts["draft"].append((s3 - s2) * 1000)
             full.append((s4 - s3) * 1000 + (t1 - t0) * 1000)
-        drags = {mode: time_drag(app, canvas, doc, mode, args.frames // 2) for mode in ("fk", "ik")}
+        drags = {mode: time_drag(window, app, mode, args.frames // 2) for mode in ("fk", "ik")}
         doc.undo_stack.setClean()
         window.close()
     load_after = os.getloadavg()
@@ -225,10 +230,11 @@ def paint_counter():
     return PaintCount()
 
 
-def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragTimes:
-    """Drag a joint as a user does (select it, press, move, release: rotate about its parent for fk, an end joint
-    for ik), timing each mouse move through the canvas's mouseMoveEvent to a synchronous repaint and the events it
-    left queued, the release likewise, and the kinematics solve alone."""
+def time_drag(window, app, mode: str, frame: int, moves: int = 40) -> DragTimes:
+    """Drag a joint as a user does (select it, press on its handle, move, release: rotate about its parent for fk,
+    an end joint for ik), timing each mouse move through the canvas's mouseMoveEvent to a synchronous repaint and
+    the events it left queued, the release likewise, and the kinematics solve alone; counting the paints of other
+    widgets the moves caused, and checking the curve editor shows the new key after the release."""
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
@@ -236,6 +242,7 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
     from poseanything_studio.core import edits, kinematics
     from poseanything_studio.qt.canvas_tools import PoseDrag
 
+    canvas, doc = window.canvas, window.doc
     doc.set_frame(frame)
     app.processEvents()
     h = doc.project.hierarchy()
@@ -243,11 +250,8 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
     joint = next(j for j in h.order if kinematics.drag_mode(h, j) == wanted and len(h.ancestors(j)) >= 2)
     joint_id = h.joint_ids[joint]
     start = edits.pose_at(doc.project, frame)[joint]
-    press = canvas.mapToScene(canvas.mapFromScene(QPointF(*start)))  # where a press on the handle lands
-    doc.select(joints=[joint_id])  # as a press on its handle does
-    canvas.gesture = drag = PoseDrag(canvas, press, joint_id, "auto")
+    doc.select(joints=[joint_id])  # selected already, so the curve editor shows it
     app.processEvents()
-    base, rest = drag.pose, doc.project.rig.rest_xy()
     left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
 
     def mouse(kind: QEvent.Type, xy: np.ndarray, buttons) -> None:
@@ -256,14 +260,20 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
             kind,
             view,
             canvas.viewport().mapToGlobal(view),
-            Qt.MouseButton.LeftButton if kind == QEvent.Type.MouseButtonRelease else Qt.MouseButton.NoButton,
+            Qt.MouseButton.NoButton if kind == QEvent.Type.MouseMove else Qt.MouseButton.LeftButton,
             buttons,
             none,
         )
         QApplication.sendEvent(canvas.viewport(), event)
 
-    paints = paint_counter()
+    mouse(QEvent.Type.MouseButtonPress, start, left)  # on its handle: the drag the select tool starts there
+    drag = canvas.gesture
+    assert isinstance(drag, PoseDrag) and drag.hierarchy.joint_ids[drag.joint] == joint_id, "the press took the joint"
+    app.processEvents()
+    base, rest = drag.pose, doc.project.rig.rest_xy()
+    paints, elsewhere = paint_counter(), paint_counter()
     canvas.viewport().installEventFilter(paints)
+    app.installEventFilter(elsewhere)  # every widget's paints, the canvas's included
     times, cpu, solve, warped, repaints = [], [], [], [], []
     for i in range(1, moves + 1):
         offset = 30 * np.array([np.sin(i / 6), np.cos(i / 6) - 1])
@@ -281,15 +291,39 @@ def time_drag(app, canvas, doc, mode: str, frame: int, moves: int = 40) -> DragT
         times.append((time.perf_counter() - t0) * 1000)
         cpu.append((time.thread_time() - c0) * 1000)
         warped.append(canvas.puppet_item.pixmap().cacheKey() != drawn)
+    others = elsewhere.count - paints.count
     t0 = time.perf_counter()
     mouse(QEvent.Type.MouseButtonRelease, start + offset, Qt.MouseButton.NoButton)
     canvas.viewport().repaint()
     app.processEvents()
     release = (time.perf_counter() - t0) * 1000
     canvas.viewport().removeEventFilter(paints)
+    app.removeEventFilter(elsewhere)
     assert canvas.gesture is None, "the release ended the drag"
-    print(f"  ({mode}: viewport paints per move {statistics.mean(repaints):.2f})")
+    shown = curves_show(window, joint_id, frame)
+    print(
+        f"  ({mode}: viewport paints per move {statistics.mean(repaints):.2f}, other widgets' paints per move "
+        f"{others / moves:.2f}; after the release the curves {'show' if shown else 'do NOT show'} the new key)"
+    )
+    assert shown, "the curve editor shows the drag's key once released"
     return DragTimes(times, cpu, solve, joint_id, release, warped)
+
+
+def curves_show(window, joint_id: str, frame: int) -> bool:
+    """Whether the curve editor draws a key point of `joint_id` at `frame` and its x and y curves through the
+    document's pose at every frame."""
+    from poseanything_studio.core import edits
+
+    doc, curves = window.doc, window.curves
+    pose = doc.project.joint_positions()[:, doc.project.rig.joint_index(joint_id)]
+    items = {c.name(): c.getData()[1] for c in curves.plot.listDataItems()}
+    points = {round(p.pos().x()) for p in curves.points.points() if p.data()[0] == joint_id}
+    return (
+        frame in points
+        and frame in edits.key_frames(doc.project, joint_id)
+        and np.allclose(items.get(f"{joint_id}.x"), pose[:, 0])
+        and np.allclose(items.get(f"{joint_id}.y"), pose[:, 1])
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -437,8 +437,10 @@ def check_limits(project: Project, since: Project | None = None) -> None:
             raise ProjectError(
                 f"names unknown joint {_short(joint_id)}", key=f"tracks.{_short(joint_id, 40).strip(chr(39))}"
             )
-        if track is not old_tracks.get(joint_id):
-            _check_keys(track.keys, f"tracks.{_short(joint_id, 40).strip(chr(39))}", "keys; a track has")
+        old = old_tracks.get(joint_id)
+        if track is not old:  # its keys that are the old track's own objects were checked with it
+            checked = {id(k) for k in old.keys} if old is not None else set()
+            _check_keys(track.keys, f"tracks.{_short(joint_id, 40).strip(chr(39))}", "keys; a track has", checked)
     if since is None or project.camera is not since.camera:
         _check_count(len(project.camera.keys), MAX_KEYS, "camera", "keys; the camera path has")
         for i, k in enumerate(project.camera.keys):
@@ -463,9 +465,12 @@ def _check_rig_limits(rig: Rig) -> None:
         _id_from(bone.id, f"rig.bones[{i}].id")
 
 
-def _check_keys(keys: tuple[Key, ...], key: str, what: str) -> None:
+def _check_keys(keys: tuple[Key, ...], key: str, what: str, checked: Collection[int] = ()) -> None:
+    """The count and each key's frame, value and interpolation, but for the keys whose id() is in `checked`."""
     _check_count(len(keys), MAX_KEYS, key, what)
     for i, k in enumerate(keys):
+        if id(k) in checked:
+            continue
         _frame_from(k.frame, f"{key}[{i}].frame")
         _xy_from(_num_pair(k.value), f"{key}[{i}].xy")
         _interp_from(k.interp, f"{key}[{i}].interp")

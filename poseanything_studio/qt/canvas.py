@@ -120,6 +120,7 @@ class Canvas(QGraphicsView):
 
     play_toggle_requested = Signal()
     status_message = Signal(str)
+    posing = Signal(bool)  # a drag that keys joints began moving (True) or was released (False): panels wait for it
 
     def __init__(self, doc: Document, preview: PuppetPreview, parent=None):
         super().__init__(parent)
@@ -552,6 +553,9 @@ class Canvas(QGraphicsView):
     def mousePressEvent(self, event) -> None:
         """Middle button or Space + left: pan; otherwise the active tool's handler starts its gesture."""
         pos = self.mapToScene(event.position().toPoint())
+        if self.gesture is not None:  # a second button while a drag lasts: that drag ends here
+            gesture, self.gesture = self.gesture, None
+            gesture.abandon()
         if event.button() == Qt.MouseButton.MiddleButton or (
             self._space_down and event.button() == Qt.MouseButton.LeftButton
         ):

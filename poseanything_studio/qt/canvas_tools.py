@@ -41,6 +41,9 @@ class Gesture:
     def release(self, pos: QPointF, event) -> None:
         """The button came up at `pos`; the canvas has already forgotten this gesture."""
 
+    def abandon(self) -> None:
+        """Another press replaced this gesture before its release (a second button): finish without one."""
+
 
 class Pan(Gesture):
     """Middle button, or Space + left button: scroll the view with the mouse."""
@@ -75,7 +78,9 @@ class _KeyingDrag(Gesture):
         delta = np.array([pos.x() - self.start.x(), pos.y() - self.start.y()])
         if not self.moved and np.hypot(*delta) * self.canvas.transform().m11() < CLICK_PIXELS:
             return None
-        self.moved = True
+        if not self.moved:
+            self.moved = True
+            self.canvas.posing.emit(True)  # the curves and dopesheet wait for the release (they show every frame)
         return delta
 
     def release(self, pos: QPointF, event) -> None:
@@ -83,6 +88,12 @@ class _KeyingDrag(Gesture):
             self.canvas.doc.select(joints=[self.click_only])
         elif self.moved:
             self.canvas.refresh()  # every frame and the full-size puppet again, once the drag is over
+            self.canvas.posing.emit(False)  # and the panels, once
+
+    def abandon(self) -> None:
+        if self.moved:
+            self.canvas.refresh()
+            self.canvas.posing.emit(False)
 
 
 class JointDrag(_KeyingDrag):

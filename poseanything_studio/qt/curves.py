@@ -69,7 +69,8 @@ class CurveEditor(QWidget):
         self._curves: list[pg.PlotDataItem] = []
         self._channel_keys = ()
         self._throttle = Throttle(CHANGE_MS, self)
-        self._stale = False  # a change came while hidden: redraw when shown
+        self._stale = False  # a change came while hidden or held: redraw when shown, or let go
+        self._held = False  # a drag on the canvas is posing: the curves wait for its release
         self._sampled: tuple = (None, None)  # (project, positions (F, J, 2) at its frames)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -91,16 +92,25 @@ class CurveEditor(QWidget):
         return out
 
     def _project_changed(self, *_args) -> None:
-        """A new document value: redraw soon (at most every CHANGE_MS while a drag goes on), or once shown."""
-        if not self.isVisible():
+        """A new document value: redraw soon (at most every CHANGE_MS while a drag of a key goes on), or once shown,
+        or once a pose drag on the canvas is released."""
+        if self._held or not self.isVisible():
             self._throttle.cancel()
             self._stale = True
             return
         self._throttle.call(self.refresh)
 
+    def hold(self, held: bool) -> None:
+        """While a drag on the canvas poses joints (`held`), leave the curves as they are: every mouse move re-keys
+        the playhead frame, and resampling and repainting every frame's curve on each would slow the canvas down.
+        Let go (the release), they show the new keys, once."""
+        self._held = held
+        if not held and self._stale and self.isVisible():
+            self.refresh()
+
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._stale:
+        if self._stale and not self._held:
             self.refresh()
 
     def refresh(self, *_args) -> None:

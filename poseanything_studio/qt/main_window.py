@@ -113,6 +113,8 @@ class MainWindow(QMainWindow):
         posing.install(self)  # Rotate tool, pins, copy/paste/mirror a pose, loops: qt/posing.py
         self.canvas.play_toggle_requested.connect(self.playback.toggle)
         self.canvas.status_message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        self.canvas.posing.connect(self.curves.hold)  # while a pose drag lasts, curves and marks wait for its release
+        self.canvas.posing.connect(self.timeline.dopesheet.hold)
         self.busy = BusyTask(self)  # auto-rig and mask-from-rig run off the GUI thread
         self.busy.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.busy.running_changed.connect(

@@ -221,6 +221,7 @@ class MotionPanel(QWidget):
         layout.addWidget(self._import_box())
         layout.addWidget(self._preset_box())
         layout.addWidget(self._video_box(), 1)
+        self._presets_rig = None  # the rig the preset list was made for
         doc.changed.connect(self._rig_changed)
         doc.frame_changed.connect(lambda _f: self._show_video_frame())
         self._rig_changed(doc.project)
@@ -305,6 +306,9 @@ class MotionPanel(QWidget):
         return box
 
     def _rig_changed(self, project: Project) -> None:
+        if project.rig is self._presets_rig:
+            return  # the same rig (a pose drag's every move): the same presets
+        self._presets_rig = project.rig
         keys = [p.key for p in presets_for(project.rig)]
         if keys != [self.preset_combo.itemData(i) for i in range(self.preset_combo.count())]:
             self.preset_combo.clear()

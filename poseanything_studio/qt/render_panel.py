@@ -276,19 +276,19 @@ class RenderPanel(QWidget):
         r = p.render
         self._syncing = True
         self.renderer.setCurrentIndex(1 if r.renderer == "poseanything" else 0)
-        self.model_dir.setText(r.model_dir or "")
-        self.checkpoint.setText(r.checkpoint or "")
+        _show(self.model_dir, r.model_dir or "")
+        _show(self.checkpoint, r.checkpoint or "")
         self.init.setCurrentIndex(max(0, self.init.findData(r.init)))
-        self.strength.setValue(r.strength)
+        _show(self.strength, r.strength)
         for edit, text in ((self.prompt, r.prompt), (self.negative, r.negative_prompt)):
             if edit.toPlainText() != text and not edit.hasFocus():
                 edit.setPlainText(text)
-        self.steps.setValue(r.steps)
-        self.guidance.setValue(r.guidance)
-        self.seed.setValue(r.seed)
-        self.width_spin.setValue(p.size[0])
-        self.height_spin.setValue(p.size[1])
-        self.frames_spin.setValue(p.frames)
+        _show(self.steps, r.steps)
+        _show(self.guidance, r.guidance)
+        _show(self.seed, r.seed)
+        _show(self.width_spin, p.size[0])
+        _show(self.height_spin, p.size[1])
+        _show(self.frames_spin, p.frames)
         self._syncing = False
         self._refresh_availability()
 
@@ -716,3 +716,15 @@ def _probe_worker() -> DeviceProbe:
 @thread_worker
 def _export_worker(result: RenderResult, target) -> None:
     write_frames(iter(result.frames), target, result.fps, result.size, len(result.frames))
+
+
+def _show(field: QLineEdit | QSpinBox | QDoubleSpinBox, value) -> None:
+    """Put `value` in a field only when it differs from what the field shows: a field repaints on any setText or
+    setValue, and most edits (a pose drag's, on every mouse move) leave the render settings as they are."""
+    if isinstance(field, QLineEdit):
+        if field.text() != value:
+            field.setText(value)
+        return
+    shown = round(value, field.decimals()) if isinstance(field, QDoubleSpinBox) else value
+    if field.value() != shown:
+        field.setValue(value)

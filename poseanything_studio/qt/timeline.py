@@ -181,6 +181,7 @@ class Dopesheet(QWidget):
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.scrollbar.hide()
         self._drawn: tuple | None = None  # what of the project the marks show, as last painted
+        self._held = False  # a drag on the canvas is posing: the marks wait for its release
         for signal in (doc.frame_changed, doc.selection_changed):
             signal.connect(self.update)
         doc.changed.connect(self._project_changed)
@@ -235,8 +236,15 @@ class Dopesheet(QWidget):
 
     def _project_changed(self, *_args) -> None:
         """Repaint only when what the marks show changed: dragging a pose re-keys one frame on every move."""
-        if self._shown() != self._drawn:
+        if not self._held and self._shown() != self._drawn:
             self.update()
+
+    def hold(self, held: bool) -> None:
+        """While a drag on the canvas poses joints (`held`) the marks stay as they are (a new key shows on the
+        release, with the curves); let go, they catch up."""
+        self._held = held
+        if not held:
+            self._project_changed()
 
     def paintEvent(self, _event) -> None:
         self._drawn = self._shown()
@@ -623,22 +631,21 @@ class TimelinePanel(QWidget):
         self.dropped_label.setText(f"dropped {dropped} of {due} frames to keep {fps:g} fps" if dropped else "")
 
     def _sync_fields(self, *_args) -> None:
+        """The fields show the project and playhead; one whose value is already shown is left alone (a spin box
+        repaints on any setValue, and a pose drag changes neither, on every mouse move)."""
         p = self.doc.project
         for spin, value in ((self.frames_spin, p.frames), (self.fps_spin, float(p.fps))):
             if not spin.hasFocus():
-                spin.blockSignals(True)
-                spin.setValue(value)
-                spin.blockSignals(False)
-        self.frame_spin.blockSignals(True)
-        self.frame_spin.setRange(0, p.frames - 1)
-        self.frame_spin.setValue(self.doc.frame)
-        self.frame_spin.blockSignals(False)
+                _show_value(spin, value)
+        if self.frame_spin.maximum() != p.frames - 1:
+            self.frame_spin.blockSignals(True)
+            self.frame_spin.setRange(0, p.frames - 1)
+            self.frame_spin.blockSignals(False)
+        _show_value(self.frame_spin, self.doc.frame)
         self.duration_label.setText(f"{p.frames / float(p.fps):.2f} s")
         camera = edits.camera_at(p, self.doc.frame)
         for spin, value in ((self.zoom_spin, camera[2]), (self.roll_spin, camera[3])):
-            spin.blockSignals(True)
-            spin.setValue(float(value))
-            spin.blockSignals(False)
+            _show_value(spin, float(value))
 
     def _frames_stepped(self, value: int) -> None:
         if not self.frames_spin.hasFocus() or value % 4 == 1:
@@ -658,3 +665,13 @@ class TimelinePanel(QWidget):
         fps = self.fps_spin.value()
         if fps != float(self.doc.project.fps):
             self.doc.apply(edits.set_fps(self.doc.project, fps), f"fps {fps:g}")
+
+
+def _show_value(spin, value) -> None:
+    """Set a spin box's value without its signals, only when it differs from what it shows (to its decimals)."""
+    if isinstance(spin, QDoubleSpinBox):
+        value = round(value, spin.decimals())
+    if spin.value() != value:
+        spin.blockSignals(True)
+        spin.setValue(value)
+        spin.blockSignals(False)
