@@ -23,6 +23,7 @@ import numpy as np
 from .parts import grabcut
 
 MAX_SIDE = 400
+EDGE_SNAP = 0.003  # a box side this close to the picture's edge (share of its long side) is taken to reach it
 HOLE_SHARE = 0.01  # holes under this share of the subject's area are filled
 ITERATIONS = 5
 
@@ -69,7 +70,7 @@ def seed_labels(
     if strokes.box is None:  # strokes only: every pixel may be either, the strokes' colours decide
         labels = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     else:
-        x0, y0, x1, y1 = (round(v * scale) for v in strokes.box)
+        x0, y0, x1, y1 = (round(v * scale) for v in snapped_box(strokes.box, picture_size))
         x0, y0 = max(0, min(x0, w - 1)), max(0, min(y0, h - 1))
         x1, y1 = max(x0 + 1, min(x1, w)), max(y0 + 1, min(y1, h))
         labels = np.full((h, w), cv2.GC_BGD, np.uint8)
@@ -81,6 +82,22 @@ def seed_labels(
     labels[fg] = cv2.GC_FGD
     labels[bg & ~fg] = cv2.GC_BGD
     return labels, fg
+
+
+def snapped_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """`box` (x0, y0, x1, y1) in order, its sides within EDGE_SNAP of the picture's edge (`size` (w, h)) moved onto
+    it: a box dragged to the bottom of a portrait ends a pixel or two short, and that last row, taken as surely
+    background, cut the subject's body off there (IoU 0.71 against 0.78 on the astronaut)."""
+    w, h = size
+    near = EDGE_SNAP * max(w, h)
+    x0, x1 = sorted((box[0], box[2]))
+    y0, y1 = sorted((box[1], box[3]))
+    return (
+        0.0 if x0 <= near else x0,
+        0.0 if y0 <= near else y0,
+        float(w) if x1 >= w - near else x1,
+        float(h) if y1 >= h - near else y1,
+    )
 
 
 def _drawn(shape: tuple[int, int], strokes: Sequence[Stroke], scale: float, thick: int) -> np.ndarray:
