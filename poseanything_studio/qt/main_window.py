@@ -31,6 +31,7 @@ from poseanything_studio.core import edits
 from poseanything_studio.core.edits import CAMERA_ROW
 from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.framing import alpha_subject, picture_framing
+from poseanything_studio.core.grabcut import Strokes, subject_cutout
 from poseanything_studio.core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_rgba
 from poseanything_studio.core.parts import grabcut_mask
 from poseanything_studio.core.project import Project, load_project, rescaled_picture
@@ -38,7 +39,7 @@ from poseanything_studio.core.rig import Rig
 from poseanything_studio.core.skeleton import auto_rig_warning, skeleton_from_mask
 from poseanything_studio.core.templates import fitted, load_templates
 
-from . import posing
+from . import cutout, posing
 from .autosave import Autosaves, autosave_subject_masks
 from .busy import BusyTask
 from .canvas import Canvas
@@ -118,6 +119,9 @@ class MainWindow(QMainWindow):
         self.busy.running_changed.connect(
             lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig, self.act_mask_from_rig)]
         )
+        self._cutout_pending: Strokes | None = None  # marks made while a cut-out ran: cut again when it ends
+        self.busy.running_changed.connect(lambda on: on or self._cut_out_pending())
+        self.canvas.cutout_requested.connect(self.cut_out)
         self._field_keys = FieldKeys(self)  # Tab in a text or number field moves focus, never toggles the mode
         QApplication.instance().installEventFilter(self._field_keys)
         self.render_panel.status.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -262,12 +266,32 @@ class MainWindow(QMainWindow):
             ),
             ("rig", "Rig", "J", "Click: add a joint (joined to the selected one). Drag joint → joint: add a bone"),
             ("camera", "Camera", "C", "Drag: pan the camera, wheel: zoom, Shift+wheel: roll (keys the camera row)"),
-            ("brush", "Mask brush", "B", "Paint the subject mask; right-drag or Alt erases; [ and ] size"),
+            (
+                "brush",
+                "Mask brush",
+                "B",
+                "Paint the subject mask; right-drag or Alt erases; [ and ] size; Ctrl: snap to edges for a stroke",
+            ),
+            ("cutout", "Cut out", "K", "Cut the subject out: drag a box around it, then strokes to refine"),
         ):
             act = a(text, lambda on, t=tool: on and self.canvas.set_tool(t), key, tip, checkable=True)
             group.addAction(act)
             self.tool_actions[tool] = act
         self.tool_actions["select"].setChecked(True)
+        self.tool_actions["cutout"].toggled.connect(lambda on: on and self.statusBar().showMessage(cutout.HINT, 15000))
+        self.act_brush_snaps = a(
+            "Snap brush to edges",
+            self._set_brush_snaps,
+            "Shift+B",
+            "The mask brush paints (and erases) only the pixels on its centre's side of a picture edge",
+            checkable=True,
+        )
+        self.act_clear_cutout = a(
+            "Clear cut-out strokes",
+            lambda: self.canvas.tools["cutout"].clear(),
+            None,
+            "Forget the Cut out tool's box and strokes (the mask they cut stays)",
+        )
         self.overlay_actions = {}
         for name, text, key in (
             ("puppet", "Puppet preview", "P"),
@@ -298,6 +322,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.act_select_all, self.act_delete, self.act_rename])
         m = bar.addMenu("&Rig")
         m.addActions(list(self.tool_actions.values()))
+        m.addActions([self.act_brush_snaps, self.act_clear_cutout])
         m.addSeparator()
         templates = m.addMenu("Add &template")
         for template in load_templates():
@@ -532,6 +557,47 @@ class MainWindow(QMainWindow):
         self.doc.apply_mask(mask, "Mask from rig")
         self.overlay_actions["mask"].setChecked(True)
         self.statusBar().showMessage("Mask from rig: done (Ctrl+Z to undo)", 5000)
+
+    def _set_brush_snaps(self, on: bool) -> None:
+        self.canvas.brush_snaps = on
+        self.statusBar().showMessage(
+            "Mask brush: snaps to edges (Ctrl for a plain stroke)" if on else "Mask brush: plain (Ctrl snaps)", 5000
+        )
+
+    def cut_out(self, strokes: Strokes) -> None:
+        """Cut the subject out of the picture with GrabCut from `strokes` (the Cut out tool's marks) in the
+        background; the mask becomes the painted one in one undo step. While one runs, the latest marks wait."""
+        if strokes.box is None and not strokes.foreground:
+            self.statusBar().showMessage("Cut out: drag a box around the subject, or paint a stroke on it, first", 8000)
+            return
+        if self.busy.running:
+            self._cutout_pending = strokes
+            return
+        project = self.doc.project
+        ref = self.preview.shown_reference(project)
+        self.busy.start(
+            "Cut out",
+            subject_cutout,
+            (ref[..., :3].copy(), strokes),
+            lambda mask: self.apply_cutout(mask, project.image),
+            lambda err: self.statusBar().showMessage(f"Cut out: {err}", 8000),
+        )
+
+    def _cut_out_pending(self) -> None:
+        strokes, self._cutout_pending = self._cutout_pending, None
+        if strokes is not None:
+            self.cut_out(strokes)
+
+    def apply_cutout(self, mask: np.ndarray, image: str) -> None:
+        """Make `mask` (what the cut-out of `image` gave) the painted mask, shown at once; dropped when the
+        project's picture changed meanwhile."""
+        if self.doc.project.image != image or mask.shape != self.preview.shown_reference(self.doc.project).shape[:2]:
+            return
+        self.doc.apply_mask(mask, "Cut out")
+        self.overlay_actions["mask"].setChecked(True)
+        self.statusBar().showMessage(
+            "Cut out: done. Left-drag on parts it missed, right-drag on background it took; Ctrl+Z undoes", 10000
+        )
 
     # -- files -----------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
