@@ -46,8 +46,9 @@ class CutoutTool(Tool):
         self.box: tuple[float, float, float, float] | None = None
         self.foreground: list[list[tuple[float, float]]] = []
         self.background: list[list[tuple[float, float]]] = []
-        self._picture = None  # the picture the marks were made on
+        self._picture: str | None = None  # the picture the marks were made on
         self._items: list = []
+        canvas.doc.changed.connect(self._forget_other_picture)
 
     def strokes(self) -> Strokes:
         """What is marked now, as core.grabcut takes it."""
@@ -64,11 +65,23 @@ class CutoutTool(Tool):
             self.canvas.scene().removeItem(item)
         self._items = []
 
-    def press(self, pos: QPointF, event) -> Gesture | None:
-        picture = self.canvas.doc.project.resolve(self.canvas.doc.project.image)
-        if picture != self._picture:  # marks on another picture mean nothing here
+    @property
+    def marks(self) -> list:
+        """The canvas items that draw the box and strokes."""
+        return list(self._items)
+
+    def show_marks(self, on: bool) -> None:
+        """Show the box and strokes (while this is the tool) or hide them."""
+        for item in self._items:
+            item.setVisible(on)
+
+    def _forget_other_picture(self, *_args) -> None:
+        if self._items and self.canvas.doc.project.image != self._picture:  # marks on another picture mean nothing
             self.clear()
-            self._picture = picture
+
+    def press(self, pos: QPointF, event) -> Gesture | None:
+        self._forget_other_picture()
+        self._picture = self.canvas.doc.project.image
         mods = event.modifiers()
         if event.button() == Qt.MouseButton.RightButton or mods & Qt.KeyboardModifier.AltModifier:
             return CutoutStroke(self, pos, "background")

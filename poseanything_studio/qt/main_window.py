@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -278,7 +278,7 @@ class MainWindow(QMainWindow):
             group.addAction(act)
             self.tool_actions[tool] = act
         self.tool_actions["select"].setChecked(True)
-        self.tool_actions["cutout"].toggled.connect(lambda on: on and self.statusBar().showMessage(cutout.HINT, 15000))
+        self.tool_actions["cutout"].toggled.connect(self._cutout_tool_chosen)
         self.act_brush_snaps = a(
             "Snap brush to edges",
             self._set_brush_snaps,
@@ -560,9 +560,17 @@ class MainWindow(QMainWindow):
 
     def _set_brush_snaps(self, on: bool) -> None:
         self.canvas.brush_snaps = on
+        pen = self.canvas.brush_item.pen()
+        pen.setColor(QColor(255, 140, 0) if on else QColor(0, 220, 255))  # the ring says which brush it is
+        self.canvas.brush_item.setPen(pen)
         self.statusBar().showMessage(
             "Mask brush: snaps to edges (Ctrl for a plain stroke)" if on else "Mask brush: plain (Ctrl snaps)", 5000
         )
+
+    def _cutout_tool_chosen(self, on: bool) -> None:
+        self.canvas.tools["cutout"].show_marks(on)
+        if on:
+            self.statusBar().showMessage(cutout.HINT, 15000)
 
     def cut_out(self, strokes: Strokes) -> None:
         """Cut the subject out of the picture with GrabCut from `strokes` (the Cut out tool's marks) in the
