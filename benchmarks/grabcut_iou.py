@@ -4,7 +4,10 @@ For astronaut, chelsea and coffee: IoU with the hand mask (tests/core/hand_masks
 of, in the same run,
 - whole:      File > New on a photo without alpha (the mask is the whole picture: the alpha rule finds none)
 - otsu:       a global Otsu threshold of the grey picture, the better of its two sides
-- rig:        Mask from rig (core/parts.grabcut_mask) with the rig a user places (hand_masks.USER_RIG_BONES)
+- rig:        core/parts.grabcut_mask (Mask from rig until 2026-12) with the rig a user places
+              (hand_masks.USER_RIG_BONES)
+- rig cut:    Mask from rig now: the cut-out from that rig's bones and its box (core/grabcut.rig_strokes); its
+              box margin (RIG_GROW) was chosen on these same photos, so this column flatters it a little
 - box:        the cut-out from a box dragged around the subject
 - box+strokes the cut-out from that box and a few strokes on the subject and the confusing background
 - +matting:   that cut-out's outline refined by closed-form matting (pymatting's estimate_alpha_cf on a
@@ -42,7 +45,7 @@ sys.path.insert(0, str(ROOT / "tests" / "core"))
 import hand_masks  # noqa: E402
 
 from poseanything_studio.core.edge_brush import edge_dab  # noqa: E402
-from poseanything_studio.core.grabcut import Strokes, iou, subject_cutout  # noqa: E402
+from poseanything_studio.core.grabcut import Strokes, iou, rig_strokes, subject_cutout  # noqa: E402
 from poseanything_studio.core.parts import grabcut_mask  # noqa: E402
 from poseanything_studio.core.rig import Bone, Joint, Rig  # noqa: E402
 
@@ -112,29 +115,34 @@ def timed(make):
 def main() -> None:
     rows = []
     print(
-        f"{'picture':10s} {'whole':>6s} {'otsu':>6s} {'rig':>6s} {'box':>6s} {'box+strokes':>11s} {'+matting':>8s}   "
-        "seconds (rig/box/strokes/matting)"
+        f"{'picture':10s} {'whole':>6s} {'otsu':>6s} {'rig':>6s} {'rig cut':>7s} {'box':>6s} {'box+strokes':>11s} "
+        f"{'+matting':>8s}   seconds (rig/rig cut/box/strokes/matting)"
     )
     spills = []
     for name in PHOTOS:
         rgb, hand = hand_masks.photo(name)
         user = hand_masks.USER_STROKES[name]
         strokes = Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
-        rig, t_rig = timed(lambda: grabcut_mask(rgb, rig_of(hand_masks.USER_RIG_BONES[name])))  # noqa: B023
+        user_rig = rig_of(hand_masks.USER_RIG_BONES[name])
+        rig, t_rig = timed(lambda: grabcut_mask(rgb, user_rig))  # noqa: B023
+        rig_cut, t_rig_cut = timed(lambda: subject_cutout(rgb, rig_strokes(user_rig, hand.shape[::-1])))  # noqa: B023
         box, t_box = timed(lambda: subject_cutout(rgb, Strokes(box=user["box"])))  # noqa: B023
         drawn, t_drawn = timed(lambda: subject_cutout(rgb, strokes))  # noqa: B023
         refined, t_matting = timed(lambda: matted(rgb, drawn))  # noqa: B023
-        row = (float(hand.mean()), otsu(rgb, hand), iou(rig, hand), iou(box, hand), iou(drawn, hand))
-        row += (iou(refined, hand) if refined is not None else float("nan"),)
+        row = (float(hand.mean()), otsu(rgb, hand), iou(rig, hand), iou(rig_cut, hand), iou(box, hand))
+        row += (iou(drawn, hand), iou(refined, hand) if refined is not None else float("nan"))
         rows.append(row)
         print(
-            f"{name:10s} {row[0]:6.3f} {row[1]:6.3f} {row[2]:6.3f} {row[3]:6.3f} {row[4]:11.3f} {row[5]:8.3f}   "
-            f"{t_rig:.1f}/{t_box:.1f}/{t_drawn:.1f}/{t_matting:.1f}"
+            f"{name:10s} {row[0]:6.3f} {row[1]:6.3f} {row[2]:6.3f} {row[3]:7.3f} {row[4]:6.3f} {row[5]:11.3f} "
+            f"{row[6]:8.3f}   {t_rig:.1f}/{t_rig_cut:.1f}/{t_box:.1f}/{t_drawn:.1f}/{t_matting:.1f}"
         )
         spills.append((name, *brush_spill(rgb, hand)))
     mean = np.mean(rows, axis=0)
-    print(f"{'mean':10s} {mean[0]:6.3f} {mean[1]:6.3f} {mean[2]:6.3f} {mean[3]:6.3f} {mean[4]:11.3f} {mean[5]:8.3f}")
-    if np.isnan(mean[5]):
+    print(
+        f"{'mean':10s} {mean[0]:6.3f} {mean[1]:6.3f} {mean[2]:6.3f} {mean[3]:7.3f} {mean[4]:6.3f} {mean[5]:11.3f} "
+        f"{mean[6]:8.3f}"
+    )
+    if np.isnan(mean[6]):
         print("(+matting: pymatting is not installed)")
     print(f"\nedge brush, radius {DAB_RADIUS}, {DAB_INSET} px inside the outline:")
     print(f"{'picture':10s} spill plain / edge, kept (edge), dabs")

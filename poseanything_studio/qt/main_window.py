@@ -31,9 +31,8 @@ from poseanything_studio.core import edits
 from poseanything_studio.core.edits import CAMERA_ROW
 from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.framing import alpha_subject, picture_framing
-from poseanything_studio.core.grabcut import Strokes, subject_cutout
+from poseanything_studio.core.grabcut import Strokes, rig_strokes, subject_cutout
 from poseanything_studio.core.images import ImageReadError, ImageTooLarge, downscaled_copy, read_rgba
-from poseanything_studio.core.parts import grabcut_mask
 from poseanything_studio.core.project import Project, load_project, rescaled_picture
 from poseanything_studio.core.rig import Rig
 from poseanything_studio.core.skeleton import auto_rig_warning, skeleton_from_mask
@@ -237,7 +236,7 @@ class MainWindow(QMainWindow):
             "Mask from &rig",
             self.mask_from_rig,
             None,
-            "Derive the subject mask from the rig (GrabCut seeded by the bones)",
+            "Derive the subject mask from the rig (GrabCut: the bones on the subject, a box around the rig)",
         )
         self.act_auto_rig = a(
             "&Auto-rig from mask",
@@ -550,7 +549,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Add bones first: the mask is grown from them", 5000)
             return
         ref = self.preview.shown_reference(self.doc.project)
-        self.busy.start("Mask from rig", grabcut_mask, (ref[..., :3].copy(), rig), self.apply_mask_from_rig)
+        strokes = rig_strokes(rig, (ref.shape[1], ref.shape[0]))  # core/grabcut.py: IoU 0.90 where parts' was 0.80
+        self.busy.start("Mask from rig", subject_cutout, (ref[..., :3].copy(), strokes), self.apply_mask_from_rig)
 
     def apply_mask_from_rig(self, mask: np.ndarray) -> None:
         """Make `mask` (what Mask from rig's GrabCut returned) the painted mask, shown at once."""
