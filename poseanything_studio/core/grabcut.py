@@ -73,9 +73,11 @@ def rig_strokes(rig: Rig, size: tuple[int, int]) -> Strokes:
     xy = np.clip(rig.rest_xy().reshape(-1, 2), 0, (size[0], size[1]))
     if not len(xy):
         return Strokes()
-    bones = [(tuple(map(float, xy[a])), tuple(map(float, xy[b]))) for a, b in rig.bone_joint_indices()]
-    boned = {i for pair in rig.bone_joint_indices() for i in pair}
-    alone = [(tuple(map(float, xy[i])),) for i in range(len(xy)) if i not in boned]
+    points = [(float(x), float(y)) for x, y in xy]
+    pairs = [(int(a), int(b)) for a, b in rig.bone_joint_indices()]
+    bones: list[Stroke] = [(points[a], points[b]) for a, b in pairs]
+    boned = {i for pair in pairs for i in pair}
+    alone: list[Stroke] = [(points[i],) for i in range(len(points)) if i not in boned]
     lo, hi = xy.min(0), xy.max(0)
     pad = np.maximum(RIG_GROW * (hi - lo), 0.02 * max(size))
     (x0, y0), (x1, y1) = np.maximum(lo - pad, 0), np.minimum(hi + pad, size)
