@@ -118,7 +118,8 @@ class MainWindow(QMainWindow):
         self.busy.running_changed.connect(
             lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig, self.act_mask_from_rig)]
         )
-        self._cutout_pending: Strokes | None = None  # marks made while a cut-out ran: cut again when it ends
+        # marks made while a cut-out ran, and the picture they were made on: cut again when it ends
+        self._cutout_pending: tuple[Strokes, str] | None = None
         self.busy.running_changed.connect(lambda on: on or self._cut_out_pending())
         self.canvas.cutout_requested.connect(self.cut_out)
         self._field_keys = FieldKeys(self)  # Tab in a text or number field moves focus, never toggles the mode
@@ -579,7 +580,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cut out: drag a box around the subject, or paint a stroke on it, first", 8000)
             return
         if self.busy.running:
-            self._cutout_pending = strokes
+            self._cutout_pending = (strokes, self.doc.project.image)
+            self.statusBar().showMessage(f"{self.busy.label}… (then Cut out, with your latest marks)", 8000)
             return
         project = self.doc.project
         ref = self.preview.shown_reference(project)
@@ -592,9 +594,9 @@ class MainWindow(QMainWindow):
         )
 
     def _cut_out_pending(self) -> None:
-        strokes, self._cutout_pending = self._cutout_pending, None
-        if strokes is not None:
-            self.cut_out(strokes)
+        pending, self._cutout_pending = self._cutout_pending, None
+        if pending is not None and pending[1] == self.doc.project.image:  # not marks on a picture since closed
+            self.cut_out(pending[0])
 
     def apply_cutout(self, mask: np.ndarray, image: str) -> None:
         """Make `mask` (what the cut-out of `image` gave) the painted mask, shown at once; dropped when the
@@ -807,6 +809,7 @@ class MainWindow(QMainWindow):
         """
         self.render_panel.controller.cancel()
         self.motion_panel.cancel_tracking()
+        self._cutout_pending = None  # no cut-out starts as the last job ends
         self.busy.abandon()
         self.preview.abandon()
         QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)

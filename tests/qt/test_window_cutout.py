@@ -94,6 +94,22 @@ def test_marks_on_another_picture_are_forgotten(astronaut, qtbot, tmp_path):
     assert not tool.marks and not tool.strokes().background
 
 
+def test_a_cut_running_or_waiting_when_the_picture_changes_lands_nowhere(astronaut, qtbot, tmp_path):
+    from poseanything_studio.qt.main_window import blank_project
+
+    window, _hand = astronaut
+    window.tool_actions["cutout"].trigger()
+    x0, y0, x1, y1 = USER_STROKES["astronaut"]["box"]
+    drag(qtbot, window, (x0, y0), (x1, y1))
+    _stroke(qtbot, window, [(30, 30), (60, 200)], Qt.MouseButton.RightButton)  # waits for the first cut
+    assert window.busy.running and "then Cut out" in window.statusBar().currentMessage()
+    rgb, _ = photo("coffee")
+    cv2.imwrite(str(tmp_path / "coffee.png"), rgb[..., ::-1])
+    window.set_project(blank_project(tmp_path / "coffee.png"))
+    qtbot.waitUntil(lambda: not window.busy.running, timeout=60_000)
+    assert window.doc.mask is None and window.doc.undo_stack.count() == 0
+
+
 def test_without_a_box_or_a_subject_stroke_it_says_so_and_changes_nothing(astronaut, qtbot):
     window, _hand = astronaut
     window.tool_actions["cutout"].trigger()
