@@ -158,7 +158,10 @@ class CutoutStroke(Gesture):
         self.path = QPainterPath(pos)
         self.path.lineTo(pos + QPointF(0.01, 0))  # a click shows as a dot
         self.item = QGraphicsPathItem(self.path)
-        self.item.setPen(_pen(COLOURS[kind], 5))
+        picture = tool.canvas.image_item.boundingRect()
+        pen = _pen(COLOURS[kind], max(3.0, 0.01 * max(picture.width(), picture.height())))  # Strokes' own width
+        pen.setCosmetic(False)  # in picture pixels: it shows what the cut takes as marked
+        self.item.setPen(pen)
         tool.add_item(self.item)
 
     def move(self, pos: QPointF, event) -> None:
