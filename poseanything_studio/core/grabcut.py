@@ -21,10 +21,16 @@ import cv2
 import numpy as np
 
 from .parts import grabcut
+from .rig import Rig
 
 MAX_SIDE = 400
+EDGE_SNAP = 0.003  # a box side this close to the picture's edge (share of its long side) is taken to reach it
 HOLE_SHARE = 0.01  # holes under this share of the subject's area are filled
 ITERATIONS = 5
+RIG_GROW = 0.15  # the rig's box grows by this share of its width (height) on each side: a subject's outline
+# lies past its joints (hair above the head joint, a cat's cheeks). On the benchmark's photos 0.15 scored 0.90,
+# 0.1 and 0.2 0.84 and 0.90, 0.25 fell to 0.83 (the box took the astronaut's helmet); Mask from rig's own
+# GrabCut (core/parts.grabcut_mask: the box 0.35 larger, all of it "maybe background") 0.80.
 
 Stroke = Sequence[tuple[float, float]]  # a polyline, picture pixels (x, y)
 
@@ -61,6 +67,23 @@ def subject_cutout(rgb: np.ndarray, strokes: Strokes, iterations: int = ITERATIO
     return filled_holes(kept_regions(mask, keep), HOLE_SHARE)
 
 
+def rig_strokes(rig: Rig, size: tuple[int, int]) -> Strokes:
+    """What a rig says about its subject on a picture of `size` (w, h): its bones (and bare joints) are strokes
+    on the subject, its joints' box grown by RIG_GROW (at least 2% of the picture) the box around it."""
+    xy = np.clip(rig.rest_xy().reshape(-1, 2), 0, (size[0], size[1]))
+    if not len(xy):
+        return Strokes()
+    points = [(float(x), float(y)) for x, y in xy]
+    pairs = [(int(a), int(b)) for a, b in rig.bone_joint_indices()]
+    bones: list[Stroke] = [(points[a], points[b]) for a, b in pairs]
+    boned = {i for pair in pairs for i in pair}
+    alone: list[Stroke] = [(points[i],) for i in range(len(points)) if i not in boned]
+    lo, hi = xy.min(0), xy.max(0)
+    pad = np.maximum(RIG_GROW * (hi - lo), 0.02 * max(size))
+    (x0, y0), (x1, y1) = np.maximum(lo - pad, 0), np.minimum(hi + pad, size)
+    return Strokes(box=(float(x0), float(y0), float(x1), float(y1)), foreground=(*bones, *alone))
+
+
 def seed_labels(
     shape: tuple[int, int], strokes: Strokes, scale: float, picture_size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +92,7 @@ def seed_labels(
     if strokes.box is None:  # strokes only: every pixel may be either, the strokes' colours decide
         labels = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
     else:
-        x0, y0, x1, y1 = (round(v * scale) for v in strokes.box)
+        x0, y0, x1, y1 = (round(v * scale) for v in snapped_box(strokes.box, picture_size))
         x0, y0 = max(0, min(x0, w - 1)), max(0, min(y0, h - 1))
         x1, y1 = max(x0 + 1, min(x1, w)), max(y0 + 1, min(y1, h))
         labels = np.full((h, w), cv2.GC_BGD, np.uint8)
@@ -81,6 +104,22 @@ def seed_labels(
     labels[fg] = cv2.GC_FGD
     labels[bg & ~fg] = cv2.GC_BGD
     return labels, fg
+
+
+def snapped_box(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """`box` (x0, y0, x1, y1) in order, its sides within EDGE_SNAP of the picture's edge (`size` (w, h)) moved onto
+    it: a box dragged to the bottom of a portrait ends a pixel or two short, and that last row, taken as surely
+    background, cut the subject's body off there (IoU 0.71 against 0.78 on the astronaut)."""
+    w, h = size
+    near = EDGE_SNAP * max(w, h)
+    x0, x1 = sorted((box[0], box[2]))
+    y0, y1 = sorted((box[1], box[3]))
+    return (
+        0.0 if x0 <= near else x0,
+        0.0 if y0 <= near else y0,
+        float(w) if x1 >= w - near else x1,
+        float(h) if y1 >= h - near else y1,
+    )
 
 
 def _drawn(shape: tuple[int, int], strokes: Sequence[Stroke], scale: float, thick: int) -> np.ndarray:

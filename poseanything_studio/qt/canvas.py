@@ -56,6 +56,10 @@ class Tool(StrEnum):
     RIG = "rig"
     CAMERA = "camera"
     BRUSH = "brush"
+    CUTOUT = "cutout"
+
+
+AT_REST_TOOLS = ("brush", "cutout")  # tools that mark the rest picture: the mask shows at rest, right-drags are theirs
 
 
 ONION_OFFSETS = (-4, -2, 2, 4)
@@ -121,6 +125,7 @@ class Canvas(QGraphicsView):
     play_toggle_requested = Signal()
     status_message = Signal(str)
     posing = Signal(bool)  # a drag that keys joints began moving (True) or was released (False): panels wait for it
+    cutout_requested = Signal(object)  # the Cut out tool's core.grabcut.Strokes: the window cuts the subject out
 
     def __init__(self, doc: Document, preview: PuppetPreview, parent=None):
         super().__init__(parent)
@@ -138,6 +143,7 @@ class Canvas(QGraphicsView):
         self.ik_bones = 2  # bones an IK drag bends above an end joint (0: up to the root or a pin)
         self.overlays = {"puppet": True, "onion": False, "mask": False, "parts": False, "camera": True}
         self.brush_radius = 18.0
+        self.brush_snaps = False  # the mask brush's dabs stop at picture edges (core/edge_brush.py)
         self._make_items()
         self._joints: dict[str, JointHandle] = {}
         self._bones: dict[str, BoneLine] = {}
@@ -404,7 +410,7 @@ class Canvas(QGraphicsView):
         # Over the posed puppet the mask is drawn posed too, in the same space; the brush paints the rest
         # picture, so while it is the tool (or the puppet is hidden) the mask is shown at rest.
         posed = None
-        if self.puppet_item.isVisible() and self.tool != "brush" and self.gesture is None:
+        if self.puppet_item.isVisible() and self.tool not in AT_REST_TOOLS and self.gesture is None:
             posed = self.preview.render_mask(self.pose())
         self.mask_item.setTransform(_qtransform(invert_affine(posed[1])) if posed else QTransform())
         mask = posed[0] if posed else mask
@@ -561,7 +567,7 @@ class Canvas(QGraphicsView):
         ):
             self.gesture = Pan(self, event)
             self._space_panned = True
-        elif event.button() == Qt.MouseButton.RightButton and self.tool != "brush":
+        elif event.button() == Qt.MouseButton.RightButton and self.tool not in AT_REST_TOOLS:
             super().mousePressEvent(event)
         else:
             self.gesture = self.tools[self.tool].press(pos, event)
@@ -589,10 +595,10 @@ class Canvas(QGraphicsView):
     def contextMenuEvent(self, event) -> None:
         """Right-click on a bone: its draw order (depth) where its part overlaps others."""
         item = self.item_at(self.mapToScene(event.pos()))
-        if self.tool != "brush" and isinstance(item, JointHandle):
+        if self.tool not in AT_REST_TOOLS and isinstance(item, JointHandle):
             self._joint_menu(item.joint_id, event.globalPos())
             return
-        if self.tool == "brush" or not isinstance(item, BoneLine):
+        if self.tool in AT_REST_TOOLS or not isinstance(item, BoneLine):
             super().contextMenuEvent(event)
             return
         rig = self.doc.project.rig

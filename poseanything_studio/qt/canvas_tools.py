@@ -15,6 +15,7 @@ import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRect, QSize, Qt
 
 from poseanything_studio.core import edits, kinematics, poses
+from poseanything_studio.core.edge_brush import paint_edge_line
 
 from .document import new_drag_serial
 
@@ -240,22 +241,29 @@ class CameraPan(Gesture):
 
 
 class BrushStroke(Gesture):
-    """Mask brush: paint (or erase) the subject mask along the mouse; one undo step when the button comes up."""
+    """Mask brush: paint (or erase) the subject mask along the mouse; one undo step when the button comes up.
+    Snapping to edges (`snap`), each dab takes only the pixels on its centre's side of a picture edge."""
 
-    def __init__(self, canvas: Canvas, pos: QPointF, erase: bool):
+    def __init__(self, canvas: Canvas, pos: QPointF, erase: bool, snap: bool = False):
         super().__init__(canvas)
+        ref = canvas.preview.shown_reference(canvas.doc.project)
         mask = canvas.current_mask()
         if mask is None:
-            ref = canvas.preview.shown_reference(canvas.doc.project)
             mask = np.zeros(ref.shape[:2], bool)
         self.mask, self.erase, self.last = mask.copy(), erase, pos
+        self.picture = ref if snap and ref.shape[:2] == mask.shape else None
         canvas.overlays["mask"] = True
         self.move(pos, None)
 
     def move(self, pos: QPointF, event) -> None:
-        painted = self.mask.astype(np.uint8)
         radius, value = self.canvas.brush_radius, 0 if self.erase else 1
         a, b = self.last, pos
+        if self.picture is not None:
+            self.mask = paint_edge_line(self.mask, self.picture, (a.x(), a.y()), (b.x(), b.y()), radius, bool(value))
+            self.last = pos
+            self.canvas.draw_mask(self.mask)
+            return
+        painted = self.mask.astype(np.uint8)
         cv2.line(painted, (int(a.x()), int(a.y())), (int(b.x()), int(b.y())), value, max(1, int(2 * radius)))
         cv2.circle(painted, (int(b.x()), int(b.y())), int(radius), value, -1)
         self.mask, self.last = painted > 0, pos
@@ -372,13 +380,15 @@ class CameraTool(Tool):
 
 
 class BrushTool(Tool):
-    """Mask brush: left paints, right or Alt erases; a ring shows the brush under the mouse."""
+    """Mask brush: left paints, right or Alt erases; a ring shows the brush under the mouse. Ctrl swaps edge
+    snapping (canvas.brush_snaps) for one stroke."""
 
     cursor = Qt.CursorShape.BlankCursor
 
     def press(self, pos: QPointF, event) -> Gesture | None:
         erase = event.button() == Qt.MouseButton.RightButton or _modifier(event, Qt.KeyboardModifier.AltModifier)
-        return BrushStroke(self.canvas, pos, erase)
+        snap = self.canvas.brush_snaps != _modifier(event, Qt.KeyboardModifier.ControlModifier)
+        return BrushStroke(self.canvas, pos, erase, snap)
 
     def hover(self, pos: QPointF) -> None:
         self.canvas.show_brush_at(pos)
@@ -386,10 +396,13 @@ class BrushTool(Tool):
 
 def make_tools(canvas: Canvas) -> dict[str, Tool]:
     """One handler per tool name in canvas.TOOLS."""
+    from .cutout import CutoutTool  # it builds on this module's Tool and Gesture
+
     return {
         "select": SelectTool(canvas),
         "rotate": RotateTool(canvas),
         "rig": RigTool(canvas),
         "camera": CameraTool(canvas),
         "brush": BrushTool(canvas),
+        "cutout": CutoutTool(canvas),
     }
