@@ -170,6 +170,11 @@ class VideoView(QWidget):
         self.pose, self.joint_ids, self.bones, self.lost = pose, joint_ids, bones, set(lost)
         self.update()
 
+    def clear(self) -> None:
+        """No video: the view asks for one."""
+        self.image, self.pose, self._dragging = None, None, None
+        self.update()
+
     def _scale(self) -> tuple[float, float, float]:
         w, h = self.size_xy
         s = min(self.width() / w, self.height() / h)
@@ -254,7 +259,7 @@ class MotionPanel(QWidget):
         self._presets_rig = None  # the rig the preset list was made for
         doc.changed.connect(self._rig_changed)
         doc.frame_changed.connect(lambda _f: self._show_video_frame())
-        doc.reset_done.connect(self._drop_read)  # another project: a read for the old one is not wanted
+        doc.reset_done.connect(self._another_project)
         self._rig_changed(doc.project)
 
     # -- import ---------------------------------------------------------------------------------------------------
@@ -516,15 +521,23 @@ class MotionPanel(QWidget):
         self.status.emit("Reading the video cancelled")
         self.video_read.emit(False)
 
-    def _drop_read(self) -> None:
-        """Another project was opened: a read started for the old one ends unseen."""
+    def _another_project(self) -> None:
+        """File > New, Open, a drop: the video, its placed rig and its tracking were the old project's, and a
+        read or a Track started for it ends unseen."""
+        self._cancel.set()
         for request in (self._read, self._pending_read):
             if request is not None:
                 request.cancel.set()
+        self.video = self.video_path = self.placed = self.tracked = None
+        self.corrections = {}
+        self.view.clear()
+        self.lost_label.setText("")
+        self.apply_track_button.setEnabled(False)
         if self.reading:
             self._read = self._pending_read = None
             self._reading_ended()
             self.video_read.emit(False)
+        self.track_button.setEnabled(False)
 
     def _rig_on_video(self, project: Project) -> np.ndarray:
         """The pose at the playhead, mapped from the picture into the video as both would be framed in the render."""
@@ -593,6 +606,8 @@ class MotionPanel(QWidget):
         self.cancel_reading()
 
     def _tracking_step(self, step) -> None:
+        if self._cancel.is_set():
+            return  # cancelled, or another project opened meanwhile: its last steps are not wanted
         if isinstance(step, TrackResult):
             self.tracked = step
             self.lost_label.setText(step.lost_summary())

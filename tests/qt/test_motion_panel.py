@@ -216,6 +216,19 @@ def test_a_read_for_another_project_or_an_older_video_is_dropped(studio, tmp_pat
     assert "short.mp4: 9 frames" in panel.lost_label.text() and not studio.dialogs
 
 
+def test_another_project_clears_the_video_and_its_tracking(studio, examples_dir, tmp_path, qtbot):
+    panel = studio.motion_panel
+    with qtbot.waitSignal(panel.video_read, timeout=60000):
+        panel.open_video(_video(tmp_path / "short.mp4", 9))
+    assert panel.track()
+    qtbot.waitUntil(lambda: panel.track_worker is None, timeout=60000)
+    assert panel.tracked is not None and panel.apply_track_button.isEnabled()
+    studio.doc.reset(load_project(examples_dir / "fish.pasproj"))  # what File > New and Open do
+    assert panel.video is None and panel.tracked is None and panel.view.image is None
+    assert not panel.track_button.isEnabled() and not panel.apply_track_button.isEnabled()
+    assert panel.lost_label.text() == ""
+
+
 def test_a_read_whose_project_changed_frame_count_meanwhile_is_dropped(studio, tmp_path, qtbot):
     project = _long_project(studio)
     panel = studio.motion_panel
