@@ -239,3 +239,11 @@ def test_a_read_whose_project_changed_frame_count_meanwhile_is_dropped(studio, t
         studio.doc.apply(replace(project, frames=121), "Frames")
     assert read.args == [False] and panel.video is None and not panel.track_button.isEnabled()
     assert any("long.mp4: the project changed while reading" in m for m in messages)
+
+
+def test_closing_the_window_stops_a_read(studio, tmp_path, qtbot):
+    _long_project(studio)
+    panel = studio.motion_panel
+    panel.open_video(_video(tmp_path / "long.mp4", 241))
+    assert studio.stop_workers()  # what closing does: the read is cancelled and its thread has ended
+    assert not panel.reading and panel.video is None
