@@ -13,8 +13,11 @@ frame rate) or the PNG frames' headers; a header that understates is caught whil
 from __future__ import annotations
 
 import logging
+import math
 import os
+from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -139,6 +142,13 @@ def _check_pictures_cost(folder: Path, sizes: list[tuple[int, int]]) -> None:
         )
 
 
+class ReadProgress(NamedTuple):
+    """How far a reference-video read is: `done` of the `total` frames it expects to keep (from the header)."""
+
+    done: int
+    total: int
+
+
 def reference_video(path: str | os.PathLike, fps: float, count: int, long_side: int = 640) -> np.ndarray:
     """A reference video as `count` frames at `fps` (the project's), scaled so its long side is at most
     `long_side`: (count', H, W, 3) uint8, count' <= count where the video is shorter.
@@ -146,6 +156,24 @@ def reference_video(path: str | os.PathLike, fps: float, count: int, long_side: 
     Frames are decoded one at a time and only the ones that land on the project's frames are kept, so a long
     or large video costs what the project uses, not what the file holds.
     """
+    steps = reference_video_steps(path, fps, count, long_side)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def reference_video_steps(
+    path: str | os.PathLike,
+    fps: float,
+    count: int,
+    long_side: int = 640,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Generator[ReadProgress, None, np.ndarray | None]:
+    """`reference_video` as a generator: yields a ReadProgress before the first frame and after each frame
+    kept, and returns the frames (StopIteration.value); returns None, the decoder stopped, as soon as
+    `cancelled()` turns true (checked before each frame is decoded). VideoReadError (one line) as there."""
     import cv2
     import imageio_ffmpeg
 
@@ -155,23 +183,32 @@ def reference_video(path: str | os.PathLike, fps: float, count: int, long_side: 
     kept: list[np.ndarray] = []
     try:
         reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        meta = next(reader)
-        w, h = meta["size"]
-        source_fps = float(meta.get("fps") or fps)
-        scale = min(1.0, long_side / max(w, h))
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
         try:
+            meta = next(reader)
+            w, h = meta["size"]
+            source_fps = float(meta.get("fps") or fps)
+            scale = min(1.0, long_side / max(w, h))
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            duration = float(meta.get("duration") or 0)
+            expected = math.ceil(duration * fps) if duration > 0 and math.isfinite(duration * fps) else count
+            total = max(1, min(count, expected))
+            yield ReadProgress(0, total)
             for index, buffer in enumerate(reader):
+                if cancelled():
+                    return None
                 while len(kept) < count and round(len(kept) * source_fps / fps) == index:
                     frame = np.frombuffer(buffer, np.uint8).reshape(h, w, 3)
                     kept.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if scale < 1 else frame.copy())
+                    yield ReadProgress(len(kept), max(total, len(kept)))
                 if len(kept) >= count:
                     break
         finally:
-            reader.close()
+            _close_quietly(reader)  # stops ffmpeg when we leave early (the end, Cancel)
     except (OSError, RuntimeError, StopIteration, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise VideoReadError(f"{path}: unreadable video ({first})") from None
+    if cancelled():
+        return None
     if not kept:
         raise VideoReadError(f"{path}: no frames")
     return np.stack(kept)

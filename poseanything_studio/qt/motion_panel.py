@@ -8,7 +8,8 @@ project and applies the result to the document on the GUI thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,10 @@ class MappingDialog(QDialog):
 
 
 class _Job(QObject):
-    """One background function at a time, its result delivered on the GUI thread."""
+    """One background function at a time, its result delivered on the GUI thread. A generator function's
+    yields go to `progress` and its return value to `done`; `idle` is emitted once the worker has ended."""
+
+    idle = Signal()
 
     def __init__(self, parent: QObject):
         super().__init__(parent)
@@ -99,10 +103,13 @@ class _Job(QObject):
         args: tuple,
         done: Callable[[Any], None],
         failed: Callable[[Exception], None],
+        progress: Callable[[Any], None] | None = None,
     ) -> bool:
         if self.worker is not None:
             return False
         worker = create_worker(function, *args, _start_thread=False, _ignore_errors=True)  # errors: `failed`
+        if progress is not None:
+            worker.yielded.connect(progress)
         worker.returned.connect(done)
         worker.errored.connect(failed)
         worker.finished.connect(self._finished)
@@ -112,6 +119,23 @@ class _Job(QObject):
 
     def _finished(self) -> None:
         self.worker = None
+        self.idle.emit()
+
+
+@dataclass(frozen=True)
+class _VideoRead:
+    """What a reference-video read was started for: the file, the project's fps, frame count and picture, and
+    a serial that any later read or another project moves on (a result for an older serial is dropped)."""
+
+    path: Path
+    fps: float
+    frames: int
+    image: str
+    serial: int
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def fits(self, project: Project) -> bool:
+        return (project.fps, project.frames, project.image) == (self.fps, self.frames, self.image)
 
 
 class VideoView(QWidget):
@@ -144,6 +168,11 @@ class VideoView(QWidget):
             self.image = self.image.copy()  # own the pixels
             self.size_xy = (rgb.shape[1], rgb.shape[0])
         self.pose, self.joint_ids, self.bones, self.lost = pose, joint_ids, bones, set(lost)
+        self.update()
+
+    def clear(self) -> None:
+        """No video: the view asks for one."""
+        self.image, self.pose, self._dragging = None, None, None
         self.update()
 
     def _scale(self) -> tuple[float, float, float]:
@@ -204,6 +233,7 @@ class MotionPanel(QWidget):
     """Import, presets and reference-video tracking for the open document."""
 
     status = Signal(str)
+    video_read = Signal(bool)  # a reference-video read has ended: True when its frames are now the dock's
 
     def __init__(self, doc: Document, parent: QWidget | None = None):
         super().__init__(parent)
@@ -217,6 +247,11 @@ class MotionPanel(QWidget):
         self.tracked: TrackResult | None = None
         self.track_worker = None
         self._cancel = threading.Event()
+        self.reader = _Job(self)  # reads a reference video, one at a time
+        self.reader.idle.connect(self._start_pending_read)
+        self._read: _VideoRead | None = None  # the read whose result is wanted
+        self._pending_read: _VideoRead | None = None  # waits for a cancelled read to stop
+        self._read_serial = 0
         layout = QVBoxLayout(self)
         layout.addWidget(self._import_box())
         layout.addWidget(self._preset_box())
@@ -224,6 +259,7 @@ class MotionPanel(QWidget):
         self._presets_rig = None  # the rig the preset list was made for
         doc.changed.connect(self._rig_changed)
         doc.frame_changed.connect(lambda _f: self._show_video_frame())
+        doc.reset_done.connect(self._another_project)
         self._rig_changed(doc.project)
 
     # -- import ---------------------------------------------------------------------------------------------------
@@ -347,13 +383,15 @@ class MotionPanel(QWidget):
         )
         self.track_button.clicked.connect(self.track)
         self.cancel_button = QPushButton("Cancel", enabled=False)
-        self.cancel_button.clicked.connect(self.cancel_tracking)
+        self.cancel_button.clicked.connect(self.cancel_tracking)  # the read or the Track that runs
         for button in (self.open_video_button, self.track_button, self.cancel_button):
             row.addWidget(button)
         column.addLayout(row)
         self.view = VideoView()
         self.view.joint_moved.connect(self._joint_placed)
         column.addWidget(self.view, 1)
+        self.read_label = QLabel("", visible=False)
+        column.addWidget(self.read_label)
         self.progress = QProgressBar(visible=False)
         column.addWidget(self.progress)
         self.lost_label = QLabel("", wordWrap=True)
@@ -381,25 +419,125 @@ class MotionPanel(QWidget):
         if path:
             self.open_video(Path(path))
 
-    def open_video(self, path: Path) -> bool:
-        """Read `path` at the project's fps and frame count and place the rig on it where the render frames it."""
-        from poseanything_studio.videoio import VideoReadError, reference_video
+    @property
+    def reading(self) -> bool:
+        """A reference video is being read (or waits for a cancelled read to stop)."""
+        return self._read is not None or self._pending_read is not None
 
-        project = self.doc.project
-        try:
-            video = reference_video(path, project.fps, project.frames)
-        except VideoReadError as err:
-            self._failed(err)
+    def open_video(self, path: Path) -> bool:
+        """Start reading `path` at the project's fps and frame count in the background, with progress and
+        Cancel; when it is read (`video_read`), the rig is placed on it where the render frames it. A read
+        already running is cancelled and its frames dropped. False (and nothing starts) while tracking."""
+        if self.track_worker is not None:
+            self.status.emit("Tracking: cancel it before opening another video")
             return False
-        self.video, self.video_path = video, path
+        project = self.doc.project
+        self._read_serial += 1
+        request = _VideoRead(Path(path), project.fps, project.frames, project.image, self._read_serial)
+        if self._read is not None:
+            self._read.cancel.set()
+        self._read, self._pending_read = None, request
+        self.read_label.setText(f"Reading {request.path.name}…")
+        self.read_label.setVisible(True)
+        self.progress.setRange(0, 0)  # busy until the header says how many frames
+        self.progress.setVisible(True)
+        self.cancel_button.setEnabled(True)
+        self.track_button.setEnabled(False)
+        self._start_pending_read()
+        return True
+
+    def _start_pending_read(self) -> None:
+        request = self._pending_read
+        if request is None or self.reader.worker is not None:
+            return  # nothing waits, or a cancelled read still stops: this runs again when it has
+        self._pending_read, self._read = None, request
+        self.reader.start(
+            _read_reference,
+            (request.path, request.fps, request.frames, request.cancel),
+            lambda video: self._video_done(request, video),
+            lambda error: self._video_failed(request, error),
+            lambda step: self._video_step(request, step),
+        )
+
+    def _video_step(self, request: _VideoRead, step) -> None:
+        if request is not self._read:
+            return
+        self.progress.setRange(0, step.total)
+        self.progress.setValue(step.done)
+        self.read_label.setText(f"Reading {request.path.name}: {step.done}/{step.total} frames")
+
+    def _video_done(self, request: _VideoRead, video: np.ndarray | None) -> None:
+        if request is not self._read:
+            return  # cancelled, another video asked for or another project opened: dropped
+        self._read = None
+        self._reading_ended()
+        if video is None:
+            self.video_read.emit(False)
+            return
+        project = self.doc.project
+        if not request.fits(project):
+            self.status.emit(f"{request.path.name}: the project changed while reading; open the video again")
+            self.video_read.emit(False)
+            return
+        self.video, self.video_path = video, request.path
         self.corrections, self.tracked = {}, None
         self.placed_frame = min(self.doc.frame, len(video) - 1)
         self.placed = self._rig_on_video(project)
         self.track_button.setEnabled(True)
         self.apply_track_button.setEnabled(False)
-        self.lost_label.setText(f"{path.name}: {len(video)} frames; drag the joints onto the subject, then Track")
+        self.lost_label.setText(
+            f"{request.path.name}: {len(video)} frames; drag the joints onto the subject, then Track"
+        )
         self._show_video_frame()
-        return True
+        self.video_read.emit(True)
+
+    def _video_failed(self, request: _VideoRead, error: Exception) -> None:
+        if request is not self._read:
+            return
+        self._read = None
+        self._reading_ended()
+        self._failed(error)
+        self.video_read.emit(False)
+
+    def _reading_ended(self) -> None:
+        """The dock as it was before the read: its progress hidden, Track as the shown video allows."""
+        if self.reading:
+            return  # another read is on its way
+        self.read_label.setVisible(False)
+        self.progress.setVisible(False)
+        self.progress.setRange(0, 1)
+        self.cancel_button.setEnabled(self.track_worker is not None)
+        self.track_button.setEnabled(self.video is not None and self.track_worker is None)
+
+    def cancel_reading(self) -> None:
+        """Stop the running read; the dock keeps the video it showed."""
+        if not self.reading:
+            return
+        for request in (self._read, self._pending_read):
+            if request is not None:
+                request.cancel.set()
+        self._read = self._pending_read = None
+        self._reading_ended()
+        self.status.emit("Reading the video cancelled")
+        self.video_read.emit(False)
+
+    def _another_project(self) -> None:
+        """File > New, Open, a drop: the video, its placed rig and its tracking were the old project's, and a
+        read or a Track started for it ends unseen."""
+        self._cancel.set()
+        for request in (self._read, self._pending_read):
+            if request is not None:
+                request.cancel.set()
+        self.video = self.video_path = self.placed = self.tracked = None
+        self.corrections = {}
+        self.view.clear()
+        self.lost_label.setText("")
+        self.apply_track_button.setEnabled(False)
+        if self.reading:
+            self._read = self._pending_read = None
+            self._reading_ended()
+            self.video_read.emit(False)
+        self.track_button.setEnabled(False)
 
     def _rig_on_video(self, project: Project) -> np.ndarray:
         """The pose at the playhead, mapped from the picture into the video as both would be framed in the render."""
@@ -436,7 +574,7 @@ class MotionPanel(QWidget):
 
     def track(self) -> bool:
         """Track the placed rig through the video in the background, with progress and Cancel."""
-        if self.video is None or self.track_worker is not None:
+        if self.video is None or self.track_worker is not None or self.reading:
             return False
         rig = self.doc.project.rig
         self._cancel = threading.Event()
@@ -463,9 +601,13 @@ class MotionPanel(QWidget):
         return True
 
     def cancel_tracking(self) -> None:
+        """Cancel: stop the running Track and the running video read (the button; the window's close)."""
         self._cancel.set()
+        self.cancel_reading()
 
     def _tracking_step(self, step) -> None:
+        if self._cancel.is_set():
+            return  # cancelled, or another project opened meanwhile: its last steps are not wanted
         if isinstance(step, TrackResult):
             self.tracked = step
             self.lost_label.setText(step.lost_summary())
@@ -496,3 +638,12 @@ class MotionPanel(QWidget):
         self.doc.apply(result, f"Track {self.video_path.name if self.video_path else 'video'}")
         keys = sum(len(t.keys) for t in result.tracks.values())
         self.status.emit(f"Tracked motion as {keys} keys ({report.frames} frames)")
+
+
+def _read_reference(
+    path: Path, fps: float, frames: int, cancel: threading.Event
+) -> Generator[Any, None, np.ndarray | None]:
+    """The worker's generator: ReadProgress steps, then the frames (None when cancelled)."""
+    from poseanything_studio.videoio import reference_video_steps
+
+    return (yield from reference_video_steps(path, fps, frames, cancelled=cancel.is_set))
