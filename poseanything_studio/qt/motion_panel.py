@@ -439,12 +439,17 @@ class MotionPanel(QWidget):
         self._read, self._pending_read = None, request
         self.read_label.setText(f"Reading {request.path.name}…")
         self.read_label.setVisible(True)
-        self.progress.setRange(0, 0)  # busy until the header says how many frames
+        self._show_running(0)  # busy until the header says how many frames
+        self._start_pending_read()
+        return True
+
+    def _show_running(self, total: int) -> None:
+        """A read or Track started: the bar from 0 of `total` (0: busy), Cancel on, Track off."""
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
         self.progress.setVisible(True)
         self.cancel_button.setEnabled(True)
         self.track_button.setEnabled(False)
-        self._start_pending_read()
-        return True
 
     def _start_pending_read(self) -> None:
         request = self._pending_read
@@ -592,11 +597,7 @@ class MotionPanel(QWidget):
         worker.finished.connect(self._tracking_done)
         worker.errored.connect(self._failed)
         self.track_worker = worker
-        self.progress.setRange(0, len(self.video))
-        self.progress.setValue(0)
-        self.progress.setVisible(True)
-        self.cancel_button.setEnabled(True)
-        self.track_button.setEnabled(False)
+        self._show_running(len(self.video))
         worker.start()
         return True
 

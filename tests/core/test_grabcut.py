@@ -61,20 +61,25 @@ def test_small_holes_are_filled_and_large_ones_and_gaps_to_the_edge_are_not():
     assert out[50:54, 50:54].all() and not out[100:160, 100:160].any() and not out[0:20, 170:180].any()
 
 
+def user_rig(photo_name: str) -> Rig:
+    """The rig a user places on the photo (hand_masks.USER_RIG_BONES); shared points are one joint."""
+    ids: dict = {}
+    for a, b in USER_RIG_BONES[photo_name]:
+        ids.setdefault(a, f"j{len(ids)}")
+        ids.setdefault(b, f"j{len(ids)}")
+    return Rig(
+        tuple(Joint(i, p) for p, i in ids.items()),
+        tuple(Bone(f"b{k}", ids[a], ids[b]) for k, (a, b) in enumerate(USER_RIG_BONES[photo_name])),
+    )
+
+
 def test_on_the_astronaut_a_box_and_a_few_strokes_beat_mask_from_rig():
     rgb, hand = photo("astronaut")
     user = USER_STROKES["astronaut"]
     drawn = subject_cutout(
         rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
     )
-    ids: dict = {}
-    for a, b in USER_RIG_BONES["astronaut"]:
-        ids.setdefault(a, f"j{len(ids)}")
-        ids.setdefault(b, f"j{len(ids)}")
-    rig = Rig(
-        tuple(Joint(i, p) for p, i in ids.items()),
-        tuple(Bone(f"b{k}", ids[a], ids[b]) for k, (a, b) in enumerate(USER_RIG_BONES["astronaut"])),
-    )
+    rig = user_rig("astronaut")
     from_rig = grabcut_mask(rgb, rig)
     assert iou(drawn, hand) > 0.85  # measured 0.90
     assert iou(drawn, hand) > iou(from_rig, hand) + 0.2  # Mask from rig: 0.59
@@ -89,14 +94,7 @@ def test_on_the_astronaut_a_box_and_a_few_strokes_beat_mask_from_rig():
 
 def test_the_rig_seeded_cut_out_beats_mask_from_rigs_own_grabcut_on_the_astronaut():
     rgb, hand = photo("astronaut")
-    ids: dict = {}
-    for a, b in USER_RIG_BONES["astronaut"]:
-        ids.setdefault(a, f"j{len(ids)}")
-        ids.setdefault(b, f"j{len(ids)}")
-    rig = Rig(
-        tuple(Joint(i, p) for p, i in ids.items()),
-        tuple(Bone(f"b{k}", ids[a], ids[b]) for k, (a, b) in enumerate(USER_RIG_BONES["astronaut"])),
-    )
+    rig = user_rig("astronaut")
     strokes = rig_strokes(rig, (512, 512))
     x0, y0, x1, y1 = strokes.box
     assert len(strokes.foreground) == len(rig.bones) and x0 < 60 and x1 > 345 and y0 < 95 and y1 == 512
