@@ -380,6 +380,11 @@ def retarget(
 ) -> Retargeted:
     """Drive `rig` by `clip2d` ([N, J, 2] projected clip positions): bone directions, rig lengths, root travel.
 
+    A left/right pair of bones leaving one trunk joint (shoulders off the chest, hips off the pelvis) keeps
+    the rig's own shape instead, turned as the line through the clip's pair turns: a drawing's shoulders stay
+    where it has them on its chest whatever angle the source's collarbones make (AnimatedDrawings leaves
+    shoulders and hips undriven for the same reason).
+
     `rest` holds each rig joint's position before the import ([2] or [N, 2]); a joint the mapping leaves out
     keeps its offset from its parent. Raises ProjectError when no rig bone has both ends mapped.
     """
@@ -392,6 +397,7 @@ def retarget(
     n = clip2d.shape[0]
     rest_n = {j: np.broadcast_to(np.asarray(rest[j], dtype=float), (n, 2)) for j in rig.joint_ids}
     scale = _leg_scale(rig, rest_n, clip.positions[0], mapped, parents)
+    girdles = _girdle_turns(rig, rest_n, clip2d, mapped, parents)
     out: dict[str, np.ndarray] = {}
     for joint in order:
         parent = parents[joint]
@@ -402,13 +408,44 @@ def retarget(
             else:
                 out[joint] = rest_n[joint].copy()
             continue
-        if joint in mapped and parent in mapped:
+        if joint in girdles:
+            out[joint] = out[parent] + _rotated(rest_n[joint] - rest_n[parent], girdles[joint])
+        elif joint in mapped and parent in mapped:
             direction = clip2d[:, mapped[joint]] - clip2d[:, mapped[parent]]
             length = float(np.linalg.norm(rest_n[joint][0] - rest_n[parent][0]))
             out[joint] = out[parent] + _unit_directions(direction, rest_n[joint][0] - rest_n[parent][0]) * length
         else:
             out[joint] = out[parent] + (rest_n[joint] - rest_n[parent])
     return Retargeted(out, {j: clip.names[i] for j, i in mapped.items()}, scale)
+
+
+def _girdle_turns(
+    rig: Rig,
+    rest: Mapping[str, np.ndarray],
+    clip2d: np.ndarray,
+    mapped: Mapping[str, int],
+    parents: Mapping[str, str | None],
+) -> dict[str, np.ndarray]:
+    """Girdle joint -> [N] radians to turn its rest offset by: for each mapped left/right pair sharing a parent,
+    the turn of the line through the pair (the clip's shoulders, or hips, against the rig's at rest)."""
+    turns: dict[str, np.ndarray] = {}
+    for joint, parent in parents.items():
+        partner = side_partner(joint, rig.joint_ids)
+        if parent is None or partner is None or parents.get(partner) != parent:
+            continue
+        if not (joint in mapped and partner in mapped):
+            continue
+        then = rest[partner] - rest[joint]
+        now = _unit_directions(clip2d[:, mapped[partner]] - clip2d[:, mapped[joint]], then[0])
+        angle = np.arctan2(now[:, 1], now[:, 0]) - np.arctan2(then[:, 1], then[:, 0])
+        turns[joint] = (angle + np.pi) % (2 * np.pi) - np.pi
+    return turns
+
+
+def _rotated(offset: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """[N, 2] offsets turned by [N] radians."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([c * offset[:, 0] - s * offset[:, 1], s * offset[:, 0] + c * offset[:, 1]], axis=1)
 
 
 def _preferred_roots(rig: Rig, mapped: Mapping[str, int]) -> list[str]:

@@ -53,6 +53,33 @@ def test_a_known_arm_swing_turns_the_rigs_arm_by_the_same_angle_at_its_own_lengt
     assert np.allclose(np.linalg.norm(upper, axis=1), np.linalg.norm(rest_upper), rtol=0.01)
 
 
+def test_shoulders_and_hips_stay_on_the_trunk_and_turn_with_it(tmp_path):
+    """The clip's collarbones rise 43 degrees from its chest (CMU_BODY); a drawing's shoulders stay where the
+    drawing has them, and lean with the trunk; its hips stay on its pelvis, which does not lean."""
+    frames = 25
+    lean = np.stack([np.linspace(0, 30, frames), np.zeros(frames), np.zeros(frames)], axis=1)
+    path = write_bvh(tmp_path / "lean.bvh", frames, 24, {"Spine": lean})
+    before = _human_project()
+    project, _ = import_bvh(before, path)
+    xy, rest = project.joint_positions(), before.joint_positions()[0]
+    rig = project.rig
+
+    def offset(poses, joint, parent):
+        return poses[..., rig.joint_index(joint), :] - poses[..., rig.joint_index(parent), :]
+
+    trunk_turn = _angle(offset(xy, "neck", "chest")) - _angle(offset(rest, "neck", "chest"))
+    assert np.abs(trunk_turn[-1]) > 25  # the trunk leaned (the template's shoulders hang from its neck) ...
+    for side in ("l", "r"):
+        drawn = offset(rest, f"shoulder_{side}", "neck")
+        moved = offset(xy, f"shoulder_{side}", "neck")
+        assert np.allclose(moved[0], drawn, atol=0.6)  # unleaned: the shoulder where the drawing has it
+        turn = (_angle(moved) - _angle(drawn) - trunk_turn + 180) % 360 - 180
+        assert np.all(np.abs(turn) < 1.0)  # ... and the shoulder with it, at the drawing's angle to the trunk
+        assert np.allclose(offset(xy, f"hip_{side}", "pelvis"), offset(rest, f"hip_{side}", "pelvis"), atol=0.6)
+    lengths = _bone_lengths(project)
+    assert np.all(np.abs(lengths / lengths[0] - 1) < 0.01)
+
+
 def test_the_root_travels_by_the_ratio_of_leg_lengths(tmp_path):
     frames = 49
     travel = np.zeros((frames, 3))
