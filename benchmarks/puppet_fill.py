@@ -16,7 +16,11 @@ plates (`--ref`'s way: the subject and the limb painted out together, the backgr
 it); and now (the background fill outside the subject, and inside it the body's plate, behind.py: the
 band filled from the subject's own pixels). OpenCV contrib's xphoto shift-map and FSR when installed.
 
-    python benchmarks/puppet_fill.py [--ref main] [--sheet docs/images/puppet_fill_astronaut.jpg]
+Speed (`--speed`): the mesh rebuilt with the background fill cached (as the window rebuilds it on a rig edit,
+plates included) and every frame rendered, on the tests' scenes, this tree against `--ref` in one run.
+
+    python benchmarks/puppet_fill.py [--ref main] [--sheet docs/images/puppet_fill_astronaut.jpg] [--psnr]
+    python benchmarks/puppet_fill.py --speed
 """
 
 from __future__ import annotations
@@ -139,6 +143,25 @@ def uncovered_table(old) -> None:
     print(f"{'mean dB':>14} {'':>10} " + " ".join(f"{np.mean(v):>10.1f}" for v in scores.values()))
 
 
+def speed(old) -> None:
+    """Rebuild (fill cached) and per-frame seconds of this tree's renderer and `old`'s, and their ratio."""
+    print(f"{'scene':>12} {'rebuild s':>9} {'ref':>6} {'ratio':>6} {'ms/frame':>8} {'ref':>6} {'ratio':>6}")
+    for name in ("astronaut", "drawn_child", "four_legs", "chelsea"):
+        scene = puppet_scenes.SCENES[name](25)
+        row = []
+        for module in (puppet, old):
+            fills = module.FillCache()
+            module.PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy, fills=fills)  # fill once
+            start = time.perf_counter()
+            mesh = module.PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy, fills=fills)
+            built = time.perf_counter()
+            for xy in scene.poses:
+                mesh.render(xy)
+            row.append((built - start, 1000 * (time.perf_counter() - built) / len(scene.poses)))
+        (b, f), (ob, of) = row
+        print(f"{name:>12} {b:>9.2f} {ob:>6.2f} {b / ob:>5.2f}x {f:>8.1f} {of:>6.1f} {f / of:>5.2f}x")
+
+
 def timed(fill, rgb: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
     start = time.perf_counter()
     out = fill(rgb, mask)
@@ -157,8 +180,12 @@ def main() -> None:
     parser.add_argument("--ref", default="main", help="git ref of the fill to compare with")
     parser.add_argument("--sheet", type=Path, help="write the astronaut's wave, before and after, here")
     parser.add_argument("--psnr", action="store_true", help="only the uncovered-limb PSNR table")
+    parser.add_argument("--speed", action="store_true", help="only the rebuild and per-frame times")
     args = parser.parse_args()
     old = renderer_of(args.ref)
+    if args.speed:
+        speed(old)
+        return
     uncovered_table(old)
     if args.psnr:
         return

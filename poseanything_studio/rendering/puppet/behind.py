@@ -27,7 +27,7 @@ GRAIN = True
 THICKER = 1.5  # a part plates over parts at least this much thinner (radius over radius)
 _MIN_PIXELS = 64  # smaller plates are not worth a warp per frame
 _DARK = 90  # grey level below which a thin stroke is a drawn line
-_SOLVE_SIDE = 96
+_SOLVE_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -66,17 +66,19 @@ class UncoveredPlates:
         owner = np.full((h, w), -1, np.int64)
         claimed = np.zeros((h, w), bool)
         lines = cv2.dilate(_drawn_lines(rgb).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        # Thin parts with the same thicker parts share one body, one hull and one fill (what lies under all of them).
+        groups: dict[tuple[int, ...], list[int]] = {}
         for thin in np.argsort(radii, kind="stable"):
-            own = part == thin
-            thick = np.flatnonzero(radii >= THICKER * radii[thin])
-            if own.sum() < _MIN_PIXELS or not len(thick):
-                continue
-            body = np.isin(part, thick)
-            for piece in _pieces(body):
+            thick = tuple(int(k) for k in np.flatnonzero(radii >= THICKER * radii[thin]))
+            if thick and (part == thin).sum() >= _MIN_PIXELS:
+                groups.setdefault(thick, []).append(int(thin))
+        for thick, thins in groups.items():
+            own = np.isin(part, thins)
+            for piece in _pieces(np.isin(part, thick)):
                 under, hull = body_behind(piece, own & ~claimed)
                 if under.sum() < _MIN_PIXELS:
                     continue
-                reach = max(16, round(3 * radii[thin]))
+                reach = max(16, round(3 * float(radii[thins].max())))
                 drawn = _outlined(rgb, piece, mask)
                 filled = fill_from(rgb, under, piece & ~lines if drawn else piece, reach)
                 if drawn:
