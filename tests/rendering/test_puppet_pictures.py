@@ -116,11 +116,12 @@ def test_each_moving_joint_carries_the_subject_to_where_it_went(rendered):
 
 @pytest.mark.parametrize("name", ["drawn_child", "four_legs"])
 def test_the_paper_a_drawn_limb_uncovers_looks_like_paper(name):
-    """No smear of the drawing's colours or outlines into the uncovered paper."""
+    """No smear of the drawing's colours or outlines into the uncovered paper (the body a limb uncovers on the
+    drawing itself is the body, tests/rendering/test_puppet_photo_wave.py: the subject's alpha holds it)."""
     scene = SCENES[name](9)
     mesh = PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
     for f in (2, 4):
-        frame, subject = mesh.render(scene.poses[f]), mesh.coverage(scene.poses[f]) > 0
+        frame, subject = mesh.render(scene.poses[f]), mesh.subject_alpha(scene.poses[f]) > 0
         uncovered = cv2.erode((scene.mask & ~subject).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         assert uncovered.sum() > 200, f"{name} frame {f}: the limb uncovered nothing"
         off = np.abs(frame[uncovered].astype(int) - PAPER).max(-1)

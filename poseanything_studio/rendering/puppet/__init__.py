@@ -16,6 +16,8 @@ One idea a module:
 - `arap`: the two-step solve, factorised once per mesh (`ArapSolver`); a frame is two back-substitutions.
 - `raster`: the deformed triangles to per-pixel source maps for one `cv2.remap`, the camera, compositing.
 - `fill`: the background the subject uncovers, cached per picture and mask by a `FillCache` its owner keeps.
+- `behind`: what a limb uncovers on the body (`UncoveredPlates`): the thicker parts' own colours under the
+  thinner parts inside their outline, drawn per frame where their bones are.
 - `renderer`: `PuppetMesh`, which puts them together, and the `puppet` renderer.
 
     mesh = PuppetMesh.build(rgba, mask, rig, rest_xy, fills=FillCache())   # once per rig (0.1-0.5 s)
@@ -24,6 +26,7 @@ One idea a module:
 
 from __future__ import annotations
 
+from .behind import UncoveredPlates
 from .fill import FillCache, background_hole, fill_background
 from .parts import bone_radii
 from .raster import composite
@@ -34,6 +37,7 @@ __all__ = [
     "MeshLayout",
     "PuppetMesh",
     "PuppetRenderer",
+    "UncoveredPlates",
     "background_hole",
     "bone_radii",
     "composite",

@@ -10,6 +10,8 @@ import numpy as np
 
 from .texture import texture_detail
 
+GROW = 0.02  # the hole grown by this share of the picture's size: a rough cut-out's fringe (a few pixels of suit)
+
 
 def background_hole(mask: np.ndarray) -> np.ndarray:
     """The pixels the background fill replaces: the subject and a 3-pixel ring round it (its soft edge)."""
@@ -85,7 +87,7 @@ def _filled(rgb: np.ndarray, mask: np.ndarray, max_side: int, method: str) -> np
     is no hard edge where the fill meets the picture."""
     h, w = mask.shape
     hole = background_hole(mask)
-    grow = max(2, round(0.012 * max(h, w)))
+    grow = max(2, round(GROW * max(h, w)))
     grown = cv2.dilate(hole.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
     scale = min(1.0, max_side / max(h, w))
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))

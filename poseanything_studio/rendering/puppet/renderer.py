@@ -16,6 +16,7 @@ from poseanything_studio.rendering.events import Frame, Progress, RenderError, R
 from poseanything_studio.rendering.job import RenderJob
 
 from .arap import ArapSolver
+from .behind import UncoveredPlates
 from .binding import Binding
 from .cuts import CutRule, cut_mesh, cut_points
 from .fill import FillCache, fill_background
@@ -60,6 +61,7 @@ class PuppetMesh:
         rig: Rig,
         triangle_part: np.ndarray | None = None,
         pin_normal: sp.csr_matrix | None = None,
+        plates: UncoveredPlates | None = None,
     ):
         self.background = background  # (H, W, 3) uint8: the picture with the subject filled in
         self.subject = subject  # (H, W, 4) uint8: the picture with the subject mask as alpha
@@ -73,6 +75,8 @@ class PuppetMesh:
         # (T,) the bone whose part each triangle is (draw order follows it; crossing parts composite in layers)
         self.triangle_part = np.zeros(len(triangles), np.int64) if triangle_part is None else triangle_part
         self.size = (background.shape[1], background.shape[0])
+        # the body under thinner parts (a torso under its arm), drawn over the background as the body moves
+        self.plates = UncoveredPlates.none() if plates is None else plates
         self._small_background: np.ndarray | None = None  # the background at render_small's size, once
         self._arap = ArapSolver(vertices, triangles, pin_vertex)
 
@@ -116,8 +120,18 @@ class PuppetMesh:
         alpha = feathered_alpha(mask)
         subject = np.dstack([rgba[..., :3], alpha])
         background = fill_background(rgba[..., :3], mask, cache=fills)
+        plates = UncoveredPlates.build(rgba[..., :3], mask, nearest, rig, rest_xy, radii)
         return PuppetMesh(
-            background, subject, vertices, triangles[order], pin_vertex, pin_weights, rig, tri_part[order], pin_normal
+            background,
+            subject,
+            vertices,
+            triangles[order],
+            pin_vertex,
+            pin_weights,
+            rig,
+            tri_part[order],
+            pin_normal,
+            plates,
         )
 
     # -- per frame ------------------------------------------------------------------------------
@@ -130,7 +144,7 @@ class PuppetMesh:
         """The frame (H, W, 3) uint8 with joints at `joint_xy` (J, 2) seen through `camera` (4,)."""
         cam = camera_matrix(camera, self.size) if camera is not None else IDENTITY
         moved = self.deform(joint_xy) @ cam[:, :2].T + cam[:, 2]
-        return self._draw(moved, warp_reflected(self.background, cam))
+        return self._draw(moved, self.plates.draw(warp_reflected(self.background, cam), joint_xy, cam))
 
     def render_small(self, joint_xy: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
         """The frame at `scale` of the mesh's size (no camera) and its 2x3 mesh -> frame matrix: a drag's quick
@@ -141,7 +155,8 @@ class PuppetMesh:
             self._small_background = cv2.resize(self.background, small, interpolation=cv2.INTER_AREA)
         sx, sy = small[0] / w, small[1] / h
         moved = self.deform(joint_xy) * (sx, sy)
-        return self._draw(moved, self._small_background.copy()), np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
+        matrix = np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
+        return self._draw(moved, self.plates.draw(self._small_background.copy(), joint_xy, matrix)), matrix
 
     def _draw(self, moved: np.ndarray, out: np.ndarray) -> np.ndarray:
         """The subject's triangles at `moved` (N, 2) (in `out`'s pixels) warped and blended over `out`."""
@@ -199,8 +214,9 @@ class PuppetMesh:
         return out
 
     def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
-        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (for exports with alpha)."""
-        alpha = self.coverage(joint_xy)
+        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (for exports with alpha):
+        the mesh and the body's plates where a limb has left it."""
+        alpha = np.maximum(self.coverage(joint_xy), self.plates.alpha(joint_xy, IDENTITY, self.size))
         if camera is None:
             return alpha
         return cv2.warpAffine(

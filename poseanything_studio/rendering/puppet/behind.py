@@ -1,0 +1,259 @@
+"""What a moved limb uncovers on the body: plates of the body's own colours, carried by the body's bones.
+
+Where an arm lies over a torso (a photo's arm at its side, a drawn child's arm starting on its shirt, a
+leg under a belly), the background fill (fill.py) has nothing to give when the arm lifts: the wall
+behind the subject is not what was under the arm, the torso was. Here each thick part (a torso, a
+head, a belly) gets a plate over the pixels of thinner parts inside its outline (its convex hull):
+those pixels filled from the thick part's own pixels only (an inpaint that reads no other part and
+no background, with the part's own grain copied in, texture.py). Per frame, each plate is drawn over
+the background as its bone has moved (a similarity from rest), then the subject over it: a still
+torso stays whole where the arm was, and a torso that moves takes its plate along.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from poseanything_studio.core.raster import clip_far
+from poseanything_studio.core.rig import Rig
+
+from .raster import composite
+from .texture import texture_detail
+
+GRAIN = True
+THICKER = 1.5  # a part plates over parts at least this much thinner (radius over radius)
+_MIN_PIXELS = 64  # smaller plates are not worth a warp per frame
+_DARK = 90  # grey level below which a thin stroke is a drawn line
+_SOLVE_SIDE = 64
+
+
+@dataclass(frozen=True)
+class Plate:
+    """The body under thinner parts, for one bone: RGBA over a box of the rest picture."""
+
+    bone: int
+    x0: int
+    y0: int
+    rgba: np.ndarray  # (h, w, 4) uint8, alpha where the plate shows
+
+
+@dataclass(frozen=True)
+class UncoveredPlates:
+    """Every bone's plate and the rest pose they were cut at."""
+
+    plates: tuple[Plate, ...]
+    ends: np.ndarray  # (B, 2) joint indices of each bone
+    rest_xy: np.ndarray  # (J, 2)
+
+    @staticmethod
+    def none() -> UncoveredPlates:
+        return UncoveredPlates((), np.zeros((0, 2), np.int64), np.zeros((0, 2)))
+
+    @staticmethod
+    def build(
+        rgb: np.ndarray, mask: np.ndarray, part: np.ndarray, rig: Rig, rest_xy: np.ndarray, radii: np.ndarray
+    ) -> UncoveredPlates:
+        """Plates for the subject `mask` of `rgb` split into parts (`part`, (H, W) bone per pixel), bones `radii`."""
+        ends = rig.bone_joint_indices()
+        if len(ends) < 2 or not mask.any() or len(radii) != len(ends):
+            return UncoveredPlates((), ends, clip_far(rest_xy))
+        h, w = mask.shape
+        part = np.where(mask, part, -1)
+        colour = np.zeros((h, w, 3), np.uint8)
+        owner = np.full((h, w), -1, np.int64)
+        claimed = np.zeros((h, w), bool)
+        lines = cv2.dilate(_drawn_lines(rgb).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        # Thin parts with the same thicker parts share one body, one hull and one fill (what lies under all of them).
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for thin in np.argsort(radii, kind="stable"):
+            thick = tuple(int(k) for k in np.flatnonzero(radii >= THICKER * radii[thin]))
+            if thick and (part == thin).sum() >= _MIN_PIXELS:
+                groups.setdefault(thick, []).append(int(thin))
+        for thick, thins in groups.items():
+            own = np.isin(part, thins)
+            for piece in _pieces(np.isin(part, thick)):
+                under, hull = body_behind(piece, own & ~claimed)
+                if under.sum() < _MIN_PIXELS:
+                    continue
+                reach = max(16, round(3 * float(radii[thins].max())))
+                drawn = _outlined(rgb, piece, mask)
+                filled = fill_from(rgb, under, piece & ~lines if drawn else piece, reach)
+                if drawn:
+                    _continue_outline(filled, rgb, under, hull, piece, mask)
+                colour[under] = filled[under]
+                owner[under] = _nearest_label(np.where(piece, part, -1))[under]
+                claimed |= under
+        plates = []
+        for bone in np.unique(owner[owner >= 0]):
+            plates.append(_plate(int(bone), colour, owner == bone, part == bone))
+        return UncoveredPlates(tuple(plates), ends, clip_far(rest_xy))
+
+    def draw(self, out: np.ndarray, joint_xy: np.ndarray, camera: np.ndarray) -> np.ndarray:
+        """`out` (the background as the camera sees it) with each plate drawn where its bone is in `joint_xy`
+        (J, 2), through `camera` (2x3, rest picture -> `out`'s pixels)."""
+        for (x0, y0, x1, y1), warped in self._placed(joint_xy, camera, out.shape[1::-1]):
+            out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], warped)
+        return out
+
+    def alpha(self, joint_xy: np.ndarray, camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """(H, W) uint8: where the plates show in the frame `draw` makes (the body, for exports with alpha)."""
+        out = np.zeros((size[1], size[0]), np.uint8)
+        for (x0, y0, x1, y1), warped in self._placed(joint_xy, camera, size):
+            np.maximum(out[y0:y1, x0:x1], warped[..., 3], out=out[y0:y1, x0:x1])
+        return out
+
+    def _placed(self, joint_xy: np.ndarray, camera: np.ndarray, size: tuple[int, int]):
+        """(box, RGBA) per plate, warped to where its bone is, clipped to a frame of `size`."""
+        w, h = size
+        for plate in self.plates:
+            a, b = self.ends[plate.bone]
+            move = _similarity(self.rest_xy[a], self.rest_xy[b], joint_xy[a], joint_xy[b])
+            matrix = np.hstack([camera[:, :2] @ move[:, :2], (camera[:, :2] @ move[:, 2] + camera[:, 2])[:, None]])
+            ph, pw = plate.rgba.shape[:2]
+            corners = np.array([[0, 0], [pw, 0], [0, ph], [pw, ph]], np.float64) + (plate.x0, plate.y0)
+            placed = corners @ matrix[:, :2].T + matrix[:, 2]
+            if not np.isfinite(placed).all() or np.abs(placed).max() > 1e6:
+                continue
+            x0, y0 = np.floor(placed.min(0)).astype(int) - 1
+            x1, y1 = np.ceil(placed.max(0)).astype(int) + 1
+            x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            local = matrix.copy()  # plate pixels -> the destination box's pixels
+            local[:, 2] += matrix[:, :2] @ np.array([plate.x0, plate.y0], np.float64) - (x0, y0)
+            warped = cv2.warpAffine(
+                plate.rgba, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            )
+            yield (x0, y0, x1, y1), warped
+
+
+def _pieces(body: np.ndarray) -> list[np.ndarray]:
+    """The connected pieces of `body` of a noticeable size, largest first."""
+    _count, labels, stats, _ = cv2.connectedComponentsWithStats(body.astype(np.uint8), connectivity=8)
+    order = 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA])
+    return [labels == k for k in order if stats[k, cv2.CC_STAT_AREA] >= _MIN_PIXELS]
+
+
+def body_behind(body: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) bool: the pixels of `others` inside the outline (convex hull) of `body`, one connected piece,
+    and (H, W) bool that hull. Slivers of `body` thinner than 7 px (a drawn outline the part map gave it) do
+    not widen the hull."""
+    bulk = cv2.morphologyEx(body.astype(np.uint8), cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+    points = cv2.findNonZero(bulk if bulk.any() else body.astype(np.uint8))
+    if points is None:
+        return np.zeros_like(body), np.zeros_like(body)
+    hull = np.zeros(body.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+    return (hull > 0) & others & ~body, hull > 0
+
+
+def _drawn_lines(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) bool: thin dark strokes (a drawing's outlines), not dark areas (a black collar)."""
+    dark = (cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < _DARK).astype(np.uint8)
+    return (dark > 0) & ~(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)) > 0)
+
+
+def _outlined(rgb: np.ndarray, body: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether `body`'s edge on the subject's outline is a drawn line (a drawing's), not a photo's edge."""
+    rim = body & (cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
+    return bool(rim.sum() >= _MIN_PIXELS and _drawn_lines(rgb)[rim].mean() >= 0.5)
+
+
+def _continue_outline(
+    filled: np.ndarray, rgb: np.ndarray, under: np.ndarray, hull: np.ndarray, body: np.ndarray, mask: np.ndarray
+) -> None:
+    """Draw a drawn body's outline on across its plate, in place: along the hull's edge, 3 px wide, in the
+    outline's colour, so a belly's outline runs unbroken where a leg lifted off it."""
+    rim = body & (cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
+    band = under & (cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
+    filled[band] = np.median(rgb[rim & _drawn_lines(rgb)], axis=0).astype(np.uint8)
+
+
+def _nearest_label(labels: np.ndarray) -> np.ndarray:
+    """(H, W): every pixel given the label (>= 0) of the nearest labelled pixel."""
+    _, nearest = cv2.distanceTransformWithLabels(
+        (labels < 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    value = np.zeros(int(nearest.max()) + 1, np.int64)
+    value[nearest[labels >= 0]] = labels[labels >= 0]
+    return value[nearest]
+
+
+def fill_from(rgb: np.ndarray, hole: np.ndarray, source: np.ndarray, reach: int = 32) -> np.ndarray:
+    """(H, W, 3) uint8: `rgb` with `hole` filled from the pixels of `source` alone (no other pixel is read),
+    those within `reach` of the hole's box.
+
+    scikit-image's biharmonic inpaint over everything that is not `source` (so nothing else leaks in), then
+    the fine detail of `source` copied onto it in tiles (texture.py), so a suit's fabric is not a flat blob."""
+    ys, xs = np.nonzero(hole)
+    if not len(ys) or not source.any():
+        return rgb.copy()
+    h, w = hole.shape
+    y0, y1 = max(0, ys.min() - reach), min(h, ys.max() + reach + 1)
+    x0, x1 = max(0, xs.min() - reach), min(w, xs.max() + reach + 1)
+    crop, known, target = rgb[y0:y1, x0:x1], source[y0:y1, x0:x1] & ~hole[y0:y1, x0:x1], hole[y0:y1, x0:x1]
+    out = rgb.copy()
+    if not known.any():
+        return out
+    # Solved at most _SOLVE_SIDE pixels a side: the body's colours under a limb are smooth (on masked-out photos
+    # a coarse solve scores better than a fine one), and the solve's time grows with every pixel it fills.
+    ch, cw = target.shape
+    scale = min(1.0, _SOLVE_SIDE / max(ch, cw))
+    small = (max(1, round(cw * scale)), max(1, round(ch * scale)))
+    # Scaled down from the known pixels alone (their mean in each cell), so no outline or other part is mixed in.
+    share = cv2.resize(known.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    summed = cv2.resize(crop.astype(np.float32) * known[..., None], small, interpolation=cv2.INTER_AREA)
+    mean = np.clip(summed / np.maximum(share, 1e-6)[..., None] + 0.5, 0, 255).astype(np.uint8)
+    smooth = _biharmonic(mean, share < 0.5)
+    low = cv2.GaussianBlur(crop, (0, 0), 2.0).astype(np.float32)
+    filled_low = cv2.resize(smooth, (cw, ch), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    grain = texture_detail(crop.astype(np.float32) - low, low, filled_low, target, ~known) if GRAIN else 0.0
+    region = out[y0:y1, x0:x1]
+    region[target] = np.clip(filled_low + grain + 0.5, 0, 255).astype(np.uint8)[target]
+    return out
+
+
+def _biharmonic(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """scikit-image's biharmonic inpaint of `hole` in `rgb` (uint8 in and out)."""
+    from skimage.restoration import inpaint_biharmonic
+
+    if not hole.any() or hole.all():
+        return rgb.copy()
+    filled = inpaint_biharmonic(rgb.astype(np.float64) / 255.0, hole, channel_axis=-1)
+    return np.clip(filled * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _plate(bone: int, colour: np.ndarray, under: np.ndarray, own: np.ndarray) -> Plate:
+    """The plate of `bone`: `colour` over `under`, grown 2 px into the part's `own` pixels (under their soft
+    edge) and never past them, with a pixel of soft edge."""
+    shown = (cv2.dilate(under.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (under | own)
+    alpha = cv2.GaussianBlur(shown.astype(np.uint8) * 255, (3, 3), 0)
+    ys, xs = np.nonzero(alpha)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    rgba = np.dstack([_spread(colour, under)[y0:y1, x0:x1], alpha[y0:y1, x0:x1]])
+    return Plate(bone, int(x0), int(y0), np.ascontiguousarray(rgba))
+
+
+def _spread(colour: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`colour` with every pixel outside `where` given the colour of the nearest pixel inside it."""
+    _, nearest = cv2.distanceTransformWithLabels(
+        (~where).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    ys, xs = np.nonzero(where)
+    table = np.zeros((int(nearest.max()) + 1, 3), np.uint8)
+    table[nearest[ys, xs]] = colour[ys, xs]
+    return table[nearest]
+
+
+def _similarity(a: np.ndarray, b: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """2x3: the rotation, scale and shift taking the bone a-b at rest to a2-b2 (a shift alone for a bone of
+    no length)."""
+    d, d2 = complex(*(b - a)), complex(*(b2 - a2))
+    z = d2 / d if abs(d) > 1e-6 and np.isfinite(d2) else 1.0 + 0j
+    if not np.isfinite(z):
+        z = 1.0 + 0j
+    shift = complex(*a2) - z * complex(*a)
+    return np.array([[z.real, -z.imag, shift.real], [z.imag, z.real, shift.imag]])
