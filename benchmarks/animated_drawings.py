@@ -31,7 +31,8 @@ import cv2
 import numpy as np
 import yaml
 
-# AnimatedDrawings' joint names -> our human template's (their `root` sits on `hip`; their `neck` is the head top)
+# AnimatedDrawings' joint names -> our human template's (their `root` sits on `hip`, so the hips hang from our
+# pelvis; their `neck` is the middle of the face)
 OURS = {
     "hip": "pelvis",
     "torso": "chest",
@@ -80,9 +81,9 @@ def project_for(character: Path, folder: Path, fps: int, frames: int, margin: fl
         "rig": {
             "joints": [{"id": OURS[n], "xy": j["loc"]} for n, j in joints.items()],
             "bones": [
-                {"id": f"{OURS[j['parent']]}-{OURS[n]}", "a": OURS[j["parent"]], "b": OURS[n]}
+                {"id": f"{OURS[parent]}-{OURS[n]}", "a": OURS[parent], "b": OURS[n]}
                 for n, j in joints.items()
-                if j["parent"] in joints
+                if (parent := {"root": "hip"}.get(j["parent"], j["parent"])) in joints and parent != n
             ],
         },
         "render": {"renderer": "puppet"},
