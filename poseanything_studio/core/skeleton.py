@@ -29,7 +29,10 @@ class SkeletonSettings:
     """How a mask is turned into a rig."""
 
     min_area: int = 64  # blobs smaller than this (pixels) are noise
-    spur_factor: float = 2.0  # junction-to-end branches shorter than this many local radii are pruned
+    min_share: float = 0.01  # an end branch owning this share of the blob's area is a limb, not a spur
+    reach_factor: float = 4.0  # ... and so is one this many local radii long
+    fork_share: float = 0.5  # an end within (1 + this) junction radii of its junction is inside its circle
+    corner: float = 0.25  # two such ends into corners (radius under this share of the junction's) are a fork
     simplify: float = 0.04  # Douglas-Peucker tolerance, as a fraction of the blob's sqrt(area)
     max_rounds: int = 6  # pruning rounds (each can reveal new spurs)
     end_margin: float = 2.0  # pixels beyond the inscribed circle an end bone must reach to be kept
@@ -50,13 +53,15 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
     for blob in blobs:
         region = labels == blob
         before = len(edges)
-        skeleton = _pruned(skeletonize(region), radius, settings)
+        skeleton = _pruned(skeletonize(region), radius, region, settings)
         tolerance = max(1.5, settings.simplify * float(np.sqrt(region.sum())))
-        for path in _paths(skeleton):
+        paths = _paths(skeleton)
+        for path in paths:
             simplified = _douglas_peucker(path, tolerance)
             ids = [_joint_for(points, p) for p in simplified]
             edges += [(a, b) for a, b in pairwise(ids) if a != b]
-        edges[before:] = _trimmed_ends(edges[before:], points, radius, settings.end_margin)
+        if len(paths) == 1:  # a bar, a bent bar: its ends may bend into corners (a branched one's were pruned)
+            edges[before:] = _trimmed_ends(edges[before:], points, radius, settings.end_margin)
         if len(edges) == before:  # a round blob: its skeleton is a dot; give it one short bone through its centre
             ys, xs = np.nonzero(region)
             c = np.array([xs.mean(), ys.mean()])
@@ -123,12 +128,14 @@ def _paths(skeleton: np.ndarray) -> list[np.ndarray]:
     return [graph.path_coordinates(i)[:, ::-1].astype(float) for i in range(graph.n_paths)]
 
 
-def _pruned(skeleton: np.ndarray, radius: np.ndarray, settings: SkeletonSettings) -> np.ndarray:
-    """The skeleton without spurs: short junction-to-end branches, repeated until none is left."""
+def _pruned(skeleton: np.ndarray, radius: np.ndarray, region: np.ndarray, settings: SkeletonSettings) -> np.ndarray:
+    """The skeleton of `region` without spurs, repeated until none is left (see the module docstring)."""
+    from scipy.ndimage import distance_transform_edt
     from skan import Skeleton, summarize
     from skimage.morphology import skeletonize
 
     skeleton = skeleton.copy()
+    area = max(1, int(region.sum()))
     for _ in range(settings.max_rounds):
         if skeleton.sum() < 3:
             break
@@ -136,21 +143,52 @@ def _pruned(skeleton: np.ndarray, radius: np.ndarray, settings: SkeletonSettings
         table = summarize(graph, separator="_")
         if len(table) < 2:
             break
-        removed = False
         degrees = graph.degrees
+        xy = graph.coordinates.astype(int)
+        junctions = np.zeros(skeleton.shape, np.uint8)
+        hubs = np.nonzero(degrees > 2)[0]
+        junctions[xy[hubs, 0], xy[hubs, 1]] = 1
+        _n, cluster = cv2.connectedComponents(junctions, connectivity=8)  # a junction is a few touching pixels
+        owner = np.full(skeleton.shape, -1, np.int64)
+        inner_of, ends_of = {}, {}
+        for i in range(graph.n_paths):
+            path = graph.path(i)
+            inner_of[i] = np.array([n for n in path if degrees[n] <= 2], np.int64)  # the junction pixels stay
+            ends_of[i] = {int(cluster[tuple(xy[n])]) for n in (path[0], path[-1]) if degrees[n] > 2}
+            if len(inner_of[i]):
+                owner[xy[inner_of[i], 0], xy[inner_of[i], 1]] = i
+        _d, (near_r, near_c) = distance_transform_edt(~skeleton, return_indices=True)
+        nearest = owner[near_r, near_c]
+        rows, cols = np.nonzero(region & (nearest >= 0))
+        whose = nearest[rows, cols]
+        owned = np.bincount(whose, minlength=graph.n_paths)
+        doomed: set[int] = set()
+        inside: dict[int, int] = {}
+        cornered: dict[int, bool] = {}
         for i, row in table.iterrows():
-            if int(row["branch_type"]) != 1:  # only junction-to-endpoint branches can be spurs
+            if int(row["branch_type"]) != 1 or not len(inner_of[i]):  # only junction-to-end branches can be spurs
                 continue
             path = graph.path(i)
-            ends = [path[0], path[-1]]
-            junction = next(n for n in ends if degrees[n] > 2) if any(degrees[n] > 2 for n in ends) else ends[0]
-            r, c = graph.coordinates[junction].astype(int)
-            if row["branch_distance"] < settings.spur_factor * radius[r, c] + 2:
-                inner = [n for n in path if degrees[n] <= 2]  # keep the junction pixel itself
-                rows, cols = graph.coordinates[inner].astype(int).T
-                skeleton[rows, cols] = False
-                removed = True
-        if not removed:
+            junction, end = (path[0], path[-1]) if degrees[path[0]] > 2 else (path[-1], path[0])
+            r_junction, r_end = float(radius[tuple(xy[junction])]), float(radius[tuple(xy[end])])
+            length = float(row["branch_distance"])
+            if owned[i] < settings.min_share * area and length < settings.reach_factor * r_junction:
+                doomed.add(i)  # worth nothing: owns too little and reaches too short
+            if length + r_end <= (1 + settings.fork_share) * r_junction + settings.end_margin:
+                inside[i] = int(cluster[tuple(xy[junction])])
+                mine = whose == i  # a bump on a wide body: worth a joint when enough of it lies past the circle
+                beyond = np.hypot(rows[mine] - xy[junction, 0], cols[mine] - xy[junction, 1]) > r_junction
+                cornered[i] = r_end < settings.corner * r_junction  # ends in a corner, not a rounded tip
+                if beyond.sum() < 2 * settings.min_share * area:
+                    doomed.add(i)
+        for i, hub in inside.items():  # a fork: two ends inside the circle of a junction the body goes on from
+            forks = [k for k, h in inside.items() if h == hub]
+            body = [k for k in range(graph.n_paths) if hub in ends_of[k] and k not in forks and ends_of[k] != {hub}]
+            if len(forks) >= 2 and body and cornered[i]:
+                doomed.add(i)
+        for i in doomed:
+            skeleton[xy[inner_of[i], 0], xy[inner_of[i], 1]] = False
+        if not doomed:
             break
         skeleton = skeletonize(skeleton)
     return skeleton

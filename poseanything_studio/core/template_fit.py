@@ -87,9 +87,10 @@ def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool) -> Rig:
     """fit_to_mask at the mask's own size."""
     subject = largest_region(mask)
     axis = medial_axis(subject)
+    limbs = auto_rig_limbs(subject)
     rig = max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
     tries = [rig, mirrored(rig)] if mirror and not is_symmetric(rig) else [rig]
-    fits = [_fitted(r, subject, axis) for r in tries]
+    fits = [_fitted(r, subject, axis, limbs) for r in tries]
     best, _cost = min(fits, key=lambda f: f[1])
     return best
 
@@ -219,7 +220,7 @@ def mirrored(rig: Rig) -> Rig:
     return rig.transformed(np.array([[-1.0, 0.0, 2 * middle], [0.0, 1.0, 0.0]]))
 
 
-def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float]:
+def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndarray]) -> tuple[Rig, float]:
     """The rig fitted to the axis, and a cost (mean distance its joints moved, relative to its size)."""
     start = {j.id: np.array(j.xy, float) for j in rig.joints}
     size = max(float(np.ptp(rig.rest_xy(), axis=0).max()), 1.0)
@@ -255,6 +256,8 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
             shift = out[chain[0]] - start[chain[0]]
             for j in chain[1:]:
                 out[j] = start[j] + shift
+    found = set(claimed)  # tips on an end of the axis: only nudged to an auto-rig end close by
+    claimed.update(_turned(rig, chains, out, start, limbs, found, reach=size, nudge=0.1 * np.sqrt(subject.sum())))
     inside = _Inside(subject)
     for j in out:
         out[j] = inside.kept(np.round(out[j], 1))  # checked as stored: 11.46 stored 11.5 is pixel 12
@@ -265,6 +268,86 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
         rig.bones,
     )
     return fitted, float(moved + unclaimed)
+
+
+def auto_rig_limbs(subject: np.ndarray) -> list[np.ndarray]:
+    """The auto-rig's limbs on `subject` (core/skeleton.py): for each of its end joints, the joints (K, 2) x, y
+    from that end in to the first junction (its bends between), end first. Its pruning keeps a limb by the
+    area it owns, so it finds an arm on a wide photo subject that the opened mask's axis loses."""
+    from .errors import ProjectError
+    from .skeleton import skeleton_from_mask
+
+    try:
+        auto = skeleton_from_mask(subject)
+    except ProjectError:
+        return []
+    xy = {j.id: np.array(j.xy, float) for j in auto.joints}
+    out = []
+    for end in auto.joint_ids:
+        if len(auto.neighbours(end)) != 1:
+            continue
+        walk = [end, auto.neighbours(end)[0]]
+        while len(auto.neighbours(walk[-1])) == 2:
+            nxt = [n for n in auto.neighbours(walk[-1]) if n != walk[-2]]
+            if not nxt or nxt[0] in walk:
+                break
+            walk.append(nxt[0])
+        out.append(np.array([xy[j] for j in walk]))
+    return out
+
+
+def _turned(
+    rig: Rig,
+    chains: list[Chain],
+    out: dict[str, np.ndarray],
+    start: dict[str, np.ndarray],
+    limbs: list[np.ndarray],
+    found: set[str],
+    reach: float,
+    nudge: float,
+    near: float = 0.02,
+    short: float = 0.3,
+) -> dict[str, np.ndarray]:
+    """Turn each limb (a chain from a branch joint to an extremity) whose tip lies off every auto-rig limb end
+    about its root towards the end it is matched to (least total distance, within `reach`; within `nudge` for
+    a tip in `found`, already on an end of the axis), scaled so that its tip lands on the end; its inner joints
+    then take the auto-rig limb's bends near them (an elbow, a knee). A tip within `near` of the rig's size of
+    its end is left where the axis put it. Returns the tips moved."""
+    from scipy.optimize import linear_sum_assignment
+
+    limbs_of = {c[-1]: c for c in chains if len(rig.neighbours(c[-1])) == 1}
+    tips = list(limbs_of)
+    if not tips or not limbs:
+        return {}
+    ends = np.array([limb[0] for limb in limbs])
+    here = np.array([out[t] for t in tips])
+    distance = np.linalg.norm(here[:, None] - ends[None], axis=-1)
+    rows, cols = linear_sum_assignment(np.where(distance <= reach, distance, 1e6))
+    moved = {}
+    for r, c in zip(rows, cols, strict=True):
+        if distance[r, c] > (nudge if tips[r] in found else reach) or distance[r, c] <= near * reach:
+            continue
+        chain, limb = limbs_of[tips[r]], limbs[c]
+        lengths = [float(np.linalg.norm(start[b] - start[a])) for a, b in itertools.pairwise(chain)]
+        pivot = 1 if len(chain) >= 3 and lengths[0] < short * sum(lengths) else 0  # a collar bone stays put
+        root = out[chain[pivot]]
+        was, wanted = out[chain[-1]] - root, limb[0] - root
+        if np.linalg.norm(was) < 1e-6 or np.linalg.norm(wanted) < 1e-6:
+            continue
+        turn = np.arctan2(wanted[1], wanted[0]) - np.arctan2(was[1], was[0])
+        k = np.linalg.norm(wanted) / np.linalg.norm(was)
+        rotation = k * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        for j in chain[pivot + 1 :]:
+            out[j] = root + rotation @ (out[j] - root)
+        bends = limb[1:-1]
+        span = float(np.linalg.norm(wanted))
+        for j in chain[pivot + 1 : -1]:  # an inner joint to the auto-rig's bend near it
+            if len(bends):
+                gaps = np.linalg.norm(bends - out[j], axis=1)
+                if gaps.min() <= span / 3:
+                    out[j] = bends[int(np.argmin(gaps))].copy()
+        moved[chain[-1]] = out[chain[-1]]
+    return moved
 
 
 def _middle_joint(rig: Rig) -> str:
