@@ -34,6 +34,7 @@ class SkeletonSettings:
     fork_share: float = 0.5  # an end within (1 + this) junction radii of its junction is inside its circle
     corner: float = 0.25  # two such ends into corners (radius under this share of the junction's) are a fork
     simplify: float = 0.04  # Douglas-Peucker tolerance, as a fraction of the blob's sqrt(area)
+    limb_simplify: float = 0.5  # ... times this along a limb (junction to free end): a joint at each bend
     max_rounds: int = 6  # pruning rounds (each can reveal new spurs)
     end_margin: float = 2.0  # pixels beyond the inscribed circle an end bone must reach to be kept
 
@@ -56,8 +57,10 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
         skeleton = _pruned(skeletonize(region), radius, region, settings)
         tolerance = max(1.5, settings.simplify * float(np.sqrt(region.sum())))
         paths = _paths(skeleton)
+        free = _free_ends(skeleton)
         for path in paths:
-            simplified = _douglas_peucker(path, tolerance)
+            limb = len(paths) > 1 and (tuple(path[0].astype(int)) in free) != (tuple(path[-1].astype(int)) in free)
+            simplified = _douglas_peucker(path, tolerance * (settings.limb_simplify if limb else 1.0))
             ids = [_joint_for(points, p) for p in simplified]
             edges += [(a, b) for a, b in pairwise(ids) if a != b]
         if len(paths) == 1:  # a bar, a bent bar: its ends may bend into corners (a branched one's were pruned)
@@ -107,6 +110,15 @@ def _trimmed_ends(
         else:
             return edges
     return edges
+
+
+def _free_ends(skeleton: np.ndarray) -> set[tuple[int, int]]:
+    """The skeleton's end pixels (x, y): those with one skeleton neighbour."""
+    kernel = np.ones((3, 3), np.float32)
+    kernel[1, 1] = 0
+    count = cv2.filter2D(skeleton.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    ys, xs = np.nonzero(skeleton & (np.rint(count) == 1))
+    return set(zip(xs.tolist(), ys.tolist(), strict=True))
 
 
 def _joint_for(points: list[np.ndarray], xy: np.ndarray, merge: float = 2.5) -> int:
@@ -270,15 +282,31 @@ def mask_centroid(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
 
+WHOLE_PICTURE = 0.9  # a mask covering this share of the picture is no real subject mask (a photo without alpha)
+CLOSE_UP_SIDES = 3  # a subject whose mask runs along this many sides of the picture fills the frame
+
+
 def auto_rig_warning(mask: np.ndarray, rig: Rig) -> str | None:
-    """What to tell the user when Auto-rig had no real subject to work on (None when it had one): a mask that
-    covers (nearly) the whole picture (a photo without alpha), or one blob without limbs (a face, a cup)."""
-    if mask.mean() >= 0.97:
+    """One line telling the user why Auto-rig's `rig` may be of little use, or None: a mask covering
+    WHOLE_PICTURE of the picture or more (a photo without alpha: the rig follows the frame), a subject filling
+    the frame (its mask along CLOSE_UP_SIDES sides of the picture: a close-up, its limbs past the frame), or a
+    rig of fewer than 3 joints (one blob without limbs: a face, a cup)."""
+    mask = np.asarray(mask, bool)
+    if not mask.size:
+        return None
+    share = float(mask.mean())
+    if share >= WHOLE_PICTURE:
         return (
-            "the mask covers the whole picture, so the rig follows the frame, not your subject: "
+            f"the mask covers {share:.0%} of the picture, not just the subject, so the rig follows the frame: "
             "cut the subject out or paint its mask first"
         )
-    if len(rig.joints) <= 3:
+    sides = sum(float(side.mean()) >= 0.1 for side in (mask[0], mask[-1], mask[:, 0], mask[:, -1]))
+    if sides >= CLOSE_UP_SIDES:
+        return (
+            f"the subject fills the frame (its mask runs along {sides} sides of the picture), so limbs past the "
+            "frame are not found: check the rig, or add a template"
+        )
+    if len(rig.joints) < 3:
         return (
             f"only {len(rig.joints)} joints: the mask is one blob with no limbs to follow; "
             "add a template or place joints by hand"

@@ -538,7 +538,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
 
     def _warn_auto_rig(self, mask: np.ndarray, rig: Rig) -> None:
-        """Say so when the rig was grown from no real subject (the whole picture, a blob without limbs)."""
+        """Say so in the status bar when the rig was grown from no real subject (core/skeleton.auto_rig_warning:
+        a mask over 90% of the picture, a close-up filling the frame, fewer than 3 joints)."""
         warning = auto_rig_warning(mask, rig)
         if warning and self.statusBar().currentMessage().startswith("Auto-rig: "):  # applied, not past a limit
             self.statusBar().showMessage(
