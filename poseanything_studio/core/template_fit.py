@@ -40,6 +40,7 @@ Chain = list[str]  # joint ids from one end to the other
 
 
 WORK_SIDE = 400  # the mask is fitted at most this many pixels on its long side (skeletonize is slow on large masks)
+LIMB_SIDE = 800  # the auto-rig's limb ends are found at most this large (at 400 px two touching legs merge)
 
 
 def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
@@ -51,6 +52,7 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
     mask = np.asarray(mask, bool)
     if not rig.bones or not mask.any():
         return rig
+    limbs = _limbs_at_most(largest_region(mask), LIMB_SIDE)
     scale = min(1.0, WORK_SIDE / max(mask.shape))
     if scale < 1.0:
         size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
@@ -58,13 +60,24 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
         if small.any():
             down = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
             up = np.array([[1 / scale, 0.0, 0.0], [0.0, 1 / scale, 0.0]])
-            fitted = _fit_at_size(rig.transformed(down), small, mirror).transformed(up)
+            fitted = _fit_at_size(rig.transformed(down), small, mirror, [limb * scale for limb in limbs])
+            fitted = fitted.transformed(up)
             reach = int(np.ceil(2 / scale)) + 2
             moved = {j.id: _nearest_within(mask, np.array(j.xy), reach) for j in fitted.joints}
             return fitted.with_joints_moved(
                 {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in moved.items()}
             )
-    return _fit_at_size(rig, mask, mirror)
+    return _fit_at_size(rig, mask, mirror, limbs)
+
+
+def _limbs_at_most(subject: np.ndarray, side: int) -> list[np.ndarray]:
+    """auto_rig_limbs of `subject`, found at most `side` pixels on its long side, in `subject`'s pixels."""
+    k = min(1.0, side / max(subject.shape))
+    if k < 1.0:
+        size = (max(1, round(subject.shape[1] * k)), max(1, round(subject.shape[0] * k)))
+        small = cv2.resize(subject.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+        return [limb / k for limb in auto_rig_limbs(small)] if small.any() else []
+    return auto_rig_limbs(subject)
 
 
 def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float, float]:
@@ -83,11 +96,10 @@ def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float
     return float(cols[k] + x0), float(rows[k] + y0)
 
 
-def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool) -> Rig:
-    """fit_to_mask at the mask's own size."""
+def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool, limbs: list[np.ndarray]) -> Rig:
+    """fit_to_mask at the mask's own size, with the auto-rig's `limbs` there."""
     subject = largest_region(mask)
     axis = medial_axis(subject)
-    limbs = auto_rig_limbs(subject)
     rig = max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
     tries = [rig, mirrored(rig)] if mirror and not is_symmetric(rig) else [rig]
     fits = [_fitted(r, subject, axis, limbs) for r in tries]

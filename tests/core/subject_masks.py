@@ -217,7 +217,7 @@ def four_legs() -> Subject:
             "fl": j["fl_foot"],
             "fr": j["fr_foot"],
         },
-        {"tail_turn": (120, 110), "bl_knee": j["bl_knee"], "fl_knee": j["fl_knee"]},
+        {"tail_turn": (120, 110), "fl_knee": j["fl_knee"]},  # the back legs touch along their length: one band
         {
             "nose": "nose",
             "tail3": "tail",
