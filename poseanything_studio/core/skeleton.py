@@ -3,13 +3,18 @@
     medial axis (skimage skeletonize) -> branches (skan) -> prune spurs -> simplify each branch
     (Douglas-Peucker) -> joints at branch ends and bends, bones between them
 
-A spur is a branch from a junction to a free end shorter than `spur_factor` times the shape's local
-radius there (the distance-transform value at the junction): the forks a thick bar grows at its ends.
-What pruning leaves of such a fork (one arm of it, bent towards a corner) is removed after simplifying:
-an end bone that stays inside the inscribed circle of its inner joint (plus `end_margin` pixels) adds
-nothing the shape shows, so its free end moves to the inner joint. Each separate blob becomes a
-separate subject. Holes smaller than `min_area` (specks between overlapping drawn legs) are filled first:
-each grew a ladder of joints.
+Pruning judges each branch from a junction to a free end by what it is worth, in rounds (each can reveal new
+spurs). It stays when it owns `min_share` (1%) of the blob's area (the pixels nearer to it than to the rest of
+the skeleton) or reaches `reach_factor` (4) local radii (the distance-transform value at its junction). One
+whose end stays inside its junction's circle (within 1 + `fork_share` radii) is a bump on a wide body: it
+stays only when 2% of the blob lies past that circle (the astronaut's arm held out), and two such ends running
+into corners from a junction the body goes on from are the fork a thick bar grows at its end, and go. The old
+rule, two local radii, took the head and arms off a wide photo subject (2 joints on the astronaut, now 10).
+Along a limb (junction to free end) the simplification is finer (`limb_simplify`), so a gentle elbow or knee
+gets its joint. An unbranched skeleton (a bar) may still bend into a corner at its ends: an end bone that stays
+inside the inscribed circle of its inner joint (plus `end_margin` pixels) adds nothing the shape shows, so its
+free end moves to the inner joint. Each separate blob becomes a separate subject. Holes smaller than
+`min_area` (specks between overlapping drawn legs) are filled first: each grew a ladder of joints.
 """
 
 from __future__ import annotations
@@ -175,8 +180,10 @@ def _pruned(skeleton: np.ndarray, radius: np.ndarray, region: np.ndarray, settin
         whose = nearest[rows, cols]
         owned = np.bincount(whose, minlength=graph.n_paths)
         doomed: set[int] = set()
-        inside: dict[int, int] = {}
+        inside: dict[int, int] = {}  # end branch -> its junction, for ends inside the junction's circle
         cornered: dict[int, bool] = {}
+        centre = np.zeros((graph.n_paths, 3))  # junction row, column, radius of each end branch inside its circle
+        centre[:, 2] = np.inf
         for i, row in table.iterrows():
             if int(row["branch_type"]) != 1 or not len(inner_of[i]):  # only junction-to-end branches can be spurs
                 continue
@@ -186,18 +193,25 @@ def _pruned(skeleton: np.ndarray, radius: np.ndarray, region: np.ndarray, settin
             length = float(row["branch_distance"])
             if owned[i] < settings.min_share * area and length < settings.reach_factor * r_junction:
                 doomed.add(i)  # worth nothing: owns too little and reaches too short
-            if length + r_end <= (1 + settings.fork_share) * r_junction + settings.end_margin:
+            if length + r_end <= (1 + settings.fork_share) * r_junction + settings.end_margin:  # doomed too: a fork
                 inside[i] = int(cluster[tuple(xy[junction])])
-                mine = whose == i  # a bump on a wide body: worth a joint when enough of it lies past the circle
-                beyond = np.hypot(rows[mine] - xy[junction, 0], cols[mine] - xy[junction, 1]) > r_junction
+                centre[i] = (xy[junction, 0], xy[junction, 1], r_junction)
                 cornered[i] = r_end < settings.corner * r_junction  # ends in a corner, not a rounded tip
-                if beyond.sum() < 2 * settings.min_share * area:
-                    doomed.add(i)
-        for i, hub in inside.items():  # a fork: two ends inside the circle of a junction the body goes on from
-            forks = [k for k, h in inside.items() if h == hub]
-            body = [k for k in range(graph.n_paths) if hub in ends_of[k] and k not in forks and ends_of[k] != {hub}]
-            if len(forks) >= 2 and body and cornered[i]:
-                doomed.add(i)
+        if inside:  # a bump on a wide body: worth a joint when enough of it lies past its junction's circle
+            past = np.hypot(rows - centre[whose, 0], cols - centre[whose, 1]) > centre[whose, 2]
+            beyond = np.bincount(whose[past], minlength=graph.n_paths)
+            doomed |= {i for i in inside if beyond[i] < 2 * settings.min_share * area}
+            at_hub: dict[int, list[int]] = {}
+            for k, hub in inside.items():
+                at_hub.setdefault(hub, []).append(k)
+            touching: dict[int, set[int]] = {}
+            for k, hubs_of in ends_of.items():
+                for hub in hubs_of:
+                    if hubs_of != {hub}:  # a loop on one junction is not the body going on
+                        touching.setdefault(hub, set()).add(k)
+            for hub, forks in at_hub.items():  # a fork: two ends into corners from a junction the body goes on from
+                if len(forks) >= 2 and touching.get(hub, set()) - set(forks):
+                    doomed |= {k for k in forks if cornered[k]}
         for i in doomed:
             skeleton[xy[inner_of[i], 0], xy[inner_of[i], 1]] = False
         if not doomed:

@@ -21,9 +21,18 @@ has few spurs):
    leaves the body (past the trunk its sibling chains share, where the axis narrows to the limb's own
    width: the arm's root, not the neck), a short first bone (collar bone, hip) putting its joint right there.
 4. A chain whose extremity found no end point (legs on a waist-up portrait, an arm the body hides) keeps its
-   shape and follows its branch joint; any joint still outside the mask moves to the nearest point inside it.
-   A wide photo subject whose arms lie against the body has no arm branch on its axis: its arms keep the
-   template's shape (scikit-image's astronaut: the elbows land on her arms, the hands by her sides).
+   shape and follows its branch joint.
+5. The opened mask's axis misses or mismatches limbs: a wide photo subject's arm held out is a bump on its
+   body with no axis end of its own, a drawn bird's raised wings were laid along its back. The auto-rig
+   (core/skeleton.py, whose pruning keeps a branch by the mask area it owns) finds them: each limb whose tip
+   is off every auto-rig limb end turns about its root (the shoulder, past a short collar bone) towards the end
+   matched to it (least total distance; a tip already on an axis end only to an end close by), scaled so that
+   the tip lands there, and its inner joints take the auto-rig limb's bends near them (an elbow, a knee). The
+   auto-rig's ends are found at up to LIMB_SIDE pixels (at WORK_SIDE two touching legs merge). On
+   scikit-image's astronaut the template's hand moves from her side (131 px off) out to where her raised arm
+   ends; a drawn bird's wing tips from along its back to the drawn tips (mean tip distance 24.9 to 3.8 px,
+   benchmarks/template_fit.py).
+Any joint still outside the mask then moves to the nearest point inside it.
 """
 
 from __future__ import annotations
@@ -41,18 +50,21 @@ Chain = list[str]  # joint ids from one end to the other
 
 WORK_SIDE = 400  # the mask is fitted at most this many pixels on its long side (skeletonize is slow on large masks)
 LIMB_SIDE = 800  # the auto-rig's limb ends are found at most this large (at 400 px two touching legs merge)
+RAGGED = 60  # outline length over sqrt(area) past which a mask is speckle (drawings, photos: 4-17; a snake 45)
 
 
-def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
+def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True, turn: bool = True) -> Rig:
     """`rig` (already placed roughly over the subject, picture pixels) fitted to `mask` (H, W) bool.
 
     With `mirror`, a rig that is not its own mirror image is also tried mirrored about its box's middle, and
-    the better fit is kept. A large mask is fitted at WORK_SIDE and the joints scaled back, each then checked
-    inside the full-size mask. Returns `rig` unchanged for an empty mask or a rig without bones."""
+    the better fit is kept. With `turn`, limbs are turned to the auto-rig's limb ends (step 5 of the module
+    docstring; it runs skan, whose numba code compiles on first use in a process). A large mask is fitted at
+    WORK_SIDE and the joints scaled back, each then checked inside the full-size mask. Returns `rig` unchanged
+    for an empty mask or a rig without bones."""
     mask = np.asarray(mask, bool)
     if not rig.bones or not mask.any():
         return rig
-    limbs = _limbs_at_most(largest_region(mask), LIMB_SIDE)
+    limbs = _limbs_at_most(largest_region(mask), LIMB_SIDE) if turn else []
     scale = min(1.0, WORK_SIDE / max(mask.shape))
     if scale < 1.0:
         size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
@@ -289,6 +301,9 @@ def auto_rig_limbs(subject: np.ndarray) -> list[np.ndarray]:
     from .errors import ProjectError
     from .skeleton import skeleton_from_mask
 
+    contours, _ = cv2.findContours(subject.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    if sum(cv2.arcLength(c, True) for c in contours) > RAGGED * np.sqrt(max(1, subject.sum())):
+        return []  # speckle, a noisy threshold: no limbs to find, and thousands of branches to prune
     try:
         auto = skeleton_from_mask(subject)
     except ProjectError:
