@@ -3,13 +3,18 @@
     medial axis (skimage skeletonize) -> branches (skan) -> prune spurs -> simplify each branch
     (Douglas-Peucker) -> joints at branch ends and bends, bones between them
 
-A spur is a branch from a junction to a free end shorter than `spur_factor` times the shape's local
-radius there (the distance-transform value at the junction): the forks a thick bar grows at its ends.
-What pruning leaves of such a fork (one arm of it, bent towards a corner) is removed after simplifying:
-an end bone that stays inside the inscribed circle of its inner joint (plus `end_margin` pixels) adds
-nothing the shape shows, so its free end moves to the inner joint. Each separate blob becomes a
-separate subject. Holes smaller than `min_area` (specks between overlapping drawn legs) are filled first:
-each grew a ladder of joints.
+Pruning judges each branch from a junction to a free end by what it is worth, in rounds (each can reveal new
+spurs). It stays when it owns `min_share` (1%) of the blob's area (the pixels nearer to it than to the rest of
+the skeleton) or reaches `reach_factor` (4) local radii (the distance-transform value at its junction). One
+whose end stays inside its junction's circle (within 1 + `fork_share` radii) is a bump on a wide body: it
+stays only when 2% of the blob lies past that circle (the astronaut's arm held out), and two such ends running
+into corners from a junction the body goes on from are the fork a thick bar grows at its end, and go. The old
+rule, two local radii, took the head and arms off a wide photo subject (2 joints on the astronaut, now 10).
+Along a limb (junction to free end) the simplification is finer (`limb_simplify`), so a gentle elbow or knee
+gets its joint. An unbranched skeleton (a bar) may still bend into a corner at its ends: an end bone that stays
+inside the inscribed circle of its inner joint (plus `end_margin` pixels) adds nothing the shape shows, so its
+free end moves to the inner joint. Each separate blob becomes a separate subject. Holes smaller than
+`min_area` (specks between overlapping drawn legs) are filled first: each grew a ladder of joints.
 """
 
 from __future__ import annotations
@@ -29,8 +34,12 @@ class SkeletonSettings:
     """How a mask is turned into a rig."""
 
     min_area: int = 64  # blobs smaller than this (pixels) are noise
-    spur_factor: float = 2.0  # junction-to-end branches shorter than this many local radii are pruned
+    min_share: float = 0.01  # an end branch owning this share of the blob's area is a limb, not a spur
+    reach_factor: float = 4.0  # ... and so is one this many local radii long
+    fork_share: float = 0.5  # an end within (1 + this) junction radii of its junction is inside its circle
+    corner: float = 0.25  # two such ends into corners (radius under this share of the junction's) are a fork
     simplify: float = 0.04  # Douglas-Peucker tolerance, as a fraction of the blob's sqrt(area)
+    limb_simplify: float = 0.5  # ... times this along a limb (junction to free end): a joint at each bend
     max_rounds: int = 6  # pruning rounds (each can reveal new spurs)
     end_margin: float = 2.0  # pixels beyond the inscribed circle an end bone must reach to be kept
 
@@ -50,13 +59,17 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
     for blob in blobs:
         region = labels == blob
         before = len(edges)
-        skeleton = _pruned(skeletonize(region), radius, settings)
+        skeleton = _pruned(skeletonize(region), radius, region, settings)
         tolerance = max(1.5, settings.simplify * float(np.sqrt(region.sum())))
-        for path in _paths(skeleton):
-            simplified = _douglas_peucker(path, tolerance)
+        paths = _paths(skeleton)
+        free = _free_ends(skeleton)
+        for path in paths:
+            limb = len(paths) > 1 and (tuple(path[0].astype(int)) in free) != (tuple(path[-1].astype(int)) in free)
+            simplified = _douglas_peucker(path, tolerance * (settings.limb_simplify if limb else 1.0))
             ids = [_joint_for(points, p) for p in simplified]
             edges += [(a, b) for a, b in pairwise(ids) if a != b]
-        edges[before:] = _trimmed_ends(edges[before:], points, radius, settings.end_margin)
+        if len(paths) == 1:  # a bar, a bent bar: its ends may bend into corners (a branched one's were pruned)
+            edges[before:] = _trimmed_ends(edges[before:], points, radius, settings.end_margin)
         if len(edges) == before:  # a round blob: its skeleton is a dot; give it one short bone through its centre
             ys, xs = np.nonzero(region)
             c = np.array([xs.mean(), ys.mean()])
@@ -104,6 +117,15 @@ def _trimmed_ends(
     return edges
 
 
+def _free_ends(skeleton: np.ndarray) -> set[tuple[int, int]]:
+    """The skeleton's end pixels (x, y): those with one skeleton neighbour."""
+    kernel = np.ones((3, 3), np.float32)
+    kernel[1, 1] = 0
+    count = cv2.filter2D(skeleton.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    ys, xs = np.nonzero(skeleton & (np.rint(count) == 1))
+    return set(zip(xs.tolist(), ys.tolist(), strict=True))
+
+
 def _joint_for(points: list[np.ndarray], xy: np.ndarray, merge: float = 2.5) -> int:
     """Index of the joint at `xy`, reusing one within `merge` pixels (branches meet at junctions)."""
     for i, p in enumerate(points):
@@ -123,12 +145,14 @@ def _paths(skeleton: np.ndarray) -> list[np.ndarray]:
     return [graph.path_coordinates(i)[:, ::-1].astype(float) for i in range(graph.n_paths)]
 
 
-def _pruned(skeleton: np.ndarray, radius: np.ndarray, settings: SkeletonSettings) -> np.ndarray:
-    """The skeleton without spurs: short junction-to-end branches, repeated until none is left."""
+def _pruned(skeleton: np.ndarray, radius: np.ndarray, region: np.ndarray, settings: SkeletonSettings) -> np.ndarray:
+    """The skeleton of `region` without spurs, repeated until none is left (see the module docstring)."""
+    from scipy.ndimage import distance_transform_edt
     from skan import Skeleton, summarize
     from skimage.morphology import skeletonize
 
     skeleton = skeleton.copy()
+    area = max(1, int(region.sum()))
     for _ in range(settings.max_rounds):
         if skeleton.sum() < 3:
             break
@@ -136,21 +160,61 @@ def _pruned(skeleton: np.ndarray, radius: np.ndarray, settings: SkeletonSettings
         table = summarize(graph, separator="_")
         if len(table) < 2:
             break
-        removed = False
         degrees = graph.degrees
+        xy = graph.coordinates.astype(int)
+        junctions = np.zeros(skeleton.shape, np.uint8)
+        hubs = np.nonzero(degrees > 2)[0]
+        junctions[xy[hubs, 0], xy[hubs, 1]] = 1
+        _n, cluster = cv2.connectedComponents(junctions, connectivity=8)  # a junction is a few touching pixels
+        owner = np.full(skeleton.shape, -1, np.int64)
+        inner_of, ends_of = {}, {}
+        for i in range(graph.n_paths):
+            path = graph.path(i)
+            inner_of[i] = np.array([n for n in path if degrees[n] <= 2], np.int64)  # the junction pixels stay
+            ends_of[i] = {int(cluster[tuple(xy[n])]) for n in (path[0], path[-1]) if degrees[n] > 2}
+            if len(inner_of[i]):
+                owner[xy[inner_of[i], 0], xy[inner_of[i], 1]] = i
+        _d, (near_r, near_c) = distance_transform_edt(~skeleton, return_indices=True)
+        nearest = owner[near_r, near_c]
+        rows, cols = np.nonzero(region & (nearest >= 0))
+        whose = nearest[rows, cols]
+        owned = np.bincount(whose, minlength=graph.n_paths)
+        doomed: set[int] = set()
+        inside: dict[int, int] = {}  # end branch -> its junction, for ends inside the junction's circle
+        cornered: dict[int, bool] = {}
+        centre = np.zeros((graph.n_paths, 3))  # junction row, column, radius of each end branch inside its circle
+        centre[:, 2] = np.inf
         for i, row in table.iterrows():
-            if int(row["branch_type"]) != 1:  # only junction-to-endpoint branches can be spurs
+            if int(row["branch_type"]) != 1 or not len(inner_of[i]):  # only junction-to-end branches can be spurs
                 continue
             path = graph.path(i)
-            ends = [path[0], path[-1]]
-            junction = next(n for n in ends if degrees[n] > 2) if any(degrees[n] > 2 for n in ends) else ends[0]
-            r, c = graph.coordinates[junction].astype(int)
-            if row["branch_distance"] < settings.spur_factor * radius[r, c] + 2:
-                inner = [n for n in path if degrees[n] <= 2]  # keep the junction pixel itself
-                rows, cols = graph.coordinates[inner].astype(int).T
-                skeleton[rows, cols] = False
-                removed = True
-        if not removed:
+            junction, end = (path[0], path[-1]) if degrees[path[0]] > 2 else (path[-1], path[0])
+            r_junction, r_end = float(radius[tuple(xy[junction])]), float(radius[tuple(xy[end])])
+            length = float(row["branch_distance"])
+            if owned[i] < settings.min_share * area and length < settings.reach_factor * r_junction:
+                doomed.add(i)  # worth nothing: owns too little and reaches too short
+            if length + r_end <= (1 + settings.fork_share) * r_junction + settings.end_margin:  # doomed too: a fork
+                inside[i] = int(cluster[tuple(xy[junction])])
+                centre[i] = (xy[junction, 0], xy[junction, 1], r_junction)
+                cornered[i] = r_end < settings.corner * r_junction  # ends in a corner, not a rounded tip
+        if inside:  # a bump on a wide body: worth a joint when enough of it lies past its junction's circle
+            past = np.hypot(rows - centre[whose, 0], cols - centre[whose, 1]) > centre[whose, 2]
+            beyond = np.bincount(whose[past], minlength=graph.n_paths)
+            doomed |= {i for i in inside if beyond[i] < 2 * settings.min_share * area}
+            at_hub: dict[int, list[int]] = {}
+            for k, hub in inside.items():
+                at_hub.setdefault(hub, []).append(k)
+            touching: dict[int, set[int]] = {}
+            for k, hubs_of in ends_of.items():
+                for hub in hubs_of:
+                    if hubs_of != {hub}:  # a loop on one junction is not the body going on
+                        touching.setdefault(hub, set()).add(k)
+            for hub, forks in at_hub.items():  # a fork: two ends into corners from a junction the body goes on from
+                if len(forks) >= 2 and touching.get(hub, set()) - set(forks):
+                    doomed |= {k for k in forks if cornered[k]}
+        for i in doomed:
+            skeleton[xy[inner_of[i], 0], xy[inner_of[i], 1]] = False
+        if not doomed:
             break
         skeleton = skeletonize(skeleton)
     return skeleton
@@ -232,15 +296,31 @@ def mask_centroid(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
 
 
+WHOLE_PICTURE = 0.9  # a mask covering this share of the picture is no real subject mask (a photo without alpha)
+CLOSE_UP_SIDES = 3  # a subject whose mask runs along this many sides of the picture fills the frame
+
+
 def auto_rig_warning(mask: np.ndarray, rig: Rig) -> str | None:
-    """What to tell the user when Auto-rig had no real subject to work on (None when it had one): a mask that
-    covers (nearly) the whole picture (a photo without alpha), or one blob without limbs (a face, a cup)."""
-    if mask.mean() >= 0.97:
+    """One line telling the user why Auto-rig's `rig` may be of little use, or None: a mask covering
+    WHOLE_PICTURE of the picture or more (a photo without alpha: the rig follows the frame), a subject filling
+    the frame (its mask along CLOSE_UP_SIDES sides of the picture: a close-up, its limbs past the frame), or a
+    rig of fewer than 3 joints (one blob without limbs: a face, a cup)."""
+    mask = np.asarray(mask, bool)
+    if not mask.size:
+        return None
+    share = float(mask.mean())
+    if share >= WHOLE_PICTURE:
         return (
-            "the mask covers the whole picture, so the rig follows the frame, not your subject: "
+            f"the mask covers {share:.0%} of the picture, not just the subject, so the rig follows the frame: "
             "cut the subject out or paint its mask first"
         )
-    if len(rig.joints) <= 3:
+    sides = sum(float(side.mean()) >= 0.1 for side in (mask[0], mask[-1], mask[:, 0], mask[:, -1]))
+    if sides >= CLOSE_UP_SIDES:
+        return (
+            f"the subject fills the frame (its mask runs along {sides} sides of the picture), so limbs past the "
+            "frame are not found: check the rig, or add a template"
+        )
+    if len(rig.joints) < 3:
         return (
             f"only {len(rig.joints)} joints: the mask is one blob with no limbs to follow; "
             "add a template or place joints by hand"

@@ -21,9 +21,18 @@ has few spurs):
    leaves the body (past the trunk its sibling chains share, where the axis narrows to the limb's own
    width: the arm's root, not the neck), a short first bone (collar bone, hip) putting its joint right there.
 4. A chain whose extremity found no end point (legs on a waist-up portrait, an arm the body hides) keeps its
-   shape and follows its branch joint; any joint still outside the mask moves to the nearest point inside it.
-   A wide photo subject whose arms lie against the body has no arm branch on its axis: its arms keep the
-   template's shape (scikit-image's astronaut: the elbows land on her arms, the hands by her sides).
+   shape and follows its branch joint.
+5. The opened mask's axis misses or mismatches limbs: a wide photo subject's arm held out is a bump on its
+   body with no axis end of its own, a drawn bird's raised wings were laid along its back. The auto-rig
+   (core/skeleton.py, whose pruning keeps a branch by the mask area it owns) finds them: each limb whose tip
+   is off every auto-rig limb end turns about its root (the shoulder, past a short collar bone) towards the end
+   matched to it (least total distance; a tip already on an axis end only to an end close by), scaled so that
+   the tip lands there, and its inner joints take the auto-rig limb's bends near them (an elbow, a knee). The
+   auto-rig's ends are found at up to LIMB_SIDE pixels (at WORK_SIDE two touching legs merge). On
+   scikit-image's astronaut the template's hand moves from her side (131 px off) out to where her raised arm
+   ends; a drawn bird's wing tips from along its back to the drawn tips (mean tip distance 24.9 to 3.8 px,
+   benchmarks/template_fit.py).
+Any joint still outside the mask then moves to the nearest point inside it.
 """
 
 from __future__ import annotations
@@ -40,17 +49,22 @@ Chain = list[str]  # joint ids from one end to the other
 
 
 WORK_SIDE = 400  # the mask is fitted at most this many pixels on its long side (skeletonize is slow on large masks)
+LIMB_SIDE = 800  # the auto-rig's limb ends are found at most this large (at 400 px two touching legs merge)
+RAGGED = 60  # outline length over sqrt(area) past which a mask is speckle (drawings, photos: 4-17; a snake 45)
 
 
-def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
+def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True, turn: bool = True) -> Rig:
     """`rig` (already placed roughly over the subject, picture pixels) fitted to `mask` (H, W) bool.
 
     With `mirror`, a rig that is not its own mirror image is also tried mirrored about its box's middle, and
-    the better fit is kept. A large mask is fitted at WORK_SIDE and the joints scaled back, each then checked
-    inside the full-size mask. Returns `rig` unchanged for an empty mask or a rig without bones."""
+    the better fit is kept. With `turn`, limbs are turned to the auto-rig's limb ends (step 5 of the module
+    docstring; it runs skan, whose numba code compiles on first use in a process). A large mask is fitted at
+    WORK_SIDE and the joints scaled back, each then checked inside the full-size mask. Returns `rig` unchanged
+    for an empty mask or a rig without bones."""
     mask = np.asarray(mask, bool)
     if not rig.bones or not mask.any():
         return rig
+    limbs = _limbs_at_most(largest_region(mask), LIMB_SIDE) if turn else []
     scale = min(1.0, WORK_SIDE / max(mask.shape))
     if scale < 1.0:
         size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
@@ -58,13 +72,24 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True) -> Rig:
         if small.any():
             down = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
             up = np.array([[1 / scale, 0.0, 0.0], [0.0, 1 / scale, 0.0]])
-            fitted = _fit_at_size(rig.transformed(down), small, mirror).transformed(up)
+            fitted = _fit_at_size(rig.transformed(down), small, mirror, [limb * scale for limb in limbs])
+            fitted = fitted.transformed(up)
             reach = int(np.ceil(2 / scale)) + 2
             moved = {j.id: _nearest_within(mask, np.array(j.xy), reach) for j in fitted.joints}
             return fitted.with_joints_moved(
                 {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in moved.items()}
             )
-    return _fit_at_size(rig, mask, mirror)
+    return _fit_at_size(rig, mask, mirror, limbs)
+
+
+def _limbs_at_most(subject: np.ndarray, side: int) -> list[np.ndarray]:
+    """auto_rig_limbs of `subject`, found at most `side` pixels on its long side, in `subject`'s pixels."""
+    k = min(1.0, side / max(subject.shape))
+    if k < 1.0:
+        size = (max(1, round(subject.shape[1] * k)), max(1, round(subject.shape[0] * k)))
+        small = cv2.resize(subject.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+        return [limb / k for limb in auto_rig_limbs(small)] if small.any() else []
+    return auto_rig_limbs(subject)
 
 
 def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float, float]:
@@ -83,13 +108,13 @@ def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float
     return float(cols[k] + x0), float(rows[k] + y0)
 
 
-def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool) -> Rig:
-    """fit_to_mask at the mask's own size."""
+def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool, limbs: list[np.ndarray]) -> Rig:
+    """fit_to_mask at the mask's own size, with the auto-rig's `limbs` there."""
     subject = largest_region(mask)
     axis = medial_axis(subject)
     rig = max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
     tries = [rig, mirrored(rig)] if mirror and not is_symmetric(rig) else [rig]
-    fits = [_fitted(r, subject, axis) for r in tries]
+    fits = [_fitted(r, subject, axis, limbs) for r in tries]
     best, _cost = min(fits, key=lambda f: f[1])
     return best
 
@@ -219,7 +244,7 @@ def mirrored(rig: Rig) -> Rig:
     return rig.transformed(np.array([[-1.0, 0.0, 2 * middle], [0.0, 1.0, 0.0]]))
 
 
-def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float]:
+def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndarray]) -> tuple[Rig, float]:
     """The rig fitted to the axis, and a cost (mean distance its joints moved, relative to its size)."""
     start = {j.id: np.array(j.xy, float) for j in rig.joints}
     size = max(float(np.ptp(rig.rest_xy(), axis=0).max()), 1.0)
@@ -255,6 +280,8 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
             shift = out[chain[0]] - start[chain[0]]
             for j in chain[1:]:
                 out[j] = start[j] + shift
+    found = set(claimed)  # tips on an end of the axis: only nudged to an auto-rig end close by
+    claimed.update(_turned(rig, chains, out, start, limbs, found, reach=size, nudge=0.1 * np.sqrt(subject.sum())))
     inside = _Inside(subject)
     for j in out:
         out[j] = inside.kept(np.round(out[j], 1))  # checked as stored: 11.46 stored 11.5 is pixel 12
@@ -265,6 +292,89 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray) -> tuple[Rig, float
         rig.bones,
     )
     return fitted, float(moved + unclaimed)
+
+
+def auto_rig_limbs(subject: np.ndarray) -> list[np.ndarray]:
+    """The auto-rig's limbs on `subject` (core/skeleton.py): for each of its end joints, the joints (K, 2) x, y
+    from that end in to the first junction (its bends between), end first. Its pruning keeps a limb by the
+    area it owns, so it finds an arm on a wide photo subject that the opened mask's axis loses."""
+    from .errors import ProjectError
+    from .skeleton import skeleton_from_mask
+
+    contours, _ = cv2.findContours(subject.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    if sum(cv2.arcLength(c, True) for c in contours) > RAGGED * np.sqrt(max(1, subject.sum())):
+        return []  # speckle, a noisy threshold: no limbs to find, and thousands of branches to prune
+    try:
+        auto = skeleton_from_mask(subject)
+    except ProjectError:
+        return []
+    xy = {j.id: np.array(j.xy, float) for j in auto.joints}
+    out = []
+    for end in auto.joint_ids:
+        if len(auto.neighbours(end)) != 1:
+            continue
+        walk = [end, auto.neighbours(end)[0]]
+        while len(auto.neighbours(walk[-1])) == 2:
+            nxt = [n for n in auto.neighbours(walk[-1]) if n != walk[-2]]
+            if not nxt or nxt[0] in walk:
+                break
+            walk.append(nxt[0])
+        out.append(np.array([xy[j] for j in walk]))
+    return out
+
+
+def _turned(
+    rig: Rig,
+    chains: list[Chain],
+    out: dict[str, np.ndarray],
+    start: dict[str, np.ndarray],
+    limbs: list[np.ndarray],
+    found: set[str],
+    reach: float,
+    nudge: float,
+    near: float = 0.02,
+    short: float = 0.3,
+) -> dict[str, np.ndarray]:
+    """Turn each limb (a chain from a branch joint to an extremity) whose tip lies off every auto-rig limb end
+    about its root towards the end it is matched to (least total distance, within `reach`; within `nudge` for
+    a tip in `found`, already on an end of the axis), scaled so that its tip lands on the end; its inner joints
+    then take the auto-rig limb's bends near them (an elbow, a knee). A tip within `near` of the rig's size of
+    its end is left where the axis put it. Returns the tips moved."""
+    from scipy.optimize import linear_sum_assignment
+
+    limbs_of = {c[-1]: c for c in chains if len(rig.neighbours(c[-1])) == 1}
+    tips = list(limbs_of)
+    if not tips or not limbs:
+        return {}
+    ends = np.array([limb[0] for limb in limbs])
+    here = np.array([out[t] for t in tips])
+    distance = np.linalg.norm(here[:, None] - ends[None], axis=-1)
+    rows, cols = linear_sum_assignment(np.where(distance <= reach, distance, 1e6))
+    moved = {}
+    for r, c in zip(rows, cols, strict=True):
+        if distance[r, c] > (nudge if tips[r] in found else reach) or distance[r, c] <= near * reach:
+            continue
+        chain, limb = limbs_of[tips[r]], limbs[c]
+        lengths = [float(np.linalg.norm(start[b] - start[a])) for a, b in itertools.pairwise(chain)]
+        pivot = 1 if len(chain) >= 3 and lengths[0] < short * sum(lengths) else 0  # a collar bone stays put
+        root = out[chain[pivot]]
+        was, wanted = out[chain[-1]] - root, limb[0] - root
+        if np.linalg.norm(was) < 1e-6 or np.linalg.norm(wanted) < 1e-6:
+            continue
+        turn = np.arctan2(wanted[1], wanted[0]) - np.arctan2(was[1], was[0])
+        k = np.linalg.norm(wanted) / np.linalg.norm(was)
+        rotation = k * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+        for j in chain[pivot + 1 :]:
+            out[j] = root + rotation @ (out[j] - root)
+        bends = limb[1:-1]
+        span = float(np.linalg.norm(wanted))
+        for j in chain[pivot + 1 : -1]:  # an inner joint to the auto-rig's bend near it
+            if len(bends):
+                gaps = np.linalg.norm(bends - out[j], axis=1)
+                if gaps.min() <= span / 3:
+                    out[j] = bends[int(np.argmin(gaps))].copy()
+        moved[chain[-1]] = out[chain[-1]]
+    return moved
 
 
 def _middle_joint(rig: Rig) -> str:

@@ -75,11 +75,11 @@ def placed(template: Template, box: tuple[float, float, float, float]) -> Rig:
     return template.rig.transformed(matrix)
 
 
-def fitted(template: Template, image_size: tuple[int, int], mask: np.ndarray | None) -> Rig:
-    """The template over the subject: fitted to its mask (joints inside, limbs on the limbs) when the mask shows
-    one, else placed in the middle of the picture (`target_box`)."""
+def fitted(template: Template, image_size: tuple[int, int], mask: np.ndarray | None, turn: bool = True) -> Rig:
+    """The template over the subject: fitted to its mask (joints inside, limbs on the limbs, turned to the
+    auto-rig's limb ends with `turn`) when the mask shows one, else placed in the middle of the picture."""
     if mask is None or not mask.any() or mask.all():
         return placed(template, target_box(image_size, mask))
     from .template_fit import fit_to_mask, largest_region
 
-    return fit_to_mask(placed(template, target_box(image_size, largest_region(mask))), mask)
+    return fit_to_mask(placed(template, target_box(image_size, largest_region(mask))), mask, turn=turn)

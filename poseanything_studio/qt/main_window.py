@@ -472,11 +472,14 @@ class MainWindow(QMainWindow):
             d.set_frame(nxt[0] if direction > 0 else nxt[-1])
 
     def add_template(self, template) -> None:
-        """Place a template over the subject, fitted to its mask (joints inside, limbs on the limbs; else in the
+        """Place a template over the subject, fitted to its mask (joints inside, limbs on the limbs and turned to
+        the auto-rig's limb ends once skan is warm, so the GUI thread never waits on its compile; else in the
         middle), and select it for moving/scaling."""
+        from .app import SKAN_READY  # before the warm-up has compiled skan, limbs follow the mask's axis only
+
         ref = self.preview.shown_reference(self.doc.project)
         mask = self.canvas.current_mask()
-        rig = fitted(template, (ref.shape[1], ref.shape[0]), mask)
+        rig = fitted(template, (ref.shape[1], ref.shape[0]), mask, turn=SKAN_READY.is_set())
         project, names = edits.merge_rig(self.doc.project, rig)
         if not self.doc.apply(project, f"Add template {template.name}"):
             return  # past a limit: the status bar says which
@@ -538,7 +541,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Auto-rig: {len(rig.joints)} joints, {len(rig.bones)} bones", 8000)
 
     def _warn_auto_rig(self, mask: np.ndarray, rig: Rig) -> None:
-        """Say so when the rig was grown from no real subject (the whole picture, a blob without limbs)."""
+        """Say so in the status bar when the rig was grown from no real subject (core/skeleton.auto_rig_warning:
+        a mask over 90% of the picture, a close-up filling the frame, fewer than 3 joints)."""
         warning = auto_rig_warning(mask, rig)
         if warning and self.statusBar().currentMessage().startswith("Auto-rig: "):  # applied, not past a limit
             self.statusBar().showMessage(

@@ -64,7 +64,10 @@ def test_auto_rig_says_when_it_had_no_real_subject():
     from poseanything_studio.core.skeleton import auto_rig_warning
 
     whole = np.ones((120, 200), bool)  # a photo without alpha: the mask is the picture
-    assert "whole picture" in auto_rig_warning(whole, skeleton_from_mask(whole))
+    assert "covers 100% of the picture" in auto_rig_warning(whole, skeleton_from_mask(whole))
+    nearly = whole.copy()
+    nearly[:, :16] = False  # a threshold that lost one strip: still no real subject
+    assert "covers 92% of the picture" in auto_rig_warning(nearly, skeleton_from_mask(nearly))
     blob = np.zeros((200, 200), bool)
     blob[40:160, 50:150] = True  # a face, a cup: one blob
     assert "no limbs" in auto_rig_warning(blob, skeleton_from_mask(blob))
@@ -72,3 +75,33 @@ def test_auto_rig_says_when_it_had_no_real_subject():
     plus[90:110, 20:180] = True
     plus[20:180, 90:110] = True
     assert auto_rig_warning(plus, skeleton_from_mask(plus)) is None
+
+
+def test_auto_rig_says_when_the_subject_fills_the_frame():
+    """scikit-image's cat (a face filling the frame, hand mask) runs along three sides: a close-up. The astronaut,
+    cut by the picture's bottom only, and a drawing clear of the edges are no close-ups."""
+    from hand_masks import photo
+    from subject_masks import dog
+
+    from poseanything_studio.core.skeleton import auto_rig_warning
+
+    cat = photo("chelsea")[1]
+    assert "fills the frame" in auto_rig_warning(cat, skeleton_from_mask(cat))
+    for mask in (photo("astronaut")[1], dog().mask):
+        assert auto_rig_warning(mask, skeleton_from_mask(mask)) is None
+
+
+def test_a_thick_bars_end_forks_are_spurs_and_a_bump_on_a_wide_body_a_limb():
+    """Pruning by the area a branch owns: the forks a stubby bar grows into its corners go (one bone, as the
+    dataset builder's tracking expects), the astronaut's arm, a bump on her wide body, stays (it was pruned with
+    the head by the old rule of two junction radii: 2 joints)."""
+    from hand_masks import photo
+
+    bar = np.zeros((96, 128), bool)
+    bar[40:56, 45:87] = True
+    bar[40:42, 85:87] = False  # a corner nicked, as a video mask's are: the axis forks there
+    assert len(skeleton_from_mask(bar).bones) == 1
+    rig = skeleton_from_mask(photo("astronaut")[1])
+    ends = [np.array(rig.joint(j).xy) for j in rig.joint_ids if len(rig.neighbours(j)) == 1]
+    for true in ((225, 70), (345, 335)):  # her head, her left arm out to where the helmet hides it
+        assert min(np.hypot(*(e - true)) for e in ends) < 20, true
