@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from poseanything_studio.core.kinematics import hierarchy
 from poseanything_studio.core.raster import clip_far
 from poseanything_studio.core.rig import Rig
 
@@ -67,15 +68,20 @@ class UncoveredPlates:
         claimed = np.zeros((h, w), bool)
         lines = cv2.dilate(_drawn_lines(rgb).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         # Thin parts with the same thicker parts share one body, one hull and one fill (what lies under all of them).
+        below = _bones_below(rig)
         groups: dict[tuple[int, ...], list[int]] = {}
         for thin in np.argsort(radii, kind="stable"):
-            thick = tuple(int(k) for k in np.flatnonzero(radii >= THICKER * radii[thin]))
+            thicker = np.flatnonzero(radii >= THICKER * radii[thin])
+            thick = tuple(int(k) for k in thicker if int(k) not in below[int(thin)])
             if thick and (part == thin).sum() >= _MIN_PIXELS:
                 groups.setdefault(thick, []).append(int(thin))
         for thick, thins in groups.items():
             own = np.isin(part, thins)
-            for piece in _pieces(np.isin(part, thick)):
-                under, hull = body_behind(piece, own & ~claimed)
+            # each thick part's own outline, not their union's: a T-posed torso and arms together
+            # span a hull down over the legs
+            for k, piece in ((t, p) for t in thick for p in _pieces(part == t)):
+                lying = [t for t in thins if not _continues(rest_xy, ends[k], ends[t])]
+                under, hull = body_behind(piece, own & np.isin(part, lying) & ~claimed)
                 if under.sum() < _MIN_PIXELS:
                     continue
                 reach = max(16, round(3 * float(radii[thins].max())))
@@ -128,6 +134,42 @@ class UncoveredPlates:
                 plate.rgba, local, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
             )
             yield (x0, y0, x1, y1), warped
+
+
+def _bones_below(rig: Rig) -> list[set[int]]:
+    """Per bone, the bones further out along the hierarchy from it (a shin's foot): a limb never lies over
+    its own hand or foot, however thick the drawing makes them, so they plate nothing under it."""
+    h = hierarchy(rig)
+    ends = rig.bone_joint_indices()
+    child = [int(b) if h.parent[int(b)] == int(a) else int(a) for a, b in ends]  # each bone's outer joint
+    outer_bone = {j: k for k, j in enumerate(child)}
+    below: list[set[int]] = [set() for _ in child]
+    for joint in reversed(h.order):  # children before parents
+        k = outer_bone.get(joint)
+        parent = h.parent[joint]
+        up = outer_bone.get(parent) if parent >= 0 else None
+        if k is not None and up is not None:
+            below[up] |= below[k] | {k}
+    return below
+
+
+def _continues(rest_xy: np.ndarray, thick: np.ndarray, thin: np.ndarray, cos_limit: float = 0.7) -> bool:
+    """Whether the thin bone reaches past an end of the thick one, pointing on the way it points (a leg hanging
+    below a torso's end: drawn below the body, not behind it), rather than lying along or across it (an arm
+    at a torso's side, a leg under a belly)."""
+    xy = clip_far(rest_xy)
+    a, b = xy[thick]
+    d = b - a
+    length2 = float(d @ d)
+    p, q = xy[thin]
+    if length2 < 1e-9 or not np.any(q - p):
+        return False
+    t = float((q - a) @ d) / length2  # where the thin bone ends, along the thick one
+    if 0.0 <= t <= 1.0:
+        return False
+    outward = d if t > 1.0 else -d
+    direction = q - p
+    return float(outward @ direction) > cos_limit * np.sqrt(length2) * float(np.hypot(*direction))
 
 
 def _pieces(body: np.ndarray) -> list[np.ndarray]:
