@@ -148,7 +148,7 @@ def summary(name: str, frames: list[np.ndarray], rest_area: float) -> dict:
     return row
 
 
-def contact_sheet(rows: list[list[np.ndarray]], cell: int = 120, columns: int = 24) -> np.ndarray:
+def contact_sheet(rows: list[list[np.ndarray]], cell: int = 180, columns: int = 12) -> np.ndarray:
     """Every frame of each renderer, `columns` to a line, one block of lines per renderer."""
     blocks = []
     for frames in rows:
@@ -189,7 +189,8 @@ def main() -> None:
         scale = rest_area / max(float(silhouette(theirs[0]).sum()), 1.0)  # their camera shows the drawing smaller
         summary("AnimatedDrawings", theirs, rest_area / scale)
         rows.append(theirs)
-    cv2.imwrite(str(args.output), contact_sheet([r[:: args.every] for r in rows]))
+    sheet = contact_sheet([r[:: args.every] for r in rows])
+    cv2.imwrite(str(args.output), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(f"wrote {args.output}: every {args.every}th frame, ours on top")
 
 
