@@ -53,7 +53,9 @@ def skeleton_from_mask(mask: np.ndarray, settings: SkeletonSettings = SkeletonSe
     blobs = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= settings.min_area]
     if not blobs:
         raise ProjectError(f"the mask has no region of at least {settings.min_area} pixels", key="mask")
-    radius = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    # the picture's border is the subject's edge too: a mask with no background pixel (a photo's whole frame)
+    # measured ~1.7e38 px everywhere, and its round-blob bone ran off the picture
+    radius = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
     points: list[np.ndarray] = []
     edges: list[tuple[int, int]] = []
     for blob in blobs:

@@ -105,3 +105,14 @@ def test_a_thick_bars_end_forks_are_spurs_and_a_bump_on_a_wide_body_a_limb():
     ends = [np.array(rig.joint(j).xy) for j in rig.joint_ids if len(rig.neighbours(j)) == 1]
     for true in ((225, 70), (345, 335)):  # her head, her left arm out to where the helmet hides it
         assert min(np.hypot(*(e - true)) for e in ends) < 20, true
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (300, 300), (480, 832)])
+def test_a_mask_of_the_whole_picture_gives_a_rig_inside_the_picture(shape):
+    """File > New on a photo without alpha (skimage's astronaut, 512x512): the mask is the whole picture. Auto-rig
+    failed with 'rig.joints[0].xy: [-1.7e+38, 255.5] is too far out': a mask with no background pixel measured
+    ~1.7e38 px to its edge, and its round-blob bone ran off the picture."""
+    rig = skeleton_from_mask(np.ones(shape, bool))
+    xy = np.array([j.xy for j in rig.joints])
+    h, w = shape
+    assert len(xy) >= 2 and np.all((xy >= 0) & (xy <= (w, h)))
