@@ -6,14 +6,17 @@ on her collar), and the Wave preset then moved her face or a wisp of background.
 medial axis (skimage `skeletonize` of the mask smoothed by an opening, so the axis lies inside the mask and
 has few spurs):
 
-1. The template is placed over the box of the mask's largest region (as before); when the picture's bottom
-   cuts the subject, also larger, as a waist-up figure (`cut_placements`), keeping the placement whose stick
-   figure `overlap`s the mask most. It is mirrored when the mirror fits better (a side view facing the other
-   way); a front view (its left and right sides a mirror of each other) is never mirrored, so `hand_r` stays
-   the picture's right hand.
+1. The template is placed over the box of the mask's largest region (as before). When the picture's bottom
+   cuts the subject, a person's template (a head and two shoulders) is scaled about its top so that its
+   shoulders lie on the subject's shoulder row, the first row from the top as wide as SHOULDER_WIDTH of its
+   widest (`_shoulders_on_shoulders`); any other template is also tried larger, as a waist-up figure
+   (`cut_placements`), keeping the placement whose stick figure `overlap`s the mask most. It is mirrored
+   when the mirror fits better (a side view facing the other way); a front view (its left and right sides
+   a mirror of each other) is never mirrored, so `hand_r` stays the picture's right hand.
 2. Its branch joints (where three or more bones meet: neck, pelvis, hips, chest) move to the nearest axis
-   point; its extremities (one bone: head, hands, feet, paws, tail tip) take the axis' end points by least
-   total distance (each end point once, none farther than the template's size).
+   point (one below the picture, a portrait's pelvis, to the axis point nearest the bottom edge under it);
+   its extremities (one bone: head, hands, feet, paws, tail tip) take the axis' end points by least total
+   distance (each end point once, none farther than the template's size).
 3. Each chain of joints from a branch joint to an extremity (an arm, a leg, the tail) or between two
    branch joints (the spine) is laid along the axis path between its two ends, each joint at the share of
    the path its bones have of the chain's length (bone proportions stay, joints land on the limb), moved to
@@ -112,7 +115,7 @@ def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool, limbs: list[np.ndarra
     """fit_to_mask at the mask's own size, with the auto-rig's `limbs` there."""
     subject = largest_region(mask)
     axis = medial_axis(subject)
-    rig = max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
+    rig = _shoulders_on_shoulders(rig, subject) or max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
     tries = [rig, mirrored(rig)] if mirror and not is_symmetric(rig) else [rig]
     fits = [_fitted(r, subject, axis, limbs) for r in tries]
     best, _cost = min(fits, key=lambda f: f[1])
@@ -135,6 +138,43 @@ def cut_placements(rig: Rig, subject: np.ndarray) -> list[Rig]:
         k = 1.0 / shown
         out.append(rig.transformed(np.array([[k, 0.0, top[0] * (1 - k)], [0.0, k, top[1] * (1 - k)]])))
     return out
+
+
+SHOULDERS = ("shoulder_l", "shoulder_r")  # a rig with these and a head is a person's: its shoulders find hers
+SHOULDER_WIDTH = 0.85  # a waist-up figure's shoulder row: the first as wide as this share of its widest row
+
+
+def _shoulders_on_shoulders(rig: Rig, subject: np.ndarray) -> Rig | None:
+    """For a person's rig over a subject the picture's bottom cuts (a waist-up portrait), the rig scaled about its
+    top middle so that its shoulders lie on the subject's shoulder row (`shoulder_row`); None for any other rig
+    or subject, or when the rig already spans no more than the subject does. The stick figure's `overlap` picks a
+    placement too small for a portrait: scikit-image's astronaut got her shoulders on her chin (y 163, hers at
+    240) and the Wave preset lifted a piece of her collar ring."""
+    if not subject[-1].any() or "head" not in rig.joint_ids or any(j not in rig.joint_ids for j in SHOULDERS):
+        return None
+    row = shoulder_row(subject)
+    xy = rig.rest_xy()
+    top = np.array([(xy[:, 0].min() + xy[:, 0].max()) / 2, xy[:, 1].min()])
+    shoulders = float(np.mean([rig.joint(j).xy[1] for j in SHOULDERS]))
+    if row is None or shoulders - top[1] < 1.0:
+        return None
+    k = (row - top[1]) / (shoulders - top[1])
+    if k <= 1.0:
+        return None
+    return rig.transformed(np.array([[k, 0.0, top[0] * (1 - k)], [0.0, k, top[1] * (1 - k)]]))
+
+
+def shoulder_row(subject: np.ndarray) -> float | None:
+    """The row of a waist-up figure's shoulders: the first, from the top, as wide as SHOULDER_WIDTH of its widest
+    row (arms hang from the shoulders, so nothing below is much wider), or None when that is in its lower half
+    (no head and shoulders to read)."""
+    width = subject.sum(axis=1)
+    rows = np.flatnonzero(width)
+    if not len(rows):
+        return None
+    wide = np.flatnonzero(width >= SHOULDER_WIDTH * width.max())
+    top, bottom = rows[0], rows[-1]
+    return float(wide[0]) if wide[0] - top < 0.5 * (bottom - top) else None
 
 
 def overlap(rig: Rig, subject: np.ndarray, width: float = 0.12) -> float:
@@ -255,8 +295,12 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndar
     out = dict(start)
     bend = max(1.5, 0.04 * float(np.sqrt(subject.sum())))  # as the auto-rig simplifies (core/skeleton.py)
     radius = cv2.distanceTransform(subject.astype(np.uint8), cv2.DIST_L2, 5)
+    h = subject.shape[0]
     for b in branches:
-        out[b] = graph.nearest_point(start[b])
+        # a branch joint the picture's bottom cuts off (a portrait's pelvis) to the axis straight above it on the
+        # bottom edge, not to the nearest axis point (a bump at the bottom corner bent the spine)
+        below = start[b][1] > h - 1 and subject[-1].any()
+        out[b] = graph.nearest_point(np.array([start[b][0], h - 1.0]) if below else start[b])
     claimed = _claimed_ends(ends, start, limb_ends(axis, subject), reach=size)
     for e, xy in claimed.items():
         out[e] = xy

@@ -145,6 +145,27 @@ def test_the_astronauts_wave_moves_her_arm_not_the_background():
     # placement's wave moved 2% arm pixels, this one 44%)
 
 
+def test_the_astronauts_shoulders_land_on_her_shoulders_not_her_chin():
+    """A waist-up portrait: the stick figure's best overlap was a rig half her size, its shoulders on her chin
+    (y 163) and the Wave preset lifted a piece of her collar ring. Her shoulders are where her arms meet her
+    body (tests/core/hand_masks.py's arm polygons start there)."""
+    _rgb, mask = photo("astronaut")
+    rig = _fit("human", mask)
+    for joint, hers in (("shoulder_l", (100, 235)), ("shoulder_r", (318, 248))):
+        off = np.hypot(*(np.array(rig.joint(joint).xy) - hers))
+        assert off < 45, f"{joint} at {rig.joint(joint).xy}, {off:.0f} px from hers at {hers}"
+    assert rig.joint("head").xy[1] < 150 and rig.joint("pelvis").xy[1] > 400  # the spine spans her
+
+
+def test_a_full_figure_is_not_scaled_as_a_portrait():
+    """The shoulder placement is for a figure the picture's bottom cuts: a whole drawn child keeps its feet."""
+    scene = puppet_scenes.drawn_child()
+    rig = _fit("human", scene.mask)
+    assert _outside(rig, scene.mask) == []
+    ys = np.flatnonzero(scene.mask.any(axis=1))
+    assert max(rig.joint(j).xy[1] for j in ("foot_l", "foot_r")) > ys[-1] - 0.15 * (ys[-1] - ys[0])
+
+
 @pytest.mark.parametrize("size", [(130, 90), (700, 500)])  # fitted at its size; shrunk to 400 px and back
 def test_every_template_lands_inside_even_a_speckled_mask(size):
     """One-pixel features: a joint checked before it is rounded as stored (x.46 -> x.5) fell off by a pixel."""
