@@ -131,13 +131,19 @@ def cut_placements(rig: Rig, subject: np.ndarray) -> list[Rig]:
     `overlap`s the subject most is fitted."""
     if not subject[-1].any():
         return [rig]
+    return [_scaled_about_top(rig, 1.0 / shown) for shown in CUT_SHOWN]
+
+
+def _top_middle(rig: Rig) -> np.ndarray:
+    """(2,) the middle of the top edge of the rig's joints' box."""
     xy = rig.rest_xy()
-    top = np.array([(xy[:, 0].min() + xy[:, 0].max()) / 2, xy[:, 1].min()])
-    out = []
-    for shown in CUT_SHOWN:
-        k = 1.0 / shown
-        out.append(rig.transformed(np.array([[k, 0.0, top[0] * (1 - k)], [0.0, k, top[1] * (1 - k)]])))
-    return out
+    return np.array([(xy[:, 0].min() + xy[:, 0].max()) / 2, xy[:, 1].min()])
+
+
+def _scaled_about_top(rig: Rig, k: float) -> Rig:
+    """The rig scaled by `k` about its top middle (a portrait's head stays where it is, the body grows down)."""
+    top = _top_middle(rig)
+    return rig.transformed(np.array([[k, 0.0, top[0] * (1 - k)], [0.0, k, top[1] * (1 - k)]]))
 
 
 SHOULDERS = ("shoulder_l", "shoulder_r")  # a rig with these and a head is a person's: its shoulders find hers
@@ -152,16 +158,12 @@ def _shoulders_on_shoulders(rig: Rig, subject: np.ndarray) -> Rig | None:
     240) and the Wave preset lifted a piece of her collar ring."""
     if not subject[-1].any() or "head" not in rig.joint_ids or any(j not in rig.joint_ids for j in SHOULDERS):
         return None
-    row = shoulder_row(subject)
-    xy = rig.rest_xy()
-    top = np.array([(xy[:, 0].min() + xy[:, 0].max()) / 2, xy[:, 1].min()])
+    row, top = shoulder_row(subject), _top_middle(rig)[1]
     shoulders = float(np.mean([rig.joint(j).xy[1] for j in SHOULDERS]))
-    if row is None or shoulders - top[1] < 1.0:
+    if row is None or shoulders - top < 1.0:
         return None
-    k = (row - top[1]) / (shoulders - top[1])
-    if k <= 1.0:
-        return None
-    return rig.transformed(np.array([[k, 0.0, top[0] * (1 - k)], [0.0, k, top[1] * (1 - k)]]))
+    k = (row - top) / (shoulders - top)
+    return _scaled_about_top(rig, k) if k > 1.0 else None
 
 
 def shoulder_row(subject: np.ndarray) -> float | None:
