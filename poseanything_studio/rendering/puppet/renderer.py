@@ -166,18 +166,7 @@ class PuppetMesh:
         if x1 <= x0 or y1 <= y0:
             return out
         local = moved - (x0, y0)
-        box = (x1 - x0, y1 - y0)
-        front = triangle_index(local, self.triangles, box)
-        layers = [front]
-        part = np.append(self.triangle_part, -1)
-        hidden = np.flatnonzero(under_other_parts(local, self.triangles, self.triangle_part, part[front]))
-        if len(hidden):
-            # Where two parts overlap, the part behind shows through the soft edge of the one in front: a
-            # second pass draws the triangles another part covers (earliest on top) where its part differs.
-            back = triangle_index(local, self.triangles[hidden[::-1]], box)
-            back = np.where(back >= 0, hidden[::-1][back], -1)
-            back[part[back] == part[front]] = -1
-            layers.insert(0, back)
+        layers = self._layers(local, (x1 - x0, y1 - y0))
         for index in layers:
             if (index >= 0).any():
                 map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
@@ -192,6 +181,20 @@ class PuppetMesh:
                 out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
         return out
 
+    def _layers(self, local: np.ndarray, box: tuple[int, int]) -> list[np.ndarray]:
+        """Triangle index maps (H, W) over `box` for the vertices at `local`, to composite in order: where two parts
+        overlap, the part behind shows through the soft edge of the one in front, so a second map (first in the
+        list) holds the triangles another part covers (earliest on top) where its part differs."""
+        front = triangle_index(local, self.triangles, box)
+        part = np.append(self.triangle_part, -1)
+        hidden = np.flatnonzero(under_other_parts(local, self.triangles, self.triangle_part, part[front]))
+        if not len(hidden):
+            return [front]
+        back = triangle_index(local, self.triangles[hidden[::-1]], box)
+        back = np.where(back >= 0, hidden[::-1][back], -1)
+        back[part[back] == part[front]] = -1
+        return [back, front]
+
     def coverage(self, joint_xy: np.ndarray) -> np.ndarray:
         """(H, W) uint8: the subject's alpha with joints at `joint_xy` (J, 2), as `render` places it (no camera)."""
         moved = self.deform(joint_xy)
@@ -200,17 +203,20 @@ class PuppetMesh:
         if x1 <= x0 or y1 <= y0:
             return out
         local = moved - (x0, y0)
-        index = triangle_index(local, self.triangles, (x1 - x0, y1 - y0))
-        if (index >= 0).any():
-            map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
-            out[y0:y1, x0:x1] = cv2.remap(
-                np.ascontiguousarray(self.subject[..., 3]),
-                map_x,
-                map_y,
-                cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )
+        shown = np.zeros((y1 - y0, x1 - x0), np.float32)
+        for index in self._layers(local, (x1 - x0, y1 - y0)):
+            if (index >= 0).any():
+                map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
+                alpha = cv2.remap(
+                    np.ascontiguousarray(self.subject[..., 3]),
+                    map_x,
+                    map_y,
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=0,
+                ).astype(np.float32)
+                shown = alpha + shown * (1 - alpha / 255)  # over what is drawn already, as _draw composites
+        out[y0:y1, x0:x1] = np.round(shown).astype(np.uint8)
         return out
 
     def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
