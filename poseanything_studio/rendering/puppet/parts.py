@@ -37,7 +37,8 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
     inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     seeds, relief = lines, np.zeros((h, w), np.uint8)
     if len(rig.bones) <= _SCALED_PARTS_MAX_BONES:
-        label, score = _thickness_nearest(inside, rig, rest_xy)
+        radii = bone_radii(inside, rig, rest_xy)
+        label, score = _thickness_nearest(inside, rig, rest_xy, radii)
         seeds = _anchored(np.where(score <= _SEED_REACH, label, 0), lines, inside)
         if rgb is not None:
             relief = _edges(rgb)
@@ -46,15 +47,52 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
         # A flood along a drawn outline can carry one part round another's edge: give such pixels back to
         # the bone that is clearly nearer (in radii) than the one the flood gave them to; on a drawn
         # outline (dark pixels on the subject's rim, 4 px) sooner, as it runs from part to part unbroken.
-        own = _score_of(flood - 1, inside, rig, rest_xy)
+        own = _score_of(flood - 1, rig, rest_xy, radii)
         rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
         rim &= cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < 90
         wrong = np.where(rim, (own > score + 0.3) & (own > 1.0), (own > score + 0.75) & (own > 1.5)) & (label > 0)
         flood[wrong] = label[wrong]
+    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES:
+        flood = _without_strips(flood, seeds, inside, radii)
+    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES and rgb is not None:
         nearest = _nearest_inside(flood, inside) - 1
     return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
 
 
+def _without_strips(flood: np.ndarray, seeds: np.ndarray, inside: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """`flood` (bone + 1 per pixel) with each part's strips narrower than STRIP_SHARE of its bone's thickness given
+    to the part beside them: the flood along an outline carries a thick part round a thin one's edge (the
+    astronaut's collar round her arm's outer side, which the lifted arm then dragged 2.9x long), and a strip no
+    part of that bone's flesh would be is the neighbour's. A part keeps its seeds (the pixels near its bone)."""
+    from scipy.ndimage import find_objects
+
+    labels = np.where(inside, flood, 0)
+    keep = labels > 0
+    for k, box in enumerate(find_objects(labels), start=1):  # each part's box: an opening there, not everywhere
+        r = round(float(STRIP_SHARE * radii[k - 1])) if box is not None else 0
+        if r < 1:
+            continue
+        own = labels[box] == k
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        opened = (
+            cv2.morphologyEx(own.astype(np.uint8), cv2.MORPH_OPEN, disk, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            > 0
+        )
+        keep[box] &= ~own | opened | (seeds[box] == k)
+    strips = inside & ~keep & (flood > 0)
+    if not strips.any() or not keep.any():
+        return flood
+    _, nearest_pixel = cv2.distanceTransformWithLabels(
+        (~keep).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    value = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
+    value[nearest_pixel[keep]] = flood[keep]
+    out = flood.copy()
+    out[strips] = value[nearest_pixel[strips]]
+    return out
+
+
+STRIP_SHARE = 0.12  # a part's strip narrower than twice this share of its bone's radius is its neighbour's
 _SEED_REACH = 0.6  # seeds reach 0.6 of a bone's radius from it; the flood over the picture's edges does the rest
 _SCALED_PARTS_MAX_BONES = 200  # beyond this, parts are the nearest bone through the subject (one flood, any size)
 
@@ -132,11 +170,12 @@ def _edges(rgb: np.ndarray) -> np.ndarray:
     return np.clip((gx.astype(np.int32) + gy) // 8, 0, 255).astype(np.uint8)
 
 
-def _thickness_nearest(inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) int32 bone index + 1 of the bone nearest in units of its radius (0 where none is near), and
-    (H, W) float32 that distance in radii."""
+def _thickness_nearest(
+    inside: np.ndarray, rig: Rig, rest_xy: np.ndarray, radii: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) int32 bone index + 1 of the bone nearest in units of its radius (`radii`, B) (0 where none is
+    near), and (H, W) float32 that distance in radii."""
     h, w = inside.shape
-    radii = bone_radii(inside, rig, rest_xy)
     best = np.full((h, w), np.inf, np.float32)
     label = np.zeros((h, w), np.int32)
     xy = clip_far(rest_xy)
@@ -164,10 +203,10 @@ def _nearest_inside(flood: np.ndarray, inside: np.ndarray) -> np.ndarray:
     return value[nearest_pixel]
 
 
-def _score_of(part: np.ndarray, inside: np.ndarray, rig: Rig, rest_xy: np.ndarray) -> np.ndarray:
-    """(H, W) float32: each pixel's distance, in its bone's radii, from the bone of `part` (inf far from it)."""
+def _score_of(part: np.ndarray, rig: Rig, rest_xy: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """(H, W) float32: each pixel's distance, in its bone's radii (`radii`), from the bone of `part` (inf far
+    from it)."""
     h, w = part.shape
-    radii = bone_radii(inside, rig, rest_xy)
     out = np.full((h, w), np.inf, np.float32)
     xy = clip_far(rest_xy)
     for k, (a, b) in enumerate(rig.bone_joint_indices()):
