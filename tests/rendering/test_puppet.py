@@ -136,6 +136,20 @@ def test_where_a_part_crosses_another_the_subjects_alpha_has_no_ring_round_it():
     assert tuple(frame[40, 64]) == (0, 0, 255) and tuple(frame[40, 50]) == (255, 0, 0)
 
 
+def test_a_mask_over_the_whole_picture_builds_and_moves():
+    """File > New on a photo without alpha: the mask is the whole picture, so no outline is in reach and a bone's
+    radius measures FLT_MAX (the part map's strip pass crashed on it, then took 45 s over an 832 px frame)."""
+    from poseanything_studio.core.rig import Bone, Joint, Rig
+
+    rgb = np.random.default_rng(0).integers(0, 255, (120, 208, 3), dtype=np.uint8)
+    mask = np.ones(rgb.shape[:2], bool)
+    rig = Rig((Joint("a", (150.0, 60.0)), Joint("b", (60.0, 60.0))), (Bone("ab", "a", "b"),))
+    mesh = PuppetMesh.build(np.dstack([rgb, np.full(mask.shape, 255, np.uint8)]), mask, rig, rig.rest_xy())
+    assert np.abs(mesh.render(rig.rest_xy()).astype(int) - rgb).max(-1).mean() < 2
+    moved = mesh.render(rig.rest_xy() + [[0.0, 0.0], [0.0, 20.0]])
+    assert np.abs(moved.astype(int) - rgb).max(-1).mean() > 5  # the picture bends with the bone
+
+
 def test_a_far_pan_and_a_bone_reaching_far_outside_render_quickly(arm):
     """A pan of 1e300 px hung OpenCV's reflect border; a bone 1e6 px long got millions of pins."""
     import time

@@ -60,25 +60,25 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
 
 
 def _without_strips(flood: np.ndarray, seeds: np.ndarray, inside: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """`flood` (bone + 1 per pixel) with each part's strips narrower than STRIP_SHARE of its bone's thickness given
-    to the part beside them: the flood along an outline carries a thick part round a thin one's edge (the
-    astronaut's collar round her arm's outer side, which the lifted arm then dragged 2.9x long), and a strip no
-    part of that bone's flesh would be is the neighbour's. A part keeps its seeds (the pixels near its bone)."""
+    """`flood` (bone + 1 per pixel) with each part's strips narrower than twice STRIP_SHARE of its bone's radius
+    given to the part beside them: the flood along an outline carries a thick part round a thin one's edge (the
+    astronaut's collar round her arm's outer side, which the lifted arm dragged 2.9x long; 2.4x without it), and
+    a strip that thin is no flesh of that bone. A part keeps its seeds (the pixels near its bone)."""
     from scipy.ndimage import find_objects
 
     labels = np.where(inside, flood, 0)
     keep = labels > 0
     for k, box in enumerate(find_objects(labels), start=1):  # each part's box: an opening there, not everywhere
-        r = round(float(STRIP_SHARE * radii[k - 1])) if box is not None else 0
-        if r < 1:
+        if box is None:
             continue
         own = labels[box] == k
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        opened = (
-            cv2.morphologyEx(own.astype(np.uint8), cv2.MORPH_OPEN, disk, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-            > 0
-        )
-        keep[box] &= ~own | opened | (seeds[box] == k)
+        # a mask with no outline in reach (the whole picture) measures a radius of FLT_MAX: no wider than the box
+        r = min(float(STRIP_SHARE * radii[k - 1]), float(max(own.shape)))
+        seeded = seeds[box] == k
+        if r < 1 or not (own & ~seeded).any():
+            continue
+        opened = _opened(own, r)
+        keep[box] &= ~own | opened | seeded
     strips = inside & ~keep & (flood > 0)
     if not strips.any() or not keep.any():
         return flood
@@ -90,6 +90,15 @@ def _without_strips(flood: np.ndarray, seeds: np.ndarray, inside: np.ndarray, ra
     out = flood.copy()
     out[strips] = value[nearest_pixel[strips]]
     return out
+
+
+def _opened(region: np.ndarray, r: float) -> np.ndarray:
+    """`region` opened by a disk of radius `r` (what a disk that fits inside it sweeps), outside it counted as not
+    region: two distance transforms, whatever `r` (cv2's opening with a 1000 px disk took 45 s)."""
+    padded = np.pad(region, 1).astype(np.uint8)
+    core = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > r
+    swept = cv2.distanceTransform((~core).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= r
+    return (swept & core.any())[1:-1, 1:-1] & region
 
 
 STRIP_SHARE = 0.12  # a part's strip narrower than twice this share of its bone's radius is its neighbour's

@@ -203,7 +203,7 @@ class PuppetMesh:
         if x1 <= x0 or y1 <= y0:
             return out
         local = moved - (x0, y0)
-        shown = np.zeros((y1 - y0, x1 - x0), np.float32)
+        shown: np.ndarray = np.zeros((y1 - y0, x1 - x0), np.float32)
         for index in self._layers(local, (x1 - x0, y1 - y0)):
             if (index >= 0).any():
                 map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
