@@ -29,6 +29,7 @@ THICKER = 1.5  # a part plates over parts at least this much thinner (radius ove
 _MIN_PIXELS = 64  # smaller plates are not worth a warp per frame
 _DARK = 90  # grey level below which a thin stroke is a drawn line
 _SOLVE_SIDE = 64
+COMMON_SHARE = 0.9  # a plate is filled from the body's commonest colours, this share of its pixels
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ def fill_from(rgb: np.ndarray, hole: np.ndarray, source: np.ndarray, reach: int 
     out = rgb.copy()
     if not known.any():
         return out
+    known = _common_colours(crop, known)
     # Solved at most _SOLVE_SIDE pixels a side: the body's colours under a limb are smooth (on masked-out photos
     # a coarse solve scores better than a fine one), and the solve's time grows with every pixel it fills.
     ch, cw = target.shape
@@ -255,6 +257,18 @@ def fill_from(rgb: np.ndarray, hole: np.ndarray, source: np.ndarray, reach: int 
     grain = texture_detail(crop.astype(np.float32) - low, low, filled_low, target, ~known) if GRAIN else 0.0
     region = out[y0:y1, x0:x1]
     region[target] = np.clip(filled_low + grain + 0.5, 0, 255).astype(np.uint8)[target]
+    return out
+
+
+def _common_colours(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """`known` with only its COMMON_SHARE of pixels nearest their median colour: what a limb lay on is the body's
+    fabric, not the badge or strap beside it, whose white the smooth fill blended pink into the astronaut's suit."""
+    if known.sum() < 16:
+        return known
+    colours = rgb[known].astype(np.float32)
+    far = np.linalg.norm(colours - np.median(colours, axis=0), axis=1)
+    out = known.copy()
+    out[known] = far <= np.percentile(far, 100 * COMMON_SHARE)
     return out
 
 
