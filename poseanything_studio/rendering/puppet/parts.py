@@ -43,19 +43,20 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
         if rgb is not None:
             relief = _edges(rgb)
     flood = watershed(relief, np.where(inside, seeds, 0), mask=inside)
-    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES and rgb is not None:
-        # A flood along a drawn outline can carry one part round another's edge: give such pixels back to
-        # the bone that is clearly nearer (in radii) than the one the flood gave them to; on a drawn
-        # outline (dark pixels on the subject's rim, 4 px) sooner, as it runs from part to part unbroken.
-        own = _score_of(flood - 1, rig, rest_xy, radii)
-        rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
-        rim &= cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < 90
-        wrong = np.where(rim, (own > score + 0.3) & (own > 1.0), (own > score + 0.75) & (own > 1.5)) & (label > 0)
-        flood[wrong] = label[wrong]
     if len(rig.bones) <= _SCALED_PARTS_MAX_BONES:
+        if rgb is not None:
+            # A flood along a drawn outline can carry one part round another's edge: give such pixels back to
+            # the bone that is clearly nearer (in radii) than the one the flood gave them to; on a drawn
+            # outline (dark pixels on the subject's rim, 4 px) sooner, as it runs from part to part unbroken.
+            own = _score_of(flood - 1, rig, rest_xy, radii)
+            rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+            rim &= cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < 90
+            wrong = np.where(rim, (own > score + 0.3) & (own > 1.0), (own > score + 0.75) & (own > 1.5))
+            wrong &= label > 0
+            flood[wrong] = label[wrong]
         flood = _without_strips(flood, seeds, inside, radii)
-    if len(rig.bones) <= _SCALED_PARTS_MAX_BONES and rgb is not None:
-        nearest = _nearest_inside(flood, inside) - 1
+        if rgb is not None:
+            nearest = _nearest_inside(flood, inside) - 1
     return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
 
 
@@ -72,8 +73,7 @@ def _without_strips(flood: np.ndarray, seeds: np.ndarray, inside: np.ndarray, ra
         if box is None:
             continue
         own = labels[box] == k
-        # a mask with no outline in reach (the whole picture) measures a radius of FLT_MAX: no wider than the box
-        r = min(float(STRIP_SHARE * radii[k - 1]), float(max(own.shape)))
+        r = float(STRIP_SHARE * radii[k - 1])  # FLT_MAX on a mask with no outline in reach: no disk fits, seeds stay
         seeded = seeds[box] == k
         if r < 1 or not (own & ~seeded).any():
             continue
