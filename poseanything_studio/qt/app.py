@@ -135,7 +135,6 @@ def show_off(window) -> None:
 
 
 WARM_UP_DELAY_MS = 1500  # after the window is up, so its opening never waits on the compile
-SKAN_READY = threading.Event()  # set once the warm-up has compiled skan: Add template may then use the auto-rig
 
 
 def warm_up_auto_rig() -> threading.Thread:
@@ -156,7 +155,6 @@ def warm_up_auto_rig() -> threading.Thread:
         plus[15:25, 5:55] = plus[5:35, 28:32] = True
         with contextlib.suppress(Exception):  # a warm-up never fails the window: Auto-rig reports its own errors
             skeleton_from_mask(plus)
-            SKAN_READY.set()
 
     thread = threading.Thread(target=compile_skan, name="warm-up-auto-rig", daemon=True)
     thread.start()

@@ -115,10 +115,10 @@ class MainWindow(QMainWindow):
         self.canvas.status_message.connect(lambda m: self.statusBar().showMessage(m, 5000))
         self.canvas.posing.connect(self.curves.hold)  # while a pose drag lasts, curves and marks wait for its release
         self.canvas.posing.connect(self.timeline.dopesheet.hold)
-        self.busy = BusyTask(self)  # auto-rig and mask-from-rig run off the GUI thread
+        self.busy = BusyTask(self)  # auto-rig, mask-from-rig, cut-out and template fits run off the GUI thread
         self.busy.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.busy.running_changed.connect(
-            lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig, self.act_mask_from_rig)]
+            lambda on: [a.setEnabled(not on) for a in (self.act_auto_rig, self.act_mask_from_rig, self.templates_menu)]
         )
         # marks made while a cut-out ran, and the picture they were made on: cut again when it ends
         self._cutout_pending: tuple[Strokes, str] | None = None
@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
         m.addActions(list(self.tool_actions.values()))
         m.addActions([self.act_brush_snaps, self.act_clear_cutout])
         m.addSeparator()
-        templates = m.addMenu("Add &template")
+        templates = self.templates_menu = m.addMenu("Add &template")
         for template in load_templates():
             act = templates.addAction(template.name, lambda t=template: self.add_template(t))
             act.setStatusTip(template.description)
@@ -472,14 +472,27 @@ class MainWindow(QMainWindow):
             d.set_frame(nxt[0] if direction > 0 else nxt[-1])
 
     def add_template(self, template) -> None:
-        """Place a template over the subject, fitted to its mask (joints inside, limbs on the limbs and turned to
-        the auto-rig's limb ends once skan is warm, so the GUI thread never waits on its compile; else in the
-        middle), and select it for moving/scaling."""
-        from .app import SKAN_READY  # before the warm-up has compiled skan, limbs follow the mask's axis only
-
+        """Place a template over the subject, fitted to its mask in the background (joints inside, limbs on the
+        limbs and turned to the auto-rig's limb ends: skan's first compile waits there, never on the GUI thread),
+        and select it for moving/scaling. With no subject mask it is placed in the middle, and the status bar
+        says how to fit it."""
         ref = self.preview.shown_reference(self.doc.project)
         mask = self.canvas.current_mask()
-        rig = fitted(template, (ref.shape[1], ref.shape[0]), mask, turn=SKAN_READY.is_set())
+        on_subject = mask is not None and bool(mask.any()) and not bool(mask.all())
+        picture = self.doc.project.image
+        self.busy.start(
+            f"Fit {template.name}",
+            fitted,
+            (template, (ref.shape[1], ref.shape[0]), mask.copy() if on_subject else None),
+            lambda rig: self._place_template(template, rig, picture, on_subject),
+            lambda err: self.statusBar().showMessage(f"Fit {template.name}: {err}", 5000),
+        )
+
+    def _place_template(self, template, rig: Rig, picture: str, on_subject: bool) -> None:
+        """Merge the fitted template `rig` into the rig and select it; dropped when the picture changed meanwhile."""
+        if self.doc.project.image != picture:
+            self.statusBar().showMessage(f"Fit {template.name}: dropped, the picture changed meanwhile", 5000)
+            return
         project, names = edits.merge_rig(self.doc.project, rig)
         if not self.doc.apply(project, f"Add template {template.name}"):
             return  # past a limit: the status bar says which
@@ -491,7 +504,14 @@ class MainWindow(QMainWindow):
                 if b not in self.doc.project.rig.bone_ids or b in {x.id for x in project.rig.bones if x.a in names}
             ],
         )
-        self.statusBar().showMessage(f"{template.name}: drag to move, Alt+wheel to scale, then adjust joints", 8000)
+        if on_subject:
+            message = f"{template.name}: fitted to the subject's mask; drag to move, Alt+wheel to scale"
+        else:
+            message = (
+                f"{template.name}: placed in the middle, as there is no subject mask yet; cut the subject out "
+                "(Cut out tool, K: a box round it), then add the template again to fit it"
+            )
+        self.statusBar().showMessage(message, 12000)
 
     def auto_rig(self) -> None:
         """Grow a rig from the subject mask (medial axis, pruned, simplified) in the background; with a rig

@@ -240,13 +240,14 @@ def test_autosave_keeps_a_painted_mask(studio, examples_dir, monkeypatch):
     assert not list(examples_dir.glob("*.autosave*"))  # saving cleans up both side files
 
 
-def test_templates_place_over_the_subject(studio):
+def test_templates_place_over_the_subject(studio, qtbot):
     from poseanything_studio.core.templates import load_templates
 
     templates = {t.key: t for t in load_templates()}
     assert {"human", "quadruped", "bird", "fish", "snake", "robot_arm"} <= set(templates)
     before = len(studio.doc.project.rig.joints)
     studio.add_template(templates["quadruped"])
+    qtbot.waitUntil(lambda: not studio.busy.running, timeout=120_000)
     rig = studio.doc.project.rig
     assert len(rig.joints) == before + len(templates["quadruped"].rig.joints)
     xy = rig.rest_xy()[before:]

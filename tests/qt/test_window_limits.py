@@ -38,12 +38,13 @@ def test_a_joint_past_the_limit_is_refused_with_a_status_line(studio, examples_d
     assert len(load_project(examples_dir / "full.pasproj").rig.joints) == P.MAX_JOINTS
 
 
-def test_a_template_that_would_pass_the_joint_limit_is_refused_whole(studio):
+def test_a_template_that_would_pass_the_joint_limit_is_refused_whole(studio, qtbot):
     from poseanything_studio.core.templates import load_templates
 
     _full_rig(studio)
     before = studio.doc.project
     studio.add_template(load_templates()[0])
+    qtbot.waitUntil(lambda: not studio.busy.running, timeout=120_000)
     assert studio.doc.project == before
     assert "a rig has at most 500" in studio.statusBar().currentMessage()
 
