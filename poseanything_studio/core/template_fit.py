@@ -16,7 +16,8 @@ has few spurs):
 2. Its branch joints (where three or more bones meet: neck, pelvis, hips, chest) move to the nearest axis
    point (one below the picture, a portrait's pelvis, to the axis point nearest the bottom edge under it);
    its extremities (one bone: head, hands, feet, paws, tail tip) take the axis' end points by least total
-   distance (each end point once, none farther than the template's size).
+   distance (each end point once, none farther than the template's size; a spur ending a round blob where the
+   auto-rig of step 5 ends a limb counts, `_tips`: a round head's axis forks into spurs under the hair).
 3. Each chain of joints from a branch joint to an extremity (an arm, a leg, the tail) or between two
    branch joints (the spine) is laid along the axis path between its two ends, each joint at the share of
    the path its bones have of the chain's length (bone proportions stay, joints land on the limb), moved to
@@ -53,6 +54,7 @@ Chain = list[str]  # joint ids from one end to the other
 
 WORK_SIDE = 400  # the mask is fitted at most this many pixels on its long side (skeletonize is slow on large masks)
 LIMB_SIDE = 800  # the auto-rig's limb ends are found at most this large (at 400 px two touching legs merge)
+KEPT_SHARE = 0.95  # the axis' opening is made smaller until its largest piece keeps this share of it
 RAGGED = 60  # outline length over sqrt(area) past which a mask is speckle (drawings, photos: 4-17; a snake 45)
 
 
@@ -212,9 +214,14 @@ def medial_axis(subject: np.ndarray) -> np.ndarray:
     from skimage.morphology import skeletonize  # scikit-image: heavy import, only when asked
 
     radius = max(1, round(0.02 * np.sqrt(subject.sum())))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    opened = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_OPEN, disc) > 0
-    opened = largest_region(opened) if opened.any() else subject
+    while True:  # a smaller disc where the opening cuts a piece off (a head on a thin neck the cut-out left)
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        opened = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_OPEN, disc) > 0
+        kept = largest_region(opened) if opened.any() else subject
+        if radius == 1 or kept.sum() >= KEPT_SHARE * opened.sum():
+            break
+        radius //= 2
+    opened = kept
     axis = skeletonize(opened)
     if not axis.any():  # a region thinner than the disc: its own pixels
         axis = subject.copy()
@@ -303,7 +310,7 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndar
         # bottom edge, not to the nearest axis point (a bump at the bottom corner bent the spine)
         below = start[b][1] > h - 1 and subject[-1].any()
         out[b] = graph.nearest_point(np.array([start[b][0], h - 1.0]) if below else start[b])
-    claimed = _claimed_ends(ends, start, limb_ends(axis, subject), reach=size)
+    claimed = _claimed_ends(ends, start, _tips(axis, subject, limbs, bend), reach=size)
     for e, xy in claimed.items():
         out[e] = xy
     chains = list(_chains(rig, set(branches)))
@@ -338,6 +345,34 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndar
         rig.bones,
     )
     return fitted, float(moved + unclaimed)
+
+
+def _tips(axis: np.ndarray, subject: np.ndarray, limbs: list[np.ndarray], near: float, blob: float = 0.8) -> np.ndarray:
+    """(K, 2) x, y: the axis' limb ends, and the spurs that end a round blob where an auto-rig limb ends too.
+
+    A round head's axis forks into short spurs under the hair, each ending near the fork's depth (at least
+    `blob` of it; a corner's spur runs out to the outline), so `limb_ends` finds no end on the head and the
+    template's head took a shoulder's (the astronaut cut out with a box: her collar ring left out, her head on a
+    thin neck). Such a spur is kept when one of the auto-rig's `limbs` ends within `near` of it."""
+    tips = limb_ends(axis, subject)
+    if not limbs:
+        return tips
+    radius = cv2.distanceTransform(subject.astype(np.uint8), cv2.DIST_L2, 5)
+    count = _neighbour_count(axis)
+    forks = []
+    for x, y in axis_ends(axis).astype(int):
+        _length, junction = _walk_to_junction(axis, count, (y, x))
+        if junction is not None and radius[y, x] >= blob * radius[junction]:
+            forks.append((x, y))
+    extra = []
+    for limb in limbs:
+        for candidates in (tips, np.array(forks, float).reshape(-1, 2)):
+            gaps = np.linalg.norm(candidates - limb[0], axis=1) if len(candidates) else np.zeros(0)
+            if len(gaps) and gaps.min() <= near:
+                if candidates is not tips:
+                    extra.append(candidates[int(np.argmin(gaps))])
+                break
+    return np.concatenate([tips, np.array(extra, float).reshape(-1, 2)])
 
 
 def auto_rig_limbs(subject: np.ndarray) -> list[np.ndarray]:

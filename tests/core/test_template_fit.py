@@ -157,6 +157,20 @@ def test_the_astronauts_shoulders_land_on_her_shoulders_not_her_chin():
     assert rig.joint("head").xy[1] < 150 and rig.joint("pelvis").xy[1] > 400  # the spine spans her
 
 
+def test_on_a_box_cut_out_of_the_astronaut_the_head_lands_on_her_head():
+    """Cut out with a box round her, GrabCut leaves out her dark collar ring: her head hangs on a thin neck
+    strip, the axis' opening cut it off, and the template's head took the end of a spur on her left shoulder
+    (y 221). Her face is above y 150."""
+    from poseanything_studio.core.grabcut import Strokes, subject_cutout
+
+    rgb, hand = photo("astronaut")
+    ys, xs = np.nonzero(hand)
+    cut = subject_cutout(rgb, Strokes(box=(xs.min() - 10, ys.min() - 10, xs.max() + 10, 511)))
+    rig = _fit("human", cut)
+    x, y = rig.joint("head").xy
+    assert y < 150 and hand[round(y), round(x)], f"head at {(x, y)}"
+
+
 def test_a_full_figure_is_not_scaled_as_a_portrait():
     """The shoulder placement is for a figure the picture's bottom cuts: a whole drawn child keeps its feet."""
     scene = puppet_scenes.drawn_child()
