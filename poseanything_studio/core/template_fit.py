@@ -364,15 +364,23 @@ def _tips(axis: np.ndarray, subject: np.ndarray, limbs: list[np.ndarray], near: 
         _length, junction = _walk_to_junction(axis, count, (y, x))
         if junction is not None and radius[y, x] >= blob * radius[junction]:
             forks.append((x, y))
+    blobs = np.array(forks, float).reshape(-1, 2)
     extra = []
     for limb in limbs:
-        for candidates in (tips, np.array(forks, float).reshape(-1, 2)):
-            gaps = np.linalg.norm(candidates - limb[0], axis=1) if len(candidates) else np.zeros(0)
-            if len(gaps) and gaps.min() <= near:
-                if candidates is not tips:
-                    extra.append(candidates[int(np.argmin(gaps))])
-                break
+        if _nearest(tips, limb[0])[1] <= near:  # an axis limb end is there already
+            continue
+        k, gap = _nearest(blobs, limb[0])
+        if gap <= near:
+            extra.append(blobs[k])
     return np.concatenate([tips, np.array(extra, float).reshape(-1, 2)])
+
+
+def _nearest(points: np.ndarray, xy: np.ndarray) -> tuple[int, float]:
+    """The index of the point of `points` (K, 2) nearest `xy` and its distance (inf for no points)."""
+    if not len(points):
+        return -1, float("inf")
+    gaps = np.linalg.norm(points - xy, axis=1)
+    return int(np.argmin(gaps)), float(gaps.min())
 
 
 def auto_rig_limbs(subject: np.ndarray) -> list[np.ndarray]:
