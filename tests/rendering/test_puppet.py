@@ -136,6 +136,24 @@ def test_where_a_part_crosses_another_the_subjects_alpha_has_no_ring_round_it():
     assert tuple(frame[40, 64]) == (0, 0, 255) and tuple(frame[40, 50]) == (255, 0, 0)
 
 
+def test_under_a_zooming_rolling_camera_the_alpha_is_where_the_frame_shows_the_subject(arm):
+    """An export with alpha under a camera: a white subject over a black backdrop, so the frame's brightness is
+    the subject's coverage; the alpha written beside it matches to the grey level.
+
+    Before, the alpha was rasterised without the camera and then warped through it, a second resampling of its
+    soft edge (46 grey levels off at worst here), and every frame with alpha was rasterised twice."""
+    job, mesh = arm
+    mesh.background = np.zeros_like(mesh.background)
+    mesh.subject = mesh.subject.copy()
+    mesh.subject[..., :3] = 255
+    posed = _turned_about(job.rest_xy, job.rest_xy[0], 50)
+    camera = np.array([12.0, -7.0, 1.3, 8.0])  # pan, zoom 1.3, roll 8 degrees
+    frame, alpha = mesh.render_with_alpha(posed, camera)
+    assert alpha.max() == 255 and (alpha == 0).mean() > 0.3
+    assert np.abs(frame[..., 0].astype(int) - alpha).max() <= 1
+    assert np.array_equal(frame, mesh.render(posed, camera))  # the same frame as without the alpha
+
+
 def test_a_mask_over_the_whole_picture_builds_and_moves():
     """File > New on a photo without alpha: the mask is the whole picture, so no outline is in reach and a bone's
     radius measures FLT_MAX (the part map's strip pass crashed on it, then took 45 s over an 832 px frame)."""

@@ -98,18 +98,16 @@ class UncoveredPlates:
             plates.append(_plate(int(bone), colour, owner == bone, part == bone))
         return UncoveredPlates(tuple(plates), ends, clip_far(rest_xy))
 
-    def draw(self, out: np.ndarray, joint_xy: np.ndarray, camera: np.ndarray) -> np.ndarray:
+    def draw(
+        self, out: np.ndarray, joint_xy: np.ndarray, camera: np.ndarray, alpha: np.ndarray | None = None
+    ) -> np.ndarray:
         """`out` (the background as the camera sees it) with each plate drawn where its bone is in `joint_xy`
-        (J, 2), through `camera` (2x3, rest picture -> `out`'s pixels)."""
+        (J, 2), through `camera` (2x3, rest picture -> `out`'s pixels); with `alpha` (H, W) uint8, where the
+        plates show is maxed into it too (the body, for exports with alpha)."""
         for (x0, y0, x1, y1), warped in self._placed(joint_xy, camera, out.shape[1::-1]):
             out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], warped)
-        return out
-
-    def alpha(self, joint_xy: np.ndarray, camera: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """(H, W) uint8: where the plates show in the frame `draw` makes (the body, for exports with alpha)."""
-        out = np.zeros((size[1], size[0]), np.uint8)
-        for (x0, y0, x1, y1), warped in self._placed(joint_xy, camera, size):
-            np.maximum(out[y0:y1, x0:x1], warped[..., 3], out=out[y0:y1, x0:x1])
+            if alpha is not None:
+                np.maximum(alpha[y0:y1, x0:x1], warped[..., 3], out=alpha[y0:y1, x0:x1])
         return out
 
     def _placed(self, joint_xy: np.ndarray, camera: np.ndarray, size: tuple[int, int]):

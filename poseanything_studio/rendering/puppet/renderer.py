@@ -142,9 +142,22 @@ class PuppetMesh:
 
     def render(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
         """The frame (H, W, 3) uint8 with joints at `joint_xy` (J, 2) seen through `camera` (4,)."""
+        return self._render(joint_xy, camera, None)
+
+    def render_with_alpha(
+        self, joint_xy: np.ndarray, camera: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The frame, as `render` makes it, and the subject's alpha in it (H, W) uint8 (the mesh and the body's
+        plates where a limb has left it), from one rasterisation: what exports with alpha write."""
+        alpha = np.zeros((self.size[1], self.size[0]), np.uint8)
+        return self._render(joint_xy, camera, alpha), alpha
+
+    def _render(self, joint_xy: np.ndarray, camera: np.ndarray | None, alpha: np.ndarray | None) -> np.ndarray:
+        """The frame through `camera`; with `alpha` (H, W) uint8, the subject's alpha is written into it."""
         cam = camera_matrix(camera, self.size) if camera is not None else IDENTITY
         moved = self.deform(joint_xy) @ cam[:, :2].T + cam[:, 2]
-        return self._draw(moved, self.plates.draw(warp_reflected(self.background, cam), joint_xy, cam))
+        out = self.plates.draw(warp_reflected(self.background, cam), joint_xy, cam, alpha)
+        return self._draw(moved, out, alpha)
 
     def render_small(self, joint_xy: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
         """The frame at `scale` of the mesh's size (no camera) and its 2x3 mesh -> frame matrix: a drag's quick
@@ -158,28 +171,32 @@ class PuppetMesh:
         matrix = np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])
         return self._draw(moved, self.plates.draw(self._small_background.copy(), joint_xy, matrix)), matrix
 
-    def _draw(self, moved: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """The subject's triangles at `moved` (N, 2) (in `out`'s pixels) warped and blended over `out`."""
+    def _draw(self, moved: np.ndarray, out: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+        """The subject's triangles at `moved` (N, 2) (in `out`'s pixels) warped and blended over `out`; with
+        `alpha` (`out`'s size), the subject's alpha is composited into it as the colours are."""
         size = (out.shape[1], out.shape[0])
         # Warp and blend only inside the deformed mesh's bounding box: the rest is background.
         x0, y0, x1, y1 = clipped_box(moved, size, margin=2)
         if x1 <= x0 or y1 <= y0:
             return out
         local = moved - (x0, y0)
-        layers = self._layers(local, (x1 - x0, y1 - y0))
-        for index in layers:
-            if (index >= 0).any():
-                map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
-                subject = cv2.remap(
-                    self.subject,
-                    map_x,
-                    map_y,
-                    cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT,
-                    borderValue=(0, 0, 0, 0),
-                )
-                out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+        shown = None if alpha is None else alpha[y0:y1, x0:x1].astype(np.float32)
+        for map_x, map_y in self._layer_maps(local, (x1 - x0, y1 - y0)):
+            subject = cv2.remap(
+                self.subject, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0)
+            )
+            out[y0:y1, x0:x1] = composite(out[y0:y1, x0:x1], subject)
+            if shown is not None:
+                shown = _over(subject[..., 3].astype(np.float32), shown)
+        if alpha is not None and shown is not None:
+            alpha[y0:y1, x0:x1] = np.round(shown).astype(np.uint8)
         return out
+
+    def _layer_maps(self, local: np.ndarray, box: tuple[int, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Source maps (x, y) of each layer `_layers` gives that holds any triangle, in compositing order."""
+        for index in self._layers(local, box):
+            if (index >= 0).any():
+                yield source_maps(index, local, self.vertices, self.triangles)
 
     def _layers(self, local: np.ndarray, box: tuple[int, int]) -> list[np.ndarray]:
         """Triangle index maps (H, W) over `box` for the vertices at `local`, to composite in order: where two parts
@@ -204,35 +221,21 @@ class PuppetMesh:
             return out
         local = moved - (x0, y0)
         shown: np.ndarray = np.zeros((y1 - y0, x1 - x0), np.float32)
-        for index in self._layers(local, (x1 - x0, y1 - y0)):
-            if (index >= 0).any():
-                map_x, map_y = source_maps(index, local, self.vertices, self.triangles)
-                alpha = cv2.remap(
-                    np.ascontiguousarray(self.subject[..., 3]),
-                    map_x,
-                    map_y,
-                    cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_CONSTANT,
-                    borderValue=0,
-                ).astype(np.float32)
-                shown = alpha + shown * (1 - alpha / 255)  # over what is drawn already, as _draw composites
+        source = np.ascontiguousarray(self.subject[..., 3])
+        for map_x, map_y in self._layer_maps(local, (x1 - x0, y1 - y0)):
+            alpha = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            shown = _over(alpha.astype(np.float32), shown)
         out[y0:y1, x0:x1] = np.round(shown).astype(np.uint8)
         return out
 
     def subject_alpha(self, joint_xy: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
-        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (for exports with alpha):
-        the mesh and the body's plates where a limb has left it."""
-        alpha = np.maximum(self.coverage(joint_xy), self.plates.alpha(joint_xy, IDENTITY, self.size))
-        if camera is None:
-            return alpha
-        return cv2.warpAffine(
-            alpha,
-            camera_matrix(camera, self.size),
-            self.size,
-            flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
-        )
+        """(H, W) uint8: the subject's alpha in the frame `render` makes, camera included (`render_with_alpha`'s)."""
+        return self.render_with_alpha(joint_xy, camera)[1]
+
+
+def _over(alpha: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    """Alpha (float, 0-255) of a layer drawn over what is `shown` already, as `composite` blends colours."""
+    return alpha + shown * (1 - alpha / 255)
 
 
 class PuppetRenderer:
@@ -254,6 +257,9 @@ class PuppetRenderer:
         mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy, fills=self.fills)
         for f in range(job.frames):
             check_cancel(cancel)
-            alpha = mesh.subject_alpha(job.positions[f], job.camera[f]) if job.alpha else None
-            yield Frame(f, mesh.render(job.positions[f], job.camera[f]), alpha)
+            if job.alpha:
+                frame, alpha = mesh.render_with_alpha(job.positions[f], job.camera[f])
+                yield Frame(f, frame, alpha)
+            else:
+                yield Frame(f, mesh.render(job.positions[f], job.camera[f]), None)
             yield Progress(f + 1, job.frames)
