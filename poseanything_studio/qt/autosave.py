@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox
 
 from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.fileio import TEMP_TAG, remove_stale_temps
@@ -175,6 +175,11 @@ class Autosaves(QObject):
         self.timer = QTimer(self, interval=interval_ms)
         self.timer.timeout.connect(self.write)
         self.timer.start()
+        # When it last wrote, in a corner of the status bar of its own: the minute's save never replaces a
+        # message the user is reading (an Add template fitted to no mask said how to cut the subject out, and the
+        # autosave wiped that out with "Autosaved to ..." for 3 s, then nothing).
+        self.label = QLabel()
+        window.statusBar().addPermanentWidget(self.label)
 
     def side(self) -> Path:
         """This document's autosave file (untitled work recovered from another run keeps its file)."""
@@ -192,9 +197,12 @@ class Autosaves(QObject):
         try:
             autosave_work(doc.project, doc.mask, side)
         except (OSError, ProjectError) as err:
+            self.label.setText("Autosave failed")
+            self.label.setToolTip(str(side))
             status.showMessage(f"Autosave failed: {short_reason(err)}", 8000)
             return None
-        status.showMessage(f"Autosaved to {side.name}", 3000)
+        self.label.setText(f"Autosaved {time.strftime('%H:%M')}")
+        self.label.setToolTip(f"Unsaved work is kept in {side}")
         return side
 
     def discard(self) -> None:

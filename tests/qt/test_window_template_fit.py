@@ -50,6 +50,10 @@ def test_add_template_with_no_mask_says_how_to_fit_it(studio, qtbot):
     assert len(studio.doc.project.rig.joints) > 5
     assert "no subject mask yet" in studio.statusBar().currentMessage()
     assert "Cut out" in studio.statusBar().currentMessage()
+    # The minute's autosave comes while the hint shows: it writes, says so in its corner, and leaves the hint.
+    assert studio.autosaves.write() is not None
+    assert "Cut out" in studio.statusBar().currentMessage()
+    assert studio.autosaves.label.text().startswith("Autosaved ")
 
 
 def test_a_fit_that_ends_after_the_picture_changed_is_dropped(studio, qtbot, monkeypatch):
