@@ -29,7 +29,9 @@ THICKER = 1.5  # a part plates over parts at least this much thinner (radius ove
 _MIN_PIXELS = 64  # smaller plates are not worth a warp per frame
 _DARK = 90  # grey level below which a thin stroke is a drawn line
 _SOLVE_SIDE = 64
-COMMON_SHARE = 0.9  # a plate is filled from the body's commonest colours, this share of its pixels
+COMMON_SHARE = 0.9  # a plate is filled from the body's commonest colours, at most this share of its pixels
+COMMON_SPREAD = 2.5  # and none farther from their median colour than this many times the median distance
+_SHADE_WEIGHT = 0.25  # lightness counts this much against hue in that distance (CIELAB)
 
 
 @dataclass(frozen=True)
@@ -259,14 +261,17 @@ def fill_from(rgb: np.ndarray, hole: np.ndarray, source: np.ndarray, reach: int 
 
 
 def _common_colours(rgb: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """`known` with only its COMMON_SHARE of pixels nearest their median colour: what a limb lay on is the body's
-    fabric, not the badge or strap beside it, whose white the smooth fill blended pink into the astronaut's suit."""
+    """`known` with only its pixels near their median colour (COMMON_SHARE of them at most, none past COMMON_SPREAD
+    median distances, in CIELAB with lightness weighed down): what a limb lay on is the body's fabric, in light
+    and shade, not the badge or strap beside it. By RGB distance and share alone, the astronaut's crop round her
+    lifted arm (straps, her name badge, the helmet's rim) kept a badge's purple, which the fill then spread."""
     if known.sum() < 16:
         return known
-    colours = rgb[known].astype(np.float32)
-    far = np.linalg.norm(colours - np.median(colours, axis=0), axis=1)
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB)[known].astype(np.float32)
+    lab[:, 0] *= _SHADE_WEIGHT
+    far = np.linalg.norm(lab - np.median(lab, axis=0), axis=1)
     out = known.copy()
-    out[known] = far <= np.percentile(far, 100 * COMMON_SHARE)
+    out[known] = far <= min(np.percentile(far, 100 * COMMON_SHARE), COMMON_SPREAD * np.median(far) + 2.0)
     return out
 
 
