@@ -32,9 +32,12 @@ has few spurs):
    is off every auto-rig limb end turns about its root (the shoulder, past a short collar bone) towards the end
    matched to it (least total distance; a tip already on an axis end only to an end close by), scaled so that
    the tip lands there, and its inner joints take the auto-rig limb's bends near them (an elbow, a knee). The
-   auto-rig's ends are found at up to LIMB_SIDE pixels (at WORK_SIDE two touching legs merge). On
-   scikit-image's astronaut the template's hand moves from her side (131 px off) out to where her raised arm
-   ends; a drawn bird's wing tips from along its back to the drawn tips (mean tip distance 24.9 to 3.8 px,
+   auto-rig's ends are found at up to LIMB_SIDE pixels (at WORK_SIDE two touching legs merge). A limb seen
+   under half its template's length is hidden past one of its joints (an arm ending at the helmet its hand
+   holds): the joint whose distance from the root is nearest the end's lands there (the elbow), and the joints
+   past it are hidden, kept inside the mask by the last step. On scikit-image's astronaut the template's
+   left arm now bends at the helmet, where her elbow is, instead of folding a hand onto her upper arm; a
+   drawn bird's wing tips move from along its back to the drawn tips (mean tip distance 24.9 to 3.8 px,
    benchmarks/template_fit.py).
 Any joint still outside the mask then moves to the nearest point inside it.
 """
@@ -426,7 +429,8 @@ def _turned(
 ) -> dict[str, np.ndarray]:
     """Turn each limb (a chain from a branch joint to an extremity) whose tip lies off every auto-rig limb end
     about its root towards the end it is matched to (least total distance, within `reach`; within `nudge` for
-    a tip in `found`, already on an end of the axis), scaled so that its tip lands on the end; its inner joints
+    a tip in `found`, already on an end of the axis), scaled so that its tip (or, for a limb seen much shorter
+    than its template, the joint `_landing_joint` picks) lands on the end; its inner joints before that one
     then take the auto-rig limb's bends near them (an elbow, a knee). A tip within `near` of the rig's size of
     its end is left where the axis put it. Returns the tips moved."""
     from scipy.optimize import linear_sum_assignment
@@ -447,7 +451,9 @@ def _turned(
         lengths = [float(np.linalg.norm(start[b] - start[a])) for a, b in itertools.pairwise(chain)]
         pivot = 1 if len(chain) >= 3 and lengths[0] < short * sum(lengths) else 0  # a collar bone stays put
         root = out[chain[pivot]]
-        was, wanted = out[chain[-1]] - root, limb[0] - root
+        wanted = limb[0] - root
+        landing = _landing_joint(chain[pivot + 1 :], out, root, float(np.linalg.norm(wanted)))
+        was = out[landing] - root
         if np.linalg.norm(was) < 1e-6 or np.linalg.norm(wanted) < 1e-6:
             continue
         turn = np.arctan2(wanted[1], wanted[0]) - np.arctan2(was[1], was[0])
@@ -457,13 +463,27 @@ def _turned(
             out[j] = root + rotation @ (out[j] - root)
         bends = limb[1:-1]
         span = float(np.linalg.norm(wanted))
-        for j in chain[pivot + 1 : -1]:  # an inner joint to the auto-rig's bend near it
+        for j in chain[pivot + 1 : chain.index(landing)]:  # an inner joint to the auto-rig's bend near it
             if len(bends):
                 gaps = np.linalg.norm(bends - out[j], axis=1)
                 if gaps.min() <= span / 3:
                     out[j] = bends[int(np.argmin(gaps))].copy()
         moved[chain[-1]] = out[chain[-1]]
     return moved
+
+
+def _landing_joint(
+    joints: Chain, out: dict[str, np.ndarray], root: np.ndarray, reach: float, short: float = 0.5
+) -> str:
+    """The joint of a limb (`joints`, root excluded, tip last) that lands on its matched end `reach` px from the
+    root: the tip, unless the end lies under `short` of the tip's distance and an inner joint's distance is
+    nearer `reach` (in ratio). A limb seen that short is hidden past that joint: the astronaut's left arm ends
+    at the helmet her hand holds, her elbow, and the template's hand taken there made her upper arm a stub."""
+    distance = {j: float(np.linalg.norm(out[j] - root)) for j in joints}
+    tip = joints[-1]
+    if reach >= short * distance[tip]:
+        return tip
+    return min(joints, key=lambda j: abs(np.log(max(reach, 1e-6) / max(distance[j], 1e-6))))
 
 
 def _middle_joint(rig: Rig) -> str:

@@ -145,6 +145,21 @@ def test_the_astronauts_wave_moves_her_arm_not_the_background():
     # placement's wave moved 2% arm pixels, this one 44%)
 
 
+def test_the_astronauts_left_arm_bends_where_the_helmet_hides_it():
+    """Her left arm (the picture's right) shows from the shoulder to the elbow, at the helmet her hand holds. The
+    template's hand was taken to that end and its elbow folded onto her upper arm (at (306, 304)), so the Wave
+    lifted a flap of her sleeve off her shoulder; the elbow belongs at the end, the upper arm along her arm."""
+    _rgb, mask = photo("astronaut")
+    rig = _fit("human", mask)
+    elbow = np.array(rig.joint("elbow_r").xy)
+    assert np.hypot(*(elbow - (345, 335))) < 25, f"elbow at {tuple(elbow)}"
+    arm = polygon_mask(ASTRONAUT_ARM_RIGHT, (512, 512))
+    shoulder = np.array(rig.joint("shoulder_r").xy)
+    for t in (0.25, 0.5, 0.75):  # the upper arm's bone lies along her arm
+        x, y = np.round(shoulder + t * (elbow - shoulder)).astype(int)
+        assert arm[y, x], f"upper arm at {(x, y)} is off her arm"
+
+
 def test_the_astronauts_shoulders_land_on_her_shoulders_not_her_chin():
     """A waist-up portrait: the stick figure's best overlap was a rig half her size, its shoulders on her chin
     (y 163) and the Wave preset lifted a piece of her collar ring. Her shoulders are where her arms meet her

@@ -7,13 +7,17 @@ back. `still` names the bones that do not move, `moving` the joints that do.
 - `drawn_child`: a child's crayon drawing, filled shapes with black outlines on white paper.
 - `four_legs`: a drawn four-legged animal; its front leg lifts forward.
 - `astronaut`: scikit-image's astronaut photo, her right arm (the picture's left) waving out.
+- `astronaut_wave`: the astronaut as a user rigs her: her hand mask (tests/core/hand_masks.py), the human
+  template fitted to it and the Wave preset, her left arm (the picture's right) waving.
 - `chelsea`: scikit-image's cat photo, its right ear flicking out.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -303,6 +307,27 @@ def astronaut(frames: int = 9) -> Scene:
     )
 
 
+def astronaut_wave(frames: int = 25) -> Scene:
+    """scikit-image's astronaut, her hand mask, the human template fitted to it and the Wave preset over `frames`."""
+    from skimage import data
+
+    from poseanything_studio.core.presets import apply_preset
+    from poseanything_studio.core.project import Project
+    from poseanything_studio.core.templates import fitted, load_templates
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+    from hand_masks import ASTRONAUT, polygon_mask
+
+    rgb = data.astronaut()
+    mask = polygon_mask(ASTRONAUT, (rgb.shape[1], rgb.shape[0]))
+    template = next(t for t in load_templates() if t.key == "human")
+    rig = fitted(template, (rgb.shape[1], rgb.shape[0]), mask)
+    project = apply_preset(Project(image="astronaut.png", rig=rig, frames=frames, fps=24), "wave")
+    rgba = np.dstack([rgb, np.full(mask.shape, 255, np.uint8)])
+    still = tuple(b.id for b in rig.bones if not {b.a, b.b} & {"elbow_r", "hand_r"})
+    return Scene("astronaut_wave", rgba, mask, rig, project.joint_positions(frames), ("elbow_r", "hand_r"), still)
+
+
 def chelsea(frames: int = 9) -> Scene:
     """scikit-image's cat photo: chest, head and two ears; the right ear flicks out."""
     from skimage import data
@@ -318,4 +343,10 @@ def chelsea(frames: int = 9) -> Scene:
     return Scene("chelsea", rgba, mask, rig, poses, ("r_ear",), ("chest-jaw", "jaw-head", "head-l_ear"))
 
 
-SCENES = {"drawn_child": drawn_child, "four_legs": four_legs, "astronaut": astronaut, "chelsea": chelsea}
+SCENES = {
+    "drawn_child": drawn_child,
+    "four_legs": four_legs,
+    "astronaut": astronaut,
+    "astronaut_wave": astronaut_wave,
+    "chelsea": chelsea,
+}
