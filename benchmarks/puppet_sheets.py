@@ -7,8 +7,8 @@ renderer of git's `main` branch renders them too, in a second row of sheets, to 
     python benchmarks/puppet_sheets.py OUT_DIR [--scene astronaut] [--frames 9] [--main]
     python benchmarks/puppet_sheets.py docs/images --readme    # docs/images/puppet_real_pictures.jpg
 
-`--readme` writes the README's picture instead: the astronaut's arm wave and the drawn child's, four
-frames each (rest, rising, highest, falling), in two rows.
+`--readme` writes the README's picture instead: the astronaut's Wave (her hand mask, the human template
+fitted to it) and the drawn child's arm swing, four frames each, in two rows.
 """
 
 from __future__ import annotations
@@ -81,13 +81,15 @@ def render_scene(module, scene) -> list[np.ndarray]:
     return [mesh.render(xy) for xy in scene.poses]
 
 
-def readme_picture(path: Path, frames: int = 9) -> None:
-    """The astronaut and the drawn child waving, four frames each in a row, as a JPEG at `path`."""
+README_ROWS = (("astronaut_wave", 25, (0, 4, 8, 14)), ("drawn_child", 9, (0, 2, 4, 6)))  # scene, frames, shown
+
+
+def readme_picture(path: Path) -> None:
+    """The astronaut waving as a user rigs her (template fitted, Wave preset) and the drawn child, four frames
+    each in a row, as a JPEG at `path`."""
     rows = []
-    for name in ("astronaut", "drawn_child"):
-        scene = puppet_scenes.SCENES[name](frames)
-        rendered = render_scene(puppet, scene)
-        picked = (0, 2, 4, 6)
+    for name, frames, picked in README_ROWS:
+        rendered = render_scene(puppet, puppet_scenes.SCENES[name](frames))
         rows.append(sheet([rendered[f] for f in picked], columns=4, width=300, numbers=list(picked)))
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
 
@@ -102,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.readme:
-        readme_picture(args.out / "puppet_real_pictures.jpg", args.frames)
+        readme_picture(args.out / "puppet_real_pictures.jpg")
         print(args.out / "puppet_real_pictures.jpg")
         return
     modules = {"": puppet}
