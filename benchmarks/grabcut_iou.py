@@ -122,7 +122,7 @@ def main() -> None:
     for name in PHOTOS:
         rgb, hand = hand_masks.photo(name)
         user = hand_masks.USER_STROKES[name]
-        strokes = Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
+        strokes = hand_masks.user_strokes(name)
         user_rig = rig_of(hand_masks.USER_RIG_BONES[name])
         rig, t_rig = timed(lambda: grabcut_mask(rgb, user_rig))  # noqa: B023
         rig_cut, t_rig_cut = timed(lambda: subject_cutout(rgb, rig_strokes(user_rig, hand.shape[::-1])))  # noqa: B023

@@ -120,6 +120,18 @@ USER_RIG_BONES = {
 }
 
 
+def user_strokes(name: str):
+    """USER_STROKES[name] as the cut-out's Strokes (core/grabcut.py): the box, subject and background strokes."""
+    from poseanything_studio.core.grabcut import Strokes
+
+    drawn = USER_STROKES[name]
+    return Strokes(
+        box=drawn["box"],
+        foreground=tuple(tuple(s) for s in drawn["foreground"]),
+        background=tuple(tuple(s) for s in drawn["background"]),
+    )
+
+
 def polygon_mask(points: list[tuple[int, int]], size: tuple[int, int]) -> np.ndarray:
     """(H, W) bool: the inside of `points` (x, y) on a picture of `size` (w, h)."""
     out = np.zeros((size[1], size[0]), np.uint8)

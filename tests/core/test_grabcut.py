@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from hand_masks import USER_RIG_BONES, USER_STROKES, photo
+from hand_masks import USER_RIG_BONES, photo, user_strokes
 
 from poseanything_studio.core.grabcut import Strokes, filled_holes, iou, rig_strokes, subject_cutout
 from poseanything_studio.core.parts import grabcut_mask
@@ -75,10 +75,7 @@ def user_rig(photo_name: str) -> Rig:
 
 def test_on_the_astronaut_a_box_and_a_few_strokes_beat_mask_from_rig():
     rgb, hand = photo("astronaut")
-    user = USER_STROKES["astronaut"]
-    drawn = subject_cutout(
-        rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
-    )
+    drawn = subject_cutout(rgb, user_strokes("astronaut"))
     rig = user_rig("astronaut")
     from_rig = grabcut_mask(rgb, rig)
     assert iou(drawn, hand) > 0.85  # measured 0.90
@@ -86,9 +83,7 @@ def test_on_the_astronaut_a_box_and_a_few_strokes_beat_mask_from_rig():
     hair, flag = (slice(30, 60), slice(180, 270)), (slice(30, 200), slice(20, 60))
     assert drawn[hair].mean() > 0.9 and from_rig[hair].mean() < 0.5  # the hair the issue saw missing
     assert drawn[flag].mean() < 0.05  # and no leak into the flag
-    again = subject_cutout(
-        rgb, Strokes(box=user["box"], foreground=tuple(user["foreground"]), background=tuple(user["background"]))
-    )
+    again = subject_cutout(rgb, user_strokes("astronaut"))
     assert np.array_equal(again, drawn)  # the same strokes give the same mask
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hand_masks import ASTRONAUT_ARM_RIGHT, USER_STROKES, photo, polygon_mask
+from hand_masks import ASTRONAUT_ARM_RIGHT, photo, polygon_mask, user_strokes
 
 from poseanything_studio.core.presets import apply_preset
 from poseanything_studio.core.project import Project
@@ -193,16 +193,10 @@ def test_on_a_box_cut_out_of_the_astronaut_the_head_lands_on_her_head():
     "is placed by overlap, shoulders on her chin, and her hands take the axis' ends where the frame cuts her lap",
 )
 def test_on_the_users_stroke_cut_out_the_astronauts_joints_land_as_on_her_hand_mask():
-    from poseanything_studio.core.grabcut import Strokes, subject_cutout
+    from poseanything_studio.core.grabcut import subject_cutout
 
     rgb, hand = photo("astronaut")
-    drawn = USER_STROKES["astronaut"]
-    strokes = Strokes(
-        box=drawn["box"],
-        foreground=tuple(tuple(s) for s in drawn["foreground"]),
-        background=tuple(tuple(s) for s in drawn["background"]),
-    )
-    cut, on_hand = _fit("human", subject_cutout(rgb, strokes)), _fit("human", hand)
+    cut, on_hand = _fit("human", subject_cutout(rgb, user_strokes("astronaut"))), _fit("human", hand)
     for joint in ("neck", "shoulder_l", "shoulder_r", "elbow_r", "hand_r"):
         off = np.hypot(*np.subtract(cut.joint(joint).xy, on_hand.joint(joint).xy))
         assert off < 40, f"{joint} at {cut.joint(joint).xy}, {off:.0f} px from the hand mask's fit"

@@ -309,17 +309,14 @@ def astronaut(frames: int = 9) -> Scene:
 
 def astronaut_wave(frames: int = 25) -> Scene:
     """scikit-image's astronaut, her hand mask, the human template fitted to it and the Wave preset over `frames`."""
-    from skimage import data
-
     from poseanything_studio.core.presets import apply_preset
     from poseanything_studio.core.project import Project
     from poseanything_studio.core.templates import fitted, load_templates
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
-    from hand_masks import ASTRONAUT, polygon_mask
+    from hand_masks import photo
 
-    rgb = data.astronaut()
-    mask = polygon_mask(ASTRONAUT, (rgb.shape[1], rgb.shape[0]))
+    rgb, mask = photo("astronaut")
     template = next(t for t in load_templates() if t.key == "human")
     rig = fitted(template, (rgb.shape[1], rgb.shape[0]), mask)
     project = apply_preset(Project(image="astronaut.png", rig=rig, frames=frames, fps=24), "wave")
