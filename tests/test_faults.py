@@ -233,6 +233,26 @@ def test_temps_of_live_runs_are_kept(tmp_path):
     assert mine.exists() and other.exists()
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times are read from /proc")
+def test_a_temp_whose_pid_was_reused_by_a_newer_process_is_removed(tmp_path):
+    """A killed run's pid taken by a process started after its temporary was written: the temporary is litter."""
+    target = tmp_path / "out.mp4"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.2)
+        reused = tmp_path / f".out.mp4{TEMP_TAG}{live.pid}-old.mp4"
+        its_own = tmp_path / f".out.mp4{TEMP_TAG}{live.pid}-new.mp4"
+        for p in (reused, its_own):
+            p.write_bytes(b"x")
+        an_hour_ago = time.time() - 3600
+        os.utime(reused, (an_hour_ago, an_hour_ago))  # written before the live process began
+        assert remove_stale_temps(target) == [reused]
+        assert its_own.exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

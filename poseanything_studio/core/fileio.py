@@ -49,7 +49,26 @@ def _process_alive(pid: int, entry: Path) -> bool:
         return False
     except (PermissionError, OSError, OverflowError):
         return True  # someone else's live process, or a platform without signal 0: keep its temporary
-    return True
+    return not _started_after(pid, entry)
+
+
+def _started_after(pid: int, entry: Path) -> bool:
+    """Whether process `pid` began after `entry` was last written: its pid was reused, the writer is gone.
+
+    Linux only (/proc); elsewhere, and whenever in doubt, False (the temporary is kept).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
+        started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in ticks since boot
+        return started > entry.lstat().st_mtime + _CLOCK_SLACK_S
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+
+
+_CLOCK_SLACK_S = 2.0  # btime is whole seconds: a process must start this long after the write to count as a reuse
 
 
 def stale_temps(target: str | os.PathLike) -> list[Path]:
