@@ -193,11 +193,21 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     while time.time() < deadline and not any(p.name.startswith(".long.mp4") for p in tmp_path.iterdir()):
         time.sleep(0.1)  # wait until it is writing frames
     time.sleep(0.5)
+    masks = _signal_masks(proc.pid)  # said when it fails: was SIGINT (bit 2, 0x2) blocked, ignored or caught?
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (err, masks)
     assert "cancelled" in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["arm.pasproj", "arm.png", "arm_mask.png"]
+
+
+def _signal_masks(pid: int) -> str:
+    """The process' blocked, ignored and caught signal masks from /proc (Linux), for a failure's message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "no /proc"
+    return " ".join(line.replace("\t", "") for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
 
 
 def test_an_output_folder_that_refuses_files_is_one_line(arm_project, tmp_path, capsys, monkeypatch):
