@@ -26,7 +26,7 @@ from poseanything_studio.core.images import ImageReadError, read_mask, write_mas
 from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
 
 from .previews import checked_pictures
-from .saving import is_saves_mask, remove_quietly, short_reason
+from .saving import remove_quietly, remove_stale_mask_temps, short_reason
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -125,10 +125,11 @@ def clean_stale_temps(project_paths: list[Path]) -> None:
         side = autosave_path(project_path)
         for target in (project_path, side, mask_side(side), *side_masks(side)):
             remove_stale_temps(target)
+        remove_stale_mask_temps(project_path, side.parent)
         with contextlib.suppress(OSError):
-            for temp in side.parent.glob(f".*{TEMP_TAG}*"):  # of autosave masks and saves' masks, whatever their name
+            for temp in side.parent.glob(f".*{TEMP_TAG}*"):  # of autosave masks, whatever their name
                 target = temp.parent / temp.name[1 : temp.name.index(TEMP_TAG)]
-                if target.name.startswith(f"{side.name}.mask") or is_saves_mask(target, project_path):
+                if target.name.startswith(f"{side.name}.mask"):
                     remove_stale_temps(target)
     with contextlib.suppress(OSError):
         for side in untitled_folder().glob(f"*{TEMP_TAG}*"):

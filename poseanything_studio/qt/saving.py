@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from poseanything_studio.core.errors import ProjectError
+from poseanything_studio.core.fileio import TEMP_TAG, remove_stale_temps
 from poseanything_studio.core.images import write_mask
 from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
 
@@ -94,10 +95,24 @@ def save_work(project: Project, mask: np.ndarray | None, path: Path, reusable: I
     project_bytes(with_mask)  # ProjectError before anything is written
     write_mask(mask, target)
     try:
-        return save_project(with_mask, path)
+        saved = save_project(with_mask, path)
     except BaseException:
         remove_quietly(target)
         raise
+    remove_stale_mask_temps(Path(path))  # a killed save's temporary of another mask name (not this target's)
+    return saved
+
+
+def remove_stale_mask_temps(project_path: Path, folder: Path | None = None) -> None:
+    """Remove the temporaries of `project_path`'s saves' masks (`<name>_mask*.png`, whatever the number) in
+    `folder` (the project's own by default) whose process is gone: a save killed while writing one mask name
+    leaves a temporary that a later save, writing another name, would not otherwise clear."""
+    folder = project_path.parent if folder is None else folder
+    with contextlib.suppress(OSError):
+        for temp in folder.glob(f".*{TEMP_TAG}*"):
+            target = temp.parent / temp.name[1 : temp.name.index(TEMP_TAG)]
+            if is_saves_mask(target, project_path):
+                remove_stale_temps(target)
 
 
 def mask_reference(project: Project, path: Path, mask: Path) -> str:

@@ -83,6 +83,26 @@ def test_new_work_saves_and_reopens_writing_only_what_was_named(studio, tmp_path
     _reopens_as_saved(studio, folder / name, mask)
 
 
+def test_a_save_clears_what_a_killed_save_left_under_another_mask_name(studio, examples_dir):
+    """A save killed while writing `cat_mask2.png` left its temporary; the next save writes `cat_mask.png`
+    (the name the project no longer points at) and clears that temporary too, not only its own target's."""
+    project = examples_dir / "cat.pasproj"
+    doc = studio.doc
+    for rows in (100, 120):  # the first save writes cat_mask2.png, the second cat_mask.png again
+        mask = np.zeros((480, 832), bool)
+        mask[:rows] = True
+        doc.apply_mask(mask)
+        if rows == 120:
+            dead = subprocess.Popen([sys.executable, "-c", "pass"])
+            dead.wait()
+            left = examples_dir / f".cat_mask2.png{TEMP_TAG}{dead.pid}-abcd.tmp"
+            left.write_bytes(b"half a PNG")
+        assert studio.save_to(project)
+    assert load_project(project).subject_mask == "cat_mask.png"
+    assert not left.exists()
+    assert not [p.name for p in examples_dir.iterdir() if TEMP_TAG in p.name]
+
+
 CHILD = textwrap.dedent("""
     import sys
     from dataclasses import replace
