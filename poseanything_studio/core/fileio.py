@@ -250,19 +250,23 @@ def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[P
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def remove_stale_temps_in(folder: str | os.PathLike) -> list[Path]:
-    """Delete every temporary in `folder` (whatever its target's name) whose process is gone; the paths removed."""
+def temp_targets(folder: str | os.PathLike) -> set[Path]:
+    """The targets of the temporaries in `folder` (`.NAME.pastmp-...` -> folder/NAME), live or not."""
     folder = Path(folder)
     try:
         entries = list(folder.iterdir()) if folder.is_dir() else []
     except OSError:
-        return []
-    targets = {
+        return set()
+    return {
         folder / entry.name[1 : entry.name.index(TEMP_TAG)]
         for entry in entries
         if entry.name.startswith(".") and TEMP_TAG in entry.name
     }
-    return [path for target in sorted(targets) for path in remove_stale_temps(target)]
+
+
+def remove_stale_temps_in(folder: str | os.PathLike) -> list[Path]:
+    """Delete every temporary in `folder` (whatever its target's name) whose process is gone; the paths removed."""
+    return [path for target in sorted(temp_targets(folder)) for path in remove_stale_temps(target)]
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QStandardPaths, QTimer
 from PySide6.QtWidgets import QInputDialog, QLabel, QMessageBox
 
 from poseanything_studio.core.errors import ProjectError
-from poseanything_studio.core.fileio import TEMP_TAG, remove_stale_temps
+from poseanything_studio.core.fileio import remove_stale_temps, remove_stale_temps_in, temp_targets
 from poseanything_studio.core.images import ImageReadError, read_mask, write_mask
 from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
 
@@ -125,15 +125,11 @@ def clean_stale_temps(project_paths: list[Path]) -> None:
         side = autosave_path(project_path)
         for target in (project_path, side, mask_side(side), *side_masks(side)):
             remove_stale_temps(target)
-        remove_stale_mask_temps(project_path, side.parent)
-        with contextlib.suppress(OSError):
-            for temp in side.parent.glob(f".*{TEMP_TAG}*"):  # of autosave masks, whatever their name
-                target = temp.parent / temp.name[1 : temp.name.index(TEMP_TAG)]
-                if target.name.startswith(f"{side.name}.mask"):
-                    remove_stale_temps(target)
-    with contextlib.suppress(OSError):
-        for side in untitled_folder().glob(f"*{TEMP_TAG}*"):
-            remove_stale_temps(side.parent / side.name[1 : side.name.index(TEMP_TAG)])
+        remove_stale_mask_temps(project_path)  # the side file lies beside the project: its masks' temporaries too
+        for target in temp_targets(side.parent):
+            if target.name.startswith(f"{side.name}.mask"):  # of autosave masks, whatever their name
+                remove_stale_temps(target)
+    remove_stale_temps_in(untitled_folder())
 
 
 def autosave_work(project: Project, mask: np.ndarray | None, side: Path) -> None:

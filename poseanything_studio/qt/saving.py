@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from poseanything_studio.core.errors import ProjectError
-from poseanything_studio.core.fileio import TEMP_TAG, remove_stale_temps
+from poseanything_studio.core.fileio import remove_stale_temps, temp_targets
 from poseanything_studio.core.images import write_mask
 from poseanything_studio.core.project import Project, load_project, project_bytes, save_project
 
@@ -103,16 +103,13 @@ def save_work(project: Project, mask: np.ndarray | None, path: Path, reusable: I
     return saved
 
 
-def remove_stale_mask_temps(project_path: Path, folder: Path | None = None) -> None:
-    """Remove the temporaries of `project_path`'s saves' masks (`<name>_mask*.png`, whatever the number) in
-    `folder` (the project's own by default) whose process is gone: a save killed while writing one mask name
-    leaves a temporary that a later save, writing another name, would not otherwise clear."""
-    folder = project_path.parent if folder is None else folder
-    with contextlib.suppress(OSError):
-        for temp in folder.glob(f".*{TEMP_TAG}*"):
-            target = temp.parent / temp.name[1 : temp.name.index(TEMP_TAG)]
-            if is_saves_mask(target, project_path):
-                remove_stale_temps(target)
+def remove_stale_mask_temps(project_path: Path) -> None:
+    """Remove the temporaries beside `project_path` of its saves' masks (`<name>_mask*.png`, whatever the number)
+    whose process is gone: a save killed while writing one mask name leaves a temporary that a later save,
+    writing another name, would not otherwise clear."""
+    for target in temp_targets(project_path.parent):
+        if is_saves_mask(target, project_path):
+            remove_stale_temps(target)
 
 
 def mask_reference(project: Project, path: Path, mask: Path) -> str:
