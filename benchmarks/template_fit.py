@@ -38,23 +38,23 @@ from poseanything_studio.core.skeleton import skeleton_from_mask  # noqa: E402
 from poseanything_studio.core.templates import fitted, load_templates, placed, target_box  # noqa: E402
 
 
-def old_skeleton():
-    """main's core/skeleton.py as a module, or None (no git, no main branch)."""
+def main_module(name: str):
+    """main's poseanything_studio/core/NAME.py as a module, or None (no git, no main branch)."""
     try:
         source = subprocess.run(
-            ["git", "-C", str(ROOT), "show", "main:poseanything_studio/core/skeleton.py"],
+            ["git", "-C", str(ROOT), "show", f"main:poseanything_studio/core/{name}.py"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    spec = importlib.util.spec_from_loader("poseanything_studio.core._skeleton_main", loader=None)
+    spec = importlib.util.spec_from_loader(f"poseanything_studio.core._{name}_main", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "poseanything_studio.core"
     sys.modules[spec.name] = module  # dataclasses look their module up
-    exec(compile(source, "main:core/skeleton.py", "exec"), module.__dict__)
+    exec(compile(source, f"main:core/{name}.py", "exec"), module.__dict__)
     return module
 
 
@@ -85,7 +85,7 @@ def found(rig, subject) -> tuple[int, int, int, int]:
 
 def main() -> None:
     templates = {t.key: t for t in load_templates()}
-    old = old_skeleton()
+    old = main_module("skeleton")
     cat = cv2.imread(str(ROOT / "resources" / "examples" / "cat_mask.png"), cv2.IMREAD_GRAYSCALE) > 127
     subjects = [make() for make in subject_masks.SUBJECTS.values()]
     extra = [("chelsea", "quadruped", hand_masks.photo("chelsea")[1]), ("bundled cat", "quadruped", cat)]
@@ -117,6 +117,28 @@ def main() -> None:
             detail = f"ends {e}/{n_e}, bends {b}/{n_b}" if subject is not None else ""
             line += f" {len(rig.joints):>3d} joints {detail:17s}"
         print(line)
+    cut_out(templates["human"])
+
+
+def cut_out(template) -> None:
+    """The astronaut cut out by a user's box and strokes (GrabCut, tests/core/hand_masks.user_strokes): how far
+    the template's joints land from where they land on her hand mask, main's fit and now."""
+    from poseanything_studio.core.grabcut import subject_cutout
+
+    rgb, hand = hand_masks.photo("astronaut")
+    cut = subject_cutout(rgb, hand_masks.user_strokes("astronaut"))
+    upper = ("neck", "shoulder_l", "shoulder_r", "elbow_l", "elbow_r", "hand_r")
+    print("\nthe astronaut's stroke cut-out: joints off their place on her hand mask, px, mean / max of", upper)
+    old = main_module("template_fit")
+    for label, fit in (("main", getattr(old, "fit_to_mask", None)), ("now", template_fit.fit_to_mask)):
+        if fit is None:
+            print(f"{label:5s} -")
+            continue
+        size = (512, 512)
+        on_hand = fit(placed(template, target_box(size, template_fit.largest_region(hand))), hand)
+        on_cut = fit(placed(template, target_box(size, template_fit.largest_region(cut))), cut)
+        off = [float(np.hypot(*np.subtract(on_cut.joint(j).xy, on_hand.joint(j).xy))) for j in upper]
+        print(f"{label:5s} {np.mean(off):6.1f} / {max(off):6.1f}")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,15 @@ on her collar), and the Wave preset then moved her face or a wisp of background.
 medial axis (skimage `skeletonize` of the mask smoothed by an opening, so the axis lies inside the mask and
 has few spurs):
 
+0. The fit reads the mask's largest region; for a waist-up figure (`is_portrait`) its `silhouette`, with the
+   narrow notches and holes a cut-out leaves (GrabCut on a user's strokes: a pocket at the astronaut's collar,
+   slits by her straps) closed, and the joints are then kept inside the mask itself.
 1. The template is placed over the box of the mask's largest region (as before). When the picture's bottom
    cuts the subject, a person's template (a head and two shoulders) is scaled about its top so that its
    shoulders lie on the subject's shoulder row, the first row from the top as wide as SHOULDER_WIDTH of its
-   widest (`_shoulders_on_shoulders`); any other template is also tried larger, as a waist-up figure
-   (`cut_placements`), keeping the placement whose stick figure `overlap`s the mask most. It is mirrored
+   widest, below a neck (`_shoulders_on_shoulders`), and there they stay: each arm is laid straight from its
+   shoulder to its end (a hanging arm's axis is her body's); any other template is also tried larger, as a
+   waist-up figure (`cut_placements`), keeping the placement whose stick figure `overlap`s the mask most. It is mirrored
    when the mirror fits better (a side view facing the other way); a front view (its left and right sides
    a mirror of each other) is never mirrored, so `hand_r` stays the picture's right hand.
 2. Its branch joints (where three or more bones meet: neck, pelvis, hips, chest) move to the nearest axis
@@ -72,7 +76,8 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True, turn: bool = Tr
     mask = np.asarray(mask, bool)
     if not rig.bones or not mask.any():
         return rig
-    limbs = _limbs_at_most(largest_region(mask), LIMB_SIDE) if turn else []
+    close = is_portrait(rig, mask)
+    limbs = _limbs_at_most(silhouette(mask, close), LIMB_SIDE) if turn else []
     scale = min(1.0, WORK_SIDE / max(mask.shape))
     if scale < 1.0:
         size = (max(1, round(mask.shape[1] * scale)), max(1, round(mask.shape[0] * scale)))
@@ -80,14 +85,14 @@ def fit_to_mask(rig: Rig, mask: np.ndarray, mirror: bool = True, turn: bool = Tr
         if small.any():
             down = np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0]])
             up = np.array([[1 / scale, 0.0, 0.0], [0.0, 1 / scale, 0.0]])
-            fitted = _fit_at_size(rig.transformed(down), small, mirror, [limb * scale for limb in limbs])
+            fitted = _fit_at_size(rig.transformed(down), small, mirror, [limb * scale for limb in limbs], close)
             fitted = fitted.transformed(up)
             reach = int(np.ceil(2 / scale)) + 2
             moved = {j.id: _nearest_within(mask, np.array(j.xy), reach) for j in fitted.joints}
             return fitted.with_joints_moved(
                 {name: (round(float(x), 1), round(float(y), 1)) for name, (x, y) in moved.items()}
             )
-    return _fit_at_size(rig, mask, mirror, limbs)
+    return _fit_at_size(rig, mask, mirror, limbs, close)
 
 
 def _limbs_at_most(subject: np.ndarray, side: int) -> list[np.ndarray]:
@@ -116,13 +121,15 @@ def _nearest_within(mask: np.ndarray, xy: np.ndarray, reach: int) -> tuple[float
     return float(cols[k] + x0), float(rows[k] + y0)
 
 
-def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool, limbs: list[np.ndarray]) -> Rig:
-    """fit_to_mask at the mask's own size, with the auto-rig's `limbs` there."""
-    subject = largest_region(mask)
+def _fit_at_size(rig: Rig, mask: np.ndarray, mirror: bool, limbs: list[np.ndarray], close: bool) -> Rig:
+    """fit_to_mask at the mask's own size, with the auto-rig's `limbs` there, on the mask's `silhouette`."""
+    subject = silhouette(mask, close)
     axis = medial_axis(subject)
-    rig = _shoulders_on_shoulders(rig, subject) or max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
+    portrait = _shoulders_on_shoulders(rig, subject)
+    rig = portrait or max(cut_placements(rig, subject), key=lambda r: overlap(r, subject))
+    pinned = frozenset(SHOULDERS) if portrait else frozenset()
     tries = [rig, mirrored(rig)] if mirror and not is_symmetric(rig) else [rig]
-    fits = [_fitted(r, subject, axis, limbs) for r in tries]
+    fits = [_fitted(r, subject, axis, limbs, largest_region(mask), pinned) for r in tries]
     best, _cost = min(fits, key=lambda f: f[1])
     return best
 
@@ -161,7 +168,7 @@ def _shoulders_on_shoulders(rig: Rig, subject: np.ndarray) -> Rig | None:
     or subject, or when the rig already spans no more than the subject does. The stick figure's `overlap` picks a
     placement too small for a portrait: scikit-image's astronaut got her shoulders on her chin (y 163, hers at
     240) and the Wave preset lifted a piece of her collar ring."""
-    if not subject[-1].any() or "head" not in rig.joint_ids or any(j not in rig.joint_ids for j in SHOULDERS):
+    if not is_portrait(rig, subject):
         return None
     row, top = shoulder_row(subject), _top_middle(rig)[1]
     shoulders = float(np.mean([rig.joint(j).xy[1] for j in SHOULDERS]))
@@ -171,17 +178,24 @@ def _shoulders_on_shoulders(rig: Rig, subject: np.ndarray) -> Rig | None:
     return _scaled_about_top(rig, k) if k > 1.0 else None
 
 
+BOTTOM_REACH = 0.15  # a branch joint below the frame takes the axis only this share of the height from the edge
+NECK_WIDTH = 0.5  # a head on shoulders: some row between the head's widest and the shoulders under this share
+
+
 def shoulder_row(subject: np.ndarray) -> float | None:
     """The row of a waist-up figure's shoulders: the first, from the top, as wide as SHOULDER_WIDTH of its widest
-    row (arms hang from the shoulders, so nothing below is much wider), or None when that is in its lower half
-    (no head and shoulders to read)."""
+    row (arms hang from the shoulders, so nothing below is much wider), or None when there is no neck above it
+    (no row between it and the widest row of its upper half under NECK_WIDTH of the widest: not a head on
+    shoulders) or it lies in the lowest quarter. The astronaut's shoulders lie just past her upper half."""
     width = subject.sum(axis=1)
     rows = np.flatnonzero(width)
     if not len(rows):
         return None
-    wide = np.flatnonzero(width >= SHOULDER_WIDTH * width.max())
-    top, bottom = rows[0], rows[-1]
-    return float(wide[0]) if wide[0] - top < 0.5 * (bottom - top) else None
+    top, bottom = int(rows[0]), int(rows[-1])
+    row = int(np.flatnonzero(width >= SHOULDER_WIDTH * width.max())[0])
+    head = top + int(np.argmax(width[top : top + (row - top) // 2 + 1]))
+    neck = int(width[head : row + 1].min())
+    return float(row) if neck < NECK_WIDTH * width.max() and row - top < 0.75 * (bottom - top) else None
 
 
 def overlap(rig: Rig, subject: np.ndarray, width: float = 0.12) -> float:
@@ -209,6 +223,38 @@ def largest_region(mask: np.ndarray) -> np.ndarray:
         return mask.copy()
     biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     return labels == biggest
+
+
+CLOSED_SHARE = 0.045  # a cut-out's notches narrower than twice this share of sqrt(area) are closed for the fit
+HOLE_SHARE = 0.05  # and its holes smaller than this share of its area filled
+
+
+def silhouette(mask: np.ndarray, close: bool) -> np.ndarray:
+    """The mask's largest region, (H, W) bool, and with `close` its notches narrower than twice CLOSED_SHARE of
+    sqrt(area) closed and its holes under HOLE_SHARE of its area filled: what the fit reads. A cut-out a user
+    makes with a box and strokes (GrabCut) leaves the astronaut's dark collar out through a gap by her chin and
+    slits along her straps; the medial axis then ran round the pocket and the template's arm took it for a hand.
+    Closed only for a waist-up figure (`is_portrait`): on a whole figure it joins legs drawn close together. The
+    picture's edges are not closed over (a portrait's bottom)."""
+    subject = largest_region(mask)
+    if not close:
+        return subject
+    radius = max(1, round(CLOSED_SHARE * np.sqrt(subject.sum())))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    padded = cv2.copyMakeBorder(subject.astype(np.uint8), radius, radius, radius, radius, cv2.BORDER_REPLICATE)
+    closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disc)[radius:-radius, radius:-radius] > 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((~closed).astype(np.uint8), connectivity=4)
+    h, w = closed.shape
+    for k in range(1, count):
+        x, y, width, height, area = stats[k]
+        if x > 0 and y > 0 and x + width < w and y + height < h and area < HOLE_SHARE * closed.sum():
+            closed[labels == k] = True
+    return closed
+
+
+def is_portrait(rig: Rig, mask: np.ndarray) -> bool:
+    """Whether `rig` is a person's (a head and SHOULDERS) over a subject the picture's bottom edge cuts."""
+    return bool(mask[-1].any()) and all(j in rig.joint_ids for j in ("head", *SHOULDERS))
 
 
 def medial_axis(subject: np.ndarray) -> np.ndarray:
@@ -296,8 +342,19 @@ def mirrored(rig: Rig) -> Rig:
     return rig.transformed(np.array([[-1.0, 0.0, 2 * middle], [0.0, 1.0, 0.0]]))
 
 
-def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndarray]) -> tuple[Rig, float]:
-    """The rig fitted to the axis, and a cost (mean distance its joints moved, relative to its size)."""
+def _fitted(
+    rig: Rig,
+    subject: np.ndarray,
+    axis: np.ndarray,
+    limbs: list[np.ndarray],
+    region: np.ndarray,
+    pinned: frozenset[str] = frozenset(),
+) -> tuple[Rig, float]:
+    """The rig fitted to the axis of `subject` (the mask's `silhouette`), every joint then moved inside `region`
+    (the mask's own largest region), and a cost (mean distance its joints moved, relative to its size). A limb
+    whose short first bone ends at a `pinned` joint (a portrait's shoulders, already on her shoulder row) keeps
+    that joint where it is, moved with the limb's root, and is laid straight from it to its end (a hanging arm's
+    axis is the body's)."""
     start = {j.id: np.array(j.xy, float) for j in rig.joints}
     size = max(float(np.ptp(rig.rest_xy(), axis=0).max()), 1.0)
     graph = _AxisGraph(axis)
@@ -308,17 +365,25 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndar
     bend = max(1.5, 0.04 * float(np.sqrt(subject.sum())))  # as the auto-rig simplifies (core/skeleton.py)
     radius = cv2.distanceTransform(subject.astype(np.uint8), cv2.DIST_L2, 5)
     h = subject.shape[0]
+    off_axis = set()
     for b in branches:
         # a branch joint the picture's bottom cuts off (a portrait's pelvis) to the axis straight above it on the
-        # bottom edge, not to the nearest axis point (a bump at the bottom corner bent the spine)
+        # bottom edge, not to the nearest axis point (a bump at the bottom corner bent the spine); where the axis
+        # comes nowhere near the edge there, it goes to the edge itself (the axis of a cut-out's hanging arm is
+        # not her pelvis)
         below = start[b][1] > h - 1 and subject[-1].any()
         out[b] = graph.nearest_point(np.array([start[b][0], h - 1.0]) if below else start[b])
+        if below and np.hypot(out[b][0] - start[b][0], out[b][1] - (h - 1)) > BOTTOM_REACH * h:
+            out[b] = np.array([start[b][0], h - 1.0])
+            off_axis.add(b)
     claimed = _claimed_ends(ends, start, _tips(axis, subject, limbs, bend), reach=size)
     for e, xy in claimed.items():
         out[e] = xy
     chains = list(_chains(rig, set(branches)))
     paths = {
-        k: graph.path(out[c[0]], out[c[-1]]) for k, c in enumerate(chains) if c[-1] in claimed or c[-1] in branches
+        k: np.array([out[c[0]], out[c[-1]]]) if off_axis & {c[0], c[-1]} else graph.path(out[c[0]], out[c[-1]])
+        for k, c in enumerate(chains)
+        if c[-1] in claimed or c[-1] in branches
     }
     for k, chain in enumerate(chains):
         if k in paths and chain[-1] in branches:  # the spine between two branch joints
@@ -330,6 +395,10 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndar
                 if i in paths and i != k and chain[0] in (c[0], c[-1])
                 for p in _pixels(paths[i])
             }
+            if len(chain) >= 3 and chain[1] in pinned:
+                out[chain[1]] = start[chain[1]] + out[chain[0]] - start[chain[0]]
+                _lay_along(chain[1:], out, start, np.array([out[chain[1]], out[chain[-1]]]), bend)
+                continue
             limb = paths[k][_leaves(paths[k], trunk) :]
             _lay_limb(chain, out, start, limb[_root(limb, radius) :], bend)
         else:  # an extremity with no end point: the chain keeps its shape and follows its first joint
@@ -337,8 +406,9 @@ def _fitted(rig: Rig, subject: np.ndarray, axis: np.ndarray, limbs: list[np.ndar
             for j in chain[1:]:
                 out[j] = start[j] + shift
     found = set(claimed)  # tips on an end of the axis: only nudged to an auto-rig end close by
-    claimed.update(_turned(rig, chains, out, start, limbs, found, reach=size, nudge=0.1 * np.sqrt(subject.sum())))
-    inside = _Inside(subject)
+    framed = [c for c in chains if len(c) < 3 or any(out[j][1] <= h - 1 for j in c[1:-1])]  # not a leg off the frame
+    claimed.update(_turned(rig, framed, out, start, limbs, found, reach=size, nudge=0.1 * np.sqrt(subject.sum())))
+    inside = _Inside(region)
     for j in out:
         out[j] = inside.kept(np.round(out[j], 1))  # checked as stored: 11.46 stored 11.5 is pixel 12
     moved = np.mean([np.linalg.norm(out[j] - start[j]) for j in out]) / size
