@@ -80,6 +80,32 @@ def test_a_box_cuts_the_astronaut_out_in_one_undo_step_and_strokes_refine_it(ast
     assert doc.mask is before
 
 
+def test_the_human_template_added_on_her_cut_out_lands_as_on_her_hand_mask(astronaut, qtbot):
+    """Cut out as a user cuts her (a box and strokes), then Rig > Add template > Human: her shoulders, neck and
+    waving arm take their places on her hand mask (the pocket the cut leaves at her collar put the shoulders on
+    her chin and a hand in the pocket)."""
+    from poseanything_studio.core.templates import fitted, load_templates
+
+    window, hand = astronaut
+    window.tool_actions["cutout"].trigger()
+    x0, y0, x1, y1 = USER_STROKES["astronaut"]["box"]
+    drag(qtbot, window, (x0, y0), (x1, y1 - 1))
+    _cut(qtbot, window)
+    for points in USER_STROKES["astronaut"]["background"]:
+        _stroke(qtbot, window, points, Qt.MouseButton.RightButton)
+    for points in USER_STROKES["astronaut"]["foreground"]:
+        _stroke(qtbot, window, points)
+    qtbot.waitUntil(lambda: not window.busy.running, timeout=60_000)
+    human = next(a for a in window.templates_menu.actions() if a.text() == "Human body")
+    human.trigger()
+    qtbot.waitUntil(lambda: not window.busy.running, timeout=120_000)  # skan's first compile
+    rig = window.doc.project.rig
+    on_hand = fitted(next(t for t in load_templates() if t.key == "human"), (512, 512), hand)
+    for joint in ("neck", "shoulder_l", "shoulder_r", "elbow_r", "hand_r"):
+        off = float(np.hypot(*np.subtract(rig.joint(joint).xy, on_hand.joint(joint).xy)))
+        assert off < 40, f"{joint} at {rig.joint(joint).xy}, {off:.0f} px from its place on her hand mask"
+
+
 def test_marks_on_another_picture_are_forgotten(astronaut, qtbot, tmp_path):
     from poseanything_studio.qt.main_window import blank_project
 
