@@ -76,8 +76,11 @@ def sheet(frames: list[np.ndarray], columns: int = 3, width: int = 360, numbers:
 
 
 def render_scene(module, scene) -> list[np.ndarray]:
-    """Every frame of `scene` through `module`'s PuppetMesh."""
-    mesh = module.PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
+    """Every frame of `scene` through `module`'s PuppetMesh, built as its renderer builds it for this motion (the
+    creases it opens wide cut open, where `module` does that)."""
+    opening = getattr(module, "opening_creases", None)
+    extra = {"creases": opening(scene.rig, scene.rest_xy, np.array(scene.poses))} if opening else {}
+    mesh = module.PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy, **extra)
     return [mesh.render(xy) for xy in scene.poses]
 
 

@@ -18,7 +18,7 @@ from poseanything_studio.core.errors import ProjectError
 from poseanything_studio.core.images import fit_to_size
 from poseanything_studio.core.parts import subject_mask
 from poseanything_studio.core.project import Project, reference_to_output
-from poseanything_studio.rendering.puppet import FillCache, PuppetMesh
+from poseanything_studio.rendering.puppet import FillCache, PuppetMesh, opening_creases
 
 
 def rgb_image(array: np.ndarray) -> QImage:
@@ -59,14 +59,21 @@ def build_mesh(inputs: MeshInputs, fills: FillCache | None = None) -> MeshResult
     to_output = reference_to_output((ref.shape[1], ref.shape[0]), p.size)
     if not len(p.rig.joints):
         return MeshResult(None, mask, to_output, inputs.key)
-    mesh = _mesh_at(ref, mask, p, p.size, fills)
+    creases = inputs.key[CREASES_FIELD] if len(inputs.key) > CREASES_FIELD else project_creases(p)
+    mesh = _mesh_at(ref, mask, p, p.size, fills, creases)
     draft_size = (max(32, round(p.size[0] * DRAFT_SCALE)), max(32, round(p.size[1] * DRAFT_SCALE)))
     to_draft = reference_to_output((ref.shape[1], ref.shape[0]), draft_size)
-    return MeshResult(mesh, mask, to_output, inputs.key, _mesh_at(ref, mask, p, draft_size, fills), to_draft)
+    draft = _mesh_at(ref, mask, p, draft_size, fills, creases)
+    return MeshResult(mesh, mask, to_output, inputs.key, draft, to_draft)
 
 
 def _mesh_at(
-    ref: np.ndarray, mask: np.ndarray, project: Project, size: tuple[int, int], fills: FillCache | None
+    ref: np.ndarray,
+    mask: np.ndarray,
+    project: Project,
+    size: tuple[int, int],
+    fills: FillCache | None,
+    creases: frozenset[tuple[int, int]],
 ) -> PuppetMesh:
     to_size = reference_to_output((ref.shape[1], ref.shape[0]), size)
     return PuppetMesh.build(
@@ -75,23 +82,39 @@ def _mesh_at(
         project.rig,
         apply_affine(to_size, project.rig.rest_xy()),
         fills=fills,
+        creases=creases,
     )
 
 
+def project_creases(project: Project) -> frozenset[tuple[int, int]]:
+    """The chains the project's motion opens wide enough to cut in their crease, as the renderer cuts them (the
+    picture's cover crop scales uniformly, so angles in reference pixels are the render's)."""
+    if not project.rig.bones:
+        return frozenset()
+    return opening_creases(project.rig, project.rig.rest_xy(), project.joint_positions(project.frames))
+
+
 def mesh_key(project: Project, mask: np.ndarray | None) -> tuple:
-    """What a mesh depends on: a new key means a rebuild."""
-    return (project.image, project.subject_mask, project.size, project.rig, id(mask), str(project.base_dir))
+    """What a mesh depends on: a new key means a rebuild. The motion counts only through the creases it opens."""
+    fields = (project.image, project.subject_mask, project.size, project.rig, id(mask), str(project.base_dir))
+    return (*fields, project_creases(project))
 
 
-RIG_FIELD = 3  # mesh_key's rig: the one field a mesh may lag behind (it deforms to the new pose meanwhile)
+RIG_FIELD = 3  # mesh_key's rig: a field a mesh may lag behind (it deforms to the new pose meanwhile)
+CREASES_FIELD = 6  # and the creases the motion opens (a crease cut or not is a rig edit's worth of difference)
 
 
 def still_fits(built: tuple, wanted: tuple | None) -> bool:
     """Whether a mesh built for key `built` may stand in while the mesh for `wanted` builds: only a rig edit
-    apart. Another picture, mask, size or folder would show the old subject, placed wrong (stale garbage)."""
+    or a motion that opens other creases apart. Another picture, mask, size or folder would show the old
+    subject, placed wrong (stale garbage)."""
     if wanted is None:
         return True
-    return built[:RIG_FIELD] + built[RIG_FIELD + 1 :] == wanted[:RIG_FIELD] + wanted[RIG_FIELD + 1 :]
+
+    def fixed(key: tuple) -> tuple:
+        return tuple(v for k, v in enumerate(key) if k not in (RIG_FIELD, CREASES_FIELD))
+
+    return fixed(built) == fixed(wanted)
 
 
 DRAFT_SCALE = 0.5  # scrubbing and playing draw the puppet at half size, then refine when the playhead rests

@@ -141,3 +141,36 @@ def test_export_never_replaces_png_frames_without_asking(studio, qtbot, tmp_path
         lambda: len(list(tmp_path.glob("shot_*.png"))) == 5 and panel.export_button.isEnabled(), timeout=60_000
     )
     assert mine.read_bytes() != b"my own picture"
+
+
+def test_the_preview_cuts_the_crease_the_motion_opens_as_the_render_does(tmp_path):
+    """The Wave raises the astronaut's arm 120 degrees: the render cuts her armpit open, and so does the preview's
+    mesh; a motion that no longer opens it rebuilds the preview without the cut."""
+    import sys
+    from dataclasses import replace
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+    from hand_masks import photo
+
+    from poseanything_studio.core.presets import apply_preset
+    from poseanything_studio.core.project import Project
+    from poseanything_studio.core.templates import fitted, load_templates
+    from poseanything_studio.qt.previews import MeshInputs, build_mesh, mesh_key, still_fits
+    from poseanything_studio.rendering.puppet import PuppetMesh, opening_creases
+
+    rgb, mask = photo("astronaut")
+    rig = fitted(next(t for t in load_templates() if t.key == "human"), (512, 512), mask)
+    cv2.imwrite(str(tmp_path / "astronaut.png"), rgb[..., ::-1])
+    still = Project(image="astronaut.png", rig=rig, frames=25, fps=24, size=(512, 512), path=tmp_path / "a.pasproj")
+    waving = apply_preset(still, "wave")
+    rgba = np.dstack([rgb, np.full(mask.shape, 255, np.uint8)])
+    creases = opening_creases(rig, rig.rest_xy(), waving.joint_positions(waving.frames))
+    assert creases  # the collar bone and the arm
+    rendered = PuppetMesh.build(rgba, mask, rig, rig.rest_xy(), creases=creases)
+    key = mesh_key(waving, mask)
+    preview = build_mesh(MeshInputs(rgba, mask, waving, key)).mesh
+    assert preview is not None and len(preview.vertices) == len(rendered.vertices)  # the same cut vertices
+    uncut = build_mesh(MeshInputs(rgba, mask, still, mesh_key(still, mask))).mesh
+    assert uncut is not None and len(uncut.vertices) < len(preview.vertices)
+    assert mesh_key(still, mask) != key and still_fits(key, mesh_key(still, mask))  # rebuilt; stands in meanwhile
+    assert mesh_key(replace(waving, fps=12), mask) == key  # an edit opening the same creases: no rebuild

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from poseanything_studio.core.rig import Bone, Joint, Rig
-from poseanything_studio.rendering.puppet import PuppetMesh
+from poseanything_studio.rendering.puppet import PuppetMesh, opening_creases
 
 MAGENTA, CYAN = (255, 0, 255), (0, 255, 255)
 
@@ -282,10 +282,12 @@ def test_arms_hanging_beside_a_body_lift_without_taking_its_sides_along():
         Bone("arm_r", "sr", "hr"),
     )
     rig = Rig(joints, bones)
-    mesh = PuppetMesh.build(rgba, mask, rig, rig.rest_xy())
     rest_xy = rig.rest_xy()
     posed_xy = rest_xy.copy()
     posed_xy[3] = _turn(rest_xy[3:4], rest_xy[2], 110)[0]  # the left arm swings up and out
+    creases = opening_creases(rig, rest_xy, np.array([rest_xy, posed_xy]))  # as the renderer builds it
+    assert creases == {(1, 2)}  # the left collar bone and arm: the swing opens the armpit 110 degrees
+    mesh = PuppetMesh.build(rgba, mask, rig, rest_xy, creases=creases)
     rest, posed = mesh.render(rest_xy), mesh.render(posed_xy)
     torso_rest, torso = _coloured(rest, MAGENTA), _coloured(posed, MAGENTA)
     assert torso.sum() / torso_rest.sum() > 0.95, "the lifted arm took part of the body with it"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from puppet_scenes import SCENES, Scene
 
-from poseanything_studio.rendering.puppet import PuppetMesh
+from poseanything_studio.rendering.puppet import PuppetMesh, opening_creases
 
 PAPER = np.array([246, 243, 235])
 
@@ -22,9 +22,15 @@ PAPER = np.array([246, 243, 235])
 def rendered(request):
     """A scene, its mesh, its rest render and every frame with the subject's coverage in it."""
     scene: Scene = SCENES[request.param](9)
-    mesh = PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
+    mesh = _as_rendered(scene)
     frames = [(mesh.render(xy), mesh.coverage(xy) > 127) for xy in scene.poses]
     return scene, mesh, frames
+
+
+def _as_rendered(scene: Scene) -> PuppetMesh:
+    """The scene's mesh as the renderer builds it for the scene's motion (the creases it opens wide cut open)."""
+    creases = opening_creases(scene.rig, scene.rest_xy, np.array(scene.poses))
+    return PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy, creases=creases)
 
 
 def _moving_bones(scene: Scene) -> np.ndarray:
@@ -119,7 +125,7 @@ def test_the_paper_a_drawn_limb_uncovers_looks_like_paper(name):
     """No smear of the drawing's colours or outlines into the uncovered paper (the body a limb uncovers on the
     drawing itself is the body, tests/rendering/test_puppet_photo_wave.py: the subject's alpha holds it)."""
     scene = SCENES[name](9)
-    mesh = PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
+    mesh = _as_rendered(scene)
     for f in (2, 4):
         frame, subject = mesh.render(scene.poses[f]), mesh.subject_alpha(scene.poses[f]) > 0
         uncovered = cv2.erode((scene.mask & ~subject).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
@@ -130,7 +136,7 @@ def test_the_paper_a_drawn_limb_uncovers_looks_like_paper(name):
 
 def test_the_astronauts_raised_arm_uncovers_no_orange_suit_smear():
     scene = SCENES["astronaut"](9)
-    mesh = PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
+    mesh = _as_rendered(scene)
     frame, subject = mesh.render(scene.poses[4]), mesh.coverage(scene.poses[4]) > 0
     uncovered = scene.mask & ~subject
     uncovered[:, :40] = False  # the flag's red stripes at the picture's edge are background, not smear
@@ -142,7 +148,7 @@ def test_the_astronauts_raised_arm_uncovers_no_orange_suit_smear():
 def test_the_drawn_childs_shirt_stays_whole_while_its_arm_waves():
     """The issue's drawn child: the arm carried the side of the torso away, leaving a patch of paper."""
     scene = SCENES["drawn_child"](9)
-    mesh = PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
+    mesh = _as_rendered(scene)
     shirt = np.array([70, 150, 225])
 
     def blue(frame: np.ndarray) -> np.ndarray:
@@ -160,7 +166,7 @@ def test_the_wall_a_photos_lifted_arm_uncovers_has_grain_and_none_of_the_suit():
     """Where the astronaut's forearm lay, the fill was a smooth blob: it has the background's fine grain now
     (less of it than the wall round her, far more than none), and none of it is the suit's orange."""
     scene = SCENES["astronaut"](9)
-    mesh = PuppetMesh.build(scene.rgba, scene.mask, scene.rig, scene.rest_xy)
+    mesh = _as_rendered(scene)
     frame, subject = mesh.render(scene.poses[4]), mesh.coverage(scene.poses[4]) > 0
     uncovered = cv2.erode((scene.mask & ~subject).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     r, g, b = (frame[uncovered].astype(int)[:, c] for c in range(3))

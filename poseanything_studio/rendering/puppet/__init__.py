@@ -27,6 +27,7 @@ One idea a module:
 from __future__ import annotations
 
 from .behind import UncoveredPlates
+from .cuts import opening_creases
 from .fill import FillCache, background_hole, fill_background
 from .parts import bone_radii
 from .raster import composite
@@ -42,4 +43,5 @@ __all__ = [
     "bone_radii",
     "composite",
     "fill_background",
+    "opening_creases",
 ]

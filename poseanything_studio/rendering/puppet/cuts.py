@@ -24,7 +24,10 @@ class CutRule:
     beyond it only where the bones leave the joint in clearly different directions (a chain, or a
     leg below a body, whose boundary is skin that stretches). Where both bones run alongside each
     other (two legs from one hip, a tail folded onto itself) or share no joint at all, the boundary
-    between their parts is cut, so the parts move apart without a web between them.
+    between their parts is cut, so the parts move apart without a web between them. A chain in
+    `creases` (one the motion opens wide, `opening_creases`) is also cut in the angle between its two
+    bones, past CREASE_DEPTH of the thinner one's half-thickness from their joint: an arm hanging against
+    the body and raised over the head opens at the armpit instead of pulling a web from her side.
     """
 
     ends: np.ndarray  # (B, 2) joint indices of each bone
@@ -32,12 +35,26 @@ class CutRule:
     radius: np.ndarray  # (J,) joined within this distance of a shared joint
     gaps: np.ndarray  # (H, W) bool: narrow gaps in the subject that the mesh bridges; parts never join there
     links: dict  # (bone a, bone b) -> (a's joint, b's joint) for bones joined by one bone between them
+    thickness: np.ndarray  # (B,) each bone's half-thickness (parts.bone_radii)
+    creases: frozenset[tuple[int, int]]  # (bone ending at a joint, bone leaving it): chains cut in their crease
 
     ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # a boundary point within 40 degrees of both bones
 
+    CREASE_DEPTH = 0.9  # a crease is cut past this share of the thinner bone's half-thickness from the joint
+
     @staticmethod
-    def of(rig: Rig, rest_xy: np.ndarray, mask: np.ndarray, covered: np.ndarray, spacing: float) -> CutRule:
-        """The rule for `rig` at rest over the subject `mask` and the mesh's region `covered` (mask grown)."""
+    def of(
+        rig: Rig,
+        rest_xy: np.ndarray,
+        mask: np.ndarray,
+        covered: np.ndarray,
+        spacing: float,
+        creases: frozenset[tuple[int, int]] = frozenset(),
+    ) -> CutRule:
+        """The rule for `rig` at rest over the subject `mask` and the mesh's region `covered` (mask grown), the
+        chains of `creases` (`opening_creases`) cut open in their crease."""
+        from .parts import bone_radii
+
         depth = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
         inside = np.isfinite(rest_xy).all(1) & (np.abs(rest_xy) < 1e7).all(1)
         at_joint = np.where(inside, depth[pixel_index(rest_xy, covered.shape)], 0.0)
@@ -46,7 +63,9 @@ class CutRule:
         closed = cv2.morphologyEx(subject, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)))
         gaps = (closed > 0) & ~(cv2.dilate(subject, np.ones((3, 3), np.uint8)) > 0)
         ends = rig.bone_joint_indices()
-        return CutRule(ends, clip_far(rest_xy), np.maximum(1.5 * at_joint, 1.5 * spacing), gaps, _links(ends))
+        radius = np.maximum(1.5 * at_joint, 1.5 * spacing)
+        thickness = bone_radii(covered > 0, rig, rest_xy)
+        return CutRule(ends, clip_far(rest_xy), radius, gaps, _links(ends), thickness, frozenset(creases))
 
     def cut(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """For point pairs of parts (K,), (K,) at points (K, 2): True where the two parts are cut apart."""
@@ -69,7 +88,10 @@ class CutRule:
                 along_a = self._cosine(part_a[idx], end_a, offset, distance)
                 along_b = self._cosine(part_b[idx], end_b, offset, distance)
                 alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
-                joined[idx] |= near | ~alongside
+                link = near | ~alongside
+                if end_a != end_b and self.creases:  # one bone ends where the other leaves: a chain
+                    link &= ~self._in_crease(part_a[idx], end_a, part_b[idx], offset, distance)
+                joined[idx] |= link
         self._join_linked(part_a, part_b, xy, joined)
         return ~joined | (in_gap & (part_a != part_b))
 
@@ -99,12 +121,74 @@ class CutRule:
             alongside = (along_a > self.ALONGSIDE_COS) & (along_b > self.ALONGSIDE_COS)
             joined[idx] |= near & ~alongside
 
+    def _in_crease(
+        self, bone_a: np.ndarray, end_a: int, bone_b: np.ndarray, offset: np.ndarray, distance: np.ndarray
+    ) -> np.ndarray:
+        """For boundary points at `offset` (K, 2), `distance` (K,) from the joint where bones `bone_a` (leaving it
+        from its end `end_a`) and `bone_b` (from the other end) meet: whether the pair is in `creases` and the
+        point lies in the angle between the two bones, past CREASE_DEPTH of the thinner one's half-thickness."""
+        parent, child = (bone_a, bone_b) if end_a == 1 else (bone_b, bone_a)
+        listed = np.array([(int(p), int(c)) in self.creases for p, c in zip(parent, child, strict=True)], bool)
+        a, b = self._direction(bone_a, end_a), self._direction(bone_b, 1 - end_a)
+        turn = np.sign(_cross(a, b))
+        between = (np.sign(_cross(a, offset)) == turn) & (np.sign(_cross(offset, b)) == turn)
+        deep = distance > self.CREASE_DEPTH * np.minimum(self.thickness[bone_a], self.thickness[bone_b])
+        return listed & between & deep
+
+    def _direction(self, bone: np.ndarray, end: int) -> np.ndarray:
+        """(K, 2) unit directions of `bone` leaving its end `end`."""
+        d = self.joint_xy[self.ends[bone, 1 - end]] - self.joint_xy[self.ends[bone, end]]
+        return d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+
     def _cosine(self, bone: np.ndarray, end: int, offset: np.ndarray, distance: np.ndarray) -> np.ndarray:
         """Cosine between `offset` (from the bone's end `end`) and the bone leaving that end."""
         start, stop = self.joint_xy[self.ends[bone, end]], self.joint_xy[self.ends[bone, 1 - end]]
         direction = stop - start
         norm = np.hypot(direction[:, 0], direction[:, 1]) * distance
         return np.where(norm > 1e-9, (direction * offset).sum(1) / np.maximum(norm, 1e-9), 1.0)
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(K,) the z of the cross product of (K, 2) vectors."""
+    return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+
+
+CREASE_OPENS = 75.0  # degrees a chain's crease must open by, in some frame, to be cut open
+CREASE_NARROW = 160.0  # a chain bent less than this (degrees between its bones) at rest has no crease
+
+
+def opening_creases(rig: Rig, rest_xy: np.ndarray, poses: np.ndarray) -> frozenset[tuple[int, int]]:
+    """(bone ending at a joint, bone leaving it) for each chain past a branching joint (a collar bone and its arm,
+    a hip bone and its leg) whose crease, the angle between the two bones under CREASE_NARROW at rest, some pose
+    of `poses` (F, J, 2) opens by more than CREASE_OPENS: the astronaut's arm, hanging against her body, raised
+    120 degrees by the Wave. A crease that opens less stays skin (an arm swung out 45 degrees stretches its
+    armpit smoothly; cut, it opened as a jagged notch)."""
+    ends = rig.bone_joint_indices()
+    rest, poses = clip_far(np.asarray(rest_xy, float)), clip_far(np.asarray(poses, float).reshape(-1, *rest_xy.shape))
+    if not len(ends) or not len(poses):
+        return frozenset()
+    degree = np.bincount(ends.ravel(), minlength=len(rest))
+    found = set()
+    for parent, (root, joint) in enumerate(ends):
+        if degree[root] < 3:
+            continue
+        for child in np.flatnonzero(ends[:, 0] == joint):
+            tip = ends[child, 1]
+            at_rest = float(_bend(rest, root, joint, tip))
+            if abs(at_rest) >= CREASE_NARROW:
+                continue
+            opened = (_bend(poses, root, joint, tip) - at_rest + 180.0) % 360.0 - 180.0  # wrapped to [-180, 180)
+            if (np.sign(at_rest) * opened > CREASE_OPENS).any():
+                found.add((parent, int(child)))
+    return frozenset(found)
+
+
+def _bend(xy: np.ndarray, root: int, joint: int, tip: int) -> np.ndarray:
+    """Degrees turned at `joint` from the way back to `root` to the way on to `tip`, signed, for joints `xy`
+    (..., J, 2)."""
+    back, out = xy[..., root, :] - xy[..., joint, :], xy[..., tip, :] - xy[..., joint, :]
+    cross = back[..., 0] * out[..., 1] - back[..., 1] * out[..., 0]
+    return np.degrees(np.arctan2(cross, (back * out).sum(-1)))
 
 
 def _links(ends: np.ndarray, limit: int = 200_000) -> dict:

@@ -18,7 +18,7 @@ from poseanything_studio.rendering.job import RenderJob
 from .arap import ArapSolver
 from .behind import UncoveredPlates
 from .binding import Binding
-from .cuts import CutRule, cut_mesh, cut_points
+from .cuts import CutRule, cut_mesh, cut_points, opening_creases
 from .fill import FillCache, fill_background
 from .geometry import R90, pixel_index
 from .mesh import bone_pins, covered_region, triangulate
@@ -89,17 +89,19 @@ class PuppetMesh:
         rest_xy: np.ndarray,
         layout: MeshLayout | None = None,
         fills: FillCache | None = None,
+        creases: frozenset[tuple[int, int]] = frozenset(),
     ) -> PuppetMesh:
         """Mesh the subject of `rgba` (output size) under `mask`, pinned to `rig` at `rest_xy` (J, 2).
 
         The background fill comes from `fills` when it holds this picture and mask (a rig edit, a second
-        render), and is kept there; without a cache it is computed."""
+        render), and is kept there; without a cache it is computed. `creases` (cuts.opening_creases of the
+        motion to render) are the chains cut open in their crease."""
         size = (rgba.shape[1], rgba.shape[0])
         layout = layout or MeshLayout.for_size(size)
         pin_xy, pin_weights, pin_bone = bone_pins(rig, rest_xy, layout.spacing, size)
         covered = covered_region(mask, layout.spacing)
         nearest = part_map(mask, rig, rest_xy, rgba[..., :3])
-        rule = CutRule.of(rig, rest_xy, mask, covered, layout.spacing)
+        rule = CutRule.of(rig, rest_xy, mask, covered, layout.spacing, creases)
         cuts = cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
         vertices, triangles = triangulate(covered, pin_xy, cuts, layout.spacing)
         tri_part = nearest[pixel_index(vertices[triangles].mean(1), covered.shape)]
@@ -254,7 +256,8 @@ class PuppetRenderer:
                 f"{source}: the subject mask is empty, so the puppet has nothing to move "
                 "(paint the subject in the window, or give subject_mask a picture of it)"
             )
-        mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy, fills=self.fills)
+        creases = opening_creases(job.rig, job.rest_xy, job.positions)
+        mesh = PuppetMesh.build(job.image, job.mask, job.rig, job.rest_xy, fills=self.fills, creases=creases)
         for f in range(job.frames):
             check_cancel(cancel)
             if job.alpha:
