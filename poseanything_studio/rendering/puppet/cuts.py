@@ -49,12 +49,12 @@ class CutRule:
         mask: np.ndarray,
         covered: np.ndarray,
         spacing: float,
+        thickness: np.ndarray,
         creases: frozenset[tuple[int, int]] = frozenset(),
     ) -> CutRule:
-        """The rule for `rig` at rest over the subject `mask` and the mesh's region `covered` (mask grown), the
-        chains of `creases` (`opening_creases`) cut open in their crease."""
-        from .parts import bone_radii
-
+        """The rule for `rig` at rest over the subject `mask` and the mesh's region `covered` (mask grown), each
+        bone `thickness` (B,) thick (parts.bone_radii), the chains of `creases` (`opening_creases`) cut open in
+        their crease."""
         depth = cv2.distanceTransform(covered, cv2.DIST_L2, 3)
         inside = np.isfinite(rest_xy).all(1) & (np.abs(rest_xy) < 1e7).all(1)
         at_joint = np.where(inside, depth[pixel_index(rest_xy, covered.shape)], 0.0)
@@ -64,7 +64,6 @@ class CutRule:
         gaps = (closed > 0) & ~(cv2.dilate(subject, np.ones((3, 3), np.uint8)) > 0)
         ends = rig.bone_joint_indices()
         radius = np.maximum(1.5 * at_joint, 1.5 * spacing)
-        thickness = bone_radii(covered > 0, rig, rest_xy)
         return CutRule(ends, clip_far(rest_xy), radius, gaps, _links(ends), thickness, frozenset(creases))
 
     def cut(self, part_a: np.ndarray, part_b: np.ndarray, xy: np.ndarray) -> np.ndarray:

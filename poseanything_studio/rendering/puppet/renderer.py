@@ -101,7 +101,8 @@ class PuppetMesh:
         pin_xy, pin_weights, pin_bone = bone_pins(rig, rest_xy, layout.spacing, size)
         covered = covered_region(mask, layout.spacing)
         nearest = part_map(mask, rig, rest_xy, rgba[..., :3])
-        rule = CutRule.of(rig, rest_xy, mask, covered, layout.spacing, creases)
+        radii = bone_radii(covered > 0, rig, rest_xy)
+        rule = CutRule.of(rig, rest_xy, mask, covered, layout.spacing, radii, creases)
         cuts = cut_points(np.where(covered > 0, nearest, -1), rule, layout.spacing)
         vertices, triangles = triangulate(covered, pin_xy, cuts, layout.spacing)
         tri_part = nearest[pixel_index(vertices[triangles].mean(1), covered.shape)]
@@ -113,7 +114,6 @@ class PuppetMesh:
         remap = np.cumsum(used) - 1
         pin_rows = np.flatnonzero(used & (origin < len(pin_xy)))
         vertices, triangles = vertices[used], remap[triangles]
-        radii = bone_radii(covered > 0, rig, rest_xy)
         binding = Binding.of(vertices, triangles, tri_part, rig, rest_xy, radii, layout.spacing)
         pin_vertex, pin_weights, pin_normal = binding.pins(
             remap[pin_rows], pin_weights[origin[pin_rows]], pin_bone[origin[pin_rows]]
