@@ -295,3 +295,32 @@ def test_arms_hanging_beside_a_body_lift_without_taking_its_sides_along():
     off = (torso & ~body)[below_shoulder].sum()
     assert off < 0.01 * torso_rest.sum(), f"{off} body pixels dragged off the body's side"
     assert _pieces(torso) == 1 and _pieces(_coloured(posed, CYAN)) <= 2
+
+
+def _longest_edges(corners: np.ndarray) -> np.ndarray:
+    """(T,) each triangle's longest edge, of corners (T, 3, 2)."""
+    return np.hypot(*(corners - np.roll(corners, 1, axis=1)).transpose(2, 0, 1)).max(1)
+
+
+def test_a_forearm_that_shows_a_few_pixels_bends_the_arms_end_not_a_few_triangles():
+    """A photo's forearm hidden behind what it holds (the astronaut's, behind her helmet) leaves a bone 13 px
+    long on the arm's end, thinner there than the upper arm. The bend used to lie on that thin part's side alone,
+    in a few triangles round its pins, and they stretched 1.55x at a right angle; now the upper arm's end bends too."""
+    size = 512
+    arm = np.zeros((size, size), bool)
+    arm[170:231, 60:391] = True  # 60 px thick, cut off at x 390
+    rgba, mask = _picture(size, [(arm, CYAN)])
+    rgba[170:231, 60:391:12, :3] = MAGENTA  # stripes across it, to look at
+    rig = Rig(
+        (Joint("shoulder", (70, 200)), Joint("elbow", (370, 200)), Joint("hand", (383, 200))),
+        (Bone("upper", "shoulder", "elbow"), Bone("fore", "elbow", "hand")),
+    )
+    rest_xy = rig.rest_xy()
+    mesh = PuppetMesh.build(rgba, mask, rig, rest_xy)
+    rest_edges = _longest_edges(mesh.vertices[mesh.triangles])
+    for degrees in (-30, -60, -90):
+        posed_xy = rest_xy.copy()
+        posed_xy[2] = _turn(rest_xy[2:3], rest_xy[1], degrees)[0]
+        stretch = _longest_edges(mesh.deform(posed_xy)[mesh.triangles]) / rest_edges
+        assert stretch.max() < 1.45, f"bent {degrees} degrees: a triangle stretched {stretch.max():.2f}x"
+        assert _pieces(_coloured(mesh.render(posed_xy), CYAN) | _coloured(mesh.render(posed_xy), MAGENTA)) == 1

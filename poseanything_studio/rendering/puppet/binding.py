@@ -41,12 +41,15 @@ class Binding:
         rest_xy: np.ndarray,
         radii: np.ndarray,
         spacing: float,
+        creases: frozenset[tuple[int, int]] = frozenset(),
     ) -> Binding:
-        """The binding of a cut mesh (`tri_part` per triangle) to `rig` at `rest_xy`; `radii` (B,) bone thickness.
+        """The binding of a cut mesh (`tri_part` per triangle) to `rig` at `rest_xy`; `radii` (B,) bone thickness,
+        `creases` the chains the motion opens wide (cuts.opening_creases).
 
         The band round a joined boundary lies on the thinner part's side (both sides where the two
         are about as thick) and is about as wide as that part is thick, between one and two
-        spacings: an arm bends at its root, the torso it leaves holds still."""
+        spacings: an arm bends at its root, the torso it leaves holds still. `_bending_sides` says
+        where the thicker side bends too."""
         n = len(vertices)
         corner_vertex, corner_part = triangles.ravel(), np.repeat(tri_part, 3)
         lo, hi = np.full(n, np.iinfo(np.int64).max), np.full(n, -1)
@@ -61,9 +64,12 @@ class Binding:
             near = cKDTree(vertices).query_ball_point(vertices[shared], width)
             centre = np.repeat(shared, [len(v) for v in near])
             vertex = np.fromiter((v for group in near for v in group), np.int64, len(centre))
-            thin_lo = radii[lo[centre]] <= 1.25 * radii[hi[centre]]
-            thin_hi = radii[hi[centre]] <= 1.25 * radii[lo[centre]]
-            bends = ((part[vertex] == lo[centre]) & thin_lo) | ((part[vertex] == hi[centre]) & thin_hi)
+            ends, far = rig.bone_joint_indices(), clip_far(rest_xy)
+            length = np.hypot(*(far[ends[:, 1]] - far[ends[:, 0]]).T)
+            band = np.repeat(width, [len(v) for v in near])
+            collars = _collar_creases(ends, creases)
+            lo_bends, hi_bends = _bending_sides(lo[centre], hi[centre], radii, length, band, collars)
+            bends = ((part[vertex] == lo[centre]) & lo_bends) | ((part[vertex] == hi[centre]) & hi_bends)
             free[vertex[bends]] = True
         return Binding(vertices, part, free, rig.bone_joint_indices(), clip_far(rest_xy))
 
@@ -98,3 +104,29 @@ class Binding:
             sp.vstack([pin_weights, along]).tocsr(),
             sp.vstack([sp.csr_matrix(pin_weights.shape), across]).tocsr(),
         )
+
+
+def _bending_sides(
+    a: np.ndarray, b: np.ndarray, radii: np.ndarray, length: np.ndarray, band: np.ndarray, both: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For joined parts' bones `a` < `b` (K,) with bands `band` (K,) px wide: (a's side bends, b's side bends).
+
+    The thinner part bends (both where they are about as thick), and the thicker one too where the thinner
+    bone is shorter than the band is wide (a forearm the helmet hides but for 13 px would hold the elbow's
+    whole bend in a few triangles: 1.8x stretched in the astronaut's Wave) or where (a, b) is a crease the
+    motion opens wide past a collar or hip bone, `both` (M, 2) (the collar's shoulder cap turns partway with the
+    raised arm instead of holding the arm's outer side where it was)."""
+    a_bends = radii[a] <= 1.25 * radii[b]
+    b_bends = radii[b] <= 1.25 * radii[a]
+    short = (a_bends & (length[a] < band)) | (b_bends & (length[b] < band))
+    crease = (a[:, None] == both[:, 0]) & (b[:, None] == both[:, 1])
+    either = short | crease.any(1)
+    return a_bends | either, b_bends | either
+
+
+def _collar_creases(ends: np.ndarray, creases: frozenset[tuple[int, int]]) -> np.ndarray:
+    """(M, 2) the `creases` whose first bone leads only to the second (a collar bone to its arm, a hip bone to its
+    leg; not a spine branching into arms and head), each pair sorted."""
+    degree = np.bincount(ends.ravel(), minlength=int(ends.max(initial=-1)) + 1)
+    kept = [sorted(pair) for pair in creases if degree[ends[pair[0], 1]] == 2]
+    return np.array(kept, np.int64).reshape(-1, 2)

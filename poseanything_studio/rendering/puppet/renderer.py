@@ -114,7 +114,7 @@ class PuppetMesh:
         remap = np.cumsum(used) - 1
         pin_rows = np.flatnonzero(used & (origin < len(pin_xy)))
         vertices, triangles = vertices[used], remap[triangles]
-        binding = Binding.of(vertices, triangles, tri_part, rig, rest_xy, radii, layout.spacing)
+        binding = Binding.of(vertices, triangles, tri_part, rig, rest_xy, radii, layout.spacing, creases)
         pin_vertex, pin_weights, pin_normal = binding.pins(
             remap[pin_rows], pin_weights[origin[pin_rows]], pin_bone[origin[pin_rows]]
         )
