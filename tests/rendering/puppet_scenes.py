@@ -309,6 +309,12 @@ def astronaut(frames: int = 9) -> Scene:
 
 def astronaut_wave(frames: int = 25) -> Scene:
     """scikit-image's astronaut, her hand mask, the human template fitted to it and the Wave preset over `frames`."""
+    return astronaut_preset("wave", frames)
+
+
+def astronaut_preset(preset: str, frames: int) -> Scene:
+    """scikit-image's astronaut, her hand mask, the human template fitted to it and `preset` over `frames`; the
+    moving joints are those the preset moves most (her left arm's for the Wave, her right arm's for a walk)."""
     from poseanything_studio.core.presets import apply_preset
     from poseanything_studio.core.project import Project
     from poseanything_studio.core.templates import fitted, load_templates
@@ -319,10 +325,11 @@ def astronaut_wave(frames: int = 25) -> Scene:
     rgb, mask = photo("astronaut")
     template = next(t for t in load_templates() if t.key == "human")
     rig = fitted(template, (rgb.shape[1], rgb.shape[0]), mask)
-    project = apply_preset(Project(image="astronaut.png", rig=rig, frames=frames, fps=24), "wave")
+    project = apply_preset(Project(image="astronaut.png", rig=rig, frames=frames, fps=24), preset)
     rgba = np.dstack([rgb, np.full(mask.shape, 255, np.uint8)])
-    still = tuple(b.id for b in rig.bones if not {b.a, b.b} & {"elbow_r", "hand_r"})
-    return Scene("astronaut_wave", rgba, mask, rig, project.joint_positions(frames), ("elbow_r", "hand_r"), still)
+    moving = ("elbow_r", "hand_r") if preset == "wave" else ("elbow_l", "hand_l")
+    still = tuple(b.id for b in rig.bones if not {b.a, b.b} & set(moving))
+    return Scene(f"astronaut_{preset}", rgba, mask, rig, project.joint_positions(frames), moving, still)
 
 
 def chelsea(frames: int = 9) -> Scene:

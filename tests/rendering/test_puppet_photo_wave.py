@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from puppet_scenes import astronaut_wave
+from puppet_scenes import astronaut_preset, astronaut_wave
 
 from poseanything_studio.core.rig import Bone, Joint, Rig
 from poseanything_studio.rendering.puppet import PuppetMesh, opening_creases
@@ -169,6 +169,34 @@ def test_what_the_arm_uncovers_looks_like_the_wall_or_her_suit_with_no_smear(wav
             looks = _near_colour(frame[body], suit).mean()
             assert looks > 0.95, f"frame {f}: {1 - looks:.0%} of what the arm uncovers on her is not her colours"
     assert seen >= 10  # the arm leaves its place for most of the wave
+
+
+def test_her_arm_swung_out_in_the_walk_uncovers_her_suit_not_the_wall():
+    """The fit lays her right arm (the picture's left) against her side, where the silhouette makes it as thick as
+    her chest, so no plate of her chest lay under it: the Walk swinging it out uncovered a grey-blue wedge of the
+    wall's fill between it and her chest. What it uncovers there is her suit's orange now."""
+    scene = astronaut_preset("walk", 24)
+    rig, rest = scene.rig, scene.rest_xy
+    mesh = PuppetMesh.build(
+        scene.rgba, scene.mask, rig, rest, creases=opening_creases(rig, rest, np.array(scene.poses))
+    )
+    lab = cv2.cvtColor(scene.rgba[..., :3], cv2.COLOR_RGB2LAB).astype(np.float32)
+    suit = np.median(lab[scene.mask][:, 1:], axis=0)  # her suit's hue and saturation (a*, b*)
+    ys, xs = np.mgrid[: scene.mask.shape[0], : scene.mask.shape[1]]
+    shoulder, elbow, chest = (rest[rig.joint_index(j)] for j in ("shoulder_l", "elbow_l", "chest"))
+    x_of_arm = shoulder[0] + (ys - shoulder[1]) * (elbow[0] - shoulder[0]) / (elbow[1] - shoulder[1])
+    between = (xs > x_of_arm) & (xs < chest[0]) & (ys > shoulder[1]) & (ys < elbow[1])
+    seen = 0
+    for f, xy in enumerate(scene.poses):
+        uncovered = cv2.erode((scene.mask & (mesh.coverage(xy) == 0)).astype(np.uint8), np.ones((5, 5), np.uint8))
+        uncovered = (uncovered > 0) & between
+        if uncovered.sum() < 1000:
+            continue
+        seen += 1
+        shown = cv2.cvtColor(mesh.render(xy), cv2.COLOR_RGB2LAB).astype(np.float32)[uncovered][:, 1:]
+        orange = np.mean(np.linalg.norm(shown - suit, axis=1) < 25)
+        assert orange > 0.6, f"frame {f}: {orange:.0%} of what her arm uncovers by her chest is her suit's colour"
+    assert seen >= 3  # the walk swings it out for a good part of its cycle
 
 
 def _drawn_animal() -> tuple[np.ndarray, np.ndarray, Rig, np.ndarray]:

@@ -26,6 +26,7 @@ from .texture import texture_detail
 
 GRAIN = True
 THICKER = 1.5  # a part plates over parts at least this much thinner (radius over radius)
+ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # or over a limb as thick beside it, their bones within 40 degrees
 _MIN_PIXELS = 64  # smaller plates are not worth a warp per frame
 _DARK = 90  # grey level below which a thin stroke is a drawn line
 _SOLVE_SIDE = 64
@@ -78,6 +79,7 @@ class UncoveredPlates:
             thick = tuple(int(k) for k in thicker if int(k) not in below[int(thin)])
             if thick and (part == thin).sum() >= _MIN_PIXELS:
                 groups.setdefault(thick, []).append(int(thin))
+        beside = _bodies_alongside(rig, rest_xy, part, radii, [t for thins in groups.values() for t in thins])
         for thick, thins in groups.items():
             own = np.isin(part, thins)
             # each thick part's own outline, not their union's: a T-posed torso and arms together
@@ -94,6 +96,17 @@ class UncoveredPlates:
                     _continue_outline(filled, rgb, under, hull, piece, mask)
                 colour[under] = filled[under]
                 owner[under] = _nearest_label(np.where(piece, part, -1))[under]
+                claimed |= under
+        # A limb as thick as the body it hangs beside: the body's side lies under the limb's inner half, out to
+        # its bone (the hull of the body's largest piece and the limb's bone), the wall beyond it.
+        for body, limb in beside:
+            for piece in _pieces(part == body)[:1]:
+                under, _hull = body_behind(piece, (part == limb) & ~claimed, clip_far(rest_xy)[ends[limb]])
+                if under.sum() < _MIN_PIXELS:
+                    continue
+                filled = fill_from(rgb, under, piece, max(16, round(3 * float(radii[limb]))))
+                colour[under] = filled[under]
+                owner[under] = body
                 claimed |= under
         plates = []
         for bone in np.unique(owner[owner >= 0]):
@@ -154,6 +167,51 @@ def _bones_below(rig: Rig) -> list[set[int]]:
     return below
 
 
+def _bodies_alongside(
+    rig: Rig, rest_xy: np.ndarray, part: np.ndarray, radii: np.ndarray, grouped: list[int]
+) -> list[tuple[int, int]]:
+    """(body bone, limb bone) for each limb about as thick as the body it hangs beside (not THICKER times thinner:
+    a photo's arm against her side, whose depth in the silhouette is the body's): the body a bone nearer the
+    rig's root, at least as thick, within 40 degrees of the limb's bone, the limb's middle beside its span and
+    half its radius or more to its side (not the next bone of a chain); of those, the part sharing the longest
+    boundary with the limb's."""
+    h = hierarchy(rig)
+    ends = rig.bone_joint_indices()
+    xy = clip_far(rest_xy)
+    depth = np.zeros(len(h.parent), np.int64)
+    for joint in h.order:
+        depth[joint] = depth[h.parent[joint]] + 1 if h.parent[joint] >= 0 else 0
+    bone_depth = depth[[b if h.parent[b] == a else a for a, b in ends]]  # of each bone's outer joint
+    direction = xy[ends[:, 1]] - xy[ends[:, 0]]
+    length = np.maximum(np.hypot(*direction.T), 1e-9)
+    middle = (xy[ends[:, 0]] + xy[ends[:, 1]]) / 2
+    pixels = np.bincount(part[part >= 0], minlength=len(ends))
+    found = []
+    for limb in np.flatnonzero(pixels[: len(ends)] >= _MIN_PIXELS):
+        if limb in grouped:
+            continue
+        offset = middle[limb] - xy[ends[:, 0]]  # (B, 2) from each bone's first joint
+        along = (offset * direction).sum(1) / length**2
+        aside = np.abs(direction[:, 0] * offset[:, 1] - direction[:, 1] * offset[:, 0]) / length
+        cos = np.abs(direction @ direction[limb]) / (length * length[limb])
+        bodies = np.flatnonzero(
+            (bone_depth < bone_depth[limb])
+            & (radii >= radii[limb])
+            & (cos >= ALONGSIDE_COS)
+            & (along >= 0.0)
+            & (along <= 1.0)
+            & (aside >= 0.5 * radii)
+        )
+        if not len(bodies):
+            continue
+        own = part == limb
+        rim = (cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~own
+        touching = [int((rim & (part == body)).sum()) for body in bodies]
+        if max(touching) > 0:
+            found.append((int(bodies[int(np.argmax(touching))]), int(limb)))
+    return found
+
+
 def _continues(rest_xy: np.ndarray, thick: np.ndarray, thin: np.ndarray, cos_limit: float = 0.7) -> bool:
     """Whether the thin bone reaches past an end of the thick one, pointing on the way it points (a leg hanging
     below a torso's end: drawn below the body, not behind it), rather than lying along or across it (an arm
@@ -180,14 +238,16 @@ def _pieces(body: np.ndarray) -> list[np.ndarray]:
     return [labels == k for k in order if stats[k, cv2.CC_STAT_AREA] >= _MIN_PIXELS]
 
 
-def body_behind(body: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) bool: the pixels of `others` inside the outline (convex hull) of `body`, one connected piece,
-    and (H, W) bool that hull. Slivers of `body` thinner than 7 px (a drawn outline the part map gave it) do
-    not widen the hull."""
+def body_behind(body: np.ndarray, others: np.ndarray, reach: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) bool: the pixels of `others` inside the outline (convex hull) of `body`, with the points `reach`
+    (K, 2) when given, one connected piece, and (H, W) bool that hull. Slivers of `body` thinner than 7 px (a
+    drawn outline the part map gave it) do not widen the hull."""
     bulk = cv2.morphologyEx(body.astype(np.uint8), cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
     points = cv2.findNonZero(bulk if bulk.any() else body.astype(np.uint8))
     if points is None:
         return np.zeros_like(body), np.zeros_like(body)
+    if reach is not None and len(reach):
+        points = np.concatenate([points.reshape(-1, 2), np.round(reach).astype(np.int32).reshape(-1, 2)])
     hull = np.zeros(body.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
     return (hull > 0) & others & ~body, hull > 0
