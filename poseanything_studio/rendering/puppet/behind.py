@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from poseanything_studio.core.kinematics import hierarchy
+from poseanything_studio.core.kinematics import Hierarchy, hierarchy
 from poseanything_studio.core.raster import clip_far
 from poseanything_studio.core.rig import Rig
 
@@ -72,14 +72,15 @@ class UncoveredPlates:
         claimed = np.zeros((h, w), bool)
         lines = cv2.dilate(_drawn_lines(rgb).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         # Thin parts with the same thicker parts share one body, one hull and one fill (what lies under all of them).
-        below = _bones_below(rig)
+        tree = hierarchy(rig)
+        below = _bones_below(rig, tree)
         groups: dict[tuple[int, ...], list[int]] = {}
         for thin in np.argsort(radii, kind="stable"):
             thicker = np.flatnonzero(radii >= THICKER * radii[thin])
             thick = tuple(int(k) for k in thicker if int(k) not in below[int(thin)])
             if thick and (part == thin).sum() >= _MIN_PIXELS:
                 groups.setdefault(thick, []).append(int(thin))
-        beside = _bodies_alongside(rig, rest_xy, part, radii, [t for thins in groups.values() for t in thins])
+        beside = _bodies_alongside(rig, tree, rest_xy, part, radii, [t for thins in groups.values() for t in thins])
         for thick, thins in groups.items():
             own = np.isin(part, thins)
             # each thick part's own outline, not their union's: a T-posed torso and arms together
@@ -150,10 +151,9 @@ class UncoveredPlates:
             yield (x0, y0, x1, y1), warped
 
 
-def _bones_below(rig: Rig) -> list[set[int]]:
+def _bones_below(rig: Rig, h: Hierarchy) -> list[set[int]]:
     """Per bone, the bones further out along the hierarchy from it (a shin's foot): a limb never lies over
     its own hand or foot, however thick the drawing makes them, so they plate nothing under it."""
-    h = hierarchy(rig)
     ends = rig.bone_joint_indices()
     child = [int(b) if h.parent[int(b)] == int(a) else int(a) for a, b in ends]  # each bone's outer joint
     outer_bone = {j: k for k, j in enumerate(child)}
@@ -168,14 +168,13 @@ def _bones_below(rig: Rig) -> list[set[int]]:
 
 
 def _bodies_alongside(
-    rig: Rig, rest_xy: np.ndarray, part: np.ndarray, radii: np.ndarray, grouped: list[int]
+    rig: Rig, h: Hierarchy, rest_xy: np.ndarray, part: np.ndarray, radii: np.ndarray, grouped: list[int]
 ) -> list[tuple[int, int]]:
     """(body bone, limb bone) for each limb about as thick as the body it hangs beside (not THICKER times thinner:
     a photo's arm against her side, whose depth in the silhouette is the body's): the body a bone nearer the
     rig's root, at least as thick, within 40 degrees of the limb's bone, the limb's middle beside its span and
     half its radius or more to its side (not the next bone of a chain); of those, the part sharing the longest
     boundary with the limb's."""
-    h = hierarchy(rig)
     ends = rig.bone_joint_indices()
     xy = clip_far(rest_xy)
     depth = np.zeros(len(h.parent), np.int64)

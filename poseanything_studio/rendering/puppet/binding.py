@@ -58,20 +58,20 @@ class Binding:
         part = np.where(lo == hi, hi, -1)
         free = part < 0
         shared = np.flatnonzero((part < 0) & (hi >= 0))
+        ends, far = rig.bone_joint_indices(), clip_far(rest_xy)
         if len(shared) and len(radii):
             r_lo, r_hi = radii[lo[shared]], radii[hi[shared]]
             width = np.clip(1.5 * np.minimum(r_lo, r_hi), spacing, 2 * spacing)
             near = cKDTree(vertices).query_ball_point(vertices[shared], width)
-            centre = np.repeat(shared, [len(v) for v in near])
+            counts = [len(v) for v in near]
+            centre, band = np.repeat(shared, counts), np.repeat(width, counts)
             vertex = np.fromiter((v for group in near for v in group), np.int64, len(centre))
-            ends, far = rig.bone_joint_indices(), clip_far(rest_xy)
             length = np.hypot(*(far[ends[:, 1]] - far[ends[:, 0]]).T)
-            band = np.repeat(width, [len(v) for v in near])
             collars = _collar_creases(ends, creases)
             lo_bends, hi_bends = _bending_sides(lo[centre], hi[centre], radii, length, band, collars)
             bends = ((part[vertex] == lo[centre]) & lo_bends) | ((part[vertex] == hi[centre]) & hi_bends)
             free[vertex[bends]] = True
-        return Binding(vertices, part, free, rig.bone_joint_indices(), clip_far(rest_xy))
+        return Binding(vertices, part, free, ends, far)
 
     def pins(
         self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, pin_bone: np.ndarray
