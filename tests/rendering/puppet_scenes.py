@@ -5,6 +5,7 @@ mask, a rig placed on it by hand, and a short motion in which one limb swings aw
 back. `still` names the bones that do not move, `moving` the joints that do.
 
 - `drawn_child`: a child's crayon drawing, filled shapes with black outlines on white paper.
+- `drawn_child_wave`: the drawn child as a user rigs it: the human template fitted to it and the Wave preset.
 - `four_legs`: a drawn four-legged animal; its front leg lifts forward.
 - `astronaut`: scikit-image's astronaut photo, her right arm (the picture's left) waving out.
 - `astronaut_wave`: the astronaut as a user rigs her: her hand mask (tests/core/hand_masks.py), the human
@@ -332,6 +333,36 @@ def astronaut_preset(preset: str, frames: int) -> Scene:
     return Scene(f"astronaut_{preset}", rgba, mask, rig, project.joint_positions(frames), moving, still)
 
 
+def drawn_child_wave(frames: int = 9, until: int = 12) -> Scene:
+    """The drawn child as a user rigs it: the human template fitted to its mask and the Wave preset's first
+    `until` frames at 24 fps (`frames` poses of them), its left arm (the picture's right) raised beside the head
+    (by frame 12; it waves over the face after). The fit puts that shoulder on the shirt's corner, where the arm
+    is drawn over it."""
+    from poseanything_studio.core.presets import apply_preset
+    from poseanything_studio.core.project import Project
+    from poseanything_studio.core.templates import fitted, load_templates
+
+    child = drawn_child()
+    template = next(t for t in load_templates() if t.key == "human")
+    rig = fitted(template, (child.rgba.shape[1], child.rgba.shape[0]), child.mask)
+    project = apply_preset(Project(image="child.png", rig=rig, frames=49, fps=24), "wave")
+    poses = project.joint_positions(49)[np.round(np.linspace(0, until, frames)).astype(int)]
+    moving = ("elbow_r", "hand_r")
+    still = tuple(b.id for b in rig.bones if not {b.a, b.b} & set(moving))
+    return Scene("drawn child waving", child.rgba, child.mask, rig, poses, moving, still)
+
+
+def scaled(scene: Scene, factor: float) -> Scene:
+    """`scene` with its picture, mask, rig and poses `factor` times the size, as a render at another output size
+    sees it (the window frames the 512 px drawn child at 832 px)."""
+    h, w = scene.mask.shape
+    size = (round(w * factor), round(h * factor))
+    rgba = cv2.resize(scene.rgba, size, interpolation=cv2.INTER_LINEAR)
+    mask = cv2.resize(scene.mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    rig = Rig(tuple(Joint(j.id, (j.xy[0] * factor, j.xy[1] * factor)) for j in scene.rig.joints), scene.rig.bones)
+    return Scene(scene.name, rgba, mask, rig, scene.poses * factor, scene.moving, scene.still)
+
+
 def chelsea(frames: int = 9) -> Scene:
     """scikit-image's cat photo: chest, head and two ears; the right ear flicks out."""
     from skimage import data
@@ -349,6 +380,7 @@ def chelsea(frames: int = 9) -> Scene:
 
 SCENES = {
     "drawn_child": drawn_child,
+    "drawn_child_wave": drawn_child_wave,
     "four_legs": four_legs,
     "astronaut": astronaut,
     "astronaut_wave": astronaut_wave,

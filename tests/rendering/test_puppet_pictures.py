@@ -11,9 +11,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from puppet_scenes import SCENES, Scene
+from puppet_scenes import SCENES, Scene, drawn_child_wave, scaled
 
 from poseanything_studio.rendering.puppet import PuppetMesh, opening_creases
+from poseanything_studio.rendering.puppet.raster import triangle_index
 
 PAPER = np.array([246, 243, 235])
 
@@ -160,6 +161,51 @@ def test_the_drawn_childs_shirt_stays_whole_while_its_arm_waves():
         kept = (now & rest).sum() / rest.sum()
         assert kept > 0.99, f"frame {f}: only {kept:.1%} of the shirt is where it was"
         assert _pieces(now) == 1, f"frame {f}: the shirt is in {_pieces(now)} pieces"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.625])
+def test_the_fitted_drawn_childs_shirt_corner_stays_whole_when_the_wave_raises_its_arm(scale):
+    """The drawn child as a user rigs it (the template fitted, the Wave): the fit puts the shoulder on the shirt's
+    corner, under the arm drawn over it. The raised arm bit the shirt's edge (its outline broken below the
+    shoulder) and left a fleck of its outline beside the shoulder. The arm's root behind the shoulder joint
+    stays, a cap round the joint. At 832 px (1.625x), as the window frames the 512 px drawing, its lines are wider."""
+    scene = scaled(drawn_child_wave(9, until=24), scale)  # the raise and the wave over the face
+    mesh = _as_rendered(scene)
+    arm = np.isin(mesh.triangle_part, np.flatnonzero(_moving_bones(scene)))
+    top, bottom = np.array([312.0, 168.0]) * scale, np.array([322.0, 335.0]) * scale  # the shirt's right edge
+    edge = np.round(top + (bottom - top) * np.linspace(0.05, 0.95, 60)[:, None]).astype(int)
+    shirt = np.zeros(scene.mask.shape, np.uint8)
+    corners = np.array([[200, 168], [312, 168], [322, 335], [190, 335]]) * scale
+    cv2.fillPoly(shirt, [np.round(corners).astype(np.int32)], 1)
+    right_half = cv2.erode(shirt, np.ones((3, 3), np.uint8)) > 0
+    right_half[:, : round(256 * scale)] = False  # the other arm lies over the left corner, unmoved
+    beside = np.zeros_like(shirt)  # the paper right of the shirt by the shoulder
+    paper_box = np.array([[320, 165], [360, 165], [360, 240], [325, 240]]) * scale
+    cv2.fillPoly(beside, [np.round(paper_box).astype(np.int32)], 1)
+    shoulder = scene.rest_xy[scene.rig.joint_index("shoulder_r")]
+    raised = [f for f, xy in enumerate(scene.poses) if xy[scene.rig.joint_index("hand_r"), 1] < 150]
+    assert len(raised) >= 4, "the Wave did not raise the arm over the shoulder"
+    for f in raised:
+        xy = scene.poses[f]
+        frame = mesh.render(xy)
+        arm_now = triangle_index(mesh.deform(xy), mesh.triangles[arm], mesh.size) >= 0
+        away = ~(cv2.dilate(arm_now.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        shown = away[edge[:, 1], edge[:, 0]]
+        r = round(2.5 * scale)  # the outline's half-width
+        dark = np.array([gray[y - 1 : y + 2, x - r : x + r + 1].min() for x, y in edge[shown]])
+        # before: 2% of it broken below the shoulder
+        assert shown.sum() > 30 and (dark < 90).all(), f"frame {f}: the shirt's edge is broken"
+        rgb = frame.astype(int)
+        red = (rgb[..., 0] > 150) & (rgb[..., 1] < 120) & (rgb[..., 2] < 120) & right_half & away
+        ys, xs = np.nonzero(red)  # the arm's root left on the shirt: a cap round the shoulder joint at most
+        cap = np.hypot(xs - shoulder[0], ys - shoulder[1]).max(initial=0.0)  # now 13 px, 37 px at 1.625x (a seam)
+        assert cap < 25 * scale, f"frame {f}: the arm's red lies on the shirt {cap:.0f} px from the shoulder"
+        paper = np.abs(rgb - PAPER).max(-1) < 25
+        fleck = (beside > 0) & away & ~paper
+        assert fleck.sum() < 3 * scale**2, (
+            f"frame {f}: {fleck.sum()} px of the arm stayed beside the shoulder"
+        )  # before: 6
 
 
 def test_the_wall_a_photos_lifted_arm_uncovers_has_grain_and_none_of_the_suit():

@@ -21,14 +21,18 @@ from poseanything_studio.core.kinematics import Hierarchy, hierarchy
 from poseanything_studio.core.raster import clip_far
 from poseanything_studio.core.rig import Rig
 
+from .geometry import segment_distance
+from .parts import drawn_lines
 from .raster import composite
 from .texture import texture_detail
 
 GRAIN = True
 THICKER = 1.5  # a part plates over parts at least this much thinner (radius over radius)
 ALONGSIDE_COS = float(np.cos(np.radians(40.0)))  # or over a limb as thick beside it, their bones within 40 degrees
+SPREAD_REACH = 1.2  # a drawn body's plate reaches over its own colour this many radii from its bone
+SHAPE_SHARE = 0.25  # and over shapes of that colour at least this much of which is the body's own part
+_RIM = 6.0  # px: a drawn line this near the subject's edge is its outline
 _MIN_PIXELS = 64  # smaller plates are not worth a warp per frame
-_DARK = 90  # grey level below which a thin stroke is a drawn line
 _SOLVE_SIDE = 64
 COMMON_SHARE = 0.9  # a plate is filled from the body's commonest colours, at most this share of its pixels
 COMMON_SPREAD = 2.5  # and none farther from their median colour than this many times the median distance
@@ -70,9 +74,11 @@ class UncoveredPlates:
         colour = np.zeros((h, w, 3), np.uint8)
         owner = np.full((h, w), -1, np.int64)
         claimed = np.zeros((h, w), bool)
-        lines = cv2.dilate(_drawn_lines(rgb).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        drawing = _Drawing.of(rgb, mask)
+        lines = cv2.dilate(drawing.strokes.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         # Thin parts with the same thicker parts share one body, one hull and one fill (what lies under all of them).
         tree = hierarchy(rig)
+        xy = clip_far(rest_xy)
         below = _bones_below(rig, tree)
         groups: dict[tuple[int, ...], list[int]] = {}
         for thin in np.argsort(radii, kind="stable"):
@@ -81,20 +87,29 @@ class UncoveredPlates:
             if thick and (part == thin).sum() >= _MIN_PIXELS:
                 groups.setdefault(thick, []).append(int(thin))
         beside = _bodies_alongside(rig, tree, rest_xy, part, radii, [t for thins in groups.values() for t in thins])
+        pieces: dict[int, list[np.ndarray]] = {}
+        extents: dict[tuple[int, int], np.ndarray | None] = {}  # a body piece's in each group it is a body of
         for thick, thins in groups.items():
             own = np.isin(part, thins)
             # each thick part's own outline, not their union's: a T-posed torso and arms together
             # span a hull down over the legs
-            for k, piece in ((t, p) for t in thick for p in _pieces(part == t)):
+            for k, j, piece in (
+                (t, j, p) for t in thick for j, p in enumerate(pieces.setdefault(t, _pieces(part == t)))
+            ):
                 lying = [t for t in thins if not _continues(rest_xy, ends[k], ends[t])]
-                under, hull = body_behind(piece, own & np.isin(part, lying) & ~claimed)
+                others = own & np.isin(part, lying) & ~claimed
+                if others.sum() < _MIN_PIXELS:
+                    continue
+                drawn = drawing.outlined(piece)
+                if (k, j) not in extents:
+                    extents[k, j] = drawing.extent(piece, xy[ends[k]], float(radii[k])) if drawn else None
+                under, hull = body_behind(piece, others, extents[k, j])
                 if under.sum() < _MIN_PIXELS:
                     continue
                 reach = max(16, round(3 * float(radii[thins].max())))
-                drawn = _outlined(rgb, piece, mask)
                 filled = fill_from(rgb, under, piece & ~lines if drawn else piece, reach)
                 if drawn:
-                    _continue_outline(filled, rgb, under, hull, piece, mask)
+                    drawing.continue_outline(filled, under, hull, piece)
                 colour[under] = filled[under]
                 owner[under] = _nearest_label(np.where(piece, part, -1))[under]
                 claimed |= under
@@ -252,26 +267,70 @@ def body_behind(body: np.ndarray, others: np.ndarray, reach: np.ndarray | None =
     return (hull > 0) & others & ~body, hull > 0
 
 
-def _drawn_lines(rgb: np.ndarray) -> np.ndarray:
-    """(H, W) bool: thin dark strokes (a drawing's outlines), not dark areas (a black collar)."""
-    dark = (cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < _DARK).astype(np.uint8)
-    return (dark > 0) & ~(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8)) > 0)
+@dataclass(frozen=True)
+class _Drawing:
+    """What the plates read of a picture as a drawing, worked out once per mesh: its strokes, its colours and
+    the subject's edge."""
 
+    rgb: np.ndarray  # (H, W, 3) uint8
+    mask: np.ndarray  # (H, W) bool subject
+    strokes: np.ndarray  # (H, W) bool thin dark lines (parts.drawn_lines)
+    lab: np.ndarray  # (H, W, 3) float32 CIELAB, lightness weighed down (_SHADE_WEIGHT)
+    depth: np.ndarray  # (H, W) float32 distance to the subject's edge (the frame's edge is none)
 
-def _outlined(rgb: np.ndarray, body: np.ndarray, mask: np.ndarray) -> bool:
-    """Whether `body`'s edge on the subject's outline is a drawn line (a drawing's), not a photo's edge."""
-    rim = body & (cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
-    return bool(rim.sum() >= _MIN_PIXELS and _drawn_lines(rgb)[rim].mean() >= 0.5)
+    @staticmethod
+    def of(rgb: np.ndarray, mask: np.ndarray) -> _Drawing:
+        lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab[..., 0] *= _SHADE_WEIGHT
+        depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+        return _Drawing(rgb, mask, drawn_lines(rgb, mask), lab, depth)
 
+    def outlined(self, body: np.ndarray) -> bool:
+        """Whether `body`'s edge on the subject's outline is a drawn line (a drawing's), not a photo's edge."""
+        rim = body & (self.depth <= 3.0)
+        return bool(rim.sum() >= _MIN_PIXELS and self.strokes[rim].mean() >= 0.5)
 
-def _continue_outline(
-    filled: np.ndarray, rgb: np.ndarray, under: np.ndarray, hull: np.ndarray, body: np.ndarray, mask: np.ndarray
-) -> None:
-    """Draw a drawn body's outline on across its plate, in place: along the hull's edge, 3 px wide, in the
-    outline's colour, so a belly's outline runs unbroken where a leg lifted off it."""
-    rim = body & (cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
-    band = under & (cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
-    filled[band] = np.median(rgb[rim & _drawn_lines(rgb)], axis=0).astype(np.uint8)
+    def extent(self, piece: np.ndarray, bone_xy: np.ndarray, radius: float) -> np.ndarray:
+        """(K, 2) x, y: how far a drawn body reaches past its part, for its plate's hull: the pixels in the body
+        `piece`'s own flat colour joined to it (not across a drawn line), with the subject's outline along them,
+        within SPREAD_REACH radii of its bone `bone_xy` (2, 2).
+
+        The part map gives the corners of a drawn shirt to the thin bones starting there (the fitted drawn child's
+        collars and arm): the shirt's own part ends short of them, and a raised arm bit its edge off (paper, the
+        outline broken)."""
+        h, w = self.mask.shape
+        reach = SPREAD_REACH * radius
+        x0, y0 = np.maximum(np.floor(bone_xy.min(0) - reach), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(bone_xy.max(0) + reach) + 1, (w, h)).astype(int)
+        box = np.s_[y0:y1, x0:x1]  # nothing past the reach counts
+        strokes, mask, lab = self.strokes[box], self.mask[box], self.lab[box]
+        unlined = mask & ~strokes
+        core = piece[box] & unlined
+        if core.sum() < _MIN_PIXELS:
+            return np.zeros((0, 2), np.int64)
+        known = _common_colours(self.rgb[box], core)
+        far = np.linalg.norm(lab - np.median(lab[known], axis=0), axis=-1)
+        similar = unlined & (far <= float(far[known].max()))
+        count, labels = cv2.connectedComponents(similar.astype(np.uint8), connectivity=4)
+        # the shapes the body is much of (not a leg drawn over it in the same colour, whose top the body's part took)
+        share = np.bincount(labels[core & similar], minlength=count) / np.maximum(
+            np.bincount(labels.ravel(), minlength=count), 1
+        )
+        body = (share >= SHAPE_SHARE)[labels] & (labels > 0)
+        # and its outline where that is the subject's (a leg's outline drawn over the body is the leg's)
+        beside = cv2.dilate(body.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        body |= beside & strokes & mask & (self.depth[box] <= _RIM)
+        ys, xs = np.nonzero(body)
+        xs, ys = xs + x0, ys + y0
+        near = segment_distance(xs, ys, bone_xy[0], bone_xy[1]) <= reach
+        return np.stack([xs[near], ys[near]], 1)
+
+    def continue_outline(self, filled: np.ndarray, under: np.ndarray, hull: np.ndarray, body: np.ndarray) -> None:
+        """Draw a drawn body's outline on across its plate, in place: along the hull's edge, 3 px wide, in the
+        outline's colour, so a belly's outline runs unbroken where a leg lifted off it."""
+        rim = body & (self.depth <= 3.0)
+        band = under & (cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
+        filled[band] = np.median(self.rgb[rim & self.strokes], axis=0).astype(np.uint8)
 
 
 def _nearest_label(labels: np.ndarray) -> np.ndarray:

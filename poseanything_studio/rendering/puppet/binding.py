@@ -28,6 +28,7 @@ class Binding:
 
     vertices: np.ndarray  # (V, 2) rest positions
     part: np.ndarray  # (V,) the bone whose part a vertex is; -1 where it joins several parts
+    touching: np.ndarray  # (V, 2) the lowest and the highest bone whose part's triangles use the vertex
     free: np.ndarray  # (V,) bool: in a band round a bending joint or a joined boundary
     ends: np.ndarray  # (B, 2) joint indices of each bone
     rest_xy: np.ndarray  # (J, 2)
@@ -71,14 +72,29 @@ class Binding:
             lo_bends, hi_bends = _bending_sides(lo[centre], hi[centre], radii, length, band, collars)
             bends = ((part[vertex] == lo[centre]) & lo_bends) | ((part[vertex] == hi[centre]) & hi_bends)
             free[vertex[bends]] = True
-        return Binding(vertices, part, free, ends, far)
+        return Binding(vertices, part, np.stack([np.where(hi >= 0, lo, -1), hi], 1), free, ends, far)
+
+    def _on_its_bones(self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, pin_bone: np.ndarray) -> np.ndarray:
+        """(P,) bool: whether each pin's vertex is on a part of the pin's bone (a joint's: of a bone at that joint)."""
+        lo, hi = self.touching[pin_vertex].T
+        if not len(self.ends):
+            return np.ones(len(pin_vertex), bool)
+        bones = len(self.ends)
+        known = (lo >= 0) & (lo < bones) & (hi >= 0) & (hi < bones)
+        lo_c, hi_c = np.clip(lo, 0, bones - 1), np.clip(hi, 0, bones - 1)
+        joint = np.asarray(pin_weights.argmax(axis=1)).ravel()  # a joint pin's one joint
+        at_joint = (self.ends[lo_c] == joint[:, None]).any(1) | (self.ends[hi_c] == joint[:, None]).any(1)
+        on_bone = (lo == pin_bone) | (hi == pin_bone)
+        return ~known | np.where(pin_bone < 0, at_joint, on_bone)
 
     def pins(
         self, pin_vertex: np.ndarray, pin_weights: sp.csr_matrix, pin_bone: np.ndarray
     ) -> tuple[np.ndarray, sp.csr_matrix, sp.csr_matrix]:
-        """Pin vertices with their weights along (P, J) and across (P, J) bones: the joints, the bone pins
-        lying on their own bone's part, and every held vertex."""
-        own = (pin_bone < 0) | (self.part[pin_vertex] < 0) | (self.part[pin_vertex] == pin_bone)
+        """Pin vertices with their weights along (P, J) and across (P, J) bones: the joints and the bone pins lying
+        on their own bones' parts, and every held vertex. A joint on another bone's part (a hind leg's knee
+        placed on the edge of the leg drawn in front of it) does not hold that part's vertex: the front leg
+        lifted would tear there."""
+        own = self._on_its_bones(pin_vertex, pin_weights, pin_bone)
         pin_vertex, pin_weights = pin_vertex[own], pin_weights[own]
         held = ~self.free & (self.part >= 0) & (self.part < len(self.ends))  # a rig of lone joints: no bone holds
         held[pin_vertex] = False

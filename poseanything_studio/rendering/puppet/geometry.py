@@ -1,4 +1,4 @@
-"""Small geometry shared by the puppet's modules: the quarter turn and points to pixel indices."""
+"""Small geometry shared by the puppet's modules: the quarter turn, points to pixel indices, distance to a bone."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def pixel_index(xy: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.
         np.clip(np.round(xy[..., 1]).astype(np.int64), 0, h - 1),
         np.clip(np.round(xy[..., 0]).astype(np.int64), 0, w - 1),
     )
+
+
+def segment_distance(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Distance of each pixel (xs, ys) from the segment p-q."""
+    d = q - p
+    t = np.clip(((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
+    return np.hypot(xs - p[0] - t * d[0], ys - p[1] - t * d[1])

@@ -82,13 +82,15 @@ def triangulate(
     h, w = covered.shape
     contours, _ = cv2.findContours(covered, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     outline = [_outline_points(c[:, 0, :], spacing) for c in contours if len(c) >= 3]
+    outline_xy = np.concatenate(outline) if outline else np.zeros((0, 2))
     ys, xs = np.mgrid[spacing / 2 : h : spacing, spacing / 2 : w : spacing]
     inner = cv2.erode(covered, np.ones((int(spacing / 2) * 2 + 1,) * 2, np.uint8))
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
     grid = grid[inner[grid[:, 1].astype(int), grid[:, 0].astype(int)] > 0]
-    cut_xy = _away_from(cut_xy, pin_xy, spacing / 3)
-    # Cut lines are sampled densely and kept clear of other points, so Delaunay edges follow them.
-    others = _away_from(np.concatenate([*outline, grid]) if outline else grid, cut_xy, spacing / 2)
+    # Cut lines are sampled densely and kept clear of other points, so Delaunay edges follow them; the outline's
+    # points stay (a cut ends beside them), or the triangles there would cut off its curve, holes in the edge.
+    cut_xy = _away_from(_away_from(cut_xy, pin_xy, spacing / 3), outline_xy, 2.0)
+    others = np.concatenate([outline_xy, _away_from(grid, cut_xy, spacing / 2)])
     others = _away_from(others, pin_xy, spacing / 3)  # keep pins exact: drop other points sitting on them
     points = np.concatenate([pin_xy, cut_xy, others])
     try:

@@ -10,7 +10,7 @@ from skimage.segmentation import watershed
 from poseanything_studio.core.raster import clip_far
 from poseanything_studio.core.rig import Rig
 
-from .geometry import pixel_index
+from .geometry import pixel_index, segment_distance
 
 
 def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
@@ -56,6 +56,9 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
             flood[wrong] = label[wrong]
         flood = _without_strips(flood, seeds, inside, radii)
         if rgb is not None:
+            dark = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < DARK
+            ends, xy = rig.bone_joint_indices(), clip_far(rest_xy)
+            flood = _drawn_shapes_whole(flood, drawn_lines(rgb, mask) & inside, dark & inside, inside, ends, xy)
             nearest = _nearest_inside(flood, inside) - 1
     return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
 
@@ -101,9 +104,122 @@ def _opened(region: np.ndarray, r: float) -> np.ndarray:
     return (swept & core.any())[1:-1, 1:-1] & region
 
 
+def _drawn_shapes_whole(
+    flood: np.ndarray, lines: np.ndarray, dark: np.ndarray, inside: np.ndarray, ends: np.ndarray, xy: np.ndarray
+) -> np.ndarray:
+    """`flood` (bone + 1 per pixel) with a drawing's shapes (the areas its `lines` and other `dark` pixels close
+    off: where two lines cross they are a dark area) kept to the parts they are. A part's pixels in a shape that
+    is mostly other parts', where the part has most of its pixels elsewhere, go to those other parts (but for
+    those behind a joint the two bones share, `ends` (B, 2) at `xy` (J, 2)), and the lines along them go too.
+    The fitted drawn child's shoulder sits on its shirt's corner, where the arm is drawn over it; the collar
+    bone's part (thicker) took the arm's top edge there, which stayed behind as a torn fleck beside the shoulder
+    when the arm was raised. A photo (its outline no drawn line) is left as it is."""
+    depth = cv2.distanceTransform(np.pad(inside, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    rim = inside & (depth <= 2.0)
+    if rim.sum() < 64 or (cv2.dilate(lines.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)[rim].mean() < 0.5:
+        return flood  # the subject's edge is no drawn line
+    stroke = cv2.distanceTransform(lines.astype(np.uint8), cv2.DIST_L2, 3)[lines]
+    width = max(2.0, 2.0 * float(np.percentile(stroke, 90)))  # a drawn line's width
+    lines = inside & (lines | dark | (depth <= 2.0))  # and the soft fringe outside the outline
+    free = inside & ~lines
+    moved = _in_others_shapes(flood, free)
+    if not moved.any():
+        return flood
+    out = flood.copy()
+    out[moved] = watershed(np.zeros(flood.shape, np.uint8), np.where(free & ~moved, flood, 0), mask=free)[moved]
+    behind = moved & _behind_shared_joint(flood, out, moved, ends, xy)
+    out[behind], moved = flood[behind], moved & ~behind
+    # A part's lines within a stroke's width of its moved pixels go with them (the outline of the shape drawn on
+    # top), and those left with no pixel of their part near go with the nearest shape.
+    to_moved, by_moved = _nearest_of(out, moved)
+    to_free, _ = _nearest_of(out, free)
+    losers = lines & np.isin(flood, np.unique(flood[moved]))
+    for k in np.unique(flood[moved]):
+        _, kept_gap = _nearest_of(out, free & (out == k))
+        alone = losers & (flood == k) & (kept_gap > width) & (by_moved > width)
+        out[alone] = to_free[alone]
+    near = losers & (by_moved <= width)
+    out[near] = to_moved[near]
+    return out
+
+
+def _behind_shared_joint(
+    before: np.ndarray, after: np.ndarray, moved: np.ndarray, ends: np.ndarray, xy: np.ndarray
+) -> np.ndarray:
+    """(H, W) bool: the `moved` pixels whose bone before and after (bone + 1) share a joint and that lie behind
+    it, against the way the bone after leaves it: the root of a drawn arm behind its shoulder joint stays with the
+    collar as a shoulder cap (the raised arm swung it round onto the shirt)."""
+    out = np.zeros(moved.shape, bool)
+    ys, xs = np.nonzero(moved)
+    old, new = before[ys, xs] - 1, after[ys, xs] - 1
+    for k, m in set(zip(old.tolist(), new.tolist(), strict=True)):
+        if k < 0 or m < 0 or k >= len(ends) or m >= len(ends):
+            continue
+        shared = set(ends[k].tolist()) & set(ends[m].tolist())
+        if not shared:
+            continue
+        joint = shared.pop()
+        other = ends[m][1] if ends[m][0] == joint else ends[m][0]
+        pick = (old == k) & (new == m)
+        offset = np.stack([xs[pick], ys[pick]], 1) - xy[joint]
+        out[ys[pick], xs[pick]] = offset @ (xy[other] - xy[joint]) < 0
+    return out
+
+
+def _in_others_shapes(flood: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels of `free` (a drawing's shapes, not its lines) whose part (`flood`) is less than
+    FOREIGN_OF_SHAPE of their shape and has less than FOREIGN_OF_PART of its pixels there; never a shape's
+    largest part."""
+    count, shapes = cv2.connectedComponents(free.astype(np.uint8), connectivity=4)
+    parts = int(flood.max()) + 1
+    n = np.bincount(shapes[free] * parts + flood[free], minlength=count * parts).reshape(count, parts).astype(float)
+    n[0] = 0.0  # the lines
+    foreign = (n > 0) & (n / np.maximum(n.sum(0), 1.0) < FOREIGN_OF_PART)
+    foreign &= n / np.maximum(n.sum(1, keepdims=True), 1.0) < FOREIGN_OF_SHAPE
+    foreign[np.arange(count), n.argmax(1)] = False
+    foreign[:, 0] = False  # no part
+    return free & foreign[shapes, flood]
+
+
+def _nearest_of(labels: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) the label of the nearest pixel of `where`, and (H, W) float32 the distance to it."""
+    if not where.any():
+        return np.zeros_like(labels), np.full(labels.shape, np.inf, np.float32)
+    gap, nearest_pixel = cv2.distanceTransformWithLabels(
+        (~where).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    value = np.zeros(int(nearest_pixel.max()) + 1, labels.dtype)
+    value[nearest_pixel[where]] = labels[where]
+    return value[nearest_pixel], gap
+
+
+FOREIGN_OF_PART = 0.5  # a part's pixels in a drawn shape move when they are less than this share of the part
+FOREIGN_OF_SHAPE = 0.25  # and less than this share of the shape
 STRIP_SHARE = 0.12  # a part's strip narrower than twice this share of its bone's radius is its neighbour's
 _SEED_REACH = 0.6  # seeds reach 0.6 of a bone's radius from it; the flood over the picture's edges does the rest
+DARK = 90  # grey level below which a thin stroke is a drawn line
 _SCALED_PARTS_MAX_BONES = 200  # beyond this, parts are the nearest bone through the subject (one flood, any size)
+
+
+def drawn_lines(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) bool: thin dark strokes (a drawing's outlines), not dark areas (a black collar). Thin against the
+    strokes along the subject `mask`'s edge, when given: a drawing rendered larger has wider lines (the drawn
+    child at 832 px, lines 8 px wide, had none thinner than the 7 px that counted at 512)."""
+    dark = (cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < DARK).astype(np.uint8)
+    side = 7 if mask is None else max(7, 2 * round(_outline_half_width(dark, mask)) + 1)
+    return (dark > 0) & ~(cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((side, side), np.uint8)) > 0)
+
+
+def _outline_half_width(dark: np.ndarray, mask: np.ndarray) -> float:
+    """The median half-width of the dark strokes along `mask`'s edge (px; 0 where there are none): the ridge of
+    their distance transform within 8 px of the edge."""
+    inside = cv2.distanceTransform(dark, cv2.DIST_L2, 5)
+    ridge = (inside > 0) & (inside >= cv2.dilate(inside, np.ones((3, 3), np.uint8)))
+    depth = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    rim = (cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (depth <= 8.0)
+    values = inside[ridge & rim]
+    values = values[values < max(dark.shape)]  # an all-dark picture has no stroke to measure (FLT_MAX)
+    return float(np.median(values)) if len(values) else 0.0
 
 
 def _bone_lines(rig: Rig, rest_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -193,7 +309,7 @@ def _thickness_nearest(
         if window is None:
             continue
         ys, xs, box = window
-        score = (_segment_distance(xs, ys, xy[a], xy[b]) / radii[k]).astype(np.float32)
+        score = (segment_distance(xs, ys, xy[a], xy[b]) / radii[k]).astype(np.float32)
         best_here, label_here = best[box], label[box]  # views: writing them writes best and label
         better = (score < best_here) & inside[box]
         best_here[better] = score[better]
@@ -224,7 +340,7 @@ def _score_of(part: np.ndarray, rig: Rig, rest_xy: np.ndarray, radii: np.ndarray
             continue
         ys, xs, sl = window
         mine = part[sl] == k
-        out[sl][mine] = _segment_distance(xs, ys, xy[a], xy[b])[mine] / radii[k]
+        out[sl][mine] = segment_distance(xs, ys, xy[a], xy[b])[mine] / radii[k]
     return out
 
 
@@ -241,13 +357,6 @@ def _window(p: np.ndarray, q: np.ndarray, reach: float, size: tuple[int, int]) -
         return None
     ys, xs = np.mgrid[y0:y1, x0:x1]
     return ys, xs, (slice(y0, y1), slice(x0, x1))
-
-
-def _segment_distance(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Distance of each pixel (xs, ys) from the segment p-q."""
-    d = q - p
-    t = np.clip(((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
-    return np.hypot(xs - p[0] - t * d[0], ys - p[1] - t * d[1])
 
 
 def _anchored(label: np.ndarray, lines: np.ndarray, inside: np.ndarray) -> np.ndarray:
