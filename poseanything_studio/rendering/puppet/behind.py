@@ -13,6 +13,7 @@ torso stays whole where the arm was, and a torso that moves takes its plate alon
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -21,7 +22,7 @@ from poseanything_studio.core.kinematics import Hierarchy, hierarchy
 from poseanything_studio.core.raster import clip_far
 from poseanything_studio.core.rig import Rig
 
-from .geometry import segment_distance
+from .geometry import nearest_labels, segment_distance
 from .parts import drawn_lines
 from .raster import composite
 from .texture import texture_detail
@@ -88,7 +89,7 @@ class UncoveredPlates:
                 groups.setdefault(thick, []).append(int(thin))
         beside = _bodies_alongside(rig, tree, rest_xy, part, radii, [t for thins in groups.values() for t in thins])
         pieces: dict[int, list[np.ndarray]] = {}
-        extents: dict[tuple[int, int], np.ndarray | None] = {}  # a body piece's in each group it is a body of
+        drawn_extents: dict[tuple[int, int], tuple[bool, np.ndarray | None]] = {}  # per body piece, for every group
         for thick, thins in groups.items():
             own = np.isin(part, thins)
             # each thick part's own outline, not their union's: a T-posed torso and arms together
@@ -100,10 +101,12 @@ class UncoveredPlates:
                 others = own & np.isin(part, lying) & ~claimed
                 if others.sum() < _MIN_PIXELS:
                     continue
-                drawn = drawing.outlined(piece)
-                if (k, j) not in extents:
-                    extents[k, j] = drawing.extent(piece, xy[ends[k]], float(radii[k])) if drawn else None
-                under, hull = body_behind(piece, others, extents[k, j])
+                if (k, j) not in drawn_extents:
+                    outlined = drawing.outlined(piece)
+                    extent = drawing.extent(piece, xy[ends[k]], float(radii[k])) if outlined else None
+                    drawn_extents[k, j] = outlined, extent
+                drawn, extent = drawn_extents[k, j]
+                under, hull = body_behind(piece, others, extent)
                 if under.sum() < _MIN_PIXELS:
                     continue
                 reach = max(16, round(3 * float(radii[thins].max())))
@@ -111,7 +114,7 @@ class UncoveredPlates:
                 if drawn:
                     drawing.continue_outline(filled, under, hull, piece)
                 colour[under] = filled[under]
-                owner[under] = _nearest_label(np.where(piece, part, -1))[under]
+                owner[under] = nearest_labels(part, piece)[0][under]
                 claimed |= under
         # A limb as thick as the body it hangs beside: the body's side lies under the limb's inner half, out to
         # its bone (the hull of the body's largest piece and the limb's bone), the wall beyond it.
@@ -275,15 +278,19 @@ class _Drawing:
     rgb: np.ndarray  # (H, W, 3) uint8
     mask: np.ndarray  # (H, W) bool subject
     strokes: np.ndarray  # (H, W) bool thin dark lines (parts.drawn_lines)
-    lab: np.ndarray  # (H, W, 3) float32 CIELAB, lightness weighed down (_SHADE_WEIGHT)
     depth: np.ndarray  # (H, W) float32 distance to the subject's edge (the frame's edge is none)
 
     @staticmethod
     def of(rgb: np.ndarray, mask: np.ndarray) -> _Drawing:
-        lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
-        lab[..., 0] *= _SHADE_WEIGHT
         depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
-        return _Drawing(rgb, mask, drawn_lines(rgb, mask), lab, depth)
+        return _Drawing(rgb, mask, drawn_lines(rgb, mask), depth)
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        """(H, W, 3) float32 CIELAB, lightness weighed down (_SHADE_WEIGHT); worked out for a drawing's body only."""
+        lab = cv2.cvtColor(np.ascontiguousarray(self.rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab[..., 0] *= _SHADE_WEIGHT
+        return lab
 
     def outlined(self, body: np.ndarray) -> bool:
         """Whether `body`'s edge on the subject's outline is a drawn line (a drawing's), not a photo's edge."""
@@ -331,16 +338,6 @@ class _Drawing:
         rim = body & (self.depth <= 3.0)
         band = under & (cv2.distanceTransform(hull.astype(np.uint8), cv2.DIST_L2, 3) <= 3.0)
         filled[band] = np.median(self.rgb[rim & self.strokes], axis=0).astype(np.uint8)
-
-
-def _nearest_label(labels: np.ndarray) -> np.ndarray:
-    """(H, W): every pixel given the label (>= 0) of the nearest labelled pixel."""
-    _, nearest = cv2.distanceTransformWithLabels(
-        (labels < 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    value = np.zeros(int(nearest.max()) + 1, np.int64)
-    value[nearest[labels >= 0]] = labels[labels >= 0]
-    return value[nearest]
 
 
 def fill_from(rgb: np.ndarray, hole: np.ndarray, source: np.ndarray, reach: int = 32) -> np.ndarray:

@@ -1,7 +1,9 @@
-"""Small geometry shared by the puppet's modules: the quarter turn, points to pixel indices, distance to a bone."""
+"""Small geometry shared by the puppet's modules: the quarter turn, points to pixel indices, distance to a bone, the
+nearest labelled pixel."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from poseanything_studio.core.raster import clip_far
@@ -24,3 +26,16 @@ def segment_distance(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, q: np.ndarra
     d = q - p
     t = np.clip(((xs - p[0]) * d[0] + (ys - p[1]) * d[1]) / max(float(d @ d), 1e-9), 0.0, 1.0)
     return np.hypot(xs - p[0] - t * d[0], ys - p[1] - t * d[1])
+
+
+def nearest_labels(labels: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) every pixel given the label (`labels`) of the nearest pixel of `where`, and (H, W) float32 the
+    distance to it (cv2's 5x5 mask; infinite where `where` is empty, the labels then 0)."""
+    if not where.any():
+        return np.zeros_like(labels), np.full(labels.shape, np.inf, np.float32)
+    gap, nearest_pixel = cv2.distanceTransformWithLabels(
+        (~where).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    value = np.zeros(int(nearest_pixel.max()) + 1, labels.dtype)
+    value[nearest_pixel[where]] = labels[where]
+    return value[nearest_pixel], gap

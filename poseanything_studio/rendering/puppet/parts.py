@@ -10,7 +10,7 @@ from skimage.segmentation import watershed
 from poseanything_studio.core.raster import clip_far
 from poseanything_studio.core.rig import Rig
 
-from .geometry import pixel_index, segment_distance
+from .geometry import nearest_labels, pixel_index, segment_distance
 
 
 def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
@@ -28,12 +28,7 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
     lines = _bone_lines(rig, rest_xy, (h, w))
     if not lines.any():
         return np.zeros((h, w), np.int32)
-    _, nearest_pixel = cv2.distanceTransformWithLabels(
-        (lines == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    bone_of_label = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
-    bone_of_label[nearest_pixel[lines > 0]] = lines[lines > 0] - 1
-    nearest = bone_of_label[nearest_pixel]
+    nearest, _ = nearest_labels(lines - 1, lines > 0)
     inside = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     seeds, relief = lines, np.zeros((h, w), np.uint8)
     if len(rig.bones) <= _SCALED_PARTS_MAX_BONES:
@@ -50,16 +45,17 @@ def part_map(mask: np.ndarray, rig: Rig, rest_xy: np.ndarray, rgb: np.ndarray | 
             # outline (dark pixels on the subject's rim, 4 px) sooner, as it runs from part to part unbroken.
             own = _score_of(flood - 1, rig, rest_xy, radii)
             rim = inside & ~(cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
-            rim &= cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < 90
+            dark = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < DARK
+            rim &= dark
             wrong = np.where(rim, (own > score + 0.3) & (own > 1.0), (own > score + 0.75) & (own > 1.5))
             wrong &= label > 0
             flood[wrong] = label[wrong]
         flood = _without_strips(flood, seeds, inside, radii)
         if rgb is not None:
-            dark = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) < DARK
             ends, xy = rig.bone_joint_indices(), clip_far(rest_xy)
             flood = _drawn_shapes_whole(flood, drawn_lines(rgb, mask) & inside, dark & inside, inside, ends, xy)
-            nearest = _nearest_inside(flood, inside) - 1
+            # the soft edge round a torso is the torso's, even where an arm's bone is nearer in a straight line
+            nearest = nearest_labels(flood, inside)[0] - 1
     return np.where(flood > 0, flood - 1, nearest).astype(np.int32)
 
 
@@ -85,13 +81,8 @@ def _without_strips(flood: np.ndarray, seeds: np.ndarray, inside: np.ndarray, ra
     strips = inside & ~keep & (flood > 0)
     if not strips.any() or not keep.any():
         return flood
-    _, nearest_pixel = cv2.distanceTransformWithLabels(
-        (~keep).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    value = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
-    value[nearest_pixel[keep]] = flood[keep]
     out = flood.copy()
-    out[strips] = value[nearest_pixel[strips]]
+    out[strips] = nearest_labels(flood, keep)[0][strips]
     return out
 
 
@@ -131,11 +122,11 @@ def _drawn_shapes_whole(
     out[behind], moved = flood[behind], moved & ~behind
     # A part's lines within a stroke's width of its moved pixels go with them (the outline of the shape drawn on
     # top), and those left with no pixel of their part near go with the nearest shape.
-    to_moved, by_moved = _nearest_of(out, moved)
-    to_free, _ = _nearest_of(out, free)
+    to_moved, by_moved = nearest_labels(out, moved)
+    to_free, _ = nearest_labels(out, free)
     losers = lines & np.isin(flood, np.unique(flood[moved]))
     for k in np.unique(flood[moved]):
-        _, kept_gap = _nearest_of(out, free & (out == k))
+        _, kept_gap = nearest_labels(out, free & (out == k))
         alone = losers & (flood == k) & (kept_gap > width) & (by_moved > width)
         out[alone] = to_free[alone]
     near = losers & (by_moved <= width)
@@ -179,18 +170,6 @@ def _in_others_shapes(flood: np.ndarray, free: np.ndarray) -> np.ndarray:
     foreign[np.arange(count), n.argmax(1)] = False
     foreign[:, 0] = False  # no part
     return free & foreign[shapes, flood]
-
-
-def _nearest_of(labels: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) the label of the nearest pixel of `where`, and (H, W) float32 the distance to it."""
-    if not where.any():
-        return np.zeros_like(labels), np.full(labels.shape, np.inf, np.float32)
-    gap, nearest_pixel = cv2.distanceTransformWithLabels(
-        (~where).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    value = np.zeros(int(nearest_pixel.max()) + 1, labels.dtype)
-    value[nearest_pixel[where]] = labels[where]
-    return value[nearest_pixel], gap
 
 
 FOREIGN_OF_PART = 0.5  # a part's pixels in a drawn shape move when they are less than this share of the part
@@ -315,17 +294,6 @@ def _thickness_nearest(
         best_here[better] = score[better]
         label_here[better] = k + 1
     return label, best
-
-
-def _nearest_inside(flood: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """`flood` carried outside `inside` from the nearest pixel inside: the soft edge round a torso is the torso's,
-    even where an arm's bone is nearer in a straight line."""
-    _, nearest_pixel = cv2.distanceTransformWithLabels(
-        (~inside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    value = np.zeros(int(nearest_pixel.max()) + 1, np.int32)
-    value[nearest_pixel[inside]] = flood[inside]
-    return value[nearest_pixel]
 
 
 def _score_of(part: np.ndarray, rig: Rig, rest_xy: np.ndarray, radii: np.ndarray) -> np.ndarray:
